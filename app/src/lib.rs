@@ -1,0 +1,59 @@
+//! The Leptos application: routes, pages and the server functions they call. Everything that
+//! touches the database or server state sits behind the `ssr` feature and never reaches the
+//! browser bundle.
+
+pub mod pages;
+pub mod topics;
+
+#[cfg(feature = "ssr")]
+pub mod payload;
+#[cfg(feature = "ssr")]
+pub mod state;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+};
+
+/// The HTML document around the application, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/lookout.css"/>
+        <Title text="Lookout"/>
+        <Router>
+            <header class="site-header">
+                <a class="brand" href="/">"Lookout"</a>
+            </header>
+            <Routes fallback=pages::NotFound>
+                // Async: the whole page is rendered before it is sent, so it is complete without
+                // JavaScript (out-of-order streaming would need a script to fill it in).
+                <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,100 @@
+//! What Lookout understands of a payload: a number to chart, and a short printable preview.
+
+/// The payload as a number: a plain number (`21.5`), a JSON number, or a JSON object whose
+/// top-level fields hold exactly one number (`{"temperature": 21.5, "unit": "C"}`). Objects with
+/// several numbers are ambiguous, so they get none; the payload itself is always kept.
+pub fn numeric_value(payload: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(payload).ok()?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(number) = text.parse::<f64>() {
+        return number.is_finite().then_some(number);
+    }
+    if !text.starts_with('{') {
+        return None;
+    }
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+    let mut numbers = object.values().filter_map(serde_json::Value::as_f64);
+    match (numbers.next(), numbers.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+/// Longest preview shown in lists, in characters.
+pub const PREVIEW_CHARS: usize = 120;
+
+/// A one-line rendering of a payload prefix for lists. `total_len` is the full payload length,
+/// since callers usually fetch only a prefix of large payloads.
+pub fn preview(prefix: &[u8], total_len: usize) -> String {
+    let text = match std::str::from_utf8(prefix) {
+        Ok(text) => text,
+        // A prefix may cut a multi-byte character in two; what decodes before the cut is text.
+        Err(error) if error.error_len().is_none() && error.valid_up_to() > 0 => {
+            std::str::from_utf8(&prefix[..error.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return format!("binary, {total_len} bytes"),
+    };
+    if total_len == 0 {
+        return "(empty)".to_owned();
+    }
+    let mut one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(PREVIEW_CHARS)
+        .collect();
+    if one_line.len() < total_len {
+        one_line.push('…');
+    }
+    one_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_numbers_and_single_number_objects_have_a_value() {
+        assert_eq!(numeric_value(b"21.5"), Some(21.5));
+        assert_eq!(numeric_value(b" -3 \n"), Some(-3.0));
+        assert_eq!(
+            numeric_value(br#"{"temperature": 21.5, "unit": "C"}"#),
+            Some(21.5)
+        );
+    }
+
+    #[test]
+    fn text_ambiguous_objects_and_non_finite_numbers_have_none() {
+        assert_eq!(numeric_value(b"on"), None);
+        assert_eq!(numeric_value(b""), None);
+        assert_eq!(numeric_value(br#"{"a": 1, "b": 2}"#), None);
+        assert_eq!(numeric_value(b"[1]"), None);
+        assert_eq!(numeric_value(b"NaN"), None);
+        assert_eq!(numeric_value(b"inf"), None);
+        assert_eq!(numeric_value(&[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn previews_are_one_line_and_cut_long_text() {
+        assert_eq!(preview(b"21.5", 4), "21.5");
+        assert_eq!(preview(b"a\nb", 3), "a b");
+        assert_eq!(preview(b"", 0), "(empty)");
+        let long = "x".repeat(300);
+        let shown = preview(long.as_bytes(), 300);
+        assert_eq!(shown.chars().count(), PREVIEW_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn binary_payloads_are_described_not_printed() {
+        assert_eq!(preview(&[0xff, 0x00, 0x12], 3), "binary, 3 bytes");
+    }
+
+    #[test]
+    fn a_prefix_cut_inside_a_character_still_previews_as_text() {
+        let text = "température";
+        let cut = &text.as_bytes()[..5]; // ends inside "é"
+        assert_eq!(preview(cut, text.len()), "temp…");
+    }
+}

@@ -1,0 +1,17 @@
+//! The state every request handler and server function shares.
+
+use crate::store::Store;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,251 @@
+//! The one module that speaks SQL. Queries are checked at run time (no `query!` macros), so a
+//! build never needs a database; the integration tests run every one against PostgreSQL.
+
+use crate::payload;
+use crate::topics::TopicLatest;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A message as ingest hands it to storage.
+#[derive(Clone, Debug)]
+pub struct NewMessage<'a> {
+    pub topic: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub payload: &'a [u8],
+    pub qos: u8,
+    pub retain: bool,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// How many bytes of each payload a list fetches: enough for a preview, and a 256 KiB payload
+/// does not travel whole to show 120 characters of it.
+const PREVIEW_FETCH_BYTES: i32 = 512;
+
+impl Store {
+    pub async fn connect(url: &str, acquire_timeout: Duration) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(acquire_timeout)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("../migrations").run(&self.pool).await
+    }
+
+    /// Creates the daily `message` partitions from yesterday to `days_ahead` days from `today`.
+    /// Safe to call repeatedly and from several instances at once.
+    pub async fn ensure_message_partitions(
+        &self,
+        today: NaiveDate,
+        days_ahead: u64,
+    ) -> Result<(), sqlx::Error> {
+        let first = today - Days::new(1);
+        for offset in 0..=days_ahead + 1 {
+            let day = first + Days::new(offset);
+            let next = day + Days::new(1);
+            // Identifiers and bounds come from dates we formatted, never from input.
+            let sql = format!(
+                "create table if not exists message_{} partition of message \
+                 for values from ('{day}') to ('{next}')",
+                day.format("%Y%m%d"),
+            );
+            sqlx::query(&sql).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// The newest message of each topic, by topic name.
+    pub async fn latest_topics(&self, limit: i64) -> Result<Vec<TopicLatest>, sqlx::Error> {
+        let rows: Vec<(String, DateTime<Utc>, Vec<u8>, i32, i64)> = sqlx::query_as(
+            "select t.name, l.received_at, substring(l.payload from 1 for $1), \
+                    octet_length(l.payload), t.message_count \
+             from latest l join topic t on t.id = l.topic_id \
+             order by t.name \
+             limit $2",
+        )
+        .bind(PREVIEW_FETCH_BYTES)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, received_at, prefix, total_len, message_count)| TopicLatest {
+                    name,
+                    preview: payload::preview(&prefix, total_len.max(0) as usize),
+                    received_at_ms: received_at.timestamp_millis(),
+                    message_count,
+                },
+            )
+            .collect())
+    }
+}
+
+/// Writes batches of messages. Owned by the single writer task: it remembers topic ids so that a
+/// steady stream of known topics costs no look-ups.
+#[derive(Debug)]
+pub struct BatchWriter {
+    store: Store,
+    topic_ids: HashMap<String, i64>,
+}
+
+impl BatchWriter {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            topic_ids: HashMap::new(),
+        }
+    }
+
+    /// Stores `batch` in one transaction: the messages, each topic's count and last-seen time,
+    /// and the latest row per topic, where the last message of a topic in the batch wins unless
+    /// the stored one is newer. Nothing is written unless all of it is.
+    pub async fn write(&mut self, batch: &[NewMessage<'_>]) -> Result<(), sqlx::Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.pool.begin().await?;
+
+        // Ids of topics new to this writer. They enter the cache only after the commit, since a
+        // rolled-back transaction may have handed out ids that do not exist.
+        let mut unknown: Vec<&str> = batch
+            .iter()
+            .map(|message| message.topic)
+            .filter(|topic| !self.topic_ids.contains_key(*topic))
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        let fresh_ids: Vec<(i64, String)> = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            // `do update` (a no-op) rather than `do nothing`, so existing topics return ids too;
+            // sorted names keep concurrent writers from deadlocking on each other's rows.
+            sqlx::query_as(
+                "insert into topic (name) select * from unnest($1::text[]) \
+                 on conflict (name) do update set name = excluded.name \
+                 returning id, name",
+            )
+            .bind(&unknown)
+            .fetch_all(&mut *tx)
+            .await?
+        };
+        let fresh: HashMap<&str, i64> = fresh_ids
+            .iter()
+            .map(|(id, name)| (name.as_str(), *id))
+            .collect();
+        let id_of = |topic: &str| -> i64 {
+            self.topic_ids
+                .get(topic)
+                .or_else(|| fresh.get(topic))
+                .copied()
+                .expect("every topic of the batch has an id")
+        };
+
+        let mut topic_ids = Vec::with_capacity(batch.len());
+        let mut received = Vec::with_capacity(batch.len());
+        let mut payloads = Vec::with_capacity(batch.len());
+        let mut qos = Vec::with_capacity(batch.len());
+        let mut retain = Vec::with_capacity(batch.len());
+        let mut values = Vec::with_capacity(batch.len());
+        // Per topic: message count and the index of its last message in the batch.
+        let mut per_topic: HashMap<i64, (i64, usize)> = HashMap::new();
+        for (index, message) in batch.iter().enumerate() {
+            let id = id_of(message.topic);
+            topic_ids.push(id);
+            received.push(message.received_at);
+            payloads.push(message.payload);
+            qos.push(i16::from(message.qos));
+            retain.push(message.retain);
+            values.push(payload::numeric_value(message.payload));
+            let entry = per_topic.entry(id).or_insert((0, index));
+            entry.0 += 1;
+            entry.1 = index;
+        }
+
+        sqlx::query(
+            "insert into message (topic_id, received_at, payload, qos, retain, value) \
+             select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
+                                  $5::bool[], $6::float8[])",
+        )
+        .bind(&topic_ids)
+        .bind(&received)
+        .bind(&payloads)
+        .bind(&qos)
+        .bind(&retain)
+        .bind(&values)
+        .execute(&mut *tx)
+        .await?;
+
+        // One row per topic from here on, in id order so concurrent writers lock rows alike.
+        let mut last: Vec<(i64, i64, usize)> = per_topic
+            .into_iter()
+            .map(|(id, (count, index))| (id, count, index))
+            .collect();
+        last.sort_unstable_by_key(|(id, _, _)| *id);
+        let ids: Vec<i64> = last.iter().map(|(id, _, _)| *id).collect();
+        let counts: Vec<i64> = last.iter().map(|(_, count, _)| *count).collect();
+        let pick = |index: &usize| &batch[*index];
+        let last_received: Vec<DateTime<Utc>> =
+            last.iter().map(|(_, _, i)| pick(i).received_at).collect();
+        let last_payloads: Vec<&[u8]> = last.iter().map(|(_, _, i)| pick(i).payload).collect();
+        let last_qos: Vec<i16> = last
+            .iter()
+            .map(|(_, _, i)| i16::from(pick(i).qos))
+            .collect();
+        let last_retain: Vec<bool> = last.iter().map(|(_, _, i)| pick(i).retain).collect();
+        let last_values: Vec<Option<f64>> = last.iter().map(|(_, _, i)| values[*i]).collect();
+
+        sqlx::query(
+            "update topic t set message_count = t.message_count + u.n, \
+                                last_seen = greatest(t.last_seen, u.last_seen) \
+             from unnest($1::int8[], $2::int8[], $3::timestamptz[]) as u(id, n, last_seen) \
+             where t.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&counts)
+        .bind(&last_received)
+        .execute(&mut *tx)
+        .await?;
+
+        sqlx::query(
+            "insert into latest (topic_id, received_at, payload, qos, retain, value) \
+             select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
+                                  $5::bool[], $6::float8[]) \
+             on conflict (topic_id) do update set \
+                 received_at = excluded.received_at, payload = excluded.payload, \
+                 qos = excluded.qos, retain = excluded.retain, value = excluded.value \
+             where latest.received_at <= excluded.received_at",
+        )
+        .bind(&ids)
+        .bind(&last_received)
+        .bind(&last_payloads)
+        .bind(&last_qos)
+        .bind(&last_retain)
+        .bind(&last_values)
+        .execute(&mut *tx)
+        .await?;
+
+        tx.commit().await?;
+        self.topic_ids
+            .extend(fresh_ids.into_iter().map(|(id, name)| (name, id)));
+        Ok(())
+    }
+}

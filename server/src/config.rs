@@ -1,0 +1,487 @@
+//! Settings: defaults, then the TOML file, then environment variables. Every error names the
+//! setting as the user gave it (the variable or the file key), and the database URL never prints
+//! with its password.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Malformed { path: PathBuf, message: String },
+    #[error("{setting} is not set: {hint}")]
+    Missing {
+        setting: &'static str,
+        hint: &'static str,
+    },
+    #[error("{setting} is not valid: {problem}")]
+    Invalid { setting: String, problem: String },
+    /// A well-formed setting that does not work: an unreachable database, a busy port.
+    #[error("{setting}: {problem}")]
+    Unusable { setting: String, problem: String },
+}
+
+/// Where a value came from, so an error can point at the right place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Neither the file nor the environment set it; names the variable that would.
+    Default(&'static str),
+    File {
+        key: &'static str,
+        path: PathBuf,
+    },
+    Env(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default(env_name) => write!(f, "{env_name} (unset, so its default)"),
+            Origin::File { key, path } => write!(f, "{key} (in {})", path.display()),
+            Origin::Env(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A setting's value together with where it came from.
+#[derive(Clone, Debug)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+impl<T> Sourced<T> {
+    /// An error about this setting, worded for the user.
+    pub fn invalid(&self, problem: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            setting: self.origin.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+
+    /// An error about a well-formed value that does not work, worded for the user.
+    pub fn unusable(&self, problem: impl fmt::Display) -> ConfigError {
+        ConfigError::Unusable {
+            setting: self.origin.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// The PostgreSQL URL. Its `Debug` and `Display` hide the password.
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                write!(f, "{url}")
+            }
+            Err(_) => f.write_str("(unparsable URL)"),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Where the broker is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "mqtt://{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MqttSettings {
+    pub url: Sourced<BrokerAddress>,
+    /// Fixed, so the broker keeps this client's session (and its QoS 1/2 messages) across restarts.
+    pub client_id: String,
+    pub subscriptions: Vec<String>,
+    pub keep_alive: Duration,
+    /// Payloads larger than this are counted and logged, not stored.
+    pub max_payload_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct WriterSettings {
+    pub batch_max: usize,
+    pub batch_delay: Duration,
+    /// Messages waiting between the broker and the writer; when full, ingest stops reading.
+    pub queue_capacity: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: Sourced<DatabaseUrl>,
+    pub listen: Sourced<SocketAddr>,
+    pub mqtt: MqttSettings,
+    pub writer: WriterSettings,
+}
+
+/// The config file. Unknown keys are refused so that a typo does not silently fall back to a
+/// default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    listen: Option<String>,
+    #[serde(default)]
+    mqtt: FileMqtt,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMqtt {
+    url: Option<String>,
+    client_id: Option<String>,
+    subscriptions: Option<Vec<String>>,
+    keep_alive_secs: Option<u64>,
+    max_payload_bytes: Option<usize>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
+pub const DEFAULT_CLIENT_ID: &str = "lookout";
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+impl Settings {
+    /// Reads the optional file, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::load`], with the environment given as a lookup (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (parsed, path) = match file {
+            Some(path) => (read_file(path)?, path.to_path_buf()),
+            None => (FileSettings::default(), PathBuf::new()),
+        };
+        let pick = |env_name: &'static str, key: &'static str, from_file: Option<String>| {
+            // An empty variable counts as unset, as shells and service managers often leave them.
+            match env(env_name).filter(|value| !value.is_empty()) {
+                Some(value) => Some(Sourced {
+                    value,
+                    origin: Origin::Env(env_name),
+                }),
+                None => from_file.map(|value| Sourced {
+                    value,
+                    origin: Origin::File {
+                        key,
+                        path: path.clone(),
+                    },
+                }),
+            }
+        };
+        let or_default = |found: Option<Sourced<String>>, env_name: &'static str, default: &str| {
+            found.unwrap_or_else(|| Sourced {
+                value: default.to_owned(),
+                origin: Origin::Default(env_name),
+            })
+        };
+
+        let database_url = pick("DATABASE_URL", "database_url", parsed.database_url).ok_or(
+            ConfigError::Missing {
+                setting: "DATABASE_URL",
+                hint: "set it (or database_url in the config file) to a PostgreSQL URL such as \
+                       postgres://lookout@127.0.0.1:5432/lookout",
+            },
+        )?;
+        let database_url = parse_database_url(database_url)?;
+
+        let listen = or_default(
+            pick("LOOKOUT_LISTEN", "listen", parsed.listen),
+            "LOOKOUT_LISTEN",
+            DEFAULT_LISTEN,
+        );
+        let listen = Sourced {
+            value: listen.value.parse::<SocketAddr>().map_err(|_| {
+                listen.invalid(format!(
+                    "expected an address and port such as 127.0.0.1:3000, got {:?}",
+                    listen.value
+                ))
+            })?,
+            origin: listen.origin,
+        };
+
+        let url = or_default(
+            pick("LOOKOUT_MQTT_URL", "mqtt.url", parsed.mqtt.url),
+            "LOOKOUT_MQTT_URL",
+            DEFAULT_MQTT_URL,
+        );
+        let url = Sourced {
+            value: parse_broker_url(&url.value).map_err(|problem| url.invalid(problem))?,
+            origin: url.origin,
+        };
+
+        let client_id = or_default(
+            pick(
+                "LOOKOUT_MQTT_CLIENT_ID",
+                "mqtt.client_id",
+                parsed.mqtt.client_id,
+            ),
+            "LOOKOUT_MQTT_CLIENT_ID",
+            DEFAULT_CLIENT_ID,
+        );
+        if client_id.value.trim().is_empty() || client_id.value.len() > 65_535 {
+            return Err(client_id.invalid("a client id must be 1 to 65535 bytes"));
+        }
+
+        let subscriptions = match env("LOOKOUT_MQTT_SUBSCRIPTIONS").filter(|v| !v.is_empty()) {
+            Some(list) => Sourced {
+                value: list.split(',').map(|f| f.trim().to_owned()).collect(),
+                origin: Origin::Env("LOOKOUT_MQTT_SUBSCRIPTIONS"),
+            },
+            None => match parsed.mqtt.subscriptions {
+                Some(list) => Sourced {
+                    value: list,
+                    origin: Origin::File {
+                        key: "mqtt.subscriptions",
+                        path: path.clone(),
+                    },
+                },
+                None => Sourced {
+                    value: vec!["#".to_owned()],
+                    origin: Origin::Default("LOOKOUT_MQTT_SUBSCRIPTIONS"),
+                },
+            },
+        };
+        if subscriptions.value.is_empty() {
+            return Err(subscriptions.invalid("at least one topic filter is needed"));
+        }
+        if let Some(bad) = subscriptions
+            .value
+            .iter()
+            .find(|filter| !rumqttc::valid_filter(filter))
+        {
+            return Err(subscriptions.invalid(format!(
+                "{bad:?} is not an MQTT topic filter ('+' and '#' must fill a whole level, '#' \
+                 only at the end)"
+            )));
+        }
+
+        let keep_alive = Duration::from_secs(parsed.mqtt.keep_alive_secs.unwrap_or(30).max(5));
+        let max_payload_bytes = parsed
+            .mqtt
+            .max_payload_bytes
+            .unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES);
+
+        Ok(Settings {
+            database_url,
+            listen,
+            mqtt: MqttSettings {
+                url,
+                client_id: client_id.value,
+                subscriptions: subscriptions.value,
+                keep_alive,
+                max_payload_bytes,
+            },
+            writer: WriterSettings {
+                batch_max: 2000,
+                batch_delay: Duration::from_millis(20),
+                queue_capacity: 10_000,
+            },
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|error| ConfigError::Malformed {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })
+}
+
+fn parse_database_url(url: Sourced<String>) -> Result<Sourced<DatabaseUrl>, ConfigError> {
+    match Url::parse(&url.value) {
+        Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => Ok(Sourced {
+            value: DatabaseUrl(url.value),
+            origin: url.origin,
+        }),
+        Ok(parsed) => Err(url.invalid(format!(
+            "expected a postgres:// URL, got the scheme {:?}",
+            parsed.scheme()
+        ))),
+        // The URL itself may hold a password, so the error shows only what was wrong.
+        Err(error) => Err(url.invalid(format!("expected a postgres:// URL ({error})"))),
+    }
+}
+
+/// `mqtt://host[:port]`.
+pub fn parse_broker_url(text: &str) -> Result<BrokerAddress, String> {
+    let url = Url::parse(text).map_err(|error| {
+        format!("expected a URL such as mqtt://127.0.0.1:1883, got {text:?} ({error})")
+    })?;
+    if url.scheme() != "mqtt" {
+        return Err(format!(
+            "the scheme {:?} is not supported; use mqtt://host:port",
+            url.scheme()
+        ));
+    }
+    let host = url
+        .host_str()
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| format!("{text:?} has no host; use mqtt://host:port"))?;
+    if url.path() != "" && url.path() != "/" {
+        return Err(format!("{text:?} has a path; use mqtt://host:port"));
+    }
+    Ok(BrokerAddress {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port: url.port().unwrap_or(1883),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(None, move |name| vars.get(name).cloned())
+    }
+
+    const DB: (&str, &str) = (
+        "DATABASE_URL",
+        "postgres://lookout:hunter2@127.0.0.1/lookout",
+    );
+
+    #[test]
+    fn defaults_fill_everything_but_the_database() {
+        let settings = load(&[DB]).unwrap();
+        assert_eq!(settings.listen.value.to_string(), DEFAULT_LISTEN);
+        assert_eq!(settings.mqtt.url.value.to_string(), DEFAULT_MQTT_URL);
+        assert_eq!(settings.mqtt.subscriptions, vec!["#"]);
+    }
+
+    #[test]
+    fn a_missing_database_url_names_the_variable() {
+        let error = load(&[]).unwrap_err().to_string();
+        assert!(error.starts_with("DATABASE_URL is not set"), "{error}");
+    }
+
+    #[test]
+    fn a_malformed_broker_url_names_the_variable() {
+        let error = load(&[DB, ("LOOKOUT_MQTT_URL", "mqtt//nohost")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("LOOKOUT_MQTT_URL is not valid"),
+            "{error}"
+        );
+        let error = load(&[DB, ("LOOKOUT_MQTT_URL", "http://broker:1883")]).unwrap_err();
+        assert!(
+            error.to_string().contains("\"http\" is not supported"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_variable() {
+        let error = load(&[DB, ("LOOKOUT_LISTEN", "localhost")]).unwrap_err();
+        assert!(
+            error.to_string().starts_with("LOOKOUT_LISTEN is not valid"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_topic_filter_is_refused() {
+        let error = load(&[DB, ("LOOKOUT_MQTT_SUBSCRIPTIONS", "a/#/b")]).unwrap_err();
+        assert!(error.to_string().contains("\"a/#/b\""), "{error}");
+    }
+
+    #[test]
+    fn the_database_password_never_prints() {
+        let settings = load(&[DB]).unwrap();
+        let shown = format!("{} {:?}", settings.database_url.value, settings);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+        let error = load(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file_and_errors_name_the_file_key() {
+        let dir = std::env::temp_dir().join(format!("lookout-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lookout.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://file@127.0.0.1/lookout\"\nlisten = \"127.0.0.1:4000\"\n\
+             [mqtt]\nurl = \"mqtt://broker.example:1884\"\nsubscriptions = [\"plant/#\"]\n",
+        )
+        .unwrap();
+        let vars = [("LOOKOUT_LISTEN".to_owned(), "127.0.0.1:5000".to_owned())];
+        let settings = Settings::load_from(Some(&path), |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        assert_eq!(settings.listen.value.port(), 5000);
+        assert_eq!(settings.mqtt.url.value.host, "broker.example");
+        assert_eq!(settings.mqtt.url.value.port, 1884);
+        assert_eq!(settings.mqtt.subscriptions, vec!["plant/#"]);
+        assert_eq!(
+            settings.database_url.value.expose(),
+            "postgres://file@127.0.0.1/lookout"
+        );
+
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://x@h/d\"\n[mqtt]\nurl = \"tcp:/\"\n",
+        )
+        .unwrap();
+        let error = Settings::load_from(Some(&path), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("mqtt.url (in "), "{error}");
+
+        std::fs::write(&path, "databse_url = \"postgres://x@h/d\"\n").unwrap();
+        let error = Settings::load_from(Some(&path), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `databse_url`"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

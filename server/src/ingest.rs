@@ -1,0 +1,211 @@
+//! The one place that owns the MQTT connection. Its event loop only decodes and hands messages on
+//! through a bounded channel: storage never blocks it for longer than the channel is full, which
+//! is the backpressure we want (the broker holds messages while we cannot take them).
+
+use crate::config::{ConfigError, MqttSettings};
+use chrono::{DateTime, Utc};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
+    SubscribeFilter,
+};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A message as received, with what the writer needs to store and then acknowledge it.
+#[derive(Debug)]
+pub struct Received {
+    pub publish: Publish,
+    pub received_at: DateTime<Utc>,
+    /// Larger than the configured limit: acknowledged but not stored.
+    pub oversized: bool,
+}
+
+/// A broker session that has been accepted (ConnAck received) and subscribed.
+pub struct Broker {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    subscriptions: Vec<SubscribeFilter>,
+    max_payload_bytes: usize,
+}
+
+/// Room for acknowledgements and subscriptions queued while the event loop is busy. The broker
+/// sends at most its in-flight window of unacknowledged QoS 1/2 messages, so acks never fill it.
+const REQUEST_CAPACITY: usize = 10_000;
+
+/// The largest packet we accept from the broker. Bigger than any payload limit so that an
+/// oversized message is read, counted and acknowledged rather than tearing the connection down
+/// (which would make the broker redeliver it forever).
+const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
+
+impl Broker {
+    /// Connects, waits for the broker to accept the session, and subscribes. Fails with an error
+    /// naming the broker setting when the broker cannot be reached within `timeout`.
+    pub async fn connect(settings: &MqttSettings, timeout: Duration) -> Result<Self, ConfigError> {
+        let address = &settings.url.value;
+        let mut options = MqttOptions::new(&settings.client_id, &address.host, address.port);
+        options
+            .set_keep_alive(settings.keep_alive)
+            // A persistent session: the broker keeps our subscriptions and queues QoS 1/2
+            // messages while we are away, and redelivers what we had not acknowledged.
+            .set_clean_session(false)
+            // Acknowledged by the writer once stored, never on receipt.
+            .set_manual_acks(true)
+            .set_max_packet_size(MAX_INCOMING_PACKET, MAX_INCOMING_PACKET);
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+
+        let accepted = tokio::time::timeout(timeout, async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        })
+        .await;
+        match accepted {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                return Err(settings.url.unusable(format!(
+                    "cannot connect to the broker at {address}: {error}"
+                )))
+            }
+            Err(_) => {
+                return Err(settings.url.unusable(format!(
+                    "the broker at {address} did not accept a connection within {timeout:?}"
+                )))
+            }
+        }
+
+        let subscriptions: Vec<SubscribeFilter> = settings
+            .subscriptions
+            .iter()
+            .map(|filter| SubscribeFilter::new(filter.clone(), QoS::ExactlyOnce))
+            .collect();
+        let broker = Self {
+            client,
+            eventloop,
+            subscriptions,
+            max_payload_bytes: settings.max_payload_bytes,
+        };
+        broker.resubscribe();
+        tracing::info!(broker = %address, client_id = %settings.client_id, "connected to the broker");
+        Ok(broker)
+    }
+
+    /// The handle the writer acknowledges through.
+    pub fn client(&self) -> AsyncClient {
+        self.client.clone()
+    }
+
+    /// Runs the event loop until the writer goes away, reconnecting with backoff on any error.
+    pub async fn run(mut self, messages: mpsc::Sender<Received>) {
+        let mut backoff = Backoff::default();
+        loop {
+            match self.eventloop.poll().await {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let oversized = publish.payload.len() > self.max_payload_bytes;
+                    if oversized {
+                        tracing::warn!(
+                            topic = %publish.topic,
+                            bytes = publish.payload.len(),
+                            limit = self.max_payload_bytes,
+                            "payload over the size limit; acknowledged, not stored"
+                        );
+                    }
+                    let received = Received {
+                        publish,
+                        received_at: Utc::now(),
+                        oversized,
+                    };
+                    // Waits while the writer is behind: backpressure, never a drop.
+                    if messages.send(received).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    tracing::info!(
+                        session_present = ack.session_present,
+                        "reconnected to the broker"
+                    );
+                    backoff = Backoff::default();
+                    // The broker should still have our subscriptions, but one that lost its
+                    // state (a restart without persistence) would otherwise send nothing.
+                    self.resubscribe();
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %describe(&error), retry_in = ?delay, "broker connection lost");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    fn resubscribe(&self) {
+        // Never awaited here: the event loop must keep polling for the request to go out.
+        if let Err(error) = self.client.try_subscribe_many(self.subscriptions.clone()) {
+            let client = self.client.clone();
+            let filters = self.subscriptions.clone();
+            tracing::debug!(%error, "request queue full; subscribing in the background");
+            tokio::spawn(async move { client.subscribe_many(filters).await });
+        }
+    }
+}
+
+fn describe(error: &ConnectionError) -> String {
+    error.to_string()
+}
+
+/// Exponential backoff from 250 ms to 30 s, with jitter so that many instances restarted by one
+/// broker outage do not reconnect in lockstep.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(30);
+
+    fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        // Up to a quarter of the delay again, from the clock's low bits: no RNG needed for this.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        base + jitter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_up_to_its_ceiling_with_bounded_jitter() {
+        let mut backoff = Backoff::default();
+        let mut base = Duration::from_millis(250);
+        for _ in 0..12 {
+            let delay = backoff.next_delay();
+            assert!(
+                delay >= base && delay <= base + base / 4,
+                "{delay:?} vs {base:?}"
+            );
+            base = (base * 2).min(Backoff::MAX);
+        }
+        assert_eq!(base, Backoff::MAX);
+    }
+}

@@ -1,0 +1,178 @@
+//! Builds the running application from [`Settings`]: database, migrations, broker, HTTP listener,
+//! and the tasks between them. Everything that can fail because of a setting fails here, before
+//! anything is served, with an error that names the setting.
+
+use crate::config::{ConfigError, Settings};
+use crate::ingest::Broker;
+use crate::writer;
+use app::state::AppState;
+use app::store::{BatchWriter, Store};
+use app::{shell, App};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// How long start-up waits for the database and for the broker before giving up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Daily message partitions kept ready ahead of today.
+const PARTITION_DAYS_AHEAD: u64 = 7;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    broker: Broker,
+    store: Store,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
+        let database = &settings.database_url;
+        let store = Store::connect(database.value.expose(), CONNECT_TIMEOUT)
+            .await
+            .map_err(|error| {
+                database.unusable(format!(
+                    "cannot connect to PostgreSQL at {}: {error}",
+                    database.value
+                ))
+            })?;
+        store.migrate().await.map_err(|error| {
+            database.unusable(format!(
+                "running the database migrations on {} failed: {error}",
+                database.value
+            ))
+        })?;
+        store
+            .ensure_message_partitions(chrono::Utc::now().date_naive(), PARTITION_DAYS_AHEAD)
+            .await
+            .map_err(|error| {
+                database.unusable(format!("creating message partitions failed: {error}"))
+            })?;
+
+        let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT).await?;
+
+        let listen = &settings.listen;
+        let listener = TcpListener::bind(listen.value).await.map_err(|error| {
+            listen.unusable(format!("cannot listen on {}: {error}", listen.value))
+        })?;
+
+        let router = web_router(&settings, store.clone())?;
+        Ok(Self {
+            listener,
+            router,
+            broker,
+            store,
+            settings,
+        })
+    }
+
+    /// The port actually bound (the listen address may ask for port 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port()
+    }
+
+    /// Serves and ingests until the process is asked to stop or a part fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            broker,
+            store,
+            settings,
+        } = self;
+
+        let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
+        let writer_task = tokio::spawn(writer::run(
+            receiver,
+            BatchWriter::new(store),
+            broker.client(),
+            settings.writer.clone(),
+        ));
+        let ingest_task = tokio::spawn(broker.run(sender));
+        let http_task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        });
+        tracing::info!(url = %format!("http://{}/", settings.listen.value), "serving");
+
+        tokio::select! {
+            outcome = http_task => report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from))),
+            outcome = ingest_task => report_exit("MQTT ingest", outcome.map(Ok)),
+            outcome = writer_task => report_exit("the database writer", outcome.map(Ok)),
+        }
+    }
+}
+
+fn report_exit(
+    task: &str,
+    outcome: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    match outcome {
+        Ok(Ok(())) => {
+            tracing::info!("{task} stopped");
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            tracing::error!(error = ?error, "{task} failed");
+            Err(error.context(format!("{task} failed")))
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "{task} panicked");
+            Err(anyhow::anyhow!("{task} panicked: {error}"))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn web_router(settings: &Settings, store: Store) -> Result<Router, ConfigError> {
+    // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
+    // it is told about is ours.
+    let mut leptos_options = get_configuration(None)
+        .map_err(|error| ConfigError::Invalid {
+            setting: "LEPTOS_* environment".to_owned(),
+            problem: error.to_string(),
+        })?
+        .leptos_options;
+    leptos_options.site_addr = settings.listen.value;
+
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        store,
+    };
+    let routes = generate_route_list(App);
+    Ok(Router::new()
+        .leptos_routes(&state, routes, {
+            let leptos_options = leptos_options.clone();
+            move || shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state))
+}

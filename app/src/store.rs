@@ -74,9 +74,18 @@ impl Store {
 
     /// The newest message of each topic, by topic name.
     pub async fn latest_topics(&self, limit: i64) -> Result<Vec<TopicLatest>, sqlx::Error> {
-        let rows: Vec<(String, DateTime<Utc>, Vec<u8>, i32, i64)> = sqlx::query_as(
-            "select t.name, l.received_at, substring(l.payload from 1 for $1), \
-                    octet_length(l.payload), t.message_count \
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            name: String,
+            received_at: DateTime<Utc>,
+            payload_prefix: Vec<u8>,
+            payload_len: i32,
+            message_count: i64,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "select t.name, l.received_at, \
+                    substring(l.payload from 1 for $1) as payload_prefix, \
+                    octet_length(l.payload) as payload_len, t.message_count \
              from latest l join topic t on t.id = l.topic_id \
              order by t.name \
              limit $2",
@@ -87,14 +96,12 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(name, received_at, prefix, total_len, message_count)| TopicLatest {
-                    name,
-                    preview: payload::preview(&prefix, total_len.max(0) as usize),
-                    received_at_ms: received_at.timestamp_millis(),
-                    message_count,
-                },
-            )
+            .map(|row| TopicLatest {
+                preview: payload::preview(&row.payload_prefix, row.payload_len.max(0) as usize),
+                name: row.name,
+                received_at_ms: row.received_at.timestamp_millis(),
+                message_count: row.message_count,
+            })
             .collect())
     }
 }

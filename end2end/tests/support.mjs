@@ -1,0 +1,114 @@
+// Starts the real lookout binary against a fresh database and the real broker, publishes with
+// mosquitto_pub (a device of its own), and launches Debian's Chromium.
+
+import { spawn, execFileSync } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const root = path.resolve(import.meta.dirname, '..', '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+const binary = process.env.LOOKOUT_BIN ?? path.join(targetDir, 'debug', 'lookout');
+const adminUrl = process.env.LOOKOUT_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const broker = new URL(process.env.LOOKOUT_MQTT_URL ?? 'mqtt://127.0.0.1:1883');
+
+export function uniqueName(kind) {
+  return `${kind}_${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+}
+
+export function freshDatabase() {
+  const name = uniqueName('lookout_test');
+  execFileSync('psql', [adminUrl, '-qc', `create database ${name}`]);
+  return adminUrl.replace(/\/[^/]*$/, `/${name}`);
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts `lookout serve` and resolves once it answers HTTP. */
+export async function startLookout({ prefix }) {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let logs = '';
+  const child = spawn(binary, ['serve'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      DATABASE_URL: freshDatabase(),
+      LOOKOUT_LISTEN: `127.0.0.1:${port}`,
+      LOOKOUT_MQTT_URL: broker.href,
+      LOOKOUT_MQTT_CLIENT_ID: uniqueName('lookout'),
+      LOOKOUT_MQTT_SUBSCRIPTIONS: `${prefix}/#`,
+      LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (chunk) => (logs += chunk));
+  child.stderr.on('data', (chunk) => (logs += chunk));
+  let exited = null;
+  child.on('exit', (code) => (exited = code));
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited !== null) throw new Error(`lookout exited with ${exited}:\n${logs}`);
+    try {
+      if ((await fetch(url)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`lookout did not answer on ${url}:\n${logs}`);
+    await sleep(100);
+  }
+  return {
+    url,
+    logs: () => logs,
+    stop: async () => {
+      if (exited !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
+
+export function publish(topic, payload, { qos = 1, retain = false } = {}) {
+  const args = ['-h', broker.hostname, '-p', broker.port || '1883', '-t', topic, '-m', payload, '-q', String(qos)];
+  if (retain) args.push('-r');
+  execFileSync('mosquitto_pub', args);
+}
+
+export async function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Records console errors and uncaught exceptions of a page. */
+export function collectErrors(page) {
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  return errors;
+}

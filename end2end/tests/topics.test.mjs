@@ -1,0 +1,67 @@
+// The topic list, served by the real binary, in a real Chromium.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLookout, publish, launchChromium, collectErrors, uniqueName } from './support.mjs';
+
+const prefix = uniqueName('e2e');
+let lookout;
+let browser;
+
+before(async () => {
+  publish(`${prefix}/weather/temperature`, '21.5');
+  lookout = await startLookout({ prefix });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await lookout?.stop();
+});
+
+async function waitForText(page, text, { reload = false, timeout = 10_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    if ((await page.content()).includes(text)) return;
+    if (Date.now() > deadline) throw new Error(`"${text}" never appeared:\n${await page.content()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (reload) await page.reload();
+  }
+}
+
+test('the topic list is complete with JavaScript off', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(lookout.url);
+  await waitForText(page, `${prefix}/weather/temperature`, { reload: true });
+  const row = page.locator('tr', { hasText: `${prefix}/weather/temperature` });
+  assert.equal(await row.locator('.value').innerText(), '21.5');
+  assert.match(await row.locator('.age').innerText(), /^\d+ (s|min) ago$/);
+  await context.close();
+});
+
+test('a value published after the page loaded appears on reload, and the page hydrates cleanly', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await page.goto(lookout.url);
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
+
+  const marker = `value-${Date.now()}`;
+  publish(`${prefix}/door/status`, marker);
+  await waitForText(page, marker, { reload: true });
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
+
+  // Hydrated pages keep their ages current without a reload.
+  const age = page.locator('tr', { hasText: marker }).locator('.age');
+  const before = await age.innerText();
+  let now = before;
+  for (const deadline = Date.now() + 5_000; now === before && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    now = await age.innerText();
+  }
+  assert.notEqual(now, before, 'the age did not tick after hydration');
+
+  assert.deepEqual(errors, []);
+  await context.close();
+});

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this): installs what is missing, starts
+# PostgreSQL and Mosquitto if they are down, builds the site and the binary, then runs the Rust
+# tests (unit and integration, against the real database and broker) and the browser tests (the
+# real binary in Debian's Chromium). Also fails on formatting or clippy findings.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+
+"$root/scripts/bootstrap.sh"
+ensure_postgres
+ensure_mosquitto
+
+# Databases left by earlier runs (each test makes its own).
+for db in $(psql "$LOOKOUT_PG_ADMIN_URL" -Atqc "select datname from pg_database where datname like 'lookout_test_%'"); do
+  psql "$LOOKOUT_PG_ADMIN_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null || true
+done
+
+say "checking formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "building the site and the binary"
+cargo leptos build
+
+say "running the Rust tests"
+cargo test -p app -p lookout
+
+say "running the browser tests"
+(cd end2end && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; } && node --test --test-concurrency=1 tests/)

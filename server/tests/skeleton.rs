@@ -1,0 +1,137 @@
+//! A message published to the broker reaches PostgreSQL and the server-rendered page.
+
+mod support;
+
+use rumqttc::QoS;
+use support::{publish, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_published_message_is_stored_and_shown_on_the_home_page() {
+    let app = spawn_app().await;
+    let temperature = app.topic("weather/temperature");
+    let status = app.topic("door/status");
+    let blob = app.topic("camera/frame");
+    publish(&[
+        (&temperature, b"21.5", QoS::AtLeastOnce, false),
+        (
+            &status,
+            br#"{"state": "open", "battery": 87}"#,
+            QoS::AtMostOnce,
+            false,
+        ),
+        (&blob, &[0xff, 0x00, 0xfe, 0x01], QoS::ExactlyOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(3).await;
+
+    /// topic, payload, QoS, retain flag, numeric value
+    type StoredRow = (String, Vec<u8>, i16, bool, Option<f64>);
+    let stored: Vec<StoredRow> = sqlx::query_as(
+        "select t.name, m.payload, m.qos, m.retain, m.value \
+         from message m join topic t on t.id = m.topic_id order by t.name",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            (blob.clone(), vec![0xff, 0x00, 0xfe, 0x01], 2, false, None),
+            (
+                status.clone(),
+                br#"{"state": "open", "battery": 87}"#.to_vec(),
+                0,
+                false,
+                Some(87.0)
+            ),
+            (temperature.clone(), b"21.5".to_vec(), 1, false, Some(21.5)),
+        ]
+    );
+    let latest: i64 = sqlx::query_scalar("select count(*) from latest")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(latest, 3);
+
+    let page = app.get("/").await;
+    assert_eq!(page.status, 200, "{}", page.head);
+    assert!(page.body.contains(&temperature), "{}", page.body);
+    assert!(page.body.contains("21.5"));
+    assert!(page.body.contains(r#"{"state": "open", "battery": 87}"#));
+    assert!(page.body.contains("binary, 4 bytes"));
+    assert!(page.body.contains(" s ago"));
+}
+
+#[tokio::test]
+async fn the_newest_message_of_a_topic_is_its_latest_value() {
+    let app = spawn_app().await;
+    let topic = app.topic("counter");
+    let payloads: Vec<String> = (1..=60).map(|n| n.to_string()).collect();
+    let messages: Vec<(&str, &[u8], QoS, bool)> = payloads
+        .iter()
+        .map(|p| (topic.as_str(), p.as_bytes(), QoS::AtLeastOnce, false))
+        .collect();
+    publish(&messages).await;
+    app.wait_for_stored(60).await;
+
+    let (payload, count): (Vec<u8>, i64) = sqlx::query_as(
+        "select l.payload, t.message_count from latest l join topic t on t.id = l.topic_id",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(payload, b"60");
+    assert_eq!(count, 60);
+    let page = app.get("/").await;
+    assert!(page.body.contains("<code>60</code>"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_retained_message_is_received_at_start_and_stored_with_its_flag() {
+    let prefix = support::unique_name("t");
+    let topic = format!("{prefix}/config");
+    publish(&[(&topic, b"mode=eco", QoS::AtLeastOnce, true)]).await;
+
+    let database_url = support::fresh_database().await;
+    let client_id = support::unique_name("lookout");
+    let app = support::spawn_app_on(&database_url, &prefix, &client_id, |_| {}).await;
+    app.wait_for_stored(1).await;
+    let retain: bool = sqlx::query_scalar("select retain from message")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(retain);
+
+    // An empty retained publish clears it on the broker, so the next run starts clean.
+    publish(&[(&topic, b"", QoS::AtLeastOnce, true)]).await;
+}
+
+#[tokio::test]
+async fn an_oversized_payload_is_skipped_and_later_messages_still_arrive() {
+    let app = spawn_app_with(|settings| settings.mqtt.max_payload_bytes = 1024).await;
+    let big = vec![b'x'; 4096];
+    let large = app.topic("large");
+    let small = app.topic("small");
+    publish(&[
+        (&large, &big, QoS::AtLeastOnce, false),
+        (&small, b"ok", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(1).await;
+    // Give a wrongly stored large message time to show up too.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let names: Vec<String> =
+        sqlx::query_scalar("select t.name from message m join topic t on t.id = m.topic_id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(names, vec![small]);
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_a_404_page() {
+    let app = spawn_app().await;
+    let page = app.get("/no/such/page").await;
+    assert_eq!(page.status, 404, "{}", page.head);
+    assert!(page.body.contains("Not found"));
+}

@@ -1,0 +1,219 @@
+//! Starts the real application against a fresh PostgreSQL database and the real broker, and
+//! talks to it the way users and devices do: HTTP requests and MQTT publishes.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use lookout::config::Settings;
+use lookout::startup::Application;
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server role that may create databases. scripts/test.sh sets it; the default matches the
+/// machines this project runs on.
+pub fn admin_database_url() -> String {
+    std::env::var("LOOKOUT_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn broker_url() -> String {
+    std::env::var("LOOKOUT_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".to_owned())
+}
+
+/// A name no other test (in this run or a parallel one) uses.
+pub fn unique_name(kind: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{kind}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let admin_url = admin_database_url();
+    let admin = PgPool::connect(&admin_url)
+        .await
+        .expect("the test PostgreSQL is reachable (see scripts/test.sh)");
+    let name = unique_name("lookout_test");
+    sqlx::query(&format!("create database {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (server, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+pub struct TestApp {
+    pub port: u16,
+    pub db: PgPool,
+    /// Every topic of this test lives under it, so tests sharing the broker never meet.
+    pub prefix: String,
+    pub database_url: String,
+    pub client_id: String,
+}
+
+/// The variables a test app runs with: a fresh database, port 0, its own client id and its own
+/// topic prefix. `extra` adds to or overrides them.
+pub fn test_environment(
+    database_url: &str,
+    client_id: &str,
+    prefix: &str,
+    extra: &[(&str, &str)],
+) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", database_url.to_owned()),
+        ("LOOKOUT_LISTEN", "127.0.0.1:0".to_owned()),
+        ("LOOKOUT_MQTT_URL", broker_url()),
+        ("LOOKOUT_MQTT_CLIENT_ID", client_id.to_owned()),
+        ("LOOKOUT_MQTT_SUBSCRIPTIONS", format!("{prefix}/#")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
+    vars
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As [`spawn_app`], with a chance to adjust the settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let database_url = fresh_database().await;
+    let prefix = unique_name("t");
+    let client_id = unique_name("lookout");
+    spawn_app_on(&database_url, &prefix, &client_id, adjust).await
+}
+
+/// Starts an app on an existing database, topic prefix and client id (a restart, say).
+pub async fn spawn_app_on(
+    database_url: &str,
+    prefix: &str,
+    client_id: &str,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let vars = test_environment(database_url, client_id, prefix, &[]);
+    let mut settings = Settings::load_from(None, |name| vars.get(name).cloned()).unwrap();
+    adjust(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the application starts");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        port,
+        db: PgPool::connect(database_url).await.unwrap(),
+        prefix: prefix.to_owned(),
+        database_url: database_url.to_owned(),
+        client_id: client_id.to_owned(),
+    }
+}
+
+impl TestApp {
+    pub fn topic(&self, suffix: &str) -> String {
+        format!("{}/{suffix}", self.prefix)
+    }
+
+    pub async fn get(&self, path: &str) -> HttpResponse {
+        http_get(self.port, path).await
+    }
+
+    /// Waits until `count` messages under this app's prefix are stored.
+    pub async fn wait_for_stored(&self, count: i64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let stored: i64 = sqlx::query_scalar("select count(*) from message")
+                .fetch_one(&self.db)
+                .await
+                .unwrap();
+            if stored >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {stored} of {count} messages were stored"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// A plain HTTP/1.0 GET: the response arrives whole and unchunked, and the test needs no client
+/// library.
+pub async fn http_get(port: u16, path: &str) -> HttpResponse {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    HttpResponse {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// Publishes with a client of its own (a device, as far as Lookout can tell) and returns once
+/// the broker has the messages: acknowledged for QoS 1, written to the socket for QoS 0.
+pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
+    let address = lookout::config::parse_broker_url(&broker_url()).unwrap();
+    let mut options = MqttOptions::new(unique_name("device"), address.host, address.port);
+    options.set_keep_alive(Duration::from_secs(10));
+    let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
+    for (topic, payload, qos, retain) in messages {
+        client
+            .publish(*topic, *qos, *retain, payload.to_vec())
+            .await
+            .unwrap();
+    }
+    let mut outstanding = messages.len();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while outstanding > 0 {
+            match eventloop
+                .poll()
+                .await
+                .expect("the test broker is reachable")
+            {
+                Event::Incoming(Packet::PubAck(_)) | Event::Incoming(Packet::PubComp(_)) => {
+                    outstanding -= 1
+                }
+                Event::Outgoing(Outgoing::Publish(0)) => outstanding -= 1, // QoS 0: no ack
+                _ => {}
+            }
+        }
+        client.disconnect().await.unwrap();
+        // Let the disconnect reach the broker.
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await
+    .expect("the broker acknowledged every publish");
+}

@@ -2,20 +2,16 @@
 # Installs every tool Lookout needs to build and test, checking first so a machine that already
 # has them loses no time. Only package registries are used (crates.io, npm, Debian): cargo-leptos
 # would otherwise download wasm-bindgen and wasm-opt from GitHub, which these machines cannot reach.
-#
-# Sourcing is not needed: callers run it, then put "$LOOKOUT_TOOLS/node_modules/.bin" on PATH
-# (scripts/lib.sh does both).
+# Callers put "$LOOKOUT_TOOLS/node_modules/.bin" on PATH afterwards (scripts/lib.sh does).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-# Node tools live outside the clone so a fresh clone in CI reuses them; the versions are pinned here.
+# Build tools from npm live outside the clone so a fresh clone in CI reuses them.
 tools=${LOOKOUT_TOOLS:-/var/cache/lookout-tools}
 
 # These must match Cargo.lock: the wasm-bindgen CLI has to equal the wasm-bindgen crate exactly.
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=132
-PLAYWRIGHT_VERSION=1.64.1
 
 log() { printf '\033[1mbootstrap:\033[0m %s\n' "$*" >&2; }
 
@@ -42,9 +38,11 @@ need_commands pg_ctlcluster postgresql psql postgresql-client \
   mosquitto mosquitto mosquitto_pub mosquitto-clients \
   chromium chromium node nodejs npm npm curl curl cc gcc pkg-config pkg-config
 
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "bootstrap: cargo is missing; install Rust with rustup first (https://rustup.rs)" >&2
-  exit 1
+  log "installing Rust with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal \
+    || { echo "bootstrap: cannot install Rust; install it with rustup (https://rustup.rs) and rerun" >&2; exit 1; }
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -65,12 +63,12 @@ if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
 fi
 
-mkdir -p "$tools"
-if [ ! -x "$tools/node_modules/.bin/wasm-opt" ] || [ ! -d "$tools/node_modules/playwright-core" ] \
-   || [ "$(node -p "require('$tools/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT_VERSION" ]; then
-  log "installing binaryen@$BINARYEN_VERSION and playwright-core@$PLAYWRIGHT_VERSION into $tools"
-  (cd "$tools" && npm install --silent --no-audit --no-fund --no-save \
-      "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null)
+# wasm-opt for release builds: Debian's binaryen is too old for cargo-leptos. (The browser tests'
+# playwright-core is an ordinary dependency of end2end/, installed from its lock file.)
+if [ "$("$tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | awk '{print $3}')" != "$BINARYEN_VERSION" ]; then
+  log "installing binaryen@$BINARYEN_VERSION (wasm-opt) into $tools"
+  mkdir -p "$tools"
+  (cd "$tools" && npm install --silent --no-audit --no-fund --no-save "binaryen@$BINARYEN_VERSION" >/dev/null)
 fi
 
 log "tools ready"

@@ -9,8 +9,8 @@ let lookout;
 let browser;
 
 before(async () => {
-  publish(`${prefix}/weather/temperature`, '21.5');
   lookout = await startLookout({ prefix });
+  publish(`${prefix}/weather/temperature`, '21.5');
   browser = await launchChromium();
 });
 

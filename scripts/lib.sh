@@ -56,14 +56,15 @@ database_url() {
   echo "${LOOKOUT_PG_ADMIN_URL%/*}/$name"
 }
 
-# Sets LOOKOUT_MQTT_URL to a running broker, starting the machine's Mosquitto if it is down.
+# Sets LOOKOUT_MQTT_URL to a running broker. When none runs on 127.0.0.1:1883, starts Mosquitto
+# with the project's config/mosquitto.conf (the settings docs/ingest.md says Lookout needs).
 ensure_mosquitto() {
   export LOOKOUT_MQTT_URL=${LOOKOUT_MQTT_URL:-mqtt://127.0.0.1:1883}
   port_open 127.0.0.1 1883 && return 0
-  say "starting Mosquitto"
-  # Started by hand, Mosquitto exits silently unless these exist and belong to its user.
-  as_root mkdir -p /run/mosquitto /var/log/mosquitto
-  as_root chown mosquitto: /run/mosquitto /var/log/mosquitto
-  as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  say "starting Mosquitto with config/mosquitto.conf"
+  # Started as root, Mosquitto runs as its own user, which must own where it writes.
+  as_root mkdir -p /var/lib/mosquitto
+  as_root chown mosquitto: /var/lib/mosquitto
+  as_root mosquitto -d -c "$root/config/mosquitto.conf"
   wait_for 15 port_open 127.0.0.1 1883 || die "Mosquitto did not start on 127.0.0.1:1883"
 }

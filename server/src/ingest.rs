@@ -6,10 +6,12 @@ use crate::config::{ConfigError, MqttSettings};
 use chrono::{DateTime, Utc};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
-    SubscribeFilter,
+    SubscribeFilter, SubscribeReasonCode,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// A message as received, with what the writer needs to store and then acknowledge it.
 #[derive(Debug)]
@@ -18,12 +20,35 @@ pub struct Received {
     pub received_at: DateTime<Utc>,
     /// Larger than the configured limit: acknowledged but not stored.
     pub oversized: bool,
+    /// The broker connection it arrived on (see [`Session`]).
+    pub connection: u64,
+}
+
+/// Counts broker connections. Packet ids are only meaningful on the connection that used them:
+/// after a reconnect the broker redelivers what we had not acknowledged and may give a freed
+/// packet id to a new message, so an acknowledgement carried over from the old connection could
+/// acknowledge a message we have not stored. The writer therefore acknowledges only messages of
+/// the current connection; the rest come again and are stored twice (documented duplicates).
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    connection: Arc<AtomicU64>,
+}
+
+impl Session {
+    pub fn current(&self) -> u64 {
+        self.connection.load(Ordering::Acquire)
+    }
+
+    fn reconnected(&self) {
+        self.connection.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// A broker session that has been accepted (ConnAck received) and subscribed.
 pub struct Broker {
     client: AsyncClient,
     eventloop: EventLoop,
+    session: Session,
     subscriptions: Vec<SubscribeFilter>,
     max_payload_bytes: usize,
 }
@@ -85,9 +110,12 @@ impl Broker {
         let broker = Self {
             client,
             eventloop,
+            session: Session::default(),
             subscriptions,
             max_payload_bytes: settings.max_payload_bytes,
         };
+        // Sent by `run`: a persistent session's queued messages may arrive before the SubAck, and
+        // only `run` hands them on instead of dropping them.
         broker.resubscribe();
         tracing::info!(broker = %address, client_id = %settings.client_id, "connected to the broker");
         Ok(broker)
@@ -98,11 +126,27 @@ impl Broker {
         self.client.clone()
     }
 
+    /// Which connection is current, for the writer's acknowledgements.
+    pub fn session(&self) -> Session {
+        self.session.clone()
+    }
+
     /// Runs the event loop until the writer goes away, reconnecting with backoff on any error.
-    pub async fn run(mut self, messages: mpsc::Sender<Received>) {
+    /// The broker's answer to the first subscription goes to `subscribed`.
+    pub async fn run(
+        mut self,
+        messages: mpsc::Sender<Received>,
+        subscribed: oneshot::Sender<Vec<SubscribeReasonCode>>,
+    ) {
         let mut backoff = Backoff::default();
+        let mut subscribed = Some(subscribed);
         loop {
             match self.eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    if let Some(first) = subscribed.take() {
+                        let _ = first.send(ack.return_codes);
+                    }
+                }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let oversized = publish.payload.len() > self.max_payload_bytes;
                     if oversized {
@@ -117,6 +161,7 @@ impl Broker {
                         publish,
                         received_at: Utc::now(),
                         oversized,
+                        connection: self.session.current(),
                     };
                     // Waits while the writer is behind: backpressure, never a drop.
                     if messages.send(received).await.is_err() {
@@ -129,6 +174,7 @@ impl Broker {
                         "reconnected to the broker"
                     );
                     backoff = Backoff::default();
+                    self.session.reconnected();
                     // The broker should still have our subscriptions, but one that lost its
                     // state (a restart without persistence) would otherwise send nothing.
                     self.resubscribe();

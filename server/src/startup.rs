@@ -11,9 +11,11 @@ use app::{shell, App};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use rumqttc::SubscribeReasonCode;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// How long start-up waits for the database and for the broker before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,8 +25,8 @@ const PARTITION_DAYS_AHEAD: u64 = 7;
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    broker: Broker,
-    store: Store,
+    ingest: JoinHandle<()>,
+    writer: JoinHandle<()>,
     settings: Settings,
 }
 
@@ -53,18 +55,33 @@ impl Application {
             })?;
 
         let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT).await?;
+        // Ingest and the writer start now: a persistent session's queued messages arrive right
+        // after the connection, before the subscription is confirmed, and must flow.
+        let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
+        let writer = tokio::spawn(writer::run(
+            receiver,
+            BatchWriter::new(store.clone()),
+            broker.client(),
+            broker.session(),
+            settings.writer.clone(),
+        ));
+        let (subscribed, confirmation) = oneshot::channel();
+        let ingest = tokio::spawn(broker.run(sender, subscribed));
+        let running = AbortOnDrop(vec![ingest, writer]);
+        confirm_subscriptions(&settings, confirmation).await?;
 
         let listen = &settings.listen;
         let listener = TcpListener::bind(listen.value).await.map_err(|error| {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store.clone())?;
+        let router = web_router(&settings, store)?;
+        let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
             router,
-            broker,
-            store,
+            ingest,
+            writer,
             settings,
         })
     }
@@ -82,19 +99,11 @@ impl Application {
         let Self {
             listener,
             router,
-            broker,
-            store,
+            ingest: ingest_task,
+            writer: writer_task,
             settings,
         } = self;
 
-        let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
-        let writer_task = tokio::spawn(writer::run(
-            receiver,
-            BatchWriter::new(store),
-            broker.client(),
-            settings.writer.clone(),
-        ));
-        let ingest_task = tokio::spawn(broker.run(sender));
         let http_task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown_signal())
@@ -106,6 +115,55 @@ impl Application {
             outcome = http_task => report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from))),
             outcome = ingest_task => report_exit("MQTT ingest", outcome.map(Ok)),
             outcome = writer_task => report_exit("the database writer", outcome.map(Ok)),
+        }
+    }
+}
+
+/// Waits for the broker's answer to our subscriptions and refuses any it rejected.
+async fn confirm_subscriptions(
+    settings: &Settings,
+    confirmation: oneshot::Receiver<Vec<SubscribeReasonCode>>,
+) -> Result<(), ConfigError> {
+    let address = &settings.mqtt.url.value;
+    let codes = match tokio::time::timeout(CONNECT_TIMEOUT, confirmation).await {
+        Ok(Ok(codes)) => codes,
+        Ok(Err(_)) => return Ok(()), // ingest ended; run_until_stopped reports why
+        Err(_) => {
+            // A persistent session's backlog arrives before the SubAck; messages are flowing,
+            // so this is no reason to refuse to start.
+            tracing::warn!(broker = %address, "subscriptions not confirmed yet; continuing");
+            return Ok(());
+        }
+    };
+    match settings
+        .mqtt
+        .subscriptions
+        .iter()
+        .zip(&codes)
+        .find(|(_, code)| matches!(code, SubscribeReasonCode::Failure))
+    {
+        Some((filter, _)) => Err(ConfigError::Unusable {
+            setting: "LOOKOUT_MQTT_SUBSCRIPTIONS (mqtt.subscriptions)".to_owned(),
+            problem: format!("the broker at {address} refused the subscription {filter:?}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Tasks started during a start-up that may still fail: aborted unless start-up completes.
+struct AbortOnDrop(Vec<JoinHandle<()>>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) -> [JoinHandle<()>; 2] {
+        let tasks = std::mem::take(&mut self.0);
+        tasks.try_into().expect("ingest and writer")
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
         }
     }
 }

@@ -3,9 +3,10 @@
 //! handed over is either stored or still held by the broker for redelivery.
 
 use crate::config::WriterSettings;
-use crate::ingest::Received;
+use crate::ingest::{Received, Session};
 use app::store::{BatchWriter, NewMessage};
-use rumqttc::{AsyncClient, QoS};
+use rumqttc::{AsyncClient, Publish, QoS};
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -14,11 +15,30 @@ pub async fn run(
     mut messages: mpsc::Receiver<Received>,
     mut writer: BatchWriter,
     acks: AsyncClient,
+    session: Session,
     settings: WriterSettings,
 ) {
     let mut batch: Vec<Received> = Vec::with_capacity(settings.batch_max);
+    let mut unsent = UnsentAcks::default();
     loop {
-        if messages.recv_many(&mut batch, settings.batch_max).await == 0 {
+        let received = if unsent.is_empty() {
+            messages.recv_many(&mut batch, settings.batch_max).await
+        } else {
+            // Come back soon to hand over the acknowledgements the client had no room for.
+            match tokio::time::timeout(
+                ACK_RETRY,
+                messages.recv_many(&mut batch, settings.batch_max),
+            )
+            .await
+            {
+                Ok(received) => received,
+                Err(_) => {
+                    unsent.flush(&acks);
+                    continue;
+                }
+            }
+        };
+        if received == 0 {
             // Ingest stopped and everything it sent has been stored.
             return;
         }
@@ -32,8 +52,52 @@ pub async fn run(
             }
         }
         store_until_committed(&mut writer, &batch).await;
-        acknowledge(&acks, &batch).await;
+        unsent.add(&session, &batch);
+        unsent.flush(&acks);
         batch.clear();
+    }
+}
+
+const ACK_RETRY: Duration = Duration::from_millis(20);
+
+/// Acknowledgements for stored messages that the MQTT client could not take yet.
+///
+/// They are handed over without waiting: the client's request queue is served by the event loop,
+/// and the event loop may itself be waiting for room in the channel this writer drains. Waiting
+/// here for the client would deadlock the two; retrying while draining cannot.
+#[derive(Default)]
+struct UnsentAcks(VecDeque<Publish>);
+
+impl UnsentAcks {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Queues the QoS 1/2 messages of `batch` that arrived on the current connection. Earlier
+    /// connections' packet ids mean nothing now (see `ingest::Session`); the broker redelivers
+    /// those messages.
+    fn add(&mut self, session: &Session, batch: &[Received]) {
+        let current = session.current();
+        for received in batch {
+            let publish = &received.publish;
+            if publish.qos != QoS::AtMostOnce && received.connection == current {
+                // Only the packet id and QoS matter to an acknowledgement; the payload can go.
+                let mut ack = Publish::new("", publish.qos, Vec::new());
+                ack.pkid = publish.pkid;
+                self.0.push_back(ack);
+            }
+        }
+    }
+
+    fn flush(&mut self, acks: &AsyncClient) {
+        while let Some(ack) = self.0.front() {
+            // Full, or the event loop is gone (then ingest has stopped and so will we): either
+            // way, what is left waits for the next try.
+            if acks.try_ack(ack).is_err() {
+                return;
+            }
+            self.0.pop_front();
+        }
     }
 }
 
@@ -64,18 +128,6 @@ async fn store_until_committed(writer: &mut BatchWriter, batch: &[Received]) {
                     "storing a batch failed; nothing acknowledged, retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-async fn acknowledge(acks: &AsyncClient, batch: &[Received]) {
-    for received in batch {
-        if received.publish.qos != QoS::AtMostOnce {
-            if let Err(error) = acks.ack(&received.publish).await {
-                // Only when the event loop is gone; the broker redelivers on the next session.
-                tracing::warn!(%error, "could not acknowledge a stored message");
-                return;
             }
         }
     }

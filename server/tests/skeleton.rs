@@ -94,7 +94,14 @@ async fn a_retained_message_is_received_at_start_and_stored_with_its_flag() {
 
     let database_url = support::fresh_database().await;
     let client_id = support::unique_name("lookout");
-    let app = support::spawn_app_on(&database_url, &prefix, &client_id, |_| {}).await;
+    let app = support::spawn_app_on(
+        &database_url,
+        &support::broker_url(),
+        &prefix,
+        &client_id,
+        |_| {},
+    )
+    .await;
     app.wait_for_stored(1).await;
     let retain: bool = sqlx::query_scalar("select retain from message")
         .fetch_one(&app.db)

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
+pub mod services;
+
 use lookout::config::Settings;
 use lookout::startup::Application;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
@@ -38,10 +40,14 @@ pub fn unique_name(kind: &str) -> String {
     )
 }
 
-/// Creates an empty database and returns its URL.
+/// Creates an empty database on the shared test server and returns its URL.
 pub async fn fresh_database() -> String {
-    let admin_url = admin_database_url();
-    let admin = PgPool::connect(&admin_url)
+    fresh_database_on(&admin_database_url()).await
+}
+
+/// Creates an empty database on the server of `admin_url` and returns its URL.
+pub async fn fresh_database_on(admin_url: &str) -> String {
+    let admin = PgPool::connect(admin_url)
         .await
         .expect("the test PostgreSQL is reachable (see scripts/test.sh)");
     let name = unique_name("lookout_test");
@@ -67,6 +73,7 @@ pub struct TestApp {
 /// topic prefix. `extra` adds to or overrides them.
 pub fn test_environment(
     database_url: &str,
+    broker_url: &str,
     client_id: &str,
     prefix: &str,
     extra: &[(&str, &str)],
@@ -74,7 +81,7 @@ pub fn test_environment(
     let mut vars: HashMap<String, String> = [
         ("DATABASE_URL", database_url.to_owned()),
         ("LOOKOUT_LISTEN", "127.0.0.1:0".to_owned()),
-        ("LOOKOUT_MQTT_URL", broker_url()),
+        ("LOOKOUT_MQTT_URL", broker_url.to_owned()),
         ("LOOKOUT_MQTT_CLIENT_ID", client_id.to_owned()),
         ("LOOKOUT_MQTT_SUBSCRIPTIONS", format!("{prefix}/#")),
     ]
@@ -96,17 +103,18 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let database_url = fresh_database().await;
     let prefix = unique_name("t");
     let client_id = unique_name("lookout");
-    spawn_app_on(&database_url, &prefix, &client_id, adjust).await
+    spawn_app_on(&database_url, &broker_url(), &prefix, &client_id, adjust).await
 }
 
-/// Starts an app on an existing database, topic prefix and client id (a restart, say).
+/// Starts an app on a given database, broker, topic prefix and client id (a restart, say).
 pub async fn spawn_app_on(
     database_url: &str,
+    broker_url: &str,
     prefix: &str,
     client_id: &str,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let vars = test_environment(database_url, client_id, prefix, &[]);
+    let vars = test_environment(database_url, broker_url, client_id, prefix, &[]);
     let mut settings = Settings::load_from(None, |name| vars.get(name).cloned()).unwrap();
     adjust(&mut settings);
     let app = Application::build(settings)
@@ -132,24 +140,60 @@ impl TestApp {
         http_get(self.port, path).await
     }
 
-    /// Waits until `count` messages under this app's prefix are stored.
+    /// Waits until `count` messages are stored.
     pub async fn wait_for_stored(&self, count: i64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let stored: i64 = sqlx::query_scalar("select count(*) from message")
-                .fetch_one(&self.db)
-                .await
-                .unwrap();
-            if stored >= count {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "only {stored} of {count} messages were stored"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_distinct_payloads(&self.db, count, Duration::from_secs(15)).await;
     }
+}
+
+/// Waits until `count` different payloads are stored (tests make every payload unique, so this
+/// counts messages while ignoring at-least-once duplicates). Fails after `patience`.
+pub async fn wait_for_distinct_payloads(db: &PgPool, count: i64, patience: Duration) {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let stored: i64 = sqlx::query_scalar("select count(distinct payload) from message")
+            .fetch_one(db)
+            .await
+            .unwrap_or(0);
+        if stored >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {stored} of {count} messages were stored within {patience:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many stored rows repeat a payload already stored: at-least-once duplicates.
+pub async fn duplicate_count(db: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) - count(distinct payload) from message")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// `count` QoS 1 messages spread over `topics` topics under `prefix`, each payload a JSON object
+/// with a unique sequence number starting at `first`.
+pub fn sequenced(prefix: &str, first: u64, count: u64, topics: u64) -> Vec<(String, Vec<u8>)> {
+    (first..first + count)
+        .map(|seq| {
+            (
+                format!("{prefix}/device-{}/reading", seq % topics),
+                format!(r#"{{"seq": {seq}, "value": {}}}"#, seq % 100).into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// Publishes owned messages at QoS 1 to `broker`; returns once the broker acknowledged all.
+pub async fn publish_all(broker: &str, messages: &[(String, Vec<u8>)]) {
+    let borrowed: Vec<(&str, &[u8], QoS, bool)> = messages
+        .iter()
+        .map(|(topic, payload)| (topic.as_str(), payload.as_slice(), QoS::AtLeastOnce, false))
+        .collect();
+    publish_to(broker, &borrowed).await;
 }
 
 pub struct HttpResponse {
@@ -185,7 +229,12 @@ pub async fn http_get(port: u16, path: &str) -> HttpResponse {
 /// Publishes with a client of its own (a device, as far as Lookout can tell) and returns once
 /// the broker has the messages: acknowledged for QoS 1, written to the socket for QoS 0.
 pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
-    let address = lookout::config::parse_broker_url(&broker_url()).unwrap();
+    publish_to(&broker_url(), messages).await
+}
+
+/// As [`publish`], to a given broker.
+pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+    let address = lookout::config::parse_broker_url(broker).unwrap();
     let mut options = MqttOptions::new(unique_name("device"), address.host, address.port);
     options.set_keep_alive(Duration::from_secs(10));
     let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
@@ -196,7 +245,7 @@ pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
             .unwrap();
     }
     let mut outstanding = messages.len();
-    tokio::time::timeout(Duration::from_secs(10), async {
+    tokio::time::timeout(Duration::from_secs(60), async {
         while outstanding > 0 {
             match eventloop
                 .poll()

@@ -1,0 +1,212 @@
+//! Storage is at-least-once: whatever the broker accepted ends up in PostgreSQL, through bursts,
+//! database outages, broker restarts and a killed process. Each test owns its broker (and, where
+//! it stops one, its PostgreSQL), so stopping them disturbs no other test.
+
+mod support;
+
+use std::time::Duration;
+use support::services::{TestBroker, TestPostgres};
+use support::{
+    duplicate_count, fresh_database, fresh_database_on, publish_all, sequenced, spawn_app_on,
+    unique_name, wait_for_distinct_payloads,
+};
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+async fn a_burst_of_50000_messages_is_stored_exactly_once() {
+    let broker = TestBroker::start().await;
+    let prefix = unique_name("t");
+    let app = spawn_app_on(
+        &fresh_database().await,
+        &broker.url(),
+        &prefix,
+        &unique_name("lookout"),
+        |_| {},
+    )
+    .await;
+
+    let messages = sequenced(&prefix, 0, 50_000, 1_000);
+    publish_all(&broker.url(), &messages).await;
+    wait_for_distinct_payloads(&app.db, 50_000, PATIENCE).await;
+
+    let (rows, topics, latest): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from message), (select count(*) from topic), \
+                (select count(*) from latest)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((rows, topics, latest), (50_000, 1_000, 1_000));
+    // One publisher keeps its order per topic, so each topic's latest is its highest sequence.
+    let stale: i64 = sqlx::query_scalar(
+        "select count(*) from latest l join topic t on t.id = l.topic_id \
+         where convert_from(l.payload, 'UTF8')::jsonb->>'seq' <> \
+               (select max((convert_from(m.payload, 'UTF8')::jsonb->>'seq')::int)::text \
+                from message m where m.topic_id = l.topic_id)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0, "some latest rows are not the newest message");
+    let counted: i64 = sqlx::query_scalar("select sum(message_count)::int8 from topic")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(counted, 50_000);
+}
+
+#[tokio::test]
+async fn a_postgres_outage_mid_stream_loses_nothing() {
+    let postgres = TestPostgres::start().await;
+    let broker = TestBroker::start().await;
+    let prefix = unique_name("t");
+    let app = spawn_app_on(
+        &fresh_database_on(&postgres.admin_url()).await,
+        &broker.url(),
+        &prefix,
+        &unique_name("lookout"),
+        |_| {},
+    )
+    .await;
+
+    publish_all(&broker.url(), &sequenced(&prefix, 0, 2_000, 100)).await;
+    wait_for_distinct_payloads(&app.db, 2_000, PATIENCE).await;
+
+    // The broker accepts these while Lookout cannot store them: more than its queue holds, so
+    // ingest also stops reading and the broker keeps the rest.
+    postgres.stop();
+    publish_all(&broker.url(), &sequenced(&prefix, 2_000, 15_000, 100)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    postgres.launch().await;
+    publish_all(&broker.url(), &sequenced(&prefix, 17_000, 3_000, 100)).await;
+
+    let db = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    wait_for_distinct_payloads(&db, 20_000, PATIENCE).await;
+    let duplicates = duplicate_count(&db).await;
+    eprintln!("postgres outage: 20000 stored, {duplicates} duplicates");
+}
+
+#[tokio::test]
+async fn a_broker_restart_with_messages_queued_for_lookout_loses_nothing() {
+    let postgres = TestPostgres::start().await;
+    let mut broker = TestBroker::start().await;
+    let prefix = unique_name("t");
+    let app = spawn_app_on(
+        &fresh_database_on(&postgres.admin_url()).await,
+        &broker.url(),
+        &prefix,
+        &unique_name("lookout"),
+        |_| {},
+    )
+    .await;
+
+    // Hold Lookout back (no database) so that the broker is still holding messages for it, and
+    // Lookout holds received but unacknowledged ones, when the broker restarts.
+    postgres.stop();
+    publish_all(&broker.url(), &sequenced(&prefix, 0, 20_000, 100)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    broker.restart(Duration::from_secs(1)).await;
+    postgres.launch().await;
+    publish_all(&broker.url(), &sequenced(&prefix, 20_000, 2_000, 100)).await;
+
+    let db = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    wait_for_distinct_payloads(&db, 22_000, PATIENCE).await;
+    let duplicates = duplicate_count(&db).await;
+    eprintln!("broker restart: 22000 stored, {duplicates} duplicates");
+    // What Lookout held unacknowledged when the connection dropped comes again: at most its
+    // queue plus one batch (see docs/ingest.md).
+    assert!(duplicates <= 10_000 + 2_000, "{duplicates} duplicates");
+}
+
+#[tokio::test]
+async fn killing_lookout_mid_stream_loses_nothing_and_duplicates_stay_within_one_queue() {
+    let broker = TestBroker::start().await;
+    let prefix = unique_name("t");
+    let database_url = fresh_database().await;
+    let client_id = unique_name("lookout");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let vars = support::test_environment(
+        &database_url,
+        &broker.url(),
+        &client_id,
+        &prefix,
+        &[("LOOKOUT_LISTEN", &listen), ("RUST_LOG", "error")],
+    );
+    let start = || async {
+        let child = Lookout(
+            std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+                .arg("serve")
+                .envs(&vars)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // Serving means connected and subscribed.
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return child;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("lookout did not start");
+    };
+
+    let mut lookout = start().await;
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    publish_all(&broker.url(), &sequenced(&prefix, 0, 100, 10)).await;
+    wait_for_distinct_payloads(&db, 100, PATIENCE).await;
+
+    let publisher = {
+        let url = broker.url();
+        let messages = sequenced(&prefix, 100, 30_000, 500);
+        tokio::spawn(async move { publish_all(&url, &messages).await })
+    };
+    // Kill it while it is storing.
+    loop {
+        let stored: i64 = sqlx::query_scalar("select count(*) from message")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if stored > 3_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lookout.kill(); // SIGKILL: no chance to flush or acknowledge
+    publisher.await.unwrap();
+
+    let mut lookout = start().await;
+    wait_for_distinct_payloads(&db, 30_100, PATIENCE).await;
+    lookout.kill();
+
+    let duplicates = duplicate_count(&db).await;
+    eprintln!("kill -9: 30100 stored, {duplicates} duplicates");
+    // Only what was received but not yet acknowledged can come twice: at most the writer's queue
+    // plus one batch (see docs/ingest.md).
+    assert!(duplicates <= 10_000 + 2_000, "{duplicates} duplicates");
+}
+
+/// A running `lookout` process, killed (SIGKILL) when dropped so a failing test leaves none behind.
+struct Lookout(std::process::Child);
+
+impl Lookout {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Lookout {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

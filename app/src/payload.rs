@@ -1,4 +1,35 @@
-//! What Lookout understands of a payload: a number to chart, and a short printable preview.
+//! What Lookout understands of a payload: its kind, a number to chart, and a short preview.
+
+/// How a payload is stored and shown. Matches the `payload_kind` type in PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// Not UTF-8: shown by size only.
+    Binary,
+    /// UTF-8 that is not JSON (including the empty payload and malformed JSON).
+    Text,
+    /// A complete JSON value: object, array, string, number, boolean or null.
+    Json,
+}
+
+impl PayloadKind {
+    pub fn of(payload: &[u8]) -> Self {
+        match std::str::from_utf8(payload) {
+            Err(_) => PayloadKind::Binary,
+            Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+                PayloadKind::Json
+            }
+            Ok(_) => PayloadKind::Text,
+        }
+    }
+
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            PayloadKind::Binary => "binary",
+            PayloadKind::Text => "text",
+            PayloadKind::Json => "json",
+        }
+    }
+}
 
 /// The payload as a number: a plain number (`21.5`), a JSON number, or a JSON object whose
 /// top-level fields hold exactly one number (`{"temperature": 21.5, "unit": "C"}`). Objects with
@@ -53,6 +84,53 @@ pub fn preview(prefix: &[u8], total_len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payloads_are_classified_as_json_text_or_binary() {
+        assert_eq!(PayloadKind::of(br#"{"a": [1, 2]}"#), PayloadKind::Json);
+        assert_eq!(PayloadKind::of(b" 21.5 "), PayloadKind::Json);
+        assert_eq!(PayloadKind::of(br#""quoted""#), PayloadKind::Json);
+        assert_eq!(PayloadKind::of(b"true"), PayloadKind::Json);
+        assert_eq!(PayloadKind::of(b"on"), PayloadKind::Text);
+        assert_eq!(PayloadKind::of(b""), PayloadKind::Text);
+        assert_eq!(PayloadKind::of(br#"{"a": 1"#), PayloadKind::Text);
+        assert_eq!(PayloadKind::of(br#"{"a": 1} trailing"#), PayloadKind::Text);
+        assert_eq!(PayloadKind::of(&[0xff, 0xfe, 0x00]), PayloadKind::Binary);
+    }
+
+    /// Random bytes and JSON-looking fragments never panic, and only invalid UTF-8 is binary.
+    #[test]
+    fn classifying_arbitrary_bytes_never_panics() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            // xorshift: reproducible, and no dependency for it
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = br#"{}[]":,0123456789.-eE truefalsnul\"#;
+        for round in 0..20_000 {
+            let len = (next() % 64) as usize;
+            let payload: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if round % 2 == 0 {
+                        alphabet[(r % alphabet.len() as u64) as usize]
+                    } else {
+                        r as u8
+                    }
+                })
+                .collect();
+            let kind = PayloadKind::of(&payload);
+            assert_eq!(
+                kind == PayloadKind::Binary,
+                std::str::from_utf8(&payload).is_err()
+            );
+            let _ = numeric_value(&payload);
+            let _ = preview(&payload, payload.len());
+        }
+    }
 
     #[test]
     fn plain_numbers_and_single_number_objects_have_a_value() {

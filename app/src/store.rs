@@ -172,6 +172,7 @@ impl BatchWriter {
         let mut qos = Vec::with_capacity(batch.len());
         let mut retain = Vec::with_capacity(batch.len());
         let mut values = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
         // Per topic: message count and the index of its last message in the batch.
         let mut per_topic: HashMap<i64, (i64, usize)> = HashMap::new();
         for (index, message) in batch.iter().enumerate() {
@@ -182,15 +183,16 @@ impl BatchWriter {
             qos.push(i16::from(message.qos));
             retain.push(message.retain);
             values.push(payload::numeric_value(message.payload));
+            kinds.push(payload::PayloadKind::of(message.payload).as_sql());
             let entry = per_topic.entry(id).or_insert((0, index));
             entry.0 += 1;
             entry.1 = index;
         }
 
         sqlx::query(
-            "insert into message (topic_id, received_at, payload, qos, retain, value) \
+            "insert into message (topic_id, received_at, payload, qos, retain, value, kind) \
              select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
-                                  $5::bool[], $6::float8[])",
+                                  $5::bool[], $6::float8[], $7::text[]::payload_kind[])",
         )
         .bind(&topic_ids)
         .bind(&received)
@@ -198,6 +200,7 @@ impl BatchWriter {
         .bind(&qos)
         .bind(&retain)
         .bind(&values)
+        .bind(&kinds)
         .execute(&mut *tx)
         .await?;
 
@@ -219,6 +222,7 @@ impl BatchWriter {
             .collect();
         let last_retain: Vec<bool> = last.iter().map(|(_, _, i)| pick(i).retain).collect();
         let last_values: Vec<Option<f64>> = last.iter().map(|(_, _, i)| values[*i]).collect();
+        let last_kinds: Vec<&str> = last.iter().map(|(_, _, i)| kinds[*i]).collect();
 
         sqlx::query(
             "update topic t set message_count = t.message_count + u.n, \
@@ -233,12 +237,13 @@ impl BatchWriter {
         .await?;
 
         sqlx::query(
-            "insert into latest (topic_id, received_at, payload, qos, retain, value) \
+            "insert into latest (topic_id, received_at, payload, qos, retain, value, kind) \
              select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
-                                  $5::bool[], $6::float8[]) \
+                                  $5::bool[], $6::float8[], $7::text[]::payload_kind[]) \
              on conflict (topic_id) do update set \
                  received_at = excluded.received_at, payload = excluded.payload, \
-                 qos = excluded.qos, retain = excluded.retain, value = excluded.value \
+                 qos = excluded.qos, retain = excluded.retain, value = excluded.value, \
+                 kind = excluded.kind \
              where latest.received_at <= excluded.received_at",
         )
         .bind(&ids)
@@ -247,6 +252,7 @@ impl BatchWriter {
         .bind(&last_qos)
         .bind(&last_retain)
         .bind(&last_values)
+        .bind(&last_kinds)
         .execute(&mut *tx)
         .await?;
 

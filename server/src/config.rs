@@ -120,9 +120,24 @@ impl fmt::Display for BrokerAddress {
     }
 }
 
+/// A broker login. `Debug` hides the password.
+#[derive(Clone)]
+pub struct BrokerLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for BrokerLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BrokerLogin({:?}, password: ***)", self.username)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MqttSettings {
     pub url: Sourced<BrokerAddress>,
+    /// From `mqtt://user:password@host` or the username/password settings (which win).
+    pub login: Option<Sourced<BrokerLogin>>,
     /// Fixed, so the broker keeps this client's session (and its QoS 1/2 messages) across restarts.
     pub client_id: String,
     pub subscriptions: Vec<String>,
@@ -162,6 +177,8 @@ struct FileSettings {
 #[serde(deny_unknown_fields)]
 struct FileMqtt {
     url: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
     client_id: Option<String>,
     subscriptions: Option<Vec<String>>,
     keep_alive_secs: Option<u64>,
@@ -240,6 +257,36 @@ impl Settings {
             "LOOKOUT_MQTT_URL",
             DEFAULT_MQTT_URL,
         );
+        let login_in_url = broker_url_login(&url.value);
+        let username = pick(
+            "LOOKOUT_MQTT_USERNAME",
+            "mqtt.username",
+            parsed.mqtt.username,
+        );
+        let password = pick(
+            "LOOKOUT_MQTT_PASSWORD",
+            "mqtt.password",
+            parsed.mqtt.password,
+        );
+        let login = match (username, password, login_in_url) {
+            (Some(username), password, _) => Some(Sourced {
+                value: BrokerLogin {
+                    username: username.value,
+                    password: password.map(|p| p.value).unwrap_or_default(),
+                },
+                origin: username.origin,
+            }),
+            (None, Some(password), _) => {
+                return Err(
+                    password.invalid("a password needs LOOKOUT_MQTT_USERNAME (mqtt.username) too")
+                )
+            }
+            (None, None, Some(login)) => Some(Sourced {
+                value: login,
+                origin: url.origin.clone(),
+            }),
+            (None, None, None) => None,
+        };
         let url = Sourced {
             value: parse_broker_url(&url.value).map_err(|problem| url.invalid(problem))?,
             origin: url.origin,
@@ -302,6 +349,7 @@ impl Settings {
             listen,
             mqtt: MqttSettings {
                 url,
+                login,
                 client_id: client_id.value,
                 subscriptions: subscriptions.value,
                 keep_alive,
@@ -342,10 +390,39 @@ fn parse_database_url(url: Sourced<String>) -> Result<Sourced<DatabaseUrl>, Conf
     }
 }
 
-/// `mqtt://host[:port]`.
+/// The user and password of `mqtt://user:password@host`, percent-decoded.
+pub fn broker_url_login(text: &str) -> Option<BrokerLogin> {
+    let url = Url::parse(text).ok()?;
+    if url.username().is_empty() {
+        return None;
+    }
+    let decode = |part: &str| {
+        url::form_urlencoded::parse(format!("x={part}").as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    };
+    Some(BrokerLogin {
+        username: decode(url.username()),
+        password: url.password().map(decode).unwrap_or_default(),
+    })
+}
+
+/// `mqtt://[user[:password]@]host[:port]`. The address never includes the login, so it can be
+/// printed.
 pub fn parse_broker_url(text: &str) -> Result<BrokerAddress, String> {
+    // The URL may carry a password: errors quote it only with the login removed.
+    let shown = match Url::parse(text) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string()
+        }
+        Err(_) if text.contains('@') => "(the URL, which holds a login)".to_owned(),
+        Err(_) => format!("{text:?}"),
+    };
     let url = Url::parse(text).map_err(|error| {
-        format!("expected a URL such as mqtt://127.0.0.1:1883, got {text:?} ({error})")
+        format!("expected a URL such as mqtt://127.0.0.1:1883, got {shown} ({error})")
     })?;
     if url.scheme() != "mqtt" {
         return Err(format!(
@@ -356,9 +433,9 @@ pub fn parse_broker_url(text: &str) -> Result<BrokerAddress, String> {
     let host = url
         .host_str()
         .filter(|host| !host.is_empty())
-        .ok_or_else(|| format!("{text:?} has no host; use mqtt://host:port"))?;
+        .ok_or_else(|| format!("{shown} has no host; use mqtt://host:port"))?;
     if url.path() != "" && url.path() != "/" {
-        return Err(format!("{text:?} has a path; use mqtt://host:port"));
+        return Err(format!("{shown} has a path; use mqtt://host:port"));
     }
     Ok(BrokerAddress {
         host: host
@@ -415,6 +492,47 @@ mod tests {
             error.to_string().contains("\"http\" is not supported"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_broker_login_comes_from_the_url_or_the_settings_and_never_prints() {
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_MQTT_URL", "mqtt://plant:s%40cret@broker:1884"),
+        ])
+        .unwrap();
+        let login = settings.mqtt.login.clone().unwrap().value;
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("plant", "s@cret")
+        );
+        assert_eq!(settings.mqtt.url.value.to_string(), "mqtt://broker:1884");
+        assert!(!format!("{settings:?}").contains("s@cret"));
+
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_MQTT_URL", "mqtt://plant:old@broker"),
+            ("LOOKOUT_MQTT_USERNAME", "ops"),
+            ("LOOKOUT_MQTT_PASSWORD", "new"),
+        ])
+        .unwrap();
+        let login = settings.mqtt.login.unwrap().value;
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("ops", "new")
+        );
+
+        let error = load(&[DB, ("LOOKOUT_MQTT_PASSWORD", "orphan")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_MQTT_PASSWORD is not valid"),
+            "{error}"
+        );
+        let error = load(&[DB, ("LOOKOUT_MQTT_URL", "mqtt://u:hunter2@/x")])
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -76,6 +76,9 @@ impl Broker {
             // Acknowledged by the writer once stored, never on receipt.
             .set_manual_acks(true)
             .set_max_packet_size(MAX_INCOMING_PACKET, MAX_INCOMING_PACKET);
+        if let Some(login) = &settings.login {
+            options.set_credentials(&login.value.username, &login.value.password);
+        }
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
 
         let accepted = tokio::time::timeout(timeout, async {
@@ -90,6 +93,14 @@ impl Broker {
         .await;
         match accepted {
             Ok(Ok(())) => {}
+            Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+                // The broker answered: with a login, it is the login it did not like.
+                let problem = format!("the broker at {address} refused the connection: {code:?}");
+                return Err(match &settings.login {
+                    Some(login) => login.unusable(problem),
+                    None => settings.url.unusable(problem),
+                });
+            }
             Ok(Err(error)) => {
                 return Err(settings.url.unusable(format!(
                     "cannot connect to the broker at {address}: {error}"

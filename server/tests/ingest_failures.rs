@@ -210,3 +210,41 @@ impl Drop for Lookout {
         self.kill();
     }
 }
+
+#[tokio::test]
+async fn a_broker_login_in_the_url_is_used_and_a_wrong_one_is_refused_by_name() {
+    let broker = TestBroker::start_with_login("plant", "s3cret-pw").await;
+    let prefix = unique_name("t");
+    let with_login = |password: &str| format!("mqtt://plant:{password}@127.0.0.1:{}", broker.port);
+
+    let app = spawn_app_on(
+        &fresh_database().await,
+        &with_login("s3cret-pw"),
+        &prefix,
+        &unique_name("lookout"),
+        |_| {},
+    )
+    .await;
+    // The test's own publisher logs in the same way.
+    support::publish_all(&with_login("s3cret-pw"), &sequenced(&prefix, 0, 10, 2)).await;
+    wait_for_distinct_payloads(&app.db, 10, PATIENCE).await;
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .arg("serve")
+        .env("DATABASE_URL", fresh_database().await)
+        .env("LOOKOUT_MQTT_URL", with_login("wrong-pw"))
+        .env("LOOKOUT_MQTT_CLIENT_ID", unique_name("lookout"))
+        .env("LOOKOUT_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "LOOKOUT_MQTT_URL: the broker at mqtt://127.0.0.1:{} refused the connection",
+            broker.port
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong-pw"), "{stderr}");
+}

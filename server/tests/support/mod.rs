@@ -236,6 +236,9 @@ pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
 pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
     let address = lookout::config::parse_broker_url(broker).unwrap();
     let mut options = MqttOptions::new(unique_name("device"), address.host, address.port);
+    if let Some(login) = lookout::config::broker_url_login(broker) {
+        options.set_credentials(login.username, login.password);
+    }
     options.set_keep_alive(Duration::from_secs(10));
     let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
     for (topic, payload, qos, retain) in messages {

@@ -45,7 +45,6 @@ fn running_as_root() -> bool {
 /// enough to hold what arrives while Lookout holds back, no cap on messages in flight, and
 /// persistence so a broker restart keeps the queued messages.
 pub const BROKER_SETTINGS: &str = "\
-allow_anonymous true
 max_queued_messages 0
 max_queued_bytes 0
 max_inflight_messages 0
@@ -61,14 +60,38 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// A broker that admits only `user` with `password`.
+    pub async fn start_with_login(user: &str, password: &str) -> Self {
+        Self::start_with(Some((user, password))).await
+    }
+
+    async fn start_with(login: Option<(&str, &str)>) -> Self {
         let dir = scratch_dir("mosquitto");
         // Mosquitto started as root drops to its own user, which must be able to write here.
         let _ = Command::new("chmod").arg("0777").arg(&dir).status();
         let port = free_port();
+        let access = match login {
+            None => "allow_anonymous true\n".to_owned(),
+            Some((user, password)) => {
+                let file = dir.join("passwords");
+                let status = Command::new("mosquitto_passwd")
+                    .args(["-c", "-b"])
+                    .arg(&file)
+                    .args([user, password])
+                    .status()
+                    .expect("mosquitto_passwd is installed with mosquitto");
+                assert!(status.success());
+                let _ = Command::new("chmod").arg("0644").arg(&file).status();
+                format!("allow_anonymous false\npassword_file {}\n", file.display())
+            }
+        };
         std::fs::write(
             dir.join("mosquitto.conf"),
             format!(
-                "listener {port} 127.0.0.1\n{BROKER_SETTINGS}persistence_location {}/\n\
+                "listener {port} 127.0.0.1\n{access}{BROKER_SETTINGS}persistence_location {}/\n\
                  log_dest file {}/mosquitto.log\n",
                 dir.display(),
                 dir.display()

@@ -53,8 +53,8 @@ pub struct Broker {
     max_payload_bytes: usize,
 }
 
-/// Room for acknowledgements and subscriptions queued while the event loop is busy. The broker
-/// sends at most its in-flight window of unacknowledged QoS 1/2 messages, so acks never fill it.
+/// Room for acknowledgements and subscriptions queued while the event loop is busy. When it is
+/// full the writer keeps its acknowledgements and retries (see `writer::UnsentAcks`).
 const REQUEST_CAPACITY: usize = 10_000;
 
 /// The largest packet we accept from the broker. Bigger than any payload limit so that an
@@ -193,7 +193,7 @@ impl Broker {
                 Ok(_) => {}
                 Err(error) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(error = %describe(&error), retry_in = ?delay, "broker connection lost");
+                    tracing::warn!(error = %error, retry_in = ?delay, "broker connection lost");
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -209,10 +209,6 @@ impl Broker {
             tokio::spawn(async move { client.subscribe_many(filters).await });
         }
     }
-}
-
-fn describe(error: &ConnectionError) -> String {
-    error.to_string()
 }
 
 /// Exponential backoff from 250 ms to 30 s, with jitter so that many instances restarted by one

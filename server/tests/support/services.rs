@@ -2,7 +2,7 @@
 //! without disturbing other tests. Both are the real servers from the machine's packages.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -266,17 +266,6 @@ impl TestPostgres {
             postgres_program("pg_ctl"),
             &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
         );
-    }
-
-    /// Stops the server (dropping every connection), waits, and starts it again.
-    pub async fn restart(&self, down_for: Duration) {
-        self.stop();
-        tokio::time::sleep(down_for).await;
-        self.launch().await;
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.dir
     }
 }
 

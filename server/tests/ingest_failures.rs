@@ -13,6 +13,22 @@ use support::{
 
 const PATIENCE: Duration = Duration::from_secs(120);
 
+/// An app on a PostgreSQL and a broker of the test's own, which it may stop and restart.
+async fn app_on_private_services() -> (TestPostgres, TestBroker, String, support::TestApp) {
+    let postgres = TestPostgres::start().await;
+    let broker = TestBroker::start().await;
+    let prefix = unique_name("t");
+    let app = spawn_app_on(
+        &fresh_database_on(&postgres.admin_url()).await,
+        &broker.url(),
+        &prefix,
+        &unique_name("lookout"),
+        |_| {},
+    )
+    .await;
+    (postgres, broker, prefix, app)
+}
+
 #[tokio::test]
 async fn a_burst_of_50000_messages_is_stored_exactly_once() {
     let broker = TestBroker::start().await;
@@ -58,17 +74,7 @@ async fn a_burst_of_50000_messages_is_stored_exactly_once() {
 
 #[tokio::test]
 async fn a_postgres_outage_mid_stream_loses_nothing() {
-    let postgres = TestPostgres::start().await;
-    let broker = TestBroker::start().await;
-    let prefix = unique_name("t");
-    let app = spawn_app_on(
-        &fresh_database_on(&postgres.admin_url()).await,
-        &broker.url(),
-        &prefix,
-        &unique_name("lookout"),
-        |_| {},
-    )
-    .await;
+    let (postgres, broker, prefix, app) = app_on_private_services().await;
 
     publish_all(&broker.url(), &sequenced(&prefix, 0, 2_000, 100)).await;
     wait_for_distinct_payloads(&app.db, 2_000, PATIENCE).await;
@@ -89,17 +95,7 @@ async fn a_postgres_outage_mid_stream_loses_nothing() {
 
 #[tokio::test]
 async fn a_broker_restart_with_messages_queued_for_lookout_loses_nothing() {
-    let postgres = TestPostgres::start().await;
-    let mut broker = TestBroker::start().await;
-    let prefix = unique_name("t");
-    let app = spawn_app_on(
-        &fresh_database_on(&postgres.admin_url()).await,
-        &broker.url(),
-        &prefix,
-        &unique_name("lookout"),
-        |_| {},
-    )
-    .await;
+    let (postgres, mut broker, prefix, app) = app_on_private_services().await;
 
     // Hold Lookout back (no database) so that the broker is still holding messages for it, and
     // Lookout holds received but unacknowledged ones, when the broker restarts.

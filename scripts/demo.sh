@@ -6,9 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
 
-"$root/scripts/bootstrap.sh"
-ensure_postgres
-ensure_mosquitto
+prepare_machine
 
 say "building (the first build takes a few minutes)"
 cargo leptos build

@@ -34,7 +34,7 @@ ensure_postgres() {
     wait_for 30 port_open 127.0.0.1 5432 || die "PostgreSQL did not start on 127.0.0.1:5432"
   fi
   local trusted=postgres://postgres@127.0.0.1:5432/postgres
-  if wait_for 10 psql "$trusted" -Atqc 'select 1'; then
+  if psql "$trusted" -Atqc 'select 1' >/dev/null 2>&1; then
     export LOOKOUT_PG_ADMIN_URL=$trusted
     return 0
   fi
@@ -54,6 +54,13 @@ database_url() {
     psql "$LOOKOUT_PG_ADMIN_URL" -qc "create database \"$name\"" >/dev/null
   fi
   echo "${LOOKOUT_PG_ADMIN_URL%/*}/$name"
+}
+
+# What both README commands need first: the tools, a database server and a broker.
+prepare_machine() {
+  "$root/scripts/bootstrap.sh"
+  ensure_postgres
+  ensure_mosquitto
 }
 
 # Sets LOOKOUT_MQTT_URL to a running broker. When none runs on 127.0.0.1:1883, starts Mosquitto

@@ -7,9 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
 
-"$root/scripts/bootstrap.sh"
-ensure_postgres
-ensure_mosquitto
+prepare_machine
 
 # Databases left by earlier runs (each test makes its own).
 for db in $(psql "$LOOKOUT_PG_ADMIN_URL" -Atqc "select datname from pg_database where datname like 'lookout_test_%'"); do

@@ -36,7 +36,11 @@ fn TopicTable(snapshot: TopicList) -> impl IntoView {
     Effect::new(move |_| {
         hydrated.set(true);
         let tick = Duration::from_secs(1);
-        let _ = set_interval_with_handle(move || elapsed_ms.update(|ms| *ms += 1000), tick);
+        if let Ok(interval) =
+            set_interval_with_handle(move || elapsed_ms.update(|ms| *ms += 1000), tick)
+        {
+            on_cleanup(move || interval.clear());
+        }
     });
 
     if snapshot.topics.is_empty() {

@@ -44,7 +44,8 @@ impl Session {
     }
 }
 
-/// A broker session that has been accepted (ConnAck received) and subscribed.
+/// A broker session that has been accepted (ConnAck received); its subscriptions are requested
+/// and confirmed once [`Broker::run`] polls.
 pub struct Broker {
     client: AsyncClient,
     eventloop: EventLoop,
@@ -63,8 +64,9 @@ const REQUEST_CAPACITY: usize = 10_000;
 const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
 
 impl Broker {
-    /// Connects, waits for the broker to accept the session, and subscribes. Fails with an error
-    /// naming the broker setting when the broker cannot be reached within `timeout`.
+    /// Connects, waits for the broker to accept the session, and queues the subscriptions. Fails
+    /// with an error naming the broker setting when the broker refuses or cannot be reached
+    /// within `timeout`.
     pub async fn connect(settings: &MqttSettings, timeout: Duration) -> Result<Self, ConfigError> {
         let address = &settings.url.value;
         let mut options = MqttOptions::new(&settings.client_id, &address.host, address.port);

@@ -33,7 +33,7 @@ pub async fn run(
             {
                 Ok(received) => received,
                 Err(_) => {
-                    unsent.flush(&acks);
+                    unsent.flush(&acks, &session);
                     continue;
                 }
             }
@@ -53,7 +53,7 @@ pub async fn run(
         }
         store_until_committed(&mut writer, &batch).await;
         unsent.add(&session, &batch);
-        unsent.flush(&acks);
+        unsent.flush(&acks, &session);
         batch.clear();
     }
 }
@@ -65,8 +65,11 @@ const ACK_RETRY: Duration = Duration::from_millis(20);
 /// They are handed over without waiting: the client's request queue is served by the event loop,
 /// and the event loop may itself be waiting for room in the channel this writer drains. Waiting
 /// here for the client would deadlock the two; retrying while draining cannot.
+///
+/// Each remembers the connection its message came on: one still waiting when the connection
+/// changes is dropped, never sent on the new connection (see `ingest::Session`).
 #[derive(Default)]
-struct UnsentAcks(VecDeque<Publish>);
+struct UnsentAcks(VecDeque<(u64, Publish)>);
 
 impl UnsentAcks {
     fn is_empty(&self) -> bool {
@@ -84,13 +87,16 @@ impl UnsentAcks {
                 // Only the packet id and QoS matter to an acknowledgement; the payload can go.
                 let mut ack = Publish::new("", publish.qos, Vec::new());
                 ack.pkid = publish.pkid;
-                self.0.push_back(ack);
+                self.0.push_back((current, ack));
             }
         }
     }
 
-    fn flush(&mut self, acks: &AsyncClient) {
-        while let Some(ack) = self.0.front() {
+    fn flush(&mut self, acks: &AsyncClient, session: &Session) {
+        let current = session.current();
+        // The broker redelivers these on the new connection; their old packet ids are void.
+        self.0.retain(|(connection, _)| *connection == current);
+        while let Some((_, ack)) = self.0.front() {
             // Full, or the event loop is gone (then ingest has stopped and so will we): either
             // way, what is left waits for the next try.
             if acks.try_ack(ack).is_err() {

@@ -22,15 +22,24 @@ fn serve_with(vars: &[(&str, &str)], args: &[&str]) -> Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // A binary that starts instead of refusing would run forever: bound the wait.
+    // A binary that starts instead of refusing would run forever: bound the wait. Until the
+    // waiting thread has reaped it, the child's pid cannot be reused, so killing it is safe.
     let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(30));
-        let _ = Command::new("kill").arg(pid.to_string()).status();
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output().unwrap());
     });
-    let output = child.wait_with_output().unwrap();
-    drop(watchdog);
-    output
+    match outcome.recv_timeout(Duration::from_secs(30)) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let output = outcome.recv().unwrap();
+            panic!(
+                "lookout kept running instead of refusing: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
 }
 
 fn assert_refused(output: &Output, needle: &str) {

@@ -1,0 +1,76 @@
+//! The benchmark's messages: about 200 bytes of JSON that start with the sequence number and the
+//! publish time, spread over 1,000 topics.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const TOPICS: u64 = 1000;
+/// Sequence numbers from here on are readiness probes, not part of any measured step.
+pub const PROBE_BASE: u64 = 1_000_000_000_000;
+const TARGET_BYTES: usize = 200;
+
+pub fn topic(seq: u64) -> String {
+    format!("bench/dev-{:04}", seq % TOPICS)
+}
+
+/// Microseconds since the Unix epoch: the clock PostgreSQL's commit timestamps use too.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// `seq` and `sent_us` come first so that a reader can take them from the first 64 bytes.
+pub fn build(seq: u64, sent_us: u64) -> Vec<u8> {
+    let device = seq % TOPICS;
+    let temperature = 15.0 + (seq % 200) as f64 / 10.0;
+    let humidity = 30.0 + (seq % 500) as f64 / 10.0;
+    let mut json = format!(
+        "{{\"seq\":{seq},\"sent_us\":{sent_us},\"device\":\"bench-{device:03}\",\
+         \"temperature\":{temperature:.1},\"humidity\":{humidity:.1},\"pad\":\""
+    );
+    let pad = TARGET_BYTES.saturating_sub(json.len() + 2);
+    json.extend(std::iter::repeat_n('x', pad));
+    json.push_str("\"}");
+    json.into_bytes()
+}
+
+/// `seq` and `sent_us` from the start of a payload, without parsing the rest.
+pub fn parse_head(bytes: &[u8]) -> Option<(u64, u64)> {
+    Some((
+        number_after(bytes, b"\"seq\":")?,
+        number_after(bytes, b"\"sent_us\":")?,
+    ))
+}
+
+fn number_after(bytes: &[u8], key: &[u8]) -> Option<u64> {
+    let start = bytes.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits = bytes[start..].iter().take_while(|b| b.is_ascii_digit());
+    let mut value: u64 = 0;
+    let mut any = false;
+    for digit in digits {
+        value = value
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
+        any = true;
+    }
+    any.then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_is_about_200_bytes_of_json_whose_head_gives_seq_and_time() {
+        let payload = build(123_456, 1_732_540_000_123_456);
+        assert!((195..=205).contains(&payload.len()), "{}", payload.len());
+        let value: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(value["seq"], 123_456);
+        assert_eq!(
+            parse_head(&payload[..64]),
+            Some((123_456, 1_732_540_000_123_456))
+        );
+        assert_eq!(topic(123_456), "bench/dev-0456");
+    }
+}

@@ -4,7 +4,8 @@
 # and bench/results/ingest.md from what they did. See that file's Method section.
 #
 # Knobs: BENCH_RATES (comma-separated msg/s), BENCH_STEP_SECS, BENCH_REFINE, BENCH_BURST,
-# BENCH_WINDOW, LOOKOUT_BIN (a lookout binary to use instead of the release build).
+# BENCH_WINDOW, LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary
+# to use instead of building one).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,12 +54,22 @@ CARGO_TARGET_DIR=/var/tmp/lookout-bench-target \
   cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 bench=/var/tmp/lookout-bench-target/release/ingest-bench
 
-lookout_src=${LOOKOUT_BIN:-/var/tmp/lookout-target/release/lookout}
-if [ ! -x "$lookout_src" ]; then
-  say "building Lookout's release binary (a cold build takes about 10 minutes)"
-  (cd "$repo" && source scripts/lib.sh && cargo build --release -p lookout)
+# Lookout as committed (default HEAD), built apart from the working tree, which other people
+# edit while this runs, and from its target directory, whose lock their builds hold for long.
+lookout_rev=$(git -C "$repo" rev-parse --short "${LOOKOUT_REV:-HEAD}")
+if [ -n "${LOOKOUT_BIN:-}" ]; then
+  lookout_src=$LOOKOUT_BIN
+  lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
+else
+  src=/var/tmp/lookout-bench-src
+  say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
+  rm -rf "$src" && mkdir -p "$src"
+  git -C "$repo" archive "$lookout_rev" | tar -x -C "$src"
+  (cd "$src" && CARGO_TARGET_DIR=/var/tmp/lookout-bench-lookout-target \
+    cargo build --release --quiet -p lookout)
+  lookout_src=/var/tmp/lookout-bench-lookout-target/release/lookout
 fi
-# A copy: other people rebuild the original while we run.
+# A copy, so a rebuild during the run cannot change it.
 mkdir -p "$bin_dir"
 cp "$lookout_src" "$bin_dir/lookout"
 lookout=$bin_dir/lookout
@@ -172,7 +183,7 @@ mosquitto_version=$(mosquitto -h | head -1 | awk '{print $3}')
 node_version=$(node --version)
 nodered_version=$(node -p "require('$nodered_home/node_modules/node-red/package.json').version")
 pg_module_version=$(node -p "require('$nodered_home/node_modules/pg/package.json').version")
-lookout_rev=$(git -C "$repo" rev-parse --short HEAD), binary of $(date -u -r "$lookout_src" '+%Y-%m-%d %H:%M UTC')
+lookout_rev=$lookout_rev
 rustc=$(rustc --version)
 payload_bytes=200
 window=$window

@@ -213,7 +213,8 @@ pub fn write(
     out.push_str(
         "\n## Flat out\n\n\
          After the ladder, each system got one burst published as fast as the broker acknowledged \
-         it (window of in-flight publishes, no pacing). Stored msg/s is distinct messages over the \
+         it (window of in-flight publishes, no pacing): 200,000 messages, or about 20 s of the \
+         best rate the system stored in the ladder if that is fewer. Stored msg/s is distinct messages over the \
          time from the first publish to the last commit; for a system slower than the publisher it \
          is its drain rate, and the latency is mostly time spent queued.\n\n\
          | | messages | published/s | stored/s | lost | dup | p50 | p99 | CPU | RSS peak |\n\
@@ -306,7 +307,8 @@ pub fn write(
          `latest`. Node-RED's MQTT client acknowledges on receipt, before storing: a message \
          in its queue when Node-RED stops is lost, and its backlog lives in Node-RED's memory \
          rather than at the broker.\n\
-         - **(c)** Lookout (`{lookout_rev}`, release build) as configured by default: persistent \
+         - **(c)** Lookout (commit `{lookout_rev}`, release build of the committed tree) as \
+         configured by default: persistent \
          session, subscription at QoS 2 max (messages arrive at QoS 1), a bounded channel of \
          10,000, batches of up to 2,000 messages or 20 ms in one transaction (messages, topic \
          counts, `latest`), acknowledged to the broker after the commit.\n\
@@ -316,13 +318,16 @@ pub fn write(
          ## Versions\n\n\
          - Machine: `{uname}`, {nproc} cores, {mem}\n\
          - PostgreSQL {pg}, Mosquitto {mosquitto}, Node.js {node}, Node-RED {nodered}, pg {pg_module}\n\
-         - Lookout {lookout_rev}; ingest-bench built with {rustc}\n\n\
+         - Lookout {lookout_rev}; ingest-bench built with {rustc}\n\
+         - Lookout's log during its run (`RUST_LOG=warn`): {lookout_errors} lines mentioning an \
+         error\n\n\
          ## Reproduce\n\n\
          ```sh\n\
          bench/ingest/run.sh\n\
          ```\n\n\
          It needs the machine's PostgreSQL binaries, Mosquitto, Node.js and npm; it builds \
-         `ingest-bench` and (when missing) Lookout's release binary, installs Node-RED into \
+         `ingest-bench` and Lookout's release binary from the commit (`git archive`, its own \
+         target directory), installs Node-RED into \
          `/var/tmp/lookout-bench-nodered`, and rewrites this file. `BENCH_RATES`, `BENCH_STEP_SECS`, \
          `BENCH_REFINE` and `BENCH_BURST` change the ladder.\n",
         payload = get("payload_bytes"),
@@ -342,6 +347,7 @@ pub fn write(
         uname = get("uname"),
         mem = get("memory"),
         rustc = get("rustc"),
+        lookout_errors = get("lookout_log_errors"),
     );
     std::fs::write(out_path, out).with_context(|| format!("cannot write {}", out_path.display()))
 }

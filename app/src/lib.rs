@@ -2,6 +2,7 @@
 //! touches the database or server state sits behind the `ssr` feature and never reaches the
 //! browser bundle.
 
+pub mod ingest_status;
 pub mod pages;
 pub mod topics;
 

@@ -1,12 +1,14 @@
 //! The pages of the application.
 
-use crate::topics::{format_age, load_topic_list, TopicList};
+use crate::ingest_status::{load_ingest_status, IngestStatusView};
+use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
 use leptos::prelude::*;
 use std::time::Duration;
 
-/// `/`: every topic with its latest value and how long ago it arrived.
+/// `/`: how ingest is doing, then every topic with its latest value and how long ago it arrived.
 #[component]
 pub fn TopicsPage() -> impl IntoView {
+    let status = Resource::new(|| (), |_| load_ingest_status());
     let snapshot = Resource::new(|| (), |_| load_topic_list());
 
     view! {
@@ -14,21 +16,22 @@ pub fn TopicsPage() -> impl IntoView {
             <h1>"Topics"</h1>
             <Suspense fallback=|| view! { <p>"Loading topics…"</p> }>
                 {move || Suspend::new(async move {
-                    match snapshot.await {
-                        Ok(snapshot) => view! { <TopicTable snapshot/> }.into_any(),
-                        Err(error) => {
-                            view! { <p class="error" role="alert">{error.to_string()}</p> }
-                                .into_any()
-                        }
-                    }
+                    // Each half shows what it can: the status needs no database, so it still
+                    // explains an outage that makes the topic list fail.
+                    let (status, snapshot) = (status.await, snapshot.await);
+                    view! { <TopicsView status=status.ok() snapshot/> }
                 })}
             </Suspense>
         </main>
     }
 }
 
+/// The status line and the table, with ages that keep counting once the page is hydrated.
 #[component]
-fn TopicTable(snapshot: TopicList) -> impl IntoView {
+fn TopicsView(
+    status: Option<IngestStatusView>,
+    snapshot: Result<TopicList, ServerFnError>,
+) -> impl IntoView {
     // Effects run only in the browser: the marker tells users (and tests) the page is live, and
     // the ticking offset keeps the ages current without asking the server again.
     let hydrated = RwSignal::new(false);
@@ -42,28 +45,109 @@ fn TopicTable(snapshot: TopicList) -> impl IntoView {
             on_cleanup(move || interval.clear());
         }
     });
+    // Ages count from the server's clock at render time, so server and browser agree.
+    let age_from = move |server_now_ms: i64| {
+        move |at_ms: i64| format_age(server_now_ms - at_ms + elapsed_ms.get())
+    };
 
-    if snapshot.topics.is_empty() {
-        return view! {
-            <p class="empty" data-hydrated=move || hydrated.get().to_string()>
-                "No messages yet. Publish to the broker and reload this page."
+    let summary = status.map(|status| {
+        let age_of = age_from(status.server_now_ms);
+        view! { <IngestSummary status age_of/> }
+    });
+    let table = match snapshot {
+        Ok(snapshot) => {
+            let age_of = age_from(snapshot.server_now_ms);
+            view! { <TopicTable topics=snapshot.topics age_of/> }.into_any()
+        }
+        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+    };
+    view! {
+        <div class="topics-view" data-hydrated=move || hydrated.get().to_string()>
+            {summary}
+            {table}
+        </div>
+    }
+}
+
+/// The broker connection and what ingest has done since start-up.
+#[component]
+fn IngestSummary(
+    status: IngestStatusView,
+    age_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let since_ms = status.since_ms;
+    let connection = if status.connected {
+        view! { <span class="state up">"connected"</span> " since " {move || age_of(since_ms)} }
+            .into_any()
+    } else {
+        view! { <span class="state down">"not connected"</span> ", retrying" }.into_any()
+    };
+    let last_error = status.last_error.clone().map(|error| {
+        let at_ms = status.last_error_at_ms.unwrap_or(since_ms);
+        view! {
+            <p class="last-error">
+                "Last connection error, " {move || age_of(at_ms)} ": " <code>{error}</code>
             </p>
+        }
+    });
+    let oversized = (status.oversized > 0).then(|| {
+        let last = status.last_oversized_topic.clone().unwrap_or_default();
+        view! {
+            <li class="oversized">
+                {format!("{} over the size limit, not stored", status.oversized)} " (last on "
+                <code>{last}</code> ")"
+            </li>
+        }
+    });
+    let storage_error = status.storage_error.clone().map(|error| {
+        view! {
+            <p class="storage-error" role="alert">
+                "Storing is failing, nothing is acknowledged to the broker until it recovers: "
+                <code>{error}</code>
+            </p>
+        }
+    });
+    view! {
+        <section
+            class="ingest-status"
+            aria-label="Ingest status"
+            data-connected=status.connected.to_string()
+        >
+            <p>"Broker " <code>{status.broker.clone()}</code> ": " {connection}</p>
+            {last_error}
+            {storage_error}
+            <ul class="counters">
+                <li>{format!("{} received", status.received)}</li>
+                <li>{format!("{} stored", status.stored)}</li>
+                <li>{format!("{} waiting to be stored", status.backlog())}</li>
+                <li>{format!("{} reconnects", status.reconnects)}</li>
+                {oversized}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn TopicTable(
+    topics: Vec<TopicLatest>,
+    age_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    if topics.is_empty() {
+        return view! {
+            <p class="empty">"No messages yet. Publish to the broker and reload this page."</p>
         }
         .into_any();
     }
 
-    let server_now_ms = snapshot.server_now_ms;
-    let rows = snapshot
-        .topics
+    let rows = topics
         .into_iter()
         .map(|topic| {
             let received_at_ms = topic.received_at_ms;
-            let age = move || format_age(server_now_ms - received_at_ms + elapsed_ms.get());
             view! {
                 <tr>
                     <th scope="row" class="topic">{topic.name}</th>
                     <td class="value"><code>{topic.preview}</code></td>
-                    <td class="age">{age}</td>
+                    <td class="age">{move || age_of(received_at_ms)}</td>
                     <td class="count">{topic.message_count}</td>
                 </tr>
             }
@@ -71,7 +155,7 @@ fn TopicTable(snapshot: TopicList) -> impl IntoView {
         .collect_view();
 
     view! {
-        <table class="topic-table" data-hydrated=move || hydrated.get().to_string()>
+        <table class="topic-table">
             <thead>
                 <tr>
                     <th scope="col">"Topic"</th>

@@ -1,5 +1,6 @@
 //! The state every request handler and server function shares.
 
+use crate::ingest_status::IngestStatus;
 use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -8,6 +9,7 @@ use leptos::prelude::LeptosOptions;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
+    pub ingest: IngestStatus,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -2,6 +2,7 @@
 //! setting as the user gave it (the variable or the file key), and the database URL never prints
 //! with its password.
 
+use rumqttc::QoS;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -107,16 +108,129 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Where the broker is.
+/// How the broker is reached, from the URL's scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerTransport {
+    /// `mqtt://`
+    Tcp,
+    /// `mqtts://`
+    Tls,
+    /// `ws://`: MQTT over a WebSocket, for brokers behind an HTTP proxy.
+    Ws,
+    /// `wss://`
+    Wss,
+}
+
+impl BrokerTransport {
+    fn from_scheme(scheme: &str) -> Option<Self> {
+        match scheme {
+            "mqtt" => Some(Self::Tcp),
+            "mqtts" => Some(Self::Tls),
+            "ws" => Some(Self::Ws),
+            "wss" => Some(Self::Wss),
+            _ => None,
+        }
+    }
+
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Tcp => "mqtt",
+            Self::Tls => "mqtts",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Self::Tcp => 1883,
+            Self::Tls => 8883,
+            Self::Ws => 80,
+            Self::Wss => 443,
+        }
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Self::Ws | Self::Wss)
+    }
+}
+
+/// Where the broker is. Never holds the login, so it can be printed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerAddress {
+    pub transport: BrokerTransport,
     pub host: String,
     pub port: u16,
+    /// The HTTP path of a WebSocket endpoint (brokers differ: `/mqtt` is common); empty for
+    /// plain MQTT.
+    pub path: String,
 }
 
 impl fmt::Display for BrokerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+        let scheme = self.transport.scheme();
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}{}", self.host, self.port, self.path)
+        } else {
+            write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.path)
+        }
+    }
+}
+
+/// Files for a TLS connection to the broker (`mqtts://`, `wss://`).
+#[derive(Clone, Debug, Default)]
+pub struct BrokerTls {
+    /// PEM certificates of the authorities to trust instead of the system's, for a broker with a
+    /// private CA.
+    pub ca_file: Option<Sourced<PathBuf>>,
+    /// For brokers that authenticate clients by certificate.
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientCertificate {
+    /// PEM certificate chain, the client's own certificate first.
+    pub cert_file: Sourced<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Sourced<PathBuf>,
+}
+
+/// A topic filter with the highest QoS the broker should deliver it at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub filter: String,
+    pub qos: QoS,
+}
+
+impl Subscription {
+    /// `filter` or `filter@qos`. QoS 2 by default: the broker then delivers each message at the
+    /// QoS it was published with, so nothing is downgraded unless asked.
+    fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (filter, qos) = match text.rsplit_once('@') {
+            Some((filter, "0")) => (filter, QoS::AtMostOnce),
+            Some((filter, "1")) => (filter, QoS::AtLeastOnce),
+            Some((filter, "2")) => (filter, QoS::ExactlyOnce),
+            _ => (text, QoS::ExactlyOnce),
+        };
+        Self::new(filter, qos)
+    }
+
+    fn new(filter: &str, qos: QoS) -> Result<Self, String> {
+        if !rumqttc::valid_filter(filter) {
+            return Err(format!(
+                "{filter:?} is not an MQTT topic filter ('+' and '#' must fill a whole level, \
+                 '#' only at the end)"
+            ));
+        }
+        Ok(Self {
+            filter: filter.to_owned(),
+            qos,
+        })
     }
 }
 
@@ -138,9 +252,11 @@ pub struct MqttSettings {
     pub url: Sourced<BrokerAddress>,
     /// From `mqtt://user:password@host` or the username/password settings (which win).
     pub login: Option<Sourced<BrokerLogin>>,
+    /// Used only when the URL is `mqtts://` or `wss://`.
+    pub tls: BrokerTls,
     /// Fixed, so the broker keeps this client's session (and its QoS 1/2 messages) across restarts.
     pub client_id: String,
-    pub subscriptions: Vec<String>,
+    pub subscriptions: Sourced<Vec<Subscription>>,
     pub keep_alive: Duration,
     /// Payloads larger than this are counted and logged, not stored.
     pub max_payload_bytes: usize,
@@ -148,7 +264,9 @@ pub struct MqttSettings {
 
 #[derive(Clone, Debug)]
 pub struct WriterSettings {
+    /// The most messages in one transaction.
     pub batch_max: usize,
+    /// How long a batch waits for more messages once it has one.
     pub batch_delay: Duration,
     /// Messages waiting between the broker and the writer; when full, ingest stops reading.
     pub queue_capacity: usize,
@@ -171,6 +289,8 @@ struct FileSettings {
     listen: Option<String>,
     #[serde(default)]
     mqtt: FileMqtt,
+    #[serde(default)]
+    writer: FileWriter,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,16 +299,123 @@ struct FileMqtt {
     url: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
     client_id: Option<String>,
-    subscriptions: Option<Vec<String>>,
+    subscriptions: Option<Vec<FileSubscription>>,
     keep_alive_secs: Option<u64>,
-    max_payload_bytes: Option<usize>,
+    max_payload_bytes: Option<u64>,
+}
+
+/// `"filter"`, `"filter@1"`, or `{ filter = "...", qos = 1 }` (for a filter that itself ends in
+/// `@` and a digit).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileSubscription {
+    Short(String),
+    Full { filter: String, qos: u8 },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWriter {
+    batch_max: Option<u64>,
+    batch_delay_ms: Option<u64>,
+    queue_capacity: Option<u64>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
 pub const DEFAULT_CLIENT_ID: &str = "lookout";
-pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 256 * 1024;
+
+/// Reads settings from the environment first, then the file, and says where each came from.
+struct Sources<'a, E> {
+    env: E,
+    path: &'a Path,
+}
+
+impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
+    fn pick(
+        &self,
+        env_name: &'static str,
+        key: &'static str,
+        from_file: Option<String>,
+    ) -> Option<Sourced<String>> {
+        // An empty variable counts as unset, as shells and service managers often leave them.
+        match (self.env)(env_name).filter(|value| !value.is_empty()) {
+            Some(value) => Some(Sourced {
+                value,
+                origin: Origin::Env(env_name),
+            }),
+            None => from_file.map(|value| Sourced {
+                value,
+                origin: self.file_origin(key),
+            }),
+        }
+    }
+
+    fn pick_or(
+        &self,
+        env_name: &'static str,
+        key: &'static str,
+        from_file: Option<String>,
+        default: &str,
+    ) -> Sourced<String> {
+        self.pick(env_name, key, from_file)
+            .unwrap_or_else(|| Sourced {
+                value: default.to_owned(),
+                origin: Origin::Default(env_name),
+            })
+    }
+
+    fn path(
+        &self,
+        env_name: &'static str,
+        key: &'static str,
+        from_file: Option<PathBuf>,
+    ) -> Option<Sourced<PathBuf>> {
+        let from_file = from_file.map(|path| path.to_string_lossy().into_owned());
+        self.pick(env_name, key, from_file).map(|found| Sourced {
+            value: PathBuf::from(found.value),
+            origin: found.origin,
+        })
+    }
+
+    /// A whole number within `range`, or `default` when unset.
+    fn number(
+        &self,
+        env_name: &'static str,
+        key: &'static str,
+        from_file: Option<u64>,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let found = self.pick_or(
+            env_name,
+            key,
+            from_file.map(|n| n.to_string()),
+            &default.to_string(),
+        );
+        match found.value.trim().parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(found.invalid(format!(
+                "expected a whole number from {} to {}, got {:?}",
+                range.start(),
+                range.end(),
+                found.value
+            ))),
+        }
+    }
+
+    fn file_origin(&self, key: &'static str) -> Origin {
+        Origin::File {
+            key,
+            path: self.path.to_path_buf(),
+        }
+    }
+}
 
 impl Settings {
     /// Reads the optional file, then the process environment.
@@ -201,47 +428,25 @@ impl Settings {
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let (parsed, path) = match file {
-            Some(path) => (read_file(path)?, path.to_path_buf()),
-            None => (FileSettings::default(), PathBuf::new()),
+        let parsed = match file {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
         };
-        let pick = |env_name: &'static str, key: &'static str, from_file: Option<String>| {
-            // An empty variable counts as unset, as shells and service managers often leave them.
-            match env(env_name).filter(|value| !value.is_empty()) {
-                Some(value) => Some(Sourced {
-                    value,
-                    origin: Origin::Env(env_name),
-                }),
-                None => from_file.map(|value| Sourced {
-                    value,
-                    origin: Origin::File {
-                        key,
-                        path: path.clone(),
-                    },
-                }),
-            }
-        };
-        let or_default = |found: Option<Sourced<String>>, env_name: &'static str, default: &str| {
-            found.unwrap_or_else(|| Sourced {
-                value: default.to_owned(),
-                origin: Origin::Default(env_name),
-            })
+        let sources = Sources {
+            env,
+            path: file.unwrap_or(Path::new("")),
         };
 
-        let database_url = pick("DATABASE_URL", "database_url", parsed.database_url).ok_or(
-            ConfigError::Missing {
+        let database_url = sources
+            .pick("DATABASE_URL", "database_url", parsed.database_url)
+            .ok_or(ConfigError::Missing {
                 setting: "DATABASE_URL",
                 hint: "set it (or database_url in the config file) to a PostgreSQL URL such as \
                        postgres://lookout@127.0.0.1:5432/lookout",
-            },
-        )?;
+            })?;
         let database_url = parse_database_url(database_url)?;
 
-        let listen = or_default(
-            pick("LOOKOUT_LISTEN", "listen", parsed.listen),
-            "LOOKOUT_LISTEN",
-            DEFAULT_LISTEN,
-        );
+        let listen = sources.pick_or("LOOKOUT_LISTEN", "listen", parsed.listen, DEFAULT_LISTEN);
         let listen = Sourced {
             value: listen.value.parse::<SocketAddr>().map_err(|_| {
                 listen.invalid(format!(
@@ -252,116 +457,200 @@ impl Settings {
             origin: listen.origin,
         };
 
-        let url = or_default(
-            pick("LOOKOUT_MQTT_URL", "mqtt.url", parsed.mqtt.url),
-            "LOOKOUT_MQTT_URL",
-            DEFAULT_MQTT_URL,
-        );
-        let login_in_url = broker_url_login(&url.value);
-        let username = pick(
-            "LOOKOUT_MQTT_USERNAME",
-            "mqtt.username",
-            parsed.mqtt.username,
-        );
-        let password = pick(
-            "LOOKOUT_MQTT_PASSWORD",
-            "mqtt.password",
-            parsed.mqtt.password,
-        );
-        let login = match (username, password, login_in_url) {
-            (Some(username), password, _) => Some(Sourced {
-                value: BrokerLogin {
-                    username: username.value,
-                    password: password.map(|p| p.value).unwrap_or_default(),
-                },
-                origin: username.origin,
-            }),
-            (None, Some(password), _) => {
-                return Err(
-                    password.invalid("a password needs LOOKOUT_MQTT_USERNAME (mqtt.username) too")
-                )
-            }
-            (None, None, Some(login)) => Some(Sourced {
-                value: login,
-                origin: url.origin.clone(),
-            }),
-            (None, None, None) => None,
-        };
-        let url = Sourced {
-            value: parse_broker_url(&url.value).map_err(|problem| url.invalid(problem))?,
-            origin: url.origin,
-        };
+        let mqtt = mqtt_settings(&sources, parsed.mqtt)?;
 
-        let client_id = or_default(
-            pick(
-                "LOOKOUT_MQTT_CLIENT_ID",
-                "mqtt.client_id",
-                parsed.mqtt.client_id,
-            ),
-            "LOOKOUT_MQTT_CLIENT_ID",
-            DEFAULT_CLIENT_ID,
-        );
-        if client_id.value.trim().is_empty() || client_id.value.len() > 65_535 {
-            return Err(client_id.invalid("a client id must be 1 to 65535 bytes"));
-        }
-
-        let subscriptions = match env("LOOKOUT_MQTT_SUBSCRIPTIONS").filter(|v| !v.is_empty()) {
-            Some(list) => Sourced {
-                value: list.split(',').map(|f| f.trim().to_owned()).collect(),
-                origin: Origin::Env("LOOKOUT_MQTT_SUBSCRIPTIONS"),
-            },
-            None => match parsed.mqtt.subscriptions {
-                Some(list) => Sourced {
-                    value: list,
-                    origin: Origin::File {
-                        key: "mqtt.subscriptions",
-                        path: path.clone(),
-                    },
-                },
-                None => Sourced {
-                    value: vec!["#".to_owned()],
-                    origin: Origin::Default("LOOKOUT_MQTT_SUBSCRIPTIONS"),
-                },
-            },
+        let writer = &parsed.writer;
+        let writer = WriterSettings {
+            batch_max: sources.number(
+                "LOOKOUT_WRITER_BATCH_MAX",
+                "writer.batch_max",
+                writer.batch_max,
+                2000,
+                1..=100_000,
+            )? as usize,
+            batch_delay: Duration::from_millis(sources.number(
+                "LOOKOUT_WRITER_BATCH_DELAY_MS",
+                "writer.batch_delay_ms",
+                writer.batch_delay_ms,
+                20,
+                0..=10_000,
+            )?),
+            queue_capacity: sources.number(
+                "LOOKOUT_WRITER_QUEUE_CAPACITY",
+                "writer.queue_capacity",
+                writer.queue_capacity,
+                10_000,
+                1..=10_000_000,
+            )? as usize,
         };
-        if subscriptions.value.is_empty() {
-            return Err(subscriptions.invalid("at least one topic filter is needed"));
-        }
-        if let Some(bad) = subscriptions
-            .value
-            .iter()
-            .find(|filter| !rumqttc::valid_filter(filter))
-        {
-            return Err(subscriptions.invalid(format!(
-                "{bad:?} is not an MQTT topic filter ('+' and '#' must fill a whole level, '#' \
-                 only at the end)"
-            )));
-        }
-
-        let keep_alive = Duration::from_secs(parsed.mqtt.keep_alive_secs.unwrap_or(30).max(5));
-        let max_payload_bytes = parsed
-            .mqtt
-            .max_payload_bytes
-            .unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES);
 
         Ok(Settings {
             database_url,
             listen,
-            mqtt: MqttSettings {
-                url,
-                login,
-                client_id: client_id.value,
-                subscriptions: subscriptions.value,
-                keep_alive,
-                max_payload_bytes,
-            },
-            writer: WriterSettings {
-                batch_max: 2000,
-                batch_delay: Duration::from_millis(20),
-                queue_capacity: 10_000,
-            },
+            mqtt,
+            writer,
         })
     }
+}
+
+fn mqtt_settings<E: Fn(&str) -> Option<String>>(
+    sources: &Sources<'_, E>,
+    file: FileMqtt,
+) -> Result<MqttSettings, ConfigError> {
+    let url = sources.pick_or("LOOKOUT_MQTT_URL", "mqtt.url", file.url, DEFAULT_MQTT_URL);
+    let login_in_url = broker_url_login(&url.value);
+    let username = sources.pick("LOOKOUT_MQTT_USERNAME", "mqtt.username", file.username);
+    let password = sources.pick("LOOKOUT_MQTT_PASSWORD", "mqtt.password", file.password);
+    let login = match (username, password, login_in_url) {
+        (Some(username), password, _) => Some(Sourced {
+            value: BrokerLogin {
+                username: username.value,
+                password: password.map(|p| p.value).unwrap_or_default(),
+            },
+            origin: username.origin,
+        }),
+        (None, Some(password), _) => {
+            return Err(
+                password.invalid("a password needs LOOKOUT_MQTT_USERNAME (mqtt.username) too")
+            )
+        }
+        (None, None, Some(login)) => Some(Sourced {
+            value: login,
+            origin: url.origin.clone(),
+        }),
+        (None, None, None) => None,
+    };
+    let url = Sourced {
+        value: parse_broker_url(&url.value).map_err(|problem| url.invalid(problem))?,
+        origin: url.origin,
+    };
+
+    let ca_file = sources.path("LOOKOUT_MQTT_CA_FILE", "mqtt.ca_file", file.ca_file);
+    let cert_file = sources.path(
+        "LOOKOUT_MQTT_CLIENT_CERT_FILE",
+        "mqtt.client_cert_file",
+        file.client_cert_file,
+    );
+    let key_file = sources.path(
+        "LOOKOUT_MQTT_CLIENT_KEY_FILE",
+        "mqtt.client_key_file",
+        file.client_key_file,
+    );
+    let client_certificate = match (cert_file, key_file) {
+        (Some(cert_file), Some(key_file)) => Some(ClientCertificate {
+            cert_file,
+            key_file,
+        }),
+        (Some(cert_file), None) => {
+            return Err(cert_file.invalid(
+                "a client certificate needs its key: set LOOKOUT_MQTT_CLIENT_KEY_FILE \
+                 (mqtt.client_key_file) too",
+            ))
+        }
+        (None, Some(key_file)) => {
+            return Err(key_file.invalid(
+                "a client key needs its certificate: set LOOKOUT_MQTT_CLIENT_CERT_FILE \
+                 (mqtt.client_cert_file) too",
+            ))
+        }
+        (None, None) => None,
+    };
+    let tls = BrokerTls {
+        ca_file,
+        client_certificate,
+    };
+    if !url.value.transport.is_tls() {
+        // Quietly connecting without the TLS the user asked for would be worse than refusing.
+        let stray = tls
+            .ca_file
+            .as_ref()
+            .or(tls.client_certificate.as_ref().map(|c| &c.cert_file));
+        if let Some(stray) = stray {
+            return Err(stray.invalid(format!(
+                "TLS files need an mqtts:// or wss:// broker URL, but {} is {}",
+                url.origin, url.value
+            )));
+        }
+    }
+
+    let client_id = sources.pick_or(
+        "LOOKOUT_MQTT_CLIENT_ID",
+        "mqtt.client_id",
+        file.client_id,
+        DEFAULT_CLIENT_ID,
+    );
+    if client_id.value.trim().is_empty() || client_id.value.len() > 65_535 {
+        return Err(client_id.invalid("a client id must be 1 to 65535 bytes"));
+    }
+
+    let subscriptions = subscriptions(sources, file.subscriptions)?;
+
+    let keep_alive = Duration::from_secs(sources.number(
+        "LOOKOUT_MQTT_KEEP_ALIVE_SECS",
+        "mqtt.keep_alive_secs",
+        file.keep_alive_secs,
+        30,
+        5..=65_535,
+    )?);
+    let max_payload_bytes = sources.number(
+        "LOOKOUT_MQTT_MAX_PAYLOAD_BYTES",
+        "mqtt.max_payload_bytes",
+        file.max_payload_bytes,
+        DEFAULT_MAX_PAYLOAD_BYTES,
+        // Above the largest packet ingest reads, an oversized message could not be counted.
+        1..=crate::ingest::MAX_INCOMING_PACKET as u64 - 65_536,
+    )? as usize;
+
+    Ok(MqttSettings {
+        url,
+        login,
+        tls,
+        client_id: client_id.value,
+        subscriptions,
+        keep_alive,
+        max_payload_bytes,
+    })
+}
+
+fn subscriptions<E: Fn(&str) -> Option<String>>(
+    sources: &Sources<'_, E>,
+    file: Option<Vec<FileSubscription>>,
+) -> Result<Sourced<Vec<Subscription>>, ConfigError> {
+    const ENV: &str = "LOOKOUT_MQTT_SUBSCRIPTIONS";
+    let (parsed, origin) = match (sources.env)(ENV).filter(|v| !v.is_empty()) {
+        Some(list) => (
+            list.split(',').map(Subscription::parse).collect(),
+            Origin::Env(ENV),
+        ),
+        None => match file {
+            Some(list) => (
+                list.into_iter()
+                    .map(|entry| match entry {
+                        FileSubscription::Short(text) => Subscription::parse(&text),
+                        FileSubscription::Full { filter, qos } => {
+                            let qos = rumqttc::qos(qos)
+                                .map_err(|_| format!("qos {qos} of {filter:?} is not 0, 1 or 2"))?;
+                            Subscription::new(&filter, qos)
+                        }
+                    })
+                    .collect(),
+                sources.file_origin("mqtt.subscriptions"),
+            ),
+            None => (
+                Subscription::parse("#").map(|s| vec![s]),
+                Origin::Default(ENV),
+            ),
+        },
+    };
+    let found = Sourced { value: (), origin };
+    let value: Vec<Subscription> = parsed.map_err(|problem| found.invalid(problem))?;
+    if value.is_empty() {
+        return Err(found.invalid("at least one topic filter is needed"));
+    }
+    Ok(Sourced {
+        value,
+        origin: found.origin,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
@@ -408,7 +697,8 @@ pub fn broker_url_login(text: &str) -> Option<BrokerLogin> {
     })
 }
 
-/// `mqtt://[user[:password]@]host[:port]`. The address never includes the login, so it can be
+/// `scheme://[user[:password]@]host[:port][/path]` with the scheme `mqtt`, `mqtts`, `ws` or
+/// `wss`; a path only for the WebSocket ones. The address never includes the login, so it can be
 /// printed.
 pub fn parse_broker_url(text: &str) -> Result<BrokerAddress, String> {
     // The URL may carry a password: errors quote it only with the login removed.
@@ -424,25 +714,36 @@ pub fn parse_broker_url(text: &str) -> Result<BrokerAddress, String> {
     let url = Url::parse(text).map_err(|error| {
         format!("expected a URL such as mqtt://127.0.0.1:1883, got {shown} ({error})")
     })?;
-    if url.scheme() != "mqtt" {
-        return Err(format!(
-            "the scheme {:?} is not supported; use mqtt://host:port",
+    let transport = BrokerTransport::from_scheme(url.scheme()).ok_or_else(|| {
+        format!(
+            "the scheme {:?} is not supported; use mqtt://, mqtts://, ws:// or wss://",
             url.scheme()
-        ));
-    }
+        )
+    })?;
     let host = url
         .host_str()
         .filter(|host| !host.is_empty())
         .ok_or_else(|| format!("{shown} has no host; use mqtt://host:port"))?;
-    if url.path() != "" && url.path() != "/" {
-        return Err(format!("{shown} has a path; use mqtt://host:port"));
-    }
+    let path = match url.path() {
+        "" | "/" if !transport.is_websocket() => String::new(),
+        path if transport.is_websocket() => match url.query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        },
+        _ => {
+            return Err(format!(
+                "{shown} has a path, which only ws:// and wss:// take"
+            ))
+        }
+    };
     Ok(BrokerAddress {
+        transport,
         host: host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned(),
-        port: url.port().unwrap_or(1883),
+        port: url.port().unwrap_or(transport.default_port()),
+        path,
     })
 }
 
@@ -469,7 +770,14 @@ mod tests {
         let settings = load(&[DB]).unwrap();
         assert_eq!(settings.listen.value.to_string(), DEFAULT_LISTEN);
         assert_eq!(settings.mqtt.url.value.to_string(), DEFAULT_MQTT_URL);
-        assert_eq!(settings.mqtt.subscriptions, vec!["#"]);
+        assert_eq!(
+            settings.mqtt.subscriptions.value,
+            vec![Subscription {
+                filter: "#".to_owned(),
+                qos: QoS::ExactlyOnce
+            }]
+        );
+        assert_eq!(settings.writer.batch_max, 2000);
     }
 
     #[test]
@@ -536,6 +844,140 @@ mod tests {
     }
 
     #[test]
+    fn every_broker_scheme_has_its_port_and_only_websockets_take_a_path() {
+        for (url, shown) in [
+            ("mqtt://broker", "mqtt://broker:1883"),
+            ("mqtts://broker", "mqtts://broker:8883"),
+            ("ws://broker:9001/mqtt", "ws://broker:9001/mqtt"),
+            (
+                "wss://broker/mqtt?tenant=a",
+                "wss://broker:443/mqtt?tenant=a",
+            ),
+            ("mqtt://[::1]:1884", "mqtt://[::1]:1884"),
+        ] {
+            assert_eq!(parse_broker_url(url).unwrap().to_string(), shown);
+        }
+        let error = parse_broker_url("mqtts://broker/mqtt").unwrap_err();
+        assert!(error.contains("only ws:// and wss://"), "{error}");
+    }
+
+    #[test]
+    fn tls_files_need_a_tls_url_and_come_in_pairs() {
+        let error = load(&[DB, ("LOOKOUT_MQTT_CA_FILE", "/etc/ca.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_MQTT_CA_FILE is not valid: TLS files need an mqtts://"),
+            "{error}"
+        );
+        let error = load(&[
+            DB,
+            ("LOOKOUT_MQTT_URL", "mqtts://broker"),
+            ("LOOKOUT_MQTT_CLIENT_CERT_FILE", "/etc/client.pem"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "LOOKOUT_MQTT_CLIENT_CERT_FILE is not valid: a client certificate needs its key"
+            ),
+            "{error}"
+        );
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_MQTT_URL", "wss://broker/mqtt"),
+            ("LOOKOUT_MQTT_CA_FILE", "/etc/ca.pem"),
+            ("LOOKOUT_MQTT_CLIENT_CERT_FILE", "/etc/client.pem"),
+            ("LOOKOUT_MQTT_CLIENT_KEY_FILE", "/etc/client.key"),
+        ])
+        .unwrap();
+        let tls = settings.mqtt.tls;
+        assert_eq!(tls.ca_file.unwrap().value, Path::new("/etc/ca.pem"));
+        assert_eq!(
+            tls.client_certificate.unwrap().key_file.value,
+            Path::new("/etc/client.key")
+        );
+    }
+
+    #[test]
+    fn each_subscription_has_its_own_qos() {
+        let settings = load(&[
+            DB,
+            (
+                "LOOKOUT_MQTT_SUBSCRIPTIONS",
+                "plant/#@0, alarms/+/state@1 ,logs/#",
+            ),
+        ])
+        .unwrap();
+        let parsed: Vec<(&str, QoS)> = settings
+            .mqtt
+            .subscriptions
+            .value
+            .iter()
+            .map(|s| (s.filter.as_str(), s.qos))
+            .collect();
+        assert_eq!(
+            parsed,
+            vec![
+                ("plant/#", QoS::AtMostOnce),
+                ("alarms/+/state", QoS::AtLeastOnce),
+                ("logs/#", QoS::ExactlyOnce)
+            ]
+        );
+
+        let dir = std::env::temp_dir().join(format!("lookout-qos-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lookout.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://x@h/d\"\n[mqtt]\nsubscriptions = \
+             [\"a/#@1\", { filter = \"mail/me@2\", qos = 0 }]\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(&path), |_| None).unwrap();
+        let subscriptions = &settings.mqtt.subscriptions.value;
+        assert_eq!(
+            (
+                subscriptions[0].qos,
+                subscriptions[1].filter.as_str(),
+                subscriptions[1].qos
+            ),
+            (QoS::AtLeastOnce, "mail/me@2", QoS::AtMostOnce)
+        );
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://x@h/d\"\n[mqtt]\nsubscriptions = \
+             [{ filter = \"a\", qos = 3 }]\n",
+        )
+        .unwrap();
+        let error = Settings::load_from(Some(&path), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("mqtt.subscriptions (in "), "{error}");
+        assert!(error.contains("qos 3"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_setting() {
+        let error = load(&[DB, ("LOOKOUT_WRITER_BATCH_MAX", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "LOOKOUT_WRITER_BATCH_MAX is not valid: expected a whole number from 1"
+            ),
+            "{error}"
+        );
+        let error = load(&[DB, ("LOOKOUT_MQTT_KEEP_ALIVE_SECS", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"soon\""), "{error}");
+        let settings = load(&[DB, ("LOOKOUT_MQTT_MAX_PAYLOAD_BYTES", "1024")]).unwrap();
+        assert_eq!(settings.mqtt.max_payload_bytes, 1024);
+    }
+
+    #[test]
     fn a_bad_listen_address_names_the_variable() {
         let error = load(&[DB, ("LOOKOUT_LISTEN", "localhost")]).unwrap_err();
         assert!(
@@ -579,7 +1021,7 @@ mod tests {
         assert_eq!(settings.listen.value.port(), 5000);
         assert_eq!(settings.mqtt.url.value.host, "broker.example");
         assert_eq!(settings.mqtt.url.value.port, 1884);
-        assert_eq!(settings.mqtt.subscriptions, vec!["plant/#"]);
+        assert_eq!(settings.mqtt.subscriptions.value[0].filter, "plant/#");
         assert_eq!(
             settings.database_url.value.expose(),
             "postgres://file@127.0.0.1/lookout"

@@ -2,11 +2,14 @@
 //! through a bounded channel: storage never blocks it for longer than the channel is full, which
 //! is the backpressure we want (the broker holds messages while we cannot take them).
 
-use crate::config::{ConfigError, MqttSettings};
+mod tls;
+
+use crate::config::{BrokerTransport, ConfigError, MqttSettings};
+use app::ingest_status::IngestStatus;
 use chrono::{DateTime, Utc};
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish, QoS,
-    SubscribeFilter, SubscribeReasonCode,
+    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish, SubscribeFilter,
+    SubscribeReasonCode, Transport,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -52,6 +55,7 @@ pub struct Broker {
     session: Session,
     subscriptions: Vec<SubscribeFilter>,
     max_payload_bytes: usize,
+    status: IngestStatus,
 }
 
 /// Room for acknowledgements and subscriptions queued while the event loop is busy. When it is
@@ -61,15 +65,33 @@ const REQUEST_CAPACITY: usize = 10_000;
 /// The largest packet we accept from the broker. Bigger than any payload limit so that an
 /// oversized message is read, counted and acknowledged rather than tearing the connection down
 /// (which would make the broker redeliver it forever).
-const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
+pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
 
 impl Broker {
     /// Connects, waits for the broker to accept the session, and queues the subscriptions. Fails
     /// with an error naming the broker setting when the broker refuses or cannot be reached
     /// within `timeout`.
-    pub async fn connect(settings: &MqttSettings, timeout: Duration) -> Result<Self, ConfigError> {
+    pub async fn connect(
+        settings: &MqttSettings,
+        timeout: Duration,
+        status: IngestStatus,
+    ) -> Result<Self, ConfigError> {
         let address = &settings.url.value;
-        let mut options = MqttOptions::new(&settings.client_id, &address.host, address.port);
+        let mut options = match address.transport {
+            BrokerTransport::Tcp | BrokerTransport::Tls => {
+                MqttOptions::new(&settings.client_id, &address.host, address.port)
+            }
+            // rumqttc takes a WebSocket's address as the whole URL.
+            BrokerTransport::Ws | BrokerTransport::Wss => {
+                MqttOptions::new(&settings.client_id, address.to_string(), address.port)
+            }
+        };
+        options.set_transport(match address.transport {
+            BrokerTransport::Tcp => Transport::Tcp,
+            BrokerTransport::Ws => Transport::Ws,
+            BrokerTransport::Tls => Transport::Tls(tls::client_config(settings)?),
+            BrokerTransport::Wss => Transport::Wss(tls::client_config(settings)?),
+        });
         options
             .set_keep_alive(settings.keep_alive)
             // A persistent session: the broker keeps our subscriptions and queues QoS 1/2
@@ -94,12 +116,21 @@ impl Broker {
         })
         .await;
         match accepted {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => status.connected(),
             Ok(Err(ConnectionError::ConnectionRefused(code))) => {
                 // The broker answered: with a login, it is the login it did not like.
                 let problem = format!("the broker at {address} refused the connection: {code:?}");
                 return Err(match &settings.login {
                     Some(login) => login.unusable(problem),
+                    None => settings.url.unusable(problem),
+                });
+            }
+            Ok(Err(ConnectionError::Tls(error))) => {
+                // Usually the broker's certificate is not from the authority we were told to
+                // trust: point at that setting when there is one.
+                let problem = format!("TLS with the broker at {address} failed: {error}");
+                return Err(match &settings.tls.ca_file {
+                    Some(ca_file) => ca_file.unusable(problem),
                     None => settings.url.unusable(problem),
                 });
             }
@@ -117,8 +148,9 @@ impl Broker {
 
         let subscriptions: Vec<SubscribeFilter> = settings
             .subscriptions
+            .value
             .iter()
-            .map(|filter| SubscribeFilter::new(filter.clone(), QoS::ExactlyOnce))
+            .map(|subscription| SubscribeFilter::new(subscription.filter.clone(), subscription.qos))
             .collect();
         let broker = Self {
             client,
@@ -126,6 +158,7 @@ impl Broker {
             session: Session::default(),
             subscriptions,
             max_payload_bytes: settings.max_payload_bytes,
+            status,
         };
         // Sent by `run`: a persistent session's queued messages may arrive before the SubAck, and
         // only `run` hands them on instead of dropping them.
@@ -161,8 +194,10 @@ impl Broker {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    self.status.received();
                     let oversized = publish.payload.len() > self.max_payload_bytes;
                     if oversized {
+                        self.status.oversized(&publish.topic);
                         tracing::warn!(
                             topic = %publish.topic,
                             bytes = publish.payload.len(),
@@ -188,6 +223,7 @@ impl Broker {
                     );
                     backoff = Backoff::default();
                     self.session.reconnected();
+                    self.status.connected();
                     // The broker should still have our subscriptions, but one that lost its
                     // state (a restart without persistence) would otherwise send nothing.
                     self.resubscribe();
@@ -196,6 +232,7 @@ impl Broker {
                 Err(error) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %error, retry_in = ?delay, "broker connection lost");
+                    self.status.disconnected(&error);
                     tokio::time::sleep(delay).await;
                 }
             }

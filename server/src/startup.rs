@@ -5,6 +5,7 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
 use crate::writer;
+use app::ingest_status::IngestStatus;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
@@ -54,7 +55,8 @@ impl Application {
                 database.unusable(format!("creating message partitions failed: {error}"))
             })?;
 
-        let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT).await?;
+        let status = IngestStatus::new(settings.mqtt.url.value.to_string());
+        let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT, status.clone()).await?;
         // Ingest and the writer start now: a persistent session's queued messages arrive right
         // after the connection, before the subscription is confirmed, and must flow.
         let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
@@ -64,6 +66,7 @@ impl Application {
             broker.client(),
             broker.session(),
             settings.writer.clone(),
+            status.clone(),
         ));
         let (subscribed, confirmation) = oneshot::channel();
         let ingest = tokio::spawn(broker.run(sender, subscribed));
@@ -75,7 +78,7 @@ impl Application {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store)?;
+        let router = web_router(&settings, store, status)?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
@@ -138,14 +141,15 @@ async fn confirm_subscriptions(
     match settings
         .mqtt
         .subscriptions
+        .value
         .iter()
         .zip(&codes)
         .find(|(_, code)| matches!(code, SubscribeReasonCode::Failure))
     {
-        Some((filter, _)) => Err(ConfigError::Unusable {
-            setting: "LOOKOUT_MQTT_SUBSCRIPTIONS (mqtt.subscriptions)".to_owned(),
-            problem: format!("the broker at {address} refused the subscription {filter:?}"),
-        }),
+        Some((subscription, _)) => Err(settings.mqtt.subscriptions.unusable(format!(
+            "the broker at {address} refused the subscription {:?}",
+            subscription.filter
+        ))),
         None => Ok(()),
     }
 }
@@ -210,7 +214,11 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn web_router(settings: &Settings, store: Store) -> Result<Router, ConfigError> {
+fn web_router(
+    settings: &Settings,
+    store: Store,
+    ingest: IngestStatus,
+) -> Result<Router, ConfigError> {
     // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
     // it is told about is ours.
     let mut leptos_options = get_configuration(None)
@@ -224,6 +232,7 @@ fn web_router(settings: &Settings, store: Store) -> Result<Router, ConfigError> 
     let state = AppState {
         leptos_options: leptos_options.clone(),
         store,
+        ingest,
     };
     let routes = generate_route_list(App);
     Ok(Router::new()

@@ -4,6 +4,7 @@
 
 use crate::config::WriterSettings;
 use crate::ingest::{Received, Session};
+use app::ingest_status::IngestStatus;
 use app::store::{BatchWriter, NewMessage};
 use rumqttc::{AsyncClient, Publish, QoS};
 use std::collections::VecDeque;
@@ -17,6 +18,7 @@ pub async fn run(
     acks: AsyncClient,
     session: Session,
     settings: WriterSettings,
+    status: IngestStatus,
 ) {
     let mut batch: Vec<Received> = Vec::with_capacity(settings.batch_max);
     let mut unsent = UnsentAcks::default();
@@ -51,7 +53,8 @@ pub async fn run(
                 Ok(_) => {}
             }
         }
-        store_until_committed(&mut writer, &batch).await;
+        let stored = store_until_committed(&mut writer, &batch, &status).await;
+        status.stored(stored);
         unsent.add(&session, &batch);
         unsent.flush(&acks, &session);
         batch.clear();
@@ -110,7 +113,12 @@ impl UnsentAcks {
 /// Retries with backoff until the batch commits: while the database is away nothing is
 /// acknowledged, so the broker keeps what we could not store, and the bounded channel behind us
 /// fills and pauses ingest.
-async fn store_until_committed(writer: &mut BatchWriter, batch: &[Received]) {
+/// Returns how many messages were stored (the batch less the oversized ones).
+async fn store_until_committed(
+    writer: &mut BatchWriter,
+    batch: &[Received],
+    status: &IngestStatus,
+) -> usize {
     let messages: Vec<NewMessage<'_>> = batch
         .iter()
         .filter(|received| !received.oversized)
@@ -127,11 +135,12 @@ async fn store_until_committed(writer: &mut BatchWriter, batch: &[Received]) {
         match writer.write(&messages).await {
             Ok(()) => {
                 tracing::debug!(stored = messages.len(), "batch committed");
-                return;
+                return messages.len();
             }
             Err(error) => {
                 tracing::error!(error = %error, batch = messages.len(), retry_in = ?delay,
                     "storing a batch failed; nothing acknowledged, retrying");
+                status.storage_failed(&error);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -84,6 +84,12 @@ async fn a_postgres_outage_mid_stream_loses_nothing() {
     postgres.stop();
     publish_all(&broker.url(), &sequenced(&prefix, 2_000, 15_000, 100)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // The page still answers, and says why nothing new appears (once the writer's attempt to
+    // reach the database has failed).
+    let page = app
+        .get_until("/", |body| body.contains("Storing is failing"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.head);
     postgres.launch().await;
     publish_all(&broker.url(), &sequenced(&prefix, 17_000, 3_000, 100)).await;
 
@@ -91,6 +97,39 @@ async fn a_postgres_outage_mid_stream_loses_nothing() {
     wait_for_distinct_payloads(&db, 20_000, PATIENCE).await;
     let duplicates = duplicate_count(&db).await;
     eprintln!("postgres outage: 20000 stored, {duplicates} duplicates");
+    let page = app.get("/").await;
+    assert!(!page.body.contains("Storing is failing"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_page_shows_a_lost_broker_connection_and_its_error_until_it_is_back() {
+    let (_postgres, mut broker, prefix, app) = app_on_private_services().await;
+    let page = app.get("/").await;
+    assert!(
+        page.body.contains(r#"data-connected="true""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("0 reconnects"), "{}", page.body);
+
+    broker.stop();
+    let page = app
+        .get_until("/", |body| body.contains(r#"data-connected="false""#))
+        .await;
+    assert!(page.body.contains("Last connection error"), "{}", page.body);
+
+    broker.launch().await;
+    publish_all(&broker.url(), &sequenced(&prefix, 0, 10, 2)).await;
+    wait_for_distinct_payloads(&app.db, 10, PATIENCE).await;
+    let page = app.get("/").await;
+    assert!(
+        page.body.contains(r#"data-connected="true""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("1 reconnects"), "{}", page.body);
+    // The error stays on show after reconnecting, so a flapping link is visible.
+    assert!(page.body.contains("Last connection error"), "{}", page.body);
 }
 
 #[tokio::test]

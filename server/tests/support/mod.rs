@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own part of this
 
 pub mod services;
+pub mod websocket_front;
 
 use lookout::config::Settings;
 use lookout::startup::Application;
@@ -138,6 +139,23 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> HttpResponse {
         http_get(self.port, path).await
+    }
+
+    /// Asks for `path` until the body satisfies `wanted`; fails with the last body after 30 s.
+    pub async fn get_until(&self, path: &str, wanted: impl Fn(&str) -> bool) -> HttpResponse {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let response = self.get(path).await;
+            if wanted(&response.body) {
+                return response;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never showed what was expected: {}",
+                response.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Waits until `count` messages are stored.

@@ -53,22 +53,34 @@ autosave_interval 1
 ";
 
 pub struct TestBroker {
+    /// Plain MQTT.
     pub port: u16,
+    /// MQTT over TLS, when started with [`TestBroker::start_with_tls`].
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
 }
 
 impl TestBroker {
     pub async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
     }
 
     /// A broker that admits only `user` with `password`.
     pub async fn start_with_login(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user, password))).await
+        Self::start_with(Some((user, password)), None).await
     }
 
-    async fn start_with(login: Option<(&str, &str)>) -> Self {
+    /// A broker with a plain listener and a TLS listener that presents `certificates`' server
+    /// certificate and admits only clients with a certificate from the same authority.
+    pub async fn start_with_tls(certificates: &TestCertificates) -> Self {
+        Self::start_with(None, Some(certificates)).await
+    }
+
+    async fn start_with(
+        login: Option<(&str, &str)>,
+        certificates: Option<&TestCertificates>,
+    ) -> Self {
         let dir = scratch_dir("mosquitto");
         // Mosquitto started as root drops to its own user, which must be able to write here.
         let _ = Command::new("chmod").arg("0777").arg(&dir).status();
@@ -88,11 +100,22 @@ impl TestBroker {
                 format!("allow_anonymous false\npassword_file {}\n", file.display())
             }
         };
+        let tls_port = certificates.map(|_| free_port());
+        let tls_listener = match (certificates, tls_port) {
+            (Some(certificates), Some(tls_port)) => format!(
+                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n\
+                 require_certificate true\n",
+                certificates.ca.display(),
+                certificates.server_cert.display(),
+                certificates.server_key.display()
+            ),
+            _ => String::new(),
+        };
         std::fs::write(
             dir.join("mosquitto.conf"),
             format!(
-                "listener {port} 127.0.0.1\n{access}{BROKER_SETTINGS}persistence_location {}/\n\
-                 log_dest file {}/mosquitto.log\n",
+                "listener {port} 127.0.0.1\n{tls_listener}{access}{BROKER_SETTINGS}\
+                 persistence_location {}/\nlog_dest file {}/mosquitto.log\n",
                 dir.display(),
                 dir.display()
             ),
@@ -100,6 +123,7 @@ impl TestBroker {
         .unwrap();
         let mut broker = Self {
             port,
+            tls_port,
             dir,
             child: None,
         };
@@ -111,7 +135,8 @@ impl TestBroker {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
-    async fn launch(&mut self) {
+    /// Starts a stopped broker again.
+    pub async fn launch(&mut self) {
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(self.dir.join("mosquitto.conf"))
@@ -121,6 +146,9 @@ impl TestBroker {
             .expect("mosquitto is installed (scripts/bootstrap.sh)");
         self.child = Some(child);
         wait_until_listening(self.port, "mosquitto").await;
+        if let Some(tls_port) = self.tls_port {
+            wait_until_listening(tls_port, "mosquitto (TLS)").await;
+        }
     }
 
     /// Stops the broker the way an operator would (it saves its queues), then starts it again.
@@ -130,7 +158,8 @@ impl TestBroker {
         self.launch().await;
     }
 
-    fn stop(&mut self) {
+    /// Stops the broker the way an operator would: it saves its queues first.
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
                 .arg("-TERM")
@@ -144,6 +173,113 @@ impl TestBroker {
 impl Drop for TestBroker {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private certificate authority with a server certificate (for `localhost` and 127.0.0.1)
+/// and a client certificate, made with the machine's `openssl`.
+pub struct TestCertificates {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    dir: PathBuf,
+}
+
+impl TestCertificates {
+    pub fn generate() -> Self {
+        let dir = scratch_dir("certificates");
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl is installed (scripts/bootstrap.sh)");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let new_key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=Lookout test CA"];
+        ca.extend(new_key);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(&ca);
+        for (name, usage) in [
+            (
+                "server",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            std::fs::write(dir.join(format!("{name}.ext")), usage).unwrap();
+            let mut request = vec!["req", "-subj"];
+            let subject = format!("/CN=lookout-test-{name}");
+            request.push(&subject);
+            request.extend(new_key);
+            let (key, csr, cert, ext) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.crt"),
+                format!("{name}.ext"),
+            );
+            request.extend(["-keyout", &key, "-out", &csr]);
+            openssl(&request);
+            openssl(&[
+                "x509",
+                "-req",
+                "-days",
+                "2",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-extfile",
+                &ext,
+            ]);
+        }
+        // Mosquitto started as root reads them as its own user.
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("a+rX")
+            .arg(&dir)
+            .status();
+        Self {
+            ca: dir.join("ca.crt"),
+            server_cert: dir.join("server.crt"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.crt"),
+            client_key: dir.join("client.key"),
+            dir,
+        }
+    }
+}
+
+impl Drop for TestCertificates {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -3,6 +3,7 @@
 //! browser bundle.
 
 pub mod pages;
+pub mod topic_filter;
 pub mod topics;
 
 #[cfg(feature = "ssr")]

@@ -4,6 +4,7 @@
 
 pub mod ingest_status;
 pub mod pages;
+pub mod topic_filter;
 pub mod topics;
 
 #[cfg(feature = "ssr")]

@@ -2,6 +2,7 @@
 //! setting as the user gave it (the variable or the file key), and the database URL never prints
 //! with its password.
 
+use app::topic_filter::TopicFilter;
 use rumqttc::QoS;
 use serde::Deserialize;
 use std::fmt;
@@ -221,11 +222,8 @@ impl Subscription {
     }
 
     fn new(filter: &str, qos: QoS) -> Result<Self, String> {
-        if !rumqttc::valid_filter(filter) {
-            return Err(format!(
-                "{filter:?} is not an MQTT topic filter ('+' and '#' must fill a whole level, \
-                 '#' only at the end)"
-            ));
+        if let Err(error) = TopicFilter::parse(filter) {
+            return Err(format!("{filter:?} is not an MQTT topic filter: {error}"));
         }
         Ok(Self {
             filter: filter.to_owned(),
@@ -272,12 +270,46 @@ pub struct WriterSettings {
     pub queue_capacity: usize,
 }
 
+/// How long messages are kept. The `latest` row of a topic is kept whatever its age.
+#[derive(Clone, Debug)]
+pub struct RetentionSettings {
+    /// For topics that no rule matches.
+    pub days: u32,
+    /// In file order: the first rule whose filter matches a topic decides its retention.
+    pub rules: Vec<RetentionRule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RetentionRule {
+    pub filter: TopicFilter,
+    pub days: u32,
+}
+
+impl RetentionSettings {
+    /// The days `topic`'s messages are kept.
+    pub fn days_for(&self, topic: &str) -> u32 {
+        self.rules
+            .iter()
+            .find(|rule| rule.filter.matches(topic))
+            .map_or(self.days, |rule| rule.days)
+    }
+
+    /// The longest retention of any topic: older messages can go a whole partition at a time.
+    pub fn longest_days(&self) -> u32 {
+        self.rules
+            .iter()
+            .map(|rule| rule.days)
+            .fold(self.days, u32::max)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: Sourced<DatabaseUrl>,
     pub listen: Sourced<SocketAddr>,
     pub mqtt: MqttSettings,
     pub writer: WriterSettings,
+    pub retention: RetentionSettings,
 }
 
 /// The config file. Unknown keys are refused so that a typo does not silently fall back to a
@@ -291,6 +323,24 @@ struct FileSettings {
     mqtt: FileMqtt,
     #[serde(default)]
     writer: FileWriter,
+    #[serde(default)]
+    retention: FileRetention,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    // Signed, so that a negative number is answered with the range instead of a type error.
+    days: Option<i64>,
+    #[serde(default)]
+    rules: Vec<FileRetentionRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetentionRule {
+    filter: String,
+    days: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -329,6 +379,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
 pub const DEFAULT_CLIENT_ID: &str = "lookout";
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 256 * 1024;
+/// A month of history: enough to look back over a few weeks, and a demo or a forgotten test
+/// machine does not fill its disk. Keeping data for years is a choice someone should make.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// A century: beyond it date arithmetic would only invite overflow, and nobody means more.
+const MAX_RETENTION_DAYS: i64 = 36_500;
 
 /// Reads settings from the environment first, then the file, and says where each came from.
 struct Sources<'a, E> {
@@ -484,11 +539,22 @@ impl Settings {
             )? as usize,
         };
 
+        let retention = retention_settings(
+            sources.pick(
+                "LOOKOUT_RETENTION_DAYS",
+                "retention.days",
+                parsed.retention.days.map(|days| days.to_string()),
+            ),
+            parsed.retention.rules,
+            sources.path,
+        )?;
+
         Ok(Settings {
             database_url,
             listen,
             mqtt,
             writer,
+            retention,
         })
     }
 }
@@ -651,6 +717,53 @@ fn subscriptions<E: Fn(&str) -> Option<String>>(
         value,
         origin: found.origin,
     })
+}
+
+fn retention_settings(
+    days: Option<Sourced<String>>,
+    rules: Vec<FileRetentionRule>,
+    path: &Path,
+) -> Result<RetentionSettings, ConfigError> {
+    let days = match days {
+        Some(days) => {
+            let value = days.value.trim().parse::<i64>().map_err(|_| {
+                days.invalid(format!("expected a number of days, got {:?}", days.value))
+            })?;
+            retention_days(value).map_err(|problem| days.invalid(problem))?
+        }
+        None => DEFAULT_RETENTION_DAYS,
+    };
+    let rules = rules
+        .into_iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            // Rules have no name: the error counts them in file order and quotes the filter.
+            let invalid = |key: &str, problem: String| ConfigError::Invalid {
+                setting: format!(
+                    "retention.rules.{key} of rule {} (filter {:?}, in {})",
+                    index + 1,
+                    rule.filter,
+                    path.display()
+                ),
+                problem,
+            };
+            let filter = TopicFilter::parse(&rule.filter)
+                .map_err(|error| invalid("filter", format!("not an MQTT topic filter: {error}")))?;
+            let days = retention_days(rule.days).map_err(|problem| invalid("days", problem))?;
+            Ok(RetentionRule { filter, days })
+        })
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(RetentionSettings { days, rules })
+}
+
+fn retention_days(days: i64) -> Result<u32, String> {
+    if (1..=MAX_RETENTION_DAYS).contains(&days) {
+        Ok(days as u32)
+    } else {
+        Err(format!(
+            "retention is 1 to {MAX_RETENTION_DAYS} days, got {days}"
+        ))
+    }
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
@@ -1000,6 +1113,111 @@ mod tests {
         assert!(shown.contains("***"), "{shown}");
         let error = load(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
         assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn retention_defaults_to_a_month_and_the_variable_sets_it() {
+        let settings = load(&[DB]).unwrap();
+        assert_eq!(settings.retention.days, DEFAULT_RETENTION_DAYS);
+        assert!(settings.retention.rules.is_empty());
+        assert_eq!(settings.retention.days_for("any/topic"), 30);
+
+        let settings = load(&[DB, ("LOOKOUT_RETENTION_DAYS", "7")]).unwrap();
+        assert_eq!(settings.retention.days, 7);
+        for bad in ["0", "-3", "thirty", "36501"] {
+            let error = load(&[DB, ("LOOKOUT_RETENTION_DAYS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("LOOKOUT_RETENTION_DAYS is not valid"),
+                "{error}"
+            );
+        }
+    }
+
+    /// Loads `text` as the config file, with `vars` as the environment.
+    fn load_file(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!(
+            "lookout-config-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lookout.toml");
+        std::fs::write(
+            &path,
+            format!("database_url = \"postgres://x@h/d\"\n{text}"),
+        )
+        .unwrap();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let settings = Settings::load_from(Some(&path), move |name| vars.get(name).cloned());
+        std::fs::remove_dir_all(&dir).unwrap();
+        settings
+    }
+
+    #[test]
+    fn retention_rules_apply_in_file_order_and_the_longest_retention_is_known() {
+        let file = "[retention]\ndays = 90\n\
+                    [[retention.rules]]\nfilter = \"sensors/debug/#\"\ndays = 2\n\
+                    [[retention.rules]]\nfilter = \"sensors/+/raw\"\ndays = 7\n\
+                    [[retention.rules]]\nfilter = \"audit/#\"\ndays = 400\n";
+        let retention = load_file(file, &[]).unwrap().retention;
+        assert_eq!(retention.days, 90);
+        assert_eq!(
+            retention.days_for("sensors/debug/raw"),
+            2,
+            "first rule wins"
+        );
+        assert_eq!(retention.days_for("sensors/debug"), 2);
+        assert_eq!(retention.days_for("sensors/pump/raw"), 7);
+        assert_eq!(retention.days_for("audit/login"), 400);
+        assert_eq!(retention.days_for("sensors/pump/temp"), 90);
+        assert_eq!(retention.longest_days(), 400);
+
+        // The variable overrides the file's global days; the rules stay.
+        let retention = load_file(file, &[("LOOKOUT_RETENTION_DAYS", "3")])
+            .unwrap()
+            .retention;
+        assert_eq!(retention.days, 3);
+        assert_eq!(retention.rules.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_retention_rule_is_named_by_its_place_and_filter() {
+        let rule = |filter: &str, days: &str| {
+            load_file(
+                &format!(
+                    "[[retention.rules]]\nfilter = \"a/#\"\ndays = 1\n\
+                     [[retention.rules]]\nfilter = \"{filter}\"\ndays = {days}\n"
+                ),
+                &[],
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let error = rule("a/#/b", "2");
+        assert!(
+            error.starts_with("retention.rules.filter of rule 2 (filter \"a/#/b\", in "),
+            "{error}"
+        );
+        assert!(error.contains("'#' may only be the last level"), "{error}");
+        let error = rule("b/+", "0");
+        assert!(
+            error.starts_with("retention.rules.days of rule 2 (filter \"b/+\", in "),
+            "{error}"
+        );
+        assert!(error.contains("got 0"), "{error}");
+        let error = load_file("[retention]\ndays = -1\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("retention.days (in "), "{error}");
+        let error = load_file("[[retention.rules]]\nfilter = \"a\"\nday = 2\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `day`"), "{error}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The `lookout` server: configuration, start-up, MQTT ingest and the database writer. `main.rs`
-//! only parses the command line; tests start the same [`startup::Application`].
+//! The `lookout` server: configuration, start-up, MQTT ingest, the database writer and
+//! maintenance. `main.rs` only parses the command line; tests start the same
+//! [`startup::Application`].
 
 pub mod config;
 pub mod ingest;
+pub mod maintenance;
 pub mod startup;
 pub mod writer;

@@ -4,7 +4,7 @@
 
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
-use crate::writer;
+use crate::{maintenance, writer};
 use app::ingest_status::IngestStatus;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
@@ -20,14 +20,13 @@ use tokio::task::JoinHandle;
 
 /// How long start-up waits for the database and for the broker before giving up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Daily message partitions kept ready ahead of today.
-const PARTITION_DAYS_AHEAD: u64 = 7;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     ingest: JoinHandle<()>,
     writer: JoinHandle<()>,
+    store: Store,
     settings: Settings,
 }
 
@@ -48,8 +47,13 @@ impl Application {
                 database.value
             ))
         })?;
+        // Here and not only in maintenance: the first insert must find its partition, and a
+        // database that refuses this should stop start-up, not fail quietly in the background.
         store
-            .ensure_message_partitions(chrono::Utc::now().date_naive(), PARTITION_DAYS_AHEAD)
+            .ensure_message_partitions(
+                chrono::Utc::now().date_naive(),
+                maintenance::PARTITION_DAYS_AHEAD,
+            )
             .await
             .map_err(|error| {
                 database.unusable(format!("creating message partitions failed: {error}"))
@@ -78,13 +82,14 @@ impl Application {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store, status)?;
+        let router = web_router(&settings, store.clone(), status)?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
             router,
             ingest,
             writer,
+            store,
             settings,
         })
     }
@@ -104,8 +109,11 @@ impl Application {
             router,
             ingest: ingest_task,
             writer: writer_task,
+            store,
             settings,
         } = self;
+        // Not one of the parts below: it logs its failures and never stops the others.
+        let maintenance_task = tokio::spawn(maintenance::run(store, settings.retention.clone()));
 
         let http_task = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -114,11 +122,13 @@ impl Application {
         });
         tracing::info!(url = %format!("http://{}/", settings.listen.value), "serving");
 
-        tokio::select! {
+        let outcome = tokio::select! {
             outcome = http_task => report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from))),
             outcome = ingest_task => report_exit("MQTT ingest", outcome.map(Ok)),
             outcome = writer_task => report_exit("the database writer", outcome.map(Ok)),
-        }
+        };
+        maintenance_task.abort();
+        outcome
     }
 }
 

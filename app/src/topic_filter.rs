@@ -1,0 +1,352 @@
+//! MQTT topic filters (MQTT 3.1.1 and 5, section 4.7): parsed and checked once, then matched
+//! against topic names. Retention rules use them, and so will the access policy; plain `std`, so
+//! the browser bundle can use them too.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A valid topic filter such as `plant/+/temperature` or `sensors/debug/#`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TopicFilter {
+    text: String,
+    levels: Vec<Level>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Level {
+    Exact(String),
+    /// `+`: exactly one level, which may be empty.
+    One,
+    /// `#`: the parent level and everything below it; always the last level.
+    Rest,
+}
+
+/// Why a text is not a topic filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvalidFilter {
+    Empty,
+    TooLong,
+    /// The spec forbids U+0000 in topic names and filters.
+    NulCharacter,
+    /// `+` or `#` sharing a level with other characters, as in `a+/b`.
+    PartialWildcard,
+    /// `#` followed by more levels, as in `a/#/b`.
+    HashNotLast,
+}
+
+impl fmt::Display for InvalidFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvalidFilter::Empty => "a topic filter cannot be empty",
+            InvalidFilter::TooLong => "a topic filter is at most 65535 bytes",
+            InvalidFilter::NulCharacter => "a topic filter cannot contain the character U+0000",
+            InvalidFilter::PartialWildcard => "'+' and '#' must fill a whole level",
+            InvalidFilter::HashNotLast => "'#' may only be the last level",
+        })
+    }
+}
+
+impl std::error::Error for InvalidFilter {}
+
+/// The longest string an MQTT packet can carry (a two-byte length).
+const MAX_BYTES: usize = 65_535;
+
+impl TopicFilter {
+    pub fn parse(text: &str) -> Result<Self, InvalidFilter> {
+        if text.is_empty() {
+            return Err(InvalidFilter::Empty);
+        }
+        if text.len() > MAX_BYTES {
+            return Err(InvalidFilter::TooLong);
+        }
+        if text.contains('\0') {
+            return Err(InvalidFilter::NulCharacter);
+        }
+        let mut levels = Vec::new();
+        let mut parts = text.split('/').peekable();
+        while let Some(part) = parts.next() {
+            levels.push(match part {
+                "+" => Level::One,
+                "#" if parts.peek().is_some() => return Err(InvalidFilter::HashNotLast),
+                "#" => Level::Rest,
+                _ if part.contains(['+', '#']) => return Err(InvalidFilter::PartialWildcard),
+                _ => Level::Exact(part.to_owned()),
+            });
+        }
+        Ok(Self {
+            text: text.to_owned(),
+            levels,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `topic` is one of the topics this filter selects. A text that is not a valid topic
+    /// name (empty, or holding a wildcard or U+0000) matches nothing, so a policy built on filters
+    /// never grants something to a malformed name.
+    pub fn matches(&self, topic: &str) -> bool {
+        if !is_topic_name(topic) {
+            return false;
+        }
+        // `$SYS/...` and other server topics are not selected by a leading wildcard: a
+        // subscription to `#` should not receive the broker's own statistics.
+        if topic.starts_with('$') && matches!(self.levels[0], Level::One | Level::Rest) {
+            return false;
+        }
+        let mut names = topic.split('/');
+        for level in &self.levels {
+            match level {
+                // `a/#` selects `a` itself too, so what is left may be nothing at all.
+                Level::Rest => return true,
+                Level::One => {
+                    if names.next().is_none() {
+                        return false;
+                    }
+                }
+                Level::Exact(expected) => {
+                    if names.next() != Some(expected.as_str()) {
+                        return false;
+                    }
+                }
+            }
+        }
+        names.next().is_none()
+    }
+}
+
+/// A topic name as a client may publish to it: at least one character, no wildcard, no U+0000.
+pub fn is_topic_name(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= MAX_BYTES && !topic.contains(['+', '#', '\0'])
+}
+
+impl FromStr for TopicFilter {
+    type Err = InvalidFilter;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+impl fmt::Display for TopicFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(text: &str) -> TopicFilter {
+        TopicFilter::parse(text).unwrap_or_else(|error| panic!("{text:?}: {error}"))
+    }
+
+    #[test]
+    fn the_examples_of_the_specification_hold() {
+        // MQTT 3.1.1 section 4.7.1.2: the multi-level wildcard.
+        let sport = filter("sport/tennis/player1/#");
+        assert!(sport.matches("sport/tennis/player1"));
+        assert!(sport.matches("sport/tennis/player1/ranking"));
+        assert!(sport.matches("sport/tennis/player1/score/wimbledon"));
+        assert!(filter("sport/#").matches("sport"));
+        // Section 4.7.1.3: the single-level wildcard.
+        let plus = filter("sport/tennis/+");
+        assert!(plus.matches("sport/tennis/player1"));
+        assert!(plus.matches("sport/tennis/player2"));
+        assert!(!plus.matches("sport/tennis/player1/ranking"));
+        assert!(!filter("sport/+").matches("sport"));
+        assert!(filter("sport/+").matches("sport/"));
+        assert!(filter("+/+").matches("/finance"));
+        assert!(filter("/+").matches("/finance"));
+        assert!(!filter("+").matches("/finance"));
+        // Section 4.7.2: topics beginning with `$`.
+        assert!(!filter("#").matches("$SYS/broker/uptime"));
+        assert!(!filter("+/monitor/Clients").matches("$SYS/monitor/Clients"));
+        assert!(filter("$SYS/#").matches("$SYS/monitor/Clients"));
+        assert!(filter("$SYS/monitor/+").matches("$SYS/monitor/Clients"));
+        // Matching is exact and case-sensitive; empty levels are levels.
+        assert!(!filter("Sport").matches("sport"));
+        assert!(!filter("a/b").matches("a/b/"));
+        assert!(filter("a//b").matches("a//b"));
+        assert!(filter("a/+/b").matches("a//b"));
+        assert!(filter("#").matches("/"));
+        assert!(filter("a/$x").matches("a/$x"));
+        assert!(filter("+/$x").matches("a/$x"));
+    }
+
+    #[test]
+    fn malformed_filters_are_refused_with_a_reason() {
+        for (text, reason) in [
+            ("", InvalidFilter::Empty),
+            ("sport/tennis#", InvalidFilter::PartialWildcard),
+            ("sport+", InvalidFilter::PartialWildcard),
+            ("a/b+c/d", InvalidFilter::PartialWildcard),
+            ("sport/tennis/#/ranking", InvalidFilter::HashNotLast),
+            ("#/", InvalidFilter::HashNotLast),
+            ("a\0b", InvalidFilter::NulCharacter),
+        ] {
+            assert_eq!(TopicFilter::parse(text), Err(reason), "{text:?}");
+        }
+        assert_eq!(
+            TopicFilter::parse(&"a".repeat(65_536)),
+            Err(InvalidFilter::TooLong)
+        );
+        for text in ["#", "+", "/", "+/tennis/#", "//", "sport/+/player1", "$SYS"] {
+            assert_eq!(filter(text).as_str(), text);
+        }
+        assert_eq!("a/+".parse::<TopicFilter>().unwrap().to_string(), "a/+");
+    }
+
+    #[test]
+    fn names_that_are_not_topics_match_nothing() {
+        for topic in ["", "a/+", "a/#", "+", "#", "a\0"] {
+            assert!(!filter("#").matches(topic), "{topic:?}");
+            assert!(!filter("+").matches(topic), "{topic:?}");
+        }
+    }
+
+    /// A second matcher written differently (recursion over the levels, straight from the
+    /// specification's wording) to compare the real one against.
+    fn reference_matches(filter: &str, topic: &str) -> bool {
+        fn levels(filter: &[&str], topic: &[&str]) -> bool {
+            match (filter.split_first(), topic.split_first()) {
+                (Some((&"#", _)), _) => true,
+                (Some((&"+", filter)), Some((_, topic))) => levels(filter, topic),
+                (Some((expected, filter)), Some((name, topic))) => {
+                    expected == name && levels(filter, topic)
+                }
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+            return false;
+        }
+        let filter: Vec<&str> = filter.split('/').collect();
+        let topic: Vec<&str> = topic.split('/').collect();
+        levels(&filter, &topic)
+    }
+
+    /// Whether `text` is a filter, by the specification's rules restated level by level.
+    fn reference_valid(text: &str) -> bool {
+        let levels: Vec<&str> = text.split('/').collect();
+        !text.is_empty()
+            && levels.iter().enumerate().all(|(index, level)| {
+                *level == "+"
+                    || (*level == "#" && index == levels.len() - 1)
+                    || !level.contains(['+', '#'])
+            })
+    }
+
+    /// A reproducible source of random choices (xorshift), so no dependency is needed for it.
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, bound: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % bound as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
+            choices[self.below(choices.len())]
+        }
+
+        /// One to four levels from a small alphabet, so that filters and topics often meet.
+        fn joined(&mut self, first: &[&str], rest: &[&str]) -> String {
+            let mut levels = vec![self.pick(first)];
+            for _ in 0..self.below(4) {
+                levels.push(self.pick(rest));
+            }
+            levels.join("/")
+        }
+
+        fn topic(&mut self) -> String {
+            loop {
+                let topic = self.joined(&["a", "b", "", "$s"], &["a", "b", "", "$s"]);
+                if !topic.is_empty() {
+                    return topic;
+                }
+            }
+        }
+
+        /// Mostly valid filters, some with a misplaced or partial wildcard.
+        fn filter(&mut self) -> String {
+            const LEVELS: &[&str] = &["a", "b", "", "+", "#", "$s"];
+            if self.below(8) == 0 {
+                self.joined(&["a#", "+b", "#", "a"], &["#", "a+", "b", "+"])
+            } else {
+                let mut text = self.joined(LEVELS, &LEVELS[..4]);
+                if !text.starts_with('#') && self.below(3) == 0 {
+                    text.push_str("/#");
+                }
+                text
+            }
+        }
+    }
+
+    #[test]
+    fn random_filters_and_topics_agree_with_the_reference_matcher() {
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        let (mut checked, mut matched) = (0, 0);
+        for _ in 0..50_000 {
+            let text = random.filter();
+            let parsed = TopicFilter::parse(&text);
+            assert_eq!(parsed.is_ok(), reference_valid(&text), "{text:?}");
+            let Ok(parsed) = parsed else { continue };
+            let topic = random.topic();
+            let expected = reference_matches(&text, &topic);
+            assert_eq!(parsed.matches(&topic), expected, "{text:?} on {topic:?}");
+            checked += 1;
+            matched += usize::from(expected);
+        }
+        // The alphabet is small so that both outcomes are common; check that it stays so.
+        assert!(
+            matched > checked / 10 && matched < checked * 9 / 10,
+            "{matched} of {checked}"
+        );
+    }
+
+    #[test]
+    fn a_topic_as_a_filter_matches_itself_and_wildcards_only_widen_it() {
+        let mut random = Random(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20_000 {
+            let topic = random.topic();
+            assert!(filter(&topic).matches(&topic), "{topic:?}");
+            let levels: Vec<&str> = topic.split('/').collect();
+            for index in 0..levels.len() {
+                let mut widened = levels.clone();
+                widened[index] = "+";
+                let dollar_hidden = index == 0 && topic.starts_with('$');
+                assert_eq!(
+                    filter(&widened.join("/")).matches(&topic),
+                    !dollar_hidden,
+                    "{widened:?} on {topic:?}"
+                );
+                // Everything from a level on, and the level's parent itself.
+                let prefix = levels[..index].join("/");
+                let hash = if index == 0 {
+                    "#".to_owned()
+                } else {
+                    format!("{prefix}/#")
+                };
+                assert_eq!(
+                    filter(&hash).matches(&topic),
+                    !dollar_hidden,
+                    "{hash:?} on {topic:?}"
+                );
+                if !prefix.is_empty() {
+                    assert!(filter(&hash).matches(&prefix), "{hash:?} on {prefix:?}");
+                }
+            }
+            assert!(filter(&format!("{topic}/#")).matches(&topic));
+            assert_eq!(filter("#").matches(&topic), !topic.starts_with('$'));
+            // One level more or less than the filter is no match without `#`.
+            assert!(!filter(&format!("{topic}/+")).matches(&topic));
+            assert!(!filter(&topic).matches(&format!("{topic}/a")));
+        }
+    }
+}

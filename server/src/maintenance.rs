@@ -1,0 +1,160 @@
+//! Background upkeep of the message table: daily partitions made ahead of time, and history past
+//! its retention removed, by dropping whole partitions where every topic's retention allows it
+//! and by bounded deletes where a topic's retention is shorter. One instance at a time runs a
+//! round (a PostgreSQL advisory lock); a failed round is logged and tried again at the next.
+
+use crate::config::RetentionSettings;
+use anyhow::Context;
+use app::store::{MessagePartition, Store};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::time::MissedTickBehavior;
+
+/// How often a round runs. Retention counts in days and partitions are made a week ahead, so an
+/// hour is prompt enough, and a round that finds nothing to do costs a few catalog queries.
+pub const ROUND_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// Daily message partitions kept ready ahead of today.
+pub const PARTITION_DAYS_AHEAD: u64 = 7;
+
+/// What a round did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// Another instance was running a round, so this one did nothing.
+    pub skipped: bool,
+    pub created: Vec<NaiveDate>,
+    pub dropped: Vec<NaiveDate>,
+    /// Messages deleted row by row (those in dropped partitions are not counted).
+    pub deleted: u64,
+}
+
+/// Runs a round now and then every [`ROUND_INTERVAL`], forever.
+pub async fn run(store: Store, retention: RetentionSettings) {
+    let mut ticker = tokio::time::interval(ROUND_INTERVAL);
+    // A round that overran is followed by a full interval, not by a burst of catch-up rounds.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        // Its own task, so that a panic ends one round and not maintenance.
+        let round = tokio::spawn({
+            let (store, retention) = (store.clone(), retention.clone());
+            async move { run_round(&store, &retention, Utc::now()).await }
+        });
+        match round.await {
+            Ok(Ok(report)) => tracing::debug!(?report, "maintenance round done"),
+            Ok(Err(error)) => {
+                tracing::error!(error = %format!("{error:#}"), retry_in = ?ROUND_INTERVAL,
+                    "maintenance round failed")
+            }
+            Err(error) => tracing::error!(error = %error, "maintenance round panicked"),
+        }
+    }
+}
+
+/// One round as of `now`: create partitions ahead, drop the expired ones, delete expired rows.
+#[tracing::instrument(skip_all, fields(now = %now))]
+pub async fn run_round(
+    store: &Store,
+    retention: &RetentionSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RoundReport> {
+    let Some(lock) = store
+        .try_maintenance_lock()
+        .await
+        .context("taking the maintenance lock")?
+    else {
+        tracing::debug!("another instance is running maintenance; skipping this round");
+        return Ok(RoundReport {
+            skipped: true,
+            ..RoundReport::default()
+        });
+    };
+    let mut report = RoundReport {
+        created: store
+            .ensure_message_partitions(now.date_naive(), PARTITION_DAYS_AHEAD)
+            .await
+            .context("creating message partitions")?,
+        ..RoundReport::default()
+    };
+    for day in &report.created {
+        tracing::info!(partition = %MessagePartition::Day(*day).table(), "partition created");
+    }
+
+    let longest_days = retention.longest_days();
+    let longest_cutoff = cutoff(now, longest_days);
+    let mut kept = Vec::new();
+    for partition in store
+        .message_partitions()
+        .await
+        .context("listing message partitions")?
+    {
+        match partition {
+            MessagePartition::Day(day) if start_of(day + Days::new(1)) <= longest_cutoff => {
+                store
+                    .drop_message_partition(day)
+                    .await
+                    .with_context(|| format!("dropping {}", partition.table()))?;
+                tracing::info!(
+                    partition = %partition.table(),
+                    retention_days = longest_days,
+                    "partition dropped: every message in it is past retention"
+                );
+                report.dropped.push(day);
+            }
+            _ => kept.push(partition),
+        }
+    }
+
+    let mut topics_by_days: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for (id, name) in store.topic_names().await.context("listing topics")? {
+        topics_by_days
+            .entry(retention.days_for(&name))
+            .or_default()
+            .push(id);
+    }
+    for (days, topic_ids) in &topics_by_days {
+        let before = cutoff(now, *days);
+        // Without rules every topic is kept alike: no list of ids for the database to check.
+        let topics = (!retention.rules.is_empty()).then_some(topic_ids.as_slice());
+        for partition in &kept {
+            let may_hold_expired = match partition {
+                // Where this is the longest retention, expired rows go with their partition
+                // once all of it has expired: at most a day late, and no row-by-row delete.
+                MessagePartition::Day(day) => *days < longest_days && start_of(*day) < before,
+                // Never dropped, so its rows go one by one whatever their retention.
+                MessagePartition::Default => true,
+            };
+            if !may_hold_expired {
+                continue;
+            }
+            let deleted = store
+                .delete_old_messages(*partition, topics, before)
+                .await
+                .with_context(|| format!("deleting expired messages from {}", partition.table()))?;
+            if deleted > 0 {
+                tracing::info!(
+                    partition = %partition.table(),
+                    retention_days = days,
+                    topics = topic_ids.len(),
+                    deleted,
+                    "messages past retention deleted"
+                );
+            }
+            report.deleted += deleted;
+        }
+    }
+
+    lock.release()
+        .await
+        .context("releasing the maintenance lock")?;
+    Ok(report)
+}
+
+/// Messages received before this are past a retention of `days`.
+fn cutoff(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    now - TimeDelta::days(i64::from(days))
+}
+
+fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}

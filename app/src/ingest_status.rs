@@ -67,6 +67,72 @@ mod tracker {
         received: AtomicU64,
         stored: AtomicU64,
         oversized: AtomicU64,
+        acknowledged: AtomicU64,
+        /// Acknowledgements for messages of an earlier connection, never sent (the broker
+        /// redelivers those messages).
+        acks_dropped: AtomicU64,
+        storage_failures: AtomicU64,
+        queue_depth: AtomicU64,
+        batch_size: Histogram<8>,
+        commit_seconds: Histogram<11>,
+    }
+
+    /// A Prometheus histogram with fixed upper bounds; the last bucket is +Inf.
+    #[derive(Debug)]
+    struct Histogram<const N: usize> {
+        bounds: [f64; N],
+        buckets: [AtomicU64; N],
+        count: AtomicU64,
+        /// The sum, in millionths, so it can be an atomic integer.
+        sum_micros: AtomicU64,
+    }
+
+    impl<const N: usize> Histogram<N> {
+        fn new(bounds: [f64; N]) -> Self {
+            Self {
+                bounds,
+                buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+                count: AtomicU64::new(0),
+                sum_micros: AtomicU64::new(0),
+            }
+        }
+
+        fn observe(&self, value: f64) {
+            if let Some(bucket) = self.bounds.iter().position(|bound| value <= *bound) {
+                self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+            }
+            self.count.fetch_add(1, Ordering::Relaxed);
+            self.sum_micros
+                .fetch_add((value * 1e6) as u64, Ordering::Relaxed);
+        }
+
+        fn write(&self, out: &mut String, name: &str, help: &str) {
+            use std::fmt::Write;
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            let mut cumulative = 0;
+            for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+                cumulative += bucket.load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+            }
+            let count = self.count.load(Ordering::Relaxed);
+            let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+            let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        }
+    }
+
+    impl Default for Histogram<8> {
+        fn default() -> Self {
+            Self::new([1.0, 10.0, 100.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0])
+        }
+    }
+
+    impl Default for Histogram<11> {
+        fn default() -> Self {
+            Self::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ])
+        }
     }
 
     #[derive(Debug)]
@@ -147,7 +213,35 @@ mod tracker {
             }
         }
 
+        /// A batch of `size` messages committed in `commit`.
+        pub fn batch_committed(&self, size: usize, commit: std::time::Duration) {
+            self.counters.batch_size.observe(size as f64);
+            self.counters.commit_seconds.observe(commit.as_secs_f64());
+        }
+
+        pub fn acknowledged(&self, count: usize) {
+            self.counters
+                .acknowledged
+                .fetch_add(count as u64, Ordering::Relaxed);
+        }
+
+        pub fn acks_dropped(&self, count: usize) {
+            self.counters
+                .acks_dropped
+                .fetch_add(count as u64, Ordering::Relaxed);
+        }
+
+        /// Messages waiting in the channel between the broker connection and the writer.
+        pub fn queue_depth(&self, depth: usize) {
+            self.counters
+                .queue_depth
+                .store(depth as u64, Ordering::Relaxed);
+        }
+
         pub fn storage_failed(&self, error: impl ToString) {
+            self.counters
+                .storage_failures
+                .fetch_add(1, Ordering::Relaxed);
             let error = error.to_string();
             self.with_connection(|c| c.storage_error = Some(error));
         }
@@ -171,9 +265,132 @@ mod tracker {
         }
     }
 
+    impl IngestStatus {
+        /// The metrics in Prometheus' text format (version 0.0.4), for `/metrics`.
+        pub fn prometheus_text(&self) -> String {
+            use std::fmt::Write;
+            let view = self.view();
+            let c = &self.counters;
+            let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+            let mut out = String::with_capacity(4096);
+            let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+                );
+            };
+            metric(
+                "lookout_broker_connected",
+                "gauge",
+                "1 while connected to the broker, else 0.",
+                u64::from(view.connected),
+            );
+            metric(
+                "lookout_broker_reconnects_total",
+                "counter",
+                "Connections to the broker after the first.",
+                view.reconnects,
+            );
+            metric(
+                "lookout_messages_received_total",
+                "counter",
+                "Messages received from the broker.",
+                view.received,
+            );
+            metric(
+                "lookout_messages_stored_total",
+                "counter",
+                "Messages committed to PostgreSQL.",
+                view.stored,
+            );
+            metric(
+                "lookout_messages_rejected_total",
+                "counter",
+                "Messages over the size limit: acknowledged, not stored.",
+                view.oversized,
+            );
+            metric(
+                "lookout_messages_acknowledged_total",
+                "counter",
+                "QoS 1/2 messages acknowledged to the broker after their commit.",
+                load(&c.acknowledged),
+            );
+            metric(
+                "lookout_acks_dropped_total",
+                "counter",
+                "Acknowledgements not sent because the connection changed; the broker redelivers.",
+                load(&c.acks_dropped),
+            );
+            metric(
+                "lookout_storage_failures_total",
+                "counter",
+                "Failed attempts to commit a batch (each is retried).",
+                load(&c.storage_failures),
+            );
+            metric(
+                "lookout_storage_failing",
+                "gauge",
+                "1 while the last attempt to commit a batch failed.",
+                u64::from(view.storage_error.is_some()),
+            );
+            metric(
+                "lookout_ingest_queue_depth",
+                "gauge",
+                "Messages waiting between the broker connection and the writer.",
+                load(&c.queue_depth),
+            );
+            metric(
+                "lookout_ingest_backlog",
+                "gauge",
+                "Messages received but not yet stored or rejected.",
+                view.backlog(),
+            );
+            c.batch_size.write(
+                &mut out,
+                "lookout_batch_size",
+                "Messages per committed batch.",
+            );
+            c.commit_seconds.write(
+                &mut out,
+                "lookout_batch_commit_seconds",
+                "Time to write and commit one batch.",
+            );
+            out
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::IngestStatus;
+
+        #[test]
+        fn metrics_are_prometheus_text_with_cumulative_buckets() {
+            let status = IngestStatus::new("mqtt://broker:1883");
+            status.connected();
+            status.batch_committed(3, std::time::Duration::from_millis(4));
+            status.batch_committed(1500, std::time::Duration::from_millis(30));
+            status.acknowledged(1503);
+            let text = status.prometheus_text();
+            for line in [
+                "lookout_broker_connected 1",
+                "lookout_messages_acknowledged_total 1503",
+                "lookout_batch_size_bucket{le=\"10\"} 1",
+                "lookout_batch_size_bucket{le=\"2000\"} 2",
+                "lookout_batch_size_bucket{le=\"+Inf\"} 2",
+                "lookout_batch_size_sum 1503",
+                "lookout_batch_commit_seconds_bucket{le=\"0.005\"} 1",
+                "lookout_batch_commit_seconds_bucket{le=\"0.025\"} 1",
+                "lookout_batch_commit_seconds_bucket{le=\"0.05\"} 2",
+                "lookout_batch_commit_seconds_count 2",
+            ] {
+                assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+            }
+            // Every sample line is "name value" or "name{labels} value".
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                let (_, value) = line.rsplit_once(' ').unwrap();
+                assert!(value.parse::<f64>().is_ok(), "{line}");
+            }
+        }
 
         #[test]
         fn the_view_follows_the_connection_and_keeps_the_last_error() {

@@ -9,6 +9,7 @@ use app::ingest_status::IngestStatus;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
+use axum::response::IntoResponse;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -246,10 +247,22 @@ fn web_router(
     };
     let routes = generate_route_list(App);
     Ok(Router::new()
+        .route("/metrics", axum::routing::get(metrics))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state))
+}
+
+/// Prometheus scrapes this. Counters only, never a topic name or a payload, so it needs no login.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.ingest.prometheus_text(),
+    )
 }

@@ -35,7 +35,7 @@ pub async fn run(
             {
                 Ok(received) => received,
                 Err(_) => {
-                    unsent.flush(&acks, &session);
+                    unsent.flush(&acks, &session, &status);
                     continue;
                 }
             }
@@ -56,7 +56,7 @@ pub async fn run(
         let stored = store_until_committed(&mut writer, &batch, &status).await;
         status.stored(stored);
         unsent.add(&session, &batch);
-        unsent.flush(&acks, &session);
+        unsent.flush(&acks, &session, &status);
         batch.clear();
     }
 }
@@ -95,18 +95,23 @@ impl UnsentAcks {
         }
     }
 
-    fn flush(&mut self, acks: &AsyncClient, session: &Session) {
+    fn flush(&mut self, acks: &AsyncClient, session: &Session, status: &IngestStatus) {
         let current = session.current();
         // The broker redelivers these on the new connection; their old packet ids are void.
+        let before = self.0.len();
         self.0.retain(|(connection, _)| *connection == current);
+        status.acks_dropped(before - self.0.len());
+        let mut sent = 0;
         while let Some((_, ack)) = self.0.front() {
             // Full, or the event loop is gone (then ingest has stopped and so will we): either
             // way, what is left waits for the next try.
             if acks.try_ack(ack).is_err() {
-                return;
+                break;
             }
             self.0.pop_front();
+            sent += 1;
         }
+        status.acknowledged(sent);
     }
 }
 
@@ -132,8 +137,10 @@ async fn store_until_committed(
         .collect();
     let mut delay = Duration::from_millis(100);
     loop {
+        let started = Instant::now();
         match writer.write(&messages).await {
             Ok(()) => {
+                status.batch_committed(messages.len(), started.elapsed());
                 tracing::debug!(stored = messages.len(), "batch committed");
                 return messages.len();
             }

@@ -169,7 +169,7 @@ async fn mqtt_over_websockets_plain_and_tls() {
 }
 
 #[tokio::test]
-async fn each_subscription_is_delivered_at_its_own_qos() {
+async fn several_wildcard_filters_each_at_its_own_qos() {
     let broker = TestBroker::start().await;
     let prefix = unique_name("t");
     let app = spawn_app_on(
@@ -178,7 +178,7 @@ async fn each_subscription_is_delivered_at_its_own_qos() {
         &prefix,
         &unique_name("lookout"),
         |settings| {
-            let filters = format!("{prefix}/bulk/#@0,{prefix}/alarm/#");
+            let filters = format!("{prefix}/bulk/#@0,{prefix}/alarm/+/state");
             let vars = test_environment(
                 "postgres://unused@127.0.0.1/unused",
                 &broker.url(),
@@ -191,17 +191,24 @@ async fn each_subscription_is_delivered_at_its_own_qos() {
         },
     )
     .await;
-    let bulk = app.topic("bulk/meter");
-    let alarm = app.topic("alarm/door");
+    let bulk = app.topic("bulk/meter/7");
+    let alarm = app.topic("alarm/door/state");
+    let unsubscribed = [app.topic("alarm/door/battery"), app.topic("other")];
     publish_to(
         &broker.url(),
         &[
+            (&unsubscribed[0], b"0", QoS::ExactlyOnce, false),
+            (&unsubscribed[1], b"0", QoS::ExactlyOnce, false),
             (&bulk, b"1", QoS::ExactlyOnce, false),
             (&alarm, b"2", QoS::ExactlyOnce, false),
         ],
     )
     .await;
     wait_for_distinct_payloads(&app.db, 2, PATIENCE).await;
+    // Published last, so once it is stored anything matched wrongly would be stored too.
+    let last = app.topic("alarm/window/state");
+    publish_to(&broker.url(), &[(&last, b"3", QoS::AtLeastOnce, false)]).await;
+    wait_for_distinct_payloads(&app.db, 3, PATIENCE).await;
     let stored: Vec<(String, i16)> = sqlx::query_as(
         "select t.name, m.qos from message m join topic t on t.id = m.topic_id order by t.name",
     )
@@ -209,5 +216,5 @@ async fn each_subscription_is_delivered_at_its_own_qos() {
     .await
     .unwrap();
     // The broker downgrades to the subscription's QoS; the stored QoS is the one received.
-    assert_eq!(stored, vec![(alarm, 2), (bulk, 0)]);
+    assert_eq!(stored, vec![(alarm, 2), (last, 1), (bulk, 0)]);
 }

@@ -60,6 +60,33 @@ async fn a_published_message_is_stored_and_shown_on_the_home_page() {
     assert!(page.body.contains(r#"{"state": "open", "battery": 87}"#));
     assert!(page.body.contains("binary, 4 bytes"));
     assert!(page.body.contains(" s ago"));
+
+    // Acknowledgements follow the commit: QoS 1 and 2 are acknowledged, QoS 0 needs none.
+    let metrics = app
+        .get_until("/metrics", |body| {
+            body.contains("\nlookout_messages_acknowledged_total 2\n")
+        })
+        .await;
+    assert!(
+        metrics.head.contains("text/plain; version=0.0.4"),
+        "{}",
+        metrics.head
+    );
+    for line in [
+        "lookout_broker_connected 1",
+        "lookout_messages_received_total 3",
+        "lookout_messages_stored_total 3",
+        "lookout_messages_rejected_total 0",
+        "lookout_ingest_backlog 0",
+        "lookout_storage_failing 0",
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "{line} not in {}",
+            metrics.body
+        );
+    }
+    assert!(metrics.body.contains("lookout_batch_commit_seconds_count "));
 }
 
 #[tokio::test]
@@ -133,6 +160,23 @@ async fn an_oversized_payload_is_skipped_and_later_messages_still_arrive() {
             .await
             .unwrap();
     assert_eq!(names, vec![small]);
+
+    // Counted and named where operators look, acknowledged so the broker does not resend it.
+    let page = app.get("/").await;
+    assert!(
+        page.body.contains("1 over the size limit, not stored"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&large), "{}", page.body);
+    let metrics = app
+        .get_until("/metrics", |body| {
+            body.contains("\nlookout_messages_acknowledged_total 2\n")
+        })
+        .await;
+    assert!(metrics
+        .body
+        .contains("\nlookout_messages_rejected_total 1\n"));
 }
 
 #[tokio::test]

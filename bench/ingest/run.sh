@@ -4,7 +4,7 @@
 # and bench/results/ingest.md from what they did. See that file's Method section.
 #
 # Knobs: BENCH_RATES (comma-separated msg/s), BENCH_STEP_SECS, BENCH_REFINE, BENCH_BURST,
-# BENCH_WINDOW, LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary
+# BENCH_WINDOW, BENCH_LOOKOUT_VARIANT (settings for an extra Lookout run), LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary
 # to use instead of building one).
 set -euo pipefail
 
@@ -15,7 +15,9 @@ bin_dir=/var/tmp/lookout-bench-bin
 nodered_home=${BENCH_NODERED_HOME:-/var/tmp/lookout-bench-nodered}
 rates=${BENCH_RATES:-1000,2000,5000,10000,20000,40000,60000,70000,80000,90000,100000,110000,120000}
 step_secs=${BENCH_STEP_SECS:-6}
-refine=${BENCH_REFINE:-2}
+refine=${BENCH_REFINE:-3}
+# Environment for a second Lookout run beside the default one, e.g. a writer setting; empty: none.
+variant=${BENCH_LOOKOUT_VARIANT-LOOKOUT_WRITER_BATCH_MAX=10000}
 burst=${BENCH_BURST:-200000}
 window=${BENCH_WINDOW:-1000}
 results=$repo/bench/results/ingest.md
@@ -56,15 +58,20 @@ bench=/var/tmp/lookout-bench-target/release/ingest-bench
 
 # Lookout as committed (default HEAD), built apart from the working tree, which other people
 # edit while this runs, and from its target directory, whose lock their builds hold for long.
-lookout_rev=$(git -C "$repo" rev-parse --short "${LOOKOUT_REV:-HEAD}")
+# The newest commit that changed Lookout (anything outside bench/), so benchmark commits do not
+# force a rebuild.
+lookout_rev=$(git -C "$repo" log -1 --format=%h "${LOOKOUT_REV:-HEAD}" -- . ':!bench')
 if [ -n "${LOOKOUT_BIN:-}" ]; then
   lookout_src=$LOOKOUT_BIN
   lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
 else
   src=/var/tmp/lookout-bench-src
   say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
-  rm -rf "$src" && mkdir -p "$src"
-  git -C "$repo" archive "$lookout_rev" | tar -x -C "$src"
+  if [ "$(cat "$src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
+    rm -rf "$src" && mkdir -p "$src"
+    git -C "$repo" archive "$lookout_rev" | tar -x -C "$src"
+    echo "$lookout_rev" >"$src/.bench-rev"
+  fi
   (cd "$src" && CARGO_TARGET_DIR=/var/tmp/lookout-bench-lookout-target \
     cargo build --release --quiet -p lookout)
   lookout_src=/var/tmp/lookout-bench-lookout-target/release/lookout
@@ -100,7 +107,8 @@ $as_pg "$pgbin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -o "\
   -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on" start >/dev/null
 postmaster=$(head -1 "$pg_data/postmaster.pid")
 pg_url() { echo "postgres://postgres@127.0.0.1:$pg_port/$1"; }
-psql "$(pg_url postgres)" -qc "create database bench_nodered" -c "create database bench_lookout"
+psql "$(pg_url postgres)" -qc "create database bench_nodered" -c "create database bench_lookout" \
+  -c "create database bench_lookout_variant"
 
 # --- Mosquitto: a private broker with the queue settings Lookout needs -------------------------
 mqtt_port=$(free_port 18830)
@@ -127,10 +135,11 @@ ladder() {
     --clk-tck "$(getconf CLK_TCK)" "$@"
 }
 
-start_lookout() { # database, client id, subscription
+start_lookout() { # database, client id, subscription, [extra environment]
   local http_port
   http_port=$(free_port 13000)
-  DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
+  # shellcheck disable=SC2086 # the extra environment is a list of words
+  env ${4:-} DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
     LOOKOUT_MQTT_URL=mqtt://127.0.0.1:$mqtt_port LOOKOUT_MQTT_CLIENT_ID=$2 \
     LOOKOUT_MQTT_SUBSCRIPTIONS=$3 LEPTOS_SITE_ROOT=/tmp RUST_LOG=warn \
     "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
@@ -172,6 +181,14 @@ ladder --system "Lookout" --database-url "$(pg_url bench_lookout)" --pid "$looko
 lookout_errors=$(grep -ci 'error' "$run/lookout-bench_lookout.log" || true)
 stop "$lookout_pid"
 
+if [ -n "$variant" ]; then
+  say "(c') Lookout with $variant"
+  start_lookout bench_lookout_variant lookout-bench-2 'bench/#' "$variant"
+  ladder --system "Lookout ($variant)" --database-url "$(pg_url bench_lookout_variant)" \
+    --pid "$lookout_pid" --postmaster-pid "$postmaster" --out "$run/c2.json"
+  stop "$lookout_pid"
+fi
+
 # --- report -------------------------------------------------------------------------------------
 cat >"$run/meta" <<META
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
@@ -194,9 +211,11 @@ pg_port=$pg_port
 mqtt_port=$mqtt_port
 nodered_failure=$nodered_failure
 lookout_log_errors=$lookout_errors
+lookout_variant=$variant
 META
 nodered_json=()
 [ -z "$nodered_failure" ] && nodered_json=(--nodered "$run/b.json")
+[ -z "$variant" ] || nodered_json+=(--variant "$run/c2.json")
 mkdir -p "$(dirname "$results")"
 "$bench" report --meta "$run/meta" --ceiling "$run/a.json" "${nodered_json[@]}" \
   --lookout "$run/c.json" --out "$results"

@@ -223,7 +223,10 @@ impl Driver {
         if let (Some(low), Some(high)) = (good, bad) {
             let (mut low, mut high) = (low, high);
             for _ in 0..refine {
-                let mid = ((low + high) / 2.0 / 1000.0).round() * 1000.0;
+                // Two significant digits: 1,500 between 1,000 and 2,000; 65,000 between 60,000
+                // and 70,000.
+                let unit = 10f64.powf(high.log10().floor() - 1.0);
+                let mid = ((low + high) / 2.0 / unit).round() * unit;
                 if mid <= low || mid >= high {
                     break;
                 }

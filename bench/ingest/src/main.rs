@@ -47,6 +47,9 @@ enum Command {
         /// (c) Lookout's results.
         #[arg(long)]
         lookout: PathBuf,
+        /// Lookout with other settings (`lookout_variant` in meta), reported beside (c).
+        #[arg(long)]
+        variant: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -105,8 +108,16 @@ async fn main() -> Result<()> {
             ceiling,
             nodered,
             lookout,
+            variant,
             out,
-        } => report::write(&meta, &ceiling, nodered.as_deref(), &lookout, &out),
+        } => report::write(
+            &meta,
+            &ceiling,
+            nodered.as_deref(),
+            &lookout,
+            variant.as_deref(),
+            &out,
+        ),
     }
 }
 

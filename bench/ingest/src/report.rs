@@ -135,6 +135,7 @@ pub fn write(
     ceiling: &Path,
     nodered: Option<&Path>,
     lookout: &Path,
+    variant: Option<&Path>,
     out_path: &Path,
 ) -> Result<()> {
     let meta = read_meta(meta)?;
@@ -142,6 +143,8 @@ pub fn write(
     let ceiling = load(ceiling)?;
     let nodered = nodered.map(load).transpose()?;
     let lookout = load(lookout)?;
+    let variant = variant.map(load).transpose()?;
+    let variant_name = format!("Lookout with `{}`", get("lookout_variant"));
 
     let mut out = String::new();
     let _ = writeln!(
@@ -176,6 +179,9 @@ pub fn write(
         }
     }
     summary_row(&mut out, "(c) | Lookout", &lookout);
+    if let Some(result) = &variant {
+        summary_row(&mut out, &format!("(c′) | {variant_name}"), result);
+    }
 
     let a = sustained(&ceiling);
     let b = nodered.as_ref().and_then(sustained);
@@ -203,6 +209,15 @@ pub fn write(
         }
         None => out.push_str("- Lookout / Node-RED: not available.\n"),
     }
+    if let Some(result) = &variant {
+        if let Some(r) = ratio(sustained(result), a) {
+            let _ = writeln!(
+                out,
+                "- {variant_name} / broker ceiling = {r:.2} (not the default configuration; \
+                 an extra run to show where the default's limit comes from)."
+            );
+        }
+    }
     if ceiling.ceiling_not_reached || lookout.ceiling_not_reached {
         out.push_str(
             "- A system that kept up with every offered rate was not pushed to its limit; its \
@@ -224,6 +239,9 @@ pub fn write(
         Some(("(a) broker ceiling", &ceiling)),
         nodered.as_ref().map(|r| ("(b) Node-RED", r)),
         Some(("(c) Lookout", &lookout)),
+        variant
+            .as_ref()
+            .map(|r| ("(c′) Lookout, other settings", r)),
     ]
     .into_iter()
     .flatten()
@@ -248,7 +266,7 @@ pub fn write(
 
     out.push_str("\n## Every step\n");
     for (name, result) in &systems {
-        let _ = writeln!(out, "\n### {name}\n");
+        let _ = writeln!(out, "\n### {name}: {}\n", result.system);
         step_table(&mut out, result);
     }
 
@@ -264,7 +282,7 @@ pub fn write(
          acknowledged it.\n\
          - **Steps.** Offered rates {rates} msg/s, {step_secs} s each, climbed until a step fails \
          to keep up, then {refine} bisections between the last good and the first bad rate \
-         (rounded to 1,000). Before the ladder: probes until the system stores one (it is \
+         (rounded to two significant digits). Before the ladder: probes until the system stores one (it is \
          subscribed), then a warm-up of one message per topic. After each step the driver waits \
          until the system has stored as many messages as were published, or nothing arrives for \
          10 s.\n\
@@ -311,7 +329,8 @@ pub fn write(
          configured by default: persistent \
          session, subscription at QoS 2 max (messages arrive at QoS 1), a bounded channel of \
          10,000, batches of up to 2,000 messages or 20 ms in one transaction (messages, topic \
-         counts, `latest`), acknowledged to the broker after the commit.\n\
+         counts, `latest`), acknowledged to the broker after the commit. (c′), when present, is the same binary \
+         on a fresh database with the settings named in its row.\n\
          - The publisher and this driver run on the same machine and take CPU too (*publisher \
          CPU* in the step tables is the driver process, which publishes and, for (a), does the \
          bookkeeping).\n\n\

@@ -85,6 +85,11 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// The pool, for libraries that keep tables of their own (the session store).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("../migrations").run(&self.pool).await
     }

@@ -304,9 +304,27 @@ impl RetentionSettings {
 }
 
 #[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// Where users reach Lookout, when not at `listen` (behind a reverse proxy). An `https://` URL
+    /// makes the session cookie Secure and turns on HSTS.
+    pub public_url: Option<Sourced<Url>>,
+    /// A session ends after this long without a request.
+    pub session_idle: Duration,
+}
+
+impl WebSettings {
+    pub fn is_https(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|url| url.value.scheme() == "https")
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: Sourced<DatabaseUrl>,
     pub listen: Sourced<SocketAddr>,
+    pub web: WebSettings,
     pub mqtt: MqttSettings,
     pub writer: WriterSettings,
     pub retention: RetentionSettings,
@@ -319,6 +337,8 @@ pub struct Settings {
 struct FileSettings {
     database_url: Option<String>,
     listen: Option<String>,
+    #[serde(default)]
+    web: FileWeb,
     #[serde(default)]
     mqtt: FileMqtt,
     #[serde(default)]
@@ -341,6 +361,13 @@ struct FileRetention {
 struct FileRetentionRule {
     filter: String,
     days: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWeb {
+    public_url: Option<String>,
+    session_idle_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -512,6 +539,39 @@ impl Settings {
             origin: listen.origin,
         };
 
+        let public_url = sources
+            .pick(
+                "LOOKOUT_PUBLIC_URL",
+                "web.public_url",
+                parsed.web.public_url,
+            )
+            .map(|found| match Url::parse(&found.value) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                    Ok(Sourced {
+                        value: url,
+                        origin: found.origin,
+                    })
+                }
+                _ => Err(found.invalid(format!(
+                    "expected an http:// or https:// URL such as https://lookout.example.com, \
+                     got {:?}",
+                    found.value
+                ))),
+            })
+            .transpose()?;
+        let web = WebSettings {
+            public_url,
+            session_idle: Duration::from_secs(
+                60 * sources.number(
+                    "LOOKOUT_SESSION_IDLE_MINUTES",
+                    "web.session_idle_minutes",
+                    parsed.web.session_idle_minutes,
+                    12 * 60,
+                    1..=365 * 24 * 60,
+                )?,
+            ),
+        };
+
         let mqtt = mqtt_settings(&sources, parsed.mqtt)?;
 
         let writer = &parsed.writer;
@@ -552,6 +612,7 @@ impl Settings {
         Ok(Settings {
             database_url,
             listen,
+            web,
             mqtt,
             writer,
             retention,
@@ -1088,6 +1149,22 @@ mod tests {
         assert!(error.contains("\"soon\""), "{error}");
         let settings = load(&[DB, ("LOOKOUT_MQTT_MAX_PAYLOAD_BYTES", "1024")]).unwrap();
         assert_eq!(settings.mqtt.max_payload_bytes, 1024);
+    }
+
+    #[test]
+    fn an_https_public_url_means_secure_cookies() {
+        let settings = load(&[DB]).unwrap();
+        assert!(!settings.web.is_https());
+        assert_eq!(settings.web.session_idle, Duration::from_secs(12 * 3600));
+        let settings = load(&[DB, ("LOOKOUT_PUBLIC_URL", "https://lookout.example.com")]).unwrap();
+        assert!(settings.web.is_https());
+        let error = load(&[DB, ("LOOKOUT_PUBLIC_URL", "lookout.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_PUBLIC_URL is not valid"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
-use crate::{maintenance, writer};
+use crate::{maintenance, web, writer};
 use app::ingest_status::IngestStatus;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::Router;
 use leptos::prelude::*;
@@ -83,7 +84,7 @@ impl Application {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store.clone(), status)?;
+        let router = web_router(&settings, store.clone(), status).await?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
@@ -225,7 +226,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn web_router(
+async fn web_router(
     settings: &Settings,
     store: Store,
     ingest: IngestStatus,
@@ -245,7 +246,21 @@ fn web_router(
         store,
         ingest,
     };
+    let sessions = web::sessions(&state.store, &settings.web)
+        .await
+        .map_err(|error| {
+            settings
+                .database_url
+                .unusable(format!("creating the session table failed: {error}"))
+        })?;
+    let public_url = settings
+        .web
+        .public_url
+        .as_ref()
+        .map(|url| url.value.clone());
     let routes = generate_route_list(App);
+    // Layers run outside in, from the last added: headers on every response (refusals too),
+    // then the origin rule, then the session.
     Ok(Router::new()
         .route("/metrics", axum::routing::get(metrics))
         .leptos_routes(&state, routes, {
@@ -253,7 +268,16 @@ fn web_router(
             move || shell(leptos_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .with_state(state))
+        .with_state(state)
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            public_url,
+            web::same_origin_only,
+        ))
+        .layer(middleware::from_fn_with_state(
+            settings.web.is_https(),
+            web::security_headers,
+        )))
 }
 
 /// Prometheus scrapes this. Counters only, never a topic name or a payload, so it needs no login.

@@ -186,3 +186,47 @@ async fn an_unknown_path_is_a_404_page() {
     assert_eq!(page.status, 404, "{}", page.head);
     assert!(page.body.contains("Not found"));
 }
+
+#[tokio::test]
+async fn pages_carry_security_headers_and_a_script_nonce_policy() {
+    let app = spawn_app().await;
+    let page = app.get("/").await;
+    let head = page.head.to_ascii_lowercase();
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    assert!(head.contains("referrer-policy: same-origin"), "{head}");
+    // The policy allows exactly the nonce the page's own scripts carry.
+    let nonce = page
+        .body
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the hydration script has a nonce");
+    assert!(
+        head.contains(&format!(
+            "script-src 'self' 'nonce-{}'",
+            nonce.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    assert!(head.contains("frame-ancestors 'none'"), "{head}");
+    // Not served over HTTPS here, so no HSTS.
+    assert!(!head.contains("strict-transport-security"), "{head}");
+}
+
+#[tokio::test]
+async fn a_state_changing_request_from_another_origin_is_refused() {
+    let app = spawn_app().await;
+    for headers in [
+        vec!["Origin: http://evil.example"],
+        vec!["Referer: http://evil.example/form.html"],
+        vec![],
+    ] {
+        let response =
+            support::http_request(app.port, "POST", "/api/anything", &headers, "a=1").await;
+        assert_eq!(response.status, 403, "{headers:?}: {}", response.head);
+    }
+    let own = format!("Origin: http://127.0.0.1:{}", app.port);
+    let response = support::http_request(app.port, "POST", "/api/anything", &[&own], "a=1").await;
+    assert_ne!(response.status, 403, "{}", response.head);
+}

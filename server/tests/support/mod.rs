@@ -223,11 +223,29 @@ pub struct HttpResponse {
 /// A plain HTTP/1.0 GET: the response arrives whole and unchunked, and the test needs no client
 /// library.
 pub async fn http_get(port: u16, path: &str) -> HttpResponse {
+    http_request(port, "GET", path, &[], "").await
+}
+
+/// Any HTTP/1.0 request, with extra header lines (`"Origin: http://x"`) and a body.
+pub async fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> HttpResponse {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -4,9 +4,12 @@
 
 pub mod ingest_status;
 pub mod pages;
+pub mod roles;
 pub mod topic_filter;
 pub mod topics;
 
+#[cfg(feature = "ssr")]
+pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod payload;
 #[cfg(feature = "ssr")]

@@ -1,7 +1,9 @@
 //! The one module that speaks SQL. Queries are checked at run time (no `query!` macros), so a
 //! build never needs a database; the integration tests run every one against PostgreSQL.
 
+use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
 use crate::payload;
+use crate::roles::Role;
 use crate::topics::TopicLatest;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -262,6 +264,314 @@ impl Store {
                 message_count: row.message_count,
             })
             .collect())
+    }
+}
+
+/// What a change to a user came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserChange {
+    Done,
+    NoSuchUser,
+    /// Refused: it would leave no enabled admin, and then nobody could manage users from the web.
+    LastAdmin,
+}
+
+/// A user row as read, before its role text becomes a [`Role`].
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    name: String,
+    role: String,
+    disabled: bool,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = sqlx::Error;
+
+    fn try_from(row: UserRow) -> Result<Self, Self::Error> {
+        Ok(User {
+            role: row
+                .role
+                .parse::<Role>()
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+            id: row.id,
+            name: row.name,
+            disabled: row.disabled,
+        })
+    }
+}
+
+/// A user column that [`Store::change_user`] sets.
+#[derive(Clone, Copy)]
+enum UserField {
+    Role(Role),
+    Disabled(bool),
+}
+
+const USER_COLUMNS: &str = "id, name, role::text as role, disabled";
+
+impl Store {
+    /// Adds a user and returns it, or `None` when the name is taken (in any letter case).
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<Option<User>, sqlx::Error> {
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "insert into app_user (name, password_hash, role) values ($1, $2, $3::user_role) \
+             on conflict ((lower(name))) do nothing \
+             returning {USER_COLUMNS}"
+        ))
+        .bind(name)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    /// The user called `name` in any letter case, with its password hash, disabled or not.
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<Credentials>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            password_hash: String,
+        }
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "select {USER_COLUMNS}, password_hash from app_user where lower(name) = lower($1)"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Credentials {
+                user: User::try_from(row.user)?,
+                password_hash: row.password_hash,
+            })
+        })
+        .transpose()
+    }
+
+    /// The user with this id, disabled or not: what a session refers to.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("select {USER_COLUMNS} from app_user where id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    /// Every user by name, with when it was created and last changed its password.
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            created_at: DateTime<Utc>,
+            password_changed_at: DateTime<Utc>,
+        }
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "select {USER_COLUMNS}, created_at, password_changed_at from app_user \
+             order by lower(name)"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(UserInfo {
+                    user: User::try_from(row.user)?,
+                    created_at: row.created_at,
+                    password_changed_at: row.password_changed_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces a user's password hash; `false` when there is no such user. Sessions are ended
+    /// separately, with [`Store::end_user_sessions`].
+    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<bool, sqlx::Error> {
+        let updated = sqlx::query(
+            "update app_user set password_hash = $2, password_changed_at = now() where id = $1",
+        )
+        .bind(user_id)
+        .bind(password_hash)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    /// Gives a user another role, unless that takes the role of the last enabled admin.
+    pub async fn set_role(&self, user_id: i64, role: Role) -> Result<UserChange, sqlx::Error> {
+        self.change_user(user_id, UserField::Role(role)).await
+    }
+
+    /// Disables or enables a user. Disabling the last enabled admin is refused.
+    pub async fn set_disabled(
+        &self,
+        user_id: i64,
+        disabled: bool,
+    ) -> Result<UserChange, sqlx::Error> {
+        self.change_user(user_id, UserField::Disabled(disabled))
+            .await
+    }
+
+    async fn change_user(&self, user_id: i64, field: UserField) -> Result<UserChange, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // Locking the enabled admins first serialises demotions: two admins disabling each other
+        // at once must not both succeed. After waiting on a lock, `for update` reads the row
+        // again, so an admin disabled meanwhile is no longer counted.
+        let admins: Vec<i64> = sqlx::query_scalar(
+            "select id from app_user where role = 'admin' and not disabled order by id for update",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let demotes = match field {
+            UserField::Role(role) => role != Role::Admin,
+            UserField::Disabled(disabled) => disabled,
+        };
+        if demotes && admins == [user_id] {
+            return Ok(UserChange::LastAdmin);
+        }
+        let query = match field {
+            UserField::Role(role) => {
+                sqlx::query("update app_user set role = $2::user_role where id = $1")
+                    .bind(user_id)
+                    .bind(role.as_str())
+            }
+            UserField::Disabled(disabled) => {
+                sqlx::query("update app_user set disabled = $2 where id = $1")
+                    .bind(user_id)
+                    .bind(disabled)
+            }
+        };
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(UserChange::NoSuchUser);
+        }
+        tx.commit().await?;
+        Ok(UserChange::Done)
+    }
+
+    /// How many admins are enabled: none means nobody can manage users from the web.
+    pub async fn count_admins(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("select count(*) from app_user where role = 'admin' and not disabled")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// How many users there are, disabled ones included.
+    pub async fn count_users(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("select count(*) from app_user")
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Notes that `session_id` (tower-sessions' id) belongs to `user_id`, so that
+    /// [`Store::end_user_sessions`] can find it. Called at login, after the id was rotated.
+    pub async fn record_user_session(
+        &self,
+        session_id: &str,
+        user_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "insert into user_session (session_id, user_id) values ($1, $2) \
+             on conflict (session_id) do update set user_id = excluded.user_id, created_at = now()",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    /// Forgets a session that ended (logout, expiry).
+    pub async fn forget_user_session(&self, session_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("delete from user_session where session_id = $1")
+            .bind(session_id)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+    }
+
+    /// Ends every session of `user_id`: removes them from tower-sessions' store (when it exists
+    /// in this database) and from `user_session`. Returns how many sessions the user had.
+    pub async fn end_user_sessions(&self, user_id: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "delete from user_session where user_id = $1 returning session_id",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        // tower-sessions creates its schema when its store first migrates, which a database used
+        // only by the CLI (or an older version) never did; there is nothing to end there then.
+        let has_store: bool =
+            sqlx::query_scalar("select to_regclass('tower_sessions.session') is not null")
+                .fetch_one(&mut *tx)
+                .await?;
+        if has_store && !ids.is_empty() {
+            sqlx::query("delete from tower_sessions.session where id = any($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+
+    /// Appends one row to the audit log.
+    pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), sqlx::Error> {
+        // jsonb travels as text: sqlx's `json` feature would be a dependency for this one column.
+        sqlx::query(
+            "insert into audit_log (actor_user_id, actor_name, client_addr, action, detail) \
+             values ($1, $2, $3, $4, $5::jsonb)",
+        )
+        .bind(entry.actor_user_id)
+        .bind(entry.actor_name)
+        .bind(entry.client_addr)
+        .bind(entry.action)
+        .bind(entry.detail.to_string())
+        .execute(&self.pool)
+        .await
+        .map(drop)
+    }
+
+    /// The newest `limit` audit rows, newest first.
+    pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            at: DateTime<Utc>,
+            actor_user_id: Option<i64>,
+            actor_name: Option<String>,
+            client_addr: Option<String>,
+            action: String,
+            detail: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "select id, at, actor_user_id, actor_name, client_addr, action, detail::text as detail \
+             from audit_log order by at desc, id desc limit $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    detail: serde_json::from_str(&row.detail)
+                        .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+                    id: row.id,
+                    at: row.at,
+                    actor_user_id: row.actor_user_id,
+                    actor_name: row.actor_name,
+                    client_addr: row.client_addr,
+                    action: row.action,
+                })
+            })
+            .collect()
     }
 }
 

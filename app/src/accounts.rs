@@ -1,0 +1,422 @@
+//! Users and their passwords: hashing, checking a login, the rules for names and passwords, and
+//! the changes an admin makes (each written to the audit log). The SQL is in [`crate::store`].
+
+use crate::roles::Role;
+use crate::store::{Store, UserChange};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use std::sync::LazyLock;
+
+/// Someone who can log in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+}
+
+/// A user with its password hash, as a login needs it. Never leaves the server.
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({:?}, password_hash: ***)", self.user)
+    }
+}
+
+/// A user as a list of users shows it.
+#[derive(Clone, Debug)]
+pub struct UserInfo {
+    pub user: User,
+    pub created_at: DateTime<Utc>,
+    pub password_changed_at: DateTime<Utc>,
+}
+
+/// Who makes a change or attempts a login, as the audit log records it.
+#[derive(Clone, Copy, Debug)]
+pub struct Actor<'a> {
+    pub user_id: Option<i64>,
+    pub name: Option<&'a str>,
+    pub client_addr: Option<&'a str>,
+}
+
+impl Actor<'static> {
+    /// Whoever runs `lookout user ...` on the server: trusted, as they can reach the database.
+    pub const CLI: Actor<'static> = Actor {
+        user_id: None,
+        name: Some("cli"),
+        client_addr: None,
+    };
+}
+
+impl<'a> Actor<'a> {
+    /// A logged-in user acting from `client_addr`.
+    pub fn user(user: &'a User, client_addr: Option<&'a str>) -> Self {
+        Actor {
+            user_id: Some(user.id),
+            name: Some(&user.name),
+            client_addr,
+        }
+    }
+}
+
+/// One row for the audit log.
+#[derive(Clone, Debug)]
+pub struct AuditEntry<'a> {
+    pub actor_user_id: Option<i64>,
+    pub actor_name: Option<&'a str>,
+    pub client_addr: Option<&'a str>,
+    /// `login`, `login_failed`, `logout`, `user_added`, `password_changed`, ...
+    pub action: &'a str,
+    /// What the action was about; never a password.
+    pub detail: serde_json::Value,
+}
+
+impl<'a> AuditEntry<'a> {
+    pub fn new(actor: Actor<'a>, action: &'a str, detail: serde_json::Value) -> Self {
+        AuditEntry {
+            actor_user_id: actor.user_id,
+            actor_name: actor.name,
+            client_addr: actor.client_addr,
+            action,
+            detail,
+        }
+    }
+}
+
+/// One row of the audit log as read back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_user_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub client_addr: Option<String>,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("a user called {0:?} already exists (names are compared ignoring case)")]
+    NameTaken(String),
+    #[error("there is no user called {0:?}")]
+    UnknownUser(String),
+    #[error("{0}")]
+    BadName(String),
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("{name:?} is the last enabled admin: without one, nobody could manage users; make another user admin first")]
+    LastAdmin { name: String },
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+pub type Result<T, E = AccountError> = std::result::Result<T, E>;
+
+/// Fewer characters are guessable offline from a stolen hash. No rules about character classes:
+/// they push people towards `Password1!`, while length is what makes guessing slow (NIST SP
+/// 800-63B asks for at least 8 and no composition rules; 10 leaves some margin).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Generous for any passphrase or manager-generated password, yet it bounds the work a login
+/// request can ask of the server.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Names show in logs, the audit log and page headers, so they stay short and printable.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Refuses a password that is too short or too long, saying which limit it broke.
+pub fn check_password(password: &str) -> Result<()> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(AccountError::WeakPassword(format!(
+            "the password is too short: {chars} characters, at least {MIN_PASSWORD_CHARS} needed \
+             (a passphrase of a few words is easy to type and hard to guess)"
+        )));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AccountError::WeakPassword(format!(
+            "the password is too long: {} bytes, at most {MAX_PASSWORD_BYTES} allowed",
+            password.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an empty or overlong name, and whitespace or control characters, which would make
+/// look-alike names and garble log lines.
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = |problem: &str| Err(AccountError::BadName(format!("{name:?} {problem}")));
+    if name.is_empty() {
+        return Err(AccountError::BadName("the user name is empty".to_owned()));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return bad(&format!("is too long for a user name: at most {MAX_NAME_CHARS} characters"));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("is not a valid user name: no spaces or control characters");
+    }
+    Ok(())
+}
+
+/// OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): about 20-50 ms on a server core,
+/// slow enough to make offline guessing costly, cheap enough that a few concurrent logins do not
+/// exhaust memory. Written out rather than the crate's defaults so an upgrade cannot change them
+/// silently; stored hashes carry their own parameters, so raising these later keeps old
+/// passwords working.
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19_456, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashed once, on first use, so a login for an unknown user costs as much as a real one.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(b"no user has this password; it only costs time", &salt)
+        .expect("hashing a fixed password succeeds")
+        .to_string()
+});
+
+/// The PHC string of `password` (algorithm, parameters, salt and hash), with a fresh salt.
+/// Runs on a blocking thread: tens of milliseconds of CPU would stall the async workers.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        hasher()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|error| AccountError::Hashing(error.to_string()))
+    })
+    .await
+    .map_err(|error| AccountError::Hashing(error.to_string()))?
+}
+
+/// Whether `password` matches the PHC string `hash`, with the parameters stored in it. On a
+/// blocking thread, as [`hash_password`].
+pub async fn verify_password(password: &str, hash: &str) -> Result<bool> {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
+        .await
+        .map_err(|error| AccountError::Hashing(error.to_string()))?
+}
+
+fn verify_blocking(password: &str, hash: &str) -> Result<bool> {
+    let parsed =
+        PasswordHash::new(hash).map_err(|error| AccountError::Hashing(error.to_string()))?;
+    match hasher().verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(error) => Err(AccountError::Hashing(error.to_string())),
+    }
+}
+
+/// The user `name` if `password` is theirs and they are not disabled; `None` otherwise, without
+/// saying which. An unknown name still costs one hash verification (against a dummy hash), so the
+/// time taken does not tell whether a name exists.
+#[tracing::instrument(skip_all, fields(user = %name))]
+pub async fn authenticate(store: &Store, name: &str, password: &str) -> Result<Option<User>> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        // Refused before any work; its length was the caller's own choice, so this tells nothing.
+        return Ok(None);
+    }
+    let found = store.user_by_name(name).await?;
+    // A disabled user's own hash is checked too: the same work, so disabled looks like wrong.
+    let (hash, user) = match found {
+        Some(credentials) => (credentials.password_hash, Some(credentials.user)),
+        None => {
+            let password = password.to_owned();
+            tokio::task::spawn_blocking(move || verify_blocking(&password, &DUMMY_HASH))
+                .await
+                .map_err(|error| AccountError::Hashing(error.to_string()))??;
+            return Ok(None);
+        }
+    };
+    let matches = verify_password(password, &hash).await?;
+    Ok(user.filter(|user| matches && !user.disabled))
+}
+
+/// Adds a user after checking the name and the password.
+#[tracing::instrument(skip_all, fields(user = %name, role = %role))]
+pub async fn add_user(
+    store: &Store,
+    actor: Actor<'_>,
+    name: &str,
+    password: &str,
+    role: Role,
+) -> Result<User> {
+    check_name(name)?;
+    check_password(password)?;
+    let hash = hash_password(password).await?;
+    let user = store
+        .create_user(name, &hash, role)
+        .await?
+        .ok_or_else(|| AccountError::NameTaken(name.to_owned()))?;
+    store
+        .audit(&AuditEntry::new(
+            actor,
+            "user_added",
+            serde_json::json!({ "user_id": user.id, "user": user.name, "role": role }),
+        ))
+        .await?;
+    Ok(user)
+}
+
+/// The user called `name` (any letter case), or an error naming it.
+pub async fn find_user(store: &Store, name: &str) -> Result<User> {
+    store
+        .user_by_name(name)
+        .await?
+        .map(|credentials| credentials.user)
+        .ok_or_else(|| AccountError::UnknownUser(name.to_owned()))
+}
+
+/// Sets a new password and ends all of the user's sessions, since whoever knew the old password
+/// may be logged in. Returns how many sessions ended.
+#[tracing::instrument(skip_all, fields(user = %name))]
+pub async fn change_password(
+    store: &Store,
+    actor: Actor<'_>,
+    name: &str,
+    password: &str,
+) -> Result<u64> {
+    check_password(password)?;
+    let user = find_user(store, name).await?;
+    let hash = hash_password(password).await?;
+    if !store.set_password(user.id, &hash).await? {
+        return Err(AccountError::UnknownUser(name.to_owned()));
+    }
+    let ended = store.end_user_sessions(user.id).await?;
+    store
+        .audit(&AuditEntry::new(
+            actor,
+            "password_changed",
+            serde_json::json!({ "user_id": user.id, "user": user.name, "sessions_ended": ended }),
+        ))
+        .await?;
+    Ok(ended)
+}
+
+/// Disables a user (ending all of their sessions) or enables them again. Returns how many
+/// sessions ended. The last enabled admin cannot be disabled.
+#[tracing::instrument(skip_all, fields(user = %name, disabled))]
+pub async fn set_disabled(
+    store: &Store,
+    actor: Actor<'_>,
+    name: &str,
+    disabled: bool,
+) -> Result<u64> {
+    let user = find_user(store, name).await?;
+    check_change(store.set_disabled(user.id, disabled).await?, &user)?;
+    let ended = if disabled {
+        store.end_user_sessions(user.id).await?
+    } else {
+        0
+    };
+    let action = if disabled {
+        "user_disabled"
+    } else {
+        "user_enabled"
+    };
+    store
+        .audit(&AuditEntry::new(
+            actor,
+            action,
+            serde_json::json!({ "user_id": user.id, "user": user.name, "sessions_ended": ended }),
+        ))
+        .await?;
+    Ok(ended)
+}
+
+/// Gives a user another role; the last enabled admin keeps theirs. Sessions stay: each request
+/// reads the user's current role.
+#[tracing::instrument(skip_all, fields(user = %name, role = %role))]
+pub async fn set_role(store: &Store, actor: Actor<'_>, name: &str, role: Role) -> Result<()> {
+    let user = find_user(store, name).await?;
+    check_change(store.set_role(user.id, role).await?, &user)?;
+    store
+        .audit(&AuditEntry::new(
+            actor,
+            "role_changed",
+            serde_json::json!({ "user_id": user.id, "user": user.name, "from": user.role, "to": role }),
+        ))
+        .await
+        .map_err(AccountError::from)
+}
+
+fn check_change(change: UserChange, user: &User) -> Result<()> {
+    match change {
+        UserChange::Done => Ok(()),
+        // Removed between the look-up and the change.
+        UserChange::NoSuchUser => Err(AccountError::UnknownUser(user.name.clone())),
+        UserChange::LastAdmin => Err(AccountError::LastAdmin {
+            name: user.name.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_need_ten_characters_counted_as_characters_not_bytes() {
+        assert!(check_password("correct horse").is_ok());
+        assert!(check_password("0123456789").is_ok());
+        let short = check_password("123456789").unwrap_err().to_string();
+        assert!(short.contains("too short: 9 characters, at least 10"), "{short}");
+        // Ten characters, twenty bytes: long enough.
+        assert!(check_password("éééééééééé").is_ok());
+        assert!(check_password("ééééé").is_err());
+    }
+
+    #[test]
+    fn passwords_over_a_kilobyte_are_refused() {
+        assert!(check_password(&"x".repeat(MAX_PASSWORD_BYTES)).is_ok());
+        let long = check_password(&"x".repeat(MAX_PASSWORD_BYTES + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(long.contains("too long: 1025 bytes, at most 1024"), "{long}");
+    }
+
+    #[test]
+    fn names_are_short_printable_and_without_spaces() {
+        assert!(check_name("alice").is_ok());
+        assert!(check_name("ops.bob-2@site").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("al ice").is_err());
+        assert!(check_name("alice\n").is_err());
+        assert!(check_name(&"a".repeat(MAX_NAME_CHARS)).is_ok());
+        assert!(check_name(&"a".repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_the_stated_parameters_and_a_fresh_salt() {
+        let first = hash_password("correct horse battery").await.unwrap();
+        let second = hash_password("correct horse battery").await.unwrap();
+        assert!(
+            first.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{first}"
+        );
+        assert_ne!(first, second, "each hash has its own salt");
+        assert!(verify_password("correct horse battery", &first).await.unwrap());
+        assert!(!verify_password("correct horse battery!", &first).await.unwrap());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_hash_with_the_same_cost() {
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(!verify_blocking("", &DUMMY_HASH).unwrap());
+    }
+}

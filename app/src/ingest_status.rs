@@ -30,7 +30,7 @@ pub struct IngestStatusView {
     pub server_now_ms: i64,
 }
 
-#[server]
+#[server(endpoint = "ingest_status")]
 pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;

@@ -5,11 +5,14 @@
 pub mod ingest_status;
 pub mod pages;
 pub mod roles;
+pub mod session;
 pub mod topic_filter;
 pub mod topics;
 
 #[cfg(feature = "ssr")]
 pub mod accounts;
+#[cfg(feature = "ssr")]
+pub mod access;
 #[cfg(feature = "ssr")]
 pub mod payload;
 #[cfg(feature = "ssr")]
@@ -82,11 +85,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="site-header">
                 <a class="brand" href="/">"Lookout"</a>
+                <pages::AccountMenu/>
             </header>
             <Routes fallback=pages::NotFound>
                 // Async: the whole page is rendered before it is sent, so it is complete without
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -1,6 +1,7 @@
 //! The pages of the application.
 
 use crate::ingest_status::{load_ingest_status, IngestStatusView};
+use crate::session::{load_current_visitor, load_login_hints};
 use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
 use leptos::prelude::*;
 use std::time::Duration;
@@ -168,6 +169,78 @@ fn TopicTable(
         </table>
     }
     .into_any()
+}
+
+/// `/login`: a plain form posted to the server, so it works with JavaScript off. The query says
+/// what happened last (`failed`, `logged_out`) and where to go after (`next`).
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let hints = Resource::new(|| (), |_| load_login_hints());
+    let next = move || query.read().get("next").unwrap_or_default();
+    let failed = move || query.read().get("failed").is_some();
+    let logged_out = move || query.read().get("logged_out").is_some();
+
+    view! {
+        <main class="login">
+            <h1>"Log in"</h1>
+            <Show when=failed>
+                <p class="error" role="alert">"That user name and password do not match."</p>
+            </Show>
+            <Show when=logged_out>
+                <p class="notice" role="status">"You have logged out."</p>
+            </Show>
+            <Suspense>
+                {move || Suspend::new(async move {
+                    hints.await.ok().filter(|hints| hints.no_users_yet).map(|_| view! {
+                        <p class="notice">
+                            "No users yet. Create the first admin on the server with "
+                            <code>"lookout user add NAME --role admin"</code> "."
+                        </p>
+                    })
+                })}
+            </Suspense>
+            <form method="post" action="/login" class="login-form">
+                <input type="hidden" name="next" prop:value=next/>
+                <label>"User name" <input name="name" autocomplete="username" required/></label>
+                <label>
+                    "Password"
+                    <input
+                        name="password"
+                        type="password"
+                        autocomplete="current-password"
+                        required
+                    />
+                </label>
+                <button type="submit">"Log in"</button>
+            </form>
+        </main>
+    }
+}
+
+/// Who is signed in, with the logout button; or the way to log in.
+#[component]
+pub fn AccountMenu() -> impl IntoView {
+    let visitor = Resource::new(|| (), |_| load_current_visitor());
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                match visitor.await.ok().flatten() {
+                    Some(user) => view! {
+                        <span class="account">
+                            <span class="user">{user.name}</span>
+                            " (" {user.role.as_str()} ") "
+                            <form method="post" action="/logout" class="logout">
+                                <button type="submit">"Log out"</button>
+                            </form>
+                        </span>
+                    }
+                    .into_any(),
+                    None => view! { <a class="account" href="/login">"Log in"</a> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
 }
 
 #[component]

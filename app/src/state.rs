@@ -1,5 +1,6 @@
 //! The state every request handler and server function shares.
 
+use crate::access::AccessPolicy;
 use crate::ingest_status::IngestStatus;
 use crate::store::Store;
 use axum::extract::FromRef;
@@ -10,6 +11,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub ingest: IngestStatus,
+    pub access: AccessPolicy,
 }
 
 impl FromRef<AppState> for LeptosOptions {

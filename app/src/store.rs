@@ -1,6 +1,7 @@
 //! The one module that speaks SQL. Queries are checked at run time (no `query!` macros), so a
 //! build never needs a database; the integration tests run every one against PostgreSQL.
 
+use crate::access::{AccessRule, Permission};
 use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
 use crate::payload;
 use crate::roles::Role;
@@ -537,6 +538,44 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(drop)
+    }
+
+    /// Every access rule, by role, permission and filter. A stored filter that no longer parses
+    /// (none should: they are checked on entry) is skipped with a warning rather than granting
+    /// anything.
+    pub async fn access_rules(&self) -> Result<Vec<AccessRule>, sqlx::Error> {
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "select id, role::text, filter, permission::text from access_rule \
+             order by role, permission, filter",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, role, filter, permission)| {
+                let parsed = (
+                    role.parse::<Role>().ok(),
+                    crate::topic_filter::TopicFilter::parse(&filter).ok(),
+                    match permission.as_str() {
+                        "read" => Some(Permission::Read),
+                        "publish" => Some(Permission::Publish),
+                        _ => None,
+                    },
+                );
+                match parsed {
+                    (Some(role), Some(filter), Some(permission)) => Some(AccessRule {
+                        id,
+                        role,
+                        filter,
+                        permission,
+                    }),
+                    _ => {
+                        tracing::warn!(id, %filter, "an access rule cannot be read; ignored");
+                        None
+                    }
+                }
+            })
+            .collect())
     }
 
     /// The newest `limit` audit rows, newest first.

@@ -25,19 +25,26 @@ pub struct TopicList {
 /// How many topics the list shows at most; the topic explorer will page through the rest.
 pub const TOPIC_LIST_LIMIT: i64 = 500;
 
-#[server]
+/// The topics the visitor may read, with their latest values.
+#[server(endpoint = "topic_list")]
 pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;
+    let unavailable = |error: sqlx::Error| {
+        // The cause is for the log; the visitor gets no database details.
+        tracing::error!(error = ?error, "listing the latest topics failed");
+        ServerFnError::new("the topic list is unavailable right now")
+    };
+    let visitor = crate::access::current_visitor();
+    let rules = state.access.rules().await.map_err(unavailable)?;
     let topics = state
         .store
         .latest_topics(TOPIC_LIST_LIMIT)
         .await
-        .map_err(|error| {
-            // The cause is for the log; the visitor gets no database details.
-            tracing::error!(error = ?error, "listing the latest topics failed");
-            ServerFnError::new("the topic list is unavailable right now")
-        })?;
+        .map_err(unavailable)?
+        .into_iter()
+        .filter(|topic| rules.may_read(&visitor, &topic.name))
+        .collect();
     Ok(TopicList {
         topics,
         server_now_ms: chrono::Utc::now().timestamp_millis(),

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod ingest;
+pub mod login;
 pub mod maintenance;
 pub mod startup;
 pub mod web;

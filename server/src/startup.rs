@@ -4,12 +4,14 @@
 
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
-use crate::{maintenance, web, writer};
+use crate::{login, maintenance, web, writer};
+use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
-use axum::middleware;
+use axum::routing::{get, post};
+use axum::{middleware, Extension};
 use axum::response::IntoResponse;
 use axum::Router;
 use leptos::prelude::*;
@@ -118,7 +120,11 @@ impl Application {
         let maintenance_task = tokio::spawn(maintenance::run(store, settings.retention.clone()));
 
         let http_task = tokio::spawn(async move {
-            axum::serve(listener, router)
+            // The peer address feeds the login throttle and the audit log.
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
                 .with_graceful_shutdown(shutdown_signal())
                 .await
         });
@@ -243,6 +249,7 @@ async fn web_router(
 
     let state = AppState {
         leptos_options: leptos_options.clone(),
+        access: AccessPolicy::new(store.clone()),
         store,
         ingest,
     };
@@ -262,12 +269,20 @@ async fn web_router(
     // Layers run outside in, from the last added: headers on every response (refusals too),
     // then the origin rule, then the session.
     Ok(Router::new()
-        .route("/metrics", axum::routing::get(metrics))
+        .route("/metrics", get(metrics))
+        // GET /login is the page (app::pages); these take its form and the logout button.
+        .route("/login", post(login::log_in))
+        .route("/logout", post(login::log_out))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            login::resolve_visitor,
+        ))
+        .layer(Extension(login::LoginThrottle::default()))
         .with_state(state)
         .layer(sessions)
         .layer(middleware::from_fn_with_state(

@@ -6,6 +6,9 @@
 pub mod services;
 pub mod websocket_front;
 
+use app::accounts::Actor;
+use app::roles::Role;
+use app::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
@@ -64,6 +67,8 @@ pub async fn fresh_database_on(admin_url: &str) -> String {
 pub struct TestApp {
     pub port: u16,
     pub db: PgPool,
+    /// The session cookie requests carry, once logged in.
+    pub cookie: std::sync::Mutex<Option<String>>,
     /// Every topic of this test lives under it, so tests sharing the broker never meet.
     pub prefix: String,
     pub database_url: String,
@@ -123,13 +128,20 @@ pub async fn spawn_app_on(
         .expect("the application starts");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         port,
         db: PgPool::connect(database_url).await.unwrap(),
+        cookie: Default::default(),
         prefix: prefix.to_owned(),
         database_url: database_url.to_owned(),
         client_id: client_id.to_owned(),
-    }
+    };
+    // Most tests look at the dashboard, which needs a login; a viewer sees every topic by the
+    // rules a fresh install starts with.
+    let password = app.add_user("test-viewer", Role::Viewer).await;
+    let response = app.log_in("test-viewer", &password).await;
+    assert_eq!(response.status, 303, "{}", response.head);
+    app
 }
 
 impl TestApp {
@@ -138,7 +150,57 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> HttpResponse {
-        http_get(self.port, path).await
+        let cookie = self.cookie_header();
+        let headers: Vec<&str> = cookie.iter().map(String::as_str).collect();
+        http_request(self.port, "GET", path, &headers, "").await
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        let cookie = self.cookie.lock().unwrap().clone();
+        cookie.map(|cookie| format!("Cookie: {cookie}"))
+    }
+
+    /// A same-origin form post with the session cookie, as the app's own pages send one.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> HttpResponse {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let origin = format!("Origin: http://127.0.0.1:{}", self.port);
+        let mut headers = vec![
+            origin.as_str(),
+            "Content-Type: application/x-www-form-urlencoded",
+        ];
+        let cookie = self.cookie_header();
+        headers.extend(cookie.as_deref());
+        let response = http_request(self.port, "POST", path, &headers, &body).await;
+        if let Some(cookie) = response.set_cookie() {
+            *self.cookie.lock().unwrap() = Some(cookie);
+        }
+        response
+    }
+
+    /// Adds a user straight through the accounts module (as `lookout user add` does) and
+    /// returns its password.
+    pub async fn add_user(&self, name: &str, role: Role) -> String {
+        let store = Store::connect(&self.database_url, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let password = format!("{name}-password-{}", unique_name("pw"));
+        app::accounts::add_user(&store, Actor::CLI, name, &password, role)
+            .await
+            .unwrap();
+        password
+    }
+
+    /// Logs in with the login form; later requests carry the session it starts.
+    pub async fn log_in(&self, name: &str, password: &str) -> HttpResponse {
+        self.post_form("/login", &[("name", name), ("password", password), ("next", "/")])
+            .await
+    }
+
+    /// Forgets the session cookie: requests are anonymous again.
+    pub fn forget_session(&self) {
+        *self.cookie.lock().unwrap() = None;
     }
 
     /// Asks for `path` until the body satisfies `wanted`; fails with the last body after 30 s.
@@ -218,6 +280,22 @@ pub struct HttpResponse {
     pub status: u16,
     pub head: String,
     pub body: String,
+}
+
+impl HttpResponse {
+    /// The `name=value` of a `Set-Cookie` header, if the response set one.
+    pub fn set_cookie(&self) -> Option<String> {
+        self.header("set-cookie")
+            .map(|value| value.split(';').next().unwrap_or("").trim().to_owned())
+    }
+
+    /// A header's value (the first, if repeated).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
 }
 
 /// A plain HTTP/1.0 GET: the response arrives whole and unchunked, and the test needs no client

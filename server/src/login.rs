@@ -1,0 +1,356 @@
+//! Logging in and out with plain HTML forms (they work with and without JavaScript), the
+//! throttle on failed logins, and the visitor of each request. Who may do what is decided by
+//! `app::access`; this module only establishes who is asking.
+
+use app::access::{self, Decision, Visitor};
+use app::accounts::{self, Actor, AuditEntry};
+use app::state::AppState;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tower_sessions::Session;
+
+/// The session key holding the signed-in user's id.
+const USER_ID: &str = "user_id";
+
+/// Puts the request's [`Visitor`] into its extensions and asks the access policy whether it may
+/// have the route. Anonymous visitors are sent to log in (pages) or told 401 (server functions).
+pub async fn resolve_visitor(
+    State(state): State<AppState>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user_id = match session.get::<i64>(USER_ID).await {
+        Ok(user_id) => user_id,
+        Err(error) => {
+            tracing::error!(%error, "reading the session failed");
+            return unavailable();
+        }
+    };
+    let visitor = match state.access.visitor(user_id).await {
+        Ok(visitor) => visitor,
+        Err(error) => {
+            tracing::error!(%error, "looking up the session's user failed");
+            return unavailable();
+        }
+    };
+    if user_id.is_some() && visitor == Visitor::Anonymous {
+        // Disabled or deleted since logging in: the session is worth nothing now.
+        let _ = session.flush().await;
+    }
+    let rules = match state.access.rules().await {
+        Ok(rules) => rules,
+        Err(error) => {
+            tracing::error!(%error, "loading the access rules failed");
+            return unavailable();
+        }
+    };
+    let path = request.uri().path().to_owned();
+    match rules.route(&visitor, access::area_of(&path)) {
+        Decision::Allow => {
+            request.extensions_mut().insert(visitor);
+            next.run(request).await
+        }
+        Decision::LogIn if path.starts_with("/api/") => {
+            (StatusCode::UNAUTHORIZED, "Log in first.").into_response()
+        }
+        Decision::LogIn => {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            Redirect::to(&format!("/login?next={}", encode(target))).into_response()
+        }
+        Decision::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "Your role does not allow this page.",
+        )
+            .into_response(),
+    }
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Lookout cannot check who you are right now; try again shortly.",
+    )
+        .into_response()
+}
+
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login`. A wrong name and a wrong password get the same answer; repeated failures from
+/// one address or for one name must wait longer each time.
+pub async fn log_in(
+    State(state): State<AppState>,
+    Extension(throttle): Extension<LoginThrottle>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = local_path(&form.next);
+    let client = peer.ip();
+    let client_addr = client.to_string();
+    if let Some(wait) = throttle.wait_needed(client, &form.name) {
+        let seconds = wait.as_secs().max(1);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds.to_string())],
+            format!("Too many failed logins. Try again in {seconds} s."),
+        )
+            .into_response();
+    }
+    let store = &state.store;
+    let user = match accounts::authenticate(store, &form.name, &form.password).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::error!(%error, "checking a login failed");
+            return unavailable();
+        }
+    };
+    let Some(user) = user else {
+        throttle.failed(client, &form.name);
+        let typed: String = form.name.chars().take(accounts::MAX_NAME_CHARS).collect();
+        audit(
+            &state,
+            AuditEntry::new(
+                Actor {
+                    user_id: None,
+                    name: Some(&typed),
+                    client_addr: Some(&client_addr),
+                },
+                "login_failed",
+                serde_json::json!({}),
+            ),
+        )
+        .await;
+        return Redirect::to(&format!("/login?failed=1&next={}", encode(&next))).into_response();
+    };
+    throttle.succeeded(client, &form.name);
+
+    // A new id at login: an id planted in the browser before (session fixation) is worthless.
+    let started = async {
+        session.cycle_id().await?;
+        session.insert(USER_ID, user.id).await?;
+        session.save().await?;
+        Ok::<_, tower_sessions::session::Error>(session.id())
+    }
+    .await;
+    let session_id = match started {
+        Ok(Some(id)) => id.to_string(),
+        Ok(None) | Err(_) => {
+            tracing::error!(user = %user.name, "starting a session failed");
+            return unavailable();
+        }
+    };
+    if let Err(error) = store.record_user_session(&session_id, user.id).await {
+        tracing::error!(%error, "recording the session failed");
+        let _ = session.flush().await;
+        return unavailable();
+    }
+    audit(
+        &state,
+        AuditEntry::new(
+            Actor::user(&user, Some(&client_addr)),
+            "login",
+            serde_json::json!({}),
+        ),
+    )
+    .await;
+    tracing::info!(user = %user.name, role = %user.role, client = %client_addr, "logged in");
+    Redirect::to(&next).into_response()
+}
+
+/// `POST /logout`: ends the session everywhere (it lives in PostgreSQL, so every instance sees
+/// it gone).
+pub async fn log_out(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+) -> Response {
+    let user_id = session.get::<i64>(USER_ID).await.ok().flatten();
+    if let Some(id) = session.id() {
+        let _ = state.store.forget_user_session(&id.to_string()).await;
+    }
+    let _ = session.flush().await;
+    if let Some(user_id) = user_id {
+        let client_addr = peer.ip().to_string();
+        let name = state
+            .store
+            .user_by_id(user_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|user| user.name);
+        audit(
+            &state,
+            AuditEntry::new(
+                Actor {
+                    user_id: Some(user_id),
+                    name: name.as_deref(),
+                    client_addr: Some(&client_addr),
+                },
+                "logout",
+                serde_json::json!({}),
+            ),
+        )
+        .await;
+    }
+    Redirect::to("/login?logged_out=1").into_response()
+}
+
+async fn audit(state: &AppState, entry: AuditEntry<'_>) {
+    // The login itself has happened either way; a missing audit row is logged loudly.
+    if let Err(error) = state.store.audit(&entry).await {
+        tracing::error!(%error, action = entry.action, "writing the audit log failed");
+    }
+}
+
+/// Only a path on this site, so a crafted link cannot send someone elsewhere after logging in.
+fn local_path(next: &str) -> String {
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n']);
+    if safe && !next.starts_with("/login") {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+/// Failed logins per client address and per user name. After [`FREE_ATTEMPTS`] failures each
+/// further attempt must wait twice as long as the one before (1 s, 2 s, 4 s ... up to
+/// [`MAX_WAIT`]), so guessing is slow while a mistyped password costs nothing. Kept in memory:
+/// each instance throttles on its own, and a restart forgives.
+#[derive(Clone, Debug, Default)]
+pub struct LoginThrottle {
+    failures: Arc<Mutex<HashMap<ThrottleKey, Failures>>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ThrottleKey {
+    Client(IpAddr),
+    Name(String),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+const FREE_ATTEMPTS: u32 = 3;
+const MAX_WAIT: Duration = Duration::from_secs(300);
+/// Entries idle this long are forgotten, so the map cannot grow without bound.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+impl LoginThrottle {
+    fn keys(client: IpAddr, name: &str) -> [ThrottleKey; 2] {
+        [
+            ThrottleKey::Client(client),
+            ThrottleKey::Name(name.trim().to_lowercase()),
+        ]
+    }
+
+    fn wait_for(failures: &Failures, now: Instant) -> Option<Duration> {
+        let excess = failures.count.checked_sub(FREE_ATTEMPTS)?;
+        let wait = Duration::from_secs(1u64 << excess.min(16)).min(MAX_WAIT);
+        (failures.last + wait)
+            .checked_duration_since(now)
+            .filter(|left| !left.is_zero())
+    }
+
+    /// How long this client or name must still wait, if at all.
+    pub fn wait_needed(&self, client: IpAddr, name: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        Self::keys(client, name)
+            .iter()
+            .filter_map(|key| failures.get(key))
+            .filter_map(|entry| Self::wait_for(entry, now))
+            .max()
+    }
+
+    pub fn failed(&self, client: IpAddr, name: &str) {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.retain(|_, entry| now.duration_since(entry.last) < FORGET_AFTER);
+        for key in Self::keys(client, name) {
+            let entry = failures.entry(key).or_insert(Failures {
+                count: 0,
+                last: now,
+            });
+            entry.count += 1;
+            entry.last = now;
+        }
+    }
+
+    pub fn succeeded(&self, client: IpAddr, name: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for key in Self::keys(client, name) {
+            failures.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_three_failures_each_attempt_waits_longer() {
+        let throttle = LoginThrottle::default();
+        let client: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..FREE_ATTEMPTS {
+            assert_eq!(throttle.wait_needed(client, "alice"), None);
+            throttle.failed(client, "alice");
+        }
+        assert_eq!(throttle.wait_needed(client, "alice"), None, "the third is free");
+        throttle.failed(client, "alice");
+        let first = throttle.wait_needed(client, "alice").unwrap();
+        assert!(first <= Duration::from_secs(1) && !first.is_zero());
+        throttle.failed(client, "alice");
+        let second = throttle.wait_needed(client, "alice").unwrap();
+        assert!(second > Duration::from_secs(1), "{second:?}");
+        // The name is throttled from any address, the address for any name.
+        let elsewhere: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(throttle.wait_needed(elsewhere, "ALICE ").is_some());
+        assert!(throttle.wait_needed(client, "bob").is_some());
+        throttle.succeeded(client, "alice");
+        assert_eq!(throttle.wait_needed(client, "alice"), None);
+    }
+
+    #[test]
+    fn after_login_only_local_paths_are_followed() {
+        assert_eq!(local_path("/topics?x=1"), "/topics?x=1");
+        for foreign in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "",
+            "/login",
+        ] {
+            assert_eq!(local_path(foreign), "/", "{foreign}");
+        }
+    }
+}

@@ -6,4 +6,5 @@ pub mod config;
 pub mod ingest;
 pub mod maintenance;
 pub mod startup;
+pub mod user_cli;
 pub mod writer;

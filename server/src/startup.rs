@@ -49,7 +49,9 @@ impl Application {
             ))
         })?;
         if let Ok(0) = store.count_admins().await {
-            tracing::warn!("no admin user yet: create one with `lookout user add NAME --role admin`");
+            tracing::warn!(
+                "no admin user yet: create one with `lookout user add NAME --role admin`"
+            );
         }
         // Here and not only in maintenance: the first insert must find its partition, and a
         // database that refuses this should stop start-up, not fail quietly in the background.

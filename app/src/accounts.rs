@@ -161,7 +161,9 @@ pub fn check_name(name: &str) -> Result<()> {
         return Err(AccountError::BadName("the user name is empty".to_owned()));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return bad(&format!("is too long for a user name: at most {MAX_NAME_CHARS} characters"));
+        return bad(&format!(
+            "is too long for a user name: at most {MAX_NAME_CHARS} characters"
+        ));
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("is not a valid user name: no spaces or control characters");
@@ -375,7 +377,10 @@ mod tests {
         assert!(check_password("correct horse").is_ok());
         assert!(check_password("0123456789").is_ok());
         let short = check_password("123456789").unwrap_err().to_string();
-        assert!(short.contains("too short: 9 characters, at least 10"), "{short}");
+        assert!(
+            short.contains("too short: 9 characters, at least 10"),
+            "{short}"
+        );
         // Ten characters, twenty bytes: long enough.
         assert!(check_password("éééééééééé").is_ok());
         assert!(check_password("ééééé").is_err());
@@ -387,7 +392,10 @@ mod tests {
         let long = check_password(&"x".repeat(MAX_PASSWORD_BYTES + 1))
             .unwrap_err()
             .to_string();
-        assert!(long.contains("too long: 1025 bytes, at most 1024"), "{long}");
+        assert!(
+            long.contains("too long: 1025 bytes, at most 1024"),
+            "{long}"
+        );
     }
 
     #[test]
@@ -410,8 +418,12 @@ mod tests {
             "{first}"
         );
         assert_ne!(first, second, "each hash has its own salt");
-        assert!(verify_password("correct horse battery", &first).await.unwrap());
-        assert!(!verify_password("correct horse battery!", &first).await.unwrap());
+        assert!(verify_password("correct horse battery", &first)
+            .await
+            .unwrap());
+        assert!(!verify_password("correct horse battery!", &first)
+            .await
+            .unwrap());
     }
 
     #[test]

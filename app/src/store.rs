@@ -357,11 +357,12 @@ impl Store {
 
     /// The user with this id, disabled or not: what a session refers to.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("select {USER_COLUMNS} from app_user where id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "select {USER_COLUMNS} from app_user where id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(User::try_from).transpose()
     }
 
@@ -393,7 +394,11 @@ impl Store {
 
     /// Replaces a user's password hash; `false` when there is no such user. Sessions are ended
     /// separately, with [`Store::end_user_sessions`].
-    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<bool, sqlx::Error> {
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+    ) -> Result<bool, sqlx::Error> {
         let updated = sqlx::query(
             "update app_user set password_hash = $2, password_changed_at = now() where id = $1",
         )
@@ -501,12 +506,11 @@ impl Store {
     /// in this database) and from `user_session`. Returns how many sessions the user had.
     pub async fn end_user_sessions(&self, user_id: i64) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "delete from user_session where user_id = $1 returning session_id",
-        )
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("delete from user_session where user_id = $1 returning session_id")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
         // tower-sessions creates its schema when its store first migrates, which a database used
         // only by the CLI (or an older version) never did; there is nothing to end there then.
         let has_store: bool =

@@ -7,5 +7,6 @@ pub mod ingest;
 pub mod login;
 pub mod maintenance;
 pub mod startup;
+pub mod user_cli;
 pub mod web;
 pub mod writer;

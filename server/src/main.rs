@@ -1,6 +1,7 @@
 use clap::{Parser, Subcommand};
 use lookout::config::Settings;
 use lookout::startup::Application;
+use lookout::user_cli::{self, UserCommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,13 +21,27 @@ enum Command {
         #[arg(long, env = "LOOKOUT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Manage the people who log in. Needs only the database.
+    User {
+        /// A TOML file of settings, as for `serve`; only the database URL is used.
+        #[arg(long, env = "LOOKOUT_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The user commands print their own results; routine logs would only bury them.
+    let default_filter = match cli.command {
+        Command::User { .. } => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -47,6 +62,7 @@ fn main() -> ExitCode {
                     .run_until_stopped()
                     .await
             }
+            Command::User { config, command } => user_cli::run(config.as_deref(), command).await,
         }
     });
     match outcome {

@@ -51,6 +51,11 @@ impl Application {
                 database.value
             ))
         })?;
+        if let Ok(0) = store.count_admins().await {
+            tracing::warn!(
+                "no admin user yet: create one with `lookout user add NAME --role admin`"
+            );
+        }
         // Here and not only in maintenance: the first insert must find its partition, and a
         // database that refuses this should stop start-up, not fail quietly in the background.
         store

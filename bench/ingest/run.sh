@@ -136,7 +136,6 @@ ladder() {
 }
 
 start_lookout() { # database, client id, subscription, [extra environment]
-  local http_port
   http_port=$(free_port 13000)
   # shellcheck disable=SC2086 # the extra environment is a list of words
   env ${4:-} DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
@@ -146,6 +145,16 @@ start_lookout() { # database, client id, subscription, [extra environment]
   lookout_pid=$!
   started+=("$lookout_pid")
   wait_for 120 port_open "$http_port" || die "Lookout did not start (see $run/lookout-$1.log)"
+}
+
+# Lookout's own account of its batches (its Prometheus /metrics), as one line for the report.
+batch_stats() {
+  curl -fsS "http://127.0.0.1:$http_port/metrics" 2>/dev/null | awk '
+    /^lookout_batch_size_sum /            { size = $2 }
+    /^lookout_batch_size_count /          { batches = $2 }
+    /^lookout_batch_commit_seconds_sum /  { commit = $2 }
+    END { if (batches > 0) printf "%d batches, %.0f messages and %.1f ms to write and commit on average",
+          batches, size / batches, commit / batches * 1000 }'
 }
 
 # --- (a) the broker ceiling ---------------------------------------------------------------------
@@ -178,6 +187,7 @@ say "(c) Lookout"
 start_lookout bench_lookout lookout-bench-1 'bench/#'
 ladder --system "Lookout" --database-url "$(pg_url bench_lookout)" --pid "$lookout_pid" \
   --postmaster-pid "$postmaster" --out "$run/c.json"
+lookout_batches=$(batch_stats)
 lookout_errors=$(grep -ci 'error' "$run/lookout-bench_lookout.log" || true)
 stop "$lookout_pid"
 
@@ -186,6 +196,7 @@ if [ -n "$variant" ]; then
   start_lookout bench_lookout_variant lookout-bench-2 'bench/#' "$variant"
   ladder --system "Lookout ($variant)" --database-url "$(pg_url bench_lookout_variant)" \
     --pid "$lookout_pid" --postmaster-pid "$postmaster" --out "$run/c2.json"
+  variant_batches=$(batch_stats)
   stop "$lookout_pid"
 fi
 
@@ -212,6 +223,8 @@ mqtt_port=$mqtt_port
 nodered_failure=$nodered_failure
 lookout_log_errors=$lookout_errors
 lookout_variant=$variant
+lookout_batches=$lookout_batches
+variant_batches=${variant_batches:-}
 META
 nodered_json=()
 [ -z "$nodered_failure" ] && nodered_json=(--nodered "$run/b.json")

@@ -339,7 +339,9 @@ pub fn write(
          - PostgreSQL {pg}, Mosquitto {mosquitto}, Node.js {node}, Node-RED {nodered}, pg {pg_module}\n\
          - Lookout {lookout_rev}; ingest-bench built with {rustc}\n\
          - Lookout's log during its run (`RUST_LOG=warn`): {lookout_errors} lines mentioning an \
-         error\n\n\
+         error\n\
+         - Lookout's `/metrics` at the end of its run (whole run, warm-up and probes included): \
+         (c) {lookout_batches}; (c′) {variant_batches}\n\n\
          ## Reproduce\n\n\
          ```sh\n\
          bench/ingest/run.sh\n\
@@ -367,6 +369,8 @@ pub fn write(
         mem = get("memory"),
         rustc = get("rustc"),
         lookout_errors = get("lookout_log_errors"),
+        lookout_batches = get("lookout_batches"),
+        variant_batches = get("variant_batches"),
     );
     std::fs::write(out_path, out).with_context(|| format!("cannot write {}", out_path.display()))
 }

@@ -186,8 +186,11 @@ impl Rules {
 #[derive(Clone, Debug)]
 pub struct AccessPolicy {
     store: Store,
-    cached: Arc<Mutex<Option<(Instant, Arc<Rules>)>>>,
+    cached: Arc<Mutex<Option<LoadedRules>>>,
 }
+
+/// Rules and when they were read.
+type LoadedRules = (Instant, Arc<Rules>);
 
 pub const RULES_FRESH_FOR: Duration = Duration::from_secs(5);
 
@@ -201,7 +204,11 @@ impl AccessPolicy {
 
     /// The rules in force.
     pub async fn rules(&self) -> Result<Arc<Rules>, sqlx::Error> {
-        if let Some((loaded, rules)) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        if let Some((loaded, rules)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
         {
             if loaded.elapsed() < RULES_FRESH_FOR {
                 return Ok(rules.clone());
@@ -269,7 +276,12 @@ mod tests {
             (Area::Public, [Decision::Allow; 4]),
             (
                 Area::Dashboard,
-                [Decision::LogIn, Decision::Allow, Decision::Allow, Decision::Allow],
+                [
+                    Decision::LogIn,
+                    Decision::Allow,
+                    Decision::Allow,
+                    Decision::Allow,
+                ],
             ),
             (
                 Area::Admin,

@@ -10,9 +10,9 @@ pub mod topic_filter;
 pub mod topics;
 
 #[cfg(feature = "ssr")]
-pub mod accounts;
-#[cfg(feature = "ssr")]
 pub mod access;
+#[cfg(feature = "ssr")]
+pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod payload;
 #[cfg(feature = "ssr")]

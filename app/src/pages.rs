@@ -201,7 +201,7 @@ pub fn LoginPage() -> impl IntoView {
                 })}
             </Suspense>
             <form method="post" action="/login" class="login-form">
-                <input type="hidden" name="next" prop:value=next/>
+                <input type="hidden" name="next" value=next/>
                 <label>"User name" <input name="name" autocomplete="username" required/></label>
                 <label>
                     "Password"

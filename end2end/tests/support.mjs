@@ -39,12 +39,13 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startLookout({ prefix }) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const databaseUrl = freshDatabase();
   let logs = '';
   const child = spawn(binary, ['serve'], {
     cwd: root,
     env: {
       ...process.env,
-      DATABASE_URL: freshDatabase(),
+      DATABASE_URL: databaseUrl,
       LOOKOUT_LISTEN: `127.0.0.1:${port}`,
       LOOKOUT_MQTT_URL: broker.href,
       LOOKOUT_MQTT_CLIENT_ID: uniqueName('lookout'),
@@ -73,6 +74,15 @@ export async function startLookout({ prefix }) {
   return {
     url,
     logs: () => logs,
+    /** Adds a user with `lookout user add`, the password given on stdin; returns the password. */
+    addUser: (name, role) => {
+      const password = `${name}-${uniqueName('pw')}`;
+      execFileSync(binary, ['user', 'add', name, '--role', role], {
+        env: { ...process.env, DATABASE_URL: databaseUrl, RUST_LOG: 'error' },
+        input: `${password}\n`,
+      });
+      return password;
+    },
     stop: async () => {
       if (exited !== null) return;
       const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -111,4 +121,12 @@ export function collectErrors(page) {
   });
   page.on('pageerror', (error) => errors.push(error.message));
   return errors;
+}
+
+/** Logs in through the login form, as a person would. */
+export async function logIn(page, baseUrl, name, password) {
+  await page.goto(`${baseUrl}/login`);
+  await page.fill('input[name="name"]', name);
+  await page.fill('input[name="password"]', password);
+  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/login')), page.click('button[type="submit"]')]);
 }

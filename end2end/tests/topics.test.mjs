@@ -2,14 +2,16 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLookout, publish, launchChromium, collectErrors, uniqueName } from './support.mjs';
+import { startLookout, publish, launchChromium, collectErrors, uniqueName, logIn } from './support.mjs';
 
 const prefix = uniqueName('e2e');
 let lookout;
 let browser;
+let password;
 
 before(async () => {
   lookout = await startLookout({ prefix });
+  password = lookout.addUser('viewer', 'viewer');
   publish(`${prefix}/weather/temperature`, '21.5');
   browser = await launchChromium();
 });
@@ -32,7 +34,7 @@ async function waitForText(page, text, { reload = false, timeout = 10_000 } = {}
 test('the topic list is complete with JavaScript off', async () => {
   const context = await browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto(lookout.url);
+  await logIn(page, lookout.url, 'viewer', password);
   await waitForText(page, `${prefix}/weather/temperature`, { reload: true });
   const row = page.locator('tr', { hasText: `${prefix}/weather/temperature` });
   assert.equal(await row.locator('.value').innerText(), '21.5');
@@ -44,7 +46,7 @@ test('a value published after the page loaded appears on reload, and the page hy
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = collectErrors(page);
-  await page.goto(lookout.url);
+  await logIn(page, lookout.url, 'viewer', password);
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
 
   const marker = `value-${Date.now()}`;
@@ -62,6 +64,34 @@ test('a value published after the page loaded appears on reload, and the page hy
   }
   assert.notEqual(now, before, 'the age did not tick after hydration');
 
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('logging in and out in the browser', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  const operator = lookout.addUser('olga', 'operator');
+
+  await page.goto(lookout.url);
+  assert.equal(new URL(page.url()).pathname, '/login', 'the dashboard asks for a login first');
+  await page.fill('input[name="name"]', 'olga');
+  await page.fill('input[name="password"]', 'not-the-password');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('text=do not match');
+
+  await logIn(page, lookout.url, 'olga', operator);
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
+  assert.equal(await page.locator('.account .user').innerText(), 'olga');
+
+  await Promise.all([page.waitForURL(/\/login\?logged_out=1/), page.click('text=Log out')]);
+  await page.waitForSelector('text=You have logged out');
+  await page.goto(lookout.url);
+  assert.equal(new URL(page.url()).pathname, '/login', 'logged out means logged out');
+
+  // A failed login is answered with a redirect; the browser logs no error for it, and the
+  // page's Content-Security-Policy lets hydration run.
   assert.deepEqual(errors, []);
   await context.close();
 });

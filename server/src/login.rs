@@ -28,33 +28,29 @@ pub async fn resolve_visitor(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let user_id = match session.get::<i64>(USER_ID).await {
-        Ok(user_id) => user_id,
-        Err(error) => {
-            tracing::error!(%error, "reading the session failed");
-            return unavailable();
-        }
-    };
-    let visitor = match state.access.visitor(user_id).await {
-        Ok(visitor) => visitor,
-        Err(error) => {
-            tracing::error!(%error, "looking up the session's user failed");
-            return unavailable();
-        }
-    };
-    if user_id.is_some() && visitor == Visitor::Anonymous {
-        // Disabled or deleted since logging in: the session is worth nothing now.
-        let _ = session.flush().await;
-    }
-    let rules = match state.access.rules().await {
-        Ok(rules) => rules,
-        Err(error) => {
-            tracing::error!(%error, "loading the access rules failed");
-            return unavailable();
-        }
-    };
     let path = request.uri().path().to_owned();
-    match rules.route(&visitor, access::area_of(&path)) {
+    let area = access::area_of(&path);
+    let checked = async {
+        let user_id = session.get::<i64>(USER_ID).await?;
+        let visitor = state.access.visitor(user_id).await?;
+        if user_id.is_some() && visitor == Visitor::Anonymous {
+            // Disabled or deleted since logging in: the session is worth nothing now.
+            session.flush().await?;
+        }
+        let decision = state.access.rules().await?.route(&visitor, area);
+        Ok::<_, anyhow::Error>((visitor, decision))
+    }
+    .await;
+    let (visitor, decision) = match checked {
+        Ok(checked) => checked,
+        // Public pages need nobody's login, so they stay up while the database is away.
+        Err(_) if area == access::Area::Public => (Visitor::Anonymous, Decision::Allow),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), %path, "checking the visitor failed");
+            return unavailable();
+        }
+    };
+    match decision {
         Decision::Allow => {
             request.extensions_mut().insert(visitor);
             next.run(request).await
@@ -70,18 +66,17 @@ pub async fn resolve_visitor(
                 .unwrap_or("/");
             Redirect::to(&format!("/login?next={}", encode(target))).into_response()
         }
-        Decision::Forbidden => (
-            StatusCode::FORBIDDEN,
-            "Your role does not allow this page.",
-        )
-            .into_response(),
+        Decision::Forbidden => {
+            (StatusCode::FORBIDDEN, "Your role does not allow this page.").into_response()
+        }
     }
 }
 
 fn unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        "Lookout cannot check who you are right now; try again shortly.",
+        "Lookout cannot reach its database right now, so it cannot check your login. \
+         Try again shortly; /metrics shows what ingest is doing meanwhile.",
     )
         .into_response()
 }
@@ -238,9 +233,9 @@ fn local_path(next: &str) -> String {
     }
 }
 
-/// Failed logins per client address and per user name. After [`FREE_ATTEMPTS`] failures each
-/// further attempt must wait twice as long as the one before (1 s, 2 s, 4 s ... up to
-/// [`MAX_WAIT`]), so guessing is slow while a mistyped password costs nothing. Kept in memory:
+/// Failed logins per client address and per user name. The first [`FREE_ATTEMPTS`] failures cost
+/// nothing (a mistyped password); each failure after them makes the next attempt wait twice as
+/// long as the last (1 s, 2 s, 4 s ... up to [`MAX_WAIT`]), so guessing is slow. Kept in memory:
 /// each instance throttles on its own, and a restart forgives.
 #[derive(Clone, Debug, Default)]
 pub struct LoginThrottle {
@@ -273,7 +268,7 @@ impl LoginThrottle {
     }
 
     fn wait_for(failures: &Failures, now: Instant) -> Option<Duration> {
-        let excess = failures.count.checked_sub(FREE_ATTEMPTS)?;
+        let excess = failures.count.checked_sub(FREE_ATTEMPTS + 1)?;
         let wait = Duration::from_secs(1u64 << excess.min(16)).min(MAX_WAIT);
         (failures.last + wait)
             .checked_duration_since(now)
@@ -325,7 +320,11 @@ mod tests {
             assert_eq!(throttle.wait_needed(client, "alice"), None);
             throttle.failed(client, "alice");
         }
-        assert_eq!(throttle.wait_needed(client, "alice"), None, "the third is free");
+        assert_eq!(
+            throttle.wait_needed(client, "alice"),
+            None,
+            "three are free"
+        );
         throttle.failed(client, "alice");
         let first = throttle.wait_needed(client, "alice").unwrap();
         assert!(first <= Duration::from_secs(1) && !first.is_zero());

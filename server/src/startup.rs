@@ -10,10 +10,10 @@ use app::ingest_status::IngestStatus;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
-use axum::routing::{get, post};
-use axum::{middleware, Extension};
 use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Router;
+use axum::{middleware, Extension};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use rumqttc::SubscribeReasonCode;
@@ -130,8 +130,8 @@ impl Application {
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-                .with_graceful_shutdown(shutdown_signal())
-                .await
+            .with_graceful_shutdown(shutdown_signal())
+            .await
         });
         tracing::info!(url = %format!("http://{}/", settings.listen.value), "serving");
 
@@ -237,6 +237,14 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+const METRICS: &str = "/metrics";
+const LOG_IN: &str = "/login";
+const LOG_OUT: &str = "/logout";
+
+/// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
+/// route matrix test checks each against the access policy.
+pub const PLAIN_ROUTES: [(&str, &str); 3] = [(METRICS, "GET"), (LOG_IN, "POST"), (LOG_OUT, "POST")];
+
 async fn web_router(
     settings: &Settings,
     store: Store,
@@ -274,10 +282,10 @@ async fn web_router(
     // Layers run outside in, from the last added: headers on every response (refusals too),
     // then the origin rule, then the session.
     Ok(Router::new()
-        .route("/metrics", get(metrics))
+        .route(METRICS, get(metrics))
         // GET /login is the page (app::pages); these take its form and the logout button.
-        .route("/login", post(login::log_in))
-        .route("/logout", post(login::log_out))
+        .route(LOG_IN, post(login::log_in))
+        .route(LOG_OUT, post(login::log_out))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())

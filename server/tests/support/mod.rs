@@ -69,6 +69,8 @@ pub struct TestApp {
     pub db: PgPool,
     /// The session cookie requests carry, once logged in.
     pub cookie: std::sync::Mutex<Option<String>>,
+    /// What the app's own pages send as `Origin`.
+    pub origin: String,
     /// Every topic of this test lives under it, so tests sharing the broker never meet.
     pub prefix: String,
     pub database_url: String,
@@ -123,6 +125,11 @@ pub async fn spawn_app_on(
     let vars = test_environment(database_url, broker_url, client_id, prefix, &[]);
     let mut settings = Settings::load_from(None, |name| vars.get(name).cloned()).unwrap();
     adjust(&mut settings);
+    let public_origin = settings
+        .web
+        .public_url
+        .as_ref()
+        .map(|url| url.value.origin().ascii_serialization());
     let app = Application::build(settings)
         .await
         .expect("the application starts");
@@ -132,6 +139,7 @@ pub async fn spawn_app_on(
         port,
         db: PgPool::connect(database_url).await.unwrap(),
         cookie: Default::default(),
+        origin: public_origin.unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
         prefix: prefix.to_owned(),
         database_url: database_url.to_owned(),
         client_id: client_id.to_owned(),
@@ -165,7 +173,7 @@ impl TestApp {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
-        let origin = format!("Origin: http://127.0.0.1:{}", self.port);
+        let origin = format!("Origin: {}", self.origin);
         let mut headers = vec![
             origin.as_str(),
             "Content-Type: application/x-www-form-urlencoded",
@@ -194,8 +202,11 @@ impl TestApp {
 
     /// Logs in with the login form; later requests carry the session it starts.
     pub async fn log_in(&self, name: &str, password: &str) -> HttpResponse {
-        self.post_form("/login", &[("name", name), ("password", password), ("next", "/")])
-            .await
+        self.post_form(
+            "/login",
+            &[("name", name), ("password", password), ("next", "/")],
+        )
+        .await
     }
 
     /// Forgets the session cookie: requests are anonymous again.

@@ -1,0 +1,97 @@
+//! Every route and every server function, asked by an anonymous visitor, a viewer, an operator
+//! and an admin, answers as the access policy says. A route added without an entry here fails
+//! the test, so nothing new is served without a decision about who may have it.
+
+mod support;
+
+use app::roles::Role;
+use std::collections::BTreeSet;
+use support::{spawn_app, HttpResponse, TestApp};
+
+/// Status per visitor: anonymous, viewer, operator, admin.
+type Expected = [u16; 4];
+
+const EVERYONE: Expected = [200; 4];
+const SIGNED_IN: Expected = [303, 200, 200, 200];
+const SIGNED_IN_API: Expected = [401, 200, 200, 200];
+
+/// (method, path, expected). Server functions are called as the pages call them: POST.
+const MATRIX: &[(&str, &str, Expected)] = &[
+    ("GET", "/", SIGNED_IN),
+    ("GET", "/login", EVERYONE),
+    ("GET", "/metrics", EVERYONE),
+    ("POST", "/api/topic_list", SIGNED_IN_API),
+    ("POST", "/api/ingest_status", SIGNED_IN_API),
+    ("POST", "/api/current_visitor", EVERYONE),
+    ("POST", "/api/login_hints", EVERYONE),
+    // A failed login and a logout both answer with a redirect, whoever asks.
+    ("POST", "/login", [303; 4]),
+    ("POST", "/logout", [303; 4]),
+];
+
+/// Every route the server has: Leptos pages, server functions and plain handlers.
+fn served_routes() -> BTreeSet<(String, String)> {
+    let pages = leptos_axum::generate_route_list(app::App)
+        .into_iter()
+        .map(|route| ("GET".to_owned(), route.path().to_owned()));
+    let server_fns = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| (method.to_string(), path.to_owned()));
+    let plain = lookout::startup::PLAIN_ROUTES
+        .iter()
+        .map(|(path, method)| (method.to_string(), path.to_string()));
+    pages.chain(server_fns).chain(plain).collect()
+}
+
+async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
+    match method {
+        "GET" => app.get(path).await,
+        // Wrong credentials, so that asking does not change who is signed in.
+        "POST" if path == "/login" => {
+            app.post_form(path, &[("name", "nobody"), ("password", "wrong-password")])
+                .await
+        }
+        _ => app.post_form(path, &[]).await,
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_the_policy_says() {
+    let app = spawn_app().await;
+    // Generating the route list needs a reactive owner and registers the server functions.
+    let served = served_routes();
+    let listed: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(method, path, _)| (method.to_string(), path.to_string()))
+        .collect();
+    let missing: Vec<_> = served.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an entry in the access matrix: {missing:?}"
+    );
+
+    let mut passwords = Vec::new();
+    for role in [Role::Viewer, Role::Operator, Role::Admin] {
+        let name = format!("matrix-{role}");
+        passwords.push((name.clone(), app.add_user(&name, role).await));
+    }
+    let mut failures = Vec::new();
+    for visitor in 0..4 {
+        app.forget_session();
+        if visitor > 0 {
+            let (name, password) = &passwords[visitor - 1];
+            let response = app.log_in(name, password).await;
+            assert_eq!(response.status, 303, "{}", response.head);
+        }
+        // Logging out last: it ends the session the other requests need.
+        for (method, path, expected) in MATRIX {
+            let response = ask(&app, method, path).await;
+            if response.status != expected[visitor] {
+                failures.push(format!(
+                    "{method} {path} as visitor {visitor}: {} (expected {})",
+                    response.status, expected[visitor]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

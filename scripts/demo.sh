@@ -16,12 +16,23 @@ export LOOKOUT_LISTEN=${LOOKOUT_LISTEN:-127.0.0.1:3000}
 export LEPTOS_SITE_ROOT=$root/target/site
 export RUST_LOG=${RUST_LOG:-info}
 
-"$CARGO_TARGET_DIR/debug/lookout" serve &
+lookout=$CARGO_TARGET_DIR/debug/lookout
+
+# The dashboard needs a login. The demo's admin gets a fresh random password on every run, printed
+# below: simpler than remembering one, and a demo database holds nothing worth more.
+password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+if "$lookout" user list 2>/dev/null | awk 'NR > 1 { print $1 }' | grep -qx admin; then
+  printf '%s\n' "$password" | RUST_LOG=error "$lookout" user passwd admin >/dev/null
+else
+  printf '%s\n' "$password" | RUST_LOG=error "$lookout" user add admin --role admin >/dev/null
+fi
+
+"$lookout" serve &
 server=$!
 publisher=
 trap 'kill $server $publisher 2>/dev/null || true' EXIT INT TERM
 
-wait_for 60 curl -fsS "http://$LOOKOUT_LISTEN/" || die "lookout did not start; see its messages above"
+wait_for 60 curl -fsS "http://$LOOKOUT_LISTEN/login" || die "lookout did not start; see its messages above"
 
 broker=${LOOKOUT_MQTT_URL#mqtt://}
 host=${broker%:*}
@@ -42,5 +53,5 @@ port=${broker##*:}
 ) &
 publisher=$!
 
-say "Lookout is running: open http://$LOOKOUT_LISTEN/  (Ctrl-C stops it)"
+say "Lookout is running: open http://$LOOKOUT_LISTEN/ and log in as admin with the password $password  (Ctrl-C stops it)"
 wait $server

@@ -140,7 +140,7 @@ start_lookout() { # database, client id, subscription, [extra environment]
   # shellcheck disable=SC2086 # the extra environment is a list of words
   env ${4:-} DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
     LOOKOUT_MQTT_URL=mqtt://127.0.0.1:$mqtt_port LOOKOUT_MQTT_CLIENT_ID=$2 \
-    LOOKOUT_MQTT_SUBSCRIPTIONS=$3 LEPTOS_SITE_ROOT=/tmp RUST_LOG=warn \
+    LOOKOUT_MQTT_SUBSCRIPTIONS=$3 LEPTOS_SITE_ROOT=/tmp RUST_LOG=info \
     "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
   lookout_pid=$!
   started+=("$lookout_pid")
@@ -154,7 +154,7 @@ batch_stats() {
     /^lookout_batch_size_count /          { batches = $2 }
     /^lookout_batch_commit_seconds_sum /  { commit = $2 }
     END { if (batches > 0) printf "%d batches, %.0f messages and %.1f ms to write and commit on average",
-          batches, size / batches, commit / batches * 1000 }'
+          batches, size / batches, commit / batches * 1000 }' || echo "not available (no answer from /metrics)"
 }
 
 # --- (a) the broker ceiling ---------------------------------------------------------------------
@@ -189,6 +189,7 @@ ladder --system "Lookout" --database-url "$(pg_url bench_lookout)" --pid "$looko
   --postmaster-pid "$postmaster" --out "$run/c.json"
 lookout_batches=$(batch_stats)
 lookout_errors=$(grep -ci 'error' "$run/lookout-bench_lookout.log" || true)
+lookout_errors="$lookout_errors (log kept in $run)"
 stop "$lookout_pid"
 
 if [ -n "$variant" ]; then
@@ -199,6 +200,11 @@ if [ -n "$variant" ]; then
   variant_batches=$(batch_stats)
   stop "$lookout_pid"
 fi
+
+# Explains a PostgreSQL client that commits every message: how many WAL flushes the disk does.
+fdatasync=$("$pgbin/pg_test_fsync" -s 2 -f "$run/fsync.test" 2>/dev/null \
+  | awk '/fdatasync/ && /ops\/sec/ { print int($2); exit }' || true)
+rm -f "$run/fsync.test"
 
 # --- report -------------------------------------------------------------------------------------
 cat >"$run/meta" <<META
@@ -224,6 +230,7 @@ nodered_failure=$nodered_failure
 lookout_log_errors=$lookout_errors
 lookout_variant=$variant
 lookout_batches=$lookout_batches
+fdatasync_per_second=${fdatasync:-?}
 variant_batches=${variant_batches:-}
 META
 nodered_json=()

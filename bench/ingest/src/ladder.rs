@@ -67,6 +67,9 @@ pub struct SystemResult {
     pub ceiling_not_reached: bool,
     /// VmHWM of the process under test at the end of the run.
     pub peak_rss_kib: u64,
+    /// The step during which the process under test went away; the run stopped there.
+    #[serde(default)]
+    pub exited_during: Option<String>,
 }
 
 pub struct Driver {
@@ -212,7 +215,16 @@ impl Driver {
         for &rate in rates {
             let step = self.timed_step(rate, step_secs).await?;
             let passed = step.passed;
+            let label = step.label.clone();
             result.steps.push(step);
+            if !self.alive() {
+                eprintln!(
+                    "ingest-bench: the process under test ({}) exited during {label}",
+                    self.pid
+                );
+                result.exited_during = Some(label);
+                return Ok(result);
+            }
             if passed {
                 good = Some(rate);
             } else {
@@ -231,6 +243,11 @@ impl Driver {
                     break;
                 }
                 let step = self.timed_step(mid, step_secs).await?;
+                if !self.alive() {
+                    result.exited_during = Some(step.label.clone());
+                    result.steps.push(step);
+                    return Ok(result);
+                }
                 if step.passed {
                     low = mid;
                 } else {
@@ -259,6 +276,10 @@ impl Driver {
         }
         result.peak_rss_kib = procstat::memory_kib(self.pid).map(|m| m.1).unwrap_or(0);
         Ok(result)
+    }
+
+    fn alive(&self) -> bool {
+        std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 
     async fn timed_step(&mut self, rate: f64, step_secs: f64) -> Result<Step> {

@@ -9,6 +9,7 @@ use crate::topics::TopicLatest;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A message as ingest hands it to storage.
@@ -618,38 +619,50 @@ impl Store {
     }
 }
 
-/// Writes batches of messages. Owned by the single writer task: it remembers topic ids so that a
-/// steady stream of known topics costs no look-ups.
-#[derive(Debug)]
+/// Writes batches of messages. Clones share what they remember of topic ids, so that a steady
+/// stream of known topics costs no look-ups, and several batches may be written at once.
+#[derive(Clone, Debug)]
 pub struct BatchWriter {
     store: Store,
-    topic_ids: HashMap<String, i64>,
+    topic_ids: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl BatchWriter {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            topic_ids: HashMap::new(),
+            topic_ids: Arc::default(),
         }
     }
 
     /// Stores `batch` in one transaction: the messages, each topic's count and last-seen time,
     /// and the latest row per topic, where the last message of a topic in the batch wins unless
-    /// the stored one is newer. Nothing is written unless all of it is.
-    pub async fn write(&mut self, batch: &[NewMessage<'_>]) -> Result<(), sqlx::Error> {
+    /// the stored one is newer. Nothing is written unless all of it is. Batches written at the
+    /// same time by clones lock topic rows in the same order, so they wait for each other instead
+    /// of deadlocking.
+    pub async fn write(&self, batch: &[NewMessage<'_>]) -> Result<(), sqlx::Error> {
         if batch.is_empty() {
             return Ok(());
         }
+        // The ids this writer knows of the batch's topics, and the names it does not know.
+        let (known, mut unknown) = {
+            let cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());
+            let mut known: HashMap<&str, i64> = HashMap::new();
+            let mut unknown: Vec<&str> = Vec::new();
+            for message in batch {
+                match cache.get(message.topic) {
+                    Some(id) => {
+                        known.insert(message.topic, *id);
+                    }
+                    None => unknown.push(message.topic),
+                }
+            }
+            (known, unknown)
+        };
         let mut tx = self.store.pool.begin().await?;
 
         // Ids of topics new to this writer. They enter the cache only after the commit, since a
         // rolled-back transaction may have handed out ids that do not exist.
-        let mut unknown: Vec<&str> = batch
-            .iter()
-            .map(|message| message.topic)
-            .filter(|topic| !self.topic_ids.contains_key(*topic))
-            .collect();
         unknown.sort_unstable();
         unknown.dedup();
         let fresh_ids: Vec<(i64, String)> = if unknown.is_empty() {
@@ -671,7 +684,7 @@ impl BatchWriter {
             .map(|(id, name)| (name.as_str(), *id))
             .collect();
         let id_of = |topic: &str| -> i64 {
-            self.topic_ids
+            known
                 .get(topic)
                 .or_else(|| fresh.get(topic))
                 .copied()
@@ -770,6 +783,8 @@ impl BatchWriter {
 
         tx.commit().await?;
         self.topic_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .extend(fresh_ids.into_iter().map(|(id, name)| (name, id)));
         Ok(())
     }

@@ -10,54 +10,80 @@ use rumqttc::{AsyncClient, Publish, QoS};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+/// Batches committing at once. While one transaction waits for its commit (the WAL flush), the
+/// next is already being written: a single writer would leave PostgreSQL idle for that wait.
+/// Acknowledgements still follow the commits in order.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 pub async fn run(
     mut messages: mpsc::Receiver<Received>,
-    mut writer: BatchWriter,
+    writer: BatchWriter,
     acks: AsyncClient,
     session: Session,
     settings: WriterSettings,
     status: IngestStatus,
 ) {
-    let mut batch: Vec<Received> = Vec::with_capacity(settings.batch_max);
     let mut unsent = UnsentAcks::default();
-    loop {
-        let received = if unsent.is_empty() {
-            messages.recv_many(&mut batch, settings.batch_max).await
-        } else {
-            // Come back soon to hand over the acknowledgements the client had no room for.
-            match tokio::time::timeout(
-                ACK_RETRY,
-                messages.recv_many(&mut batch, settings.batch_max),
-            )
-            .await
+    // Oldest first; each yields its batch once committed.
+    let mut in_flight: VecDeque<JoinHandle<Vec<Received>>> = VecDeque::new();
+    let mut batch: Vec<Received> = Vec::with_capacity(settings.batch_max);
+    let mut ingest_open = true;
+    while ingest_open || !in_flight.is_empty() {
+        let room = ingest_open && in_flight.len() < BATCHES_IN_FLIGHT;
+        tokio::select! {
+            // Committed batches first: their acknowledgements let the broker send more.
+            biased;
+            committed = async { in_flight.front_mut().expect("checked below").await },
+                if !in_flight.is_empty() =>
             {
-                Ok(received) => received,
-                Err(_) => {
-                    unsent.flush(&acks, &session, &status);
-                    continue;
+                in_flight.pop_front();
+                match committed {
+                    Ok(committed) => {
+                        unsent.add(&session, &committed);
+                        unsent.flush(&acks, &session, &status);
+                    }
+                    // Nothing of it is acknowledged, so the broker sends it again.
+                    Err(error) => tracing::error!(%error, "a batch write panicked"),
                 }
             }
-        };
-        if received == 0 {
-            // Ingest stopped and everything it sent has been stored.
-            return;
-        }
-        // Linger briefly so a burst becomes one transaction instead of many.
-        let deadline = Instant::now() + settings.batch_delay;
-        while batch.len() < settings.batch_max {
-            let room = settings.batch_max - batch.len();
-            match tokio::time::timeout_at(deadline, messages.recv_many(&mut batch, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            received = messages.recv_many(&mut batch, settings.batch_max), if room => {
+                if received == 0 {
+                    // Ingest stopped: finish what is in flight, then stop.
+                    ingest_open = false;
+                    continue;
+                }
+                linger(&mut messages, &mut batch, &settings).await;
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(settings.batch_max));
+                in_flight.push_back(tokio::spawn(store_until_committed(
+                    writer.clone(),
+                    full,
+                    status.clone(),
+                )));
+            }
+            // Come back soon to hand over the acknowledgements the client had no room for.
+            _ = tokio::time::sleep(ACK_RETRY), if !unsent.is_empty() => {
+                unsent.flush(&acks, &session, &status);
             }
         }
-        let stored = store_until_committed(&mut writer, &batch, &status).await;
-        status.stored(stored);
-        unsent.add(&session, &batch);
-        unsent.flush(&acks, &session, &status);
-        batch.clear();
+    }
+}
+
+/// Waits briefly for more messages so that a burst becomes one transaction instead of many.
+async fn linger(
+    messages: &mut mpsc::Receiver<Received>,
+    batch: &mut Vec<Received>,
+    settings: &WriterSettings,
+) {
+    let deadline = Instant::now() + settings.batch_delay;
+    while batch.len() < settings.batch_max {
+        let room = settings.batch_max - batch.len();
+        match tokio::time::timeout_at(deadline, messages.recv_many(batch, room)).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
     }
 }
 
@@ -115,15 +141,14 @@ impl UnsentAcks {
     }
 }
 
-/// Retries with backoff until the batch commits: while the database is away nothing is
-/// acknowledged, so the broker keeps what we could not store, and the bounded channel behind us
-/// fills and pauses ingest.
-/// Returns how many messages were stored (the batch less the oversized ones).
+/// Retries with backoff until the batch commits, then hands the batch back for its
+/// acknowledgements. While the database is away nothing is acknowledged, so the broker keeps what
+/// we could not store, and the bounded channel behind us fills and pauses ingest.
 async fn store_until_committed(
-    writer: &mut BatchWriter,
-    batch: &[Received],
-    status: &IngestStatus,
-) -> usize {
+    writer: BatchWriter,
+    batch: Vec<Received>,
+    status: IngestStatus,
+) -> Vec<Received> {
     let messages: Vec<NewMessage<'_>> = batch
         .iter()
         .filter(|received| !received.oversized)
@@ -141,8 +166,9 @@ async fn store_until_committed(
         match writer.write(&messages).await {
             Ok(()) => {
                 status.batch_committed(messages.len(), started.elapsed());
+                status.stored(messages.len());
                 tracing::debug!(stored = messages.len(), "batch committed");
-                return messages.len();
+                break;
             }
             Err(error) => {
                 tracing::error!(error = %error, batch = messages.len(), retry_in = ?delay,
@@ -153,4 +179,6 @@ async fn store_until_committed(
             }
         }
     }
+    drop(messages);
+    batch
 }

@@ -104,7 +104,8 @@ $as_pg "$pgbin/initdb" -D "$pg_data" -A trust -U postgres --no-sync >"$run/initd
 $as_pg "$pgbin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -o "\
   -c port=$pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$pg_data \
   -c shared_buffers=128MB -c max_wal_size=1GB -c min_wal_size=80MB -c autovacuum=off \
-  -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on" start >/dev/null
+  -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on -c track_wal_io_timing=on" \
+  start >/dev/null
 postmaster=$(head -1 "$pg_data/postmaster.pid")
 pg_url() { echo "postgres://postgres@127.0.0.1:$pg_port/$1"; }
 psql "$(pg_url postgres)" -qc "create database bench_nodered" -c "create database bench_lookout" \
@@ -128,6 +129,14 @@ mosquitto -c "$run/mosquitto.conf" 2>"$run/mosquitto.log" &
 broker=$!
 started+=("$broker")
 wait_for 10 port_open "$mqtt_port" || die "Mosquitto did not start (see $run/mosquitto.log)"
+
+# WAL flushes so far and the milliseconds they took (track_wal_io_timing), as "count|ms".
+wal_flushes() { psql "$(pg_url postgres)" -Atc "select wal_sync, wal_sync_time from pg_stat_wal"; }
+# What happened between two wal_flushes readings, as a phrase for the report.
+wal_between() {
+  awk -F'|' -v a="$1" -v b="$2" 'BEGIN { split(a, x, "|"); split(b, y, "|"); n = y[1] - x[1];
+    if (n > 0) printf "%d WAL flushes, %.2f ms each on average", n, (y[2] - x[2]) / n }'
+}
 
 ladder() {
   "$bench" ladder --mqtt-port "$mqtt_port" --broker-pid "$broker" --rates "$rates" \
@@ -175,19 +184,23 @@ BENCH_MQTT_PORT=$mqtt_port BENCH_DATABASE_URL=$(pg_url bench_nodered) \
 nodered=$!
 started+=("$nodered")
 say "(b) Node-RED"
+wal_before_nodered=$(wal_flushes)
 if ! ladder --system "Node-RED" --database-url "$(pg_url bench_nodered)" --pid "$nodered" \
   --postmaster-pid "$postmaster" --out "$run/b.json"; then
   nodered_failure="the Node-RED run failed; see $run/nodered.log: $(tail -3 "$run/nodered.log" | tr '\n|' '  ')"
   say "$nodered_failure"
 fi
+nodered_wal=$(wal_between "$wal_before_nodered" "$(wal_flushes)")
 stop "$nodered"
 
 # --- (c) Lookout --------------------------------------------------------------------------------
 say "(c) Lookout"
 start_lookout bench_lookout lookout-bench-1 'bench/#'
+wal_before_lookout=$(wal_flushes)
 ladder --system "Lookout" --database-url "$(pg_url bench_lookout)" --pid "$lookout_pid" \
   --postmaster-pid "$postmaster" --out "$run/c.json"
 lookout_batches=$(batch_stats)
+lookout_wal=$(wal_between "$wal_before_lookout" "$(wal_flushes)")
 lookout_errors=$(grep -ci 'error' "$run/lookout-bench_lookout.log" || true)
 lookout_errors="$lookout_errors (log kept in $run)"
 stop "$lookout_pid"
@@ -200,11 +213,6 @@ if [ -n "$variant" ]; then
   variant_batches=$(batch_stats)
   stop "$lookout_pid"
 fi
-
-# Explains a PostgreSQL client that commits every message: how many WAL flushes the disk does.
-fdatasync=$("$pgbin/pg_test_fsync" -s 2 -f "$run/fsync.test" 2>/dev/null \
-  | awk '/fdatasync/ && /ops\/sec/ { print int($2); exit }' || true)
-rm -f "$run/fsync.test"
 
 # --- report -------------------------------------------------------------------------------------
 cat >"$run/meta" <<META
@@ -230,7 +238,8 @@ nodered_failure=$nodered_failure
 lookout_log_errors=$lookout_errors
 lookout_variant=$variant
 lookout_batches=$lookout_batches
-fdatasync_per_second=${fdatasync:-?}
+nodered_wal=$nodered_wal
+lookout_wal=$lookout_wal
 variant_batches=${variant_batches:-}
 META
 nodered_json=()

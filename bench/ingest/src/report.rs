@@ -338,12 +338,14 @@ pub fn write(
          counts, `latest`), acknowledged to the broker after the commit. (c′), when present, is the same binary \
          on a fresh database with the settings named in its row.\n\
          - **Why Node-RED is far below the ~8,000 msg/s known for this flow.** It commits every \
-         message on its own (one autocommit statement per message, 4 connections), and each \
-         commit waits for a WAL flush. This machine's disk does {fsync} 8 kB `fdatasync` calls per \
-         second (`pg_test_fsync`, measured by this run); with each of the 4 connections waiting \
-         for its own commit, and group commit letting them share a flush, that bounds the flow \
-         near 4 × that rate, while Node-RED and PostgreSQL are mostly idle (see their CPU). The 8,000 figure needs faster \
-         flushes or `synchronous_commit = off`. Lookout commits once per batch.\n\
+         message on its own (one autocommit statement per message on 4 connections), and each \
+         commit waits for its WAL flush: during its run PostgreSQL did {nodered_wal} \
+         (`pg_stat_wal` with `track_wal_io_timing`), during Lookout's {lookout_wal}. Neither \
+         Node-RED nor PostgreSQL is CPU-bound meanwhile (see CPU): the flow is bound by 4 \
+         connections each waiting for one round trip and one flush per message. Flushes on this \
+         shared virtual disk vary with other people's builds (`pg_test_fsync` gave from about \
+         300 to 8,000 `fdatasync` per second at different moments of the same day), so this row \
+         moves more than the others between runs. Lookout commits once per batch.\n\
          - The publisher and this driver run on the same machine and take CPU too (*publisher \
          CPU* in the step tables is the driver process, which publishes and, for (a), does the \
          bookkeeping).\n\n\
@@ -383,7 +385,8 @@ pub fn write(
         rustc = get("rustc"),
         lookout_errors = get("lookout_log_errors"),
         lookout_batches = get("lookout_batches"),
-        fsync = get("fdatasync_per_second"),
+        nodered_wal = get("nodered_wal"),
+        lookout_wal = get("lookout_wal"),
         variant_batches = get("variant_batches"),
     );
     std::fs::write(out_path, out).with_context(|| format!("cannot write {}", out_path.display()))

@@ -240,8 +240,13 @@ fn OutcomeMessage() -> impl IntoView {
     move || {
         let query = query.read();
         let done = query.get("done").and_then(|code| Outcome::from_code(&code));
-        let error = query.get("error").and_then(|code| Outcome::from_code(&code));
-        match (done.filter(|o| !o.is_error()), error.filter(|o| o.is_error())) {
+        let error = query
+            .get("error")
+            .and_then(|code| Outcome::from_code(&code));
+        match (
+            done.filter(|o| !o.is_error()),
+            error.filter(|o| o.is_error()),
+        ) {
             (_, Some(error)) => {
                 Some(view! { <p class="error" role="alert">{error.text()}</p> }.into_any())
             }
@@ -539,7 +544,11 @@ fn PreviewForm(preview: Option<Preview>) -> impl IntoView {
         if roles.is_empty() {
             "nobody".to_owned()
         } else {
-            roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", ")
+            roles
+                .iter()
+                .map(|role| role.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     let answer = preview.map(|preview| {
@@ -572,5 +581,36 @@ fn PreviewForm(preview: Option<Preview>) -> impl IntoView {
             <button type="submit">"Show"</button>
         </form>
         {answer}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn every_outcome_comes_back_from_its_code_under_the_right_key() {
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::from_code(outcome.code()), Some(outcome));
+            let key = if outcome.is_error() {
+                "error="
+            } else {
+                "done="
+            };
+            assert!(outcome.query().starts_with(key), "{outcome:?}");
+        }
+        assert_eq!(Outcome::from_code("<script>"), None);
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_messages_state_the_limits_the_accounts_module_enforces() {
+        use crate::accounts::{MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+        let password = Outcome::WeakPassword.text();
+        assert!(password.contains(&format!("at least {MIN_PASSWORD_CHARS} characters")));
+        assert!(password.contains(&format!("at most {MAX_PASSWORD_BYTES} bytes")));
+        assert!(Outcome::BadName
+            .text()
+            .contains(&format!("1 to {MAX_NAME_CHARS} characters")));
     }
 }

@@ -1,7 +1,7 @@
 //! The pages of the application.
 
-use crate::roles::Role;
 use crate::ingest_status::{load_ingest_status, IngestStatusView};
+use crate::roles::Role;
 use crate::session::{load_current_visitor, load_login_hints};
 use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
 use leptos::prelude::*;
@@ -236,14 +236,14 @@ pub fn AccountMenu() -> impl IntoView {
                             </nav>
                         });
                         view! {
-                        {admin_links}
-                        <span class="account">
-                            <span class="user">{user.name}</span>
-                            " (" {user.role.as_str()} ") "
-                            <form method="post" action="/logout" class="logout">
-                                <button type="submit">"Log out"</button>
-                            </form>
-                        </span>
+                            {admin_links}
+                            <span class="account">
+                                <span class="user">{user.name}</span>
+                                " (" {user.role.as_str()} ") "
+                                <form method="post" action="/logout" class="logout">
+                                    <button type="submit">"Log out"</button>
+                                </form>
+                            </span>
                         }
                         .into_any()
                     }

@@ -89,7 +89,8 @@ pub async fn change_rule(
         filter,
         permission,
     };
-    let detail = json!({ "rule_id": id, "from": before.as_ref().map(describe), "to": describe(&after) });
+    let detail =
+        json!({ "rule_id": id, "from": before.as_ref().map(describe), "to": describe(&after) });
     store
         .audit(&AuditEntry::new(actor, "rule_changed", detail))
         .await?;
@@ -109,7 +110,10 @@ pub async fn delete_rule(
         return Err(RuleError::NoSuchRule);
     }
     policy.reload().await?;
-    let detail = before.as_ref().map(describe).unwrap_or(json!({ "rule_id": id }));
+    let detail = before
+        .as_ref()
+        .map(describe)
+        .unwrap_or(json!({ "rule_id": id }));
     store
         .audit(&AuditEntry::new(actor, "rule_deleted", detail))
         .await?;

@@ -37,7 +37,11 @@ async fn post_expecting(
     outcome: &str,
 ) -> HttpResponse {
     let response = app.post_form(path, fields).await;
-    assert_eq!(response.status, 303, "{path}: {} {}", response.head, response.body);
+    assert_eq!(
+        response.status, 303,
+        "{path}: {} {}",
+        response.head, response.body
+    );
     let location = response.header("location").unwrap_or_default().to_owned();
     assert!(
         location.ends_with(&format!("?{outcome}")),
@@ -98,7 +102,10 @@ async fn an_admin_adds_a_user_through_the_form_who_can_then_log_in() {
     for page in [&page, &listed] {
         assert!(!page.body.contains("argon2"), "a password hash went out");
     }
-    assert_eq!(user_state(&app, "carol").await, ("operator".to_owned(), false));
+    assert_eq!(
+        user_state(&app, "carol").await,
+        ("operator".to_owned(), false)
+    );
 
     let page = post_expecting(
         &app,
@@ -119,17 +126,30 @@ async fn an_admin_adds_a_user_through_the_form_who_can_then_log_in() {
         "error=weak_password",
     )
     .await;
-    assert!(page.body.contains("at least 10 characters"), "{}", page.body);
+    assert!(
+        page.body.contains("at least 10 characters"),
+        "{}",
+        page.body
+    );
     post_expecting(
         &app,
         "/admin/users/add",
-        &[("name", "dan"), ("role", "root"), ("password", "long enough!")],
+        &[
+            ("name", "dan"),
+            ("role", "root"),
+            ("password", "long enough!"),
+        ],
         "error=bad_form",
     )
     .await;
 
     assert_eq!(
-        audited(&app, "user_added").await.last().unwrap().0.as_deref(),
+        audited(&app, "user_added")
+            .await
+            .last()
+            .unwrap()
+            .0
+            .as_deref(),
         Some("boss")
     );
     app.forget_session();
@@ -215,7 +235,7 @@ async fn a_disabled_user_cannot_log_in_until_enabled_again() {
         "done=user_disabled",
     )
     .await;
-    assert_eq!(user_state(&app, "frank").await.1, true);
+    assert!(user_state(&app, "frank").await.1, "frank is disabled");
     let row = page.body.split(r#"data-user="frank""#).nth(1).unwrap();
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("disabled") && row.contains("Enable"), "{row}");
@@ -281,11 +301,19 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     let page = post_expecting(
         &app,
         "/admin/rules/add",
-        &[("role", "viewer"), ("filter", &plant), ("permission", "read")],
+        &[
+            ("role", "viewer"),
+            ("filter", &plant),
+            ("permission", "read"),
+        ],
         "done=rule_added",
     )
     .await;
-    assert!(page.body.contains(&format!(r#"value="{plant}""#)), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(r#"value="{plant}""#)),
+        "{}",
+        page.body
+    );
 
     let (boiler, lamp) = (app.topic("plant/boiler/temp"), app.topic("office/lamp"));
     publish(&[
@@ -349,7 +377,11 @@ async fn bad_filters_duplicates_and_unknown_rules_are_refused_with_a_message() {
     let page = post_expecting(
         &app,
         "/admin/rules/add",
-        &[("role", "viewer"), ("filter", "a/#/b"), ("permission", "read")],
+        &[
+            ("role", "viewer"),
+            ("filter", "a/#/b"),
+            ("permission", "read"),
+        ],
         "error=bad_filter",
     )
     .await;
@@ -361,11 +393,19 @@ async fn bad_filters_duplicates_and_unknown_rules_are_refused_with_a_message() {
     let page = post_expecting(
         &app,
         "/admin/rules/add",
-        &[("role", "operator"), ("filter", "#"), ("permission", "read")],
+        &[
+            ("role", "operator"),
+            ("filter", "#"),
+            ("permission", "read"),
+        ],
         "error=duplicate_rule",
     )
     .await;
-    assert!(page.body.contains("That rule exists already."), "{}", page.body);
+    assert!(
+        page.body.contains("That rule exists already."),
+        "{}",
+        page.body
+    );
 
     let viewer_rule = rule_id(&app, "viewer", "#", "read")
         .await
@@ -488,7 +528,11 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         app.log_in(name, password).await;
         for path in &admin_forms {
             let response = app.post_form(path, &fields).await;
-            assert_eq!(response.status, 403, "{role} POST {path}: {}", response.head);
+            assert_eq!(
+                response.status, 403,
+                "{role} POST {path}: {}",
+                response.head
+            );
         }
         for path in ["/admin/users", "/admin/rules?topic=a"] {
             assert_eq!(app.get(path).await.status, 403, "{role} GET {path}");

@@ -2,6 +2,7 @@
 //! touches the database or server state sits behind the `ssr` feature and never reaches the
 //! browser bundle.
 
+pub mod admin;
 pub mod ingest_status;
 pub mod pages;
 pub mod roles;
@@ -15,6 +16,8 @@ pub mod access;
 pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod payload;
+#[cfg(feature = "ssr")]
+pub mod rule_edits;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
@@ -92,6 +95,16 @@ pub fn App() -> impl IntoView {
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("users"))
+                    view=admin::UsersPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("rules"))
+                    view=admin::RulesPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

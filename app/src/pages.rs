@@ -1,6 +1,7 @@
 //! The pages of the application.
 
 use crate::ingest_status::{load_ingest_status, IngestStatusView};
+use crate::roles::Role;
 use crate::session::{load_current_visitor, load_login_hints};
 use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
 use leptos::prelude::*;
@@ -226,16 +227,26 @@ pub fn AccountMenu() -> impl IntoView {
         <Suspense>
             {move || Suspend::new(async move {
                 match visitor.await.ok().flatten() {
-                    Some(user) => view! {
-                        <span class="account">
-                            <span class="user">{user.name}</span>
-                            " (" {user.role.as_str()} ") "
-                            <form method="post" action="/logout" class="logout">
-                                <button type="submit">"Log out"</button>
-                            </form>
-                        </span>
+                    Some(user) => {
+                        // Only a convenience: the admin pages themselves refuse everyone else.
+                        let admin_links = (user.role == Role::Admin).then(|| view! {
+                            <nav class="admin-links" aria-label="Administration">
+                                <a href="/admin/users">"Users"</a>
+                                <a href="/admin/rules">"Rules"</a>
+                            </nav>
+                        });
+                        view! {
+                            {admin_links}
+                            <span class="account">
+                                <span class="user">{user.name}</span>
+                                " (" {user.role.as_str()} ") "
+                                <form method="post" action="/logout" class="logout">
+                                    <button type="submit">"Log out"</button>
+                                </form>
+                            </span>
+                        }
+                        .into_any()
                     }
-                    .into_any(),
                     None => view! { <a class="account" href="/login">"Log in"</a> }.into_any(),
                 }
             })}

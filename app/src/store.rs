@@ -5,6 +5,7 @@ use crate::access::{AccessRule, Permission};
 use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
 use crate::payload;
 use crate::roles::Role;
+use crate::topic_filter::TopicFilter;
 use crate::topics::TopicLatest;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -276,6 +277,15 @@ pub enum UserChange {
     NoSuchUser,
     /// Refused: it would leave no enabled admin, and then nobody could manage users from the web.
     LastAdmin,
+}
+
+/// What a change to an access rule came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleChange {
+    Done,
+    NoSuchRule,
+    /// Refused: the same role, filter and permission are already a rule.
+    Duplicate,
 }
 
 /// A user row as read, before its role text becomes a [`Role`].
@@ -560,7 +570,7 @@ impl Store {
             .filter_map(|(id, role, filter, permission)| {
                 let parsed = (
                     role.parse::<Role>().ok(),
-                    crate::topic_filter::TopicFilter::parse(&filter).ok(),
+                    TopicFilter::parse(&filter).ok(),
                     match permission.as_str() {
                         "read" => Some(Permission::Read),
                         "publish" => Some(Permission::Publish),
@@ -581,6 +591,64 @@ impl Store {
                 }
             })
             .collect())
+    }
+
+    /// Adds a rule and returns its id, or `None` when the same rule exists already.
+    pub async fn add_access_rule(
+        &self,
+        role: Role,
+        filter: &TopicFilter,
+        permission: Permission,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "insert into access_rule (role, filter, permission) \
+             values ($1::user_role, $2, $3::access_permission) \
+             on conflict (role, filter, permission) do nothing returning id",
+        )
+        .bind(role.as_str())
+        .bind(filter.as_str())
+        .bind(permission.as_str())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Rewrites rule `id`.
+    pub async fn update_access_rule(
+        &self,
+        id: i64,
+        role: Role,
+        filter: &TopicFilter,
+        permission: Permission,
+    ) -> Result<RuleChange, sqlx::Error> {
+        let updated = sqlx::query(
+            "update access_rule set role = $2::user_role, filter = $3, \
+                 permission = $4::access_permission \
+             where id = $1",
+        )
+        .bind(id)
+        .bind(role.as_str())
+        .bind(filter.as_str())
+        .bind(permission.as_str())
+        .execute(&self.pool)
+        .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => Ok(RuleChange::NoSuchRule),
+            Ok(_) => Ok(RuleChange::Done),
+            // unique_violation: it would become a copy of another rule.
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => {
+                Ok(RuleChange::Duplicate)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes rule `id`; `false` when there was no such rule.
+    pub async fn delete_access_rule(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let deleted = sqlx::query("delete from access_rule where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
     }
 
     /// The newest `limit` audit rows, newest first.

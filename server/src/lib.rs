@@ -2,6 +2,7 @@
 //! maintenance. `main.rs` only parses the command line; tests start the same
 //! [`startup::Application`].
 
+pub mod admin;
 pub mod config;
 pub mod ingest;
 pub mod login;

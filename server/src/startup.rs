@@ -4,7 +4,7 @@
 
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
-use crate::{login, maintenance, web, writer};
+use crate::{admin, login, maintenance, web, writer};
 use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
 use app::state::AppState;
@@ -243,7 +243,18 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 3] = [(METRICS, "GET"), (LOG_IN, "POST"), (LOG_OUT, "POST")];
+pub const PLAIN_ROUTES: [(&str, &str); 10] = [
+    (METRICS, "GET"),
+    (LOG_IN, "POST"),
+    (LOG_OUT, "POST"),
+    (admin::ADD_USER, "POST"),
+    (admin::SET_ROLE, "POST"),
+    (admin::SET_PASSWORD, "POST"),
+    (admin::SET_DISABLED, "POST"),
+    (admin::ADD_RULE, "POST"),
+    (admin::CHANGE_RULE, "POST"),
+    (admin::DELETE_RULE, "POST"),
+];
 
 async fn web_router(
     settings: &Settings,
@@ -286,6 +297,14 @@ async fn web_router(
         // GET /login is the page (app::pages); these take its form and the logout button.
         .route(LOG_IN, post(login::log_in))
         .route(LOG_OUT, post(login::log_out))
+        // The forms of the admin pages (app::admin).
+        .route(admin::ADD_USER, post(admin::add_user))
+        .route(admin::SET_ROLE, post(admin::set_role))
+        .route(admin::SET_PASSWORD, post(admin::set_password))
+        .route(admin::SET_DISABLED, post(admin::set_disabled))
+        .route(admin::ADD_RULE, post(admin::add_rule))
+        .route(admin::CHANGE_RULE, post(admin::change_rule))
+        .route(admin::DELETE_RULE, post(admin::delete_rule))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())

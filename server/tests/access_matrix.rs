@@ -14,6 +14,10 @@ type Expected = [u16; 4];
 const EVERYONE: Expected = [200; 4];
 const SIGNED_IN: Expected = [303, 200, 200, 200];
 const SIGNED_IN_API: Expected = [401, 200, 200, 200];
+const ADMIN: Expected = [303, 403, 403, 200];
+const ADMIN_API: Expected = [401, 403, 403, 200];
+/// Admin forms redirect back to their page, with a message for an empty form.
+const ADMIN_FORM: Expected = [303, 403, 403, 303];
 
 /// (method, path, expected). Server functions are called as the pages call them: POST.
 const MATRIX: &[(&str, &str, Expected)] = &[
@@ -26,6 +30,17 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/api/login_hints", EVERYONE),
     // A failed login and a logout both answer with a redirect, whoever asks.
     ("POST", "/login", [303; 4]),
+    ("GET", "/admin/users", ADMIN),
+    ("GET", "/admin/rules", ADMIN),
+    ("POST", "/api/admin_users", ADMIN_API),
+    ("POST", "/api/admin_rules", ADMIN_API),
+    ("POST", "/admin/users/add", ADMIN_FORM),
+    ("POST", "/admin/users/role", ADMIN_FORM),
+    ("POST", "/admin/users/password", ADMIN_FORM),
+    ("POST", "/admin/users/disable", ADMIN_FORM),
+    ("POST", "/admin/rules/add", ADMIN_FORM),
+    ("POST", "/admin/rules/change", ADMIN_FORM),
+    ("POST", "/admin/rules/delete", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),
 ];
 

@@ -1,0 +1,616 @@
+//! The admin pages: users and access rules. They read through the `admin_*` server functions and
+//! change things with plain form posts to `/admin/...` (handled in `server/src/admin.rs`), so they
+//! work without JavaScript. Who may open them is the access policy's decision (`Area::Admin`).
+
+use crate::roles::Role;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+/// What the last form post came to. The server redirects back with `?done=CODE` or
+/// `?error=CODE`; the page maps the code to a fixed text, so a crafted link cannot put words of
+/// its own on an admin page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    UserAdded,
+    RoleChanged,
+    PasswordReset,
+    UserDisabled,
+    UserEnabled,
+    RuleAdded,
+    RuleChanged,
+    RuleDeleted,
+    NameTaken,
+    BadName,
+    WeakPassword,
+    LastAdmin,
+    UnknownUser,
+    BadFilter,
+    DuplicateRule,
+    UnknownRule,
+    BadForm,
+    Unavailable,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 18] = [
+        Outcome::UserAdded,
+        Outcome::RoleChanged,
+        Outcome::PasswordReset,
+        Outcome::UserDisabled,
+        Outcome::UserEnabled,
+        Outcome::RuleAdded,
+        Outcome::RuleChanged,
+        Outcome::RuleDeleted,
+        Outcome::NameTaken,
+        Outcome::BadName,
+        Outcome::WeakPassword,
+        Outcome::LastAdmin,
+        Outcome::UnknownUser,
+        Outcome::BadFilter,
+        Outcome::DuplicateRule,
+        Outcome::UnknownRule,
+        Outcome::BadForm,
+        Outcome::Unavailable,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::UserAdded => "user_added",
+            Outcome::RoleChanged => "role_changed",
+            Outcome::PasswordReset => "password_reset",
+            Outcome::UserDisabled => "user_disabled",
+            Outcome::UserEnabled => "user_enabled",
+            Outcome::RuleAdded => "rule_added",
+            Outcome::RuleChanged => "rule_changed",
+            Outcome::RuleDeleted => "rule_deleted",
+            Outcome::NameTaken => "name_taken",
+            Outcome::BadName => "bad_name",
+            Outcome::WeakPassword => "weak_password",
+            Outcome::LastAdmin => "last_admin",
+            Outcome::UnknownUser => "unknown_user",
+            Outcome::BadFilter => "bad_filter",
+            Outcome::DuplicateRule => "duplicate_rule",
+            Outcome::UnknownRule => "unknown_rule",
+            Outcome::BadForm => "bad_form",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn is_error(self) -> bool {
+        !matches!(
+            self,
+            Outcome::UserAdded
+                | Outcome::RoleChanged
+                | Outcome::PasswordReset
+                | Outcome::UserDisabled
+                | Outcome::UserEnabled
+                | Outcome::RuleAdded
+                | Outcome::RuleChanged
+                | Outcome::RuleDeleted
+        )
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::UserAdded => "The user was added.",
+            Outcome::RoleChanged => "The role was changed.",
+            Outcome::PasswordReset => "The password was set, and that user's sessions ended.",
+            Outcome::UserDisabled => "The user was disabled, and their sessions ended.",
+            Outcome::UserEnabled => "The user was enabled.",
+            Outcome::RuleAdded => "The rule was added; it applies now.",
+            Outcome::RuleChanged => "The rule was changed; the change applies now.",
+            Outcome::RuleDeleted => "The rule was deleted; it no longer applies.",
+            Outcome::NameTaken => "A user with that name exists already (names ignore case).",
+            Outcome::BadName => {
+                "That is not a valid user name: 1 to 64 characters, no spaces or control characters."
+            }
+            Outcome::WeakPassword => {
+                "That password was refused: it needs at least 10 characters (at most 1024 bytes)."
+            }
+            Outcome::LastAdmin => {
+                "Refused: that is the last enabled admin. Make another user admin first."
+            }
+            Outcome::UnknownUser => "There is no such user (any more).",
+            Outcome::BadFilter => {
+                "That is not an MQTT topic filter: it cannot be empty, '+' and '#' must fill a \
+                 whole level, and '#' may only be the last level (as in plant/+/temperature or \
+                 plant/#)."
+            }
+            Outcome::DuplicateRule => "That rule exists already.",
+            Outcome::UnknownRule => "There is no such rule (any more).",
+            Outcome::BadForm => "The form was incomplete; nothing was changed.",
+            Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Outcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.code() == code)
+    }
+
+    /// The query that carries this outcome back to a page.
+    pub fn query(self) -> String {
+        let key = if self.is_error() { "error" } else { "done" };
+        format!("{key}={}", self.code())
+    }
+}
+
+/// A user as the users page lists them; never their password hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    /// Formatted on the server, so the page reads the same with and without JavaScript.
+    pub created: String,
+}
+
+#[cfg(feature = "ssr")]
+fn state() -> Result<crate::state::AppState, ServerFnError> {
+    use_context::<crate::state::AppState>()
+        .ok_or_else(|| ServerFnError::new("application state is missing"))
+}
+
+#[cfg(feature = "ssr")]
+fn unavailable(error: sqlx::Error) -> ServerFnError {
+    tracing::error!(error = ?error, "reading for an admin page failed");
+    ServerFnError::new(Outcome::Unavailable.text())
+}
+
+#[server(endpoint = "admin_users")]
+pub async fn load_admin_users() -> Result<Vec<UserView>, ServerFnError> {
+    let users = state()?.store.list_users().await.map_err(unavailable)?;
+    Ok(users
+        .into_iter()
+        .map(|info| UserView {
+            name: info.user.name,
+            role: info.user.role,
+            disabled: info.user.disabled,
+            created: info.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        })
+        .collect())
+}
+
+/// An access rule as the rules page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleView {
+    pub id: i64,
+    pub role: Role,
+    pub filter: String,
+    /// `read` or `publish`.
+    pub permission: String,
+}
+
+/// Who may read and who may publish one topic, by the rules in force.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    pub topic: String,
+    /// `false` when the text is not a topic name (empty, or with a wildcard): nobody's rules
+    /// apply to it then.
+    pub valid: bool,
+    pub read: Vec<Role>,
+    pub publish: Vec<Role>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RulesView {
+    pub rules: Vec<RuleView>,
+    pub preview: Option<Preview>,
+}
+
+/// The rules in force, and the "who can see topic X" answer when `topic` is given.
+#[server(endpoint = "admin_rules")]
+pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, ServerFnError> {
+    let rules = state()?.access.rules().await.map_err(unavailable)?;
+    let preview = topic.map(|topic| {
+        let valid = crate::topic_filter::is_topic_name(&topic);
+        let (read, publish) = if valid {
+            rules.who_may(&topic)
+        } else {
+            Default::default()
+        };
+        Preview {
+            topic,
+            valid,
+            read,
+            publish,
+        }
+    });
+    Ok(RulesView {
+        rules: rules
+            .all()
+            .iter()
+            .map(|rule| RuleView {
+                id: rule.id,
+                role: rule.role,
+                filter: rule.filter.as_str().to_owned(),
+                permission: rule.permission.as_str().to_owned(),
+            })
+            .collect(),
+        preview,
+    })
+}
+
+/// The outcome named in the query, if any.
+#[component]
+fn OutcomeMessage() -> impl IntoView {
+    let query = use_query_map();
+    move || {
+        let query = query.read();
+        let done = query.get("done").and_then(|code| Outcome::from_code(&code));
+        let error = query
+            .get("error")
+            .and_then(|code| Outcome::from_code(&code));
+        match (
+            done.filter(|o| !o.is_error()),
+            error.filter(|o| o.is_error()),
+        ) {
+            (_, Some(error)) => {
+                Some(view! { <p class="error" role="alert">{error.text()}</p> }.into_any())
+            }
+            (Some(done), None) => {
+                Some(view! { <p class="done" role="status">{done.text()}</p> }.into_any())
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+#[component]
+fn RoleSelect(
+    selected: Role,
+    #[prop(optional)] form: Option<String>,
+    #[prop(optional)] label: Option<String>,
+) -> impl IntoView {
+    view! {
+        <select name="role" form=form aria-label=label>
+            {Role::ALL
+                .into_iter()
+                .map(|role| {
+                    view! {
+                        <option value=role.as_str() selected=role == selected>
+                            {role.as_str()}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
+    }
+}
+
+#[component]
+fn PermissionSelect(
+    selected: String,
+    #[prop(optional)] form: Option<String>,
+    #[prop(optional)] label: Option<String>,
+) -> impl IntoView {
+    view! {
+        <select name="permission" form=form aria-label=label>
+            {["read", "publish"]
+                .into_iter()
+                .map(|permission| {
+                    view! {
+                        <option value=permission selected=permission == selected>
+                            {permission}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
+    }
+}
+
+/// `/admin/users`: every user, with forms to add one, change a role, set a new password and
+/// disable or enable.
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let users = Resource::new(|| (), |_| load_admin_users());
+    view! {
+        <main class="admin">
+            <h1>"Users"</h1>
+            <OutcomeMessage/>
+            <Suspense fallback=|| view! { <p>"Loading users…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(users) => view! { <UserTable users/> }.into_any(),
+                        Err(error) => {
+                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+            <h2>"Add a user"</h2>
+            <form method="post" action="/admin/users/add" class="admin-form">
+                <label>"Name" <input name="name" required autocomplete="off"/></label>
+                <label>"Role" <RoleSelect selected=Role::Viewer/></label>
+                <label>
+                    "Password"
+                    <input
+                        name="password"
+                        type="password"
+                        required
+                        minlength="10"
+                        autocomplete="new-password"
+                    />
+                </label>
+                <button type="submit">"Add user"</button>
+            </form>
+        </main>
+    }
+}
+
+#[component]
+fn UserTable(users: Vec<UserView>) -> impl IntoView {
+    let rows = users
+        .into_iter()
+        .map(|user| {
+            let name = user.name.clone();
+            let (toggle, toggle_label) = if user.disabled {
+                ("false", "Enable")
+            } else {
+                ("true", "Disable")
+            };
+            view! {
+                <tr data-user=user.name.clone()>
+                    <th scope="row" class="name">{user.name.clone()}</th>
+                    <td class="role">{user.role.as_str()}</td>
+                    <td class="state">{if user.disabled { "disabled" } else { "active" }}</td>
+                    <td class="created">{user.created}</td>
+                    <td class="actions">
+                        <form method="post" action="/admin/users/role">
+                            <input type="hidden" name="name" value=name.clone()/>
+                            <RoleSelect selected=user.role label=format!("Role of {name}")/>
+                            <button type="submit">"Change role"</button>
+                        </form>
+                        <form method="post" action="/admin/users/password">
+                            <input type="hidden" name="name" value=name.clone()/>
+                            <input
+                                name="password"
+                                type="password"
+                                required
+                                minlength="10"
+                                autocomplete="new-password"
+                                aria-label=format!("New password for {name}")
+                            />
+                            <button type="submit">"Set password"</button>
+                        </form>
+                        <form method="post" action="/admin/users/disable">
+                            <input type="hidden" name="name" value=name.clone()/>
+                            <input type="hidden" name="disabled" value=toggle/>
+                            <button type="submit">{toggle_label}</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="admin-table users">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"State"</th>
+                    <th scope="col">"Created"</th>
+                    <th scope="col">"Change"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+/// `/admin/rules`: the access rules, forms to add, change and delete them, and which roles may
+/// read or publish a given topic (`?topic=...`).
+#[component]
+pub fn RulesPage() -> impl IntoView {
+    let query = use_query_map();
+    let topic = move || query.read().get("topic").filter(|topic| !topic.is_empty());
+    let rules = Resource::new(topic, load_admin_rules);
+    view! {
+        <main class="admin">
+            <h1>"Access rules"</h1>
+            <p class="notice">
+                "Each rule lets a role read or publish the topics its MQTT filter matches. "
+                "Admins may always read and publish everything; viewers never publish."
+            </p>
+            <OutcomeMessage/>
+            <Suspense fallback=|| view! { <p>"Loading rules…"</p> }>
+                {move || Suspend::new(async move {
+                    match rules.await {
+                        Ok(view) => {
+                            view! {
+                                <RuleTable rules=view.rules/>
+                                <h2>"Who can see a topic?"</h2>
+                                <PreviewForm preview=view.preview/>
+                            }
+                                .into_any()
+                        }
+                        Err(error) => {
+                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
+    let rows = rules
+        .into_iter()
+        .map(|rule| {
+            // The inputs sit in their own cells and join the form by its id (HTML's `form`
+            // attribute), as a form cannot span table cells.
+            let form = format!("rule-{}", rule.id);
+            view! {
+                <tr data-rule=rule.id>
+                    <td>
+                        <RoleSelect
+                            selected=rule.role
+                            form=form.clone()
+                            label="Role".to_owned()
+                        />
+                    </td>
+                    <td>
+                        <input
+                            name="filter"
+                            value=rule.filter.clone()
+                            required
+                            form=form.clone()
+                            aria-label="Topic filter"
+                        />
+                    </td>
+                    <td>
+                        <PermissionSelect
+                            selected=rule.permission.clone()
+                            form=form.clone()
+                            label="Permission".to_owned()
+                        />
+                    </td>
+                    <td class="actions">
+                        <form method="post" action="/admin/rules/change" id=form.clone()>
+                            <input type="hidden" name="id" value=rule.id/>
+                            <button type="submit">"Save"</button>
+                        </form>
+                        <form method="post" action="/admin/rules/delete">
+                            <input type="hidden" name="id" value=rule.id/>
+                            <button type="submit">"Delete"</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="admin-table rules">
+            <thead>
+                <tr>
+                    <th scope="col">"Role"</th>
+                    <th scope="col">"Topic filter"</th>
+                    <th scope="col">"Permission"</th>
+                    <th scope="col">"Change"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+            <tfoot>
+                <tr>
+                    <td>
+                        <RoleSelect
+                            selected=Role::Viewer
+                            form="new-rule".to_owned()
+                            label="Role".to_owned()
+                        />
+                    </td>
+                    <td>
+                        <input
+                            name="filter"
+                            required
+                            placeholder="plant/+/temperature"
+                            form="new-rule"
+                            aria-label="Topic filter"
+                        />
+                    </td>
+                    <td>
+                        <PermissionSelect
+                            selected="read".to_owned()
+                            form="new-rule".to_owned()
+                            label="Permission".to_owned()
+                        />
+                    </td>
+                    <td class="actions">
+                        <form method="post" action="/admin/rules/add" id="new-rule">
+                            <button type="submit">"Add rule"</button>
+                        </form>
+                    </td>
+                </tr>
+            </tfoot>
+        </table>
+    }
+}
+
+#[component]
+fn PreviewForm(preview: Option<Preview>) -> impl IntoView {
+    let typed = preview
+        .as_ref()
+        .map(|preview| preview.topic.clone())
+        .unwrap_or_default();
+    let names = |roles: &[Role]| {
+        if roles.is_empty() {
+            "nobody".to_owned()
+        } else {
+            roles
+                .iter()
+                .map(|role| role.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let answer = preview.map(|preview| {
+        if !preview.valid {
+            return view! {
+                <p class="error" role="alert">
+                    <code>{preview.topic}</code>
+                    " is not a topic name: it cannot be empty or hold '+' or '#'."
+                </p>
+            }
+            .into_any();
+        }
+        view! {
+            <dl class="preview" data-topic=preview.topic.clone()>
+                <dt>"Topic"</dt>
+                <dd><code>{preview.topic.clone()}</code></dd>
+                <dt>"May read"</dt>
+                <dd class="may-read">{names(&preview.read)}</dd>
+                <dt>"May publish"</dt>
+                <dd class="may-publish">{names(&preview.publish)}</dd>
+            </dl>
+        }
+        .into_any()
+    });
+    view! {
+        <form method="get" action="/admin/rules" class="preview-form">
+            <label>
+                "Topic " <input name="topic" value=typed placeholder="plant/boiler/temperature"/>
+            </label>
+            <button type="submit">"Show"</button>
+        </form>
+        {answer}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    #[test]
+    fn every_outcome_comes_back_from_its_code_under_the_right_key() {
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::from_code(outcome.code()), Some(outcome));
+            let key = if outcome.is_error() {
+                "error="
+            } else {
+                "done="
+            };
+            assert!(outcome.query().starts_with(key), "{outcome:?}");
+        }
+        assert_eq!(Outcome::from_code("<script>"), None);
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_messages_state_the_limits_the_accounts_module_enforces() {
+        use crate::accounts::{MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+        let password = Outcome::WeakPassword.text();
+        assert!(password.contains(&format!("at least {MIN_PASSWORD_CHARS} characters")));
+        assert!(password.contains(&format!("at most {MAX_PASSWORD_BYTES} bytes")));
+        assert!(Outcome::BadName
+            .text()
+            .contains(&format!("1 to {MAX_NAME_CHARS} characters")));
+    }
+}

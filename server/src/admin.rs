@@ -1,0 +1,298 @@
+//! The form posts of the admin pages (`app::admin`): plain HTML forms, so they work without
+//! JavaScript. Each one changes something through `app::accounts` or `app::rule_edits` (which
+//! check and audit) and redirects back to its page with the outcome's code. Only admins get
+//! here: the paths start with `/admin`, which the access policy keeps for them.
+
+use app::access::{Permission, Visitor};
+use app::accounts::{self, AccountError, Actor};
+use app::admin::Outcome;
+use app::roles::Role;
+use app::rule_edits::{self, RuleError};
+use app::state::AppState;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+pub const ADD_USER: &str = "/admin/users/add";
+pub const SET_ROLE: &str = "/admin/users/role";
+pub const SET_PASSWORD: &str = "/admin/users/password";
+pub const SET_DISABLED: &str = "/admin/users/disable";
+pub const ADD_RULE: &str = "/admin/rules/add";
+pub const CHANGE_RULE: &str = "/admin/rules/change";
+pub const DELETE_RULE: &str = "/admin/rules/delete";
+
+/// Every field is optional text, so a malformed post still gets the page back with a message
+/// rather than a bare 422.
+#[derive(Deserialize)]
+pub struct AdminForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    disabled: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    filter: String,
+    #[serde(default)]
+    permission: String,
+}
+
+impl AdminForm {
+    fn role(&self) -> Result<Role, Outcome> {
+        self.role.parse().map_err(|_| Outcome::BadForm)
+    }
+
+    fn permission(&self) -> Result<Permission, Outcome> {
+        match self.permission.as_str() {
+            "read" => Ok(Permission::Read),
+            "publish" => Ok(Permission::Publish),
+            _ => Err(Outcome::BadForm),
+        }
+    }
+
+    fn id(&self) -> Result<i64, Outcome> {
+        self.id.trim().parse().map_err(|_| Outcome::BadForm)
+    }
+
+    /// Surrounding spaces in a filter are a slip of the keyboard, not part of a topic.
+    fn filter(&self) -> &str {
+        self.filter.trim()
+    }
+}
+
+/// The admin making a change, as the audit log names them.
+struct Acting {
+    visitor: Visitor,
+    client_addr: String,
+}
+
+impl Acting {
+    fn new(visitor: Visitor, peer: SocketAddr) -> Self {
+        Self {
+            visitor,
+            client_addr: peer.ip().to_string(),
+        }
+    }
+
+    fn actor(&self) -> Option<Actor<'_>> {
+        self.visitor
+            .user()
+            .map(|user| Actor::user(user, Some(&self.client_addr)))
+    }
+}
+
+fn back(page: &str, outcome: Result<Outcome, Outcome>) -> Response {
+    let outcome = outcome.unwrap_or_else(|refused| refused);
+    Redirect::to(&format!("{page}?{}", outcome.query())).into_response()
+}
+
+/// The access policy let only a signed-in admin through; a request without a user here means
+/// the middleware was not run, which is a bug, not a visitor to serve.
+fn no_actor() -> Response {
+    tracing::error!("an admin form arrived without a signed-in visitor");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+fn account_outcome(error: AccountError) -> Outcome {
+    match error {
+        AccountError::NameTaken(_) => Outcome::NameTaken,
+        AccountError::BadName(_) => Outcome::BadName,
+        AccountError::WeakPassword(_) => Outcome::WeakPassword,
+        AccountError::LastAdmin { .. } => Outcome::LastAdmin,
+        AccountError::UnknownUser(_) => Outcome::UnknownUser,
+        other => {
+            tracing::error!(error = %other, "an admin change to a user failed");
+            Outcome::Unavailable
+        }
+    }
+}
+
+fn rule_outcome(error: RuleError) -> Outcome {
+    match error {
+        RuleError::BadFilter(_) => Outcome::BadFilter,
+        RuleError::Duplicate => Outcome::DuplicateRule,
+        RuleError::NoSuchRule => Outcome::UnknownRule,
+        RuleError::Database(error) => {
+            tracing::error!(%error, "an admin change to the access rules failed");
+            Outcome::Unavailable
+        }
+    }
+}
+
+const USERS: &str = "/admin/users";
+const RULES: &str = "/admin/rules";
+
+/// `POST /admin/users/add`: name, role, password.
+pub async fn add_user(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = async {
+        let role = form.role()?;
+        accounts::add_user(&state.store, actor, &form.name, &form.password, role)
+            .await
+            .map_err(account_outcome)?;
+        Ok(Outcome::UserAdded)
+    };
+    back(USERS, outcome.await)
+}
+
+/// `POST /admin/users/role`: name, role.
+pub async fn set_role(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = async {
+        let role = form.role()?;
+        accounts::set_role(&state.store, actor, &form.name, role)
+            .await
+            .map_err(account_outcome)?;
+        Ok(Outcome::RoleChanged)
+    };
+    back(USERS, outcome.await)
+}
+
+/// `POST /admin/users/password`: name, password. Ends that user's sessions (the admin's own
+/// too, when they set their own).
+pub async fn set_password(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = accounts::change_password(&state.store, actor, &form.name, &form.password)
+        .await
+        .map(|_| Outcome::PasswordReset)
+        .map_err(account_outcome);
+    back(USERS, outcome)
+}
+
+/// `POST /admin/users/disable`: name, disabled (`true` or `false`).
+pub async fn set_disabled(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = async {
+        let disabled = match form.disabled.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(Outcome::BadForm),
+        };
+        accounts::set_disabled(&state.store, actor, &form.name, disabled)
+            .await
+            .map_err(account_outcome)?;
+        Ok(if disabled {
+            Outcome::UserDisabled
+        } else {
+            Outcome::UserEnabled
+        })
+    };
+    back(USERS, outcome.await)
+}
+
+/// `POST /admin/rules/add`: role, filter, permission.
+pub async fn add_rule(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = async {
+        let (role, permission) = (form.role()?, form.permission()?);
+        rule_edits::add_rule(
+            &state.store,
+            &state.access,
+            actor,
+            role,
+            form.filter(),
+            permission,
+        )
+        .await
+        .map_err(rule_outcome)?;
+        Ok(Outcome::RuleAdded)
+    };
+    back(RULES, outcome.await)
+}
+
+/// `POST /admin/rules/change`: id, role, filter, permission.
+pub async fn change_rule(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = async {
+        let (id, role, permission) = (form.id()?, form.role()?, form.permission()?);
+        rule_edits::change_rule(
+            &state.store,
+            &state.access,
+            actor,
+            id,
+            role,
+            form.filter(),
+            permission,
+        )
+        .await
+        .map_err(rule_outcome)?;
+        Ok(Outcome::RuleChanged)
+    };
+    back(RULES, outcome.await)
+}
+
+/// `POST /admin/rules/delete`: id.
+pub async fn delete_rule(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let acting = Acting::new(visitor, peer);
+    let Some(actor) = acting.actor() else {
+        return no_actor();
+    };
+    let outcome = async {
+        let id = form.id()?;
+        rule_edits::delete_rule(&state.store, &state.access, actor, id)
+            .await
+            .map_err(rule_outcome)?;
+        Ok(Outcome::RuleDeleted)
+    };
+    back(RULES, outcome.await)
+}

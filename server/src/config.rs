@@ -268,6 +268,9 @@ pub struct WriterSettings {
     pub batch_delay: Duration,
     /// Messages waiting between the broker and the writer; when full, ingest stops reading.
     pub queue_capacity: usize,
+    /// Payload bytes received but not yet stored, in the queue and in the batches being written;
+    /// when reached, ingest stops reading. Bounds memory whatever the payload sizes.
+    pub buffer_bytes: usize,
 }
 
 /// How long messages are kept. The `latest` row of a topic is kept whatever its age.
@@ -400,12 +403,20 @@ struct FileWriter {
     batch_max: Option<u64>,
     batch_delay_ms: Option<u64>,
     queue_capacity: Option<u64>,
+    buffer_bytes: Option<u64>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
 pub const DEFAULT_CLIENT_ID: &str = "lookout";
 pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 256 * 1024;
+/// Per-topic work (counts, the latest row) is done once per batch, so under load larger batches
+/// store more per second (bench/results/ingest.md); when traffic is light a batch closes after
+/// `batch_delay` anyway, so latency then does not grow with this.
+pub const DEFAULT_BATCH_MAX: u64 = 10_000;
+/// 64 MiB: room for a queue and two batches of small messages, and for a few hundred messages at
+/// the default payload limit.
+pub const DEFAULT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 /// A month of history: enough to look back over a few weeks, and a demo or a forgotten test
 /// machine does not fill its disk. Keeping data for years is a choice someone should make.
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
@@ -580,7 +591,7 @@ impl Settings {
                 "LOOKOUT_WRITER_BATCH_MAX",
                 "writer.batch_max",
                 writer.batch_max,
-                2000,
+                DEFAULT_BATCH_MAX,
                 1..=100_000,
             )? as usize,
             batch_delay: Duration::from_millis(sources.number(
@@ -596,6 +607,14 @@ impl Settings {
                 writer.queue_capacity,
                 10_000,
                 1..=10_000_000,
+            )? as usize,
+            buffer_bytes: sources.number(
+                "LOOKOUT_WRITER_BUFFER_BYTES",
+                "writer.buffer_bytes",
+                writer.buffer_bytes,
+                DEFAULT_BUFFER_BYTES,
+                // A payload of the largest allowed size must fit, or ingest would wait forever.
+                mqtt.max_payload_bytes as u64..=1 << 36,
             )? as usize,
         };
 
@@ -951,7 +970,17 @@ mod tests {
                 qos: QoS::ExactlyOnce
             }]
         );
-        assert_eq!(settings.writer.batch_max, 2000);
+        assert_eq!(settings.writer.batch_max, 10_000);
+        assert_eq!(settings.writer.buffer_bytes, 64 * 1024 * 1024);
+        let error = load(&[DB, ("LOOKOUT_WRITER_BUFFER_BYTES", "1000")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "LOOKOUT_WRITER_BUFFER_BYTES is not valid: expected a whole number from 262144"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

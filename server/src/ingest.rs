@@ -14,7 +14,7 @@ use rumqttc::{
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// A message as received, with what the writer needs to store and then acknowledge it.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub struct Received {
     pub oversized: bool,
     /// The broker connection it arrived on (see [`Session`]).
     pub connection: u64,
+    /// Its share of the writer's memory budget, given back when it is dropped after storing.
+    pub budget: OwnedSemaphorePermit,
 }
 
 /// Counts broker connections. Packet ids are only meaningful on the connection that used them:
@@ -182,6 +184,7 @@ impl Broker {
     pub async fn run(
         mut self,
         messages: mpsc::Sender<Received>,
+        budget: Arc<Semaphore>,
         subscribed: oneshot::Sender<Vec<SubscribeReasonCode>>,
     ) {
         let mut backoff = Backoff::default();
@@ -193,7 +196,7 @@ impl Broker {
                         let _ = first.send(ack.return_codes);
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                Ok(Event::Incoming(Packet::Publish(mut publish))) => {
                     self.status.received();
                     let oversized = publish.payload.len() > self.max_payload_bytes;
                     if oversized {
@@ -204,12 +207,21 @@ impl Broker {
                             limit = self.max_payload_bytes,
                             "payload over the size limit; acknowledged, not stored"
                         );
+                        // Only its packet id is needed now, for the acknowledgement.
+                        publish.payload = Default::default();
                     }
+                    let received_at = Utc::now();
+                    // Waits while the writer holds its whole budget: backpressure, as below.
+                    let bytes = u32::try_from(publish.payload.len()).unwrap_or(u32::MAX);
+                    let Ok(budget) = budget.clone().acquire_many_owned(bytes).await else {
+                        return;
+                    };
                     let received = Received {
                         publish,
-                        received_at: Utc::now(),
+                        received_at,
                         oversized,
                         connection: self.session.current(),
+                        budget,
                     };
                     // Waits while the writer is behind: backpressure, never a drop.
                     if messages.send(received).await.is_err() {

@@ -17,9 +17,10 @@ use axum::{middleware, Extension};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use rumqttc::SubscribeReasonCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 /// How long start-up waits for the database and for the broker before giving up.
@@ -37,20 +38,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
         let database = &settings.database_url;
-        let store = Store::connect(database.value.expose(), CONNECT_TIMEOUT)
-            .await
-            .map_err(|error| {
-                database.unusable(format!(
-                    "cannot connect to PostgreSQL at {}: {error}",
-                    database.value
-                ))
-            })?;
-        store.migrate().await.map_err(|error| {
-            database.unusable(format!(
-                "running the database migrations on {} failed: {error}",
-                database.value
-            ))
-        })?;
+        let store = open_database(&settings).await?;
         if let Ok(0) = store.count_admins().await {
             tracing::warn!(
                 "no admin user yet: create one with `lookout user add NAME --role admin`"
@@ -82,7 +70,8 @@ impl Application {
             status.clone(),
         ));
         let (subscribed, confirmation) = oneshot::channel();
-        let ingest = tokio::spawn(broker.run(sender, subscribed));
+        let budget = Arc::new(Semaphore::new(settings.writer.buffer_bytes));
+        let ingest = tokio::spawn(broker.run(sender, budget, subscribed));
         let running = AbortOnDrop(vec![ingest, writer]);
         confirm_subscriptions(&settings, confirmation).await?;
 
@@ -143,6 +132,27 @@ impl Application {
         maintenance_task.abort();
         outcome
     }
+}
+
+/// Connects to PostgreSQL and runs the migrations, so that `serve` and the `user` commands work on
+/// a database nothing has touched yet.
+pub async fn open_database(settings: &Settings) -> Result<Store, ConfigError> {
+    let database = &settings.database_url;
+    let store = Store::connect(database.value.expose(), CONNECT_TIMEOUT)
+        .await
+        .map_err(|error| {
+            database.unusable(format!(
+                "cannot connect to PostgreSQL at {}: {error}",
+                database.value
+            ))
+        })?;
+    store.migrate().await.map_err(|error| {
+        database.unusable(format!(
+            "running the database migrations on {} failed: {error}",
+            database.value
+        ))
+    })?;
+    Ok(store)
 }
 
 /// Waits for the broker's answer to our subscriptions and refuses any it rejected.

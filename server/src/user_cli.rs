@@ -3,7 +3,7 @@
 //! Passwords come from the terminal or standard input, never from the command line, where other
 //! local users could read them in the process list and the shell keeps them in its history.
 
-use crate::config::{ConfigError, Settings};
+use crate::config::Settings;
 use anyhow::Context;
 use app::accounts::{self, Actor};
 use app::roles::Role;
@@ -11,7 +11,6 @@ use app::store::Store;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
-use std::time::Duration;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -38,12 +37,9 @@ pub enum UserCommand {
     },
 }
 
-/// How long the commands wait for the database.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 pub async fn run(config: Option<&Path>, command: UserCommand) -> anyhow::Result<()> {
     let settings = Settings::load(config)?;
-    let store = open_database(&settings).await?;
+    let store = crate::startup::open_database(&settings).await?;
     let actor = Actor::CLI;
     match command {
         UserCommand::Add { name, role } => {
@@ -76,26 +72,6 @@ pub async fn run(config: Option<&Path>, command: UserCommand) -> anyhow::Result<
         }
     }
     Ok(())
-}
-
-/// Connects and migrates, so the commands work on a database `lookout serve` never saw.
-async fn open_database(settings: &Settings) -> Result<Store, ConfigError> {
-    let database = &settings.database_url;
-    let store = Store::connect(database.value.expose(), CONNECT_TIMEOUT)
-        .await
-        .map_err(|error| {
-            database.unusable(format!(
-                "cannot connect to PostgreSQL at {}: {error}",
-                database.value
-            ))
-        })?;
-    store.migrate().await.map_err(|error| {
-        database.unusable(format!(
-            "running the database migrations on {} failed: {error}",
-            database.value
-        ))
-    })?;
-    Ok(store)
 }
 
 async fn list(store: &Store) -> anyhow::Result<()> {

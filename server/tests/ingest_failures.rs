@@ -14,8 +14,8 @@ use support::{
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// The most messages Lookout holds received but unacknowledged with default settings: its queue
-/// (10,000) plus two batches committing at once (2 × 2,000). Only these can come twice.
-const MOST_UNACKNOWLEDGED: i64 = 10_000 + 2 * 2_000;
+/// (10,000) plus two batches committing at once (2 × 10,000). Only these can come twice.
+const MOST_UNACKNOWLEDGED: i64 = 10_000 + 2 * 10_000;
 
 /// An app on a PostgreSQL and a broker of the test's own, which it may stop and restart.
 async fn app_on_private_services() -> (TestPostgres, TestBroker, String, support::TestApp) {

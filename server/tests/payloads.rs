@@ -68,3 +68,28 @@ async fn empty_binary_text_and_malformed_json_payloads_are_stored_as_documented(
     assert!(page.body.contains("(empty)"));
     assert!(page.body.contains(r#"{"temp": 21.5"#));
 }
+
+#[tokio::test]
+async fn a_memory_budget_smaller_than_the_traffic_slows_ingest_but_loses_nothing() {
+    // Room for two of these payloads at a time: ingest must wait for the writer again and again.
+    let app = support::spawn_app_with(|settings| {
+        settings.mqtt.max_payload_bytes = 64 * 1024;
+        settings.writer.buffer_bytes = 128 * 1024;
+    })
+    .await;
+    let payloads: Vec<(String, Vec<u8>)> = (0..200u32)
+        .map(|n| {
+            let mut payload = format!("{n:08}").into_bytes();
+            payload.resize(50_000, b'.');
+            (app.topic(&format!("camera/{}", n % 4)), payload)
+        })
+        .collect();
+    support::publish_all(&support::broker_url(), &payloads).await;
+    support::wait_for_distinct_payloads(&app.db, 200, std::time::Duration::from_secs(60)).await;
+    let stored_bytes: i64 =
+        sqlx::query_scalar("select sum(octet_length(payload))::int8 from message")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored_bytes, 200 * 50_000);
+}

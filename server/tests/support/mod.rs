@@ -365,6 +365,8 @@ pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
         options.set_credentials(login.username, login.password);
     }
     options.set_keep_alive(Duration::from_secs(10));
+    // Devices may send payloads beyond rumqttc's 10 KiB default.
+    options.set_max_packet_size(16 << 20, 16 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
     for (topic, payload, qos, retain) in messages {
         client

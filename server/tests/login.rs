@@ -257,3 +257,16 @@ async fn a_fresh_install_says_how_to_create_the_first_admin() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn a_session_ends_after_its_idle_time_but_not_while_in_use() {
+    let app = spawn_app_with(|settings| settings.web.session_idle = Duration::from_secs(3)).await;
+    // Requests keep it alive past its idle time...
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(app.get("/").await.status, 200);
+    }
+    // ...and a pause longer than it ends it, whatever the browser still holds.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(app.get("/").await.status, 303);
+}

@@ -249,7 +249,7 @@ impl Store {
         let rows: Vec<Row> = sqlx::query_as(
             "select t.name, l.received_at, \
                     substring(l.payload from 1 for $1) as payload_prefix, \
-                    octet_length(l.payload) as payload_len, t.message_count \
+                    octet_length(l.payload) as payload_len, l.message_count \
              from latest l join topic t on t.id = l.topic_id \
              order by t.name \
              limit $2",
@@ -703,9 +703,9 @@ impl BatchWriter {
         }
     }
 
-    /// Stores `batch` in one transaction: the messages, each topic's count and last-seen time,
-    /// and the latest row per topic, where the last message of a topic in the batch wins unless
-    /// the stored one is newer. Nothing is written unless all of it is. Batches written at the
+    /// Stores `batch` in one transaction: the messages, and the latest row per topic with its
+    /// message count, where the last message of a topic in the batch wins unless the stored one
+    /// is newer. Nothing is written unless all of it is. Batches written at the
     /// same time by clones lock topic rows in the same order, so they wait for each other instead
     /// of deadlocking.
     pub async fn write(&self, batch: &[NewMessage<'_>]) -> Result<(), sqlx::Error> {
@@ -817,27 +817,28 @@ impl BatchWriter {
         let last_values: Vec<Option<f64>> = last.iter().map(|(_, _, i)| values[*i]).collect();
         let last_kinds: Vec<&str> = last.iter().map(|(_, _, i)| kinds[*i]).collect();
 
+        // The count always grows; the value only moves forward: a batch committing after a
+        // newer one (two may commit at once) must not put an older value back. `latest.*` in
+        // the SET list is the row as it was.
         sqlx::query(
-            "update topic t set message_count = t.message_count + u.n, \
-                                last_seen = greatest(t.last_seen, u.last_seen) \
-             from unnest($1::int8[], $2::int8[], $3::timestamptz[]) as u(id, n, last_seen) \
-             where t.id = u.id",
-        )
-        .bind(&ids)
-        .bind(&counts)
-        .bind(&last_received)
-        .execute(&mut *tx)
-        .await?;
-
-        sqlx::query(
-            "insert into latest (topic_id, received_at, payload, qos, retain, value, kind) \
+            "insert into latest (topic_id, received_at, payload, qos, retain, value, kind, \
+                                 message_count) \
              select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
-                                  $5::bool[], $6::float8[], $7::text[]::payload_kind[]) \
+                                  $5::bool[], $6::float8[], $7::text[]::payload_kind[], \
+                                  $8::int8[]) \
              on conflict (topic_id) do update set \
-                 received_at = excluded.received_at, payload = excluded.payload, \
-                 qos = excluded.qos, retain = excluded.retain, value = excluded.value, \
-                 kind = excluded.kind \
-             where latest.received_at <= excluded.received_at",
+                 message_count = latest.message_count + excluded.message_count, \
+                 received_at = greatest(latest.received_at, excluded.received_at), \
+                 payload = case when latest.received_at <= excluded.received_at \
+                           then excluded.payload else latest.payload end, \
+                 qos = case when latest.received_at <= excluded.received_at \
+                       then excluded.qos else latest.qos end, \
+                 retain = case when latest.received_at <= excluded.received_at \
+                          then excluded.retain else latest.retain end, \
+                 value = case when latest.received_at <= excluded.received_at \
+                         then excluded.value else latest.value end, \
+                 kind = case when latest.received_at <= excluded.received_at \
+                        then excluded.kind else latest.kind end",
         )
         .bind(&ids)
         .bind(&last_received)
@@ -846,6 +847,7 @@ impl BatchWriter {
         .bind(&last_retain)
         .bind(&last_values)
         .bind(&last_kinds)
+        .bind(&counts)
         .execute(&mut *tx)
         .await?;
 

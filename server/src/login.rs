@@ -19,11 +19,27 @@ use tower_sessions::Session;
 
 /// The session key holding the signed-in user's id.
 const USER_ID: &str = "user_id";
+/// The session key holding when a request last moved the session's expiry (Unix milliseconds).
+const REFRESHED_AT: &str = "refreshed_at";
+
+/// How stale a signed-in session's expiry may get before a request moves it. A session's expiry
+/// moves only when it is saved, and it is saved only when changed; touching it on every request
+/// would cost a database write each, so it is touched once per this interval (a quarter of the
+/// idle time, at most a minute).
+#[derive(Clone, Copy, Debug)]
+pub struct SessionRefresh(pub Duration);
+
+impl SessionRefresh {
+    pub fn for_idle(idle: Duration) -> Self {
+        Self((idle / 4).min(Duration::from_secs(60)))
+    }
+}
 
 /// Puts the request's [`Visitor`] into its extensions and asks the access policy whether it may
 /// have the route. Anonymous visitors are sent to log in (pages) or told 401 (server functions).
 pub async fn resolve_visitor(
     State(state): State<AppState>,
+    Extension(refresh): Extension<SessionRefresh>,
     session: Session,
     mut request: Request,
     next: Next,
@@ -36,6 +52,9 @@ pub async fn resolve_visitor(
         if user_id.is_some() && visitor == Visitor::Anonymous {
             // Disabled or deleted since logging in: the session is worth nothing now.
             session.flush().await?;
+        }
+        if visitor != Visitor::Anonymous {
+            keep_alive(&session, refresh).await?;
         }
         let decision = state.access.rules().await?.route(&visitor, area);
         Ok::<_, anyhow::Error>((visitor, decision))
@@ -70,6 +89,20 @@ pub async fn resolve_visitor(
             (StatusCode::FORBIDDEN, "Your role does not allow this page.").into_response()
         }
     }
+}
+
+/// Marks a signed-in session changed once per refresh interval, so that it is saved and its
+/// inactivity expiry moves.
+async fn keep_alive(
+    session: &Session,
+    refresh: SessionRefresh,
+) -> Result<(), tower_sessions::session::Error> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let refreshed_ms = session.get::<i64>(REFRESHED_AT).await?.unwrap_or(0);
+    if now_ms - refreshed_ms >= refresh.0.as_millis() as i64 {
+        session.insert(REFRESHED_AT, now_ms).await?;
+    }
+    Ok(())
 }
 
 fn unavailable() -> Response {

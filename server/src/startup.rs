@@ -325,6 +325,9 @@ async fn web_router(
             login::resolve_visitor,
         ))
         .layer(Extension(login::LoginThrottle::default()))
+        .layer(Extension(login::SessionRefresh::for_idle(
+            settings.web.session_idle,
+        )))
         .with_state(state)
         .layer(sessions)
         .layer(middleware::from_fn_with_state(

@@ -48,11 +48,9 @@ pub async fn sessions(
         // by `same_origin_only` anyway.
         .with_same_site(SameSite::Lax)
         .with_secure(settings.is_https())
-        .with_expiry(Expiry::OnInactivity(idle))
-        // Saved on every request that has a session, so that use keeps it alive: otherwise the
-        // expiry would only move when the session's data changes. Anonymous visitors have none,
-        // so this costs one write per signed-in request.
-        .with_always_save(true))
+        // Kept alive while used by `login::resolve_visitor`, which touches the session now and
+        // then (see `SessionRefresh`).
+        .with_expiry(Expiry::OnInactivity(idle)))
 }
 
 /// The headers that are right for every response. HTML pages set their own

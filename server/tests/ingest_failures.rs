@@ -69,7 +69,7 @@ async fn a_burst_of_50000_messages_is_stored_exactly_once() {
     .await
     .unwrap();
     assert_eq!(stale, 0, "some latest rows are not the newest message");
-    let counted: i64 = sqlx::query_scalar("select sum(message_count)::int8 from topic")
+    let counted: i64 = sqlx::query_scalar("select sum(message_count)::int8 from latest")
         .fetch_one(&app.db)
         .await
         .unwrap();

@@ -326,9 +326,9 @@ pub fn write(
          - **(b)** Node-RED {nodered} (`node` {node}, `pg` {pg_module}) runs \
          `bench/ingest/nodered/flows.json`: an `mqtt in` node (QoS 1, clean session, payload as a \
          Buffer) wired to a function node that, through a `pg` Pool of 4 connections, runs one \
-         statement per message: upsert the topic (`message_count + 1`, `last_seen`) and insert \
-         the message (payload as bytea, kind `json`, `received_at = now()`). It does not maintain \
-         `latest`. Node-RED's MQTT client acknowledges on receipt, before storing: a message \
+         statement per message: upsert the topic, insert the message (payload as bytea, kind \
+         `json`, `received_at = now()`) and upsert the topic's `latest` row with \
+         `message_count + 1`. Node-RED's MQTT client acknowledges on receipt, before storing: a message \
          in its queue when Node-RED stops is lost, and its backlog lives in Node-RED's memory \
          rather than at the broker.\n\
          - **(c)** Lookout (commit `{lookout_rev}`, release build of the committed tree) as \

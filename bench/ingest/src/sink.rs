@@ -125,13 +125,13 @@ impl PgSink {
         })
     }
 
-    /// Both writers keep `topic.message_count` in the same transaction as the rows, so this is
+    /// Both writers keep `latest.message_count` in the same transaction as the rows, so this is
     /// a committed-row count that costs a scan of 1,000 rows rather than of the message table.
     async fn progress(&self) -> Result<u64> {
         let row = self
             .client
             .query_one(
-                "select coalesce(sum(message_count), 0)::int8 from topic",
+                "select coalesce(sum(message_count), 0)::int8 from latest",
                 &[],
             )
             .await?;

@@ -334,9 +334,10 @@ pub fn write(
          - **(c)** Lookout (commit `{lookout_rev}`, release build of the committed tree) as \
          configured by default: persistent \
          session, subscription at QoS 2 max (messages arrive at QoS 1), a bounded channel of \
-         10,000, batches of up to 2,000 messages or 20 ms in one transaction (messages, topic \
-         counts, `latest`), acknowledged to the broker after the commit. (c′), when present, is the same binary \
-         on a fresh database with the settings named in its row.\n\
+         10,000 and a 64 MiB byte budget, batches of up to 10,000 messages or 20 ms in one \
+         transaction (messages, and `latest` with each topic's count), two batches committing at \
+         once, acknowledged to the broker after the commit. (c′), when present, is the same \
+         binary on a fresh database with the settings named in its row.\n\
          - **Why Node-RED is far below the ~8,000 msg/s known for this flow.** It commits every \
          message on its own (one autocommit statement per message on 4 connections), and each \
          commit waits for its WAL flush: during its run PostgreSQL did {nodered_wal} \

@@ -32,11 +32,12 @@ need_commands() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# System packages: the database, the broker, the browser, and what the scripts themselves use.
+# System packages: the database, the broker, the browser, and what the scripts themselves use
+# (openssl makes the tests' certificate authority for the TLS broker tests).
 # Debian keeps the PostgreSQL server binaries out of PATH, so pg_ctlcluster stands for them.
 need_commands pg_ctlcluster postgresql psql postgresql-client \
   mosquitto mosquitto mosquitto_pub mosquitto-clients \
-  chromium chromium node nodejs npm npm curl curl cc gcc pkg-config pkg-config
+  chromium chromium node nodejs npm npm curl curl cc gcc pkg-config pkg-config openssl openssl
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then

@@ -227,26 +227,31 @@ fn verify_blocking(password: &str, hash: &str) -> Result<bool> {
 /// The user `name` if `password` is theirs and they are not disabled; `None` otherwise, without
 /// saying which. An unknown name still costs one hash verification (against a dummy hash), so the
 /// time taken does not tell whether a name exists.
-#[tracing::instrument(skip_all, fields(user = %name))]
 pub async fn authenticate(store: &Store, name: &str, password: &str) -> Result<Option<User>> {
+    Ok(check_login(store, name, password)
+        .await?
+        .map(|credentials| credentials.user))
+}
+
+/// As [`authenticate`], with the hash the password matched: a login records its session only
+/// while that hash is still the user's ([`Store::record_user_session`]), so a password changed
+/// during the login cannot leave a session behind.
+#[tracing::instrument(skip_all, fields(user = %name))]
+pub async fn check_login(store: &Store, name: &str, password: &str) -> Result<Option<Credentials>> {
     if password.len() > MAX_PASSWORD_BYTES {
         // Refused before any work; its length was the caller's own choice, so this tells nothing.
         return Ok(None);
     }
-    let found = store.user_by_name(name).await?;
-    // A disabled user's own hash is checked too: the same work, so disabled looks like wrong.
-    let (hash, user) = match found {
-        Some(credentials) => (credentials.password_hash, Some(credentials.user)),
-        None => {
-            let password = password.to_owned();
-            tokio::task::spawn_blocking(move || verify_blocking(&password, &DUMMY_HASH))
-                .await
-                .map_err(|error| AccountError::Hashing(error.to_string()))??;
-            return Ok(None);
-        }
+    let Some(credentials) = store.user_by_name(name).await? else {
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || verify_blocking(&password, &DUMMY_HASH))
+            .await
+            .map_err(|error| AccountError::Hashing(error.to_string()))??;
+        return Ok(None);
     };
-    let matches = verify_password(password, &hash).await?;
-    Ok(user.filter(|user| matches && !user.disabled))
+    // A disabled user's own hash is checked too: the same work, so disabled looks like wrong.
+    let matches = verify_password(password, &credentials.password_hash).await?;
+    Ok((matches && !credentials.user.disabled).then_some(credentials))
 }
 
 /// Adds a user after checking the name and the password.

@@ -486,22 +486,29 @@ impl Store {
             .await
     }
 
-    /// Notes that `session_id` (tower-sessions' id) belongs to `user_id`, so that
-    /// [`Store::end_user_sessions`] can find it. Called at login, after the id was rotated.
+    /// Notes that `session_id` (tower-sessions' id) belongs to `user_id`, so that ending all of
+    /// a user's sessions can find it; only while `password_hash` is still the user's and they are
+    /// enabled. Returns whether it was recorded. A password change commits its new hash before
+    /// ending the sessions, so a login racing it is either recorded and then ended, or refused.
     pub async fn record_user_session(
         &self,
         session_id: &str,
         user_id: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "insert into user_session (session_id, user_id) values ($1, $2) \
+        password_hash: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let recorded = sqlx::query(
+            "insert into user_session (session_id, user_id) \
+             select $1, id from app_user \
+             where id = $2 and password_hash = $3 and not disabled \
              on conflict (session_id) do update set user_id = excluded.user_id, created_at = now()",
         )
         .bind(session_id)
         .bind(user_id)
+        .bind(password_hash)
         .execute(&self.pool)
-        .await
-        .map(drop)
+        .await?
+        .rows_affected();
+        Ok(recorded == 1)
     }
 
     /// Forgets a session that ended (logout, expiry).

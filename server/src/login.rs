@@ -148,14 +148,18 @@ pub async fn log_in(
             .into_response();
     }
     let store = &state.store;
-    let user = match accounts::authenticate(store, &form.name, &form.password).await {
-        Ok(user) => user,
+    let checked = match accounts::check_login(store, &form.name, &form.password).await {
+        Ok(checked) => checked,
         Err(error) => {
             tracing::error!(%error, "checking a login failed");
             return unavailable();
         }
     };
-    let Some(user) = user else {
+    let Some(accounts::Credentials {
+        user,
+        password_hash,
+    }) = checked
+    else {
         throttle.failed(client, &form.name);
         let typed: String = form.name.chars().take(accounts::MAX_NAME_CHARS).collect();
         audit(
@@ -190,10 +194,22 @@ pub async fn log_in(
             return unavailable();
         }
     };
-    if let Err(error) = store.record_user_session(&session_id, user.id).await {
-        tracing::error!(%error, "recording the session failed");
-        let _ = session.flush().await;
-        return unavailable();
+    match store
+        .record_user_session(&session_id, user.id, &password_hash)
+        .await
+    {
+        Ok(true) => {}
+        // The password changed (or the user was disabled) while this login was being checked.
+        Ok(false) => {
+            let _ = session.flush().await;
+            return Redirect::to(&format!("/login?failed=1&next={}", encode(&next)))
+                .into_response();
+        }
+        Err(error) => {
+            tracing::error!(%error, "recording the session failed");
+            let _ = session.flush().await;
+            return unavailable();
+        }
     }
     audit(
         &state,

@@ -270,3 +270,24 @@ async fn a_session_ends_after_its_idle_time_but_not_while_in_use() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(app.get("/").await.status, 303);
 }
+
+#[tokio::test]
+async fn a_login_checked_against_a_password_changed_meanwhile_gets_no_session() {
+    let app = spawn_app().await;
+    let password = app.add_user("ken", Role::Operator).await;
+    let store = store(&app).await;
+    // The login's password check passes, then the password changes before its session is
+    // recorded: the session must not be recorded (or it would outlive the change).
+    let checked = accounts::check_login(&store, "ken", &password)
+        .await
+        .unwrap()
+        .expect("the right password");
+    accounts::change_password(&store, Actor::CLI, "ken", "changed in between")
+        .await
+        .unwrap();
+    let recorded = store
+        .record_user_session("racing-session", checked.user.id, &checked.password_hash)
+        .await
+        .unwrap();
+    assert!(!recorded);
+}

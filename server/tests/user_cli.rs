@@ -86,14 +86,6 @@ impl Admin {
             .unwrap()
     }
 
-    async fn user_id(&self, name: &str) -> i64 {
-        sqlx::query_scalar("select id from app_user where name = $1")
-            .bind(name)
-            .fetch_one(&self.db)
-            .await
-            .unwrap()
-    }
-
     async fn user_count(&self) -> i64 {
         sqlx::query_scalar("select count(*) from app_user")
             .fetch_one(&self.db)
@@ -104,9 +96,13 @@ impl Admin {
     /// Records sessions for `name`, as the login page will.
     async fn log_in_sessions(&self, name: &str, sessions: &[&str]) {
         let store = self.store().await;
-        let id = self.user_id(name).await;
+        let credentials = store.user_by_name(name).await.unwrap().unwrap();
         for session in sessions {
-            store.record_user_session(session, id).await.unwrap();
+            let recorded = store
+                .record_user_session(session, credentials.user.id, &credentials.password_hash)
+                .await
+                .unwrap();
+            assert!(recorded);
         }
     }
 

@@ -72,9 +72,20 @@ mod tracker {
         /// redelivers those messages).
         acks_dropped: AtomicU64,
         storage_failures: AtomicU64,
-        queue_depth: AtomicU64,
+        queue_depth: QueueProbe,
         batch_size: Histogram<8>,
         commit_seconds: Histogram<11>,
+    }
+
+    /// Reads the depth of the queue in front of the writer when asked, so the number is never
+    /// stale and receiving a message costs no extra write.
+    #[derive(Default)]
+    struct QueueProbe(std::sync::OnceLock<Box<dyn Fn() -> usize + Send + Sync>>);
+
+    impl std::fmt::Debug for QueueProbe {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("QueueProbe")
+        }
     }
 
     /// A Prometheus histogram with fixed upper bounds; the last bucket is +Inf.
@@ -203,20 +214,14 @@ mod tracker {
             self.with_connection(|c| c.last_oversized_topic = Some(topic.to_owned()));
         }
 
-        /// A batch committed: `count` messages stored.
-        pub fn stored(&self, count: usize) {
+        /// A batch of `size` messages committed in `commit`: they are stored, and storing works.
+        pub fn batch_committed(&self, size: usize, commit: std::time::Duration) {
             self.counters
                 .stored
-                .fetch_add(count as u64, Ordering::Relaxed);
-            if self.with_connection(|c| c.storage_error.is_some()) {
-                self.with_connection(|c| c.storage_error = None);
-            }
-        }
-
-        /// A batch of `size` messages committed in `commit`.
-        pub fn batch_committed(&self, size: usize, commit: std::time::Duration) {
+                .fetch_add(size as u64, Ordering::Relaxed);
             self.counters.batch_size.observe(size as f64);
             self.counters.commit_seconds.observe(commit.as_secs_f64());
+            self.with_connection(|c| c.storage_error = None);
         }
 
         pub fn acknowledged(&self, count: usize) {
@@ -231,11 +236,10 @@ mod tracker {
                 .fetch_add(count as u64, Ordering::Relaxed);
         }
 
-        /// Messages waiting in the channel between the broker connection and the writer.
-        pub fn queue_depth(&self, depth: usize) {
-            self.counters
-                .queue_depth
-                .store(depth as u64, Ordering::Relaxed);
+        /// How to read the number of messages waiting between the broker connection and the
+        /// writer; set once at start-up.
+        pub fn watch_queue(&self, depth: impl Fn() -> usize + Send + Sync + 'static) {
+            let _ = self.counters.queue_depth.0.set(Box::new(depth));
         }
 
         pub fn storage_failed(&self, error: impl ToString) {
@@ -337,7 +341,7 @@ mod tracker {
                 "lookout_ingest_queue_depth",
                 "gauge",
                 "Messages waiting between the broker connection and the writer.",
-                load(&c.queue_depth),
+                c.queue_depth.0.get().map_or(0, |depth| depth() as u64),
             );
             metric(
                 "lookout_ingest_backlog",
@@ -370,10 +374,13 @@ mod tracker {
             status.batch_committed(3, std::time::Duration::from_millis(4));
             status.batch_committed(1500, std::time::Duration::from_millis(30));
             status.acknowledged(1503);
+            status.watch_queue(|| 7);
             let text = status.prometheus_text();
             for line in [
                 "lookout_broker_connected 1",
+                "lookout_messages_stored_total 1503",
                 "lookout_messages_acknowledged_total 1503",
+                "lookout_ingest_queue_depth 7",
                 "lookout_batch_size_bucket{le=\"10\"} 1",
                 "lookout_batch_size_bucket{le=\"2000\"} 2",
                 "lookout_batch_size_bucket{le=\"+Inf\"} 2",
@@ -402,7 +409,7 @@ mod tracker {
             status.oversized("plant/camera");
             status.storage_failed("database unavailable");
             assert!(status.view().storage_error.is_some());
-            status.stored(1);
+            status.batch_committed(1, std::time::Duration::from_millis(3));
             status.disconnected("connection reset");
             status.connected();
             let view = status.view();

@@ -578,11 +578,7 @@ impl Store {
                 let parsed = (
                     role.parse::<Role>().ok(),
                     TopicFilter::parse(&filter).ok(),
-                    match permission.as_str() {
-                        "read" => Some(Permission::Read),
-                        "publish" => Some(Permission::Publish),
-                        _ => None,
-                    },
+                    permission.parse::<Permission>().ok(),
                 );
                 match parsed {
                     (Some(role), Some(filter), Some(permission)) => Some(AccessRule {

@@ -4,15 +4,16 @@
 //! here: the paths start with `/admin`, which the access policy keeps for them.
 
 use app::access::{Permission, Visitor};
-use app::accounts::{self, AccountError, Actor};
+use app::accounts::{self, AccountError, Actor, User};
 use app::admin::Outcome;
 use app::roles::Role;
 use app::rule_edits::{self, RuleError};
 use app::state::AppState;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -50,11 +51,7 @@ impl AdminForm {
     }
 
     fn permission(&self) -> Result<Permission, Outcome> {
-        match self.permission.as_str() {
-            "read" => Ok(Permission::Read),
-            "publish" => Ok(Permission::Publish),
-            _ => Err(Outcome::BadForm),
-        }
+        self.permission.parse().map_err(|_| Outcome::BadForm)
     }
 
     fn id(&self) -> Result<i64, Outcome> {
@@ -67,37 +64,46 @@ impl AdminForm {
     }
 }
 
-/// The admin making a change, as the audit log names them.
-struct Acting {
-    visitor: Visitor,
+/// The admin making a change, as the audit log names them: taken from what
+/// `login::resolve_visitor` put in the request, after the access policy let it through.
+pub struct Acting {
+    user: User,
     client_addr: String,
 }
 
 impl Acting {
-    fn new(visitor: Visitor, peer: SocketAddr) -> Self {
-        Self {
-            visitor,
-            client_addr: peer.ip().to_string(),
-        }
+    fn actor(&self) -> Actor<'_> {
+        Actor::user(&self.user, Some(&self.client_addr))
     }
+}
 
-    fn actor(&self) -> Option<Actor<'_>> {
-        self.visitor
-            .user()
-            .map(|user| Actor::user(user, Some(&self.client_addr)))
+impl<S: Send + Sync> FromRequestParts<S> for Acting {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        let user = parts
+            .extensions
+            .get::<Visitor>()
+            .and_then(|visitor| visitor.user().cloned());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        match (user, peer) {
+            (Some(user), Some(ConnectInfo(peer))) => Ok(Acting {
+                user,
+                client_addr: peer.ip().to_string(),
+            }),
+            // Only a signed-in admin gets past the access policy; no user here means the
+            // middleware did not run, which is a bug, not a visitor to serve.
+            _ => {
+                tracing::error!("an admin form arrived without a signed-in visitor");
+                Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            }
+        }
     }
 }
 
 fn back(page: &str, outcome: Result<Outcome, Outcome>) -> Response {
     let outcome = outcome.unwrap_or_else(|refused| refused);
     Redirect::to(&format!("{page}?{}", outcome.query())).into_response()
-}
-
-/// The access policy let only a signed-in admin through; a request without a user here means
-/// the middleware was not run, which is a bug, not a visitor to serve.
-fn no_actor() -> Response {
-    tracing::error!("an admin form arrived without a signed-in visitor");
-    StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
 fn account_outcome(error: AccountError) -> Outcome {
@@ -132,14 +138,10 @@ const RULES: &str = "/admin/rules";
 /// `POST /admin/users/add`: name, role, password.
 pub async fn add_user(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = async {
         let role = form.role()?;
         accounts::add_user(&state.store, actor, &form.name, &form.password, role)
@@ -153,14 +155,10 @@ pub async fn add_user(
 /// `POST /admin/users/role`: name, role.
 pub async fn set_role(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = async {
         let role = form.role()?;
         accounts::set_role(&state.store, actor, &form.name, role)
@@ -175,14 +173,10 @@ pub async fn set_role(
 /// too, when they set their own).
 pub async fn set_password(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = accounts::change_password(&state.store, actor, &form.name, &form.password)
         .await
         .map(|_| Outcome::PasswordReset)
@@ -193,14 +187,10 @@ pub async fn set_password(
 /// `POST /admin/users/disable`: name, disabled (`true` or `false`).
 pub async fn set_disabled(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = async {
         let disabled = match form.disabled.as_str() {
             "true" => true,
@@ -222,14 +212,10 @@ pub async fn set_disabled(
 /// `POST /admin/rules/add`: role, filter, permission.
 pub async fn add_rule(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = async {
         let (role, permission) = (form.role()?, form.permission()?);
         rule_edits::add_rule(
@@ -250,14 +236,10 @@ pub async fn add_rule(
 /// `POST /admin/rules/change`: id, role, filter, permission.
 pub async fn change_rule(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = async {
         let (id, role, permission) = (form.id()?, form.role()?, form.permission()?);
         rule_edits::change_rule(
@@ -279,14 +261,10 @@ pub async fn change_rule(
 /// `POST /admin/rules/delete`: id.
 pub async fn delete_rule(
     State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    acting: Acting,
     Form(form): Form<AdminForm>,
 ) -> Response {
-    let acting = Acting::new(visitor, peer);
-    let Some(actor) = acting.actor() else {
-        return no_actor();
-    };
+    let actor = acting.actor();
     let outcome = async {
         let id = form.id()?;
         rule_edits::delete_rule(&state.store, &state.access, actor, id)

@@ -208,6 +208,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// A comma-separated list, as `LOOKOUT_MQTT_SUBSCRIPTIONS` gives it.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        text.split(',').map(Self::parse).collect()
+    }
+
     /// `filter` or `filter@qos`. QoS 2 by default: the broker then delivers each message at the
     /// QoS it was published with, so nothing is downgraded unless asked.
     fn parse(text: &str) -> Result<Self, String> {
@@ -463,7 +468,7 @@ impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
             })
     }
 
-    fn path(
+    fn path_setting(
         &self,
         env_name: &'static str,
         key: &'static str,
@@ -671,13 +676,13 @@ fn mqtt_settings<E: Fn(&str) -> Option<String>>(
         origin: url.origin,
     };
 
-    let ca_file = sources.path("LOOKOUT_MQTT_CA_FILE", "mqtt.ca_file", file.ca_file);
-    let cert_file = sources.path(
+    let ca_file = sources.path_setting("LOOKOUT_MQTT_CA_FILE", "mqtt.ca_file", file.ca_file);
+    let cert_file = sources.path_setting(
         "LOOKOUT_MQTT_CLIENT_CERT_FILE",
         "mqtt.client_cert_file",
         file.client_cert_file,
     );
-    let key_file = sources.path(
+    let key_file = sources.path_setting(
         "LOOKOUT_MQTT_CLIENT_KEY_FILE",
         "mqtt.client_key_file",
         file.client_key_file,
@@ -764,10 +769,7 @@ fn subscriptions<E: Fn(&str) -> Option<String>>(
 ) -> Result<Sourced<Vec<Subscription>>, ConfigError> {
     const ENV: &str = "LOOKOUT_MQTT_SUBSCRIPTIONS";
     let (parsed, origin) = match (sources.env)(ENV).filter(|v| !v.is_empty()) {
-        Some(list) => (
-            list.split(',').map(Subscription::parse).collect(),
-            Origin::Env(ENV),
-        ),
+        Some(list) => (Subscription::parse_list(&list), Origin::Env(ENV)),
         None => match file {
             Some(list) => (
                 list.into_iter()

@@ -227,8 +227,6 @@ impl Broker {
                     if messages.send(received).await.is_err() {
                         return;
                     }
-                    self.status
-                        .queue_depth(messages.max_capacity() - messages.capacity());
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     tracing::info!(

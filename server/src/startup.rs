@@ -61,6 +61,12 @@ impl Application {
         // Ingest and the writer start now: a persistent session's queued messages arrive right
         // after the connection, before the subscription is confirmed, and must flow.
         let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
+        let queue = sender.downgrade();
+        status.watch_queue(move || {
+            queue
+                .upgrade()
+                .map_or(0, |queue| queue.max_capacity() - queue.capacity())
+        });
         let writer = tokio::spawn(writer::run(
             receiver,
             BatchWriter::new(store.clone()),

@@ -166,7 +166,6 @@ async fn store_until_committed(
         match writer.write(&messages).await {
             Ok(()) => {
                 status.batch_committed(messages.len(), started.elapsed());
-                status.stored(messages.len());
                 tracing::debug!(stored = messages.len(), "batch committed");
                 break;
             }

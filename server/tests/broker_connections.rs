@@ -3,7 +3,7 @@
 
 mod support;
 
-use lookout::config::{BrokerTls, ClientCertificate, Origin, Settings, Sourced};
+use lookout::config::{BrokerTls, ClientCertificate, Origin, Settings, Sourced, Subscription};
 use lookout::startup::Application;
 use rumqttc::QoS;
 use std::path::Path;
@@ -11,8 +11,8 @@ use std::time::Duration;
 use support::services::{TestBroker, TestCertificates};
 use support::websocket_front::WebSocketFront;
 use support::{
-    fresh_database, publish_all, publish_to, sequenced, spawn_app_on, test_environment,
-    unique_name, wait_for_distinct_payloads,
+    fresh_database, publish_all, publish_to, sequenced, spawn_app_on, spawn_app_via,
+    test_environment, unique_name, wait_for_distinct_payloads,
 };
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -37,20 +37,13 @@ fn trusting(certificates: &TestCertificates, with_client_certificate: bool) -> B
 /// Stores ten messages published on the broker's plain listener by an app that reaches the
 /// broker at `url`, and checks that the page reports the connection.
 async fn stores_through(url: &str, broker: &TestBroker, tls: Option<BrokerTls>) {
-    let prefix = unique_name("t");
-    let app = spawn_app_on(
-        &fresh_database().await,
-        url,
-        &prefix,
-        &unique_name("lookout"),
-        |settings| {
-            if let Some(tls) = tls {
-                settings.mqtt.tls = tls;
-            }
-        },
-    )
+    let app = spawn_app_via(url, |settings| {
+        if let Some(tls) = tls {
+            settings.mqtt.tls = tls;
+        }
+    })
     .await;
-    publish_all(&broker.url(), &sequenced(&prefix, 0, 10, 3)).await;
+    publish_all(&broker.url(), &sequenced(&app.prefix, 0, 10, 3)).await;
     wait_for_distinct_payloads(&app.db, 10, PATIENCE).await;
     let page = app.get("/").await;
     assert!(
@@ -179,15 +172,7 @@ async fn several_wildcard_filters_each_at_its_own_qos() {
         &unique_name("lookout"),
         |settings| {
             let filters = format!("{prefix}/bulk/#@0,{prefix}/alarm/+/state");
-            let vars = test_environment(
-                "postgres://unused@127.0.0.1/unused",
-                &broker.url(),
-                "unused",
-                &prefix,
-                &[("LOOKOUT_MQTT_SUBSCRIPTIONS", &filters)],
-            );
-            let parsed = Settings::load_from(None, |name| vars.get(name).cloned()).unwrap();
-            settings.mqtt.subscriptions = parsed.mqtt.subscriptions;
+            settings.mqtt.subscriptions.value = Subscription::parse_list(&filters).unwrap();
         },
     )
     .await;

@@ -36,15 +36,8 @@ async fn app_on_private_services() -> (TestPostgres, TestBroker, String, support
 #[tokio::test]
 async fn a_burst_of_50000_messages_is_stored_exactly_once() {
     let broker = TestBroker::start().await;
-    let prefix = unique_name("t");
-    let app = spawn_app_on(
-        &fresh_database().await,
-        &broker.url(),
-        &prefix,
-        &unique_name("lookout"),
-        |_| {},
-    )
-    .await;
+    let app = support::spawn_app_via(&broker.url(), |_| {}).await;
+    let prefix = app.prefix.clone();
 
     let messages = sequenced(&prefix, 0, 50_000, 1_000);
     publish_all(&broker.url(), &messages).await;
@@ -265,17 +258,10 @@ impl Drop for Lookout {
 #[tokio::test]
 async fn a_broker_login_in_the_url_is_used_and_a_wrong_one_is_refused_by_name() {
     let broker = TestBroker::start_with_login("plant", "s3cret-pw").await;
-    let prefix = unique_name("t");
     let with_login = |password: &str| format!("mqtt://plant:{password}@127.0.0.1:{}", broker.port);
 
-    let app = spawn_app_on(
-        &fresh_database().await,
-        &with_login("s3cret-pw"),
-        &prefix,
-        &unique_name("lookout"),
-        |_| {},
-    )
-    .await;
+    let app = support::spawn_app_via(&with_login("s3cret-pw"), |_| {}).await;
+    let prefix = app.prefix.clone();
     // The test's own publisher logs in the same way.
     support::publish_all(&with_login("s3cret-pw"), &sequenced(&prefix, 0, 10, 2)).await;
     wait_for_distinct_payloads(&app.db, 10, PATIENCE).await;

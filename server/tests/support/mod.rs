@@ -108,10 +108,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// As [`spawn_app`], with a chance to adjust the settings first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_via(&broker_url(), adjust).await
+}
+
+/// An app of its own (fresh database, topic prefix and client id) on the broker at `broker`.
+pub async fn spawn_app_via(broker: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let database_url = fresh_database().await;
     let prefix = unique_name("t");
     let client_id = unique_name("lookout");
-    spawn_app_on(&database_url, &broker_url(), &prefix, &client_id, adjust).await
+    spawn_app_on(&database_url, broker, &prefix, &client_id, adjust).await
 }
 
 /// Starts an app on a given database, broker, topic prefix and client id (a restart, say).
@@ -309,13 +314,8 @@ impl HttpResponse {
     }
 }
 
-/// A plain HTTP/1.0 GET: the response arrives whole and unchunked, and the test needs no client
-/// library.
-pub async fn http_get(port: u16, path: &str) -> HttpResponse {
-    http_request(port, "GET", path, &[], "").await
-}
-
-/// Any HTTP/1.0 request, with extra header lines (`"Origin: http://x"`) and a body.
+/// A plain HTTP/1.0 request (the response arrives whole and unchunked, and the test needs no
+/// client library), with extra header lines (`"Origin: http://x"`) and a body.
 pub async fn http_request(
     port: u16,
     method: &str,

@@ -42,6 +42,11 @@ pub struct LiveMessage {
     pub value: Option<f64>,
     pub retain: bool,
     pub qos: u8,
+    /// On a conflated stream: how many older messages of the topic this one replaced since the
+    /// last it sent (from the `replaced` event before it). Never sent inside the message itself:
+    /// message frames are shared by every connection.
+    #[serde(default, skip_serializing)]
+    pub replaced: u64,
 }
 
 /// Why a connection must refetch its snapshot (`event: resync`).

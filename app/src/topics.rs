@@ -69,7 +69,7 @@ impl TopicList {
                 if message.at_ms > topic.received_at_ms {
                     topic.received_at_ms = message.at_ms;
                     topic.preview = message.preview.clone();
-                    topic.message_count += 1;
+                    topic.message_count += 1 + message.replaced as i64;
                 }
             }
             Err(position) => self.topics.insert(
@@ -78,7 +78,7 @@ impl TopicList {
                     name: message.topic.clone(),
                     preview: message.preview.clone(),
                     received_at_ms: message.at_ms,
-                    message_count: 1,
+                    message_count: 1 + message.replaced as i64,
                 },
             ),
         }
@@ -113,6 +113,7 @@ mod tests {
             value: None,
             retain: false,
             qos: 0,
+            replaced: 0,
         }
     }
 

@@ -181,10 +181,11 @@ struct Connection {
     opened: bool,
 }
 
-/// The newest message per topic, waiting for the next tick.
+/// The newest message per topic, waiting for the next tick, with how many older ones it
+/// replaced (so that counts stay exact).
 struct Conflation {
     every: Interval,
-    pending: HashMap<Arc<str>, Arc<LiveEvent>>,
+    pending: HashMap<Arc<str>, (Arc<LiveEvent>, u64)>,
 }
 
 impl Connection {
@@ -231,7 +232,14 @@ impl Connection {
                 out.extend_from_slice(&self.state.live.frame(&event));
             }
             (Delivery::Message(event), Some(conflation)) => {
-                conflation.pending.insert(event.topic.clone(), event);
+                conflation
+                    .pending
+                    .entry(event.topic.clone())
+                    .and_modify(|(newest, replaced)| {
+                        *newest = event.clone();
+                        *replaced += 1;
+                    })
+                    .or_insert((event, 0));
             }
             (Delivery::Resync(reason), conflation) => {
                 // The client refetches everything, so what waited is stale.
@@ -247,9 +255,20 @@ impl Connection {
         let Some(conflation) = &mut self.conflation else {
             return;
         };
-        let mut newest: Vec<_> = conflation.pending.drain().map(|(_, event)| event).collect();
-        newest.sort_unstable_by_key(|event| event.seq);
-        for event in newest {
+        let mut newest: Vec<_> = conflation.pending.drain().map(|(_, entry)| entry).collect();
+        newest.sort_unstable_by_key(|(event, _)| event.seq);
+        // Before the messages it is about: the client adds each count to the next message of
+        // that topic. Serialized per connection, but once per tick, not per message.
+        let replaced: serde_json::Map<String, serde_json::Value> = newest
+            .iter()
+            .filter(|(_, replaced)| *replaced > 0)
+            .map(|(event, replaced)| (event.topic.to_string(), (*replaced).into()))
+            .collect();
+        if !replaced.is_empty() {
+            let data = serde_json::Value::Object(replaced);
+            out.extend_from_slice(format!("event: replaced\ndata: {data}\n\n").as_bytes());
+        }
+        for (event, _) in newest {
             out.extend_from_slice(&self.state.live.frame(&event));
         }
     }

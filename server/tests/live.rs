@@ -360,23 +360,32 @@ async fn a_conflated_stream_sends_the_newest_value_per_topic() {
         .collect();
     publish_all(&support::broker_url(), &messages).await;
     let mut last = std::collections::HashMap::new();
+    // Per topic: messages sent plus the older ones they replaced, which must add up exactly.
+    let mut counted = std::collections::HashMap::<String, u64>::new();
     let mut received = 0;
     while last.get(&a) != Some(&"a49".to_owned()) || last.get(&b) != Some(&"b49".to_owned()) {
         let event = stream
             .next(Duration::from_secs(10))
             .await
             .expect("the newest values arrive");
+        let data = event.json();
+        if event.kind == "replaced" {
+            for (topic, replaced) in data.as_object().unwrap() {
+                *counted.entry(topic.clone()).or_default() += replaced.as_u64().unwrap();
+            }
+            continue;
+        }
         received += 1;
-        let message = event.json();
-        last.insert(
-            message["topic"].as_str().unwrap().to_owned(),
-            message["payload"].as_str().unwrap().to_owned(),
-        );
+        let topic = data["topic"].as_str().unwrap().to_owned();
+        *counted.entry(topic.clone()).or_default() += 1;
+        last.insert(topic, data["payload"].as_str().unwrap().to_owned());
     }
     assert!(
         received < 100,
         "conflated: {received} events for 100 messages"
     );
+    assert_eq!(counted[&a], 50);
+    assert_eq!(counted[&b], 50);
 }
 
 #[tokio::test]

@@ -28,6 +28,9 @@ struct Inner {
     listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
     /// Arrived since the last animation frame.
     pending: Vec<LiveMessage>,
+    /// From the last `replaced` event: per topic, what its next message stands for besides
+    /// itself.
+    replaced: std::collections::HashMap<String, u64>,
     frame_requested: bool,
     /// The last event id seen, to resume from when a new `EventSource` replaces a closed one.
     last_event_id: Option<String>,
@@ -55,6 +58,7 @@ impl Connection {
             source: None,
             listeners: Vec::new(),
             pending: Vec::new(),
+            replaced: Default::default(),
             frame_requested: false,
             last_event_id: None,
             retry_in: RETRY_FIRST,
@@ -102,6 +106,7 @@ fn connect(inner: &Rc<RefCell<Inner>>) {
     listen("open", on_open);
     listen("message", on_message);
     listen("resync", on_resync);
+    listen("replaced", on_replaced);
     listen("error", on_error);
     let mut state = inner.borrow_mut();
     if let Some(old) = state.source.replace(source) {
@@ -123,11 +128,12 @@ fn on_message(inner: &Rc<RefCell<Inner>>, event: web_sys::Event) {
     let Some(data) = event.data().as_string() else {
         return;
     };
-    let Ok(message) = serde_json::from_str::<LiveMessage>(&data) else {
+    let Ok(mut message) = serde_json::from_str::<LiveMessage>(&data) else {
         return;
     };
     let request_frame = {
         let mut state = inner.borrow_mut();
+        message.replaced = state.replaced.remove(&message.topic).unwrap_or(0);
         state.last_event_id = Some(event.last_event_id());
         state.pending.push(message);
         !std::mem::replace(&mut state.frame_requested, true)
@@ -162,6 +168,16 @@ fn on_resync(inner: &Rc<RefCell<Inner>>, _: web_sys::Event) {
     deliver(inner);
     let handler = inner.borrow().on_resync.clone();
     handler();
+}
+
+fn on_replaced(inner: &Rc<RefCell<Inner>>, event: web_sys::Event) {
+    let counts = event
+        .dyn_ref::<MessageEvent>()
+        .and_then(|event| event.data().as_string())
+        .and_then(|data| serde_json::from_str(&data).ok());
+    if let Some(counts) = counts {
+        inner.borrow_mut().replaced = counts;
+    }
 }
 
 fn on_error(inner: &Rc<RefCell<Inner>>, _: web_sys::Event) {

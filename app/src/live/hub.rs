@@ -87,6 +87,7 @@ impl LiveEvent {
             value: payload::numeric_value(&self.payload),
             retain: self.retain,
             qos: self.qos,
+            replaced: 0,
         }
     }
 

@@ -259,7 +259,7 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 10] = [
+pub const PLAIN_ROUTES: [(&str, &str); 13] = [
     (METRICS, "GET"),
     (LOG_IN, "POST"),
     (LOG_OUT, "POST"),
@@ -270,6 +270,9 @@ pub const PLAIN_ROUTES: [(&str, &str); 10] = [
     (admin::ADD_RULE, "POST"),
     (admin::CHANGE_RULE, "POST"),
     (admin::DELETE_RULE, "POST"),
+    (admin::ADD_DEVICE_RULE, "POST"),
+    (admin::CHANGE_DEVICE_RULE, "POST"),
+    (admin::DELETE_DEVICE_RULE, "POST"),
 ];
 
 async fn web_router(
@@ -321,6 +324,9 @@ async fn web_router(
         .route(admin::ADD_RULE, post(admin::add_rule))
         .route(admin::CHANGE_RULE, post(admin::change_rule))
         .route(admin::DELETE_RULE, post(admin::delete_rule))
+        .route(admin::ADD_DEVICE_RULE, post(admin::add_device_rule))
+        .route(admin::CHANGE_DEVICE_RULE, post(admin::change_device_rule))
+        .route(admin::DELETE_DEVICE_RULE, post(admin::delete_device_rule))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())

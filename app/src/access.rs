@@ -64,7 +64,7 @@ pub fn area_of(path: &str) -> Area {
     let path = path.trim_end_matches('/');
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
-        "" => Area::Dashboard,
+        "" | "devices" => Area::Dashboard,
         "admin" => Area::Admin,
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
@@ -353,6 +353,11 @@ mod tests {
             ("/logout", Area::Public),
             ("/admin/users", Area::Admin),
             ("/api/topic_list", Area::Dashboard),
+            ("/devices", Area::Dashboard),
+            ("/api/devices", Area::Dashboard),
+            ("/admin/devices", Area::Admin),
+            ("/admin/devices/add", Area::Admin),
+            ("/api/admin_devices", Area::Admin),
             ("/api/login_hints", Area::Public),
             ("/api/admin_users", Area::Admin),
             ("/pkg/lookout.wasm", Area::Public),

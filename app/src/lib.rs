@@ -3,8 +3,10 @@
 //! browser bundle.
 
 pub mod admin;
+pub mod devices;
 pub mod ingest_status;
 pub mod live;
+pub mod liveness;
 pub mod pages;
 pub mod roles;
 pub mod session;
@@ -15,6 +17,8 @@ pub mod topics;
 pub mod access;
 #[cfg(feature = "ssr")]
 pub mod accounts;
+#[cfg(feature = "ssr")]
+pub mod liveness_edits;
 #[cfg(feature = "ssr")]
 pub mod payload;
 #[cfg(feature = "ssr")]
@@ -97,6 +101,11 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
                 <Route
+                    path=StaticSegment("devices")
+                    view=devices::DevicesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=(StaticSegment("admin"), StaticSegment("users"))
                     view=admin::UsersPage
                     ssr=SsrMode::Async
@@ -104,6 +113,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("rules"))
                     view=admin::RulesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("devices"))
+                    view=devices::DeviceRulesPage
                     ssr=SsrMode::Async
                 />
             </Routes>

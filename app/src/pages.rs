@@ -29,6 +29,43 @@ pub fn TopicsPage() -> impl IntoView {
     }
 }
 
+/// Ages on a page that keep counting once it is hydrated. Effects run only in the browser: the
+/// `hydrated` marker tells users (and tests) the page is live, and the ticking offset keeps the
+/// ages current without asking the server again.
+#[derive(Clone, Copy)]
+pub(crate) struct PageClock {
+    pub hydrated: RwSignal<bool>,
+    elapsed_ms: RwSignal<i64>,
+}
+
+impl PageClock {
+    pub fn start() -> Self {
+        let clock = Self {
+            hydrated: RwSignal::new(false),
+            elapsed_ms: RwSignal::new(0),
+        };
+        Effect::new(move |_| {
+            clock.hydrated.set(true);
+            let tick = Duration::from_secs(1);
+            if let Ok(interval) =
+                set_interval_with_handle(move || clock.elapsed_ms.update(|ms| *ms += 1000), tick)
+            {
+                on_cleanup(move || interval.clear());
+            }
+        });
+        clock
+    }
+
+    /// "12 s ago" for a time `at_ms`, counted from the server's clock at render time
+    /// (`server_now_ms`), so server and browser agree.
+    pub fn age_from(
+        self,
+        server_now_ms: i64,
+    ) -> impl Fn(i64) -> String + Copy + Send + Sync + 'static {
+        move |at_ms: i64| format_age(server_now_ms - at_ms + self.elapsed_ms.get())
+    }
+}
+
 /// The status line and the table, with ages that keep counting once the page is hydrated, and
 /// values that follow the live stream.
 #[component]
@@ -36,31 +73,14 @@ fn TopicsView(
     status: Option<IngestStatusView>,
     snapshot: Result<TopicList, ServerFnError>,
 ) -> impl IntoView {
-    // Effects run only in the browser: the marker tells users (and tests) the page is live, and
-    // the ticking offset keeps the ages current without asking the server again.
-    let hydrated = RwSignal::new(false);
-    let elapsed_ms = RwSignal::new(0_i64);
-    Effect::new(move |_| {
-        hydrated.set(true);
-        let tick = Duration::from_secs(1);
-        if let Ok(interval) =
-            set_interval_with_handle(move || elapsed_ms.update(|ms| *ms += 1000), tick)
-        {
-            on_cleanup(move || interval.clear());
-        }
-    });
-    // Ages count from the server's clock at render time, so server and browser agree.
-    let age_from = move |server_now_ms: i64| {
-        move |at_ms: i64| format_age(server_now_ms - at_ms + elapsed_ms.get())
-    };
-
+    let clock = PageClock::start();
     let summary = status.map(|status| {
-        let age_of = age_from(status.server_now_ms);
+        let age_of = clock.age_from(status.server_now_ms);
         view! { <IngestSummary status age_of/> }
     });
     let table = match snapshot {
         Ok(snapshot) => {
-            let age_of = age_from(snapshot.server_now_ms);
+            let age_of = clock.age_from(snapshot.server_now_ms);
             // A browser following every topic gets the newest value per topic four times a
             // second at most: enough to watch, and a busy broker cannot flood the page.
             let (topics, stream) = server_signal(
@@ -80,7 +100,7 @@ fn TopicsView(
         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
     };
     view! {
-        <div class="topics-view" data-hydrated=move || hydrated.get().to_string()>
+        <div class="topics-view" data-hydrated=move || clock.hydrated.get().to_string()>
             {summary}
             {table}
         </div>
@@ -257,9 +277,14 @@ pub fn AccountMenu() -> impl IntoView {
                             <nav class="admin-links" aria-label="Administration">
                                 <a href="/admin/users">"Users"</a>
                                 <a href="/admin/rules">"Rules"</a>
+                                <a href="/admin/devices">"Device rules"</a>
                             </nav>
                         });
                         view! {
+                            <nav class="main-links" aria-label="Dashboard">
+                                <a href="/">"Topics"</a>
+                                <a href="/devices">"Devices"</a>
+                            </nav>
                             {admin_links}
                             <span class="account">
                                 <span class="user">{user.name}</span>

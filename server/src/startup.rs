@@ -261,7 +261,7 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 11] = [
+pub const PLAIN_ROUTES: [(&str, &str); 14] = [
     (METRICS, "GET"),
     (app::live::STREAM_PATH, "GET"),
     (LOG_IN, "POST"),
@@ -273,6 +273,9 @@ pub const PLAIN_ROUTES: [(&str, &str); 11] = [
     (admin::ADD_RULE, "POST"),
     (admin::CHANGE_RULE, "POST"),
     (admin::DELETE_RULE, "POST"),
+    (admin::ADD_DEVICE_RULE, "POST"),
+    (admin::CHANGE_DEVICE_RULE, "POST"),
+    (admin::DELETE_DEVICE_RULE, "POST"),
 ];
 
 async fn web_router(
@@ -327,6 +330,9 @@ async fn web_router(
         .route(admin::ADD_RULE, post(admin::add_rule))
         .route(admin::CHANGE_RULE, post(admin::change_rule))
         .route(admin::DELETE_RULE, post(admin::delete_rule))
+        .route(admin::ADD_DEVICE_RULE, post(admin::add_device_rule))
+        .route(admin::CHANGE_DEVICE_RULE, post(admin::change_device_rule))
+        .route(admin::DELETE_DEVICE_RULE, post(admin::delete_device_rule))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())

@@ -26,6 +26,8 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("GET", "/metrics", EVERYONE),
     ("POST", "/api/topic_list", SIGNED_IN_API),
     ("POST", "/api/ingest_status", SIGNED_IN_API),
+    ("GET", "/devices", SIGNED_IN),
+    ("POST", "/api/devices", SIGNED_IN_API),
     ("POST", "/api/current_visitor", EVERYONE),
     ("POST", "/api/login_hints", EVERYONE),
     ("GET", "/api/live", SIGNED_IN_API),
@@ -42,6 +44,11 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/rules/add", ADMIN_FORM),
     ("POST", "/admin/rules/change", ADMIN_FORM),
     ("POST", "/admin/rules/delete", ADMIN_FORM),
+    ("GET", "/admin/devices", ADMIN),
+    ("POST", "/api/admin_devices", ADMIN_API),
+    ("POST", "/admin/devices/add", ADMIN_FORM),
+    ("POST", "/admin/devices/change", ADMIN_FORM),
+    ("POST", "/admin/devices/delete", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),
 ];
 

@@ -5,52 +5,7 @@ mod support;
 
 use app::roles::Role;
 use rumqttc::QoS;
-use support::{publish, spawn_app, HttpResponse, TestApp};
-
-/// An app with the usual signed-in viewer, then an admin `boss` signed in. Returns the viewer's
-/// session too, to switch back to it.
-async fn spawn_as_admin() -> (TestApp, Option<String>) {
-    let app = spawn_app().await;
-    let viewer = session(&app);
-    let password = app.add_user("boss", Role::Admin).await;
-    // A session of its own: logging in rotates the session it was sent from.
-    app.forget_session();
-    let response = app.log_in("boss", &password).await;
-    assert_eq!(response.status, 303, "{}", response.head);
-    (app, viewer)
-}
-
-fn session(app: &TestApp) -> Option<String> {
-    app.cookie.lock().unwrap().clone()
-}
-
-fn use_session(app: &TestApp, cookie: &Option<String>) {
-    *app.cookie.lock().unwrap() = cookie.clone();
-}
-
-/// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
-/// `error=...`); returns the page as then shown.
-async fn post_expecting(
-    app: &TestApp,
-    path: &str,
-    fields: &[(&str, &str)],
-    outcome: &str,
-) -> HttpResponse {
-    let response = app.post_form(path, fields).await;
-    assert_eq!(
-        response.status, 303,
-        "{path}: {} {}",
-        response.head, response.body
-    );
-    let location = response.header("location").unwrap_or_default().to_owned();
-    assert!(
-        location.ends_with(&format!("?{outcome}")),
-        "{path} {fields:?}: went to {location}, expected {outcome}"
-    );
-    let page = app.get(&location).await;
-    assert_eq!(page.status, 200, "{location}: {}", page.head);
-    page
-}
+use support::{post_expecting, publish, session, spawn_as_admin, use_session, TestApp};
 
 async fn user_state(app: &TestApp, name: &str) -> (String, bool) {
     sqlx::query_as("select role::text, disabled from app_user where name = $1")
@@ -499,7 +454,12 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         .fetch_all(&app.db)
         .await
         .unwrap();
-        format!("{users:?} {rules:?}")
+        let liveness: Vec<(i64, String, String)> =
+            sqlx::query_as("select id, name, device_filter from liveness_rule order by id")
+                .fetch_all(&app.db)
+                .await
+                .unwrap();
+        format!("{users:?} {rules:?} {liveness:?}")
     };
     let mut outsiders = Vec::new();
     for role in [Role::Viewer, Role::Operator] {
@@ -522,7 +482,7 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         .map(|(path, _)| *path)
         .filter(|path| path.starts_with("/admin/"))
         .collect();
-    assert_eq!(admin_forms.len(), 7);
+    assert_eq!(admin_forms.len(), 10);
     for (role, password, name) in &outsiders {
         app.forget_session();
         app.log_in(name, password).await;

@@ -157,6 +157,53 @@ pub async fn spawn_app_on(
     app
 }
 
+/// An app with the usual signed-in viewer, then an admin `boss` signed in. Returns the viewer's
+/// session too, to switch back to it.
+pub async fn spawn_as_admin() -> (TestApp, Option<String>) {
+    let app = spawn_app().await;
+    let viewer = session(&app);
+    let password = app.add_user("boss", Role::Admin).await;
+    // A session of its own: logging in rotates the session it was sent from.
+    app.forget_session();
+    let response = app.log_in("boss", &password).await;
+    assert_eq!(response.status, 303, "{}", response.head);
+    (app, viewer)
+}
+
+/// The session cookie `app` sends now.
+pub fn session(app: &TestApp) -> Option<String> {
+    app.cookie.lock().unwrap().clone()
+}
+
+/// Makes `app` send `cookie` (a session saved with [`session`]) from now on.
+pub fn use_session(app: &TestApp, cookie: &Option<String>) {
+    *app.cookie.lock().unwrap() = cookie.clone();
+}
+
+/// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
+/// `error=...`); returns the page as then shown.
+pub async fn post_expecting(
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+    outcome: &str,
+) -> HttpResponse {
+    let response = app.post_form(path, fields).await;
+    assert_eq!(
+        response.status, 303,
+        "{path}: {} {}",
+        response.head, response.body
+    );
+    let location = response.header("location").unwrap_or_default().to_owned();
+    assert!(
+        location.ends_with(&format!("?{outcome}")),
+        "{path} {fields:?}: went to {location}, expected {outcome}"
+    );
+    let page = app.get(&location).await;
+    assert_eq!(page.status, 200, "{location}: {}", page.head);
+    page
+}
+
 impl TestApp {
     pub fn topic(&self, suffix: &str) -> String {
         format!("{}/{suffix}", self.prefix)

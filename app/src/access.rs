@@ -64,7 +64,7 @@ pub fn area_of(path: &str) -> Area {
     let path = path.trim_end_matches('/');
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
-        "" | "devices" => Area::Dashboard,
+        "" | "devices" | "topics" => Area::Dashboard,
         "admin" => Area::Admin,
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
@@ -354,6 +354,8 @@ mod tests {
             ("/admin/users", Area::Admin),
             ("/api/topic_list", Area::Dashboard),
             ("/devices", Area::Dashboard),
+            ("/topics", Area::Dashboard),
+            ("/api/topic_tree", Area::Dashboard),
             ("/api/devices", Area::Dashboard),
             ("/admin/devices", Area::Admin),
             ("/admin/devices/add", Area::Admin),

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod devices;
+pub mod explorer;
 pub mod ingest_status;
 pub mod live;
 pub mod liveness;
@@ -99,6 +100,7 @@ pub fn App() -> impl IntoView {
                 // Async: the whole page is rendered before it is sent, so it is complete without
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("topics") view=explorer::ExplorerPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
                 <Route
                     path=StaticSegment("devices")

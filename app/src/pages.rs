@@ -282,7 +282,8 @@ pub fn AccountMenu() -> impl IntoView {
                         });
                         view! {
                             <nav class="main-links" aria-label="Dashboard">
-                                <a href="/">"Topics"</a>
+                                <a href="/">"Overview"</a>
+                                <a href="/topics">"Explorer"</a>
                                 <a href="/devices">"Devices"</a>
                             </nav>
                             {admin_links}

@@ -25,9 +25,43 @@ pub struct TopicList {
 /// How many topics the list shows at most; the topic explorer will page through the rest.
 pub const TOPIC_LIST_LIMIT: i64 = 500;
 
+/// How many topics the explorer loads at most.
+pub const TOPIC_TREE_LIMIT: i64 = 100_000;
+
 /// The topics the visitor may read, with their latest values.
 #[server(endpoint = "topic_list")]
 pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
+    readable_topics(TOPIC_LIST_LIMIT).await
+}
+
+/// As [`load_topic_list`], for the explorer: every topic up to [`TOPIC_TREE_LIMIT`].
+#[server(endpoint = "topic_tree")]
+pub async fn load_topic_tree() -> Result<TopicList, ServerFnError> {
+    readable_topics(TOPIC_TREE_LIMIT).await
+}
+
+/// Where a topic's own page is: each level percent-encoded (`#`, `+`, `%`, spaces, non-ASCII),
+/// the slashes between them kept.
+pub fn topic_page_href(name: &str) -> String {
+    let mut href = String::from("/topic/");
+    for (index, level) in name.split('/').enumerate() {
+        if index > 0 {
+            href.push('/');
+        }
+        for byte in level.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    href.push(byte as char)
+                }
+                _ => href.push_str(&format!("%{byte:02X}")),
+            }
+        }
+    }
+    href
+}
+
+#[cfg(feature = "ssr")]
+async fn readable_topics(limit: i64) -> Result<TopicList, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;
     let unavailable = |error: sqlx::Error| {
@@ -40,7 +74,7 @@ pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     let mut list = TopicList {
         topics: state
             .store
-            .latest_topics(TOPIC_LIST_LIMIT)
+            .latest_topics(limit)
             .await
             .map_err(unavailable)?,
         server_now_ms: chrono::Utc::now().timestamp_millis(),
@@ -52,7 +86,7 @@ pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     }
     list.topics
         .retain(|topic| rules.may_read(&visitor, &topic.name));
-    list.topics.truncate(TOPIC_LIST_LIMIT as usize);
+    list.topics.truncate(limit as usize);
     Ok(list)
 }
 

@@ -23,6 +23,8 @@ const ADMIN_FORM: Expected = [303, 403, 403, 303];
 const MATRIX: &[(&str, &str, Expected)] = &[
     ("GET", "/", SIGNED_IN),
     ("GET", "/login", EVERYONE),
+    ("GET", "/topics", SIGNED_IN),
+    ("POST", "/api/topic_tree", SIGNED_IN_API),
     ("GET", "/metrics", EVERYONE),
     ("POST", "/api/topic_list", SIGNED_IN_API),
     ("POST", "/api/ingest_status", SIGNED_IN_API),

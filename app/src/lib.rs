@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod ingest_status;
 pub mod pages;
+pub mod publish;
 pub mod roles;
 pub mod session;
 pub mod topic_filter;
@@ -95,6 +96,11 @@ pub fn App() -> impl IntoView {
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
+                <Route
+                    path=StaticSegment("publish")
+                    view=publish::PublishPage
+                    ssr=SsrMode::Async
+                />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("users"))
                     view=admin::UsersPage

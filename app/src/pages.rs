@@ -228,7 +228,13 @@ pub fn AccountMenu() -> impl IntoView {
             {move || Suspend::new(async move {
                 match visitor.await.ok().flatten() {
                     Some(user) => {
-                        // Only a convenience: the admin pages themselves refuse everyone else.
+                        // Only conveniences: the pages and forms themselves refuse everyone
+                        // else.
+                        let publish_link = (user.role >= Role::Operator).then(|| view! {
+                            <nav class="dashboard-links" aria-label="Dashboard">
+                                <a href=crate::publish::PUBLISH>"Publish"</a>
+                            </nav>
+                        });
                         let admin_links = (user.role == Role::Admin).then(|| view! {
                             <nav class="admin-links" aria-label="Administration">
                                 <a href="/admin/users">"Users"</a>
@@ -236,6 +242,7 @@ pub fn AccountMenu() -> impl IntoView {
                             </nav>
                         });
                         view! {
+                            {publish_link}
                             {admin_links}
                             <span class="account">
                                 <span class="user">{user.name}</span>

@@ -219,6 +219,39 @@ impl TestApp {
         *self.cookie.lock().unwrap() = None;
     }
 
+    /// Adds a user and signs in as them with a session of their own; returns the session, to
+    /// switch back to it with [`TestApp::use_session`].
+    pub async fn sign_in_as(&self, name: &str, role: Role) -> Option<String> {
+        let password = self.add_user(name, role).await;
+        // Logging in rotates the session it was sent from: start from none.
+        self.forget_session();
+        let response = self.log_in(name, &password).await;
+        assert_eq!(response.status, 303, "{}", response.head);
+        self.session()
+    }
+
+    pub fn session(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    pub fn use_session(&self, cookie: &Option<String>) {
+        *self.cookie.lock().unwrap() = cookie.clone();
+    }
+
+    /// The audit log's rows of `action`, oldest first: who, and the detail.
+    pub async fn audited(&self, action: &str) -> Vec<(Option<String>, serde_json::Value)> {
+        let rows: Vec<(Option<String>, String)> = sqlx::query_as(
+            "select actor_name, detail::text from audit_log where action = $1 order by id",
+        )
+        .bind(action)
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(actor, detail)| (actor, serde_json::from_str(&detail).unwrap()))
+            .collect()
+    }
+
     /// Asks for `path` until the body satisfies `wanted`; fails with the last body after 30 s.
     pub async fn get_until(&self, path: &str, wanted: impl Fn(&str) -> bool) -> HttpResponse {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -357,16 +390,22 @@ pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
     publish_to(&broker_url(), messages).await
 }
 
-/// As [`publish`], to a given broker.
-pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+/// Options for an MQTT client of a test's own (a device, an observer) on `broker`.
+pub fn client_options(broker: &str, kind: &str) -> MqttOptions {
     let address = lookout::config::parse_broker_url(broker).unwrap();
-    let mut options = MqttOptions::new(unique_name("device"), address.host, address.port);
+    let mut options = MqttOptions::new(unique_name(kind), address.host, address.port);
     if let Some(login) = lookout::config::broker_url_login(broker) {
         options.set_credentials(login.username, login.password);
     }
     options.set_keep_alive(Duration::from_secs(10));
     // Devices may send payloads beyond rumqttc's 10 KiB default.
     options.set_max_packet_size(16 << 20, 16 << 20);
+    options
+}
+
+/// As [`publish`], to a given broker.
+pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+    let options = client_options(broker, "device");
     let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
     for (topic, payload, qos, retain) in messages {
         client

@@ -8,17 +8,16 @@ use app::roles::Role;
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use support::services::TestBroker;
 use support::{
-    broker_url, client_options, http_request, publish, spawn_app, spawn_app_with, HttpResponse,
-    TestApp,
+    broker_url, client_options, http_request, publish, spawn_app, spawn_app_via, spawn_app_with,
+    HttpResponse, TestApp,
 };
 use tokio::sync::mpsc;
 
-/// An app whose operators may publish under `{prefix}/allowed/#` (a rule added by an admin
-/// through the rules form), with the operator `op` signed in. Returns the viewer's session
-/// too.
-async fn spawn_with_operator(app: TestApp) -> (TestApp, Option<String>) {
-    let viewer = app.session();
+/// `app`, where operators may now publish under `{prefix}/allowed/#` (a rule added by an admin
+/// through the rules form), with the operator `op` signed in.
+async fn with_operator(app: TestApp) -> TestApp {
     app.sign_in_as("boss", Role::Admin).await;
     let filter = app.topic("allowed/#");
     let response = app
@@ -38,7 +37,7 @@ async fn spawn_with_operator(app: TestApp) -> (TestApp, Option<String>) {
         response.head
     );
     app.sign_in_as("op", Role::Operator).await;
-    (app, viewer)
+    app
 }
 
 /// Posts the publish form; returns the response and the page it leads back to.
@@ -53,6 +52,13 @@ async fn post_publish(app: &TestApp, fields: &[(&str, &str)]) -> (HttpResponse, 
     (response, Some(page.body))
 }
 
+/// Publishes through the form; returns the page it leads back to.
+async fn publish_via_form(app: &TestApp, topic: &str, qos: &str, payload: &str) -> String {
+    let fields = [("topic", topic), ("payload", payload), ("qos", qos)];
+    let (response, page) = post_publish(app, &fields).await;
+    page.unwrap_or_else(|| panic!("not back to the page: {}", response.head))
+}
+
 /// An MQTT client of the test's own, subscribed to a filter: what the broker hands subscribers.
 struct Observer {
     messages: mpsc::UnboundedReceiver<Publish>,
@@ -60,10 +66,13 @@ struct Observer {
 }
 
 impl Observer {
-    /// Returns once the broker confirmed the subscription.
+    /// Returns once the shared test broker confirmed the subscription.
     async fn watch(filter: &str) -> Self {
-        let (client, mut eventloop) =
-            AsyncClient::new(client_options(&broker_url(), "observer"), 10);
+        Self::watch_on(&broker_url(), filter).await
+    }
+
+    async fn watch_on(broker: &str, filter: &str) -> Self {
+        let (client, mut eventloop) = AsyncClient::new(client_options(broker, "observer"), 10);
         client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
         let (sender, messages) = mpsc::unbounded_channel();
         let (subscribed, confirmed) = tokio::sync::oneshot::channel();
@@ -148,7 +157,7 @@ fn sha256(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn an_operator_publishes_to_an_allowed_topic_and_the_broker_and_lookout_get_it() {
-    let (app, _) = spawn_with_operator(spawn_app().await).await;
+    let app = with_operator(spawn_app().await).await;
     let page = app.get("/publish").await;
     assert!(
         page.body.contains(r#"class="publish-form""#),
@@ -165,12 +174,7 @@ async fn an_operator_publishes_to_an_allowed_topic_and_the_broker_and_lookout_ge
         ("1", r#"{"on": true}"#, "acknowledged"),
         ("0", "off", "written"),
     ] {
-        let (_, page) = post_publish(
-            &app,
-            &[("topic", &topic), ("payload", payload), ("qos", qos)],
-        )
-        .await;
-        let page = page.expect("back to the page");
+        let page = publish_via_form(&app, &topic, qos, payload).await;
         assert!(
             page.contains(&format!(r#"data-delivery="{delivery}""#)),
             "{page}"
@@ -229,7 +233,7 @@ async fn an_operator_publishes_to_an_allowed_topic_and_the_broker_and_lookout_ge
 
 #[tokio::test]
 async fn a_retained_publish_needs_its_confirmation_and_stays_on_the_broker() {
-    let (app, _) = spawn_with_operator(spawn_app().await).await;
+    let app = with_operator(spawn_app().await).await;
     let topic = app.topic("allowed/mode");
     let mut observer = Observer::watch(&topic).await;
     let form = [
@@ -323,7 +327,7 @@ async fn a_viewer_is_refused_and_nothing_reaches_the_broker() {
 
 #[tokio::test]
 async fn an_operator_is_refused_outside_its_rules() {
-    let (app, _) = spawn_with_operator(spawn_app().await).await;
+    let app = with_operator(spawn_app().await).await;
     let topic = app.topic("boiler/setpoint");
     let mut observer = Observer::watch(&topic).await;
     let response = app
@@ -348,7 +352,7 @@ async fn an_operator_is_refused_outside_its_rules() {
 
 #[tokio::test]
 async fn malformed_topics_and_fields_come_back_with_a_clear_message() {
-    let (app, _) = spawn_with_operator(spawn_app().await).await;
+    let app = with_operator(spawn_app().await).await;
     let wildcard = app.topic("allowed/+/set");
     let allowed = app.topic("allowed/x");
     for (fields, message, reason) in [
@@ -391,7 +395,7 @@ async fn malformed_topics_and_fields_come_back_with_a_clear_message() {
 #[tokio::test]
 async fn a_payload_over_the_configured_limit_is_refused() {
     let app = spawn_app_with(|settings| settings.mqtt.max_payload_bytes = 64).await;
-    let (app, _) = spawn_with_operator(app).await;
+    let app = with_operator(app).await;
     let topic = app.topic("allowed/blob");
     let mut observer = Observer::watch(&topic).await;
     let too_big = "x".repeat(65);
@@ -424,7 +428,7 @@ async fn a_payload_over_the_configured_limit_is_refused() {
 
 #[tokio::test]
 async fn a_cross_origin_post_is_refused_before_anything_happens() {
-    let (app, _) = spawn_with_operator(spawn_app().await).await;
+    let app = with_operator(spawn_app().await).await;
     let topic = app.topic("allowed/door");
     let mut observer = Observer::watch(&topic).await;
     let cookie = format!("Cookie: {}", app.session().unwrap());
@@ -449,4 +453,53 @@ async fn a_cross_origin_post_is_refused_before_anything_happens() {
     // Not an attempt of the user's: their browser was made to send it.
     assert!(app.audited("publish").await.is_empty());
     assert!(app.audited("publish_refused").await.is_empty());
+}
+
+#[tokio::test]
+async fn while_the_broker_is_away_publishing_is_refused_and_afterwards_works_again() {
+    let mut broker = TestBroker::start().await;
+    let app = with_operator(spawn_app_via(&broker.url(), |_| {}).await).await;
+    let topic = app.topic("allowed/pump");
+    let page = publish_via_form(&app, &topic, "1", "before").await;
+    assert!(page.contains(r#"data-delivery="acknowledged""#));
+
+    broker.stop();
+    app.get_until("/publish", |page| {
+        page.contains("not connected to the broker right now")
+    })
+    .await;
+    let page = publish_via_form(&app, &topic, "1", "while away").await;
+    assert!(page.contains("nothing was published"), "{page}");
+    assert!(page.contains(">while away</textarea>"), "{page}");
+    let (_, refused) = app.audited("publish_refused").await.pop().unwrap();
+    assert_eq!(refused["reason"], "not_connected");
+
+    broker.launch().await;
+    app.get_until("/publish", |page| {
+        !page.contains("not connected to the broker")
+    })
+    .await;
+    let mut observer = Observer::watch_on(&broker.url(), &topic).await;
+    // Each answer still belongs to its own message after the reconnect.
+    for (qos, payload, delivery) in [
+        ("1", "after 1", "acknowledged"),
+        ("2", "after 2", "acknowledged"),
+        ("0", "after 0", "written"),
+        ("1", "after 1 again", "acknowledged"),
+    ] {
+        let page = publish_via_form(&app, &topic, qos, payload).await;
+        assert!(
+            page.contains(&format!(r#"data-delivery="{delivery}""#)),
+            "{qos}: {page}"
+        );
+        assert_eq!(&observer.next().await.payload[..], payload.as_bytes());
+    }
+    observer.stop().await;
+    let published: Vec<String> = app
+        .audited("publish")
+        .await
+        .into_iter()
+        .map(|(_, detail)| detail["payload_bytes"].to_string())
+        .collect();
+    assert_eq!(published, ["6", "7", "7", "7", "13"]);
 }

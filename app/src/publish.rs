@@ -285,9 +285,14 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
                 "done"
             };
             let retained = if retain { ", retained" } else { "" };
+            let verb = if delivery == Delivery::NotSent {
+                "Did not publish"
+            } else {
+                "Published"
+            };
             let notice = view! {
                 <p class=class role="status" data-delivery=delivery.code()>
-                    {format!("{} {bytes} bytes to ", if delivery == Delivery::NotSent { "Did not publish" } else { "Published" })}
+                    {format!("{verb} {bytes} bytes to ")}
                     <code class="published-topic">{topic.clone()}</code>
                     {format!(" (QoS {qos}{retained}). ")}
                     {delivery.text()}

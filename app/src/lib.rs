@@ -9,6 +9,7 @@ pub mod ingest_status;
 pub mod live;
 pub mod liveness;
 pub mod pages;
+pub mod publish;
 pub mod roles;
 pub mod session;
 pub mod topic_filter;
@@ -105,6 +106,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=StaticSegment("devices")
                     view=devices::DevicesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=StaticSegment("publish")
+                    view=publish::PublishPage
                     ssr=SsrMode::Async
                 />
                 <Route

@@ -272,7 +272,11 @@ pub fn AccountMenu() -> impl IntoView {
             {move || Suspend::new(async move {
                 match visitor.await.ok().flatten() {
                     Some(user) => {
-                        // Only a convenience: the admin pages themselves refuse everyone else.
+                        // Only conveniences: the pages and forms themselves refuse everyone
+                        // else.
+                        let publish_link = (user.role >= Role::Operator).then(|| view! {
+                            <a href=crate::publish::PUBLISH>"Publish"</a>
+                        });
                         let admin_links = (user.role == Role::Admin).then(|| view! {
                             <nav class="admin-links" aria-label="Administration">
                                 <a href="/admin/users">"Users"</a>
@@ -285,6 +289,7 @@ pub fn AccountMenu() -> impl IntoView {
                                 <a href="/">"Overview"</a>
                                 <a href="/topics">"Explorer"</a>
                                 <a href="/devices">"Devices"</a>
+                                {publish_link}
                             </nav>
                             {admin_links}
                             <span class="account">

@@ -160,7 +160,32 @@ impl TopicFilter {
 
 /// A topic name as a client may publish to it: at least one character, no wildcard, no U+0000.
 pub fn is_topic_name(topic: &str) -> bool {
-    !topic.is_empty() && topic.len() <= MAX_BYTES && !topic.contains(['+', '#', '\0'])
+    check_topic_name(topic).is_ok()
+}
+
+/// Why a text is not a topic name (MQTT 3.1.1 section 4.7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidTopicName {
+    Empty,
+    TooLong,
+    NulCharacter,
+    /// `+` or `#`: they select topics in a filter, but a message goes to one topic.
+    Wildcard,
+}
+
+/// [`is_topic_name`], saying what is wrong.
+pub fn check_topic_name(topic: &str) -> Result<(), InvalidTopicName> {
+    if topic.is_empty() {
+        Err(InvalidTopicName::Empty)
+    } else if topic.len() > MAX_BYTES {
+        Err(InvalidTopicName::TooLong)
+    } else if topic.contains('\0') {
+        Err(InvalidTopicName::NulCharacter)
+    } else if topic.contains(['+', '#']) {
+        Err(InvalidTopicName::Wildcard)
+    } else {
+        Ok(())
+    }
 }
 
 impl FromStr for TopicFilter {
@@ -267,6 +292,27 @@ mod tests {
         assert_eq!(status.fill(&["a", "b"]), None);
         assert_eq!(devices.fill(&["boiler"]), None, "# names no single topic");
         assert!(devices.has_multi_level_wildcard() && !status.has_multi_level_wildcard());
+    }
+
+    #[test]
+    fn topic_names_are_refused_with_a_reason() {
+        for (topic, reason) in [
+            ("", InvalidTopicName::Empty),
+            ("a/+/b", InvalidTopicName::Wildcard),
+            ("a/#", InvalidTopicName::Wildcard),
+            ("a+b", InvalidTopicName::Wildcard),
+            ("a\0", InvalidTopicName::NulCharacter),
+        ] {
+            assert_eq!(check_topic_name(topic), Err(reason), "{topic:?}");
+        }
+        assert_eq!(
+            check_topic_name(&"a".repeat(65_536)),
+            Err(InvalidTopicName::TooLong)
+        );
+        assert_eq!(check_topic_name(&"a".repeat(65_535)), Ok(()));
+        for topic in ["a", "/", "a//b", "$SYS/x", "plant/boiler"] {
+            assert_eq!(check_topic_name(topic), Ok(()), "{topic:?}");
+        }
     }
 
     #[test]

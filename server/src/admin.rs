@@ -89,16 +89,21 @@ impl AdminForm {
     }
 }
 
-/// The admin making a change, as the audit log names them: taken from what
-/// `login::resolve_visitor` put in the request, after the access policy let it through.
+/// The signed-in user making a change (an admin here, anyone signed in for a publish), as the
+/// audit log names them: taken from what `login::resolve_visitor` put in the request, after the
+/// access policy let it through.
 pub struct Acting {
     user: User,
     client_addr: String,
 }
 
 impl Acting {
-    fn actor(&self) -> Actor<'_> {
+    pub fn actor(&self) -> Actor<'_> {
         Actor::user(&self.user, Some(&self.client_addr))
+    }
+
+    pub fn visitor(&self) -> Visitor {
+        Visitor::SignedIn(self.user.clone())
     }
 }
 
@@ -116,10 +121,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Acting {
                 user,
                 client_addr: peer.ip().to_string(),
             }),
-            // Only a signed-in admin gets past the access policy; no user here means the
-            // middleware did not run, which is a bug, not a visitor to serve.
+            // Only a signed-in user gets past the access policy to a form that changes
+            // something; no user here means the middleware did not run, which is a bug, not a
+            // visitor to serve.
             _ => {
-                tracing::error!("an admin form arrived without a signed-in visitor");
+                tracing::error!("a form arrived without a signed-in visitor");
                 Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         }

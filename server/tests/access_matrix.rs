@@ -18,6 +18,9 @@ const ADMIN: Expected = [303, 403, 403, 200];
 const ADMIN_API: Expected = [401, 403, 403, 200];
 /// Admin forms redirect back to their page, with a message for an empty form.
 const ADMIN_FORM: Expected = [303, 403, 403, 303];
+/// The publish form: refused to viewers, and to operators while no rule lets them publish (none
+/// does on a fresh install); an admin's empty form comes back with a message.
+const PUBLISH_FORM: Expected = [303, 403, 403, 303];
 
 /// (method, path, expected). Server functions are called as the pages call them: POST.
 const MATRIX: &[(&str, &str, Expected)] = &[
@@ -33,6 +36,9 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/api/current_visitor", EVERYONE),
     ("POST", "/api/login_hints", EVERYONE),
     ("GET", "/api/live", SIGNED_IN_API),
+    ("GET", "/publish", SIGNED_IN),
+    ("POST", "/api/publish_page", SIGNED_IN_API),
+    ("POST", "/publish", PUBLISH_FORM),
     // A failed login and a logout both answer with a redirect, whoever asks.
     ("POST", "/login", [303; 4]),
     ("GET", "/admin/users", ADMIN),

@@ -5,7 +5,7 @@ mod support;
 
 use app::roles::Role;
 use rumqttc::QoS;
-use support::{post_expecting, publish, session, spawn_as_admin, use_session, TestApp};
+use support::{post_expecting, publish, spawn_as_admin, TestApp};
 
 async fn user_state(app: &TestApp, name: &str) -> (String, bool) {
     sqlx::query_as("select role::text, disabled from app_user where name = $1")
@@ -26,19 +26,6 @@ async fn rule_id(app: &TestApp, role: &str, filter: &str, permission: &str) -> O
     .fetch_optional(&app.db)
     .await
     .unwrap()
-}
-
-async fn audited(app: &TestApp, action: &str) -> Vec<(Option<String>, serde_json::Value)> {
-    let rows: Vec<(Option<String>, String)> = sqlx::query_as(
-        "select actor_name, detail::text from audit_log where action = $1 order by id",
-    )
-    .bind(action)
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(actor, detail)| (actor, serde_json::from_str(&detail).unwrap()))
-        .collect()
 }
 
 #[tokio::test]
@@ -99,12 +86,7 @@ async fn an_admin_adds_a_user_through_the_form_who_can_then_log_in() {
     .await;
 
     assert_eq!(
-        audited(&app, "user_added")
-            .await
-            .last()
-            .unwrap()
-            .0
-            .as_deref(),
+        app.audited("user_added").await.last().unwrap().0.as_deref(),
         Some("boss")
     );
     app.forget_session();
@@ -125,7 +107,7 @@ async fn an_admin_changes_a_role() {
     .await;
     assert!(page.body.contains("The role was changed."), "{}", page.body);
     assert_eq!(user_state(&app, "dave").await.0, "operator");
-    let (actor, detail) = audited(&app, "role_changed").await.pop().unwrap();
+    let (actor, detail) = app.audited("role_changed").await.pop().unwrap();
     assert_eq!(actor.as_deref(), Some("boss"));
     assert_eq!(detail["to"], "operator");
     post_expecting(
@@ -140,14 +122,14 @@ async fn an_admin_changes_a_role() {
 #[tokio::test]
 async fn a_reset_password_replaces_the_old_one_and_ends_the_users_sessions() {
     let (app, _) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let old = app.add_user("erin", Role::Viewer).await;
     app.forget_session();
     app.log_in("erin", &old).await;
-    let erin = session(&app);
+    let erin = app.session();
     assert_eq!(app.get("/").await.status, 200);
 
-    use_session(&app, &admin);
+    app.use_session(&admin);
     post_expecting(
         &app,
         "/admin/users/password",
@@ -163,7 +145,7 @@ async fn a_reset_password_replaces_the_old_one_and_ends_the_users_sessions() {
     )
     .await;
 
-    use_session(&app, &erin);
+    app.use_session(&erin);
     assert_eq!(app.get("/").await.status, 303, "erin's session survived");
     app.forget_session();
     let refused = app.log_in("erin", &old).await;
@@ -181,7 +163,7 @@ async fn a_reset_password_replaces_the_old_one_and_ends_the_users_sessions() {
 #[tokio::test]
 async fn a_disabled_user_cannot_log_in_until_enabled_again() {
     let (app, _) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let password = app.add_user("frank", Role::Operator).await;
     let page = post_expecting(
         &app,
@@ -199,7 +181,7 @@ async fn a_disabled_user_cannot_log_in_until_enabled_again() {
     let refused = app.log_in("frank", &password).await;
     assert!(refused.header("location").unwrap().contains("failed"));
 
-    use_session(&app, &admin);
+    app.use_session(&admin);
     post_expecting(
         &app,
         "/admin/users/disable",
@@ -243,7 +225,7 @@ async fn the_last_admin_cannot_disable_or_demote_themselves() {
 #[tokio::test]
 async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     let (app, viewer) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let everything = rule_id(&app, "viewer", "#", "read").await.unwrap();
     post_expecting(
         &app,
@@ -281,11 +263,11 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     app.get_until("/", |body| body.contains(&boiler) && body.contains(&lamp))
         .await;
 
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
     let page = app.get_until("/", |body| body.contains(&boiler)).await;
     assert!(!page.body.contains(&lamp), "{}", page.body);
 
-    use_session(&app, &admin);
+    app.use_session(&admin);
     let id = rule_id(&app, "viewer", &plant, "read").await.unwrap();
     let office = app.topic("office/#");
     post_expecting(
@@ -300,7 +282,7 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
         "done=rule_changed",
     )
     .await;
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
     let page = app.get("/").await;
     assert!(
         page.body.contains(&lamp) && !page.body.contains(&boiler),
@@ -309,14 +291,14 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     );
 
     for action in ["rule_deleted", "rule_added", "rule_changed"] {
-        let entries = audited(&app, action).await;
+        let entries = app.audited(action).await;
         assert_eq!(entries.len(), 1, "{action}");
         assert_eq!(entries[0].0.as_deref(), Some("boss"), "{action}");
     }
-    let (_, changed) = audited(&app, "rule_changed").await.pop().unwrap();
+    let (_, changed) = app.audited("rule_changed").await.pop().unwrap();
     assert_eq!(changed["from"]["filter"], plant.as_str());
     assert_eq!(changed["to"]["filter"], office.as_str());
-    assert_eq!(audited(&app, "rule_deleted").await[0].1["filter"], "#");
+    assert_eq!(app.audited("rule_deleted").await[0].1["filter"], "#");
 }
 
 #[tokio::test]

@@ -6,9 +6,7 @@ mod support;
 
 use rumqttc::QoS;
 use std::process::Stdio;
-use support::{
-    broker_url, post_expecting, publish, session, spawn_as_admin, unique_name, use_session, TestApp,
-};
+use support::{broker_url, post_expecting, publish, spawn_as_admin, unique_name, TestApp};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
@@ -147,7 +145,7 @@ async fn a_device_goes_offline_by_its_last_will_and_a_reconnection_does_not_chan
         "60",
     )
     .await;
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
 
     // Birth: a retained "online", as devices announce themselves; then a reading.
     publish(&[(&status, b"online", QoS::AtLeastOnce, true)]).await;
@@ -306,7 +304,7 @@ async fn a_viewer_sees_only_the_devices_of_topics_its_rules_allow() {
         .await;
     assert!(page.body.contains("2 online"), "an admin sees both");
 
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
     let page = app.get("/devices").await;
     assert_eq!(page.status, 200, "{}", page.head);
     assert!(
@@ -340,7 +338,7 @@ async fn device_rules(app: &TestApp) -> Vec<(i64, String, String, Option<String>
 #[tokio::test]
 async fn an_admin_adds_changes_and_deletes_device_rules_through_the_forms() {
     let (app, viewer) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let devices = app.topic("rooms/+/#");
     publish(&[(
         &app.topic("rooms/kitchen/temp"),
@@ -455,7 +453,7 @@ async fn an_admin_adds_changes_and_deletes_device_rules_through_the_forms() {
     );
 
     // Nobody else may change them.
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
     for path in [
         "/admin/devices/add",
         "/admin/devices/change",
@@ -464,7 +462,7 @@ async fn an_admin_adds_changes_and_deletes_device_rules_through_the_forms() {
         assert_eq!(app.post_form(path, &fields).await.status, 403, "{path}");
     }
     assert_eq!(app.get("/admin/devices").await.status, 403);
-    use_session(&app, &admin);
+    app.use_session(&admin);
 
     post_expecting(
         &app,

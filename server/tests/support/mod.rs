@@ -161,23 +161,9 @@ pub async fn spawn_app_on(
 /// session too, to switch back to it.
 pub async fn spawn_as_admin() -> (TestApp, Option<String>) {
     let app = spawn_app().await;
-    let viewer = session(&app);
-    let password = app.add_user("boss", Role::Admin).await;
-    // A session of its own: logging in rotates the session it was sent from.
-    app.forget_session();
-    let response = app.log_in("boss", &password).await;
-    assert_eq!(response.status, 303, "{}", response.head);
+    let viewer = app.session();
+    app.sign_in_as("boss", Role::Admin).await;
     (app, viewer)
-}
-
-/// The session cookie `app` sends now.
-pub fn session(app: &TestApp) -> Option<String> {
-    app.cookie.lock().unwrap().clone()
-}
-
-/// Makes `app` send `cookie` (a session saved with [`session`]) from now on.
-pub fn use_session(app: &TestApp, cookie: &Option<String>) {
-    *app.cookie.lock().unwrap() = cookie.clone();
 }
 
 /// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
@@ -264,6 +250,41 @@ impl TestApp {
     /// Forgets the session cookie: requests are anonymous again.
     pub fn forget_session(&self) {
         *self.cookie.lock().unwrap() = None;
+    }
+
+    /// Adds a user and signs in as them with a session of their own; returns the session, to
+    /// switch back to it with [`TestApp::use_session`].
+    pub async fn sign_in_as(&self, name: &str, role: Role) -> Option<String> {
+        let password = self.add_user(name, role).await;
+        // Logging in rotates the session it was sent from: start from none.
+        self.forget_session();
+        let response = self.log_in(name, &password).await;
+        assert_eq!(response.status, 303, "{}", response.head);
+        self.session()
+    }
+
+    /// The session cookie sent now.
+    pub fn session(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    /// Sends `cookie` (a session saved with [`TestApp::session`]) from now on.
+    pub fn use_session(&self, cookie: &Option<String>) {
+        *self.cookie.lock().unwrap() = cookie.clone();
+    }
+
+    /// The audit log's rows of `action`, oldest first: who, and the detail.
+    pub async fn audited(&self, action: &str) -> Vec<(Option<String>, serde_json::Value)> {
+        let rows: Vec<(Option<String>, String)> = sqlx::query_as(
+            "select actor_name, detail::text from audit_log where action = $1 order by id",
+        )
+        .bind(action)
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(actor, detail)| (actor, serde_json::from_str(&detail).unwrap()))
+            .collect()
     }
 
     /// Asks for `path` until the body satisfies `wanted`; fails with the last body after 30 s.
@@ -404,16 +425,22 @@ pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
     publish_to(&broker_url(), messages).await
 }
 
-/// As [`publish`], to a given broker.
-pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+/// Options for an MQTT client of a test's own (a device, an observer) on `broker`.
+pub fn client_options(broker: &str, kind: &str) -> MqttOptions {
     let address = lookout::config::parse_broker_url(broker).unwrap();
-    let mut options = MqttOptions::new(unique_name("device"), address.host, address.port);
+    let mut options = MqttOptions::new(unique_name(kind), address.host, address.port);
     if let Some(login) = lookout::config::broker_url_login(broker) {
         options.set_credentials(login.username, login.password);
     }
     options.set_keep_alive(Duration::from_secs(10));
     // Devices may send payloads beyond rumqttc's 10 KiB default.
     options.set_max_packet_size(16 << 20, 16 << 20);
+    options
+}
+
+/// As [`publish`], to a given broker.
+pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+    let options = client_options(broker, "device");
     let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
     for (topic, payload, qos, retain) in messages {
         client

@@ -3,10 +3,13 @@
 //! browser bundle.
 
 pub mod admin;
+pub mod chart;
 pub mod ingest_status;
 pub mod pages;
+pub mod payload;
 pub mod roles;
 pub mod session;
+pub mod topic_detail;
 pub mod topic_filter;
 pub mod topics;
 
@@ -14,8 +17,6 @@ pub mod topics;
 pub mod access;
 #[cfg(feature = "ssr")]
 pub mod accounts;
-#[cfg(feature = "ssr")]
-pub mod payload;
 #[cfg(feature = "ssr")]
 pub mod rule_edits;
 #[cfg(feature = "ssr")]
@@ -27,7 +28,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    SsrMode, StaticSegment, WildcardSegment,
 };
 
 /// The HTML document around the application, rendered on the server only.
@@ -95,6 +96,11 @@ pub fn App() -> impl IntoView {
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("topic"), WildcardSegment("name"))
+                    view=topic_detail::TopicPage
+                    ssr=SsrMode::Async
+                />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("users"))
                     view=admin::UsersPage

@@ -3,6 +3,7 @@
 use crate::ingest_status::{load_ingest_status, IngestStatusView};
 use crate::roles::Role;
 use crate::session::{load_current_visitor, load_login_hints};
+use crate::topic_detail::{topic_link_rel, topic_path};
 use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
 use leptos::prelude::*;
 use std::time::Duration;
@@ -34,40 +35,61 @@ fn TopicsView(
     status: Option<IngestStatusView>,
     snapshot: Result<TopicList, ServerFnError>,
 ) -> impl IntoView {
-    // Effects run only in the browser: the marker tells users (and tests) the page is live, and
-    // the ticking offset keeps the ages current without asking the server again.
-    let hydrated = RwSignal::new(false);
-    let elapsed_ms = RwSignal::new(0_i64);
-    Effect::new(move |_| {
-        hydrated.set(true);
-        let tick = Duration::from_secs(1);
-        if let Ok(interval) =
-            set_interval_with_handle(move || elapsed_ms.update(|ms| *ms += 1000), tick)
-        {
-            on_cleanup(move || interval.clear());
-        }
-    });
-    // Ages count from the server's clock at render time, so server and browser agree.
-    let age_from = move |server_now_ms: i64| {
-        move |at_ms: i64| format_age(server_now_ms - at_ms + elapsed_ms.get())
-    };
-
+    let clock = AgeClock::start();
     let summary = status.map(|status| {
-        let age_of = age_from(status.server_now_ms);
+        let age_of = clock.age_from(status.server_now_ms);
         view! { <IngestSummary status age_of/> }
     });
     let table = match snapshot {
         Ok(snapshot) => {
-            let age_of = age_from(snapshot.server_now_ms);
+            let age_of = clock.age_from(snapshot.server_now_ms);
             view! { <TopicTable topics=snapshot.topics age_of/> }.into_any()
         }
         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
     };
     view! {
-        <div class="topics-view" data-hydrated=move || hydrated.get().to_string()>
+        <div class="topics-view" data-hydrated=move || clock.hydrated.get().to_string()>
             {summary}
             {table}
         </div>
+    }
+}
+
+/// Ages ("12 s ago") that keep counting once the page is hydrated, without asking the server
+/// again. They count from the server's clock at render time, so server and browser agree.
+#[derive(Clone, Copy)]
+pub struct AgeClock {
+    /// Set once hydrated: pages show it as `data-hydrated`, for users and tests.
+    pub hydrated: RwSignal<bool>,
+    elapsed_ms: RwSignal<i64>,
+}
+
+impl AgeClock {
+    pub fn start() -> Self {
+        let clock = Self {
+            hydrated: RwSignal::new(false),
+            elapsed_ms: RwSignal::new(0),
+        };
+        // Effects run only in the browser.
+        Effect::new(move |_| {
+            clock.hydrated.set(true);
+            let tick = Duration::from_secs(1);
+            if let Ok(interval) =
+                set_interval_with_handle(move || clock.elapsed_ms.update(|ms| *ms += 1000), tick)
+            {
+                on_cleanup(move || interval.clear());
+            }
+        });
+        clock
+    }
+
+    /// The age of a moment, for data read at `server_now_ms` by the server's clock.
+    pub fn age_from(
+        self,
+        server_now_ms: i64,
+    ) -> impl Fn(i64) -> String + Copy + Send + Sync + 'static {
+        let elapsed_ms = self.elapsed_ms;
+        move |at_ms: i64| format_age(server_now_ms - at_ms + elapsed_ms.get())
     }
 }
 
@@ -147,7 +169,11 @@ fn TopicTable(
             let received_at_ms = topic.received_at_ms;
             view! {
                 <tr>
-                    <th scope="row" class="topic">{topic.name}</th>
+                    <th scope="row" class="topic">
+                        <a href=topic_path(&topic.name) rel=topic_link_rel(&topic.name)>
+                            {topic.name.clone()}
+                        </a>
+                    </th>
                     <td class="value"><code>{topic.preview}</code></td>
                     <td class="age">{move || age_of(received_at_ms)}</td>
                     <td class="count">{topic.message_count}</td>

@@ -62,9 +62,71 @@ pub fn format_age(age_ms: i64) -> String {
     }
 }
 
+/// A moment split into UTC calendar fields, computed the same way on the server and in the
+/// browser (which has no time zone database to agree with), so hydration changes no text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millis: u32,
+}
+
+impl UtcTime {
+    pub fn from_ms(at_ms: i64) -> Self {
+        const DAY_MS: i64 = 86_400_000;
+        let (days, in_day) = (at_ms.div_euclid(DAY_MS), at_ms.rem_euclid(DAY_MS));
+        // Howard Hinnant's days-to-civil: eras of 400 years, years starting in March.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        let seconds = in_day / 1000;
+        Self {
+            year,
+            month: month as u32,
+            day: day as u32,
+            hour: (seconds / 3600) as u32,
+            minute: (seconds / 60 % 60) as u32,
+            second: (seconds % 60) as u32,
+            millis: (in_day % 1000) as u32,
+        }
+    }
+}
+
+/// "2026-11-25 10:00:00.123 UTC".
+pub fn format_utc(at_ms: i64) -> String {
+    let t = UtcTime::from_ms(at_ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::format_age;
+    use super::{format_age, format_utc};
+
+    #[test]
+    fn times_are_shown_in_utc_to_the_millisecond() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(format_utc(1_764_064_800_123), "2025-11-25 10:00:00.123 UTC");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
+        assert_eq!(format_utc(-1), "1969-12-31 23:59:59.999 UTC");
+    }
 
     #[test]
     fn ages_are_rounded_down_to_the_largest_whole_unit() {

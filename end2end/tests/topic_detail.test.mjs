@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { startLookout, publish, launchChromium, collectErrors, uniqueName, logIn } from './support.mjs';
 
 const prefix = uniqueName('e2e');
-// Spaces and non-ASCII need encoding in the link; `%` would make the link load from the server.
+// Spaces and non-ASCII need encoding in the link.
 const topic = `${prefix}/hall/Ofen 2 °C`;
+// The browser's router would decode `%41` to `A`: this link loads the page from the server.
+const percent = `${prefix}/tank/50%41 full`;
 let lookout;
 let browser;
 let password;
@@ -16,6 +18,7 @@ before(async () => {
   lookout = await startLookout({ prefix });
   password = lookout.addUser('viewer', 'viewer');
   for (const value of ['21.5', '22', '22.75']) publish(topic, value);
+  publish(percent, 'half');
   browser = await launchChromium();
 });
 
@@ -24,20 +27,24 @@ after(async () => {
   await lookout?.stop();
 });
 
+async function linkInList(page, name) {
+  const link = page.getByRole('link', { name, exact: true });
+  for (const deadline = Date.now() + 15_000; (await link.count()) === 0; ) {
+    if (Date.now() > deadline) throw new Error(`no link to ${name}:\n${await page.content()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await page.reload();
+  }
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
+  return link;
+}
+
 test('a topic opens from the list and shows its chart, before and after hydration', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = collectErrors(page);
   await logIn(page, lookout.url, 'viewer', password);
 
-  const link = page.getByRole('link', { name: topic, exact: true });
-  for (const deadline = Date.now() + 15_000; (await link.count()) === 0; ) {
-    if (Date.now() > deadline) throw new Error(`no link to ${topic}:\n${await page.content()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await page.reload();
-  }
-  await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
-  await link.click();
+  await (await linkInList(page, topic)).click();
   await page.waitForURL((url) => decodeURIComponent(url.pathname) === `/topic/${topic}`);
 
   const chart = page.getByRole('img', { name: /3 numeric values/ });
@@ -54,6 +61,24 @@ test('a topic opens from the list and shows its chart, before and after hydratio
   await page.waitForSelector('.ranges a[aria-current="page"]:text-is("1 h")');
   await page.getByRole('img', { name: /last 1 h: 3 numeric values/ }).waitFor({ timeout: 10_000 });
 
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a topic whose name holds a percent sign opens as itself', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'viewer', password);
+  await (await linkInList(page, percent)).click();
+  await page.waitForSelector('.topic-detail[data-hydrated="true"]', { timeout: 20_000 });
+  assert.equal(await page.locator('h1').innerText(), percent);
+  assert.equal(await page.locator('.payload').innerText(), 'half');
+  await page.getByText('No numeric values to chart').waitFor();
+  // The address shown is the page's own: reloading or sharing it opens the same topic.
+  assert.equal(decodeURIComponent(new URL(page.url()).pathname), `/topic/${percent}`);
+  await page.reload();
+  assert.equal(await page.locator('h1').innerText(), percent);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -64,7 +64,7 @@ pub fn area_of(path: &str) -> Area {
     let path = path.trim_end_matches('/');
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
-        "" | "devices" | "topics" | "publish" => Area::Dashboard,
+        "" | "devices" | "topics" | "topic" | "publish" => Area::Dashboard,
         "admin" => Area::Admin,
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
@@ -411,6 +411,10 @@ mod tests {
             ("/admin/devices", Area::Admin),
             ("/admin/devices/add", Area::Admin),
             ("/api/admin_devices", Area::Admin),
+            ("/topic/plant/boiler/temp", Area::Dashboard),
+            ("/topic", Area::Dashboard),
+            ("/api/topic_detail", Area::Dashboard),
+            ("/api/topic_history", Area::Dashboard),
             ("/api/login_hints", Area::Public),
             ("/api/admin_users", Area::Admin),
             ("/pkg/lookout.wasm", Area::Public),

@@ -99,10 +99,18 @@ pub async fn load_devices() -> Result<DeviceList, ServerFnError> {
 #[component]
 pub fn DevicesPage() -> impl IntoView {
     let list = Resource::new(|| (), |_| load_devices());
+    // Silence is decided by the clock, not by messages: the list is decided again now and then
+    // once the page is hydrated (the interval runs only in the browser).
+    Effect::new(move |_| {
+        if let Ok(interval) = set_interval_with_handle(move || list.refetch(), DEVICES_REFRESH) {
+            on_cleanup(move || interval.clear());
+        }
+    });
     view! {
         <main class="devices">
             <h1>"Devices"</h1>
-            <Suspense fallback=|| view! { <p>"Loading devices…"</p> }>
+            // Keeps the current list on screen while the next one loads.
+            <Transition fallback=|| view! { <p>"Loading devices…"</p> }>
                 {move || Suspend::new(async move {
                     match list.await {
                         Ok(list) => view! { <DeviceTable list/> }.into_any(),
@@ -112,10 +120,13 @@ pub fn DevicesPage() -> impl IntoView {
                         }
                     }
                 })}
-            </Suspense>
+            </Transition>
         </main>
     }
 }
+
+/// How often the device list is decided again.
+const DEVICES_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[component]
 fn DeviceTable(list: DeviceList) -> impl IntoView {

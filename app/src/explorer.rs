@@ -6,7 +6,8 @@
 
 use crate::live::{server_signal, LiveMessage, StreamOptions};
 use crate::pages::PageClock;
-use crate::topics::{load_topic_tree, topic_page_href, TopicLatest, TopicList};
+use crate::topic_detail::{topic_link_rel, topic_path};
+use crate::topics::{load_topic_tree, TopicLatest, TopicList};
 use leptos::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 
@@ -379,7 +380,7 @@ fn ExplorerRow(
             </button>
         }
     });
-    let href = topic_page_href(&path);
+    let (href, rel) = (topic_path(&path), topic_link_rel(&path));
     view! {
         <div
             class=format!("explorer-row depth-{}", row.depth.min(12))
@@ -389,7 +390,7 @@ fn ExplorerRow(
         >
             {toggle_button}
             {move || match preview.with(Option::is_some) {
-                true => view! { <a class="level" href=href.clone()>{level.clone()}</a> }.into_any(),
+                true => view! { <a class="level" href=href.clone() rel=rel>{level.clone()}</a> }.into_any(),
                 false => view! { <span class="level">{level.clone()}</span> }.into_any(),
             }}
             <span class="value">
@@ -466,7 +467,7 @@ mod tests {
         let message = |topic: &str, at_ms: i64, replaced: u64| LiveMessage {
             topic: topic.into(),
             at_ms,
-            kind: "text".into(),
+            kind: crate::payload::PayloadKind::Text,
             size: 1,
             payload: "x".into(),
             truncated: false,

@@ -3,15 +3,18 @@
 //! browser bundle.
 
 pub mod admin;
+pub mod chart;
 pub mod devices;
 pub mod explorer;
 pub mod ingest_status;
 pub mod live;
 pub mod liveness;
 pub mod pages;
+pub mod payload;
 pub mod publish;
 pub mod roles;
 pub mod session;
+pub mod topic_detail;
 pub mod topic_filter;
 pub mod topics;
 
@@ -21,8 +24,6 @@ pub mod access;
 pub mod accounts;
 #[cfg(feature = "ssr")]
 pub mod liveness_edits;
-#[cfg(feature = "ssr")]
-pub mod payload;
 #[cfg(feature = "ssr")]
 pub mod rule_edits;
 #[cfg(feature = "ssr")]
@@ -34,7 +35,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    SsrMode, StaticSegment, WildcardSegment,
 };
 
 /// The HTML document around the application, rendered on the server only.
@@ -111,6 +112,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=StaticSegment("publish")
                     view=publish::PublishPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("topic"), WildcardSegment("name"))
+                    view=topic_detail::TopicPage
                     ssr=SsrMode::Async
                 />
                 <Route

@@ -29,7 +29,12 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("GET", "/topics", SIGNED_IN),
     ("POST", "/api/topic_tree", SIGNED_IN_API),
     ("GET", "/metrics", EVERYONE),
+    // No such topic: signed-in visitors get the 404 page, anonymous ones the login first.
+    ("GET", "/topic/{*name}", [303, 404, 404, 404]),
     ("POST", "/api/topic_list", SIGNED_IN_API),
+    ("POST", "/api/topic_detail", SIGNED_IN_API),
+    ("POST", "/api/topic_history", SIGNED_IN_API),
+    ("POST", "/api/topic_messages", SIGNED_IN_API),
     ("POST", "/api/ingest_status", SIGNED_IN_API),
     ("GET", "/devices", SIGNED_IN),
     ("POST", "/api/devices", SIGNED_IN_API),
@@ -81,6 +86,11 @@ async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
         // Wrong credentials, so that asking does not change who is signed in.
         "POST" if path == "/login" => {
             app.post_form(path, &[("name", "nobody"), ("password", "wrong-password")])
+                .await
+        }
+        // A topic nobody has: the answer depends on who asks, not on what exists.
+        _ if path.starts_with("/api/topic_") && path != "/api/topic_list" => {
+            app.post_form(path, &[("topic", "no/such/topic"), ("range", "1h")])
                 .await
         }
         _ => app.post_form(path, &[]).await,

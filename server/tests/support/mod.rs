@@ -247,6 +247,42 @@ impl TestApp {
         .await
     }
 
+    /// Lets viewers read only the topics matching `filters`, instead of everything as a fresh
+    /// install does: an admin of its own changes the rules through the admin forms, which apply
+    /// at once. The session this app had stays in use.
+    pub async fn restrict_viewers_to(&self, filters: &[&str]) {
+        let viewer = self.cookie.lock().unwrap().take();
+        let admin = unique_name("rules_admin");
+        let password = self.add_user(&admin, Role::Admin).await;
+        assert_eq!(self.log_in(&admin, &password).await.status, 303);
+        let everything: i64 = sqlx::query_scalar(
+            "select id from access_rule \
+             where role = 'viewer' and filter = '#' and permission = 'read'",
+        )
+        .fetch_one(&self.db)
+        .await
+        .unwrap();
+        let mut changes = vec![("/admin/rules/delete", vec![("id", everything.to_string())])];
+        for filter in filters {
+            let fields = [
+                ("role", "viewer"),
+                ("filter", filter),
+                ("permission", "read"),
+            ];
+            changes.push((
+                "/admin/rules/add",
+                fields.map(|(k, v)| (k, v.to_owned())).to_vec(),
+            ));
+        }
+        for (path, fields) in changes {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = self.post_form(path, &fields).await;
+            let location = response.header("location").unwrap_or_default();
+            assert!(location.contains("done="), "{path}: {}", response.head);
+        }
+        *self.cookie.lock().unwrap() = viewer;
+    }
+
     /// Forgets the session cookie: requests are anonymous again.
     pub fn forget_session(&self) {
         *self.cookie.lock().unwrap() = None;

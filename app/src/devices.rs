@@ -4,8 +4,7 @@
 
 use crate::admin::OutcomeMessage;
 use crate::liveness::{DeviceCounts, DeviceState};
-use crate::pages::LoadError;
-use crate::pages::PageClock;
+use crate::pages::{LoadError, PageClock};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -5,8 +5,7 @@
 //! rows in view are in the document.
 
 use crate::live::{server_signal, LiveMessage, StreamOptions};
-use crate::pages::LoadError;
-use crate::pages::PageClock;
+use crate::pages::{LoadError, PageClock};
 use crate::topic_detail::{topic_link_rel, topic_path};
 use crate::topics::{load_topic_tree, TopicLatest, TopicList};
 use leptos::prelude::*;

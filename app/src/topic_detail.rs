@@ -5,8 +5,7 @@
 
 use crate::chart::HistoryChart;
 use crate::live::{use_live_stream, LiveMessage, StreamOptions};
-use crate::pages::LoadError;
-use crate::pages::{NotFound, PageClock};
+use crate::pages::{LoadError, NotFound, PageClock};
 use crate::payload::{self, PayloadKind};
 use crate::topics::format_utc;
 use leptos::prelude::*;

@@ -1,6 +1,6 @@
 // Drives Debian's Chromium on Lookout's topic explorer (/topics) and measures inside the page, in
-// four steps: idle, with the load generator publishing, and both again with every level open
-// and the view scrolling. Run by run.sh, which starts everything this talks to and passes it in
+// five steps: idle and with the load generator publishing; with every level open and publishing;
+// with every level open and the view scrolling, idle and publishing. Run by run.sh, which starts everything this talks to and passes it in
 // BENCH_* variables; writes its measurements as JSON to the path given.
 
 import { spawn } from 'node:child_process';
@@ -483,6 +483,7 @@ async function main() {
   await page.evaluate(() => window.__bench.expandAll());
   const expanded = { ms: Date.now() - expandStart, counts: await counts() };
   console.error(`bench: ${expanded.counts}`);
+  await measure('flowing, all open', { flowing: true, scrolling: false });
   await measure('idle, all open, scrolling', { flowing: false, scrolling: true });
   await measure('flowing, all open, scrolling', { flowing: true, scrolling: true });
 

@@ -83,44 +83,64 @@ function summarize(step) {
 }
 
 const steps = data.steps.map((step) => ({ ...step, s: summarize(step) }));
-const [idle, flowing, idleOpen, flowingOpen] = steps;
+const step = (name) => steps.find((candidate) => candidate.name === name);
+const idle = step('idle');
+const flowing = step('flowing');
+const open = step('flowing, all open');
+const idleScroll = step('idle, all open, scrolling');
+const flowingScroll = step('flowing, all open, scrolling');
+const rowsOf = (s) => int(Number(/([\d,]+) rows/.exec(s.rowsText)?.[1]?.replaceAll(',', '')));
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `×${fmt(a / b, 2)}` : '–');
 
-// One table row: a label, then per step a cell, with the ratio of each flowing step to its idle
-// reference after it.
+// The table's columns: each step, and after a step the ratio to the step it is compared with.
+const columns = [
+  { step: idle, title: 'idle' },
+  { step: flowing, title: `${int(data.rate)} msg/s` },
+  { ratio: [flowing, idle], title: 'ratio to idle' },
+  { step: open, title: `${int(data.rate)} msg/s, all open` },
+  { ratio: [open, flowing], title: `ratio to ${int(data.rate)} msg/s` },
+  { step: idleScroll, title: 'idle, all open, scrolling' },
+  { step: flowingScroll, title: `${int(data.rate)} msg/s, all open, scrolling` },
+  { ratio: [flowingScroll, idleScroll], title: 'ratio to idle, all open, scrolling' },
+];
+
+// One table row: a label, a cell per step, and where `value` is given the ratios.
 function row(label, cell, value = null) {
-  const cells = steps.map((step) => cell(step.s, step));
-  const r = (flow, base) => (value ? ratio(value(flow.s), value(base.s)) : '');
-  return `| ${label} | ${cells[0]} | ${cells[1]} | ${r(flowing, idle)} | ${cells[2] ?? '–'} | ${cells[3] ?? '–'} | ${flowingOpen ? r(flowingOpen, idleOpen) : ''} |`;
+  const cells = columns.map((column) => {
+    if (!column.ratio) return cell(column.step.s, column.step);
+    const [a, b] = column.ratio;
+    return value ? ratio(value(a.s), value(b.s)) : '';
+  });
+  return `| ${label} | ${cells.join(' | ')} |`;
 }
 
 // Times below a millisecond can come out a hair negative: the page's clock has whole milliseconds.
 const ms0 = (ms) => fmt(Math.max(0, ms), 0);
 const list = (values) => values.map(ms0).join(', ') || '–';
+const valueLatency = (s) =>
+  s.values.length ? `${ms0(s.valueP50)} / ${ms0(s.valueP99)} / ${ms0(s.valueMax)} (${s.values.length})` : '–';
 const rootExpected = data.published;
 const rootShown = Number(/([\d,]+) msgs/.exec(data.rootCounts)?.[1]?.replaceAll(',', ''));
 
 const table = [
-  `| | idle | ${int(data.rate)} msg/s | ratio | idle, all open, scrolling | ${int(data.rate)} msg/s, all open, scrolling | ratio |`,
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  row('rows in the tree', (s, step) => /([\d,]+) rows/.exec(step.rowsText)?.[1] ?? '–'),
+  `| | ${columns.map((column) => column.title).join(' | ')} |`,
+  `| --- |${columns.map(() => ' ---: |').join('')}`,
+  row('rows in the tree', (s, step) => rowsOf(step)),
   row('frames per second', (s) => fmt(s.fps), (s) => s.fps),
   row('frame interval p50, ms', (s) => fmt(s.frameP50), (s) => s.frameP50),
   row('frame interval p99, ms', (s) => fmt(s.frameP99), (s) => s.frameP99),
   row('frame interval max, ms', (s) => fmt(s.frameMax), (s) => s.frameMax),
   row('frames dropped (60 Hz slots missed)', (s) => pct(s.dropped)),
-  row('frames longer than 50 ms', (s) => int(s.over50)),
   row('a task queued at a frame\'s start ran after, ms: p50 / p99 / max', (s) => `${fmt(s.workP50)} / ${fmt(s.workP99)} / ${fmt(s.workMax)}`, (s) => s.workP99),
   row('long animation frames (> 50 ms)', (s, step) => int(step.page.longFrames.length)),
   row('long tasks (> 50 ms): count', (s) => int(s.longCount)),
-  row('long tasks: total ms (longest)', (s) => `${int(s.longMs)} (${int(s.longMax)})`, (s) => s.longMs),
+  row('long tasks: total ms (longest)', (s) => `${int(s.longMs)} (${int(s.longMax)})`),
   row('main thread busy (share of the step)', (s) => pct(s.busy), (s) => s.busy),
   row('… of it script', (s) => pct(s.script), (s) => s.script),
   row('… of it style and layout', (s) => pct(s.layoutStyle), (s) => s.layoutStyle),
   row('marker publish → in the tree, ms, each (of it: → received by the page)', (s) =>
     s.markerEntries.map((l) => `${ms0(l.ms)} (${l.receivedMs === undefined ? '–' : ms0(l.receivedMs)})`).join(', ') || '–'),
-  row('any shown value publish → in the tree, ms: p50 / p99 / max (n)', (s) =>
-    s.values.length ? `${fmt(s.valueP50, 0)} / ${fmt(s.valueP99, 0)} / ${fmt(s.valueMax, 0)} (${s.values.length})` : '–'),
+  row('any shown value publish → in the tree, ms: p50 / p99 / max (n)', valueLatency),
   row('click on a toggle → frame showing it, ms (each)', (s) => list(s.clicks) + (s.clicksLost ? `, ${s.clicksLost} never` : '')),
   row('stream: messages received per second', (s) => int(s.streamRate)),
   row('stream: resyncs / messages missing at the end', (s, step) => `${step.stream.resyncs} / ${int(step.stream.missing)}`),
@@ -130,9 +150,8 @@ const table = [
   row('row elements in the document: end (max sampled)', (s) => `${int(s.rowsEnd)} (${int(s.rowsMax)})`),
   row('elements in the document at the end', (s) => int(s.elements)),
   row('CPU, cores: Chromium (all its processes)', (s) => fmt(s.cpu.chromium, 2), (s) => s.cpu.chromium),
-  row('CPU, cores: Lookout', (s) => fmt(s.cpu.lookout, 2), (s) => s.cpu.lookout),
-  row('CPU, cores: Mosquitto / PostgreSQL / load generator', (s) =>
-    `${fmt(s.cpu.mosquitto, 2)} / ${fmt(s.cpu.postgres, 2)} / ${fmt(s.cpu.publisher ?? 0, 2)}`),
+  row('CPU, cores: Lookout / Mosquitto / PostgreSQL / load generator', (s) =>
+    [s.cpu.lookout, s.cpu.mosquitto, s.cpu.postgres, s.cpu.publisher ?? 0].map((c) => fmt(c, 2)).join(' / ')),
   row('CPU, cores: the whole machine (of which not this run)', (s) => `${fmt(s.cpu.machine, 2)} (${fmt(s.others, 2)})`),
   row('load average at the end', (s, step) => step.loadavg.split(' ').slice(0, 3).join(' ')),
 ].join('\n');
@@ -140,41 +159,45 @@ const table = [
 const publishedRates = steps
   .filter((step) => step.published)
   .map((step) => `${int(step.published.acked)} at ${int(step.published.rate)} msg/s`)
-  .join(' and ');
+  .join(', ');
 
-const perFrame = (withMessages, without) => (withMessages.s.busy - without.s.busy) * NOMINAL_MS;
+// Main-thread time per frame that one step takes more than another.
+const perFrame = (more, less) => (more.s.busy - less.s.busy) * NOMINAL_MS;
+const scriptPerFrame = (more, less) => (more.s.script - less.s.script) * NOMINAL_MS;
 const f = flowing.s;
-const fo = flowingOpen?.s;
+const o = open.s;
+const fs = flowingScroll.s;
+const clickMax = (s) => fmt(s.clickMax, 0);
 const findings = [
   `With ${int(data.rate)} msg/s over ${int(data.topics)} topics the page drew ${fmt(f.fps)} frames per second ` +
-    `(idle: ${fmt(idle.s.fps)}), p99 frame interval ${fmt(f.frameP99)} ms against ${fmt(idle.s.frameP99)} ms idle, ` +
-    `${pct(f.dropped)} of 60 Hz frames dropped, ${f.longCount} long tasks (${int(f.longMs)} ms); its main thread was busy ` +
-    `${pct(f.busy)} of the time (idle: ${pct(idle.s.busy)}).`,
-  fo &&
-    `With every level open (${/([\d,]+) rows/.exec(flowingOpen.rowsText)?.[1]} rows) and the view scrolling: ` +
-    `${fmt(fo.fps)} frames per second (same without messages: ${fmt(idleOpen.s.fps)}), p99 ${fmt(fo.frameP99)} ms ` +
-    `(${fmt(idleOpen.s.frameP99)} ms), ${pct(fo.dropped)} dropped, main thread busy ${pct(fo.busy)} ` +
-    `(${pct(idleOpen.s.busy)}).`,
-  fo &&
-    `What the messages cost the page's main thread per frame: ${fmt(perFrame(flowing, idle))} ms with ${/([\d,]+) rows/.exec(flowing.rowsText)?.[1]} rows ` +
-      `in the tree, ${fmt(perFrame(flowingOpen, idleOpen))} ms with ${/([\d,]+) rows/.exec(flowingOpen.rowsText)?.[1]} (busy share with messages less the same view without them, ` +
-      `times the ${fmt(NOMINAL_MS)} ms frame). The difference, ${fmt(perFrame(flowingOpen, idleOpen) - perFrame(flowing, idle))} ms per frame, is what a longer row ` +
-      `list costs: every frame with messages rebuilds the list of rows (the explorer's \`rows\` memo walks every open node) ` +
-      `before the visible window is cut from it.`,
-  `Markers reached the tree in ${list(f.markers)} ms while messages flowed (idle: ${list(idle.s.markers)} ms)` +
-    (fo && fo.values.length ? `; every value that changed in view while scrolling: p50 ${fmt(fo.valueP50, 0)} ms, p99 ${fmt(fo.valueP99, 0)} ms.` : '.'),
-  `Clicks on a toggle showed their result within ${fmt(f.clickMax, 0)} ms under load` +
-    (fo ? ` and ${fmt(fo.clickMax, 0)} ms with every level open` : '') +
-    ` (idle: ${fmt(idle.s.clickMax, 0)} ms).`,
-  `The document held ${int(f.rowsEnd)} row elements while the tree had ${/([\d,]+) rows/.exec(flowing.rowsText)?.[1]} rows` +
-    (fo ? `, and ${int(fo.rowsEnd)} (at most ${int(fo.rowsMax)} sampled) with ${/([\d,]+) rows/.exec(flowingOpen.rowsText)?.[1]}` : '') +
-    ': only the rows in view (and 10 above and below) are drawn.',
+    `(idle: ${fmt(idle.s.fps)}), ${pct(f.dropped)} of 60 Hz frames dropped, ${f.longCount} long tasks, ` +
+    `${flowing.page.longFrames.length} long animation frames; its main thread was busy ${pct(f.busy)} of the time ` +
+    `(idle: ${pct(idle.s.busy)}), ${fmt(perFrame(flowing, idle))} ms per frame for the messages.`,
+  `With every level open (${rowsOf(open)} rows instead of ${rowsOf(flowing)}) and the same messages, the main thread ` +
+    `was busy ${pct(o.busy)}: ${fmt(perFrame(open, flowing))} ms more per frame (script: ` +
+    `${fmt(scriptPerFrame(open, flowing))} ms), ${fmt(o.fps)} frames per second, ${pct(o.dropped)} dropped, ` +
+    `${o.longCount} long tasks. That is the price of the longer row list: each frame that applies messages changes ` +
+    `the tree, so the explorer's \`rows\` memo rebuilds the list of all ${rowsOf(open)} open rows (a walk of every open ` +
+    `node with a set lookup of its path) before the ${int(o.rowsEnd)} in view are cut from it, although messages ` +
+    `only change values, never which rows there are.`,
+  `Open and scrolling at ${int(data.scrollPxPerS)} px/s with the messages: ${fmt(fs.fps)} frames per second ` +
+    `(without messages: ${fmt(idleScroll.s.fps)}), ${pct(fs.dropped)} dropped (${pct(idleScroll.s.dropped)}), ` +
+    `longest frame interval ${fmt(fs.frameMax)} ms (${fmt(idleScroll.s.frameMax)} ms), ${fs.longCount} long tasks, ` +
+    `main thread busy ${pct(fs.busy)} (${pct(idleScroll.s.busy)}).`,
+  `Markers reached the tree in ${list(f.markers)} ms while messages flowed ` +
+    `(idle: ${list(idle.s.markers)} ms; all open: ${list(o.markers)} ms)` +
+    (fs.values.length ? `; values changing in view while scrolling: p50 ${ms0(fs.valueP50)} ms, p99 ${ms0(fs.valueP99)} ms, max ${ms0(fs.valueMax)} ms.` : '.'),
+  `Clicks on a toggle showed their result within ${clickMax(f)} ms with the messages, ${clickMax(o)} ms with every ` +
+    `level open, ${clickMax(fs)} ms while scrolling (idle: ${clickMax(idle.s)} ms).`,
+  `The document held ${int(f.rowsEnd)} row elements whether the tree had ${rowsOf(flowing)} rows or ${rowsOf(open)} ` +
+    `(at most ${int(Math.max(...steps.map((step) => step.s.rowsMax)))} sampled in any step): only the rows in view ` +
+    `and ${10} above and below are drawn.`,
   `The stream delivered every message: ${steps.reduce((a, step) => a + step.stream.resyncs, 0)} resyncs, ` +
-    `${int(sum(steps.map((step) => step.stream.missing)))} missing; the root of the tree counted ${int(rootShown)} messages, ` +
-    `${rootShown === rootExpected ? 'exactly' : 'against'} the ${int(rootExpected)} published.`,
+    `${int(sum(steps.map((step) => step.stream.missing)))} missing; the root of the tree counted ${int(rootShown)} messages` +
+    (rootShown === rootExpected ? `, exactly the ${int(rootExpected)} published.` : ` against ${int(rootExpected)} published.`),
   `JS heap ${mib(steps[0].s.heapStart)} MiB at the first step's start, ${mib(steps.at(-1).s.heapEnd)} MiB at the last one's end; ` +
-    `wasm memory ${mib(steps[0].s.wasmStart)} → ${mib(steps.at(-1).s.wasmEnd)} MiB (wasm memory never shrinks; it grows when the tree or a frame's batch needs more).`,
-].filter(Boolean);
+    `wasm memory ${mib(steps[0].s.wasmStart)} → ${mib(steps.at(-1).s.wasmEnd)} MiB (wasm memory only grows).`,
+];
 
 const report = `# Topic explorer benchmark
 
@@ -183,6 +206,10 @@ Issue 5 asks that the topic explorer (\`/topics\`) "stays responsive with 10,000
 Chromium against the real release build, from inside the page.
 
 Run on ${meta.date}, Lookout ${meta.lookout_rev}, by \`bench/explorer/run.sh\` (about 3 minutes plus builds).
+Before commit ba81c9c the explorer page (and the overview) came out cut short on about every second
+load, whatever the number of topics: the server panicked while rendering it ("Dropped SendWrapper<T>
+variable from a thread different to the one it has been created with", see server/tests/live.rs,
+\`pages_following_the_stream_render_whole_on_any_worker_thread\`).
 
 ## Results
 
@@ -193,7 +220,8 @@ ${int(data.expanded.ms)} ms of scripted clicks.
 
 ${table}
 
-Ratios: each step with messages against the same view without them.
+Ratios: each step with messages against the same view without them, and the tree with every level
+open against the same messages with the levels closed.
 
 ## Findings
 
@@ -211,9 +239,9 @@ ${data.errors.length ? `\nThe page reported errors: ${data.errors.map((e) => `\`
   (three roots or fewer do), holding ${int(data.groups)} closed levels and the marker topic.
 - **Steps**, ${int(data.secs)} s each, in this order: (1) idle: no load, only the markers; (2) the load
   generator publishing ${int(data.rate)} msg/s round-robin over all topics (each topic every
-  ${fmt(data.topics / data.rate)} s); (3) every level opened (scripted clicks, not measured), the view
-  scrolled by script at ${int(data.scrollPxPerS)} px/s (${int(data.scrollPxPerS / 30)} rows/s), no load;
-  (4) as (3) with the load. Ratios compare (2) with (1) and (4) with (3).
+  ${fmt(data.topics / data.rate)} s); then every level is opened (scripted clicks, not measured) and
+  (3) the same load with the view at the top; (4) the view scrolled by script at
+  ${int(data.scrollPxPerS)} px/s (${int(data.scrollPxPerS / 30)} rows/s), no load; (5) as (4) with the load.
 - **In the page** (an init script, before the page's own code): \`requestAnimationFrame\` timestamps
   give the frame intervals. A message posted from that callback is handled once the frame's style,
   layout and paint are done and any tasks queued before it (the stream's events) have run: the time
@@ -230,7 +258,8 @@ ${data.errors.length ? `\nThe page reported errors: ${data.errors.map((e) => `\`
   frame that draws it; the page's wrapped \`EventSource\` notes when the marker arrived, which splits
   the time into server and network (publish → received) and the page (received → in the tree). Every value of the load that changes in a row already in view is timed the
   same way from its \`sent_us\` (in steps 1–2 no topic rows are in view except while a probe has a
-  level open). Rows newly drawn by scrolling are not counted: they show old values.
+  level open). Rows newly drawn by scrolling are not counted: they show old values. In steps 4–5
+  the marker's row is scrolled away.
 - **Clicks**: at ${data.probesAt.map((f) => `${Math.round(f * 100)} %`).join(' and ')} of each step, the driver
   clicks a level's toggle with a real input event (CDP \`Input.dispatchMouseEvent\` through Playwright)
   and again ${fmt(1.5)} s later to undo it; scrolling pauses around the pair. Timed from the press (the
@@ -253,14 +282,15 @@ Node ${meta.node}, ${meta.rustc}. The cores are shared with other work on the ma
 people's builds and benchmarks), shown in the CPU rows above; everything of this run (Chromium,
 Lookout, PostgreSQL, Mosquitto, the load generator) also shares these ${meta.nproc} cores.
 
-Headless Chromium has no display and so no vsync: its compositor produces frames from a 60 Hz timer
-and software rasterization (no GPU). A frame interval here is therefore the time between two
-\`requestAnimationFrame\` callbacks as paced by that timer and by the main thread: when the main
-thread is busy past a tick, the frame waits and the interval grows by whole or partial periods. It
-shows main-thread contention faithfully, but not what a screen would present: there is no real
-display latency, raster and compositing run on the CPU instead of a GPU (on a real machine they
-would not compete with the page's script for these cores), and timer jitter makes intervals vary by
-a few milliseconds even when idle. Compare the steps with each other rather than with 16.7 ms.
+Headless Chromium has no display and so no vsync: its compositor begins a frame on a 60 Hz timer and
+rasterizes in software (no GPU). The \`requestAnimationFrame\` timestamp is the frame's begin time on
+that timer, so intervals come in whole periods: 16.7 ms when every tick got its frame, 33.3 ms when
+the main thread was still busy at a tick and one was skipped, and so on. That is why the interval
+percentiles read 16.7 or 16.8 ms: they tell whether a frame was missed, not how close to the edge a
+frame came; the "task queued at a frame's start" row and the main thread's busy share show that.
+What a screen would present is not measured: there is no display latency, and raster and
+compositing run on the same CPU cores as the page's script (with a GPU they would not compete for
+them). Compare the steps with each other.
 
 Lookout's log had ${meta.lookout_log_errors} lines mentioning an error.
 `;

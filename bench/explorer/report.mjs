@@ -129,7 +129,7 @@ const table = [
   row('frames per second', (s) => fmt(s.fps), (s) => s.fps),
   row('frame interval p50, ms', (s) => fmt(s.frameP50), (s) => s.frameP50),
   row('frame interval p99, ms', (s) => fmt(s.frameP99), (s) => s.frameP99),
-  row('frame interval max, ms', (s) => fmt(s.frameMax), (s) => s.frameMax),
+  row('frame interval max, ms', (s) => fmt(s.frameMax)),
   row('frames dropped (60 Hz slots missed)', (s) => pct(s.dropped)),
   row('a task queued at a frame\'s start ran after, ms: p50 / p99 / max', (s) => `${fmt(s.workP50)} / ${fmt(s.workP99)} / ${fmt(s.workMax)}`, (s) => s.workP99),
   row('long animation frames (> 50 ms)', (s, step) => int(step.page.longFrames.length)),
@@ -280,7 +280,10 @@ ${meta.nproc} vCPUs (${meta.cpu}), ${meta.memory}, ${meta.uname}; Chromium ${dat
 (Debian's, \`--headless --disable-gpu\`, the flags of end2end/tests/support.mjs), viewport 1280×800,
 Node ${meta.node}, ${meta.rustc}. The cores are shared with other work on the machine (other
 people's builds and benchmarks), shown in the CPU rows above; everything of this run (Chromium,
-Lookout, PostgreSQL, Mosquitto, the load generator) also shares these ${meta.nproc} cores.
+Lookout, PostgreSQL, Mosquitto, the load generator) also shares these ${meta.nproc} cores. The driver waits for
+a quiet moment before it starts (other work below 0.25 cores over 3 s, for up to 5 minutes): this
+run waited ${int(data.quiet.waitedS)} s and started at ${fmt(data.quiet.busyCores, 2)} cores busy; how busy the
+machine was with other work during each step is in the table.
 
 Headless Chromium has no display and so no vsync: its compositor begins a frame on a 60 Hz timer and
 rasterizes in software (no GPU). The \`requestAnimationFrame\` timestamp is the frame's begin time on

@@ -7,7 +7,8 @@
 # in the run directory. About 3 minutes plus builds.
 #
 # Knobs: BENCH_TOPICS (10000), BENCH_GROUPS (100: the levels the topics sit under), BENCH_RATE
-# (5000), BENCH_SECS (20), BENCH_SCROLL_PX_S (1500), BENCH_RESULTS (the report's path),
+# (5000), BENCH_SECS (20), BENCH_SCROLL_PX_S (1500), BENCH_QUIET_WAIT_S (300: how long to wait for
+# the shared machine to be nearly idle before measuring), BENCH_RESULTS (the report's path),
 # BENCH_RUN_DIR, LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN and LOOKOUT_SITE (a
 # lookout binary and its site directory to use instead of building them).
 set -euo pipefail

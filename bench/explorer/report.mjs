@@ -168,6 +168,19 @@ const f = flowing.s;
 const o = open.s;
 const fs = flowingScroll.s;
 const clickMax = (s) => fmt(s.clickMax, 0);
+const flowingSteps = [flowing, open, flowingScroll];
+const responsive = flowingSteps.every(
+  (step) => step.s.fps >= 58 && step.s.dropped < 0.01 && step.s.longCount === 0 && step.s.clickMax < 100,
+);
+const openRows = Number(/([\d,]+) rows/.exec(open.rowsText)?.[1]?.replaceAll(',', ''));
+const closedRows = Number(/([\d,]+) rows/.exec(flowing.rowsText)?.[1]?.replaceAll(',', ''));
+const msPer10kRows = (perFrame(open, flowing) / (openRows - closedRows)) * 10_000;
+const verdict = responsive
+  ? `**Responsive, on this run**: in every step with ${int(data.rate)} msg/s the page kept at least 58 frames per ` +
+    `second with under 1 % of frames dropped, no task over 50 ms, and every click answered within 100 ms.`
+  : `**Not responsive by this run's bar** (in every step with messages: at least 58 frames per second, under 1 % ` +
+    `of frames dropped, no task over 50 ms, every click answered within 100 ms); see the table for which failed, ` +
+    `and the CPU rows for how busy the machine was with other work.`;
 const findings = [
   `With ${int(data.rate)} msg/s over ${int(data.topics)} topics the page drew ${fmt(f.fps)} frames per second ` +
     `(idle: ${fmt(idle.s.fps)}), ${pct(f.dropped)} of 60 Hz frames dropped, ${f.longCount} long tasks, ` +
@@ -179,13 +192,20 @@ const findings = [
     `${o.longCount} long tasks. That is the price of the longer row list: each frame that applies messages changes ` +
     `the tree, so the explorer's \`rows\` memo rebuilds the list of all ${rowsOf(open)} open rows (a walk of every open ` +
     `node with a set lookup of its path) before the ${int(o.rowsEnd)} in view are cut from it, although messages ` +
-    `only change values, never which rows there are.`,
+    `only change values, never which rows there are. About ${fmt(msPer10kRows)} ms per frame for every 10,000 open ` +
+    `rows: harmless at 10,000, but Lookout draws up to 100,000 topics in the tree (\`TOPIC_TREE_LIMIT\`), and all ` +
+    `of them open would take about ${fmt(msPer10kRows * 10, 0)} ms of each ${fmt(NOMINAL_MS)} ms frame (extrapolated, ` +
+    `not measured). Keying the memo on the tree's structure (a counter moved when a node is added or a refetch ` +
+    `replaces the tree) rather than on the whole tree would make it independent of the row count; not changed here, ` +
+    `as a refetched tree numbers its nodes anew and the counter must follow that too.`,
   `Open and scrolling at ${int(data.scrollPxPerS)} px/s with the messages: ${fmt(fs.fps)} frames per second ` +
     `(without messages: ${fmt(idleScroll.s.fps)}), ${pct(fs.dropped)} dropped (${pct(idleScroll.s.dropped)}), ` +
     `longest frame interval ${fmt(fs.frameMax)} ms (${fmt(idleScroll.s.frameMax)} ms), ${fs.longCount} long tasks, ` +
     `main thread busy ${pct(fs.busy)} (${pct(idleScroll.s.busy)}).`,
   `Markers reached the tree in ${list(f.markers)} ms while messages flowed ` +
-    `(idle: ${list(idle.s.markers)} ms; all open: ${list(o.markers)} ms)` +
+    `(idle: ${list(idle.s.markers)} ms; all open: ${list(o.markers)} ms). Of that, publish → received by the ` +
+    `page took ${list(flowing.s.markerEntries.map((l) => l.receivedMs ?? NaN))} ms with messages against ` +
+    `${list(idle.s.markerEntries.map((l) => l.receivedMs ?? NaN))} ms idle; the rest is the wait for the next frame` +
     (fs.values.length ? `; values changing in view while scrolling: p50 ${ms0(fs.valueP50)} ms, p99 ${ms0(fs.valueP99)} ms, max ${ms0(fs.valueMax)} ms.` : '.'),
   `Clicks on a toggle showed their result within ${clickMax(f)} ms with the messages, ${clickMax(o)} ms with every ` +
     `level open, ${clickMax(fs)} ms while scrolling (idle: ${clickMax(idle.s)} ms).`,
@@ -224,6 +244,8 @@ Ratios: each step with messages against the same view without them, and the tree
 open against the same messages with the levels closed.
 
 ## Findings
+
+${verdict}
 
 ${findings.map((line) => `- ${line}`).join('\n')}
 ${data.errors.length ? `\nThe page reported errors: ${data.errors.map((e) => `\`${e}\``).join(', ')}.\n` : ''}

@@ -227,7 +227,7 @@ Chromium against the real release build, from inside the page.
 
 Run on ${meta.date}, Lookout ${meta.lookout_rev}, by \`bench/explorer/run.sh\` (about 3 minutes plus builds).
 Before the fix to app/src/live/signal.rs made with this benchmark (commit ba81c9c), the explorer
-page (and the overview) came out cut short on about every second load, whatever the number of
+page (and the overview) came out cut short on many loads (here: 2 of 5 in Chromium), whatever the number of
 topics: the server panicked while rendering it ("Dropped SendWrapper<T> variable from a thread
 different to the one it has been created with"; test: server/tests/live.rs,
 \`pages_following_the_stream_render_whole_on_any_worker_thread\`).

@@ -26,6 +26,9 @@ pub struct IngestStatusView {
     pub last_oversized_topic: Option<String>,
     /// The database refused the last batch; the writer is retrying and acknowledging nothing.
     pub storage_error: Option<String>,
+    /// How long the last committed batch's oldest message waited to be stored: the delay
+    /// between receiving a message and having it in the database.
+    pub storage_lag_ms: u64,
     /// When this was read, by the server's clock.
     pub server_now_ms: i64,
 }
@@ -72,6 +75,7 @@ mod tracker {
         /// redelivers those messages).
         acks_dropped: AtomicU64,
         storage_failures: AtomicU64,
+        storage_lag_ms: AtomicU64,
         queue_depth: QueueProbe,
         batch_size: Histogram<8>,
         commit_seconds: Histogram<11>,
@@ -214,8 +218,17 @@ mod tracker {
             self.with_connection(|c| c.last_oversized_topic = Some(topic.to_owned()));
         }
 
-        /// A batch of `size` messages committed in `commit`: they are stored, and storing works.
-        pub fn batch_committed(&self, size: usize, commit: std::time::Duration) {
+        /// A batch of `size` messages committed in `commit`, `lag` after its oldest message was
+        /// received: they are stored, and storing works.
+        pub fn batch_committed(
+            &self,
+            size: usize,
+            commit: std::time::Duration,
+            lag: std::time::Duration,
+        ) {
+            self.counters
+                .storage_lag_ms
+                .store(lag.as_millis() as u64, Ordering::Relaxed);
             self.counters
                 .stored
                 .fetch_add(size as u64, Ordering::Relaxed);
@@ -264,6 +277,7 @@ mod tracker {
                 oversized: counters.oversized.load(Ordering::Relaxed),
                 last_oversized_topic: c.last_oversized_topic.clone(),
                 storage_error: c.storage_error.clone(),
+                storage_lag_ms: counters.storage_lag_ms.load(Ordering::Relaxed),
                 server_now_ms: now_ms(),
             })
         }
@@ -371,8 +385,12 @@ mod tracker {
         fn metrics_are_prometheus_text_with_cumulative_buckets() {
             let status = IngestStatus::new("mqtt://broker:1883");
             status.connected();
-            status.batch_committed(3, std::time::Duration::from_millis(4));
-            status.batch_committed(1500, std::time::Duration::from_millis(30));
+            status.batch_committed(3, std::time::Duration::from_millis(4), Default::default());
+            status.batch_committed(
+                1500,
+                std::time::Duration::from_millis(30),
+                Default::default(),
+            );
             status.acknowledged(1503);
             status.watch_queue(|| 7);
             let text = status.prometheus_text();
@@ -409,7 +427,7 @@ mod tracker {
             status.oversized("plant/camera");
             status.storage_failed("database unavailable");
             assert!(status.view().storage_error.is_some());
-            status.batch_committed(1, std::time::Duration::from_millis(3));
+            status.batch_committed(1, std::time::Duration::from_millis(3), Default::default());
             status.disconnected("connection reset");
             status.connected();
             let view = status.view();

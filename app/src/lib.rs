@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod ingest_status;
+pub mod live;
 pub mod pages;
 pub mod roles;
 pub mod session;

@@ -1,6 +1,7 @@
 //! The pages of the application.
 
 use crate::ingest_status::{load_ingest_status, IngestStatusView};
+use crate::live::{server_signal, StreamOptions};
 use crate::roles::Role;
 use crate::session::{load_current_visitor, load_login_hints};
 use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
@@ -28,7 +29,8 @@ pub fn TopicsPage() -> impl IntoView {
     }
 }
 
-/// The status line and the table, with ages that keep counting once the page is hydrated.
+/// The status line and the table, with ages that keep counting once the page is hydrated, and
+/// values that follow the live stream.
 #[component]
 fn TopicsView(
     status: Option<IngestStatusView>,
@@ -59,7 +61,21 @@ fn TopicsView(
     let table = match snapshot {
         Ok(snapshot) => {
             let age_of = age_from(snapshot.server_now_ms);
-            view! { <TopicTable topics=snapshot.topics age_of/> }.into_any()
+            // A browser following every topic gets the newest value per topic four times a
+            // second at most: enough to watch, and a busy broker cannot flood the page.
+            let (topics, stream) = server_signal(
+                snapshot,
+                StreamOptions::default().conflated(250),
+                TopicList::apply,
+                || async { load_topic_list().await.ok() },
+            );
+            view! {
+                <p class="live-state" data-state=move || stream.get().label()>
+                    {move || stream.get().label()}
+                </p>
+                <TopicTable topics age_of/>
+            }
+            .into_any()
         }
         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
     };
@@ -131,45 +147,53 @@ fn IngestSummary(
 
 #[component]
 fn TopicTable(
-    topics: Vec<TopicLatest>,
+    topics: ReadSignal<TopicList>,
     age_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    if topics.is_empty() {
-        return view! {
-            <p class="empty">"No messages yet. Publish to the broker and reload this page."</p>
-        }
-        .into_any();
-    }
-
-    let rows = topics
-        .into_iter()
-        .map(|topic| {
-            let received_at_ms = topic.received_at_ms;
-            view! {
-                <tr>
-                    <th scope="row" class="topic">{topic.name}</th>
-                    <td class="value"><code>{topic.preview}</code></td>
-                    <td class="age">{move || age_of(received_at_ms)}</td>
-                    <td class="count">{topic.message_count}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-
+    let rows = move || topics.with(|list| list.topics.clone());
     view! {
-        <table class="topic-table">
-            <thead>
-                <tr>
-                    <th scope="col">"Topic"</th>
-                    <th scope="col">"Latest value"</th>
-                    <th scope="col">"Received"</th>
-                    <th scope="col">"Messages"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
+        <Show
+            when=move || topics.with(|list| !list.topics.is_empty())
+            fallback=|| view! { <p class="empty">"No messages yet. Publish to the broker and they appear here."</p> }
+        >
+            <table class="topic-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Topic"</th>
+                        <th scope="col">"Latest value"</th>
+                        <th scope="col">"Received"</th>
+                        <th scope="col">"Messages"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    // Keyed by what a row shows, so a row is redrawn exactly when it changed.
+                    <For
+                        each=rows
+                        key=|topic| (topic.name.clone(), topic.received_at_ms, topic.message_count)
+                        let(topic)
+                    >
+                        <TopicRow topic age_of/>
+                    </For>
+                </tbody>
+            </table>
+        </Show>
     }
-    .into_any()
+}
+
+#[component]
+fn TopicRow(
+    topic: TopicLatest,
+    age_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let received_at_ms = topic.received_at_ms;
+    view! {
+        <tr>
+            <th scope="row" class="topic">{topic.name}</th>
+            <td class="value"><code>{topic.preview}</code></td>
+            <td class="age">{move || age_of(received_at_ms)}</td>
+            <td class="count">{topic.message_count}</td>
+        </tr>
+    }
 }
 
 /// `/login`: a plain form posted to the server, so it works with JavaScript off. The query says

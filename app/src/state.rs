@@ -2,6 +2,7 @@
 
 use crate::access::AccessPolicy;
 use crate::ingest_status::IngestStatus;
+use crate::live::LiveHub;
 use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -12,6 +13,7 @@ pub struct AppState {
     pub store: Store,
     pub ingest: IngestStatus,
     pub access: AccessPolicy,
+    pub live: LiveHub,
 }
 
 impl FromRef<AppState> for LeptosOptions {

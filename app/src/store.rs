@@ -520,6 +520,32 @@ impl Store {
             .map(drop)
     }
 
+    /// The role of `user_id` if `session_id` is still one of its live sessions (not logged out,
+    /// ended by a password change, expired, or of a disabled user): what a long-lived stream
+    /// checks now and then, since it no longer passes through the per-request checks.
+    pub async fn session_role(
+        &self,
+        session_id: &str,
+        user_id: i64,
+    ) -> Result<Option<Role>, sqlx::Error> {
+        let role: Option<String> = sqlx::query_scalar(
+            "select u.role::text from user_session us \
+             join app_user u on u.id = us.user_id \
+             join tower_sessions.session s on s.id = us.session_id \
+             where us.session_id = $1 and us.user_id = $2 and not u.disabled \
+               and s.expiry_date > now()",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        role.map(|role| {
+            role.parse::<Role>()
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)))
+        })
+        .transpose()
+    }
+
     /// Ends every session of `user_id`: removes them from tower-sessions' store (when it exists
     /// in this database) and from `user_session`. Returns how many sessions the user had.
     pub async fn end_user_sessions(&self, user_id: i64) -> Result<u64, sqlx::Error> {

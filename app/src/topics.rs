@@ -37,18 +37,52 @@ pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     };
     let visitor = crate::access::current_visitor();
     let rules = state.access.rules().await.map_err(unavailable)?;
-    let topics = state
-        .store
-        .latest_topics(TOPIC_LIST_LIMIT)
-        .await
-        .map_err(unavailable)?
-        .into_iter()
-        .filter(|topic| rules.may_read(&visitor, &topic.name))
-        .collect();
-    Ok(TopicList {
-        topics,
+    let mut list = TopicList {
+        topics: state
+            .store
+            .latest_topics(TOPIC_LIST_LIMIT)
+            .await
+            .map_err(unavailable)?,
         server_now_ms: chrono::Utc::now().timestamp_millis(),
-    })
+    };
+    // What ingest received but the writer has not committed yet: a snapshot fetched after a
+    // stream's resync must not be older than the messages the stream skipped.
+    for event in state.live.newest_per_topic().into_values() {
+        list.apply(&event.message());
+    }
+    list.topics
+        .retain(|topic| rules.may_read(&visitor, &topic.name));
+    list.topics.truncate(TOPIC_LIST_LIMIT as usize);
+    Ok(list)
+}
+
+impl TopicList {
+    /// Takes a live message into the list: the topic's value moves on (unless the list already
+    /// holds something newer), or a new topic joins in name order.
+    pub fn apply(&mut self, message: &crate::live::LiveMessage) {
+        match self
+            .topics
+            .binary_search_by(|topic| topic.name.as_str().cmp(&message.topic))
+        {
+            Ok(found) => {
+                let topic = &mut self.topics[found];
+                if message.at_ms > topic.received_at_ms {
+                    topic.received_at_ms = message.at_ms;
+                    topic.preview = message.preview.clone();
+                    topic.message_count += 1 + message.replaced as i64;
+                }
+            }
+            Err(position) => self.topics.insert(
+                position,
+                TopicLatest {
+                    name: message.topic.clone(),
+                    preview: message.preview.clone(),
+                    received_at_ms: message.at_ms,
+                    message_count: 1 + message.replaced as i64,
+                },
+            ),
+        }
+    }
 }
 
 /// "12 s ago", "5 min ago", "3 h ago", "2 d ago".
@@ -64,7 +98,53 @@ pub fn format_age(age_ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_age;
+    use super::{format_age, TopicLatest, TopicList};
+    use crate::live::LiveMessage;
+
+    fn message(topic: &str, at_ms: i64, preview: &str) -> LiveMessage {
+        LiveMessage {
+            topic: topic.into(),
+            at_ms,
+            kind: "text".into(),
+            size: preview.len(),
+            payload: preview.into(),
+            truncated: false,
+            preview: preview.into(),
+            value: None,
+            retain: false,
+            qos: 0,
+            replaced: 0,
+        }
+    }
+
+    fn row(name: &str, at_ms: i64, preview: &str, count: i64) -> TopicLatest {
+        TopicLatest {
+            name: name.into(),
+            preview: preview.into(),
+            received_at_ms: at_ms,
+            message_count: count,
+        }
+    }
+
+    #[test]
+    fn live_messages_move_values_on_and_add_topics_in_order() {
+        let mut list = TopicList {
+            topics: vec![row("a", 10, "old", 4), row("c", 10, "c", 1)],
+            server_now_ms: 0,
+        };
+        list.apply(&message("a", 20, "new"));
+        list.apply(&message("b", 30, "b"));
+        // Older than what the list holds (a snapshot overtook it): ignored.
+        list.apply(&message("c", 5, "older"));
+        assert_eq!(
+            list.topics,
+            [
+                row("a", 20, "new", 5),
+                row("b", 30, "b", 1),
+                row("c", 10, "c", 1)
+            ]
+        );
+    }
 
     #[test]
     fn ages_are_rounded_down_to_the_largest_whole_unit() {

@@ -6,6 +6,7 @@ mod tls;
 
 use crate::config::{BrokerTransport, ConfigError, MqttSettings};
 use app::ingest_status::IngestStatus;
+use app::live::LiveHub;
 use chrono::{DateTime, Utc};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, Publish, SubscribeFilter,
@@ -180,9 +181,11 @@ impl Broker {
     }
 
     /// Runs the event loop until the writer goes away, reconnecting with backoff on any error.
+    /// Every message goes to the live hub as it arrives and to the writer through `messages`.
     /// The broker's answer to the first subscription goes to `subscribed`.
     pub async fn run(
         mut self,
+        live: LiveHub,
         messages: mpsc::Sender<Received>,
         budget: Arc<Semaphore>,
         subscribed: oneshot::Sender<Vec<SubscribeReasonCode>>,
@@ -211,6 +214,16 @@ impl Broker {
                         publish.payload = Default::default();
                     }
                     let received_at = Utc::now();
+                    if !oversized {
+                        // Before storing: live views must not wait for a commit.
+                        live.publish(
+                            &publish.topic,
+                            received_at,
+                            publish.payload.clone(),
+                            publish.qos as u8,
+                            publish.retain,
+                        );
+                    }
                     // Waits while the writer holds its whole budget: backpressure, as below.
                     let bytes = u32::try_from(publish.payload.len()).unwrap_or(u32::MAX);
                     let Ok(budget) = budget.clone().acquire_many_owned(bytes).await else {

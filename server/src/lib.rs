@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod ingest;
+pub mod live;
 pub mod login;
 pub mod maintenance;
 pub mod startup;

@@ -4,9 +4,10 @@
 
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
-use crate::{admin, login, maintenance, web, writer};
+use crate::{admin, live, login, maintenance, web, writer};
 use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
+use app::live::LiveHub;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
@@ -77,7 +78,8 @@ impl Application {
         ));
         let (subscribed, confirmation) = oneshot::channel();
         let budget = Arc::new(Semaphore::new(settings.writer.buffer_bytes));
-        let ingest = tokio::spawn(broker.run(sender, budget, subscribed));
+        let hub = LiveHub::default();
+        let ingest = tokio::spawn(broker.run(hub.clone(), sender, budget, subscribed));
         let running = AbortOnDrop(vec![ingest, writer]);
         confirm_subscriptions(&settings, confirmation).await?;
 
@@ -86,7 +88,7 @@ impl Application {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store.clone(), status).await?;
+        let router = web_router(&settings, store.clone(), status, hub).await?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
@@ -259,8 +261,9 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 10] = [
+pub const PLAIN_ROUTES: [(&str, &str); 11] = [
     (METRICS, "GET"),
+    (app::live::STREAM_PATH, "GET"),
     (LOG_IN, "POST"),
     (LOG_OUT, "POST"),
     (admin::ADD_USER, "POST"),
@@ -276,6 +279,7 @@ async fn web_router(
     settings: &Settings,
     store: Store,
     ingest: IngestStatus,
+    live: LiveHub,
 ) -> Result<Router, ConfigError> {
     // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
     // it is told about is ours.
@@ -292,6 +296,7 @@ async fn web_router(
         access: AccessPolicy::new(store.clone()),
         store,
         ingest,
+        live,
     };
     let sessions = web::sessions(&state.store, &settings.web)
         .await
@@ -310,6 +315,7 @@ async fn web_router(
     // then the origin rule, then the session.
     Ok(Router::new()
         .route(METRICS, get(metrics))
+        .route(app::live::STREAM_PATH, get(live::stream))
         // GET /login is the page (app::pages); these take its form and the logout button.
         .route(LOG_IN, post(login::log_in))
         .route(LOG_OUT, post(login::log_out))

@@ -165,7 +165,13 @@ async fn store_until_committed(
         let started = Instant::now();
         match writer.write(&messages).await {
             Ok(()) => {
-                status.batch_committed(messages.len(), started.elapsed());
+                // The batch's first message waited longest: how far storage is behind ingest.
+                let lag = batch
+                    .first()
+                    .map(|first| chrono::Utc::now() - first.received_at)
+                    .and_then(|lag| lag.to_std().ok())
+                    .unwrap_or_default();
+                status.batch_committed(messages.len(), started.elapsed(), lag);
                 tracing::debug!(stored = messages.len(), "batch committed");
                 break;
             }

@@ -28,6 +28,7 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/api/ingest_status", SIGNED_IN_API),
     ("POST", "/api/current_visitor", EVERYONE),
     ("POST", "/api/login_hints", EVERYONE),
+    ("GET", "/api/live", SIGNED_IN_API),
     // A failed login and a logout both answer with a redirect, whoever asks.
     ("POST", "/login", [303; 4]),
     ("GET", "/admin/users", ADMIN),
@@ -59,6 +60,8 @@ fn served_routes() -> BTreeSet<(String, String)> {
 
 async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
     match method {
+        // A stream never ends by itself: its head is the answer.
+        "GET" if path == app::live::STREAM_PATH => head_only(app, path).await,
         "GET" => app.get(path).await,
         // Wrong credentials, so that asking does not change who is signed in.
         "POST" if path == "/login" => {
@@ -66,6 +69,38 @@ async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
                 .await
         }
         _ => app.post_form(path, &[]).await,
+    }
+}
+
+async fn head_only(app: &TestApp, path: &str) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let cookie = app.cookie.lock().unwrap().clone();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{cookie}\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        if socket.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    HttpResponse {
+        status,
+        head,
+        body: String::new(),
     }
 }
 

@@ -1,0 +1,652 @@
+//! The live hub: ingest hands it every message before storing it, and it fans each one out to the
+//! stream connections that follow its topic and may read it. The protocol the connections speak
+//! is in `docs/live.md`; the HTTP side is `server/src/live.rs`.
+//!
+//! Memory stays bounded whatever the clients do: each connection has a fixed-size queue, and a
+//! connection whose queue is full is marked lagging and skipped (it later gets one `resync`)
+//! instead of queueing more. The hub also keeps the last few seconds of messages in a ring, for
+//! clients resuming with `Last-Event-ID` and for snapshots that must not miss what the database
+//! has not committed yet.
+
+use super::{EventId, LiveMessage, ResyncReason, PAYLOAD_TEXT_LIMIT};
+use crate::access::{Rules, Visitor};
+use crate::payload::{self, PayloadKind};
+use crate::topic_filter::TopicFilter;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use tokio::sync::mpsc;
+
+/// How much the hub keeps and queues.
+#[derive(Clone, Copy, Debug)]
+pub struct HubLimits {
+    /// At most this many recent messages are kept for resuming clients.
+    pub recent_messages: usize,
+    /// ... and at most this many payload bytes among them.
+    pub recent_bytes: usize,
+    /// Messages waiting for one connection before it counts as lagging.
+    pub queue: usize,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        Self {
+            // Several seconds at the ingest ceiling, minutes at ordinary rates.
+            recent_messages: 100_000,
+            recent_bytes: 32 * 1024 * 1024,
+            queue: 1024,
+        }
+    }
+}
+
+/// One message as the hub holds it: shared by the ring and every queue it sits in.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub seq: u64,
+    pub topic: Arc<str>,
+    pub received_at: DateTime<Utc>,
+    pub payload: Bytes,
+    pub qos: u8,
+    pub retain: bool,
+    /// The complete SSE frame, serialized by the first connection that sends it and then shared:
+    /// ingest pays only for the hand-over, and a message nobody follows is never serialized.
+    frame: OnceLock<Bytes>,
+}
+
+impl LiveEvent {
+    pub fn id(&self, boot: u64) -> EventId {
+        EventId {
+            boot,
+            seq: self.seq,
+        }
+    }
+
+    /// What the browser receives for this message.
+    pub fn message(&self) -> LiveMessage {
+        let kind = PayloadKind::of(&self.payload);
+        let (payload, truncated) = match kind {
+            PayloadKind::Binary => (String::new(), false),
+            _ => {
+                let cut = text_prefix(&self.payload, PAYLOAD_TEXT_LIMIT);
+                (cut.to_owned(), cut.len() < self.payload.len())
+            }
+        };
+        LiveMessage {
+            topic: self.topic.to_string(),
+            at_ms: self.received_at.timestamp_millis(),
+            kind: kind.as_sql().to_owned(),
+            size: self.payload.len(),
+            payload,
+            truncated,
+            preview: payload::preview(
+                &self.payload[..self.payload.len().min(PREVIEW_BYTES)],
+                self.payload.len(),
+            ),
+            value: payload::numeric_value(&self.payload),
+            retain: self.retain,
+            qos: self.qos,
+            replaced: 0,
+        }
+    }
+
+    fn frame(&self, boot: u64) -> Bytes {
+        self.frame
+            .get_or_init(|| {
+                let data = serde_json::to_string(&self.message())
+                    .expect("a live message always serializes");
+                Bytes::from(format!(
+                    "id: {}\nevent: message\ndata: {data}\n\n",
+                    self.id(boot)
+                ))
+            })
+            .clone()
+    }
+}
+
+/// Enough bytes of a payload for its one-line preview.
+const PREVIEW_BYTES: usize = 4 * payload::PREVIEW_CHARS;
+
+/// The longest UTF-8 prefix of `bytes` of at most `limit` bytes (the payload is UTF-8 here).
+fn text_prefix(bytes: &[u8], limit: usize) -> &str {
+    let mut end = bytes.len().min(limit);
+    while end > 0 {
+        if let Ok(text) = std::str::from_utf8(&bytes[..end]) {
+            return text;
+        }
+        end -= 1;
+    }
+    ""
+}
+
+/// What a connection may read: its visitor and the rules in force, refreshed by the connection as
+/// rules change. The hub asks it before queueing, so a forbidden message never takes queue space.
+#[derive(Debug)]
+pub struct ReadGate {
+    visitor: Visitor,
+    rules: RwLock<Arc<Rules>>,
+}
+
+impl ReadGate {
+    pub fn new(visitor: Visitor, rules: Arc<Rules>) -> Self {
+        Self {
+            visitor,
+            rules: RwLock::new(rules),
+        }
+    }
+
+    pub fn may_read(&self, topic: &str) -> bool {
+        self.rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .may_read(&self.visitor, topic)
+    }
+
+    pub fn update_rules(&self, rules: Arc<Rules>) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+    }
+
+    pub fn visitor(&self) -> &Visitor {
+        &self.visitor
+    }
+}
+
+/// The hub. Cheap to clone; every clone is the same hub.
+#[derive(Clone, Debug)]
+pub struct LiveHub {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Distinguishes this process's event ids from an earlier one's.
+    boot: u64,
+    limits: HubLimits,
+    state: Mutex<HubState>,
+}
+
+#[derive(Debug, Default)]
+struct HubState {
+    next_seq: u64,
+    recent: VecDeque<Arc<LiveEvent>>,
+    recent_bytes: usize,
+    next_subscriber: u64,
+    subscribers: HashMap<u64, Subscriber>,
+    /// Filters without wildcards, by topic: most clients follow a few exact topics, and a lookup
+    /// beats matching every filter of every client for every message.
+    exact: HashMap<Arc<str>, Vec<u64>>,
+    patterns: Vec<(TopicFilter, u64)>,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    queue: mpsc::Sender<Arc<LiveEvent>>,
+    gate: Arc<ReadGate>,
+    lagging: Arc<AtomicBool>,
+    /// The last message queued, so that overlapping filters (`a/#` and `a/b`) queue it once.
+    last_seq: u64,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new(HubLimits::default())
+    }
+}
+
+impl LiveHub {
+    pub fn new(limits: HubLimits) -> Self {
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_millis() as u64)
+            .unwrap_or(0);
+        Self {
+            shared: Arc::new(Shared {
+                boot,
+                limits,
+                state: Mutex::new(HubState {
+                    next_seq: 1,
+                    ..HubState::default()
+                }),
+            }),
+        }
+    }
+
+    pub fn boot(&self) -> u64 {
+        self.shared.boot
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes one received message: keeps it in the ring and queues it for every connection that
+    /// follows its topic and may read it. Never waits.
+    pub fn publish(
+        &self,
+        topic: &str,
+        received_at: DateTime<Utc>,
+        payload: Bytes,
+        qos: u8,
+        retain: bool,
+    ) {
+        let mut state = self.state();
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let event = Arc::new(LiveEvent {
+            seq,
+            topic: Arc::from(topic),
+            received_at,
+            payload,
+            qos,
+            retain,
+            frame: OnceLock::new(),
+        });
+        state.remember(event.clone(), &self.shared.limits);
+
+        let HubState {
+            subscribers,
+            exact,
+            patterns,
+            ..
+        } = &mut *state;
+        let mut closed = Vec::new();
+        let exact_matches = exact.get(topic).into_iter().flatten();
+        let pattern_matches = patterns
+            .iter()
+            .filter(|(filter, _)| filter.matches(topic))
+            .map(|(_, id)| id);
+        for id in exact_matches.chain(pattern_matches) {
+            let Some(subscriber) = subscribers.get_mut(id) else {
+                continue;
+            };
+            if subscriber.last_seq == seq
+                || subscriber.lagging.load(Ordering::Acquire)
+                || !subscriber.gate.may_read(topic)
+            {
+                continue;
+            }
+            subscriber.last_seq = seq;
+            match subscriber.queue.try_send(event.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.lagging.store(true, Ordering::Release);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => closed.push(*id),
+            }
+        }
+        for id in closed {
+            state.unregister(id);
+        }
+    }
+
+    /// Registers a connection following `filters`. With `resume_after`, the connection first gets
+    /// the kept messages after that id, or a resync when they are no longer all kept.
+    pub fn subscribe(
+        &self,
+        filters: Vec<TopicFilter>,
+        gate: Arc<ReadGate>,
+        resume_after: Option<EventId>,
+    ) -> Subscription {
+        let (sender, receiver) = mpsc::channel(self.shared.limits.queue);
+        let lagging = Arc::new(AtomicBool::new(false));
+        let mut state = self.state();
+        // Registered and read under one lock: nothing published meanwhile is missed or repeated.
+        let (backlog, resync) = match resume_after {
+            None => (VecDeque::new(), None),
+            Some(after) if after.boot != self.shared.boot => {
+                (VecDeque::new(), Some(ResyncReason::Restarted))
+            }
+            Some(after) => match state.recent_after(after.seq) {
+                Some(events) => (
+                    events
+                        .filter(|event| {
+                            filters.iter().any(|filter| filter.matches(&event.topic))
+                                && gate.may_read(&event.topic)
+                        })
+                        .cloned()
+                        .collect(),
+                    None,
+                ),
+                None => (VecDeque::new(), Some(ResyncReason::Expired)),
+            },
+        };
+        let id = state.next_subscriber;
+        state.next_subscriber += 1;
+        for filter in &filters {
+            if is_exact(filter) {
+                state
+                    .exact
+                    .entry(Arc::from(filter.as_str()))
+                    .or_default()
+                    .push(id);
+            } else {
+                state.patterns.push((filter.clone(), id));
+            }
+        }
+        state.subscribers.insert(
+            id,
+            Subscriber {
+                queue: sender,
+                gate,
+                lagging: lagging.clone(),
+                last_seq: 0,
+            },
+        );
+        drop(state);
+        Subscription {
+            id,
+            hub: self.clone(),
+            receiver,
+            lagging,
+            backlog,
+            resync,
+        }
+    }
+
+    /// The newest kept message of each topic, for snapshots: the database lags ingest by a commit,
+    /// and a snapshot taken after a `resync` must not be older than what the stream skipped.
+    pub fn newest_per_topic(&self) -> HashMap<Arc<str>, Arc<LiveEvent>> {
+        let state = self.state();
+        let mut newest = HashMap::new();
+        for event in &state.recent {
+            newest.insert(event.topic.clone(), event.clone());
+        }
+        newest
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.state().subscribers.len()
+    }
+
+    /// The SSE frame of a message (see [`LiveEvent::frame`]).
+    pub fn frame(&self, event: &LiveEvent) -> Bytes {
+        event.frame(self.shared.boot)
+    }
+}
+
+fn is_exact(filter: &TopicFilter) -> bool {
+    !filter.as_str().contains(['+', '#'])
+}
+
+impl HubState {
+    fn remember(&mut self, event: Arc<LiveEvent>, limits: &HubLimits) {
+        self.recent_bytes += event.payload.len();
+        self.recent.push_back(event);
+        while self.recent.len() > limits.recent_messages
+            || (self.recent_bytes > limits.recent_bytes && self.recent.len() > 1)
+        {
+            if let Some(dropped) = self.recent.pop_front() {
+                self.recent_bytes -= dropped.payload.len();
+            }
+        }
+    }
+
+    /// The kept messages after `seq`, if none after it has been forgotten yet.
+    fn recent_after(&self, seq: u64) -> Option<impl Iterator<Item = &Arc<LiveEvent>>> {
+        let oldest_kept = self.recent.front().map_or(self.next_seq, |event| event.seq);
+        if seq + 1 < oldest_kept || seq >= self.next_seq {
+            // Forgotten already, or an id this hub never gave out.
+            return None;
+        }
+        let skip = (seq + 1 - oldest_kept) as usize;
+        Some(self.recent.iter().skip(skip))
+    }
+
+    fn unregister(&mut self, id: u64) {
+        if self.subscribers.remove(&id).is_none() {
+            return;
+        }
+        self.exact.retain(|_, ids| {
+            ids.retain(|other| *other != id);
+            !ids.is_empty()
+        });
+        self.patterns.retain(|(_, other)| *other != id);
+    }
+}
+
+/// One connection's share of the hub; unregisters itself when dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    id: u64,
+    hub: LiveHub,
+    receiver: mpsc::Receiver<Arc<LiveEvent>>,
+    lagging: Arc<AtomicBool>,
+    backlog: VecDeque<Arc<LiveEvent>>,
+    resync: Option<ResyncReason>,
+}
+
+/// What a connection sends next.
+#[derive(Debug)]
+pub enum Delivery {
+    Message(Arc<LiveEvent>),
+    Resync(ResyncReason),
+}
+
+impl Subscription {
+    /// The next thing to send, waiting for one. `None` once the hub is gone.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        if let Some(ready) = self.try_next() {
+            return Some(ready);
+        }
+        let event = self.receiver.recv().await?;
+        Some(Delivery::Message(event))
+    }
+
+    /// The next thing to send if one is ready now.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        if let Some(reason) = self.resync.take() {
+            return Some(Delivery::Resync(reason));
+        }
+        if let Some(event) = self.backlog.pop_front() {
+            return Some(Delivery::Message(event));
+        }
+        match self.receiver.try_recv() {
+            Ok(event) => Some(Delivery::Message(event)),
+            // Only once everything queued before the gap has gone out, so the resync marks it.
+            Err(_) if self.lagging.swap(false, Ordering::AcqRel) => {
+                Some(Delivery::Resync(ResyncReason::Lagged))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.state().unregister(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{AccessRule, Permission};
+    use crate::accounts::User;
+    use crate::roles::Role;
+
+    fn viewer_reading(filters: &[&str]) -> Arc<ReadGate> {
+        let rules = filters
+            .iter()
+            .enumerate()
+            .map(|(id, filter)| AccessRule {
+                id: id as i64,
+                role: Role::Viewer,
+                filter: TopicFilter::parse(filter).unwrap(),
+                permission: Permission::Read,
+            })
+            .collect();
+        let visitor = Visitor::SignedIn(User {
+            id: 7,
+            name: "v".into(),
+            role: Role::Viewer,
+            disabled: false,
+        });
+        Arc::new(ReadGate::new(visitor, Arc::new(Rules::new(rules))))
+    }
+
+    fn filters(texts: &[&str]) -> Vec<TopicFilter> {
+        texts
+            .iter()
+            .map(|t| TopicFilter::parse(t).unwrap())
+            .collect()
+    }
+
+    fn send(hub: &LiveHub, topic: &str, payload: &str) {
+        hub.publish(topic, Utc::now(), Bytes::from(payload.to_owned()), 1, false);
+    }
+
+    fn drain(subscription: &mut Subscription) -> Vec<String> {
+        std::iter::from_fn(|| subscription.try_next())
+            .map(|delivery| match delivery {
+                Delivery::Message(event) => format!("{}={}", event.topic, event.message().payload),
+                Delivery::Resync(reason) => format!("resync:{reason:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_connection_gets_what_its_filters_select_once_each() {
+        let hub = LiveHub::default();
+        let mut sub = hub.subscribe(filters(&["a/#", "a/b", "c"]), viewer_reading(&["#"]), None);
+        send(&hub, "a/b", "1");
+        send(&hub, "c", "2");
+        send(&hub, "d", "3");
+        send(&hub, "a", "4");
+        assert_eq!(drain(&mut sub), ["a/b=1", "c=2", "a=4"]);
+    }
+
+    #[test]
+    fn nothing_the_rules_forbid_is_queued() {
+        let hub = LiveHub::default();
+        let mut sub = hub.subscribe(filters(&["#"]), viewer_reading(&["public/#"]), None);
+        send(&hub, "secret/x", "s");
+        send(&hub, "public/y", "p");
+        assert_eq!(drain(&mut sub), ["public/y=p"]);
+        // Rules change while connected: the gate follows.
+        sub_gate(&hub, sub.id).update_rules(Arc::new(Rules::default()));
+        send(&hub, "public/y", "q");
+        assert!(drain(&mut sub).is_empty());
+    }
+
+    fn sub_gate(hub: &LiveHub, id: u64) -> Arc<ReadGate> {
+        hub.state().subscribers[&id].gate.clone()
+    }
+
+    #[test]
+    fn a_full_queue_becomes_one_resync_after_what_was_queued() {
+        let hub = LiveHub::new(HubLimits {
+            queue: 2,
+            ..HubLimits::default()
+        });
+        let mut sub = hub.subscribe(filters(&["#"]), viewer_reading(&["#"]), None);
+        for n in 0..5 {
+            send(&hub, "t", &n.to_string());
+        }
+        assert_eq!(drain(&mut sub), ["t=0", "t=1", "resync:Lagged"]);
+        send(&hub, "t", "5");
+        assert_eq!(drain(&mut sub), ["t=5"]);
+    }
+
+    #[test]
+    fn resuming_replays_exactly_what_came_after_the_last_id() {
+        let hub = LiveHub::default();
+        send(&hub, "t", "0");
+        let mut first = hub.subscribe(filters(&["t"]), viewer_reading(&["#"]), None);
+        send(&hub, "t", "1");
+        let Some(Delivery::Message(seen)) = first.try_next() else {
+            panic!("a message");
+        };
+        drop(first);
+        send(&hub, "t", "2");
+        send(&hub, "u", "x");
+        send(&hub, "t", "3");
+        let mut resumed = hub.subscribe(
+            filters(&["t"]),
+            viewer_reading(&["#"]),
+            Some(seen.id(hub.boot())),
+        );
+        send(&hub, "t", "4");
+        assert_eq!(drain(&mut resumed), ["t=2", "t=3", "t=4"]);
+    }
+
+    #[test]
+    fn resuming_from_a_forgotten_or_foreign_id_starts_with_a_resync() {
+        let hub = LiveHub::new(HubLimits {
+            recent_messages: 2,
+            ..HubLimits::default()
+        });
+        for n in 0..5 {
+            send(&hub, "t", &n.to_string());
+        }
+        let boot = hub.boot();
+        let mut old = hub.subscribe(
+            filters(&["t"]),
+            viewer_reading(&["#"]),
+            Some(EventId { boot, seq: 1 }),
+        );
+        assert_eq!(drain(&mut old), ["resync:Expired"]);
+        let mut foreign = hub.subscribe(
+            filters(&["t"]),
+            viewer_reading(&["#"]),
+            Some(EventId {
+                boot: boot + 1,
+                seq: 4,
+            }),
+        );
+        assert_eq!(drain(&mut foreign), ["resync:Restarted"]);
+        // The newest kept id resumes with nothing missed.
+        let mut current = hub.subscribe(
+            filters(&["t"]),
+            viewer_reading(&["#"]),
+            Some(EventId { boot, seq: 5 }),
+        );
+        assert!(drain(&mut current).is_empty());
+    }
+
+    #[test]
+    fn a_dropped_connection_leaves_no_trace_in_the_hub() {
+        let hub = LiveHub::default();
+        let sub = hub.subscribe(filters(&["a", "b/+"]), viewer_reading(&["#"]), None);
+        assert_eq!(hub.connections(), 1);
+        drop(sub);
+        assert_eq!(hub.connections(), 0);
+        let state = hub.state();
+        assert!(state.exact.is_empty() && state.patterns.is_empty());
+    }
+
+    #[test]
+    fn the_ring_keeps_its_byte_budget() {
+        let hub = LiveHub::new(HubLimits {
+            recent_bytes: 10,
+            ..HubLimits::default()
+        });
+        for _ in 0..10 {
+            send(&hub, "t", "abcd");
+        }
+        let state = hub.state();
+        assert!(state.recent_bytes <= 10);
+        assert_eq!(state.recent.len(), 2);
+    }
+
+    #[test]
+    fn frames_carry_the_id_and_text_cut_at_a_character() {
+        let hub = LiveHub::default();
+        let payload = "é".repeat(PAYLOAD_TEXT_LIMIT);
+        let mut sub = hub.subscribe(filters(&["t"]), viewer_reading(&["#"]), None);
+        send(&hub, "t", &payload);
+        let Some(Delivery::Message(event)) = sub.try_next() else {
+            panic!("a message");
+        };
+        let frame = String::from_utf8(hub.frame(&event).to_vec()).unwrap();
+        assert!(frame.starts_with(&format!("id: {}-1\nevent: message\ndata: {{", hub.boot())));
+        let message = event.message();
+        assert!(message.truncated);
+        assert!(message.payload.len() <= PAYLOAD_TEXT_LIMIT);
+        assert_eq!(message.size, payload.len());
+    }
+}

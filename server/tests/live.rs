@@ -1,0 +1,399 @@
+//! The live stream (`/api/live`) against the real application, broker and database: who gets it,
+//! what each connection receives, resuming, and what a client that falls behind is told.
+
+mod support;
+
+use app::roles::Role;
+use rumqttc::QoS;
+use std::time::Duration;
+use support::{publish, publish_all, sequenced, TestApp};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq)]
+struct Event {
+    id: Option<String>,
+    kind: String,
+    data: String,
+}
+
+impl Event {
+    fn seq(&self) -> u64 {
+        let id = self.id.as_deref().expect("message events have ids");
+        id.split_once('-').unwrap().1.parse().unwrap()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+/// A stream opened with a plain HTTP/1.0 request, so the body is the events, unchunked.
+struct Stream {
+    reader: BufReader<TcpStream>,
+}
+
+/// Opens the stream with `query`, as the test app's current session (if any); `Err` carries the
+/// status and body of a refusal.
+async fn open(
+    app: &TestApp,
+    query: &str,
+    last_event_id: Option<&str>,
+) -> Result<Stream, (u16, String)> {
+    let mut request = format!(
+        "GET /api/live{query} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n",
+        app.port
+    );
+    if let Some(cookie) = app.cookie.lock().unwrap().clone() {
+        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    if let Some(id) = last_event_id {
+        request.push_str(&format!("Last-Event-ID: {id}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut socket = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut reader = BufReader::new(socket);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    if status != 200 {
+        let mut body = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut body).await;
+        return Err((status, body));
+    }
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    Ok(Stream { reader })
+}
+
+impl Stream {
+    /// The next event, skipping comments and the retry hint; `None` if none comes within
+    /// `patience` or the stream ends.
+    async fn next(&mut self, patience: Duration) -> Option<Event> {
+        tokio::time::timeout(patience, async {
+            let mut event = Event {
+                id: None,
+                kind: "message".to_owned(),
+                data: String::new(),
+            };
+            let mut fields = 0;
+            loop {
+                let mut line = String::new();
+                if self.reader.read_line(&mut line).await.ok()? == 0 {
+                    return None;
+                }
+                let line = line.trim_end_matches('\n');
+                if line.is_empty() {
+                    if fields > 0 && !event.data.is_empty() {
+                        return Some(event);
+                    }
+                    fields = 0;
+                    continue;
+                }
+                let Some((field, value)) = line.split_once(": ") else {
+                    continue;
+                };
+                fields += 1;
+                match field {
+                    "id" => event.id = Some(value.to_owned()),
+                    "event" => event.kind = value.to_owned(),
+                    "data" => event.data = value.to_owned(),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Events until one satisfies `wanted` (returned last); fails after 30 s.
+    async fn until(&mut self, wanted: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        loop {
+            let event = self.next(Duration::from_secs(30)).await.unwrap_or_else(|| {
+                let last = seen.last().map(|event: &Event| (&event.kind, &event.id));
+                panic!(
+                    "the stream went quiet after {} events; last {last:?}",
+                    seen.len()
+                )
+            });
+            let done = wanted(&event);
+            seen.push(event);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Whether the server closed the stream within `patience`.
+    async fn ends_within(&mut self, patience: Duration) -> bool {
+        tokio::time::timeout(patience, async {
+            while self.next(Duration::from_secs(3600)).await.is_some() {}
+        })
+        .await
+        .is_ok()
+    }
+}
+
+fn query(filters: &[&str]) -> String {
+    let pairs: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(filters.iter().map(|filter| ("filter", *filter)))
+        .finish();
+    format!("?{pairs}")
+}
+
+fn topic_of(event: &Event) -> String {
+    event.json()["topic"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn anonymous_visitors_get_no_stream() {
+    let app = support::spawn_app().await;
+    app.forget_session();
+    for path in ["", "?filter=%23", "?conflate_ms=250"] {
+        let (status, _) = open(&app, path, None).await.err().expect("refused");
+        assert_eq!(status, 401, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_message_reaches_the_stream_with_its_value_and_an_id() {
+    let app = support::spawn_app().await;
+    let topic = app.topic("kitchen/temp");
+    let mut stream = open(&app, &query(&[&topic]), None).await.unwrap();
+    publish(&[(&topic, br#"{"celsius": 21.5}"#, QoS::AtLeastOnce, true)]).await;
+    let event = stream
+        .next(Duration::from_secs(10))
+        .await
+        .expect("an event");
+    assert_eq!(event.kind, "message");
+    assert!(event.id.is_some());
+    let message = event.json();
+    assert_eq!(message["topic"], topic.as_str());
+    assert_eq!(message["payload"], r#"{"celsius": 21.5}"#);
+    assert_eq!(message["kind"], "json");
+    assert_eq!(message["value"], 21.5);
+    assert_eq!(
+        message["retain"], false,
+        "a fresh publish is not a retained copy"
+    );
+    assert_eq!(message["qos"], 1);
+}
+
+#[tokio::test]
+async fn bad_stream_requests_are_refused_with_the_reason() {
+    let app = support::spawn_app().await;
+    for (path, reason) in [
+        ("?filter=a%2B", "filter"),
+        ("?conflate_ms=forever", "conflate_ms"),
+        ("?colour=red", "unknown parameter"),
+    ] {
+        let (status, body) = open(&app, path, None).await.err().expect("refused");
+        assert_eq!(status, 400, "{path}");
+        assert!(body.contains(reason), "{path}: {body}");
+    }
+    let (status, _) = open(&app, "", Some("not-an-id")).await.err().unwrap();
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_viewer_never_receives_a_topic_its_rules_forbid() {
+    let app = support::spawn_app().await;
+    // An admin narrows what viewers read (through the rules page, which applies at once).
+    let admin_password = app.add_user("rules-admin", Role::Admin).await;
+    app.log_in("rules-admin", &admin_password).await;
+    let everything: i64 = sqlx::query_scalar(
+        "select id from access_rule where role = 'viewer' and filter = '#' and permission = 'read'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let id = everything.to_string();
+    let deleted = app.post_form("/admin/rules/delete", &[("id", &id)]).await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    let public = app.topic("public/#");
+    let added = app
+        .post_form(
+            "/admin/rules/add",
+            &[
+                ("role", "viewer"),
+                ("filter", &public),
+                ("permission", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+
+    let password = app.add_user("narrow-viewer", Role::Viewer).await;
+    app.log_in("narrow-viewer", &password).await;
+    let mut everything = open(&app, "", None).await.unwrap();
+    let secret_only = app.topic("secret/#");
+    let mut asking_for_secrets = open(&app, &query(&[&secret_only]), None).await.unwrap();
+
+    let (secret, open_topic, last) = (
+        app.topic("secret/key"),
+        app.topic("public/weather"),
+        app.topic("public/last"),
+    );
+    publish(&[
+        (&secret, b"s3cr3t-marker", QoS::AtLeastOnce, false),
+        (&open_topic, b"sunny", QoS::AtLeastOnce, false),
+        (&secret, b"s3cr3t-marker-2", QoS::AtLeastOnce, false),
+        (&last, b"done", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    let seen = everything.until(|event| topic_of(event) == last).await;
+    let topics: Vec<String> = seen.iter().map(topic_of).collect();
+    assert_eq!(topics, [open_topic.clone(), last.clone()]);
+    assert!(seen.iter().all(|event| !event.data.contains("s3cr3t")));
+    assert_eq!(
+        asking_for_secrets.next(Duration::from_secs(2)).await,
+        None,
+        "a filter does not widen what the rules allow"
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_stream_gets_exactly_what_it_missed() {
+    let app = support::spawn_app().await;
+    let topic = app.topic("counter");
+    let mut first = open(&app, &query(&[&topic]), None).await.unwrap();
+    publish(&[(&topic, b"1", QoS::AtLeastOnce, false)]).await;
+    let seen = first.next(Duration::from_secs(10)).await.unwrap();
+    drop(first);
+
+    let missed: Vec<(String, Vec<u8>)> = (2..=4)
+        .map(|n| (topic.clone(), n.to_string().into_bytes()))
+        .collect();
+    publish_all(&support::broker_url(), &missed).await;
+    // Stored means ingest has handed them to the hub long before.
+    app.wait_for_stored(4).await;
+
+    let mut resumed = open(&app, &query(&[&topic]), seen.id.as_deref())
+        .await
+        .unwrap();
+    let replayed = resumed.until(|event| event.json()["payload"] == "4").await;
+    let payloads: Vec<String> = replayed
+        .iter()
+        .map(|event| event.json()["payload"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(payloads, ["2", "3", "4"]);
+    assert!(replayed.windows(2).all(|w| w[0].seq() < w[1].seq()));
+
+    // An id from another run of the server: told to start over, then live as usual.
+    let mut foreign = open(&app, &query(&[&topic]), Some("1-1")).await.unwrap();
+    let first_event = foreign.next(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(first_event.kind, "resync");
+    assert_eq!(first_event.json()["reason"], "restarted");
+}
+
+#[tokio::test]
+async fn a_stream_that_falls_behind_is_told_to_resync_never_left_with_a_silent_gap() {
+    let app = support::spawn_app().await;
+    let mut stream = open(&app, "", None).await.unwrap();
+    // Far more than the connection's queue and the sockets' buffers (several MiB on loopback)
+    // hold while nobody reads: 40 MiB of frames, published before anything is read.
+    let count = 10_000;
+    let mut burst = sequenced(&app.prefix, 0, count, 20);
+    for (_, payload) in &mut burst {
+        payload.resize(4000, b'.');
+    }
+    publish_all(&support::broker_url(), &burst).await;
+
+    let mut events = stream.until(|event| event.kind == "resync").await;
+    assert!(
+        events.len() < count as usize,
+        "what overflowed was skipped, not queued"
+    );
+    // Once told, the client refetches its snapshot; the stream goes on from there.
+    let marker = app.topic("after-the-resync");
+    publish(&[(&marker, b"end", QoS::AtLeastOnce, false)]).await;
+    events.extend(
+        stream
+            .until(|event| event.kind == "message" && topic_of(event) == marker)
+            .await,
+    );
+    // Every jump in the ids comes right after a resync.
+    let mut previous: Option<&Event> = None;
+    for event in &events {
+        if event.kind == "resync" {
+            assert_eq!(event.json()["reason"], "lagged");
+            previous = None;
+            continue;
+        }
+        if let Some(previous) = previous {
+            assert_eq!(
+                event.seq(),
+                previous.seq() + 1,
+                "a gap without a resync after {previous:?}"
+            );
+        }
+        previous = Some(event);
+    }
+}
+
+#[tokio::test]
+async fn a_conflated_stream_sends_the_newest_value_per_topic() {
+    let app = support::spawn_app().await;
+    let mut stream = open(&app, "?conflate_ms=1000", None).await.unwrap();
+    let (a, b) = (app.topic("a"), app.topic("b"));
+    let messages: Vec<(String, Vec<u8>)> = (0..50)
+        .flat_map(|n| {
+            [
+                (a.clone(), format!("a{n}").into_bytes()),
+                (b.clone(), format!("b{n}").into_bytes()),
+            ]
+        })
+        .collect();
+    publish_all(&support::broker_url(), &messages).await;
+    let mut last = std::collections::HashMap::new();
+    // Per topic: messages sent plus the older ones they replaced, which must add up exactly.
+    let mut counted = std::collections::HashMap::<String, u64>::new();
+    let mut received = 0;
+    while last.get(&a) != Some(&"a49".to_owned()) || last.get(&b) != Some(&"b49".to_owned()) {
+        let event = stream
+            .next(Duration::from_secs(10))
+            .await
+            .expect("the newest values arrive");
+        let data = event.json();
+        if event.kind == "replaced" {
+            for (topic, replaced) in data.as_object().unwrap() {
+                *counted.entry(topic.clone()).or_default() += replaced.as_u64().unwrap();
+            }
+            continue;
+        }
+        received += 1;
+        let topic = data["topic"].as_str().unwrap().to_owned();
+        *counted.entry(topic.clone()).or_default() += 1;
+        last.insert(topic, data["payload"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        received < 100,
+        "conflated: {received} events for 100 messages"
+    );
+    assert_eq!(counted[&a], 50);
+    assert_eq!(counted[&b], 50);
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_stream() {
+    let app = support::spawn_app().await;
+    let mut stream = open(&app, "", None).await.unwrap();
+    let out = app.post_form("/logout", &[]).await;
+    assert_eq!(out.status, 303);
+    // Streams check their login every 20 s.
+    assert!(stream.ends_within(Duration::from_secs(45)).await);
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The live stream benchmark, start to finish: a private PostgreSQL, a private Mosquitto with a
-# websocket listener, then (a) the clients over MQTT-over-WebSocket straight to the broker and
-# its idle connections, and with Lookout: its idle SSE connections, (b) the clients over SSE
+# websocket listener, then (a) the clients over MQTT-over-WebSocket straight to the broker (and
+# (a') over plain MQTT) and its idle connections, and with Lookout: its idle SSE connections, (b) the clients over SSE
 # with every message and (c) with the `#` clients conflated; bench/results/live.md from what
 # they did. See that file's Method section.
 #
@@ -20,7 +20,8 @@ conflate_ms=${BENCH_CONFLATE_MS:-250}
 topic_clients=${BENCH_TOPIC_CLIENTS:-1000}
 all_clients=${BENCH_ALL_CLIENTS:-10}
 idle_clients=${BENCH_IDLE_CLIENTS:-20000}
-hold_secs=${BENCH_HOLD_SECS:-20}
+# Beyond Lookout's 15 s keep-alive and 20 s login recheck, so the idle streams show they survive both.
+hold_secs=${BENCH_HOLD_SECS:-25}
 users=${BENCH_USERS:-10}
 # 20,000 connections from one address to one port would use most of its ephemeral ports.
 source_ips=${BENCH_SOURCE_IPS:-8}
@@ -75,6 +76,8 @@ idle() { # label, system, port, server pid, result file, [extra arguments]
 # --- (a) MQTT over WebSocket, without Lookout --------------------------------------------------
 say "(a) MQTT over WebSocket: $topic_clients + $all_clients clients, $rate msg/s for $secs s"
 stream "(a) MQTT over WebSocket" mqtt-ws "$ws_port" "$broker" 0 "$run/a.json"
+say "(a') the same over plain MQTT"
+stream "(a') plain MQTT" mqtt "$mqtt_port" "$broker" 3000000000 "$run/a-tcp.json"
 say "(a) $idle_clients idle MQTT-over-WebSocket connections"
 idle "Mosquitto, MQTT over WebSocket" mqtt-ws "$ws_port" "$broker" "$run/a-idle.json"
 
@@ -135,7 +138,7 @@ source_ips=$source_ips
 lookout_log_errors=$lookout_errors (logs kept in $run)
 META
 mkdir -p "$(dirname "$results")"
-"$bench" report --meta "$run/meta" --reference "$run/a.json" --full "$run/b.json" \
+"$bench" report --meta "$run/meta" --reference "$run/a.json" --plain "$run/a-tcp.json" --full "$run/b.json" \
   --conflated "$run/c.json" --reference-idle "$run/a-idle.json" --idle "$run/idle.json" \
   --out "$results"
 say "wrote $results (raw results in $run)"

@@ -108,9 +108,9 @@ pub struct IdleArgs {
     common: Common,
     #[arg(long, default_value_t = 20_000)]
     clients: usize,
-    /// How long the connections are held once all are open (Lookout's keep-alive comes every
-    /// 15 s, so more than that shows the stream stays alive).
-    #[arg(long, default_value_t = 20.0)]
+    /// How long the connections are held once all are open (Lookout sends a keep-alive every
+    /// 15 s and rechecks the login every 20 s: longer shows the streams survive both).
+    #[arg(long, default_value_t = 25.0)]
     hold_secs: f64,
 }
 

@@ -22,6 +22,9 @@ pub struct ReportArgs {
     /// (a) MQTT over WebSocket, every message.
     #[arg(long)]
     reference: Option<PathBuf>,
+    /// (a′) plain MQTT, every message: the broker's own floor.
+    #[arg(long)]
+    plain: Option<PathBuf>,
     /// (b) Lookout's SSE, every message.
     #[arg(long)]
     full: Option<PathBuf>,
@@ -92,13 +95,17 @@ fn mode(group: &Group) -> String {
 pub fn write(args: &ReportArgs) -> Result<()> {
     let meta = read_meta(&args.meta)?;
     let get = |key: &str| meta.get(key).cloned().unwrap_or_else(|| "?".to_owned());
+    // A count from the meta file, with thousands separators.
+    let count = |key: &str| get(key).parse().map(thousands).unwrap_or_else(|_| get(key));
     let reference: Option<StreamResult> = load(args.reference.as_deref())?;
+    let plain: Option<StreamResult> = load(args.plain.as_deref())?;
     let full: Option<StreamResult> = load(args.full.as_deref())?;
     let conflated: Option<StreamResult> = load(args.conflated.as_deref())?;
     let reference_idle: Option<IdleResult> = load(args.reference_idle.as_deref())?;
     let idle: Option<IdleResult> = load(args.idle.as_deref())?;
     let steps = [
         ("(a)", "MQTT over WebSocket (reference)", reference.as_ref()),
+        ("(a′)", "plain MQTT (the broker's floor)", plain.as_ref()),
         ("(b)", "Lookout SSE", full.as_ref()),
         ("(c)", "Lookout SSE", conflated.as_ref()),
     ];
@@ -114,8 +121,9 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          ## Streaming: {rate} msg/s over 1,000 topics for {secs} s\n\n\
          Each step: {topic_clients} clients each following 3–5 topics of its own (about 20 msg/s \
          each) and {all_clients} clients following everything (`#`, {rate} msg/s each), all \
-         connected at once; (a) straight to Mosquitto's websocket listener, (b) and (c) to \
-         Lookout's `GET /api/live` as logged-in viewers. Latency is publish → receive. \
+         connected at once; (a) straight to Mosquitto's websocket listener, (a′) to its plain \
+         MQTT listener, (b) and (c) to Lookout's `GET /api/live` as logged-in viewers. Latency \
+         is publish → receive. \
          In conflated mode a newer value replaces older ones by design, so for those rows \
          *latency* is that of the values delivered and *freshness* how old the newest value the \
          client held could get (see *Method*); *lost* is then a value never delivered nor \
@@ -124,10 +132,10 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         date = get("date"),
         nproc = get("nproc"),
-        rate = get("rate"),
+        rate = count("rate"),
         secs = get("secs"),
-        topic_clients = get("topic_clients"),
-        all_clients = get("all_clients"),
+        topic_clients = count("topic_clients"),
+        all_clients = count("all_clients"),
     );
     for (tag, path, result) in steps {
         let Some(result) = result else {
@@ -202,7 +210,7 @@ pub fn write(args: &ReportArgs) -> Result<()> {
              of a topic was at most {} old for 99 % of messages ({} at worst), {} lost.",
             group.conflate_ms,
             thousands((group.events as f64 / group.clients.max(1) as f64 / secs).round() as u64),
-            get("rate"),
+            count("rate"),
             ms(group.freshness.p99_ms),
             ms(group.freshness.max_ms),
             thousands(group.lost()),
@@ -374,7 +382,8 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          - **(a) MQTT over WebSocket** is what a browser dashboard would do without Lookout: \
          each client connects to the broker's websocket listener (`/mqtt`, subprotocol `mqtt`, \
          MQTT 3.1.1, clean session) and subscribes with its filters at QoS 0. Lookout is not \
-         running meanwhile.\n\
+         running meanwhile. **(a′)** is the same over the broker's plain MQTT listener, to tell \
+         the broker's websocket listener apart from the broker.\n\
          - **(b), (c) Lookout** (commit `{lookout_rev}`, release build, default settings, \
          subscribed to `bench/#`): the clients log in as {users} viewers through the login form \
          (one session each, shared by the connections) and open \
@@ -418,13 +427,13 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          builds the broker once into `/var/cache/lookout-bench/mosquitto-ws`, `live-bench`, and \
          Lookout's release binary from the commit, and rewrites this file. `BENCH_SECS`, \
          `BENCH_RATE`, `BENCH_IDLE_CLIENTS` and `BENCH_CONFLATE_MS` change the load.\n",
-        rate = get("rate"),
+        rate = count("rate"),
         secs = get("secs"),
         ips = get("source_ips"),
         lookout_rev = get("lookout_rev"),
         users = get("users"),
         conflate = get("conflate_ms"),
-        idle_clients = get("idle_clients"),
+        idle_clients = count("idle_clients"),
         hold = get("hold_secs"),
         nproc = get("nproc"),
         mosquitto = get("mosquitto_version"),

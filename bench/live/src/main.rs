@@ -96,6 +96,10 @@ pub struct StreamArgs {
     rate: f64,
     #[arg(long, default_value_t = 60.0)]
     secs: f64,
+    /// Load published at the same rate just before the measured messages and not counted, so
+    /// that start-up (buffers growing, first allocations) is not measured.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_secs: f64,
     /// The first sequence number of this step (a multiple of 1,000), so that no step mistakes
     /// another's messages for its own.
     #[arg(long, default_value_t = 0)]

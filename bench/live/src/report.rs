@@ -250,7 +250,21 @@ pub fn write(args: &ReportArgs) -> Result<()> {
     out.push_str(
         "\n## Idle connections\n\n\
          Connections that only wait (nothing is published meanwhile), held open and then \
-         closed. Memory per connection is (RSS held − RSS before) / connections.\n\n\
+         closed. Memory per connection is (RSS held − RSS before) / connections.",
+    );
+    if get("idle_asked") != get("idle_clients") {
+        let _ = write!(
+            out,
+            " The step was to hold {}; but each side needs a file per connection, this machine \
+             limits open files to {} per process, and the run could not raise that (it takes \
+             root with `CAP_SYS_RESOURCE`), so it held {}.",
+            count("idle_asked"),
+            count("nofile"),
+            count("idle_clients"),
+        );
+    }
+    out.push_str(
+        "\n\n\
          | server | connections | opened | failed | still open after the hold | RSS before | RSS held | RSS after closing | per connection |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
@@ -391,7 +405,8 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          Lookout also stores every message in PostgreSQL meanwhile, as always. It is restarted \
          before each step, so each starts from the same memory.\n\
          - **Readiness.** Before measuring, a probe goes to every topic until every client has \
-         received one (so every connection is subscribed end to end); probes are not counted.\n\
+         received one (so every connection is subscribed end to end), then {warmup} s of the \
+         same load warm up; neither is counted.\n\
          - **Loss.** Each client knows which messages it should get: every message the broker \
          acknowledged on a topic it follows. *Missed* = due and never received; *lost* is that \
          in full mode and *never fresh* in conflated mode. After the last publish the driver \
@@ -444,6 +459,7 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         nofile = get("nofile"),
         rustc = get("rustc"),
         lookout_errors = get("lookout_log_errors"),
+        warmup = get("warmup_secs"),
     );
     std::fs::write(&args.out, out).with_context(|| format!("cannot write {}", args.out.display()))
 }

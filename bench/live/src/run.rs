@@ -21,6 +21,8 @@ use tokio::time::Instant;
 
 /// Publishes awaiting the broker's PubAck at most (as in the ingest benchmark).
 const PUBLISH_WINDOW: u16 = 1000;
+/// Where warm-up messages start within the probes' range.
+const WARMUP_OFFSET: u64 = 500_000_000;
 /// Waiting for the last messages ends when nothing arrived for this long...
 const QUIET: Duration = Duration::from_secs(3);
 /// ...or in any case after this long.
@@ -294,6 +296,12 @@ pub async fn stream(args: StreamArgs) -> Result<()> {
 
     let publisher = PublisherThread::start(common.host.clone(), args.mqtt_port).await?;
     wait_until_ready(&fleet, &publisher, probes_from).await?;
+    // Probes too (clients skip them), from a range the readiness probes never reach.
+    let warmup = probes_from + WARMUP_OFFSET;
+    let warmup_messages = (args.rate * args.warmup_secs).round() as u64;
+    publisher
+        .publish(warmup..warmup + warmup_messages, args.rate)
+        .await?;
 
     eprintln!(
         "live-bench: {}: publishing {messages} messages at {}/s",

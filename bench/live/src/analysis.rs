@@ -36,6 +36,10 @@ impl Published<'_> {
             .map(|i| self.base + i)
     }
 
+    fn first_sent_us(&self) -> u64 {
+        self.sent_us.first().copied().unwrap_or(0)
+    }
+
     fn sent(&self, seq: u64) -> u64 {
         self.sent_us[(seq - self.base) as usize]
     }
@@ -104,6 +108,23 @@ pub struct Group {
     pub first_error: Option<String>,
     pub latency: Percentiles,
     pub freshness: Percentiles,
+    /// p99 latency of the messages published in each second of the run, in order: whether a
+    /// high p99 is one stall or the rule.
+    #[serde(default)]
+    pub p99_by_second_ms: Vec<f64>,
+}
+
+impl Group {
+    /// Seconds whose p99 was over `limit_ms`, and the worst second's p99.
+    pub fn slow_seconds(&self, limit_ms: f64) -> (usize, f64) {
+        let slow = self
+            .p99_by_second_ms
+            .iter()
+            .filter(|&&p| p > limit_ms)
+            .count();
+        let worst = self.p99_by_second_ms.iter().copied().fold(0.0, f64::max);
+        (slow, worst)
+    }
 }
 
 impl Group {
@@ -125,7 +146,8 @@ pub fn group(name: &str, members: &[(&Spec, &Outcome)], published: &Published<'_
         conflate_ms: members.first().map(|(s, _)| s.conflate_ms).unwrap_or(0),
         ..Group::default()
     };
-    let mut latency = Vec::new();
+    // Latencies, by the second of the run their message was published in.
+    let mut latency: Vec<Vec<u32>> = Vec::new();
     let mut freshness = Vec::new();
     for (spec, outcome) in members {
         group.resyncs += outcome.resyncs;
@@ -148,7 +170,11 @@ pub fn group(name: &str, members: &[(&Spec, &Outcome)], published: &Published<'_
             group.clients_missing_some += 1;
         }
     }
-    group.latency = Percentiles::of(latency);
+    group.p99_by_second_ms = latency
+        .iter()
+        .map(|second| Percentiles::of(second.clone()).p99_ms)
+        .collect();
+    group.latency = Percentiles::of(latency.into_iter().flatten().collect());
     group.freshness = Percentiles::of(freshness);
     group
 }
@@ -162,7 +188,7 @@ fn client(
     receipts: &[Receipt],
     published: &Published<'_>,
     group: &mut Group,
-    latency: &mut Vec<u32>,
+    latency: &mut Vec<Vec<u32>>,
     freshness: &mut Vec<u32>,
 ) {
     // The first arrival of each message, by topic.
@@ -181,7 +207,12 @@ fn client(
             continue;
         }
         group.received += 1;
-        latency.push(micros(receipt.at_us, receipt.sent_us));
+        let second =
+            (receipt.sent_us.saturating_sub(published.first_sent_us()) / 1_000_000) as usize;
+        if latency.len() <= second {
+            latency.resize_with(second + 1, Vec::new);
+        }
+        latency[second].push(micros(receipt.at_us, receipt.sent_us));
         by_topic[(receipt.seq % TOPICS) as usize].push((receipt.seq, receipt.at_us));
     }
 
@@ -267,6 +298,9 @@ mod tests {
         assert_eq!(group.latency.count, 5);
         assert_eq!(group.latency.max_ms, 3.0);
         assert_eq!(group.latency.p50_ms, 1.0);
+        // Everything was published within the run's first second.
+        assert_eq!(group.p99_by_second_ms, vec![3.0]);
+        assert_eq!(group.slow_seconds(2.0), (1, 3.0));
         // 3007 was fresh once 4007 arrived: 40_070 + 1000 - 30_070.
         assert_eq!(group.freshness.count, 6);
         assert_eq!(group.freshness.max_ms, 11.0);

@@ -169,38 +169,43 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         group.map(|g| g.latency.p99_ms <= GOAL_P99_MS && g.lost() == 0 && g.broken == 0)
     };
     for name in ["per-topic", "everything"] {
-        let ours = group(full.as_ref(), name);
-        let theirs = group(reference.as_ref(), name);
-        if let Some(ours) = ours {
-            let _ = writeln!(
-                out,
-                "- **{} clients, every message:** Lookout p99 {} with {} lost (goal ≤ {} with \
-                 nothing lost: **{}**). Against MQTT over WebSocket: p50 ×{}, p99 ×{}{}.",
-                who(ours),
-                ms(ours.latency.p99_ms),
-                thousands(ours.lost()),
-                ms(GOAL_P99_MS),
-                if full_met(Some(ours)) == Some(true) {
-                    "met"
-                } else {
-                    "not met"
-                },
-                theirs.map_or("–".into(), |t| ratio(
-                    ours.latency.p50_ms,
-                    t.latency.p50_ms
-                )),
-                theirs.map_or("–".into(), |t| ratio(
-                    ours.latency.p99_ms,
-                    t.latency.p99_ms
-                )),
-                theirs.map_or(String::new(), |t| format!(
-                    " (the reference: p50 {}, p99 {}, {} lost)",
+        let Some(ours) = group(full.as_ref(), name) else {
+            continue;
+        };
+        let against = |what: &str, theirs: Option<&Group>| {
+            theirs.map_or(String::new(), |t| {
+                format!(
+                    " Against {what}: p50 ×{}, p99 ×{} (it had p50 {}, p99 {}, {} lost).",
+                    ratio(ours.latency.p50_ms, t.latency.p50_ms),
+                    ratio(ours.latency.p99_ms, t.latency.p99_ms),
                     ms(t.latency.p50_ms),
                     ms(t.latency.p99_ms),
                     thousands(t.lost())
-                )),
-            );
-        }
+                )
+            })
+        };
+        let verdict = if full_met(Some(ours)) == Some(true) {
+            "met"
+        } else {
+            "not met"
+        };
+        let (slow, worst) = ours.slow_seconds(GOAL_P99_MS);
+        let _ = writeln!(
+            out,
+            "- **{} clients, every message:** Lookout p50 {}, p99 {}, {} lost (goal p99 ≤ {} \
+             with nothing lost: **{verdict}**); p99 over {} in {slow} of {} seconds (the worst: \
+             {}).{}{}",
+            who(ours),
+            ms(ours.latency.p50_ms),
+            ms(ours.latency.p99_ms),
+            thousands(ours.lost()),
+            ms(GOAL_P99_MS),
+            ms(GOAL_P99_MS),
+            ours.p99_by_second_ms.len(),
+            ms(worst),
+            against("MQTT over WebSocket", group(reference.as_ref(), name)),
+            against("plain MQTT", group(plain.as_ref(), name)),
+        );
     }
     if let Some(group) = group(conflated.as_ref(), "everything") {
         let secs = conflated.as_ref().map_or(1.0, |r| r.secs).max(1.0);
@@ -215,6 +220,19 @@ pub fn write(args: &ReportArgs) -> Result<()> {
             ms(group.freshness.max_ms),
             thousands(group.lost()),
         );
+    }
+    for (tag, path, result) in steps {
+        let Some(r) = result else { continue };
+        if r.publish_rate < 0.95 * r.offered_rate {
+            let _ = writeln!(
+                out,
+                "- **{tag} {path}:** the broker took only {} msg/s of the {} offered (its CPU: \
+                 {}): the load generator was held back, and the latency includes that backlog.",
+                thousands(r.publish_rate.round() as u64),
+                thousands(r.offered_rate.round() as u64),
+                pct(Some(r.broker_cpu_pct)),
+            );
+        }
     }
     if let (Some(ours), Some(theirs)) = (&full, &reference) {
         let _ = writeln!(
@@ -426,9 +444,13 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          `WITH_WEBSOCKETS=yes` against libwebsockets {lws} also built from Debian's source with \
          `LWS_WITH_EXTERNAL_POLL` (Debian's binary packages are built without websockets, and \
          their libwebsockets without external poll, with which Mosquitto would serve websocket \
-         clients only between its 100 ms waits): `bench/live/build-mosquitto.sh`. One private \
-         broker for the whole run: a plain listener for the publisher and Lookout, a websocket \
-         listener for (a), with `config/mosquitto.conf`'s queue settings.\n\
+         clients only between its 100 ms waits): `bench/live/build-mosquitto.sh`. Even so, \
+         Mosquitto 2.0 has libwebsockets poll all its websocket connections on every pass of \
+         its single-threaded loop (its source calls websocket clients \"second class \
+         citizens\"), so 1,000 of them cost it far more than plain MQTT clients: (a′) shows the \
+         broker without that. A private broker with a plain listener (the publisher, Lookout, \
+         (a′)) and a websocket listener ((a)), `config/mosquitto.conf`'s queue settings, \
+         started afresh for each of its steps.\n\
          - **PostgreSQL** {pg}: a private cluster for the run.\n\n\
          ## Versions\n\n\
          - Machine: `{uname}`, {nproc} cores, {mem}; open files limit {nofile}\n\

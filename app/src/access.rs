@@ -64,7 +64,7 @@ pub fn area_of(path: &str) -> Area {
     let path = path.trim_end_matches('/');
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
-        "" => Area::Dashboard,
+        "" | "devices" | "topics" | "topic" | "publish" => Area::Dashboard,
         "admin" => Area::Admin,
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
@@ -161,14 +161,41 @@ impl Rules {
             .is_some_and(|role| self.role_allows(role, topic, permission))
     }
 
-    /// Viewers never publish, whatever a rule says; admins need no rule.
     fn role_allows(&self, role: Role, topic: &str, permission: Permission) -> bool {
-        match (role, permission) {
-            (Role::Admin, _) => true,
-            (Role::Viewer, Permission::Publish) => false,
-            (role, permission) => self.rules.iter().any(|rule| {
-                rule.role == role && rule.permission == permission && rule.filter.matches(topic)
-            }),
+        match self.granted(role, permission) {
+            None => true,
+            Some(mut filters) => filters.any(|filter| filter.matches(topic)),
+        }
+    }
+
+    /// The filters that grant `role` a `permission`, or `None` when it needs no rule: admins
+    /// need none, and viewers never publish, whatever a rule says.
+    fn granted(
+        &self,
+        role: Role,
+        permission: Permission,
+    ) -> Option<impl Iterator<Item = &TopicFilter>> {
+        if role == Role::Admin {
+            return None;
+        }
+        let never = role == Role::Viewer && permission == Permission::Publish;
+        Some(
+            self.rules
+                .iter()
+                .filter(move |rule| !never && rule.role == role && rule.permission == permission)
+                .map(|rule| &rule.filter),
+        )
+    }
+
+    /// Where `visitor` may publish, as the publish page explains it.
+    pub fn publish_scope(&self, visitor: &Visitor) -> PublishScope {
+        let granted = visitor
+            .role()
+            .map(|role| self.granted(role, Permission::Publish));
+        match granted {
+            Some(None) => PublishScope::Everything,
+            Some(Some(filters)) => PublishScope::Filters(filters.cloned().collect()),
+            None => PublishScope::Filters(Vec::new()),
         }
     }
 
@@ -182,6 +209,20 @@ impl Rules {
                 .collect()
         };
         (pick(Permission::Read), pick(Permission::Publish))
+    }
+}
+
+/// The topics a visitor may publish to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishScope {
+    Everything,
+    /// Those these filters match; none at all when empty.
+    Filters(Vec<TopicFilter>),
+}
+
+impl PublishScope {
+    pub fn is_nowhere(&self) -> bool {
+        matches!(self, PublishScope::Filters(filters) if filters.is_empty())
     }
 }
 
@@ -343,6 +384,14 @@ mod tests {
             rules.who_may("plant/boiler/temperature").0,
             vec![Role::Viewer, Role::Operator, Role::Admin]
         );
+        assert_eq!(
+            rules.publish_scope(&operator),
+            PublishScope::Filters(vec![TopicFilter::parse("plant/lights/#").unwrap()])
+        );
+        assert_eq!(rules.publish_scope(&admin), PublishScope::Everything);
+        for nobody in [viewer, Visitor::Anonymous] {
+            assert_eq!(rules.publish_scope(&nobody), PublishScope::Filters(vec![]));
+        }
     }
 
     #[test]
@@ -352,7 +401,20 @@ mod tests {
             ("/login", Area::Public),
             ("/logout", Area::Public),
             ("/admin/users", Area::Admin),
+            ("/publish", Area::Dashboard),
+            ("/api/publish_page", Area::Dashboard),
             ("/api/topic_list", Area::Dashboard),
+            ("/devices", Area::Dashboard),
+            ("/topics", Area::Dashboard),
+            ("/api/topic_tree", Area::Dashboard),
+            ("/api/devices", Area::Dashboard),
+            ("/admin/devices", Area::Admin),
+            ("/admin/devices/add", Area::Admin),
+            ("/api/admin_devices", Area::Admin),
+            ("/topic/plant/boiler/temp", Area::Dashboard),
+            ("/topic", Area::Dashboard),
+            ("/api/topic_detail", Area::Dashboard),
+            ("/api/topic_history", Area::Dashboard),
             ("/api/login_hints", Area::Public),
             ("/api/admin_users", Area::Admin),
             ("/pkg/lookout.wasm", Area::Public),

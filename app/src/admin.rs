@@ -28,12 +28,22 @@ pub enum Outcome {
     BadFilter,
     DuplicateRule,
     UnknownRule,
+    DeviceRuleAdded,
+    DeviceRuleChanged,
+    DeviceRuleDeleted,
+    BadDeviceRuleName,
+    BadDeviceFilter,
+    BadStatusTopic,
+    BadInterval,
+    BadStatusWords,
+    DuplicateDeviceRule,
+    UnknownDeviceRule,
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 18] = [
+    pub const ALL: [Outcome; 28] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -50,6 +60,16 @@ impl Outcome {
         Outcome::BadFilter,
         Outcome::DuplicateRule,
         Outcome::UnknownRule,
+        Outcome::DeviceRuleAdded,
+        Outcome::DeviceRuleChanged,
+        Outcome::DeviceRuleDeleted,
+        Outcome::BadDeviceRuleName,
+        Outcome::BadDeviceFilter,
+        Outcome::BadStatusTopic,
+        Outcome::BadInterval,
+        Outcome::BadStatusWords,
+        Outcome::DuplicateDeviceRule,
+        Outcome::UnknownDeviceRule,
         Outcome::BadForm,
         Outcome::Unavailable,
     ];
@@ -72,6 +92,16 @@ impl Outcome {
             Outcome::BadFilter => "bad_filter",
             Outcome::DuplicateRule => "duplicate_rule",
             Outcome::UnknownRule => "unknown_rule",
+            Outcome::DeviceRuleAdded => "device_rule_added",
+            Outcome::DeviceRuleChanged => "device_rule_changed",
+            Outcome::DeviceRuleDeleted => "device_rule_deleted",
+            Outcome::BadDeviceRuleName => "bad_device_rule_name",
+            Outcome::BadDeviceFilter => "bad_device_filter",
+            Outcome::BadStatusTopic => "bad_status_topic",
+            Outcome::BadInterval => "bad_interval",
+            Outcome::BadStatusWords => "bad_status_words",
+            Outcome::DuplicateDeviceRule => "duplicate_device_rule",
+            Outcome::UnknownDeviceRule => "unknown_device_rule",
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -88,6 +118,9 @@ impl Outcome {
                 | Outcome::RuleAdded
                 | Outcome::RuleChanged
                 | Outcome::RuleDeleted
+                | Outcome::DeviceRuleAdded
+                | Outcome::DeviceRuleChanged
+                | Outcome::DeviceRuleDeleted
         )
     }
 
@@ -119,6 +152,29 @@ impl Outcome {
             }
             Outcome::DuplicateRule => "That rule exists already.",
             Outcome::UnknownRule => "There is no such rule (any more).",
+            Outcome::DeviceRuleAdded => "The device rule was added.",
+            Outcome::DeviceRuleChanged => "The device rule was changed.",
+            Outcome::DeviceRuleDeleted => "The device rule was deleted.",
+            Outcome::BadDeviceRuleName => {
+                "A device rule needs a name of 1 to 80 characters, without control characters."
+            }
+            Outcome::BadDeviceFilter => {
+                "The device topics must be an MQTT topic filter with exactly one '+', the level \
+                 that names the device (as in sensors/+/# or plant/+/temperature)."
+            }
+            Outcome::BadStatusTopic => {
+                "The status topic must be empty or a topic with exactly one '+' for the device \
+                 and no '#' (as in sensors/+/status)."
+            }
+            Outcome::BadInterval => {
+                "The expected interval is a whole number of seconds from 1 to 604800 (a week)."
+            }
+            Outcome::BadStatusWords => {
+                "The online and offline payloads must differ (ignoring case) and have at most 64 \
+                 characters."
+            }
+            Outcome::DuplicateDeviceRule => "A device rule for those device topics exists already.",
+            Outcome::UnknownDeviceRule => "There is no such device rule (any more).",
             Outcome::BadForm => "The form was incomplete; nothing was changed.",
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
@@ -148,13 +204,13 @@ pub struct UserView {
 }
 
 #[cfg(feature = "ssr")]
-fn state() -> Result<crate::state::AppState, ServerFnError> {
+pub(crate) fn state() -> Result<crate::state::AppState, ServerFnError> {
     use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))
 }
 
 #[cfg(feature = "ssr")]
-fn unavailable(error: sqlx::Error) -> ServerFnError {
+pub(crate) fn unavailable(error: sqlx::Error) -> ServerFnError {
     tracing::error!(error = ?error, "reading for an admin page failed");
     ServerFnError::new(Outcome::Unavailable.text())
 }
@@ -235,7 +291,7 @@ pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, Server
 
 /// The outcome named in the query, if any.
 #[component]
-fn OutcomeMessage() -> impl IntoView {
+pub(crate) fn OutcomeMessage() -> impl IntoView {
     let query = use_query_map();
     move || {
         let query = query.read();
@@ -612,5 +668,15 @@ mod tests {
         assert!(Outcome::BadName
             .text()
             .contains(&format!("1 to {MAX_NAME_CHARS} characters")));
+        use crate::liveness;
+        assert!(Outcome::BadDeviceRuleName
+            .text()
+            .contains(&format!("1 to {} characters", liveness::MAX_NAME_CHARS)));
+        assert!(Outcome::BadInterval
+            .text()
+            .contains(&format!("1 to {}", liveness::MAX_INTERVAL_SECONDS)));
+        assert!(Outcome::BadStatusWords
+            .text()
+            .contains(&format!("at most {} characters", liveness::MAX_WORD_CHARS)));
     }
 }

@@ -198,6 +198,10 @@ mod tracker {
             });
         }
 
+        pub fn is_connected(&self) -> bool {
+            self.with_connection(|c| c.connected)
+        }
+
         pub fn disconnected(&self, error: impl ToString) {
             self.with_connection(|c| {
                 let now = now_ms();

@@ -3,11 +3,18 @@
 //! browser bundle.
 
 pub mod admin;
+pub mod chart;
+pub mod devices;
+pub mod explorer;
 pub mod ingest_status;
 pub mod live;
+pub mod liveness;
 pub mod pages;
+pub mod payload;
+pub mod publish;
 pub mod roles;
 pub mod session;
+pub mod topic_detail;
 pub mod topic_filter;
 pub mod topics;
 
@@ -16,7 +23,7 @@ pub mod access;
 #[cfg(feature = "ssr")]
 pub mod accounts;
 #[cfg(feature = "ssr")]
-pub mod payload;
+pub mod liveness_edits;
 #[cfg(feature = "ssr")]
 pub mod rule_edits;
 #[cfg(feature = "ssr")]
@@ -28,7 +35,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    SsrMode, StaticSegment, WildcardSegment,
 };
 
 /// The HTML document around the application, rendered on the server only.
@@ -95,7 +102,23 @@ pub fn App() -> impl IntoView {
                 // Async: the whole page is rendered before it is sent, so it is complete without
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("topics") view=explorer::ExplorerPage ssr=SsrMode::Async/>
                 <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
+                <Route
+                    path=StaticSegment("devices")
+                    view=devices::DevicesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=StaticSegment("publish")
+                    view=publish::PublishPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("topic"), WildcardSegment("name"))
+                    view=topic_detail::TopicPage
+                    ssr=SsrMode::Async
+                />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("users"))
                     view=admin::UsersPage
@@ -104,6 +127,11 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("rules"))
                     view=admin::RulesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("devices"))
+                    view=devices::DeviceRulesPage
                     ssr=SsrMode::Async
                 />
             </Routes>

@@ -29,8 +29,8 @@ pub struct LiveMessage {
     pub topic: String,
     /// When Lookout received it, Unix milliseconds.
     pub at_ms: i64,
-    /// `json`, `text` or `binary`, as `payload::PayloadKind` names them.
-    pub kind: String,
+    /// Sent as `json`, `text` or `binary`.
+    pub kind: crate::payload::PayloadKind,
     /// The whole payload's size in bytes.
     pub size: usize,
     /// The payload as text, cut at [`PAYLOAD_TEXT_LIMIT`] bytes; empty for binary payloads.

@@ -1,66 +1,174 @@
 //! The pages of the application.
 
+use crate::devices::load_devices;
 use crate::ingest_status::{load_ingest_status, IngestStatusView};
 use crate::live::{server_signal, StreamOptions};
+use crate::liveness::DeviceCounts;
 use crate::roles::Role;
 use crate::session::{load_current_visitor, load_login_hints};
-use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList};
+use crate::topic_detail::{topic_link_rel, topic_path};
+use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList, TOPIC_LIST_LIMIT};
 use leptos::prelude::*;
 use std::time::Duration;
 
-/// `/`: how ingest is doing, then every topic with its latest value and how long ago it arrived.
+/// `/`: the overview (broker connection, message rate, ingest queue and lag, devices), then the
+/// topics with their latest values, live.
 #[component]
 pub fn TopicsPage() -> impl IntoView {
     let status = Resource::new(|| (), |_| load_ingest_status());
+    let devices = Resource::new(|| (), |_| load_devices());
     let snapshot = Resource::new(|| (), |_| load_topic_list());
+    // The figures are read again every few seconds once the page is hydrated (the interval runs
+    // only in the browser); devices less often, as deciding them reads the database.
+    Effect::new(move |_| {
+        let ticks = StoredValue::new(0_u32);
+        let refresh = move || {
+            status.refetch();
+            ticks.update_value(|ticks| *ticks += 1);
+            if ticks.get_value().is_multiple_of(5) {
+                devices.refetch();
+            }
+        };
+        if let Ok(interval) = set_interval_with_handle(refresh, OVERVIEW_REFRESH) {
+            on_cleanup(move || interval.clear());
+        }
+    });
+    // The previous reading, for the message rate between two readings.
+    let previous = StoredValue::new(None::<(u64, i64)>);
 
     view! {
         <main class="topics">
-            <h1>"Topics"</h1>
+            <h1>"Overview"</h1>
+            // Each part shows what it can: the status needs no database, so it still explains an
+            // outage that makes the rest fail. Transitions keep the old figures while new ones
+            // load.
+            <Transition fallback=|| view! { <p>"Loading the status…"</p> }>
+                {move || Suspend::new(async move {
+                    let status = status.await.ok();
+                    let rate = status.as_ref().and_then(|status| {
+                        let reading = (status.received, status.server_now_ms);
+                        let rate = previous.get_value().and_then(|(received, at_ms)| {
+                            let seconds = (reading.1 - at_ms) as f64 / 1000.0;
+                            (seconds > 0.0)
+                                .then(|| reading.0.saturating_sub(received) as f64 / seconds)
+                        });
+                        previous.set_value(Some(reading));
+                        rate
+                    });
+                    let devices = devices.await.ok().map(|list| list.counts);
+                    view! { <Overview status rate devices/> }
+                })}
+            </Transition>
+            <h2>"Topics"</h2>
             <Suspense fallback=|| view! { <p>"Loading topics…"</p> }>
                 {move || Suspend::new(async move {
-                    // Each half shows what it can: the status needs no database, so it still
-                    // explains an outage that makes the topic list fail.
-                    let (status, snapshot) = (status.await, snapshot.await);
-                    view! { <TopicsView status=status.ok() snapshot/> }
+                    view! { <TopicsView snapshot=snapshot.await/> }
                 })}
             </Suspense>
         </main>
     }
 }
 
+/// How often the overview's figures are read again.
+const OVERVIEW_REFRESH: Duration = Duration::from_secs(2);
+
+/// The figures at the top of the overview.
+#[component]
+fn Overview(
+    status: Option<IngestStatusView>,
+    rate: Option<f64>,
+    devices: Option<DeviceCounts>,
+) -> impl IntoView {
+    let clock = PageClock::start();
+    let Some(status) = status else {
+        return view! { <p class="error" role="alert">"The ingest status is unavailable."</p> }
+            .into_any();
+    };
+    let age_of = clock.age_from(status.server_now_ms);
+    let rate = match rate {
+        Some(rate) => format!("{rate:.0} msg/s"),
+        None => "measuring…".to_owned(),
+    };
+    let lag = format!("{} ms", status.storage_lag_ms);
+    let devices = devices.map(|counts| {
+        view! {
+            <div class="figure">
+                <dt>"Devices"</dt>
+                <dd>
+                    <a href="/devices">
+                        {format!("{} online, {} offline", counts.online, counts.offline)}
+                    </a>
+                    {(counts.unknown > 0).then(|| format!(", {} unknown", counts.unknown))}
+                </dd>
+            </div>
+        }
+    });
+    view! {
+        <dl class="overview-figures">
+            <div class="figure">
+                <dt>"Message rate"</dt>
+                <dd class="rate">{rate}</dd>
+            </div>
+            <div class="figure">
+                <dt>"Waiting to be stored"</dt>
+                <dd class="backlog">{status.backlog()}</dd>
+            </div>
+            <div class="figure">
+                <dt>"Storage lag"</dt>
+                <dd class="lag">{lag}</dd>
+            </div>
+            {devices}
+        </dl>
+        <IngestSummary status age_of/>
+    }
+    .into_any()
+}
+
+/// Ages on a page that keep counting once it is hydrated. Effects run only in the browser: the
+/// `hydrated` marker tells users (and tests) the page is live, and the ticking offset keeps the
+/// ages current without asking the server again.
+#[derive(Clone, Copy)]
+pub(crate) struct PageClock {
+    pub hydrated: RwSignal<bool>,
+    elapsed_ms: RwSignal<i64>,
+}
+
+impl PageClock {
+    pub fn start() -> Self {
+        let clock = Self {
+            hydrated: RwSignal::new(false),
+            elapsed_ms: RwSignal::new(0),
+        };
+        Effect::new(move |_| {
+            clock.hydrated.set(true);
+            let tick = Duration::from_secs(1);
+            if let Ok(interval) =
+                set_interval_with_handle(move || clock.elapsed_ms.update(|ms| *ms += 1000), tick)
+            {
+                on_cleanup(move || interval.clear());
+            }
+        });
+        clock
+    }
+
+    /// "12 s ago" for a time `at_ms`, counted from the server's clock at render time
+    /// (`server_now_ms`), so server and browser agree.
+    pub fn age_from(
+        self,
+        server_now_ms: i64,
+    ) -> impl Fn(i64) -> String + Copy + Send + Sync + 'static {
+        move |at_ms: i64| format_age(server_now_ms - at_ms + self.elapsed_ms.get())
+    }
+}
+
 /// The status line and the table, with ages that keep counting once the page is hydrated, and
 /// values that follow the live stream.
 #[component]
-fn TopicsView(
-    status: Option<IngestStatusView>,
-    snapshot: Result<TopicList, ServerFnError>,
-) -> impl IntoView {
-    // Effects run only in the browser: the marker tells users (and tests) the page is live, and
-    // the ticking offset keeps the ages current without asking the server again.
-    let hydrated = RwSignal::new(false);
-    let elapsed_ms = RwSignal::new(0_i64);
-    Effect::new(move |_| {
-        hydrated.set(true);
-        let tick = Duration::from_secs(1);
-        if let Ok(interval) =
-            set_interval_with_handle(move || elapsed_ms.update(|ms| *ms += 1000), tick)
-        {
-            on_cleanup(move || interval.clear());
-        }
-    });
-    // Ages count from the server's clock at render time, so server and browser agree.
-    let age_from = move |server_now_ms: i64| {
-        move |at_ms: i64| format_age(server_now_ms - at_ms + elapsed_ms.get())
-    };
-
-    let summary = status.map(|status| {
-        let age_of = age_from(status.server_now_ms);
-        view! { <IngestSummary status age_of/> }
-    });
+fn TopicsView(snapshot: Result<TopicList, ServerFnError>) -> impl IntoView {
+    let clock = PageClock::start();
     let table = match snapshot {
         Ok(snapshot) => {
-            let age_of = age_from(snapshot.server_now_ms);
+            let age_of = clock.age_from(snapshot.server_now_ms);
             // A browser following every topic gets the newest value per topic four times a
             // second at most: enough to watch, and a busy broker cannot flood the page.
             let (topics, stream) = server_signal(
@@ -73,6 +181,16 @@ fn TopicsView(
                 <p class="live-state" data-state=move || stream.get().label()>
                     {move || stream.get().label()}
                 </p>
+                <p class="topic-total">
+                    {move || {
+                        let count = topics.with(|list| list.topics.len());
+                        if count as i64 >= TOPIC_LIST_LIMIT {
+                            format!("The first {count} topics; the explorer has them all.")
+                        } else {
+                            format!("{count} topics")
+                        }
+                    }}
+                </p>
                 <TopicTable topics age_of/>
             }
             .into_any()
@@ -80,8 +198,7 @@ fn TopicsView(
         Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
     };
     view! {
-        <div class="topics-view" data-hydrated=move || hydrated.get().to_string()>
-            {summary}
+        <div class="topics-view" data-hydrated=move || clock.hydrated.get().to_string()>
             {table}
         </div>
     }
@@ -188,7 +305,11 @@ fn TopicRow(
     let received_at_ms = topic.received_at_ms;
     view! {
         <tr>
-            <th scope="row" class="topic">{topic.name}</th>
+            <th scope="row" class="topic">
+                <a href=topic_path(&topic.name) rel=topic_link_rel(&topic.name)>
+                    {topic.name.clone()}
+                </a>
+            </th>
             <td class="value"><code>{topic.preview}</code></td>
             <td class="age">{move || age_of(received_at_ms)}</td>
             <td class="count">{topic.message_count}</td>
@@ -252,14 +373,25 @@ pub fn AccountMenu() -> impl IntoView {
             {move || Suspend::new(async move {
                 match visitor.await.ok().flatten() {
                     Some(user) => {
-                        // Only a convenience: the admin pages themselves refuse everyone else.
+                        // Only conveniences: the pages and forms themselves refuse everyone
+                        // else.
+                        let publish_link = (user.role >= Role::Operator).then(|| view! {
+                            <a href=crate::publish::PUBLISH>"Publish"</a>
+                        });
                         let admin_links = (user.role == Role::Admin).then(|| view! {
                             <nav class="admin-links" aria-label="Administration">
                                 <a href="/admin/users">"Users"</a>
                                 <a href="/admin/rules">"Rules"</a>
+                                <a href="/admin/devices">"Device rules"</a>
                             </nav>
                         });
                         view! {
+                            <nav class="main-links" aria-label="Dashboard">
+                                <a href="/">"Overview"</a>
+                                <a href="/topics">"Explorer"</a>
+                                <a href="/devices">"Devices"</a>
+                                {publish_link}
+                            </nav>
                             {admin_links}
                             <span class="account">
                                 <span class="user">{user.name}</span>

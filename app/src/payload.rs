@@ -1,7 +1,10 @@
-//! What Lookout understands of a payload: its kind, a number to chart, and a short preview.
+//! What Lookout understands of a payload: its kind, a number to chart, a short preview, and how
+//! a page shows it whole. Plain `std` and serde, so the browser renders payloads the same way.
 
-/// How a payload is stored and shown. Matches the `payload_kind` type in PostgreSQL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a payload is stored and shown. Matches the `payload_kind` type in PostgreSQL, and the
+/// `kind` of the live stream's events (docs/live.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PayloadKind {
     /// Not UTF-8: shown by size only.
     Binary,
@@ -28,6 +31,12 @@ impl PayloadKind {
             PayloadKind::Text => "text",
             PayloadKind::Json => "json",
         }
+    }
+
+    pub fn from_sql(text: &str) -> Option<Self> {
+        [PayloadKind::Binary, PayloadKind::Text, PayloadKind::Json]
+            .into_iter()
+            .find(|kind| kind.as_sql() == text)
     }
 }
 
@@ -59,13 +68,8 @@ pub const PREVIEW_CHARS: usize = 120;
 /// A one-line rendering of a payload prefix for lists. `total_len` is the full payload length,
 /// since callers usually fetch only a prefix of large payloads.
 pub fn preview(prefix: &[u8], total_len: usize) -> String {
-    let text = match std::str::from_utf8(prefix) {
-        Ok(text) => text,
-        // A prefix may cut a multi-byte character in two; what decodes before the cut is text.
-        Err(error) if error.error_len().is_none() && error.valid_up_to() > 0 => {
-            std::str::from_utf8(&prefix[..error.valid_up_to()]).unwrap_or_default()
-        }
-        Err(_) => return format!("binary, {total_len} bytes"),
+    let Some(text) = text_of_prefix(prefix) else {
+        return format!("binary, {total_len} bytes");
     };
     if total_len == 0 {
         return "(empty)".to_owned();
@@ -79,6 +83,99 @@ pub fn preview(prefix: &[u8], total_len: usize) -> String {
         one_line.push('…');
     }
     one_line
+}
+
+/// A payload prefix as text, or `None` when it is not UTF-8. A prefix may cut a multi-byte
+/// character in two; what decodes before the cut is text.
+pub fn text_of_prefix(prefix: &[u8]) -> Option<&str> {
+    match std::str::from_utf8(prefix) {
+        Ok(text) => Some(text),
+        Err(error) if error.error_len().is_none() && error.valid_up_to() > 0 => {
+            std::str::from_utf8(&prefix[..error.valid_up_to()]).ok()
+        }
+        Err(_) => None,
+    }
+}
+
+/// How many bytes of a payload a page shows whole: the live stream's limit too (docs/live.md),
+/// so a value from the stream and one from the database look alike.
+pub const SHOWN_PAYLOAD_BYTES: usize = 4096;
+
+/// How many leading bytes of a binary payload a page shows in hex.
+pub const SHOWN_BINARY_BYTES: usize = 32;
+
+/// Bytes as lower-case hex pairs separated by spaces: `de ad be ef`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 3);
+    for (index, byte) in bytes.iter().enumerate() {
+        if index > 0 {
+            text.push(' ');
+        }
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    text
+}
+
+/// JSON text indented two spaces per level. It re-spaces the text rather than parsing it, so keys
+/// keep their order and numbers their exact digits (a parse would sort keys and round large
+/// numbers), and a payload cut at [`SHOWN_PAYLOAD_BYTES`] still indents as far as it goes.
+pub fn pretty_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    // An opening bracket waits for the next character, so `{}` and `[]` stay on one line.
+    let mut just_opened = false;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth));
+    };
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        let empty = std::mem::take(&mut just_opened);
+        if empty && !matches!(c, '}' | ']') {
+            newline(&mut out, depth);
+        }
+        match c {
+            '{' | '[' => {
+                out.push(c);
+                depth += 1;
+                just_opened = true;
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                if !empty {
+                    newline(&mut out, depth);
+                }
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            '"' => {
+                out.push(c);
+                in_string = true;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -167,6 +264,32 @@ mod tests {
     #[test]
     fn binary_payloads_are_described_not_printed() {
         assert_eq!(preview(&[0xff, 0x00, 0x12], 3), "binary, 3 bytes");
+    }
+
+    #[test]
+    fn pretty_json_indents_without_reordering_or_rounding() {
+        let text = r#"{"z": 1, "a": [1, 2, {}], "big": 12345678901234567890123, "s": "x, {y}: \"q\"", "e": []}"#;
+        assert_eq!(
+            pretty_json(text),
+            "{\n  \"z\": 1,\n  \"a\": [\n    1,\n    2,\n    {}\n  ],\n  \
+             \"big\": 12345678901234567890123,\n  \"s\": \"x, {y}: \\\"q\\\"\",\n  \"e\": []\n}"
+        );
+        assert_eq!(pretty_json(" 21.5 "), "21.5");
+        assert_eq!(pretty_json(r#""a b""#), r#""a b""#);
+    }
+
+    #[test]
+    fn pretty_json_of_a_cut_payload_indents_what_there_is() {
+        assert_eq!(
+            pretty_json(r#"{"a": [1, "b"#),
+            "{\n  \"a\": [\n    1,\n    \"b"
+        );
+    }
+
+    #[test]
+    fn hex_shows_byte_pairs() {
+        assert_eq!(hex(&[0xde, 0xad, 0x00, 0x0f]), "de ad 00 0f");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -3,8 +3,12 @@
 
 use crate::access::{AccessRule, Permission};
 use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
+use crate::liveness::{LivenessRule, RuleText, TopicSeen};
 use crate::payload;
 use crate::roles::Role;
+use crate::topic_detail::{
+    LatestMessage, LogEntry, LogPage, LogPosition, MessagePage, ValueBucket,
+};
 use crate::topic_filter::TopicFilter;
 use crate::topics::TopicLatest;
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -267,6 +271,224 @@ impl Store {
                 message_count: row.message_count,
             })
             .collect())
+    }
+}
+
+/// A stored row's place, for the message log: `ctid` reads `(block,row)`.
+fn log_position(received_at: DateTime<Utc>, ctid: &str) -> Result<LogPosition, sqlx::Error> {
+    let bad = || sqlx::Error::Decode(format!("unexpected ctid {ctid:?}").into());
+    let (block, row) = ctid
+        .strip_prefix('(')
+        .and_then(|rest| rest.strip_suffix(')'))
+        .and_then(|pair| pair.split_once(','))
+        .ok_or_else(bad)?;
+    Ok(LogPosition {
+        at_us: received_at.timestamp_micros(),
+        block: block.parse().map_err(|_| bad())?,
+        row: row.parse().map_err(|_| bad())?,
+    })
+}
+
+impl Store {
+    /// The id of the topic called `name`, if any message ever came for it.
+    pub async fn topic_id(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("select id from topic where name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// The newest message of topic `id`, and how many messages the topic has had.
+    pub async fn topic_latest(&self, id: i64) -> Result<Option<(LatestMessage, i64)>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            name: String,
+            received_at: DateTime<Utc>,
+            payload_prefix: Vec<u8>,
+            payload_len: i32,
+            kind: String,
+            qos: i16,
+            retain: bool,
+            value: Option<f64>,
+            message_count: i64,
+        }
+        let row: Option<Row> = sqlx::query_as(
+            "select t.name, l.received_at, substring(l.payload from 1 for $2) as payload_prefix, \
+                    octet_length(l.payload) as payload_len, l.kind::text as kind, l.qos, \
+                    l.retain, l.value, l.message_count \
+             from latest l join topic t on t.id = l.topic_id \
+             where l.topic_id = $1",
+        )
+        .bind(id)
+        .bind(payload::SHOWN_PAYLOAD_BYTES as i32)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let kind = payload::PayloadKind::from_sql(&row.kind).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown payload kind {:?}", row.kind).into())
+            })?;
+            let latest = LatestMessage {
+                value: row.value,
+                qos: row.qos.clamp(0, 2) as u8,
+                retain: row.retain,
+                ..LatestMessage::from_stored(
+                    row.name,
+                    row.received_at.timestamp_millis(),
+                    kind,
+                    &row.payload_prefix,
+                    i64::from(row.payload_len),
+                )
+            };
+            Ok((latest, row.message_count))
+        })
+        .transpose()
+    }
+
+    /// The numeric values of topic `id` received from `from` (inclusive) to `to` (exclusive):
+    /// min, max, average and count per bucket of `bucket_ms`, buckets counted from the Unix
+    /// epoch, oldest first, empty buckets left out. PostgreSQL aggregates over the index on
+    /// `(topic_id, received_at)`, so only the buckets travel, however many values there are.
+    pub async fn value_buckets(
+        &self,
+        id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_ms: i64,
+    ) -> Result<Vec<ValueBucket>, sqlx::Error> {
+        let rows: Vec<(DateTime<Utc>, f64, f64, f64, i64)> = sqlx::query_as(
+            "select date_bin($4::float8 * interval '1 millisecond', received_at, \
+                             timestamptz 'epoch') as bucket, \
+                    min(value), max(value), avg(value), count(value) \
+             from message \
+             where topic_id = $1 and received_at >= $2 and received_at < $3 \
+                   and value is not null \
+             group by bucket \
+             order by bucket",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(bucket_ms as f64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(start, min, max, avg, count)| ValueBucket {
+                start_ms: start.timestamp_millis(),
+                min,
+                max,
+                avg,
+                count,
+            })
+            .collect())
+    }
+
+    /// A page of at most `limit` messages of topic `id`, newest first. Keyset paging: a page
+    /// starts from a position in the order (receive time, then `ctid` for messages of the same
+    /// microsecond, which always share a partition), so each page costs the same however deep
+    /// it is, and pages neither overlap nor skip while messages arrive.
+    pub async fn message_page(
+        &self,
+        id: i64,
+        page: LogPage,
+        limit: i64,
+    ) -> Result<MessagePage, sqlx::Error> {
+        let (mut entries, more) = self.log_entries(id, page, limit).await?;
+        Ok(match page {
+            LogPage::Newest => MessagePage {
+                older: entries.last().filter(|_| more).map(|e| e.position),
+                newer: None,
+                entries,
+            },
+            LogPage::Before(position) => MessagePage {
+                older: entries.last().filter(|_| more).map(|e| e.position),
+                newer: Some(entries.first().map_or(position, |e| e.position)),
+                entries,
+            },
+            // Short of a full page of newer messages: the newest page is the one to show.
+            LogPage::After(_) if !more => {
+                let (entries, more) = self.log_entries(id, LogPage::Newest, limit).await?;
+                MessagePage {
+                    older: entries.last().filter(|_| more).map(|e| e.position),
+                    newer: None,
+                    entries,
+                }
+            }
+            LogPage::After(position) => {
+                entries.reverse();
+                MessagePage {
+                    newer: entries.first().map(|e| e.position),
+                    older: Some(entries.last().map_or(position, |e| e.position)),
+                    entries,
+                }
+            }
+        })
+    }
+
+    /// Up to `limit` entries in the direction of `page` (newest first for `Newest` and `Before`,
+    /// oldest first for `After`), and whether more lie beyond them.
+    async fn log_entries(
+        &self,
+        id: i64,
+        page: LogPage,
+        limit: i64,
+    ) -> Result<(Vec<LogEntry>, bool), sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            received_at: DateTime<Utc>,
+            row_place: String,
+            payload_prefix: Vec<u8>,
+            payload_len: i32,
+        }
+        let (start, order) = match page {
+            LogPage::Newest => (None, "desc"),
+            LogPage::Before(position) => (Some(("<", position)), "desc"),
+            LogPage::After(position) => (Some((">", position)), "asc"),
+        };
+        // The bound on `received_at` alone is what the index can use; the row comparison then
+        // settles messages of the very same microsecond.
+        let condition = match start {
+            None => String::new(),
+            Some((op, _)) => {
+                format!("and received_at {op}= $4 and (received_at, ctid) {op} ($4, $5::tid)")
+            }
+        };
+        // Not `as ctid`: `order by ctid` would then sort that text, not the row's place.
+        let sql = format!(
+            "select received_at, ctid::text as row_place, \
+                    substring(payload from 1 for $3) as payload_prefix, \
+                    octet_length(payload) as payload_len \
+             from message \
+             where topic_id = $1 {condition} \
+             order by received_at {order}, ctid {order} \
+             limit $2"
+        );
+        let mut query = sqlx::query_as::<_, Row>(&sql)
+            .bind(id)
+            .bind(limit + 1)
+            .bind(PREVIEW_FETCH_BYTES);
+        if let Some((_, position)) = start {
+            let Some(at) = DateTime::<Utc>::from_timestamp_micros(position.at_us) else {
+                return Ok((Vec::new(), false));
+            };
+            query = query
+                .bind(at)
+                .bind(format!("({},{})", position.block, position.row));
+        }
+        let mut rows = query.fetch_all(&self.pool).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        let entries: Vec<LogEntry> = rows
+            .into_iter()
+            .map(|row| {
+                Ok(LogEntry {
+                    position: log_position(row.received_at, &row.row_place)?,
+                    at_ms: row.received_at.timestamp_millis(),
+                    preview: payload::preview(&row.payload_prefix, row.payload_len.max(0) as usize),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok((entries, more))
     }
 }
 
@@ -714,6 +936,189 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// How many bytes of a payload liveness reads: a status (`offline`, `{"state":"offline"}`) is
+/// short, and a large data payload need not travel to be ignored.
+const STATUS_FETCH_BYTES: i32 = 256;
+
+impl Store {
+    /// Every liveness rule, by name. A stored rule that no longer passes the checks (none should:
+    /// they are checked on entry) is skipped with a warning.
+    pub async fn liveness_rules(&self) -> Result<Vec<LivenessRule>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            name: String,
+            device_filter: String,
+            status_topic: Option<String>,
+            interval_seconds: i32,
+            online_payload: String,
+            offline_payload: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "select id, name, device_filter, status_topic, interval_seconds, online_payload, \
+                    offline_payload \
+             from liveness_rule order by name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let interval = row.interval_seconds.to_string();
+                let text = RuleText {
+                    name: &row.name,
+                    devices: &row.device_filter,
+                    status: row.status_topic.as_deref().unwrap_or(""),
+                    interval_seconds: &interval,
+                    online: &row.online_payload,
+                    offline: &row.offline_payload,
+                };
+                LivenessRule::check(row.id, text)
+                    .inspect_err(|problem| {
+                        tracing::warn!(id = row.id, %problem, "a liveness rule cannot be read; ignored")
+                    })
+                    .ok()
+            })
+            .collect())
+    }
+
+    /// Adds a liveness rule (its id is ignored) and returns its id, or `None` when a rule for
+    /// the same device filter exists already.
+    pub async fn add_liveness_rule(&self, rule: &LivenessRule) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "insert into liveness_rule (name, device_filter, status_topic, interval_seconds, \
+                                        online_payload, offline_payload) \
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (device_filter) do nothing returning id",
+        )
+        .bind(&rule.name)
+        .bind(rule.devices.as_str())
+        .bind(rule.status.as_ref().map(|status| status.as_str()))
+        .bind(rule.interval_seconds as i32)
+        .bind(&rule.words.online)
+        .bind(&rule.words.offline)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Rewrites liveness rule `rule.id`.
+    pub async fn update_liveness_rule(
+        &self,
+        rule: &LivenessRule,
+    ) -> Result<RuleChange, sqlx::Error> {
+        let updated = sqlx::query(
+            "update liveness_rule set name = $2, device_filter = $3, status_topic = $4, \
+                 interval_seconds = $5, online_payload = $6, offline_payload = $7 \
+             where id = $1",
+        )
+        .bind(rule.id)
+        .bind(&rule.name)
+        .bind(rule.devices.as_str())
+        .bind(rule.status.as_ref().map(|status| status.as_str()))
+        .bind(rule.interval_seconds as i32)
+        .bind(&rule.words.online)
+        .bind(&rule.words.offline)
+        .execute(&self.pool)
+        .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => Ok(RuleChange::NoSuchRule),
+            Ok(_) => Ok(RuleChange::Done),
+            // unique_violation: another rule has that device filter.
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => {
+                Ok(RuleChange::Duplicate)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes liveness rule `id`; `false` when there was no such rule.
+    pub async fn delete_liveness_rule(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let deleted = sqlx::query("delete from liveness_rule where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    /// The newest message of every topic whose name starts with one of `prefixes`, as liveness
+    /// reads them. For a topic whose newest message is a retained copy (handed over when ingest
+    /// subscribed), also the newest message that arrived live, from the history, so that a
+    /// resubscription does not pass for a sign of life.
+    pub async fn device_topics(&self, prefixes: &[&str]) -> Result<Vec<TopicSeen>, sqlx::Error> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            name: String,
+            received_at: DateTime<Utc>,
+            retain: bool,
+            payload_prefix: Vec<u8>,
+            live_at: Option<DateTime<Utc>>,
+            live_payload_prefix: Option<Vec<u8>>,
+        }
+        if prefixes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let patterns: Vec<String> = prefixes
+            .iter()
+            .map(|prefix| format!("{}%", escape_like(prefix)))
+            .collect();
+        // `l.retain` inside the lateral query makes it a one-time filter: topics whose newest
+        // message arrived live never touch the history.
+        let rows: Vec<Row> = sqlx::query_as(
+            "select t.name, l.received_at, l.retain, \
+                    substring(l.payload from 1 for $2) as payload_prefix, \
+                    live.received_at as live_at, live.payload_prefix as live_payload_prefix \
+             from latest l \
+             join topic t on t.id = l.topic_id \
+             left join lateral ( \
+                 select m.received_at, substring(m.payload from 1 for $2) as payload_prefix \
+                 from message m \
+                 where l.retain and m.topic_id = l.topic_id and not m.retain \
+                 order by m.received_at desc limit 1 \
+             ) live on true \
+             where t.name like any($1)",
+        )
+        .bind(&patterns)
+        .bind(STATUS_FETCH_BYTES)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let received_at_ms = row.received_at.timestamp_millis();
+                let live = if row.retain {
+                    row.live_at.map(|at| {
+                        (
+                            at.timestamp_millis(),
+                            row.live_payload_prefix.unwrap_or_default(),
+                        )
+                    })
+                } else {
+                    Some((received_at_ms, row.payload_prefix.clone()))
+                };
+                TopicSeen {
+                    topic: row.name,
+                    received_at_ms,
+                    retained: row.retain,
+                    payload: row.payload_prefix,
+                    live,
+                }
+            })
+            .collect())
+    }
+}
+
+/// `text` as a literal in a `like` pattern (whose default escape character is `\`).
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Writes batches of messages. Clones share what they remember of topic ids, so that a steady

@@ -87,6 +87,49 @@ impl TopicFilter {
     /// name (empty, or holding a wildcard or U+0000) matches nothing, so a policy built on filters
     /// never grants something to a malformed name.
     pub fn matches(&self, topic: &str) -> bool {
+        self.walk(topic, |_| {})
+    }
+
+    /// The levels of `topic` that this filter's `+` wildcards stand for, in order, when it
+    /// matches: `sensors/+/#` on `sensors/boiler/temp` gives `["boiler"]`. What `#` covers is
+    /// not captured.
+    pub fn captures<'t>(&self, topic: &'t str) -> Option<Vec<&'t str>> {
+        let mut captured = Vec::new();
+        let matched = self.walk(topic, |level| captured.push(level));
+        matched.then_some(captured)
+    }
+
+    /// How many `+` levels the filter has.
+    pub fn single_level_wildcards(&self) -> usize {
+        self.levels.iter().filter(|l| **l == Level::One).count()
+    }
+
+    /// Whether the filter ends in `#`.
+    pub fn has_multi_level_wildcard(&self) -> bool {
+        self.levels.last() == Some(&Level::Rest)
+    }
+
+    /// The filter with its `+` levels filled in from `names`, in order: a topic name when the
+    /// filter has no `#` and every name is a valid level (no `/`, `+`, `#`). `None` otherwise.
+    pub fn fill(&self, names: &[&str]) -> Option<String> {
+        let mut names = names.iter();
+        let mut levels = Vec::with_capacity(self.levels.len());
+        for level in &self.levels {
+            levels.push(match level {
+                Level::Exact(text) => text.as_str(),
+                Level::One => names
+                    .next()
+                    .copied()
+                    .filter(|name| !name.contains(['/', '+', '#']))?,
+                Level::Rest => return None,
+            });
+        }
+        let topic = levels.join("/");
+        (names.next().is_none() && is_topic_name(&topic)).then_some(topic)
+    }
+
+    /// Matches `topic` level by level, handing each level a `+` stands for to `plus`.
+    fn walk<'t>(&self, topic: &'t str, mut plus: impl FnMut(&'t str)) -> bool {
         if !is_topic_name(topic) {
             return false;
         }
@@ -100,11 +143,10 @@ impl TopicFilter {
             match level {
                 // `a/#` selects `a` itself too, so what is left may be nothing at all.
                 Level::Rest => return true,
-                Level::One => {
-                    if names.next().is_none() {
-                        return false;
-                    }
-                }
+                Level::One => match names.next() {
+                    Some(name) => plus(name),
+                    None => return false,
+                },
                 Level::Exact(expected) => {
                     if names.next() != Some(expected.as_str()) {
                         return false;
@@ -118,7 +160,32 @@ impl TopicFilter {
 
 /// A topic name as a client may publish to it: at least one character, no wildcard, no U+0000.
 pub fn is_topic_name(topic: &str) -> bool {
-    !topic.is_empty() && topic.len() <= MAX_BYTES && !topic.contains(['+', '#', '\0'])
+    check_topic_name(topic).is_ok()
+}
+
+/// Why a text is not a topic name (MQTT 3.1.1 section 4.7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidTopicName {
+    Empty,
+    TooLong,
+    NulCharacter,
+    /// `+` or `#`: they select topics in a filter, but a message goes to one topic.
+    Wildcard,
+}
+
+/// [`is_topic_name`], saying what is wrong.
+pub fn check_topic_name(topic: &str) -> Result<(), InvalidTopicName> {
+    if topic.is_empty() {
+        Err(InvalidTopicName::Empty)
+    } else if topic.len() > MAX_BYTES {
+        Err(InvalidTopicName::TooLong)
+    } else if topic.contains('\0') {
+        Err(InvalidTopicName::NulCharacter)
+    } else if topic.contains(['+', '#']) {
+        Err(InvalidTopicName::Wildcard)
+    } else {
+        Ok(())
+    }
 }
 
 impl FromStr for TopicFilter {
@@ -197,6 +264,55 @@ mod tests {
             assert_eq!(filter(text).as_str(), text);
         }
         assert_eq!("a/+".parse::<TopicFilter>().unwrap().to_string(), "a/+");
+    }
+
+    #[test]
+    fn plus_levels_are_captured_and_filled_in() {
+        let devices = filter("sensors/+/#");
+        assert_eq!(
+            devices.captures("sensors/boiler/temp"),
+            Some(vec!["boiler"])
+        );
+        assert_eq!(devices.captures("sensors/boiler"), Some(vec!["boiler"]));
+        assert_eq!(devices.captures("sensors"), None);
+        assert_eq!(devices.captures("other/boiler/temp"), None);
+        assert_eq!(filter("a/+/b/+").captures("a/x/b/"), Some(vec!["x", ""]));
+        assert_eq!(filter("a/b").captures("a/b"), Some(vec![]));
+        let status = filter("sensors/+/status");
+        assert_eq!(status.single_level_wildcards(), 1);
+        assert_eq!(
+            status.fill(&["boiler"]).as_deref(),
+            Some("sensors/boiler/status")
+        );
+        // A name that would add levels or wildcards is no level.
+        for name in ["a/b", "+", "#"] {
+            assert_eq!(status.fill(&[name]), None, "{name:?}");
+        }
+        assert_eq!(status.fill(&[]), None);
+        assert_eq!(status.fill(&["a", "b"]), None);
+        assert_eq!(devices.fill(&["boiler"]), None, "# names no single topic");
+        assert!(devices.has_multi_level_wildcard() && !status.has_multi_level_wildcard());
+    }
+
+    #[test]
+    fn topic_names_are_refused_with_a_reason() {
+        for (topic, reason) in [
+            ("", InvalidTopicName::Empty),
+            ("a/+/b", InvalidTopicName::Wildcard),
+            ("a/#", InvalidTopicName::Wildcard),
+            ("a+b", InvalidTopicName::Wildcard),
+            ("a\0", InvalidTopicName::NulCharacter),
+        ] {
+            assert_eq!(check_topic_name(topic), Err(reason), "{topic:?}");
+        }
+        assert_eq!(
+            check_topic_name(&"a".repeat(65_536)),
+            Err(InvalidTopicName::TooLong)
+        );
+        assert_eq!(check_topic_name(&"a".repeat(65_535)), Ok(()));
+        for topic in ["a", "/", "a//b", "$SYS/x", "plant/boiler"] {
+            assert_eq!(check_topic_name(topic), Ok(()), "{topic:?}");
+        }
     }
 
     #[test]
@@ -300,6 +416,16 @@ mod tests {
             let topic = random.topic();
             let expected = reference_matches(&text, &topic);
             assert_eq!(parsed.matches(&topic), expected, "{text:?} on {topic:?}");
+            // What the `+` levels captured, put back into the filter, is a filter that still
+            // matches (and, without `#`, is the topic itself).
+            let captured = parsed.captures(&topic);
+            assert_eq!(captured.is_some(), expected, "{text:?} on {topic:?}");
+            if let Some(captured) = captured {
+                assert_eq!(captured.len(), parsed.single_level_wildcards());
+                if !parsed.has_multi_level_wildcard() {
+                    assert_eq!(parsed.fill(&captured).as_deref(), Some(topic.as_str()));
+                }
+            }
             checked += 1;
             matched += usize::from(expected);
         }

@@ -25,9 +25,23 @@ pub struct TopicList {
 /// How many topics the list shows at most; the topic explorer will page through the rest.
 pub const TOPIC_LIST_LIMIT: i64 = 500;
 
+/// How many topics the explorer loads at most.
+pub const TOPIC_TREE_LIMIT: i64 = 100_000;
+
 /// The topics the visitor may read, with their latest values.
 #[server(endpoint = "topic_list")]
 pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
+    readable_topics(TOPIC_LIST_LIMIT).await
+}
+
+/// As [`load_topic_list`], for the explorer: every topic up to [`TOPIC_TREE_LIMIT`].
+#[server(endpoint = "topic_tree")]
+pub async fn load_topic_tree() -> Result<TopicList, ServerFnError> {
+    readable_topics(TOPIC_TREE_LIMIT).await
+}
+
+#[cfg(feature = "ssr")]
+async fn readable_topics(limit: i64) -> Result<TopicList, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;
     let unavailable = |error: sqlx::Error| {
@@ -40,7 +54,7 @@ pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     let mut list = TopicList {
         topics: state
             .store
-            .latest_topics(TOPIC_LIST_LIMIT)
+            .latest_topics(limit)
             .await
             .map_err(unavailable)?,
         server_now_ms: chrono::Utc::now().timestamp_millis(),
@@ -52,7 +66,7 @@ pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     }
     list.topics
         .retain(|topic| rules.may_read(&visitor, &topic.name));
-    list.topics.truncate(TOPIC_LIST_LIMIT as usize);
+    list.topics.truncate(limit as usize);
     Ok(list)
 }
 
@@ -96,16 +110,70 @@ pub fn format_age(age_ms: i64) -> String {
     }
 }
 
+/// A moment split into UTC calendar fields, computed the same way on the server and in the
+/// browser (which has no time zone database to agree with), so hydration changes no text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millis: u32,
+}
+
+impl UtcTime {
+    pub fn from_ms(at_ms: i64) -> Self {
+        const DAY_MS: i64 = 86_400_000;
+        let (days, in_day) = (at_ms.div_euclid(DAY_MS), at_ms.rem_euclid(DAY_MS));
+        // Howard Hinnant's days-to-civil: eras of 400 years, years starting in March.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        let seconds = in_day / 1000;
+        Self {
+            year,
+            month: month as u32,
+            day: day as u32,
+            hour: (seconds / 3600) as u32,
+            minute: (seconds / 60 % 60) as u32,
+            second: (seconds % 60) as u32,
+            millis: (in_day % 1000) as u32,
+        }
+    }
+}
+
+/// "2026-11-25 10:00:00.123 UTC".
+pub fn format_utc(at_ms: i64) -> String {
+    let t = UtcTime::from_ms(at_ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{format_age, TopicLatest, TopicList};
+    use super::{format_age, format_utc, TopicLatest, TopicList};
     use crate::live::LiveMessage;
 
     fn message(topic: &str, at_ms: i64, preview: &str) -> LiveMessage {
         LiveMessage {
             topic: topic.into(),
             at_ms,
-            kind: "text".into(),
+            kind: crate::payload::PayloadKind::Text,
             size: preview.len(),
             payload: preview.into(),
             truncated: false,
@@ -144,6 +212,14 @@ mod tests {
                 row("c", 10, "c", 1)
             ]
         );
+    }
+
+    #[test]
+    fn times_are_shown_in_utc_to_the_millisecond() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(format_utc(1_764_064_800_123), "2025-11-25 10:00:00.123 UTC");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
+        assert_eq!(format_utc(-1), "1969-12-31 23:59:59.999 UTC");
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! The browser entry point: hydrates the server-rendered page with the same `App`.
+// The whole application's view types are nested into one at this crate's codegen.
+#![recursion_limit = "256"]
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

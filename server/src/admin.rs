@@ -1,11 +1,13 @@
 //! The form posts of the admin pages (`app::admin`): plain HTML forms, so they work without
-//! JavaScript. Each one changes something through `app::accounts` or `app::rule_edits` (which
-//! check and audit) and redirects back to its page with the outcome's code. Only admins get
+//! JavaScript. Each one changes something through `app::accounts`, `app::rule_edits` or
+//! `app::liveness_edits` (which check and audit) and redirects back to its page with the outcome's code. Only admins get
 //! here: the paths start with `/admin`, which the access policy keeps for them.
 
 use app::access::{Permission, Visitor};
 use app::accounts::{self, AccountError, Actor, User};
 use app::admin::Outcome;
+use app::liveness::{RuleProblem, RuleText};
+use app::liveness_edits::{self, LivenessRuleError};
 use app::roles::Role;
 use app::rule_edits::{self, RuleError};
 use app::state::AppState;
@@ -24,6 +26,9 @@ pub const SET_DISABLED: &str = "/admin/users/disable";
 pub const ADD_RULE: &str = "/admin/rules/add";
 pub const CHANGE_RULE: &str = "/admin/rules/change";
 pub const DELETE_RULE: &str = "/admin/rules/delete";
+pub const ADD_DEVICE_RULE: &str = "/admin/devices/add";
+pub const CHANGE_DEVICE_RULE: &str = "/admin/devices/change";
+pub const DELETE_DEVICE_RULE: &str = "/admin/devices/delete";
 
 /// Every field is optional text, so a malformed post still gets the page back with a message
 /// rather than a bare 422.
@@ -43,6 +48,14 @@ pub struct AdminForm {
     filter: String,
     #[serde(default)]
     permission: String,
+    #[serde(default)]
+    status_topic: String,
+    #[serde(default)]
+    interval: String,
+    #[serde(default)]
+    online: String,
+    #[serde(default)]
+    offline: String,
 }
 
 impl AdminForm {
@@ -62,18 +75,35 @@ impl AdminForm {
     fn filter(&self) -> &str {
         self.filter.trim()
     }
+
+    /// A liveness rule as typed (checked by `app::liveness`).
+    fn liveness_rule(&self) -> RuleText<'_> {
+        RuleText {
+            name: &self.name,
+            devices: &self.filter,
+            status: &self.status_topic,
+            interval_seconds: &self.interval,
+            online: &self.online,
+            offline: &self.offline,
+        }
+    }
 }
 
-/// The admin making a change, as the audit log names them: taken from what
-/// `login::resolve_visitor` put in the request, after the access policy let it through.
+/// The signed-in user making a change (an admin here, anyone signed in for a publish), as the
+/// audit log names them: taken from what `login::resolve_visitor` put in the request, after the
+/// access policy let it through.
 pub struct Acting {
     user: User,
     client_addr: String,
 }
 
 impl Acting {
-    fn actor(&self) -> Actor<'_> {
+    pub fn actor(&self) -> Actor<'_> {
         Actor::user(&self.user, Some(&self.client_addr))
+    }
+
+    pub fn visitor(&self) -> Visitor {
+        Visitor::SignedIn(self.user.clone())
     }
 }
 
@@ -91,10 +121,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Acting {
                 user,
                 client_addr: peer.ip().to_string(),
             }),
-            // Only a signed-in admin gets past the access policy; no user here means the
-            // middleware did not run, which is a bug, not a visitor to serve.
+            // Only a signed-in user gets past the access policy to a form that changes
+            // something; no user here means the middleware did not run, which is a bug, not a
+            // visitor to serve.
             _ => {
-                tracing::error!("an admin form arrived without a signed-in visitor");
+                tracing::error!("a form arrived without a signed-in visitor");
                 Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         }
@@ -132,8 +163,27 @@ fn rule_outcome(error: RuleError) -> Outcome {
     }
 }
 
+fn liveness_rule_outcome(error: LivenessRuleError) -> Outcome {
+    match error {
+        LivenessRuleError::Invalid(problem) => match problem {
+            RuleProblem::Name => Outcome::BadDeviceRuleName,
+            RuleProblem::Devices(_) => Outcome::BadDeviceFilter,
+            RuleProblem::Status(_) => Outcome::BadStatusTopic,
+            RuleProblem::Interval => Outcome::BadInterval,
+            RuleProblem::Words => Outcome::BadStatusWords,
+        },
+        LivenessRuleError::Duplicate => Outcome::DuplicateDeviceRule,
+        LivenessRuleError::NoSuchRule => Outcome::UnknownDeviceRule,
+        LivenessRuleError::Database(error) => {
+            tracing::error!(%error, "an admin change to the liveness rules failed");
+            Outcome::Unavailable
+        }
+    }
+}
+
 const USERS: &str = "/admin/users";
 const RULES: &str = "/admin/rules";
+const DEVICE_RULES: &str = "/admin/devices";
 
 /// `POST /admin/users/add`: name, role, password.
 pub async fn add_user(
@@ -273,4 +323,52 @@ pub async fn delete_rule(
         Ok(Outcome::RuleDeleted)
     };
     back(RULES, outcome.await)
+}
+
+/// `POST /admin/devices/add`: name, filter (the device topics), interval (seconds), status_topic,
+/// online, offline.
+pub async fn add_device_rule(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome = liveness_edits::add_rule(&state.store, acting.actor(), form.liveness_rule())
+        .await
+        .map(|_| Outcome::DeviceRuleAdded)
+        .map_err(liveness_rule_outcome);
+    back(DEVICE_RULES, outcome)
+}
+
+/// `POST /admin/devices/change`: id and the fields of [`add_device_rule`].
+pub async fn change_device_rule(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let actor = acting.actor();
+    let outcome = async {
+        let id = form.id()?;
+        liveness_edits::change_rule(&state.store, actor, id, form.liveness_rule())
+            .await
+            .map_err(liveness_rule_outcome)?;
+        Ok(Outcome::DeviceRuleChanged)
+    };
+    back(DEVICE_RULES, outcome.await)
+}
+
+/// `POST /admin/devices/delete`: id.
+pub async fn delete_device_rule(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let actor = acting.actor();
+    let outcome = async {
+        let id = form.id()?;
+        liveness_edits::delete_rule(&state.store, actor, id)
+            .await
+            .map_err(liveness_rule_outcome)?;
+        Ok(Outcome::DeviceRuleDeleted)
+    };
+    back(DEVICE_RULES, outcome.await)
 }

@@ -1,5 +1,5 @@
-//! The `lookout` server: configuration, start-up, MQTT ingest, the database writer and
-//! maintenance. `main.rs` only parses the command line; tests start the same
+//! The `lookout` server: configuration, start-up, MQTT ingest, the database writer,
+//! maintenance and publishing from the dashboard. `main.rs` only parses the command line; tests start the same
 //! [`startup::Application`].
 
 pub mod admin;
@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod live;
 pub mod login;
 pub mod maintenance;
+pub mod publish;
 pub mod startup;
 pub mod user_cli;
 pub mod web;

@@ -4,13 +4,15 @@
 
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
-use crate::{admin, live, login, maintenance, web, writer};
+use crate::ingest::Publisher;
+use crate::{admin, live, login, maintenance, publish, web, writer};
 use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
 use app::live::LiveHub;
 use app::state::AppState;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
+use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -79,6 +81,7 @@ impl Application {
         let (subscribed, confirmation) = oneshot::channel();
         let budget = Arc::new(Semaphore::new(settings.writer.buffer_bytes));
         let hub = LiveHub::default();
+        let publisher = broker.publisher(publish::CONFIRMATION_WAIT);
         let ingest = tokio::spawn(broker.run(hub.clone(), sender, budget, subscribed));
         let running = AbortOnDrop(vec![ingest, writer]);
         confirm_subscriptions(&settings, confirmation).await?;
@@ -88,7 +91,7 @@ impl Application {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store.clone(), status, hub).await?;
+        let router = web_router(&settings, store.clone(), status, hub, publisher).await?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
@@ -261,11 +264,12 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 11] = [
+pub const PLAIN_ROUTES: [(&str, &str); 15] = [
     (METRICS, "GET"),
     (app::live::STREAM_PATH, "GET"),
     (LOG_IN, "POST"),
     (LOG_OUT, "POST"),
+    (app::publish::PUBLISH, "POST"),
     (admin::ADD_USER, "POST"),
     (admin::SET_ROLE, "POST"),
     (admin::SET_PASSWORD, "POST"),
@@ -273,6 +277,9 @@ pub const PLAIN_ROUTES: [(&str, &str); 11] = [
     (admin::ADD_RULE, "POST"),
     (admin::CHANGE_RULE, "POST"),
     (admin::DELETE_RULE, "POST"),
+    (admin::ADD_DEVICE_RULE, "POST"),
+    (admin::CHANGE_DEVICE_RULE, "POST"),
+    (admin::DELETE_DEVICE_RULE, "POST"),
 ];
 
 async fn web_router(
@@ -280,6 +287,7 @@ async fn web_router(
     store: Store,
     ingest: IngestStatus,
     live: LiveHub,
+    publisher: Publisher,
 ) -> Result<Router, ConfigError> {
     // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
     // it is told about is ours.
@@ -311,6 +319,8 @@ async fn web_router(
         .as_ref()
         .map(|url| url.value.clone());
     let routes = generate_route_list(App);
+    // Room for the largest payload and topic, percent-encoded (three bytes each at worst).
+    let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
     // Layers run outside in, from the last added: headers on every response (refusals too),
     // then the origin rule, then the session.
     Ok(Router::new()
@@ -319,6 +329,11 @@ async fn web_router(
         // GET /login is the page (app::pages); these take its form and the logout button.
         .route(LOG_IN, post(login::log_in))
         .route(LOG_OUT, post(login::log_out))
+        // GET /publish is the page (app::publish); this takes its form.
+        .route(
+            app::publish::PUBLISH,
+            post(publish::publish).layer(DefaultBodyLimit::max(publish_body_limit)),
+        )
         // The forms of the admin pages (app::admin).
         .route(admin::ADD_USER, post(admin::add_user))
         .route(admin::SET_ROLE, post(admin::set_role))
@@ -327,6 +342,9 @@ async fn web_router(
         .route(admin::ADD_RULE, post(admin::add_rule))
         .route(admin::CHANGE_RULE, post(admin::change_rule))
         .route(admin::DELETE_RULE, post(admin::delete_rule))
+        .route(admin::ADD_DEVICE_RULE, post(admin::add_device_rule))
+        .route(admin::CHANGE_DEVICE_RULE, post(admin::change_device_rule))
+        .route(admin::DELETE_DEVICE_RULE, post(admin::delete_device_rule))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())
@@ -337,6 +355,7 @@ async fn web_router(
             login::resolve_visitor,
         ))
         .layer(Extension(login::LoginThrottle::default()))
+        .layer(Extension(publisher))
         .layer(Extension(login::SessionRefresh::for_idle(
             settings.web.session_idle,
         )))

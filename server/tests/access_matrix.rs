@@ -18,17 +18,32 @@ const ADMIN: Expected = [303, 403, 403, 200];
 const ADMIN_API: Expected = [401, 403, 403, 200];
 /// Admin forms redirect back to their page, with a message for an empty form.
 const ADMIN_FORM: Expected = [303, 403, 403, 303];
+/// The publish form: refused to viewers, and to operators while no rule lets them publish (none
+/// does on a fresh install); an admin's empty form comes back with a message.
+const PUBLISH_FORM: Expected = [303, 403, 403, 303];
 
 /// (method, path, expected). Server functions are called as the pages call them: POST.
 const MATRIX: &[(&str, &str, Expected)] = &[
     ("GET", "/", SIGNED_IN),
     ("GET", "/login", EVERYONE),
+    ("GET", "/topics", SIGNED_IN),
+    ("POST", "/api/topic_tree", SIGNED_IN_API),
     ("GET", "/metrics", EVERYONE),
+    // No such topic: signed-in visitors get the 404 page, anonymous ones the login first.
+    ("GET", "/topic/{*name}", [303, 404, 404, 404]),
     ("POST", "/api/topic_list", SIGNED_IN_API),
+    ("POST", "/api/topic_detail", SIGNED_IN_API),
+    ("POST", "/api/topic_history", SIGNED_IN_API),
+    ("POST", "/api/topic_messages", SIGNED_IN_API),
     ("POST", "/api/ingest_status", SIGNED_IN_API),
+    ("GET", "/devices", SIGNED_IN),
+    ("POST", "/api/devices", SIGNED_IN_API),
     ("POST", "/api/current_visitor", EVERYONE),
     ("POST", "/api/login_hints", EVERYONE),
     ("GET", "/api/live", SIGNED_IN_API),
+    ("GET", "/publish", SIGNED_IN),
+    ("POST", "/api/publish_page", SIGNED_IN_API),
+    ("POST", "/publish", PUBLISH_FORM),
     // A failed login and a logout both answer with a redirect, whoever asks.
     ("POST", "/login", [303; 4]),
     ("GET", "/admin/users", ADMIN),
@@ -42,6 +57,11 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/rules/add", ADMIN_FORM),
     ("POST", "/admin/rules/change", ADMIN_FORM),
     ("POST", "/admin/rules/delete", ADMIN_FORM),
+    ("GET", "/admin/devices", ADMIN),
+    ("POST", "/api/admin_devices", ADMIN_API),
+    ("POST", "/admin/devices/add", ADMIN_FORM),
+    ("POST", "/admin/devices/change", ADMIN_FORM),
+    ("POST", "/admin/devices/delete", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),
 ];
 
@@ -66,6 +86,11 @@ async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
         // Wrong credentials, so that asking does not change who is signed in.
         "POST" if path == "/login" => {
             app.post_form(path, &[("name", "nobody"), ("password", "wrong-password")])
+                .await
+        }
+        // A topic nobody has: the answer depends on who asks, not on what exists.
+        _ if path.starts_with("/api/topic_") && path != "/api/topic_list" => {
+            app.post_form(path, &[("topic", "no/such/topic"), ("range", "1h")])
                 .await
         }
         _ => app.post_form(path, &[]).await,

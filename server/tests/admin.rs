@@ -5,52 +5,7 @@ mod support;
 
 use app::roles::Role;
 use rumqttc::QoS;
-use support::{publish, spawn_app, HttpResponse, TestApp};
-
-/// An app with the usual signed-in viewer, then an admin `boss` signed in. Returns the viewer's
-/// session too, to switch back to it.
-async fn spawn_as_admin() -> (TestApp, Option<String>) {
-    let app = spawn_app().await;
-    let viewer = session(&app);
-    let password = app.add_user("boss", Role::Admin).await;
-    // A session of its own: logging in rotates the session it was sent from.
-    app.forget_session();
-    let response = app.log_in("boss", &password).await;
-    assert_eq!(response.status, 303, "{}", response.head);
-    (app, viewer)
-}
-
-fn session(app: &TestApp) -> Option<String> {
-    app.cookie.lock().unwrap().clone()
-}
-
-fn use_session(app: &TestApp, cookie: &Option<String>) {
-    *app.cookie.lock().unwrap() = cookie.clone();
-}
-
-/// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
-/// `error=...`); returns the page as then shown.
-async fn post_expecting(
-    app: &TestApp,
-    path: &str,
-    fields: &[(&str, &str)],
-    outcome: &str,
-) -> HttpResponse {
-    let response = app.post_form(path, fields).await;
-    assert_eq!(
-        response.status, 303,
-        "{path}: {} {}",
-        response.head, response.body
-    );
-    let location = response.header("location").unwrap_or_default().to_owned();
-    assert!(
-        location.ends_with(&format!("?{outcome}")),
-        "{path} {fields:?}: went to {location}, expected {outcome}"
-    );
-    let page = app.get(&location).await;
-    assert_eq!(page.status, 200, "{location}: {}", page.head);
-    page
-}
+use support::{post_expecting, publish, spawn_as_admin, TestApp};
 
 async fn user_state(app: &TestApp, name: &str) -> (String, bool) {
     sqlx::query_as("select role::text, disabled from app_user where name = $1")
@@ -71,19 +26,6 @@ async fn rule_id(app: &TestApp, role: &str, filter: &str, permission: &str) -> O
     .fetch_optional(&app.db)
     .await
     .unwrap()
-}
-
-async fn audited(app: &TestApp, action: &str) -> Vec<(Option<String>, serde_json::Value)> {
-    let rows: Vec<(Option<String>, String)> = sqlx::query_as(
-        "select actor_name, detail::text from audit_log where action = $1 order by id",
-    )
-    .bind(action)
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(actor, detail)| (actor, serde_json::from_str(&detail).unwrap()))
-        .collect()
 }
 
 #[tokio::test]
@@ -144,12 +86,7 @@ async fn an_admin_adds_a_user_through_the_form_who_can_then_log_in() {
     .await;
 
     assert_eq!(
-        audited(&app, "user_added")
-            .await
-            .last()
-            .unwrap()
-            .0
-            .as_deref(),
+        app.audited("user_added").await.last().unwrap().0.as_deref(),
         Some("boss")
     );
     app.forget_session();
@@ -170,7 +107,7 @@ async fn an_admin_changes_a_role() {
     .await;
     assert!(page.body.contains("The role was changed."), "{}", page.body);
     assert_eq!(user_state(&app, "dave").await.0, "operator");
-    let (actor, detail) = audited(&app, "role_changed").await.pop().unwrap();
+    let (actor, detail) = app.audited("role_changed").await.pop().unwrap();
     assert_eq!(actor.as_deref(), Some("boss"));
     assert_eq!(detail["to"], "operator");
     post_expecting(
@@ -185,14 +122,14 @@ async fn an_admin_changes_a_role() {
 #[tokio::test]
 async fn a_reset_password_replaces_the_old_one_and_ends_the_users_sessions() {
     let (app, _) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let old = app.add_user("erin", Role::Viewer).await;
     app.forget_session();
     app.log_in("erin", &old).await;
-    let erin = session(&app);
+    let erin = app.session();
     assert_eq!(app.get("/").await.status, 200);
 
-    use_session(&app, &admin);
+    app.use_session(&admin);
     post_expecting(
         &app,
         "/admin/users/password",
@@ -208,7 +145,7 @@ async fn a_reset_password_replaces_the_old_one_and_ends_the_users_sessions() {
     )
     .await;
 
-    use_session(&app, &erin);
+    app.use_session(&erin);
     assert_eq!(app.get("/").await.status, 303, "erin's session survived");
     app.forget_session();
     let refused = app.log_in("erin", &old).await;
@@ -226,7 +163,7 @@ async fn a_reset_password_replaces_the_old_one_and_ends_the_users_sessions() {
 #[tokio::test]
 async fn a_disabled_user_cannot_log_in_until_enabled_again() {
     let (app, _) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let password = app.add_user("frank", Role::Operator).await;
     let page = post_expecting(
         &app,
@@ -244,7 +181,7 @@ async fn a_disabled_user_cannot_log_in_until_enabled_again() {
     let refused = app.log_in("frank", &password).await;
     assert!(refused.header("location").unwrap().contains("failed"));
 
-    use_session(&app, &admin);
+    app.use_session(&admin);
     post_expecting(
         &app,
         "/admin/users/disable",
@@ -288,7 +225,7 @@ async fn the_last_admin_cannot_disable_or_demote_themselves() {
 #[tokio::test]
 async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     let (app, viewer) = spawn_as_admin().await;
-    let admin = session(&app);
+    let admin = app.session();
     let everything = rule_id(&app, "viewer", "#", "read").await.unwrap();
     post_expecting(
         &app,
@@ -326,11 +263,11 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     app.get_until("/", |body| body.contains(&boiler) && body.contains(&lamp))
         .await;
 
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
     let page = app.get_until("/", |body| body.contains(&boiler)).await;
     assert!(!page.body.contains(&lamp), "{}", page.body);
 
-    use_session(&app, &admin);
+    app.use_session(&admin);
     let id = rule_id(&app, "viewer", &plant, "read").await.unwrap();
     let office = app.topic("office/#");
     post_expecting(
@@ -345,7 +282,7 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
         "done=rule_changed",
     )
     .await;
-    use_session(&app, &viewer);
+    app.use_session(&viewer);
     let page = app.get("/").await;
     assert!(
         page.body.contains(&lamp) && !page.body.contains(&boiler),
@@ -354,14 +291,14 @@ async fn a_rule_change_decides_at_once_which_topics_a_viewer_sees() {
     );
 
     for action in ["rule_deleted", "rule_added", "rule_changed"] {
-        let entries = audited(&app, action).await;
+        let entries = app.audited(action).await;
         assert_eq!(entries.len(), 1, "{action}");
         assert_eq!(entries[0].0.as_deref(), Some("boss"), "{action}");
     }
-    let (_, changed) = audited(&app, "rule_changed").await.pop().unwrap();
+    let (_, changed) = app.audited("rule_changed").await.pop().unwrap();
     assert_eq!(changed["from"]["filter"], plant.as_str());
     assert_eq!(changed["to"]["filter"], office.as_str());
-    assert_eq!(audited(&app, "rule_deleted").await[0].1["filter"], "#");
+    assert_eq!(app.audited("rule_deleted").await[0].1["filter"], "#");
 }
 
 #[tokio::test]
@@ -499,7 +436,12 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         .fetch_all(&app.db)
         .await
         .unwrap();
-        format!("{users:?} {rules:?}")
+        let liveness: Vec<(i64, String, String)> =
+            sqlx::query_as("select id, name, device_filter from liveness_rule order by id")
+                .fetch_all(&app.db)
+                .await
+                .unwrap();
+        format!("{users:?} {rules:?} {liveness:?}")
     };
     let mut outsiders = Vec::new();
     for role in [Role::Viewer, Role::Operator] {
@@ -522,7 +464,7 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         .map(|(path, _)| *path)
         .filter(|path| path.starts_with("/admin/"))
         .collect();
-    assert_eq!(admin_forms.len(), 7);
+    assert_eq!(admin_forms.len(), 10);
     for (role, password, name) in &outsiders {
         app.forget_session();
         app.log_in(name, password).await;

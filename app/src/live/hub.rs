@@ -76,7 +76,7 @@ impl LiveEvent {
         LiveMessage {
             topic: self.topic.to_string(),
             at_ms: self.received_at.timestamp_millis(),
-            kind: kind.as_sql().to_owned(),
+            kind,
             size: self.payload.len(),
             payload,
             truncated,

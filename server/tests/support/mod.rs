@@ -157,6 +157,39 @@ pub async fn spawn_app_on(
     app
 }
 
+/// An app with the usual signed-in viewer, then an admin `boss` signed in. Returns the viewer's
+/// session too, to switch back to it.
+pub async fn spawn_as_admin() -> (TestApp, Option<String>) {
+    let app = spawn_app().await;
+    let viewer = app.session();
+    app.sign_in_as("boss", Role::Admin).await;
+    (app, viewer)
+}
+
+/// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
+/// `error=...`); returns the page as then shown.
+pub async fn post_expecting(
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+    outcome: &str,
+) -> HttpResponse {
+    let response = app.post_form(path, fields).await;
+    assert_eq!(
+        response.status, 303,
+        "{path}: {} {}",
+        response.head, response.body
+    );
+    let location = response.header("location").unwrap_or_default().to_owned();
+    assert!(
+        location.ends_with(&format!("?{outcome}")),
+        "{path} {fields:?}: went to {location}, expected {outcome}"
+    );
+    let page = app.get(&location).await;
+    assert_eq!(page.status, 200, "{location}: {}", page.head);
+    page
+}
+
 impl TestApp {
     pub fn topic(&self, suffix: &str) -> String {
         format!("{}/{suffix}", self.prefix)
@@ -214,9 +247,80 @@ impl TestApp {
         .await
     }
 
+    /// Lets viewers read only the topics matching `filters`, instead of everything as a fresh
+    /// install does: an admin of its own changes the rules through the admin forms, which apply
+    /// at once. The session this app had stays in use.
+    pub async fn restrict_viewers_to(&self, filters: &[&str]) {
+        let viewer = self.cookie.lock().unwrap().take();
+        let admin = unique_name("rules_admin");
+        let password = self.add_user(&admin, Role::Admin).await;
+        assert_eq!(self.log_in(&admin, &password).await.status, 303);
+        let everything: i64 = sqlx::query_scalar(
+            "select id from access_rule \
+             where role = 'viewer' and filter = '#' and permission = 'read'",
+        )
+        .fetch_one(&self.db)
+        .await
+        .unwrap();
+        let mut changes = vec![("/admin/rules/delete", vec![("id", everything.to_string())])];
+        for filter in filters {
+            let fields = [
+                ("role", "viewer"),
+                ("filter", filter),
+                ("permission", "read"),
+            ];
+            changes.push((
+                "/admin/rules/add",
+                fields.map(|(k, v)| (k, v.to_owned())).to_vec(),
+            ));
+        }
+        for (path, fields) in changes {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let response = self.post_form(path, &fields).await;
+            let location = response.header("location").unwrap_or_default();
+            assert!(location.contains("done="), "{path}: {}", response.head);
+        }
+        *self.cookie.lock().unwrap() = viewer;
+    }
+
     /// Forgets the session cookie: requests are anonymous again.
     pub fn forget_session(&self) {
         *self.cookie.lock().unwrap() = None;
+    }
+
+    /// Adds a user and signs in as them with a session of their own; returns the session, to
+    /// switch back to it with [`TestApp::use_session`].
+    pub async fn sign_in_as(&self, name: &str, role: Role) -> Option<String> {
+        let password = self.add_user(name, role).await;
+        // Logging in rotates the session it was sent from: start from none.
+        self.forget_session();
+        let response = self.log_in(name, &password).await;
+        assert_eq!(response.status, 303, "{}", response.head);
+        self.session()
+    }
+
+    /// The session cookie sent now.
+    pub fn session(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    /// Sends `cookie` (a session saved with [`TestApp::session`]) from now on.
+    pub fn use_session(&self, cookie: &Option<String>) {
+        *self.cookie.lock().unwrap() = cookie.clone();
+    }
+
+    /// The audit log's rows of `action`, oldest first: who, and the detail.
+    pub async fn audited(&self, action: &str) -> Vec<(Option<String>, serde_json::Value)> {
+        let rows: Vec<(Option<String>, String)> = sqlx::query_as(
+            "select actor_name, detail::text from audit_log where action = $1 order by id",
+        )
+        .bind(action)
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(actor, detail)| (actor, serde_json::from_str(&detail).unwrap()))
+            .collect()
     }
 
     /// Asks for `path` until the body satisfies `wanted`; fails with the last body after 30 s.
@@ -357,16 +461,22 @@ pub async fn publish(messages: &[(&str, &[u8], QoS, bool)]) {
     publish_to(&broker_url(), messages).await
 }
 
-/// As [`publish`], to a given broker.
-pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+/// Options for an MQTT client of a test's own (a device, an observer) on `broker`.
+pub fn client_options(broker: &str, kind: &str) -> MqttOptions {
     let address = lookout::config::parse_broker_url(broker).unwrap();
-    let mut options = MqttOptions::new(unique_name("device"), address.host, address.port);
+    let mut options = MqttOptions::new(unique_name(kind), address.host, address.port);
     if let Some(login) = lookout::config::broker_url_login(broker) {
         options.set_credentials(login.username, login.password);
     }
     options.set_keep_alive(Duration::from_secs(10));
     // Devices may send payloads beyond rumqttc's 10 KiB default.
     options.set_max_packet_size(16 << 20, 16 << 20);
+    options
+}
+
+/// As [`publish`], to a given broker.
+pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
+    let options = client_options(broker, "device");
     let (client, mut eventloop) = AsyncClient::new(options, messages.len().max(1) * 2);
     for (topic, payload, qos, retain) in messages {
         client

@@ -1,0 +1,396 @@
+//! Device liveness on the dashboard: the device list (`/devices`) with its server function, and the
+//! admin page of liveness rules (`/admin/devices`), whose forms post to `server/src/admin.rs`.
+//! What a state means is decided in [`crate::liveness`]; this module fetches and shows.
+
+use crate::admin::OutcomeMessage;
+use crate::liveness::{DeviceCounts, DeviceState};
+use crate::pages::PageClock;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One device as the list shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// The name of the rule that found it.
+    pub rule: String,
+    pub name: String,
+    pub state: DeviceState,
+    /// Why, worded on the server at `server_now_ms`.
+    pub reason: String,
+    /// When its newest live message arrived; `None` when none did (or only retained ones).
+    pub last_seen_ms: Option<i64>,
+    pub topics: usize,
+}
+
+/// Every device a visitor may see, as of one moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceView>,
+    /// Devices online, offline and unknown: what an overview shows.
+    pub counts: DeviceCounts,
+    pub server_now_ms: i64,
+}
+
+impl DeviceList {
+    pub fn new(devices: &[crate::liveness::Device], now_ms: i64) -> Self {
+        Self {
+            counts: DeviceCounts::of(devices.iter().map(|device| device.verdict.state)),
+            devices: devices
+                .iter()
+                .map(|device| DeviceView {
+                    rule: device.rule_name.clone(),
+                    name: device.name.clone(),
+                    state: device.verdict.state,
+                    reason: device.verdict.cause.describe(now_ms),
+                    last_seen_ms: device.evidence.last_live_ms,
+                    topics: device.evidence.topics,
+                })
+                .collect(),
+            server_now_ms: now_ms,
+        }
+    }
+}
+
+/// The devices `rules` find among the topics `visible` lets through, decided at `now_ms`. Only
+/// those topics count, so nothing of a hidden topic (not even a status) shapes what is shown.
+/// Shared by the device list, the overview and public status pages.
+#[cfg(feature = "ssr")]
+pub async fn find_devices(
+    store: &crate::store::Store,
+    rules: &[crate::liveness::LivenessRule],
+    visible: impl Fn(&str) -> bool,
+    now_ms: i64,
+) -> Result<Vec<crate::liveness::Device>, sqlx::Error> {
+    let mut prefixes: Vec<&str> = rules
+        .iter()
+        .flat_map(|rule| rule.literal_prefixes())
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    let mut topics = store.device_topics(&prefixes).await?;
+    topics.retain(|seen| visible(&seen.topic));
+    Ok(crate::liveness::evaluate(rules, &topics, now_ms))
+}
+
+/// The devices of the topics the visitor may read.
+#[server(endpoint = "devices")]
+pub async fn load_devices() -> Result<DeviceList, ServerFnError> {
+    let state = crate::admin::state()?;
+    let unavailable = |error: sqlx::Error| {
+        tracing::error!(error = ?error, "listing the devices failed");
+        ServerFnError::new("the device list is unavailable right now")
+    };
+    let visitor = crate::access::current_visitor();
+    let access = state.access.rules().await.map_err(unavailable)?;
+    let rules = state.store.liveness_rules().await.map_err(unavailable)?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let devices = find_devices(
+        &state.store,
+        &rules,
+        |topic| access.may_read(&visitor, topic),
+        now_ms,
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(DeviceList::new(&devices, now_ms))
+}
+
+/// `/devices`: every device with its state, the reason and when it last sent.
+#[component]
+pub fn DevicesPage() -> impl IntoView {
+    let list = Resource::new(|| (), |_| load_devices());
+    // Silence is decided by the clock, not by messages: the list is decided again now and then
+    // once the page is hydrated (the interval runs only in the browser).
+    Effect::new(move |_| {
+        if let Ok(interval) = set_interval_with_handle(move || list.refetch(), DEVICES_REFRESH) {
+            on_cleanup(move || interval.clear());
+        }
+    });
+    view! {
+        <main class="devices">
+            <h1>"Devices"</h1>
+            // Keeps the current list on screen while the next one loads.
+            <Transition fallback=|| view! { <p>"Loading devices…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(list) => view! { <DeviceTable list/> }.into_any(),
+                        Err(error) => {
+                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </main>
+    }
+}
+
+/// How often the device list is decided again.
+const DEVICES_REFRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[component]
+fn DeviceTable(list: DeviceList) -> impl IntoView {
+    let clock = PageClock::start();
+    let age_of = clock.age_from(list.server_now_ms);
+    let counts = list.counts;
+    let summary = view! {
+        <p class="device-counts" aria-label="Devices by state">
+            <span class="device-state online">{format!("{} online", counts.online)}</span>
+            <span class="device-state offline">{format!("{} offline", counts.offline)}</span>
+            <span class="device-state unknown">{format!("{} unknown", counts.unknown)}</span>
+        </p>
+    };
+    let table = if list.devices.is_empty() {
+        view! {
+            <p class="empty">
+                "No devices yet. An admin says how to find them (which topics belong to a device, \
+                 how often it sends) on the device rules page."
+            </p>
+        }
+        .into_any()
+    } else {
+        let rows = list
+            .devices
+            .into_iter()
+            .map(|device| {
+                let state = device.state.as_str();
+                let key = format!("{}/{}", device.rule, device.name);
+                let last_seen = match device.last_seen_ms {
+                    Some(at_ms) => view! { <span>{move || age_of(at_ms)}</span> }.into_any(),
+                    None => view! { <span class="never">"nothing live"</span> }.into_any(),
+                };
+                view! {
+                    <tr data-device=key data-state=state>
+                        <th scope="row" class="device">
+                            {device.name} <span class="rule">{device.rule}</span>
+                        </th>
+                        <td><span class=format!("device-state {state}")>{state}</span></td>
+                        <td class="reason">{device.reason}</td>
+                        <td class="age">{last_seen}</td>
+                        <td class="count">{device.topics}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <table class="device-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Device"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Why"</th>
+                        <th scope="col">"Last message"</th>
+                        <th scope="col">"Topics"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <div class="devices-view" data-hydrated=move || clock.hydrated.get().to_string()>
+            {summary}
+            {table}
+        </div>
+    }
+}
+
+/// A liveness rule as the admin page shows and edits it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivenessRuleView {
+    pub id: i64,
+    pub name: String,
+    pub device_filter: String,
+    /// Empty when there is none.
+    pub status_topic: String,
+    pub interval_seconds: i64,
+    pub online: String,
+    pub offline: String,
+    /// How many devices it finds now, so an admin sees at once whether the filter fits.
+    pub devices: usize,
+}
+
+/// Every liveness rule, with how many devices each finds.
+#[server(endpoint = "admin_devices")]
+pub async fn load_liveness_rules() -> Result<Vec<LivenessRuleView>, ServerFnError> {
+    use crate::admin::unavailable;
+    let state = crate::admin::state()?;
+    let rules = state.store.liveness_rules().await.map_err(unavailable)?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let devices = find_devices(&state.store, &rules, |_| true, now_ms)
+        .await
+        .map_err(unavailable)?;
+    Ok(rules
+        .into_iter()
+        .map(|rule| LivenessRuleView {
+            devices: devices.iter().filter(|d| d.rule_id == rule.id).count(),
+            id: rule.id,
+            device_filter: rule.devices.as_str().to_owned(),
+            status_topic: rule
+                .status
+                .as_ref()
+                .map(|status| status.as_str().to_owned())
+                .unwrap_or_default(),
+            interval_seconds: rule.interval_seconds,
+            online: rule.words.online,
+            offline: rule.words.offline,
+            name: rule.name,
+        })
+        .collect())
+}
+
+/// `/admin/devices`: the liveness rules, with forms to add, change and delete them.
+#[component]
+pub fn DeviceRulesPage() -> impl IntoView {
+    let rules = Resource::new(|| (), |_| load_liveness_rules());
+    view! {
+        <main class="admin">
+            <h1>"Device rules"</h1>
+            <p class="notice">
+                "A rule finds devices by their topics: the one '+' of its filter names the device "
+                "(" <code>"sensors/+/#"</code> " makes every topic under " <code>"sensors/boiler/"</code>
+                " belong to " <code>"boiler"</code> "). A device is offline when it is silent for "
+                "1.5 times its expected interval, or when its status topic (often its last will) "
+                "says so. Status payloads are the online and offline words (any letter case), "
+                <code>"true"</code> "/" <code>"false"</code> ", " <code>"1"</code> "/" <code>"0"</code>
+                ", or JSON such as " <code>"{\"state\": \"offline\"}"</code> "."
+            </p>
+            <OutcomeMessage/>
+            <Suspense fallback=|| view! { <p>"Loading device rules…"</p> }>
+                {move || Suspend::new(async move {
+                    match rules.await {
+                        Ok(rules) => view! { <LivenessRuleTable rules/> }.into_any(),
+                        Err(error) => {
+                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+/// The inputs of one rule, joined to its form by the form's id (a form cannot span table cells).
+#[component]
+fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoView {
+    let value = |pick: fn(&LivenessRuleView) -> String| rule.as_ref().map(pick);
+    view! {
+        <td>
+            <input
+                name="name"
+                required
+                maxlength="80"
+                value=value(|r| r.name.clone())
+                placeholder="Sensors"
+                form=form.clone()
+                aria-label="Name"
+            />
+        </td>
+        <td>
+            <input
+                name="filter"
+                required
+                value=value(|r| r.device_filter.clone())
+                placeholder="sensors/+/#"
+                form=form.clone()
+                aria-label="Device topics"
+            />
+        </td>
+        <td>
+            <input
+                name="interval"
+                type="number"
+                required
+                min="1"
+                max="604800"
+                value=value(|r| r.interval_seconds.to_string()).unwrap_or_else(|| "60".to_owned())
+                form=form.clone()
+                aria-label="Expected interval in seconds"
+            />
+        </td>
+        <td>
+            <input
+                name="status_topic"
+                value=value(|r| r.status_topic.clone())
+                placeholder="sensors/+/status"
+                form=form.clone()
+                aria-label="Status topic"
+            />
+        </td>
+        <td>
+            <input
+                name="online"
+                maxlength="64"
+                value=value(|r| r.online.clone()).unwrap_or_else(|| "online".to_owned())
+                form=form.clone()
+                aria-label="Online payload"
+            />
+        </td>
+        <td>
+            <input
+                name="offline"
+                maxlength="64"
+                value=value(|r| r.offline.clone()).unwrap_or_else(|| "offline".to_owned())
+                form=form
+                aria-label="Offline payload"
+            />
+        </td>
+    }
+}
+
+#[component]
+fn LivenessRuleTable(rules: Vec<LivenessRuleView>) -> impl IntoView {
+    let rows = rules
+        .into_iter()
+        .map(|rule| {
+            let form = format!("device-rule-{}", rule.id);
+            let (id, found) = (rule.id, rule.devices);
+            view! {
+                <tr data-device-rule=id>
+                    <LivenessRuleCells form=form.clone() rule=Some(rule)/>
+                    <td class="count">{found}</td>
+                    <td class="actions">
+                        <form method="post" action="/admin/devices/change" id=form>
+                            <input type="hidden" name="id" value=id/>
+                            <button type="submit">"Save"</button>
+                        </form>
+                        <form method="post" action="/admin/devices/delete">
+                            <input type="hidden" name="id" value=id/>
+                            <button type="submit">"Delete"</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="admin-table device-rules">
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Device topics"</th>
+                    <th scope="col">"Expected every (s)"</th>
+                    <th scope="col">"Status topic"</th>
+                    <th scope="col">"Online payload"</th>
+                    <th scope="col">"Offline payload"</th>
+                    <th scope="col">"Devices"</th>
+                    <th scope="col">"Change"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+            <tfoot>
+                <tr>
+                    <LivenessRuleCells form="new-device-rule".to_owned() rule=None/>
+                    <td></td>
+                    <td class="actions">
+                        <form method="post" action="/admin/devices/add" id="new-device-rule">
+                            <button type="submit">"Add rule"</button>
+                        </form>
+                    </td>
+                </tr>
+            </tfoot>
+        </table>
+    }
+}

@@ -1,0 +1,89 @@
+// The topic explorer: a live tree of every topic, with search, in a real Chromium.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLookout, publish, launchChromium, collectErrors, uniqueName, logIn } from './support.mjs';
+
+const prefix = uniqueName('explore');
+let lookout;
+let browser;
+let password;
+
+before(async () => {
+  lookout = await startLookout({ prefix });
+  password = lookout.addUser('viewer', 'viewer');
+  publish(`${prefix}/plant/boiler/temperature`, '71.5');
+  publish(`${prefix}/plant/pump/rpm`, '1450');
+  publish(`${prefix}/office/lamp`, 'on');
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await lookout?.stop();
+});
+
+const row = (page, path) => page.locator(`.explorer-row[data-path="${prefix}/${path}"]`);
+
+async function until(check, what, timeout = 10_000) {
+  for (const deadline = Date.now() + timeout; !(await check()); ) {
+    if (Date.now() > deadline) throw new Error(`${what} never happened`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('the tree opens and closes, counts messages per level and follows new messages live', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'viewer', password);
+  await page.goto(`${lookout.url}/topics`);
+  await page.waitForSelector('.explorer-view[data-hydrated="true"]', { timeout: 20_000 });
+  await page.waitForSelector('.explorer-search .live-state[data-state="live"]', { timeout: 20_000 });
+
+  // The only root (the test's prefix) starts open.
+  await until(async () => (await row(page, 'plant').count()) === 1, 'the plant level showing');
+  assert.match(await row(page, 'plant').locator('.counts').innerText(), /^2 topics, 2 msgs$/);
+  assert.equal(await row(page, 'plant/boiler').count(), 0, 'closed levels hide their children');
+
+  await row(page, 'plant').locator('button.toggle').click();
+  await row(page, 'plant/boiler').locator('button.toggle').click();
+  assert.equal(await row(page, 'plant/boiler/temperature').locator('.value').innerText(), '71.5');
+
+  publish(`${prefix}/plant/boiler/temperature`, '72.25');
+  publish(`${prefix}/plant/boiler/pressure`, '1.8');
+  await until(
+    async () => (await row(page, 'plant/boiler/temperature').locator('.value').innerText()) === '72.25',
+    'the new temperature showing',
+  );
+  await until(
+    async () => (await row(page, 'plant').locator('.counts').innerText()) === '3 topics, 4 msgs',
+    'the counts moving up the tree',
+  );
+
+  // Collapsing hides the level's rows again.
+  await row(page, 'plant').locator('button.toggle').click();
+  assert.equal(await row(page, 'plant/boiler').count(), 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('search narrows the tree, with and without JavaScript', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await logIn(page, lookout.url, 'viewer', password);
+  await page.goto(`${lookout.url}/topics`);
+  await page.waitForSelector('.explorer-view[data-hydrated="true"]', { timeout: 20_000 });
+  await page.fill('input[name="q"]', 'LAMP');
+  await until(async () => (await row(page, 'office/lamp').count()) === 1, 'the lamp found');
+  assert.equal(await row(page, 'plant').count(), 0, 'what does not match is hidden');
+  await context.close();
+
+  const plain = await browser.newContext({ javaScriptEnabled: false });
+  const noScript = await plain.newPage();
+  await logIn(noScript, lookout.url, 'viewer', password);
+  await noScript.goto(`${lookout.url}/topics?q=rpm`);
+  assert.equal(await row(noScript, 'plant/pump/rpm').locator('.value').innerText(), '1450');
+  assert.equal(await row(noScript, 'office').count(), 0);
+  await plain.close();
+});

@@ -149,7 +149,8 @@ idle_asked=$idle_asked
 hold_secs=$hold_secs
 users=$users
 source_ips=$source_ips
-lookout_log_errors=$lookout_errors (logs kept in $run)
+lookout_log_errors=$lookout_errors
+run_dir=$run
 META
 mkdir -p "$(dirname "$results")"
 "$bench" report --meta "$run/meta" --reference "$run/a.json" --plain "$run/a-tcp.json" --full "$run/b.json" \

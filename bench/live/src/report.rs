@@ -77,6 +77,14 @@ fn streaming_kib(result: &StreamResult) -> f64 {
         / result.connections.max(1) as f64
 }
 
+/// A lagging stream gets a `resync` (and then refetches), so its loss is never silent.
+fn resyncs(group: &Group) -> String {
+    match group.resyncs {
+        0 => String::new(),
+        n => format!(" ({} × `resync`)", thousands(n)),
+    }
+}
+
 fn who(group: &Group) -> String {
     match group.name.as_str() {
         "per-topic" => format!("{} per-topic", thousands(group.clients as u64)),
@@ -174,13 +182,17 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         };
         let against = |what: &str, theirs: Option<&Group>| {
             theirs.map_or(String::new(), |t| {
+                let (slow, _) = t.slow_seconds(GOAL_P99_MS);
                 format!(
-                    " Against {what}: p50 ×{}, p99 ×{} (it had p50 {}, p99 {}, {} lost).",
+                    " Against {what}: p50 ×{}, p99 ×{} (it had p50 {}, p99 {}, {} lost; p99 \
+                     over {} in {slow} of {} seconds).",
                     ratio(ours.latency.p50_ms, t.latency.p50_ms),
                     ratio(ours.latency.p99_ms, t.latency.p99_ms),
                     ms(t.latency.p50_ms),
                     ms(t.latency.p99_ms),
-                    thousands(t.lost())
+                    thousands(t.lost()),
+                    ms(GOAL_P99_MS),
+                    t.p99_by_second_ms.len(),
                 )
             })
         };
@@ -192,13 +204,14 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         let (slow, worst) = ours.slow_seconds(GOAL_P99_MS);
         let _ = writeln!(
             out,
-            "- **{} clients, every message:** Lookout p50 {}, p99 {}, {} lost (goal p99 ≤ {} \
+            "- **{} clients, every message:** Lookout p50 {}, p99 {}, {} lost{} (goal p99 ≤ {} \
              with nothing lost: **{verdict}**); p99 over {} in {slow} of {} seconds (the worst: \
              {}).{}{}",
             who(ours),
             ms(ours.latency.p50_ms),
             ms(ours.latency.p99_ms),
             thousands(ours.lost()),
+            resyncs(ours),
             ms(GOAL_P99_MS),
             ms(GOAL_P99_MS),
             ours.p99_by_second_ms.len(),
@@ -212,13 +225,14 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         let _ = writeln!(
             out,
             "- **Conflated `#` clients ({} ms):** {} events/s each instead of {}; the newest value \
-             of a topic was at most {} old for 99 % of messages ({} at worst), {} lost.",
+             of a topic was at most {} old for 99 % of messages ({} at worst), {} lost{}.",
             group.conflate_ms,
             thousands((group.events as f64 / group.clients.max(1) as f64 / secs).round() as u64),
             count("rate"),
             ms(group.freshness.p99_ms),
             ms(group.freshness.max_ms),
             thousands(group.lost()),
+            resyncs(group),
         );
     }
     for (tag, path, result) in steps {
@@ -455,12 +469,14 @@ pub fn write(args: &ReportArgs) -> Result<()> {
          ## Versions\n\n\
          - Machine: `{uname}`, {nproc} cores, {mem}; open files limit {nofile}\n\
          - Lookout {lookout_rev}; live-bench built with {rustc}\n\
-         - Lookout's logs (`RUST_LOG=info`): {lookout_errors} lines mentioning an error\n\n\
+         - Lookout's logs (`RUST_LOG=info`, kept in `{run_dir}`): {lookout_errors} lines \
+         mentioning an error\n\n\
          ## Reproduce\n\n\
          ```sh\n\
          bench/live/run.sh\n\
          ```\n\n\
-         As root (it raises the open files limit for 20,000 connections on each side). It \
+         It raises the open files limit for the idle step where it may (root with \
+         `CAP_SYS_RESOURCE`), and otherwise holds as many connections as the limit allows. It \
          builds the broker once into `/var/cache/lookout-bench/mosquitto-ws`, `live-bench`, and \
          Lookout's release binary from the commit, and rewrites this file. `BENCH_SECS`, \
          `BENCH_RATE`, `BENCH_IDLE_CLIENTS` and `BENCH_CONFLATE_MS` change the load.\n",
@@ -478,9 +494,10 @@ pub fn write(args: &ReportArgs) -> Result<()> {
         pg = get("postgres_version"),
         uname = get("uname"),
         mem = get("memory"),
-        nofile = get("nofile"),
+        nofile = count("nofile"),
         rustc = get("rustc"),
         lookout_errors = get("lookout_log_errors"),
+        run_dir = get("run_dir"),
         warmup = get("warmup_secs"),
     );
     std::fs::write(&args.out, out).with_context(|| format!("cannot write {}", args.out.display()))

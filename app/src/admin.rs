@@ -2,6 +2,7 @@
 //! change things with plain form posts to `/admin/...` (handled in `server/src/admin.rs`), so they
 //! work without JavaScript. Who may open them is the access policy's decision (`Area::Admin`).
 
+use crate::pages::LoadError;
 use crate::roles::Role;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -372,7 +373,7 @@ pub fn UsersPage() -> impl IntoView {
                     match users.await {
                         Ok(users) => view! { <UserTable users/> }.into_any(),
                         Err(error) => {
-                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                            view! { <LoadError error/> }
                                 .into_any()
                         }
                     }
@@ -486,7 +487,7 @@ pub fn RulesPage() -> impl IntoView {
                                 .into_any()
                         }
                         Err(error) => {
-                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                            view! { <LoadError error/> }
                                 .into_any()
                         }
                     }

@@ -4,7 +4,7 @@
 
 use crate::admin::OutcomeMessage;
 use crate::liveness::{DeviceCounts, DeviceState};
-use crate::pages::PageClock;
+use crate::pages::{LoadError, PageClock};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -115,7 +115,7 @@ pub fn DevicesPage() -> impl IntoView {
                     match list.await {
                         Ok(list) => view! { <DeviceTable list/> }.into_any(),
                         Err(error) => {
-                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                            view! { <LoadError error/> }
                                 .into_any()
                         }
                     }
@@ -262,7 +262,7 @@ pub fn DeviceRulesPage() -> impl IntoView {
                     match rules.await {
                         Ok(rules) => view! { <LivenessRuleTable rules/> }.into_any(),
                         Err(error) => {
-                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                            view! { <LoadError error/> }
                                 .into_any()
                         }
                     }

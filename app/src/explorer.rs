@@ -5,7 +5,7 @@
 //! rows in view are in the document.
 
 use crate::live::{server_signal, LiveMessage, StreamOptions};
-use crate::pages::PageClock;
+use crate::pages::{LoadError, PageClock};
 use crate::topic_detail::{topic_link_rel, topic_path};
 use crate::topics::{load_topic_tree, TopicLatest, TopicList};
 use leptos::prelude::*;
@@ -206,7 +206,7 @@ pub fn ExplorerPage() -> impl IntoView {
                         match snapshot.await {
                             Ok(list) => view! { <Explorer list search/> }.into_any(),
                             Err(error) => {
-                                view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                view! { <LoadError error/> }
                                     .into_any()
                             }
                         }

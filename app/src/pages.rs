@@ -195,7 +195,7 @@ fn TopicsView(snapshot: Result<TopicList, ServerFnError>) -> impl IntoView {
             }
             .into_any()
         }
-        Err(error) => view! { <p class="error" role="alert">{error.to_string()}</p> }.into_any(),
+        Err(error) => view! { <LoadError error/> }.into_any(),
     };
     view! {
         <div class="topics-view" data-hydrated=move || clock.hydrated.get().to_string()>
@@ -408,6 +408,13 @@ pub fn AccountMenu() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// What a page shows where data could not be loaded: the server function's message, which never
+/// carries database details (those go to the log).
+#[component]
+pub fn LoadError(error: ServerFnError) -> impl IntoView {
+    view! { <p class="error" role="alert">{error.to_string()}</p> }
 }
 
 #[component]

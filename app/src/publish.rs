@@ -7,6 +7,7 @@
 //! session (a "flash", taken once): the notice and a refused form's values come from the server,
 //! never from the URL, so a crafted link cannot make the page claim a publish that did not happen.
 
+use crate::pages::LoadError;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -253,7 +254,7 @@ pub fn PublishPage() -> impl IntoView {
                     match page.await {
                         Ok(data) => view! { <PublishView data linked_topic/> }.into_any(),
                         Err(error) => {
-                            view! { <p class="error" role="alert">{error.to_string()}</p> }
+                            view! { <LoadError error/> }
                                 .into_any()
                         }
                     }

@@ -5,7 +5,7 @@
 
 use crate::chart::HistoryChart;
 use crate::live::{use_live_stream, LiveMessage, StreamOptions};
-use crate::pages::{NotFound, PageClock};
+use crate::pages::{LoadError, NotFound, PageClock};
 use crate::payload::{self, PayloadKind};
 use crate::topics::format_utc;
 use leptos::prelude::*;
@@ -528,7 +528,7 @@ pub fn TopicPage() -> impl IntoView {
                     Err(error) => {
                         view! {
                             <main>
-                                <p class="error" role="alert">{error.to_string()}</p>
+                                <LoadError error/>
                             </main>
                         }
                             .into_any()
@@ -635,7 +635,7 @@ fn TopicView(
                                 }
                                 Ok(None) => ().into_any(),
                                 Err(error) => {
-                                    view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                    view! { <LoadError error/> }
                                         .into_any()
                                 }
                             }
@@ -656,7 +656,7 @@ fn TopicView(
                                 }
                                 Ok(None) => ().into_any(),
                                 Err(error) => {
-                                    view! { <p class="error" role="alert">{error.to_string()}</p> }
+                                    view! { <LoadError error/> }
                                         .into_any()
                                 }
                             }

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { startLookout, launchChromium, collectErrors, uniqueName, logIn } from './support.mjs';
+import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish } from './support.mjs';
 
 const broker = new URL(process.env.LOOKOUT_MQTT_URL ?? 'mqtt://127.0.0.1:1883');
 const prefix = uniqueName('e2e');
@@ -54,6 +54,11 @@ test('an operator publishes through the form and a viewer gets none', async () =
   const errors = collectErrors(page);
   await logIn(page, lookout.url, 'op', passwords.op);
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
+  // The dashboard is live for the operator: a device's message shows without a reload.
+  await page.waitForSelector('.live-state[data-state="live"]', { timeout: 20_000 });
+  const reading = `reading-${Date.now()}`;
+  publish(`${prefix}/boiler/temperature`, reading);
+  await page.waitForSelector(`td.value >> text=${reading}`, { timeout: 10_000 });
   // The header's link, followed by the hydrated router: the page loads through /api/publish_page.
   await Promise.all([page.waitForURL(/\/publish$/), page.click('nav.main-links >> text=Publish')]);
   const form = page.locator('form.publish-form');
@@ -87,5 +92,11 @@ test('an operator publishes through the form and a viewer gets none', async () =
   await viewerPage.goto(`${lookout.url}/publish`);
   await viewerPage.waitForSelector('text=Your role may not publish to any topic.');
   assert.equal(await viewerPage.locator('form.publish-form').count(), 0);
+  // And the server refuses the viewer's post whatever the page shows.
+  const status = await viewerPage.evaluate(async (topic) => {
+    const body = new URLSearchParams({ topic, payload: 'off', qos: '0' });
+    return (await fetch('/publish', { method: 'POST', body, redirect: 'manual' })).status;
+  }, `${prefix}/allowed/lights/hall`);
+  assert.equal(status, 403);
   await viewer.close();
 });

@@ -63,6 +63,14 @@ test('values published after the page loaded appear without a reload, and the pa
   }
   assert.equal(await page.evaluate(() => performance.timeOrigin), loadedAt, 'no reload happened');
 
+  // The overview's figures are read again while the page is open: the rate appears.
+  await page.waitForFunction(
+    () => /^\d+ msg\/s$/.test(document.querySelector('.overview-figures .rate')?.textContent ?? ''),
+    null,
+    { timeout: 10_000 },
+  );
+  assert.match(await page.locator('.overview-figures .lag').innerText(), /^\d+ ms$/);
+
   // Hydrated pages keep their ages current without a reload.
   const age = page.locator('tr', { hasText: marker }).locator('.age');
   const before = await age.innerText();

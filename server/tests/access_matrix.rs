@@ -117,13 +117,8 @@ async fn head_only(app: &TestApp, path: &str) -> HttpResponse {
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
     HttpResponse {
-        status,
+        status: support::status_of(&head),
         head,
         body: String::new(),
     }

@@ -64,7 +64,7 @@ async fn open(
         }
         head.push_str(&line);
     }
-    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status = support::status_of(&head);
     if status != 200 {
         let mut body = String::new();
         let _ = tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut body).await;

@@ -14,7 +14,7 @@ use crate::payload::{self, PayloadKind};
 use crate::topic_filter::TopicFilter;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::mpsc;
@@ -175,8 +175,10 @@ struct HubState {
     subscribers: HashMap<u64, Subscriber>,
     /// Filters without wildcards, by topic: most clients follow a few exact topics, and a lookup
     /// beats matching every filter of every client for every message.
-    exact: HashMap<Arc<str>, Vec<u64>>,
-    patterns: Vec<(TopicFilter, u64)>,
+    exact: HashMap<Arc<str>, HashSet<u64>>,
+    /// Wildcard filters, each matched once per message however many connections share it (a
+    /// thousand browsers following `#` cost one match).
+    patterns: HashMap<Arc<str>, (TopicFilter, HashSet<u64>)>,
 }
 
 #[derive(Debug)]
@@ -186,6 +188,8 @@ struct Subscriber {
     lagging: Arc<AtomicBool>,
     /// The last message queued, so that overlapping filters (`a/#` and `a/b`) queue it once.
     last_seq: u64,
+    /// Its filters, to unregister it from exactly their entries.
+    filters: Vec<TopicFilter>,
 }
 
 impl Default for LiveHub {
@@ -256,9 +260,9 @@ impl LiveHub {
         let mut closed = Vec::new();
         let exact_matches = exact.get(topic).into_iter().flatten();
         let pattern_matches = patterns
-            .iter()
+            .values()
             .filter(|(filter, _)| filter.matches(topic))
-            .map(|(_, id)| id);
+            .flat_map(|(_, ids)| ids);
         for id in exact_matches.chain(pattern_matches) {
             let Some(subscriber) = subscribers.get_mut(id) else {
                 continue;
@@ -317,14 +321,16 @@ impl LiveHub {
         let id = state.next_subscriber;
         state.next_subscriber += 1;
         for filter in &filters {
+            let text: Arc<str> = Arc::from(filter.as_str());
             if is_exact(filter) {
-                state
-                    .exact
-                    .entry(Arc::from(filter.as_str()))
-                    .or_default()
-                    .push(id);
+                state.exact.entry(text).or_default().insert(id);
             } else {
-                state.patterns.push((filter.clone(), id));
+                state
+                    .patterns
+                    .entry(text)
+                    .or_insert_with(|| (filter.clone(), HashSet::new()))
+                    .1
+                    .insert(id);
             }
         }
         state.subscribers.insert(
@@ -334,6 +340,7 @@ impl LiveHub {
                 gate,
                 lagging: lagging.clone(),
                 last_seq: 0,
+                filters,
             },
         );
         drop(state);
@@ -398,14 +405,24 @@ impl HubState {
     }
 
     fn unregister(&mut self, id: u64) {
-        if self.subscribers.remove(&id).is_none() {
+        let Some(subscriber) = self.subscribers.remove(&id) else {
             return;
+        };
+        for filter in &subscriber.filters {
+            let text = filter.as_str();
+            if let Some(ids) = self.exact.get_mut(text) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.exact.remove(text);
+                }
+            }
+            if let Some((_, ids)) = self.patterns.get_mut(text) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.patterns.remove(text);
+                }
+            }
         }
-        self.exact.retain(|_, ids| {
-            ids.retain(|other| *other != id);
-            !ids.is_empty()
-        });
-        self.patterns.retain(|(_, other)| *other != id);
     }
 }
 
@@ -615,6 +632,24 @@ mod tests {
         assert_eq!(hub.connections(), 1);
         drop(sub);
         assert_eq!(hub.connections(), 0);
+        let state = hub.state();
+        assert!(state.exact.is_empty() && state.patterns.is_empty());
+    }
+
+    #[test]
+    fn connections_sharing_a_filter_come_and_go_independently() {
+        let hub = LiveHub::default();
+        let first = hub.subscribe(filters(&["#", "t"]), viewer_reading(&["#"]), None);
+        let mut second = hub.subscribe(filters(&["#"]), viewer_reading(&["#"]), None);
+        assert_eq!(
+            hub.state().patterns.len(),
+            1,
+            "one entry per distinct filter"
+        );
+        drop(first);
+        send(&hub, "t", "1");
+        assert_eq!(drain(&mut second), ["t=1"]);
+        drop(second);
         let state = hub.state();
         assert!(state.exact.is_empty() && state.patterns.is_empty());
     }

@@ -443,16 +443,19 @@ pub async fn http_request(
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
     HttpResponse {
-        status,
+        status: status_of(head),
         head: head.to_owned(),
         body: body.to_owned(),
     }
+}
+
+/// The status code of a response head (0 if it has none).
+pub fn status_of(head: &str) -> u16 {
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Publishes with a client of its own (a device, as far as Lookout can tell) and returns once

@@ -397,3 +397,23 @@ async fn logging_out_ends_the_stream() {
     // Streams check their login every 20 s.
     assert!(stream.ends_within(Duration::from_secs(45)).await);
 }
+
+/// The pages that follow the stream (the overview, the explorer) hold browser-only state in their
+/// reactive owner. A multi-threaded server may finish rendering a page on another worker thread
+/// than the one that began it, and must still send the whole page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_following_the_stream_render_whole_on_any_worker_thread() {
+    let app = support::spawn_app().await;
+    publish(&[(&app.topic("a/b"), b"1", QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    for round in 0..25 {
+        for path in ["/", "/topics"] {
+            let response = app.get(path).await;
+            assert_eq!(response.status, 200, "{path}");
+            assert!(
+                response.body.trim_end().ends_with("</html>"),
+                "{path} was cut short in round {round}"
+            );
+        }
+    }
+}

@@ -120,8 +120,10 @@ where
 {
     let value = RwSignal::new(initial);
     // Messages that arrived while a refetch was on its way, applied again on top of its answer.
-    let in_flight: StoredValue<Option<Vec<LiveMessage>>, LocalStorage> =
-        StoredValue::new_local(None);
+    // Thread-safe storage although only the browser uses it: on the server the page's owner may
+    // be dropped on another worker thread than the one that rendered it, and dropping local
+    // storage there panics and cuts the page short.
+    let in_flight: StoredValue<Option<Vec<LiveMessage>>> = StoredValue::new(None);
     let apply_batch = {
         let apply = apply.clone();
         move |batch: Vec<LiveMessage>| {

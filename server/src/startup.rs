@@ -15,8 +15,8 @@ use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Router;
 use axum::serve::ListenerExt;
+use axum::Router;
 use axum::{middleware, Extension};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -126,12 +126,10 @@ impl Application {
         let maintenance_task = tokio::spawn(maintenance::run(store, settings.retention.clone()));
 
         let http_task = tokio::spawn(async move {
-            // Live streams send small frames as they come: waiting for Nagle's algorithm to fill
-            // a packet held them back by tens of milliseconds (bench/results/live.md).
-            let listener = listener.tap_io(|socket| {
-                if let Err(error) = socket.set_nodelay(true) {
-                    tracing::debug!(%error, "TCP_NODELAY not set");
-                }
+            // Live streams are served apart from hyper (live::direct); the rest by axum.
+            let listener = live::direct::split(listener, router.clone())?.tap_io(|socket| {
+                // Answers go out whole at once, without waiting for Nagle's algorithm.
+                let _ = socket.set_nodelay(true);
             });
             // The peer address feeds the login throttle and the audit log.
             axum::serve(

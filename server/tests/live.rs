@@ -119,7 +119,8 @@ impl Stream {
         .flatten()
     }
 
-    /// Events until one satisfies `wanted` (returned last); fails after 30 s.
+    /// Events until one satisfies `wanted` (returned last); fails after a minute without any
+    /// (a loaded machine can hold ingest back that long while it stores a burst).
     async fn until(&mut self, wanted: impl Fn(&Event) -> bool) -> Vec<Event> {
         let mut seen = Vec::new();
         loop {

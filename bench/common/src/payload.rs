@@ -8,8 +8,34 @@ pub const TOPICS: u64 = 1000;
 pub const PROBE_BASE: u64 = 1_000_000_000_000;
 const TARGET_BYTES: usize = 200;
 
-pub fn topic(seq: u64) -> String {
-    format!("bench/dev-{:04}", seq % TOPICS)
+/// How messages spread over topics: message `seq` goes to topic `seq % count`. With more than one
+/// group, the topics sit one level deeper, in `groups` levels of consecutive devices, as a topic
+/// tree of a real site would (bench/explorer draws them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Topics {
+    pub count: u64,
+    pub groups: u64,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            count: TOPICS,
+            groups: 1,
+        }
+    }
+}
+
+impl Topics {
+    pub fn name(&self, seq: u64) -> String {
+        let device = seq % self.count;
+        if self.groups <= 1 {
+            format!("bench/dev-{device:04}")
+        } else {
+            let group = device * self.groups / self.count;
+            format!("bench/group-{group:03}/dev-{device:05}")
+        }
+    }
 }
 
 /// Microseconds since the Unix epoch: the clock PostgreSQL's commit timestamps use too.
@@ -84,13 +110,25 @@ mod tests {
             parse_head(&payload[..64]),
             Some((123_456, 1_732_540_000_123_456))
         );
-        assert_eq!(topic(123_456), "bench/dev-0456");
+        assert_eq!(Topics::default().name(123_456), "bench/dev-0456");
+    }
+
+    #[test]
+    fn grouped_topics_put_consecutive_devices_under_one_level() {
+        let topics = Topics {
+            count: 10_000,
+            groups: 100,
+        };
+        assert_eq!(topics.name(0), "bench/group-000/dev-00000");
+        assert_eq!(topics.name(199), "bench/group-001/dev-00199");
+        assert_eq!(topics.name(19_999), "bench/group-099/dev-09999");
     }
 
     #[test]
     fn the_head_is_found_in_a_payload_carried_as_a_json_string() {
         let payload = String::from_utf8(build(42, 1_732_540_000_000_001)).unwrap();
-        let event = serde_json::json!({"topic": topic(42), "payload": payload}).to_string();
+        let event = serde_json::json!({"topic": Topics::default().name(42), "payload": payload})
+            .to_string();
         assert!(event.contains("\\\"seq\\\":42"), "{event}");
         assert_eq!(
             parse_head(event.as_bytes()),

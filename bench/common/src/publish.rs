@@ -28,6 +28,7 @@ pub struct Publisher {
     state: Arc<Mutex<Inflight>>,
     acked_some: Arc<Notify>,
     next_pkid: u16,
+    topics: payload::Topics,
 }
 
 /// Packet ids awaiting a PubAck, and what came back.
@@ -140,7 +141,14 @@ impl Publisher {
             state,
             acked_some,
             next_pkid: 1,
+            topics: payload::Topics::default(),
         })
+    }
+
+    /// Spreads the messages over these topics instead of the default 1,000.
+    pub fn spread_over(mut self, topics: payload::Topics) -> Self {
+        self.topics = topics;
+        self
     }
 
     /// Publishes `seqs` at `rate` messages per second (0: as fast as the window allows) and waits
@@ -189,7 +197,7 @@ impl Publisher {
                         let now = payload::now_us();
                         sent_us.push(now);
                         let mut publish = Publish::new(
-                            payload::topic(seq),
+                            self.topics.name(seq),
                             QoS::AtLeastOnce,
                             payload::build(seq, now),
                         );

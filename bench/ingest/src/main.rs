@@ -7,7 +7,7 @@ mod report;
 mod sink;
 
 use anyhow::{Context, Result};
-use bench_common::publish;
+use bench_common::{payload, publish};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -31,6 +31,9 @@ enum Command {
     },
     /// Publish the ladder of rates at one system and write its measurements as JSON.
     Ladder(LadderArgs),
+    /// Publish `count` messages at `rate` and exit, printing what the broker acknowledged as
+    /// JSON: load for benchmarks that watch another end (bench/explorer).
+    Publish(PublishArgs),
     /// Turn the systems' JSON files into the Markdown report.
     Report {
         /// key=value lines: machine, versions, parameters.
@@ -96,11 +99,35 @@ struct LadderArgs {
     out: PathBuf,
 }
 
+#[derive(clap::Args)]
+struct PublishArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    mqtt_host: String,
+    #[arg(long)]
+    mqtt_port: u16,
+    /// Messages per second; 0: as fast as the window allows.
+    #[arg(long)]
+    rate: f64,
+    #[arg(long)]
+    count: u64,
+    /// The first sequence number, so that runs one after another go on round the topics.
+    #[arg(long, default_value_t = 0)]
+    seq_base: u64,
+    #[arg(long, default_value_t = payload::TOPICS)]
+    topics: u64,
+    /// Levels the topics are grouped under (1: none, `bench/dev-NNNN`).
+    #[arg(long, default_value_t = 1)]
+    groups: u64,
+    #[arg(long, default_value_t = 1000)]
+    window: u16,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Discard { host, port } => discard::run(&host, port).await,
         Command::Ladder(args) => ladder(args).await,
+        Command::Publish(args) => publish(args).await,
         Command::Report {
             meta,
             ceiling,
@@ -156,5 +183,28 @@ async fn ladder(args: LadderArgs) -> Result<()> {
         .await?;
     std::fs::write(&args.out, serde_json::to_string_pretty(&result)?)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
+    Ok(())
+}
+
+async fn publish(args: PublishArgs) -> Result<()> {
+    let topics = payload::Topics {
+        count: args.topics.max(1),
+        groups: args.groups,
+    };
+    let mut publisher = publish::Publisher::connect(&args.mqtt_host, args.mqtt_port, args.window)
+        .await?
+        .spread_over(topics);
+    let published = publisher
+        .run(args.seq_base..args.seq_base + args.count, args.rate)
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "acked": published.acked.len(),
+            "first_sent_us": published.first_sent_us,
+            "last_ack_us": published.last_ack_us,
+            "rate": published.rate(),
+        })
+    );
     Ok(())
 }

@@ -61,7 +61,10 @@ impl Spec {
 
     fn filters(&self) -> Vec<String> {
         match &self.topics {
-            Some(topics) => topics.iter().map(|&t| payload::topic(t)).collect(),
+            Some(topics) => topics
+                .iter()
+                .map(|&t| payload::Topics::default().name(t))
+                .collect(),
             None => vec!["#".to_owned()],
         }
     }

@@ -4,14 +4,13 @@
 # and bench/results/ingest.md from what they did. See that file's Method section.
 #
 # Knobs: BENCH_RATES (comma-separated msg/s), BENCH_STEP_SECS, BENCH_REFINE, BENCH_BURST,
-# BENCH_WINDOW, BENCH_LOOKOUT_VARIANT (settings for an extra Lookout run), LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary
-# to use instead of building one).
+# BENCH_WINDOW, BENCH_LOOKOUT_VARIANT (settings for an extra Lookout run), LOOKOUT_REV (the commit
+# to build, default HEAD), LOOKOUT_BIN (a lookout binary to use instead of building one).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 run=${BENCH_RUN_DIR:-/var/tmp/lookout-bench-run}
-bin_dir=/var/tmp/lookout-bench-bin
 nodered_home=${BENCH_NODERED_HOME:-/var/tmp/lookout-bench-nodered}
 rates=${BENCH_RATES:-1000,2000,5000,10000,20000,40000,60000,70000,80000,90000,100000,110000,120000}
 step_secs=${BENCH_STEP_SECS:-6}
@@ -22,64 +21,12 @@ burst=${BENCH_BURST:-200000}
 window=${BENCH_WINDOW:-1000}
 results=$repo/bench/results/ingest.md
 
-say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local port
-  for port in $(seq "$1" $(($1 + 200))); do port_open "$port" || { echo "$port"; return; }; done
-  die "no free port from $1"
-}
-wait_for() {
-  local seconds=$1; shift
-  for _ in $(seq $((seconds * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-
-# Everything this script starts, stopped on exit by its own pid.
-started=()
-pg_data=
-cleanup() {
-  local pid
-  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
-    $as_pg "$pgbin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 
 # --- programs ---------------------------------------------------------------------------------
-say "building ingest-bench"
-CARGO_TARGET_DIR=/var/tmp/lookout-bench-target \
-  cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-bench=/var/tmp/lookout-bench-target/release/ingest-bench
-
-# Lookout as committed (default HEAD), built apart from the working tree, which other people
-# edit while this runs, and from its target directory, whose lock their builds hold for long.
-# The newest commit that changed Lookout (anything outside bench/), so benchmark commits do not
-# force a rebuild.
-lookout_rev=$(git -C "$repo" log -1 --format=%h "${LOOKOUT_REV:-HEAD}" -- . ':!bench')
-if [ -n "${LOOKOUT_BIN:-}" ]; then
-  lookout_src=$LOOKOUT_BIN
-  lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
-else
-  src=/var/tmp/lookout-bench-src
-  say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
-  if [ "$(cat "$src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
-    rm -rf "$src" && mkdir -p "$src"
-    git -C "$repo" archive "$lookout_rev" | tar -x -C "$src"
-    echo "$lookout_rev" >"$src/.bench-rev"
-  fi
-  (cd "$src" && CARGO_TARGET_DIR=/var/tmp/lookout-bench-lookout-target \
-    cargo build --release --quiet -p lookout)
-  lookout_src=/var/tmp/lookout-bench-lookout-target/release/lookout
-fi
-# A copy, so a rebuild during the run cannot change it.
-mkdir -p "$bin_dir"
-cp "$lookout_src" "$bin_dir/lookout"
-lookout=$bin_dir/lookout
+bench=$(build_bench "$here" ingest-bench)
+build_lookout
 
 if [ ! -f "$nodered_home/node_modules/node-red/package.json" ] \
   || [ ! -f "$nodered_home/node_modules/pg/package.json" ]; then
@@ -92,43 +39,13 @@ rm -rf "$run"
 mkdir -p "$run"
 
 # --- PostgreSQL: a private cluster, for commit timestamps and a clean CPU account --------------
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-as_pg=
-if [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"; fi
-pg_port=$(free_port 15432)
-pg_data=$run/pg
-mkdir -p "$pg_data"
-[ -z "$as_pg" ] || chown postgres: "$pg_data"
-say "starting a private PostgreSQL on port $pg_port"
-$as_pg "$pgbin/initdb" -D "$pg_data" -A trust -U postgres --no-sync >"$run/initdb.log"
-$as_pg "$pgbin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -o "\
-  -c port=$pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$pg_data \
-  -c shared_buffers=128MB -c max_wal_size=1GB -c min_wal_size=80MB -c autovacuum=off \
-  -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on -c track_wal_io_timing=on" \
-  start >/dev/null
-postmaster=$(head -1 "$pg_data/postmaster.pid")
-pg_url() { echo "postgres://postgres@127.0.0.1:$pg_port/$1"; }
+start_postgres -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on \
+  -c track_wal_io_timing=on
 psql "$(pg_url postgres)" -qc "create database bench_nodered" -c "create database bench_lookout" \
   -c "create database bench_lookout_variant"
 
 # --- Mosquitto: a private broker with the queue settings Lookout needs -------------------------
-mqtt_port=$(free_port 18830)
-cat >"$run/mosquitto.conf" <<CONF
-listener $mqtt_port 127.0.0.1
-allow_anonymous true
-max_queued_messages 0
-max_queued_bytes 0
-max_inflight_messages 0
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-CONF
-say "starting a private Mosquitto on port $mqtt_port"
-mosquitto -c "$run/mosquitto.conf" 2>"$run/mosquitto.log" &
-broker=$!
-started+=("$broker")
-wait_for 10 port_open "$mqtt_port" || die "Mosquitto did not start (see $run/mosquitto.log)"
+start_mosquitto mosquitto </dev/null
 
 # WAL flushes so far and the milliseconds they took (track_wal_io_timing), as "count|ms".
 wal_flushes() { psql "$(pg_url postgres)" -Atc "select wal_sync, wal_sync_time from pg_stat_wal"; }
@@ -142,18 +59,6 @@ ladder() {
   "$bench" ladder --mqtt-port "$mqtt_port" --broker-pid "$broker" --rates "$rates" \
     --step-secs "$step_secs" --refine "$refine" --burst "$burst" --window "$window" \
     --clk-tck "$(getconf CLK_TCK)" "$@"
-}
-
-start_lookout() { # database, client id, subscription, [extra environment]
-  http_port=$(free_port 13000)
-  # shellcheck disable=SC2086 # the extra environment is a list of words
-  env ${4:-} DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
-    LOOKOUT_MQTT_URL=mqtt://127.0.0.1:$mqtt_port LOOKOUT_MQTT_CLIENT_ID=$2 \
-    LOOKOUT_MQTT_SUBSCRIPTIONS=$3 LEPTOS_SITE_ROOT=/tmp RUST_LOG=info \
-    "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
-  lookout_pid=$!
-  started+=("$lookout_pid")
-  wait_for 120 port_open "$http_port" || die "Lookout did not start (see $run/lookout-$1.log)"
 }
 
 # Lookout's own account of its batches (its Prometheus /metrics), as one line for the report.

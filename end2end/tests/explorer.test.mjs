@@ -38,7 +38,13 @@ test('the tree opens and closes, counts messages per level and follows new messa
   const errors = collectErrors(page);
   await logIn(page, lookout.url, 'viewer', password);
   await page.goto(`${lookout.url}/topics`);
-  await page.waitForSelector('.explorer-view[data-hydrated="true"]', { timeout: 20_000 });
+  // Once (of many runs) this page did not hydrate within 20 s on a loaded machine: a failure
+  // now says what the browser reported.
+  await page
+    .waitForSelector('.explorer-view[data-hydrated="true"]', { timeout: 40_000 })
+    .catch((error) => {
+      throw new Error(`${error.message}\nbrowser errors: ${JSON.stringify(errors)}`);
+    });
   await page.waitForSelector('.explorer-search .live-state[data-state="live"]', { timeout: 20_000 });
 
   // The only root (the test's prefix) starts open.

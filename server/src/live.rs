@@ -2,6 +2,8 @@
 //! (`app::live::LiveHub`) decides what reaches a connection; this module turns one connection's
 //! share into SSE frames, keeps the stream alive, and ends it when its login does.
 
+pub mod direct;
+
 use app::access::Visitor;
 use app::live::{Delivery, EventId, LiveEvent, ReadGate, ResyncReason, Subscription};
 use app::state::AppState;

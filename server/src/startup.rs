@@ -15,6 +15,7 @@ use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use axum::{middleware, Extension};
 use leptos::prelude::*;
@@ -125,6 +126,11 @@ impl Application {
         let maintenance_task = tokio::spawn(maintenance::run(store, settings.retention.clone()));
 
         let http_task = tokio::spawn(async move {
+            // Live streams are served apart from hyper (live::direct); the rest by axum.
+            let listener = live::direct::split(listener, router.clone())?.tap_io(|socket| {
+                // Answers go out whole at once, without waiting for Nagle's algorithm.
+                let _ = socket.set_nodelay(true);
+            });
             // The peer address feeds the login throttle and the audit log.
             axum::serve(
                 listener,

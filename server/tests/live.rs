@@ -119,7 +119,8 @@ impl Stream {
         .flatten()
     }
 
-    /// Events until one satisfies `wanted` (returned last); fails after 30 s.
+    /// Events until one satisfies `wanted` (returned last); fails after a minute without any
+    /// (a loaded machine can hold ingest back that long while it stores a burst).
     async fn until(&mut self, wanted: impl Fn(&Event) -> bool) -> Vec<Event> {
         let mut seen = Vec::new();
         loop {
@@ -404,16 +405,16 @@ async fn logging_out_ends_the_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pages_following_the_stream_render_whole_on_any_worker_thread() {
     let app = support::spawn_app().await;
-    let topic = app.topic("a/b");
-    publish(&[(&topic, b"1", QoS::AtLeastOnce, false)]).await;
+    publish(&[(&app.topic("a/b"), b"1", QoS::AtLeastOnce, false)]).await;
     app.wait_for_stored(1).await;
     for round in 0..25 {
         for path in ["/", "/topics"] {
             let response = app.get(path).await;
-            assert_eq!(response.status, 200, "{path} in round {round}");
-            // The topic comes with the page's data, streamed after the markup.
+            assert_eq!(response.status, 200, "{path}");
+            // Leptos appends the resolved data after the document; a cut page lacks both.
+            let body = response.body.trim_end();
             assert!(
-                response.body.contains("</html>") && response.body.contains(&topic),
+                body.contains("</body></html>") && body.ends_with("</script>"),
                 "{path} was cut short in round {round}"
             );
         }

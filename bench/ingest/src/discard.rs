@@ -2,8 +2,8 @@
 //! throws it away. It reports (seq, sent_us, received_us) records on stdout for the driver, which
 //! does the bookkeeping so that this process stays as small as a real consumer.
 
-use crate::payload;
 use anyhow::{Context, Result};
+use bench_common::payload;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use std::io::Write;

@@ -2,11 +2,11 @@
 //! system has stored everything (or stopped making progress), and measures loss, duplicates,
 //! latency, throughput, CPU and memory per step.
 
-use crate::payload::{self, PROBE_BASE, TOPICS};
-use crate::procstat::{self, CpuMeter};
-use crate::publish::Publisher;
 use crate::sink::{Arrival, Sink};
 use anyhow::{bail, Result};
+use bench_common::payload::{self, PROBE_BASE, TOPICS};
+use bench_common::procstat::{self, CpuMeter};
+use bench_common::publish::Publisher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

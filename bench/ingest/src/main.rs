@@ -3,13 +3,11 @@
 
 mod discard;
 mod ladder;
-mod payload;
-mod procstat;
-mod publish;
 mod report;
 mod sink;
 
 use anyhow::{Context, Result};
+use bench_common::{payload, publish};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

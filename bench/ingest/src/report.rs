@@ -2,7 +2,7 @@
 
 use crate::ladder::{Step, SystemResult};
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
+use bench_common::markdown::{mib, ms, pct, read_meta, thousands};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -12,48 +12,12 @@ fn load(path: &Path) -> Result<SystemResult> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a result", path.display()))
 }
 
-fn read_meta(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|line| line.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect())
-}
-
 fn rate(value: f64) -> String {
     if value <= 0.0 {
-        return "flat out".to_owned();
-    }
-    let rounded = value.round() as u64;
-    let digits = rounded.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn ms(value: f64) -> String {
-    if value.is_nan() {
-        "–".to_owned()
-    } else if value < 10.0 {
-        format!("{value:.1} ms")
+        "flat out".to_owned()
     } else {
-        format!("{value:.0} ms")
+        thousands(value.round() as u64)
     }
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.0} MiB", kib as f64 / 1024.0)
-}
-
-fn pct(value: Option<f64>) -> String {
-    value.map_or("–".to_owned(), |v| format!("{v:.0} %"))
 }
 
 fn sustained(result: &SystemResult) -> Option<&Step> {

@@ -1,8 +1,8 @@
 //! Where the driver learns which messages arrived and when: the discarding subscriber's record
 //! stream, or the rows committed to PostgreSQL with their commit timestamps.
 
-use crate::payload;
 use anyhow::{Context, Result};
+use bench_common::payload;
 use std::ops::Range;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};

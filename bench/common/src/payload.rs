@@ -61,16 +61,29 @@ pub fn build(seq: u64, sent_us: u64) -> Vec<u8> {
     json.into_bytes()
 }
 
-/// `seq` and `sent_us` from the start of a payload, without parsing the rest.
+/// `seq` and `sent_us` from the start of a payload, without parsing the rest. The payload may
+/// also be a string inside other JSON (escaped quotes), as Lookout's live stream sends it.
 pub fn parse_head(bytes: &[u8]) -> Option<(u64, u64)> {
     Some((
-        number_after(bytes, b"\"seq\":")?,
-        number_after(bytes, b"\"sent_us\":")?,
+        number_after(bytes, b"\"seq")?,
+        number_after(bytes, b"\"sent_us")?,
     ))
 }
 
+/// The digits after `key` and then `":` or `\":`.
 fn number_after(bytes: &[u8], key: &[u8]) -> Option<u64> {
-    let start = bytes.windows(key.len()).position(|w| w == key)? + key.len();
+    let mut from = 0;
+    let start = loop {
+        let at = from + bytes[from..].windows(key.len()).position(|w| w == key)? + key.len();
+        let rest = &bytes[at..];
+        if rest.starts_with(b"\":") {
+            break at + 2;
+        }
+        if rest.starts_with(b"\\\":") {
+            break at + 3;
+        }
+        from = at;
+    };
     let digits = bytes[start..].iter().take_while(|b| b.is_ascii_digit());
     let mut value: u64 = 0;
     let mut any = false;
@@ -109,5 +122,22 @@ mod tests {
         assert_eq!(topics.name(0), "bench/group-000/dev-00000");
         assert_eq!(topics.name(199), "bench/group-001/dev-00199");
         assert_eq!(topics.name(19_999), "bench/group-099/dev-09999");
+    }
+
+    #[test]
+    fn the_head_is_found_in_a_payload_carried_as_a_json_string() {
+        let payload = String::from_utf8(build(42, 1_732_540_000_000_001)).unwrap();
+        let event = serde_json::json!({"topic": Topics::default().name(42), "payload": payload})
+            .to_string();
+        assert!(event.contains("\\\"seq\\\":42"), "{event}");
+        assert_eq!(
+            parse_head(event.as_bytes()),
+            Some((42, 1_732_540_000_000_001))
+        );
+        // A key that only starts like `seq` is not it.
+        assert_eq!(
+            parse_head(b"{\"sequel\":1,\"seq\":2,\"sent_us\":3}"),
+            Some((2, 3))
+        );
     }
 }

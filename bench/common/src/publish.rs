@@ -47,6 +47,8 @@ pub struct Published {
     pub last_ack_us: u64,
     /// Sequence numbers the broker acknowledged.
     pub acked: Vec<u64>,
+    /// The `sent_us` each message of the run carries, in sequence order.
+    pub sent_us: Vec<u64>,
 }
 
 impl Published {
@@ -65,7 +67,7 @@ impl Publisher {
         stream.set_nodelay(true)?;
         let (mut reader, mut socket) = stream.into_split();
 
-        let mut connect = Connect::new(format!("ingest-bench-pub-{}", std::process::id()));
+        let mut connect = Connect::new(format!("bench-pub-{}", std::process::id()));
         // No keep-alive: between steps the publisher may be idle for minutes while a slow system
         // drains, and it has nothing else to say.
         connect.keep_alive = 0;
@@ -159,6 +161,7 @@ impl Publisher {
         }
         let start = Instant::now();
         let first_sent_us = payload::now_us();
+        let mut sent_us = Vec::with_capacity(n as usize);
         let mut sent = 0u64;
         let mut buffer = BytesMut::with_capacity(WRITE_BATCH as usize * 240);
         while sent < n {
@@ -191,10 +194,12 @@ impl Publisher {
                         self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
                         state.slots[usize::from(pkid)] = Some(seq);
                         state.waiting += 1;
+                        let now = payload::now_us();
+                        sent_us.push(now);
                         let mut publish = Publish::new(
                             self.topics.name(seq),
                             QoS::AtLeastOnce,
-                            payload::build(seq, payload::now_us()),
+                            payload::build(seq, now),
                         );
                         publish.pkid = pkid;
                         Packet::Publish(publish).write(&mut buffer, MAX_PACKET)?;
@@ -217,7 +222,7 @@ impl Publisher {
                 if state.acked.len() as u64 >= n || Instant::now() > deadline {
                     if (state.acked.len() as u64) < n {
                         eprintln!(
-                            "ingest-bench: {} of {n} publishes never acknowledged by the broker",
+                            "bench: {} of {n} publishes never acknowledged by the broker",
                             n - state.acked.len() as u64
                         );
                     }
@@ -225,6 +230,7 @@ impl Publisher {
                         first_sent_us,
                         last_ack_us: state.last_ack_us.max(first_sent_us),
                         acked: std::mem::take(&mut state.acked),
+                        sent_us,
                     });
                 }
                 if let Some(failure) = &state.failed {

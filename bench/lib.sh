@@ -1,0 +1,133 @@
+# Shell helpers the benchmarks' run.sh scripts share: sourced, not run. Everything started through
+# them is private to the run and stopped on exit.
+#
+# Expects `repo` (the repository root) and `run` (the run directory, already created) to be set
+# by the script that sources this.
+
+say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local port
+  for port in $(seq "$1" $(($1 + 200))); do port_open "$port" || { echo "$port"; return; }; done
+  die "no free port from $1"
+}
+wait_for() {
+  local seconds=$1; shift
+  for _ in $(seq $((seconds * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+# Everything the script starts, stopped on exit by its own pid.
+started=()
+pg_data=
+bench_cleanup() {
+  local pid
+  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
+    $as_pg "$pgbin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  [ -z "${lookout:-}" ] || rm -f "$lookout"
+}
+trap bench_cleanup EXIT
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# Builds a benchmark crate (bench/<name>) into its own target directory; prints the binary.
+build_bench() { # crate directory, binary name
+  local target=/var/tmp/lookout-bench-target
+  say "building $2"
+  CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$1/Cargo.toml"
+  echo "$target/release/$2"
+}
+
+# Sets `lookout` (a copy of the binary, so a rebuild during the run cannot change it) and
+# `lookout_rev`. Lookout as committed (default HEAD), built apart from the working tree, which
+# other people edit while this runs, and from its target directory, whose lock their builds hold
+# for long; the newest commit that changed Lookout (anything outside bench/), so benchmark commits
+# do not force a rebuild. LOOKOUT_REV picks the commit; LOOKOUT_BIN a binary to use instead.
+build_lookout() {
+  local src=/var/tmp/lookout-bench-src bin_dir=/var/tmp/lookout-bench-bin lookout_src
+  lookout_rev=$(git -C "$repo" log -1 --format=%h "${LOOKOUT_REV:-HEAD}" -- . ':!bench')
+  if [ -n "${LOOKOUT_BIN:-}" ]; then
+    lookout_src=$LOOKOUT_BIN
+    lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
+  else
+    say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
+    # A lock, so two benchmarks started together do not unpack into one directory at once.
+    exec 9>"$src.lock"
+    flock 9
+    if [ "$(cat "$src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
+      rm -rf "$src" && mkdir -p "$src"
+      git -C "$repo" archive "$lookout_rev" | tar -x -C "$src"
+      echo "$lookout_rev" >"$src/.bench-rev"
+    fi
+    (cd "$src" && CARGO_TARGET_DIR=/var/tmp/lookout-bench-lookout-target \
+      cargo build --release --quiet -p lookout)
+    exec 9>&-
+    lookout_src=/var/tmp/lookout-bench-lookout-target/release/lookout
+  fi
+  mkdir -p "$bin_dir"
+  lookout=$bin_dir/lookout-$$
+  cp "$lookout_src" "$lookout"
+}
+
+# A private PostgreSQL cluster of the machine's newest version in $run/pg, with the extra
+# settings given (`-c name=value ...`). Sets pg_port, pg_data, postmaster; pg_url DB gives a URL.
+start_postgres() {
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  as_pg=
+  if [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"; fi
+  pg_port=$(free_port 15432)
+  pg_data=$run/pg
+  mkdir -p "$pg_data"
+  [ -z "$as_pg" ] || chown postgres: "$pg_data"
+  say "starting a private PostgreSQL on port $pg_port"
+  $as_pg "$pgbin/initdb" -D "$pg_data" -A trust -U postgres --no-sync >"$run/initdb.log"
+  $as_pg "$pgbin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -o "\
+    -c port=$pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$pg_data \
+    -c shared_buffers=128MB -c max_wal_size=1GB -c min_wal_size=80MB -c autovacuum=off $*" \
+    start >/dev/null
+  postmaster=$(head -1 "$pg_data/postmaster.pid")
+}
+pg_url() { echo "postgres://postgres@127.0.0.1:$pg_port/$1"; }
+
+# A private Mosquitto (`$1`, the broker binary) with the queue settings Lookout needs
+# (config/mosquitto.conf) on a plain listener; further configuration lines come on stdin.
+# Sets mqtt_port and broker (its pid).
+start_mosquitto() {
+  local extra
+  extra=$(cat)
+  mqtt_port=$(free_port 18830)
+  cat >"$run/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages 0
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+$extra
+CONF
+  say "starting a private Mosquitto on port $mqtt_port"
+  "$1" -c "$run/mosquitto.conf" 2>"$run/mosquitto.log" &
+  broker=$!
+  started+=("$broker")
+  wait_for 10 port_open "$mqtt_port" || die "Mosquitto did not start (see $run/mosquitto.log)"
+}
+
+# Starts `lookout serve` against database $1 with MQTT client id $2 and subscriptions $3, plus
+# extra environment ($4, words). Sets http_port and lookout_pid; logs to $run/lookout-$1.log.
+start_lookout() {
+  http_port=$(free_port 13000)
+  # shellcheck disable=SC2086 # the extra environment is a list of words
+  env ${4:-} DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
+    LOOKOUT_MQTT_URL=mqtt://127.0.0.1:$mqtt_port LOOKOUT_MQTT_CLIENT_ID=$2 \
+    LOOKOUT_MQTT_SUBSCRIPTIONS=$3 LEPTOS_SITE_ROOT=/tmp RUST_LOG=info \
+    "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
+  lookout_pid=$!
+  started+=("$lookout_pid")
+  wait_for 120 port_open "$http_port" || die "Lookout did not start (see $run/lookout-$1.log)"
+}

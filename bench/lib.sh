@@ -59,17 +59,21 @@ build_lookout() {
     flock 9
     if [ "$(cat "$src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
       rm -rf "$src" && mkdir -p "$src"
-      git -C "$repo" archive "$lookout_rev" | tar -x -C "$src"
+      # Unpacked with the time of unpacking (-m), not the commit's: cargo judges freshness by
+      # modification times, and the target directory may hold artifacts of another commit built
+      # after this one was made, which it would take as up to date.
+      git -C "$repo" archive "$lookout_rev" | tar -x -m -C "$src"
       echo "$lookout_rev" >"$src/.bench-rev"
     fi
     (cd "$src" && CARGO_TARGET_DIR=/var/tmp/lookout-bench-lookout-target \
       cargo build --release --quiet -p lookout)
-    exec 9>&-
     lookout_src=/var/tmp/lookout-bench-lookout-target/release/lookout
   fi
   mkdir -p "$bin_dir"
   lookout=$bin_dir/lookout-$$
+  # Still under the lock: another benchmark's build may replace the binary once it is released.
   cp "$lookout_src" "$lookout"
+  exec 9>&-
 }
 
 # A private PostgreSQL cluster of the machine's newest version in $run/pg, with the extra

@@ -41,39 +41,63 @@ build_bench() { # crate directory, binary name
   echo "$target/release/$2"
 }
 
-# Sets `lookout` (a copy of the binary, so a rebuild during the run cannot change it) and
-# `lookout_rev`. Lookout as committed (default HEAD), built apart from the working tree, which
-# other people edit while this runs, and from its target directory, whose lock their builds hold
-# for long; the newest commit that changed Lookout (anything outside bench/), so benchmark commits
-# do not force a rebuild. LOOKOUT_REV picks the commit; LOOKOUT_BIN a binary to use instead.
-build_lookout() {
-  local src=/var/tmp/lookout-bench-src bin_dir=/var/tmp/lookout-bench-bin lookout_src
-  lookout_rev=$(git -C "$repo" log -1 --format=%h "${LOOKOUT_REV:-HEAD}" -- . ':!bench')
-  if [ -n "${LOOKOUT_BIN:-}" ]; then
-    lookout_src=$LOOKOUT_BIN
-    lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
-  else
-    say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
-    # A lock, so two benchmarks started together do not unpack into one directory at once.
-    exec 9>"$src.lock"
+# Lookout as committed (default HEAD), built apart from the working tree, which other people
+# edit while a benchmark runs, and from its target directory, whose lock their builds hold for
+# long; the newest commit that changed Lookout (anything outside bench/), so benchmark commits do
+# not force a rebuild. LOOKOUT_REV picks the commit.
+lookout_src=/var/tmp/lookout-bench-src
+lookout_target=/var/tmp/lookout-bench-lookout-target
+lookout_rev=$(git -C "$repo" log -1 --format=%h "${LOOKOUT_REV:-HEAD}" -- . ':!bench')
+
+# Runs a command in the source tree of $lookout_rev, unpacked if it is not there yet, holding the
+# lock every benchmark takes, so none unpacks another commit under it.
+in_lookout_src() {
+  (
+    exec 9>"$lookout_src.lock"
     flock 9
-    if [ "$(cat "$src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
-      rm -rf "$src" && mkdir -p "$src"
+    if [ "$(cat "$lookout_src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
+      rm -rf "$lookout_src" && mkdir -p "$lookout_src"
       # Unpacked with the time of unpacking (-m), not the commit's: cargo judges freshness by
       # modification times, and the target directory may hold artifacts of another commit built
       # after this one was made, which it would take as up to date.
-      git -C "$repo" archive "$lookout_rev" | tar -x -m -C "$src"
-      echo "$lookout_rev" >"$src/.bench-rev"
+      git -C "$repo" archive "$lookout_rev" | tar -x -m -C "$lookout_src"
+      echo "$lookout_rev" >"$lookout_src/.bench-rev"
     fi
-    (cd "$src" && CARGO_TARGET_DIR=/var/tmp/lookout-bench-lookout-target \
-      cargo build --release --quiet -p lookout)
-    lookout_src=/var/tmp/lookout-bench-lookout-target/release/lookout
+    cd "$lookout_src" && CARGO_TARGET_DIR=$lookout_target "$@"
+  )
+}
+
+# Sets `lookout`: a copy of the binary of this run's own (outside $run, which some scripts create
+# afresh after building), so a rebuild during the run cannot change it. LOOKOUT_BIN names a binary
+# to use instead of building one.
+build_lookout() {
+  mkdir -p /var/tmp/lookout-bench-bin
+  lookout=/var/tmp/lookout-bench-bin/lookout-$$
+  if [ -n "${LOOKOUT_BIN:-}" ]; then
+    cp "$LOOKOUT_BIN" "$lookout"
+    lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
+    return
   fi
-  mkdir -p "$bin_dir"
-  lookout=$bin_dir/lookout-$$
-  # Still under the lock: another benchmark's build may replace the binary once it is released.
-  cp "$lookout_src" "$lookout"
-  exec 9>&-
+  say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
+  # Copied under the lock: another benchmark's build may replace the binary right after.
+  in_lookout_src sh -c 'cargo build --release --quiet -p lookout && cp "$CARGO_TARGET_DIR/release/lookout" "$0"' \
+    "$lookout"
+}
+
+# Sets `site`: the browser's files (wasm, js, css) for the release binary, copied into the run
+# directory. cargo-leptos builds only the frontend here: the server stays the one `cargo build`
+# made. LOOKOUT_SITE names a site directory to use instead.
+build_site() {
+  site=$run/site
+  if [ -n "${LOOKOUT_SITE:-}" ]; then
+    cp -a "$LOOKOUT_SITE" "$site"
+    return
+  fi
+  say "building Lookout's site $lookout_rev (release wasm; a cold build takes 10 minutes or more)"
+  # wasm-opt from scripts/bootstrap.sh's tools: cargo-leptos would download it otherwise.
+  in_lookout_src env PATH="${LOOKOUT_TOOLS:-/var/cache/lookout-tools}/node_modules/.bin:$PATH" \
+    sh -c 'cargo leptos build --release --frontend-only && cp -a target/site "$0"' "$site" \
+    >"$run/site-build.log" 2>&1 || die "the site did not build (see $run/site-build.log)"
 }
 
 # A private PostgreSQL cluster of the machine's newest version in $run/pg, with the extra
@@ -123,13 +147,14 @@ CONF
 }
 
 # Starts `lookout serve` against database $1 with MQTT client id $2 and subscriptions $3, plus
-# extra environment ($4, words). Sets http_port and lookout_pid; logs to $run/lookout-$1.log.
+# extra environment ($4, words, which may override the defaults). Sets http_port and lookout_pid;
+# logs to $run/lookout-$1.log.
 start_lookout() {
   http_port=$(free_port 13000)
   # shellcheck disable=SC2086 # the extra environment is a list of words
-  env ${4:-} DATABASE_URL=$(pg_url "$1") LOOKOUT_LISTEN=127.0.0.1:$http_port \
-    LOOKOUT_MQTT_URL=mqtt://127.0.0.1:$mqtt_port LOOKOUT_MQTT_CLIENT_ID=$2 \
-    LOOKOUT_MQTT_SUBSCRIPTIONS=$3 LEPTOS_SITE_ROOT=/tmp RUST_LOG=info \
+  env DATABASE_URL="$(pg_url "$1")" LOOKOUT_LISTEN="127.0.0.1:$http_port" \
+    LOOKOUT_MQTT_URL="mqtt://127.0.0.1:$mqtt_port" LOOKOUT_MQTT_CLIENT_ID="$2" \
+    LOOKOUT_MQTT_SUBSCRIPTIONS="$3" LEPTOS_SITE_ROOT=/tmp RUST_LOG=info ${4:-} \
     "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
   lookout_pid=$!
   started+=("$lookout_pid")

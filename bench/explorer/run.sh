@@ -25,8 +25,8 @@ results=${BENCH_RESULTS:-$repo/bench/results/explorer.md}
 
 rm -rf "$run"
 mkdir -p "$run"
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 
 # --- programs ---------------------------------------------------------------------------------
 bench=$(build_bench "$repo/bench/ingest" ingest-bench)
@@ -40,7 +40,7 @@ fi
 # --- the system under test ----------------------------------------------------------------------
 start_postgres
 psql "$(pg_url postgres)" -qc "create database bench_explorer"
-start_mosquitto
+start_mosquitto mosquitto </dev/null
 start_lookout bench_explorer lookout-bench-explorer 'bench/#' \
   "LEPTOS_SITE_ROOT=$site LEPTOS_ENV=PROD RUST_LOG=warn"
 viewer=bench-viewer

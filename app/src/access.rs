@@ -66,6 +66,9 @@ pub fn area_of(path: &str) -> Area {
     match first {
         "" | "devices" | "topics" | "topic" | "publish" => Area::Dashboard,
         "admin" => Area::Admin,
+        // Public status pages and their exports; drafts are decided per page
+        // (`Rules::may_view_status_page`).
+        "status" => Area::Public,
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
             "login_hints" | "current_visitor" => Area::Public,
@@ -125,6 +128,13 @@ impl Rules {
 
     pub fn all(&self) -> &[AccessRule] {
         &self.rules
+    }
+
+    /// May `visitor` see a status page? Everyone may see a published one (from its cached
+    /// snapshot); a draft only admins, as a preview. Anyone else gets the same 404 as for a
+    /// page that does not exist.
+    pub fn may_view_status_page(&self, visitor: &Visitor, published: bool) -> bool {
+        published || visitor.is_admin()
     }
 
     /// May `visitor` open a route of `area`?

@@ -39,12 +39,24 @@ pub enum Outcome {
     BadStatusWords,
     DuplicateDeviceRule,
     UnknownDeviceRule,
+    PageAdded,
+    PageChanged,
+    PageDeleted,
+    WidgetAdded,
+    WidgetChanged,
+    WidgetDeleted,
+    WidgetMoved,
+    SlugTaken,
+    UnknownPage,
+    UnknownWidget,
+    /// A page or widget setting the editor refused, with the reason.
+    Spec(crate::status_page::SpecProblem),
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 28] = [
+    pub const ALL: [Outcome; 38] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -71,6 +83,16 @@ impl Outcome {
         Outcome::BadStatusWords,
         Outcome::DuplicateDeviceRule,
         Outcome::UnknownDeviceRule,
+        Outcome::PageAdded,
+        Outcome::PageChanged,
+        Outcome::PageDeleted,
+        Outcome::WidgetAdded,
+        Outcome::WidgetChanged,
+        Outcome::WidgetDeleted,
+        Outcome::WidgetMoved,
+        Outcome::SlugTaken,
+        Outcome::UnknownPage,
+        Outcome::UnknownWidget,
         Outcome::BadForm,
         Outcome::Unavailable,
     ];
@@ -103,6 +125,17 @@ impl Outcome {
             Outcome::BadStatusWords => "bad_status_words",
             Outcome::DuplicateDeviceRule => "duplicate_device_rule",
             Outcome::UnknownDeviceRule => "unknown_device_rule",
+            Outcome::PageAdded => "page_added",
+            Outcome::PageChanged => "page_changed",
+            Outcome::PageDeleted => "page_deleted",
+            Outcome::WidgetAdded => "widget_added",
+            Outcome::WidgetChanged => "widget_changed",
+            Outcome::WidgetDeleted => "widget_deleted",
+            Outcome::WidgetMoved => "widget_moved",
+            Outcome::SlugTaken => "slug_taken",
+            Outcome::UnknownPage => "unknown_page",
+            Outcome::UnknownWidget => "unknown_widget",
+            Outcome::Spec(problem) => problem.code(),
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -122,6 +155,13 @@ impl Outcome {
                 | Outcome::DeviceRuleAdded
                 | Outcome::DeviceRuleChanged
                 | Outcome::DeviceRuleDeleted
+                | Outcome::PageAdded
+                | Outcome::PageChanged
+                | Outcome::PageDeleted
+                | Outcome::WidgetAdded
+                | Outcome::WidgetChanged
+                | Outcome::WidgetDeleted
+                | Outcome::WidgetMoved
         )
     }
 
@@ -176,6 +216,17 @@ impl Outcome {
             }
             Outcome::DuplicateDeviceRule => "A device rule for those device topics exists already.",
             Outcome::UnknownDeviceRule => "There is no such device rule (any more).",
+            Outcome::PageAdded => "The page was created as a draft: add widgets, then publish it.",
+            Outcome::PageChanged => "The page was saved; its public snapshot was rebuilt.",
+            Outcome::PageDeleted => "The page was deleted.",
+            Outcome::WidgetAdded => "The widget was added.",
+            Outcome::WidgetChanged => "The widget was saved.",
+            Outcome::WidgetDeleted => "The widget was deleted.",
+            Outcome::WidgetMoved => "The widget was moved.",
+            Outcome::SlugTaken => "Another page has that address already.",
+            Outcome::UnknownPage => "There is no such status page (any more).",
+            Outcome::UnknownWidget => "There is no such widget on this page (any more).",
+            Outcome::Spec(problem) => problem.describe(),
             Outcome::BadForm => "The form was incomplete; nothing was changed.",
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
@@ -184,6 +235,7 @@ impl Outcome {
     pub fn from_code(code: &str) -> Option<Self> {
         Outcome::ALL
             .into_iter()
+            .chain(crate::status_page::SpecProblem::ALL.map(Outcome::Spec))
             .find(|outcome| outcome.code() == code)
     }
 

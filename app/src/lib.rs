@@ -14,6 +14,8 @@ pub mod payload;
 pub mod publish;
 pub mod roles;
 pub mod session;
+pub mod status_editor;
+pub mod status_page;
 pub mod topic_detail;
 pub mod topic_filter;
 pub mod topics;
@@ -27,7 +29,11 @@ pub mod liveness_edits;
 #[cfg(feature = "ssr")]
 pub mod rule_edits;
 #[cfg(feature = "ssr")]
+pub mod snapshot;
+#[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod status_edits;
 #[cfg(feature = "ssr")]
 pub mod store;
 
@@ -35,7 +41,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment, WildcardSegment,
+    ParamSegment, SsrMode, StaticSegment, WildcardSegment,
 };
 
 /// The HTML document around the application, rendered on the server only.
@@ -127,6 +133,16 @@ pub fn App() -> impl IntoView {
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("rules"))
                     view=admin::RulesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("pages"))
+                    view=status_editor::StatusPagesPage
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("pages"), ParamSegment("id"))
+                    view=status_editor::StatusPageEditor
                     ssr=SsrMode::Async
                 />
                 <Route

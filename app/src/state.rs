@@ -3,6 +3,7 @@
 use crate::access::AccessPolicy;
 use crate::ingest_status::IngestStatus;
 use crate::live::LiveHub;
+use crate::snapshot::StatusPages;
 use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -14,6 +15,7 @@ pub struct AppState {
     pub ingest: IngestStatus,
     pub access: AccessPolicy,
     pub live: LiveHub,
+    pub status_pages: StatusPages,
 }
 
 impl FromRef<AppState> for LeptosOptions {

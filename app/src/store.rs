@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod status_pages;
+pub use status_pages::*;
+
 /// A message as ingest hands it to storage.
 #[derive(Clone, Debug)]
 pub struct NewMessage<'a> {

@@ -11,6 +11,9 @@ use app::liveness_edits::{self, LivenessRuleError};
 use app::roles::Role;
 use app::rule_edits::{self, RuleError};
 use app::state::AppState;
+use app::status_editor;
+use app::status_edits::{self, PageEditError, Pages};
+use app::status_page::{PageSpec, WidgetText};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -371,4 +374,233 @@ pub async fn delete_device_rule(
         Ok(Outcome::DeviceRuleDeleted)
     };
     back(DEVICE_RULES, outcome.await)
+}
+
+/// The fields of the status page editor's forms (`app::status_editor`), all optional text for
+/// the same reason as [`AdminForm`].
+#[derive(Deserialize)]
+pub struct PageForm {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    page: String,
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    published: Option<String>,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    pointer: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    worse: String,
+    #[serde(default)]
+    degraded_at: String,
+    #[serde(default)]
+    down_at: String,
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    range: String,
+    #[serde(default)]
+    direction: String,
+}
+
+impl PageForm {
+    fn id(&self) -> Result<i64, Outcome> {
+        self.id.trim().parse().map_err(|_| Outcome::BadForm)
+    }
+
+    fn page(&self) -> Result<i64, Outcome> {
+        self.page.trim().parse().map_err(|_| Outcome::BadForm)
+    }
+
+    fn widget(&self) -> WidgetText<'_> {
+        WidgetText {
+            kind: &self.kind,
+            label: &self.label,
+            topic: &self.topic,
+            pointer: &self.pointer,
+            unit: &self.unit,
+            worse: &self.worse,
+            degraded_at: &self.degraded_at,
+            down_at: &self.down_at,
+            device: &self.device,
+            range: &self.range,
+        }
+    }
+}
+
+fn page_outcome(error: PageEditError) -> Outcome {
+    match error {
+        PageEditError::Spec(problem) => Outcome::Spec(problem),
+        PageEditError::SlugTaken => Outcome::SlugTaken,
+        PageEditError::NoSuchPage => Outcome::UnknownPage,
+        PageEditError::NoSuchWidget => Outcome::UnknownWidget,
+        PageEditError::Database(error) => {
+            tracing::error!(error = %error, "changing a status page failed");
+            Outcome::Unavailable
+        }
+    }
+}
+
+fn pages(state: &AppState) -> Pages<'_> {
+    Pages {
+        store: &state.store,
+        cache: &state.status_pages,
+    }
+}
+
+const STATUS_PAGES: &str = "/admin/pages";
+
+/// `POST /admin/pages/add`: slug and title; the new draft's editor opens.
+pub async fn add_page(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    match status_edits::add_page(pages(&state), acting.actor(), &form.slug, &form.title).await {
+        Ok(id) => back(&status_editor::editor_path(id), Ok(Outcome::PageAdded)),
+        Err(error) => back(STATUS_PAGES, Err(page_outcome(error))),
+    }
+}
+
+/// `POST /admin/pages/change`: id, slug, title, description, published.
+pub async fn change_page(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let Ok(id) = form.id() else {
+        return back(STATUS_PAGES, Err(Outcome::BadForm));
+    };
+    let outcome = async {
+        let spec = PageSpec::check(
+            &form.slug,
+            &form.title,
+            &form.description,
+            form.published.is_some(),
+        )
+        .map_err(Outcome::Spec)?;
+        status_edits::change_page(pages(&state), acting.actor(), id, &spec)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::PageChanged)
+    };
+    back(&status_editor::editor_path(id), outcome.await)
+}
+
+/// `POST /admin/pages/delete`: id.
+pub async fn delete_page(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        status_edits::delete_page(pages(&state), acting.actor(), form.id()?)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::PageDeleted)
+    };
+    back(STATUS_PAGES, outcome.await)
+}
+
+/// The editor of the page a widget form came from, or the page list when it named none.
+fn widget_back(form: &PageForm, outcome: Result<Outcome, Outcome>) -> Response {
+    match form.page() {
+        Ok(page) => back(&status_editor::editor_path(page), outcome),
+        Err(_) => back(STATUS_PAGES, Err(Outcome::BadForm)),
+    }
+}
+
+/// `POST /admin/pages/widgets/add`: page and the widget's fields.
+pub async fn add_widget(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        status_edits::add_widget(pages(&state), acting.actor(), form.page()?, form.widget())
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::WidgetAdded)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/widgets/change`: page, id and the widget's fields.
+pub async fn change_widget(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        status_edits::change_widget(
+            pages(&state),
+            acting.actor(),
+            form.page()?,
+            form.id()?,
+            form.widget(),
+        )
+        .await
+        .map_err(page_outcome)?;
+        Ok(Outcome::WidgetChanged)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/widgets/delete`: page and id.
+pub async fn delete_widget(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        status_edits::delete_widget(pages(&state), acting.actor(), form.page()?, form.id()?)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::WidgetDeleted)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/widgets/move`: page, id and direction (`up` or `down`).
+pub async fn move_widget(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        let earlier = match form.direction.as_str() {
+            "up" => true,
+            "down" => false,
+            _ => return Err(Outcome::BadForm),
+        };
+        status_edits::move_widget(
+            pages(&state),
+            acting.actor(),
+            form.page()?,
+            form.id()?,
+            earlier,
+        )
+        .await
+        .map_err(page_outcome)?;
+        Ok(Outcome::WidgetMoved)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
 }

@@ -318,6 +318,9 @@ pub struct WebSettings {
     pub public_url: Option<Sourced<Url>>,
     /// A session ends after this long without a request.
     pub session_idle: Duration,
+    /// How long a public status page's snapshot is served before it is rebuilt: at most one
+    /// database read per page per TTL, and the `max-age` caches downstream are told.
+    pub status_ttl: Duration,
 }
 
 impl WebSettings {
@@ -376,6 +379,7 @@ struct FileRetentionRule {
 struct FileWeb {
     public_url: Option<String>,
     session_idle_minutes: Option<u64>,
+    status_ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -586,6 +590,13 @@ impl Settings {
                     1..=365 * 24 * 60,
                 )?,
             ),
+            status_ttl: Duration::from_secs(sources.number(
+                "LOOKOUT_STATUS_TTL_SECONDS",
+                "web.status_ttl_seconds",
+                parsed.web.status_ttl_seconds,
+                5,
+                1..=3600,
+            )?),
         };
 
         let mqtt = mqtt_settings(&sources, parsed.mqtt)?;

@@ -10,6 +10,7 @@ pub mod login;
 pub mod maintenance;
 pub mod publish;
 pub mod startup;
+pub mod status_pages;
 pub mod user_cli;
 pub mod web;
 pub mod writer;

@@ -5,11 +5,13 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
 use crate::ingest::Publisher;
-use crate::{admin, live, login, maintenance, publish, web, writer};
+use crate::{admin, live, login, maintenance, publish, status_pages, web, writer};
 use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
 use app::live::LiveHub;
+use app::snapshot::{SiteInfo, StatusPages};
 use app::state::AppState;
+use app::status_editor;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
@@ -270,7 +272,7 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 15] = [
+pub const PLAIN_ROUTES: [(&str, &str); 26] = [
     (METRICS, "GET"),
     (app::live::STREAM_PATH, "GET"),
     (LOG_IN, "POST"),
@@ -286,6 +288,17 @@ pub const PLAIN_ROUTES: [(&str, &str); 15] = [
     (admin::ADD_DEVICE_RULE, "POST"),
     (admin::CHANGE_DEVICE_RULE, "POST"),
     (admin::DELETE_DEVICE_RULE, "POST"),
+    (status_pages::PAGE, "GET"),
+    (status_pages::FEED, "GET"),
+    (status_pages::HISTORY_CSV, "GET"),
+    (status_pages::BADGE, "GET"),
+    (status_editor::ADD_PAGE, "POST"),
+    (status_editor::CHANGE_PAGE, "POST"),
+    (status_editor::DELETE_PAGE, "POST"),
+    (status_editor::ADD_WIDGET, "POST"),
+    (status_editor::CHANGE_WIDGET, "POST"),
+    (status_editor::DELETE_WIDGET, "POST"),
+    (status_editor::MOVE_WIDGET, "POST"),
 ];
 
 async fn web_router(
@@ -308,10 +321,22 @@ async fn web_router(
     let state = AppState {
         leptos_options: leptos_options.clone(),
         access: AccessPolicy::new(store.clone()),
+        status_pages: StatusPages::new(
+            store.clone(),
+            settings.web.status_ttl,
+            SiteInfo {
+                public_url: settings
+                    .web
+                    .public_url
+                    .as_ref()
+                    .map(|url| url.value.as_str().trim_end_matches('/').to_owned()),
+            },
+        ),
         store,
         ingest,
         live,
     };
+    tokio::spawn(record_status_changes(state.status_pages.clone()));
     let sessions = web::sessions(&state.store, &settings.web)
         .await
         .map_err(|error| {
@@ -351,6 +376,18 @@ async fn web_router(
         .route(admin::ADD_DEVICE_RULE, post(admin::add_device_rule))
         .route(admin::CHANGE_DEVICE_RULE, post(admin::change_device_rule))
         .route(admin::DELETE_DEVICE_RULE, post(admin::delete_device_rule))
+        // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
+        .route(status_pages::PAGE, get(status_pages::page))
+        .route(status_pages::FEED, get(status_pages::feed))
+        .route(status_pages::HISTORY_CSV, get(status_pages::history_csv))
+        .route(status_pages::BADGE, get(status_pages::badge))
+        .route(status_editor::ADD_PAGE, post(admin::add_page))
+        .route(status_editor::CHANGE_PAGE, post(admin::change_page))
+        .route(status_editor::DELETE_PAGE, post(admin::delete_page))
+        .route(status_editor::ADD_WIDGET, post(admin::add_widget))
+        .route(status_editor::CHANGE_WIDGET, post(admin::change_widget))
+        .route(status_editor::DELETE_WIDGET, post(admin::delete_widget))
+        .route(status_editor::MOVE_WIDGET, post(admin::move_widget))
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())
@@ -377,6 +414,21 @@ async fn web_router(
         )))
 }
 
+/// How often every published page is rebuilt when nobody visits it, so its feed records status
+/// changes within this long of the data.
+const STATUS_RECHECK: Duration = Duration::from_secs(30);
+
+async fn record_status_changes(pages: StatusPages) {
+    let mut ticks = tokio::time::interval(STATUS_RECHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = pages.refresh_older_than(STATUS_RECHECK).await {
+            tracing::warn!(error = %error, "rechecking the status pages failed");
+        }
+    }
+}
+
 /// Prometheus scrapes this. Counters only, never a topic name or a payload, so it needs no login.
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     (
@@ -384,6 +436,6 @@ async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) ->
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.ingest.prometheus_text(),
+        state.ingest.prometheus_text() + &state.status_pages.prometheus_text(),
     )
 }

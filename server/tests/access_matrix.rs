@@ -62,6 +62,22 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/devices/add", ADMIN_FORM),
     ("POST", "/admin/devices/change", ADMIN_FORM),
     ("POST", "/admin/devices/delete", ADMIN_FORM),
+    // Status pages: nothing is published in a fresh install, so every visitor gets the 404.
+    ("GET", "/status/{page}", [404; 4]),
+    ("GET", "/status/{slug}/feed.atom", [404; 4]),
+    ("GET", "/status/{slug}/history/{file}", [404; 4]),
+    ("GET", "/status/{slug}/badge/{file}", [404; 4]),
+    ("GET", "/admin/pages", ADMIN),
+    ("GET", "/admin/pages/{id}", ADMIN),
+    ("POST", "/api/admin_status_pages", ADMIN_API),
+    ("POST", "/api/admin_status_page", ADMIN_API),
+    ("POST", "/admin/pages/add", ADMIN_FORM),
+    ("POST", "/admin/pages/change", ADMIN_FORM),
+    ("POST", "/admin/pages/delete", ADMIN_FORM),
+    ("POST", "/admin/pages/widgets/add", ADMIN_FORM),
+    ("POST", "/admin/pages/widgets/change", ADMIN_FORM),
+    ("POST", "/admin/pages/widgets/delete", ADMIN_FORM),
+    ("POST", "/admin/pages/widgets/move", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),
 ];
 
@@ -93,6 +109,7 @@ async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
             app.post_form(path, &[("topic", "no/such/topic"), ("range", "1h")])
                 .await
         }
+        "POST" if path == "/api/admin_status_page" => app.post_form(path, &[("id", "1")]).await,
         _ => app.post_form(path, &[]).await,
     }
 }

@@ -1,0 +1,103 @@
+// Keeps a public status page fresh without any broker connection: every TTL it rereads the
+// page's JSON (an unchanged snapshot costs a 304, thanks to its ETag) and updates values,
+// statuses, charts and ages in place. Without JavaScript the page is complete as served; this
+// only spares a reload. All texts come from the JSON, except ages, worded as the server words
+// them (app::topics::format_age).
+(() => {
+  "use strict";
+  const main = document.getElementById("status");
+  if (!main || !window.fetch) return;
+  const url = main.dataset.json;
+  const ttlMs = Math.max(1, Number(main.dataset.ttl) || 5) * 1000;
+  // The server's clock minus ours, from the Date header, so ages agree with the server's.
+  let skewMs = 0;
+
+  const age = (ms) => {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return `${Math.floor(s / 86400)} d ago`;
+  };
+
+  const tickAges = () => {
+    const now = Date.now() + skewMs;
+    for (const time of main.querySelectorAll("time[data-at-ms]")) {
+      time.textContent = age(now - Number(time.dataset.atMs));
+    }
+    const generated = main.querySelector("time[data-generated-ms]");
+    if (generated) generated.textContent = age(now - Number(generated.dataset.generatedMs));
+  };
+
+  const setTime = (time, atMs) => {
+    if (!time || atMs == null) return;
+    time.dataset.atMs = atMs;
+    time.setAttribute("datetime", new Date(atMs).toISOString());
+  };
+
+  const applyWidget = (el, widget) => {
+    const value = el.querySelector(":scope > [data-value]");
+    if (value && widget.kind !== "last_seen" && widget.kind !== "table") {
+      value.textContent = widget.text ?? "No value yet";
+      value.classList.toggle("none", widget.text == null);
+    }
+    const level = el.querySelector("[data-level]");
+    if (level && widget.status) {
+      level.className = `level level-${widget.status}`;
+      level.querySelector("[data-level-text]").textContent = widget.status_text;
+    }
+    setTime(el.querySelector(":scope > .seen time, :scope > [data-value] > time"), widget.last_seen_ms);
+    const line = el.querySelector("polyline[data-plot]");
+    if (line && widget.plot) {
+      line.setAttribute("points", widget.plot.points);
+      const svg = line.closest("svg");
+      svg.setAttribute("aria-label", widget.plot.description);
+      svg.querySelector("title").textContent = widget.plot.description;
+      el.querySelector("[data-plot-low]").textContent = widget.plot.low;
+      el.querySelector("[data-plot-high]").textContent = widget.plot.high;
+    }
+    for (const row of widget.rows ?? []) {
+      const tr = el.querySelector(`tr[data-topic="${CSS.escape(row.topic)}"]`);
+      if (!tr) continue;
+      tr.querySelector("[data-value]").textContent = row.text ?? "—";
+      setTime(tr.querySelector("time"), row.last_seen_ms);
+    }
+  };
+
+  const apply = (snapshot) => {
+    const summary = main.querySelector("[data-summary]");
+    if (summary && snapshot.summary) {
+      summary.className = `status-summary level-${snapshot.summary}`;
+      summary.querySelector("[data-summary-text]").textContent = snapshot.summary_text;
+    }
+    const generated = main.querySelector("time[data-generated-ms]");
+    if (generated) {
+      generated.dataset.generatedMs = snapshot.generated_at_ms;
+      generated.setAttribute("datetime", new Date(snapshot.generated_at_ms).toISOString());
+    }
+    for (const widget of snapshot.widgets) {
+      const el = document.getElementById(`w-${widget.id}`);
+      if (el) applyWidget(el, widget);
+    }
+    tickAges();
+  };
+
+  const refresh = async () => {
+    try {
+      const response = await fetch(url, { cache: "no-cache", headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const serverNow = Date.parse(response.headers.get("Date") ?? "");
+        if (!Number.isNaN(serverNow)) skewMs = serverNow - Date.now();
+        apply(await response.json());
+        main.dataset.refreshedAt = String(Date.now());
+      }
+    } catch {
+      // Offline or restarting: keep what is shown and try again at the next TTL.
+    }
+    setTimeout(refresh, ttlMs);
+  };
+
+  tickAges();
+  setInterval(tickAges, 1000);
+  setTimeout(refresh, ttlMs);
+})();

@@ -1,0 +1,270 @@
+//! The public status pages' routes: the page, its JSON, Atom feed, CSV histories and badges.
+//! Published pages come from the snapshot cache (`app::snapshot`) with `Cache-Control`, `ETag`
+//! and `304 Not Modified`, so a CDN or reverse proxy can hold them. A draft is built afresh for
+//! an admin's preview and never cached; everyone else gets the same 404 as for a page that
+//! does not exist.
+
+use app::access::Visitor;
+use app::snapshot::{Rendered, Representation};
+use app::state::AppState;
+use app::status_page::is_slug;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use std::sync::Arc;
+
+pub const PAGE: &str = "/status/{page}";
+pub const FEED: &str = "/status/{slug}/feed.atom";
+pub const HISTORY_CSV: &str = "/status/{slug}/history/{file}";
+pub const BADGE: &str = "/status/{slug}/badge/{file}";
+
+/// Status pages load nothing but their own stylesheet, script and JSON.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// A snapshot to serve: shared from the cache, or an admin's private preview.
+enum Served {
+    Cached(Arc<Rendered>),
+    Preview(Box<Rendered>),
+}
+
+impl Served {
+    fn rendered(&self) -> &Rendered {
+        match self {
+            Served::Cached(rendered) => rendered,
+            Served::Preview(rendered) => rendered,
+        }
+    }
+}
+
+/// `/status/<slug>` and `/status/<slug>.json`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(page): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let (slug, json) = match page.strip_suffix(".json") {
+        Some(slug) => (slug, true),
+        None => (page.as_str(), false),
+    };
+    let served = match find(&state, &visitor, slug).await {
+        Ok(served) => served,
+        Err(refusal) => return refusal,
+    };
+    let rendered = served.rendered();
+    if json {
+        let mut response = respond(
+            &served,
+            &rendered.json,
+            "application/json",
+            &state,
+            &headers,
+        );
+        // Public data, meant to be read by other sites' scripts too.
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        response
+    } else {
+        let mut response = respond(
+            &served,
+            &rendered.html,
+            "text/html; charset=utf-8",
+            &state,
+            &headers,
+        );
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+        response
+    }
+}
+
+/// `/status/<slug>/feed.atom`: the page's status changes.
+pub async fn feed(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match find(&state, &visitor, &slug).await {
+        Ok(served) => {
+            let feed = &served.rendered().feed;
+            respond(
+                &served,
+                feed,
+                "application/atom+xml; charset=utf-8",
+                &state,
+                &headers,
+            )
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// `/status/<slug>/history/<widget>.csv`.
+pub async fn history_csv(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path((slug, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    widget_file(
+        &state,
+        &visitor,
+        &slug,
+        &file,
+        ".csv",
+        &headers,
+        |rendered, id| rendered.csv.get(&id),
+    )
+    .await
+}
+
+/// `/status/<slug>/badge/<widget>.svg`: a status widget as an embeddable badge.
+pub async fn badge(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path((slug, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    widget_file(
+        &state,
+        &visitor,
+        &slug,
+        &file,
+        ".svg",
+        &headers,
+        |rendered, id| rendered.badges.get(&id),
+    )
+    .await
+}
+
+async fn widget_file(
+    state: &AppState,
+    visitor: &Visitor,
+    slug: &str,
+    file: &str,
+    extension: &str,
+    headers: &HeaderMap,
+    pick: impl Fn(&Rendered, i64) -> Option<&Representation>,
+) -> Response {
+    let Some(id) = file
+        .strip_suffix(extension)
+        .and_then(|id| id.parse::<i64>().ok())
+    else {
+        return not_found();
+    };
+    let served = match find(state, visitor, slug).await {
+        Ok(served) => served,
+        Err(refusal) => return refusal,
+    };
+    let content_type = if extension == ".csv" {
+        "text/csv; charset=utf-8"
+    } else {
+        "image/svg+xml"
+    };
+    match pick(served.rendered(), id) {
+        Some(representation) => respond(&served, representation, content_type, state, headers),
+        None => not_found(),
+    }
+}
+
+/// The page at `slug` as `visitor` may have it: the cached snapshot when it is published, a
+/// fresh preview for an admin when it is a draft, or the refusal to send.
+async fn find(state: &AppState, visitor: &Visitor, slug: &str) -> Result<Served, Response> {
+    if !is_slug(slug) {
+        return Err(not_found());
+    }
+    match state.status_pages.published(slug).await {
+        Ok(Some(rendered)) => return Ok(Served::Cached(rendered)),
+        Ok(None) => {}
+        Err(error) => return Err(unavailable(slug, error)),
+    }
+    let rules = match state.access.rules().await {
+        Ok(rules) => rules,
+        Err(error) => return Err(unavailable(slug, error)),
+    };
+    if !rules.may_view_status_page(visitor, false) {
+        return Err(not_found());
+    }
+    match state.status_pages.preview(slug).await {
+        Ok(Some(rendered)) => Ok(Served::Preview(Box::new(rendered))),
+        Ok(None) => Err(not_found()),
+        Err(error) => Err(unavailable(slug, error)),
+    }
+}
+
+fn respond(
+    served: &Served,
+    representation: &Representation,
+    content_type: &'static str,
+    state: &AppState,
+    request: &HeaderMap,
+) -> Response {
+    let cache_control = match served {
+        Served::Cached(_) => format!("public, max-age={}", state.status_pages.ttl().as_secs()),
+        // A draft must not be kept by anything between the admin and Lookout.
+        Served::Preview(_) => "private, no-store".to_owned(),
+    };
+    let not_modified = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == representation.etag || tag == "*")
+        });
+    let headers = [
+        (header::CACHE_CONTROL, cache_control),
+        (header::ETAG, representation.etag.clone()),
+    ];
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (
+        headers,
+        [(header::CONTENT_TYPE, content_type)],
+        representation.body.clone(),
+    )
+        .into_response()
+}
+
+/// The one answer for a missing page, a draft, a bad address or an unknown widget: nothing in
+/// it depends on what exists.
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        NOT_FOUND_PAGE,
+    )
+        .into_response()
+}
+
+const NOT_FOUND_PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>No such status page</title><link rel=\"stylesheet\" href=\"/pkg/lookout.css\"></head>\
+<body class=\"status-page\"><main class=\"status\"><h1>No such status page</h1>\
+<p>There is no published status page at this address.</p></main></body></html>";
+
+fn unavailable(slug: &str, error: sqlx::Error) -> Response {
+    tracing::error!(%slug, error = %error, "building a status page failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::RETRY_AFTER, "5"),
+        ],
+        "This status page is unavailable right now; try again in a few seconds.",
+    )
+        .into_response()
+}

@@ -1,0 +1,604 @@
+//! Public status pages against the real binary's router, PostgreSQL and Mosquitto: an admin
+//! builds a page through the editor's forms, anonymous visitors get only what it binds, the
+//! snapshot is built once per TTL and revalidates with 304, and status changes reach the feed.
+
+mod support;
+
+use rumqttc::QoS;
+use std::time::Duration;
+use support::{
+    http_request, post_expecting, publish, spawn_app_with, unique_name, HttpResponse, TestApp,
+};
+
+/// As an anonymous visitor (no cookie), optionally revalidating.
+async fn anonymous(app: &TestApp, path: &str, if_none_match: Option<&str>) -> HttpResponse {
+    let header = if_none_match.map(|tag| format!("If-None-Match: {tag}"));
+    let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+    http_request(app.port, "GET", path, &headers, "").await
+}
+
+async fn snapshot_builds(app: &TestApp) -> u64 {
+    let metrics = anonymous(app, "/metrics", None).await.body;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lookout_status_snapshot_builds_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("the metrics count snapshot builds")
+}
+
+/// Creates a draft page through the editor and returns its id.
+async fn create_page(app: &TestApp, slug: &str, title: &str) -> i64 {
+    let response = app
+        .post_form("/admin/pages/add", &[("slug", slug), ("title", title)])
+        .await;
+    assert_eq!(response.status, 303, "{}", response.body);
+    let location = response.header("location").unwrap().to_owned();
+    assert!(location.ends_with("?done=page_added"), "{location}");
+    location
+        .trim_start_matches("/admin/pages/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn add_widget(app: &TestApp, page: i64, fields: &[(&str, &str)]) {
+    let page = page.to_string();
+    let mut form = vec![("page", page.as_str())];
+    form.extend_from_slice(fields);
+    post_expecting(app, "/admin/pages/widgets/add", &form, "done=widget_added").await;
+}
+
+async fn set_published(app: &TestApp, page: i64, slug: &str, title: &str, published: bool) {
+    let id = page.to_string();
+    let mut form = vec![
+        ("id", id.as_str()),
+        ("slug", slug),
+        ("title", title),
+        ("description", "Boiler room, plant 7."),
+    ];
+    if published {
+        form.push(("published", "on"));
+    }
+    post_expecting(app, "/admin/pages/change", &form, "done=page_changed").await;
+}
+
+async fn spawn_admin_with_ttl(ttl: Duration) -> TestApp {
+    let app = spawn_app_with(|settings| settings.web.status_ttl = ttl).await;
+    app.sign_in_as("boss", app::roles::Role::Admin).await;
+    app
+}
+
+#[tokio::test]
+async fn visitors_get_only_what_the_page_binds_and_nothing_private_leaks() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = unique_name("plant").to_lowercase().replace('_', "-");
+    let boiler = app.topic("plant/boiler");
+    let room_a = app.topic("room/a/temp");
+    let room_b = app.topic("room/b/temp");
+    let secret_topic = app.topic(&format!("private/{}", unique_name("vault")));
+    let secret_value = unique_name("SECRET-MARKER");
+    let owner_marker = unique_name("OWNER-MARKER");
+
+    let boiler_payload =
+        format!(r#"{{"temp": 71.5, "owner": "{owner_marker}", "pos": {{"lat": 51.5}}}}"#);
+    let secret_payload = format!(r#"{{"temp": 12, "note": "{secret_value}"}}"#);
+    publish(&[
+        (&boiler, boiler_payload.as_bytes(), QoS::AtLeastOnce, false),
+        (&room_a, b"19.5", QoS::AtLeastOnce, false),
+        (
+            &room_b,
+            br#"{"t": 22, "who": "x"}"#,
+            QoS::AtLeastOnce,
+            false,
+        ),
+        (
+            &secret_topic,
+            secret_payload.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        ),
+    ])
+    .await;
+    app.wait_for_stored(4).await;
+
+    let page = create_page(&app, &slug, "Plant 7").await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "value"),
+            ("label", "Boiler"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+            ("unit", "°C"),
+        ],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "status"),
+            ("label", "Boiler health"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+            ("worse", "above"),
+            ("degraded_at", "60"),
+            ("down_at", "80"),
+        ],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "last_seen"),
+            ("label", "Boiler heard"),
+            ("topic", &boiler),
+        ],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "sparkline"),
+            ("label", "Boiler today"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+        ],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "history"),
+            ("label", "Boiler week"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+            ("range", "7d"),
+        ],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "table"),
+            ("label", "Rooms"),
+            ("topic", &app.topic("room/+/temp")),
+            ("pointer", ""),
+        ],
+    )
+    .await;
+    // The whole object without a pointer is never shown.
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "value"),
+            ("label", "Raw boiler"),
+            ("topic", &boiler),
+        ],
+    )
+    .await;
+
+    // A draft: a 404 for anonymous visitors and viewers, exactly as a missing page; admins
+    // preview it, uncached.
+    let path = format!("/status/{slug}");
+    let admin = app.session();
+    let draft = app.get(&path).await;
+    assert_eq!(draft.status, 200, "{}", draft.head);
+    assert!(draft.body.contains("Draft preview"), "{}", draft.body);
+    assert_eq!(draft.header("cache-control"), Some("private, no-store"));
+    let missing = anonymous(&app, "/status/no-such-page", None).await;
+    assert_eq!(missing.status, 404);
+    for who in ["anonymous", "viewer"] {
+        if who == "viewer" {
+            app.sign_in_as("watcher", app::roles::Role::Viewer).await;
+        }
+        let response = if who == "anonymous" {
+            anonymous(&app, &path, None).await
+        } else {
+            app.get(&path).await
+        };
+        assert_eq!(response.status, 404, "{who}: {}", response.head);
+        assert_eq!(
+            response.body, missing.body,
+            "{who}: a draft answers exactly as nothing"
+        );
+    }
+    app.use_session(&admin);
+    set_published(&app, page, &slug, "Plant 7", true).await;
+
+    let html = anonymous(&app, &path, None).await;
+    assert_eq!(html.status, 200, "{}", html.head);
+    let body = &html.body;
+    for expected in [
+        "<title>Plant 7 · Status</title>",
+        "property=\"og:title\"",
+        "Boiler room, plant 7.",
+        "71.5 °C",
+        "Degraded",
+        "Partially degraded",
+        "Boiler heard",
+        "<polyline",
+        "19.5",
+        "22",
+        "No value yet",
+        "<main",
+        "role=\"img\"",
+    ] {
+        assert!(
+            body.contains(expected),
+            "the page lacks {expected:?}: {body}"
+        );
+    }
+    assert!(html
+        .header("content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(
+        !body.contains("wasm"),
+        "anonymous visitors get no hydration bundle"
+    );
+    assert!(
+        !body.contains("/api/live"),
+        "anonymous visitors get no live stream"
+    );
+
+    // Every public response, including refusals, is free of the private topic, the fields the
+    // widgets do not bind, and the broker's address.
+    let json = anonymous(&app, &format!("{path}.json"), None).await;
+    assert_eq!(json.status, 200);
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let widgets = snapshot["widgets"].as_array().unwrap();
+    assert_eq!(widgets.len(), 7);
+    assert_eq!(widgets[0]["value"], 71.5);
+    assert_eq!(widgets[1]["status"], "degraded");
+    assert_eq!(snapshot["summary"], "degraded");
+    let ids: Vec<i64> = widgets.iter().map(|w| w["id"].as_i64().unwrap()).collect();
+    let mut responses = vec![
+        ("html", html.body.clone()),
+        ("json", json.body.clone()),
+        (
+            "feed",
+            anonymous(&app, &format!("{path}/feed.atom"), None)
+                .await
+                .body,
+        ),
+        (
+            "csv",
+            anonymous(&app, &format!("{path}/history/{}.csv", ids[3]), None)
+                .await
+                .body,
+        ),
+        (
+            "csv",
+            anonymous(&app, &format!("{path}/history/{}.csv", ids[4]), None)
+                .await
+                .body,
+        ),
+        (
+            "badge",
+            anonymous(&app, &format!("{path}/badge/{}.svg", ids[1]), None)
+                .await
+                .body,
+        ),
+        (
+            "404",
+            anonymous(&app, "/status/nothing-here", None).await.body,
+        ),
+        ("404", anonymous(&app, "/status/Bad..Slug", None).await.body),
+        (
+            "404",
+            anonymous(&app, &format!("{path}/history/{}.csv", ids[0]), None)
+                .await
+                .body,
+        ),
+        (
+            "404",
+            anonymous(&app, &format!("{path}/badge/x.svg"), None)
+                .await
+                .body,
+        ),
+        (
+            "404",
+            anonymous(&app, &format!("/status/{slug}.json.json"), None)
+                .await
+                .body,
+        ),
+    ];
+    responses.push((
+        "login redirect",
+        anonymous(&app, "/topics", None).await.head,
+    ));
+    for (what, text) in &responses {
+        for secret in [
+            secret_topic.as_str(),
+            secret_value.as_str(),
+            owner_marker.as_str(),
+            "51.5",
+            "1883",
+            "mqtt://",
+            "\"who\"",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "the {what} response contains {secret:?}: {text}"
+            );
+        }
+    }
+    let csv = &responses[3].1;
+    assert!(csv.starts_with("time,unix_ms,value\n"), "{csv}");
+    assert!(csv.contains(",71.5\n"), "{csv}");
+    let badge = &responses[5].1;
+    assert!(badge.contains("Boiler health: degraded"), "{badge}");
+    let feed = &responses[2].1;
+    assert!(
+        feed.contains("<title>Boiler health: Degraded</title>"),
+        "{feed}"
+    );
+}
+
+#[tokio::test]
+async fn a_page_is_built_once_per_ttl_whatever_the_traffic_and_revalidates_with_304() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(120)).await;
+    let slug = "cached";
+    let topic = app.topic("meter");
+    publish(&[(&topic, b"42", QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    let page = create_page(&app, slug, "Cached").await;
+    add_widget(
+        &app,
+        page,
+        &[("kind", "value"), ("label", "Meter"), ("topic", &topic)],
+    )
+    .await;
+    set_published(&app, page, slug, "Cached", true).await;
+
+    let before = snapshot_builds(&app).await;
+    let path = format!("/status/{slug}");
+    let requests = (0..50).map(|i| {
+        let path = if i % 2 == 0 {
+            path.clone()
+        } else {
+            format!("{path}.json")
+        };
+        let app = &app;
+        async move { anonymous(app, &path, None).await }
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    assert!(responses.iter().all(|r| r.status == 200));
+    for _ in 0..20 {
+        assert_eq!(anonymous(&app, &path, None).await.status, 200);
+    }
+    assert_eq!(
+        snapshot_builds(&app).await - before,
+        1,
+        "70 requests within a TTL, one build"
+    );
+
+    let first = anonymous(&app, &path, None).await;
+    assert_eq!(first.header("cache-control"), Some("public, max-age=120"));
+    let etag = first.header("etag").expect("an ETag").to_owned();
+    let again = anonymous(&app, &path, Some(&etag)).await;
+    assert_eq!(again.status, 304, "{}", again.head);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let other = anonymous(&app, &path, Some("\"something-else\"")).await;
+    assert_eq!(other.status, 200);
+    let json = anonymous(&app, &format!("{path}.json"), None).await;
+    let json_tag = json.header("etag").unwrap().to_owned();
+    assert_ne!(json_tag, etag);
+    assert_eq!(
+        anonymous(&app, &format!("{path}.json"), Some(&json_tag))
+            .await
+            .status,
+        304
+    );
+
+    // An admin's change is served at once on this instance, without waiting for the TTL.
+    set_published(&app, page, slug, "Cached, renamed", true).await;
+    let renamed = anonymous(&app, &path, None).await;
+    assert!(renamed.body.contains("Cached, renamed"), "{}", renamed.body);
+    set_published(&app, page, slug, "Cached", false).await;
+    assert_eq!(
+        anonymous(&app, &path, None).await.status,
+        404,
+        "unpublished at once"
+    );
+}
+
+#[tokio::test]
+async fn values_follow_new_messages_after_the_ttl_and_status_changes_reach_the_feed() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = "feed-check";
+    let topic = app.topic("tank/level");
+    publish(&[(&topic, br#"{"level": 70}"#, QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    let page = create_page(&app, slug, "Tank").await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "status"),
+            ("label", "Tank level"),
+            ("topic", &topic),
+            ("pointer", "/level"),
+            ("worse", "below"),
+            ("degraded_at", "30"),
+            ("down_at", "10"),
+        ],
+    )
+    .await;
+    set_published(&app, page, slug, "Tank", true).await;
+    let json = format!("/status/{slug}.json");
+    let first = anonymous(&app, &json, None).await;
+    assert!(first.body.contains("\"status\":\"up\""), "{}", first.body);
+
+    publish(&[(&topic, br#"{"level": 5}"#, QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = anonymous(&app, &json, None).await;
+        if now.body.contains("\"status\":\"down\"") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never went down: {}",
+            now.body
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let feed = anonymous(&app, &format!("/status/{slug}/feed.atom"), None).await;
+    assert_eq!(
+        feed.header("content-type"),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    assert!(
+        feed.body.contains("<title>Tank level: Down</title>"),
+        "{}",
+        feed.body
+    );
+    assert!(
+        feed.body.contains("changed from Up to Down"),
+        "{}",
+        feed.body
+    );
+    let badge = anonymous(&app, &format!("/status/{slug}/badge/"), None).await;
+    assert_eq!(badge.status, 404);
+}
+
+#[tokio::test]
+async fn the_editor_refuses_bad_settings_and_reorders_widgets() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let page = create_page(&app, "editor", "Editor").await;
+    let id = page.to_string();
+    post_expecting(
+        &app,
+        "/admin/pages/add",
+        &[("slug", "Bad Slug"), ("title", "x")],
+        "error=bad_slug",
+    )
+    .await;
+    post_expecting(
+        &app,
+        "/admin/pages/add",
+        &[("slug", "editor"), ("title", "x")],
+        "error=slug_taken",
+    )
+    .await;
+    let bad = [
+        (
+            vec![("kind", "gauge"), ("label", "x"), ("topic", "a")],
+            "error=bad_kind",
+        ),
+        (
+            vec![("kind", "value"), ("label", "x"), ("topic", "a/+")],
+            "error=bad_topic",
+        ),
+        (
+            vec![
+                ("kind", "value"),
+                ("label", "x"),
+                ("topic", "a"),
+                ("pointer", "temp"),
+            ],
+            "error=bad_pointer",
+        ),
+        (
+            vec![
+                ("kind", "status"),
+                ("label", "x"),
+                ("topic", "a"),
+                ("down_at", "lots"),
+            ],
+            "error=bad_threshold",
+        ),
+        (
+            vec![("kind", "value"), ("label", ""), ("topic", "a")],
+            "error=bad_label",
+        ),
+    ];
+    for (fields, outcome) in bad {
+        let mut form = vec![("page", id.as_str())];
+        form.extend(fields);
+        let page = post_expecting(&app, "/admin/pages/widgets/add", &form, outcome).await;
+        assert!(page.body.contains("role=\"alert\""), "{}", page.body);
+    }
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/add",
+        &[
+            ("page", "999999"),
+            ("kind", "value"),
+            ("label", "x"),
+            ("topic", "a"),
+        ],
+        "error=unknown_page",
+    )
+    .await;
+
+    for label in ["First", "Second", "Third"] {
+        add_widget(
+            &app,
+            page,
+            &[("kind", "value"), ("label", label), ("topic", "a")],
+        )
+        .await;
+    }
+    set_published(&app, page, "editor", "Editor", true).await;
+    let order = |body: String| -> Vec<String> {
+        let snapshot: serde_json::Value = serde_json::from_str(&body).unwrap();
+        snapshot["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["label"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let json = anonymous(&app, "/status/editor.json", None).await.body;
+    assert_eq!(order(json.clone()), ["First", "Second", "Third"]);
+    let snapshot: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let third = snapshot["widgets"][2]["id"].as_i64().unwrap().to_string();
+    let first = snapshot["widgets"][0]["id"].as_i64().unwrap().to_string();
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/move",
+        &[("page", &id), ("id", &third), ("direction", "up")],
+        "done=widget_moved",
+    )
+    .await;
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/move",
+        &[("page", &id), ("id", &first), ("direction", "up")],
+        "error=unknown_widget",
+    )
+    .await;
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/delete",
+        &[("page", &id), ("id", &first)],
+        "done=widget_deleted",
+    )
+    .await;
+    let json = anonymous(&app, "/status/editor.json", None).await.body;
+    assert_eq!(order(json), ["Third", "Second"]);
+    let audited = app.audited("status_widget_moved").await;
+    assert_eq!(audited.len(), 1);
+    // The editor's pages render for the admin, with the page's widgets.
+    let editor = app.get(&format!("/admin/pages/{page}")).await;
+    assert!(
+        editor.body.contains("Third") && editor.body.contains("Add a widget"),
+        "{}",
+        editor.body
+    );
+    let list = app.get("/admin/pages").await;
+    assert!(list.body.contains("/status/editor"), "{}", list.body);
+}

@@ -63,7 +63,8 @@ pub struct WidgetSnapshot {
     /// When the topic (or the followed device) last sent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_seen_ms: Option<i64>,
-    /// Sparkline and history: the newest numeric value of each interval, oldest first.
+    /// The newest numeric value of each interval of the last day (of a history widget's range),
+    /// oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub series: Vec<Point>,
     /// The series as drawn, so a page refreshing itself redraws without drawing code of its own.
@@ -437,8 +438,11 @@ impl StatusPages {
                         })
                     })
                     .collect();
-                let (span_ms, _) = shape;
-                shown.plot = render::Plot::of(&shown.series, now_ms - span_ms, now_ms, spec.kind);
+                if spec.kind.draws_series() {
+                    let (span_ms, _) = shape;
+                    shown.plot =
+                        render::Plot::of(&shown.series, now_ms - span_ms, now_ms, spec.kind);
+                }
             }
             shown.status_text = shown.status.map(|level| level.label().to_owned());
             if record_changes {
@@ -552,11 +556,12 @@ impl StatusPages {
     }
 }
 
-/// The span and number of points of a widget's series, if it has one.
+/// The span and number of points of a widget's series, if it has one: a history widget's
+/// range, a day for the others (their CSV history, and the sparkline's line).
 fn series_shape(widget: &StoredWidget) -> Option<(i64, i64)> {
     match widget.spec.kind {
-        WidgetKind::Sparkline => Some((SPARKLINE_SPAN_MS, SPARKLINE_POINTS)),
         WidgetKind::History => Some((widget.spec.range.span_ms(), HISTORY_POINTS)),
+        kind if kind.has_series() => Some((SPARKLINE_SPAN_MS, SPARKLINE_POINTS)),
         _ => None,
     }
     .filter(|_| !widget.spec.topic.is_empty())

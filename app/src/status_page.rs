@@ -108,8 +108,13 @@ impl WidgetKind {
         }
     }
 
-    /// Whether the widget follows a value over time (and so has a CSV history).
+    /// Whether the widget has a CSV history: every kind bound to one topic.
     pub fn has_series(self) -> bool {
+        self != WidgetKind::Table
+    }
+
+    /// Whether the widget draws its series.
+    pub fn draws_series(self) -> bool {
         matches!(self, WidgetKind::Sparkline | WidgetKind::History)
     }
 }

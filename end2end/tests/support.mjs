@@ -35,8 +35,8 @@ async function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Starts `lookout serve` and resolves once it answers HTTP. */
-export async function startLookout({ prefix }) {
+/** Starts `lookout serve` and resolves once it answers HTTP; `env` adds settings. */
+export async function startLookout({ prefix, env = {} }) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const databaseUrl = freshDatabase();
@@ -52,6 +52,7 @@ export async function startLookout({ prefix }) {
       LOOKOUT_MQTT_SUBSCRIPTIONS: `${prefix}/#`,
       LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
       RUST_LOG: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -423,6 +423,14 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         .await
         .unwrap()
         .to_string();
+    // A status page (id 1 in this fresh database) that the forms below would change.
+    let created = app
+        .post_form(
+            "/admin/pages/add",
+            &[("slug", "guarded"), ("title", "Guarded")],
+        )
+        .await;
+    assert_eq!(created.status, 303);
     let snapshot = || async {
         let users: Vec<(String, String, bool, String)> = sqlx::query_as(
             "select name, role::text, disabled, password_hash from app_user order by id",
@@ -441,7 +449,17 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
                 .fetch_all(&app.db)
                 .await
                 .unwrap();
-        format!("{users:?} {rules:?} {liveness:?}")
+        let pages: Vec<(i64, String, String, bool)> =
+            sqlx::query_as("select id, slug, title, published from status_page order by id")
+                .fetch_all(&app.db)
+                .await
+                .unwrap();
+        let widgets: Vec<(i64, i64, String, i32)> =
+            sqlx::query_as("select id, page_id, label, position from status_widget order by id")
+                .fetch_all(&app.db)
+                .await
+                .unwrap();
+        format!("{users:?} {rules:?} {liveness:?} {pages:?} {widgets:?}")
     };
     let mut outsiders = Vec::new();
     for role in [Role::Viewer, Role::Operator] {
@@ -458,13 +476,21 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         ("id", rule.as_str()),
         ("filter", "#"),
         ("permission", "publish"),
+        ("page", "1"),
+        ("slug", "taken-over"),
+        ("title", "Taken over"),
+        ("published", "on"),
+        ("kind", "value"),
+        ("label", "x"),
+        ("topic", "a"),
+        ("direction", "up"),
     ];
     let admin_forms: Vec<&str> = lookout::startup::PLAIN_ROUTES
         .iter()
         .map(|(path, _)| *path)
         .filter(|path| path.starts_with("/admin/"))
         .collect();
-    assert_eq!(admin_forms.len(), 10);
+    assert_eq!(admin_forms.len(), 17);
     for (role, password, name) in &outsiders {
         app.forget_session();
         app.log_in(name, password).await;

@@ -295,6 +295,12 @@ async fn visitors_get_only_what_the_page_binds_and_nothing_private_leaks() {
         ("404", anonymous(&app, "/status/Bad..Slug", None).await.body),
         (
             "404",
+            anonymous(&app, &format!("{path}/history/{}.csv", ids[5]), None)
+                .await
+                .body,
+        ),
+        (
+            "csv",
             anonymous(&app, &format!("{path}/history/{}.csv", ids[0]), None)
                 .await
                 .body,

@@ -237,6 +237,7 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
                 None => no_value().into_any(),
             }}
             {seen}
+            {csv_link(slug, widget.id)}
         }
         .into_any(),
         WidgetKind::Status => {
@@ -250,14 +251,20 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
                 {seen}
                 <p class="embed">
                     <a href=badge_path(slug, widget.id)>"Badge (SVG)"</a>
+                    " · "
+                    <a href=csv_path(slug, widget.id) type="text/csv">"History (CSV)"</a>
                 </p>
             }
             .into_any()
         }
-        WidgetKind::LastSeen => match widget.last_seen_ms {
-            Some(at_ms) => view! { <p class="value" data-value>{age(at_ms, now)}</p> }.into_any(),
-            None => view! { <p class="value none" data-value>"Never"</p> }.into_any(),
-        },
+        WidgetKind::LastSeen => view! {
+            {match widget.last_seen_ms {
+                Some(at_ms) => view! { <p class="value" data-value>{age(at_ms, now)}</p> }.into_any(),
+                None => view! { <p class="value none" data-value>"Never"</p> }.into_any(),
+            }}
+            {csv_link(slug, widget.id)}
+        }
+        .into_any(),
         WidgetKind::Sparkline | WidgetKind::History => {
             let size = if widget.kind == WidgetKind::History {
                 CHART_SIZE
@@ -300,7 +307,7 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
                     .into_any(),
                 }}
                 {seen}
-                <p class="embed"><a href=csv_path(slug, widget.id) type="text/csv">"History (CSV)"</a></p>
+                {csv_link(slug, widget.id)}
             }
             .into_any()
         }
@@ -315,6 +322,15 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
             <h2 id=heading.clone()>{widget.label.clone()}</h2>
             {body}
         </section>
+    }
+    .into_any()
+}
+
+fn csv_link(slug: &str, widget: i64) -> AnyView {
+    view! {
+        <p class="embed">
+            <a href=csv_path(slug, widget) type="text/csv">"History (CSV)"</a>
+        </p>
     }
     .into_any()
 }

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# The public status page benchmark (issue 6): wrk against a published page served from Lookout's
+# snapshot cache, against nginx serving the same HTML saved as a file (the ceiling), and both
+# again while the load generator publishes BENCH_RATE msg/s that Lookout ingests. Writes
+# bench/results/pages.md (see its Method section); wrk's own output stays in the run directory.
+# About 4 minutes plus builds and any wait for the shared machine to quieten.
+#
+# Knobs: BENCH_RATE (5000), BENCH_SECS (20 per wrk run), BENCH_WARMUP_SECS (3),
+# BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_QUIET_WAIT_S (300: how long to wait for the
+# machine to be nearly idle before each idle step), BENCH_RESULTS (the report's path),
+# BENCH_RUN_DIR, LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary
+# to use instead of building one).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+run=${BENCH_RUN_DIR:-/var/tmp/lookout-bench-pages}
+rate=${BENCH_RATE:-5000}
+secs=${BENCH_SECS:-20}
+warmup=${BENCH_WARMUP_SECS:-3}
+conns=${BENCH_CONNECTIONS:-50}
+threads=${BENCH_THREADS:-2}
+quiet_wait=${BENCH_QUIET_WAIT_S:-300}
+results=${BENCH_RESULTS:-$repo/bench/results/pages.md}
+slug=bench
+clk=$(getconf CLK_TCK)
+
+rm -rf "$run"
+mkdir -p "$run"
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+
+# --- programs ---------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+  say "installing wrk and nginx-light from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >"$run/apt.log"
+fi
+bench=$(build_bench "$repo/bench/ingest" ingest-bench)
+build_lookout
+
+# --- the system under test ----------------------------------------------------------------------
+start_postgres
+db=bench_pages
+psql "$(pg_url postgres)" -qc "create database $db"
+sql() { psql "$(pg_url "$db")" -v ON_ERROR_STOP=1 -qAt "$@"; }
+start_mosquitto /usr/sbin/mosquitto </dev/null
+# The status TTL stays at its default (5 s): what a deployment gets.
+start_lookout "$db" lookout-bench-pages 'bench/#' "RUST_LOG=warn"
+base=http://127.0.0.1:$http_port
+
+# 1,000 topics in 100 groups of 10 (bench/group-NNN/dev-NNNNN), so that a table widget lists one
+# group; the page binds group 000 and the load goes to all of them.
+topics=1000
+groups=100
+publish() { "$bench" publish --mqtt-port "$mqtt_port" --topics "$topics" --groups "$groups" "$@"; }
+say "publishing every topic ten times"
+publish --rate 0 --count $((topics * 10)) >"$run/seed.json"
+seeded() { [ "$(sql -c 'select count(*) from latest')" -ge "$topics" ]; }
+wait_for 60 seeded || die "Lookout did not store the seed messages (see $run/lookout-$db.log)"
+
+# A day of history for the charted topic (one value a minute, older than anything ingested), so
+# the sparkline and the history chart draw full series as on a page that has been up for a while.
+t0=bench/group-000/dev-00000
+sql <<SQL
+insert into message (topic_id, received_at, payload, kind, qos, retain, value)
+select t.id, now() - g * interval '1 minute',
+       convert_to(format('{"temperature":%s,"humidity":%s}', v, v * 2), 'UTF8'), 'json', 1, false, null
+from topic t, generate_series(1, 1440) g,
+     lateral (select round((22 + 4 * sin(g / 229.0) + random())::numeric, 1) as v) x
+where t.name = '$t0';
+analyze;
+SQL
+
+# One widget of each kind, as an admin's editor would store them.
+sql <<SQL
+insert into status_page (slug, title, description, published)
+values ('$slug', 'Greenhouse', 'Sensors of the greenhouse, refreshed every few seconds.', true);
+insert into status_widget (page_id, position, kind, label, topic, pointer, unit, worse,
+                           degraded_at, down_at, range)
+select p.id, w.* from status_page p, (values
+  (1, 'value',     'Temperature',        '$t0',                         '/temperature', '°C', 'above', null::float8, null::float8, '24h'),
+  (2, 'status',    'Humidity',           'bench/group-000/dev-00001',   '/humidity',    '%',  'above', 60, 75, '24h'),
+  (3, 'last_seen', 'Door sensor',        'bench/group-000/dev-00002',   '',             '',   'above', null, null, '24h'),
+  (4, 'sparkline', 'Temperature today',  '$t0',                         '/temperature', '°C', 'above', null, null, '24h'),
+  (5, 'history',   'Temperature, 24 h',  '$t0',                         '/temperature', '°C', 'above', null, null, '24h'),
+  (6, 'table',     'All sensors',        'bench/group-000/+',           '/temperature', '°C', 'above', null, null, '24h')
+) as w where p.slug = '$slug';
+SQL
+
+# --- the page and its copy for nginx --------------------------------------------------------------
+page=$base/status/$slug
+# Pages published behind Lookout's back (not through its editor) show within a TTL.
+wait_for 15 curl -sf -o /dev/null "$page" || die "Lookout does not serve $page"
+curl -sfS -D "$run/lookout.headers" -o "$run/page.html" "$page"
+curl -sfS -o "$run/page.json" "$page.json"
+etag=$(awk 'tolower($1) == "etag:" {print $2}' "$run/lookout.headers" | tr -d '\r')
+not_modified=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$page")
+
+# Same URL path, bytes and Content-Type as Lookout's; nginx's own ETag and Last-Modified come
+# with it. keepalive_requests: nginx would close each connection after 1,000 requests, which
+# hyper never does, and the reconnections would cost the ceiling, not the page.
+mkdir -p "$run/nginx/html/status"
+cp "$run/page.html" "$run/nginx/html/status/$slug"
+nginx_port=$(free_port 18080)
+cat >"$run/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $run/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  open_file_cache max=16 inactive=60s;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $run/nginx/html;
+    location / {
+      types { }
+      default_type "text/html; charset=utf-8";
+      add_header Cache-Control "public, max-age=5";
+    }
+  }
+}
+CONF
+say "starting nginx on port $nginx_port"
+nginx -e "$run/nginx/error.log" -p "$run/nginx" -c "$run/nginx/nginx.conf" -g 'daemon off;' &
+nginx_pid=$!
+started+=("$nginx_pid")
+wait_for 10 port_open "$nginx_port" || die "nginx did not start (see $run/nginx/error.log)"
+ceiling=http://127.0.0.1:$nginx_port/status/$slug
+curl -sfS -D "$run/nginx.headers" -o "$run/nginx-page.html" "$ceiling"
+cmp -s "$run/page.html" "$run/nginx-page.html" || die "nginx does not serve the saved page"
+
+# --- measuring ------------------------------------------------------------------------------------
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# User + system ticks of a process and its children (nginx's workers, PostgreSQL's backends).
+tree_ticks() {
+  local p sum=0 stat
+  for p in "$1" $(pgrep -P "$1" || true); do
+    stat=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $stat
+    sum=$((sum + ${12} + ${13}))
+  done
+  echo "$sum"
+}
+# The cores are shared with other people's builds: wait for a moment they leave nearly idle.
+quiet_cores=
+wait_quiet() {
+  local deadline=$((SECONDS + quiet_wait)) a b
+  while :; do
+    a=$(busy_ticks); sleep 3; b=$(busy_ticks)
+    quiet_cores=$(awk -v t=$((b - a)) -v c="$clk" 'BEGIN {printf "%.2f", t / c / 3}')
+    if [ $((b - a)) -le $((clk * 3 / 4)) ] || [ $SECONDS -ge $deadline ]; then break; fi
+  done
+  say "machine $quiet_cores cores busy before the step"
+}
+builds() { curl -sf "$base/metrics" | awk '/^lookout_status_snapshot_builds_total / {print $2}'; }
+publisher_pid=
+rows=$run/rows
+: >"$rows"
+# One wrk run after a warm-up, with the CPU its server, helpers and the machine used meanwhile.
+measure() { # key, label, url, server pid
+  local key=$1 label=$2 url=$3 server=$4 b0 m0 s0 p0 q0 l0
+  say "$label: wrk -t$threads -c$conns -d${secs}s $url"
+  wrk -t"$threads" -c"$conns" -d"${warmup}s" "$url" >/dev/null
+  b0=$(builds); m0=$(busy_ticks); s0=$(tree_ticks "$server"); p0=$(tree_ticks "$postmaster")
+  q0=$(tree_ticks "$broker"); l0=$([ -z "$publisher_pid" ] && echo 0 || tree_ticks "$publisher_pid")
+  /usr/bin/time -f '%U %S' -o "$run/$key.time" \
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url" >"$run/$key.wrk"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$label" "$url" "$quiet_cores" \
+    $(($(busy_ticks) - m0)) $(($(tree_ticks "$server") - s0)) $(($(tree_ticks "$postmaster") - p0)) \
+    $(($(tree_ticks "$broker") - q0)) \
+    $(($([ -z "$publisher_pid" ] && echo 0 || tree_ticks "$publisher_pid") - l0)) \
+    $(($(builds) - b0)) >>"$rows"
+}
+
+# Idle: nothing published while wrk runs; Lookout still rebuilds the page once per TTL.
+wait_quiet; measure nginx "nginx, the saved file (ceiling)" "$ceiling" "$nginx_pid"
+wait_quiet; measure page "Lookout /status/$slug" "$page" "$lookout_pid"
+wait_quiet; measure json "Lookout /status/$slug.json" "$page.json" "$lookout_pid"
+
+# Under ingest: the load generator keeps publishing over all 1,000 topics (the page's among
+# them) through both wrk runs; nginx is measured again so both face the same competition for the
+# two cores.
+wait_quiet
+stored0=$(sql -c 'select count(*) from message')
+load_secs=$((2 * (warmup + secs) + 10))
+publish --rate "$rate" --count $((rate * load_secs)) --seq-base 1000000 >"$run/load.json" &
+publisher_pid=$!
+started+=("$publisher_pid")
+sleep 3
+etag_before=$(curl -sfS -D - -o /dev/null "$page" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+measure nginx-load "nginx, the saved file, at $rate msg/s" "$ceiling" "$nginx_pid"
+measure page-load "Lookout /status/$slug at $rate msg/s" "$page" "$lookout_pid"
+etag_after=$(curl -sfS -D - -o /dev/null "$page" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
+wait "$publisher_pid" || die "the load generator failed"
+publisher_pid=
+all_stored() { [ "$(sql -c 'select count(*) from message')" -ge $((stored0 + rate * load_secs)) ]; }
+wait_for 60 all_stored || say "Lookout did not store every message published under load"
+stored=$(($(sql -c 'select count(*) from message') - stored0))
+
+# --- report -------------------------------------------------------------------------------------
+cat >"$run/meta" <<META
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+nproc=$(nproc)
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+uname=$(uname -srm)
+memory=$(free -g | awk '/^Mem:/ {print $2 " GiB RAM"}')
+lookout_rev=$lookout_rev
+rustc=$(rustc --version)
+postgres=$("$pgbin/postgres" --version | awk '{print $3}')
+mosquitto=$(dpkg-query -W -f='${Version}' mosquitto 2>/dev/null || echo '?')
+nginx=$(nginx -v 2>&1 | sed 's|.*/||')
+wrk=$(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?')
+clk=$clk
+secs=$secs
+warmup=$warmup
+conns=$conns
+threads=$threads
+rate=$rate
+load_secs=$load_secs
+published=$((rate * load_secs))
+stored=$stored
+etag_changed=$([ "$etag_before" != "$etag_after" ] && echo yes || echo no)
+not_modified=$not_modified
+lookout_log_errors=$(grep -ci 'error' "$run/lookout-$db.log" || true)
+run_dir=$run
+META
+python3 "$here/report.py" "$run" "$results"
+say "wrote $results (raw results in $run)"

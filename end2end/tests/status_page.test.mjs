@@ -1,0 +1,103 @@
+// Public status pages, served by the real binary, in a real Chromium: an admin builds a page
+// with the editor's forms and publishes it; a visitor without JavaScript reads the values; a
+// visitor with JavaScript sees a new value after the page's TTL without reloading, and never
+// gets a live stream.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish } from './support.mjs';
+
+const prefix = uniqueName('e2e');
+const slug = `plant-${process.pid}`;
+let lookout;
+let browser;
+let password;
+
+before(async () => {
+  // A TTL of 1 s, so the refresh shows within the test's patience.
+  lookout = await startLookout({ prefix, env: { LOOKOUT_STATUS_TTL_SECONDS: '1' } });
+  password = lookout.addUser('chief', 'admin');
+  browser = await launchChromium();
+  publish(`${prefix}/boiler`, JSON.stringify({ temp: 71.5, owner: 'Ada Lovelace' }));
+  publish(`${prefix}/private/vault`, 'secret-combination-1234');
+});
+
+after(async () => {
+  await browser?.close();
+  await lookout?.stop();
+});
+
+test('an admin builds and publishes a page with the editor', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'chief', password);
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
+  await Promise.all([page.waitForURL(/\/admin\/pages$/), page.click('nav.admin-links >> text=Status pages')]);
+  await page.fill('input[name="slug"]', slug);
+  await page.fill('input[name="title"]', 'Plant 7');
+  await Promise.all([page.waitForURL(/\/admin\/pages\/\d+\?done=page_added$/), page.click('text=Create draft')]);
+
+  const addWidget = async (fields) => {
+    const form = page.locator('form#new-widget');
+    await form.locator('select[name="kind"]').selectOption(fields.kind);
+    for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at']) {
+      await form.locator(`input[name="${name}"]`).fill(fields[name] ?? '');
+    }
+    await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+  };
+  await addWidget({ kind: 'value', label: 'Boiler', topic: `${prefix}/boiler`, pointer: '/temp', unit: '°C' });
+  await addWidget({ kind: 'status', label: 'Boiler health', topic: `${prefix}/boiler`, pointer: '/temp', degraded_at: '60', down_at: '80' });
+  await addWidget({ kind: 'sparkline', label: 'Boiler today', topic: `${prefix}/boiler`, pointer: '/temp' });
+
+  // A draft: the admin previews it, a visitor gets a 404.
+  const preview = await context.newPage();
+  await preview.goto(`${lookout.url}/status/${slug}`);
+  assert.match(await preview.locator('.draft-notice').innerText(), /Draft preview/);
+  const anonymous = await fetch(`${lookout.url}/status/${slug}`);
+  assert.equal(anonymous.status, 404);
+
+  await page.check('input[name="published"]');
+  await Promise.all([page.waitForURL(/done=page_changed$/), page.click('text=Save page')]);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('without JavaScript the page is complete; with it, values refresh after the TTL', async () => {
+  const noScript = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noScript.newPage();
+  const response = await plain.goto(`${lookout.url}/status/${slug}`);
+  assert.equal(response.status(), 200);
+  const boiler = plain.locator('section.widget-value [data-value]');
+  assert.equal(await boiler.innerText(), '71.5 °C');
+  assert.equal(await plain.locator('section.widget-status [data-level-text]').innerText(), 'Degraded');
+  assert.equal(await plain.locator('[data-summary-text]').innerText(), 'Partially degraded');
+  assert.equal(await plain.locator('section.widget-sparkline svg[role="img"]').count(), 1);
+  assert.equal(await plain.locator('main h1').innerText(), 'Plant 7');
+  assert.equal(await plain.locator('meta[property="og:title"]').getAttribute('content'), 'Plant 7 · Status');
+  const html = await plain.content();
+  for (const secret of ['Ada Lovelace', 'secret-combination-1234', 'private/vault']) {
+    assert.ok(!html.includes(secret), `the page leaks ${secret}`);
+  }
+  await noScript.close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  const requests = [];
+  page.on('request', (request) => requests.push(request.url()));
+  await page.goto(`${lookout.url}/status/${slug}`);
+  assert.equal(await page.locator('section.widget-value [data-value]').innerText(), '71.5 °C');
+  publish(`${prefix}/boiler`, JSON.stringify({ temp: 85, owner: 'Ada Lovelace' }));
+  await page.waitForFunction(
+    () => document.querySelector('section.widget-value [data-value]')?.textContent === '85 °C',
+    null,
+    { timeout: 15_000 },
+  );
+  assert.equal(await page.locator('section.widget-status [data-level-text]').innerText(), 'Down');
+  assert.equal(await page.locator('[data-summary-text]').innerText(), 'Major outage');
+  assert.match(await page.locator('time[data-generated-ms]').innerText(), /s ago$/);
+  assert.ok(!requests.some((url) => url.includes('/api/live') || url.includes('.wasm')), requests.join('\n'));
+  assert.deepEqual(errors, []);
+  await context.close();
+});

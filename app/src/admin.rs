@@ -217,7 +217,7 @@ impl Outcome {
             Outcome::DuplicateDeviceRule => "A device rule for those device topics exists already.",
             Outcome::UnknownDeviceRule => "There is no such device rule (any more).",
             Outcome::PageAdded => "The page was created as a draft: add widgets, then publish it.",
-            Outcome::PageChanged => "The page was saved; its public snapshot was rebuilt.",
+            Outcome::PageChanged => "The page was saved; visitors get the change from now on.",
             Outcome::PageDeleted => "The page was deleted.",
             Outcome::WidgetAdded => "The widget was added.",
             Outcome::WidgetChanged => "The widget was saved.",

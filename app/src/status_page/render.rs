@@ -50,7 +50,14 @@ impl Plot {
         let span = (to_ms - from_ms).max(1) as f64;
         let margin = 2.0;
         let mut points = String::new();
-        for point in series {
+        // The newest value holds until now: drawn to the right edge, so a series of one
+        // sample is still a line.
+        let held = Point {
+            at_ms: to_ms,
+            value: latest.value,
+        };
+        let until_now = (latest.at_ms < to_ms).then_some(&held);
+        for point in series.iter().chain(until_now) {
             let x = ((point.at_ms - from_ms) as f64 / span).clamp(0.0, 1.0) * width;
             let y = if high > low {
                 margin + (1.0 - (point.value - low) / spread) * (height - 2.0 * margin)
@@ -510,6 +517,12 @@ mod tests {
         let plot = Plot::of(&flat, 0, 100, WidgetKind::Sparkline).unwrap();
         assert_eq!(plot.points, "0.0,16.0 120.0,16.0");
         assert!(Plot::of(&[], 0, 100, WidgetKind::History).is_none());
+        let single = [Point {
+            at_ms: 50,
+            value: 7.0,
+        }];
+        let plot = Plot::of(&single, 0, 100, WidgetKind::Sparkline).unwrap();
+        assert_eq!(plot.points, "60.0,16.0 120.0,16.0", "held until now");
     }
 
     #[test]

@@ -35,19 +35,24 @@ def wrk(key):
     return found
 
 
-rows = []
+runs = {}
 for line in open(f"{run}/rows"):
-    key, label, url, quiet, machine, server, pg, broker, publisher, builds = line.rstrip("\n").split("\t")
-    row = {"key": key, "label": label, "url": url, "quiet": float(quiet), "builds": int(builds)}
+    key, rnd, label, quiet, machine, softirq, server, pg, broker, publisher, builds = line.rstrip("\n").split("\t")
+    row = {"key": key, "round": int(rnd), "label": label, "quiet": float(quiet), "builds": int(builds)}
     cores = {name: int(ticks) / clk / secs for name, ticks in
-             [("machine", machine), ("server", server), ("pg", pg), ("broker", broker), ("publisher", publisher)]}
-    row.update(wrk(key))
-    cores["others"] = max(0.0, cores["machine"] - cores["server"] - cores["pg"] - cores["broker"]
-                          - cores["publisher"] - row["wrk_cores"])
+             [("machine", machine), ("softirq", softirq), ("server", server), ("pg", pg),
+              ("broker", broker), ("publisher", publisher)]}
+    row.update(wrk(f"{key}.{rnd}"))
+    cores["others"] = max(0.0, cores["machine"] - cores["softirq"] - cores["server"] - cores["pg"]
+                          - cores["broker"] - cores["publisher"] - row["wrk_cores"])
     row["cores"] = cores
-    rows.append(row)
-by = {row["key"]: row for row in rows}
-ceiling_of = {"page": "nginx", "json": "nginx", "page-load": "nginx-load"}
+    runs.setdefault(key, []).append(row)
+# Each step's median round by requests/s stands for it (the lower median for an even count).
+by = {key: sorted(rounds, key=lambda r: r["rps"])[(len(rounds) - 1) // 2] for key, rounds in runs.items()}
+for key, row in by.items():
+    row["all"] = runs[key]
+rows = list(by.values())
+ceiling_of = {"page": "nginx", "json": "nginx", "page-304": "nginx-304", "page-load": "nginx-load"}
 
 page_bytes = os.path.getsize(f"{run}/page.html")
 json_bytes = os.path.getsize(f"{run}/page.json")
@@ -68,8 +73,8 @@ def lat(x):
     return f"{x:.2f} ms" if x < 10 else f"{x:.1f} ms"
 
 
-table = ["| | requests/s | p50 | p75 | p90 | p99 | max | × nginx (same conditions) | server CPU | wrk CPU | PostgreSQL / Mosquitto / load generator CPU | not this run | snapshot builds |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+table = ["| | requests/s | p50 | p90 | p99 | max | × nginx (same conditions) | each round: requests/s (p99) | server CPU | wrk CPU | loopback (softirq) | PostgreSQL / Mosquitto / load generator | not this run | snapshot builds |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 for row in rows:
     c = row["cores"]
     ceiling = ceiling_of.get(row["key"])
@@ -80,10 +85,11 @@ for row in rows:
     if row["socket_errors"]:
         errors.append(f"socket errors: {row['socket_errors']}")
     label = row["label"] + (f" ({'; '.join(errors)})" if errors else "")
+    each = ", ".join(f"{num(r['rps'])} ({lat(r['p99'])})" for r in row["all"])
     table.append(
-        f"| {label} | **{num(row['rps'])}** | {lat(row['p50'])} | {lat(row['p75'])} | {lat(row['p90'])} | "
-        f"**{lat(row['p99'])}** | {lat(row['max'])} | {ratio} | {c['server']:.2f} | {row['wrk_cores']:.2f} | "
-        f"{c['pg']:.2f} / {c['broker']:.2f} / {c['publisher']:.2f} | {c['others']:.2f} | "
+        f"| {label} | **{num(row['rps'])}** | {lat(row['p50'])} | {lat(row['p90'])} | "
+        f"**{lat(row['p99'])}** | {lat(row['max'])} | {ratio} | {each} | {c['server']:.2f} | {row['wrk_cores']:.2f} | "
+        f"{c['softirq']:.2f} | {c['pg']:.2f} / {c['broker']:.2f} / {c['publisher']:.2f} | {c['others']:.2f} | "
         f"{row['builds'] if row['key'].startswith(('page', 'json')) else '–'} |")
 
 
@@ -105,7 +111,14 @@ widgets = ", ".join(
     + (f" = {w['text']}" if w.get("text") else "")
     + (f" [{w['status']}]" if w.get("status") else "")
     for w in snapshot["widgets"])
-page_secs = secs
+
+
+def per_request_us(row):
+    """Server CPU per request, in microseconds."""
+    return row["cores"]["server"] * 1e6 / row["rps"]
+
+
+page, nginx = by["page"], by["nginx"]
 text = f"""# Status page benchmark
 
 Issue 6 asks that a public status page (`GET /status/<slug>`, served from Lookout's snapshot
@@ -119,25 +132,36 @@ column). Compare the rows with each other rather than with other runs.
 ## Results
 
 wrk `-t{meta['threads']} -c{meta['conns']} -d{meta['secs']}s --latency` after a {meta['warmup']} s
-warm-up, on the same machine as the servers. The page: {page_bytes:,} bytes of HTML
-(`/status/{snapshot['slug']}.json`: {json_bytes:,} bytes); response headers {header_bytes('lookout')} bytes from
-Lookout, {header_bytes('nginx')} from nginx. CPU in cores (1.00 = one core busy for the whole
-run; the machine has {meta['nproc']}).
+warm-up, on the same machine as the servers; each step {meta['rounds']} times, the rounds
+alternating, and the median round (by requests/s) shown. The page: {page_bytes:,} bytes of HTML
+(`/status/{snapshot['slug']}.json`: {json_bytes:,} bytes); response headers {header_bytes('lookout')}
+bytes from Lookout, {header_bytes('nginx')} from nginx. CPU in cores (1.00 = one core busy for the
+whole run; the machine has {meta['nproc']}).
 
 """ + "\n".join(table) + f"""
 
 - **Idle page:** {verdict('page')}.
-- **Page at {int(meta['rate']):,} msg/s:** {verdict('page-load')}; against idle nginx ×{by['page-load']['rps'] / by['nginx']['rps']:.2f}.
-- The JSON row is compared with nginx serving the HTML (its body is {json_bytes:,} bytes, not {page_bytes:,}).
-- Snapshot builds: the page was built from PostgreSQL {by['page']['builds']} times during the
-  {meta['secs']} s idle run ({num(by['page']['requests'])} requests), once per TTL of
-  {snapshot['ttl_seconds']} s or fewer, whatever the traffic. A request with the page's ETag in
-  `If-None-Match` got {meta['not_modified']}.
-- Under load the load generator offered {int(meta['rate']):,} msg/s to all 1,000 topics for
+- **Page at {int(meta['rate']):,} msg/s:** {verdict('page-load')}; against idle nginx ×{by['page-load']['rps'] / nginx['rps']:.2f}.
+- **Where the difference is:** Lookout spent {per_request_us(page):.0f} µs of CPU per request on the
+  page, nginx {per_request_us(nginx):.0f} µs on the file. Without a body (`If-None-Match: *`, 304)
+  Lookout served {num(by['page-304']['rps'])} req/s ({per_request_us(by['page-304']):.0f} µs each),
+  ×{by['page-304']['rps'] / page['rps']:.2f} of its rate with the {page_bytes:,}-byte body, while
+  nginx went to {num(by['nginx-304']['rps'])} (×{by['nginx-304']['rps'] / nginx['rps']:.2f}): Lookout's
+  cost is per request, not per byte, and the JSON
+  ({json_bytes:,} bytes, {num(by['json']['rps'])} req/s) says the same.
+- **Snapshot builds:** the page was built from PostgreSQL {page['builds']} times during the
+  {meta['secs']} s idle run ({num(page['requests'])} requests): once per TTL of
+  {snapshot['ttl_seconds']} s, whatever the traffic. A request with the page's ETag in
+  `If-None-Match` got {meta['not_modified']}; but the ETag of the idle page changed between the first
+  request and the end of the idle steps ({meta['etag_idle_changed']}), as every snapshot carries the
+  time it was built: a cache revalidating after `max-age` gets the whole page again even when no
+  value changed.
+- **Under load** the load generator offered {int(meta['rate']):,} msg/s to all 1,000 topics for
   {meta['load_secs']} s and the broker acknowledged {load['acked']:,} at {num(load['rate'])} msg/s;
   Lookout stored {int(meta['stored']):,} of the {int(meta['published']):,} published. The page
-  changed while it ran (a new ETag between before and after the two wrk runs: {meta['etag_changed']}).
-- Lines with "error" in Lookout's log: {meta['lookout_log_errors']}.
+  changed while it ran (a new ETag between before and after the wrk runs: {meta['etag_changed']}).
+  Lookout logged {meta['slow_statements']} slow statement warning(s) (a statement over 1 s) and
+  {meta['lookout_log_errors']} line(s) with "error".
 
 The page served: {len(snapshot['widgets'])} widgets, {widgets}; summary "{snapshot.get('summary_text')}".
 
@@ -158,16 +182,18 @@ The page served: {len(snapshot['widgets'])} widgets, {widgets}; summary "{snapsh
   file at the same path with the same `Content-Type` and `Cache-Control` (`worker_processes
   auto`, `access_log off`, `sendfile`, `open_file_cache`, `keepalive_requests` raised so that
   nginx keeps its connections as hyper does), in the foreground under the run directory.
-- **Steps**, one after another: nginx, the page, its JSON, with nothing published; then the load
+- **Steps**, each round in this order: nginx, the page, its JSON, nginx and the page with
+  `If-None-Match: *` (both answer 304 without a body), with nothing published; then the load
   generator starts publishing {int(meta['rate']):,} msg/s round-robin over all 1,000 topics (the
-  page's among them, each every {1000 * 1000 / int(meta['rate']):.0f} ms), and nginx and the page
-  are measured again while it runs. Before each idle step the run waits (up to
-  BENCH_QUIET_WAIT_S) until the machine's other work leaves it below 0.25 busy cores: it was
-  {', '.join(f"{row['quiet']:.2f}" for row in rows if row['key'] in ('nginx', 'page', 'json'))}
-  cores before the idle steps, {by['nginx-load']['quiet']:.2f} before the load started.
+  page's among them, each every {1000 * 1000 / int(meta['rate']):.0f} ms) and nginx and the page
+  are measured again, round after round, while it runs. Before each idle step the run waits (up
+  to BENCH_QUIET_WAIT_S) until the machine's other work leaves it below 0.25 busy cores; it was
+  at {min(r['quiet'] for rs in runs.values() for r in rs):.2f}–{max(r['quiet'] for rs in runs.values() for r in rs):.2f}
+  cores before the steps.
 - **CPU**: user + system ticks from `/proc` of each process and its children over the wrk run;
-  wrk's from `/usr/bin/time`; "not this run" is the machine's busy time (`/proc/stat`) less all
-  of these.
+  wrk's from `/usr/bin/time`; loopback is the machine's softirq time (`/proc/stat`), where the
+  kernel does most of the TCP work of both ends and charges no process; "not this run" is the
+  machine's busy time less all of these.
 - **Builds**: `lookout_status_snapshot_builds_total` from `/metrics` before and after each run.
 
 ## Machine
@@ -179,7 +205,7 @@ cores, so nginx's ceiling here is what is left beside wrk, not nginx's own limit
 ## Reproduce
 
 ```sh
-bench/pages/run.sh     # about 4 minutes plus builds; raw wrk output in {meta['run_dir']}
+bench/pages/run.sh     # about 11 minutes plus builds; raw wrk output in {meta['run_dir']}
 ```
 """
 os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -3,10 +3,11 @@
 # snapshot cache, against nginx serving the same HTML saved as a file (the ceiling), and both
 # again while the load generator publishes BENCH_RATE msg/s that Lookout ingests. Writes
 # bench/results/pages.md (see its Method section); wrk's own output stays in the run directory.
-# About 4 minutes plus builds and any wait for the shared machine to quieten.
+# About 11 minutes plus builds and any wait for the shared machine to quieten.
 #
 # Knobs: BENCH_RATE (5000), BENCH_SECS (20 per wrk run), BENCH_WARMUP_SECS (3),
-# BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_QUIET_WAIT_S (300: how long to wait for the
+# BENCH_CONNECTIONS (50), BENCH_THREADS (2), BENCH_ROUNDS (3: each step is run that many times,
+# alternating, and the report takes the median), BENCH_QUIET_WAIT_S (300: how long to wait for the
 # machine to be nearly idle before each idle step), BENCH_RESULTS (the report's path),
 # BENCH_RUN_DIR, LOOKOUT_REV (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary
 # to use instead of building one).
@@ -20,6 +21,7 @@ secs=${BENCH_SECS:-20}
 warmup=${BENCH_WARMUP_SECS:-3}
 conns=${BENCH_CONNECTIONS:-50}
 threads=${BENCH_THREADS:-2}
+rounds=${BENCH_ROUNDS:-3}
 quiet_wait=${BENCH_QUIET_WAIT_S:-300}
 results=${BENCH_RESULTS:-$repo/bench/results/pages.md}
 slug=bench
@@ -131,14 +133,22 @@ wait_for 10 port_open "$nginx_port" || die "nginx did not start (see $run/nginx/
 ceiling=http://127.0.0.1:$nginx_port/status/$slug
 curl -sfS -D "$run/nginx.headers" -o "$run/nginx-page.html" "$ceiling"
 cmp -s "$run/page.html" "$run/nginx-page.html" || die "nginx does not serve the saved page"
+for url in "$page" "$ceiling"; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: *' "$url")" = 304 ] ||
+    die "$url does not answer If-None-Match: * with 304"
+done
 
 # --- measuring ------------------------------------------------------------------------------------
-busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# Busy and softirq ticks of the whole machine: loopback TCP is mostly softirq work, which no
+# process is charged with.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $8}' /proc/stat; }
 # User + system ticks of a process and its children (nginx's workers, PostgreSQL's backends).
 tree_ticks() {
+  [ -n "$1" ] || { echo 0; return; }
   local p sum=0 stat
   for p in "$1" $(pgrep -P "$1" || true); do
     stat=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue
+    # shellcheck disable=SC2086 # the fields of /proc/PID/stat
     set -- $stat
     sum=$((sum + ${12} + ${13}))
   done
@@ -149,50 +159,60 @@ quiet_cores=
 wait_quiet() {
   local deadline=$((SECONDS + quiet_wait)) a b
   while :; do
-    a=$(busy_ticks); sleep 3; b=$(busy_ticks)
+    read -r a _ < <(machine_ticks); sleep 3; read -r b _ < <(machine_ticks)
     quiet_cores=$(awk -v t=$((b - a)) -v c="$clk" 'BEGIN {printf "%.2f", t / c / 3}')
     if [ $((b - a)) -le $((clk * 3 / 4)) ] || [ $SECONDS -ge $deadline ]; then break; fi
   done
-  say "machine $quiet_cores cores busy before the step"
 }
 builds() { curl -sf "$base/metrics" | awk '/^lookout_status_snapshot_builds_total / {print $2}'; }
 publisher_pid=
 rows=$run/rows
 : >"$rows"
-# One wrk run after a warm-up, with the CPU its server, helpers and the machine used meanwhile.
-measure() { # key, label, url, server pid
-  local key=$1 label=$2 url=$3 server=$4 b0 m0 s0 p0 q0 l0
-  say "$label: wrk -t$threads -c$conns -d${secs}s $url"
-  wrk -t"$threads" -c"$conns" -d"${warmup}s" "$url" >/dev/null
-  b0=$(builds); m0=$(busy_ticks); s0=$(tree_ticks "$server"); p0=$(tree_ticks "$postmaster")
-  q0=$(tree_ticks "$broker"); l0=$([ -z "$publisher_pid" ] && echo 0 || tree_ticks "$publisher_pid")
-  /usr/bin/time -f '%U %S' -o "$run/$key.time" \
-    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url" >"$run/$key.wrk"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$label" "$url" "$quiet_cores" \
-    $(($(busy_ticks) - m0)) $(($(tree_ticks "$server") - s0)) $(($(tree_ticks "$postmaster") - p0)) \
-    $(($(tree_ticks "$broker") - q0)) \
-    $(($([ -z "$publisher_pid" ] && echo 0 || tree_ticks "$publisher_pid") - l0)) \
-    $(($(builds) - b0)) >>"$rows"
+# One wrk run after a warm-up, with the CPU its server, the helpers and the machine used meanwhile.
+measure() { # key, round, label, server pid, url, [wrk arguments]
+  local key=$1 round=$2 label=$3 server=$4 url=$5 m0 i0 b0 s0 p0 q0 l0 m1 i1
+  shift 5
+  say "$label, round $round (machine $quiet_cores cores busy before)"
+  wrk -t"$threads" -c"$conns" -d"${warmup}s" "$@" "$url" >/dev/null
+  b0=$(builds); s0=$(tree_ticks "$server"); p0=$(tree_ticks "$postmaster")
+  q0=$(tree_ticks "$broker"); l0=$(tree_ticks "$publisher_pid"); read -r m0 i0 < <(machine_ticks)
+  /usr/bin/time -f '%U %S' -o "$run/$key.$round.time" \
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$@" "$url" >"$run/$key.$round.wrk"
+  read -r m1 i1 < <(machine_ticks)
+  printf '%s\t' "$key" "$round" "$label" "$quiet_cores" $((m1 - m0)) $((i1 - i0)) \
+    $(($(tree_ticks "$server") - s0)) $(($(tree_ticks "$postmaster") - p0)) \
+    $(($(tree_ticks "$broker") - q0)) $(($(tree_ticks "$publisher_pid") - l0)) >>"$rows"
+  echo $(($(builds) - b0)) >>"$rows"
 }
 
-# Idle: nothing published while wrk runs; Lookout still rebuilds the page once per TTL.
-wait_quiet; measure nginx "nginx, the saved file (ceiling)" "$ceiling" "$nginx_pid"
-wait_quiet; measure page "Lookout /status/$slug" "$page" "$lookout_pid"
-wait_quiet; measure json "Lookout /status/$slug.json" "$page.json" "$lookout_pid"
+# Idle: nothing published while wrk runs; Lookout still rebuilds the page once per TTL. The
+# conditional requests (`If-None-Match: *`, which both answer with 304 and no body) separate
+# what a request costs from what its body does.
+for round in $(seq "$rounds"); do
+  wait_quiet; measure nginx "$round" "nginx, the saved file (ceiling)" "$nginx_pid" "$ceiling"
+  wait_quiet; measure page "$round" "Lookout /status/$slug" "$lookout_pid" "$page"
+  wait_quiet; measure json "$round" "Lookout /status/$slug.json" "$lookout_pid" "$page.json"
+  wait_quiet; measure nginx-304 "$round" "nginx, 304 Not Modified" "$nginx_pid" "$ceiling" -H 'If-None-Match: *'
+  wait_quiet; measure page-304 "$round" "Lookout /status/$slug, 304 Not Modified" "$lookout_pid" "$page" \
+    -H 'If-None-Match: *'
+done
+etag_idle=$(curl -sfS -D - -o /dev/null "$page" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
 
 # Under ingest: the load generator keeps publishing over all 1,000 topics (the page's among
-# them) through both wrk runs; nginx is measured again so both face the same competition for the
-# two cores.
+# them) through every round; nginx is measured again so that both face the same competition for
+# the two cores.
 wait_quiet
 stored0=$(sql -c 'select count(*) from message')
-load_secs=$((2 * (warmup + secs) + 10))
+load_secs=$((rounds * 2 * (warmup + secs + 2) + 10))
 publish --rate "$rate" --count $((rate * load_secs)) --seq-base 1000000 >"$run/load.json" &
 publisher_pid=$!
 started+=("$publisher_pid")
 sleep 3
 etag_before=$(curl -sfS -D - -o /dev/null "$page" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
-measure nginx-load "nginx, the saved file, at $rate msg/s" "$ceiling" "$nginx_pid"
-measure page-load "Lookout /status/$slug at $rate msg/s" "$page" "$lookout_pid"
+for round in $(seq "$rounds"); do
+  measure nginx-load "$round" "nginx, the saved file, at $rate msg/s" "$nginx_pid" "$ceiling"
+  measure page-load "$round" "Lookout /status/$slug at $rate msg/s" "$lookout_pid" "$page"
+done
 etag_after=$(curl -sfS -D - -o /dev/null "$page" | awk 'tolower($1) == "etag:" {print $2}' | tr -d '\r')
 wait "$publisher_pid" || die "the load generator failed"
 publisher_pid=
@@ -218,11 +238,14 @@ secs=$secs
 warmup=$warmup
 conns=$conns
 threads=$threads
+rounds=$rounds
 rate=$rate
 load_secs=$load_secs
 published=$((rate * load_secs))
 stored=$stored
 etag_changed=$([ "$etag_before" != "$etag_after" ] && echo yes || echo no)
+etag_idle_changed=$([ "$etag" != "$etag_idle" ] && echo yes || echo no)
+slow_statements=$(grep -c 'slow statement' "$run/lookout-$db.log" || true)
 not_modified=$not_modified
 lookout_log_errors=$(grep -ci 'error' "$run/lookout-$db.log" || true)
 run_dir=$run

@@ -74,8 +74,11 @@ impl Plot {
         );
         Some(Self {
             description: format!(
-                "{} values from {} to {} UTC: lowest {low}, highest {high}, latest {latest}.",
-                series.len(),
+                "{} from {} to {}: lowest {low}, highest {high}, latest {latest}.",
+                match series.len() {
+                    1 => "1 value".to_owned(),
+                    n => format!("{n} values"),
+                },
                 format_utc(from_ms),
                 format_utc(to_ms),
             ),

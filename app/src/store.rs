@@ -98,6 +98,11 @@ impl Store {
     }
 
     /// The pool, for libraries that keep tables of their own (the session store).
+    /// Whether the database answers at all.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("select 1").execute(&self.pool).await.map(drop)
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

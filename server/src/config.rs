@@ -525,6 +525,42 @@ impl Settings {
         Self::load_from(file, |name| std::env::var(name).ok())
     }
 
+    /// The settings in force and where each came from, for `lookout check-config`. Passwords
+    /// are never part of it.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut text = String::from("The settings are valid:\n");
+        let mut line = |name: &str, value: &dyn fmt::Display, origin: &Origin| {
+            let _ = writeln!(text, "  {name:<24} {value}   [{origin}]");
+        };
+        line(
+            "database_url",
+            &self.database_url.value,
+            &self.database_url.origin,
+        );
+        line("listen", &self.listen.value, &self.listen.origin);
+        if let Some(public_url) = &self.web.public_url {
+            line("web.public_url", &public_url.value, &public_url.origin);
+        }
+        line("mqtt.url", &self.mqtt.url.value, &self.mqtt.url.origin);
+        if let Some(login) = &self.mqtt.login {
+            line("mqtt.username", &login.value.username, &login.origin);
+        }
+        let filters: Vec<&str> = self
+            .mqtt
+            .subscriptions
+            .value
+            .iter()
+            .map(|subscription| subscription.filter.as_str())
+            .collect();
+        line(
+            "mqtt.subscriptions",
+            &filters.join(", "),
+            &self.mqtt.subscriptions.origin,
+        );
+        text
+    }
+
     /// As [`Settings::load`], with the environment given as a lookup (tests pass their own).
     pub fn load_from(
         file: Option<&Path>,

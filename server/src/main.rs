@@ -21,6 +21,12 @@ enum Command {
         #[arg(long, env = "LOOKOUT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check the settings without starting anything: every problem names its setting.
+    CheckConfig {
+        /// A TOML file of settings; environment variables override its keys.
+        #[arg(long, env = "LOOKOUT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage the people who log in. Needs only the database.
     User {
         /// A TOML file of settings, as for `serve`; only the database URL is used.
@@ -35,16 +41,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The user commands print their own results; routine logs would only bury them.
     let default_filter = match cli.command {
-        Command::User { .. } => "warn",
+        Command::User { .. } | Command::CheckConfig { .. } => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_filter.into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // One JSON object per line for log collectors; read before the settings, since loading them
+    // may already log.
+    match std::env::var("LOOKOUT_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().flatten_event(true).init(),
+        Ok("text") | Err(_) => logs.init(),
+        Ok(other) => {
+            eprintln!("lookout: LOOKOUT_LOG_FORMAT: expected text or json, got {other:?}");
+            return ExitCode::FAILURE;
+        }
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -61,6 +76,11 @@ fn main() -> ExitCode {
                     .await?
                     .run_until_stopped()
                     .await
+            }
+            Command::CheckConfig { config } => {
+                let settings = Settings::load(config.as_deref())?;
+                print!("{}", settings.summary());
+                Ok(())
             }
             Command::User { config, command } => user_cli::run(config.as_deref(), command).await,
         }

@@ -267,13 +267,17 @@ async fn shutdown_signal() {
 }
 
 const METRICS: &str = "/metrics";
+const HEALTHZ: &str = "/healthz";
+const READYZ: &str = "/readyz";
 const LOG_IN: &str = "/login";
 const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 26] = [
+pub const PLAIN_ROUTES: [(&str, &str); 28] = [
     (METRICS, "GET"),
+    (HEALTHZ, "GET"),
+    (READYZ, "GET"),
     (app::live::STREAM_PATH, "GET"),
     (LOG_IN, "POST"),
     (LOG_OUT, "POST"),
@@ -356,6 +360,8 @@ async fn web_router(
     // then the origin rule, then the session.
     Ok(Router::new()
         .route(METRICS, get(metrics))
+        .route(HEALTHZ, get(healthz))
+        .route(READYZ, get(readyz))
         .route(app::live::STREAM_PATH, get(live::stream))
         // GET /login is the page (app::pages); these take its form and the logout button.
         .route(LOG_IN, post(login::log_in))
@@ -427,6 +433,35 @@ async fn record_status_changes(pages: StatusPages) {
             tracing::warn!(error = %error, "rechecking the status pages failed");
         }
     }
+}
+
+/// The process is alive and serving: what a supervisor restarts on. Nothing else is checked, so
+/// a database outage does not get a healthy process killed.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// How long `/readyz` waits for the database before calling it unreachable.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Ready to do its work: the database answers and the broker connection is up. A load balancer
+/// sends traffic elsewhere while this is 503. Names the failing part, never an address.
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let database = tokio::time::timeout(READY_CHECK_TIMEOUT, state.store.ping())
+        .await
+        .is_ok_and(|answered| answered.is_ok());
+    let broker = state.ingest.is_connected();
+    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let status = if database && broker {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        format!("database {}\nbroker {}\n", word(database), word(broker)),
+    )
 }
 
 /// Prometheus scrapes this. Counters only, never a topic name or a payload, so it needs no login.

@@ -29,6 +29,8 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("GET", "/topics", SIGNED_IN),
     ("POST", "/api/topic_tree", SIGNED_IN_API),
     ("GET", "/metrics", EVERYONE),
+    ("GET", "/healthz", EVERYONE),
+    ("GET", "/readyz", EVERYONE),
     // No such topic: signed-in visitors get the 404 page, anonymous ones the login first.
     ("GET", "/topic/{*name}", [303, 404, 404, 404]),
     ("POST", "/api/topic_list", SIGNED_IN_API),

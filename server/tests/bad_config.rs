@@ -8,8 +8,13 @@ use support::{broker_url, fresh_database, unique_name};
 
 /// Runs `lookout serve` with only the given variables (plus PATH) and returns how it ended.
 fn serve_with(vars: &[(&str, &str)], args: &[&str]) -> Output {
+    run_with("serve", vars, args)
+}
+
+/// Runs a `lookout` command with only the given variables (plus PATH).
+fn run_with(subcommand: &str, vars: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lookout"));
-    command.arg("serve").args(args).env_clear();
+    command.arg(subcommand).args(args).env_clear();
     if let Ok(path) = std::env::var("PATH") {
         command.env("PATH", path);
     }
@@ -146,4 +151,49 @@ fn a_missing_config_file_is_refused_by_path() {
         &output,
         "cannot read the config file /nonexistent/lookout.toml",
     );
+}
+
+#[test]
+fn check_config_validates_without_starting_and_never_prints_a_password() {
+    let good = [
+        (
+            "DATABASE_URL",
+            "postgres://lookout:db-secret-4711@db.invalid:5432/lookout",
+        ),
+        (
+            "LOOKOUT_MQTT_URL",
+            "mqtt://ingest:broker-secret-4711@broker.invalid:1883",
+        ),
+        ("LOOKOUT_LISTEN", "0.0.0.0:8080"),
+    ];
+    // Neither host exists: check-config does not connect, it only reads the settings.
+    let output = run_with("check-config", &good, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("The settings are valid"), "{stdout}");
+    assert!(
+        stdout.contains("0.0.0.0:8080") && stdout.contains("[LOOKOUT_LISTEN]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mqtt.username") && stdout.contains("ingest"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("secret-4711"),
+        "a password was printed: {stdout}"
+    );
+
+    let bad = [
+        ("DATABASE_URL", "postgres://lookout@db.invalid/lookout"),
+        ("LOOKOUT_STATUS_TTL_SECONDS", "0"),
+    ];
+    let output = run_with("check-config", &bad, &[]);
+    assert_refused(&output, "LOOKOUT_STATUS_TTL_SECONDS");
+    let output = run_with("check-config", &[("LOOKOUT_LOG_FORMAT", "xml")], &[]);
+    assert_refused(&output, "LOOKOUT_LOG_FORMAT");
 }

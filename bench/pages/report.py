@@ -143,12 +143,12 @@ whole run; the machine has {meta['nproc']}).
 - **Idle page:** {verdict('page')}.
 - **Page at {int(meta['rate']):,} msg/s:** {verdict('page-load')}; against idle nginx ×{by['page-load']['rps'] / nginx['rps']:.2f}.
 - **Where the difference is:** Lookout spent {per_request_us(page):.0f} µs of CPU per request on the
-  page, nginx {per_request_us(nginx):.0f} µs on the file. Without a body (`If-None-Match: *`, 304)
-  Lookout served {num(by['page-304']['rps'])} req/s ({per_request_us(by['page-304']):.0f} µs each),
-  ×{by['page-304']['rps'] / page['rps']:.2f} of its rate with the {page_bytes:,}-byte body, while
-  nginx went to {num(by['nginx-304']['rps'])} (×{by['nginx-304']['rps'] / nginx['rps']:.2f}): Lookout's
-  cost is per request, not per byte, and the JSON
-  ({json_bytes:,} bytes, {num(by['json']['rps'])} req/s) says the same.
+  page, nginx {per_request_us(nginx):.0f} µs on the file. Without the body (`If-None-Match: *`,
+  answered 304) Lookout still spent {per_request_us(by['page-304']):.0f} µs per request and served
+  {num(by['page-304']['rps'])} req/s (×{by['page-304']['rps'] / page['rps']:.2f} of its rate with the
+  body), nginx {per_request_us(by['nginx-304']):.0f} µs and {num(by['nginx-304']['rps'])} req/s: most
+  of Lookout's cost is per request, whatever it sends. The JSON ({json_bytes:,} bytes against
+  {page_bytes:,}) came to {num(by['json']['rps'])} req/s.
 - **Snapshot builds:** the page was built from PostgreSQL {page['builds']} times during the
   {meta['secs']} s idle run ({num(page['requests'])} requests): once per TTL of
   {snapshot['ttl_seconds']} s, whatever the traffic. A request with the page's ETag in

@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 /// A message as received, with what the writer needs to store and then acknowledge it.
 #[derive(Debug)]
@@ -200,26 +200,61 @@ impl Broker {
         }
     }
 
-    /// Runs the event loop until the writer goes away, reconnecting with backoff on any error.
-    /// Every message goes to the live hub as it arrives and to the writer through `messages`.
-    /// The broker's answer to the first subscription goes to `subscribed`.
+    /// Runs the event loop until the writer goes away or, after `stopping`, until the client's
+    /// DISCONNECT went out; reconnects with backoff on any error. Every message goes to the live
+    /// hub as it arrives and to the writer through `messages`. The broker's answer to the first
+    /// subscription goes to `subscribed`.
+    ///
+    /// Once `stopping` turns true, messages are no longer taken: the writer gets its queue closed,
+    /// stores what it has and acknowledges it, while this loop keeps polling so those
+    /// acknowledgements reach the broker. What arrives meanwhile is never acknowledged, so the
+    /// broker keeps it in the session for the next start.
     pub async fn run(
         mut self,
         live: LiveHub,
         messages: mpsc::Sender<Received>,
         budget: Arc<Semaphore>,
         subscribed: oneshot::Sender<Vec<SubscribeReasonCode>>,
+        mut stopping: watch::Receiver<bool>,
     ) {
         let mut backoff = Backoff::default();
         let mut subscribed = Some(subscribed);
+        let mut forward = Some(messages);
+        let mut disconnecting = false;
         loop {
-            match self.eventloop.poll().await {
+            let event = {
+                // The same poll future is awaited to its end: dropping it halfway could lose a
+                // packet being written.
+                let poll = self.eventloop.poll();
+                tokio::pin!(poll);
+                loop {
+                    tokio::select! {
+                        event = &mut poll => break event,
+                        _ = stopping.changed(), if forward.is_some() => {
+                            if *stopping.borrow() {
+                                tracing::info!("stopping: no new messages are taken; storing and acknowledging the rest");
+                                forward = None;
+                            }
+                        }
+                    }
+                }
+            };
+            match event {
+                // Read on until the broker closes the connection: closing it ourselves while
+                // its messages are still arriving unread would make the kernel reset it, and the
+                // broker could lose the last acknowledgements before reading them.
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => disconnecting = true,
+                Err(_) if disconnecting => return,
                 Ok(Event::Incoming(Packet::SubAck(ack))) => {
                     if let Some(first) = subscribed.take() {
                         let _ = first.send(ack.return_codes);
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(mut publish))) => {
+                    let Some(messages) = &forward else {
+                        // Stopping: left unacknowledged, so it comes again after the restart.
+                        continue;
+                    };
                     self.status.received();
                     let oversized = publish.payload.len() > self.max_payload_bytes;
                     if oversized {

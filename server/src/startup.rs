@@ -26,7 +26,7 @@ use rumqttc::SubscribeReasonCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 /// How long start-up waits for the database and for the broker before giving up.
@@ -39,7 +39,17 @@ pub struct Application {
     writer: JoinHandle<()>,
     store: Store,
     settings: Settings,
+    /// What shutdown ends: live streams, then ingest (through `stopping`), then the broker
+    /// connection (through `client`).
+    live: LiveHub,
+    client: rumqttc::AsyncClient,
+    stopping: watch::Sender<bool>,
 }
+
+/// How long a shutdown waits for the writer to store and acknowledge what it has.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a shutdown waits for the DISCONNECT to go out and for HTTP requests to finish.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
@@ -85,7 +95,9 @@ impl Application {
         let budget = Arc::new(Semaphore::new(settings.writer.buffer_bytes));
         let hub = LiveHub::default();
         let publisher = broker.publisher(publish::CONFIRMATION_WAIT);
-        let ingest = tokio::spawn(broker.run(hub.clone(), sender, budget, subscribed));
+        let client = broker.client();
+        let (stopping, stop_ingest) = watch::channel(false);
+        let ingest = tokio::spawn(broker.run(hub.clone(), sender, budget, subscribed, stop_ingest));
         let running = AbortOnDrop(vec![ingest, writer]);
         confirm_subscriptions(&settings, confirmation).await?;
 
@@ -94,7 +106,7 @@ impl Application {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
 
-        let router = web_router(&settings, store.clone(), status, hub, publisher).await?;
+        let router = web_router(&settings, store.clone(), status, hub.clone(), publisher).await?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
@@ -103,6 +115,9 @@ impl Application {
             writer,
             store,
             settings,
+            live: hub,
+            client,
+            stopping,
         })
     }
 
@@ -114,20 +129,35 @@ impl Application {
             .port()
     }
 
-    /// Serves and ingests until the process is asked to stop or a part fails.
+    /// Serves and ingests until the process is asked to stop (SIGTERM, Ctrl-C) or a part fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// As [`Application::run_until_stopped`], stopping when `stop` completes. A stop is graceful:
+    /// no new connections, live streams end, the writer stores and acknowledges everything it
+    /// took (what the broker sent after that stays in the session for the next start), the
+    /// broker connection closes with a DISCONNECT, and requests under way finish.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let Self {
             listener,
             router,
-            ingest: ingest_task,
-            writer: writer_task,
+            ingest: mut ingest_task,
+            writer: mut writer_task,
             store,
             settings,
+            live,
+            client,
+            stopping,
         } = self;
         // Not one of the parts below: it logs its failures and never stops the others.
         let maintenance_task = tokio::spawn(maintenance::run(store, settings.retention.clone()));
 
-        let http_task = tokio::spawn(async move {
+        let mut http_stop = stopping.subscribe();
+        let mut http_task = tokio::spawn(async move {
             // Live streams are served apart from hyper (live::direct); the rest by axum.
             let listener = live::direct::split(listener, router.clone())?.tap_io(|socket| {
                 // Answers go out whole at once, without waiting for Nagle's algorithm.
@@ -138,18 +168,56 @@ impl Application {
                 listener,
                 router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stopping| *stopping).await;
+            })
             .await
         });
         tracing::info!(url = %format!("http://{}/", settings.listen.value), "serving");
 
         let outcome = tokio::select! {
-            outcome = http_task => report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from))),
-            outcome = ingest_task => report_exit("MQTT ingest", outcome.map(Ok)),
-            outcome = writer_task => report_exit("the database writer", outcome.map(Ok)),
+            outcome = &mut http_task => Some(report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from)))),
+            outcome = &mut ingest_task => Some(report_exit("MQTT ingest", outcome.map(Ok))),
+            outcome = &mut writer_task => Some(report_exit("the database writer", outcome.map(Ok))),
+            () = stop => None,
         };
         maintenance_task.abort();
-        outcome
+        if let Some(failed) = outcome {
+            return failed;
+        }
+
+        tracing::info!("stopping: closing the listener and the live streams");
+        let _ = stopping.send(true);
+        live.close();
+        match tokio::time::timeout(DRAIN_TIMEOUT, &mut writer_task).await {
+            Ok(_) => tracing::info!("everything received is stored and acknowledged"),
+            Err(_) => {
+                writer_task.abort();
+                tracing::warn!("the writer did not finish in time; the broker redelivers what it had not acknowledged");
+            }
+        }
+        // Queued behind the acknowledgements (waiting for room if they fill the queue), so they
+        // reach the broker first; ingest ends once it went out.
+        let closed = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            let _ = client.disconnect().await;
+            let _ = (&mut ingest_task).await;
+        })
+        .await;
+        if closed.is_err() {
+            ingest_task.abort();
+            tracing::warn!("the broker connection did not close in time");
+        }
+        match tokio::time::timeout(CLOSE_TIMEOUT, &mut http_task).await {
+            Ok(outcome) => report_exit(
+                "the web server",
+                outcome.map(|r| r.map_err(anyhow::Error::from)),
+            ),
+            Err(_) => {
+                http_task.abort();
+                tracing::warn!("requests still under way were cut off");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -69,6 +69,9 @@ pub async fn run(
             }
         }
     }
+    // Everything taken is committed; its acknowledgements must reach the client's queue before a
+    // shutdown's DISCONNECT, which queues behind them.
+    unsent.finish(&acks, &session, &status).await;
 }
 
 /// Waits briefly for more messages so that a burst becomes one transaction instead of many.
@@ -135,6 +138,23 @@ impl UnsentAcks {
                 break;
             }
             self.0.pop_front();
+            sent += 1;
+        }
+        status.acknowledged(sent);
+    }
+
+    /// Hands over every acknowledgement left, waiting for room in the client's queue; stops if
+    /// the event loop is gone (the broker then redelivers those messages).
+    async fn finish(&mut self, acks: &AsyncClient, session: &Session, status: &IngestStatus) {
+        let current = session.current();
+        let before = self.0.len();
+        self.0.retain(|(connection, _)| *connection == current);
+        status.acks_dropped(before - self.0.len());
+        let mut sent = 0;
+        while let Some((_, ack)) = self.0.pop_front() {
+            if acks.ack(&ack).await.is_err() {
+                break;
+            }
             sent += 1;
         }
         status.acknowledged(sent);

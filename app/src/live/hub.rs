@@ -179,6 +179,8 @@ struct HubState {
     /// Wildcard filters, each matched once per message however many connections share it (a
     /// thousand browsers following `#` cost one match).
     patterns: HashMap<Arc<str>, (TopicFilter, HashSet<u64>)>,
+    /// Set on shutdown: no stream is taken any more.
+    closed: bool,
 }
 
 #[derive(Debug)]
@@ -225,6 +227,18 @@ impl LiveHub {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends every stream and takes no new ones, on shutdown: each connection sends what is
+    /// already queued for it and then ends, so browsers reconnect (to another instance, or to
+    /// this one once it is back) instead of being cut off mid-frame.
+    pub fn close(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        // Dropping the queues' senders is what ends the streams.
+        state.subscribers.clear();
+        state.exact.clear();
+        state.patterns.clear();
     }
 
     /// Takes one received message: keeps it in the ring and queues it for every connection that
@@ -320,6 +334,18 @@ impl LiveHub {
         };
         let id = state.next_subscriber;
         state.next_subscriber += 1;
+        if state.closed {
+            // Its sender goes now: the stream sends its backlog, if any, and ends.
+            drop(state);
+            return Subscription {
+                id,
+                hub: self.clone(),
+                receiver,
+                lagging,
+                backlog,
+                resync,
+            };
+        }
         for filter in &filters {
             let text: Arc<str> = Arc::from(filter.as_str());
             if is_exact(filter) {

@@ -141,7 +141,7 @@ async fn sigterm_stores_and_acknowledges_what_was_taken_and_a_restart_loses_noth
         &[("LOOKOUT_LISTEN", &listen)],
     );
     let db = PgPool::connect(&database_url).await.unwrap();
-    let mut lookout = start(&vars);
+    let lookout = start(&vars);
     wait_until_subscribed(&broker.url(), &prefix, &db).await;
     let mut stream = open_live_stream(&database_url, port).await;
 

@@ -11,6 +11,7 @@ use crate::status_page::{
 };
 use crate::store::{Sample, StatusChange, Store, StoredPage, StoredWidget, TopicNewest};
 use crate::topic_filter::TopicFilter;
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,8 @@ pub struct TableRow {
 pub struct Representation {
     pub body: Bytes,
     /// A strong tag (quoted) from the bytes, so equal bytes get equal tags on every instance.
-    pub etag: String,
+    /// Kept as a header value, ready to send.
+    pub etag: HeaderValue,
 }
 
 impl Representation {
@@ -103,8 +105,9 @@ impl Representation {
         let body = body.into();
         let mut hasher = std::hash::DefaultHasher::new();
         body.hash(&mut hasher);
+        let etag = format!("\"{:016x}-{:x}\"", hasher.finish(), body.len());
         Self {
-            etag: format!("\"{:016x}-{:x}\"", hasher.finish(), body.len()),
+            etag: HeaderValue::from_str(&etag).expect("hex digits and quotes are a valid header"),
             body,
         }
     }
@@ -138,6 +141,7 @@ pub struct StatusPages(Arc<Inner>);
 struct Inner {
     store: Store,
     ttl: Duration,
+    cache_control: HeaderValue,
     site: SiteInfo,
     published: Mutex<Option<(Instant, Arc<HashSet<String>>)>>,
     /// One reload of the published slugs at a time.
@@ -162,9 +166,12 @@ fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl StatusPages {
     pub fn new(store: Store, ttl: Duration, site: SiteInfo) -> Self {
+        let cache_control = format!("public, max-age={}", ttl.as_secs());
         Self(Arc::new(Inner {
             store,
             ttl,
+            cache_control: HeaderValue::from_str(&cache_control)
+                .expect("digits are a valid header"),
             site,
             published: Mutex::default(),
             published_reload: tokio::sync::Mutex::default(),
@@ -176,6 +183,11 @@ impl StatusPages {
 
     pub fn ttl(&self) -> Duration {
         self.0.ttl
+    }
+
+    /// `Cache-Control` for a published page's responses.
+    pub fn cache_control(&self) -> HeaderValue {
+        self.0.cache_control.clone()
     }
 
     /// Snapshots built since start: the database reads public pages caused.
@@ -233,10 +245,14 @@ impl StatusPages {
         if !self.published_slugs().await?.contains(slug) {
             return Ok(None);
         }
-        let slot = locked(&self.0.pages)
-            .entry(slug.to_owned())
-            .or_default()
-            .clone();
+        let slot = {
+            let mut pages = locked(&self.0.pages);
+            // Looked up before inserting: the slug is copied only for a page's first request.
+            match pages.get(slug) {
+                Some(slot) => slot.clone(),
+                None => pages.entry(slug.to_owned()).or_default().clone(),
+            }
+        };
         let current = locked(&slot.current).clone();
         if let Some(rendered) = &current {
             if rendered.built.elapsed() < self.0.ttl {

@@ -7,15 +7,35 @@ use crate::snapshot::StatusPages;
 use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
 
+/// One pointer to [`Parts`]: axum clones the state for every middleware and handler of every
+/// request, and cloning the parts one by one (Leptos' options alone hold a dozen strings) cost
+/// more than serving a cached status page.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+pub struct Parts {
     pub leptos_options: LeptosOptions,
     pub store: Store,
     pub ingest: IngestStatus,
     pub access: AccessPolicy,
     pub live: LiveHub,
     pub status_pages: StatusPages,
+}
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -26,6 +26,7 @@ use rumqttc::QoS;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 use tower_sessions::Session;
 
@@ -125,7 +126,7 @@ fn cut(text: &str, bytes: usize) -> &str {
 #[tracing::instrument(skip_all, fields(user = %acting.actor().name.unwrap_or_default()))]
 pub async fn publish(
     State(state): State<AppState>,
-    Extension(publisher): Extension<Publisher>,
+    Extension(publisher): Extension<Arc<Publisher>>,
     acting: Acting,
     session: Session,
     Form(form): Form<PublishForm>,

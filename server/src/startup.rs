@@ -10,7 +10,7 @@ use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
 use app::live::LiveHub;
 use app::snapshot::{SiteInfo, StatusPages};
-use app::state::AppState;
+use app::state::{AppState, Parts};
 use app::status_editor;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
@@ -390,7 +390,7 @@ async fn web_router(
         .leptos_options;
     leptos_options.site_addr = settings.listen.value;
 
-    let state = AppState {
+    let state = AppState::new(Parts {
         leptos_options: leptos_options.clone(),
         access: AccessPolicy::new(store.clone()),
         status_pages: StatusPages::new(
@@ -407,7 +407,7 @@ async fn web_router(
         store,
         ingest,
         live,
-    };
+    });
     tokio::spawn(record_status_changes(state.status_pages.clone()));
     let sessions = web::sessions(&state.store, &settings.web)
         .await
@@ -472,7 +472,8 @@ async fn web_router(
             login::resolve_visitor,
         ))
         .layer(Extension(login::LoginThrottle::default()))
-        .layer(Extension(publisher))
+        // Behind an Arc: the layer clones it into every request.
+        .layer(Extension(Arc::new(publisher)))
         .layer(Extension(login::SessionRefresh::for_idle(
             settings.web.session_idle,
         )))

@@ -208,28 +208,29 @@ fn respond(
     request: &HeaderMap,
 ) -> Response {
     let cache_control = match served {
-        Served::Cached(_) => format!("public, max-age={}", state.status_pages.ttl().as_secs()),
+        Served::Cached(_) => state.status_pages.cache_control(),
         // A draft must not be kept by anything between the admin and Lookout.
-        Served::Preview(_) => "private, no-store".to_owned(),
+        Served::Preview(_) => HeaderValue::from_static("private, no-store"),
     };
+    let etag = &representation.etag;
     let not_modified = request
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|tags| {
             tags.split(',')
                 .map(|tag| tag.trim().trim_start_matches("W/"))
-                .any(|tag| tag == representation.etag || tag == "*")
+                .any(|tag| tag.as_bytes() == etag.as_bytes() || tag == "*")
         });
     let headers = [
         (header::CACHE_CONTROL, cache_control),
-        (header::ETAG, representation.etag.clone()),
+        (header::ETAG, etag.clone()),
     ];
     if not_modified {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     (
         headers,
-        [(header::CONTENT_TYPE, content_type)],
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
         representation.body.clone(),
     )
         .into_response()

@@ -97,11 +97,26 @@ async fn start(options: &DemoOptions) -> anyhow::Result<Started> {
 
     // Before the application starts, so its first page already finds them.
     let store = startup::open_database(&settings).await?;
-    let password = content::set_up(&store)
+    content::set_up_devices_and_page(&store)
         .await
-        .context("setting up the demo's admin and status page")?;
-
-    let app = Application::build(settings).await?;
+        .context("setting up the demo's status page")?;
+    let password = content::admin(&store)
+        .await
+        .context("setting up the demo's admin")?;
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(error) => {
+            // The password is shown only once: not seeing it now would mean resetting it.
+            if let Some(password) = &password {
+                println!(
+                    "The demo's admin was created before start-up failed: log in as {} with \
+                     the password {password} once it runs.",
+                    content::ADMIN
+                );
+            }
+            return Err(error.into());
+        }
+    };
     Ok(Started {
         app,
         broker,

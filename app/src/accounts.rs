@@ -153,6 +153,23 @@ pub fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// A password for someone who will copy it rather than type it from memory (the demo's admin):
+/// 20 characters from an alphabet without look-alikes (0/O, 1/l/I), about 115 bits.
+pub fn generate_password() -> String {
+    use argon2::password_hash::rand_core::RngCore;
+    const ALPHABET: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+    (0..20)
+        .map(|_| {
+            // Rejection sampling: a plain modulo would favour the first letters.
+            let limit = u32::MAX - u32::MAX % ALPHABET.len() as u32;
+            let n = std::iter::repeat_with(|| OsRng.next_u32())
+                .find(|n| *n < limit)
+                .expect("an endless iterator finds one");
+            ALPHABET[(n % ALPHABET.len() as u32) as usize] as char
+        })
+        .collect()
+}
+
 /// Refuses an empty or overlong name, and whitespace or control characters, which would make
 /// look-alike names and garble log lines.
 pub fn check_name(name: &str) -> Result<()> {

@@ -1,9 +1,10 @@
 //! The `lookout` server: configuration, start-up, MQTT ingest, the database writer,
-//! maintenance and publishing from the dashboard. `main.rs` only parses the command line; tests start the same
+//! maintenance, publishing from the dashboard, and the zero-set-up demo. `main.rs` only parses the command line; tests start the same
 //! [`startup::Application`].
 
 pub mod admin;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod live;
 pub mod login;

@@ -1,7 +1,9 @@
 use clap::{Parser, Subcommand};
 use lookout::config::Settings;
+use lookout::demo::{self, DemoOptions};
 use lookout::startup::Application;
 use lookout::user_cli::{self, UserCommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +29,27 @@ enum Command {
         #[arg(long, env = "LOOKOUT_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Try Lookout with nothing to set up: an MQTT broker inside this process, simulated devices,
+    /// an admin and a public status page.
+    ///
+    /// Uses the PostgreSQL database DATABASE_URL names, or, when it is unset, a private cluster
+    /// created with the machine's initdb under the data directory, started for the demo and
+    /// stopped when it ends (Ctrl-C). A second run reuses what the first set up. Other LOOKOUT_*
+    /// settings apply as for `serve`, except the broker's.
+    Demo {
+        /// Where the web pages are served.
+        #[arg(long, env = "LOOKOUT_LISTEN", default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Where the demo's MQTT broker listens; port 0 picks a free one. Devices of your own
+        /// may publish to it too.
+        #[arg(long, env = "LOOKOUT_DEMO_MQTT_LISTEN", default_value = "127.0.0.1:0")]
+        mqtt_listen: SocketAddr,
+        /// Where the private PostgreSQL cluster lives when DATABASE_URL is unset [default:
+        /// $XDG_DATA_HOME/lookout/demo, that is ~/.local/share/lookout/demo; for root
+        /// /var/lib/lookout/demo]
+        #[arg(long, env = "LOOKOUT_DEMO_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Manage the people who log in. Needs only the database.
     User {
         /// A TOML file of settings, as for `serve`; only the database URL is used.
@@ -42,6 +65,9 @@ fn main() -> ExitCode {
     // The user commands print their own results; routine logs would only bury them.
     let default_filter = match cli.command {
         Command::User { .. } | Command::CheckConfig { .. } => "warn",
+        // The demo's broker logs every connection, and every client that goes away without a
+        // DISCONNECT as an error: the demo's pump does that on purpose.
+        Command::Demo { .. } => "info,rumqttd=off",
         _ => "info",
     };
     let logs = tracing_subscriber::fmt()
@@ -81,6 +107,18 @@ fn main() -> ExitCode {
                 let settings = Settings::load(config.as_deref())?;
                 print!("{}", settings.summary());
                 Ok(())
+            }
+            Command::Demo {
+                listen,
+                mqtt_listen,
+                data_dir,
+            } => {
+                demo::run(DemoOptions {
+                    listen,
+                    mqtt_listen,
+                    data_dir,
+                })
+                .await
             }
             Command::User { config, command } => user_cli::run(config.as_deref(), command).await,
         }

@@ -156,6 +156,10 @@ impl Application {
         // Not one of the parts below: it logs its failures and never stops the others.
         let maintenance_task = tokio::spawn(maintenance::run(store, settings.retention.clone()));
 
+        // The address bound, which tells the port when the setting asked for port 0.
+        let address = listener
+            .local_addr()
+            .map_or(settings.listen.value, |bound| bound);
         let mut http_stop = stopping.subscribe();
         let mut http_task = tokio::spawn(async move {
             // Live streams are served apart from hyper (live::direct); the rest by axum.
@@ -173,7 +177,7 @@ impl Application {
             })
             .await
         });
-        tracing::info!(url = %format!("http://{}/", settings.listen.value), "serving");
+        tracing::info!(url = %format!("http://{address}/"), "serving");
 
         let outcome = tokio::select! {
             outcome = &mut http_task => Some(report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from)))),

@@ -1,0 +1,190 @@
+//! What the demo sets up in its database on the first run, through the same functions as the
+//! admin pages and `lookout user` (so each step is checked and audited): an admin, device
+//! liveness rules and a published status page with a widget of every kind. A later run finds
+//! them and adds nothing; access rules stay as a fresh install has them.
+
+use super::simulator::{MESH_NODES, PUMP, SERVERS};
+use anyhow::Context;
+use app::accounts::{self, Actor};
+use app::liveness::RuleText;
+use app::liveness_edits::{self, LivenessRuleError};
+use app::roles::Role;
+use app::snapshot::{SiteInfo, StatusPages};
+use app::status_edits::{self, Pages};
+use app::status_page::{PageSpec, WidgetText};
+use app::store::Store;
+use std::time::Duration;
+
+pub const ADMIN: &str = "admin";
+pub const PAGE_SLUG: &str = "demo";
+
+/// How the audit log names the demo's changes.
+const DEMO: Actor<'static> = Actor {
+    user_id: None,
+    name: Some("demo"),
+    client_addr: None,
+};
+
+/// The liveness rules for the demo's devices and its status page.
+pub async fn set_up_devices_and_page(store: &Store) -> anyhow::Result<()> {
+    liveness_rules(store).await?;
+    status_page(store).await
+}
+
+/// The admin's password when this run created the admin; `None` when it existed already.
+pub async fn admin(store: &Store) -> anyhow::Result<Option<String>> {
+    if store.user_by_name(ADMIN).await?.is_some() {
+        return Ok(None);
+    }
+    let password = accounts::generate_password();
+    accounts::add_user(store, DEMO, ADMIN, &password, Role::Admin)
+        .await
+        .context("creating the demo's admin")?;
+    Ok(Some(password))
+}
+
+async fn liveness_rules(store: &Store) -> anyhow::Result<()> {
+    let rules = [
+        RuleText {
+            name: "Pumps (last will)",
+            devices: "demo/pumps/+/#",
+            status: "demo/pumps/+/status",
+            interval_seconds: "5",
+            ..RuleText::default()
+        },
+        RuleText {
+            name: "Mesh nodes",
+            devices: "demo/mesh/+/#",
+            interval_seconds: "10",
+            ..RuleText::default()
+        },
+        RuleText {
+            name: "Servers",
+            devices: "demo/servers/+/#",
+            interval_seconds: "5",
+            ..RuleText::default()
+        },
+    ];
+    for rule in rules {
+        match liveness_edits::add_rule(store, DEMO, rule).await {
+            Ok(_) | Err(LivenessRuleError::Duplicate) => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("adding the rule {:?}", rule.name))
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn status_page(store: &Store) -> anyhow::Result<()> {
+    if store.status_page_by_slug(PAGE_SLUG).await?.is_some() {
+        return Ok(());
+    }
+    // Nothing is served yet, so no cache holds this page; the edits still go through one.
+    let cache = StatusPages::new(
+        store.clone(),
+        Duration::from_secs(1),
+        SiteInfo { public_url: None },
+    );
+    let pages = Pages {
+        store,
+        cache: &cache,
+    };
+    let title = "Lookout demo";
+    let id = status_edits::add_page(pages, DEMO, PAGE_SLUG, title).await?;
+    let description = "Simulated devices publishing through the demo's own MQTT broker: a \
+                       weather station, servers, mesh radio nodes, and a pump that drops off now \
+                       and then.";
+    let spec = PageSpec::check(PAGE_SLUG, title, description, true)
+        .map_err(|problem| anyhow::anyhow!("the demo page: {}", problem.describe()))?;
+    status_edits::change_page(pages, DEMO, id, &spec).await?;
+
+    let server = SERVERS[0];
+    let server_health = format!("demo/servers/{server}/health");
+    let database_health = format!("demo/servers/{}/health", SERVERS[2]);
+    let mesh_node = format!("demo/mesh/{}/telemetry", MESH_NODES[0]);
+    let server_cpu = format!("{server} CPU");
+    let widgets = [
+        WidgetText {
+            kind: "value",
+            label: "Temperature",
+            topic: "demo/weather/temperature",
+            unit: "°C",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "value",
+            label: "Wind",
+            topic: "demo/weather/wind",
+            pointer: "/speed",
+            unit: "m/s",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "status",
+            label: &server_cpu,
+            topic: &server_health,
+            pointer: "/cpu",
+            unit: "%",
+            worse: "above",
+            degraded_at: "80",
+            down_at: "95",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "status",
+            label: "Database server",
+            topic: &database_health,
+            pointer: "/status",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "status",
+            label: "Pump",
+            device: PUMP,
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "last_seen",
+            label: "Weather station",
+            topic: "demo/weather/temperature",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "sparkline",
+            label: "Humidity",
+            topic: "demo/weather/humidity",
+            unit: "%",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "history",
+            label: "Temperature",
+            topic: "demo/weather/temperature",
+            unit: "°C",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "table",
+            label: "Mesh batteries",
+            topic: "demo/mesh/+/telemetry",
+            pointer: "/battery",
+            unit: "%",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "history",
+            label: "Signal to noise, hilltop",
+            topic: &mesh_node,
+            pointer: "/snr",
+            unit: "dB",
+            ..WidgetText::default()
+        },
+    ];
+    for widget in widgets {
+        status_edits::add_widget(pages, DEMO, id, widget)
+            .await
+            .with_context(|| format!("adding the widget {:?}", widget.label))?;
+    }
+    Ok(())
+}

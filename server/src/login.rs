@@ -37,6 +37,24 @@ impl SessionRefresh {
 
 /// Puts the request's [`Visitor`] into its extensions and asks the access policy whether it may
 /// have the route. Anonymous visitors are sent to log in (pages) or told 401 (server functions).
+/// Whether a request carries no session cookie. Its visitor is then anonymous, known without
+/// the session layer or the session store: `status_pages::anonymous_shortcut` serves public pages
+/// to such requests directly.
+pub fn carries_no_session(headers: &axum::http::HeaderMap) -> bool {
+    let prefix = format!("{}=", crate::web::SESSION_COOKIE);
+    !headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .any(|value| {
+            // Unreadable cookies go the long way, which knows what to do with them.
+            value.to_str().map_or(true, |cookies| {
+                cookies
+                    .split(';')
+                    .any(|cookie| cookie.trim_start().starts_with(&prefix))
+            })
+        })
+}
+
 pub async fn resolve_visitor(
     State(state): State<AppState>,
     Extension(refresh): Extension<SessionRefresh>,

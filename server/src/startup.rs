@@ -346,7 +346,7 @@ const LOG_OUT: &str = "/logout";
 
 /// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
 /// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 28] = [
+pub const PLAIN_ROUTES: [(&str, &str); 25] = [
     (METRICS, "GET"),
     (HEALTHZ, "GET"),
     (READYZ, "GET"),
@@ -364,10 +364,7 @@ pub const PLAIN_ROUTES: [(&str, &str); 28] = [
     (admin::ADD_DEVICE_RULE, "POST"),
     (admin::CHANGE_DEVICE_RULE, "POST"),
     (admin::DELETE_DEVICE_RULE, "POST"),
-    (status_pages::PAGE, "GET"),
-    (status_pages::FEED, "GET"),
-    (status_pages::HISTORY_CSV, "GET"),
-    (status_pages::BADGE, "GET"),
+    (status_pages::ROUTE, "GET"),
     (status_editor::ADD_PAGE, "POST"),
     (status_editor::CHANGE_PAGE, "POST"),
     (status_editor::DELETE_PAGE, "POST"),
@@ -425,6 +422,7 @@ async fn web_router(
         .public_url
         .as_ref()
         .map(|url| url.value.clone());
+    let shortcut_state = state.clone();
     let routes = generate_route_list(App);
     // Room for the largest payload and topic, percent-encoded (three bytes each at worst).
     let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
@@ -455,10 +453,7 @@ async fn web_router(
         .route(admin::CHANGE_DEVICE_RULE, post(admin::change_device_rule))
         .route(admin::DELETE_DEVICE_RULE, post(admin::delete_device_rule))
         // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
-        .route(status_pages::PAGE, get(status_pages::page))
-        .route(status_pages::FEED, get(status_pages::feed))
-        .route(status_pages::HISTORY_CSV, get(status_pages::history_csv))
-        .route(status_pages::BADGE, get(status_pages::badge))
+        .route(status_pages::ROUTE, get(status_pages::serve))
         .route(status_editor::ADD_PAGE, post(admin::add_page))
         .route(status_editor::CHANGE_PAGE, post(admin::change_page))
         .route(status_editor::DELETE_PAGE, post(admin::delete_page))
@@ -486,6 +481,10 @@ async fn web_router(
         .layer(middleware::from_fn_with_state(
             public_url,
             web::same_origin_only,
+        ))
+        .layer(middleware::from_fn_with_state(
+            shortcut_state,
+            status_pages::anonymous_shortcut,
         ))
         .layer(middleware::from_fn_with_state(
             settings.web.is_https(),

@@ -4,20 +4,24 @@
 //! an admin's preview and never cached; everyone else gets the same 404 as for a page that
 //! does not exist.
 
+use crate::login;
 use app::access::Visitor;
 use app::snapshot::{Rendered, Representation};
 use app::state::AppState;
 use app::status_page::is_slug;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use std::sync::Arc;
 
-pub const PAGE: &str = "/status/{page}";
-pub const FEED: &str = "/status/{slug}/feed.atom";
-pub const HISTORY_CSV: &str = "/status/{slug}/history/{file}";
-pub const BADGE: &str = "/status/{slug}/badge/{file}";
+/// Every status address: `/status/<slug>`, `/status/<slug>.json`, `/status/<slug>/feed.atom`,
+/// `/status/<slug>/history/<widget>.csv` and `/status/<slug>/badge/<widget>.svg`. One route,
+/// told apart by [`serve`], so that [`anonymous_shortcut`] reaches the same code without the
+/// router.
+pub const ROUTE: &str = "/status/{*path}";
 
 /// Status pages load nothing but their own stylesheet, script and JSON.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -39,110 +43,127 @@ impl Served {
     }
 }
 
-/// `/status/<slug>` and `/status/<slug>.json`.
-pub async fn page(
+/// Anonymous reads of public pages skip the session layer and the visitor's lookup, the costs
+/// a busy public page would otherwise pay on every request: without a session cookie the visitor
+/// is anonymous (`login::carries_no_session`). [`serve`] still asks the access policy about
+/// drafts. Everything else, and any request with a session, goes the usual way.
+pub async fn anonymous_shortcut(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let reads_status = matches!(*request.method(), Method::GET | Method::HEAD)
+        && request.uri().path().starts_with("/status/")
+        && login::carries_no_session(request.headers());
+    if reads_status {
+        let (parts, _) = request.into_parts();
+        dispatch(&state, &Visitor::Anonymous, &parts).await
+    } else {
+        next.run(request).await
+    }
+}
+
+/// The handler of [`ROUTE`].
+pub async fn serve(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Path(page): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    let (slug, json) = match page.strip_suffix(".json") {
-        Some(slug) => (slug, true),
-        None => (page.as_str(), false),
-    };
-    let served = match find(&state, &visitor, slug).await {
+    let (parts, _) = request.into_parts();
+    dispatch(&state, &visitor, &parts).await
+}
+
+/// A request's head is all a status address needs; the body (a GET has none) is not kept,
+/// since it may not be shared between threads.
+async fn dispatch(state: &AppState, visitor: &Visitor, request: &Parts) -> Response {
+    let headers = &request.headers;
+    let path = request.uri.path().strip_prefix("/status/").unwrap_or("");
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        [page] => match page.strip_suffix(".json") {
+            Some(slug) => json(state, visitor, slug, headers).await,
+            None => html(state, visitor, page, headers).await,
+        },
+        [slug, "feed.atom"] => feed(state, visitor, slug, headers).await,
+        [slug, "history", file] => {
+            widget_file(
+                state,
+                visitor,
+                slug,
+                file,
+                ".csv",
+                headers,
+                |rendered, id| rendered.csv.get(&id),
+            )
+            .await
+        }
+        [slug, "badge", file] => {
+            widget_file(
+                state,
+                visitor,
+                slug,
+                file,
+                ".svg",
+                headers,
+                |rendered, id| rendered.badges.get(&id),
+            )
+            .await
+        }
+        _ => not_found(),
+    }
+}
+
+async fn html(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderMap) -> Response {
+    let served = match find(state, visitor, slug).await {
         Ok(served) => served,
         Err(refusal) => return refusal,
     };
-    let rendered = served.rendered();
-    if json {
-        let mut response = respond(
-            &served,
-            &rendered.json,
-            "application/json",
-            &state,
-            &headers,
-        );
-        // Public data, meant to be read by other sites' scripts too.
-        response.headers_mut().insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        response
-    } else {
-        let mut response = respond(
-            &served,
-            &rendered.html,
-            "text/html; charset=utf-8",
-            &state,
-            &headers,
-        );
-        response.headers_mut().insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_POLICY),
-        );
-        response
-    }
+    let mut response = respond(
+        &served,
+        &served.rendered().html,
+        "text/html; charset=utf-8",
+        state,
+        headers,
+    );
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    response
 }
 
-/// `/status/<slug>/feed.atom`: the page's status changes.
-pub async fn feed(
-    State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    Path(slug): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    match find(&state, &visitor, &slug).await {
-        Ok(served) => {
-            let feed = &served.rendered().feed;
-            respond(
-                &served,
-                feed,
-                "application/atom+xml; charset=utf-8",
-                &state,
-                &headers,
-            )
-        }
+async fn json(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderMap) -> Response {
+    let served = match find(state, visitor, slug).await {
+        Ok(served) => served,
+        Err(refusal) => return refusal,
+    };
+    let mut response = respond(
+        &served,
+        &served.rendered().json,
+        "application/json",
+        state,
+        headers,
+    );
+    // Public data, meant to be read by other sites' scripts too.
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// The page's status changes.
+async fn feed(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderMap) -> Response {
+    match find(state, visitor, slug).await {
+        Ok(served) => respond(
+            &served,
+            &served.rendered().feed,
+            "application/atom+xml; charset=utf-8",
+            state,
+            headers,
+        ),
         Err(refusal) => refusal,
     }
-}
-
-/// `/status/<slug>/history/<widget>.csv`.
-pub async fn history_csv(
-    State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    Path((slug, file)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    widget_file(
-        &state,
-        &visitor,
-        &slug,
-        &file,
-        ".csv",
-        &headers,
-        |rendered, id| rendered.csv.get(&id),
-    )
-    .await
-}
-
-/// `/status/<slug>/badge/<widget>.svg`: a status widget as an embeddable badge.
-pub async fn badge(
-    State(state): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
-    Path((slug, file)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    widget_file(
-        &state,
-        &visitor,
-        &slug,
-        &file,
-        ".svg",
-        &headers,
-        |rendered, id| rendered.badges.get(&id),
-    )
-    .await
 }
 
 async fn widget_file(

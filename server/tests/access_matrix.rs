@@ -65,10 +65,7 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/devices/change", ADMIN_FORM),
     ("POST", "/admin/devices/delete", ADMIN_FORM),
     // Status pages: nothing is published in a fresh install, so every visitor gets the 404.
-    ("GET", "/status/{page}", [404; 4]),
-    ("GET", "/status/{slug}/feed.atom", [404; 4]),
-    ("GET", "/status/{slug}/history/{file}", [404; 4]),
-    ("GET", "/status/{slug}/badge/{file}", [404; 4]),
+    ("GET", "/status/{*path}", [404; 4]),
     ("GET", "/admin/pages", ADMIN),
     ("GET", "/admin/pages/{id}", ADMIN),
     ("POST", "/api/admin_status_pages", ADMIN_API),

@@ -501,7 +501,9 @@ async fn record_status_changes(pages: StatusPages) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(error) = pages.refresh_older_than(STATUS_RECHECK).await {
+        // Never sooner than the TTL: a page is read from the database at most once per TTL.
+        let age = STATUS_RECHECK.max(pages.ttl());
+        if let Err(error) = pages.refresh_older_than(age).await {
             tracing::warn!(error = %error, "rechecking the status pages failed");
         }
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// How many status changes a page's feed carries.
@@ -143,24 +143,29 @@ struct Inner {
     ttl: Duration,
     cache_control: HeaderValue,
     site: SiteInfo,
-    published: Mutex<Option<(Instant, Arc<HashSet<String>>)>>,
+    published: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
     /// One reload of the published slugs at a time.
     published_reload: tokio::sync::Mutex<()>,
-    pages: Mutex<HashMap<String, Arc<Slot>>>,
+    pages: RwLock<HashMap<String, Arc<Slot>>>,
     builds: AtomicU64,
     failures: AtomicU64,
 }
 
 #[derive(Default)]
 struct Slot {
-    current: Mutex<Option<Arc<Rendered>>>,
+    current: RwLock<Option<Arc<Rendered>>>,
     /// One build of a page at a time: the others wait for it, or serve the older snapshot.
     building: tokio::sync::Mutex<()>,
 }
 
-fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
+/// Read-mostly: every request reads, a rebuild writes once per TTL, so readers never wait on
+/// each other.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -173,9 +178,9 @@ impl StatusPages {
             cache_control: HeaderValue::from_str(&cache_control)
                 .expect("digits are a valid header"),
             site,
-            published: Mutex::default(),
+            published: RwLock::default(),
             published_reload: tokio::sync::Mutex::default(),
-            pages: Mutex::default(),
+            pages: RwLock::default(),
             builds: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         }))
@@ -212,14 +217,14 @@ impl StatusPages {
     /// Forgets every snapshot after an admin's change, so this instance shows it at once
     /// (others within their TTL).
     pub fn invalidate(&self) {
-        *locked(&self.0.published) = None;
-        locked(&self.0.pages).clear();
+        *write(&self.0.published) = None;
+        write(&self.0.pages).clear();
     }
 
     /// The slugs of the published pages, read at most once per TTL.
     pub async fn published_slugs(&self) -> Result<Arc<HashSet<String>>, sqlx::Error> {
         let fresh = |inner: &Inner| {
-            locked(&inner.published)
+            read(&inner.published)
                 .as_ref()
                 .filter(|(at, _)| at.elapsed() < inner.ttl)
                 .map(|(_, slugs)| slugs.clone())
@@ -233,9 +238,9 @@ impl StatusPages {
         }
         let slugs: Arc<HashSet<String>> =
             Arc::new(self.0.store.published_slugs().await?.into_iter().collect());
-        *locked(&self.0.published) = Some((Instant::now(), slugs.clone()));
+        *write(&self.0.published) = Some((Instant::now(), slugs.clone()));
         // A page unpublished or renamed elsewhere stops being served here.
-        locked(&self.0.pages).retain(|slug, _| slugs.contains(slug));
+        write(&self.0.pages).retain(|slug, _| slugs.contains(slug));
         Ok(slugs)
     }
 
@@ -245,15 +250,16 @@ impl StatusPages {
         if !self.published_slugs().await?.contains(slug) {
             return Ok(None);
         }
-        let slot = {
-            let mut pages = locked(&self.0.pages);
-            // Looked up before inserting: the slug is copied only for a page's first request.
-            match pages.get(slug) {
-                Some(slot) => slot.clone(),
-                None => pages.entry(slug.to_owned()).or_default().clone(),
-            }
+        // Looked up before inserting: the slug is copied only for a page's first request.
+        let found = read(&self.0.pages).get(slug).cloned();
+        let slot = match found {
+            Some(slot) => slot,
+            None => write(&self.0.pages)
+                .entry(slug.to_owned())
+                .or_default()
+                .clone(),
         };
-        let current = locked(&slot.current).clone();
+        let current = read(&slot.current).clone();
         if let Some(rendered) = &current {
             if rendered.built.elapsed() < self.0.ttl {
                 return Ok(current);
@@ -266,7 +272,7 @@ impl StatusPages {
             (None, Err(_)) => slot.building.lock().await,
         };
         // Built by whoever held the lock before us?
-        if let Some(rendered) = locked(&slot.current).clone() {
+        if let Some(rendered) = read(&slot.current).clone() {
             if rendered.built.elapsed() < self.0.ttl {
                 return Ok(Some(rendered));
             }
@@ -274,7 +280,7 @@ impl StatusPages {
         match self.build_published(slug).await {
             Ok(Some(rendered)) => {
                 let rendered = Arc::new(rendered);
-                *locked(&slot.current) = Some(rendered.clone());
+                *write(&slot.current) = Some(rendered.clone());
                 Ok(Some(rendered))
             }
             Ok(None) => Ok(None),
@@ -312,9 +318,9 @@ impl StatusPages {
     pub async fn refresh_older_than(&self, age: Duration) -> Result<(), sqlx::Error> {
         let slugs = self.published_slugs().await?;
         for slug in slugs.iter() {
-            let stale = locked(&self.0.pages)
+            let stale = read(&self.0.pages)
                 .get(slug)
-                .and_then(|slot| locked(&slot.current).as_ref().map(|r| r.built.elapsed()))
+                .and_then(|slot| read(&slot.current).as_ref().map(|r| r.built.elapsed()))
                 .is_none_or(|built| built >= age);
             if stale {
                 self.published(slug).await?;

@@ -39,7 +39,7 @@ runs = {}
 for line in open(f"{run}/rows"):
     key, rnd, label, quiet, machine, softirq, server, pg, broker, publisher, builds = line.rstrip("\n").split("\t")
     row = {"key": key, "round": int(rnd), "label": label, "quiet": float(quiet), "builds": int(builds)}
-    cores = {name: int(ticks) / clk / secs for name, ticks in
+    cores = {name: max(0, int(ticks)) / clk / secs for name, ticks in
              [("machine", machine), ("softirq", softirq), ("server", server), ("pg", pg),
               ("broker", broker), ("publisher", publisher)]}
     row.update(wrk(f"{key}.{rnd}"))
@@ -47,10 +47,23 @@ for line in open(f"{run}/rows"):
                           - cores["broker"] - cores["publisher"] - row["wrk_cores"])
     row["cores"] = cores
     runs.setdefault(key, []).append(row)
-# Each step's median round by requests/s stands for it (the lower median for an even count).
-by = {key: sorted(rounds, key=lambda r: r["rps"])[(len(rounds) - 1) // 2] for key, rounds in runs.items()}
-for key, row in by.items():
-    row["all"] = runs[key]
+# Each step stands by the median of its rounds, figure by figure (the lower median for an even
+# count): one round disturbed by the machine's other work moves none of them far.
+def median(values):
+    values = sorted(values)
+    return values[(len(values) - 1) // 2]
+
+
+by = {}
+for key, rounds in runs.items():
+    row = dict(rounds[0])
+    for figure in ("rps", "requests", "p50", "p90", "p99", "max", "wrk_cores", "builds"):
+        row[figure] = median(r[figure] for r in rounds)
+    row["cores"] = {name: median(r["cores"][name] for r in rounds) for name in rounds[0]["cores"]}
+    row["non2xx"] = sum(r["non2xx"] for r in rounds)
+    row["socket_errors"] = "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"])
+    row["all"] = rounds
+    by[key] = row
 rows = list(by.values())
 ceiling_of = {"page": "nginx", "json": "nginx", "page-304": "nginx-304", "page-load": "nginx-load"}
 
@@ -85,7 +98,9 @@ for row in rows:
     if row["socket_errors"]:
         errors.append(f"socket errors: {row['socket_errors']}")
     label = row["label"] + (f" ({'; '.join(errors)})" if errors else "")
-    each = ", ".join(f"{num(r['rps'])} ({lat(r['p99'])})" for r in row["all"])
+    # A round that began while other work kept the machine busy (the wait for quiet ran out).
+    each = ", ".join(f"{num(r['rps'])} ({lat(r['p99'])}{'; started at ' + format(r['quiet'], '.2f') + ' cores busy' if r['quiet'] > 0.25 else ''})"
+                     for r in row["all"])
     table.append(
         f"| {label} | **{num(row['rps'])}** | {lat(row['p50'])} | {lat(row['p90'])} | "
         f"**{lat(row['p99'])}** | {lat(row['max'])} | {ratio} | {each} | {c['server']:.2f} | {row['wrk_cores']:.2f} | "
@@ -103,10 +118,11 @@ def verdict(key):
             f" — **{'met' if met else 'not met'}**")
 
 
-load = json.load(open(f"{run}/load.json"))
+loads = [json.load(open(f"{run}/load.{r}.json")) for r in range(1, int(meta["rounds"]) + 1)]
+acked = sum(load["acked"] for load in loads)
 widgets = ", ".join(
     f"{w['kind']}"
-    + (f" ({len(w['series'])} points)" if w.get("series") else "")
+    + (f" ({len(w['series'])} points)" if w["kind"] in ("sparkline", "history") else "")
     + (f" ({len(w['rows'])} rows)" if w.get("rows") else "")
     + (f" = {w['text']}" if w.get("text") else "")
     + (f" [{w['status']}]" if w.get("status") else "")
@@ -133,7 +149,7 @@ column). Compare the rows with each other rather than with other runs.
 
 wrk `-t{meta['threads']} -c{meta['conns']} -d{meta['secs']}s --latency` after a {meta['warmup']} s
 warm-up, on the same machine as the servers; each step {meta['rounds']} times, the rounds
-alternating, and the median round (by requests/s) shown. The page: {page_bytes:,} bytes of HTML
+alternating; every figure is the median of its rounds (each round's requests/s and p99 are listed too). The page: {page_bytes:,} bytes of HTML
 (`/status/{snapshot['slug']}.json`: {json_bytes:,} bytes); response headers {header_bytes('lookout')}
 bytes from Lookout, {header_bytes('nginx')} from nginx. CPU in cores (1.00 = one core busy for the
 whole run; the machine has {meta['nproc']}).
@@ -157,7 +173,8 @@ whole run; the machine has {meta['nproc']}).
   time it was built: a cache revalidating after `max-age` gets the whole page again even when no
   value changed.
 - **Under load** the load generator offered {int(meta['rate']):,} msg/s to all 1,000 topics for
-  {meta['load_secs']} s and the broker acknowledged {load['acked']:,} at {num(load['rate'])} msg/s;
+  {meta['load_secs']} s in each round and the broker acknowledged {acked:,}, at
+  {', '.join(num(load['rate']) for load in loads)} msg/s;
   Lookout stored {int(meta['stored']):,} of the {int(meta['published']):,} published. The page
   changed while it ran (a new ETag between before and after the wrk runs: {meta['etag_changed']}).
   Lookout logged {meta['slow_statements']} slow statement warning(s) (a statement over 1 s) and
@@ -186,9 +203,9 @@ The page served: {len(snapshot['widgets'])} widgets, {widgets}; summary "{snapsh
   `If-None-Match: *` (both answer 304 without a body), with nothing published; then the load
   generator starts publishing {int(meta['rate']):,} msg/s round-robin over all 1,000 topics (the
   page's among them, each every {1000 * 1000 / int(meta['rate']):.0f} ms) and nginx and the page
-  are measured again, round after round, while it runs. Before each idle step the run waits (up
-  to BENCH_QUIET_WAIT_S) until the machine's other work leaves it below 0.25 busy cores; it was
-  at {min(r['quiet'] for rs in runs.values() for r in rs):.2f}–{max(r['quiet'] for rs in runs.values() for r in rs):.2f}
+  are measured again while it runs, then it stops until the next round. Before each idle step
+  and each round of load the run waits (up to BENCH_QUIET_WAIT_S) until the machine's other work
+  (all but this run's processes) leaves it below 0.25 busy cores; it was at {min(r['quiet'] for rs in runs.values() for r in rs):.2f}–{max(r['quiet'] for rs in runs.values() for r in rs):.2f}
   cores before the steps.
 - **CPU**: user + system ticks from `/proc` of each process and its children over the wrk run;
   wrk's from `/usr/bin/time`; loopback is the machine's softirq time (`/proc/stat`), where the

@@ -334,41 +334,33 @@ impl LiveHub {
         };
         let id = state.next_subscriber;
         state.next_subscriber += 1;
-        if state.closed {
-            // Its sender goes now: the stream sends its backlog, if any, and ends.
-            drop(state);
-            return Subscription {
-                id,
-                hub: self.clone(),
-                receiver,
-                lagging,
-                backlog,
-                resync,
-            };
-        }
-        for filter in &filters {
-            let text: Arc<str> = Arc::from(filter.as_str());
-            if is_exact(filter) {
-                state.exact.entry(text).or_default().insert(id);
-            } else {
-                state
-                    .patterns
-                    .entry(text)
-                    .or_insert_with(|| (filter.clone(), HashSet::new()))
-                    .1
-                    .insert(id);
+        // After a shutdown nothing is registered: the sender goes at the end of this function,
+        // so the stream sends its backlog, if any, and ends.
+        if !state.closed {
+            for filter in &filters {
+                let text: Arc<str> = Arc::from(filter.as_str());
+                if is_exact(filter) {
+                    state.exact.entry(text).or_default().insert(id);
+                } else {
+                    state
+                        .patterns
+                        .entry(text)
+                        .or_insert_with(|| (filter.clone(), HashSet::new()))
+                        .1
+                        .insert(id);
+                }
             }
+            state.subscribers.insert(
+                id,
+                Subscriber {
+                    queue: sender,
+                    gate,
+                    lagging: lagging.clone(),
+                    last_seq: 0,
+                    filters,
+                },
+            );
         }
-        state.subscribers.insert(
-            id,
-            Subscriber {
-                queue: sender,
-                gate,
-                lagging: lagging.clone(),
-                last_seq: 0,
-                filters,
-            },
-        );
         drop(state);
         Subscription {
             id,

@@ -46,6 +46,29 @@ pub struct TopicNewest {
     pub payload: Option<Vec<u8>>,
 }
 
+/// A topic's newest message, its payload only when small enough (`$2`); callers add the
+/// condition that picks the topics.
+const NEWEST_SELECT: &str = "select t.name, l.received_at, \
+         case when octet_length(l.payload) <= $2 then l.payload end as payload \
+     from topic t join latest l on l.topic_id = t.id";
+
+#[derive(sqlx::FromRow)]
+struct NewestRow {
+    name: String,
+    received_at: DateTime<Utc>,
+    payload: Option<Vec<u8>>,
+}
+
+impl From<NewestRow> for TopicNewest {
+    fn from(row: NewestRow) -> Self {
+        Self {
+            topic: row.name,
+            received_at_ms: row.received_at.timestamp_millis(),
+            payload: row.payload,
+        }
+    }
+}
+
 /// The newest message in one interval of a sampled series.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -383,24 +406,13 @@ impl Store {
         &self,
         topics: &[String],
     ) -> Result<Vec<TopicNewest>, sqlx::Error> {
-        let rows: Vec<(String, DateTime<Utc>, Option<Vec<u8>>)> = sqlx::query_as(
-            "select t.name, l.received_at, \
-                    case when octet_length(l.payload) <= $2 then l.payload end \
-             from topic t join latest l on l.topic_id = t.id \
-             where t.name = any($1)",
-        )
-        .bind(topics)
-        .bind(STATUS_PAYLOAD_MAX_BYTES)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(topic, received_at, payload)| TopicNewest {
-                topic,
-                received_at_ms: received_at.timestamp_millis(),
-                payload,
-            })
-            .collect())
+        let rows: Vec<NewestRow> =
+            sqlx::query_as(&format!("{NEWEST_SELECT} where t.name = any($1)"))
+                .bind(topics)
+                .bind(STATUS_PAYLOAD_MAX_BYTES)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(TopicNewest::from).collect())
     }
 
     /// The newest message of the topics starting with `prefix`, at most `limit` of them, by name.
@@ -410,26 +422,15 @@ impl Store {
         prefix: &str,
         limit: i64,
     ) -> Result<Vec<TopicNewest>, sqlx::Error> {
-        let rows: Vec<(String, DateTime<Utc>, Option<Vec<u8>>)> = sqlx::query_as(
-            "select t.name, l.received_at, \
-                    case when octet_length(l.payload) <= $2 then l.payload end \
-             from topic t join latest l on l.topic_id = t.id \
-             where left(t.name, length($1)) = $1 \
-             order by t.name limit $3",
-        )
+        let rows: Vec<NewestRow> = sqlx::query_as(&format!(
+            "{NEWEST_SELECT} where left(t.name, length($1)) = $1 order by t.name limit $3"
+        ))
         .bind(prefix)
         .bind(STATUS_PAYLOAD_MAX_BYTES)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(topic, received_at, payload)| TopicNewest {
-                topic,
-                received_at_ms: received_at.timestamp_millis(),
-                payload,
-            })
-            .collect())
+        Ok(rows.into_iter().map(TopicNewest::from).collect())
     }
 
     /// A sampled series of each of `topics`: the time from `from` is cut into `points`

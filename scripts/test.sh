@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (.ci/run calls this): installs what is missing, starts
 # PostgreSQL and Mosquitto if they are down, builds the site and the binary, then runs the Rust
 # tests (unit and integration, against the real database and broker) and the browser tests (the
-# real binary in Debian's Chromium). Also fails on formatting or clippy findings.
+# real binary in Debian's Chromium, and the release binary alone in an empty directory). Also
+# fails on formatting or clippy findings.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$root"
@@ -23,6 +24,10 @@ cargo leptos build
 
 say "running the Rust tests"
 cargo test -p app -p lookout
+
+say "building the release binary with the site inside (scripts/release.sh)"
+"$root/scripts/release.sh"
+export LOOKOUT_RELEASE_BIN=$root/dist/lookout
 
 say "running the browser tests"
 (cd end2end && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; } && node --test --test-concurrency=1 tests/)

@@ -35,27 +35,35 @@ async function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Starts `lookout serve` and resolves once it answers HTTP; `env` adds settings. */
-export async function startLookout({ prefix, env = {} }) {
+/**
+ * Starts `lookout serve` and resolves once it answers HTTP; `env` adds settings. By default the
+ * debug binary runs in the checkout and serves the site cargo-leptos built under target/site;
+ * `binary`, `cwd` and `siteRoot: null` run another binary elsewhere with no site on disk.
+ */
+export async function startLookout({
+  prefix,
+  env = {},
+  binary: program = binary,
+  cwd = root,
+  siteRoot = path.join(root, 'target', 'site'),
+}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const databaseUrl = freshDatabase();
   let logs = '';
-  const child = spawn(binary, ['serve'], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      LOOKOUT_LISTEN: `127.0.0.1:${port}`,
-      LOOKOUT_MQTT_URL: broker.href,
-      LOOKOUT_MQTT_CLIENT_ID: uniqueName('lookout'),
-      LOOKOUT_MQTT_SUBSCRIPTIONS: `${prefix}/#`,
-      LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
-      RUST_LOG: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const settings = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    LOOKOUT_LISTEN: `127.0.0.1:${port}`,
+    LOOKOUT_MQTT_URL: broker.href,
+    LOOKOUT_MQTT_CLIENT_ID: uniqueName('lookout'),
+    LOOKOUT_MQTT_SUBSCRIPTIONS: `${prefix}/#`,
+    RUST_LOG: 'warn',
+    ...env,
+  };
+  if (siteRoot === null) delete settings.LEPTOS_SITE_ROOT;
+  else settings.LEPTOS_SITE_ROOT = siteRoot;
+  const child = spawn(program, ['serve'], { cwd, env: settings, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (chunk) => (logs += chunk));
   child.stderr.on('data', (chunk) => (logs += chunk));
   let exited = null;
@@ -78,7 +86,7 @@ export async function startLookout({ prefix, env = {} }) {
     /** Adds a user with `lookout user add`, the password given on stdin; returns the password. */
     addUser: (name, role) => {
       const password = `${name}-${uniqueName('pw')}`;
-      execFileSync(binary, ['user', 'add', name, '--role', role], {
+      execFileSync(program, ['user', 'add', name, '--role', role], {
         env: { ...process.env, DATABASE_URL: databaseUrl, RUST_LOG: 'error' },
         input: `${password}\n`,
       });

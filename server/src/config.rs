@@ -321,13 +321,31 @@ pub struct WebSettings {
     /// How long a public status page's snapshot is served before it is rebuilt: at most one
     /// database read per page per TTL, and the `max-age` caches downstream are told.
     pub status_ttl: Duration,
+    /// HTTPS served by Lookout itself (rustls) on `listen`, without a proxy in front.
+    pub tls: Option<ServerTls>,
+    /// With `tls`: where plain HTTP is answered with a redirect to HTTPS. Unset, plain HTTP is
+    /// refused: nothing listens for it.
+    pub http_redirect_listen: Option<Sourced<SocketAddr>>,
+}
+
+/// The certificate and key Lookout serves HTTPS with.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// PEM certificate chain, the server's own certificate first.
+    pub cert_file: Sourced<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Sourced<PathBuf>,
 }
 
 impl WebSettings {
+    /// Whether browsers reach Lookout over HTTPS, served here or by a proxy in front: the session
+    /// cookie is then Secure and HSTS is on.
     pub fn is_https(&self) -> bool {
-        self.public_url
-            .as_ref()
-            .is_some_and(|url| url.value.scheme() == "https")
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_ref()
+                .is_some_and(|url| url.value.scheme() == "https")
     }
 }
 
@@ -380,6 +398,9 @@ struct FileWeb {
     public_url: Option<String>,
     session_idle_minutes: Option<u64>,
     status_ttl_seconds: Option<u64>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    http_redirect_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -539,6 +560,25 @@ impl Settings {
             &self.database_url.origin,
         );
         line("listen", &self.listen.value, &self.listen.origin);
+        if let Some(tls) = &self.web.tls {
+            line(
+                "web.tls_cert_file",
+                &tls.cert_file.value.display(),
+                &tls.cert_file.origin,
+            );
+            line(
+                "web.tls_key_file",
+                &tls.key_file.value.display(),
+                &tls.key_file.origin,
+            );
+        }
+        if let Some(redirect) = &self.web.http_redirect_listen {
+            line(
+                "web.http_redirect_listen",
+                &redirect.value,
+                &redirect.origin,
+            );
+        }
         if let Some(public_url) = &self.web.public_url {
             line("web.public_url", &public_url.value, &public_url.origin);
         }
@@ -585,15 +625,7 @@ impl Settings {
         let database_url = parse_database_url(database_url)?;
 
         let listen = sources.pick_or("LOOKOUT_LISTEN", "listen", parsed.listen, DEFAULT_LISTEN);
-        let listen = Sourced {
-            value: listen.value.parse::<SocketAddr>().map_err(|_| {
-                listen.invalid(format!(
-                    "expected an address and port such as 127.0.0.1:3000, got {:?}",
-                    listen.value
-                ))
-            })?,
-            origin: listen.origin,
-        };
+        let listen = parse_address(listen)?;
 
         let public_url = sources
             .pick(
@@ -633,7 +665,22 @@ impl Settings {
                 5,
                 1..=3600,
             )?),
+            tls: server_tls(&sources, parsed.web.tls_cert_file, parsed.web.tls_key_file)?,
+            http_redirect_listen: sources
+                .pick(
+                    "LOOKOUT_HTTP_REDIRECT_LISTEN",
+                    "web.http_redirect_listen",
+                    parsed.web.http_redirect_listen,
+                )
+                .map(parse_address)
+                .transpose()?,
         };
+        if let (None, Some(redirect)) = (&web.tls, &web.http_redirect_listen) {
+            return Err(redirect.invalid(
+                "redirecting plain HTTP needs HTTPS: set LOOKOUT_TLS_CERT_FILE and \
+                 LOOKOUT_TLS_KEY_FILE (web.tls_cert_file, web.tls_key_file) too",
+            ));
+        }
 
         let mqtt = mqtt_settings(&sources, parsed.mqtt)?;
 
@@ -688,6 +735,41 @@ impl Settings {
             writer,
             retention,
         })
+    }
+}
+
+fn parse_address(found: Sourced<String>) -> Result<Sourced<SocketAddr>, ConfigError> {
+    match found.value.parse::<SocketAddr>() {
+        Ok(address) => Ok(Sourced {
+            value: address,
+            origin: found.origin,
+        }),
+        Err(_) => Err(found.invalid(format!(
+            "expected an address and port such as 127.0.0.1:3000, got {:?}",
+            found.value
+        ))),
+    }
+}
+
+fn server_tls<E: Fn(&str) -> Option<String>>(
+    sources: &Sources<'_, E>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+) -> Result<Option<ServerTls>, ConfigError> {
+    let cert_file = sources.path_setting("LOOKOUT_TLS_CERT_FILE", "web.tls_cert_file", cert_file);
+    let key_file = sources.path_setting("LOOKOUT_TLS_KEY_FILE", "web.tls_key_file", key_file);
+    match (cert_file, key_file) {
+        (Some(cert_file), Some(key_file)) => Ok(Some(ServerTls {
+            cert_file,
+            key_file,
+        })),
+        (Some(cert_file), None) => Err(cert_file.invalid(
+            "a certificate needs its key: set LOOKOUT_TLS_KEY_FILE (web.tls_key_file) too",
+        )),
+        (None, Some(key_file)) => Err(key_file.invalid(
+            "a key needs its certificate: set LOOKOUT_TLS_CERT_FILE (web.tls_cert_file) too",
+        )),
+        (None, None) => Ok(None),
     }
 }
 
@@ -1149,6 +1231,56 @@ mod tests {
             tls.client_certificate.unwrap().key_file.value,
             Path::new("/etc/client.key")
         );
+    }
+
+    #[test]
+    fn https_needs_a_certificate_and_its_key_and_redirects_only_with_them() {
+        let error = load(&[DB, ("LOOKOUT_TLS_CERT_FILE", "/etc/lookout.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_TLS_CERT_FILE is not valid: a certificate needs its key"),
+            "{error}"
+        );
+        let error = load(&[DB, ("LOOKOUT_HTTP_REDIRECT_LISTEN", "0.0.0.0:80")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "LOOKOUT_HTTP_REDIRECT_LISTEN is not valid: redirecting plain HTTP needs HTTPS"
+            ),
+            "{error}"
+        );
+        let error = load(&[
+            DB,
+            ("LOOKOUT_TLS_CERT_FILE", "/etc/lookout.pem"),
+            ("LOOKOUT_TLS_KEY_FILE", "/etc/lookout.key"),
+            ("LOOKOUT_HTTP_REDIRECT_LISTEN", "port 80"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_HTTP_REDIRECT_LISTEN is not valid: expected an address"),
+            "{error}"
+        );
+
+        let plain = load(&[DB]).unwrap();
+        assert!(!plain.web.is_https());
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_TLS_CERT_FILE", "/etc/lookout.pem"),
+            ("LOOKOUT_TLS_KEY_FILE", "/etc/lookout.key"),
+            ("LOOKOUT_HTTP_REDIRECT_LISTEN", "0.0.0.0:80"),
+        ])
+        .unwrap();
+        assert!(settings.web.is_https(), "the session cookie is Secure");
+        let tls = settings.web.tls.as_ref().unwrap();
+        assert_eq!(tls.key_file.value, Path::new("/etc/lookout.key"));
+        assert_eq!(
+            settings.web.http_redirect_listen.as_ref().unwrap().value,
+            "0.0.0.0:80".parse().unwrap()
+        );
+        assert!(settings.summary().contains("/etc/lookout.pem"));
     }
 
     #[test]

@@ -5,10 +5,13 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod embedded_site;
+pub mod https;
 pub mod ingest;
 pub mod live;
 pub mod login;
 pub mod maintenance;
+pub mod pem;
 pub mod publish;
 pub mod startup;
 pub mod status_pages;

@@ -60,6 +60,9 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The user commands print their own results; routine logs would only bury them.
@@ -105,6 +108,10 @@ fn main() -> ExitCode {
             }
             Command::CheckConfig { config } => {
                 let settings = Settings::load(config.as_deref())?;
+                // Files are read too: a certificate that cannot be used is a wrong setting.
+                if let Some(tls) = &settings.web.tls {
+                    lookout::https::server_config(tls)?;
+                }
                 print!("{}", settings.summary());
                 Ok(())
             }

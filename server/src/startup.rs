@@ -5,7 +5,9 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::Broker;
 use crate::ingest::Publisher;
-use crate::{admin, live, login, maintenance, publish, status_pages, web, writer};
+use crate::{
+    admin, embedded_site, https, live, login, maintenance, publish, status_pages, web, writer,
+};
 use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
 use app::live::LiveHub;
@@ -34,6 +36,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
+    /// Set when Lookout serves HTTPS itself; then `redirect_listener` may answer plain HTTP.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    redirect_listener: Option<TcpListener>,
     router: Router,
     ingest: JoinHandle<()>,
     writer: JoinHandle<()>,
@@ -53,6 +58,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, ConfigError> {
+        // First: a wrong certificate file should not wait for the database and the broker.
+        let tls = settings
+            .web
+            .tls
+            .as_ref()
+            .map(https::server_config)
+            .transpose()?;
         let database = &settings.database_url;
         let store = open_database(&settings).await?;
         if let Ok(0) = store.count_admins().await {
@@ -105,11 +117,19 @@ impl Application {
         let listener = TcpListener::bind(listen.value).await.map_err(|error| {
             listen.unusable(format!("cannot listen on {}: {error}", listen.value))
         })?;
+        let redirect_listener = match &settings.web.http_redirect_listen {
+            Some(redirect) => Some(TcpListener::bind(redirect.value).await.map_err(|error| {
+                redirect.unusable(format!("cannot listen on {}: {error}", redirect.value))
+            })?),
+            None => None,
+        };
 
         let router = web_router(&settings, store.clone(), status, hub.clone(), publisher).await?;
         let [ingest, writer] = running.disarm();
         Ok(Self {
             listener,
+            tls,
+            redirect_listener,
             router,
             ingest,
             writer,
@@ -129,6 +149,12 @@ impl Application {
             .port()
     }
 
+    /// The port plain HTTP is redirected from, when configured.
+    pub fn redirect_port(&self) -> Option<u16> {
+        let listener = self.redirect_listener.as_ref()?;
+        Some(listener.local_addr().ok()?.port())
+    }
+
     /// Serves and ingests until the process is asked to stop (SIGTERM, Ctrl-C) or a part fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
@@ -144,6 +170,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            tls,
+            redirect_listener,
             router,
             ingest: mut ingest_task,
             writer: mut writer_task,
@@ -160,24 +188,59 @@ impl Application {
         let address = listener
             .local_addr()
             .map_or(settings.listen.value, |bound| bound);
-        let mut http_stop = stopping.subscribe();
+        let stopped = |mut stopping: watch::Receiver<bool>| async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        if let Some(redirect_listener) = redirect_listener {
+            let public_url = settings
+                .web
+                .public_url
+                .as_ref()
+                .map(|url| url.value.clone());
+            let from = redirect_listener.local_addr()?;
+            tokio::spawn(https::redirect_plain_http(
+                redirect_listener,
+                address.port(),
+                public_url,
+                stopped(stopping.subscribe()),
+            ));
+            tracing::info!(url = %format!("http://{from}/"), "redirecting plain HTTP to HTTPS");
+        }
+        if embedded_site::is_embedded() {
+            let (files, bytes) = embedded_site::size();
+            tracing::info!(files, bytes, "serving the site from inside the binary");
+        }
+        let http_stop = stopped(stopping.subscribe());
         let mut http_task = tokio::spawn(async move {
-            // Live streams are served apart from hyper (live::direct); the rest by axum.
-            let listener = live::direct::split(listener, router.clone())?.tap_io(|socket| {
-                // Answers go out whole at once, without waiting for Nagle's algorithm.
-                let _ = socket.set_nodelay(true);
-            });
             // The peer address feeds the login throttle and the audit log.
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stopping| *stopping).await;
-            })
-            .await
+            let service = router
+                .clone()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            match tls {
+                // Live streams go through axum too here: live::direct reads plain TCP.
+                Some(tls) => {
+                    let listener = https::TlsListener::new(listener, tls)?.tap_io(|stream| {
+                        // As below: answers go out whole, without waiting for Nagle's algorithm.
+                        let _ = stream.get_ref().0.set_nodelay(true);
+                    });
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(http_stop)
+                        .await
+                }
+                None => {
+                    // Live streams are served apart from hyper (live::direct); the rest by axum.
+                    let listener = live::direct::split(listener, router)?.tap_io(|socket| {
+                        // Answers go out whole at once, without waiting for Nagle's algorithm.
+                        let _ = socket.set_nodelay(true);
+                    });
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(http_stop)
+                        .await
+                }
+            }
         });
-        tracing::info!(url = %format!("http://{address}/"), "serving");
+        tracing::info!(url = %format!("{scheme}://{address}/"), "serving");
 
         let outcome = tokio::select! {
             outcome = &mut http_task => Some(report_exit("the web server", outcome.map(|r| r.map_err(anyhow::Error::from)))),
@@ -428,7 +491,7 @@ async fn web_router(
     let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
     // Layers run outside in, from the last added: headers on every response (refusals too),
     // then the origin rule, then the session.
-    Ok(Router::new()
+    let router = Router::new()
         .route(METRICS, get(metrics))
         .route(HEALTHZ, get(healthz))
         .route(READYZ, get(readyz))
@@ -485,7 +548,11 @@ async fn web_router(
         .layer(middleware::from_fn_with_state(
             shortcut_state,
             status_pages::anonymous_shortcut,
-        ))
+        ));
+    // A build without the site inside serves it from disk through Leptos' file handler (the
+    // fallback above).
+    Ok(router
+        .merge(embedded_site::routes())
         .layer(middleware::from_fn_with_state(
             settings.web.is_https(),
             web::security_headers,

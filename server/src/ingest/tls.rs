@@ -2,12 +2,10 @@
 //! so that an unreadable or wrong certificate file is refused with the setting's name instead of
 //! failing on every reconnect.
 
-use crate::config::{ConfigError, MqttSettings, Sourced};
+use crate::config::{ConfigError, MqttSettings};
+use crate::pem::{self, certificates};
 use rumqttc::TlsConfiguration;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn client_config(settings: &MqttSettings) -> Result<TlsConfiguration, ConfigError> {
@@ -45,13 +43,7 @@ pub fn client_config(settings: &MqttSettings) -> Result<TlsConfiguration, Config
     let config = match &tls.client_certificate {
         Some(client) => {
             let chain = certificates(&client.cert_file)?;
-            let key = read(&client.key_file).and_then(|pem| {
-                PrivateKeyDer::from_pem_slice(&pem).map_err(|error| {
-                    client
-                        .key_file
-                        .invalid(format!("no PEM private key found ({error})"))
-                })
-            })?;
+            let key = pem::private_key(&client.key_file)?;
             builder.with_client_auth_cert(chain, key).map_err(|error| {
                 client.key_file.invalid(format!(
                     "the key does not go with the certificate in {}: {error}",
@@ -62,25 +54,4 @@ pub fn client_config(settings: &MqttSettings) -> Result<TlsConfiguration, Config
         None => builder.with_no_client_auth(),
     };
     Ok(TlsConfiguration::Rustls(Arc::new(config)))
-}
-
-fn read(file: &Sourced<PathBuf>) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(&file.value)
-        .map_err(|error| file.unusable(format!("cannot read {}: {error}", file.value.display())))
-}
-
-fn certificates(file: &Sourced<PathBuf>) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let pem = read(file)?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| {
-            file.invalid(format!(
-                "{} is not a PEM certificate file ({error})",
-                file.value.display()
-            ))
-        })?;
-    if certificates.is_empty() {
-        return Err(file.invalid(format!("{} holds no PEM certificate", file.value.display())));
-    }
-    Ok(certificates)
 }

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# What deploying Lookout costs (issue 7): the release binary's size, the browser bundle's size
+# (raw and gzip), start-up time to /readyz, and resident memory idle and while ingesting
+# BENCH_RATE msg/s. The broker of the same run (Mosquitto, a small C server) is measured beside it
+# as the reference. Writes bench/results/footprint.md. About 3 minutes plus builds.
+#
+# Uses dist/lookout and target/release-site from scripts/release.sh (LOOKOUT_BIN, LOOKOUT_SITE
+# name others). Knobs: BENCH_RATE (5000), BENCH_LOAD_SECS (60), BENCH_IDLE_SECS (20),
+# BENCH_RESULTS, BENCH_RUN_DIR.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+run=${BENCH_RUN_DIR:-/var/tmp/lookout-bench-footprint}
+rate=${BENCH_RATE:-5000}
+load_secs=${BENCH_LOAD_SECS:-60}
+idle_secs=${BENCH_IDLE_SECS:-20}
+results=${BENCH_RESULTS:-$repo/bench/results/footprint.md}
+release_bin=${LOOKOUT_BIN:-$repo/dist/lookout}
+release_site=${LOOKOUT_SITE:-$repo/target/release-site}
+
+rm -rf "$run"
+mkdir -p "$run"
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+
+[ -x "$release_bin" ] || die "no release binary at $release_bin: build it with scripts/release.sh"
+[ -f "$release_site/pkg/lookout.wasm" ] || die "no release site at $release_site: scripts/release.sh builds it"
+bench=$(build_bench "$repo/bench/ingest" ingest-bench)
+
+# The binary runs alone in an empty directory, as deployed.
+mkdir -p "$run/deploy"
+cp "$release_bin" "$run/deploy/lookout"
+lookout=$run/deploy/lookout
+
+kib() { awk -v field="$2:" '$1 == field { print $2 }' "/proc/$1/status"; }
+now_ms() { date +%s%3N; }
+gzipped() { gzip -9 -c "$1" | wc -c; }
+size() { stat -c %s "$1"; }
+
+start_postgres
+psql "$(pg_url postgres)" -qc "create database footprint"
+started_broker=$(now_ms)
+start_mosquitto /usr/sbin/mosquitto </dev/null
+broker_ready_ms=$(($(now_ms) - started_broker))
+
+# Start-up to ready: from exec to the first 200 from /readyz (database and broker reachable).
+# The first start also creates the schema; the second is an ordinary restart.
+http_port=$(free_port 13000)
+start_ready() {
+  local begun
+  begun=$(now_ms)
+  (cd "$run/deploy" && env -i PATH="$PATH" DATABASE_URL="$(pg_url footprint)" \
+    LOOKOUT_LISTEN="127.0.0.1:$http_port" LOOKOUT_MQTT_URL="mqtt://127.0.0.1:$mqtt_port" \
+    LOOKOUT_MQTT_CLIENT_ID=footprint LOOKOUT_MQTT_SUBSCRIPTIONS='bench/#' RUST_LOG=warn \
+    exec ./lookout serve >>"$run/lookout.log" 2>&1) &
+  lookout_pid=$!
+  started+=("$lookout_pid")
+  ready() { curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null; }
+  wait_for 60 ready || die "Lookout did not become ready (see $run/lookout.log)"
+  ready_ms=$(($(now_ms) - begun))
+}
+say "starting Lookout (first start: creates the schema)"
+start_ready
+first_start_ms=$ready_ms
+stop "$lookout_pid"
+say "restarting Lookout"
+start_ready
+restart_ms=$ready_ms
+
+say "idle for ${idle_secs}s"
+# Pages served once each, so the idle figure includes what serving them allocates.
+curl -fsS "http://127.0.0.1:$http_port/login" >/dev/null
+curl -fsS "http://127.0.0.1:$http_port/pkg/lookout.wasm" >/dev/null
+sleep "$idle_secs"
+idle_lookout=$(kib "$lookout_pid" VmRSS)
+idle_broker=$(kib "$broker" VmRSS)
+
+say "publishing $rate msg/s for ${load_secs}s"
+count=$((rate * load_secs))
+"$bench" publish --mqtt-port "$mqtt_port" --rate "$rate" --count "$count" >"$run/publish.json" &
+publisher=$!
+started+=("$publisher")
+peak_lookout=0; peak_broker=0; samples=()
+for _ in $(seq "$load_secs"); do
+  sleep 1
+  kill -0 "$publisher" 2>/dev/null || break
+  l=$(kib "$lookout_pid" VmRSS); b=$(kib "$broker" VmRSS)
+  samples+=("$l")
+  [ "$l" -gt "$peak_lookout" ] && peak_lookout=$l
+  [ "$b" -gt "$peak_broker" ] && peak_broker=$b
+done
+wait "$publisher" || die "the publisher failed (see $run/publish.json)"
+stored() { [ "$(psql "$(pg_url footprint)" -Atqc 'select count(*) from message')" -ge "$count" ]; }
+wait_for 120 stored || die "Lookout did not store all $count messages"
+median_lookout=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+after_lookout=$(kib "$lookout_pid" VmRSS)
+
+wasm=$release_site/pkg/lookout.wasm
+js=$release_site/pkg/lookout.js
+css=$release_site/pkg/lookout.css
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+kb() { awk -v b="$1" 'BEGIN { printf "%.0f KB", b / 1e3 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "×%.1f", a / b }'; }
+
+cat >"$results" <<REPORT
+# Footprint of one Lookout
+
+What deploying Lookout costs, measured by \`bench/footprint/run.sh\` on $(date -u +%Y-%m-%d) with the
+release binary of $(git -C "$repo" log -1 --format=%h) (built by \`scripts/release.sh\`; the site is
+inside it). Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo),
+$(. /etc/os-release && echo "$PRETTY_NAME"). The reference is the run's own broker, Mosquitto
+$(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), a small C server, measured at the same moments.
+
+| | Lookout | Mosquitto (reference) | ratio |
+| --- | --- | --- | --- |
+| binary | $(mb "$(size "$release_bin")") (site included) | $(mb "$(size /usr/sbin/mosquitto)") (shared libraries apart) | $(ratio "$(size "$release_bin")" "$(size /usr/sbin/mosquitto)") |
+| start-up to ready, first start (creates the schema) | $first_start_ms ms | $broker_ready_ms ms (to listening) | |
+| start-up to ready, restart | $restart_ms ms | | |
+| resident memory, idle | $(mib "$idle_lookout") | $(mib "$idle_broker") | $(ratio "$idle_lookout" "$idle_broker") |
+| resident memory at $rate msg/s, median / peak | $(mib "$median_lookout") / $(mib "$peak_lookout") | peak $(mib "$peak_broker") | $(ratio "$peak_lookout" "$peak_broker") (peaks) |
+| resident memory after the load | $(mib "$after_lookout") | | |
+
+The browser bundle (what a signed-in operator's browser loads once; public status pages load
+none of it):
+
+| file | raw | gzip -9 |
+| --- | --- | --- |
+| lookout.wasm | $(kb "$(size "$wasm")") | $(kb "$(gzipped "$wasm")") |
+| lookout.js | $(kb "$(size "$js")") | $(kb "$(gzipped "$js")") |
+| lookout.css | $(kb "$(size "$css")") | $(kb "$(gzipped "$css")") |
+
+Goal for the wasm: at most 400 KB gzip.
+
+Method: a private PostgreSQL and Mosquitto (bench/lib.sh), Lookout started from an empty
+directory with only its environment; "ready" is the first 200 from \`/readyz\` (database and broker
+reachable), timed from exec. Idle is after one page and the wasm were served and ${idle_secs} s
+passed. The load is \`ingest-bench publish\` (bench/ingest) at $rate msg/s of small JSON payloads
+over 1,000 topics for ${load_secs} s at QoS 1, sampled once a second; every message was stored
+before the figures were taken.
+REPORT
+say "wrote $results"
+cat "$results"

@@ -1,0 +1,70 @@
+// The one file to deploy: the release binary (scripts/release.sh), copied alone into an empty
+// directory and run with nothing but its settings, serves the whole site, hydrated, from the
+// wasm, JavaScript and CSS inside it.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startLookout, launchChromium, collectErrors, uniqueName, logIn } from './support.mjs';
+
+const release = process.env.LOOKOUT_RELEASE_BIN;
+const prefix = uniqueName('e2e');
+let directory;
+let lookout;
+let browser;
+
+// scripts/test.sh always builds it; a developer running these tests alone may not have.
+const skip = release ? false : 'LOOKOUT_RELEASE_BIN is unset: build it with scripts/release.sh';
+
+before(async () => {
+  if (skip) return;
+  directory = mkdtempSync(path.join(tmpdir(), 'lookout-release-'));
+  const binary = path.join(directory, 'lookout');
+  copyFileSync(release, binary);
+  assert.deepEqual(readdirSync(directory), ['lookout']);
+  lookout = await startLookout({ prefix, binary, cwd: directory, siteRoot: null });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await lookout?.stop();
+  if (directory) rmSync(directory, { recursive: true, force: true });
+});
+
+test('the release binary alone in an empty directory serves the hydrated site', { skip }, async () => {
+  const password = lookout.addUser('solo', 'admin');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  const assets = [];
+  page.on('response', (response) => {
+    if (new URL(response.url()).pathname.startsWith('/pkg/')) assets.push([response.url(), response.status()]);
+  });
+  await logIn(page, lookout.url, 'solo', password);
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 30_000 });
+  assert.ok(assets.some(([url]) => url.endsWith('.wasm')), JSON.stringify(assets));
+  assert.ok(assets.every(([, status]) => status === 200 || status === 304), JSON.stringify(assets));
+
+  // A page reached through the hydrated router, not a full load.
+  await Promise.all([page.waitForURL(/\/admin\/users$/), page.click('nav.admin-links >> text=Users')]);
+  await page.waitForSelector('h1:has-text("Users")');
+  await page.waitForSelector('td:has-text("solo")');
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // Served with what a browser needs to cache it: the type, and a validator for revalidation.
+  const wasm = await fetch(`${lookout.url}/pkg/lookout.wasm`);
+  assert.equal(wasm.status, 200);
+  assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+  const etag = wasm.headers.get('etag');
+  assert.ok(etag);
+  const again = await fetch(`${lookout.url}/pkg/lookout.wasm`, { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  const css = await fetch(`${lookout.url}/pkg/lookout.css`);
+  assert.equal(css.status, 200);
+  assert.match(css.headers.get('content-type'), /^text\/css/);
+  assert.equal((await fetch(`${lookout.url}/pkg/nothing-here.js`)).status, 404);
+});

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the one file to deploy: dist/lookout, the release server with the site (wasm, JS, CSS,
+# assets) inside it, so `lookout serve` needs nothing beside it but its settings. A cold build
+# takes 15 minutes or more on two cores; later ones rebuild only what changed.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+
+"$root/scripts/bootstrap.sh"
+
+# A site root of its own: the debug site under target/site stays what `cargo leptos watch` and
+# the browser tests serve.
+export LEPTOS_SITE_ROOT=target/release-site
+say "building the site (release wasm, optimised with wasm-opt)"
+cargo leptos build --release --frontend-only
+say "building the server with the site inside"
+LOOKOUT_EMBED_SITE="$root/$LEPTOS_SITE_ROOT" cargo leptos build --release --server-only
+
+mkdir -p dist
+cp "$CARGO_TARGET_DIR/release/lookout" dist/lookout
+say "built $root/dist/lookout ($(du -h dist/lookout | cut -f1)); run it anywhere: dist/lookout serve"

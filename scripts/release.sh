@@ -11,6 +11,10 @@ cd "$root"
 # A site root of its own: the debug site under target/site stays what `cargo leptos watch` and
 # the browser tests serve.
 export LEPTOS_SITE_ROOT=target/release-site
+# Type-erased views: the wasm bundle is a quarter smaller (bench/results/footprint.md). The server
+# must be built the same way, or its markup and the bundle's would disagree at hydration. Debug
+# builds do without (`disable-erase-components` in Cargo.toml), so `cargo test` shares their work.
+export RUSTFLAGS="--cfg erase_components"
 say "building the site (release wasm, optimised with wasm-opt)"
 cargo leptos build --release --frontend-only
 say "building the server with the site inside"

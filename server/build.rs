@@ -47,6 +47,10 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             collect(root, &path, files);
             continue;
         }
+        // wasm-bindgen's TypeScript declarations are for bundlers, not browsers.
+        if path.to_string_lossy().ends_with(".d.ts") {
+            continue;
+        }
         println!("cargo:rerun-if-changed={}", path.display());
         let relative = path.strip_prefix(root).expect("under the root");
         let url = relative

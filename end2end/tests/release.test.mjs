@@ -51,7 +51,7 @@ test('the release binary alone in an empty directory serves the hydrated site', 
   // A page reached through the hydrated router, not a full load.
   await Promise.all([page.waitForURL(/\/admin\/users$/), page.click('nav.admin-links >> text=Users')]);
   await page.waitForSelector('h1:has-text("Users")');
-  await page.waitForSelector('td:has-text("solo")');
+  await page.waitForSelector('tr[data-user="solo"] th.name');
   assert.deepEqual(errors, []);
   await context.close();
 

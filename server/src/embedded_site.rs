@@ -45,11 +45,7 @@ fn respond(&(path, etag, bytes): &'static EmbeddedFile, request: &HeaderMap) -> 
         // binary is the same.
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
-    let fresh = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
-    if fresh {
+    if crate::web::holds_etag(request, etag.as_bytes()) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     let content_type = HeaderValue::from_static(content_type(path));

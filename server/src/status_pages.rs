@@ -4,7 +4,7 @@
 //! an admin's preview and never cached; everyone else gets the same 404 as for a page that
 //! does not exist.
 
-use crate::login;
+use crate::{login, web};
 use app::access::Visitor;
 use app::snapshot::{Rendered, Representation};
 use app::state::AppState;
@@ -234,19 +234,11 @@ fn respond(
         Served::Preview(_) => HeaderValue::from_static("private, no-store"),
     };
     let etag = &representation.etag;
-    let not_modified = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| {
-            tags.split(',')
-                .map(|tag| tag.trim().trim_start_matches("W/"))
-                .any(|tag| tag.as_bytes() == etag.as_bytes() || tag == "*")
-        });
     let headers = [
         (header::CACHE_CONTROL, cache_control),
         (header::ETAG, etag.clone()),
     ];
-    if not_modified {
+    if web::holds_etag(request, etag.as_bytes()) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     (

@@ -84,6 +84,19 @@ pub async fn security_headers(State(https): State<bool>, request: Request, next:
     response
 }
 
+/// Whether a conditional GET already holds `etag` (`If-None-Match`, weak or strong, or `*`): then
+/// the answer is 304 without a body.
+pub fn holds_etag(request: &HeaderMap, etag: &[u8]) -> bool {
+    request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag.as_bytes() == etag || tag == "*")
+        })
+}
+
 /// Refuses a request that could change state (anything but GET, HEAD and OPTIONS) unless its
 /// `Origin` (or, lacking one, its `Referer`) is Lookout itself: a page on another site can make
 /// a browser send a form here with the user's cookie, but not with our origin.

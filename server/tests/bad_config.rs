@@ -197,3 +197,42 @@ fn check_config_validates_without_starting_and_never_prints_a_password() {
     let output = run_with("check-config", &[("LOOKOUT_LOG_FORMAT", "xml")], &[]);
     assert_refused(&output, "LOOKOUT_LOG_FORMAT");
 }
+
+#[test]
+fn check_config_reads_the_https_files_and_refuses_a_key_that_does_not_fit() {
+    let certificates = support::services::TestCertificates::generate();
+    let cert = certificates.server_cert.display().to_string();
+    let key = certificates.server_key.display().to_string();
+    let database = ("DATABASE_URL", "postgres://lookout@db.invalid/lookout");
+    let output = run_with(
+        "check-config",
+        &[
+            database,
+            ("LOOKOUT_TLS_CERT_FILE", &cert),
+            ("LOOKOUT_TLS_KEY_FILE", &key),
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("web.tls_cert_file") && stdout.contains(&cert),
+        "{stdout}"
+    );
+
+    // The authority's certificate with the server's key: readable, but not a pair.
+    let ca = certificates.ca.display().to_string();
+    let output = run_with(
+        "check-config",
+        &[
+            database,
+            ("LOOKOUT_TLS_CERT_FILE", &ca),
+            ("LOOKOUT_TLS_KEY_FILE", &key),
+        ],
+        &[],
+    );
+    assert_refused(
+        &output,
+        "LOOKOUT_TLS_KEY_FILE is not valid: the key does not go with",
+    );
+}

@@ -23,6 +23,7 @@ fn main() {
             root.display()
         );
     }
+    // In path order, so the same site gives the same binary.
     files.sort();
     let mut code = String::from("&[\n");
     for (url, path) in &files {

@@ -207,8 +207,8 @@ impl Application {
             ));
             tracing::info!(url = %format!("http://{from}/"), "redirecting plain HTTP to HTTPS");
         }
-        if embedded_site::is_embedded() {
-            let (files, bytes) = embedded_site::size();
+        let (files, bytes) = embedded_site::size();
+        if files > 0 {
             tracing::info!(files, bytes, "serving the site from inside the binary");
         }
         let http_stop = stopped(stopping.subscribe());

@@ -159,6 +159,9 @@ mod tracker {
         connections: u64,
         last_oversized_topic: Option<String>,
         storage_error: Option<String>,
+        /// Whether the live feed's own connection is up; `None` without one (a single instance,
+        /// whose ingest connection feeds the live views).
+        live_feed_connected: Option<bool>,
     }
 
     fn now_ms() -> i64 {
@@ -177,6 +180,7 @@ mod tracker {
                     connections: 0,
                     last_oversized_topic: None,
                     storage_error: None,
+                    live_feed_connected: None,
                 })),
             }
         }
@@ -211,6 +215,15 @@ mod tracker {
                 c.connected = false;
                 c.last_error = Some((now, error.to_string()));
             });
+        }
+
+        pub fn live_feed_connected(&self, connected: bool) {
+            self.with_connection(|c| c.live_feed_connected = Some(connected));
+        }
+
+        /// Every broker connection this instance holds is up.
+        pub fn is_fully_connected(&self) -> bool {
+            self.with_connection(|c| c.connected && c.live_feed_connected != Some(false))
         }
 
         pub fn received(&self) {
@@ -307,6 +320,14 @@ mod tracker {
                 "1 while connected to the broker, else 0.",
                 u64::from(view.connected),
             );
+            if let Some(connected) = self.with_connection(|c| c.live_feed_connected) {
+                metric(
+                    "lookout_live_feed_connected",
+                    "gauge",
+                    "1 while the live feed's own broker connection (shared groups) is up, else 0.",
+                    u64::from(connected),
+                );
+            }
             metric(
                 "lookout_broker_reconnects_total",
                 "counter",

@@ -38,10 +38,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Starts `lookout serve` and resolves once it answers HTTP; `env` adds settings. By default the
  * debug binary runs in the checkout and serves the site cargo-leptos built under target/site;
- * `binary`, `cwd` and `siteRoot: null` run another binary elsewhere with no site on disk.
+ * `binary`, `cwd` and `siteRoot: null` run another binary elsewhere with no site on disk;
+ * `databaseUrl` starts another instance on an existing database.
  */
 export async function startLookout({
   prefix,
+  databaseUrl = freshDatabase(),
   env = {},
   binary: program = binary,
   cwd = root,
@@ -49,7 +51,6 @@ export async function startLookout({
 }) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const databaseUrl = freshDatabase();
   let logs = '';
   const settings = {
     ...process.env,

@@ -227,6 +227,13 @@ impl Subscription {
     }
 
     fn new(filter: &str, qos: QoS) -> Result<Self, String> {
+        if filter.starts_with("$share/") {
+            return Err(format!(
+                "{filter:?} names a shared subscription: list the plain filter and set \
+                 LOOKOUT_MQTT_SHARED_GROUP (mqtt.shared_group) instead, so that live views still \
+                 get every message"
+            ));
+        }
         if let Err(error) = TopicFilter::parse(filter) {
             return Err(format!("{filter:?} is not an MQTT topic filter: {error}"));
         }
@@ -260,9 +267,29 @@ pub struct MqttSettings {
     /// Fixed, so the broker keeps this client's session (and its QoS 1/2 messages) across restarts.
     pub client_id: String,
     pub subscriptions: Sourced<Vec<Subscription>>,
+    /// Set when several instances share the work: ingest then subscribes as
+    /// `$share/<group>/<filter>`, so the broker hands each message to one instance of the group,
+    /// and each instance follows the same filters on a second, ordinary connection for its own
+    /// live views (see `ingest::LiveFeed`).
+    pub shared_group: Option<Sourced<String>>,
     pub keep_alive: Duration,
     /// Payloads larger than this are counted and logged, not stored.
     pub max_payload_bytes: usize,
+}
+
+impl MqttSettings {
+    /// The filter ingest subscribes with: in a shared group, the broker's share of it.
+    pub fn ingest_filter(&self, filter: &str) -> String {
+        match &self.shared_group {
+            Some(group) => format!("$share/{}/{filter}", group.value),
+            None => filter.to_owned(),
+        }
+    }
+
+    /// The client id of the live feed's connection (see `ingest::LiveFeed`).
+    pub fn live_feed_client_id(&self) -> String {
+        format!("{}-live", self.client_id)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -414,6 +441,7 @@ struct FileMqtt {
     client_key_file: Option<PathBuf>,
     client_id: Option<String>,
     subscriptions: Option<Vec<FileSubscription>>,
+    shared_group: Option<String>,
     keep_alive_secs: Option<u64>,
     max_payload_bytes: Option<u64>,
 }
@@ -598,6 +626,9 @@ impl Settings {
             &filters.join(", "),
             &self.mqtt.subscriptions.origin,
         );
+        if let Some(group) = &self.mqtt.shared_group {
+            line("mqtt.shared_group", &group.value, &group.origin);
+        }
         text
     }
 
@@ -859,11 +890,38 @@ fn mqtt_settings<E: Fn(&str) -> Option<String>>(
         file.client_id,
         DEFAULT_CLIENT_ID,
     );
-    if client_id.value.trim().is_empty() || client_id.value.len() > 65_535 {
-        return Err(client_id.invalid("a client id must be 1 to 65535 bytes"));
+    // Room for the live feed's suffix within MQTT's 65535 bytes.
+    if client_id.value.trim().is_empty() || client_id.value.len() > 65_530 {
+        return Err(client_id.invalid("a client id must be 1 to 65530 bytes"));
     }
 
     let subscriptions = subscriptions(sources, file.subscriptions)?;
+
+    let shared_group = sources
+        .pick(
+            "LOOKOUT_MQTT_SHARED_GROUP",
+            "mqtt.shared_group",
+            file.shared_group,
+        )
+        .map(|group| {
+            let name = group.value.as_str();
+            if name.len() > 256 || name.contains(['/', '+', '#', '\0']) || name.trim() != name {
+                return Err(group.invalid(format!(
+                    "a shared subscription group is a name of 1 to 256 bytes without '/', '+', \
+                     '#' or surrounding spaces, got {name:?}"
+                )));
+            }
+            if client_id.origin == Origin::Default("LOOKOUT_MQTT_CLIENT_ID") {
+                // Instances with one client id would take the broker session from each other in
+                // turn; the id is the broker's only way to tell them apart.
+                return Err(client_id.invalid(format!(
+                    "instances sharing the group {name:?} each need their own fixed client id: \
+                     set LOOKOUT_MQTT_CLIENT_ID (mqtt.client_id), e.g. lookout-1, lookout-2"
+                )));
+            }
+            Ok(group)
+        })
+        .transpose()?;
 
     let keep_alive = Duration::from_secs(sources.number(
         "LOOKOUT_MQTT_KEEP_ALIVE_SECS",
@@ -887,6 +945,7 @@ fn mqtt_settings<E: Fn(&str) -> Option<String>>(
         tls,
         client_id: client_id.value,
         subscriptions,
+        shared_group,
         keep_alive,
         max_payload_bytes,
     })
@@ -1340,6 +1399,52 @@ mod tests {
         assert!(error.starts_with("mqtt.subscriptions (in "), "{error}");
         assert!(error.contains("qos 3"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_shared_group_turns_ingest_filters_into_shares_and_needs_a_client_id_per_instance() {
+        let single = load(&[DB, ("LOOKOUT_MQTT_SUBSCRIPTIONS", "plant/#")]).unwrap();
+        assert!(single.mqtt.shared_group.is_none());
+        assert_eq!(single.mqtt.ingest_filter("plant/#"), "plant/#");
+
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_MQTT_SHARED_GROUP", "lookout"),
+            ("LOOKOUT_MQTT_CLIENT_ID", "lookout-2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.mqtt.ingest_filter("plant/#"),
+            "$share/lookout/plant/#"
+        );
+        assert_eq!(settings.mqtt.live_feed_client_id(), "lookout-2-live");
+        assert!(settings.summary().contains("mqtt.shared_group"));
+
+        let error = load(&[DB, ("LOOKOUT_MQTT_SHARED_GROUP", "lookout")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_MQTT_CLIENT_ID is not valid: instances sharing"),
+            "{error}"
+        );
+        for bad in ["a/b", "all+", "#", " padded"] {
+            let error = load(&[
+                DB,
+                ("LOOKOUT_MQTT_SHARED_GROUP", bad),
+                ("LOOKOUT_MQTT_CLIENT_ID", "lookout-1"),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.starts_with("LOOKOUT_MQTT_SHARED_GROUP is not valid"),
+                "{bad:?}: {error}"
+            );
+        }
+        // A share written into the filters would leave the live views with a share only.
+        let error = load(&[DB, ("LOOKOUT_MQTT_SUBSCRIPTIONS", "$share/g/plant/#")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("LOOKOUT_MQTT_SHARED_GROUP"), "{error}");
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub struct Received {
     pub received_at: DateTime<Utc>,
     /// Larger than the configured limit: acknowledged but not stored.
     pub oversized: bool,
-    /// The broker connection it arrived on (see [`Session`]).
-    pub connection: u64,
+    /// The ingest connection it arrived on (see [`Session`]); `None` for a message the client
+    /// acknowledged on receipt (the live feed's, see [`LiveFeed`]), which the writer leaves alone.
+    pub connection: Option<u64>,
     /// Its share of the writer's memory budget, given back when it is dropped after storing.
     pub budget: OwnedSemaphorePermit,
 }
@@ -83,81 +84,27 @@ impl Broker {
         timeout: Duration,
         status: IngestStatus,
     ) -> Result<Self, ConfigError> {
-        let address = &settings.url.value;
-        let mut options = match address.transport {
-            BrokerTransport::Tcp | BrokerTransport::Tls => {
-                MqttOptions::new(&settings.client_id, &address.host, address.port)
-            }
-            // rumqttc takes a WebSocket's address as the whole URL.
-            BrokerTransport::Ws | BrokerTransport::Wss => {
-                MqttOptions::new(&settings.client_id, address.to_string(), address.port)
-            }
-        };
-        options.set_transport(match address.transport {
-            BrokerTransport::Tcp => Transport::Tcp,
-            BrokerTransport::Ws => Transport::Ws,
-            BrokerTransport::Tls => Transport::Tls(tls::client_config(settings)?),
-            BrokerTransport::Wss => Transport::Wss(tls::client_config(settings)?),
-        });
+        let mut options = connection_options(settings, &settings.client_id)?;
         options
-            .set_keep_alive(settings.keep_alive)
             // A persistent session: the broker keeps our subscriptions and queues QoS 1/2
             // messages while we are away, and redelivers what we had not acknowledged.
             .set_clean_session(false)
             // Acknowledged by the writer once stored, never on receipt.
-            .set_manual_acks(true)
-            .set_max_packet_size(MAX_INCOMING_PACKET, MAX_INCOMING_PACKET);
-        if let Some(login) = &settings.login {
-            options.set_credentials(&login.value.username, &login.value.password);
-        }
+            .set_manual_acks(true);
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
-
-        let accepted = tokio::time::timeout(timeout, async {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
-                    Ok(_) => {}
-                    Err(error) => return Err(error),
-                }
-            }
-        })
-        .await;
-        match accepted {
-            Ok(Ok(())) => status.connected(),
-            Ok(Err(ConnectionError::ConnectionRefused(code))) => {
-                // The broker answered: with a login, it is the login it did not like.
-                let problem = format!("the broker at {address} refused the connection: {code:?}");
-                return Err(match &settings.login {
-                    Some(login) => login.unusable(problem),
-                    None => settings.url.unusable(problem),
-                });
-            }
-            Ok(Err(ConnectionError::Tls(error))) => {
-                // Usually the broker's certificate is not from the authority we were told to
-                // trust: point at that setting when there is one.
-                let problem = format!("TLS with the broker at {address} failed: {error}");
-                return Err(match &settings.tls.ca_file {
-                    Some(ca_file) => ca_file.unusable(problem),
-                    None => settings.url.unusable(problem),
-                });
-            }
-            Ok(Err(error)) => {
-                return Err(settings.url.unusable(format!(
-                    "cannot connect to the broker at {address}: {error}"
-                )))
-            }
-            Err(_) => {
-                return Err(settings.url.unusable(format!(
-                    "the broker at {address} did not accept a connection within {timeout:?}"
-                )))
-            }
-        }
+        wait_for_acceptance(&mut eventloop, settings, timeout).await?;
+        status.connected();
 
         let subscriptions: Vec<SubscribeFilter> = settings
             .subscriptions
             .value
             .iter()
-            .map(|subscription| SubscribeFilter::new(subscription.filter.clone(), subscription.qos))
+            .map(|subscription| {
+                SubscribeFilter::new(
+                    settings.ingest_filter(&subscription.filter),
+                    subscription.qos,
+                )
+            })
             .collect();
         let broker = Self {
             client,
@@ -171,7 +118,9 @@ impl Broker {
         // Sent by `run`: a persistent session's queued messages may arrive before the SubAck, and
         // only `run` hands them on instead of dropping them.
         broker.resubscribe();
-        tracing::info!(broker = %address, client_id = %settings.client_id, "connected to the broker");
+        tracing::info!(broker = %settings.url.value, client_id = %settings.client_id,
+            shared_group = settings.shared_group.as_ref().map(|group| group.value.as_str()),
+            "connected to the broker");
         Ok(broker)
     }
 
@@ -201,9 +150,9 @@ impl Broker {
     }
 
     /// Runs the event loop until the writer goes away or, after `stopping`, until the client's
-    /// DISCONNECT went out; reconnects with backoff on any error. Every message goes to the live
-    /// hub as it arrives and to the writer through `messages`. The broker's answer to the first
-    /// subscription goes to `subscribed`.
+    /// DISCONNECT went out; reconnects with backoff on any error. Every message goes to the writer
+    /// through `intake`, and to `live` (when this connection feeds the live views) as it arrives.
+    /// The broker's answer to the first subscription goes to `subscribed`.
     ///
     /// Once `stopping` turns true, messages are no longer taken: the writer gets its queue closed,
     /// stores what it has and acknowledges it, while this loop keeps polling so those
@@ -211,34 +160,23 @@ impl Broker {
     /// broker keeps it in the session for the next start.
     pub async fn run(
         mut self,
-        live: LiveHub,
-        messages: mpsc::Sender<Received>,
-        budget: Arc<Semaphore>,
+        live: Option<LiveHub>,
+        intake: Intake,
         subscribed: oneshot::Sender<Vec<SubscribeReasonCode>>,
         mut stopping: watch::Receiver<bool>,
     ) {
         let mut backoff = Backoff::default();
         let mut subscribed = Some(subscribed);
-        let mut forward = Some(messages);
+        let mut intake = Some(intake);
         let mut disconnecting = false;
         loop {
-            let event = {
-                // The same poll future is awaited to its end: dropping it halfway could lose a
-                // packet being written.
-                let poll = self.eventloop.poll();
-                tokio::pin!(poll);
-                loop {
-                    tokio::select! {
-                        event = &mut poll => break event,
-                        _ = stopping.changed(), if forward.is_some() => {
-                            if *stopping.borrow() {
-                                tracing::info!("stopping: no new messages are taken; storing and acknowledging the rest");
-                                forward = None;
-                            }
-                        }
-                    }
-                }
-            };
+            let taking = intake.is_some();
+            let event = next_event(&mut self.eventloop, &mut stopping, &mut intake).await;
+            if taking && intake.is_none() {
+                tracing::info!(
+                    "stopping: no new messages are taken; storing and acknowledging the rest"
+                );
+            }
             match event {
                 // Read on until the broker closes the connection: closing it ourselves while
                 // its messages are still arriving unread would make the kernel reset it, and the
@@ -250,49 +188,21 @@ impl Broker {
                         let _ = first.send(ack.return_codes);
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(mut publish))) => {
-                    let Some(messages) = &forward else {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let Some(intake) = &intake else {
                         // Stopping: left unacknowledged, so it comes again after the restart.
                         continue;
                     };
-                    self.status.received();
-                    let oversized = publish.payload.len() > self.max_payload_bytes;
-                    if oversized {
-                        self.status.oversized(&publish.topic);
-                        tracing::warn!(
-                            topic = %publish.topic,
-                            bytes = publish.payload.len(),
-                            limit = self.max_payload_bytes,
-                            "payload over the size limit; acknowledged, not stored"
-                        );
-                        // Only its packet id is needed now, for the acknowledgement.
-                        publish.payload = Default::default();
-                    }
                     let received_at = Utc::now();
-                    if !oversized {
-                        // Before storing: live views must not wait for a commit.
-                        live.publish(
-                            &publish.topic,
-                            received_at,
-                            publish.payload.clone(),
-                            publish.qos as u8,
-                            publish.retain,
-                        );
+                    if let Some(live) = &live {
+                        intake.show_live(live, &publish, received_at);
                     }
-                    // Waits while the writer holds its whole budget: backpressure, as below.
-                    let bytes = u32::try_from(publish.payload.len()).unwrap_or(u32::MAX);
-                    let Ok(budget) = budget.clone().acquire_many_owned(bytes).await else {
-                        return;
-                    };
-                    let received = Received {
-                        publish,
-                        received_at,
-                        oversized,
-                        connection: self.session.current(),
-                        budget,
-                    };
-                    // Waits while the writer is behind: backpressure, never a drop.
-                    if messages.send(received).await.is_err() {
+                    let connection = Some(self.session.current());
+                    if intake
+                        .store(publish, received_at, connection)
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -349,12 +259,295 @@ impl Broker {
     }
 
     fn resubscribe(&self) {
-        // Never awaited here: the event loop must keep polling for the request to go out.
-        if let Err(error) = self.client.try_subscribe_many(self.subscriptions.clone()) {
-            let client = self.client.clone();
-            let filters = self.subscriptions.clone();
-            tracing::debug!(%error, "request queue full; subscribing in the background");
-            tokio::spawn(async move { client.subscribe_many(filters).await });
+        subscribe(&self.client, &self.subscriptions);
+    }
+}
+
+/// The live views' own connection, for an instance in a shared group. Ingest's shared
+/// subscription brings this instance only its share of the messages; operators following the
+/// stream here must see all of them. So this connection follows the same filters without the
+/// share, with a clean session: the broker keeps nothing for it while it is away, and the client
+/// acknowledges on receipt (live views are best-effort, with `resync` marking gaps; storage is
+/// ingest's job).
+///
+/// One exception goes to storage from here: the retained messages the broker replays when this
+/// connection subscribes. Shared subscriptions never get those, and a single instance stores
+/// them when it subscribes, so a group does the same (each instance once per connection, as a
+/// single instance does per reconnect).
+pub struct LiveFeed {
+    client: AsyncClient,
+    eventloop: EventLoop,
+    subscriptions: Vec<SubscribeFilter>,
+    status: IngestStatus,
+}
+
+impl LiveFeed {
+    /// The live feed when `settings` share a group, connected and subscribing; `None` for a
+    /// single instance, whose ingest connection feeds the live views.
+    pub async fn connect(
+        settings: &MqttSettings,
+        timeout: Duration,
+        status: IngestStatus,
+    ) -> Result<Option<Self>, ConfigError> {
+        if settings.shared_group.is_none() {
+            return Ok(None);
+        }
+        let mut options = connection_options(settings, &settings.live_feed_client_id())?;
+        options.set_clean_session(true);
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+        wait_for_acceptance(&mut eventloop, settings, timeout).await?;
+        status.live_feed_connected(true);
+        let feed = Self {
+            client,
+            eventloop,
+            subscriptions: settings
+                .subscriptions
+                .value
+                .iter()
+                .map(|subscription| {
+                    SubscribeFilter::new(subscription.filter.clone(), subscription.qos)
+                })
+                .collect(),
+            status,
+        };
+        subscribe(&feed.client, &feed.subscriptions);
+        tracing::info!(client_id = %settings.live_feed_client_id(), "live feed connected");
+        Ok(Some(feed))
+    }
+
+    /// The handle shutdown disconnects through.
+    pub fn client(&self) -> AsyncClient {
+        self.client.clone()
+    }
+
+    /// Hands every message to `live`, and replayed retained ones also to `intake`; reconnects
+    /// with backoff. After `stopping` it lets go of `intake` and ends once its DISCONNECT went
+    /// out.
+    pub async fn run(mut self, live: LiveHub, intake: Intake, mut stopping: watch::Receiver<bool>) {
+        let mut backoff = Backoff::default();
+        let mut intake = Some(intake);
+        loop {
+            match next_event(&mut self.eventloop, &mut stopping, &mut intake).await {
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let Some(intake) = &intake else { continue };
+                    let received_at = Utc::now();
+                    intake.show_live(&live, &publish, received_at);
+                    // In MQTT 3.1.1 the flag is set only on the replay of a new subscription.
+                    if publish.retain && intake.store(publish, received_at, None).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff = Backoff::default();
+                    self.status.live_feed_connected(true);
+                    // A clean session starts without subscriptions.
+                    subscribe(&self.client, &self.subscriptions);
+                }
+                Ok(_) => {}
+                Err(_) if intake.is_none() => return,
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %error, retry_in = ?delay, "live feed connection lost");
+                    self.status.live_feed_connected(false);
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+/// Queues `filters` without waiting: the event loop must keep polling for the request to go out.
+fn subscribe(client: &AsyncClient, filters: &[SubscribeFilter]) {
+    if let Err(error) = client.try_subscribe_many(filters.to_vec()) {
+        let client = client.clone();
+        let filters = filters.to_vec();
+        tracing::debug!(%error, "request queue full; subscribing in the background");
+        tokio::spawn(async move { client.subscribe_many(filters).await });
+    }
+}
+
+/// What every connection to the broker is set up with: its address, transport, login, keep-alive
+/// and the largest packet read.
+fn connection_options(
+    settings: &MqttSettings,
+    client_id: &str,
+) -> Result<MqttOptions, ConfigError> {
+    let address = &settings.url.value;
+    let mut options = match address.transport {
+        BrokerTransport::Tcp | BrokerTransport::Tls => {
+            MqttOptions::new(client_id, &address.host, address.port)
+        }
+        // rumqttc takes a WebSocket's address as the whole URL.
+        BrokerTransport::Ws | BrokerTransport::Wss => {
+            MqttOptions::new(client_id, address.to_string(), address.port)
+        }
+    };
+    options.set_transport(match address.transport {
+        BrokerTransport::Tcp => Transport::Tcp,
+        BrokerTransport::Ws => Transport::Ws,
+        BrokerTransport::Tls => Transport::Tls(tls::client_config(settings)?),
+        BrokerTransport::Wss => Transport::Wss(tls::client_config(settings)?),
+    });
+    options
+        .set_keep_alive(settings.keep_alive)
+        .set_max_packet_size(MAX_INCOMING_PACKET, MAX_INCOMING_PACKET);
+    if let Some(login) = &settings.login {
+        options.set_credentials(&login.value.username, &login.value.password);
+    }
+    Ok(options)
+}
+
+/// Polls until the broker accepts the connection (ConnAck). Fails with an error naming the
+/// broker setting when the broker refuses or cannot be reached within `timeout`.
+async fn wait_for_acceptance(
+    eventloop: &mut EventLoop,
+    settings: &MqttSettings,
+    timeout: Duration,
+) -> Result<(), ConfigError> {
+    let address = &settings.url.value;
+    let accepted = tokio::time::timeout(timeout, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    })
+    .await;
+    match accepted {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+            // The broker answered: with a login, it is the login it did not like.
+            let problem = format!("the broker at {address} refused the connection: {code:?}");
+            Err(match &settings.login {
+                Some(login) => login.unusable(problem),
+                None => settings.url.unusable(problem),
+            })
+        }
+        Ok(Err(ConnectionError::Tls(error))) => {
+            // Usually the broker's certificate is not from the authority we were told to
+            // trust: point at that setting when there is one.
+            let problem = format!("TLS with the broker at {address} failed: {error}");
+            Err(match &settings.tls.ca_file {
+                Some(ca_file) => ca_file.unusable(problem),
+                None => settings.url.unusable(problem),
+            })
+        }
+        Ok(Err(error)) => Err(settings.url.unusable(format!(
+            "cannot connect to the broker at {address}: {error}"
+        ))),
+        Err(_) => Err(settings.url.unusable(format!(
+            "the broker at {address} did not accept a connection within {timeout:?}"
+        ))),
+    }
+}
+
+/// Where received messages go to be stored: the writer's channel, behind the writer's memory
+/// budget. Both connections of a shared-group instance hand messages in here.
+#[derive(Clone)]
+pub struct Intake {
+    messages: mpsc::Sender<Received>,
+    budget: Arc<Semaphore>,
+    status: IngestStatus,
+    max_payload_bytes: usize,
+}
+
+/// The writer stopped taking messages.
+struct WriterGone;
+
+impl Intake {
+    pub fn new(
+        messages: mpsc::Sender<Received>,
+        budget: Arc<Semaphore>,
+        status: IngestStatus,
+        max_payload_bytes: usize,
+    ) -> Self {
+        Self {
+            messages,
+            budget,
+            status,
+            max_payload_bytes,
+        }
+    }
+
+    fn too_large(&self, publish: &Publish) -> bool {
+        publish.payload.len() > self.max_payload_bytes
+    }
+
+    /// Shows a message to the live views before it is stored: they must not wait for a commit.
+    fn show_live(&self, live: &LiveHub, publish: &Publish, received_at: DateTime<Utc>) {
+        if !self.too_large(publish) {
+            live.publish(
+                &publish.topic,
+                received_at,
+                publish.payload.clone(),
+                publish.qos as u8,
+                publish.retain,
+            );
+        }
+    }
+
+    /// Hands a message to the writer. Waits while the writer holds its whole budget or its
+    /// queue is full: backpressure, never a drop.
+    async fn store(
+        &self,
+        mut publish: Publish,
+        received_at: DateTime<Utc>,
+        connection: Option<u64>,
+    ) -> Result<(), WriterGone> {
+        self.status.received();
+        let oversized = self.too_large(&publish);
+        if oversized {
+            self.status.oversized(&publish.topic);
+            tracing::warn!(
+                topic = %publish.topic,
+                bytes = publish.payload.len(),
+                limit = self.max_payload_bytes,
+                "payload over the size limit; acknowledged, not stored"
+            );
+            // Only its packet id is needed now, for the acknowledgement.
+            publish.payload = Default::default();
+        }
+        let bytes = u32::try_from(publish.payload.len()).unwrap_or(u32::MAX);
+        let budget = self
+            .budget
+            .clone()
+            .acquire_many_owned(bytes)
+            .await
+            .map_err(|_| WriterGone)?;
+        let received = Received {
+            publish,
+            received_at,
+            oversized,
+            connection,
+            budget,
+        };
+        self.messages.send(received).await.map_err(|_| WriterGone)
+    }
+}
+
+/// Polls the connection for its next event. When `stopping` turns true meanwhile, `intake` is
+/// dropped: no more messages are taken, and once every connection let go of it the writer stores
+/// what it has and ends.
+async fn next_event(
+    eventloop: &mut EventLoop,
+    stopping: &mut watch::Receiver<bool>,
+    intake: &mut Option<Intake>,
+) -> Result<Event, ConnectionError> {
+    // The same poll future is awaited to its end: dropping it halfway could lose a packet being
+    // written.
+    let poll = eventloop.poll();
+    tokio::pin!(poll);
+    loop {
+        tokio::select! {
+            event = &mut poll => return event,
+            _ = stopping.changed(), if intake.is_some() => {
+                if *stopping.borrow() {
+                    *intake = None;
+                }
+            }
         }
     }
 }

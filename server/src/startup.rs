@@ -3,8 +3,7 @@
 //! anything is served, with an error that names the setting.
 
 use crate::config::{ConfigError, Settings};
-use crate::ingest::Broker;
-use crate::ingest::Publisher;
+use crate::ingest::{Broker, Intake, LiveFeed, Publisher};
 use crate::{
     admin, embedded_site, https, live, login, maintenance, publish, status_pages, web, writer,
 };
@@ -48,6 +47,8 @@ pub struct Application {
     /// connection (through `client`).
     live: LiveHub,
     client: rumqttc::AsyncClient,
+    /// In a shared group: the live feed's task and its connection (see `ingest::LiveFeed`).
+    live_feed: Option<(JoinHandle<()>, rumqttc::AsyncClient)>,
     stopping: watch::Sender<bool>,
 }
 
@@ -104,13 +105,37 @@ impl Application {
             status.clone(),
         ));
         let (subscribed, confirmation) = oneshot::channel();
-        let budget = Arc::new(Semaphore::new(settings.writer.buffer_bytes));
+        let intake = Intake::new(
+            sender,
+            Arc::new(Semaphore::new(settings.writer.buffer_bytes)),
+            status.clone(),
+            settings.mqtt.max_payload_bytes,
+        );
         let hub = LiveHub::default();
         let publisher = broker.publisher(publish::CONFIRMATION_WAIT);
         let client = broker.client();
         let (stopping, stop_ingest) = watch::channel(false);
-        let ingest = tokio::spawn(broker.run(hub.clone(), sender, budget, subscribed, stop_ingest));
-        let running = AbortOnDrop(vec![ingest, writer]);
+        // In a shared group ingest gets only this instance's share of the messages: the live
+        // views then follow their own connection (LiveFeed).
+        let shared = settings.mqtt.shared_group.is_some();
+        let ingest = tokio::spawn(broker.run(
+            (!shared).then(|| hub.clone()),
+            intake.clone(),
+            subscribed,
+            stop_ingest.clone(),
+        ));
+        let mut running = AbortOnDrop(vec![ingest, writer]);
+        let live_feed =
+            match LiveFeed::connect(&settings.mqtt, CONNECT_TIMEOUT, status.clone()).await? {
+                Some(feed) => {
+                    let feed_client = feed.client();
+                    running
+                        .0
+                        .push(tokio::spawn(feed.run(hub.clone(), intake, stop_ingest)));
+                    Some(feed_client)
+                }
+                None => None,
+            };
         confirm_subscriptions(&settings, confirmation).await?;
 
         let listen = &settings.listen;
@@ -125,7 +150,10 @@ impl Application {
         };
 
         let router = web_router(&settings, store.clone(), status, hub.clone(), publisher).await?;
-        let [ingest, writer] = running.disarm();
+        let mut tasks = running.disarm();
+        let live_feed =
+            live_feed.map(|client| (tasks.pop().expect("the live feed's task"), client));
+        let [ingest, writer]: [JoinHandle<()>; 2] = tasks.try_into().expect("ingest and writer");
         Ok(Self {
             listener,
             tls,
@@ -137,6 +165,7 @@ impl Application {
             settings,
             live: hub,
             client,
+            live_feed,
             stopping,
         })
     }
@@ -179,6 +208,7 @@ impl Application {
             settings,
             live,
             client,
+            live_feed,
             stopping,
         } = self;
         // Not one of the parts below: it logs its failures and never stops the others.
@@ -265,13 +295,23 @@ impl Application {
         }
         // Queued behind the acknowledgements (waiting for room if they fill the queue), so they
         // reach the broker first; ingest ends once it went out.
+        let (mut feed_task, feed_client) = live_feed.unzip();
         let closed = tokio::time::timeout(CLOSE_TIMEOUT, async {
             let _ = client.disconnect().await;
+            if let Some(feed_client) = feed_client {
+                let _ = feed_client.disconnect().await;
+            }
             let _ = (&mut ingest_task).await;
+            if let Some(feed_task) = &mut feed_task {
+                let _ = feed_task.await;
+            }
         })
         .await;
         if closed.is_err() {
             ingest_task.abort();
+            if let Some(feed_task) = feed_task {
+                feed_task.abort();
+            }
             tracing::warn!("the broker connection did not close in time");
         }
         match tokio::time::timeout(CLOSE_TIMEOUT, &mut http_task).await {
@@ -345,9 +385,8 @@ async fn confirm_subscriptions(
 struct AbortOnDrop(Vec<JoinHandle<()>>);
 
 impl AbortOnDrop {
-    fn disarm(mut self) -> [JoinHandle<()>; 2] {
-        let tasks = std::mem::take(&mut self.0);
-        tasks.try_into().expect("ingest and writer")
+    fn disarm(mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.0)
     }
 }
 
@@ -591,7 +630,7 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     let database = tokio::time::timeout(READY_CHECK_TIMEOUT, state.store.ping())
         .await
         .is_ok_and(|answered| answered.is_ok());
-    let broker = state.ingest.is_connected();
+    let broker = state.ingest.is_fully_connected();
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
     let status = if database && broker {
         axum::http::StatusCode::OK

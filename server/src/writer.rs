@@ -110,12 +110,12 @@ impl UnsentAcks {
 
     /// Queues the QoS 1/2 messages of `batch` that arrived on the current connection. Earlier
     /// connections' packet ids mean nothing now (see `ingest::Session`); the broker redelivers
-    /// those messages.
+    /// those messages. Messages acknowledged on receipt (no connection) need nothing.
     fn add(&mut self, session: &Session, batch: &[Received]) {
         let current = session.current();
         for received in batch {
             let publish = &received.publish;
-            if publish.qos != QoS::AtMostOnce && received.connection == current {
+            if publish.qos != QoS::AtMostOnce && received.connection == Some(current) {
                 // Only the packet id and QoS matter to an acknowledgement; the payload can go.
                 let mut ack = Publish::new("", publish.qos, Vec::new());
                 ack.pkid = publish.pkid;

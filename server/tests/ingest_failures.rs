@@ -5,7 +5,8 @@
 mod support;
 
 use std::time::Duration;
-use support::services::{TestBroker, TestPostgres};
+use support::process::Lookout;
+use support::services::{free_port, TestBroker, TestPostgres};
 use support::{
     duplicate_count, fresh_database, fresh_database_on, publish_all, sequenced, spawn_app_on,
     unique_name, wait_for_distinct_payloads,
@@ -169,12 +170,7 @@ async fn killing_lookout_mid_stream_loses_nothing_and_duplicates_stay_within_one
     let prefix = unique_name("t");
     let database_url = fresh_database().await;
     let client_id = unique_name("lookout");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", free_port());
     let vars = support::test_environment(
         &database_url,
         &broker.url(),
@@ -182,29 +178,7 @@ async fn killing_lookout_mid_stream_loses_nothing_and_duplicates_stay_within_one
         &prefix,
         &[("LOOKOUT_LISTEN", &listen), ("RUST_LOG", "error")],
     );
-    let start = || async {
-        let child = Lookout(
-            std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
-                .arg("serve")
-                .envs(&vars)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        // Serving means connected and subscribed.
-        for _ in 0..300 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return child;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("lookout did not start");
-    };
-
-    let mut lookout = start().await;
+    let mut lookout = Lookout::start(&vars).await;
     let db = sqlx::PgPool::connect(&database_url).await.unwrap();
     publish_all(&broker.url(), &sequenced(&prefix, 0, 100, 10)).await;
     wait_for_distinct_payloads(&db, 100, PATIENCE).await;
@@ -228,7 +202,7 @@ async fn killing_lookout_mid_stream_loses_nothing_and_duplicates_stay_within_one
     lookout.kill(); // SIGKILL: no chance to flush or acknowledge
     publisher.await.unwrap();
 
-    let mut lookout = start().await;
+    let mut lookout = Lookout::start(&vars).await;
     wait_for_distinct_payloads(&db, 30_100, PATIENCE).await;
     lookout.kill();
 
@@ -237,22 +211,6 @@ async fn killing_lookout_mid_stream_loses_nothing_and_duplicates_stay_within_one
     // Only what was received but not yet acknowledged can come twice: at most the writer's queue
     // plus the batches in flight (see docs/ingest.md).
     assert!(duplicates <= MOST_UNACKNOWLEDGED, "{duplicates} duplicates");
-}
-
-/// A running `lookout` process, killed (SIGKILL) when dropped so a failing test leaves none behind.
-struct Lookout(std::process::Child);
-
-impl Lookout {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Lookout {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 #[tokio::test]

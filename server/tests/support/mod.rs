@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
+pub mod live_stream;
+pub mod process;
 pub mod services;
 pub mod websocket_front;
 

@@ -1424,7 +1424,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.starts_with("LOOKOUT_MQTT_CLIENT_ID is not valid: instances sharing"),
+            error.starts_with("LOOKOUT_MQTT_CLIENT_ID (unset, so its default) is not valid")
+                && error.contains("instances sharing the group \"lookout\""),
             "{error}"
         );
         for bad in ["a/b", "all+", "#", " padded"] {

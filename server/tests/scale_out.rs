@@ -368,15 +368,26 @@ async fn maintenance_passes_to_another_instance_when_the_one_running_it_dies() {
         .unwrap();
     assert!(report.skipped, "one instance at a time");
 
-    // The instance holding the lock dies mid-round: its connections go away with it.
+    // The instance holding the lock dies mid-round: its connections go away with it. (Only
+    // this database's: other tests' instances take advisory locks too, to migrate.)
     let db = PgPool::connect(&database_url).await.unwrap();
-    sqlx::query(
-        "select pg_terminate_backend(pid) from pg_locks \
-         where locktype = 'advisory' and pid <> pg_backend_pid()",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    let holders = "from pg_locks where locktype = 'advisory' and pid <> pg_backend_pid() \
+                   and database = (select oid from pg_database where datname = current_database())";
+    sqlx::query(&format!("select pg_terminate_backend(pid) {holders}"))
+        .execute(&db)
+        .await
+        .unwrap();
+    // Termination is a signal: the backend is gone, and its lock with it, a moment later.
+    for _ in 0..100 {
+        let held: i64 = sqlx::query_scalar(&format!("select count(*) {holders}"))
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if held == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let report = lookout::maintenance::run_round(&survivor, &retention, Utc::now())
         .await
         .unwrap();

@@ -16,8 +16,8 @@ use support::live_stream::{open_stream, query, Stream};
 use support::process::Lookout;
 use support::services::{free_port, TestBroker};
 use support::{
-    duplicate_count, fresh_database, http_request, publish_all, sequenced, test_environment,
-    unique_name,
+    duplicate_count, fresh_database, http_request, log_in_on, publish_all, sequenced,
+    test_environment, unique_name,
 };
 
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -102,22 +102,6 @@ impl Group {
     }
 }
 
-/// Logs in through instance `port`'s form; returns the session cookie.
-async fn log_in(port: u16, name: &str, password: &str) -> String {
-    let origin = format!("Origin: http://127.0.0.1:{port}");
-    let body = format!("name={name}&password={password}&next=%2F");
-    let response = http_request(
-        port,
-        "POST",
-        "/login",
-        &[&origin, "Content-Type: application/x-www-form-urlencoded"],
-        &body,
-    )
-    .await;
-    assert_eq!(response.status, 303, "{}", response.head);
-    response.set_cookie().expect("a session cookie")
-}
-
 /// What instance `port` says in `/metrics` for `name`.
 async fn metric(port: u16, name: &str) -> u64 {
     let response = http_request(port, "GET", "/metrics", &[], "").await;
@@ -178,7 +162,7 @@ async fn two_instances_store_each_message_once_share_logins_and_both_show_everyt
 
     // A session started on one instance is a session on the other.
     let password = group.add_viewer("operator").await;
-    let session = log_in(a.port, "operator", &password).await;
+    let session = log_in_on(a.port, "operator", &password).await;
     let live_topics = format!("{}/live/#", group.prefix);
     let mut on_a = open_stream(a.port, Some(&session), &query(&[&live_topics]), None)
         .await
@@ -308,17 +292,19 @@ async fn a_killed_instance_loses_nothing_and_the_other_stores_on_meanwhile() {
     assert!(duplicates <= MOST_UNACKNOWLEDGED, "{duplicates} duplicates");
 }
 
+/// A fresh database as two instances see it: each its own pool.
+async fn two_stores() -> (String, Store, Store) {
+    let database_url = fresh_database().await;
+    let connect = || Store::connect(&database_url, Duration::from_secs(10));
+    let first = connect().await.unwrap();
+    first.migrate().await.unwrap();
+    let second = connect().await.unwrap();
+    (database_url, first, second)
+}
+
 #[tokio::test]
 async fn the_latest_row_never_goes_back_to_an_older_message_whoever_commits_last() {
-    let database_url = fresh_database().await;
-    // Two instances: two pools, two writers, one database.
-    let first = Store::connect(&database_url, Duration::from_secs(10))
-        .await
-        .unwrap();
-    first.migrate().await.unwrap();
-    let second = Store::connect(&database_url, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (database_url, first, second) = two_stores().await;
     let now = Utc::now();
     let message = |payload: &'static [u8], received_at| NewMessage {
         topic: "plant/boiler",
@@ -349,14 +335,7 @@ async fn the_latest_row_never_goes_back_to_an_older_message_whoever_commits_last
 
 #[tokio::test]
 async fn maintenance_passes_to_another_instance_when_the_one_running_it_dies() {
-    let database_url = fresh_database().await;
-    let dying = Store::connect(&database_url, Duration::from_secs(10))
-        .await
-        .unwrap();
-    dying.migrate().await.unwrap();
-    let survivor = Store::connect(&database_url, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let (database_url, dying, survivor) = two_stores().await;
     let retention = lookout::config::RetentionSettings {
         days: 30,
         rules: Vec::new(),

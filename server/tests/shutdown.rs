@@ -91,17 +91,7 @@ async fn open_live_stream(database_url: &str, port: u16) -> tokio::net::TcpStrea
     )
     .await
     .unwrap();
-    let origin = format!("Origin: http://127.0.0.1:{port}");
-    let body = format!("name=watcher&password={password}&next=%2F");
-    let login = support::http_request(
-        port,
-        "POST",
-        "/login",
-        &[&origin, "Content-Type: application/x-www-form-urlencoded"],
-        &body,
-    )
-    .await;
-    let cookie = login.set_cookie().expect("logged in");
+    let cookie = support::log_in_on(port, "watcher", password).await;
     let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();

@@ -348,6 +348,25 @@ impl TestApp {
     }
 }
 
+/// Logs in through the login form of the instance on `port`, as a browser on its own page would;
+/// returns the session cookie (`name=value`).
+pub async fn log_in_on(port: u16, name: &str, password: &str) -> String {
+    let origin = format!("Origin: http://127.0.0.1:{port}");
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("name", name), ("password", password), ("next", "/")])
+        .finish();
+    let response = http_request(
+        port,
+        "POST",
+        "/login",
+        &[&origin, "Content-Type: application/x-www-form-urlencoded"],
+        &body,
+    )
+    .await;
+    assert_eq!(response.status, 303, "{}", response.head);
+    response.set_cookie().expect("a session cookie")
+}
+
 /// Waits until `count` different payloads are stored (tests make every payload unique, so this
 /// counts messages while ignoring at-least-once duplicates). Fails after `patience`.
 pub async fn wait_for_distinct_payloads(db: &PgPool, count: i64, patience: Duration) {

@@ -61,6 +61,8 @@ pub struct Broker {
     eventloop: EventLoop,
     session: Session,
     subscriptions: Vec<SubscribeFilter>,
+    /// Unsubscribes instead of subscribing (`lookout leave-group`).
+    leaving: bool,
     max_payload_bytes: usize,
     status: IngestStatus,
     deliveries: Arc<Mutex<Deliveries>>,
@@ -111,17 +113,23 @@ impl Broker {
             eventloop,
             session: Session::default(),
             subscriptions,
+            leaving: false,
             max_payload_bytes: settings.max_payload_bytes,
             status,
             deliveries: Arc::default(),
         };
-        // Sent by `run`: a persistent session's queued messages may arrive before the SubAck, and
-        // only `run` hands them on instead of dropping them.
-        broker.resubscribe();
         tracing::info!(broker = %settings.url.value, client_id = %settings.client_id,
             shared_group = settings.shared_group.as_ref().map(|group| group.value.as_str()),
             "connected to the broker");
         Ok(broker)
+    }
+
+    /// Makes [`Broker::run`] unsubscribe this session from the group's share instead of
+    /// subscribing: the broker routes nothing new to it, and what it still holds for it arrives
+    /// and is stored as usual.
+    pub fn leaving_the_group(mut self) -> Self {
+        self.leaving = true;
+        self
     }
 
     /// The handle the writer acknowledges through.
@@ -169,6 +177,9 @@ impl Broker {
         let mut subscribed = Some(subscribed);
         let mut intake = Some(intake);
         let mut disconnecting = false;
+        // Queued here, not at connect: a persistent session's queued messages may arrive before
+        // the SubAck, and only this loop hands them on.
+        self.renew_subscriptions();
         loop {
             let taking = intake.is_some();
             let event = next_event(&mut self.eventloop, &mut stopping, &mut intake).await;
@@ -235,7 +246,7 @@ impl Broker {
                     self.status.connected();
                     // The broker should still have our subscriptions, but one that lost its
                     // state (a restart without persistence) would otherwise send nothing.
-                    self.resubscribe();
+                    self.renew_subscriptions();
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -258,8 +269,19 @@ impl Broker {
         lock(&self.deliveries)
     }
 
-    fn resubscribe(&self) {
-        subscribe(&self.client, &self.subscriptions);
+    fn renew_subscriptions(&self) {
+        if !self.leaving {
+            subscribe(&self.client, &self.subscriptions);
+            return;
+        }
+        for filter in &self.subscriptions {
+            if let Err(error) = self.client.try_unsubscribe(filter.path.clone()) {
+                let client = self.client.clone();
+                let filter = filter.path.clone();
+                tracing::debug!(%error, "request queue full; unsubscribing in the background");
+                tokio::spawn(async move { client.unsubscribe(filter).await });
+            }
+        }
     }
 }
 
@@ -442,6 +464,26 @@ async fn wait_for_acceptance(
             "the broker at {address} did not accept a connection within {timeout:?}"
         ))),
     }
+}
+
+/// Ends the broker session of `settings`' client id for good: connecting with a clean session
+/// discards the old one, with its subscriptions and anything still queued for it.
+pub async fn end_session(settings: &MqttSettings, timeout: Duration) -> Result<(), ConfigError> {
+    let mut options = connection_options(settings, &settings.client_id)?;
+    options.set_clean_session(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    wait_for_acceptance(&mut eventloop, settings, timeout).await?;
+    let _ = client.try_disconnect();
+    // Until the DISCONNECT went out (or the broker closed first).
+    let _ = tokio::time::timeout(timeout, async {
+        while let Ok(event) = eventloop.poll().await {
+            if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    })
+    .await;
+    Ok(())
 }
 
 /// Where received messages go to be stored: the writer's channel, behind the writer's memory

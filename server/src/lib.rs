@@ -8,6 +8,7 @@ pub mod demo;
 pub mod embedded_site;
 pub mod https;
 pub mod ingest;
+pub mod leave_group;
 pub mod live;
 pub mod login;
 pub mod maintenance;

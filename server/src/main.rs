@@ -50,6 +50,14 @@ enum Command {
         #[arg(long, env = "LOOKOUT_DEMO_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Take a stopped instance out of its shared group for good, losing nothing: unsubscribe its
+    /// broker session from the group's share, store what the broker still held for it, then end
+    /// the session. Run it with the settings the instance ran with (its client id).
+    LeaveGroup {
+        /// A TOML file of settings; environment variables override its keys.
+        #[arg(long, env = "LOOKOUT_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage the people who log in. Needs only the database.
     User {
         /// A TOML file of settings, as for `serve`; only the database URL is used.
@@ -126,6 +134,16 @@ fn main() -> ExitCode {
                     data_dir,
                 })
                 .await
+            }
+            Command::LeaveGroup { config } => {
+                let settings = Settings::load(config.as_deref())?;
+                let left = lookout::leave_group::run(settings).await?;
+                println!(
+                    "Left the group: {} messages the broker still held for this instance are \
+                     stored, and its broker session is gone.",
+                    left.stored
+                );
+                Ok(())
             }
             Command::User { config, command } => user_cli::run(config.as_deref(), command).await,
         }

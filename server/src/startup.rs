@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 /// How long start-up waits for the database and for the broker before giving up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
@@ -89,28 +89,8 @@ impl Application {
         let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT, status.clone()).await?;
         // Ingest and the writer start now: a persistent session's queued messages arrive right
         // after the connection, before the subscription is confirmed, and must flow.
-        let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
-        let queue = sender.downgrade();
-        status.watch_queue(move || {
-            queue
-                .upgrade()
-                .map_or(0, |queue| queue.max_capacity() - queue.capacity())
-        });
-        let writer = tokio::spawn(writer::run(
-            receiver,
-            BatchWriter::new(store.clone()),
-            broker.client(),
-            broker.session(),
-            settings.writer.clone(),
-            status.clone(),
-        ));
+        let (writer, intake) = start_writer(&settings, &store, &broker, &status);
         let (subscribed, confirmation) = oneshot::channel();
-        let intake = Intake::new(
-            sender,
-            Arc::new(Semaphore::new(settings.writer.buffer_bytes)),
-            status.clone(),
-            settings.mqtt.max_payload_bytes,
-        );
         let hub = LiveHub::default();
         let publisher = broker.publisher(publish::CONFIRMATION_WAIT);
         let client = broker.client();
@@ -326,6 +306,38 @@ impl Application {
             }
         }
     }
+}
+
+/// Starts the database writer for `broker`'s messages; returns its task and the intake that
+/// connections hand messages to.
+pub(crate) fn start_writer(
+    settings: &Settings,
+    store: &Store,
+    broker: &Broker,
+    status: &IngestStatus,
+) -> (JoinHandle<()>, Intake) {
+    let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
+    let queue = sender.downgrade();
+    status.watch_queue(move || {
+        queue
+            .upgrade()
+            .map_or(0, |queue| queue.max_capacity() - queue.capacity())
+    });
+    let writer = tokio::spawn(writer::run(
+        receiver,
+        BatchWriter::new(store.clone()),
+        broker.client(),
+        broker.session(),
+        settings.writer.clone(),
+        status.clone(),
+    ));
+    let intake = Intake::new(
+        sender,
+        Arc::new(Semaphore::new(settings.writer.buffer_bytes)),
+        status.clone(),
+        settings.mqtt.max_payload_bytes,
+    );
+    (writer, intake)
 }
 
 /// Connects to PostgreSQL and runs the migrations, so that `serve` and the `user` commands work on

@@ -292,6 +292,65 @@ async fn a_killed_instance_loses_nothing_and_the_other_stores_on_meanwhile() {
     assert!(duplicates <= MOST_UNACKNOWLEDGED, "{duplicates} duplicates");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_leaves_the_group_hands_over_its_share_and_strands_nothing() {
+    let group = Group::new().await;
+    let (a_vars, b_vars) = (group.instance("a"), group.instance("b"));
+    let (a, b) = tokio::join!(Lookout::start(&a_vars), Lookout::start(&b_vars));
+    let mut a = a;
+    publish_all(&group.broker.url(), &sequenced(&group.prefix, 0, 1_000, 10)).await;
+    group.wait_for_readings(1_000).await;
+
+    // Only a member of a group can leave one.
+    let mut lone = a_vars.clone();
+    lone.remove("LOOKOUT_MQTT_SHARED_GROUP");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .arg("leave-group")
+        .envs(&lone)
+        .env_remove("LOOKOUT_MQTT_SHARED_GROUP")
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(error.contains("LOOKOUT_MQTT_SHARED_GROUP"), "{error}");
+
+    // A goes away for good; meanwhile the broker queues A's share in A's session.
+    a.kill();
+    publish_all(
+        &group.broker.url(),
+        &sequenced(&group.prefix, 1_000, 4_000, 10),
+    )
+    .await;
+    let leaving = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .arg("leave-group")
+            .envs(&a_vars)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&leaving.stdout);
+    assert!(
+        leaving.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&leaving.stderr)
+    );
+    assert!(said.starts_with("Left the group: "), "{said}");
+    group.wait_for_readings(5_000).await;
+
+    // From now on B gets everything: nothing waits for A any more.
+    let before = metric(b.port, "lookout_messages_stored_total").await;
+    publish_all(
+        &group.broker.url(),
+        &sequenced(&group.prefix, 5_000, 2_000, 10),
+    )
+    .await;
+    group.wait_for_readings(7_000).await;
+    let after = metric(b.port, "lookout_messages_stored_total").await;
+    assert!(after - before >= 2_000, "B stored {}", after - before);
+}
+
 /// A fresh database as two instances see it: each its own pool.
 async fn two_stores() -> (String, Store, Store) {
     let database_url = fresh_database().await;

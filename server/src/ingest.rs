@@ -295,7 +295,8 @@ impl Broker {
 /// One exception goes to storage from here: the retained messages the broker replays when this
 /// connection subscribes. Shared subscriptions never get those, and a single instance stores
 /// them when it subscribes, so a group does the same (each instance once per connection, as a
-/// single instance does per reconnect).
+/// single instance does per reconnect). They are stored with QoS 0, the QoS this connection
+/// subscribes with.
 pub struct LiveFeed {
     client: AsyncClient,
     eventloop: EventLoop,
@@ -326,8 +327,11 @@ impl LiveFeed {
                 .subscriptions
                 .value
                 .iter()
+                // QoS 0: the broker neither tracks nor awaits acknowledgements for this
+                // connection, which is best-effort anyway; with QoS 1 the broker's work per
+                // message grew by a second tracked delivery (bench/results/scale.md).
                 .map(|subscription| {
-                    SubscribeFilter::new(subscription.filter.clone(), subscription.qos)
+                    SubscribeFilter::new(subscription.filter.clone(), QoS::AtMostOnce)
                 })
                 .collect(),
             status,

@@ -61,6 +61,13 @@ async fn history(app: &TestApp, topic: &str, range: HistoryRange) -> History {
         .expect("a readable topic has a history")
 }
 
+/// Equal but perhaps for the last place: serde_json (without `float_roundtrip`) may read a
+/// number of the server function's JSON answer one unit in the last place off.
+fn same_value(read: f64, expected: f64) -> bool {
+    read == expected
+        || (read.signum() == expected.signum() && read.to_bits().abs_diff(expected.to_bits()) <= 1)
+}
+
 /// Text as a browser reads it from the page's HTML.
 fn unescape(html: &str) -> String {
     html.replace("&quot;", "\"")
@@ -155,7 +162,10 @@ async fn history_comes_in_at_most_max_buckets_with_exact_figures_per_bucket() {
         let max = inside.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let avg = inside.iter().sum::<f64>() / inside.len() as f64;
         assert_eq!(bucket.count, inside.len() as i64, "{bucket:?}");
-        assert_eq!((bucket.min, bucket.max), (min, max), "{bucket:?}");
+        assert!(
+            same_value(bucket.min, min) && same_value(bucket.max, max),
+            "{bucket:?}: expected {min} to {max}"
+        );
         assert!(
             (bucket.avg - avg).abs() < 1e-9,
             "{bucket:?}: expected {avg}"

@@ -268,7 +268,7 @@ pub(crate) fn unavailable(error: sqlx::Error) -> ServerFnError {
     ServerFnError::new(Outcome::Unavailable.text())
 }
 
-#[server(endpoint = "admin_users")]
+#[server(endpoint = "admin_users", output = crate::answer::JsonAnswer)]
 pub async fn load_admin_users() -> Result<Vec<UserView>, ServerFnError> {
     let users = state()?.store.list_users().await.map_err(unavailable)?;
     Ok(users
@@ -310,7 +310,7 @@ pub struct RulesView {
 }
 
 /// The rules in force, and the "who can see topic X" answer when `topic` is given.
-#[server(endpoint = "admin_rules")]
+#[server(endpoint = "admin_rules", output = crate::answer::JsonAnswer)]
 pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, ServerFnError> {
     let rules = state()?.access.rules().await.map_err(unavailable)?;
     let preview = topic.map(|topic| {

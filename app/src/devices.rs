@@ -73,7 +73,7 @@ pub async fn find_devices(
 }
 
 /// The devices of the topics the visitor may read.
-#[server(endpoint = "devices")]
+#[server(endpoint = "devices", output = crate::answer::JsonAnswer)]
 pub async fn load_devices() -> Result<DeviceList, ServerFnError> {
     let state = crate::admin::state()?;
     let unavailable = |error: sqlx::Error| {
@@ -212,7 +212,7 @@ pub struct LivenessRuleView {
 }
 
 /// Every liveness rule, with how many devices each finds.
-#[server(endpoint = "admin_devices")]
+#[server(endpoint = "admin_devices", output = crate::answer::JsonAnswer)]
 pub async fn load_liveness_rules() -> Result<Vec<LivenessRuleView>, ServerFnError> {
     use crate::admin::unavailable;
     let state = crate::admin::state()?;

@@ -33,7 +33,7 @@ pub struct IngestStatusView {
     pub server_now_ms: i64,
 }
 
-#[server(endpoint = "ingest_status")]
+#[server(endpoint = "ingest_status", output = crate::answer::JsonAnswer)]
 pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;

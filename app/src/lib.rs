@@ -3,6 +3,7 @@
 //! browser bundle.
 
 pub mod admin;
+pub mod answer;
 pub mod chart;
 pub mod devices;
 pub mod explorer;

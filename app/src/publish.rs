@@ -206,7 +206,7 @@ pub struct PublishPageData {
 
 /// Where the visitor may publish, whether the broker is connected, and the outcome of the last
 /// post (taken from the session, so it shows once).
-#[server(endpoint = "publish_page")]
+#[server(endpoint = "publish_page", output = crate::answer::JsonAnswer)]
 pub async fn load_publish_page() -> Result<PublishPageData, ServerFnError> {
     use crate::access::PublishScope;
     let state = use_context::<crate::state::AppState>()

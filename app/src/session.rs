@@ -13,7 +13,7 @@ pub struct SignedInView {
     pub role: Role,
 }
 
-#[server(endpoint = "current_visitor")]
+#[server(endpoint = "current_visitor", output = crate::answer::JsonAnswer)]
 pub async fn load_current_visitor() -> Result<Option<SignedInView>, ServerFnError> {
     Ok(crate::access::current_visitor()
         .user()
@@ -29,7 +29,7 @@ pub struct LoginHints {
     pub no_users_yet: bool,
 }
 
-#[server(endpoint = "login_hints")]
+#[server(endpoint = "login_hints", output = crate::answer::JsonAnswer)]
 pub async fn load_login_hints() -> Result<LoginHints, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;

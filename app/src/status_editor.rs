@@ -41,7 +41,7 @@ pub struct PageEdit {
     pub widgets: Vec<(i64, WidgetSpec)>,
 }
 
-#[server(endpoint = "admin_status_pages")]
+#[server(endpoint = "admin_status_pages", output = crate::answer::JsonAnswer)]
 pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
     let pages = crate::admin::state()?
         .store
@@ -60,7 +60,7 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
         .collect())
 }
 
-#[server(endpoint = "admin_status_page")]
+#[server(endpoint = "admin_status_page", output = crate::answer::JsonAnswer)]
 pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError> {
     let page = crate::admin::state()?
         .store

@@ -400,7 +400,7 @@ mod ssr {
 
 /// The latest message of `topic` and its message count; `None` for a topic that does not exist
 /// or that the visitor may not read.
-#[server(endpoint = "topic_detail")]
+#[server(endpoint = "topic_detail", output = crate::answer::JsonAnswer)]
 pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, ServerFnError> {
     let state = ssr::state()?;
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
@@ -420,7 +420,7 @@ pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, Ser
 
 /// The numeric values of `topic` over `range` up to now, in at most [`MAX_BUCKETS`] buckets;
 /// `None` as for [`load_topic_detail`].
-#[server(endpoint = "topic_history")]
+#[server(endpoint = "topic_history", output = crate::answer::JsonAnswer)]
 pub async fn load_topic_history(
     topic: String,
     range: HistoryRange,
@@ -449,7 +449,7 @@ pub async fn load_topic_history(
 
 /// A page of `topic`'s messages, newest first: the newest page, or the one before or after a
 /// position; `None` as for [`load_topic_detail`].
-#[server(endpoint = "topic_messages")]
+#[server(endpoint = "topic_messages", output = crate::answer::JsonAnswer)]
 pub async fn load_topic_messages(
     topic: String,
     before: Option<LogPosition>,

@@ -29,13 +29,13 @@ pub const TOPIC_LIST_LIMIT: i64 = 500;
 pub const TOPIC_TREE_LIMIT: i64 = 100_000;
 
 /// The topics the visitor may read, with their latest values.
-#[server(endpoint = "topic_list")]
+#[server(endpoint = "topic_list", output = crate::answer::JsonAnswer)]
 pub async fn load_topic_list() -> Result<TopicList, ServerFnError> {
     readable_topics(TOPIC_LIST_LIMIT).await
 }
 
 /// As [`load_topic_list`], for the explorer: every topic up to [`TOPIC_TREE_LIMIT`].
-#[server(endpoint = "topic_tree")]
+#[server(endpoint = "topic_tree", output = crate::answer::JsonAnswer)]
 pub async fn load_topic_tree() -> Result<TopicList, ServerFnError> {
     readable_topics(TOPIC_TREE_LIMIT).await
 }

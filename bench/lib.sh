@@ -96,7 +96,7 @@ build_site() {
   say "building Lookout's site $lookout_rev (release wasm; a cold build takes 10 minutes or more)"
   # wasm-opt from scripts/bootstrap.sh's tools: cargo-leptos would download it otherwise.
   in_lookout_src env PATH="${LOOKOUT_TOOLS:-/var/cache/lookout-tools}/node_modules/.bin:$PATH" \
-    sh -c 'cargo leptos build --release --frontend-only && cp -a target/site "$0"' "$site" \
+    sh -c 'cargo leptos build --release --split --frontend-only && cp -a target/site "$0"' "$site" \
     >"$run/site-build.log" 2>&1 || die "the site did not build (see $run/site-build.log)"
 }
 

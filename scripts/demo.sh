@@ -14,7 +14,7 @@ cd "$root"
 ensure_postgres
 
 say "building (the first build takes a few minutes)"
-cargo leptos build
+cargo leptos build --split
 
 export DATABASE_URL=${DATABASE_URL:-$(database_url lookout)}
 export LEPTOS_SITE_ROOT=$root/target/site

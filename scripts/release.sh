@@ -15,8 +15,11 @@ export LEPTOS_SITE_ROOT=target/release-site
 # must be built the same way, or its markup and the bundle's would disagree at hydration. Debug
 # builds do without (`disable-erase-components` in Cargo.toml), so `cargo test` shares their work.
 export RUSTFLAGS="--cfg erase_components"
-say "building the site (release wasm, optimised with wasm-opt)"
-cargo leptos build --release --frontend-only
+say "building the site (release wasm, split and optimised with wasm-opt)"
+# Emptied first: the binary embeds every file here, and a chunk of an earlier split would ride along.
+rm -rf "$LEPTOS_SITE_ROOT/pkg"
+# --split: the pages the app marks as loaded when opened become chunks of their own (app/src/lib.rs).
+cargo leptos build --release --split --frontend-only
 say "building the server with the site inside"
 LOOKOUT_EMBED_SITE="$root/$LEPTOS_SITE_ROOT" cargo leptos build --release --server-only
 

@@ -20,7 +20,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 say "building the site and the binary"
-cargo leptos build
+# --split: the wasm is split where the app marks lazily loaded pages (app/src/lib.rs); without
+# it those pages would ask for a loader that was never built.
+cargo leptos build --split
 
 say "running the Rust tests"
 cargo test -p app -p lookout

@@ -42,7 +42,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    ParamSegment, SsrMode, StaticSegment, WildcardSegment,
+    lazy_route, Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment, WildcardSegment,
 };
 
 /// The HTML document around the application, rendered on the server only.
@@ -118,40 +118,72 @@ pub fn App() -> impl IntoView {
                 />
                 <Route
                     path=StaticSegment("publish")
-                    view=publish::PublishPage
+                    view={Lazy::<PublishRoute>::new()}
                     ssr=SsrMode::Async
                 />
                 <Route
                     path=(StaticSegment("topic"), WildcardSegment("name"))
-                    view=topic_detail::TopicPage
+                    view={Lazy::<TopicRoute>::new()}
                     ssr=SsrMode::Async
                 />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("users"))
-                    view=admin::UsersPage
+                    view={Lazy::<UsersRoute>::new()}
                     ssr=SsrMode::Async
                 />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("rules"))
-                    view=admin::RulesPage
+                    view={Lazy::<RulesRoute>::new()}
                     ssr=SsrMode::Async
                 />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("pages"))
-                    view=status_editor::StatusPagesPage
+                    view={Lazy::<StatusPagesRoute>::new()}
                     ssr=SsrMode::Async
                 />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("pages"), ParamSegment("id"))
-                    view=status_editor::StatusPageEditor
+                    view={Lazy::<StatusPageEditorRoute>::new()}
                     ssr=SsrMode::Async
                 />
                 <Route
                     path=(StaticSegment("admin"), StaticSegment("devices"))
-                    view=devices::DeviceRulesPage
+                    view={Lazy::<DeviceRulesRoute>::new()}
                     ssr=SsrMode::Async
                 />
             </Routes>
         </Router>
     }
 }
+
+/// Declares a route whose page the browser loads only when it is opened: cargo-leptos `--split`
+/// moves its code out of the main wasm module into chunks fetched on first use. Every operator
+/// loads the main module; these pages are for some roles only (publishing, administration) or
+/// opened one topic at a time from the overview and the explorer, and they were a quarter of the
+/// compressed bundle (bench/results/footprint.md). The page's data loads inside the chunk too: on a first visit
+/// through the router that is one round trip after the chunk, but none of its decoding stays in
+/// the main module.
+macro_rules! page_loaded_when_opened {
+    ($route:ident, $page:path) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    };
+}
+
+page_loaded_when_opened!(TopicRoute, topic_detail::TopicPage);
+page_loaded_when_opened!(PublishRoute, publish::PublishPage);
+page_loaded_when_opened!(UsersRoute, admin::UsersPage);
+page_loaded_when_opened!(RulesRoute, admin::RulesPage);
+page_loaded_when_opened!(StatusPagesRoute, status_editor::StatusPagesPage);
+page_loaded_when_opened!(StatusPageEditorRoute, status_editor::StatusPageEditor);
+page_loaded_when_opened!(DeviceRulesRoute, devices::DeviceRulesPage);

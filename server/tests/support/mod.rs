@@ -461,7 +461,16 @@ pub async fn http_request(
     request.push_str(body);
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
+    // A server that never finishes its answer fails the test with what it sent, rather than
+    // holding the whole run until CI's budget is gone.
+    let answered =
+        tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw)).await;
+    assert!(
+        answered.is_ok(),
+        "{method} {path}: no complete answer within 60 s; received so far:\n{}",
+        String::from_utf8_lossy(&raw)
+    );
+    answered.unwrap().unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     HttpResponse {

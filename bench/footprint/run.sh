@@ -116,6 +116,7 @@ css=$release_site/pkg/lookout.css
 # The chunks cargo-leptos --split made for the pages app/src/lib.rs loads when opened; each is a
 # file of its own to the browser, so each is compressed on its own here too.
 split_js=$(ls "$release_site"/pkg/__wasm_split*.js)
+topic_chunk=$(ls "$release_site"/pkg/split___topic_route_view_*.wasm)
 chunk_count=0 chunks_raw=0 chunks_gzip=0
 for chunk in "$release_site"/pkg/*.wasm; do
   [ "$chunk" = "$wasm" ] && continue
@@ -153,7 +154,8 @@ none of it):
 | --- | --- | --- |
 | lookout.wasm (every operator) | $(kb "$(size "$wasm")") | $(kb "$(gzipped "$wasm")") |
 | pages loaded when opened: $chunk_count wasm chunks, all together | $(kb "$chunks_raw") | $(kb "$chunks_gzip") |
-| their loader, \\`__wasm_split.*.js\\` | $(kb "$(size "$split_js")") | $(kb "$(gzipped "$split_js")") |
+| of them the topic page's own, the largest | $(kb "$(size "$topic_chunk")") | $(kb "$(gzipped "$topic_chunk")") |
+| their loader, \`__wasm_split.*.js\` | $(kb "$(size "$split_js")") | $(kb "$(gzipped "$split_js")") |
 | lookout.js | $(kb "$(size "$js")") | $(kb "$(gzipped "$js")") |
 | lookout.css | $(kb "$(size "$css")") | $(kb "$(gzipped "$css")") |
 

@@ -22,13 +22,24 @@ use axum::serve::ListenerExt;
 use axum::Router;
 use axum::{middleware, Extension};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use rumqttc::SubscribeReasonCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
+
+/// The application's routes, worked out once per process. Leptos works them out by rendering the
+/// whole app with data loading switched off through a flag of its own that is process-wide
+/// (leptos_server's `SuppressResourceLoad`): a page that another server in the same process
+/// started rendering meanwhile would wait for its data forever (leptos-rs/leptos#4773). One server
+/// per process never meets that, but the integration tests start many in one process, and two of
+/// their runs hung on it.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
 
 /// How long start-up waits for the database and for the broker before giving up.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -537,7 +548,7 @@ async fn web_router(
         .as_ref()
         .map(|url| url.value.clone());
     let shortcut_state = state.clone();
-    let routes = generate_route_list(App);
+    let routes = route_list();
     // Room for the largest payload and topic, percent-encoded (three bytes each at worst).
     let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
     // Layers run outside in, from the last added: headers on every response (refusals too),

@@ -229,3 +229,32 @@ async fn a_state_changing_request_from_another_origin_is_refused() {
     let response = support::http_request(app.port, "POST", "/api/anything", &[&own], "a=1").await;
     assert_ne!(response.status, 403, "{}", response.head);
 }
+
+/// Starting a server must never stall a page another server of the same process is rendering:
+/// Leptos works out a server's routes with data loading switched off process-wide, so a page
+/// whose data was first asked for meanwhile waited forever (leptos-rs/leptos#4773). The routes
+/// are now worked out once per process (`startup::route_list`). Working them out per server, as
+/// before, failed this test in about a third of its runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_another_server_never_stalls_a_page_being_rendered() {
+    let app = spawn_app().await;
+    let starting = async {
+        let mut others = Vec::new();
+        for _ in 0..8 {
+            others.push(spawn_app().await);
+        }
+        others
+    };
+    let rendering = |_| async {
+        for _ in 0..60 {
+            // A stalled page fails here, after http_request's timeout.
+            let page = app.get("/").await;
+            assert_eq!(page.status, 200, "{}", page.head);
+        }
+    };
+    let (others, _) = tokio::join!(
+        starting,
+        futures_util::future::join_all((0..4).map(rendering))
+    );
+    assert_eq!(others.len(), 8);
+}

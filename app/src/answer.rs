@@ -52,6 +52,47 @@ mod tests {
         assert_eq!(read, answer);
     }
 
+    /// One left on Leptos's default encoding would bring its answer type's second reader back
+    /// into the wasm, and nothing else would notice a few kilobytes.
+    #[test]
+    fn every_server_function_in_the_crate_answers_with_json_text() {
+        fn sources(dir: &std::path::Path, found: &mut Vec<(std::path::PathBuf, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, found);
+                } else if path.extension().is_some_and(|extension| extension == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    found.push((path, text));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
+        let attribute = concat!("#[", "server");
+        let mut server_functions = 0;
+        for (path, text) in &files {
+            for line in text
+                .lines()
+                .filter(|line| line.trim_start().starts_with(attribute))
+            {
+                server_functions += 1;
+                assert!(
+                    line.contains("output = crate::answer::JsonAnswer"),
+                    "{}: {line}",
+                    path.display()
+                );
+            }
+        }
+        assert!(
+            server_functions >= 15,
+            "found only {server_functions} server functions"
+        );
+    }
+
     #[test]
     fn a_body_that_is_not_utf8_is_an_error_not_a_panic() {
         let read = <JsonText as Decodes<Vec<String>>>::decode(Bytes::from_static(b"[\"\xff\"]"));

@@ -160,9 +160,9 @@ pub fn App() -> impl IntoView {
 /// moves its code out of the main wasm module into chunks fetched on first use. Every operator
 /// loads the main module; these pages are for some roles only (publishing, administration) or
 /// opened one topic at a time from the overview and the explorer, and they were a quarter of the
-/// compressed bundle (bench/results/footprint.md). The page's data loads inside the chunk too: on a first visit
-/// through the router that is one round trip after the chunk, but none of its decoding stays in
-/// the main module.
+/// compressed bundle (bench/results/footprint.md). The page's data loads inside the chunk too:
+/// on a first visit through the router that is one round trip after the chunk, but none of its
+/// decoding stays in the main module.
 macro_rules! page_loaded_when_opened {
     ($route:ident, $page:path) => {
         struct $route;

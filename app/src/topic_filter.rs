@@ -158,6 +158,57 @@ impl TopicFilter {
     }
 }
 
+/// The longest topic name Lookout stores, shows or publishes, in bytes. MQTT allows 65,535, but
+/// PostgreSQL cannot index a name much over 2,700 bytes (a B-tree entry must fit a third of a
+/// page), and real topics stay far below this (cloud brokers cap them at 256 to 1,024 bytes).
+/// The schema's `topic_name_storable` check says the same.
+pub const MAX_TOPIC_BYTES: usize = 1024;
+
+/// Why a topic name the broker delivered cannot be stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnstorableTopic {
+    /// Over [`MAX_TOPIC_BYTES`].
+    TooLong,
+    /// U+0000, which PostgreSQL text cannot hold (MQTT forbids it too, but not every broker
+    /// checks).
+    NulCharacter,
+}
+
+impl UnstorableTopic {
+    /// As logs and the ingest status name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnstorableTopic::TooLong => "topic longer than 1024 bytes",
+            UnstorableTopic::NulCharacter => "topic contains U+0000",
+        }
+    }
+}
+
+/// Whether a topic name delivered by the broker can be stored. Anything else a broker may deliver
+/// (control characters, any other code point) is stored as it is and escaped where it is shown.
+pub fn check_storable_topic(topic: &str) -> Result<(), UnstorableTopic> {
+    if topic.len() > MAX_TOPIC_BYTES {
+        Err(UnstorableTopic::TooLong)
+    } else if topic.contains('\0') {
+        Err(UnstorableTopic::NulCharacter)
+    } else {
+        Ok(())
+    }
+}
+
+/// At most `limit` bytes of `topic` (cut at a character boundary, with `…` when cut): enough to
+/// recognise a topic in a log line without letting one message write 64 KiB into it.
+pub fn shortened(topic: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if topic.len() <= limit {
+        return topic.into();
+    }
+    let mut end = limit;
+    while !topic.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &topic[..end]).into()
+}
+
 /// A topic name as a client may publish to it: at least one character, no wildcard, no U+0000.
 pub fn is_topic_name(topic: &str) -> bool {
     check_topic_name(topic).is_ok()
@@ -208,6 +259,28 @@ mod tests {
 
     fn filter(text: &str) -> TopicFilter {
         TopicFilter::parse(text).unwrap_or_else(|error| panic!("{text:?}: {error}"))
+    }
+
+    #[test]
+    fn a_topic_is_storable_up_to_the_limit_and_without_nul() {
+        assert_eq!(check_storable_topic(&"a".repeat(MAX_TOPIC_BYTES)), Ok(()));
+        assert_eq!(
+            check_storable_topic(&"a".repeat(MAX_TOPIC_BYTES + 1)),
+            Err(UnstorableTopic::TooLong)
+        );
+        assert_eq!(
+            check_storable_topic("plant/\0/x"),
+            Err(UnstorableTopic::NulCharacter)
+        );
+        // Control characters are odd but storable; pages escape them.
+        assert_eq!(check_storable_topic("plant/\u{7}bell"), Ok(()));
+    }
+
+    #[test]
+    fn shortening_cuts_at_a_character_boundary() {
+        assert_eq!(shortened("plant/one", 64), "plant/one");
+        assert_eq!(shortened("ééé", 3), "é…");
+        assert_eq!(shortened(&"x".repeat(5000), 10), format!("{}…", "x".repeat(10)));
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct IngestStatusView {
     /// Messages over the size limit: acknowledged and counted, never stored.
     pub oversized: u64,
     pub last_oversized_topic: Option<String>,
+    /// Messages whose topic cannot be stored (too long, U+0000) or whose row the database
+    /// refused: acknowledged and counted, never stored, never blocking the others.
+    pub unstorable: u64,
     /// The database refused the last batch; the writer is retrying and acknowledging nothing.
     pub storage_error: Option<String>,
     /// How long the last committed batch's oldest message waited to be stored: the delay
@@ -43,7 +46,8 @@ pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
 impl IngestStatusView {
     /// Received but neither stored nor refused yet: waiting in the queue or in an open batch.
     pub fn backlog(&self) -> u64 {
-        self.received.saturating_sub(self.stored + self.oversized)
+        self.received
+            .saturating_sub(self.stored + self.oversized + self.unstorable)
     }
 }
 
@@ -70,6 +74,7 @@ mod tracker {
         received: AtomicU64,
         stored: AtomicU64,
         oversized: AtomicU64,
+        unstorable: AtomicU64,
         acknowledged: AtomicU64,
         /// Acknowledgements for messages of an earlier connection, never sent (the broker
         /// redelivers those messages).
@@ -235,6 +240,19 @@ mod tracker {
             self.with_connection(|c| c.last_oversized_topic = Some(topic.to_owned()));
         }
 
+        /// A message that will not be stored, for `reason` (never its topic: it may be
+        /// anything, of any size).
+        pub fn unstorable(&self, reason: &str) {
+            self.counters.unstorable.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(reason, "counted as unstorable");
+        }
+
+        /// Storing works or fails: the last attempt to commit failed for a reason other than
+        /// the rows themselves (the database is away, full, read-only).
+        pub fn is_storage_failing(&self) -> bool {
+            self.with_connection(|c| c.storage_error.is_some())
+        }
+
         /// A batch of `size` messages committed in `commit`, `lag` after its oldest message was
         /// received: they are stored, and storing works.
         pub fn batch_committed(
@@ -292,6 +310,7 @@ mod tracker {
                 received: counters.received.load(Ordering::Relaxed),
                 stored: counters.stored.load(Ordering::Relaxed),
                 oversized: counters.oversized.load(Ordering::Relaxed),
+                unstorable: counters.unstorable.load(Ordering::Relaxed),
                 last_oversized_topic: c.last_oversized_topic.clone(),
                 storage_error: c.storage_error.clone(),
                 storage_lag_ms: counters.storage_lag_ms.load(Ordering::Relaxed),
@@ -351,6 +370,12 @@ mod tracker {
                 "counter",
                 "Messages over the size limit: acknowledged, not stored.",
                 view.oversized,
+            );
+            metric(
+                "lookout_messages_unstorable_total",
+                "counter",
+                "Messages whose topic or row cannot be stored: acknowledged, set aside, not stored.",
+                view.unstorable,
             );
             metric(
                 "lookout_messages_acknowledged_total",

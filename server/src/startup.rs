@@ -27,7 +27,7 @@ use rumqttc::SubscribeReasonCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The application's routes, worked out once per process. Leptos works them out by rendering the
@@ -344,7 +344,7 @@ pub(crate) fn start_writer(
     ));
     let intake = Intake::new(
         sender,
-        Arc::new(Semaphore::new(settings.writer.buffer_bytes)),
+        settings.writer.buffer_bytes,
         status.clone(),
         settings.mqtt.max_payload_bytes,
     );
@@ -647,15 +647,18 @@ async fn healthz() -> &'static str {
 /// How long `/readyz` waits for the database before calling it unreachable.
 const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Ready to do its work: the database answers and the broker connection is up. A load balancer
-/// sends traffic elsewhere while this is 503. Names the failing part, never an address.
+/// Ready to do its work: the database answers, storing messages works (a database that answers
+/// a ping may still refuse every write: full, read-only, a failing disk) and the broker connection
+/// is up. A load balancer sends traffic elsewhere while this is 503. Names the failing part,
+/// never an address.
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(READY_CHECK_TIMEOUT, state.store.ping())
         .await
         .is_ok_and(|answered| answered.is_ok());
+    let storage = !state.ingest.is_storage_failing();
     let broker = state.ingest.is_fully_connected();
-    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let status = if database && broker {
+    let word = |ok: bool, failing: &'static str| if ok { "ok" } else { failing };
+    let status = if database && storage && broker {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
@@ -663,7 +666,12 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     (
         status,
         [(axum::http::header::CACHE_CONTROL, "no-store")],
-        format!("database {}\nbroker {}\n", word(database), word(broker)),
+        format!(
+            "database {}\nstorage {}\nbroker {}\n",
+            word(database, "unreachable"),
+            word(storage, "failing"),
+            word(broker, "unreachable")
+        ),
     )
 }
 

@@ -162,7 +162,7 @@ mod tests {
         (Response::from_parts(parts, Body::empty()), bytes)
     }
 
-    fn header_of<'a>(response: &'a Response, name: header::HeaderName) -> Option<&'a str> {
+    fn header_of(response: &Response, name: header::HeaderName) -> Option<&str> {
         response
             .headers()
             .get(name)
@@ -171,7 +171,14 @@ mod tests {
 
     #[tokio::test]
     async fn each_accepted_encoding_gets_its_own_form_and_etag() {
-        let cases: &[(Option<&str>, Option<&str>, &[u8], &str)] = &[
+        // Accept-Encoding sent, Content-Encoding, body and ETag expected.
+        type Case = (
+            Option<&'static str>,
+            Option<&'static str>,
+            &'static [u8],
+            &'static str,
+        );
+        let cases: &[Case] = &[
             (
                 Some("gzip, deflate, br, zstd"),
                 Some("br"),

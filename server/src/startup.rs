@@ -610,7 +610,8 @@ async fn web_router(
         .layer(middleware::from_fn_with_state(
             shortcut_state,
             status_pages::anonymous_shortcut,
-        ));
+        ))
+        .layer(web::compression());
     // A build without the site inside serves it from disk through Leptos' file handler (the
     // fallback above).
     Ok(router

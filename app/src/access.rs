@@ -9,11 +9,11 @@
 //!   ever see through a published page. It is empty on a fresh install: public means chosen.
 
 use crate::accounts::User;
+use crate::liveness::LivenessRule;
 use crate::roles::{Audience, Role};
 use crate::status_editor::OutsideAudience;
 use crate::status_page::{StatusRule, WidgetKind, WidgetSpec};
 use crate::store::Store;
-use crate::liveness::LivenessRule;
 use crate::topic_filter::TopicFilter;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -279,7 +279,9 @@ impl Rules {
         Some(
             self.rules
                 .iter()
-                .filter(move |rule| !never && rule.audience == Audience::Role(role) && rule.permission == permission)
+                .filter(move |rule| {
+                    !never && rule.audience == Audience::Role(role) && rule.permission == permission
+                })
                 .map(|rule| &rule.filter),
         )
     }
@@ -515,7 +517,8 @@ mod tests {
         assert!(rules.may_read(&admin, "secret/anything"));
         assert!(rules.may_publish(&admin, "secret/anything"));
         assert!(!rules.may_read(&Visitor::Anonymous, "plant/boiler/temperature"));
-        let roles = |roles: &[Role]| -> Vec<Audience> { roles.iter().map(|r| (*r).into()).collect() };
+        let roles =
+            |roles: &[Role]| -> Vec<Audience> { roles.iter().map(|r| (*r).into()).collect() };
         assert_eq!(
             rules.who_may("plant/lights/hall"),
             (
@@ -571,7 +574,12 @@ mod tests {
             assert_eq!(area_of_request(path, true), area, "{path}");
         }
         // What no route takes is the site's files or the 404 page, for anyone.
-        for path in ["/pkg/lookout.wasm", "/favicon.svg", "/no/such/page", "/admin/nothing"] {
+        for path in [
+            "/pkg/lookout.wasm",
+            "/favicon.svg",
+            "/no/such/page",
+            "/admin/nothing",
+        ] {
             assert_eq!(area_of_request(path, false), Area::Public, "{path}");
         }
     }
@@ -634,7 +642,10 @@ mod tests {
             everyone.public_widget(&value("plant/boiler/temperature"), &[]),
             Err(OutsideAudience::Topic)
         );
-        assert_eq!(everyone.public_widget(&table("#"), &[]), Err(OutsideAudience::Filter));
+        assert_eq!(
+            everyone.public_widget(&table("#"), &[]),
+            Err(OutsideAudience::Filter)
+        );
 
         let rules = Rules::new(vec![
             rule(Audience::Public, "plant/+/temperature", Permission::Read),
@@ -649,10 +660,16 @@ mod tests {
         assert!(!rules.may_read(&user(Role::Viewer), "plant/boiler/temperature"));
         assert_eq!(
             rules.who_may("plant/boiler/temperature"),
-            (vec![Audience::Public, Role::Admin.into()], vec![Role::Admin.into()])
+            (
+                vec![Audience::Public, Role::Admin.into()],
+                vec![Role::Admin.into()]
+            )
         );
 
-        assert_eq!(rules.public_widget(&value("plant/boiler/temperature"), &[]), Ok(()));
+        assert_eq!(
+            rules.public_widget(&value("plant/boiler/temperature"), &[]),
+            Ok(())
+        );
         assert_eq!(
             rules.public_widget(&value("plant/boiler/pressure"), &[]),
             Err(OutsideAudience::Topic)
@@ -709,7 +726,10 @@ mod tests {
     #[test]
     fn filters_overlap_when_some_topic_matches_both() {
         let overlaps = |a: &str, b: &str| {
-            let (a, b) = (TopicFilter::parse(a).unwrap(), TopicFilter::parse(b).unwrap());
+            let (a, b) = (
+                TopicFilter::parse(a).unwrap(),
+                TopicFilter::parse(b).unwrap(),
+            );
             assert_eq!(overlap(&a, &b), overlap(&b, &a), "symmetric");
             overlap(&a, &b)
         };

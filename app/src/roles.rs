@@ -142,7 +142,10 @@ mod tests {
             assert_eq!(audience.as_str().parse::<Audience>(), Ok(audience));
         }
         assert_eq!(Audience::Public.role(), None);
-        assert!("public".parse::<Role>().is_err(), "no user has the role public");
+        assert!(
+            "public".parse::<Role>().is_err(),
+            "no user has the role public"
+        );
         assert!(Audience::Public < Audience::Role(Role::Viewer));
     }
 

@@ -16,9 +16,9 @@ use app::status_editor;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
-use axum::response::IntoResponse;
 use axum::handler::Handler;
 use axum::http::Method;
+use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -478,7 +478,7 @@ struct PlainRoute {
     endpoint: MethodRouter<AppState>,
 }
 
-fn plain<H, T>(method: Method, path: &'static str, handler: H) -> PlainRoute
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> PlainRoute
 where
     H: Handler<T, AppState>,
     T: 'static,
@@ -491,44 +491,51 @@ where
     }
 }
 
+fn on_get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> PlainRoute {
+    route(Method::GET, path, handler)
+}
+
+fn on_post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> PlainRoute {
+    route(Method::POST, path, handler)
+}
+
 /// Every route served by a plain axum handler. The router registers exactly these, and
 /// [`served_routes`] lists them, so the route matrix test sees every one.
 fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
-    let (get, post) = (Method::GET, Method::POST);
-    let mut publish = plain(post.clone(), app::publish::PUBLISH, publish::publish);
+    let mut publish = on_post(app::publish::PUBLISH, publish::publish);
     publish.endpoint = publish
         .endpoint
         .layer(DefaultBodyLimit::max(publish_body_limit));
     vec![
-        plain(get.clone(), METRICS, metrics),
-        plain(get.clone(), HEALTHZ, healthz),
-        plain(get.clone(), READYZ, readyz),
-        plain(get.clone(), app::live::STREAM_PATH, live::stream),
+        on_get(METRICS, metrics),
+        on_get(HEALTHZ, healthz),
+        on_get(READYZ, readyz),
+        on_get(app::live::STREAM_PATH, live::stream),
         // GET /login is the page (app::pages); these take its form and the logout button.
-        plain(post.clone(), LOG_IN, login::log_in),
-        plain(post.clone(), LOG_OUT, login::log_out),
+        on_post(LOG_IN, login::log_in),
+        on_post(LOG_OUT, login::log_out),
         // GET /publish is the page (app::publish); this takes its form.
         publish,
         // The forms of the admin pages (app::admin).
-        plain(post.clone(), admin::ADD_USER, admin::add_user),
-        plain(post.clone(), admin::SET_ROLE, admin::set_role),
-        plain(post.clone(), admin::SET_PASSWORD, admin::set_password),
-        plain(post.clone(), admin::SET_DISABLED, admin::set_disabled),
-        plain(post.clone(), admin::ADD_RULE, admin::add_rule),
-        plain(post.clone(), admin::CHANGE_RULE, admin::change_rule),
-        plain(post.clone(), admin::DELETE_RULE, admin::delete_rule),
-        plain(post.clone(), admin::ADD_DEVICE_RULE, admin::add_device_rule),
-        plain(post.clone(), admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
-        plain(post.clone(), admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
+        on_post(admin::ADD_USER, admin::add_user),
+        on_post(admin::SET_ROLE, admin::set_role),
+        on_post(admin::SET_PASSWORD, admin::set_password),
+        on_post(admin::SET_DISABLED, admin::set_disabled),
+        on_post(admin::ADD_RULE, admin::add_rule),
+        on_post(admin::CHANGE_RULE, admin::change_rule),
+        on_post(admin::DELETE_RULE, admin::delete_rule),
+        on_post(admin::ADD_DEVICE_RULE, admin::add_device_rule),
+        on_post(admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
+        on_post(admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
         // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
-        plain(get, status_pages::ROUTE, status_pages::serve),
-        plain(post.clone(), status_editor::ADD_PAGE, admin::add_page),
-        plain(post.clone(), status_editor::CHANGE_PAGE, admin::change_page),
-        plain(post.clone(), status_editor::DELETE_PAGE, admin::delete_page),
-        plain(post.clone(), status_editor::ADD_WIDGET, admin::add_widget),
-        plain(post.clone(), status_editor::CHANGE_WIDGET, admin::change_widget),
-        plain(post.clone(), status_editor::DELETE_WIDGET, admin::delete_widget),
-        plain(post, status_editor::MOVE_WIDGET, admin::move_widget),
+        on_get(status_pages::ROUTE, status_pages::serve),
+        on_post(status_editor::ADD_PAGE, admin::add_page),
+        on_post(status_editor::CHANGE_PAGE, admin::change_page),
+        on_post(status_editor::DELETE_PAGE, admin::delete_page),
+        on_post(status_editor::ADD_WIDGET, admin::add_widget),
+        on_post(status_editor::CHANGE_WIDGET, admin::change_widget),
+        on_post(status_editor::DELETE_WIDGET, admin::delete_widget),
+        on_post(status_editor::MOVE_WIDGET, admin::move_widget),
     ]
 }
 
@@ -547,8 +554,8 @@ pub fn served_routes() -> Vec<(Method, String)> {
             .map(|method| (page_method(method), path.clone()))
             .collect::<Vec<_>>()
     });
-    let server_fns = leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, method)| (method, path.to_owned()));
+    let server_fns =
+        leptos::server_fn::axum::server_fn_paths().map(|(path, method)| (method, path.to_owned()));
     plain.chain(pages).chain(server_fns).collect()
 }
 

@@ -213,7 +213,11 @@ async fn an_address_no_route_serves_is_the_404_page_for_everyone_and_never_a_log
         }
         for path in ["/no/such/page", "/admin/no-such-page", "/api-no-such-thing"] {
             let page = app.get(path).await;
-            assert_eq!(page.status, 404, "{path} (signed in: {signed_in}): {}", page.head);
+            assert_eq!(
+                page.status, 404,
+                "{path} (signed in: {signed_in}): {}",
+                page.head
+            );
             assert!(page.body.contains("Not found"), "{path}: {}", page.body);
         }
     }
@@ -243,7 +247,10 @@ async fn the_ingest_status_names_an_oversized_topic_only_to_those_who_may_read_i
         assert!(tokio::time::Instant::now() < deadline, "never refused");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(ingest_status(&app).await["last_oversized_topic"], private.as_str());
+    assert_eq!(
+        ingest_status(&app).await["last_oversized_topic"],
+        private.as_str()
+    );
     app.use_session(&viewer);
     let status = ingest_status(&app).await;
     assert_eq!(status["oversized"], 1, "the count is no secret: {status}");
@@ -258,5 +265,8 @@ async fn the_ingest_status_names_an_oversized_topic_only_to_those_who_may_read_i
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     app.use_session(&admin);
-    assert_eq!(ingest_status(&app).await["last_oversized_topic"], open.as_str());
+    assert_eq!(
+        ingest_status(&app).await["last_oversized_topic"],
+        open.as_str()
+    );
 }

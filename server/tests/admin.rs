@@ -457,7 +457,11 @@ async fn the_rules_page_shows_and_previews_the_public_audience_which_only_reads(
         "the rule is listed as the public's: {row}"
     );
     let listed = app.post_form("/api/admin_rules", &[]).await;
-    assert!(listed.body.contains(r#""role":"public""#), "{}", listed.body);
+    assert!(
+        listed.body.contains(r#""role":"public""#),
+        "{}",
+        listed.body
+    );
 
     let body = preview(temperature).await;
     assert!(
@@ -485,7 +489,11 @@ async fn the_rules_page_shows_and_previews_the_public_audience_which_only_reads(
         "error=public_publish",
     )
     .await;
-    assert!(page.body.contains("The public may only read"), "{}", page.body);
+    assert!(
+        page.body.contains("The public may only read"),
+        "{}",
+        page.body
+    );
     let id = id.to_string();
     post_expecting(
         &app,
@@ -505,10 +513,11 @@ async fn the_rules_page_shows_and_previews_the_public_audience_which_only_reads(
     .execute(&app.db)
     .await;
     assert!(refused.is_err(), "the schema refuses a publishing public");
-    let refused =
-        sqlx::query("insert into access_rule (role, filter, permission) values ('anyone', '#', 'read')")
-            .execute(&app.db)
-            .await;
+    let refused = sqlx::query(
+        "insert into access_rule (role, filter, permission) values ('anyone', '#', 'read')",
+    )
+    .execute(&app.db)
+    .await;
     assert!(refused.is_err(), "the schema refuses an unknown audience");
     let (_, added) = app.audited("rule_added").await.pop().unwrap();
     assert_eq!(added["role"], "public");

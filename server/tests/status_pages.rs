@@ -67,7 +67,11 @@ async fn set_published(app: &TestApp, page: i64, slug: &str, title: &str, publis
 
 /// Puts `filter` in the public audience, through the rules page's form.
 async fn make_public(app: &TestApp, filter: &str) {
-    let fields = [("role", "public"), ("filter", filter), ("permission", "read")];
+    let fields = [
+        ("role", "public"),
+        ("filter", filter),
+        ("permission", "read"),
+    ];
     post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
 }
 
@@ -655,7 +659,8 @@ async fn a_widget_bound_outside_the_public_audience_is_refused_with_the_reason()
         form.extend(fields.iter().copied());
         let shown = post_expecting(&app, "/admin/pages/widgets/add", &form, outcome).await;
         assert!(shown.body.contains("role=\"alert\""), "{}", shown.body);
-        let reason_shown = shown.body.contains(reason) || shown.body.contains(&reason.replace("&#x27;", "'"));
+        let reason_shown =
+            shown.body.contains(reason) || shown.body.contains(&reason.replace("&#x27;", "'"));
         assert!(reason_shown, "{reason}: {}", shown.body);
     }
     let widgets: i64 = sqlx::query_scalar("select count(*) from status_widget")
@@ -701,13 +706,12 @@ async fn a_widget_bound_outside_the_public_audience_is_refused_with_the_reason()
     .await;
 
     // A widget left outside by a smaller audience is marked in the editor, with the reason.
-    let rule: i64 = sqlx::query_scalar(
-        "select id from access_rule where role = 'public' and filter = $1",
-    )
-    .bind(app.topic("plant/#"))
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let rule: i64 =
+        sqlx::query_scalar("select id from access_rule where role = 'public' and filter = $1")
+            .bind(app.topic("plant/#"))
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     post_expecting(
         &app,
         "/admin/rules/delete",
@@ -717,11 +721,17 @@ async fn a_widget_bound_outside_the_public_audience_is_refused_with_the_reason()
     .await;
     let editor = app.get(&format!("/admin/pages/{page}")).await;
     assert!(
-        editor.body.contains(&format!("data-outside-audience=\"{widget}\"")),
+        editor
+            .body
+            .contains(&format!("data-outside-audience=\"{widget}\"")),
         "{}",
         editor.body
     );
-    assert!(editor.body.contains("Visitors do not get"), "{}", editor.body);
+    assert!(
+        editor.body.contains("Visitors do not get"),
+        "{}",
+        editor.body
+    );
 }
 
 /// The JSON export of a page, as anonymous visitors get it, once it was built at or after
@@ -819,8 +829,16 @@ async fn a_topic_taken_out_of_the_audience_leaves_the_page_and_its_exports_withi
         .await
         .unwrap();
     let before = everything_public(&app, slug, &widgets).await;
-    for shown in ["11.25", "77.75", leaving.as_str(), "Leaving status: Degraded"] {
-        assert!(before.contains(shown), "{shown} is public at first: {before}");
+    for shown in [
+        "11.25",
+        "77.75",
+        leaving.as_str(),
+        "Leaving status: Degraded",
+    ] {
+        assert!(
+            before.contains(shown),
+            "{shown} is public at first: {before}"
+        );
     }
 
     // Taken out by another instance (straight in the database): this one keeps its rules for a
@@ -837,7 +855,10 @@ async fn a_topic_taken_out_of_the_audience_leaves_the_page_and_its_exports_withi
         if !snapshot.to_string().contains(&leaving) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never left: {snapshot}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never left: {snapshot}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let after = everything_public(&app, slug, &widgets).await;
@@ -845,7 +866,10 @@ async fn a_topic_taken_out_of_the_audience_leaves_the_page_and_its_exports_withi
         assert!(!after.contains(gone), "{gone} is still public: {after}");
     }
     assert!(after.contains("11.25"), "the kept topic stays: {after}");
-    assert!(after.contains(&kept), "the table keeps the kept topic: {after}");
+    assert!(
+        after.contains(&kept),
+        "the table keeps the kept topic: {after}"
+    );
     let status_widget = widgets[1];
     for export in ["history", "badge"] {
         let extension = if export == "history" { "csv" } else { "svg" };

@@ -53,9 +53,15 @@ fn public_filters() -> Vec<String> {
 async fn public_audience(store: &Store) -> anyhow::Result<()> {
     let policy = AccessPolicy::new(store.clone());
     for filter in public_filters() {
-        let added =
-            rule_edits::add_rule(store, &policy, DEMO, Audience::Public, &filter, Permission::Read)
-                .await;
+        let added = rule_edits::add_rule(
+            store,
+            &policy,
+            DEMO,
+            Audience::Public,
+            &filter,
+            Permission::Read,
+        )
+        .await;
         match added {
             Ok(_) | Err(RuleError::Duplicate) => {}
             Err(error) => {

@@ -36,7 +36,7 @@ test('an admin builds and publishes a page with the editor', async () => {
   await page.goto(`${lookout.url}/admin/rules`);
   await page.selectOption('select[name="role"][form="new-rule"]', 'public');
   await page.fill('input[name="filter"][form="new-rule"]', `${prefix}/boiler`);
-  await Promise.all([page.waitForURL(/done=rule_added$/), page.click('text=Add rule')]);
+  await Promise.all([page.waitForURL(/\?done=rule_added$/), page.click('form#new-rule button')]);
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
   await Promise.all([page.waitForURL(/\/admin\/pages$/), page.click('nav.admin-links >> text=Status pages')]);
   await page.fill('input[name="slug"]', slug);

@@ -1,7 +1,7 @@
 //! How ingest is doing: the broker connection, its last error, and what has been received,
 //! stored and refused. Ingest and the writer report into [`IngestStatus`]; pages read a
 //! [`IngestStatusView`] of it through [`load_ingest_status`], which needs no database, so it
-//! still answers while the database is down.
+//! still answers while the database is down (only what the visitor's rules decide is left out).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,11 +36,21 @@ pub struct IngestStatusView {
     pub server_now_ms: i64,
 }
 
+/// The status as the visitor may see it: the last oversized topic only when their rules let them
+/// read it. Without the rules (the database away and the cached rules too old) it is left out, and
+/// the rest still answers.
 #[server(endpoint = "ingest_status", output = crate::answer::JsonAnswer)]
 pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;
-    Ok(state.ingest.view())
+    let mut view = state.ingest.view();
+    if let Some(topic) = view.last_oversized_topic.take() {
+        let visitor = crate::access::current_visitor();
+        if let Ok(rules) = state.access.rules().await {
+            view.last_oversized_topic = rules.may_read(&visitor, &topic).then_some(topic);
+        }
+    }
+    Ok(view)
 }
 
 impl IngestStatusView {

@@ -5,7 +5,7 @@ use crate::access::{AccessRule, Permission};
 use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
 use crate::liveness::{LivenessRule, RuleText, TopicSeen};
 use crate::payload;
-use crate::roles::Role;
+use crate::roles::{Audience, Role};
 use crate::topic_detail::{
     LatestMessage, LogEntry, LogPage, LogPosition, MessagePage, ValueBucket,
 };
@@ -818,28 +818,28 @@ impl Store {
         .map(drop)
     }
 
-    /// Every access rule, by role, permission and filter. A stored filter that no longer parses
-    /// (none should: they are checked on entry) is skipped with a warning rather than granting
-    /// anything.
+    /// Every access rule, by audience, permission and filter. A stored rule that no longer
+    /// parses (none should: they are checked on entry) is skipped with a warning rather than
+    /// granting anything.
     pub async fn access_rules(&self) -> Result<Vec<AccessRule>, sqlx::Error> {
         let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "select id, role::text, filter, permission::text from access_rule \
+            "select id, role, filter, permission::text from access_rule \
              order by role, permission, filter",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, role, filter, permission)| {
+            .filter_map(|(id, audience, filter, permission)| {
                 let parsed = (
-                    role.parse::<Role>().ok(),
+                    audience.parse::<Audience>().ok(),
                     TopicFilter::parse(&filter).ok(),
                     permission.parse::<Permission>().ok(),
                 );
                 match parsed {
-                    (Some(role), Some(filter), Some(permission)) => Some(AccessRule {
+                    (Some(audience), Some(filter), Some(permission)) => Some(AccessRule {
                         id,
-                        role,
+                        audience,
                         filter,
                         permission,
                     }),
@@ -855,16 +855,16 @@ impl Store {
     /// Adds a rule and returns its id, or `None` when the same rule exists already.
     pub async fn add_access_rule(
         &self,
-        role: Role,
+        audience: Audience,
         filter: &TopicFilter,
         permission: Permission,
     ) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar(
             "insert into access_rule (role, filter, permission) \
-             values ($1::user_role, $2, $3::access_permission) \
+             values ($1, $2, $3::access_permission) \
              on conflict (role, filter, permission) do nothing returning id",
         )
-        .bind(role.as_str())
+        .bind(audience.as_str())
         .bind(filter.as_str())
         .bind(permission.as_str())
         .fetch_optional(&self.pool)
@@ -875,17 +875,17 @@ impl Store {
     pub async fn update_access_rule(
         &self,
         id: i64,
-        role: Role,
+        audience: Audience,
         filter: &TopicFilter,
         permission: Permission,
     ) -> Result<RuleChange, sqlx::Error> {
         let updated = sqlx::query(
-            "update access_rule set role = $2::user_role, filter = $3, \
+            "update access_rule set role = $2, filter = $3, \
                  permission = $4::access_permission \
              where id = $1",
         )
         .bind(id)
-        .bind(role.as_str())
+        .bind(audience.as_str())
         .bind(filter.as_str())
         .bind(permission.as_str())
         .execute(&self.pool)

@@ -518,7 +518,7 @@ mod tests {
             .enumerate()
             .map(|(id, filter)| AccessRule {
                 id: id as i64,
-                role: Role::Viewer,
+                audience: Role::Viewer.into(),
                 filter: TopicFilter::parse(filter).unwrap(),
                 permission: Permission::Read,
             })

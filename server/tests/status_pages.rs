@@ -941,7 +941,7 @@ async fn an_upgrade_keeps_public_exactly_what_published_pages_showed() {
         let file = file.unwrap();
         let name = file.file_name().into_string().unwrap();
         let version: i64 = name.split('_').next().unwrap().parse().unwrap();
-        if version < 20261216003000 {
+        if version < 20261204000011 {
             std::fs::copy(file.path(), older.join(&name)).unwrap();
         }
     }

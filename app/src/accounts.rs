@@ -7,7 +7,10 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Someone who can log in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +173,14 @@ pub fn generate_password() -> String {
         .collect()
 }
 
+/// `N` bytes from the operating system's random source, for secrets and tokens.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use argon2::password_hash::rand_core::RngCore;
+    let mut bytes = [0; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
 /// Refuses an empty or overlong name, and whitespace or control characters, which would make
 /// look-alike names and garble log lines.
 pub fn check_name(name: &str) -> Result<()> {
@@ -225,10 +236,19 @@ pub async fn hash_password(password: &str) -> Result<String> {
 /// Whether `password` matches the PHC string `hash`, with the parameters stored in it. On a
 /// blocking thread, as [`hash_password`].
 pub async fn verify_password(password: &str, hash: &str) -> Result<bool> {
-    let (password, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
-        .await
-        .map_err(|error| AccountError::Hashing(error.to_string()))?
+    verify_in_slot(None, password, hash.to_owned()).await
+}
+
+/// As [`verify_password`]; `slot` is held until the hash is done, even if the caller stops
+/// waiting (a login whose client went away): the cap on checks counts the work, not the waiters.
+async fn verify_in_slot(slot: Option<PasswordSlot>, password: &str, hash: String) -> Result<bool> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        verify_blocking(&password, &hash)
+    })
+    .await
+    .map_err(|error| AccountError::Hashing(error.to_string()))?
 }
 
 fn verify_blocking(password: &str, hash: &str) -> Result<bool> {
@@ -239,6 +259,83 @@ fn verify_blocking(password: &str, hash: &str) -> Result<bool> {
         Err(argon2::password_hash::Error::Password) => Ok(false),
         Err(error) => Err(AccountError::Hashing(error.to_string())),
     }
+}
+
+/// How long a login waits for a free password check before it is told to try again: a queue
+/// that only grows would hold connections and memory while answering nobody.
+pub const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(2);
+
+/// At most this many password checks run at once, whatever the core count: 19 MiB each.
+const MAX_RUNNING_CHECKS: usize = 8;
+
+/// How many logins may wait for a free check, per check that may run.
+const WAITING_PER_CHECK: usize = 16;
+
+/// The cap on password checks (argon2id: 19 MiB and tens of milliseconds of a core each) running
+/// at once in this process. More checks at once than cores would only share the cores and add
+/// memory, so the cap is the available parallelism (at most [`MAX_RUNNING_CHECKS`]); logins
+/// beyond it wait a bounded time in a bounded queue, then are told the server is busy.
+#[derive(Clone, Debug)]
+pub struct PasswordChecks {
+    running: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+    max_wait: Duration,
+}
+
+/// Leave to run one password check, held until the check is done.
+#[derive(Debug)]
+pub struct PasswordSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl PasswordChecks {
+    /// `running` checks at once; a login waits at most `max_wait` for one.
+    pub fn new(running: usize, max_wait: Duration) -> Self {
+        let running = running.max(1);
+        Self {
+            running: Arc::new(Semaphore::new(running)),
+            waiting: Arc::default(),
+            max_waiting: running * WAITING_PER_CHECK,
+            max_wait,
+        }
+    }
+
+    /// As many checks at once as this machine has cores for (at most [`MAX_RUNNING_CHECKS`]).
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        Self::new(cores.min(MAX_RUNNING_CHECKS), PASSWORD_CHECK_WAIT)
+    }
+
+    /// A free slot, after waiting at most the bounded time; `None` when the process is busy
+    /// (every slot taken that long, or too many logins already waiting).
+    pub async fn slot(&self) -> Option<PasswordSlot> {
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
+            return Some(PasswordSlot(permit));
+        }
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        // Counted before the check, so racing logins cannot all slip under the cap; the guard
+        // uncounts this one however the wait ends (a slot, the timeout, the client gone).
+        let _waiting = Waiting(&self.waiting);
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            return None;
+        }
+        let permit = tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned());
+        permit.await.ok()?.ok().map(PasswordSlot)
+    }
+}
+
+/// What checking a login found.
+#[derive(Debug)]
+pub enum LoginCheck {
+    /// The password is the user's and the user is enabled.
+    Accepted(Credentials),
+    /// Refused. `user` is whom the name belongs to, if anyone: for the audit log, never for the
+    /// answer, which is the same either way.
+    Refused { user: Option<User> },
 }
 
 /// The user `name` if `password` is theirs and they are not disabled; `None` otherwise, without
@@ -253,22 +350,52 @@ pub async fn authenticate(store: &Store, name: &str, password: &str) -> Result<O
 /// As [`authenticate`], with the hash the password matched: a login records its session only
 /// while that hash is still the user's ([`Store::record_user_session`]), so a password changed
 /// during the login cannot leave a session behind.
-#[tracing::instrument(skip_all, fields(user = %name))]
 pub async fn check_login(store: &Store, name: &str, password: &str) -> Result<Option<Credentials>> {
+    Ok(match check(store, None, name, password).await? {
+        LoginCheck::Accepted(credentials) => Some(credentials),
+        LoginCheck::Refused { .. } => None,
+    })
+}
+
+/// As [`check_login`], running the hash in `slot` (from [`PasswordChecks::slot`]), and saying
+/// whose name it was when refused.
+pub async fn check_login_in_slot(
+    store: &Store,
+    slot: PasswordSlot,
+    name: &str,
+    password: &str,
+) -> Result<LoginCheck> {
+    check(store, Some(slot), name, password).await
+}
+
+// No name in the span: a name that matches no user may be a password typed in the wrong field.
+#[tracing::instrument(skip_all)]
+async fn check(
+    store: &Store,
+    slot: Option<PasswordSlot>,
+    name: &str,
+    password: &str,
+) -> Result<LoginCheck> {
+    let found = store.user_by_name(name).await?;
     if password.len() > MAX_PASSWORD_BYTES {
         // Refused before any work; its length was the caller's own choice, so this tells nothing.
-        return Ok(None);
+        return Ok(LoginCheck::Refused {
+            user: found.map(|credentials| credentials.user),
+        });
     }
-    let Some(credentials) = store.user_by_name(name).await? else {
-        let password = password.to_owned();
-        tokio::task::spawn_blocking(move || verify_blocking(&password, &DUMMY_HASH))
-            .await
-            .map_err(|error| AccountError::Hashing(error.to_string()))??;
-        return Ok(None);
+    let Some(credentials) = found else {
+        verify_in_slot(slot, password, DUMMY_HASH.clone()).await?;
+        return Ok(LoginCheck::Refused { user: None });
     };
     // A disabled user's own hash is checked too: the same work, so disabled looks like wrong.
-    let matches = verify_password(password, &credentials.password_hash).await?;
-    Ok((matches && !credentials.user.disabled).then_some(credentials))
+    let matches = verify_in_slot(slot, password, credentials.password_hash.clone()).await?;
+    Ok(if matches && !credentials.user.disabled {
+        LoginCheck::Accepted(credentials)
+    } else {
+        LoginCheck::Refused {
+            user: Some(credentials.user),
+        }
+    })
 }
 
 /// Adds a user after checking the name and the password.
@@ -322,6 +449,8 @@ pub async fn change_password(
         return Err(AccountError::UnknownUser(name.to_owned()));
     }
     let ended = store.end_user_sessions(user.id).await?;
+    // Whoever logged in with the old password may hold a device cookie of this user.
+    store.forget_login_devices(user.id).await?;
     store
         .audit(&AuditEntry::new(
             actor,
@@ -446,6 +575,74 @@ mod tests {
         assert!(!verify_password("correct horse battery!", &first)
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn beyond_the_cap_a_password_check_waits_a_bounded_time_then_is_refused() {
+        let checks = PasswordChecks::new(1, Duration::from_millis(300));
+        let first = checks.slot().await.expect("a free slot");
+        let started = std::time::Instant::now();
+        assert!(checks.slot().await.is_none(), "the only slot is taken");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        drop(first);
+        assert!(checks.slot().await.is_some());
+    }
+
+    #[tokio::test]
+    async fn only_a_bounded_number_of_logins_wait_for_a_password_check() {
+        let checks = PasswordChecks::new(1, Duration::from_secs(60));
+        let held = checks.slot().await.unwrap();
+        let waiters: Vec<_> = (0..WAITING_PER_CHECK)
+            .map(|_| {
+                let checks = checks.clone();
+                tokio::spawn(async move { checks.slot().await.is_some() })
+            })
+            .collect();
+        while checks.waiting.load(Ordering::Relaxed) < WAITING_PER_CHECK {
+            tokio::task::yield_now().await;
+        }
+        let started = std::time::Instant::now();
+        assert!(checks.slot().await.is_none(), "the queue is full");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "refused at once"
+        );
+        drop(held);
+        for waiter in waiters {
+            assert!(waiter.await.unwrap(), "each waiter gets the slot in turn");
+        }
+        assert_eq!(checks.waiting.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_check_keeps_its_slot_until_its_hash_is_done_even_if_its_login_left() {
+        // A slow hash (64 MiB, 3 passes): surely still running a moment after it started.
+        let params = Params::new(65_536, 3, 1, None).unwrap();
+        let slow = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        let checks = PasswordChecks::new(1, Duration::from_millis(1));
+        let slot = checks.slot().await.unwrap();
+        // Polled once (the hash starts on its blocking thread), then dropped, as a login's
+        // future is when its client goes away.
+        let verifying = verify_in_slot(Some(slot), "wrong horse", slow);
+        assert!(tokio::time::timeout(Duration::from_micros(1), verifying)
+            .await
+            .is_err());
+        assert!(
+            checks.slot().await.is_none(),
+            "the hash still holds the slot"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while checks.slot().await.is_none() {
+            assert!(std::time::Instant::now() < deadline, "never released");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod login_devices;
 mod status_pages;
 pub use status_pages::*;
 

@@ -639,7 +639,7 @@ async fn web_router(
             state.clone(),
             login::resolve_visitor,
         ))
-        .layer(Extension(login::LoginThrottle::default()))
+        .layer(Extension(login::LoginGuard::new(settings.web.is_https())))
         // Behind an Arc: the layer clones it into every request.
         .layer(Extension(Arc::new(publisher)))
         .layer(Extension(login::SessionRefresh::for_idle(

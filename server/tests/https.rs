@@ -134,7 +134,14 @@ async fn pages_and_logins_are_served_over_https_with_a_secure_cookie() {
     .await
     .unwrap();
     assert!(login.starts_with("HTTP/1.0 303"), "{login}");
-    let cookie = header(&login, "set-cookie").expect("a session cookie");
+    // The session cookie, not the device cookie a login also sets.
+    let cookie = login
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(key, _)| key.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, cookie)| cookie.trim())
+        .find(|cookie| cookie.starts_with("lookout_session="))
+        .expect("a session cookie");
     assert!(
         cookie.split(';').any(|part| part.trim() == "Secure"),
         "{cookie}"

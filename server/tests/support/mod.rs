@@ -424,10 +424,25 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// The `name=value` of a `Set-Cookie` header, if the response set one.
+    /// The `name=value` of a `Set-Cookie` header, if the response set one; not the device cookie
+    /// that a login sets beside the session's (`login::DEVICE_COOKIE`).
     pub fn set_cookie(&self) -> Option<String> {
-        self.header("set-cookie")
-            .map(|value| value.split(';').next().unwrap_or("").trim().to_owned())
+        self.set_cookies()
+            .into_iter()
+            .find(|cookie| !cookie.starts_with("lookout_device="))
+    }
+
+    /// The `name=value` of every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.head
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.trim()
+                    .eq_ignore_ascii_case("set-cookie")
+                    .then(|| value.split(';').next().unwrap_or("").trim().to_owned())
+            })
+            .collect()
     }
 
     /// A header's value (the first, if repeated).

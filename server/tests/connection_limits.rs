@@ -254,6 +254,30 @@ async fn over_https_a_handshake_or_head_that_never_ends_is_closed_after_the_head
 }
 
 #[tokio::test]
+async fn a_request_body_that_stops_coming_is_closed_after_the_idle_timeout() {
+    // The shortest idle timeout allowed: above a quiet stream's 15 s keep-alive comment.
+    let idle_timeout = Duration::from_secs(20);
+    let (target, _, _) = plain_app(|limits| limits.idle_timeout = idle_timeout).await;
+    let port = target.port;
+    let mut connection = target.connect(None).await;
+    // The head whole, the body promised but only begun.
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nname=ad"
+    );
+    connection.write_all(request.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (_, closed) =
+        read_until_closed(&mut connection, idle_timeout + Duration::from_secs(10)).await;
+    let after = started.elapsed();
+    assert!(closed, "a stalled body held its connection for {after:?}");
+    assert!(
+        after >= idle_timeout - Duration::from_secs(1),
+        "closed after only {after:?}"
+    );
+}
+
+#[tokio::test]
 async fn connections_beyond_the_cap_are_turned_away_at_once_and_places_come_back_after_the_header_timeout(
 ) {
     const CAP: usize = 50;

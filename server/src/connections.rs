@@ -243,10 +243,6 @@ impl<T> Bounded<T> {
         }
     }
 
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
-
     /// `Pending` until the nearer deadline (the idle one, or the waiting write's), then the
     /// error that ends the connection. One timer for both: hyper polls reads and writes from
     /// one task, so whichever is polled last sets the wake-up for both.

@@ -52,14 +52,20 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(config);
     connections::accept(&listener, &slots, stop.clone(), |socket, peer, slot| {
-        let (acceptor, router, limits, stop) = (
+        let (acceptor, router, limits, mut stop) = (
             acceptor.clone(),
             router.clone(),
             limits.clone(),
             stop.clone(),
         );
         tokio::spawn(async move {
-            match tokio::time::timeout(limits.header_timeout, acceptor.accept(socket)).await {
+            let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(socket));
+            let handshaken = tokio::select! {
+                handshaken = handshake => handshaken,
+                // A shutdown does not wait for a client still shaking hands.
+                () = connections::stopped(&mut stop) => return,
+            };
+            match handshaken {
                 Ok(Ok(stream)) => {
                     let io = Bounded::new(stream, slot, &limits);
                     connections::serve_http(io, peer, router, limits, stop).await

@@ -42,11 +42,16 @@ pub async fn serve(
     stop: watch::Receiver<bool>,
 ) {
     connections::accept(&listener, &slots, stop.clone(), |socket, peer, slot| {
-        let (router, limits, stop) = (router.clone(), limits.clone(), stop.clone());
+        let (router, limits, mut stop) = (router.clone(), limits.clone(), stop.clone());
         tokio::spawn(async move {
             // The head, however it is served, must be here by then.
             let head_deadline = Instant::now() + limits.header_timeout;
-            match tokio::time::timeout_at(head_deadline, is_stream_request(&socket)).await {
+            let looked = tokio::select! {
+                looked = tokio::time::timeout_at(head_deadline, is_stream_request(&socket)) => looked,
+                // A shutdown does not wait for a client that has not said what it wants.
+                () = connections::stopped(&mut stop) => return,
+            };
+            match looked {
                 Ok(Ok(true)) => {
                     serve_stream(socket, peer, router, &limits, head_deadline, slot).await
                 }

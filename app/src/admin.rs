@@ -3,7 +3,8 @@
 //! work without JavaScript. Who may open them is the access policy's decision (`Area::Admin`).
 
 use crate::pages::LoadError;
-use crate::roles::Role;
+use crate::roles::{Audience, Role};
+use crate::status_editor::OutsideAudience;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -51,12 +52,16 @@ pub enum Outcome {
     UnknownWidget,
     /// A page or widget setting the editor refused, with the reason.
     Spec(crate::status_page::SpecProblem),
+    /// A widget bound outside the public audience, refused by the editor.
+    OutsideAudience(OutsideAudience),
+    /// A rule letting the public publish.
+    PublicPublish,
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 38] = [
+    pub const ALL: [Outcome; 39] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -93,6 +98,7 @@ impl Outcome {
         Outcome::SlugTaken,
         Outcome::UnknownPage,
         Outcome::UnknownWidget,
+        Outcome::PublicPublish,
         Outcome::BadForm,
         Outcome::Unavailable,
     ];
@@ -136,6 +142,8 @@ impl Outcome {
             Outcome::UnknownPage => "unknown_page",
             Outcome::UnknownWidget => "unknown_widget",
             Outcome::Spec(problem) => problem.code(),
+            Outcome::OutsideAudience(outside) => outside.code(),
+            Outcome::PublicPublish => "public_publish",
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -227,6 +235,11 @@ impl Outcome {
             Outcome::UnknownPage => "There is no such status page (any more).",
             Outcome::UnknownWidget => "There is no such widget on this page (any more).",
             Outcome::Spec(problem) => problem.describe(),
+            Outcome::OutsideAudience(outside) => outside.describe(),
+            Outcome::PublicPublish => {
+                "The public may only read: anonymous visitors see topics through published \
+                 status pages and never publish."
+            }
             Outcome::BadForm => "The form was incomplete; nothing was changed.",
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
@@ -236,6 +249,7 @@ impl Outcome {
         Outcome::ALL
             .into_iter()
             .chain(crate::status_page::SpecProblem::ALL.map(Outcome::Spec))
+            .chain(OutsideAudience::ALL.map(Outcome::OutsideAudience))
             .find(|outcome| outcome.code() == code)
     }
 
@@ -286,7 +300,8 @@ pub async fn load_admin_users() -> Result<Vec<UserView>, ServerFnError> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleView {
     pub id: i64,
-    pub role: Role,
+    /// A role, or the public audience.
+    pub role: Audience,
     pub filter: String,
     /// `read` or `publish`.
     pub permission: String,
@@ -299,8 +314,9 @@ pub struct Preview {
     /// `false` when the text is not a topic name (empty, or with a wildcard): nobody's rules
     /// apply to it then.
     pub valid: bool,
-    pub read: Vec<Role>,
-    pub publish: Vec<Role>,
+    /// The public (through status pages) and the roles (live).
+    pub read: Vec<Audience>,
+    pub publish: Vec<Audience>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -333,7 +349,7 @@ pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, Server
             .iter()
             .map(|rule| RuleView {
                 id: rule.id,
-                role: rule.role,
+                role: rule.audience,
                 filter: rule.filter.as_str().to_owned(),
                 permission: rule.permission.as_str().to_owned(),
             })
@@ -381,6 +397,25 @@ fn RoleSelect(
                     view! {
                         <option value=role.as_str() selected=role == selected>
                             {role.as_str()}
+                        </option>
+                    }
+                })
+                .collect_view()}
+        </select>
+    }
+}
+
+/// The roles and the public audience, for a rule.
+#[component]
+fn AudienceSelect(selected: Audience, form: String) -> impl IntoView {
+    view! {
+        <select name="role" form=form aria-label="Role or public">
+            {Audience::ALL
+                .into_iter()
+                .map(|audience| {
+                    view! {
+                        <option value=audience.as_str() selected=audience == selected>
+                            {audience.as_str()}
                         </option>
                     }
                 })
@@ -526,6 +561,14 @@ pub fn RulesPage() -> impl IntoView {
                 "Each rule lets a role read or publish the topics its MQTT filter matches. "
                 "Admins may always read and publish everything; viewers never publish."
             </p>
+            <p class="notice">
+                "The rules for " <strong>"public"</strong> " are the public audience: the only "
+                "topics anonymous visitors may ever see, through published "
+                <a href="/admin/pages">"status pages"</a>
+                ". With none, status pages show nothing; a widget bound outside them is refused, "
+                "and a topic taken out of them leaves every page at its next rebuild. The public "
+                "only reads."
+            </p>
             <OutcomeMessage/>
             <Suspense fallback=|| view! { <p>"Loading rules…"</p> }>
                 {move || Suspend::new(async move {
@@ -560,11 +603,7 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
             view! {
                 <tr data-rule=rule.id>
                     <td>
-                        <RoleSelect
-                            selected=rule.role
-                            form=form.clone()
-                            label="Role".to_owned()
-                        />
+                        <AudienceSelect selected=rule.role form=form.clone()/>
                     </td>
                     <td>
                         <input
@@ -610,10 +649,9 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
             <tfoot>
                 <tr>
                     <td>
-                        <RoleSelect
-                            selected=Role::Viewer
+                        <AudienceSelect
+                            selected=Audience::Role(Role::Viewer)
                             form="new-rule".to_owned()
-                            label="Role".to_owned()
                         />
                     </td>
                     <td>
@@ -649,13 +687,16 @@ fn PreviewForm(preview: Option<Preview>) -> impl IntoView {
         .as_ref()
         .map(|preview| preview.topic.clone())
         .unwrap_or_default();
-    let names = |roles: &[Role]| {
-        if roles.is_empty() {
+    let names = |audiences: &[Audience]| {
+        if audiences.is_empty() {
             "nobody".to_owned()
         } else {
-            roles
+            audiences
                 .iter()
-                .map(|role| role.as_str())
+                .map(|audience| match audience {
+                    Audience::Public => "public (through status pages)",
+                    Audience::Role(role) => role.as_str(),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         }
@@ -707,6 +748,11 @@ mod tests {
                 "done="
             };
             assert!(outcome.query().starts_with(key), "{outcome:?}");
+        }
+        for outside in crate::status_editor::OutsideAudience::ALL {
+            let outcome = Outcome::from_code(outside.code()).unwrap();
+            assert_eq!(outcome, Outcome::OutsideAudience(outside));
+            assert!(outcome.is_error());
         }
         assert_eq!(Outcome::from_code("<script>"), None);
     }

@@ -1,7 +1,7 @@
 //! How ingest is doing: the broker connection, its last error, and what has been received,
 //! stored and refused. Ingest and the writer report into [`IngestStatus`]; pages read a
 //! [`IngestStatusView`] of it through [`load_ingest_status`], which needs no database, so it
-//! still answers while the database is down.
+//! still answers while the database is down (only what the visitor's rules decide is left out).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,9 @@ pub struct IngestStatusView {
     /// Messages over the size limit: acknowledged and counted, never stored.
     pub oversized: u64,
     pub last_oversized_topic: Option<String>,
+    /// Messages whose topic cannot be stored (too long, U+0000) or whose row the database
+    /// refused: acknowledged and counted, never stored, never blocking the others.
+    pub unstorable: u64,
     /// The database refused the last batch; the writer is retrying and acknowledging nothing.
     pub storage_error: Option<String>,
     /// How long the last committed batch's oldest message waited to be stored: the delay
@@ -33,17 +36,28 @@ pub struct IngestStatusView {
     pub server_now_ms: i64,
 }
 
+/// The status as the visitor may see it: the last oversized topic only when their rules let them
+/// read it. Without the rules (the database away and the cached rules too old) it is left out, and
+/// the rest still answers.
 #[server(endpoint = "ingest_status", output = crate::answer::JsonAnswer)]
 pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;
-    Ok(state.ingest.view())
+    let mut view = state.ingest.view();
+    if let Some(topic) = view.last_oversized_topic.take() {
+        let visitor = crate::access::current_visitor();
+        if let Ok(rules) = state.access.rules().await {
+            view.last_oversized_topic = rules.may_read(&visitor, &topic).then_some(topic);
+        }
+    }
+    Ok(view)
 }
 
 impl IngestStatusView {
     /// Received but neither stored nor refused yet: waiting in the queue or in an open batch.
     pub fn backlog(&self) -> u64 {
-        self.received.saturating_sub(self.stored + self.oversized)
+        self.received
+            .saturating_sub(self.stored + self.oversized + self.unstorable)
     }
 }
 
@@ -70,6 +84,7 @@ mod tracker {
         received: AtomicU64,
         stored: AtomicU64,
         oversized: AtomicU64,
+        unstorable: AtomicU64,
         acknowledged: AtomicU64,
         /// Acknowledgements for messages of an earlier connection, never sent (the broker
         /// redelivers those messages).
@@ -235,6 +250,19 @@ mod tracker {
             self.with_connection(|c| c.last_oversized_topic = Some(topic.to_owned()));
         }
 
+        /// A message that will not be stored, for `reason` (never its topic: it may be
+        /// anything, of any size).
+        pub fn unstorable(&self, reason: &str) {
+            self.counters.unstorable.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(reason, "counted as unstorable");
+        }
+
+        /// Storing works or fails: the last attempt to commit failed for a reason other than
+        /// the rows themselves (the database is away, full, read-only).
+        pub fn is_storage_failing(&self) -> bool {
+            self.with_connection(|c| c.storage_error.is_some())
+        }
+
         /// A batch of `size` messages committed in `commit`, `lag` after its oldest message was
         /// received: they are stored, and storing works.
         pub fn batch_committed(
@@ -292,6 +320,7 @@ mod tracker {
                 received: counters.received.load(Ordering::Relaxed),
                 stored: counters.stored.load(Ordering::Relaxed),
                 oversized: counters.oversized.load(Ordering::Relaxed),
+                unstorable: counters.unstorable.load(Ordering::Relaxed),
                 last_oversized_topic: c.last_oversized_topic.clone(),
                 storage_error: c.storage_error.clone(),
                 storage_lag_ms: counters.storage_lag_ms.load(Ordering::Relaxed),
@@ -351,6 +380,12 @@ mod tracker {
                 "counter",
                 "Messages over the size limit: acknowledged, not stored.",
                 view.oversized,
+            );
+            metric(
+                "lookout_messages_unstorable_total",
+                "counter",
+                "Messages whose topic or row cannot be stored: acknowledged, set aside, not stored.",
+                view.unstorable,
             );
             metric(
                 "lookout_messages_acknowledged_total",

@@ -234,6 +234,16 @@ fn IngestSummary(
             </li>
         }
     });
+    let unstorable = (status.unstorable > 0).then(|| {
+        view! {
+            <li class="unstorable">
+                {format!(
+                    "{} with a topic or content the database cannot store, set aside",
+                    status.unstorable,
+                )}
+            </li>
+        }
+    });
     let storage_error = status.storage_error.clone().map(|error| {
         view! {
             <p class="storage-error" role="alert">
@@ -257,6 +267,7 @@ fn IngestSummary(
                 <li>{format!("{} waiting to be stored", status.backlog())}</li>
                 <li>{format!("{} reconnects", status.reconnects)}</li>
                 {oversized}
+                {unstorable}
             </ul>
         </section>
     }

@@ -1,5 +1,6 @@
-//! The roles a user can have, shared by the server (access policy, CLI) and the browser (which
-//! shows or hides what a role may do).
+//! The roles a user can have, and the audiences access rules are for (a role, or the public),
+//! shared by the server (access policy, CLI) and the browser (which shows or hides what a role may
+//! do).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,9 +62,92 @@ impl FromStr for Role {
     }
 }
 
+/// Whom an access rule is for: the users of a role, or the public audience (anonymous visitors,
+/// who see topics only through published status pages, and only those its rules grant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Audience {
+    /// Ordered first: it may see the least.
+    Public,
+    Role(Role),
+}
+
+impl Audience {
+    pub const ALL: [Audience; 4] = [
+        Audience::Public,
+        Audience::Role(Role::Viewer),
+        Audience::Role(Role::Operator),
+        Audience::Role(Role::Admin),
+    ];
+
+    /// The name used in the database (`access_rule.role`), the forms and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Public => "public",
+            Audience::Role(role) => role.as_str(),
+        }
+    }
+
+    pub fn role(self) -> Option<Role> {
+        match self {
+            Audience::Public => None,
+            Audience::Role(role) => Some(role),
+        }
+    }
+}
+
+impl From<Role> for Audience {
+    fn from(role: Role) -> Self {
+        Audience::Role(role)
+    }
+}
+
+impl fmt::Display for Audience {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Audience {
+    type Err = UnknownRole;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim().eq_ignore_ascii_case(Audience::Public.as_str()) {
+            return Ok(Audience::Public);
+        }
+        text.parse().map(Audience::Role)
+    }
+}
+
+// By name, as the database and the forms spell it (not serde's default for an enum with data).
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_audience_parses_from_its_own_name_and_public_is_no_role() {
+        for audience in Audience::ALL {
+            assert_eq!(audience.as_str().parse::<Audience>(), Ok(audience));
+        }
+        assert_eq!(Audience::Public.role(), None);
+        assert!(
+            "public".parse::<Role>().is_err(),
+            "no user has the role public"
+        );
+        assert!(Audience::Public < Audience::Role(Role::Viewer));
+    }
 
     #[test]
     fn every_role_parses_from_its_own_name_in_any_case() {
@@ -96,6 +180,11 @@ mod tests {
             let json = serde_json::to_string(&role).unwrap();
             assert_eq!(json, format!("{:?}", role.as_str()));
             assert_eq!(serde_json::from_str::<Role>(&json).unwrap(), role);
+        }
+        for audience in Audience::ALL {
+            let json = serde_json::to_string(&audience).unwrap();
+            assert_eq!(json, format!("{:?}", audience.as_str()));
+            assert_eq!(serde_json::from_str::<Audience>(&json).unwrap(), audience);
         }
     }
 }

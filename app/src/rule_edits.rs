@@ -4,7 +4,7 @@
 
 use crate::access::{AccessPolicy, AccessRule, Permission};
 use crate::accounts::{Actor, AuditEntry};
-use crate::roles::Role;
+use crate::roles::Audience;
 use crate::store::{RuleChange, Store};
 use crate::topic_filter::{InvalidFilter, TopicFilter};
 use serde_json::json;
@@ -15,6 +15,8 @@ pub enum RuleError {
     BadFilter(#[from] InvalidFilter),
     #[error("the same rule exists already")]
     Duplicate,
+    #[error("the public may only read, and only through status pages")]
+    PublicPublish,
     #[error("there is no such rule")]
     NoSuchRule,
     #[error(transparent)]
@@ -26,31 +28,31 @@ type Result<T, E = RuleError> = std::result::Result<T, E>;
 fn describe(rule: &AccessRule) -> serde_json::Value {
     json!({
         "rule_id": rule.id,
-        "role": rule.role,
+        "role": rule.audience,
         "filter": rule.filter.as_str(),
         "permission": rule.permission,
     })
 }
 
 /// Adds a rule and returns its id.
-#[tracing::instrument(skip_all, fields(%role, %filter, permission = permission.as_str()))]
+#[tracing::instrument(skip_all, fields(%audience, %filter, permission = permission.as_str()))]
 pub async fn add_rule(
     store: &Store,
     policy: &AccessPolicy,
     actor: Actor<'_>,
-    role: Role,
+    audience: Audience,
     filter: &str,
     permission: Permission,
 ) -> Result<i64> {
-    let filter = TopicFilter::parse(filter)?;
+    let filter = checked(audience, filter, permission)?;
     let id = store
-        .add_access_rule(role, &filter, permission)
+        .add_access_rule(audience, &filter, permission)
         .await?
         .ok_or(RuleError::Duplicate)?;
     policy.reload().await?;
     let rule = AccessRule {
         id,
-        role,
+        audience,
         filter,
         permission,
     };
@@ -60,22 +62,22 @@ pub async fn add_rule(
     Ok(id)
 }
 
-/// Rewrites rule `id` with another role, filter or permission.
-#[tracing::instrument(skip_all, fields(id, %role, %filter, permission = permission.as_str()))]
+/// Rewrites rule `id` with another audience, filter or permission.
+#[tracing::instrument(skip_all, fields(id, %audience, %filter, permission = permission.as_str()))]
 pub async fn change_rule(
     store: &Store,
     policy: &AccessPolicy,
     actor: Actor<'_>,
     id: i64,
-    role: Role,
+    audience: Audience,
     filter: &str,
     permission: Permission,
 ) -> Result<()> {
-    let filter = TopicFilter::parse(filter)?;
+    let filter = checked(audience, filter, permission)?;
     // The rule as it was, for the audit log; read fresh rather than from the cache.
     let before = rule_now(policy, id).await?;
     match store
-        .update_access_rule(id, role, &filter, permission)
+        .update_access_rule(id, audience, &filter, permission)
         .await?
     {
         RuleChange::Done => {}
@@ -85,7 +87,7 @@ pub async fn change_rule(
     policy.reload().await?;
     let after = AccessRule {
         id,
-        role,
+        audience,
         filter,
         permission,
     };
@@ -118,6 +120,15 @@ pub async fn delete_rule(
         .audit(&AuditEntry::new(actor, "rule_deleted", detail))
         .await?;
     Ok(())
+}
+
+/// The filter of a rule as typed, when the rule can be: the public never publishes.
+fn checked(audience: Audience, filter: &str, permission: Permission) -> Result<TopicFilter> {
+    let filter = TopicFilter::parse(filter)?;
+    if audience == Audience::Public && permission == Permission::Publish {
+        return Err(RuleError::PublicPublish);
+    }
+    Ok(filter)
 }
 
 async fn rule_now(policy: &AccessPolicy, id: i64) -> Result<Option<AccessRule>> {

@@ -2,7 +2,13 @@
 //! TTL, whatever the traffic, and kept fully rendered (HTML, JSON, Atom, CSV and badges), so
 //! serving a request is a memory read. A page being rebuilt keeps being served from its previous
 //! snapshot, so no visitor waits for the database; only a page's first request does.
+//!
+//! What a snapshot shows is asked of the access policy at every build: a widget bound outside the
+//! public audience is left out, a table lists only the public topics under its filter, and a
+//! device's state is told only by its public topics. A topic taken out of the audience is gone
+//! from every page at its next build, within a TTL.
 
+use crate::access::{AccessPolicy, Rules};
 use crate::liveness::DeviceState;
 use crate::status_page::render;
 use crate::status_page::{
@@ -140,6 +146,7 @@ pub struct StatusPages(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    access: AccessPolicy,
     ttl: Duration,
     cache_control: HeaderValue,
     site: SiteInfo,
@@ -170,10 +177,11 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl StatusPages {
-    pub fn new(store: Store, ttl: Duration, site: SiteInfo) -> Self {
+    pub fn new(store: Store, access: AccessPolicy, ttl: Duration, site: SiteInfo) -> Self {
         let cache_control = format!("public, max-age={}", ttl.as_secs());
         Self(Arc::new(Inner {
             store,
+            access,
             ttl,
             cache_control: HeaderValue::from_str(&cache_control)
                 .expect("digits are a valid header"),
@@ -188,6 +196,11 @@ impl StatusPages {
 
     pub fn ttl(&self) -> Duration {
         self.0.ttl
+    }
+
+    /// The access policy the pages obey (and their editor checks widgets against).
+    pub fn access(&self) -> &AccessPolicy {
+        &self.0.access
     }
 
     /// `Cache-Control` for a published page's responses.
@@ -329,11 +342,24 @@ impl StatusPages {
         Ok(())
     }
 
-    async fn build(&self, page: StoredPage, record_changes: bool) -> Result<Rendered, sqlx::Error> {
+    async fn build(
+        &self,
+        mut page: StoredPage,
+        record_changes: bool,
+    ) -> Result<Rendered, sqlx::Error> {
         self.0.builds.fetch_add(1, Ordering::Relaxed);
         let store = &self.0.store;
         let now = Utc::now();
         let now_ms = now.timestamp_millis();
+        // Asked at every build, so a topic that left the public audience leaves the page.
+        let rules = self.0.access.rules().await?;
+        let device_rules = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
+            store.liveness_rules().await?
+        } else {
+            Vec::new()
+        };
+        page.widgets
+            .retain(|widget| rules.public_widget(&widget.spec, &device_rules).is_ok());
 
         let mut topics: Vec<String> = page
             .widgets
@@ -381,10 +407,9 @@ impl StatusPages {
         }
 
         let devices = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
-            let rules = store.liveness_rules().await?;
-            // Every topic counts: the admin chose to publish this device's state, and only
-            // the state and its time are shown.
-            crate::devices::find_devices(store, &rules, |_| true, now_ms).await?
+            // Only public topics tell the state: nothing of another topic shapes what is shown.
+            let public = |topic: &str| rules.public_may_read(topic);
+            crate::devices::find_devices(store, &device_rules, public, now_ms).await?
         } else {
             Vec::new()
         };
@@ -439,7 +464,7 @@ impl StatusPages {
                 }
                 (WidgetKind::Table, _) => {
                     shown.rows = self
-                        .table_rows(&widget.spec.topic, &widget.spec.pointer, &spec.unit)
+                        .table_rows(&rules, &widget.spec.topic, &widget.spec.pointer, &spec.unit)
                         .await?;
                     shown.value = None;
                     shown.text = None;
@@ -476,6 +501,7 @@ impl StatusPages {
         }
 
         let summary = Level::worst(widgets.iter().filter_map(|w| w.status));
+        let shown_ids: Vec<i64> = widgets.iter().map(|w| w.id).collect();
         let snapshot = PageSnapshot {
             summary,
             summary_text: summary.map(|level| level.summary().to_owned()),
@@ -486,7 +512,10 @@ impl StatusPages {
             generated_at_ms: now_ms,
             ttl_seconds: self.0.ttl.as_secs().max(1),
             widgets,
-            changes: store.status_changes(page.id, FEED_ENTRIES).await?,
+            // Only the widgets shown: one that left the audience takes its history with it.
+            changes: store
+                .status_changes(page.id, &shown_ids, FEED_ENTRIES)
+                .await?,
         };
         Ok(self.render(snapshot))
     }
@@ -508,8 +537,10 @@ impl StatusPages {
         Ok(())
     }
 
+    /// The public topics under `filter`, each with its bound value.
     async fn table_rows(
         &self,
+        rules: &Rules,
         filter: &str,
         pointer: &str,
         unit: &str,
@@ -517,18 +548,16 @@ impl StatusPages {
         let Ok(filter) = TopicFilter::parse(filter) else {
             return Ok(Vec::new());
         };
-        let text = filter.as_str();
-        let prefix = text
-            .find(['+', '#'])
-            .map(|wild| text[..wild].trim_end_matches('/'))
-            .unwrap_or(text);
-        let rows = self
-            .0
-            .store
-            .newest_under(prefix, TABLE_CANDIDATES)
-            .await?
-            .into_iter()
-            .filter(|newest| filter.matches(&newest.topic))
+        // By name, whichever start found them.
+        let mut candidates = BTreeMap::new();
+        for start in rules.public_starts(&filter) {
+            for newest in self.0.store.newest_under(&start, TABLE_CANDIDATES).await? {
+                candidates.insert(newest.topic.clone(), newest);
+            }
+        }
+        let rows = candidates
+            .into_values()
+            .filter(|newest| filter.matches(&newest.topic) && rules.public_may_read(&newest.topic))
             .take(TABLE_MAX_ROWS)
             .map(|newest| {
                 let value = newest

@@ -20,6 +20,51 @@ pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
 pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
 pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
 
+/// Why a widget may not show on a public page: what it is bound to is outside the public audience
+/// (the access policy decides, `Rules::public_widget`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutsideAudience {
+    Topic,
+    Filter,
+    Device,
+}
+
+impl OutsideAudience {
+    pub const ALL: [OutsideAudience; 3] = [
+        OutsideAudience::Topic,
+        OutsideAudience::Filter,
+        OutsideAudience::Device,
+    ];
+
+    /// The code an editor's redirect carries (`?error=CODE`).
+    pub fn code(self) -> &'static str {
+        match self {
+            OutsideAudience::Topic => "topic_not_public",
+            OutsideAudience::Filter => "filter_not_public",
+            OutsideAudience::Device => "device_not_public",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            OutsideAudience::Topic => {
+                "That topic is not in the public audience, so no page may show it. An admin \
+                 chooses what is public on the access rules page (a rule for \"public\")."
+            }
+            OutsideAudience::Filter => {
+                "No topic under that filter is in the public audience, so the table would \
+                 always be empty. A table shows only the public topics under its filter; an \
+                 admin chooses them on the access rules page (a rule for \"public\")."
+            }
+            OutsideAudience::Device => {
+                "None of that device's topics (as the device rules find them) is in the public \
+                 audience, so no page may show its state. An admin chooses what is public on \
+                 the access rules page (a rule for \"public\")."
+            }
+        }
+    }
+}
+
 /// The editor's address of page `id`.
 pub fn editor_path(id: i64) -> String {
     format!("/admin/pages/{id}")
@@ -38,7 +83,9 @@ pub struct PageRow {
 pub struct PageEdit {
     pub id: i64,
     pub spec: PageSpec,
-    pub widgets: Vec<(i64, WidgetSpec)>,
+    /// Each widget, with why visitors do not get it when it is outside the public audience
+    /// (it was bound before the audience shrank, or before the audience existed).
+    pub widgets: Vec<(i64, WidgetSpec, Option<OutsideAudience>)>,
 }
 
 #[server(endpoint = "admin_status_pages", output = crate::answer::JsonAnswer)]
@@ -62,18 +109,23 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
 
 #[server(endpoint = "admin_status_page", output = crate::answer::JsonAnswer)]
 pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError> {
-    let page = crate::admin::state()?
-        .store
-        .status_page(id)
-        .await
-        .map_err(crate::admin::unavailable)?;
-    Ok(page.map(|page| PageEdit {
+    let state = crate::admin::state()?;
+    let unavailable = crate::admin::unavailable;
+    let Some(page) = state.store.status_page(id).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    let rules = state.access.rules().await.map_err(unavailable)?;
+    let devices = state.store.liveness_rules().await.map_err(unavailable)?;
+    Ok(Some(PageEdit {
         id: page.id,
         spec: page.spec,
         widgets: page
             .widgets
             .into_iter()
-            .map(|widget| (widget.id, widget.spec))
+            .map(|widget| {
+                let outside = rules.public_widget(&widget.spec, &devices).err();
+                (widget.id, widget.spec, outside)
+            })
             .collect(),
     }))
 }
@@ -186,8 +238,14 @@ fn PageForm(page: PageEdit) -> impl IntoView {
         .widgets
         .into_iter()
         .enumerate()
-        .map(|(at, (widget_id, widget))| {
+        .map(|(at, (widget_id, widget, outside))| {
+            let label = widget.label.clone();
             view! {
+                {outside.map(|outside| view! {
+                    <p class="error" role="alert" data-outside-audience=widget_id>
+                        "Visitors do not get “" {label} "”: " {outside.describe()}
+                    </p>
+                })}
                 <WidgetForm
                     page=id
                     widget=Some((widget_id, widget))
@@ -225,6 +283,11 @@ fn PageForm(page: PageEdit) -> impl IntoView {
             <code>"/temperature"</code>
             " to pick it. Without one, the payload itself is shown only when it is a single "
             "number, word or boolean; objects are never shown whole."
+        </p>
+        <p class="notice">
+            "A page shows only topics in the public audience, which an admin chooses on the "
+            <a href="/admin/rules">"access rules"</a>
+            " page (rules for \"public\"). A table lists only the public topics under its filter."
         </p>
         {widgets}
         <h3>"Add a widget"</h3>

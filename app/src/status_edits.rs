@@ -1,9 +1,11 @@
-//! Admins' changes to status pages: each checked by [`crate::status_page`] before it is stored,
-//! written to the audit log, and shown on this instance at once (the snapshot cache is dropped;
-//! other instances follow within their TTL).
+//! Admins' changes to status pages: each checked by [`crate::status_page`] (what a widget may
+//! show of a payload) and by the access policy (whether what it is bound to is in the public
+//! audience) before it is stored, written to the audit log, and shown on this instance at once
+//! (the snapshot cache is dropped; other instances follow within their TTL).
 
 use crate::accounts::{Actor, AuditEntry};
 use crate::snapshot::StatusPages;
+use crate::status_editor::OutsideAudience;
 use crate::status_page::{PageSpec, SpecProblem, WidgetSpec, WidgetText};
 use crate::store::{PageChange, Store};
 use serde_json::json;
@@ -12,6 +14,8 @@ use serde_json::json;
 pub enum PageEditError {
     #[error("{}", .0.describe())]
     Spec(SpecProblem),
+    #[error("{}", .0.describe())]
+    OutsideAudience(OutsideAudience),
     #[error("another page has that address")]
     SlugTaken,
     #[error("there is no such page")]
@@ -38,6 +42,21 @@ pub struct Pages<'a> {
 }
 
 impl Pages<'_> {
+    /// `text` checked as a widget, and refused when it would be bound outside the public
+    /// audience.
+    async fn checked_widget(&self, text: WidgetText<'_>) -> Result<WidgetSpec> {
+        let spec = WidgetSpec::check(text)?;
+        let rules = self.cache.access().rules().await?;
+        let devices = match spec.device() {
+            Some(_) => self.store.liveness_rules().await?,
+            None => Vec::new(),
+        };
+        rules
+            .public_widget(&spec, &devices)
+            .map_err(PageEditError::OutsideAudience)?;
+        Ok(spec)
+    }
+
     async fn done(&self, actor: Actor<'_>, action: &str, detail: serde_json::Value) -> Result<()> {
         self.cache.invalidate();
         self.store
@@ -105,7 +124,7 @@ pub async fn add_widget(
     page_id: i64,
     text: WidgetText<'_>,
 ) -> Result<i64> {
-    let spec = WidgetSpec::check(text)?;
+    let spec = pages.checked_widget(text).await?;
     let id = pages
         .store
         .add_status_widget(page_id, &spec)
@@ -124,7 +143,7 @@ pub async fn change_widget(
     id: i64,
     text: WidgetText<'_>,
 ) -> Result<()> {
-    let spec = WidgetSpec::check(text)?;
+    let spec = pages.checked_widget(text).await?;
     if !pages.store.update_status_widget(page_id, id, &spec).await? {
         return Err(PageEditError::NoSuchWidget);
     }

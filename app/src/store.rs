@@ -5,7 +5,7 @@ use crate::access::{AccessRule, Permission};
 use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
 use crate::liveness::{LivenessRule, RuleText, TopicSeen};
 use crate::payload;
-use crate::roles::Role;
+use crate::roles::{Audience, Role};
 use crate::topic_detail::{
     LatestMessage, LogEntry, LogPage, LogPosition, MessagePage, ValueBucket,
 };
@@ -818,28 +818,28 @@ impl Store {
         .map(drop)
     }
 
-    /// Every access rule, by role, permission and filter. A stored filter that no longer parses
-    /// (none should: they are checked on entry) is skipped with a warning rather than granting
-    /// anything.
+    /// Every access rule, by audience, permission and filter. A stored rule that no longer
+    /// parses (none should: they are checked on entry) is skipped with a warning rather than
+    /// granting anything.
     pub async fn access_rules(&self) -> Result<Vec<AccessRule>, sqlx::Error> {
         let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "select id, role::text, filter, permission::text from access_rule \
+            "select id, role, filter, permission::text from access_rule \
              order by role, permission, filter",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, role, filter, permission)| {
+            .filter_map(|(id, audience, filter, permission)| {
                 let parsed = (
-                    role.parse::<Role>().ok(),
+                    audience.parse::<Audience>().ok(),
                     TopicFilter::parse(&filter).ok(),
                     permission.parse::<Permission>().ok(),
                 );
                 match parsed {
-                    (Some(role), Some(filter), Some(permission)) => Some(AccessRule {
+                    (Some(audience), Some(filter), Some(permission)) => Some(AccessRule {
                         id,
-                        role,
+                        audience,
                         filter,
                         permission,
                     }),
@@ -855,16 +855,16 @@ impl Store {
     /// Adds a rule and returns its id, or `None` when the same rule exists already.
     pub async fn add_access_rule(
         &self,
-        role: Role,
+        audience: Audience,
         filter: &TopicFilter,
         permission: Permission,
     ) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar(
             "insert into access_rule (role, filter, permission) \
-             values ($1::user_role, $2, $3::access_permission) \
+             values ($1, $2, $3::access_permission) \
              on conflict (role, filter, permission) do nothing returning id",
         )
-        .bind(role.as_str())
+        .bind(audience.as_str())
         .bind(filter.as_str())
         .bind(permission.as_str())
         .fetch_optional(&self.pool)
@@ -875,17 +875,17 @@ impl Store {
     pub async fn update_access_rule(
         &self,
         id: i64,
-        role: Role,
+        audience: Audience,
         filter: &TopicFilter,
         permission: Permission,
     ) -> Result<RuleChange, sqlx::Error> {
         let updated = sqlx::query(
-            "update access_rule set role = $2::user_role, filter = $3, \
+            "update access_rule set role = $2, filter = $3, \
                  permission = $4::access_permission \
              where id = $1",
         )
         .bind(id)
-        .bind(role.as_str())
+        .bind(audience.as_str())
         .bind(filter.as_str())
         .bind(permission.as_str())
         .execute(&self.pool)
@@ -1129,19 +1129,122 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
+/// Whether PostgreSQL refused `error`'s statement because of the rows it was given (a value it
+/// cannot hold, a check that fails, an index entry too large), so that the same rows would fail
+/// again however often they are retried. Anything else (the database away, full, shutting down,
+/// a timeout) may pass on a retry.
+pub fn refuses_the_rows(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    // SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 54 (program
+    // limit exceeded, e.g. "index row size exceeds maximum").
+    error
+        .code()
+        .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54")))
+}
+
+/// How many bytes of topic names a writer remembers ids for, by default: about 200,000 topics.
+pub const TOPIC_ID_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The topic ids a writer remembers, bounded in bytes whatever the number of topics the broker
+/// carries. Two generations: a hit in the older one moves the entry to the newer, and when the
+/// newer has used half the budget the older is dropped whole. Topics in use stay; the cost is
+/// one look-up per topic that went quiet for a whole generation.
+#[derive(Debug)]
+struct TopicIdCache {
+    current: HashMap<Box<str>, i64>,
+    previous: HashMap<Box<str>, i64>,
+    current_bytes: usize,
+    budget_bytes: usize,
+}
+
+/// What an entry costs besides its name: the map's slot (the boxed name and the id) and the
+/// allocator's header.
+const TOPIC_ID_ENTRY_OVERHEAD: usize = 48;
+
+impl TopicIdCache {
+    fn new(budget_bytes: usize) -> Self {
+        Self {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            current_bytes: 0,
+            budget_bytes,
+        }
+    }
+
+    fn get(&mut self, name: &str) -> Option<i64> {
+        if let Some(id) = self.current.get(name) {
+            return Some(*id);
+        }
+        let (name, id) = self.previous.remove_entry(name)?;
+        self.insert(name, id);
+        Some(id)
+    }
+
+    fn insert(&mut self, name: Box<str>, id: i64) {
+        let cost = name.len() + TOPIC_ID_ENTRY_OVERHEAD;
+        if self.current_bytes + cost > self.budget_bytes / 2 {
+            self.previous = std::mem::take(&mut self.current);
+            self.current_bytes = 0;
+        }
+        if self.current.insert(name, id).is_none() {
+            self.current_bytes += cost;
+        }
+    }
+
+    fn forget(&mut self, name: &str) {
+        if let Some((name, _)) = self.current.remove_entry(name) {
+            self.current_bytes -= name.len() + TOPIC_ID_ENTRY_OVERHEAD;
+        }
+        self.previous.remove(name);
+    }
+
+    fn bytes(&self) -> usize {
+        let previous: usize = self
+            .previous
+            .keys()
+            .map(|name| name.len() + TOPIC_ID_ENTRY_OVERHEAD)
+            .sum();
+        self.current_bytes + previous
+    }
+}
+
 /// Writes batches of messages. Clones share what they remember of topic ids, so that a steady
 /// stream of known topics costs no look-ups, and several batches may be written at once.
 #[derive(Clone, Debug)]
 pub struct BatchWriter {
     store: Store,
-    topic_ids: Arc<Mutex<HashMap<String, i64>>>,
+    topic_ids: Arc<Mutex<TopicIdCache>>,
 }
 
 impl BatchWriter {
     pub fn new(store: Store) -> Self {
+        Self::with_topic_cache_bytes(store, TOPIC_ID_CACHE_BYTES)
+    }
+
+    pub fn with_topic_cache_bytes(store: Store, budget_bytes: usize) -> Self {
         Self {
             store,
-            topic_ids: Arc::default(),
+            topic_ids: Arc::new(Mutex::new(TopicIdCache::new(budget_bytes))),
+        }
+    }
+
+    /// Bytes the topic-id cache holds now (names and their entries).
+    pub fn topic_cache_bytes(&self) -> usize {
+        self.topic_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .bytes()
+    }
+
+    /// Forgets the ids of `topics`, so the next write looks them up again: after a batch with
+    /// them was refused, an id remembered for a topic that no longer exists must not be the
+    /// reason it is refused again.
+    pub fn forget_topics<'t>(&self, topics: impl IntoIterator<Item = &'t str>) {
+        let mut cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());
+        for topic in topics {
+            cache.forget(topic);
         }
     }
 
@@ -1156,13 +1259,13 @@ impl BatchWriter {
         }
         // The ids this writer knows of the batch's topics, and the names it does not know.
         let (known, mut unknown) = {
-            let cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());
             let mut known: HashMap<&str, i64> = HashMap::new();
             let mut unknown: Vec<&str> = Vec::new();
             for message in batch {
                 match cache.get(message.topic) {
                     Some(id) => {
-                        known.insert(message.topic, *id);
+                        known.insert(message.topic, id);
                     }
                     None => unknown.push(message.topic),
                 }
@@ -1294,10 +1397,39 @@ impl BatchWriter {
         .await?;
 
         tx.commit().await?;
-        self.topic_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(fresh_ids.into_iter().map(|(id, name)| (name, id)));
+        let mut cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, name) in fresh_ids {
+            cache.insert(name.into_boxed_str(), id);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TopicIdCache;
+
+    #[test]
+    fn the_topic_id_cache_stays_within_its_budget_and_keeps_topics_in_use() {
+        let mut cache = TopicIdCache::new(64 * 1024);
+        cache.insert("plant/busy".into(), 1);
+        for n in 0..100_000 {
+            cache.insert(
+                format!("fleet/device-{n}/telemetry").into_boxed_str(),
+                n + 2,
+            );
+            // A topic in steady use is looked up all the time, and so never evicted.
+            assert_eq!(cache.get("plant/busy"), Some(1), "after {n} topics");
+            assert!(
+                cache.bytes() <= 64 * 1024,
+                "{} bytes after {n}",
+                cache.bytes()
+            );
+        }
+        // Quiet topics went with an old generation and are looked up in the database again.
+        assert_eq!(cache.get("fleet/device-0/telemetry"), None);
+        assert_eq!(cache.get("fleet/device-99999/telemetry"), Some(100_001));
+        cache.forget("plant/busy");
+        assert_eq!(cache.get("plant/busy"), None);
     }
 }

@@ -280,7 +280,10 @@ mod tests {
     fn shortening_cuts_at_a_character_boundary() {
         assert_eq!(shortened("plant/one", 64), "plant/one");
         assert_eq!(shortened("ééé", 3), "é…");
-        assert_eq!(shortened(&"x".repeat(5000), 10), format!("{}…", "x".repeat(10)));
+        assert_eq!(
+            shortened(&"x".repeat(5000), 10),
+            format!("{}…", "x".repeat(10))
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What deploying Lookout costs (issue 7): the release binary's size, the browser bundle's size
-# (raw and gzip), start-up time to /readyz, and resident memory idle and while ingesting
-# BENCH_RATE msg/s. The broker of the same run (Mosquitto, a small C server) is measured beside it
-# as the reference. Writes bench/results/footprint.md. About 3 minutes plus builds.
+# (raw, gzip and as served), start-up time to /readyz, resident memory idle and while ingesting
+# BENCH_RATE msg/s, and the bytes a first visit to each page transfers (issue 16). The broker of
+# the same run (Mosquitto, a small C server) is measured beside it as the reference. Writes
+# bench/results/footprint.md. About 4 minutes plus builds.
 #
 # Uses dist/lookout and target/release-site from scripts/release.sh (LOOKOUT_BIN, LOOKOUT_SITE
 # name others). Knobs: BENCH_RATE (5000), BENCH_LOAD_SECS (60), BENCH_IDLE_SECS (20),
@@ -110,6 +111,46 @@ wait_for 120 stored || die "Lookout did not store all $count messages"
 median_lookout=$(printf '%s\n' "${samples[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 after_lookout=$(kib "$lookout_pid" VmRSS)
 
+# The bytes of a site file as the binary sends it to a browser that accepts brotli and gzip.
+served() {
+  curl -fsS -H 'Accept-Encoding: br, gzip' -o /dev/null -w '%{size_download}' \
+    "http://127.0.0.1:$http_port/pkg/$(basename "$1")"
+}
+served_encoding() {
+  curl -fsS -H 'Accept-Encoding: br, gzip' -o /dev/null -D - "http://127.0.0.1:$http_port/pkg/$(basename "$1")" |
+    awk 'tolower($1) == "content-encoding:" { print $2 }' | tr -d '\r'
+}
+
+# What a first visit to each page transfers, measured in Chromium (transfer.mjs) on the demo:
+# the same binary with its own broker and simulated devices, an admin and a published status
+# page, so every page has something to show.
+measure_pages() {
+  stop "$lookout_pid"
+  [ -d "$repo/end2end/node_modules/playwright-core" ] ||
+    (cd "$repo/end2end" && npm ci --silent --no-audit --no-fund) || die "installing playwright-core failed"
+  psql "$(pg_url postgres)" -qc "create database footprint_pages"
+  (cd "$run/deploy" && exec env -i PATH="$PATH" DATABASE_URL="$(pg_url footprint_pages)" RUST_LOG=warn \
+    ./lookout demo --listen "127.0.0.1:$http_port" >"$run/demo.out" 2>>"$run/lookout.log") &
+  demo_pid=$!
+  started+=("$demo_pid")
+  demo_ready() { curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null; }
+  wait_for 60 demo_ready || die "the demo did not become ready (see $run/lookout.log)"
+  local password=footprint-$$-$RANDOM
+  printf '%s\n' "$password" | env -i PATH="$PATH" DATABASE_URL="$(pg_url footprint_pages)" RUST_LOG=error \
+    "$lookout" user add footprint --role admin >/dev/null
+  # Some history for the topic page and the status page's widgets: the weather station
+  # publishes every 5 s.
+  demo_topic=demo/weather/temperature
+  history() {
+    [ "$(psql "$(pg_url footprint_pages)" -Atqc "select count(*) from message m
+      join topic t on t.id = m.topic_id where t.name = '$demo_topic'")" -ge 5 ]
+  }
+  wait_for 60 history || die "the demo's devices did not publish to $demo_topic"
+  transfer_rows=$(node "$here/transfer.mjs" "http://127.0.0.1:$http_port" footprint "$password" \
+    "$demo_topic" demo) || die "measuring the pages failed"
+  stop "$demo_pid"
+}
+
 wasm=$release_site/pkg/lookout.wasm
 js=$release_site/pkg/lookout.js
 css=$release_site/pkg/lookout.css
@@ -139,6 +180,17 @@ for split, chunks in sorted(manifest.items()):
     print(f"| {page} | {(main + sum(gz(chunk + '.wasm') for chunk in chunks)) / 1e3:.0f} KB |")
 PY
 }
+chunks_served=0
+for chunk in "$release_site"/pkg/*.wasm; do
+  [ "$chunk" = "$wasm" ] && continue
+  chunks_served=$((chunks_served + $(served "$chunk")))
+done
+wasm_encoding=$(served_encoding "$wasm")
+served_wasm=$(served "$wasm") served_topic_chunk=$(served "$topic_chunk")
+served_split_js=$(served "$split_js") served_js=$(served "$js") served_css=$(served "$css")
+# The bundle's sizes are taken from the serving binary above; the demo takes its port now.
+say "measuring what a first visit to each page transfers"
+measure_pages
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.0f KB", b / 1e3 }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
@@ -165,14 +217,17 @@ $(/usr/sbin/mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), a small C se
 The browser bundle (what a signed-in operator's browser loads once; public status pages load
 none of it):
 
-| file | raw | gzip -9 |
-| --- | --- | --- |
-| lookout.wasm (every operator) | $(kb "$(size "$wasm")") | $(kb "$(gzipped "$wasm")") |
-| pages loaded when opened: $chunk_count wasm chunks, all together | $(kb "$chunks_raw") | $(kb "$chunks_gzip") |
-| of them the topic page's own | $(kb "$(size "$topic_chunk")") | $(kb "$(gzipped "$topic_chunk")") |
-| their loader, \`__wasm_split.*.js\` | $(kb "$(size "$split_js")") | $(kb "$(gzipped "$split_js")") |
-| lookout.js | $(kb "$(size "$js")") | $(kb "$(gzipped "$js")") |
-| lookout.css | $(kb "$(size "$css")") | $(kb "$(gzipped "$css")") |
+| file | raw | gzip -9 | as served ($wasm_encoding) |
+| --- | --- | --- | --- |
+| lookout.wasm (every operator) | $(kb "$(size "$wasm")") | $(kb "$(gzipped "$wasm")") | $(kb "$served_wasm") |
+| pages loaded when opened: $chunk_count wasm chunks, all together | $(kb "$chunks_raw") | $(kb "$chunks_gzip") | $(kb "$chunks_served") |
+| of them the topic page's own | $(kb "$(size "$topic_chunk")") | $(kb "$(gzipped "$topic_chunk")") | $(kb "$served_topic_chunk") |
+| their loader, \`__wasm_split.*.js\` | $(kb "$(size "$split_js")") | $(kb "$(gzipped "$split_js")") | $(kb "$served_split_js") |
+| lookout.js | $(kb "$(size "$js")") | $(kb "$(gzipped "$js")") | $(kb "$served_js") |
+| lookout.css | $(kb "$(size "$css")") | $(kb "$(gzipped "$css")") | $(kb "$served_css") |
+
+"As served" is what the binary sends a browser that accepts brotli and gzip: each file compressed
+once at build time (brotli quality 11), so serving it costs no CPU.
 
 Goal for the wasm every operator loads: at most 400 KB gzip (\`end2end/tests/release.test.mjs\`
 checks it). A page split out of it costs its chunks on first opening, some shared with other
@@ -182,6 +237,17 @@ pages; all the wasm a first visit to each page needs (gzip -9, each file on its 
 | --- | --- |
 | overview, explorer, devices, login | $(kb "$(gzipped "$wasm")") |
 $(per_page_wasm)
+
+What a first visit to each page transfers: Chromium with an empty cache, sending
+\`Accept-Encoding: br, gzip\`, loads the page and everything it pulls in until the network has
+been quiet for a second (\`bench/footprint/transfer.mjs\`), on \`lookout demo\` (the same binary,
+with simulated devices, an admin and a published status page). Transferred counts headers and
+bodies as they crossed the wire; the dashboard pages' live stream, which stays open, is left out.
+Pages, server function answers and status pages are compressed as they go out (above 1 KB).
+
+| page | requests | transferred | of it wasm | decoded bodies |
+| --- | --- | --- | --- | --- |
+$transfer_rows
 
 Method: a private PostgreSQL and Mosquitto (bench/lib.sh), Lookout started from an empty
 directory with only its environment; "ready" is the first 200 from \`/readyz\` (database and broker

@@ -5,9 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish } from './support.mjs';
 
 const release = process.env.LOOKOUT_RELEASE_BIN;
@@ -96,4 +97,51 @@ test('the wasm every operator loads stays within its 400 KB gzip budget', { skip
   const wasm = Buffer.from(await (await fetch(`${lookout.url}/pkg/lookout.wasm`)).arrayBuffer());
   const compressed = gzipSync(wasm, { level: 9 }).length;
   assert.ok(compressed <= 400_000, `lookout.wasm is ${compressed} bytes gzipped, over the 400 KB budget`);
+});
+
+/** A GET whose body is kept as sent, not decoded (fetch would undo the Content-Encoding). */
+function rawGet(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers }, (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) }));
+        response.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
+test('the wasm goes out compressed at build time: brotli within 400 KB on the wire, gzip, or plain', { skip }, async () => {
+  const url = `${lookout.url}/pkg/lookout.wasm`;
+  const plain = await rawGet(url);
+  assert.equal(plain.status, 200);
+  assert.equal(plain.headers['content-encoding'], undefined);
+
+  const brotli = await rawGet(url, { 'Accept-Encoding': 'gzip, deflate, br' });
+  assert.equal(brotli.status, 200);
+  assert.equal(brotli.headers['content-encoding'], 'br');
+  assert.equal(brotli.headers['content-type'], 'application/wasm');
+  assert.match(brotli.headers.vary, /accept-encoding/i);
+  assert.ok(brotli.body.length <= 400_000, `lookout.wasm is ${brotli.body.length} bytes on the wire, over 400 KB`);
+  assert.ok(brotliDecompressSync(brotli.body).equals(plain.body));
+
+  const gzip = await rawGet(url, { 'Accept-Encoding': 'gzip' });
+  assert.equal(gzip.headers['content-encoding'], 'gzip');
+  assert.ok(gunzipSync(gzip.body).equals(plain.body));
+  const refused = await rawGet(url, { 'Accept-Encoding': 'br;q=0, gzip;q=0' });
+  assert.equal(refused.headers['content-encoding'], undefined);
+  assert.ok(refused.body.equals(plain.body));
+
+  // Each form has its own validator, and revalidates as itself.
+  const tags = [plain, brotli, gzip].map((response) => response.headers.etag);
+  assert.equal(new Set(tags).size, 3, JSON.stringify(tags));
+  for (const [accept, etag] of [['identity', tags[0]], ['br', tags[1]], ['gzip', tags[2]]]) {
+    const again = await rawGet(url, { 'Accept-Encoding': accept, 'If-None-Match': etag });
+    assert.equal(again.status, 304, accept);
+    assert.equal(again.headers.etag, etag);
+    assert.match(again.headers.vary, /accept-encoding/i);
+  }
+  assert.equal((await rawGet(url, { 'Accept-Encoding': 'br', 'If-None-Match': tags[2] })).status, 200);
 });

@@ -32,6 +32,11 @@ test('an admin builds and publishes a page with the editor', async () => {
   const page = await context.newPage();
   const errors = collectErrors(page);
   await logIn(page, lookout.url, 'chief', password);
+  // Public means chosen: the boiler's topic joins the public audience on the rules page first.
+  await page.goto(`${lookout.url}/admin/rules`);
+  await page.selectOption('select[name="role"][form="new-rule"]', 'public');
+  await page.fill('input[name="filter"][form="new-rule"]', `${prefix}/boiler`);
+  await Promise.all([page.waitForURL(/\?done=rule_added$/), page.click('form#new-rule button')]);
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
   await Promise.all([page.waitForURL(/\/admin\/pages$/), page.click('nav.admin-links >> text=Status pages')]);
   await page.fill('input[name="slug"]', slug);

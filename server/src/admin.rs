@@ -1,14 +1,15 @@
 //! The form posts of the admin pages (`app::admin`): plain HTML forms, so they work without
 //! JavaScript. Each one changes something through `app::accounts`, `app::rule_edits` or
-//! `app::liveness_edits` (which check and audit) and redirects back to its page with the outcome's code. Only admins get
-//! here: the paths start with `/admin`, which the access policy keeps for them.
+//! `app::liveness_edits` (which check and audit) and redirects back to its page with the outcome's
+//! code. Only admins get here: the paths start with `/admin`, which the access policy keeps for
+//! them.
 
 use app::access::{Permission, Visitor};
 use app::accounts::{self, AccountError, Actor, User};
 use app::admin::Outcome;
 use app::liveness::{RuleProblem, RuleText};
 use app::liveness_edits::{self, LivenessRuleError};
-use app::roles::Role;
+use app::roles::{Audience, Role};
 use app::rule_edits::{self, RuleError};
 use app::state::AppState;
 use app::status_editor;
@@ -63,6 +64,11 @@ pub struct AdminForm {
 
 impl AdminForm {
     fn role(&self) -> Result<Role, Outcome> {
+        self.role.parse().map_err(|_| Outcome::BadForm)
+    }
+
+    /// Whom a rule is for: a role, or `public`.
+    fn audience(&self) -> Result<Audience, Outcome> {
         self.role.parse().map_err(|_| Outcome::BadForm)
     }
 
@@ -158,6 +164,7 @@ fn rule_outcome(error: RuleError) -> Outcome {
     match error {
         RuleError::BadFilter(_) => Outcome::BadFilter,
         RuleError::Duplicate => Outcome::DuplicateRule,
+        RuleError::PublicPublish => Outcome::PublicPublish,
         RuleError::NoSuchRule => Outcome::UnknownRule,
         RuleError::Database(error) => {
             tracing::error!(%error, "an admin change to the access rules failed");
@@ -262,7 +269,14 @@ pub async fn set_disabled(
     back(USERS, outcome.await)
 }
 
-/// `POST /admin/rules/add`: role, filter, permission.
+/// After a change to the rules: public pages on this instance are rebuilt under them at their
+/// next request, so a topic taken out of the public audience is gone at once here (other
+/// instances follow within their rules' freshness and their TTL).
+fn rules_changed(state: &AppState) {
+    state.status_pages.invalidate();
+}
+
+/// `POST /admin/rules/add`: role (or `public`), filter, permission.
 pub async fn add_rule(
     State(state): State<AppState>,
     acting: Acting,
@@ -270,23 +284,24 @@ pub async fn add_rule(
 ) -> Response {
     let actor = acting.actor();
     let outcome = async {
-        let (role, permission) = (form.role()?, form.permission()?);
+        let (audience, permission) = (form.audience()?, form.permission()?);
         rule_edits::add_rule(
             &state.store,
             &state.access,
             actor,
-            role,
+            audience,
             form.filter(),
             permission,
         )
         .await
         .map_err(rule_outcome)?;
+        rules_changed(&state);
         Ok(Outcome::RuleAdded)
     };
     back(RULES, outcome.await)
 }
 
-/// `POST /admin/rules/change`: id, role, filter, permission.
+/// `POST /admin/rules/change`: id, role (or `public`), filter, permission.
 pub async fn change_rule(
     State(state): State<AppState>,
     acting: Acting,
@@ -294,18 +309,19 @@ pub async fn change_rule(
 ) -> Response {
     let actor = acting.actor();
     let outcome = async {
-        let (id, role, permission) = (form.id()?, form.role()?, form.permission()?);
+        let (id, audience, permission) = (form.id()?, form.audience()?, form.permission()?);
         rule_edits::change_rule(
             &state.store,
             &state.access,
             actor,
             id,
-            role,
+            audience,
             form.filter(),
             permission,
         )
         .await
         .map_err(rule_outcome)?;
+        rules_changed(&state);
         Ok(Outcome::RuleChanged)
     };
     back(RULES, outcome.await)
@@ -323,6 +339,7 @@ pub async fn delete_rule(
         rule_edits::delete_rule(&state.store, &state.access, actor, id)
             .await
             .map_err(rule_outcome)?;
+        rules_changed(&state);
         Ok(Outcome::RuleDeleted)
     };
     back(RULES, outcome.await)
@@ -445,6 +462,7 @@ impl PageForm {
 fn page_outcome(error: PageEditError) -> Outcome {
     match error {
         PageEditError::Spec(problem) => Outcome::Spec(problem),
+        PageEditError::OutsideAudience(outside) => Outcome::OutsideAudience(outside),
         PageEditError::SlugTaken => Outcome::SlugTaken,
         PageEditError::NoSuchPage => Outcome::UnknownPage,
         PageEditError::NoSuchWidget => Outcome::UnknownWidget,

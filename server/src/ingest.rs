@@ -9,6 +9,7 @@ use crate::config::{BrokerTransport, ConfigError, MqttSettings};
 use app::ingest_status::IngestStatus;
 use app::live::LiveHub;
 use app::publish::Delivery;
+use app::topic_filter::{check_storable_topic, shortened, UnstorableTopic};
 use chrono::{DateTime, Utc};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
@@ -25,8 +26,9 @@ use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 pub struct Received {
     pub publish: Publish,
     pub received_at: DateTime<Utc>,
-    /// Larger than the configured limit: acknowledged but not stored.
-    pub oversized: bool,
+    /// Refused on receipt (a payload over the size limit, a topic that cannot be stored):
+    /// acknowledged but not stored, its payload and topic already let go.
+    pub refused: bool,
     /// The ingest connection it arrived on (see [`Session`]); `None` for a message the client
     /// acknowledged on receipt (the live feed's, see [`LiveFeed`]), which the writer leaves alone.
     pub connection: Option<u64>,
@@ -72,10 +74,13 @@ pub struct Broker {
 /// full the writer keeps its acknowledgements and retries (see `writer::UnsentAcks`).
 const REQUEST_CAPACITY: usize = 10_000;
 
-/// The largest packet we accept from the broker. Bigger than any payload limit so that an
-/// oversized message is read, counted and acknowledged rather than tearing the connection down
-/// (which would make the broker redeliver it forever).
-pub const MAX_INCOMING_PACKET: usize = 16 * 1024 * 1024;
+/// The largest packet we accept from the broker: the largest MQTT allows (a remaining length of
+/// 268,435,455 bytes), so that whatever the broker delivers is read, counted and acknowledged.
+/// A smaller ceiling would tear the connection down on a bigger packet, and the broker would
+/// redeliver it after every reconnect, forever, stopping ingest for every topic. The price is
+/// one such packet in memory while it is read (brokers can refuse them first: Mosquitto's
+/// `message_size_limit`, docs/ingest.md).
+pub const MAX_INCOMING_PACKET: usize = 256 * 1024 * 1024;
 
 impl Broker {
     /// Connects, waits for the broker to accept the session, and queues the subscriptions. Fails
@@ -496,35 +501,56 @@ pub async fn end_session(settings: &MqttSettings, timeout: Duration) -> Result<(
 pub struct Intake {
     messages: mpsc::Sender<Received>,
     budget: Arc<Semaphore>,
+    /// The budget's whole size: no message may ask for more, or it would wait forever.
+    budget_bytes: usize,
     status: IngestStatus,
     max_payload_bytes: usize,
 }
+
+/// Why a message is acknowledged without being stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Oversized,
+    Topic(UnstorableTopic),
+}
+
+/// How much of a refused topic a log line shows.
+const LOGGED_TOPIC_BYTES: usize = 128;
 
 /// The writer stopped taking messages.
 struct WriterGone;
 
 impl Intake {
+    /// `budget_bytes`: how many bytes of topics and payloads may be received and not yet
+    /// stored (the writer's memory bound).
     pub fn new(
         messages: mpsc::Sender<Received>,
-        budget: Arc<Semaphore>,
+        budget_bytes: usize,
         status: IngestStatus,
         max_payload_bytes: usize,
     ) -> Self {
         Self {
             messages,
-            budget,
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
             status,
             max_payload_bytes,
         }
     }
 
-    fn too_large(&self, publish: &Publish) -> bool {
-        publish.payload.len() > self.max_payload_bytes
+    fn refusal(&self, publish: &Publish) -> Option<Refusal> {
+        if publish.payload.len() > self.max_payload_bytes {
+            return Some(Refusal::Oversized);
+        }
+        check_storable_topic(&publish.topic)
+            .err()
+            .map(Refusal::Topic)
     }
 
     /// Shows a message to the live views before it is stored: they must not wait for a commit.
+    /// What will not be stored is not shown either.
     fn show_live(&self, live: &LiveHub, publish: &Publish, received_at: DateTime<Utc>) {
-        if !self.too_large(publish) {
+        if self.refusal(publish).is_none() {
             live.publish(
                 &publish.topic,
                 received_at,
@@ -544,19 +570,38 @@ impl Intake {
         connection: Option<u64>,
     ) -> Result<(), WriterGone> {
         self.status.received();
-        let oversized = self.too_large(&publish);
-        if oversized {
-            self.status.oversized(&publish.topic);
-            tracing::warn!(
-                topic = %publish.topic,
-                bytes = publish.payload.len(),
-                limit = self.max_payload_bytes,
-                "payload over the size limit; acknowledged, not stored"
-            );
+        let refusal = self.refusal(&publish);
+        match refusal {
+            None => {}
+            Some(Refusal::Oversized) => {
+                self.status
+                    .oversized(&shortened(&publish.topic, LOGGED_TOPIC_BYTES));
+                tracing::warn!(
+                    topic = %shortened(&publish.topic, LOGGED_TOPIC_BYTES),
+                    bytes = publish.payload.len(),
+                    limit = self.max_payload_bytes,
+                    "payload over the size limit; acknowledged, not stored"
+                );
+            }
+            Some(Refusal::Topic(problem)) => {
+                self.status.unstorable(problem.as_str());
+                tracing::warn!(
+                    topic = %shortened(&publish.topic, LOGGED_TOPIC_BYTES).escape_debug(),
+                    topic_bytes = publish.topic.len(),
+                    problem = problem.as_str(),
+                    "topic cannot be stored; acknowledged, not stored"
+                );
+            }
+        }
+        if refusal.is_some() {
             // Only its packet id is needed now, for the acknowledgement.
             publish.payload = Default::default();
+            publish.topic = String::new();
         }
-        let bytes = u32::try_from(publish.payload.len()).unwrap_or(u32::MAX);
+        // Topic bytes count as much as payload bytes: a flood of small messages with long topics
+        // must not get around the bound.
+        let bytes = (publish.payload.len() + publish.topic.len()).min(self.budget_bytes);
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         let budget = self
             .budget
             .clone()
@@ -566,7 +611,7 @@ impl Intake {
         let received = Received {
             publish,
             received_at,
-            oversized,
+            refused: refusal.is_some(),
             connection,
             budget,
         };

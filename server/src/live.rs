@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::{Bytes, BytesMut};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -158,6 +159,7 @@ pub async fn stream(
         conflation: request.conflate.map(|every| Conflation {
             every: ticker(every),
             pending: HashMap::new(),
+            pending_bytes: 0,
         }),
         keep_alive: ticker(KEEP_ALIVE),
         recheck: ticker(RECHECK),
@@ -260,7 +262,14 @@ impl Drop for StreamPlace {
 struct Conflation {
     every: Interval,
     pending: HashMap<Arc<str>, (Arc<LiveEvent>, u64)>,
+    /// What the pending messages hold (see `LiveEvent::held_bytes`): a client following many
+    /// topics with long names must not make one connection hold the ring's worth of memory.
+    pending_bytes: usize,
 }
+
+/// The most a conflating connection holds between ticks; reaching it sends what waits at once,
+/// a tick early, instead of holding more.
+const CONFLATION_BYTES: usize = 1024 * 1024;
 
 impl Connection {
     /// The next bytes to send; `None` ends the stream.
@@ -306,19 +315,28 @@ impl Connection {
                 out.extend_from_slice(&self.state.live.frame(&event));
             }
             (Delivery::Message(event), Some(conflation)) => {
-                conflation
-                    .pending
-                    .entry(event.topic.clone())
-                    .and_modify(|(newest, replaced)| {
-                        *newest = event.clone();
+                let held = event.held_bytes();
+                match conflation.pending.entry(event.topic.clone()) {
+                    Entry::Occupied(mut waiting) => {
+                        let (newest, replaced) = waiting.get_mut();
+                        conflation.pending_bytes -= newest.held_bytes();
+                        *newest = event;
                         *replaced += 1;
-                    })
-                    .or_insert((event, 0));
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert((event, 0));
+                    }
+                }
+                conflation.pending_bytes += held;
+                if conflation.pending_bytes > CONFLATION_BYTES {
+                    self.flush_conflated(out);
+                }
             }
             (Delivery::Resync(reason), conflation) => {
                 // The client refetches everything, so what waited is stale.
                 if let Some(conflation) = conflation {
                     conflation.pending.clear();
+                    conflation.pending_bytes = 0;
                 }
                 out.extend_from_slice(&resync_frame(reason));
             }
@@ -329,6 +347,7 @@ impl Connection {
         let Some(conflation) = &mut self.conflation else {
             return;
         };
+        conflation.pending_bytes = 0;
         let mut newest: Vec<_> = conflation.pending.drain().map(|(_, entry)| entry).collect();
         newest.sort_unstable_by_key(|(event, _)| event.seq);
         // Before the messages it is about: the client adds each count to the next message of

@@ -5,7 +5,7 @@
 use app::access::{self, Decision, Visitor};
 use app::accounts::{self, Actor, AuditEntry};
 use app::state::AppState;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -63,7 +63,8 @@ pub async fn resolve_visitor(
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
-    let area = access::area_of(&path);
+    let routed = request.extensions().get::<MatchedPath>().is_some();
+    let area = access::area_of_request(&path, routed);
     let checked = async {
         let user_id = session.get::<i64>(USER_ID).await?;
         let visitor = state.access.visitor(user_id).await?;

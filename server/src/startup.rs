@@ -17,8 +17,10 @@ use app::status_editor;
 use app::store::{BatchWriter, Store};
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
 use axum::{middleware, Extension};
 use leptos::prelude::*;
@@ -28,7 +30,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The application's routes, worked out once per process. Leptos works them out by rendering the
@@ -358,7 +360,7 @@ pub(crate) fn start_writer(
     ));
     let intake = Intake::new(
         sender,
-        Arc::new(Semaphore::new(settings.writer.buffer_bytes)),
+        settings.writer.buffer_bytes,
         status.clone(),
         settings.mqtt.max_payload_bytes,
     );
@@ -485,35 +487,103 @@ const READYZ: &str = "/readyz";
 const LOG_IN: &str = "/login";
 const LOG_OUT: &str = "/logout";
 
-/// The routes served by plain axum handlers, beside the Leptos pages and server functions: the
-/// route matrix test checks each against the access policy.
-pub const PLAIN_ROUTES: [(&str, &str); 25] = [
-    (METRICS, "GET"),
-    (HEALTHZ, "GET"),
-    (READYZ, "GET"),
-    (app::live::STREAM_PATH, "GET"),
-    (LOG_IN, "POST"),
-    (LOG_OUT, "POST"),
-    (app::publish::PUBLISH, "POST"),
-    (admin::ADD_USER, "POST"),
-    (admin::SET_ROLE, "POST"),
-    (admin::SET_PASSWORD, "POST"),
-    (admin::SET_DISABLED, "POST"),
-    (admin::ADD_RULE, "POST"),
-    (admin::CHANGE_RULE, "POST"),
-    (admin::DELETE_RULE, "POST"),
-    (admin::ADD_DEVICE_RULE, "POST"),
-    (admin::CHANGE_DEVICE_RULE, "POST"),
-    (admin::DELETE_DEVICE_RULE, "POST"),
-    (status_pages::ROUTE, "GET"),
-    (status_editor::ADD_PAGE, "POST"),
-    (status_editor::CHANGE_PAGE, "POST"),
-    (status_editor::DELETE_PAGE, "POST"),
-    (status_editor::ADD_WIDGET, "POST"),
-    (status_editor::CHANGE_WIDGET, "POST"),
-    (status_editor::DELETE_WIDGET, "POST"),
-    (status_editor::MOVE_WIDGET, "POST"),
-];
+/// A route served by a plain axum handler, beside the Leptos pages and server functions.
+struct PlainRoute {
+    method: Method,
+    path: &'static str,
+    endpoint: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> PlainRoute
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
+    PlainRoute {
+        method,
+        path,
+        endpoint: axum::routing::on(filter, handler),
+    }
+}
+
+fn on_get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> PlainRoute {
+    route(Method::GET, path, handler)
+}
+
+fn on_post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> PlainRoute {
+    route(Method::POST, path, handler)
+}
+
+/// Every route served by a plain axum handler. The router registers exactly these, and
+/// [`served_routes`] lists them, so the route matrix test sees every one.
+fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
+    let mut publish = on_post(app::publish::PUBLISH, publish::publish);
+    publish.endpoint = publish
+        .endpoint
+        .layer(DefaultBodyLimit::max(publish_body_limit));
+    vec![
+        on_get(METRICS, metrics),
+        on_get(HEALTHZ, healthz),
+        on_get(READYZ, readyz),
+        on_get(app::live::STREAM_PATH, live::stream),
+        // GET /login is the page (app::pages); these take its form and the logout button.
+        on_post(LOG_IN, login::log_in),
+        on_post(LOG_OUT, login::log_out),
+        // GET /publish is the page (app::publish); this takes its form.
+        publish,
+        // The forms of the admin pages (app::admin).
+        on_post(admin::ADD_USER, admin::add_user),
+        on_post(admin::SET_ROLE, admin::set_role),
+        on_post(admin::SET_PASSWORD, admin::set_password),
+        on_post(admin::SET_DISABLED, admin::set_disabled),
+        on_post(admin::ADD_RULE, admin::add_rule),
+        on_post(admin::CHANGE_RULE, admin::change_rule),
+        on_post(admin::DELETE_RULE, admin::delete_rule),
+        on_post(admin::ADD_DEVICE_RULE, admin::add_device_rule),
+        on_post(admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
+        on_post(admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
+        // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
+        on_get(status_pages::ROUTE, status_pages::serve),
+        on_post(status_editor::ADD_PAGE, admin::add_page),
+        on_post(status_editor::CHANGE_PAGE, admin::change_page),
+        on_post(status_editor::DELETE_PAGE, admin::delete_page),
+        on_post(status_editor::ADD_WIDGET, admin::add_widget),
+        on_post(status_editor::CHANGE_WIDGET, admin::change_widget),
+        on_post(status_editor::DELETE_WIDGET, admin::delete_widget),
+        on_post(status_editor::MOVE_WIDGET, admin::move_widget),
+    ]
+}
+
+/// Every route the router serves, as method and path pattern: the plain routes, the Leptos pages
+/// and the server functions, from what registers them. The route matrix test holds each against
+/// the access policy. Not listed: the site's embedded files ([`embedded_site::routes`]), which
+/// sit outside the visitor and access layers because a file needs no visitor.
+pub fn served_routes() -> Vec<(Method, String)> {
+    let plain = plain_routes(0)
+        .into_iter()
+        .map(|route| (route.method, route.path.to_owned()));
+    let pages = route_list().into_iter().flat_map(|listing| {
+        let path = listing.path().to_owned();
+        listing
+            .methods()
+            .map(|method| (page_method(method), path.clone()))
+            .collect::<Vec<_>>()
+    });
+    let server_fns =
+        leptos::server_fn::axum::server_fn_paths().map(|(path, method)| (method, path.to_owned()));
+    plain.chain(pages).chain(server_fns).collect()
+}
+
+fn page_method(method: leptos_router::Method) -> Method {
+    match method {
+        leptos_router::Method::Get => Method::GET,
+        leptos_router::Method::Post => Method::POST,
+        leptos_router::Method::Put => Method::PUT,
+        leptos_router::Method::Delete => Method::DELETE,
+        leptos_router::Method::Patch => Method::PATCH,
+    }
+}
 
 /// The site's router, and the one the metrics address serves (used only when it is set).
 async fn web_router(
@@ -533,11 +603,13 @@ async fn web_router(
         .leptos_options;
     leptos_options.site_addr = settings.listen.value;
 
+    let access = AccessPolicy::new(store.clone());
     let state = AppState::new(Parts {
         leptos_options: leptos_options.clone(),
-        access: AccessPolicy::new(store.clone()),
+        access: access.clone(),
         status_pages: StatusPages::new(
             store.clone(),
+            access,
             settings.web.status_ttl,
             SiteInfo {
                 public_url: settings
@@ -568,8 +640,6 @@ async fn web_router(
     let routes = route_list();
     // Room for the largest payload and topic, percent-encoded (three bytes each at worst).
     let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
-    // Layers run outside in, from the last added: headers on every response (refusals too),
-    // then the origin rule, then the session.
     let token = settings
         .web
         .metrics_token
@@ -581,6 +651,7 @@ async fn web_router(
             get(metrics).layer(Extension(MetricsAccess::Token(token.clone()))),
         )
         .with_state(state.clone())
+        .layer(web::compression())
         .layer(middleware::from_fn_with_state(
             settings.web.is_https(),
             web::security_headers,
@@ -591,39 +662,13 @@ async fn web_router(
         (None, Some(token)) => MetricsAccess::Token(Some(token)),
         _ => MetricsAccess::NotHere,
     };
-    let router = Router::new()
-        .route(METRICS, get(metrics).layer(Extension(main_access)))
-        .route(HEALTHZ, get(healthz))
-        .route(READYZ, get(readyz))
-        .route(app::live::STREAM_PATH, get(live::stream))
-        // GET /login is the page (app::pages); these take its form and the logout button.
-        .route(LOG_IN, post(login::log_in))
-        .route(LOG_OUT, post(login::log_out))
-        // GET /publish is the page (app::publish); this takes its form.
-        .route(
-            app::publish::PUBLISH,
-            post(publish::publish).layer(DefaultBodyLimit::max(publish_body_limit)),
-        )
-        // The forms of the admin pages (app::admin).
-        .route(admin::ADD_USER, post(admin::add_user))
-        .route(admin::SET_ROLE, post(admin::set_role))
-        .route(admin::SET_PASSWORD, post(admin::set_password))
-        .route(admin::SET_DISABLED, post(admin::set_disabled))
-        .route(admin::ADD_RULE, post(admin::add_rule))
-        .route(admin::CHANGE_RULE, post(admin::change_rule))
-        .route(admin::DELETE_RULE, post(admin::delete_rule))
-        .route(admin::ADD_DEVICE_RULE, post(admin::add_device_rule))
-        .route(admin::CHANGE_DEVICE_RULE, post(admin::change_device_rule))
-        .route(admin::DELETE_DEVICE_RULE, post(admin::delete_device_rule))
-        // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
-        .route(status_pages::ROUTE, get(status_pages::serve))
-        .route(status_editor::ADD_PAGE, post(admin::add_page))
-        .route(status_editor::CHANGE_PAGE, post(admin::change_page))
-        .route(status_editor::DELETE_PAGE, post(admin::delete_page))
-        .route(status_editor::ADD_WIDGET, post(admin::add_widget))
-        .route(status_editor::CHANGE_WIDGET, post(admin::change_widget))
-        .route(status_editor::DELETE_WIDGET, post(admin::delete_widget))
-        .route(status_editor::MOVE_WIDGET, post(admin::move_widget))
+    // Layers run outside in, from the last added: headers on every response (refusals too),
+    // then the origin rule, then the session.
+    let router = plain_routes(publish_body_limit)
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.endpoint)
+        })
         .leptos_routes(&state, routes, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())
@@ -634,6 +679,7 @@ async fn web_router(
             login::resolve_visitor,
         ))
         .layer(Extension(login::LoginThrottle::default()))
+        .layer(Extension(main_access))
         .layer(Extension(live::StreamPlaces::new(
             settings.web.limits.max_streams_per_user,
         )))
@@ -651,7 +697,8 @@ async fn web_router(
         .layer(middleware::from_fn_with_state(
             shortcut_state,
             status_pages::anonymous_shortcut,
-        ));
+        ))
+        .layer(web::compression());
     // A build without the site inside serves it from disk through Leptos' file handler (the
     // fallback above).
     let router = router
@@ -689,15 +736,18 @@ async fn healthz() -> &'static str {
 /// How long `/readyz` waits for the database before calling it unreachable.
 const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Ready to do its work: the database answers and the broker connection is up. A load balancer
-/// sends traffic elsewhere while this is 503. Names the failing part, never an address.
+/// Ready to do its work: the database answers, storing messages works (a database that answers
+/// a ping may still refuse every write: full, read-only, a failing disk) and the broker connection
+/// is up. A load balancer sends traffic elsewhere while this is 503. Names the failing part,
+/// never an address.
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(READY_CHECK_TIMEOUT, state.store.ping())
         .await
         .is_ok_and(|answered| answered.is_ok());
+    let storage = !state.ingest.is_storage_failing();
     let broker = state.ingest.is_fully_connected();
-    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let status = if database && broker {
+    let word = |ok: bool, failing: &'static str| if ok { "ok" } else { failing };
+    let status = if database && storage && broker {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
@@ -705,7 +755,12 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     (
         status,
         [(axum::http::header::CACHE_CONTROL, "no-store")],
-        format!("database {}\nbroker {}\n", word(database), word(broker)),
+        format!(
+            "database {}\nstorage {}\nbroker {}\n",
+            word(database, "unreachable"),
+            word(storage, "failing"),
+            word(broker, "unreachable")
+        ),
     )
 }
 

@@ -5,7 +5,8 @@
 use crate::config::WriterSettings;
 use crate::ingest::{Received, Session};
 use app::ingest_status::IngestStatus;
-use app::store::{BatchWriter, NewMessage};
+use app::store::{refuses_the_rows, BatchWriter, NewMessage};
+use app::topic_filter::shortened;
 use rumqttc::{AsyncClient, Publish, QoS};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -161,9 +162,12 @@ impl UnsentAcks {
     }
 }
 
-/// Retries with backoff until the batch commits, then hands the batch back for its
-/// acknowledgements. While the database is away nothing is acknowledged, so the broker keeps what
-/// we could not store, and the bounded channel behind us fills and pauses ingest.
+/// Stores the batch, then hands it back for its acknowledgements. While the database is away it
+/// retries with backoff and acknowledges nothing, so the broker keeps what we could not store and
+/// the bounded channel behind us fills and pauses ingest. When the database refuses the rows
+/// themselves (see [`refuses_the_rows`]), retrying would block every topic forever: the batch is
+/// halved until the refused messages are found, those are set aside (counted, logged,
+/// acknowledged) and the rest is stored.
 async fn store_until_committed(
     writer: BatchWriter,
     batch: Vec<Received>,
@@ -171,7 +175,7 @@ async fn store_until_committed(
 ) -> Vec<Received> {
     let messages: Vec<NewMessage<'_>> = batch
         .iter()
-        .filter(|received| !received.oversized)
+        .filter(|received| !received.refused)
         .map(|received| NewMessage {
             topic: &received.publish.topic,
             received_at: received.received_at,
@@ -180,23 +184,59 @@ async fn store_until_committed(
             retain: received.publish.retain,
         })
         .collect();
+    // Parts of the batch still to store, each committed on its own once the whole was refused;
+    // the left half first, so the order of commits follows the order of receipt.
+    let mut parts: Vec<&[NewMessage<'_>]> = vec![&messages];
+    let started = Instant::now();
+    let mut stored = 0;
+    while let Some(part) = parts.pop() {
+        match commit_with_retries(&writer, part, &status).await {
+            Committed::Stored => stored += part.len(),
+            Committed::Refused if part.len() > 1 => {
+                writer.forget_topics(part.iter().map(|message| message.topic));
+                let (left, right) = part.split_at(part.len() / 2);
+                parts.push(right);
+                parts.push(left);
+            }
+            Committed::Refused => set_aside(&writer, &part[0], &status),
+        }
+    }
+    // The batch's first message waited longest: how far storage is behind ingest.
+    let lag = batch
+        .first()
+        .map(|first| chrono::Utc::now() - first.received_at)
+        .and_then(|lag| lag.to_std().ok())
+        .unwrap_or_default();
+    status.batch_committed(stored, started.elapsed(), lag);
+    tracing::debug!(stored, "batch committed");
+    drop(parts);
+    drop(messages);
+    batch
+}
+
+enum Committed {
+    Stored,
+    /// PostgreSQL refused the rows themselves; nothing of them is stored.
+    Refused,
+}
+
+/// Commits `part`, retrying with backoff for as long as the database is away.
+async fn commit_with_retries(
+    writer: &BatchWriter,
+    part: &[NewMessage<'_>],
+    status: &IngestStatus,
+) -> Committed {
     let mut delay = Duration::from_millis(100);
     loop {
-        let started = Instant::now();
-        match writer.write(&messages).await {
-            Ok(()) => {
-                // The batch's first message waited longest: how far storage is behind ingest.
-                let lag = batch
-                    .first()
-                    .map(|first| chrono::Utc::now() - first.received_at)
-                    .and_then(|lag| lag.to_std().ok())
-                    .unwrap_or_default();
-                status.batch_committed(messages.len(), started.elapsed(), lag);
-                tracing::debug!(stored = messages.len(), "batch committed");
-                break;
+        match writer.write(part).await {
+            Ok(()) => return Committed::Stored,
+            Err(error) if refuses_the_rows(&error) => {
+                tracing::warn!(error = %error, messages = part.len(),
+                    "the database refused rows of a batch; looking for them");
+                return Committed::Refused;
             }
             Err(error) => {
-                tracing::error!(error = %error, batch = messages.len(), retry_in = ?delay,
+                tracing::error!(error = %error, batch = part.len(), retry_in = ?delay,
                     "storing a batch failed; nothing acknowledged, retrying");
                 status.storage_failed(&error);
                 tokio::time::sleep(delay).await;
@@ -204,6 +244,17 @@ async fn store_until_committed(
             }
         }
     }
-    drop(messages);
-    batch
+}
+
+/// A message the database refuses whatever we do: acknowledged with its batch, never stored.
+/// Its topic is left out of the log but for a prefix, since it may be as long as MQTT allows.
+fn set_aside(writer: &BatchWriter, message: &NewMessage<'_>, status: &IngestStatus) {
+    writer.forget_topics([message.topic]);
+    status.unstorable("refused by the database");
+    tracing::error!(
+        topic = %shortened(message.topic, 128).escape_debug(),
+        topic_bytes = message.topic.len(),
+        payload_bytes = message.payload.len(),
+        "the database refused this message; acknowledged and set aside, not stored"
+    );
 }

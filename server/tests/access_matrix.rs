@@ -1,12 +1,16 @@
 //! Every route and every server function, asked by an anonymous visitor, a viewer, an operator
-//! and an admin, answers as the access policy says. A route added without an entry here fails
-//! the test, so nothing new is served without a decision about who may have it.
+//! and an admin, answers as the access policy says. The routes come from the router's own tables
+//! (`lookout::startup::served_routes`): a route added without an entry here fails the test, and
+//! so does an entry for a route that does not exist, so nothing is served without a decision
+//! about who may have it.
 
 mod support;
 
 use app::roles::Role;
+use rumqttc::QoS;
 use std::collections::BTreeSet;
-use support::{spawn_app, HttpResponse, TestApp};
+use std::time::Duration;
+use support::{publish, spawn_app, spawn_app_with, HttpResponse, TestApp};
 
 /// Status per visitor: anonymous, viewer, operator, admin.
 type Expected = [u16; 4];
@@ -80,17 +84,13 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/logout", [303; 4]),
 ];
 
-/// Every route the server has: Leptos pages, server functions and plain handlers.
+/// Every route the server has, as the router registers them: plain handlers, Leptos pages and
+/// server functions.
 fn served_routes() -> BTreeSet<(String, String)> {
-    let pages = leptos_axum::generate_route_list(app::App)
+    lookout::startup::served_routes()
         .into_iter()
-        .map(|route| ("GET".to_owned(), route.path().to_owned()));
-    let server_fns = leptos::server_fn::axum::server_fn_paths()
-        .map(|(path, method)| (method.to_string(), path.to_owned()));
-    let plain = lookout::startup::PLAIN_ROUTES
-        .iter()
-        .map(|(path, method)| (method.to_string(), path.to_string()));
-    pages.chain(server_fns).chain(plain).collect()
+        .map(|(method, path)| (method.to_string(), path))
+        .collect()
 }
 
 async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
@@ -143,16 +143,22 @@ async fn head_only(app: &TestApp, path: &str) -> HttpResponse {
 #[tokio::test]
 async fn every_route_answers_each_role_as_the_policy_says() {
     let app = spawn_app().await;
-    // Generating the route list needs a reactive owner and registers the server functions.
+    // After the app started: it worked out its route list, which the list below reuses.
     let served = served_routes();
     let listed: BTreeSet<(String, String)> = MATRIX
         .iter()
         .map(|(method, path, _)| (method.to_string(), path.to_string()))
         .collect();
+    assert_eq!(listed.len(), MATRIX.len(), "a route listed twice");
     let missing: Vec<_> = served.difference(&listed).collect();
     assert!(
         missing.is_empty(),
         "routes without an entry in the access matrix: {missing:?}"
+    );
+    let unknown: Vec<_> = listed.difference(&served).collect();
+    assert!(
+        unknown.is_empty(),
+        "access matrix entries for routes the router does not have: {unknown:?}"
     );
 
     let mut passwords = Vec::new();
@@ -180,4 +186,87 @@ async fn every_route_answers_each_role_as_the_policy_says() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn the_route_list_holds_every_kind_of_route_the_router_serves() {
+    let _app = spawn_app().await;
+    let served = served_routes();
+    for route in [
+        ("POST", "/admin/rules/add"),
+        ("GET", "/metrics"),
+        ("GET", "/admin/rules"),
+        ("GET", "/topic/{*name}"),
+        ("POST", "/api/ingest_status"),
+    ] {
+        let route = (route.0.to_owned(), route.1.to_owned());
+        assert!(served.contains(&route), "{route:?} missing from {served:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_address_no_route_serves_is_the_404_page_for_everyone_and_never_a_login() {
+    let app = spawn_app().await;
+    for signed_in in [true, false] {
+        if !signed_in {
+            app.forget_session();
+        }
+        for path in ["/no/such/page", "/admin/no-such-page", "/api-no-such-thing"] {
+            let page = app.get(path).await;
+            assert_eq!(
+                page.status, 404,
+                "{path} (signed in: {signed_in}): {}",
+                page.head
+            );
+            assert!(page.body.contains("Not found"), "{path}: {}", page.body);
+        }
+    }
+}
+
+/// The ingest status as the signed-in visitor gets it.
+async fn ingest_status(app: &TestApp) -> serde_json::Value {
+    let response = app.post_form("/api/ingest_status", &[]).await;
+    assert_eq!(response.status, 200, "{}", response.head);
+    serde_json::from_str(&response.body).unwrap()
+}
+
+#[tokio::test]
+async fn the_ingest_status_names_an_oversized_topic_only_to_those_who_may_read_it() {
+    let app = spawn_app_with(|settings| settings.mqtt.max_payload_bytes = 64).await;
+    let open = app.topic("open/big");
+    let private = app.topic("private/big");
+    let open_filter = app.topic("open/#");
+    app.restrict_viewers_to(&[&open_filter]).await;
+    let viewer = app.session();
+    let admin = app.sign_in_as("status-admin", Role::Admin).await;
+
+    let big = vec![b'x'; 256];
+    publish(&[(&private, &big, QoS::AtLeastOnce, false)]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while ingest_status(&app).await["oversized"] != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ingest_status(&app).await["last_oversized_topic"],
+        private.as_str()
+    );
+    app.use_session(&viewer);
+    let status = ingest_status(&app).await;
+    assert_eq!(status["oversized"], 1, "the count is no secret: {status}");
+    assert!(status["last_oversized_topic"].is_null(), "{status}");
+    let overview = app.get("/").await;
+    assert!(!overview.body.contains(&private), "{}", overview.body);
+
+    publish(&[(&open, &big, QoS::AtLeastOnce, false)]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while ingest_status(&app).await["last_oversized_topic"] != open.as_str() {
+        assert!(tokio::time::Instant::now() < deadline, "never named");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.use_session(&admin);
+    assert_eq!(
+        ingest_status(&app).await["last_oversized_topic"],
+        open.as_str()
+    );
 }

@@ -417,6 +417,113 @@ async fn the_preview_shows_which_roles_may_read_and_publish_a_topic() {
 }
 
 #[tokio::test]
+async fn the_rules_page_shows_and_previews_the_public_audience_which_only_reads() {
+    let (app, _) = spawn_as_admin().await;
+    let weather = app.topic("weather/#");
+    let temperature = app.topic("weather/temperature");
+    let preview = |topic: String| {
+        let app = &app;
+        async move {
+            let query: String = url::form_urlencoded::byte_serialize(topic.as_bytes()).collect();
+            let page = app.get(&format!("/admin/rules?topic={query}")).await;
+            assert_eq!(page.status, 200, "{}", page.head);
+            page.body
+        }
+    };
+    // Nothing is public on a fresh install.
+    let body = preview(temperature.clone()).await;
+    assert!(
+        body.contains(r#"class="may-read">viewer, operator, admin<"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"<option value="public""#), "{body}");
+
+    let page = post_expecting(
+        &app,
+        "/admin/rules/add",
+        &[
+            ("role", "public"),
+            ("filter", &weather),
+            ("permission", "read"),
+        ],
+        "done=rule_added",
+    )
+    .await;
+    let id = rule_id(&app, "public", &weather, "read").await.unwrap();
+    let row = &page.body[page.body.find(&format!(r#"data-rule="{id}""#)).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains(r#"<option value="public" selected"#),
+        "the rule is listed as the public's: {row}"
+    );
+    let listed = app.post_form("/api/admin_rules", &[]).await;
+    assert!(
+        listed.body.contains(r#""role":"public""#),
+        "{}",
+        listed.body
+    );
+
+    let body = preview(temperature).await;
+    assert!(
+        body.contains(
+            r#"class="may-read">public (through status pages), viewer, operator, admin<"#
+        ),
+        "{body}"
+    );
+    assert!(body.contains(r#"class="may-publish">admin<"#), "{body}");
+    let body = preview(app.topic("office/temperature")).await;
+    assert!(
+        body.contains(r#"class="may-read">viewer, operator, admin<"#),
+        "{body}"
+    );
+
+    // The public never publishes: the form says why, and the database refuses it too.
+    let page = post_expecting(
+        &app,
+        "/admin/rules/add",
+        &[
+            ("role", "public"),
+            ("filter", "#"),
+            ("permission", "publish"),
+        ],
+        "error=public_publish",
+    )
+    .await;
+    assert!(
+        page.body.contains("The public may only read"),
+        "{}",
+        page.body
+    );
+    let id = id.to_string();
+    post_expecting(
+        &app,
+        "/admin/rules/change",
+        &[
+            ("id", &id),
+            ("role", "public"),
+            ("filter", &weather),
+            ("permission", "publish"),
+        ],
+        "error=public_publish",
+    )
+    .await;
+    let refused = sqlx::query(
+        "insert into access_rule (role, filter, permission) values ('public', '#', 'publish')",
+    )
+    .execute(&app.db)
+    .await;
+    assert!(refused.is_err(), "the schema refuses a publishing public");
+    let refused = sqlx::query(
+        "insert into access_rule (role, filter, permission) values ('anyone', '#', 'read')",
+    )
+    .execute(&app.db)
+    .await;
+    assert!(refused.is_err(), "the schema refuses an unknown audience");
+    let (_, added) = app.audited("rule_added").await.pop().unwrap();
+    assert_eq!(added["role"], "public");
+}
+
+#[tokio::test]
 async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes() {
     let (app, _) = spawn_as_admin().await;
     let rule = rule_id(&app, "viewer", "#", "read")
@@ -485,10 +592,10 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         ("topic", "a"),
         ("direction", "up"),
     ];
-    let admin_forms: Vec<&str> = lookout::startup::PLAIN_ROUTES
-        .iter()
-        .map(|(path, _)| *path)
-        .filter(|path| path.starts_with("/admin/"))
+    let admin_forms: Vec<String> = lookout::startup::served_routes()
+        .into_iter()
+        .filter(|(method, path)| method == "POST" && path.starts_with("/admin/"))
+        .map(|(_, path)| path)
         .collect();
     assert_eq!(admin_forms.len(), 17);
     for (role, password, name) in &outsiders {

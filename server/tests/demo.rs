@@ -225,13 +225,15 @@ async fn count(db: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
 }
 
-/// What a run left in the database: demo pages, their widgets, admins, liveness rules.
-async fn set_up_rows(db: &PgPool) -> [i64; 4] {
+/// What a run left in the database: demo pages, their widgets, admins, liveness rules, the
+/// public audience.
+async fn set_up_rows(db: &PgPool) -> [i64; 5] {
     [
         count(db, "select count(*) from status_page where slug = 'demo'").await,
         count(db, "select count(*) from status_widget").await,
         count(db, "select count(*) from app_user where role = 'admin'").await,
         count(db, "select count(*) from liveness_rule").await,
+        count(db, "select count(*) from access_rule where role = 'public'").await,
     ]
 }
 
@@ -259,6 +261,17 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     );
     assert_eq!(after_first[2], 1, "one admin");
     assert_eq!(after_first[3], 3, "three liveness rules");
+    assert_eq!(after_first[4], 7, "a public audience of the page's topics");
+    // The public audience holds everything the page shows: no widget is left out, and the pump
+    // (a device) has its state.
+    let json = first.get("/status/demo.json").await;
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let widgets = snapshot["widgets"].as_array().unwrap();
+    assert_eq!(widgets.len() as i64, after_first[1], "{snapshot}");
+    let pump = widgets.iter().find(|w| w["label"] == "Pump").unwrap();
+    assert!(pump["status"].is_string(), "{pump}");
+    let mesh = widgets.iter().find(|w| w["kind"] == "table").unwrap();
+    assert_eq!(mesh["rows"].as_array().unwrap().len(), 4, "{mesh}");
     db.close().await;
     first.stop().await;
 

@@ -254,6 +254,29 @@ async fn a_conflated_stream_sends_the_newest_value_per_topic() {
 }
 
 #[tokio::test]
+async fn a_conflated_stream_holds_a_bounded_amount_between_ticks() {
+    let app = support::spawn_app().await;
+    // The longest interval a client may ask for: without a bound, everything would wait a
+    // minute in the connection's memory.
+    let mut stream = open(&app, "?conflate_ms=60000", None).await.unwrap();
+    // Distinct topics with long names: conflation replaces nothing, so all of it waits.
+    let messages: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|n| {
+            (
+                app.topic(&format!("{n:04}/{}", "x".repeat(900))),
+                b"1".to_vec(),
+            )
+        })
+        .collect();
+    publish_all(&support::broker_url(), &messages).await;
+    let event = stream
+        .next(Duration::from_secs(20))
+        .await
+        .expect("what waits goes out early once it reaches the bound, not at the tick");
+    assert_eq!(event.kind, "message");
+}
+
+#[tokio::test]
 async fn logging_out_ends_the_stream() {
     let app = support::spawn_app().await;
     let mut stream = open(&app, "", None).await.unwrap();

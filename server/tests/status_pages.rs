@@ -1,6 +1,7 @@
 //! Public status pages against the real binary's router, PostgreSQL and Mosquitto: an admin
-//! builds a page through the editor's forms, anonymous visitors get only what it binds, the
-//! snapshot is built once per TTL and revalidates with 304, and status changes reach the feed.
+//! builds a page through the editor's forms, anonymous visitors get only what it binds and only
+//! what the public audience includes, the snapshot is built once per TTL and revalidates with
+//! 304, and status changes reach the feed.
 
 mod support;
 
@@ -64,6 +65,16 @@ async fn set_published(app: &TestApp, page: i64, slug: &str, title: &str, publis
     post_expecting(app, "/admin/pages/change", &form, "done=page_changed").await;
 }
 
+/// Puts `filter` in the public audience, through the rules page's form.
+async fn make_public(app: &TestApp, filter: &str) {
+    let fields = [
+        ("role", "public"),
+        ("filter", filter),
+        ("permission", "read"),
+    ];
+    post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
+}
+
 async fn spawn_admin_with_ttl(ttl: Duration) -> TestApp {
     let app = spawn_app_with(|settings| settings.web.status_ttl = ttl).await;
     app.sign_in_as("boss", app::roles::Role::Admin).await;
@@ -103,6 +114,8 @@ async fn visitors_get_only_what_the_page_binds_and_nothing_private_leaks() {
     .await;
     app.wait_for_stored(4).await;
 
+    make_public(&app, &boiler).await;
+    make_public(&app, &app.topic("room/+/temp")).await;
     let page = create_page(&app, &slug, "Plant 7").await;
     add_widget(
         &app,
@@ -357,6 +370,7 @@ async fn a_page_is_built_once_per_ttl_whatever_the_traffic_and_revalidates_with_
     let topic = app.topic("meter");
     publish(&[(&topic, b"42", QoS::AtLeastOnce, false)]).await;
     app.wait_for_stored(1).await;
+    make_public(&app, &topic).await;
     let page = create_page(&app, slug, "Cached").await;
     add_widget(
         &app,
@@ -426,6 +440,7 @@ async fn values_follow_new_messages_after_the_ttl_and_status_changes_reach_the_f
     let topic = app.topic("tank/level");
     publish(&[(&topic, br#"{"level": 70}"#, QoS::AtLeastOnce, false)]).await;
     app.wait_for_stored(1).await;
+    make_public(&app, &topic).await;
     let page = create_page(&app, slug, "Tank").await;
     add_widget(
         &app,
@@ -483,6 +498,7 @@ async fn values_follow_new_messages_after_the_ttl_and_status_changes_reach_the_f
 #[tokio::test]
 async fn the_editor_refuses_bad_settings_and_reorders_widgets() {
     let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    make_public(&app, "a").await;
     let page = create_page(&app, "editor", "Editor").await;
     let id = page.to_string();
     post_expecting(
@@ -529,6 +545,10 @@ async fn the_editor_refuses_bad_settings_and_reorders_widgets() {
         (
             vec![("kind", "value"), ("label", ""), ("topic", "a")],
             "error=bad_label",
+        ),
+        (
+            vec![("kind", "value"), ("label", "x"), ("topic", "b")],
+            "error=topic_not_public",
         ),
     ];
     for (fields, outcome) in bad {
@@ -607,4 +627,364 @@ async fn the_editor_refuses_bad_settings_and_reorders_widgets() {
     );
     let list = app.get("/admin/pages").await;
     assert!(list.body.contains("/status/editor"), "{}", list.body);
+}
+
+#[tokio::test]
+async fn a_widget_bound_outside_the_public_audience_is_refused_with_the_reason() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let page = create_page(&app, "chosen", "Chosen").await;
+    let id = page.to_string();
+    let outside = app.topic("plant/boiler/temp");
+    let everything = app.topic("#");
+    let refusals = [
+        (
+            vec![("kind", "value"), ("label", "Boiler"), ("topic", &outside)],
+            "error=topic_not_public",
+            "That topic is not in the public audience",
+        ),
+        (
+            vec![("kind", "table"), ("label", "All"), ("topic", &everything)],
+            "error=filter_not_public",
+            "No topic under that filter is in the public audience",
+        ),
+        (
+            vec![("kind", "status"), ("label", "Pump"), ("device", "pump-1")],
+            "error=device_not_public",
+            "None of that device&#x27;s topics",
+        ),
+    ];
+    // Nothing is public on a fresh install, so every binding is refused, each with its reason.
+    for (fields, outcome, reason) in &refusals {
+        let mut form = vec![("page", id.as_str())];
+        form.extend(fields.iter().copied());
+        let shown = post_expecting(&app, "/admin/pages/widgets/add", &form, outcome).await;
+        assert!(shown.body.contains("role=\"alert\""), "{}", shown.body);
+        let reason_shown =
+            shown.body.contains(reason) || shown.body.contains(&reason.replace("&#x27;", "'"));
+        assert!(reason_shown, "{reason}: {}", shown.body);
+    }
+    let widgets: i64 = sqlx::query_scalar("select count(*) from status_widget")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(widgets, 0, "nothing refused was stored");
+
+    // Chosen, they are accepted: a table needs a public topic under its filter, a device a
+    // public topic that tells its state.
+    make_public(&app, &app.topic("plant/#")).await;
+    let devices = app.topic("pumps/+/#");
+    post_expecting(
+        &app,
+        "/admin/devices/add",
+        &[("name", "Pumps"), ("filter", &devices), ("interval", "5")],
+        "done=device_rule_added",
+    )
+    .await;
+    make_public(&app, &app.topic("pumps/pump-1/#")).await;
+    for (fields, _, _) in &refusals {
+        add_widget(&app, page, fields).await;
+    }
+    // A widget can be changed to a binding outside only to be refused too.
+    let widget: i64 = sqlx::query_scalar("select min(id) from status_widget")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let widget = widget.to_string();
+    let office = app.topic("office/temp");
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/change",
+        &[
+            ("page", &id),
+            ("id", &widget),
+            ("kind", "value"),
+            ("label", "Office"),
+            ("topic", &office),
+        ],
+        "error=topic_not_public",
+    )
+    .await;
+
+    // A widget left outside by a smaller audience is marked in the editor, with the reason.
+    let rule: i64 =
+        sqlx::query_scalar("select id from access_rule where role = 'public' and filter = $1")
+            .bind(app.topic("plant/#"))
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    post_expecting(
+        &app,
+        "/admin/rules/delete",
+        &[("id", &rule.to_string())],
+        "done=rule_deleted",
+    )
+    .await;
+    let editor = app.get(&format!("/admin/pages/{page}")).await;
+    assert!(
+        editor
+            .body
+            .contains(&format!("data-outside-audience=\"{widget}\"")),
+        "{}",
+        editor.body
+    );
+    assert!(
+        editor.body.contains("Visitors do not get"),
+        "{}",
+        editor.body
+    );
+}
+
+/// The JSON export of a page, as anonymous visitors get it, once it was built at or after
+/// `after_ms` (milliseconds since the epoch).
+async fn snapshot_built_after(app: &TestApp, slug: &str, after_ms: i64) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let json = anonymous(app, &format!("/status/{slug}.json"), None).await;
+        assert_eq!(json.status, 200, "{}", json.head);
+        let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+        if snapshot["generated_at_ms"].as_i64().unwrap() >= after_ms {
+            return snapshot;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never rebuilt: {snapshot}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Everything anonymous visitors get of page `slug`, as one text.
+async fn everything_public(app: &TestApp, slug: &str, widgets: &[i64]) -> String {
+    let path = format!("/status/{slug}");
+    let mut text = String::new();
+    let mut paths = vec![
+        path.clone(),
+        format!("{path}.json"),
+        format!("{path}/feed.atom"),
+    ];
+    for id in widgets {
+        paths.push(format!("{path}/history/{id}.csv"));
+        paths.push(format!("{path}/badge/{id}.svg"));
+    }
+    for path in paths {
+        let response = anonymous(app, &path, None).await;
+        text.push_str(&format!("{path} {}\n{}\n", response.status, response.body));
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_topic_taken_out_of_the_audience_leaves_the_page_and_its_exports_within_a_ttl() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = "leaving";
+    let kept = app.topic("site/kept");
+    let leaving = app.topic("site/leaving");
+    publish(&[
+        (&kept, b"11.25", QoS::AtLeastOnce, false),
+        (&leaving, b"77.75", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(2).await;
+    make_public(&app, &kept).await;
+    make_public(&app, &leaving).await;
+    let page = create_page(&app, slug, "Leaving").await;
+    add_widget(
+        &app,
+        page,
+        &[("kind", "value"), ("label", "Kept value"), ("topic", &kept)],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "status"),
+            ("label", "Leaving status"),
+            ("topic", &leaving),
+            ("degraded_at", "50"),
+            ("down_at", "90"),
+        ],
+    )
+    .await;
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "table"),
+            ("label", "Site"),
+            ("topic", &app.topic("site/+")),
+        ],
+    )
+    .await;
+    set_published(&app, page, slug, "Leaving", true).await;
+    let widgets: Vec<i64> = sqlx::query_scalar("select id from status_widget order by position")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    let before = everything_public(&app, slug, &widgets).await;
+    for shown in [
+        "11.25",
+        "77.75",
+        leaving.as_str(),
+        "Leaving status: Degraded",
+    ] {
+        assert!(
+            before.contains(shown),
+            "{shown} is public at first: {before}"
+        );
+    }
+
+    // Taken out by another instance (straight in the database): this one keeps its rules for a
+    // few seconds and its snapshot for a TTL, then builds the page without the topic.
+    sqlx::query("delete from access_rule where role = 'public' and filter = $1")
+        .bind(&leaving)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let removed_at = now_ms();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let snapshot = snapshot_built_after(&app, slug, removed_at).await;
+        if !snapshot.to_string().contains(&leaving) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never left: {snapshot}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let after = everything_public(&app, slug, &widgets).await;
+    for gone in ["77.75", leaving.as_str(), "Leaving status"] {
+        assert!(!after.contains(gone), "{gone} is still public: {after}");
+    }
+    assert!(after.contains("11.25"), "the kept topic stays: {after}");
+    assert!(
+        after.contains(&kept),
+        "the table keeps the kept topic: {after}"
+    );
+    let status_widget = widgets[1];
+    for export in ["history", "badge"] {
+        let extension = if export == "history" { "csv" } else { "svg" };
+        let path = format!("/status/{slug}/{export}/{status_widget}.{extension}");
+        assert_eq!(anonymous(&app, &path, None).await.status, 404, "{path}");
+    }
+
+    // Taken out through the rules page: gone from this instance at once.
+    let rule: i64 =
+        sqlx::query_scalar("select id from access_rule where role = 'public' and filter = $1")
+            .bind(&kept)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    post_expecting(
+        &app,
+        "/admin/rules/delete",
+        &[("id", &rule.to_string())],
+        "done=rule_deleted",
+    )
+    .await;
+    let json = anonymous(&app, &format!("/status/{slug}.json"), None).await;
+    assert!(!json.body.contains("11.25"), "{}", json.body);
+    assert!(!json.body.contains(&kept), "{}", json.body);
+}
+
+#[tokio::test]
+async fn a_table_over_everything_never_shows_a_private_topic_created_later() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = "everything";
+    let open = app.topic("public/gauge");
+    make_public(&app, &app.topic("public/#")).await;
+    let page = create_page(&app, slug, "Everything").await;
+    add_widget(
+        &app,
+        page,
+        &[("kind", "table"), ("label", "All topics"), ("topic", "#")],
+    )
+    .await;
+    set_published(&app, page, slug, "Everything", true).await;
+
+    publish(&[(&open, b"12.5", QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    let secret = app.topic(&format!("private/{}", unique_name("vault")));
+    let marker = "4242.125";
+    publish(&[(&secret, marker.as_bytes(), QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(2).await;
+    let stored_at = now_ms();
+    let snapshot = snapshot_built_after(&app, slug, stored_at).await;
+    let rows = snapshot["widgets"][0]["rows"].as_array().unwrap();
+    let topics: Vec<&str> = rows.iter().map(|r| r["topic"].as_str().unwrap()).collect();
+    assert_eq!(topics, [open.as_str()], "{snapshot}");
+    let text = everything_public(&app, slug, &[]).await;
+    assert!(text.contains("12.5"), "{text}");
+    for private in [secret.as_str(), marker] {
+        assert!(!text.contains(private), "{private} went public: {text}");
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_keeps_public_exactly_what_published_pages_showed() {
+    let url = support::fresh_database().await;
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    // The schema as it was before the public audience: the migrations older than it.
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let older = std::env::temp_dir().join(unique_name("migrations"));
+    std::fs::create_dir_all(&older).unwrap();
+    for file in std::fs::read_dir(&all).unwrap() {
+        let file = file.unwrap();
+        let name = file.file_name().into_string().unwrap();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version < 20261204000011 {
+            std::fs::copy(file.path(), older.join(&name)).unwrap();
+        }
+    }
+    let before = sqlx::migrate::Migrator::new(older.as_path()).await.unwrap();
+    before.run(&db).await.unwrap();
+    std::fs::remove_dir_all(&older).unwrap();
+    for sql in [
+        "insert into status_page (slug, title, published) values ('live', 'Live', true), \
+         ('draft', 'Draft', false)",
+        "insert into liveness_rule (name, device_filter, status_topic, interval_seconds) \
+         values ('Pumps', 'pumps/+/#', 'state/+', 5)",
+        "insert into status_widget (page_id, position, kind, label, topic, device) values \
+         (1, 0, 'value', 'Boiler', 'plant/boiler/temp', null), \
+         (1, 1, 'sparkline', 'Boiler again', 'plant/boiler/temp', null), \
+         (1, 2, 'table', 'Rooms', 'rooms/+/temp', null), \
+         (1, 3, 'status', 'Pump', '', 'pump-1'), \
+         (2, 0, 'value', 'Secret', 'private/vault', null)",
+    ] {
+        sqlx::query(sql).execute(&db).await.unwrap();
+    }
+    // The upgrade, as `lookout serve` runs it at start.
+    let store = app::store::Store::connect(&url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let public: Vec<(String, String)> = sqlx::query_as(
+        "select filter, permission::text from access_rule where role = 'public' order by filter",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let expected = [
+        "plant/boiler/temp",
+        "pumps/pump-1/#",
+        "rooms/+/temp",
+        "state/pump-1",
+    ]
+    .map(|filter| (filter.to_owned(), "read".to_owned()));
+    assert_eq!(public, expected, "the draft's topic stays private");
+    let roles: i64 = sqlx::query_scalar("select count(*) from access_rule where role <> 'public'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(roles, 2, "the roles' rules are untouched");
+    db.close().await;
 }

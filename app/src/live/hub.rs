@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 pub struct HubLimits {
     /// At most this many recent messages are kept for resuming clients.
     pub recent_messages: usize,
-    /// ... and at most this many payload bytes among them.
+    /// ... and at most this many bytes among them (payloads, topics and frames).
     pub recent_bytes: usize,
     /// Messages waiting for one connection before it counts as lagging.
     pub queue: usize,
@@ -56,6 +56,14 @@ pub struct LiveEvent {
 }
 
 impl LiveEvent {
+    /// What keeping this message costs, for the ring's byte bound: its payload, its topic, and
+    /// its serialized frame once some connection sent it (which repeats the topic and at most a
+    /// preview of the payload), so that long topics count as much as large payloads.
+    pub fn held_bytes(&self) -> usize {
+        const FRAME_OVERHEAD: usize = 256;
+        self.payload.len() + 2 * self.topic.len() + FRAME_OVERHEAD
+    }
+
     pub fn id(&self, boot: u64) -> EventId {
         EventId {
             boot,
@@ -400,13 +408,13 @@ fn is_exact(filter: &TopicFilter) -> bool {
 
 impl HubState {
     fn remember(&mut self, event: Arc<LiveEvent>, limits: &HubLimits) {
-        self.recent_bytes += event.payload.len();
+        self.recent_bytes += event.held_bytes();
         self.recent.push_back(event);
         while self.recent.len() > limits.recent_messages
             || (self.recent_bytes > limits.recent_bytes && self.recent.len() > 1)
         {
             if let Some(dropped) = self.recent.pop_front() {
-                self.recent_bytes -= dropped.payload.len();
+                self.recent_bytes -= dropped.held_bytes();
             }
         }
     }
@@ -510,7 +518,7 @@ mod tests {
             .enumerate()
             .map(|(id, filter)| AccessRule {
                 id: id as i64,
-                role: Role::Viewer,
+                audience: Role::Viewer.into(),
                 filter: TopicFilter::parse(filter).unwrap(),
                 permission: Permission::Read,
             })
@@ -673,17 +681,23 @@ mod tests {
     }
 
     #[test]
-    fn the_ring_keeps_its_byte_budget() {
+    fn the_ring_keeps_its_byte_budget_counting_topics_as_well_as_payloads() {
         let hub = LiveHub::new(HubLimits {
-            recent_bytes: 10,
+            recent_bytes: 4096,
             ..HubLimits::default()
         });
         for _ in 0..10 {
             send(&hub, "t", "abcd");
         }
+        assert_eq!(hub.state().recent.len(), 10, "small messages all fit");
+        // Tiny payloads on long topics: the topics are what takes the memory.
+        let long_topic = "x".repeat(1000);
+        for _ in 0..10 {
+            send(&hub, &long_topic, "1");
+        }
         let state = hub.state();
-        assert!(state.recent_bytes <= 10);
-        assert_eq!(state.recent.len(), 2);
+        assert!(state.recent_bytes <= 4096, "{} bytes", state.recent_bytes);
+        assert_eq!(state.recent.len(), 1);
     }
 
     #[test]

@@ -501,21 +501,23 @@ impl Store {
         Ok(recorded.is_some())
     }
 
-    /// The newest status changes of page `page_id`'s widgets, newest first.
+    /// The newest status changes of those of page `page_id`'s widgets in `widgets`, newest first.
     pub async fn status_changes(
         &self,
         page_id: i64,
+        widgets: &[i64],
         limit: i64,
     ) -> Result<Vec<StatusChange>, sqlx::Error> {
         type Row = (i64, i64, String, DateTime<Utc>, Option<String>, String);
         let rows: Vec<Row> = sqlx::query_as(
             "select c.id, c.widget_id, w.label, c.at, c.from_level, c.to_level \
              from status_change c join status_widget w on w.id = c.widget_id \
-             where w.page_id = $1 \
+             where w.page_id = $1 and w.id = any($3) \
              order by c.at desc, c.id desc limit $2",
         )
         .bind(page_id)
         .bind(limit)
+        .bind(widgets)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -1,14 +1,17 @@
 //! What the demo sets up in its database on the first run, through the same functions as the
 //! admin pages and `lookout user` (so each step is checked and audited): an admin, device
-//! liveness rules and a published status page with a widget of every kind. A later run finds
-//! them and adds nothing; access rules stay as a fresh install has them.
+//! liveness rules, a public audience of exactly the topics its page shows, and a published status
+//! page with a widget of every kind. A later run finds them and adds nothing; the roles' access
+//! rules stay as a fresh install has them.
 
 use super::simulator::{MESH_NODES, PUMP, SERVERS};
 use anyhow::Context;
+use app::access::{AccessPolicy, Permission};
 use app::accounts::{self, Actor};
 use app::liveness::RuleText;
 use app::liveness_edits::{self, LivenessRuleError};
-use app::roles::Role;
+use app::roles::{Audience, Role};
+use app::rule_edits::{self, RuleError};
 use app::snapshot::{SiteInfo, StatusPages};
 use app::status_edits::{self, Pages};
 use app::status_page::{PageSpec, WidgetText};
@@ -25,10 +28,48 @@ const DEMO: Actor<'static> = Actor {
     client_addr: None,
 };
 
-/// The liveness rules for the demo's devices and its status page.
+/// The liveness rules for the demo's devices, the public audience and the status page.
 pub async fn set_up_devices_and_page(store: &Store) -> anyhow::Result<()> {
     liveness_rules(store).await?;
+    public_audience(store).await?;
     status_page(store).await
+}
+
+/// The topics the demo page shows, and nothing else: the weather station's, two servers' health,
+/// the mesh nodes' telemetry (the table, and one node's history) and the pump's topics, which
+/// tell its state. Every other demo topic stays private, as on a real install.
+fn public_filters() -> Vec<String> {
+    vec![
+        "demo/weather/temperature".to_owned(),
+        "demo/weather/wind".to_owned(),
+        "demo/weather/humidity".to_owned(),
+        format!("demo/servers/{}/health", SERVERS[0]),
+        format!("demo/servers/{}/health", SERVERS[2]),
+        "demo/mesh/+/telemetry".to_owned(),
+        format!("demo/pumps/{PUMP}/#"),
+    ]
+}
+
+async fn public_audience(store: &Store) -> anyhow::Result<()> {
+    let policy = AccessPolicy::new(store.clone());
+    for filter in public_filters() {
+        let added = rule_edits::add_rule(
+            store,
+            &policy,
+            DEMO,
+            Audience::Public,
+            &filter,
+            Permission::Read,
+        )
+        .await;
+        match added {
+            Ok(_) | Err(RuleError::Duplicate) => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("making {filter:?} public"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The admin's password when this run created the admin; `None` when it existed already.
@@ -83,6 +124,7 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
     // Nothing is served yet, so no cache holds this page; the edits still go through one.
     let cache = StatusPages::new(
         store.clone(),
+        AccessPolicy::new(store.clone()),
         Duration::from_secs(1),
         SiteInfo { public_url: None },
     );

@@ -146,6 +146,11 @@ CONF
   wait_for 10 port_open "$mqtt_port" || die "Mosquitto did not start (see $run/mosquitto.log)"
 }
 
+# The token the benchmarks read Lookout's /metrics with (closed without one).
+bench_metrics_token=bench-metrics-token-0123456789abcdef
+# Lookout's /metrics at base URL $1.
+lookout_metrics() { curl -fsS -H "Authorization: Bearer $bench_metrics_token" "$1/metrics"; }
+
 # Starts `lookout serve` against database $1 with MQTT client id $2 and subscriptions $3, plus
 # extra environment ($4, words, which may override the defaults). Sets http_port and lookout_pid;
 # logs to $run/lookout-$1.log.
@@ -154,7 +159,8 @@ start_lookout() {
   # shellcheck disable=SC2086 # the extra environment is a list of words
   env DATABASE_URL="$(pg_url "$1")" LOOKOUT_LISTEN="127.0.0.1:$http_port" \
     LOOKOUT_MQTT_URL="mqtt://127.0.0.1:$mqtt_port" LOOKOUT_MQTT_CLIENT_ID="$2" \
-    LOOKOUT_MQTT_SUBSCRIPTIONS="$3" LEPTOS_SITE_ROOT=/tmp RUST_LOG=info ${4:-} \
+    LOOKOUT_MQTT_SUBSCRIPTIONS="$3" LOOKOUT_METRICS_TOKEN="$bench_metrics_token" \
+    LEPTOS_SITE_ROOT=/tmp RUST_LOG=info ${4:-} \
     "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
   lookout_pid=$!
   started+=("$lookout_pid")

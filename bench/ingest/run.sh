@@ -63,7 +63,7 @@ ladder() {
 
 # Lookout's own account of its batches (its Prometheus /metrics), as one line for the report.
 batch_stats() {
-  curl -fsS "http://127.0.0.1:$http_port/metrics" 2>/dev/null | awk '
+  lookout_metrics "http://127.0.0.1:$http_port" 2>/dev/null | awk '
     /^lookout_batch_size_sum /            { size = $2 }
     /^lookout_batch_size_count /          { batches = $2 }
     /^lookout_batch_commit_seconds_sum /  { commit = $2 }

@@ -95,7 +95,11 @@ idle "Mosquitto, MQTT over WebSocket" mqtt-ws "$ws_port" "$broker" "$run/a-idle.
 
 # --- Lookout ------------------------------------------------------------------------------------
 lookout_up() {
-  start_lookout bench_live lookout-bench-live 'bench/#'
+  # Thousands of streams from ten users: beyond the default caps on connections and on streams
+  # per user, which are not what this measures.
+  local streams=$((idle_clients + topic_clients + all_clients))
+  start_lookout bench_live lookout-bench-live 'bench/#' \
+    "LOOKOUT_MAX_CONNECTIONS=$((streams + 1000)) LOOKOUT_MAX_STREAMS_PER_USER=$streams"
 }
 lookout_up
 users_file=$run/users

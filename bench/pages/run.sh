@@ -170,7 +170,7 @@ wait_quiet() {
     if [ $((b - a - p + o)) -le $((clk * 3 / 4)) ] || [ $SECONDS -ge $deadline ]; then break; fi
   done
 }
-builds() { curl -sf "$base/metrics" | awk '/^lookout_status_snapshot_builds_total / {print $2}'; }
+builds() { lookout_metrics "$base" 2>/dev/null | awk '/^lookout_status_snapshot_builds_total / {print $2}'; }
 publisher_pid=
 rows=$run/rows
 : >"$rows"

@@ -353,6 +353,62 @@ pub struct WebSettings {
     /// With `tls`: where plain HTTP is answered with a redirect to HTTPS. Unset, plain HTTP is
     /// refused: nothing listens for it.
     pub http_redirect_listen: Option<Sourced<SocketAddr>>,
+    /// What one client may hold of the server: connections, time, live streams.
+    pub limits: ConnectionLimits,
+    /// Set: `/metrics` answers only requests bearing this token (`Authorization: Bearer ...`).
+    pub metrics_token: Option<Sourced<MetricsToken>>,
+    /// Set: `/metrics` is served on this address, not on `listen`. With neither this nor the
+    /// token, `/metrics` is not served at all.
+    pub metrics_listen: Option<Sourced<SocketAddr>>,
+}
+
+/// Bounds on what clients hold: each connection takes a descriptor, memory and a task, so a
+/// client that sends slowly, reads slowly or opens many must not be able to take them all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request head (and, over HTTPS, the handshake before it) must arrive whole within this
+    /// long of the server waiting for it: of the connection opening, or of the previous answer on
+    /// a kept-alive connection.
+    pub header_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed (a request body
+    /// that stops coming, say). A live stream sends a comment every 15 s, so it is never idle.
+    pub idle_timeout: Duration,
+    /// An answer or a live stream whose client does not take the next bytes within this long is
+    /// closed.
+    pub write_timeout: Duration,
+    /// Connections open at once on the web listeners, live streams included; beyond it a new
+    /// connection is answered 503 and closed at once.
+    pub max_connections: usize,
+    /// Live streams one user may have open at once, on this instance.
+    pub max_streams_per_user: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            write_timeout: Duration::from_secs(DEFAULT_WRITE_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
+            max_streams_per_user: DEFAULT_MAX_STREAMS_PER_USER as usize,
+        }
+    }
+}
+
+/// The bearer token `/metrics` asks for. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
 }
 
 /// The certificate and key Lookout serves HTTPS with.
@@ -428,6 +484,13 @@ struct FileWeb {
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     http_redirect_listen: Option<String>,
+    header_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
+    max_connections: Option<u64>,
+    max_streams_per_user: Option<u64>,
+    metrics_token: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -478,6 +541,18 @@ pub const DEFAULT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
 /// A month of history: enough to look back over a few weeks, and a demo or a forgotten test
 /// machine does not fill its disk. Keeping data for years is a choice someone should make.
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// Long enough for a slow mobile link to send a request head, short enough that a client
+/// trickling one byte at a time holds its connection only briefly.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// As nginx's `send_timeout`: a client on a bad link may pause that long and still be reading.
+pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 60;
+/// Far more than one instance serves in practice (bench/results/live.md holds 20,000 idle
+/// streams with it raised), few enough that the descriptors and memory they take stay bounded.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+/// A browser holds at most six HTTP/1.1 connections to one site, one stream per tab: room for a
+/// few browsers and wall screens sharing a login.
+pub const DEFAULT_MAX_STREAMS_PER_USER: u64 = 20;
 /// A century: beyond it date arithmetic would only invite overflow, and nobody means more.
 const MAX_RETENTION_DAYS: i64 = 36_500;
 
@@ -610,6 +685,12 @@ impl Settings {
         if let Some(public_url) = &self.web.public_url {
             line("web.public_url", &public_url.value, &public_url.origin);
         }
+        if let Some(token) = &self.web.metrics_token {
+            line("web.metrics_token", &"(set)", &token.origin);
+        }
+        if let Some(metrics) = &self.web.metrics_listen {
+            line("web.metrics_listen", &metrics.value, &metrics.origin);
+        }
         line("mqtt.url", &self.mqtt.url.value, &self.mqtt.url.origin);
         if let Some(login) = &self.mqtt.login {
             line("mqtt.username", &login.value.username, &login.origin);
@@ -657,6 +738,7 @@ impl Settings {
 
         let listen = sources.pick_or("LOOKOUT_LISTEN", "listen", parsed.listen, DEFAULT_LISTEN);
         let listen = parse_address(listen)?;
+        let limits = connection_limits(&sources, &parsed.web)?;
 
         let public_url = sources
             .pick(
@@ -702,6 +784,23 @@ impl Settings {
                     "LOOKOUT_HTTP_REDIRECT_LISTEN",
                     "web.http_redirect_listen",
                     parsed.web.http_redirect_listen,
+                )
+                .map(parse_address)
+                .transpose()?,
+            limits,
+            metrics_token: sources
+                .pick(
+                    "LOOKOUT_METRICS_TOKEN",
+                    "web.metrics_token",
+                    parsed.web.metrics_token,
+                )
+                .map(parse_metrics_token)
+                .transpose()?,
+            metrics_listen: sources
+                .pick(
+                    "LOOKOUT_METRICS_LISTEN",
+                    "web.metrics_listen",
+                    parsed.web.metrics_listen,
                 )
                 .map(parse_address)
                 .transpose()?,
@@ -780,6 +879,72 @@ fn parse_address(found: Sourced<String>) -> Result<Sourced<SocketAddr>, ConfigEr
             found.value
         ))),
     }
+}
+
+fn connection_limits<E: Fn(&str) -> Option<String>>(
+    sources: &Sources<'_, E>,
+    web: &FileWeb,
+) -> Result<ConnectionLimits, ConfigError> {
+    let seconds = |env_name, key, from_file, default, range| {
+        sources
+            .number(env_name, key, from_file, default, range)
+            .map(Duration::from_secs)
+    };
+    Ok(ConnectionLimits {
+        header_timeout: seconds(
+            "LOOKOUT_HEADER_TIMEOUT_SECS",
+            "web.header_timeout_secs",
+            web.header_timeout_secs,
+            DEFAULT_HEADER_TIMEOUT_SECS,
+            1..=300,
+        )?,
+        // Above the live stream's keep-alive comment (15 s), which keeps a quiet stream from
+        // counting as idle.
+        idle_timeout: seconds(
+            "LOOKOUT_IDLE_TIMEOUT_SECS",
+            "web.idle_timeout_secs",
+            web.idle_timeout_secs,
+            DEFAULT_IDLE_TIMEOUT_SECS,
+            20..=3600,
+        )?,
+        write_timeout: seconds(
+            "LOOKOUT_WRITE_TIMEOUT_SECS",
+            "web.write_timeout_secs",
+            web.write_timeout_secs,
+            DEFAULT_WRITE_TIMEOUT_SECS,
+            1..=3600,
+        )?,
+        max_connections: sources.number(
+            "LOOKOUT_MAX_CONNECTIONS",
+            "web.max_connections",
+            web.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            1..=1_000_000,
+        )? as usize,
+        max_streams_per_user: sources.number(
+            "LOOKOUT_MAX_STREAMS_PER_USER",
+            "web.max_streams_per_user",
+            web.max_streams_per_user,
+            DEFAULT_MAX_STREAMS_PER_USER,
+            1..=1_000_000,
+        )? as usize,
+    })
+}
+
+/// A token Prometheus can send as `Authorization: Bearer <token>`: visible ASCII (what an HTTP
+/// header carries unaltered), and long enough not to be guessed.
+fn parse_metrics_token(found: Sourced<String>) -> Result<Sourced<MetricsToken>, ConfigError> {
+    let token = found.value.trim();
+    if !(32..=4096).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(found.invalid(
+            "expected 32 to 4096 visible ASCII characters without spaces, such as the output of \
+             `openssl rand -hex 32` (the value is not shown)",
+        ));
+    }
+    Ok(Sourced {
+        value: MetricsToken(token.to_owned()),
+        origin: found.origin,
+    })
 }
 
 fn server_tls<E: Fn(&str) -> Option<String>>(
@@ -1654,5 +1819,78 @@ mod tests {
             .to_string();
         assert!(error.contains("unknown field `databse_url`"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_ranges() {
+        let settings = load(&[DB]).unwrap();
+        assert_eq!(settings.web.limits, ConnectionLimits::default());
+        assert_eq!(settings.web.limits.header_timeout, Duration::from_secs(10));
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_HEADER_TIMEOUT_SECS", "3"),
+            ("LOOKOUT_MAX_CONNECTIONS", "50"),
+            ("LOOKOUT_MAX_STREAMS_PER_USER", "2"),
+        ])
+        .unwrap();
+        assert_eq!(settings.web.limits.header_timeout, Duration::from_secs(3));
+        assert_eq!(settings.web.limits.max_connections, 50);
+        assert_eq!(settings.web.limits.max_streams_per_user, 2);
+        // Shorter than a quiet stream's keep-alive comment, every stream would count as idle.
+        let error = load(&[DB, ("LOOKOUT_IDLE_TIMEOUT_SECS", "10")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(
+                "LOOKOUT_IDLE_TIMEOUT_SECS is not valid: expected a whole number from 20"
+            ),
+            "{error}"
+        );
+        let error = load(&[DB, ("LOOKOUT_MAX_CONNECTIONS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_MAX_CONNECTIONS is not valid"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn metrics_are_served_with_a_long_token_or_on_an_address_of_their_own() {
+        let settings = load(&[DB]).unwrap();
+        assert!(settings.web.metrics_token.is_none() && settings.web.metrics_listen.is_none());
+
+        let token = "0123456789abcdef0123456789abcdef";
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_METRICS_TOKEN", token),
+            ("LOOKOUT_METRICS_LISTEN", "127.0.0.1:9100"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.web.metrics_token.as_ref().unwrap().value.expose(),
+            token
+        );
+        assert_eq!(settings.web.metrics_listen.unwrap().value.port(), 9100);
+        assert!(!format!("{:?}", settings.web.metrics_token).contains(token));
+
+        let short = "hunter2hunter2";
+        let error = load(&[DB, ("LOOKOUT_METRICS_TOKEN", short)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_METRICS_TOKEN is not valid: expected 32"),
+            "{error}"
+        );
+        assert!(!error.contains(short), "{error}");
+        let spaced = "0123456789abcdef 0123456789abcdef";
+        assert!(load(&[DB, ("LOOKOUT_METRICS_TOKEN", spaced)]).is_err());
+        let error = load(&[DB, ("LOOKOUT_METRICS_LISTEN", "9100")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("LOOKOUT_METRICS_LISTEN is not valid"),
+            "{error}"
+        );
     }
 }

@@ -1,25 +1,19 @@
-//! HTTPS served by Lookout itself (rustls), for a deployment without a proxy in front: the
-//! listener axum serves TLS connections from, and the plain-HTTP listener that only redirects.
+//! HTTPS served by Lookout itself (rustls), for a deployment without a proxy in front: the TLS
+//! connections, and the plain-HTTP listener that only redirects.
 
-use crate::config::{ConfigError, ServerTls};
+use crate::config::{ConfigError, ConnectionLimits, ServerTls};
+use crate::connections::{self, Bounded, Slots};
 use crate::pem;
 use axum::extract::Request;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use rustls::ServerConfig;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use url::Url;
-
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The server's TLS configuration from the configured files, refused with the setting's name
 /// when a file is unreadable or the key does not fit the certificate.
@@ -44,87 +38,65 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, ConfigError> 
     Ok(Arc::new(config))
 }
 
-/// TLS connections for `axum::serve`. Handshakes run off the accept loop, so a slow or silent
-/// client holds up nobody else.
-pub struct TlsListener {
-    handshaken: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let (sender, handshaken) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(config);
+/// Serves `router` over TLS on every connection of `listener` until `stop`, then waits for the
+/// connections under way to finish. Each holds a place under the cap from its acceptance; the
+/// handshake runs in the connection's own task and must end within the header timeout, so a
+/// slow or silent client holds up nobody else.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    router: Router,
+    slots: Slots,
+    limits: ConnectionLimits,
+    stop: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    connections::accept(&listener, &slots, stop.clone(), |socket, peer, slot| {
+        let (acceptor, router, limits, mut stop) = (
+            acceptor.clone(),
+            router.clone(),
+            limits.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
-            loop {
-                // Ends with the server (which drops the receiver), closing the port with it.
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    () = sender.closed() => break,
-                };
-                let (socket, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors, say: wait for some to be freed.
-                        tracing::warn!(%error, "accepting an HTTPS connection failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, sender) = (acceptor.clone(), sender.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = sender.send((stream, peer)).await;
-                        }
-                        // Plain HTTP on the HTTPS port ends here too.
-                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
+            let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(socket));
+            let handshaken = tokio::select! {
+                handshaken = handshake => handshaken,
+                // A shutdown does not wait for a client still shaking hands.
+                () = connections::stopped(&mut stop) => return,
+            };
+            match handshaken {
+                Ok(Ok(stream)) => {
+                    let io = Bounded::new(stream, slot, &limits);
+                    connections::serve_http(io, peer, router, limits, stop).await
+                }
+                // Plain HTTP on the HTTPS port ends here too.
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
-        Ok(Self {
-            handshaken,
-            local_addr,
-        })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.handshaken.recv().await {
-            Some(connection) => connection,
-            // The accept loop only ends once this listener is gone.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
-    }
+    })
+    .await;
+    drop(listener);
+    slots.all_free().await;
 }
 
 /// Serves plain HTTP that answers every request with a permanent redirect to the same address
-/// over HTTPS, until `stop` completes.
+/// over HTTPS, until `stop`. Its connections count under the same cap as the HTTPS ones.
 pub async fn redirect_plain_http(
     listener: TcpListener,
     https_port: u16,
     public_url: Option<Url>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+    slots: Slots,
+    limits: ConnectionLimits,
+    stop: watch::Receiver<bool>,
+) {
     let public_url = public_url.filter(|url| url.scheme() == "https");
     let router = Router::new().fallback(move |request: Request| {
         let public_url = public_url.clone();
         async move { redirect(&request, https_port, public_url.as_ref()) }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await
+    connections::serve(listener, router, slots, limits, stop).await
 }
 
 fn redirect(request: &Request, https_port: u16, public_url: Option<&Url>) -> Response {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod embedded_site;
 pub mod https;

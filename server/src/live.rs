@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tower_sessions::Session;
@@ -105,6 +105,7 @@ fn parse_event_id(text: &str) -> Result<EventId, String> {
 pub async fn stream(
     State(state): State<AppState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(places): Extension<StreamPlaces>,
     session: Session,
     uri: Uri,
     headers: HeaderMap,
@@ -132,6 +133,21 @@ pub async fn stream(
     let Some(session_id) = session.id().map(|id| id.to_string()) else {
         return (StatusCode::UNAUTHORIZED, "Log in first.").into_response();
     };
+    let Some(user) = visitor.user() else {
+        return (StatusCode::UNAUTHORIZED, "Log in first.").into_response();
+    };
+    let Some(place) = places.take(user.id) else {
+        tracing::info!(user = %user.name, "live stream refused: the user has the most open");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "You have {} live streams open already, the most one user may have at once. \
+                 Close a tab or window showing Lookout, then reload this one.",
+                places.per_user
+            ),
+        )
+            .into_response();
+    };
     let gate = Arc::new(ReadGate::new(visitor, rules));
     let subscription = state
         .live
@@ -149,6 +165,7 @@ pub async fn stream(
         recheck: ticker(RECHECK),
         state,
         opened: false,
+        _place: place,
     };
     let frames = futures_util::stream::unfold(connection, |mut connection| async move {
         let chunk = connection.next_chunk().await?;
@@ -183,6 +200,61 @@ struct Connection {
     recheck: Interval,
     state: AppState,
     opened: bool,
+    /// Given back when the stream ends, however it ends.
+    _place: StreamPlace,
+}
+
+/// How many live streams each user has open on this instance: one login must not be able to
+/// take every connection place with streams. Only users with a stream open have an entry.
+#[derive(Clone)]
+pub struct StreamPlaces {
+    per_user: usize,
+    open: Arc<Mutex<HashMap<i64, usize>>>,
+}
+
+/// One open stream's place among its user's.
+struct StreamPlace {
+    places: StreamPlaces,
+    user: i64,
+}
+
+impl StreamPlaces {
+    pub fn new(per_user: usize) -> Self {
+        Self {
+            per_user,
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for one more stream of `user`, or `None` if it has the most already.
+    fn take(&self, user: i64) -> Option<StreamPlace> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(user).or_insert(0);
+        if *count >= self.per_user {
+            return None;
+        }
+        *count += 1;
+        Some(StreamPlace {
+            places: self.clone(),
+            user,
+        })
+    }
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        let mut open = self
+            .places
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// The newest message per topic, waiting for the next tick, with how many older ones it
@@ -378,5 +450,24 @@ mod tests {
         }
         let many = vec!["filter=a"; MAX_FILTERS + 1].join("&");
         assert!(parse(&many, None).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn a_user_has_at_most_its_stream_places_and_gets_them_back() {
+        let places = StreamPlaces::new(2);
+        let first = places.take(7).unwrap();
+        let second = places.take(7).unwrap();
+        assert!(places.take(7).is_none());
+        assert!(
+            places.take(8).is_some(),
+            "another user has places of its own"
+        );
+        drop(first);
+        let third = places.take(7).unwrap();
+        drop((second, third));
+        assert!(
+            places.open.lock().unwrap().is_empty(),
+            "no entry stays behind"
+        );
     }
 }

@@ -5,7 +5,8 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::{Broker, Intake, LiveFeed, Publisher};
 use crate::{
-    admin, embedded_site, https, live, login, maintenance, publish, status_pages, web, writer,
+    admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages, web,
+    writer,
 };
 use app::access::AccessPolicy;
 use app::ingest_status::IngestStatus;
@@ -19,13 +20,13 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::response::IntoResponse;
-use axum::routing::{MethodFilter, MethodRouter};
-use axum::serve::ListenerExt;
+use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
 use axum::{middleware, Extension};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use rumqttc::SubscribeReasonCode;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -52,6 +53,8 @@ pub struct Application {
     tls: Option<Arc<rustls::ServerConfig>>,
     redirect_listener: Option<TcpListener>,
     router: Router,
+    /// Set when `/metrics` has an address of its own; the router serves only it.
+    metrics: Option<(TcpListener, Router)>,
     ingest: JoinHandle<()>,
     writer: JoinHandle<()>,
     store: Store,
@@ -142,7 +145,15 @@ impl Application {
             None => None,
         };
 
-        let router = web_router(&settings, store.clone(), status, hub.clone(), publisher).await?;
+        let metrics_listener = match &settings.web.metrics_listen {
+            Some(metrics) => Some(TcpListener::bind(metrics.value).await.map_err(|error| {
+                metrics.unusable(format!("cannot listen on {}: {error}", metrics.value))
+            })?),
+            None => None,
+        };
+
+        let (router, metrics_router) =
+            web_router(&settings, store.clone(), status, hub.clone(), publisher).await?;
         let mut tasks = running.disarm();
         let live_feed =
             live_feed.map(|client| (tasks.pop().expect("the live feed's task"), client));
@@ -152,6 +163,7 @@ impl Application {
             tls,
             redirect_listener,
             router,
+            metrics: metrics_listener.map(|listener| (listener, metrics_router)),
             ingest,
             writer,
             store,
@@ -177,6 +189,12 @@ impl Application {
         Some(listener.local_addr().ok()?.port())
     }
 
+    /// The port `/metrics` is served on, when it has an address of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let (listener, _) = self.metrics.as_ref()?;
+        Some(listener.local_addr().ok()?.port())
+    }
+
     /// Serves and ingests until the process is asked to stop (SIGTERM, Ctrl-C) or a part fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
@@ -195,6 +213,7 @@ impl Application {
             tls,
             redirect_listener,
             router,
+            metrics,
             ingest: mut ingest_task,
             writer: mut writer_task,
             store,
@@ -211,9 +230,9 @@ impl Application {
         let address = listener
             .local_addr()
             .map_or(settings.listen.value, |bound| bound);
-        let stopped = |mut stopping: watch::Receiver<bool>| async move {
-            let _ = stopping.wait_for(|stopping| *stopping).await;
-        };
+        let limits = settings.web.limits.clone();
+        // One cap for the listeners anyone can reach: it stands for the process's descriptors.
+        let slots = connections::Slots::fitting_open_files(limits.max_connections);
         let scheme = if tls.is_some() { "https" } else { "http" };
         if let Some(redirect_listener) = redirect_listener {
             let public_url = settings
@@ -226,42 +245,37 @@ impl Application {
                 redirect_listener,
                 address.port(),
                 public_url,
-                stopped(stopping.subscribe()),
+                slots.clone(),
+                limits.clone(),
+                stopping.subscribe(),
             ));
             tracing::info!(url = %format!("http://{from}/"), "redirecting plain HTTP to HTTPS");
+        }
+        if let Some((metrics_listener, metrics_router)) = metrics {
+            let at = metrics_listener.local_addr()?;
+            // Places of its own: a full main listener must not stop the scrapes that show it.
+            tokio::spawn(connections::serve(
+                metrics_listener,
+                metrics_router,
+                connections::Slots::new(METRICS_CONNECTIONS),
+                limits.clone(),
+                stopping.subscribe(),
+            ));
+            tracing::info!(url = %format!("http://{at}{METRICS}"), "serving the metrics");
         }
         let (files, bytes) = embedded_site::size();
         if files > 0 {
             tracing::info!(files, bytes, "serving the site from inside the binary");
         }
-        let http_stop = stopped(stopping.subscribe());
+        let http_stop = stopping.subscribe();
         let mut http_task = tokio::spawn(async move {
-            // The peer address feeds the login throttle and the audit log.
-            let service = router
-                .clone()
-                .into_make_service_with_connect_info::<std::net::SocketAddr>();
             match tls {
-                // Live streams go through axum too here: live::direct reads plain TCP.
-                Some(tls) => {
-                    let listener = https::TlsListener::new(listener, tls)?.tap_io(|stream| {
-                        // As below: answers go out whole, without waiting for Nagle's algorithm.
-                        let _ = stream.get_ref().0.set_nodelay(true);
-                    });
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(http_stop)
-                        .await
-                }
-                None => {
-                    // Live streams are served apart from hyper (live::direct); the rest by axum.
-                    let listener = live::direct::split(listener, router)?.tap_io(|socket| {
-                        // Answers go out whole at once, without waiting for Nagle's algorithm.
-                        let _ = socket.set_nodelay(true);
-                    });
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(http_stop)
-                        .await
-                }
+                // Live streams go through hyper too here: live::direct reads plain TCP.
+                Some(tls) => https::serve(listener, tls, router, slots, limits, http_stop).await,
+                // Live streams are served apart from hyper (live::direct); the rest by hyper.
+                None => live::direct::serve(listener, router, slots, limits, http_stop).await,
             }
+            Ok::<_, std::io::Error>(())
         });
         tracing::info!(url = %format!("{scheme}://{address}/"), "serving");
 
@@ -466,6 +480,8 @@ async fn shutdown_signal() {
 }
 
 const METRICS: &str = "/metrics";
+/// Connections the metrics address serves at once: a scraper or two, and a person looking.
+const METRICS_CONNECTIONS: usize = 8;
 const HEALTHZ: &str = "/healthz";
 const READYZ: &str = "/readyz";
 const LOG_IN: &str = "/login";
@@ -569,13 +585,14 @@ fn page_method(method: leptos_router::Method) -> Method {
     }
 }
 
+/// The site's router, and the one the metrics address serves (used only when it is set).
 async fn web_router(
     settings: &Settings,
     store: Store,
     ingest: IngestStatus,
     live: LiveHub,
     publisher: Publisher,
-) -> Result<Router, ConfigError> {
+) -> Result<(Router, Router), ConfigError> {
     // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
     // it is told about is ours.
     let mut leptos_options = get_configuration(None)
@@ -623,6 +640,28 @@ async fn web_router(
     let routes = route_list();
     // Room for the largest payload and topic, percent-encoded (three bytes each at worst).
     let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
+    let token = settings
+        .web
+        .metrics_token
+        .as_ref()
+        .map(|token| MetricsToken::new(token.value.expose()));
+    let metrics_router = Router::new()
+        .route(
+            METRICS,
+            get(metrics).layer(Extension(MetricsAccess::Token(token.clone()))),
+        )
+        .with_state(state.clone())
+        .layer(web::compression())
+        .layer(middleware::from_fn_with_state(
+            settings.web.is_https(),
+            web::security_headers,
+        ));
+    // On the main listener only with a token, and only when the metrics have no address of
+    // their own: anonymous by default, they showed private topics' traffic to anyone.
+    let main_access = match (&settings.web.metrics_listen, token) {
+        (None, Some(token)) => MetricsAccess::Token(Some(token)),
+        _ => MetricsAccess::NotHere,
+    };
     // Layers run outside in, from the last added: headers on every response (refusals too),
     // then the origin rule, then the session.
     let router = plain_routes(publish_body_limit)
@@ -640,6 +679,10 @@ async fn web_router(
             login::resolve_visitor,
         ))
         .layer(Extension(login::LoginGuard::new(settings.web.is_https())))
+        .layer(Extension(main_access))
+        .layer(Extension(live::StreamPlaces::new(
+            settings.web.limits.max_streams_per_user,
+        )))
         // Behind an Arc: the layer clones it into every request.
         .layer(Extension(Arc::new(publisher)))
         .layer(Extension(login::SessionRefresh::for_idle(
@@ -658,12 +701,13 @@ async fn web_router(
         .layer(web::compression());
     // A build without the site inside serves it from disk through Leptos' file handler (the
     // fallback above).
-    Ok(router
+    let router = router
         .merge(embedded_site::routes())
         .layer(middleware::from_fn_with_state(
             settings.web.is_https(),
             web::security_headers,
-        )))
+        ));
+    Ok((router, metrics_router))
 }
 
 /// How often every published page is rebuilt when nobody visits it, so its feed records status
@@ -720,13 +764,72 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
     )
 }
 
-/// Prometheus scrapes this. Counters only, never a topic name or a payload, so it needs no login.
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+/// Who may read `/metrics` where it is routed. They name private topics' traffic (counts, the
+/// last oversized topic), so never anyone by default.
+#[derive(Clone)]
+enum MetricsAccess {
+    /// Not served on this listener: 404.
+    NotHere,
+    /// Served, to requests bearing the token when there is one.
+    Token(Option<MetricsToken>),
+}
+
+/// The configured token, kept as its SHA-256 digest: a presented token is hashed and the two
+/// digests compared in constant time, so neither the comparison nor the lengths tell an
+/// attacker how much of a guess was right.
+#[derive(Clone)]
+struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    fn new(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token.trim());
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let difference = digest
+            .iter()
+            .zip(&self.0)
+            .fold(0_u8, |difference, (a, b)| difference | (a ^ b));
+        // Read through black_box so the compiler cannot stop at the first difference.
+        std::hint::black_box(difference) == 0
+    }
+}
+
+/// Prometheus scrapes this: counters, never a payload; see [`MetricsAccess`] for who may.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Extension(access): Extension<MetricsAccess>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    match access {
+        MetricsAccess::NotHere => return (StatusCode::NOT_FOUND, "Not found\n").into_response(),
+        MetricsAccess::Token(Some(token)) if !token.admits(&headers) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"lookout metrics\"")],
+                "The metrics need the bearer token set in LOOKOUT_METRICS_TOKEN.\n",
+            )
+                .into_response()
+        }
+        MetricsAccess::Token(_) => {}
+    }
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         state.ingest.prometheus_text() + &state.status_pages.prometheus_text(),
     )
+        .into_response()
 }

@@ -32,7 +32,7 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("GET", "/login", EVERYONE),
     ("GET", "/topics", SIGNED_IN),
     ("POST", "/api/topic_tree", SIGNED_IN_API),
-    ("GET", "/metrics", EVERYONE),
+    ("GET", "/metrics", [401; 4]), // a bearer token, never a session, opens it (metrics.rs)
     ("GET", "/healthz", EVERYONE),
     ("GET", "/readyz", EVERYONE),
     // No such topic: signed-in visitors get the 404 page, anonymous ones the login first.

@@ -91,10 +91,8 @@ async fn a_postgres_outage_mid_stream_loses_nothing() {
         "{}",
         page.body
     );
-    app.get_until("/metrics", |body| {
-        body.contains("\nlookout_storage_failing 1\n")
-    })
-    .await;
+    app.metrics_until(|body| body.contains("\nlookout_storage_failing 1\n"))
+        .await;
     postgres.launch().await;
     publish_all(&broker.url(), &sequenced(&prefix, 17_000, 3_000, 100)).await;
 

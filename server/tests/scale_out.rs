@@ -104,7 +104,14 @@ impl Group {
 
 /// What instance `port` says in `/metrics` for `name`.
 async fn metric(port: u16, name: &str) -> u64 {
-    let response = http_request(port, "GET", "/metrics", &[], "").await;
+    let response = http_request(
+        port,
+        "GET",
+        "/metrics",
+        &[support::METRICS_AUTHORIZATION],
+        "",
+    )
+    .await;
     response
         .body
         .lines()

@@ -63,9 +63,7 @@ async fn a_published_message_is_stored_and_shown_on_the_home_page() {
 
     // Acknowledgements follow the commit: QoS 1 and 2 are acknowledged, QoS 0 needs none.
     let metrics = app
-        .get_until("/metrics", |body| {
-            body.contains("\nlookout_messages_acknowledged_total 2\n")
-        })
+        .metrics_until(|body| body.contains("\nlookout_messages_acknowledged_total 2\n"))
         .await;
     assert!(
         metrics.head.contains("text/plain; version=0.0.4"),
@@ -169,9 +167,7 @@ async fn an_oversized_payload_is_skipped_and_later_messages_still_arrive() {
     );
     assert!(page.body.contains(&large), "{}", page.body);
     let metrics = app
-        .get_until("/metrics", |body| {
-            body.contains("\nlookout_messages_acknowledged_total 2\n")
-        })
+        .metrics_until(|body| body.contains("\nlookout_messages_acknowledged_total 2\n"))
         .await;
     assert!(metrics
         .body

@@ -19,7 +19,7 @@ async fn anonymous(app: &TestApp, path: &str, if_none_match: Option<&str>) -> Ht
 }
 
 async fn snapshot_builds(app: &TestApp) -> u64 {
-    let metrics = anonymous(app, "/metrics", None).await.body;
+    let metrics = app.metrics_until(|_| true).await.body;
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("lookout_status_snapshot_builds_total "))

@@ -4,8 +4,11 @@
 //! `GET /api/live` to [`serve_stream`] instead: it reads the request head itself, runs it through
 //! the same router (sessions, visitor, access, security headers: one code path for every route),
 //! and writes the response head and then each chunk of the body straight to the socket. Every
-//! other connection goes to axum as before.
+//! other connection goes to hyper (`connections::serve_http`). Both hold a place under the
+//! connection cap and keep the same header and write timeouts.
 
+use crate::config::ConnectionLimits;
+use crate::connections::{self, Bounded, Slot, Slots};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
@@ -15,84 +18,60 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::WriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 /// How the request line of a stream starts.
 const STREAM_REQUEST: &[u8] = b"GET /api/live";
 /// The largest request head a stream may send.
 const MAX_HEAD: usize = 16 * 1024;
-/// How long a new connection may take to send enough to be told apart, or its whole head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections waiting for axum to take them.
-const HANDOFF: usize = 256;
+/// The longest pause between looks at a request line that has only partly arrived.
+const MAX_PEEK_PAUSE: Duration = Duration::from_millis(100);
 
-/// The listener axum serves: every accepted connection except live streams.
-pub struct OtherRequests {
-    handoff: mpsc::Receiver<(TcpStream, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for OtherRequests {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        match self.handoff.recv().await {
-            Some(connection) => connection,
-            // The acceptor is gone only when the server is stopping; axum stops by then.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
-/// Accepts on `listener`, serving live streams directly and handing everything else to the
-/// returned listener. The acceptor runs until that listener is dropped.
-pub fn split(listener: TcpListener, router: Router) -> io::Result<OtherRequests> {
-    let local = listener.local_addr()?;
-    let (sender, handoff) = mpsc::channel(HANDOFF);
-    tokio::spawn(async move {
-        loop {
-            let (socket, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
+/// Serves `listener` until `stop`: live streams directly, every other connection through hyper
+/// (`connections::serve_http`). Each holds a place under the cap from its acceptance to its
+/// end; then this waits for the connections under way to finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    slots: Slots,
+    limits: ConnectionLimits,
+    stop: watch::Receiver<bool>,
+) {
+    connections::accept(&listener, &slots, stop.clone(), |socket, peer, slot| {
+        let (router, limits, mut stop) = (router.clone(), limits.clone(), stop.clone());
+        tokio::spawn(async move {
+            // The head, however it is served, must be here by then.
+            let head_deadline = Instant::now() + limits.header_timeout;
+            let looked = tokio::select! {
+                looked = tokio::time::timeout_at(head_deadline, is_stream_request(&socket)) => looked,
+                // A shutdown does not wait for a client that has not said what it wants.
+                () = connections::stopped(&mut stop) => return,
             };
-            if sender.is_closed() {
-                return;
-            }
-            let (sender, router) = (sender.clone(), router.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(HEAD_TIMEOUT, is_stream_request(&socket)).await {
-                    Ok(Ok(true)) => {
-                        // Small frames go out as they come: Nagle's algorithm would hold them
-                        // back by tens of milliseconds (bench/results/live.md).
-                        let _ = socket.set_nodelay(true);
-                        serve_stream(socket, peer, router).await
-                    }
-                    Ok(Ok(false)) => {
-                        let _ = sender.send((socket, peer)).await;
-                    }
-                    Ok(Err(_)) | Err(_) => {}
+            match looked {
+                Ok(Ok(true)) => {
+                    serve_stream(socket, peer, router, &limits, head_deadline, slot).await
                 }
-            });
-        }
-    });
-    Ok(OtherRequests { handoff, local })
+                Ok(Ok(false)) => {
+                    let io = Bounded::new(socket, slot, &limits);
+                    connections::serve_http(io, peer, router, limits, stop).await
+                }
+                Ok(Err(_)) | Err(_) => {}
+            }
+        });
+    })
+    .await;
+    drop(listener);
+    slots.all_free().await;
 }
 
-/// Looks at the first bytes without taking them, so that axum still reads the whole request.
+/// Looks at the first bytes without taking them, so that hyper still reads the whole request.
 async fn is_stream_request(socket: &TcpStream) -> io::Result<bool> {
     let mut start = [0; STREAM_REQUEST.len()];
+    let mut pause = Duration::from_millis(5);
     loop {
         let seen = socket.peek(&mut start).await?;
         if seen == 0 {
@@ -104,16 +83,33 @@ async fn is_stream_request(socket: &TcpStream) -> io::Result<bool> {
         if seen == start.len() {
             return Ok(true);
         }
-        // Only part of the request line is here yet.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Only part of the request line is here yet; a client sending it a byte at a time
+        // should not cost a look every few milliseconds until the header timeout.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_PEEK_PAUSE);
     }
 }
 
-async fn serve_stream(mut socket: TcpStream, peer: SocketAddr, router: Router) {
-    let request = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket)).await {
+/// Serves one live stream. It ends when the server ends it, when the client closes (noticed at
+/// once, so the user's stream place is free again), or when the client has not taken the next
+/// bytes within the write timeout: a client that stops reading must not hold a stream, whose
+/// login is then no longer rechecked either.
+async fn serve_stream(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    limits: &ConnectionLimits,
+    head_deadline: Instant,
+    _slot: Slot,
+) {
+    let request = match tokio::time::timeout_at(head_deadline, read_head(&mut socket)).await {
         Ok(Ok(request)) => request,
         Ok(Err(problem)) => {
-            let _ = socket.write_all(&bad_request(&problem)).await;
+            let _ = tokio::time::timeout(
+                limits.write_timeout,
+                socket.write_all(&bad_request(&problem)),
+            )
+            .await;
             return;
         }
         Err(_) => return,
@@ -122,19 +118,34 @@ async fn serve_stream(mut socket: TcpStream, peer: SocketAddr, router: Router) {
     request.extensions_mut().insert(ConnectInfo(peer));
     let Ok(response) = router.oneshot(request).await;
     let (parts, mut body) = response.into_parts();
-    if socket.write_all(&head_of(&parts)).await.is_err() {
+    let (mut reader, mut writer) = socket.split();
+    let taken = limits.write_timeout;
+    if !write_within(&mut writer, &head_of(&parts), taken).await {
         return;
     }
-    // Each chunk as it comes; the stream ends when the client goes (a failed write) or the
-    // server ends it.
-    while let Some(Ok(frame)) = body.frame().await {
+    // A stream's client sends nothing after its head: a read that ends means it closed.
+    let mut probe = [0; 1];
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = reader.read(&mut probe) => return,
+        };
+        let Some(Ok(frame)) = frame else { break };
         if let Ok(data) = frame.into_data() {
-            if socket.write_all(&data).await.is_err() {
+            if !write_within(&mut writer, &data, taken).await {
                 return;
             }
         }
     }
-    let _ = socket.shutdown().await;
+    let _ = tokio::time::timeout(limits.write_timeout, writer.shutdown()).await;
+}
+
+/// Whether the client took all of `bytes` within `timeout`.
+async fn write_within(writer: &mut WriteHalf<'_>, bytes: &[u8], timeout: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(timeout, writer.write_all(bytes)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Reads and parses the request head; the read buffer is gone once this returns.

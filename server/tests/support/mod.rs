@@ -68,6 +68,8 @@ pub async fn fresh_database_on(admin_url: &str) -> String {
 
 pub struct TestApp {
     pub port: u16,
+    /// Where `/metrics` is served, when it has an address of its own.
+    pub metrics_port: Option<u16>,
     pub db: PgPool,
     /// The session cookie requests carry, once logged in.
     pub cookie: std::sync::Mutex<Option<String>>,
@@ -78,6 +80,11 @@ pub struct TestApp {
     pub database_url: String,
     pub client_id: String,
 }
+
+/// The token test apps serve `/metrics` with.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef";
+/// The header that carries it.
+pub const METRICS_AUTHORIZATION: &str = "Authorization: Bearer test-metrics-token-0123456789abcdef";
 
 /// The variables a test app runs with: a fresh database, port 0, its own client id and its own
 /// topic prefix. `extra` adds to or overrides them.
@@ -94,6 +101,8 @@ pub fn test_environment(
         ("LOOKOUT_MQTT_URL", broker_url.to_owned()),
         ("LOOKOUT_MQTT_CLIENT_ID", client_id.to_owned()),
         ("LOOKOUT_MQTT_SUBSCRIPTIONS", format!("{prefix}/#")),
+        // As a deployment that scrapes it: `/metrics` is served only with a token.
+        ("LOOKOUT_METRICS_TOKEN", METRICS_TOKEN.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -141,9 +150,11 @@ pub async fn spawn_app_on(
         .await
         .expect("the application starts");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
         port,
+        metrics_port,
         db: PgPool::connect(database_url).await.unwrap(),
         cookie: Default::default(),
         origin: public_origin.unwrap_or_else(|| format!("http://127.0.0.1:{port}")),
@@ -336,6 +347,26 @@ impl TestApp {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "{path} never showed what was expected: {}",
+                response.body
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Asks for `/metrics` (with the token) until the body satisfies `wanted`; fails with the
+    /// last body after 30 s.
+    pub async fn metrics_until(&self, wanted: impl Fn(&str) -> bool) -> HttpResponse {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let response =
+                http_request(self.port, "GET", "/metrics", &[METRICS_AUTHORIZATION], "").await;
+            if wanted(&response.body) {
+                return response;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/metrics never showed what was expected: {} {}",
+                response.head,
                 response.body
             );
             tokio::time::sleep(Duration::from_millis(200)).await;

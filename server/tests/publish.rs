@@ -570,8 +570,8 @@ async fn topics_that_brokers_refuse_are_refused_with_the_reason() {
 
 /// A message the broker refuses (Mosquitto closes the connection over a packet larger than its
 /// `max_packet_size`) must cost one reconnect of the publishing connection and nothing else: on
-/// ingest's persistent session rumqttc would send it again after every reconnect, forever, and
-/// ingest of every topic would stop.
+/// ingest's persistent session rumqttc sent it again after every reconnect, forever, and ingest
+/// could acknowledge nothing and stored every held message again at each reconnect.
 #[tokio::test]
 async fn a_message_the_broker_refuses_is_reported_lost_and_ingest_keeps_storing() {
     let broker = TestBroker::start_with_settings("max_packet_size 2048").await;

@@ -286,6 +286,17 @@ impl Rules {
         )
     }
 
+    /// The filters of the topics `visitor` may read, for a query to narrow a list by before
+    /// [`Rules::may_read`] decides each topic; `None` when every topic is readable.
+    pub fn read_filters(&self, visitor: &Visitor) -> Option<Vec<TopicFilter>> {
+        match visitor.role() {
+            Some(role) => self
+                .granted(role, Permission::Read)
+                .map(|filters| filters.cloned().collect()),
+            None => Some(Vec::new()),
+        }
+    }
+
     /// Where `visitor` may publish, as the publish page explains it.
     pub fn publish_scope(&self, visitor: &Visitor) -> PublishScope {
         let granted = visitor

@@ -7,17 +7,23 @@ use crate::liveness::DeviceCounts;
 use crate::roles::Role;
 use crate::session::{load_current_visitor, load_login_hints};
 use crate::topic_detail::{topic_link_rel, topic_path};
-use crate::topics::{format_age, load_topic_list, TopicLatest, TopicList, TOPIC_LIST_LIMIT};
+use crate::topics::{format_age, load_topic_list, page_cursor, TopicLatest, TopicPage};
 use leptos::prelude::*;
 use std::time::Duration;
 
 /// `/`: the overview (broker connection, message rate, ingest queue and lag, devices), then the
-/// topics with their latest values, live.
+/// topics with their latest values, live, a page at a time (`?after=` or `?before=` a topic name
+/// in hex, as the page's own links write it).
 #[component]
 pub fn TopicsPage() -> impl IntoView {
     let status = Resource::new(|| (), |_| load_ingest_status());
     let devices = Resource::new(|| (), |_| load_devices());
-    let snapshot = Resource::new(|| (), |_| load_topic_list());
+    let query = leptos_router::hooks::use_query_map();
+    let cursor = move |key: &str| query.read().get(key).and_then(|hex| page_cursor(&hex));
+    let snapshot = Resource::new(
+        move || (cursor("after"), cursor("before")),
+        |(after, before)| load_topic_list(after, before),
+    );
     // The figures are read again every few seconds once the page is hydrated (the interval runs
     // only in the browser); devices less often, as deciding them reads the database.
     Effect::new(move |_| {
@@ -62,7 +68,8 @@ pub fn TopicsPage() -> impl IntoView {
             <h2>"Topics"</h2>
             <Suspense fallback=|| view! { <p>"Loading topics…"</p> }>
                 {move || Suspend::new(async move {
-                    view! { <TopicsView snapshot=snapshot.await/> }
+                    let (after, before) = (cursor("after"), cursor("before"));
+                    view! { <TopicsView snapshot=snapshot.await after before/> }
                 })}
             </Suspense>
         </main>
@@ -162,20 +169,28 @@ impl PageClock {
 }
 
 /// The status line and the table, with ages that keep counting once the page is hydrated, and
-/// values that follow the live stream.
+/// values that follow the live stream; links to the pages before and after.
 #[component]
-fn TopicsView(snapshot: Result<TopicList, ServerFnError>) -> impl IntoView {
+fn TopicsView(
+    snapshot: Result<TopicPage, ServerFnError>,
+    after: Option<String>,
+    before: Option<String>,
+) -> impl IntoView {
     let clock = PageClock::start();
     let table = match snapshot {
         Ok(snapshot) => {
-            let age_of = clock.age_from(snapshot.server_now_ms);
+            let age_of = clock.age_from(snapshot.list.server_now_ms);
+            let pager = topic_pager(&snapshot);
             // A browser following every topic gets the newest value per topic four times a
             // second at most: enough to watch, and a busy broker cannot flood the page.
-            let (topics, stream) = server_signal(
+            let (page, stream) = server_signal(
                 snapshot,
                 StreamOptions::default().conflated(250),
-                TopicList::apply,
-                || async { load_topic_list().await.ok() },
+                TopicPage::apply,
+                move || {
+                    let (after, before) = (after.clone(), before.clone());
+                    async move { load_topic_list(after, before).await.ok() }
+                },
             );
             view! {
                 <p class="live-state" data-state=move || stream.get().label()>
@@ -183,15 +198,17 @@ fn TopicsView(snapshot: Result<TopicList, ServerFnError>) -> impl IntoView {
                 </p>
                 <p class="topic-total">
                     {move || {
-                        let count = topics.with(|list| list.topics.len());
-                        if count as i64 >= TOPIC_LIST_LIMIT {
-                            format!("The first {count} topics; the explorer has them all.")
+                        let (count, paged) = page
+                            .with(|page| (page.list.topics.len(), page.is_one_of_several()));
+                        if paged {
+                            format!("{count} topics on this page")
                         } else {
                             format!("{count} topics")
                         }
                     }}
                 </p>
-                <TopicTable topics age_of/>
+                <TopicTable page age_of/>
+                {pager}
             }
             .into_any()
         }
@@ -273,15 +290,34 @@ fn IngestSummary(
     }
 }
 
+/// Plain links to the pages around this one, so paging works without JavaScript too. The
+/// links are those of the page as loaded: live topics joining it do not move its bounds.
+fn topic_pager(page: &TopicPage) -> Option<impl IntoView> {
+    let first = (page.start != std::ops::Bound::Unbounded).then(|| {
+        view! { <a class="first" href="/">"First topics"</a> }
+    });
+    let previous = page
+        .previous_href()
+        .map(|href| view! { <a class="previous" href=href>"← Previous topics"</a> });
+    let next = page
+        .next_href()
+        .map(|href| view! { <a class="next" href=href>"Next topics →"</a> });
+    page.is_one_of_several().then(|| {
+        view! {
+            <nav class="pager topic-pages" aria-label="Topic pages">{first} {previous} {next}</nav>
+        }
+    })
+}
+
 #[component]
 fn TopicTable(
-    topics: ReadSignal<TopicList>,
+    page: ReadSignal<TopicPage>,
     age_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let rows = move || topics.with(|list| list.topics.clone());
+    let rows = move || page.with(|page| page.list.topics.clone());
     view! {
         <Show
-            when=move || topics.with(|list| !list.topics.is_empty())
+            when=move || page.with(|page| !page.list.topics.is_empty())
             fallback=|| view! { <p class="empty">"No messages yet. Publish to the broker and they appear here."</p> }
         >
             <table class="topic-table">

@@ -6,8 +6,10 @@
 //! After a post the server redirects back here (post/redirect/get) and leaves the outcome in the
 //! session (a "flash", taken once): the notice and a refused form's values come from the server,
 //! never from the URL, so a crafted link cannot make the page claim a publish that did not happen.
+//! The session never holds a payload (see [`Draft`]).
 
 use crate::pages::LoadError;
+use crate::topic_filter::MAX_TOPIC_BYTES;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -18,13 +20,15 @@ pub const PUBLISH: &str = "/publish";
 /// The session key of the outcome the page shows once.
 pub const FLASH_KEY: &str = "publish_flash";
 
-/// The form's values, to fill it in again after a refusal.
+/// The form's values, to fill it in again after a refusal. Not the payload: the draft waits in
+/// the session, which PostgreSQL keeps, and a payload may be large or a secret meant for a
+/// device. Its size is kept, so the page can ask for it again.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draft {
     pub topic: String,
-    pub payload: String,
     pub qos: u8,
     pub retain: bool,
+    pub payload_bytes: usize,
 }
 
 /// How far a publish got. rumqttc reports what happened to a message only as the broker's
@@ -69,12 +73,13 @@ impl Delivery {
                  connection and may reach the broker later."
             }
             Delivery::Lost => {
-                "The connection to the broker dropped before the broker acknowledged it, and the \
-                 broker had not kept Lookout's session, so it will not be sent again. It may or \
-                 may not have arrived."
+                "The connection to the broker dropped before the broker acknowledged it, and \
+                 Lookout does not send it again. It may or may not have arrived. Brokers close \
+                 the connection over a message they refuse (one larger than they accept, say)."
             }
             Delivery::NotSent => {
-                "The connection to the broker dropped before it was sent, and the broker had                  not kept Lookout's session, so it was never sent."
+                "The connection to the broker dropped before it was sent, and Lookout does not \
+                 send it again: it was never sent."
             }
         }
     }
@@ -93,6 +98,13 @@ pub enum Refusal {
     TopicTooLong,
     /// `$SYS/...` and other topics starting with `$` belong to the broker.
     ReservedTopic,
+    /// A code point brokers refuse in a topic (see `topic_filter::check_topic_name`).
+    ControlCharacter {
+        code_point: u32,
+    },
+    NonCharacter {
+        code_point: u32,
+    },
     PayloadTooLarge {
         bytes: usize,
         limit: usize,
@@ -114,6 +126,8 @@ impl Refusal {
             Refusal::NulCharacter => "nul_character",
             Refusal::TopicTooLong => "topic_too_long",
             Refusal::ReservedTopic => "reserved_topic",
+            Refusal::ControlCharacter { .. } => "control_character",
+            Refusal::NonCharacter { .. } => "non_character",
             Refusal::PayloadTooLarge { .. } => "payload_too_large",
             Refusal::BadQos => "bad_qos",
             Refusal::RetainNotConfirmed => "retain_not_confirmed",
@@ -132,7 +146,19 @@ impl Refusal {
                     .to_owned()
             }
             Refusal::NulCharacter => "A topic cannot contain the character U+0000.".to_owned(),
-            Refusal::TopicTooLong => "A topic is at most 65535 bytes.".to_owned(),
+            Refusal::TopicTooLong => format!(
+                "A topic is at most {MAX_TOPIC_BYTES} bytes, the longest topic Lookout stores."
+            ),
+            Refusal::ControlCharacter { code_point } => format!(
+                "The topic contains U+{code_point:04X}, a control character. Brokers refuse \
+                 topics with control characters (U+0000 to U+001F and U+007F to U+009F) and may \
+                 drop the connection over them."
+            ),
+            Refusal::NonCharacter { code_point } => format!(
+                "The topic contains U+{code_point:04X}, a Unicode non-character. Brokers refuse \
+                 topics with non-characters (U+FDD0 to U+FDEF, and U+FFFE and U+FFFF in every \
+                 plane) and may drop the connection over them."
+            ),
             Refusal::ReservedTopic => {
                 "Topics starting with '$' (such as $SYS/...) belong to the broker; clients do \
                  not publish to them."
@@ -266,13 +292,28 @@ pub fn PublishPage() -> impl IntoView {
 
 #[component]
 fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
-    // A refused form comes back as it was; after a publish the topic and QoS stay (the next
-    // message often goes to the same place), the payload and retain do not.
+    // A refused form comes back as it was but for the payload, which the page asks for again;
+    // after a publish the topic and QoS stay (the next message often goes to the same place),
+    // the payload and retain do not.
     let (draft, notice) = match data.flash {
-        Some(Flash::Refused { refusal, draft }) => (
-            draft,
-            Some(view! { <p class="error" role="alert">{refusal.text()}</p> }.into_any()),
-        ),
+        Some(Flash::Refused { refusal, draft }) => {
+            let paste_again = (draft.payload_bytes > 0).then(|| {
+                view! {
+                    <p class="notice paste-again">
+                        {format!(
+                            "Lookout does not keep payloads between pages: paste the payload \
+                             ({} bytes) again.",
+                            draft.payload_bytes,
+                        )}
+                    </p>
+                }
+            });
+            let notice = view! {
+                <p class="error" role="alert">{refusal.text()}</p>
+                {paste_again}
+            };
+            (draft, Some(notice.into_any()))
+        }
         Some(Flash::Published {
             topic,
             qos,
@@ -379,7 +420,7 @@ fn PublishForm(draft: Draft) -> impl IntoView {
                 />
             </label>
             <label>
-                "Payload" <textarea name="payload" rows="6" spellcheck="false">{draft.payload}</textarea>
+                "Payload" <textarea name="payload" rows="6" spellcheck="false"></textarea>
             </label>
             <label>"QoS " <select name="qos">{qos_options}</select></label>
             <label class="check">

@@ -249,8 +249,21 @@ impl Store {
         Ok(locked.then_some(MaintenanceLock(tx)))
     }
 
-    /// The newest message of each topic, by topic name.
-    pub async fn latest_topics(&self, limit: i64) -> Result<Vec<TopicLatest>, sqlx::Error> {
+    /// The newest message of each topic that one of `filters` selects (of every topic when
+    /// `None`), at most `limit`, in the order of `walk`. Names are ordered by their bytes
+    /// (`collate "C"`), as Rust orders strings, so pages and the live merge agree whatever the
+    /// database's collation.
+    ///
+    /// The filters only narrow the query; the caller still asks the access policy about each
+    /// topic. They become one regular expression that selects exactly the topics the filters
+    /// match (see [`filters_pattern`]): one, so that PostgreSQL compiles it once per query
+    /// however many rules a role has.
+    pub async fn latest_topics(
+        &self,
+        filters: Option<&[TopicFilter]>,
+        walk: TopicWalk<'_>,
+        limit: i64,
+    ) -> Result<Vec<TopicLatest>, sqlx::Error> {
         #[derive(sqlx::FromRow)]
         struct Row {
             name: String,
@@ -259,15 +272,29 @@ impl Store {
             payload_len: i32,
             message_count: i64,
         }
-        let rows: Vec<Row> = sqlx::query_as(
+        let pattern = match filters {
+            Some([]) => return Ok(Vec::new()),
+            Some(filters) => Some(filters_pattern(filters)),
+            None => None,
+        };
+        let (cursor, from, order) = match walk {
+            TopicWalk::First => (None, ">", "asc"),
+            TopicWalk::After(name) => (Some(name), ">", "asc"),
+            TopicWalk::Before(name) => (Some(name), "<", "desc"),
+        };
+        let rows: Vec<Row> = sqlx::query_as(&format!(
             "select t.name, l.received_at, \
                     substring(l.payload from 1 for $1) as payload_prefix, \
                     octet_length(l.payload) as payload_len, l.message_count \
              from latest l join topic t on t.id = l.topic_id \
-             order by t.name \
-             limit $2",
-        )
+             where ($2::text is null or t.name ~ $2) \
+               and ($3::text is null or t.name collate \"C\" {from} $3) \
+             order by t.name collate \"C\" {order} \
+             limit $4"
+        ))
         .bind(PREVIEW_FETCH_BYTES)
+        .bind(pattern)
+        .bind(cursor)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -281,6 +308,61 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Where [`Store::latest_topics`] starts in name order, and which way it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopicWalk<'a> {
+    /// Up from the first name.
+    First,
+    /// Up from the name just after this one.
+    After(&'a str),
+    /// Down from the name just before this one.
+    Before(&'a str),
+}
+
+/// A PostgreSQL regular expression (ARE) matching exactly the topic names one of `filters`
+/// selects, by the rules of [`TopicFilter::matches`]: `+` is one level (`[^/]*`), `a/#` is `a`
+/// and everything below it (`a(/.*)?`), a leading wildcard never selects a name starting with
+/// `$`, and every other character stands for itself.
+pub fn filters_pattern(filters: &[TopicFilter]) -> String {
+    let mut pattern = String::from("^(?:");
+    for (index, filter) in filters.iter().enumerate() {
+        if index > 0 {
+            pattern.push('|');
+        }
+        let text = filter.as_str();
+        if text.starts_with(['+', '#']) {
+            pattern.push_str("(?!\\$)");
+        }
+        for (depth, level) in text.split('/').enumerate() {
+            match level {
+                // Valid filters have `#` only last: the level above, and optionally more.
+                "#" if depth == 0 => pattern.push_str(".*"),
+                "#" => pattern.push_str("(?:/.*)?"),
+                _ => {
+                    if depth > 0 {
+                        pattern.push('/');
+                    }
+                    if level == "+" {
+                        pattern.push_str("[^/]*");
+                    } else {
+                        for c in level.chars() {
+                            // A backslash makes any ASCII punctuation, space or control character
+                            // literal; letters and digits must stay bare (`\d` is a class), and
+                            // other characters mean nothing special.
+                            if c.is_ascii() && !c.is_ascii_alphanumeric() {
+                                pattern.push('\\');
+                            }
+                            pattern.push(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    pattern.push_str(")$");
+    pattern
 }
 
 /// A stored row's place, for the message log: `ctid` reads `(block,row)`.

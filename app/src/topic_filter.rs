@@ -125,12 +125,12 @@ impl TopicFilter {
             });
         }
         let topic = levels.join("/");
-        (names.next().is_none() && is_topic_name(&topic)).then_some(topic)
+        (names.next().is_none() && is_matchable(&topic)).then_some(topic)
     }
 
     /// Matches `topic` level by level, handing each level a `+` stands for to `plus`.
     fn walk<'t>(&self, topic: &'t str, mut plus: impl FnMut(&'t str)) -> bool {
-        if !is_topic_name(topic) {
+        if !is_matchable(topic) {
             return false;
         }
         // `$SYS/...` and other server topics are not selected by a leading wildcard: a
@@ -209,34 +209,61 @@ pub fn shortened(topic: &str, limit: usize) -> std::borrow::Cow<'_, str> {
     format!("{}…", &topic[..end]).into()
 }
 
-/// A topic name as a client may publish to it: at least one character, no wildcard, no U+0000.
+/// What MQTT requires of every topic name (section 4.7.3): at least one character, no wildcard,
+/// no U+0000, at most 65,535 bytes. Filters match such names, whatever else they hold: a stored
+/// topic with a control character is still read under the rules that select it.
+fn is_matchable(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= MAX_BYTES && !topic.contains(['\0', '+', '#'])
+}
+
+/// A topic name Lookout publishes to (see [`check_topic_name`]).
 pub fn is_topic_name(topic: &str) -> bool {
     check_topic_name(topic).is_ok()
 }
 
-/// Why a text is not a topic name (MQTT 3.1.1 section 4.7.3).
+/// Why a text is not a topic name to publish to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InvalidTopicName {
     Empty,
+    /// Over [`MAX_TOPIC_BYTES`].
     TooLong,
     NulCharacter,
     /// `+` or `#`: they select topics in a filter, but a message goes to one topic.
     Wildcard,
+    /// U+0001 to U+001F or U+007F to U+009F.
+    ControlCharacter(char),
+    /// U+FDD0 to U+FDEF, or U+xFFFE / U+xFFFF in any plane.
+    NonCharacter(char),
 }
 
-/// [`is_topic_name`], saying what is wrong.
+/// Whether `topic` is a topic name Lookout publishes to: MQTT 3.1.1 section 4.7.3 (at least one
+/// character, no wildcard, no U+0000), no longer than Lookout stores ([`MAX_TOPIC_BYTES`]), and
+/// none of the code points section 1.5.3 says a topic SHOULD NOT hold (control characters and
+/// Unicode non-characters). Brokers may close the connection on those, and Mosquitto does; its
+/// check (`mosquitto_validate_utf8`) refuses exactly these.
 pub fn check_topic_name(topic: &str) -> Result<(), InvalidTopicName> {
     if topic.is_empty() {
-        Err(InvalidTopicName::Empty)
-    } else if topic.len() > MAX_BYTES {
-        Err(InvalidTopicName::TooLong)
-    } else if topic.contains('\0') {
-        Err(InvalidTopicName::NulCharacter)
-    } else if topic.contains(['+', '#']) {
-        Err(InvalidTopicName::Wildcard)
-    } else {
-        Ok(())
+        return Err(InvalidTopicName::Empty);
     }
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(InvalidTopicName::TooLong);
+    }
+    if topic.contains(['+', '#']) {
+        return Err(InvalidTopicName::Wildcard);
+    }
+    match topic.chars().find(|c| refused_by_brokers(*c)) {
+        Some('\0') => Err(InvalidTopicName::NulCharacter),
+        Some(c) if c.is_control() => Err(InvalidTopicName::ControlCharacter(c)),
+        Some(c) => Err(InvalidTopicName::NonCharacter(c)),
+        None => Ok(()),
+    }
+}
+
+/// U+0000, control characters and Unicode non-characters.
+fn refused_by_brokers(c: char) -> bool {
+    let code = u32::from(c);
+    // `char::is_control` is exactly U+0000 to U+001F and U+007F to U+009F.
+    c.is_control() || (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
 }
 
 impl FromStr for TopicFilter {
@@ -372,22 +399,61 @@ mod tests {
 
     #[test]
     fn topic_names_are_refused_with_a_reason() {
+        use InvalidTopicName::*;
         for (topic, reason) in [
-            ("", InvalidTopicName::Empty),
-            ("a/+/b", InvalidTopicName::Wildcard),
-            ("a/#", InvalidTopicName::Wildcard),
-            ("a+b", InvalidTopicName::Wildcard),
-            ("a\0", InvalidTopicName::NulCharacter),
+            ("", Empty),
+            ("a/+/b", Wildcard),
+            ("a/#", Wildcard),
+            ("a+b", Wildcard),
+            ("a\0", NulCharacter),
+            ("a/\u{1}", ControlCharacter('\u{1}')),
+            ("bell\u{7}", ControlCharacter('\u{7}')),
+            ("line\nbreak", ControlCharacter('\n')),
+            ("tab\there", ControlCharacter('\t')),
+            ("\u{1f}", ControlCharacter('\u{1f}')),
+            ("del\u{7f}", ControlCharacter('\u{7f}')),
+            ("c1\u{85}", ControlCharacter('\u{85}')),
+            ("c1\u{9f}", ControlCharacter('\u{9f}')),
+            ("x\u{fdd0}", NonCharacter('\u{fdd0}')),
+            ("x\u{fdef}", NonCharacter('\u{fdef}')),
+            ("x\u{fffe}", NonCharacter('\u{fffe}')),
+            ("x\u{ffff}", NonCharacter('\u{ffff}')),
+            ("x\u{1fffe}", NonCharacter('\u{1fffe}')),
+            ("x\u{10ffff}", NonCharacter('\u{10ffff}')),
         ] {
             assert_eq!(check_topic_name(topic), Err(reason), "{topic:?}");
         }
         assert_eq!(
-            check_topic_name(&"a".repeat(65_536)),
-            Err(InvalidTopicName::TooLong)
+            check_topic_name(&"a".repeat(MAX_TOPIC_BYTES + 1)),
+            Err(TooLong)
         );
-        assert_eq!(check_topic_name(&"a".repeat(65_535)), Ok(()));
-        for topic in ["a", "/", "a//b", "$SYS/x", "plant/boiler"] {
+        assert_eq!(check_topic_name(&"a".repeat(MAX_TOPIC_BYTES)), Ok(()));
+        // The neighbours of every refused range are fine, as are spaces and other scripts.
+        for topic in [
+            "a",
+            "/",
+            "a//b",
+            "$SYS/x",
+            "plant/boiler",
+            "with space",
+            "\u{20}\u{7e}\u{a0}",
+            "\u{fdcf}\u{fdf0}\u{fffd}\u{1fffd}\u{10000}",
+            "température/°C/日本",
+        ] {
             assert_eq!(check_topic_name(topic), Ok(()), "{topic:?}");
+        }
+    }
+
+    #[test]
+    fn stored_topics_that_publishing_refuses_are_still_matched() {
+        // A broker may deliver what Lookout would not publish; the rules still select it.
+        for topic in [
+            "plant/\u{7}bell",
+            "x\u{ffff}",
+            &"a".repeat(MAX_TOPIC_BYTES + 1),
+        ] {
+            assert!(filter("#").matches(topic), "{topic:?}");
+            assert!(!is_topic_name(topic), "{topic:?}");
         }
     }
 

@@ -290,6 +290,11 @@ impl MqttSettings {
     pub fn live_feed_client_id(&self) -> String {
         format!("{}-live", self.client_id)
     }
+
+    /// The client id of the dashboard's publishing connection (see `ingest::PublishConnection`).
+    pub fn publisher_client_id(&self) -> String {
+        format!("{}-pub", self.client_id)
+    }
 }
 
 #[derive(Clone, Debug)]

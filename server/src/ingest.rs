@@ -1,23 +1,25 @@
 //! The one place that owns the MQTT connection. Its event loop only decodes and hands messages on
 //! through a bounded channel: storage never blocks it for longer than the channel is full, which
 //! is the backpressure we want (the broker holds messages while we cannot take them). The
-//! dashboard publishes on the same connection, through a [`Publisher`].
+//! dashboard publishes on a connection of its own ([`publisher`]), so that nothing it sends can
+//! disturb ingest's.
 
+mod publisher;
 mod tls;
+
+pub use publisher::{PublishConnection, PublishError, Publisher, RECONNECT_GRACE};
 
 use crate::config::{BrokerTransport, ConfigError, MqttSettings};
 use app::ingest_status::IngestStatus;
 use app::live::LiveHub;
-use app::publish::Delivery;
 use app::topic_filter::{check_storable_topic, shortened, UnstorableTopic};
 use chrono::{DateTime, Utc};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,
-    Request, SubscribeFilter, SubscribeReasonCode, Transport,
+    SubscribeFilter, SubscribeReasonCode, Transport,
 };
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
@@ -65,9 +67,7 @@ pub struct Broker {
     subscriptions: Vec<SubscribeFilter>,
     /// Unsubscribes instead of subscribing (`lookout leave-group`).
     leaving: bool,
-    max_payload_bytes: usize,
     status: IngestStatus,
-    deliveries: Arc<Mutex<Deliveries>>,
 }
 
 /// Room for acknowledgements and subscriptions queued while the event loop is busy. When it is
@@ -119,9 +119,7 @@ impl Broker {
             session: Session::default(),
             subscriptions,
             leaving: false,
-            max_payload_bytes: settings.max_payload_bytes,
             status,
-            deliveries: Arc::default(),
         };
         tracing::info!(broker = %settings.url.value, client_id = %settings.client_id,
             shared_group = settings.shared_group.as_ref().map(|group| group.value.as_str()),
@@ -145,21 +143,6 @@ impl Broker {
     /// Which connection is current, for the writer's acknowledgements.
     pub fn session(&self) -> Session {
         self.session.clone()
-    }
-
-    /// The handle the dashboard publishes through, waiting at most `wait` for the broker's
-    /// acknowledgement.
-    pub fn publisher(&self, wait: Duration) -> Publisher {
-        Publisher {
-            client: self.client.clone(),
-            deliveries: self.deliveries.clone(),
-            status: self.status.clone(),
-            wait,
-            // The configured limit, unless a packet with the longest topic would not fit.
-            payload_limit: self
-                .max_payload_bytes
-                .min(MAX_INCOMING_PACKET - PUBLISH_OVERHEAD - MAX_TOPIC_BYTES),
-        }
     }
 
     /// Runs the event loop until the writer goes away or, after `stopping`, until the client's
@@ -222,30 +205,11 @@ impl Broker {
                         return;
                     }
                 }
-                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => self.deliveries().went_out(pkid),
-                Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                    self.deliveries().acknowledged(ack.pkid)
-                }
-                Ok(Event::Incoming(Packet::PubComp(ack))) => {
-                    self.deliveries().acknowledged(ack.pkid)
-                }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     tracing::info!(
                         session_present = ack.session_present,
                         "reconnected to the broker"
                     );
-                    // Reports of packets written before the connection dropped come next.
-                    let reported =
-                        self.eventloop
-                            .state
-                            .events
-                            .iter()
-                            .filter_map(|event| match event {
-                                Event::Outgoing(Outgoing::Publish(pkid)) => Some(*pkid),
-                                _ => None,
-                            });
-                    self.deliveries()
-                        .reconnected(ack.session_present, reported.collect());
                     backoff = Backoff::default();
                     self.session.reconnected();
                     self.status.connected();
@@ -258,20 +222,10 @@ impl Broker {
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %error, retry_in = ?delay, "broker connection lost");
                     self.status.disconnected(&error);
-                    // rumqttc took back what it had not sent yet; without the session at the
-                    // next ConnAck, it drops them.
-                    let unsent = self.eventloop.pending.iter().filter(
-                        |request| matches!(request, Request::Publish(publish) if publish.pkid == 0),
-                    );
-                    self.deliveries().disconnected(unsent.count());
                     tokio::time::sleep(delay).await;
                 }
             }
         }
-    }
-
-    fn deliveries(&self) -> std::sync::MutexGuard<'_, Deliveries> {
-        lock(&self.deliveries)
     }
 
     fn renew_subscriptions(&self) {
@@ -643,199 +597,6 @@ async fn next_event(
     }
 }
 
-/// Publishes on ingest's connection, so the dashboard needs no second one (a second client id,
-/// a second session and a second login to the broker), and waits for the broker's
-/// acknowledgement.
-#[derive(Clone)]
-pub struct Publisher {
-    client: AsyncClient,
-    deliveries: Arc<Mutex<Deliveries>>,
-    status: IngestStatus,
-    wait: Duration,
-    payload_limit: usize,
-}
-
-/// Why nothing was published.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PublishError {
-    #[error("not connected to the broker")]
-    NotConnected,
-    #[error("the broker connection's request queue is full")]
-    QueueFull,
-    #[error("the payload or the topic is larger than Lookout publishes")]
-    TooLarge,
-}
-
-/// The fixed header (1 byte and up to 4 of length), the topic's length and the packet id.
-const PUBLISH_OVERHEAD: usize = 1 + 4 + 2 + 2;
-const MAX_TOPIC_BYTES: usize = 65_535;
-
-impl Publisher {
-    pub fn is_connected(&self) -> bool {
-        self.status.is_connected()
-    }
-
-    /// The largest payload it publishes: the one configured for ingest (`max_payload_bytes`).
-    pub fn payload_limit(&self) -> usize {
-        self.payload_limit
-    }
-
-    /// Queues a message on the connection and waits for what becomes of it (see [`Delivery`]).
-    /// Refuses while disconnected rather than queueing: a command that reaches a device minutes
-    /// later, after the person who sent it gave up, does more harm than one refused.
-    pub async fn publish(
-        &self,
-        topic: &str,
-        payload: Vec<u8>,
-        qos: QoS,
-        retain: bool,
-    ) -> Result<Delivery, PublishError> {
-        if !self.is_connected() {
-            return Err(PublishError::NotConnected);
-        }
-        // rumqttc refuses to write a larger packet by dropping the connection, and would then
-        // send it again after every reconnect.
-        if payload.len() > self.payload_limit || topic.len() > MAX_TOPIC_BYTES {
-            return Err(PublishError::TooLarge);
-        }
-        let (reply, delivery) = oneshot::channel();
-        {
-            // Queued under the lock that the event loop's reports take, so that requests and
-            // waiters stay in the same order.
-            let mut deliveries = lock(&self.deliveries);
-            self.client
-                .try_publish(topic, qos, retain, payload)
-                .map_err(|_| PublishError::QueueFull)?;
-            deliveries.queue(qos, reply);
-        }
-        match tokio::time::timeout(self.wait, delivery).await {
-            Ok(Ok(delivery)) => Ok(delivery),
-            // Ingest stopped with it still queued, or the wait ended first.
-            Ok(Err(_)) | Err(_) => Ok(Delivery::Unconfirmed),
-        }
-    }
-}
-
-fn lock(deliveries: &Mutex<Deliveries>) -> std::sync::MutexGuard<'_, Deliveries> {
-    // Plain bookkeeping: a panic elsewhere while holding it leaves nothing half-done that matters.
-    deliveries
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The dashboard's publishes on their way through rumqttc, so that each learns what became of
-/// it. rumqttc 0.25's `publish` returns once the request is queued; afterwards it reports only
-/// packet ids: `Outgoing::Publish(pkid)` when it writes a publish (pkid 0 for QoS 0), then the
-/// broker's PUBACK (QoS 1) or PUBCOMP (QoS 2) with that id. The link from a request to its id is
-/// made here: the event loop takes requests in the order they were queued and only
-/// [`Publisher`] publishes on this connection, so the n-th report of a publish not already in
-/// flight belongs to the n-th queued request.
-///
-/// A dropped connection changes that order in known ways (rumqttc 0.25's `EventLoop::clean`):
-/// publishes in flight and those not yet taken from the queue are kept and sent first after a
-/// reconnect, unless the broker lost the session, when rumqttc drops them; reports of packets
-/// written just before the drop are still delivered after the reconnect.
-#[derive(Debug, Default)]
-struct Deliveries {
-    /// Queued, not yet reported written.
-    queued: VecDeque<Waiter>,
-    /// Written with a packet id, not yet acknowledged.
-    in_flight: HashMap<u16, Waiter>,
-    /// Reports still to come for publishes given up as lost, in the order they will come.
-    stale: VecDeque<u16>,
-    /// Queued publishes rumqttc held unsent when the connection last dropped.
-    unsent: usize,
-}
-
-#[derive(Debug)]
-struct Waiter {
-    qos: QoS,
-    reply: oneshot::Sender<Delivery>,
-}
-
-impl Waiter {
-    /// Whoever waited may have stopped waiting; then nobody needs to know.
-    fn answer(self, delivery: Delivery) {
-        let _ = self.reply.send(delivery);
-    }
-}
-
-impl Deliveries {
-    fn queue(&mut self, qos: QoS, reply: oneshot::Sender<Delivery>) {
-        self.queued.push_back(Waiter { qos, reply });
-    }
-
-    /// rumqttc wrote a publish with packet id `pkid`.
-    fn went_out(&mut self, pkid: u16) {
-        if self.stale.front() == Some(&pkid) {
-            self.stale.pop_front();
-            return;
-        }
-        if pkid != 0 && self.in_flight.contains_key(&pkid) {
-            return; // sent again after a reconnect
-        }
-        let Some(waiter) = self.queued.pop_front() else {
-            tracing::warn!(pkid, "a publish went out that nobody queued");
-            return;
-        };
-        match (pkid, waiter.qos) {
-            (0, QoS::AtMostOnce) => waiter.answer(Delivery::Written),
-            (0, _) | (_, QoS::AtMostOnce) => {
-                // Cannot happen while the order holds; if it did, later answers would be wrong,
-                // so say so rather than guess.
-                tracing::error!(pkid, qos = ?waiter.qos, "publish reports out of order");
-                waiter.answer(Delivery::Unconfirmed);
-            }
-            (pkid, _) => {
-                self.in_flight.insert(pkid, waiter);
-            }
-        }
-    }
-
-    /// The broker acknowledged packet `pkid` (PUBACK for QoS 1, PUBCOMP for QoS 2).
-    fn acknowledged(&mut self, pkid: u16) {
-        if let Some(waiter) = self.in_flight.remove(&pkid) {
-            waiter.answer(Delivery::Acknowledged);
-        }
-    }
-
-    /// The connection dropped, with `unsent` queued publishes taken back unsent by rumqttc.
-    fn disconnected(&mut self, unsent: usize) {
-        self.unsent = unsent;
-    }
-
-    /// Connected again; `reported` are the packet ids of the publish reports rumqttc still holds
-    /// from before, in order.
-    fn reconnected(&mut self, session_present: bool, reported: Vec<u16>) {
-        if session_present {
-            // rumqttc sends everything again and the reports come in order.
-            return;
-        }
-        // Without the session rumqttc dropped what was in flight and what it held unsent. Of
-        // the held reports, those after the stale ones already known, and not re-sends of
-        // something in flight, belong to the first queued publishes: written, then cut off.
-        // The publishes held unsent come right after them in the queue.
-        let cut_off = reported
-            .iter()
-            .skip(self.stale.len())
-            .filter(|pkid| **pkid == 0 || !self.in_flight.contains_key(pkid))
-            .count();
-        for (_, waiter) in self.in_flight.drain() {
-            waiter.answer(Delivery::Lost);
-        }
-        let unsent = std::mem::take(&mut self.unsent);
-        for delivery in std::iter::repeat_n(Delivery::Lost, cut_off)
-            .chain(std::iter::repeat_n(Delivery::NotSent, unsent))
-        {
-            match self.queued.pop_front() {
-                Some(waiter) => waiter.answer(delivery),
-                None => break,
-            }
-        }
-        self.stale = reported.into();
-    }
-}
-
 /// Exponential backoff from 250 ms to 30 s, with jitter so that many instances restarted by one
 /// broker outage do not reconnect in lockstep.
 #[derive(Debug)]
@@ -869,117 +630,8 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backoff, Deliveries};
-    use app::publish::Delivery;
-    use rumqttc::QoS;
+    use super::Backoff;
     use std::time::Duration;
-    use tokio::sync::oneshot;
-
-    /// Queues a publish; the receiver tells what became of it.
-    fn queue(deliveries: &mut Deliveries, qos: QoS) -> oneshot::Receiver<Delivery> {
-        let (reply, delivery) = oneshot::channel();
-        deliveries.queue(qos, reply);
-        delivery
-    }
-
-    fn outcome(delivery: &mut oneshot::Receiver<Delivery>) -> Option<Delivery> {
-        delivery.try_recv().ok()
-    }
-
-    #[test]
-    fn each_publish_learns_of_its_own_acknowledgement() {
-        let mut deliveries = Deliveries::default();
-        let mut at_most_once = queue(&mut deliveries, QoS::AtMostOnce);
-        let mut at_least_once = queue(&mut deliveries, QoS::AtLeastOnce);
-        let mut exactly_once = queue(&mut deliveries, QoS::ExactlyOnce);
-        deliveries.went_out(0);
-        assert_eq!(outcome(&mut at_most_once), Some(Delivery::Written));
-        deliveries.went_out(7);
-        deliveries.went_out(8);
-        assert_eq!(
-            outcome(&mut at_least_once),
-            None,
-            "written, not acknowledged"
-        );
-        // Out of order, as a broker may.
-        deliveries.acknowledged(8);
-        assert_eq!(outcome(&mut exactly_once), Some(Delivery::Acknowledged));
-        assert_eq!(outcome(&mut at_least_once), None);
-        deliveries.acknowledged(7);
-        assert_eq!(outcome(&mut at_least_once), Some(Delivery::Acknowledged));
-        // An acknowledgement of nothing we sent changes nothing.
-        deliveries.acknowledged(7);
-        assert!(deliveries.queued.is_empty() && deliveries.in_flight.is_empty());
-    }
-
-    #[test]
-    fn after_a_reconnect_with_the_session_resends_are_not_taken_for_new_publishes() {
-        let mut deliveries = Deliveries::default();
-        let mut in_flight = queue(&mut deliveries, QoS::AtLeastOnce);
-        deliveries.went_out(3);
-        let mut cut_off = queue(&mut deliveries, QoS::AtLeastOnce);
-        let mut unsent = queue(&mut deliveries, QoS::AtLeastOnce);
-        // `cut_off` was written as the connection dropped (its report is still held), `unsent`
-        // was taken back from the queue.
-        deliveries.disconnected(1);
-        deliveries.reconnected(true, vec![4]);
-        deliveries.went_out(4); // the held report
-        deliveries.went_out(3); // sent again
-        deliveries.went_out(4); // sent again
-        deliveries.went_out(5);
-        let mut later = queue(&mut deliveries, QoS::AtMostOnce);
-        deliveries.went_out(0);
-        assert_eq!(outcome(&mut later), Some(Delivery::Written));
-        for (pkid, delivery) in [(3, &mut in_flight), (4, &mut cut_off), (5, &mut unsent)] {
-            assert_eq!(outcome(delivery), None);
-            deliveries.acknowledged(pkid);
-            assert_eq!(outcome(delivery), Some(Delivery::Acknowledged), "{pkid}");
-        }
-    }
-
-    #[test]
-    fn after_a_reconnect_without_the_session_what_rumqttc_dropped_is_reported_so() {
-        let mut deliveries = Deliveries::default();
-        let mut in_flight = queue(&mut deliveries, QoS::ExactlyOnce);
-        deliveries.went_out(3);
-        let mut cut_off = queue(&mut deliveries, QoS::AtMostOnce);
-        let mut unsent = queue(&mut deliveries, QoS::AtLeastOnce);
-        deliveries.disconnected(1);
-        // Queued while the connection was down (rumqttc keeps what is still in its channel).
-        let mut queued_meanwhile = queue(&mut deliveries, QoS::AtLeastOnce);
-        // The held reports: a resend of 3 (from an earlier reconnect) and the cut-off QoS 0.
-        deliveries.reconnected(false, vec![3, 0]);
-        assert_eq!(outcome(&mut in_flight), Some(Delivery::Lost));
-        assert_eq!(outcome(&mut cut_off), Some(Delivery::Lost));
-        assert_eq!(outcome(&mut unsent), Some(Delivery::NotSent));
-        // The held reports arrive and are passed over; then the survivor goes out.
-        deliveries.went_out(3);
-        deliveries.went_out(0);
-        assert_eq!(outcome(&mut queued_meanwhile), None);
-        deliveries.went_out(1);
-        deliveries.acknowledged(1);
-        assert_eq!(outcome(&mut queued_meanwhile), Some(Delivery::Acknowledged));
-        assert!(deliveries.stale.is_empty() && deliveries.queued.is_empty());
-    }
-
-    #[test]
-    fn a_second_drop_before_the_held_reports_arrived_counts_them_once() {
-        let mut deliveries = Deliveries::default();
-        let mut first = queue(&mut deliveries, QoS::AtLeastOnce);
-        deliveries.disconnected(0);
-        deliveries.reconnected(false, vec![1]);
-        assert_eq!(outcome(&mut first), Some(Delivery::Lost));
-        let mut second = queue(&mut deliveries, QoS::AtLeastOnce);
-        // Dropped again at once: report 1 is still held, nothing new was written.
-        deliveries.disconnected(1);
-        deliveries.reconnected(false, vec![1]);
-        assert_eq!(outcome(&mut second), Some(Delivery::NotSent));
-        let mut third = queue(&mut deliveries, QoS::AtLeastOnce);
-        deliveries.went_out(1);
-        deliveries.went_out(2);
-        deliveries.acknowledged(2);
-        assert_eq!(outcome(&mut third), Some(Delivery::Acknowledged));
-    }
 
     #[test]
     fn backoff_doubles_up_to_its_ceiling_with_bounded_jitter() {

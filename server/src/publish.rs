@@ -1,6 +1,7 @@
 //! `POST /publish`, the form of the publish page (`app::publish`): checks the form, asks the
-//! access policy, writes the audit log and publishes on ingest's broker connection
-//! ([`Publisher`]), then sends the browser back to the page with the outcome in the session.
+//! access policy, writes the audit log and publishes on Lookout's publishing connection
+//! ([`Publisher`]), then sends the browser back to the page with the outcome in the session
+//! (never the payload: see `app::publish::Draft`).
 //!
 //! The audit log. A `publish` row is written before anything goes to the broker; if it cannot be
 //! written, nothing is published. Should the message then not be taken after all (the
@@ -13,11 +14,11 @@
 //! [`REFUSED_TOPIC_BYTES`]: a refused one may be any junk.
 
 use crate::admin::Acting;
-use crate::ingest::{PublishError, Publisher};
+use crate::ingest::{PublishError, Publisher, RECONNECT_GRACE};
 use app::accounts::AuditEntry;
 use app::publish::{Draft, Flash, Refusal, FLASH_KEY, PUBLISH};
 use app::state::AppState;
-use app::topic_filter::{check_topic_name, InvalidTopicName};
+use app::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -67,12 +68,7 @@ impl PublishForm {
 
     /// The QoS to publish with, if the form may be published as it is.
     fn check(&self, payload_limit: usize) -> Result<(QoS, u8), Refusal> {
-        check_topic_name(&self.topic).map_err(|invalid| match invalid {
-            InvalidTopicName::Empty => Refusal::EmptyTopic,
-            InvalidTopicName::TooLong => Refusal::TopicTooLong,
-            InvalidTopicName::NulCharacter => Refusal::NulCharacter,
-            InvalidTopicName::Wildcard => Refusal::Wildcard,
-        })?;
+        check_topic_name(&self.topic).map_err(refusal_of)?;
         if self.topic.starts_with('$') {
             return Err(Refusal::ReservedTopic);
         }
@@ -89,15 +85,21 @@ impl PublishForm {
         Ok(qos)
     }
 
-    /// The form as it comes back after a refusal; the retain confirmation is asked again.
+    /// The form as it comes back after a refusal: without the payload, and the retain
+    /// confirmation is asked again. A topic over the limit is not kept either: it would make the
+    /// session row as large as the post, and it has to be typed again anyway.
     fn into_draft(self) -> Draft {
         let qos = self.qos().map_or(1, |(_, number)| number);
         let retain = self.retain();
+        let mut topic = self.topic;
+        if topic.len() > MAX_TOPIC_BYTES {
+            topic.clear();
+        }
         Draft {
-            topic: self.topic,
-            payload: self.payload,
+            topic,
             qos,
             retain,
+            payload_bytes: self.payload.len(),
         }
     }
 
@@ -110,6 +112,21 @@ impl PublishForm {
             "retain": self.retain(),
             "payload_bytes": self.payload.len(),
         })
+    }
+}
+
+fn refusal_of(invalid: InvalidTopicName) -> Refusal {
+    match invalid {
+        InvalidTopicName::Empty => Refusal::EmptyTopic,
+        InvalidTopicName::TooLong => Refusal::TopicTooLong,
+        InvalidTopicName::NulCharacter => Refusal::NulCharacter,
+        InvalidTopicName::Wildcard => Refusal::Wildcard,
+        InvalidTopicName::ControlCharacter(c) => Refusal::ControlCharacter {
+            code_point: c.into(),
+        },
+        InvalidTopicName::NonCharacter(c) => Refusal::NonCharacter {
+            code_point: c.into(),
+        },
     }
 }
 
@@ -163,7 +180,7 @@ pub async fn publish(
         )
             .into_response();
     }
-    if !publisher.is_connected() {
+    if !publisher.connected_within(RECONNECT_GRACE).await {
         let refusal = Refusal::NotConnected;
         refuse(&state, &acting, &form, refusal.code()).await;
         return back(&session, refused(refusal, form)).await;
@@ -215,6 +232,7 @@ pub async fn publish(
                     bytes,
                     limit: publisher.payload_limit(),
                 },
+                PublishError::InvalidTopic(invalid) => refusal_of(invalid),
             };
             tracing::warn!(topic = %form.topic, %error, "a publish from the dashboard failed");
             let mut detail = detail;
@@ -284,8 +302,16 @@ mod tests {
             (form("plant/#", "x", "0", false, false), Refusal::Wildcard),
             (form("a\0b", "x", "0", false, false), Refusal::NulCharacter),
             (
-                form(&"a".repeat(65_536), "x", "0", false, false),
+                form(&"a".repeat(MAX_TOPIC_BYTES + 1), "x", "0", false, false),
                 Refusal::TopicTooLong,
+            ),
+            (
+                form("plant/\u{7}", "x", "0", false, false),
+                Refusal::ControlCharacter { code_point: 7 },
+            ),
+            (
+                form("plant/\u{ffff}", "x", "0", false, false),
+                Refusal::NonCharacter { code_point: 0xFFFF },
             ),
             (
                 form("$SYS/x", "x", "0", false, false),
@@ -322,17 +348,22 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_form_comes_back_with_its_values() {
+    fn a_refused_form_comes_back_with_its_values_but_not_its_payload() {
         let draft = form("plant/valve", "open", "2", true, false).into_draft();
         assert_eq!(
             draft,
             Draft {
                 topic: "plant/valve".to_owned(),
-                payload: "open".to_owned(),
                 qos: 2,
                 retain: true,
+                payload_bytes: 4,
             }
         );
         assert_eq!(form("a", "", "x", false, false).into_draft().qos, 1);
+        let too_long = "a".repeat(MAX_TOPIC_BYTES + 1);
+        assert_eq!(
+            form(&too_long, "", "1", false, false).into_draft().topic,
+            ""
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! anything is served, with an error that names the setting.
 
 use crate::config::{ConfigError, Settings};
-use crate::ingest::{Broker, Intake, LiveFeed, Publisher};
+use crate::ingest::{Broker, Intake, LiveFeed, PublishConnection, Publisher};
 use crate::{
     admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages, web,
     writer,
@@ -108,7 +108,6 @@ impl Application {
         let (writer, intake) = start_writer(&settings, &store, &broker, &status);
         let (subscribed, confirmation) = oneshot::channel();
         let hub = LiveHub::default();
-        let publisher = broker.publisher(publish::CONFIRMATION_WAIT);
         let client = broker.client();
         let (stopping, stop_ingest) = watch::channel(false);
         // In a shared group ingest gets only this instance's share of the messages: the live
@@ -133,6 +132,12 @@ impl Application {
                 None => None,
             };
         confirm_subscriptions(&settings, confirmation).await?;
+        // Its own connection, so that a message the broker refuses cannot disturb ingest's. It
+        // ends with `stopping`, or when start-up fails and drops it.
+        let publishing = PublishConnection::connect(&settings.mqtt, CONNECT_TIMEOUT).await?;
+        let publisher =
+            publishing.publisher(publish::CONFIRMATION_WAIT, settings.mqtt.max_payload_bytes);
+        tokio::spawn(publishing.run(stopping.subscribe()));
 
         let listen = &settings.listen;
         let listener = TcpListener::bind(listen.value).await.map_err(|error| {

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use support::services::TestBroker;
 use support::{
-    broker_url, client_options, http_request, publish, spawn_app, spawn_app_via, spawn_app_with,
-    HttpResponse, TestApp,
+    broker_url, client_options, http_request, publish, publish_to, spawn_app, spawn_app_via,
+    spawn_app_with, HttpResponse, TestApp,
 };
 use tokio::sync::mpsc;
 
@@ -245,9 +245,9 @@ async fn a_retained_publish_needs_its_confirmation_and_stays_on_the_broker() {
     let (_, page) = post_publish(&app, &form).await;
     let page = page.expect("the form comes back");
     assert!(page.contains("Tick the confirmation"), "{page}");
-    // The form comes back as it was sent.
-    assert!(page.contains(">eco</textarea>"), "{page}");
+    // The form comes back as it was sent, but for the payload, which is asked for again.
     assert!(page.contains(&format!(r#"value="{topic}""#)), "{page}");
+    assert!(page.contains("paste the payload (3 bytes) again"), "{page}");
     observer.expect_nothing_before_marker(&topic).await;
     let (actor, refused) = app.audited("publish_refused").await.pop().unwrap();
     assert_eq!(actor.as_deref(), Some("op"));
@@ -470,7 +470,10 @@ async fn while_the_broker_is_away_publishing_is_refused_and_afterwards_works_aga
     .await;
     let page = publish_via_form(&app, &topic, "1", "while away").await;
     assert!(page.contains("nothing was published"), "{page}");
-    assert!(page.contains(">while away</textarea>"), "{page}");
+    assert!(
+        page.contains("paste the payload (10 bytes) again"),
+        "{page}"
+    );
     let (_, refused) = app.audited("publish_refused").await.pop().unwrap();
     assert_eq!(refused["reason"], "not_connected");
 
@@ -502,4 +505,167 @@ async fn while_the_broker_is_away_publishing_is_refused_and_afterwards_works_aga
         .map(|(_, detail)| detail["payload_bytes"].to_string())
         .collect();
     assert_eq!(published, ["6", "7", "7", "7", "13"]);
+}
+
+#[tokio::test]
+async fn topics_that_brokers_refuse_are_refused_with_the_reason() {
+    let app = with_operator(spawn_app().await).await;
+    let allowed = app.topic("allowed/");
+    let bell = format!("{allowed}bell\u{7}");
+    let next_line = format!("{allowed}c1\u{85}");
+    let non_character = format!("{allowed}x\u{fdd0}");
+    let last_plane = format!("{allowed}x\u{10ffff}");
+    let too_long = format!("{allowed}{}", "a".repeat(1025 - allowed.len()));
+    let just_fits = format!("{allowed}{}", "a".repeat(1024 - allowed.len()));
+    for (topic, message, reason) in [
+        (
+            &bell,
+            "contains U+0007, a control character",
+            "control_character",
+        ),
+        (
+            &next_line,
+            "contains U+0085, a control character",
+            "control_character",
+        ),
+        (
+            &non_character,
+            "contains U+FDD0, a Unicode non-character",
+            "non_character",
+        ),
+        (
+            &last_plane,
+            "contains U+10FFFF, a Unicode non-character",
+            "non_character",
+        ),
+        (
+            &too_long,
+            "at most 1024 bytes, the longest topic Lookout stores",
+            "topic_too_long",
+        ),
+    ] {
+        let (response, page) = post_publish(
+            &app,
+            &[("topic", topic.as_str()), ("payload", "x"), ("qos", "1")],
+        )
+        .await;
+        let page = page.unwrap_or_else(|| panic!("{topic:?}: {}", response.head));
+        assert!(page.contains(message), "{topic:?}: {page}");
+        let (_, refused) = app.audited("publish_refused").await.pop().unwrap();
+        assert_eq!(refused["reason"], reason, "{topic:?}");
+    }
+    assert!(app.audited("publish").await.is_empty());
+
+    // Nothing reached the broker, and the connection is still there for a topic that fits.
+    let mut observer = Observer::watch(&app.topic("allowed/#")).await;
+    let page = publish_via_form(&app, &just_fits, "1", "fits").await;
+    assert!(page.contains(r#"data-delivery="acknowledged""#), "{page}");
+    let received = observer.next().await;
+    assert_eq!(
+        (received.topic.as_str(), &received.payload[..]),
+        (just_fits.as_str(), &b"fits"[..])
+    );
+    observer.stop().await;
+}
+
+/// A message the broker refuses (Mosquitto closes the connection over a packet larger than its
+/// `max_packet_size`) must cost one reconnect of the publishing connection and nothing else: on
+/// ingest's persistent session rumqttc sent it again after every reconnect, forever, and ingest
+/// could acknowledge nothing and stored every held message again at each reconnect.
+#[tokio::test]
+async fn a_message_the_broker_refuses_is_reported_lost_and_ingest_keeps_storing() {
+    let broker = TestBroker::start_with_settings("max_packet_size 2048").await;
+    let app = with_operator(spawn_app_via(&broker.url(), |_| {}).await).await;
+    let topic = app.topic("allowed/firmware");
+    let page = publish_via_form(&app, &topic, "1", &"x".repeat(4000)).await;
+    assert!(page.contains(r#"data-delivery="lost""#), "{page}");
+    assert!(
+        page.contains("Brokers close the connection over a message they refuse"),
+        "{page}"
+    );
+    let (_, published) = app.audited("publish").await.pop().unwrap();
+    assert_eq!(published["payload_bytes"], 4000);
+
+    // Time for a few rounds of a reconnect loop (its backoff starts at 250 ms).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let refusals = broker
+        .log()
+        .matches("disconnected due to oversize packet")
+        .count();
+    assert_eq!(
+        refusals,
+        1,
+        "the refused message went out again:\n{}",
+        broker.log()
+    );
+
+    // Ingest never noticed: a device's message is stored once (a reconnect of ingest's session
+    // would have stored unacknowledged ones twice), and the next publish goes through.
+    let reading = app.topic("boiler/temperature");
+    publish_to(
+        &broker.url(),
+        &[(&reading, b"21.5", QoS::AtLeastOnce, false)],
+    )
+    .await;
+    assert_eq!(stored_payloads(&app, &reading, 1).await.len(), 1);
+    let page = publish_via_form(&app, &topic, "1", "small").await;
+    assert!(page.contains(r#"data-delivery="acknowledged""#), "{page}");
+    stored_payloads(&app, &topic, 1).await;
+    let ingest_drops = broker
+        .log()
+        .lines()
+        .filter(|line| {
+            line.contains(&app.client_id) && !line.contains(&format!("{}-pub", app.client_id))
+        })
+        .filter(|line| line.contains("disconnected") || line.contains("closed its connection"))
+        .count();
+    assert_eq!(ingest_drops, 0, "{}", broker.log());
+}
+
+#[tokio::test]
+async fn a_refused_form_keeps_no_payload_in_the_session() {
+    let app = with_operator(spawn_app().await).await;
+    let topic = app.topic("allowed/door/code");
+    let secret = support::unique_name("secret-door-code");
+    // Refused: retained without the confirmation.
+    let response = app
+        .post_form(
+            "/publish",
+            &[
+                ("topic", topic.as_str()),
+                ("payload", &secret),
+                ("qos", "1"),
+                ("retain", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status, 303, "{}", response.head);
+    // The outcome waits in the session row until the page shows it: it names the topic, and
+    // never the payload.
+    let holding = |needle: String| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "select count(*) from tower_sessions.session \
+                 where position(convert_to($1, 'UTF8') in data) > 0",
+            )
+            .bind(needle)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        holding(topic.clone()).await,
+        1,
+        "the flash is in the session"
+    );
+    assert_eq!(holding(secret.clone()).await, 0, "the payload is not");
+    let page = app.get("/publish").await.body;
+    assert!(page.contains("Tick the confirmation"), "{page}");
+    assert!(!page.contains(&secret), "{page}");
+    assert!(
+        page.contains(&format!("paste the payload ({} bytes) again", secret.len())),
+        "{page}"
+    );
 }

@@ -63,23 +63,29 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn start() -> Self {
-        Self::start_with(None, None).await
+        Self::start_with(None, None, "").await
     }
 
     /// A broker that admits only `user` with `password`.
     pub async fn start_with_login(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user, password)), None).await
+        Self::start_with(Some((user, password)), None, "").await
     }
 
     /// A broker with a plain listener and a TLS listener that presents `certificates`' server
     /// certificate and admits only clients with a certificate from the same authority.
     pub async fn start_with_tls(certificates: &TestCertificates) -> Self {
-        Self::start_with(None, Some(certificates)).await
+        Self::start_with(None, Some(certificates), "").await
+    }
+
+    /// A broker with `settings` (lines of mosquitto.conf) added to the usual ones.
+    pub async fn start_with_settings(settings: &str) -> Self {
+        Self::start_with(None, None, settings).await
     }
 
     async fn start_with(
         login: Option<(&str, &str)>,
         certificates: Option<&TestCertificates>,
+        settings: &str,
     ) -> Self {
         let dir = scratch_dir("mosquitto");
         // Mosquitto started as root drops to its own user, which must be able to write here.
@@ -114,7 +120,7 @@ impl TestBroker {
         std::fs::write(
             dir.join("mosquitto.conf"),
             format!(
-                "listener {port} 127.0.0.1\n{tls_listener}{access}{BROKER_SETTINGS}\
+                "listener {port} 127.0.0.1\n{tls_listener}{access}{BROKER_SETTINGS}{settings}\n\
                  persistence_location {}/\nlog_dest file {}/mosquitto.log\n",
                 dir.display(),
                 dir.display()
@@ -133,6 +139,11 @@ impl TestBroker {
 
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// What the broker logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mosquitto.log")).unwrap_or_default()
     }
 
     /// Starts a stopped broker again.

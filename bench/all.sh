@@ -11,6 +11,9 @@
 # footprint scale), BENCH_RESULTS_DIR (where the results files go, default bench/results),
 # BENCH_TARGET_DIR (bench/build.sh's). Each benchmark's own knobs pass through.
 set -uo pipefail
+# Read whole before it runs (bash reads a script as it goes): a checkout or an edit meanwhile
+# cannot change what a running build or run does.
+{
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -43,15 +46,22 @@ durations=$target/durations
 mkdir -p "$target" "$logs" "$results_dir"
 touch "$durations"
 tail -n 200 "$durations" >"$durations.new" && mv "$durations.new" "$durations"
-declare -A guess=([build]=1200 [ingest]=900 [live]=480 [pages]=780 [explorer]=300 [history]=180
+declare -A guess=([build]=1200 [ingest]=720 [live]=600 [pages]=900 [explorer]=300 [history]=180
   [footprint]=240 [scale]=420)
 last() { awk -v n="$1" '$1 == n { s = $2 } END { print s }' "$durations"; }
 estimate() { local s; s=$(last "$1"); echo "${s:-${guess[$1]}}"; }
-total=0
-for name in build "${selected[@]}"; do total=$((total + $(estimate "$name"))); done
 mins() { echo "$((($1 + 59) / 60)) min"; }
+if "$here/build.sh" --built "$commit"; then
+  build_estimate=0 build_note="built already"
+elif [ -d "$target/lookout/release" ]; then
+  build_estimate=$(estimate build) build_note="about $(mins "$(estimate build)"), as the last build here"
+else
+  build_estimate=${guess[build]} build_note="about $(mins "${guess[build]}") from cold"
+fi
+total=$build_estimate
+for name in "${selected[@]}"; do total=$((total + $(estimate "$name"))); done
 say "commit $short, benchmarks: ${selected[*]} (scripts $scripts)"
-say "estimated time: about $(mins "$total") (the build $(mins "$(estimate build)") when cold, less when built before; each benchmark as long as it last took here)"
+say "estimated time: about $(mins "$total") (the build: $build_note; each benchmark as long as it last took here, or a first guess)"
 say "machine: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
 
 # --- the binary ---------------------------------------------------------------------------------
@@ -67,16 +77,18 @@ export BENCH_ALL_RUN
 BENCH_ALL_RUN="$(date -u '+%Y-%m-%d %H:%M UTC') on $short"
 
 # --- the benchmarks, one after another ----------------------------------------------------------
-# Each in a process group of its own, so that one that hangs past three times its estimate (at
-# least 30 minutes) can be stopped with everything it started; its own exit trap then stops its
-# private services. Interrupting this script stops the running one the same way.
+# Each in a process group of its own, so that one that hangs past four times its estimate (at
+# least two hours: the pages benchmark may wait minutes for a quiet machine before each step) can
+# be stopped with everything it started; its own exit trap then stops its private services.
+# Interrupting this script stops the running one the same way.
 declare -A outcome
-current=
-trap '[ -z "$current" ] || kill -TERM -- "-$current" 2>/dev/null; exit 130' INT TERM
+current= watchdog=
+trap '[ -z "$watchdog" ] || kill "$watchdog" 2>/dev/null
+  [ -z "$current" ] || kill -TERM -- "-$current" 2>/dev/null; exit 130' INT TERM
 for name in "${selected[@]}"; do
   log=$logs/$name.log
-  limit=$(($(estimate "$name") * 3))
-  [ "$limit" -ge 1800 ] || limit=1800
+  limit=$(($(estimate "$name") * 4))
+  [ "$limit" -ge 7200 ] || limit=7200
   say "$name: started $(date -u +%H:%M) UTC, about $(mins "$(estimate "$name")") (log: $log)"
   started=$SECONDS
   BENCH_RESULTS=$results_dir/$name.md setsid "$here/$name/run.sh" >"$log" 2>&1 </dev/null &
@@ -94,7 +106,7 @@ for name in "${selected[@]}"; do
   status=$?
   kill "$watchdog" 2>/dev/null
   wait "$watchdog" 2>/dev/null
-  current=
+  current= watchdog=
   took=$((SECONDS - started))
   if [ "$status" -eq 0 ]; then
     echo "$name $took" >>"$durations"
@@ -113,3 +125,6 @@ for name in "${selected[@]}"; do
   [[ ${outcome[$name]} != FAILED* ]] || failed=$((failed + 1))
 done
 [ "$failed" -eq 0 ] || { say "$failed of ${#selected[@]} benchmarks failed"; exit 1; }
+
+exit
+}

@@ -6,16 +6,22 @@
 # and `site/` (the browser's files it embeds, for the benchmarks that measure their sizes).
 #
 #   bench/build.sh [COMMIT]        (default HEAD of the repository this script is in)
+#   bench/build.sh --built COMMIT  (only says, by its exit status, whether it is built already)
 #
 # The target directory persists between runs (BENCH_TARGET_DIR, default
 # /var/tmp/lookout-bench-target), so a later commit rebuilds only what changed. What was built is
 # kept by the content of Lookout's sources (everything outside bench/): a commit that changed only
 # benchmarks reuses the binary as it is. A cold build takes 15 minutes or more on two cores.
 set -euo pipefail
+# Read whole before it runs (bash reads a script as it goes): a checkout or an edit meanwhile
+# cannot change what a running build or run does.
+{
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 target=${BENCH_TARGET_DIR:-/var/tmp/lookout-bench-target}
+only_check=
+if [ "${1:-}" = --built ]; then only_check=1; shift; fi
 commit=$(git -C "$repo" rev-parse --verify --quiet "${1:-HEAD}^{commit}") ||
   { echo "build.sh: ${1:-HEAD} is not a commit of $repo" >&2; exit 1; }
 say() { printf '\033[1mbench build:\033[0m %s\n' "$*" >&2; }
@@ -26,10 +32,12 @@ sources() { git -C "$repo" ls-tree -r --full-tree "$commit" | awk -F'\t' '$2 !~ 
 key=$(sources | sha256sum | cut -c1-16)
 out=$target/dist/$key
 if [ -x "$out/lookout" ] && [ -f "$out/site/pkg/lookout.wasm" ]; then
+  [ -z "$only_check" ] || exit 0
   say "Lookout ${commit:0:7} already built ($out)"
   echo "$out"
   exit 0
 fi
+[ -z "$only_check" ] || exit 1
 
 mkdir -p "$target"
 # One build at a time in this target directory: the source tree and the list below are shared.
@@ -80,3 +88,6 @@ ls -1dt "$target"/dist/*/ | tail -n +4 | xargs -r rm -rf
 rm -f "$log"
 say "built $out/lookout ($(du -h "$out/lookout" | cut -f1))"
 echo "$out"
+
+exit
+}

@@ -7,8 +7,9 @@
 # Knobs: BENCH_RATES (comma-separated msg/s), BENCH_STEP_SECS, BENCH_REFINE, BENCH_BURST,
 # BENCH_WINDOW, BENCH_LIVE_STREAM (the query of the stream open during Lookout's runs, default
 # `filter=%23&conflate_ms=250`, the overview page's; empty: none), BENCH_LOOKOUT_VARIANT
-# (settings for an extra Lookout run, default none) and BENCH_VARIANT_STREAM (its stream, default
-# BENCH_LIVE_STREAM), BENCH_NODERED (0: leave Node-RED out), BENCH_CEILING_SPREAD (how far apart,
+# (settings for an extra Lookout run, default none), BENCH_VARIANT_STREAM (its stream, default
+# BENCH_LIVE_STREAM) and BENCH_VARIANT_BIN (its binary, to compare a change with the commit in one
+# run; any of the three makes the extra run), BENCH_NODERED (0: leave Node-RED out), BENCH_CEILING_SPREAD (how far apart,
 # as a share, two ceiling runs may be before a third is run; 0.10), BENCH_RESULTS, LOOKOUT_REV
 # (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary to use instead of building
 # one).
@@ -25,6 +26,12 @@ refine=${BENCH_REFINE:-3}
 variant=${BENCH_LOOKOUT_VARIANT-}
 stream_query=${BENCH_LIVE_STREAM-filter=%23&conflate_ms=250}
 variant_stream_query=${BENCH_VARIANT_STREAM-$stream_query}
+variant_bin=${BENCH_VARIANT_BIN-}
+# What the extra run changes, in words for the report; empty: no extra run.
+variant_label=$variant
+[ -z "$variant_bin" ] || variant_label+="${variant_label:+, }the binary $variant_bin"
+[ "$variant_stream_query" = "$stream_query" ] ||
+  variant_label+="${variant_label:+, }live stream: ${variant_stream_query:-none}"
 with_nodered=${BENCH_NODERED:-1}
 ceiling_spread=${BENCH_CEILING_SPREAD:-0.10}
 burst=${BENCH_BURST:-200000}
@@ -162,15 +169,22 @@ lookout_errors="$lookout_errors (log kept in $run)"
 stop "$lookout_pid"
 lookout_stream=$(stream_summary c "$stream_query")
 
-if [ -n "$variant" ]; then
-  say "(c') Lookout with $variant"
+if [ -n "$variant_label" ]; then
+  say "(c') Lookout with $variant_label"
+  measured=$lookout
+  if [ -n "$variant_bin" ]; then
+    lookout=/var/tmp/lookout-bench-bin/lookout-variant-$$
+    cp "$variant_bin" "$lookout"
+  fi
   start_lookout bench_lookout_variant lookout-bench-2 'bench/#' "$variant"
   open_stream c2 "$variant_stream_query" bench_lookout_variant
-  ladder --system "Lookout ($variant)" --database-url "$(pg_url bench_lookout_variant)" \
+  ladder --system "Lookout ($variant_label)" --database-url "$(pg_url bench_lookout_variant)" \
     --pid "$lookout_pid" --postmaster-pid "$postmaster" --out "$run/c2.json"
   variant_batches=$(batch_stats)
   stop "$lookout_pid"
   variant_stream=$(stream_summary c2 "$variant_stream_query")
+  [ -z "$variant_bin" ] || rm -f "$lookout"
+  lookout=$measured
 fi
 
 # --- the broker ceiling again -------------------------------------------------------------------
@@ -209,7 +223,7 @@ pg_port=$pg_port
 mqtt_port=$mqtt_port
 nodered_failure=$nodered_failure
 lookout_log_errors=$lookout_errors
-lookout_variant=$variant
+lookout_variant=$variant_label
 lookout_batches=$lookout_batches
 nodered_wal=$nodered_wal
 lookout_wal=$lookout_wal
@@ -220,7 +234,7 @@ ceiling_spread_pct=$(awk -v s="$ceiling_spread" 'BEGIN { printf "%.0f %%", s * 1
 META
 nodered_json=()
 [ -z "$nodered_failure" ] && nodered_json=(--nodered "$run/b.json")
-[ -z "$variant" ] || nodered_json+=(--variant "$run/c2.json")
+[ -z "$variant_label" ] || nodered_json+=(--variant "$run/c2.json")
 mkdir -p "$(dirname "$results")"
 "$bench" report --meta "$run/meta" "${ceilings[@]/#/--ceiling=}" "${nodered_json[@]}" \
   --lookout "$run/c.json" --out "$results"

@@ -28,6 +28,11 @@ bench_cleanup() {
   if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
     $as_pg "$pgbin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
   fi
+  # The report is written by now; the cluster's millions of rows would only fill the disk
+  # (BENCH_KEEP_PG=1 keeps them). Its log stays.
+  if [ -n "$pg_data" ] && [ -d "$pg_data" ] && [ "${BENCH_KEEP_PG:-0}" != 1 ]; then
+    find "$pg_data" -mindepth 1 -maxdepth 1 ! -name server.log -exec rm -rf {} +
+  fi
   [ -z "${lookout:-}" ] || rm -f "$lookout"
 }
 trap bench_cleanup EXIT

@@ -74,7 +74,7 @@ impl LiveEvent {
 
     /// What the browser receives for this message.
     pub fn message(&self) -> LiveMessage {
-        let kind = PayloadKind::of(&self.payload);
+        let (kind, value) = payload::kind_and_value(&self.payload);
         let (payload, truncated) = match kind {
             PayloadKind::Binary => (String::new(), false),
             _ => {
@@ -93,7 +93,7 @@ impl LiveEvent {
                 &self.payload[..self.payload.len().min(PREVIEW_BYTES)],
                 self.payload.len(),
             ),
-            value: payload::numeric_value(&self.payload),
+            value,
             retain: self.retain,
             qos: self.qos,
             replaced: 0,

@@ -28,76 +28,60 @@ bench_cleanup() {
   if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
     $as_pg "$pgbin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
   fi
+  # The report is written by now; the cluster's millions of rows would only fill the disk
+  # (BENCH_KEEP_PG=1 keeps them). Its log stays.
+  if [ -n "$pg_data" ] && [ -d "$pg_data" ] && [ "${BENCH_KEEP_PG:-0}" != 1 ]; then
+    find "$pg_data" -mindepth 1 -maxdepth 1 ! -name server.log -exec rm -rf {} +
+  fi
   [ -z "${lookout:-}" ] || rm -f "$lookout"
 }
 trap bench_cleanup EXIT
+# Stopped from outside (bench/all.sh's time limit, Ctrl-C): the exit trap still stops everything.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # Builds a benchmark crate (bench/<name>) into its own target directory; prints the binary.
 build_bench() { # crate directory, binary name
-  local target=/var/tmp/lookout-bench-target
+  local target=${BENCH_TARGET_DIR:-/var/tmp/lookout-bench-target}/tools
   say "building $2"
   CARGO_TARGET_DIR=$target cargo build --release --quiet --manifest-path "$1/Cargo.toml"
   echo "$target/release/$2"
 }
 
-# Lookout as committed (default HEAD), built apart from the working tree, which other people
-# edit while a benchmark runs, and from its target directory, whose lock their builds hold for
-# long; the newest commit that changed Lookout (anything outside bench/), so benchmark commits do
-# not force a rebuild. LOOKOUT_REV picks the commit.
-lookout_src=/var/tmp/lookout-bench-src
-lookout_target=/var/tmp/lookout-bench-lookout-target
-lookout_rev=$(git -C "$repo" log -1 --format=%h "${LOOKOUT_REV:-HEAD}" -- . ':!bench')
-
-# Runs a command in the source tree of $lookout_rev, unpacked if it is not there yet, holding the
-# lock every benchmark takes, so none unpacks another commit under it.
-in_lookout_src() {
-  (
-    exec 9>"$lookout_src.lock"
-    flock 9
-    if [ "$(cat "$lookout_src/.bench-rev" 2>/dev/null)" != "$lookout_rev" ]; then
-      rm -rf "$lookout_src" && mkdir -p "$lookout_src"
-      # Unpacked with the time of unpacking (-m), not the commit's: cargo judges freshness by
-      # modification times, and the target directory may hold artifacts of another commit built
-      # after this one was made, which it would take as up to date.
-      git -C "$repo" archive "$lookout_rev" | tar -x -m -C "$lookout_src"
-      echo "$lookout_rev" >"$lookout_src/.bench-rev"
-    fi
-    cd "$lookout_src" && CARGO_TARGET_DIR=$lookout_target "$@"
-  )
-}
+# The commit measured (LOOKOUT_REV, default HEAD): bench/build.sh builds its release binary, with
+# the site inside, from `git archive` of it, away from the working tree and the shared target
+# directory. LOOKOUT_BIN (and LOOKOUT_SITE, its site directory) name a binary to use instead;
+# bench/all.sh passes the one it built with the commit it was built from.
+if [ -n "${LOOKOUT_BIN:-}" ] && [ -z "${LOOKOUT_REV:-}" ]; then
+  lookout_rev="? (LOOKOUT_BIN=$LOOKOUT_BIN)"
+else
+  lookout_rev=$(git -C "$repo" rev-parse --short "${LOOKOUT_REV:-HEAD}^{commit}")
+fi
 
 # Sets `lookout`: a copy of the binary of this run's own (outside $run, which some scripts create
-# afresh after building), so a rebuild during the run cannot change it. LOOKOUT_BIN names a binary
-# to use instead of building one.
+# afresh after building), so a rebuild during the run cannot change it; and LOOKOUT_SITE.
 build_lookout() {
+  if [ -z "${LOOKOUT_BIN:-}" ]; then
+    local built
+    built=$("$repo/bench/build.sh" "$lookout_rev") || die "Lookout $lookout_rev did not build"
+    LOOKOUT_BIN=$built/lookout
+    LOOKOUT_SITE=${LOOKOUT_SITE:-$built/site}
+  fi
+  [ -x "$LOOKOUT_BIN" ] || die "no lookout binary at $LOOKOUT_BIN"
   mkdir -p /var/tmp/lookout-bench-bin
   lookout=/var/tmp/lookout-bench-bin/lookout-$$
-  if [ -n "${LOOKOUT_BIN:-}" ]; then
-    cp "$LOOKOUT_BIN" "$lookout"
-    lookout_rev="$lookout_rev? (LOOKOUT_BIN=$LOOKOUT_BIN)"
-    return
-  fi
-  say "building Lookout $lookout_rev (release; a cold build takes 10 minutes or more)"
-  # Copied under the lock: another benchmark's build may replace the binary right after.
-  in_lookout_src sh -c 'cargo build --release --quiet -p lookout && cp "$CARGO_TARGET_DIR/release/lookout" "$0"' \
-    "$lookout"
+  cp "$LOOKOUT_BIN" "$lookout"
 }
 
-# Sets `site`: the browser's files (wasm, js, css) for the release binary, copied into the run
-# directory. cargo-leptos builds only the frontend here: the server stays the one `cargo build`
-# made. LOOKOUT_SITE names a site directory to use instead.
+# Sets `site`: the browser's files (wasm, js, css) the binary embeds, copied into the run
+# directory, for the benchmarks that look at them. After build_lookout.
 build_site() {
+  [ -n "${LOOKOUT_SITE:-}" ] && [ -f "$LOOKOUT_SITE/pkg/lookout.wasm" ] ||
+    die "no site directory beside LOOKOUT_BIN: set LOOKOUT_SITE (bench/build.sh makes both)"
   site=$run/site
-  if [ -n "${LOOKOUT_SITE:-}" ]; then
-    cp -a "$LOOKOUT_SITE" "$site"
-    return
-  fi
-  say "building Lookout's site $lookout_rev (release wasm; a cold build takes 10 minutes or more)"
-  # wasm-opt from scripts/bootstrap.sh's tools: cargo-leptos would download it otherwise.
-  in_lookout_src env PATH="${LOOKOUT_TOOLS:-/var/cache/lookout-tools}/node_modules/.bin:$PATH" \
-    sh -c 'cargo leptos build --release --split --frontend-only && cp -a target/site "$0"' "$site" \
-    >"$run/site-build.log" 2>&1 || die "the site did not build (see $run/site-build.log)"
+  rm -rf "$site"
+  cp -a "$LOOKOUT_SITE" "$site"
 }
 
 # A private PostgreSQL cluster of the machine's newest version in $run/pg, with the extra
@@ -146,10 +130,10 @@ CONF
   wait_for 10 port_open "$mqtt_port" || die "Mosquitto did not start (see $run/mosquitto.log)"
 }
 
-# The token the benchmarks read Lookout's /metrics with (closed without one).
-bench_metrics_token=bench-metrics-token-0123456789abcdef
-# Lookout's /metrics at base URL $1.
-lookout_metrics() { curl -fsS -H "Authorization: Bearer $bench_metrics_token" "$1/metrics"; }
+# The bearer token Lookout's /metrics asks for (LOOKOUT_METRICS_TOKEN; a commit from before the
+# setting ignores it and answers anyone), and Lookout's metrics read with it.
+metrics_token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+metrics() { curl -fsS -H "Authorization: Bearer $metrics_token" "http://127.0.0.1:$http_port/metrics"; }
 
 # Starts `lookout serve` against database $1 with MQTT client id $2 and subscriptions $3, plus
 # extra environment ($4, words, which may override the defaults). Sets http_port and lookout_pid;
@@ -158,11 +142,40 @@ start_lookout() {
   http_port=$(free_port 13000)
   # shellcheck disable=SC2086 # the extra environment is a list of words
   env DATABASE_URL="$(pg_url "$1")" LOOKOUT_LISTEN="127.0.0.1:$http_port" \
+    LOOKOUT_METRICS_TOKEN="$metrics_token" \
     LOOKOUT_MQTT_URL="mqtt://127.0.0.1:$mqtt_port" LOOKOUT_MQTT_CLIENT_ID="$2" \
-    LOOKOUT_MQTT_SUBSCRIPTIONS="$3" LOOKOUT_METRICS_TOKEN="$bench_metrics_token" \
-    LEPTOS_SITE_ROOT=/tmp RUST_LOG=info ${4:-} \
+    LOOKOUT_MQTT_SUBSCRIPTIONS="$3" LEPTOS_SITE_ROOT=/tmp RUST_LOG=info ${4:-} \
     "$lookout" serve >>"$run/lookout-$1.log" 2>&1 &
   lookout_pid=$!
   started+=("$lookout_pid")
   wait_for 120 port_open "$http_port" || die "Lookout did not start (see $run/lookout-$1.log)"
+}
+
+# The machine, in words: CPU model, cores, memory, kernel.
+machine() {
+  printf '%s, %s cores, %s GiB RAM, %s' \
+    "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" "$(nproc)" \
+    "$(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)" "$(uname -srm)"
+}
+bench_started=$(date -u '+%Y-%m-%d %H:%M UTC')
+bench_load=$(cut -d' ' -f1 /proc/loadavg)
+
+# Puts the stamp under the results file's title: the commit measured (and the binary's checksum,
+# the same in every file of one bench/all.sh run), the machine and the date. Figures stay the
+# report's own; a stamp already there is replaced.
+bench_stamp() { # results file
+  local binary=unknown
+  [ -z "${lookout:-}" ] || [ ! -f "$lookout" ] || binary=$(sha256sum "$lookout" | cut -c1-12)
+  local stamp="> Measured on Lookout \`$lookout_rev\` (release binary with the site inside, sha256 \`$binary…\`), $bench_started, on $(machine); load average $bench_load at the start.${BENCH_ALL_RUN:+ One of the runs of \`bench/all.sh\` started $BENCH_ALL_RUN.}"
+  python3 - "$1" "$stamp" <<'PY'
+import sys
+path, stamp = sys.argv[1:]
+lines = open(path, encoding="utf-8").read().split("\n")
+for i in reversed(range(len(lines))):
+    if lines[i].startswith("> Measured on Lookout "):
+        del lines[i - 1 if i > 0 and not lines[i - 1] else i:i + 1]
+title = next((i for i, l in enumerate(lines) if l.startswith("# ")), -1)
+lines[title + 1:title + 1] = ["", stamp] if title >= 0 else [stamp, ""]
+open(path, "w", encoding="utf-8").write("\n".join(lines))
+PY
 }

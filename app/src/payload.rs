@@ -1,6 +1,9 @@
 //! What Lookout understands of a payload: its kind, a number to chart, a short preview, and how
 //! a page shows it whole. Plain `std` and serde, so the browser renders payloads the same way.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
 /// How a payload is stored and shown. Matches the `payload_kind` type in PostgreSQL, and the
 /// `kind` of the live stream's events (docs/live.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,11 +57,192 @@ pub fn numeric_value(payload: &[u8]) -> Option<f64> {
     if !text.starts_with('{') {
         return None;
     }
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
-    let mut numbers = object.values().filter_map(serde_json::Value::as_f64);
-    match (numbers.next(), numbers.next()) {
-        (Some(only), None) => Some(only),
-        _ => None,
+    // Ingest asks this of every message: the object's fields are read without building it, and
+    // only the numbers are kept.
+    serde_json::from_str::<TopLevelNumbers>(text).ok()?.only()
+}
+
+/// A payload's kind and its number together, exactly as [`PayloadKind::of`] and
+/// [`numeric_value`] give them, reading a JSON object once rather than twice: the writer and
+/// every live frame ask both of each message.
+pub fn kind_and_value(payload: &[u8]) -> (PayloadKind, Option<f64>) {
+    if let Ok(text) = std::str::from_utf8(payload) {
+        let trimmed = text.trim();
+        // Nothing but JSON's own whitespace around the object: then the object `numeric_value`
+        // reads is the whole document `PayloadKind::of` judges.
+        if trimmed.starts_with('{')
+            && trimmed.len() == text.trim_matches([' ', '\t', '\n', '\r']).len()
+        {
+            return match serde_json::from_str::<TopLevelNumbers>(trimmed) {
+                // Read whole, it is JSON: the kind's check only skips over what was read.
+                Ok(numbers) => (PayloadKind::Json, numbers.only()),
+                Err(_) => (PayloadKind::of(payload), None),
+            };
+        }
+    }
+    (PayloadKind::of(payload), numeric_value(payload))
+}
+
+/// The numbers among an object's top-level fields, by key, as a parsed object would hold them:
+/// a key given twice counts once, with its last value.
+#[derive(Default)]
+struct TopLevelNumbers<'a> {
+    /// Few fields hold numbers, and a list is quicker than hashing for them...
+    few: Vec<(Cow<'a, str>, f64)>,
+    /// ... but an object of thousands of numbers must not cost a search through them per field.
+    many: HashMap<Cow<'a, str>, f64>,
+}
+
+/// Fields up to this many are kept in the list.
+const FEW_NUMBERS: usize = 8;
+
+impl<'a> TopLevelNumbers<'a> {
+    fn set(&mut self, key: Cow<'a, str>, number: Option<f64>) {
+        if !self.many.is_empty() {
+            match number {
+                Some(number) => self.many.insert(key, number),
+                None => self.many.remove(&key),
+            };
+            return;
+        }
+        let found = self.few.iter().position(|(seen, _)| *seen == key);
+        match (found, number) {
+            (Some(index), Some(number)) => self.few[index].1 = number,
+            (Some(index), None) => {
+                self.few.swap_remove(index);
+            }
+            (None, Some(number)) if self.few.len() < FEW_NUMBERS => self.few.push((key, number)),
+            (None, Some(number)) => {
+                self.many = self.few.drain(..).collect();
+                self.many.insert(key, number);
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn only(&self) -> Option<f64> {
+        match (self.few.as_slice(), self.many.len()) {
+            ([(_, only)], 0) => Some(*only),
+            ([], 1) => self.many.values().next().copied(),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TopLevelNumbers<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = TopLevelNumbers<'de>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut fields: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut numbers = TopLevelNumbers::default();
+                while let Some(Key(key)) = fields.next_key()? {
+                    let Field(number) = fields.next_value()?;
+                    numbers.set(key, number);
+                }
+                Ok(numbers)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// An object's key, borrowed from the text unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Key<'de>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// A field's value: its number, if it is one (as `serde_json::Value::as_f64` reads it);
+/// anything else is read through, as `serde_json::Value` would read it, and dropped.
+struct Field(Option<f64>);
+
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Value;
+        impl<'de> serde::de::Visitor<'de> for Value {
+            type Value = Field;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON value")
+            }
+
+            fn visit_u64<E>(self, number: u64) -> Result<Field, E> {
+                Ok(Field(Some(number as f64)))
+            }
+
+            fn visit_i64<E>(self, number: i64) -> Result<Field, E> {
+                Ok(Field(Some(number as f64)))
+            }
+
+            fn visit_f64<E>(self, number: f64) -> Result<Field, E> {
+                // `serde_json::Value` holds a non-finite float as null.
+                Ok(Field(number.is_finite().then_some(number)))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Field, E> {
+                Ok(Field(None))
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<Field, E> {
+                Ok(Field(None))
+            }
+
+            fn visit_unit<E>(self) -> Result<Field, E> {
+                Ok(Field(None))
+            }
+
+            // What is nested is read as a parsed object reads it (not skipped over as
+            // `IgnoredAny` would): a number out of range or a lone surrogate anywhere inside
+            // makes the whole payload no object, as it did.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut items: A,
+            ) -> Result<Field, A::Error> {
+                while items.next_element::<Field>()?.is_some() {}
+                Ok(Field(None))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut fields: A,
+            ) -> Result<Field, A::Error> {
+                while fields.next_entry::<Key, Field>()?.is_some() {}
+                Ok(Field(None))
+            }
+        }
+        deserializer.deserialize_any(Value)
     }
 }
 
@@ -74,11 +258,25 @@ pub fn preview(prefix: &[u8], total_len: usize) -> String {
     if total_len == 0 {
         return "(empty)".to_owned();
     }
-    let mut one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(PREVIEW_CHARS)
-        .collect();
+    // ASCII, as most payloads are: a byte is a character, and its control characters are
+    // exactly the ASCII ones.
+    let head = &text.as_bytes()[..text.len().min(PREVIEW_CHARS)];
+    let mut one_line: String = if head.is_ascii() {
+        head.iter()
+            .map(|&b| {
+                if b.is_ascii_control() {
+                    ' '
+                } else {
+                    char::from(b)
+                }
+            })
+            .collect()
+    } else {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(PREVIEW_CHARS)
+            .collect()
+    };
     if one_line.len() < total_len {
         one_line.push('…');
     }
@@ -225,6 +423,13 @@ mod tests {
                 std::str::from_utf8(&payload).is_err()
             );
             let _ = numeric_value(&payload);
+            let (kind, value) = kind_and_value(&payload);
+            assert_eq!(kind, PayloadKind::of(&payload), "{payload:?}");
+            assert_eq!(
+                value.map(f64::to_bits),
+                numeric_value_of_a_parsed_object(&payload).map(f64::to_bits),
+                "{payload:?}"
+            );
             let _ = preview(&payload, payload.len());
         }
     }
@@ -237,6 +442,143 @@ mod tests {
             numeric_value(br#"{"temperature": 21.5, "unit": "C"}"#),
             Some(21.5)
         );
+    }
+
+    /// What `numeric_value` did before it read objects without building them: the reference the
+    /// test below holds it to.
+    fn numeric_value_of_a_parsed_object(payload: &[u8]) -> Option<f64> {
+        let text = std::str::from_utf8(payload).ok()?.trim();
+        if text.is_empty() {
+            return None;
+        }
+        if let Ok(number) = text.parse::<f64>() {
+            return number.is_finite().then_some(number);
+        }
+        if !text.starts_with('{') {
+            return None;
+        }
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+        let mut numbers = object.values().filter_map(serde_json::Value::as_f64);
+        match (numbers.next(), numbers.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// Objects with repeated keys, escaped keys, every kind of value, nesting, many numbers, and
+    /// broken syntax: the value is always the one a parsed object gives.
+    #[test]
+    fn an_objects_value_is_what_the_parsed_object_holds() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let deep = format!("{}{}", "[".repeat(130), "]".repeat(130));
+        let keys = [
+            r#""a""#,
+            r#""b""#,
+            r#""t""#,
+            r#""\u0061""#,
+            r#""a\"b""#,
+            r#""é""#,
+        ];
+        let values = [
+            "1",
+            "-2",
+            "0",
+            "-0",
+            "21.5",
+            "1e3",
+            "-1.5E-2",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1e400",
+            r#""21.5""#,
+            r#""x\"y""#,
+            "true",
+            "null",
+            "[1, 2]",
+            r#"{"n": 1}"#,
+            "[[], {}]",
+            "01",
+            "1.",
+            "+1",
+            "NaN",
+            // Read whole by a parsed object, skipped over by a mere syntax check: a number out
+            // of range, a lone surrogate, nesting past serde_json's limit, each deep inside.
+            "[1e400]",
+            r#"{"n": [-1e999]}"#,
+            r#""\ud800""#,
+            r#"["\udc00"]"#,
+            r#"{"\ud800": 1}"#,
+            &deep,
+        ];
+        let mut valued = 0;
+        for round in 0..50_000 {
+            let fields = next(if round % 10 == 0 { 40 } else { 6 });
+            // Whitespace around: JSON's own, or Unicode's that only a trim takes away.
+            let mut text = String::from(["", " \t", "\u{a0}", "\r\n"][next(4) as usize]);
+            text.push('{');
+            for field in 0..fields {
+                if field > 0 {
+                    text.push_str(if next(50) == 0 { " " } else { ", " });
+                }
+                let key = if fields > 10 {
+                    format!("\"k{}\"", next(30))
+                } else {
+                    keys[next(keys.len() as u64) as usize].to_owned()
+                };
+                text.push_str(&key);
+                text.push_str(": ");
+                text.push_str(values[next(values.len() as u64) as usize]);
+            }
+            text.push_str(match next(40) {
+                0 => "",
+                1 => "} x",
+                2 => "}}",
+                3 => "}\u{2028}",
+                _ => " } \n",
+            });
+            let reference = numeric_value_of_a_parsed_object(text.as_bytes());
+            assert_eq!(
+                numeric_value(text.as_bytes()).map(f64::to_bits),
+                reference.map(f64::to_bits),
+                "{text}"
+            );
+            let (kind, value) = kind_and_value(text.as_bytes());
+            assert_eq!(kind, PayloadKind::of(text.as_bytes()), "{text}");
+            assert_eq!(
+                value.map(f64::to_bits),
+                reference.map(f64::to_bits),
+                "{text}"
+            );
+            valued += usize::from(reference.is_some());
+        }
+        // Both answers are common, so the comparison covers each.
+        assert!(
+            (2_500..47_500).contains(&valued),
+            "{valued} of 50,000 had a value"
+        );
+    }
+
+    #[test]
+    fn a_key_given_again_keeps_its_last_value_however_many_numbers_there_are() {
+        assert_eq!(numeric_value(br#"{"a": 1, "a": 2}"#), Some(2.0));
+        assert_eq!(numeric_value(br#"{"a": 1, "b": 2, "a": "x"}"#), Some(2.0));
+        assert_eq!(
+            numeric_value(br#"{"a": "x", "a": 3, "b": true}"#),
+            Some(3.0)
+        );
+        assert_eq!(numeric_value(br#"{"a": 1, "\u0061": 2, "b": 3}"#), None);
+        // Past the few kept in a list: twenty numbers, then all but the last taken back.
+        let mut text: Vec<String> = (0..20).map(|n| format!("\"n{n}\": {n}")).collect();
+        text.extend((0..19).map(|n| format!("\"n{n}\": null")));
+        let object = format!("{{{}}}", text.join(", "));
+        assert_eq!(numeric_value(object.as_bytes()), Some(19.0));
     }
 
     #[test]
@@ -259,6 +601,47 @@ mod tests {
         let shown = preview(long.as_bytes(), 300);
         assert_eq!(shown.chars().count(), PREVIEW_CHARS + 1);
         assert!(shown.ends_with('…'));
+    }
+
+    /// Texts of every length around the cut, ASCII or not, with control characters: the preview
+    /// is what reading them character by character gives.
+    #[test]
+    fn previews_are_the_same_whatever_path_the_text_takes() {
+        let by_character = |text: &str, total_len: usize| {
+            let mut one_line: String = text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(PREVIEW_CHARS)
+                .collect();
+            if one_line.len() < total_len {
+                one_line.push('…');
+            }
+            one_line
+        };
+        let pieces = ["a", "\t", "\u{7f}", "é", "\u{85}", "€", " ", "{", "\n"];
+        let mut state: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = 1 + (state % 200) as usize;
+            let ascii_only = state % 3 == 0;
+            let text: String = (0..len)
+                .map(|i| {
+                    let pick = (state >> (i % 50)) as usize + i;
+                    if ascii_only {
+                        ["a", "\t", "\u{7f}", "{", " "][pick % 5]
+                    } else {
+                        pieces[pick % pieces.len()]
+                    }
+                })
+                .collect();
+            assert_eq!(
+                preview(text.as_bytes(), text.len()),
+                by_character(&text, text.len()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

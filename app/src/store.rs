@@ -1403,8 +1403,9 @@ impl BatchWriter {
             payloads.push(message.payload);
             qos.push(i16::from(message.qos));
             retain.push(message.retain);
-            values.push(payload::numeric_value(message.payload));
-            kinds.push(payload::PayloadKind::of(message.payload).as_sql());
+            let (kind, value) = payload::kind_and_value(message.payload);
+            values.push(value);
+            kinds.push(kind.as_sql());
             let entry = per_topic.entry(id).or_insert((0, index));
             entry.0 += 1;
             entry.1 = index;

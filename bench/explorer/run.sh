@@ -78,4 +78,5 @@ wasm_bytes=$(stat -c %s "$site/pkg/lookout.wasm")
 lookout_log_errors=$(grep -ci 'error' "$run/lookout-bench_explorer.log" || true)
 META
 node "$here/report.mjs" "$run/explorer.json" "$run/meta" "$results"
+bench_stamp "$results"
 say "wrote $results (raw results in $run)"

@@ -5,10 +5,9 @@
 # function and the whole server-rendered page, as a logged-in viewer. Writes
 # bench/results/history.md.
 #
-# Knobs: LOOKOUT_BIN (the binary to measure; default: a release build of this working tree in
-# $CARGO_TARGET_DIR), BENCH_BIG (1000000), BENCH_SMALL (100), BENCH_REPEAT (timed calls per case,
-# 30), LOOKOUT_MQTT_URL (a broker to connect to; nothing is published, default
-# mqtt://127.0.0.1:1883).
+# Knobs: LOOKOUT_REV / LOOKOUT_BIN (as in bench/lib.sh: the release build of a commit, default
+# HEAD, or a binary), BENCH_BIG (1000000), BENCH_SMALL (100), BENCH_REPEAT (timed calls per case,
+# 30), BENCH_RESULTS, BENCH_RUN_DIR. Lookout connects to a private Mosquitto; nothing is published.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,47 +16,16 @@ run=${BENCH_RUN_DIR:-/var/tmp/lookout-bench-history}
 big=${BENCH_BIG:-1000000}
 small=${BENCH_SMALL:-100}
 repeat=${BENCH_REPEAT:-30}
-broker=${LOOKOUT_MQTT_URL:-mqtt://127.0.0.1:1883}
-results=$repo/bench/results/history.md
-
-say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local port
-  for port in $(seq "$1" $(($1 + 200))); do port_open "$port" || { echo "$port"; return; }; done
-  die "no free port from $1"
-}
-wait_for() {
-  local seconds=$1; shift
-  for _ in $(seq $((seconds * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  return 1
-}
-
-# Everything this script starts, stopped on exit by its own pid.
-lookout_pid=
-pg_data=
-cleanup() {
-  if [ -n "$lookout_pid" ]; then kill "$lookout_pid" 2>/dev/null || true; wait "$lookout_pid" 2>/dev/null || true; fi
-  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
-    $as_pg "$pgbin/pg_ctl" -D "$pg_data" -m fast stop >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
-
-# --- the binary --------------------------------------------------------------------------------
-if [ -n "${LOOKOUT_BIN:-}" ]; then
-  lookout=$LOOKOUT_BIN
-else
-  say "building Lookout (release)"
-  (cd "$repo" && cargo build --release --quiet -p lookout)
-  lookout=${CARGO_TARGET_DIR:-$repo/target}/release/lookout
-fi
-[ -x "$lookout" ] || die "no lookout binary at $lookout"
-case "$lookout" in */release/*) profile=release ;; */debug/*) profile=debug ;; *) profile=unknown ;; esac
+results=${BENCH_RESULTS:-$repo/bench/results/history.md}
 
 rm -rf "$run"
 mkdir -p "$run"
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+
+# --- the binary --------------------------------------------------------------------------------
+build_lookout
+profile=release
 
 # --- PostgreSQL: a private cluster, so nothing else competes for its cache -------------------
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -83,6 +51,9 @@ database=postgres://postgres@127.0.0.1:$pg_port/bench_history
 psql "postgres://postgres@127.0.0.1:$pg_port/postgres" -qc "create database bench_history"
 sql() { psql "$database" -v ON_ERROR_STOP=1 -qAt "$@"; }
 
+start_mosquitto /usr/sbin/mosquitto </dev/null
+broker=mqtt://127.0.0.1:$mqtt_port
+
 # --- Lookout: migrations, partitions, a viewer -----------------------------------------------
 port=$(free_port 13100)
 url=http://127.0.0.1:$port
@@ -92,6 +63,7 @@ DATABASE_URL=$database LOOKOUT_LISTEN=127.0.0.1:$port LOOKOUT_MQTT_URL=$broker \
   LEPTOS_SITE_ROOT=$repo/target/site RUST_LOG=warn \
   "$lookout" serve >"$run/lookout.log" 2>&1 &
 lookout_pid=$!
+started+=("$lookout_pid")
 wait_for 60 curl -sf -o /dev/null "$url/login" || die "lookout did not answer: $(cat "$run/lookout.log")"
 password=bench-history-password
 printf '%s\n' "$password" | DATABASE_URL=$database RUST_LOG=error "$lookout" user add bench --role viewer >/dev/null
@@ -157,7 +129,7 @@ sleep 1
 
 say "writing $results"
 python3 - "$run" "$results" "$profile" "$big" "$small" "$repeat" "$load_secs" \
-  "$(psql "$database" -qAtc 'show server_version')" "$(nproc)" "$(git -C "$repo" log -1 --format=%h)" \
+  "$(psql "$database" -qAtc 'show server_version')" "$(nproc)" "$lookout_rev" \
   "${cases[@]}" <<'PY'
 import json, re, statistics, sys, datetime
 run, out, profile, big, small, repeat, load_secs, pg, cores, rev, *cases = sys.argv[1:]
@@ -247,4 +219,5 @@ Ratios, {int(big):,}-value topic over {int(small):,}-value topic (medians):
 """ + "\n\n".join(f"```\n{plan.strip()}\n```" for plan in plans) + "\n"
 open(out, "w").write(text)
 PY
+bench_stamp "$results"
 say "done: $results"

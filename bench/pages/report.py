@@ -180,6 +180,11 @@ whole run; the machine has {meta['nproc']}).
   Lookout logged {meta['slow_statements']} slow statement warning(s) (a statement over 1 s) and
   {meta['lookout_log_errors']} line(s) with "error".
 
+""" + "".join(
+    f"- **A disturbed reference:** the rounds of \"{by[key]['label']}\" lay more than a fifth apart, "
+    f"so it was measured twice more in this run; its figures are the median of its "
+    f"{len(by[key]['all'])} rounds, listed in its row.\n"
+    for key in meta.get("extra_rounds", "").split()) + f"""
 The page served: {len(snapshot['widgets'])} widgets, {widgets}; summary "{snapshot.get('summary_text')}".
 
 ## Method

@@ -15,6 +15,7 @@ use crate::topic_filter::TopicFilter;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::mpsc;
@@ -73,7 +74,7 @@ impl LiveEvent {
 
     /// What the browser receives for this message.
     pub fn message(&self) -> LiveMessage {
-        let kind = PayloadKind::of(&self.payload);
+        let (kind, value) = payload::kind_and_value(&self.payload);
         let (payload, truncated) = match kind {
             PayloadKind::Binary => (String::new(), false),
             _ => {
@@ -92,7 +93,7 @@ impl LiveEvent {
                 &self.payload[..self.payload.len().min(PREVIEW_BYTES)],
                 self.payload.len(),
             ),
-            value: payload::numeric_value(&self.payload),
+            value,
             retain: self.retain,
             qos: self.qos,
             replaced: 0,
@@ -102,12 +103,16 @@ impl LiveEvent {
     fn frame(&self, boot: u64) -> Bytes {
         self.frame
             .get_or_init(|| {
-                let data = serde_json::to_string(&self.message())
+                // Written in place, JSON included, rather than serialized and then copied into
+                // the frame: a stream following everything builds one per message.
+                let shown = self.payload.len().min(PAYLOAD_TEXT_LIMIT)
+                    + self.payload.len().min(PREVIEW_BYTES);
+                let mut frame = Vec::with_capacity(160 + self.topic.len() + shown + shown / 8);
+                write!(frame, "id: {}\nevent: message\ndata: ", self.id(boot))
+                    .and_then(|()| Ok(serde_json::to_writer(&mut frame, &self.message())?))
                     .expect("a live message always serializes");
-                Bytes::from(format!(
-                    "id: {}\nevent: message\ndata: {data}\n\n",
-                    self.id(boot)
-                ))
+                frame.extend_from_slice(b"\n\n");
+                Bytes::from(frame)
             })
             .clone()
     }
@@ -698,6 +703,35 @@ mod tests {
         let state = hub.state();
         assert!(state.recent_bytes <= 4096, "{} bytes", state.recent_bytes);
         assert_eq!(state.recent.len(), 1);
+    }
+
+    #[test]
+    fn a_frame_is_its_id_its_event_name_and_its_message_as_json() {
+        let hub = LiveHub::default();
+        let mut sub = hub.subscribe(filters(&["#"]), viewer_reading(&["#"]), None);
+        for payload in [
+            r#"{"t": 21.5, "note": "a\"b\n"}"#,
+            "on",
+            "",
+            &"x".repeat(5000),
+        ] {
+            send(&hub, "plant/é", payload);
+        }
+        hub.publish(
+            "bin",
+            Utc::now(),
+            Bytes::from_static(&[0xff, 0, 1]),
+            0,
+            true,
+        );
+        while let Some(Delivery::Message(event)) = sub.try_next() {
+            let expected = format!(
+                "id: {}\nevent: message\ndata: {}\n\n",
+                event.id(hub.boot()),
+                serde_json::to_string(&event.message()).unwrap()
+            );
+            assert_eq!(hub.frame(&event), expected.as_bytes());
+        }
     }
 
     #[test]

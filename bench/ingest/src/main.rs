@@ -39,9 +39,9 @@ enum Command {
         /// key=value lines: machine, versions, parameters.
         #[arg(long)]
         meta: PathBuf,
-        /// (a) the discarding subscriber's results.
-        #[arg(long)]
-        ceiling: PathBuf,
+        /// (a) the discarding subscriber's results: every run of it, in the order they ran.
+        #[arg(long, required = true)]
+        ceiling: Vec<PathBuf>,
         /// (b) Node-RED's results; when missing the report says why (`nodered_failure` in meta).
         #[arg(long)]
         nodered: Option<PathBuf>,

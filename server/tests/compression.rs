@@ -93,6 +93,14 @@ async fn app_with_status_page() -> (TestApp, String) {
     let boiler = app.topic("plant/boiler");
     publish(&[(&boiler, br#"{"temp": 71.5}"#, QoS::AtLeastOnce, false)]).await;
     app.wait_for_stored(1).await;
+    // Only topics in the public audience may be bound to a public page.
+    post_expecting(
+        &app,
+        "/admin/rules/add",
+        &[("role", "public"), ("filter", &boiler), ("permission", "read")],
+        "done=rule_added",
+    )
+    .await;
     let created = app
         .post_form("/admin/pages/add", &[("slug", &slug), ("title", "Plant 7")])
         .await;

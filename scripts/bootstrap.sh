@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every tool Lookout needs to build and test, checking first so a machine that already
-# has them loses no time. Only package registries are used (crates.io, npm, Debian): cargo-leptos
-# would otherwise download wasm-bindgen and wasm-opt from GitHub, which these machines cannot reach.
+# has them loses no time. Only package registries are used (the Rust crate registry, npm, Debian): cargo-leptos
+# would otherwise download wasm-bindgen and wasm-opt from a code hosting site, which these machines cannot reach.
 # Callers put "$LOOKOUT_TOOLS/node_modules/.bin" on PATH afterwards (scripts/lib.sh does).
 set -euo pipefail
 

@@ -97,7 +97,11 @@ async fn app_with_status_page() -> (TestApp, String) {
     post_expecting(
         &app,
         "/admin/rules/add",
-        &[("role", "public"), ("filter", &boiler), ("permission", "read")],
+        &[
+            ("role", "public"),
+            ("filter", &boiler),
+            ("permission", "read"),
+        ],
         "done=rule_added",
     )
     .await;

@@ -625,7 +625,7 @@ mod tests {
             state ^= state >> 7;
             state ^= state << 17;
             let len = 1 + (state % 200) as usize;
-            let ascii_only = state % 3 == 0;
+            let ascii_only = state.is_multiple_of(3);
             let text: String = (0..len)
                 .map(|i| {
                     let pick = (state >> (i % 50)) as usize + i;

@@ -41,9 +41,11 @@ async fn fresh_instance(app: &TestApp, broker: &TestBroker) -> TestApp {
         .await
         .expect("the instance starts");
     let port = instance.port();
+    let metrics_port = instance.metrics_port();
     tokio::spawn(instance.run_until_stopped());
     TestApp {
         port,
+        metrics_port,
         db: app.db.clone(),
         cookie: std::sync::Mutex::new(app.session()),
         origin: format!("http://127.0.0.1:{port}"),

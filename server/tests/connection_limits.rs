@@ -198,8 +198,10 @@ async fn https_app(adjust: impl FnOnce(&mut ConnectionLimits)) -> (Target, Strin
     assert_eq!(status, 303, "{login}");
     let cookie = login
         .lines()
-        .find_map(|line| line.strip_prefix("set-cookie: "))
-        .and_then(|cookie| cookie.split(';').next())
+        .filter_map(|line| line.strip_prefix("set-cookie: "))
+        .filter_map(|cookie| cookie.split(';').next())
+        // A login also sets the browser's device cookie (`login.rs`); the stream wants the session.
+        .find(|cookie| cookie.starts_with("lookout_session="))
         .expect("a session cookie")
         .to_owned();
     (target, cookie, prefix)

@@ -43,7 +43,7 @@ test('an admin adds a user through the form and sees it in the table', async () 
   // The rules page hydrates too, and its preview is a plain GET form.
   await Promise.all([page.waitForURL(/\/admin\/rules$/), page.click('nav.admin-links >> text=Rules')]);
   await page.fill('input[name="topic"]', 'plant/boiler/temperature');
-  await Promise.all([page.waitForURL(/\?topic=plant%2Fboiler%2Ftemperature$/), page.click('text=Show')]);
+  await Promise.all([page.waitForURL(/\?topic=plant%2Fboiler%2Ftemperature$/), page.click('form.preview-form button[type="submit"]')]);
   assert.equal(await page.locator('.may-read').innerText(), 'viewer, operator, admin');
   assert.equal(await page.locator('.may-publish').innerText(), 'admin');
 

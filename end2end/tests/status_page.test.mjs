@@ -37,6 +37,8 @@ test('an admin builds and publishes a page with the editor', async () => {
   await page.selectOption('select[name="role"][form="new-rule"]', 'public');
   await page.fill('input[name="filter"][form="new-rule"]', `${prefix}/boiler`);
   await Promise.all([page.waitForURL(/\?done=rule_added$/), page.click('form#new-rule button')]);
+  // From the overview (which marks itself hydrated), the header's links go through the router.
+  await page.goto(`${lookout.url}/`);
   await page.waitForSelector('[data-hydrated="true"]', { timeout: 20_000 });
   await Promise.all([page.waitForURL(/\/admin\/pages$/), page.click('nav.admin-links >> text=Status pages')]);
   await page.fill('input[name="slug"]', slug);

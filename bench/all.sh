@@ -65,12 +65,10 @@ say "estimated time: about $(mins "$total") (the build: $build_note; each benchm
 say "machine: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores, load average $(cut -d' ' -f1 /proc/loadavg)"
 
 # --- the binary ---------------------------------------------------------------------------------
-started=$SECONDS
 if ! built=$("$here/build.sh" "$commit"); then
   say "Lookout $short did not build: nothing was measured"
   exit 1
 fi
-[ $((SECONDS - started)) -lt 60 ] || echo "build $((SECONDS - started))" >>"$durations"
 
 export LOOKOUT_BIN=$built/lookout LOOKOUT_SITE=$built/site LOOKOUT_REV=$commit
 export BENCH_ALL_RUN

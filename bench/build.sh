@@ -78,6 +78,8 @@ if ! (cd "$src" && CARGO_TARGET_DIR=$cargo_target ./scripts/release.sh) >"$log" 
   exit 1
 fi
 sources >"$built"
+# For bench/all.sh's estimate of the next build.
+echo "build $SECONDS" >>"$target/durations"
 
 rm -rf "$out" && mkdir -p "$out"
 cp "$src/dist/lookout" "$out/lookout"

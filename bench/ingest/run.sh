@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The ingest benchmark, start to finish: a private Mosquitto and PostgreSQL, then (a) the broker
-# ceiling, (b) Node-RED, (c) Lookout with a signed-in user's live stream open, and the ceiling
-# again, at the same ladder of offered rates, one after another; bench/results/ingest.md from
-# what they did. See that file's Method section.
+# The ingest benchmark, start to finish: a private Mosquitto and PostgreSQL, then (b) Node-RED,
+# (a) the broker ceiling, (c) Lookout with a signed-in user's live stream open, and the ceiling
+# again, at the same ladder of offered rates, one after another, so that the reference brackets
+# Lookout; bench/results/ingest.md from what they did. See that file's Method section.
 #
 # Knobs: BENCH_RATES (comma-separated msg/s), BENCH_STEP_SECS, BENCH_REFINE, BENCH_BURST,
 # BENCH_WINDOW, BENCH_LIVE_STREAM (the query of the stream open during Lookout's runs, default
@@ -123,10 +123,6 @@ stream_summary() { # name, query
   awk -v q="$2" '/^messages/ { printf "one viewer'"'"'s `GET /api/live?%s`, read throughout: %s message events, %s resyncs, %s replaced events", q, $2, $4, $6 }' "$run/$1.stream"
 }
 
-# --- (a) the broker ceiling ---------------------------------------------------------------------
-say "(a) broker ceiling: discarding subscriber"
-ladder --system "broker ceiling" --out "$run/a.json"
-
 # --- (b) Node-RED -------------------------------------------------------------------------------
 nodered_failure=
 if [ "$with_nodered" = 0 ]; then
@@ -155,6 +151,10 @@ else
   stop "$nodered"
 fi
 
+# --- (a) the broker ceiling ---------------------------------------------------------------------
+say "(a) broker ceiling: discarding subscriber"
+ladder --system "broker ceiling" --out "$run/a.json"
+
 # --- (c) Lookout --------------------------------------------------------------------------------
 say "(c) Lookout"
 start_lookout bench_lookout lookout-bench-1 'bench/#'
@@ -168,6 +168,20 @@ lookout_errors=$(grep -ci 'error' "$run/lookout-bench_lookout.log" || true)
 lookout_errors="$lookout_errors (log kept in $run)"
 stop "$lookout_pid"
 lookout_stream=$(stream_summary c "$stream_query")
+
+# --- the broker ceiling again -------------------------------------------------------------------
+# The reference is measured just before Lookout and again just after it, under whatever else the
+# shared machine does by then; when the two differ by more than $ceiling_spread, a third decides
+# (the report uses the higher of two that agree, or the median of three, and lists every run).
+say "(a) broker ceiling again"
+ladder --system "broker ceiling" --out "$run/a2.json"
+ceilings=("$run/a.json" "$run/a2.json")
+if ! python3 -c 'import sys; a, b, s = map(float, sys.argv[1:]); sys.exit(abs(a - b) > s * max(a, b))' \
+  "$(sustained_rate "$run/a.json")" "$(sustained_rate "$run/a2.json")" "$ceiling_spread"; then
+  say "(a) the two ceiling runs differ by more than $ceiling_spread: a third"
+  ladder --system "broker ceiling" --out "$run/a3.json"
+  ceilings+=("$run/a3.json")
+fi
 
 if [ -n "$variant_label" ]; then
   say "(c') Lookout with $variant_label"
@@ -185,20 +199,6 @@ if [ -n "$variant_label" ]; then
   variant_stream=$(stream_summary c2 "$variant_stream_query")
   [ -z "$variant_bin" ] || rm -f "$lookout"
   lookout=$measured
-fi
-
-# --- the broker ceiling again -------------------------------------------------------------------
-# The reference is measured again after Lookout, under whatever else the shared machine does by
-# then; when the two runs differ by more than $ceiling_spread, a third decides (the report uses
-# the higher of two that agree, or the median of three, and lists every run).
-say "(a) broker ceiling again"
-ladder --system "broker ceiling" --out "$run/a2.json"
-ceilings=("$run/a.json" "$run/a2.json")
-if ! python3 -c 'import sys; a, b, s = map(float, sys.argv[1:]); sys.exit(abs(a - b) > s * max(a, b))' \
-  "$(sustained_rate "$run/a.json")" "$(sustained_rate "$run/a2.json")" "$ceiling_spread"; then
-  say "(a) the two ceiling runs differ by more than $ceiling_spread: a third"
-  ladder --system "broker ceiling" --out "$run/a3.json"
-  ceilings+=("$run/a3.json")
 fi
 
 # --- report -------------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ fn ceiling_runs(ceilings: &[SystemResult], used: usize, spread: &str) -> String 
     let how = match ceilings.len() {
         1 => "measured once".to_owned(),
         2 => format!(
-            "measured twice, before Node-RED and after Lookout, within {spread} of each other; \
+            "measured twice, just before and just after Lookout, within {spread} of each other; \
              the ratios use the higher"
         ),
         n => format!(
@@ -378,8 +378,10 @@ pub fn write(
          {lookout_stream}; during (c′): {variant_stream}. The conflated stream (`conflate_ms=250`) \
          is the overview page's: every message is matched, checked against the access rules and \
          queued for the connection, which sends the newest of each topic four times a second.\n\
-         - **The reference** is measured again after Lookout; two runs more than \
-         {ceiling_spread} apart make a third (see *Ratios*). Each run's steps are listed below.\n\
+         - **Order.** (b) Node-RED, then (a) the broker ceiling, (c) Lookout and (a) again, so \
+         that the reference brackets Lookout; two ceiling runs more than {ceiling_spread} apart \
+         make a third at once (see *Ratios*), and (c′), when present, comes last. Each run's \
+         steps are listed below.\n\
          - **Why Node-RED is far below the ~8,000 msg/s known for this flow.** It commits every \
          message on its own (one autocommit statement per message on 4 connections), and each \
          commit waits for its WAL flush: during its run PostgreSQL did {nodered_wal} \

@@ -193,12 +193,13 @@ impl Broker {
                         continue;
                     };
                     let received_at = Utc::now();
+                    let message = intake.check(publish);
                     if let Some(live) = &live {
-                        intake.show_live(live, &publish, received_at);
+                        intake.show_live(live, &message, received_at);
                     }
                     let connection = Some(self.session.current());
                     if intake
-                        .store(publish, received_at, connection)
+                        .store(message, received_at, connection)
                         .await
                         .is_err()
                     {
@@ -317,9 +318,12 @@ impl LiveFeed {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let Some(intake) = &intake else { continue };
                     let received_at = Utc::now();
-                    intake.show_live(&live, &publish, received_at);
+                    let message = intake.check(publish);
+                    intake.show_live(&live, &message, received_at);
                     // In MQTT 3.1.1 the flag is set only on the replay of a new subscription.
-                    if publish.retain && intake.store(publish, received_at, None).await.is_err() {
+                    if message.publish.retain
+                        && intake.store(message, received_at, None).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -474,6 +478,13 @@ const LOGGED_TOPIC_BYTES: usize = 128;
 /// The writer stopped taking messages.
 struct WriterGone;
 
+/// A delivered message with the decision whether Lookout keeps it, taken once: showing it live
+/// and storing it must agree.
+struct Checked {
+    publish: Publish,
+    refusal: Option<Refusal>,
+}
+
 impl Intake {
     /// `budget_bytes`: how many bytes of topics and payloads may be received and not yet
     /// stored (the writer's memory bound).
@@ -492,19 +503,22 @@ impl Intake {
         }
     }
 
-    fn refusal(&self, publish: &Publish) -> Option<Refusal> {
-        if publish.payload.len() > self.max_payload_bytes {
-            return Some(Refusal::Oversized);
-        }
-        check_storable_topic(&publish.topic)
-            .err()
-            .map(Refusal::Topic)
+    fn check(&self, publish: Publish) -> Checked {
+        let refusal = if publish.payload.len() > self.max_payload_bytes {
+            Some(Refusal::Oversized)
+        } else {
+            check_storable_topic(&publish.topic)
+                .err()
+                .map(Refusal::Topic)
+        };
+        Checked { publish, refusal }
     }
 
     /// Shows a message to the live views before it is stored: they must not wait for a commit.
     /// What will not be stored is not shown either.
-    fn show_live(&self, live: &LiveHub, publish: &Publish, received_at: DateTime<Utc>) {
-        if self.refusal(publish).is_none() {
+    fn show_live(&self, live: &LiveHub, message: &Checked, received_at: DateTime<Utc>) {
+        let publish = &message.publish;
+        if message.refusal.is_none() {
             live.publish(
                 &publish.topic,
                 received_at,
@@ -519,12 +533,15 @@ impl Intake {
     /// queue is full: backpressure, never a drop.
     async fn store(
         &self,
-        mut publish: Publish,
+        message: Checked,
         received_at: DateTime<Utc>,
         connection: Option<u64>,
     ) -> Result<(), WriterGone> {
         self.status.received();
-        let refusal = self.refusal(&publish);
+        let Checked {
+            mut publish,
+            refusal,
+        } = message;
         match refusal {
             None => {}
             Some(Refusal::Oversized) => {

@@ -611,3 +611,29 @@ async fn after_logging_in_a_browser_is_never_sent_off_site() {
         );
     }
 }
+
+/// A login form is a few hundred bytes: an anonymous client must not make Lookout read
+/// megabytes per request (axum's default limit) before the form is even looked at.
+#[tokio::test]
+async fn a_login_body_over_the_form_limit_is_refused_unread() {
+    let app = spawn_app().await;
+    app.forget_session();
+    let origin = format!("Origin: {}", app.origin);
+    let headers = [
+        origin.as_str(),
+        "Content-Type: application/x-www-form-urlencoded",
+    ];
+    // Exactly at the limit: read, and answered as any failed login.
+    let prefix = "name=nobody&next=%2F&password=";
+    let at_limit = format!(
+        "{prefix}{}",
+        "x".repeat(lookout::startup::FORM_BODY_LIMIT - prefix.len())
+    );
+    let answer = http_request(app.port, "POST", "/login", &headers, &at_limit).await;
+    assert_eq!(answer.status, 303, "{}", answer.head);
+    // One byte more: refused. The server reads the last byte to find out, so it closes the
+    // connection with nothing unread and the answer arrives whole.
+    let over = format!("{at_limit}x");
+    let answer = http_request(app.port, "POST", "/login", &headers, &over).await;
+    assert_eq!(answer.status, 413, "{}", answer.head);
+}

@@ -516,28 +516,18 @@ fn on_get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -
     route(Method::GET, path, handler)
 }
 
-/// The largest body a plain form takes, but the publish form's: the longest fields of the admin
-/// and status page forms (a 1,000-character description, four bytes a character, percent-encoded)
-/// with room to spare. Axum's own default (2 MB) would let every anonymous POST to /login be
-/// read into memory whole.
-pub const FORM_BODY_LIMIT: usize = 64 * 1024;
-
 fn on_post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> PlainRoute {
-    with_body_limit(route(Method::POST, path, handler), FORM_BODY_LIMIT)
-}
-
-fn with_body_limit(mut route: PlainRoute, bytes: usize) -> PlainRoute {
-    route.endpoint = route.endpoint.layer(DefaultBodyLimit::max(bytes));
-    route
+    route(Method::POST, path, handler)
 }
 
 /// Every route served by a plain axum handler. The router registers exactly these, and
 /// [`served_routes`] lists them, so the route matrix test sees every one.
 fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
-    let publish = with_body_limit(
-        route(Method::POST, app::publish::PUBLISH, publish::publish),
-        publish_body_limit,
-    );
+    let mut publish = on_post(app::publish::PUBLISH, publish::publish);
+    // web::bounded_bodies bounds it; axum's extractors have a smaller default of their own.
+    publish.endpoint = publish
+        .endpoint
+        .layer(DefaultBodyLimit::max(publish_body_limit));
     vec![
         on_get(METRICS, metrics),
         on_get(HEALTHZ, healthz),
@@ -719,6 +709,12 @@ async fn web_router(
     // fallback above).
     let router = router
         .merge(embedded_site::routes())
+        .layer(middleware::from_fn_with_state(
+            web::BodyLimits {
+                publish: publish_body_limit,
+            },
+            web::bounded_bodies,
+        ))
         .layer(middleware::from_fn_with_state(
             settings.web.is_https(),
             web::security_headers,

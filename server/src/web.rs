@@ -3,6 +3,7 @@
 
 use crate::config::WebSettings;
 use app::store::Store;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -320,6 +321,48 @@ fn weak_etag(mut response: Response) -> Response {
     response
 }
 
+/// The largest request body Lookout reads, but the publish form's: the longest fields of the
+/// admin and status page forms (a 1,000-character description, four bytes a character,
+/// percent-encoded) and of any server function's arguments, with room to spare.
+pub const REQUEST_BODY_LIMIT: usize = 64 * 1024;
+
+/// Request body limits by route, for [`bounded_bodies`].
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    /// The publish form's: room for the largest payload and topic, percent-encoded.
+    pub publish: usize,
+}
+
+/// Bounds every request body before anything reads it: a body declared larger than its route
+/// takes is refused with 413 unread, and one that grows past it while read fails its reader.
+/// Needed beside axum's per-extractor default (2 MB) because Leptos' server functions read a
+/// body whole, without a limit.
+pub async fn bounded_bodies(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = if request.uri().path() == app::publish::PUBLISH {
+        limits.publish
+    } else {
+        REQUEST_BODY_LIMIT
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|bytes| bytes > limit as u64) {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("This request's body is larger than Lookout takes here ({limit} bytes)."),
+        )
+            .into_response();
+    }
+    next.run(request.map(|body| Body::new(http_body_util::Limited::new(body, limit))))
+        .await
+}
+
 /// Refuses a request that could change state (anything but GET, HEAD and OPTIONS) unless its
 /// `Origin` (or, lacking one, its `Referer`) is Lookout itself: a page on another site can make
 /// a browser send a form here with the user's cookie, but not with our origin.
@@ -386,6 +429,40 @@ mod tests {
             .iter()
             .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
             .collect()
+    }
+
+    /// A body sent in chunks, its size never declared, is cut off at the limit for a reader that
+    /// takes it whole, as Leptos' server functions do.
+    #[tokio::test]
+    async fn a_body_that_grows_past_the_limit_fails_its_reader() {
+        use super::{bounded_bodies, BodyLimits, REQUEST_BODY_LIMIT};
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode};
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+
+        async fn read_whole(request: axum::extract::Request) -> StatusCode {
+            match request.into_body().collect().await {
+                Ok(_) => StatusCode::OK,
+                Err(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            }
+        }
+        let router = axum::Router::new()
+            .route("/api/anything", axum::routing::post(read_whole))
+            .layer(axum::middleware::from_fn_with_state(
+                BodyLimits { publish: 0 },
+                bounded_bodies,
+            ));
+        let chunked = |bytes: usize| {
+            let chunks = (0..bytes / 1024).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024]));
+            Request::post("/api/anything")
+                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .unwrap()
+        };
+        let within = router.clone().oneshot(chunked(REQUEST_BODY_LIMIT)).await;
+        assert_eq!(within.unwrap().status(), StatusCode::OK);
+        let over = router.oneshot(chunked(REQUEST_BODY_LIMIT + 1024)).await;
+        assert_eq!(over.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[test]

@@ -526,6 +526,19 @@ pub async fn http_request(
     }
 }
 
+/// Sends `request` exactly as given (head and body) and returns all the server answered, as
+/// text: for requests [`http_request`] would make well-formed.
+pub async fn raw_request(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let answered =
+        tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw)).await;
+    assert!(answered.is_ok(), "no complete answer within 60 s");
+    answered.unwrap().unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
 /// The status code of a response head (0 if it has none).
 pub fn status_of(head: &str) -> u16 {
     head.split_whitespace()

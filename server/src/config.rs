@@ -1299,4 +1299,44 @@ mod tests {
             ("42", "0")
         );
     }
+
+    /// README.md's tables of settings hold each setting's row exactly as `table.rs` describes
+    /// it, and no row for a setting that does not exist (but `LOOKOUT_CONFIG`, which names the
+    /// file itself), so the two cannot drift apart.
+    #[test]
+    fn the_readme_lists_every_setting_as_the_table_describes_it() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let mut rows = Vec::new();
+        let mut in_table = false;
+        for line in readme.lines() {
+            if line == "| variable | file key | default | meaning |" {
+                in_table = true;
+            } else if !line.starts_with('|') {
+                in_table = false;
+            } else if in_table && !line.starts_with("| ---") {
+                rows.push(line);
+            }
+        }
+        let expected: Vec<String> = SETTINGS.iter().map(SettingDoc::readme_row).collect();
+        let missing: Vec<&str> = expected
+            .iter()
+            .filter(|row| rows.iter().filter(|line| **line == row.as_str()).count() != 1)
+            .map(String::as_str)
+            .collect();
+        let unknown: Vec<&str> = rows
+            .iter()
+            .copied()
+            .filter(|line| !line.starts_with("| `LOOKOUT_CONFIG` |"))
+            .filter(|line| !expected.iter().any(|row| row == line))
+            .collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "README.md's tables of settings need each of these rows once, as \
+             server/src/config/table.rs describes the setting:\n{}\n\nand none of these, which \
+             describe no setting there:\n{}",
+            missing.join("\n"),
+            unknown.join("\n")
+        );
+    }
 }

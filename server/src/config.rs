@@ -1,15 +1,46 @@
-//! Settings: defaults, then the TOML file, then environment variables. Every error names the
-//! setting as the user gave it (the variable or the file key), and the database URL never prints
-//! with its password.
+//! Settings: defaults, then the TOML file, then environment variables (which win). Every error
+//! names the setting as the user gave it (the variable, or the file key with its file and line),
+//! and no secret (the database's or the broker's password, the metrics token) ever prints.
+//!
+//! - `table.rs` lists every setting once: file key, kind, default, variable and meaning;
+//!   README.md's rows are checked against it.
+//! - `layers.rs` layers them: the variable, else the file, else the default, each value kept with
+//!   where it came from.
+//! - `values.rs` reads each kind of value and checks what it must be on its own.
+//! - `resolve` (here) applies the rules between settings and builds the [`Settings`] the rest of
+//!   Lookout uses.
+//!
+//! Why this and not figment (or config-rs, which Leptos and rumqttd already bring): they merge
+//! the three sources, the easy part, and get in the way of the rest. The variables are not a
+//! prefix plus the key split at `_` (`LOOKOUT_MQTT_CLIENT_CERT_FILE` is `mqtt.client_cert_file`,
+//! `DATABASE_URL` has no prefix), so a table of names is needed anyway. figment's `Env` reads only
+//! the process environment (tests and the demo pass their own), takes an empty variable as a
+//! value, and parses values as data, so a client id or password `1234` turns into a number that
+//! fails as a string. Its errors name a provider ("`LOOKOUT_` environment variable(s)") where
+//! ours name the variable, and a file without a line, so each would have to be reworded from its
+//! metadata. Its cost was not the reason (six small crates, one a proc-macro, about 3 s of
+//! build); this layer adds no crate at all: serde and toml were here already, and toml 1 (built
+//! for Leptos anyway) knows each value's line.
+
+mod broker;
+mod layers;
+mod table;
+mod values;
 
 use app::topic_filter::TopicFilter;
-use rumqttc::QoS;
-use serde::Deserialize;
+use layers::{File, Layers, Sources};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use table::{MqttLayers, RetentionLayers, WebLayers, WriterLayers};
 use url::Url;
+
+pub use broker::{
+    broker_url_login, parse_broker_url, BrokerAddress, BrokerLogin, BrokerTransport, Subscription,
+};
+pub use layers::{DefaultValue, SettingDoc, SETTINGS};
+pub use table::DEFAULT_MAX_PAYLOAD_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -21,10 +52,7 @@ pub enum ConfigError {
     #[error("the config file {path} is not valid: {message}")]
     Malformed { path: PathBuf, message: String },
     #[error("{setting} is not set: {hint}")]
-    Missing {
-        setting: &'static str,
-        hint: &'static str,
-    },
+    Missing { setting: &'static str, hint: String },
     #[error("{setting} is not valid: {problem}")]
     Invalid { setting: String, problem: String },
     /// A well-formed setting that does not work: an unreachable database, a busy port.
@@ -35,11 +63,14 @@ pub enum ConfigError {
 /// Where a value came from, so an error can point at the right place.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// Neither the file nor the environment set it; names the variable that would.
+    /// Neither the file nor the environment set it; names the variable that would (the file
+    /// key for a setting only the file gives).
     Default(&'static str),
     File {
         key: &'static str,
         path: PathBuf,
+        /// Where the value starts, from 1.
+        line: usize,
     },
     Env(&'static str),
 }
@@ -48,7 +79,9 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default(env_name) => write!(f, "{env_name} (unset, so its default)"),
-            Origin::File { key, path } => write!(f, "{key} (in {})", path.display()),
+            Origin::File { key, path, line } => {
+                write!(f, "{key} (in {}, line {line})", path.display())
+            }
             Origin::Env(name) => f.write_str(name),
         }
     }
@@ -62,6 +95,14 @@ pub struct Sourced<T> {
 }
 
 impl<T> Sourced<T> {
+    /// The same setting with its value turned into another type.
+    pub fn map<U>(self, convert: impl FnOnce(T) -> U) -> Sourced<U> {
+        Sourced {
+            value: convert(self.value),
+            origin: self.origin,
+        }
+    }
+
     /// An error about this setting, worded for the user.
     pub fn invalid(&self, problem: impl fmt::Display) -> ConfigError {
         ConfigError::Invalid {
@@ -109,79 +150,6 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// How the broker is reached, from the URL's scheme.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BrokerTransport {
-    /// `mqtt://`
-    Tcp,
-    /// `mqtts://`
-    Tls,
-    /// `ws://`: MQTT over a WebSocket, for brokers behind an HTTP proxy.
-    Ws,
-    /// `wss://`
-    Wss,
-}
-
-impl BrokerTransport {
-    fn from_scheme(scheme: &str) -> Option<Self> {
-        match scheme {
-            "mqtt" => Some(Self::Tcp),
-            "mqtts" => Some(Self::Tls),
-            "ws" => Some(Self::Ws),
-            "wss" => Some(Self::Wss),
-            _ => None,
-        }
-    }
-
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Self::Tcp => "mqtt",
-            Self::Tls => "mqtts",
-            Self::Ws => "ws",
-            Self::Wss => "wss",
-        }
-    }
-
-    fn default_port(self) -> u16 {
-        match self {
-            Self::Tcp => 1883,
-            Self::Tls => 8883,
-            Self::Ws => 80,
-            Self::Wss => 443,
-        }
-    }
-
-    pub fn is_tls(self) -> bool {
-        matches!(self, Self::Tls | Self::Wss)
-    }
-
-    pub fn is_websocket(self) -> bool {
-        matches!(self, Self::Ws | Self::Wss)
-    }
-}
-
-/// Where the broker is. Never holds the login, so it can be printed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BrokerAddress {
-    pub transport: BrokerTransport,
-    pub host: String,
-    pub port: u16,
-    /// The HTTP path of a WebSocket endpoint (brokers differ: `/mqtt` is common); empty for
-    /// plain MQTT.
-    pub path: String,
-}
-
-impl fmt::Display for BrokerAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = self.transport.scheme();
-        if self.host.contains(':') {
-            write!(f, "{scheme}://[{}]:{}{}", self.host, self.port, self.path)
-        } else {
-            write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.path)
-        }
-    }
-}
-
 /// Files for a TLS connection to the broker (`mqtts://`, `wss://`).
 #[derive(Clone, Debug, Default)]
 pub struct BrokerTls {
@@ -198,63 +166,6 @@ pub struct ClientCertificate {
     pub cert_file: Sourced<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: Sourced<PathBuf>,
-}
-
-/// A topic filter with the highest QoS the broker should deliver it at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subscription {
-    pub filter: String,
-    pub qos: QoS,
-}
-
-impl Subscription {
-    /// A comma-separated list, as `LOOKOUT_MQTT_SUBSCRIPTIONS` gives it.
-    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
-        text.split(',').map(Self::parse).collect()
-    }
-
-    /// `filter` or `filter@qos`. QoS 2 by default: the broker then delivers each message at the
-    /// QoS it was published with, so nothing is downgraded unless asked.
-    fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let (filter, qos) = match text.rsplit_once('@') {
-            Some((filter, "0")) => (filter, QoS::AtMostOnce),
-            Some((filter, "1")) => (filter, QoS::AtLeastOnce),
-            Some((filter, "2")) => (filter, QoS::ExactlyOnce),
-            _ => (text, QoS::ExactlyOnce),
-        };
-        Self::new(filter, qos)
-    }
-
-    fn new(filter: &str, qos: QoS) -> Result<Self, String> {
-        if filter.starts_with("$share/") {
-            return Err(format!(
-                "{filter:?} names a shared subscription: list the plain filter and set \
-                 LOOKOUT_MQTT_SHARED_GROUP (mqtt.shared_group) instead, so that live views still \
-                 get every message"
-            ));
-        }
-        if let Err(error) = TopicFilter::parse(filter) {
-            return Err(format!("{filter:?} is not an MQTT topic filter: {error}"));
-        }
-        Ok(Self {
-            filter: filter.to_owned(),
-            qos,
-        })
-    }
-}
-
-/// A broker login. `Debug` hides the password.
-#[derive(Clone)]
-pub struct BrokerLogin {
-    pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for BrokerLogin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BrokerLogin({:?}, password: ***)", self.username)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -388,15 +299,11 @@ pub struct ConnectionLimits {
     pub max_streams_per_user: usize,
 }
 
+/// The limits in force when nothing is set (their defaults are in `table.rs`).
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self {
-            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
-            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
-            write_timeout: Duration::from_secs(DEFAULT_WRITE_TIMEOUT_SECS),
-            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
-            max_streams_per_user: DEFAULT_MAX_STREAMS_PER_USER as usize,
-        }
+        let web = WebLayers::read(&Sources::defaults_only()).expect("the defaults are valid");
+        connection_limits(&web)
     }
 }
 
@@ -447,211 +354,33 @@ pub struct Settings {
     pub retention: RetentionSettings,
 }
 
-/// The config file. Unknown keys are refused so that a typo does not silently fall back to a
-/// default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    database_url: Option<String>,
-    listen: Option<String>,
-    #[serde(default)]
-    web: FileWeb,
-    #[serde(default)]
-    mqtt: FileMqtt,
-    #[serde(default)]
-    writer: FileWriter,
-    #[serde(default)]
-    retention: FileRetention,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRetention {
-    // Signed, so that a negative number is answered with the range instead of a type error.
-    days: Option<i64>,
-    #[serde(default)]
-    rules: Vec<FileRetentionRule>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRetentionRule {
-    filter: String,
-    days: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileWeb {
-    public_url: Option<String>,
-    session_idle_minutes: Option<u64>,
-    status_ttl_seconds: Option<u64>,
-    tls_cert_file: Option<PathBuf>,
-    tls_key_file: Option<PathBuf>,
-    http_redirect_listen: Option<String>,
-    header_timeout_secs: Option<u64>,
-    idle_timeout_secs: Option<u64>,
-    write_timeout_secs: Option<u64>,
-    max_connections: Option<u64>,
-    max_streams_per_user: Option<u64>,
-    metrics_token: Option<String>,
-    metrics_listen: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileMqtt {
-    url: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    ca_file: Option<PathBuf>,
-    client_cert_file: Option<PathBuf>,
-    client_key_file: Option<PathBuf>,
-    client_id: Option<String>,
-    subscriptions: Option<Vec<FileSubscription>>,
-    shared_group: Option<String>,
-    keep_alive_secs: Option<u64>,
-    max_payload_bytes: Option<u64>,
-}
-
-/// `"filter"`, `"filter@1"`, or `{ filter = "...", qos = 1 }` (for a filter that itself ends in
-/// `@` and a digit).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum FileSubscription {
-    Short(String),
-    Full { filter: String, qos: u8 },
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileWriter {
-    batch_max: Option<u64>,
-    batch_delay_ms: Option<u64>,
-    queue_capacity: Option<u64>,
-    buffer_bytes: Option<u64>,
-}
-
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
-pub const DEFAULT_MQTT_URL: &str = "mqtt://127.0.0.1:1883";
-pub const DEFAULT_CLIENT_ID: &str = "lookout";
-pub const DEFAULT_MAX_PAYLOAD_BYTES: u64 = 256 * 1024;
-/// Per-topic work (counts, the latest row) is done once per batch, so under load larger batches
-/// store more per second (bench/results/ingest.md); when traffic is light a batch closes after
-/// `batch_delay` anyway, so latency then does not grow with this.
-pub const DEFAULT_BATCH_MAX: u64 = 10_000;
-/// 64 MiB: room for a queue and two batches of small messages, and for a few hundred messages at
-/// the default payload limit.
-pub const DEFAULT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
-/// A month of history: enough to look back over a few weeks, and a demo or a forgotten test
-/// machine does not fill its disk. Keeping data for years is a choice someone should make.
-pub const DEFAULT_RETENTION_DAYS: u32 = 30;
-/// Long enough for a slow mobile link to send a request head, short enough that a client
-/// trickling one byte at a time holds its connection only briefly.
-pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
-pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
-/// As nginx's `send_timeout`: a client on a bad link may pause that long and still be reading.
-pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 60;
-/// Far more than one instance serves in practice (bench/results/live.md holds 20,000 idle
-/// streams with it raised), few enough that the descriptors and memory they take stay bounded.
-pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
-/// A browser holds at most six HTTP/1.1 connections to one site, one stream per tab: room for a
-/// few browsers and wall screens sharing a login.
-pub const DEFAULT_MAX_STREAMS_PER_USER: u64 = 20;
-/// A century: beyond it date arithmetic would only invite overflow, and nobody means more.
-const MAX_RETENTION_DAYS: i64 = 36_500;
-
-/// Reads settings from the environment first, then the file, and says where each came from.
-struct Sources<'a, E> {
-    env: E,
-    path: &'a Path,
-}
-
-impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
-    fn pick(
-        &self,
-        env_name: &'static str,
-        key: &'static str,
-        from_file: Option<String>,
-    ) -> Option<Sourced<String>> {
-        // An empty variable counts as unset, as shells and service managers often leave them.
-        match (self.env)(env_name).filter(|value| !value.is_empty()) {
-            Some(value) => Some(Sourced {
-                value,
-                origin: Origin::Env(env_name),
-            }),
-            None => from_file.map(|value| Sourced {
-                value,
-                origin: self.file_origin(key),
-            }),
-        }
-    }
-
-    fn pick_or(
-        &self,
-        env_name: &'static str,
-        key: &'static str,
-        from_file: Option<String>,
-        default: &str,
-    ) -> Sourced<String> {
-        self.pick(env_name, key, from_file)
-            .unwrap_or_else(|| Sourced {
-                value: default.to_owned(),
-                origin: Origin::Default(env_name),
-            })
-    }
-
-    fn path_setting(
-        &self,
-        env_name: &'static str,
-        key: &'static str,
-        from_file: Option<PathBuf>,
-    ) -> Option<Sourced<PathBuf>> {
-        let from_file = from_file.map(|path| path.to_string_lossy().into_owned());
-        self.pick(env_name, key, from_file).map(|found| Sourced {
-            value: PathBuf::from(found.value),
-            origin: found.origin,
-        })
-    }
-
-    /// A whole number within `range`, or `default` when unset.
-    fn number(
-        &self,
-        env_name: &'static str,
-        key: &'static str,
-        from_file: Option<u64>,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<u64, ConfigError> {
-        let found = self.pick_or(
-            env_name,
-            key,
-            from_file.map(|n| n.to_string()),
-            &default.to_string(),
-        );
-        match found.value.trim().parse::<u64>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(found.invalid(format!(
-                "expected a whole number from {} to {}, got {:?}",
-                range.start(),
-                range.end(),
-                found.value
-            ))),
-        }
-    }
-
-    fn file_origin(&self, key: &'static str) -> Origin {
-        Origin::File {
-            key,
-            path: self.path.to_path_buf(),
-        }
-    }
-}
-
 impl Settings {
     /// Reads the optional file, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_from(file, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::load`], with the environment given as a lookup (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let unreadable = |path: &Path, source| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = file
+            .map(|path| std::fs::read_to_string(path).map_err(|error| unreadable(path, error)))
+            .transpose()?;
+        let file = file
+            .zip(text.as_deref())
+            .map(|(path, text)| File::parse(path, text))
+            .transpose()?;
+        let layers = Layers::read(&Sources {
+            file: file.as_ref(),
+            env: &env,
+        })?;
+        resolve(layers)
     }
 
     /// The settings in force and where each came from, for `lookout check-config`. Passwords
@@ -717,327 +446,116 @@ impl Settings {
         }
         text
     }
-
-    /// As [`Settings::load`], with the environment given as a lookup (tests pass their own).
-    pub fn load_from(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let parsed = match file {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
-        };
-        let sources = Sources {
-            env,
-            path: file.unwrap_or(Path::new("")),
-        };
-
-        let database_url = sources
-            .pick("DATABASE_URL", "database_url", parsed.database_url)
-            .ok_or(ConfigError::Missing {
-                setting: "DATABASE_URL",
-                hint: "set it (or database_url in the config file) to a PostgreSQL URL such as \
-                       postgres://lookout@127.0.0.1:5432/lookout",
-            })?;
-        let database_url = parse_database_url(database_url)?;
-
-        let listen = sources.pick_or("LOOKOUT_LISTEN", "listen", parsed.listen, DEFAULT_LISTEN);
-        let listen = parse_address(listen)?;
-        let limits = connection_limits(&sources, &parsed.web)?;
-
-        let public_url = sources
-            .pick(
-                "LOOKOUT_PUBLIC_URL",
-                "web.public_url",
-                parsed.web.public_url,
-            )
-            .map(|found| match Url::parse(&found.value) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                    Ok(Sourced {
-                        value: url,
-                        origin: found.origin,
-                    })
-                }
-                _ => Err(found.invalid(format!(
-                    "expected an http:// or https:// URL such as https://lookout.example.com, \
-                     got {:?}",
-                    found.value
-                ))),
-            })
-            .transpose()?;
-        let web = WebSettings {
-            public_url,
-            session_idle: Duration::from_secs(
-                60 * sources.number(
-                    "LOOKOUT_SESSION_IDLE_MINUTES",
-                    "web.session_idle_minutes",
-                    parsed.web.session_idle_minutes,
-                    12 * 60,
-                    1..=365 * 24 * 60,
-                )?,
-            ),
-            status_ttl: Duration::from_secs(sources.number(
-                "LOOKOUT_STATUS_TTL_SECONDS",
-                "web.status_ttl_seconds",
-                parsed.web.status_ttl_seconds,
-                5,
-                1..=3600,
-            )?),
-            tls: server_tls(&sources, parsed.web.tls_cert_file, parsed.web.tls_key_file)?,
-            http_redirect_listen: sources
-                .pick(
-                    "LOOKOUT_HTTP_REDIRECT_LISTEN",
-                    "web.http_redirect_listen",
-                    parsed.web.http_redirect_listen,
-                )
-                .map(parse_address)
-                .transpose()?,
-            limits,
-            metrics_token: sources
-                .pick(
-                    "LOOKOUT_METRICS_TOKEN",
-                    "web.metrics_token",
-                    parsed.web.metrics_token,
-                )
-                .map(parse_metrics_token)
-                .transpose()?,
-            metrics_listen: sources
-                .pick(
-                    "LOOKOUT_METRICS_LISTEN",
-                    "web.metrics_listen",
-                    parsed.web.metrics_listen,
-                )
-                .map(parse_address)
-                .transpose()?,
-        };
-        if let (None, Some(redirect)) = (&web.tls, &web.http_redirect_listen) {
-            return Err(redirect.invalid(
-                "redirecting plain HTTP needs HTTPS: set LOOKOUT_TLS_CERT_FILE and \
-                 LOOKOUT_TLS_KEY_FILE (web.tls_cert_file, web.tls_key_file) too",
-            ));
-        }
-
-        let mqtt = mqtt_settings(&sources, parsed.mqtt)?;
-
-        let writer = &parsed.writer;
-        let writer = WriterSettings {
-            batch_max: sources.number(
-                "LOOKOUT_WRITER_BATCH_MAX",
-                "writer.batch_max",
-                writer.batch_max,
-                DEFAULT_BATCH_MAX,
-                1..=100_000,
-            )? as usize,
-            batch_delay: Duration::from_millis(sources.number(
-                "LOOKOUT_WRITER_BATCH_DELAY_MS",
-                "writer.batch_delay_ms",
-                writer.batch_delay_ms,
-                20,
-                0..=10_000,
-            )?),
-            queue_capacity: sources.number(
-                "LOOKOUT_WRITER_QUEUE_CAPACITY",
-                "writer.queue_capacity",
-                writer.queue_capacity,
-                10_000,
-                1..=10_000_000,
-            )? as usize,
-            buffer_bytes: sources.number(
-                "LOOKOUT_WRITER_BUFFER_BYTES",
-                "writer.buffer_bytes",
-                writer.buffer_bytes,
-                DEFAULT_BUFFER_BYTES,
-                // A payload of the largest allowed size must fit, or ingest would wait forever.
-                mqtt.max_payload_bytes as u64..=1 << 36,
-            )? as usize,
-        };
-
-        let retention = retention_settings(
-            sources.pick(
-                "LOOKOUT_RETENTION_DAYS",
-                "retention.days",
-                parsed.retention.days.map(|days| days.to_string()),
-            ),
-            parsed.retention.rules,
-            sources.path,
-        )?;
-
-        Ok(Settings {
-            database_url,
-            listen,
-            web,
-            mqtt,
-            writer,
-            retention,
-        })
-    }
 }
 
-fn parse_address(found: Sourced<String>) -> Result<Sourced<SocketAddr>, ConfigError> {
-    match found.value.parse::<SocketAddr>() {
-        Ok(address) => Ok(Sourced {
-            value: address,
-            origin: found.origin,
-        }),
-        Err(_) => Err(found.invalid(format!(
-            "expected an address and port such as 127.0.0.1:3000, got {:?}",
-            found.value
-        ))),
-    }
-}
-
-fn connection_limits<E: Fn(&str) -> Option<String>>(
-    sources: &Sources<'_, E>,
-    web: &FileWeb,
-) -> Result<ConnectionLimits, ConfigError> {
-    let seconds = |env_name, key, from_file, default, range| {
-        sources
-            .number(env_name, key, from_file, default, range)
-            .map(Duration::from_secs)
-    };
-    Ok(ConnectionLimits {
-        header_timeout: seconds(
-            "LOOKOUT_HEADER_TIMEOUT_SECS",
-            "web.header_timeout_secs",
-            web.header_timeout_secs,
-            DEFAULT_HEADER_TIMEOUT_SECS,
-            1..=300,
-        )?,
-        // Above the live stream's keep-alive comment (15 s), which keeps a quiet stream from
-        // counting as idle.
-        idle_timeout: seconds(
-            "LOOKOUT_IDLE_TIMEOUT_SECS",
-            "web.idle_timeout_secs",
-            web.idle_timeout_secs,
-            DEFAULT_IDLE_TIMEOUT_SECS,
-            20..=3600,
-        )?,
-        write_timeout: seconds(
-            "LOOKOUT_WRITE_TIMEOUT_SECS",
-            "web.write_timeout_secs",
-            web.write_timeout_secs,
-            DEFAULT_WRITE_TIMEOUT_SECS,
-            1..=3600,
-        )?,
-        max_connections: sources.number(
-            "LOOKOUT_MAX_CONNECTIONS",
-            "web.max_connections",
-            web.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
-            1..=1_000_000,
-        )? as usize,
-        max_streams_per_user: sources.number(
-            "LOOKOUT_MAX_STREAMS_PER_USER",
-            "web.max_streams_per_user",
-            web.max_streams_per_user,
-            DEFAULT_MAX_STREAMS_PER_USER,
-            1..=1_000_000,
-        )? as usize,
+/// The rules between settings, and the shapes the rest of Lookout uses.
+fn resolve(layers: Layers) -> Result<Settings, ConfigError> {
+    let web = web_settings(layers.web)?;
+    let mqtt = mqtt_settings(layers.mqtt)?;
+    let writer = writer_settings(layers.writer, &mqtt)?;
+    let retention = retention_settings(layers.retention)?;
+    Ok(Settings {
+        database_url: layers.database_url,
+        listen: layers.listen,
+        web,
+        mqtt,
+        writer,
+        retention,
     })
 }
 
-/// A token Prometheus can send as `Authorization: Bearer <token>`: visible ASCII (what an HTTP
-/// header carries unaltered), and long enough not to be guessed.
-fn parse_metrics_token(found: Sourced<String>) -> Result<Sourced<MetricsToken>, ConfigError> {
-    let token = found.value.trim();
-    if !(32..=4096).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(found.invalid(
-            "expected 32 to 4096 visible ASCII characters without spaces, such as the output of \
-             `openssl rand -hex 32` (the value is not shown)",
-        ));
-    }
-    Ok(Sourced {
-        value: MetricsToken(token.to_owned()),
-        origin: found.origin,
-    })
-}
-
-fn server_tls<E: Fn(&str) -> Option<String>>(
-    sources: &Sources<'_, E>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-) -> Result<Option<ServerTls>, ConfigError> {
-    let cert_file = sources.path_setting("LOOKOUT_TLS_CERT_FILE", "web.tls_cert_file", cert_file);
-    let key_file = sources.path_setting("LOOKOUT_TLS_KEY_FILE", "web.tls_key_file", key_file);
-    match (cert_file, key_file) {
-        (Some(cert_file), Some(key_file)) => Ok(Some(ServerTls {
+fn web_settings(web: WebLayers) -> Result<WebSettings, ConfigError> {
+    let limits = connection_limits(&web);
+    let tls = both_or_neither(
+        web.tls_cert_file,
+        web.tls_key_file,
+        "a certificate needs its key: set LOOKOUT_TLS_KEY_FILE (web.tls_key_file) too",
+        "a key needs its certificate: set LOOKOUT_TLS_CERT_FILE (web.tls_cert_file) too",
+        |cert_file, key_file| ServerTls {
             cert_file,
             key_file,
-        })),
-        (Some(cert_file), None) => Err(cert_file.invalid(
-            "a certificate needs its key: set LOOKOUT_TLS_KEY_FILE (web.tls_key_file) too",
-        )),
-        (None, Some(key_file)) => Err(key_file.invalid(
-            "a key needs its certificate: set LOOKOUT_TLS_CERT_FILE (web.tls_cert_file) too",
-        )),
+        },
+    )?;
+    if let (None, Some(redirect)) = (&tls, &web.http_redirect_listen) {
+        return Err(redirect.invalid(
+            "redirecting plain HTTP needs HTTPS: set LOOKOUT_TLS_CERT_FILE and \
+             LOOKOUT_TLS_KEY_FILE (web.tls_cert_file, web.tls_key_file) too",
+        ));
+    }
+    Ok(WebSettings {
+        limits,
+        public_url: web.public_url.map(|url| url.map(|url| url.0)),
+        session_idle: Duration::from_secs(60 * web.session_idle_minutes.value.get()),
+        status_ttl: web.status_ttl_seconds.value.seconds(),
+        tls,
+        http_redirect_listen: web.http_redirect_listen,
+        metrics_token: web.metrics_token,
+        metrics_listen: web.metrics_listen,
+    })
+}
+
+/// Two settings that only work together, such as a certificate and its key, made into one.
+fn both_or_neither<A, B, T>(
+    first: Option<Sourced<A>>,
+    second: Option<Sourced<B>>,
+    first_alone: &str,
+    second_alone: &str,
+    both: impl FnOnce(Sourced<A>, Sourced<B>) -> T,
+) -> Result<Option<T>, ConfigError> {
+    match (first, second) {
+        (Some(first), Some(second)) => Ok(Some(both(first, second))),
+        (Some(first), None) => Err(first.invalid(first_alone)),
+        (None, Some(second)) => Err(second.invalid(second_alone)),
         (None, None) => Ok(None),
     }
 }
 
-fn mqtt_settings<E: Fn(&str) -> Option<String>>(
-    sources: &Sources<'_, E>,
-    file: FileMqtt,
-) -> Result<MqttSettings, ConfigError> {
-    let url = sources.pick_or("LOOKOUT_MQTT_URL", "mqtt.url", file.url, DEFAULT_MQTT_URL);
-    let login_in_url = broker_url_login(&url.value);
-    let username = sources.pick("LOOKOUT_MQTT_USERNAME", "mqtt.username", file.username);
-    let password = sources.pick("LOOKOUT_MQTT_PASSWORD", "mqtt.password", file.password);
-    let login = match (username, password, login_in_url) {
-        (Some(username), password, _) => Some(Sourced {
+fn connection_limits(web: &WebLayers) -> ConnectionLimits {
+    ConnectionLimits {
+        header_timeout: web.header_timeout_secs.value.seconds(),
+        idle_timeout: web.idle_timeout_secs.value.seconds(),
+        write_timeout: web.write_timeout_secs.value.seconds(),
+        max_connections: web.max_connections.value.count(),
+        max_streams_per_user: web.max_streams_per_user.value.count(),
+    }
+}
+
+fn mqtt_settings(mqtt: MqttLayers) -> Result<MqttSettings, ConfigError> {
+    let url = mqtt.url;
+    let login = match (mqtt.username, mqtt.password) {
+        (Some(username), password) => Some(Sourced {
             value: BrokerLogin {
                 username: username.value,
-                password: password.map(|p| p.value).unwrap_or_default(),
+                password: password.map(|p| p.value.0).unwrap_or_default(),
             },
             origin: username.origin,
         }),
-        (None, Some(password), _) => {
+        (None, Some(password)) => {
             return Err(
                 password.invalid("a password needs LOOKOUT_MQTT_USERNAME (mqtt.username) too")
             )
         }
-        (None, None, Some(login)) => Some(Sourced {
+        (None, None) => url.value.login.clone().map(|login| Sourced {
             value: login,
             origin: url.origin.clone(),
         }),
-        (None, None, None) => None,
     };
-    let url = Sourced {
-        value: parse_broker_url(&url.value).map_err(|problem| url.invalid(problem))?,
-        origin: url.origin,
-    };
+    let url = url.map(|url| url.address);
 
-    let ca_file = sources.path_setting("LOOKOUT_MQTT_CA_FILE", "mqtt.ca_file", file.ca_file);
-    let cert_file = sources.path_setting(
-        "LOOKOUT_MQTT_CLIENT_CERT_FILE",
-        "mqtt.client_cert_file",
-        file.client_cert_file,
-    );
-    let key_file = sources.path_setting(
-        "LOOKOUT_MQTT_CLIENT_KEY_FILE",
-        "mqtt.client_key_file",
-        file.client_key_file,
-    );
-    let client_certificate = match (cert_file, key_file) {
-        (Some(cert_file), Some(key_file)) => Some(ClientCertificate {
+    let client_certificate = both_or_neither(
+        mqtt.client_cert_file,
+        mqtt.client_key_file,
+        "a client certificate needs its key: set LOOKOUT_MQTT_CLIENT_KEY_FILE \
+         (mqtt.client_key_file) too",
+        "a client key needs its certificate: set LOOKOUT_MQTT_CLIENT_CERT_FILE \
+         (mqtt.client_cert_file) too",
+        |cert_file, key_file| ClientCertificate {
             cert_file,
             key_file,
-        }),
-        (Some(cert_file), None) => {
-            return Err(cert_file.invalid(
-                "a client certificate needs its key: set LOOKOUT_MQTT_CLIENT_KEY_FILE \
-                 (mqtt.client_key_file) too",
-            ))
-        }
-        (None, Some(key_file)) => {
-            return Err(key_file.invalid(
-                "a client key needs its certificate: set LOOKOUT_MQTT_CLIENT_CERT_FILE \
-                 (mqtt.client_cert_file) too",
-            ))
-        }
-        (None, None) => None,
-    };
+        },
+    )?;
     let tls = BrokerTls {
-        ca_file,
+        ca_file: mqtt.ca_file,
         client_certificate,
     };
     if !url.value.transport.is_tls() {
@@ -1054,255 +572,96 @@ fn mqtt_settings<E: Fn(&str) -> Option<String>>(
         }
     }
 
-    let client_id = sources.pick_or(
-        "LOOKOUT_MQTT_CLIENT_ID",
-        "mqtt.client_id",
-        file.client_id,
-        DEFAULT_CLIENT_ID,
-    );
-    // Room for the live feed's suffix within MQTT's 65535 bytes.
-    if client_id.value.trim().is_empty() || client_id.value.len() > 65_530 {
-        return Err(client_id.invalid("a client id must be 1 to 65530 bytes"));
+    let client_id = mqtt.client_id;
+    let shared_group = mqtt.shared_group.map(|group| group.map(|group| group.0));
+    if let Some(group) = &shared_group {
+        if matches!(client_id.origin, Origin::Default(_)) {
+            // Instances with one client id would take the broker session from each other in
+            // turn; the id is the broker's only way to tell them apart.
+            return Err(client_id.invalid(format!(
+                "instances sharing the group {:?} each need their own fixed client id: set \
+                 LOOKOUT_MQTT_CLIENT_ID (mqtt.client_id), e.g. lookout-1, lookout-2",
+                group.value
+            )));
+        }
     }
-
-    let subscriptions = subscriptions(sources, file.subscriptions)?;
-
-    let shared_group = sources
-        .pick(
-            "LOOKOUT_MQTT_SHARED_GROUP",
-            "mqtt.shared_group",
-            file.shared_group,
-        )
-        .map(|group| {
-            let name = group.value.as_str();
-            if name.len() > 256 || name.contains(['/', '+', '#', '\0']) || name.trim() != name {
-                return Err(group.invalid(format!(
-                    "a shared subscription group is a name of 1 to 256 bytes without '/', '+', \
-                     '#' or surrounding spaces, got {name:?}"
-                )));
-            }
-            if client_id.origin == Origin::Default("LOOKOUT_MQTT_CLIENT_ID") {
-                // Instances with one client id would take the broker session from each other in
-                // turn; the id is the broker's only way to tell them apart.
-                return Err(client_id.invalid(format!(
-                    "instances sharing the group {name:?} each need their own fixed client id: \
-                     set LOOKOUT_MQTT_CLIENT_ID (mqtt.client_id), e.g. lookout-1, lookout-2"
-                )));
-            }
-            Ok(group)
-        })
-        .transpose()?;
-
-    let keep_alive = Duration::from_secs(sources.number(
-        "LOOKOUT_MQTT_KEEP_ALIVE_SECS",
-        "mqtt.keep_alive_secs",
-        file.keep_alive_secs,
-        30,
-        5..=65_535,
-    )?);
-    let max_payload_bytes = sources.number(
-        "LOOKOUT_MQTT_MAX_PAYLOAD_BYTES",
-        "mqtt.max_payload_bytes",
-        file.max_payload_bytes,
-        DEFAULT_MAX_PAYLOAD_BYTES,
-        // Above the largest packet ingest reads, an oversized message could not be counted.
-        1..=crate::ingest::MAX_INCOMING_PACKET as u64 - 65_536,
-    )? as usize;
 
     Ok(MqttSettings {
         url,
         login,
         tls,
-        client_id: client_id.value,
-        subscriptions,
+        client_id: client_id.value.0,
+        subscriptions: mqtt.subscriptions,
         shared_group,
-        keep_alive,
-        max_payload_bytes,
+        keep_alive: mqtt.keep_alive_secs.value.seconds(),
+        max_payload_bytes: mqtt.max_payload_bytes.value.count(),
     })
 }
 
-fn subscriptions<E: Fn(&str) -> Option<String>>(
-    sources: &Sources<'_, E>,
-    file: Option<Vec<FileSubscription>>,
-) -> Result<Sourced<Vec<Subscription>>, ConfigError> {
-    const ENV: &str = "LOOKOUT_MQTT_SUBSCRIPTIONS";
-    let (parsed, origin) = match (sources.env)(ENV).filter(|v| !v.is_empty()) {
-        Some(list) => (Subscription::parse_list(&list), Origin::Env(ENV)),
-        None => match file {
-            Some(list) => (
-                list.into_iter()
-                    .map(|entry| match entry {
-                        FileSubscription::Short(text) => Subscription::parse(&text),
-                        FileSubscription::Full { filter, qos } => {
-                            let qos = rumqttc::qos(qos)
-                                .map_err(|_| format!("qos {qos} of {filter:?} is not 0, 1 or 2"))?;
-                            Subscription::new(&filter, qos)
-                        }
-                    })
-                    .collect(),
-                sources.file_origin("mqtt.subscriptions"),
-            ),
-            None => (
-                Subscription::parse("#").map(|s| vec![s]),
-                Origin::Default(ENV),
-            ),
-        },
-    };
-    let found = Sourced { value: (), origin };
-    let value: Vec<Subscription> = parsed.map_err(|problem| found.invalid(problem))?;
-    if value.is_empty() {
-        return Err(found.invalid("at least one topic filter is needed"));
+fn writer_settings(
+    writer: WriterLayers,
+    mqtt: &MqttSettings,
+) -> Result<WriterSettings, ConfigError> {
+    let buffer = &writer.buffer_bytes;
+    let (least, most) = (mqtt.max_payload_bytes as u64, 1 << 36);
+    if buffer.value.get() < least {
+        // A payload of the largest allowed size must fit, or ingest would wait forever.
+        return Err(buffer.invalid(values::out_of_range(least, most, buffer.value.get())));
     }
-    Ok(Sourced {
-        value,
-        origin: found.origin,
+    Ok(WriterSettings {
+        batch_max: writer.batch_max.value.count(),
+        batch_delay: Duration::from_millis(writer.batch_delay_ms.value.get()),
+        queue_capacity: writer.queue_capacity.value.count(),
+        buffer_bytes: writer.buffer_bytes.value.count(),
     })
 }
 
-fn retention_settings(
-    days: Option<Sourced<String>>,
-    rules: Vec<FileRetentionRule>,
-    path: &Path,
-) -> Result<RetentionSettings, ConfigError> {
-    let days = match days {
-        Some(days) => {
-            let value = days.value.trim().parse::<i64>().map_err(|_| {
-                days.invalid(format!("expected a number of days, got {:?}", days.value))
-            })?;
-            retention_days(value).map_err(|problem| days.invalid(problem))?
-        }
-        None => DEFAULT_RETENTION_DAYS,
+fn retention_settings(retention: RetentionLayers) -> Result<RetentionSettings, ConfigError> {
+    let Some(rules) = retention.rules else {
+        return Ok(RetentionSettings {
+            days: retention.days.value.0,
+            rules: Vec::new(),
+        });
+    };
+    let path = match &rules.origin {
+        Origin::File { path, .. } => path.clone(),
+        _ => PathBuf::new(),
     };
     let rules = rules
+        .value
         .into_iter()
         .enumerate()
         .map(|(index, rule)| {
             // Rules have no name: the error counts them in file order and quotes the filter.
             let invalid = |key: &str, problem: String| ConfigError::Invalid {
                 setting: format!(
-                    "retention.rules.{key} of rule {} (filter {:?}, in {})",
+                    "retention.rules.{key} of rule {} (filter {:?}, in {}, line {})",
                     index + 1,
                     rule.filter,
-                    path.display()
+                    path.display(),
+                    rule.line
                 ),
                 problem,
             };
             let filter = TopicFilter::parse(&rule.filter)
                 .map_err(|error| invalid("filter", format!("not an MQTT topic filter: {error}")))?;
-            let days = retention_days(rule.days).map_err(|problem| invalid("days", problem))?;
-            Ok(RetentionRule { filter, days })
+            let days = values::Days::new(rule.days).map_err(|problem| invalid("days", problem))?;
+            Ok(RetentionRule {
+                filter,
+                days: days.0,
+            })
         })
         .collect::<Result<_, ConfigError>>()?;
-    Ok(RetentionSettings { days, rules })
-}
-
-fn retention_days(days: i64) -> Result<u32, String> {
-    if (1..=MAX_RETENTION_DAYS).contains(&days) {
-        Ok(days as u32)
-    } else {
-        Err(format!(
-            "retention is 1 to {MAX_RETENTION_DAYS} days, got {days}"
-        ))
-    }
-}
-
-fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|error| ConfigError::Malformed {
-        path: path.to_path_buf(),
-        message: error.to_string(),
-    })
-}
-
-fn parse_database_url(url: Sourced<String>) -> Result<Sourced<DatabaseUrl>, ConfigError> {
-    match Url::parse(&url.value) {
-        Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => Ok(Sourced {
-            value: DatabaseUrl(url.value),
-            origin: url.origin,
-        }),
-        Ok(parsed) => Err(url.invalid(format!(
-            "expected a postgres:// URL, got the scheme {:?}",
-            parsed.scheme()
-        ))),
-        // The URL itself may hold a password, so the error shows only what was wrong.
-        Err(error) => Err(url.invalid(format!("expected a postgres:// URL ({error})"))),
-    }
-}
-
-/// The user and password of `mqtt://user:password@host`, percent-decoded.
-pub fn broker_url_login(text: &str) -> Option<BrokerLogin> {
-    let url = Url::parse(text).ok()?;
-    if url.username().is_empty() {
-        return None;
-    }
-    let decode = |part: &str| {
-        url::form_urlencoded::parse(format!("x={part}").as_bytes())
-            .next()
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default()
-    };
-    Some(BrokerLogin {
-        username: decode(url.username()),
-        password: url.password().map(decode).unwrap_or_default(),
-    })
-}
-
-/// `scheme://[user[:password]@]host[:port][/path]` with the scheme `mqtt`, `mqtts`, `ws` or
-/// `wss`; a path only for the WebSocket ones. The address never includes the login, so it can be
-/// printed.
-pub fn parse_broker_url(text: &str) -> Result<BrokerAddress, String> {
-    // The URL may carry a password: errors quote it only with the login removed.
-    let shown = match Url::parse(text) {
-        Ok(mut url) => {
-            let _ = url.set_password(None);
-            let _ = url.set_username("");
-            url.to_string()
-        }
-        Err(_) if text.contains('@') => "(the URL, which holds a login)".to_owned(),
-        Err(_) => format!("{text:?}"),
-    };
-    let url = Url::parse(text).map_err(|error| {
-        format!("expected a URL such as mqtt://127.0.0.1:1883, got {shown} ({error})")
-    })?;
-    let transport = BrokerTransport::from_scheme(url.scheme()).ok_or_else(|| {
-        format!(
-            "the scheme {:?} is not supported; use mqtt://, mqtts://, ws:// or wss://",
-            url.scheme()
-        )
-    })?;
-    let host = url
-        .host_str()
-        .filter(|host| !host.is_empty())
-        .ok_or_else(|| format!("{shown} has no host; use mqtt://host:port"))?;
-    let path = match url.path() {
-        "" | "/" if !transport.is_websocket() => String::new(),
-        path if transport.is_websocket() => match url.query() {
-            Some(query) => format!("{path}?{query}"),
-            None => path.to_owned(),
-        },
-        _ => {
-            return Err(format!(
-                "{shown} has a path, which only ws:// and wss:// take"
-            ))
-        }
-    };
-    Ok(BrokerAddress {
-        transport,
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port: url.port().unwrap_or(transport.default_port()),
-        path,
+    Ok(RetentionSettings {
+        days: retention.days.value.0,
+        rules,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rumqttc::QoS;
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -1321,8 +680,8 @@ mod tests {
     #[test]
     fn defaults_fill_everything_but_the_database() {
         let settings = load(&[DB]).unwrap();
-        assert_eq!(settings.listen.value.to_string(), DEFAULT_LISTEN);
-        assert_eq!(settings.mqtt.url.value.to_string(), DEFAULT_MQTT_URL);
+        assert_eq!(settings.listen.value.to_string(), "127.0.0.1:3000");
+        assert_eq!(settings.mqtt.url.value.to_string(), "mqtt://127.0.0.1:1883");
         assert_eq!(
             settings.mqtt.subscriptions.value,
             vec![Subscription {
@@ -1681,7 +1040,7 @@ mod tests {
     #[test]
     fn retention_defaults_to_a_month_and_the_variable_sets_it() {
         let settings = load(&[DB]).unwrap();
-        assert_eq!(settings.retention.days, DEFAULT_RETENTION_DAYS);
+        assert_eq!(settings.retention.days, 30);
         assert!(settings.retention.rules.is_empty());
         assert_eq!(settings.retention.days_for("any/topic"), 30);
 
@@ -1896,6 +1255,88 @@ mod tests {
         assert!(
             error.starts_with("LOOKOUT_METRICS_LISTEN is not valid"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_file_value_is_named_by_its_key_its_file_and_its_line() {
+        // `load_file` writes the database URL on line 1.
+        let error = load_file("\n[web]\nheader_timeout_secs = \"10\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("web.header_timeout_secs (in ")
+                && error.contains(
+                    ", line 4) is not valid: expected a whole number from 1 to 300, got the \
+                     string \"10\""
+                ),
+            "{error}"
+        );
+        let error = load_file("[web]\nlisten = \"0.0.0.0:80\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown field `listen` in [web] at line 3"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset_and_digits_stay_text_where_text_is_meant() {
+        let settings = load(&[
+            DB,
+            ("LOOKOUT_LISTEN", ""),
+            ("LOOKOUT_MQTT_CLIENT_ID", "1234"),
+            ("LOOKOUT_MQTT_USERNAME", "42"),
+            ("LOOKOUT_MQTT_PASSWORD", "0"),
+        ])
+        .unwrap();
+        assert_eq!(settings.listen.origin, Origin::Default("LOOKOUT_LISTEN"));
+        assert_eq!(settings.mqtt.client_id, "1234");
+        let login = settings.mqtt.login.unwrap().value;
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("42", "0")
+        );
+    }
+
+    /// README.md's tables of settings hold each setting's row exactly as `table.rs` describes
+    /// it, and no row for a setting that does not exist (but `LOOKOUT_CONFIG`, which names the
+    /// file itself), so the two cannot drift apart.
+    #[test]
+    fn the_readme_lists_every_setting_as_the_table_describes_it() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let mut rows = Vec::new();
+        let mut in_table = false;
+        for line in readme.lines() {
+            if line == "| variable | file key | default | meaning |" {
+                in_table = true;
+            } else if !line.starts_with('|') {
+                in_table = false;
+            } else if in_table && !line.starts_with("| ---") {
+                rows.push(line);
+            }
+        }
+        let expected: Vec<String> = SETTINGS.iter().map(SettingDoc::readme_row).collect();
+        let missing: Vec<&str> = expected
+            .iter()
+            .filter(|row| rows.iter().filter(|line| **line == row.as_str()).count() != 1)
+            .map(String::as_str)
+            .collect();
+        let unknown: Vec<&str> = rows
+            .iter()
+            .copied()
+            .filter(|line| !line.starts_with("| `LOOKOUT_CONFIG` |"))
+            .filter(|line| !expected.iter().any(|row| row == line))
+            .collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "README.md's tables of settings need each of these rows once, as \
+             server/src/config/table.rs describes the setting:\n{}\n\nand none of these, which \
+             describe no setting there:\n{}",
+            missing.join("\n"),
+            unknown.join("\n")
         );
     }
 }

@@ -33,7 +33,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<Left> {
         return Err(ConfigError::Missing {
             setting: "LOOKOUT_MQTT_SHARED_GROUP",
             hint: "only an instance of a shared group can leave it: set the group and the client \
-                   id (LOOKOUT_MQTT_CLIENT_ID) it ran with",
+                   id (LOOKOUT_MQTT_CLIENT_ID) it ran with"
+                .to_owned(),
         }
         .into());
     };

@@ -140,9 +140,9 @@ settings! {
         // messages at the default payload limit. The lower bound is `mqtt.max_payload_bytes`
         // (`config::resolve` checks it): a payload of the largest allowed size must fit, or
         // ingest would wait forever.
-        /// payload bytes received but not yet stored (queue and batches being written; 64 MiB by
-        /// default); when reached, Lookout stops reading, so memory stays bounded whatever the
-        /// payload sizes; at least `max_payload_bytes`
+        /// topic and payload bytes received but not yet stored (queue and batches being written;
+        /// 64 MiB by default); when reached, Lookout stops reading, so memory stays bounded
+        /// whatever the message sizes; at least `max_payload_bytes`
         buffer_bytes: Whole<0, { 1 << 36 }> = 67_108_864, env "LOOKOUT_WRITER_BUFFER_BYTES";
     }
 

@@ -57,10 +57,7 @@ pub async fn serve(
                 }
                 Ok(Ok(false)) => {
                     let io = Bounded::new(socket, slot, &limits);
-                    // Boxed: a task's future is as large as its largest state, for its whole
-                    // life. Inline, hyper's connection state would make every idle live
-                    // stream carry its size (bench/results/live.md, idle connections).
-                    Box::pin(connections::serve_http(io, peer, router, limits, stop)).await
+                    connections::serve_http(io, peer, router, limits, stop).await
                 }
                 Ok(Err(_)) | Err(_) => {}
             }

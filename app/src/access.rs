@@ -8,13 +8,12 @@
 //! - The public audience, a set of rules like a role's, says which topics anonymous visitors may
 //!   ever see through a published page. It is empty on a fresh install: public means chosen.
 
-use crate::accounts::User;
-use crate::liveness::LivenessRule;
-use crate::roles::{Audience, Role};
-use crate::status_editor::OutsideAudience;
-use crate::status_page::{StatusRule, WidgetKind, WidgetSpec};
+use crate::domain::accounts::User;
+use crate::domain::liveness::LivenessRule;
+use crate::domain::roles::{AccessRule, Audience, Permission, Role};
+use crate::domain::status_page::{OutsideAudience, StatusRule, WidgetKind, WidgetSpec};
+use crate::domain::topic_filter::TopicFilter;
 use crate::store::Store;
-use crate::topic_filter::TopicFilter;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,42 +104,6 @@ pub fn area_of(path: &str) -> Area {
 #[derive(Clone, Debug, Default)]
 pub struct Rules {
     rules: Vec<AccessRule>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessRule {
-    pub id: i64,
-    pub audience: Audience,
-    pub filter: TopicFilter,
-    pub permission: Permission,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permission {
-    Read,
-    Publish,
-}
-
-impl Permission {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::Read => "read",
-            Permission::Publish => "publish",
-        }
-    }
-}
-
-impl std::str::FromStr for Permission {
-    type Err = ();
-
-    /// The names of [`Permission::as_str`], as the database and the forms spell them.
-    fn from_str(text: &str) -> Result<Self, ()> {
-        [Permission::Read, Permission::Publish]
-            .into_iter()
-            .find(|permission| permission.as_str() == text)
-            .ok_or(())
-    }
 }
 
 impl Rules {
@@ -609,7 +572,7 @@ mod tests {
 
     fn value(topic: &str) -> WidgetSpec {
         let status = StatusRule::Value {
-            worse: crate::status_page::Worse::Above,
+            worse: crate::domain::status_page::Worse::Above,
             degraded_at: None,
             down_at: None,
         };
@@ -630,7 +593,7 @@ mod tests {
     fn liveness(devices: &str, status: &str) -> LivenessRule {
         LivenessRule::check(
             1,
-            crate::liveness::RuleText {
+            crate::domain::liveness::RuleText {
                 name: "r",
                 devices,
                 status,

@@ -1,7 +1,8 @@
 //! Users and their passwords: hashing, checking a login, the rules for names and passwords, and
 //! the changes an admin makes (each written to the audit log). The SQL is in [`crate::store`].
 
-use crate::roles::Role;
+use crate::domain::accounts::{User, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::domain::roles::Role;
 use crate::store::{Store, UserChange};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -11,15 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Someone who can log in.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-    pub disabled: bool,
-}
 
 /// A user with its password hash, as a login needs it. Never leaves the server.
 #[derive(Clone)]
@@ -125,18 +117,6 @@ pub enum AccountError {
 }
 
 pub type Result<T, E = AccountError> = std::result::Result<T, E>;
-
-/// Fewer characters are guessable offline from a stolen hash. No rules about character classes:
-/// they push people towards `Password1!`, while length is what makes guessing slow (NIST SP
-/// 800-63B asks for at least 8 and no composition rules; 10 leaves some margin).
-pub const MIN_PASSWORD_CHARS: usize = 10;
-
-/// Generous for any passphrase or manager-generated password, yet it bounds the work a login
-/// request can ask of the server.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-
-/// Names show in logs, the audit log and page headers, so they stay short and printable.
-pub const MAX_NAME_CHARS: usize = 64;
 
 /// Refuses a password that is too short or too long, saying which limit it broke.
 pub fn check_password(password: &str) -> Result<()> {

@@ -2,8 +2,8 @@
 //! average line over it. Rendered on the server like the rest of the page, so it shows without
 //! JavaScript; its cost depends on the number of buckets, never on the number of stored values.
 
-use crate::topic_detail::{History, ValueBucket};
-use crate::topics::UtcTime;
+use crate::domain::history::{History, ValueBucket};
+use crate::domain::wording::{format_value, UtcTime};
 use leptos::prelude::*;
 use std::fmt::Write;
 
@@ -272,25 +272,10 @@ fn time_ticks(from_ms: i64, to_ms: i64) -> Vec<(i64, String)> {
         .collect()
 }
 
-/// A value for a label: at most four decimals, no trailing zeros, exponents for the extremes.
-pub fn format_value(value: f64) -> String {
-    let magnitude = value.abs();
-    if magnitude != 0.0 && !(1e-4..1e12).contains(&magnitude) {
-        return format!("{value:.3e}");
-    }
-    let text = format!("{value:.4}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".to_owned()
-    } else {
-        text.to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topic_detail::HistoryRange;
+    use crate::domain::history::HistoryRange;
 
     fn bucket(start_ms: i64, min: f64, max: f64, avg: f64, count: i64) -> ValueBucket {
         ValueBucket {
@@ -323,15 +308,6 @@ mod tests {
         assert_eq!(nice_step(1.0), 1.0);
         assert_eq!(nice_step(17.0), 20.0);
         assert_eq!(nice_step(6000.0), 10000.0);
-    }
-
-    #[test]
-    fn values_read_short() {
-        assert_eq!(format_value(21.5), "21.5");
-        assert_eq!(format_value(2.0), "2");
-        assert_eq!(format_value(-0.00001), "-1.000e-5");
-        assert_eq!(format_value(1.0 / 3.0), "0.3333");
-        assert_eq!(format_value(0.0), "0");
     }
 
     #[test]

@@ -1,99 +1,13 @@
 //! Device liveness on the dashboard: the device list (`/devices`) with its server function, and the
 //! admin page of liveness rules (`/admin/devices`), whose forms post to `server/src/admin.rs`.
-//! What a state means is decided in [`crate::liveness`]; this module fetches and shows.
+//! What a state means is decided in [`crate::domain::liveness`]; this module fetches and shows.
 
 use crate::admin::OutcomeMessage;
-use crate::liveness::{DeviceCounts, DeviceState};
+use crate::components::device_list::load_devices;
+use crate::domain::device_list::DeviceList;
 use crate::pages::{LoadError, PageClock};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// One device as the list shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeviceView {
-    /// The name of the rule that found it.
-    pub rule: String,
-    pub name: String,
-    pub state: DeviceState,
-    /// Why, worded on the server at `server_now_ms`.
-    pub reason: String,
-    /// When its newest live message arrived; `None` when none did (or only retained ones).
-    pub last_seen_ms: Option<i64>,
-    pub topics: usize,
-}
-
-/// Every device a visitor may see, as of one moment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeviceList {
-    pub devices: Vec<DeviceView>,
-    /// Devices online, offline and unknown: what an overview shows.
-    pub counts: DeviceCounts,
-    pub server_now_ms: i64,
-}
-
-impl DeviceList {
-    pub fn new(devices: &[crate::liveness::Device], now_ms: i64) -> Self {
-        Self {
-            counts: DeviceCounts::of(devices.iter().map(|device| device.verdict.state)),
-            devices: devices
-                .iter()
-                .map(|device| DeviceView {
-                    rule: device.rule_name.clone(),
-                    name: device.name.clone(),
-                    state: device.verdict.state,
-                    reason: device.verdict.cause.describe(now_ms),
-                    last_seen_ms: device.evidence.last_live_ms,
-                    topics: device.evidence.topics,
-                })
-                .collect(),
-            server_now_ms: now_ms,
-        }
-    }
-}
-
-/// The devices `rules` find among the topics `visible` lets through, decided at `now_ms`. Only
-/// those topics count, so nothing of a hidden topic (not even a status) shapes what is shown.
-/// Shared by the device list, the overview and public status pages.
-#[cfg(feature = "ssr")]
-pub async fn find_devices(
-    store: &crate::store::Store,
-    rules: &[crate::liveness::LivenessRule],
-    visible: impl Fn(&str) -> bool,
-    now_ms: i64,
-) -> Result<Vec<crate::liveness::Device>, sqlx::Error> {
-    let mut prefixes: Vec<&str> = rules
-        .iter()
-        .flat_map(|rule| rule.literal_prefixes())
-        .collect();
-    prefixes.sort_unstable();
-    prefixes.dedup();
-    let mut topics = store.device_topics(&prefixes).await?;
-    topics.retain(|seen| visible(&seen.topic));
-    Ok(crate::liveness::evaluate(rules, &topics, now_ms))
-}
-
-/// The devices of the topics the visitor may read.
-#[server(endpoint = "devices", output = crate::answer::JsonAnswer)]
-pub async fn load_devices() -> Result<DeviceList, ServerFnError> {
-    let state = crate::admin::state()?;
-    let unavailable = |error: sqlx::Error| {
-        tracing::error!(error = ?error, "listing the devices failed");
-        ServerFnError::new("the device list is unavailable right now")
-    };
-    let visitor = crate::access::current_visitor();
-    let access = state.access.rules().await.map_err(unavailable)?;
-    let rules = state.store.liveness_rules().await.map_err(unavailable)?;
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let devices = find_devices(
-        &state.store,
-        &rules,
-        |topic| access.may_read(&visitor, topic),
-        now_ms,
-    )
-    .await
-    .map_err(unavailable)?;
-    Ok(DeviceList::new(&devices, now_ms))
-}
 
 /// `/devices`: every device with its state, the reason and when it last sent.
 #[component]
@@ -212,13 +126,13 @@ pub struct LivenessRuleView {
 }
 
 /// Every liveness rule, with how many devices each finds.
-#[server(endpoint = "admin_devices", output = crate::answer::JsonAnswer)]
+#[server(endpoint = "admin_devices", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_liveness_rules() -> Result<Vec<LivenessRuleView>, ServerFnError> {
     use crate::admin::unavailable;
     let state = crate::admin::state()?;
     let rules = state.store.liveness_rules().await.map_err(unavailable)?;
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let devices = find_devices(&state.store, &rules, |_| true, now_ms)
+    let devices = crate::server::devices::find_devices(&state.store, &rules, |_| true, now_ms)
         .await
         .map_err(unavailable)?;
     Ok(rules

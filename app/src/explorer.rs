@@ -4,10 +4,11 @@
 //! place per message, the stream's messages are applied once per animation frame, and only the
 //! rows in view are in the document.
 
-use crate::live::{server_signal, LiveMessage, StreamOptions};
+use crate::components::live_stream::{server_signal, StreamOptions};
+use crate::domain::live::LiveMessage;
+use crate::domain::topic_list::{TopicLatest, TopicList};
+use crate::domain::topic_path::{topic_link_rel, topic_path};
 use crate::pages::{LoadError, PageClock};
-use crate::topic_detail::{topic_link_rel, topic_path};
-use crate::topics::{load_topic_tree, TopicLatest, TopicList};
 use leptos::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 
@@ -190,6 +191,18 @@ const OVERSCAN: usize = 10;
 /// Rows drawn before the page is hydrated (and without JavaScript), when the scroll position is
 /// not known.
 const FIRST_ROWS: usize = 200;
+
+/// How many topics the explorer loads at most.
+pub const TOPIC_TREE_LIMIT: usize = 100_000;
+
+/// Every topic the visitor may read, up to [`TOPIC_TREE_LIMIT`], as the overview reads them a
+/// page at a time.
+#[server(endpoint = "topic_tree", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_topic_tree() -> Result<TopicList, ServerFnError> {
+    use crate::server::topic_list::readable_page;
+    let page = readable_page(crate::store::TopicWalk::First, TOPIC_TREE_LIMIT).await?;
+    Ok(page.list)
+}
 
 #[component]
 pub fn ExplorerPage() -> impl IntoView {
@@ -467,7 +480,7 @@ mod tests {
         let message = |topic: &str, at_ms: i64, replaced: u64| LiveMessage {
             topic: topic.into(),
             at_ms,
-            kind: crate::payload::PayloadKind::Text,
+            kind: crate::domain::payload::PayloadKind::Text,
             size: 1,
             payload: "x".into(),
             truncated: false,

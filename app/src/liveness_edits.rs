@@ -3,7 +3,7 @@
 //! a change applies at once on every instance.
 
 use crate::accounts::{Actor, AuditEntry};
-use crate::liveness::{LivenessRule, RuleProblem, RuleText};
+use crate::domain::liveness::{LivenessRule, RuleProblem, RuleText};
 use crate::store::{RuleChange, Store};
 use serde_json::json;
 

@@ -1,15 +1,57 @@
 //! The pages of the application.
 
-use crate::devices::load_devices;
-use crate::ingest_status::{load_ingest_status, IngestStatusView};
-use crate::live::{server_signal, StreamOptions};
-use crate::liveness::DeviceCounts;
-use crate::roles::Role;
+use crate::components::device_list::load_devices;
+use crate::components::live_stream::{server_signal, StreamOptions};
+use crate::domain::ingest_status::IngestStatusView;
+use crate::domain::liveness::DeviceCounts;
+use crate::domain::roles::Role;
+use crate::domain::topic_list::{page_cursor, TopicLatest, TopicPage};
+use crate::domain::topic_path::{topic_link_rel, topic_path};
+use crate::domain::wording::format_age;
 use crate::session::{load_current_visitor, load_login_hints};
-use crate::topic_detail::{topic_link_rel, topic_path};
-use crate::topics::{format_age, load_topic_list, page_cursor, TopicLatest, TopicPage};
 use leptos::prelude::*;
 use std::time::Duration;
+
+/// The status as the visitor may see it: the last oversized topic only when their rules let them
+/// read it. Without the rules (the database away and the cached rules too old) it is left out, and
+/// the rest still answers.
+#[server(endpoint = "ingest_status", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
+    let state = use_context::<crate::state::AppState>()
+        .ok_or_else(|| ServerFnError::new("application state is missing"))?;
+    let mut view = state.ingest.view();
+    if let Some(topic) = view.last_oversized_topic.take() {
+        let visitor = crate::access::current_visitor();
+        if let Ok(rules) = state.access.rules().await {
+            view.last_oversized_topic = rules.may_read(&visitor, &topic).then_some(topic);
+        }
+    }
+    Ok(view)
+}
+
+/// How many topics a page of the overview shows.
+pub const TOPIC_LIST_LIMIT: usize = 500;
+
+/// A page of the topics the visitor may read, with their latest values: the first, or the one
+/// just after `after` or just before `before` (names, as [`TopicPage`]'s links carry them).
+#[server(endpoint = "topic_list", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_topic_list(
+    after: Option<String>,
+    before: Option<String>,
+) -> Result<TopicPage, ServerFnError> {
+    use crate::domain::topic_filter::MAX_TOPIC_BYTES;
+    use crate::store::TopicWalk;
+    let too_long = |name: &Option<String>| name.as_ref().is_some_and(|n| n.len() > MAX_TOPIC_BYTES);
+    if too_long(&after) || too_long(&before) {
+        return Err(ServerFnError::new("that is not a page of the topic list"));
+    }
+    let walk = match (&before, &after) {
+        (Some(before), _) => TopicWalk::Before(before),
+        (None, Some(after)) => TopicWalk::After(after),
+        (None, None) => TopicWalk::First,
+    };
+    crate::server::topic_list::readable_page(walk, TOPIC_LIST_LIMIT).await
+}
 
 /// `/`: the overview (broker connection, message rate, ingest queue and lag, devices), then the
 /// topics with their latest values, live, a page at a time (`?after=` or `?before=` a topic name
@@ -423,7 +465,7 @@ pub fn AccountMenu() -> impl IntoView {
                         // Only conveniences: the pages and forms themselves refuse everyone
                         // else.
                         let publish_link = (user.role >= Role::Operator).then(|| view! {
-                            <a href=crate::publish::PUBLISH>"Publish"</a>
+                            <a href=crate::domain::publish::PUBLISH>"Publish"</a>
                         });
                         let admin_links = (user.role == Role::Admin).then(|| view! {
                             <nav class="admin-links" aria-label="Administration">

@@ -2,11 +2,11 @@
 //! written to the audit log and in force on this instance at once (others see it within
 //! [`crate::access::RULES_FRESH_FOR`]). What the rules mean is decided in [`crate::access`].
 
-use crate::access::{AccessPolicy, AccessRule, Permission};
+use crate::access::AccessPolicy;
 use crate::accounts::{Actor, AuditEntry};
-use crate::roles::Audience;
+use crate::domain::roles::{AccessRule, Audience, Permission};
+use crate::domain::topic_filter::{InvalidFilter, TopicFilter};
 use crate::store::{RuleChange, Store};
-use crate::topic_filter::{InvalidFilter, TopicFilter};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

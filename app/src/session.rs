@@ -2,7 +2,7 @@
 //! what the login page should say. Logging in and out themselves are plain form posts handled by
 //! the server (`server/src/login.rs`), so they work without JavaScript.
 
-use crate::roles::Role;
+use crate::domain::roles::Role;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +13,7 @@ pub struct SignedInView {
     pub role: Role,
 }
 
-#[server(endpoint = "current_visitor", output = crate::answer::JsonAnswer)]
+#[server(endpoint = "current_visitor", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_current_visitor() -> Result<Option<SignedInView>, ServerFnError> {
     Ok(crate::access::current_visitor()
         .user()
@@ -29,7 +29,7 @@ pub struct LoginHints {
     pub no_users_yet: bool,
 }
 
-#[server(endpoint = "login_hints", output = crate::answer::JsonAnswer)]
+#[server(endpoint = "login_hints", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_login_hints() -> Result<LoginHints, ServerFnError> {
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("application state is missing"))?;

@@ -8,15 +8,16 @@
 //! device's state is told only by its public topics. A topic taken out of the audience is gone
 //! from every page at its next build, within a TTL.
 
+pub mod render;
+
 use crate::access::{AccessPolicy, Rules};
-use crate::liveness::DeviceState;
-use crate::status_page::render;
-use crate::status_page::{
+use crate::domain::liveness::DeviceState;
+use crate::domain::status_page::{
     bound_value, level_of, Level, Shown, StatusRule, WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS,
     SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
 };
+use crate::domain::topic_filter::TopicFilter;
 use crate::store::{Sample, StatusChange, Store, StoredPage, StoredWidget, TopicNewest};
-use crate::topic_filter::TopicFilter;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -409,7 +410,7 @@ impl StatusPages {
         let devices = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
             // Only public topics tell the state: nothing of another topic shapes what is shown.
             let public = |topic: &str| rules.public_may_read(topic);
-            crate::devices::find_devices(store, &device_rules, public, now_ms).await?
+            crate::server::devices::find_devices(store, &device_rules, public, now_ms).await?
         } else {
             Vec::new()
         };

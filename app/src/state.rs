@@ -1,8 +1,8 @@
 //! The state every request handler and server function shares.
 
 use crate::access::AccessPolicy;
-use crate::ingest_status::IngestStatus;
-use crate::live::LiveHub;
+use crate::server::ingest_status::IngestStatus;
+use crate::server::live_hub::LiveHub;
 use crate::snapshot::StatusPages;
 use crate::store::Store;
 use axum::extract::FromRef;

@@ -2,12 +2,14 @@
 //! widgets (`/admin/pages/<id>`). They read through the `admin_status_*` server functions and
 //! change things with plain form posts to `/admin/pages/...` (handled in `server/src/admin.rs`
 //! through `status_edits`), so they work without JavaScript. What a page may show is decided in
-//! [`crate::status_page`]; the access policy keeps `/admin` for admins.
+//! [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
 
 use crate::admin::OutcomeMessage;
+use crate::domain::history::HistoryRange;
+use crate::domain::status_page::{
+    page_path, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
+};
 use crate::pages::LoadError;
-use crate::status_page::{page_path, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse};
-use crate::topic_detail::HistoryRange;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
@@ -19,51 +21,6 @@ pub const ADD_WIDGET: &str = "/admin/pages/widgets/add";
 pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
 pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
 pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
-
-/// Why a widget may not show on a public page: what it is bound to is outside the public audience
-/// (the access policy decides, `Rules::public_widget`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OutsideAudience {
-    Topic,
-    Filter,
-    Device,
-}
-
-impl OutsideAudience {
-    pub const ALL: [OutsideAudience; 3] = [
-        OutsideAudience::Topic,
-        OutsideAudience::Filter,
-        OutsideAudience::Device,
-    ];
-
-    /// The code an editor's redirect carries (`?error=CODE`).
-    pub fn code(self) -> &'static str {
-        match self {
-            OutsideAudience::Topic => "topic_not_public",
-            OutsideAudience::Filter => "filter_not_public",
-            OutsideAudience::Device => "device_not_public",
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            OutsideAudience::Topic => {
-                "That topic is not in the public audience, so no page may show it. An admin \
-                 chooses what is public on the access rules page (a rule for \"public\")."
-            }
-            OutsideAudience::Filter => {
-                "No topic under that filter is in the public audience, so the table would \
-                 always be empty. A table shows only the public topics under its filter; an \
-                 admin chooses them on the access rules page (a rule for \"public\")."
-            }
-            OutsideAudience::Device => {
-                "None of that device's topics (as the device rules find them) is in the public \
-                 audience, so no page may show its state. An admin chooses what is public on \
-                 the access rules page (a rule for \"public\")."
-            }
-        }
-    }
-}
 
 /// The editor's address of page `id`.
 pub fn editor_path(id: i64) -> String {
@@ -88,7 +45,7 @@ pub struct PageEdit {
     pub widgets: Vec<(i64, WidgetSpec, Option<OutsideAudience>)>,
 }
 
-#[server(endpoint = "admin_status_pages", output = crate::answer::JsonAnswer)]
+#[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
     let pages = crate::admin::state()?
         .store
@@ -107,7 +64,7 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
         .collect())
 }
 
-#[server(endpoint = "admin_status_page", output = crate::answer::JsonAnswer)]
+#[server(endpoint = "admin_status_page", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError> {
     let state = crate::admin::state()?;
     let unavailable = crate::admin::unavailable;

@@ -1,12 +1,11 @@
-//! Admins' changes to status pages: each checked by [`crate::status_page`] (what a widget may
+//! Admins' changes to status pages: each checked by [`crate::domain::status_page`] (what a widget may
 //! show of a payload) and by the access policy (whether what it is bound to is in the public
 //! audience) before it is stored, written to the audit log, and shown on this instance at once
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 
 use crate::accounts::{Actor, AuditEntry};
+use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
 use crate::snapshot::StatusPages;
-use crate::status_editor::OutsideAudience;
-use crate::status_page::{PageSpec, SpecProblem, WidgetSpec, WidgetText};
 use crate::store::{PageChange, Store};
 use serde_json::json;
 

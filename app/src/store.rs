@@ -1,16 +1,15 @@
 //! The one module that speaks SQL. Queries are checked at run time (no `query!` macros), so a
 //! build never needs a database; the integration tests run every one against PostgreSQL.
 
-use crate::access::{AccessRule, Permission};
-use crate::accounts::{AuditEntry, AuditRecord, Credentials, User, UserInfo};
-use crate::liveness::{LivenessRule, RuleText, TopicSeen};
-use crate::payload;
-use crate::roles::{Audience, Role};
-use crate::topic_detail::{
-    LatestMessage, LogEntry, LogPage, LogPosition, MessagePage, ValueBucket,
-};
-use crate::topic_filter::TopicFilter;
-use crate::topics::TopicLatest;
+use crate::accounts::{AuditEntry, AuditRecord, Credentials, UserInfo};
+use crate::domain::accounts::User;
+use crate::domain::history::ValueBucket;
+use crate::domain::liveness::{LivenessRule, RuleText, TopicSeen};
+use crate::domain::message_log::{LatestMessage, LogEntry, LogPage, LogPosition, MessagePage};
+use crate::domain::payload;
+use crate::domain::roles::{AccessRule, Audience, Permission, Role};
+use crate::domain::topic_filter::TopicFilter;
+use crate::domain::topic_list::TopicLatest;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::collections::HashMap;

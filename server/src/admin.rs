@@ -4,17 +4,18 @@
 //! code. Only admins get here: the paths start with `/admin`, which the access policy keeps for
 //! them.
 
-use app::access::{Permission, Visitor};
-use app::accounts::{self, AccountError, Actor, User};
-use app::admin::Outcome;
-use app::liveness::{RuleProblem, RuleText};
+use app::access::Visitor;
+use app::accounts::{self, AccountError, Actor};
+use app::domain::accounts::User;
+use app::domain::liveness::{RuleProblem, RuleText};
+use app::domain::outcome::Outcome;
+use app::domain::roles::{Audience, Permission, Role};
+use app::domain::status_page::{PageSpec, WidgetText};
 use app::liveness_edits::{self, LivenessRuleError};
-use app::roles::{Audience, Role};
 use app::rule_edits::{self, RuleError};
 use app::state::AppState;
 use app::status_editor;
 use app::status_edits::{self, PageEditError, Pages};
-use app::status_page::{PageSpec, WidgetText};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -85,7 +86,7 @@ impl AdminForm {
         self.filter.trim()
     }
 
-    /// A liveness rule as typed (checked by `app::liveness`).
+    /// A liveness rule as typed (checked by `app::domain::liveness`).
     fn liveness_rule(&self) -> RuleText<'_> {
         RuleText {
             name: &self.name,

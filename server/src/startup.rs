@@ -9,8 +9,8 @@ use crate::{
     writer,
 };
 use app::access::AccessPolicy;
-use app::ingest_status::IngestStatus;
-use app::live::LiveHub;
+use app::server::ingest_status::IngestStatus;
+use app::server::live_hub::LiveHub;
 use app::snapshot::{SiteInfo, StatusPages};
 use app::state::{AppState, Parts};
 use app::status_editor;
@@ -523,7 +523,7 @@ fn on_post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) 
 /// Every route served by a plain axum handler. The router registers exactly these, and
 /// [`served_routes`] lists them, so the route matrix test sees every one.
 fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
-    let mut publish = on_post(app::publish::PUBLISH, publish::publish);
+    let mut publish = on_post(app::domain::publish::PUBLISH, publish::publish);
     // web::bounded_bodies bounds it; axum's extractors have a smaller default of their own.
     publish.endpoint = publish
         .endpoint
@@ -532,7 +532,7 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_get(METRICS, metrics),
         on_get(HEALTHZ, healthz),
         on_get(READYZ, readyz),
-        on_get(app::live::STREAM_PATH, live::stream),
+        on_get(app::domain::live::STREAM_PATH, live::stream),
         // GET /login is the page (app::pages); these take its form and the logout button.
         on_post(LOG_IN, login::log_in),
         on_post(LOG_OUT, login::log_out),

@@ -6,9 +6,9 @@
 
 use crate::{login, web};
 use app::access::Visitor;
+use app::domain::status_page::is_slug;
 use app::snapshot::{Rendered, Representation};
 use app::state::AppState;
-use app::status_page::is_slug;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

@@ -6,7 +6,7 @@
 use crate::config::Settings;
 use anyhow::Context;
 use app::accounts::{self, Actor};
-use app::roles::Role;
+use app::domain::roles::Role;
 use app::store::Store;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};

@@ -5,7 +5,7 @@
 mod support;
 
 use app::accounts::Actor;
-use app::roles::Role;
+use app::domain::roles::Role;
 use app::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;

@@ -3,7 +3,7 @@
 mod support;
 
 use app::accounts::{self, Actor};
-use app::roles::Role;
+use app::domain::roles::Role;
 use app::store::Store;
 use sha2::{Digest, Sha256};
 use std::time::Duration;

@@ -4,8 +4,8 @@
 
 mod support;
 
+use app::domain::topic_filter::TopicFilter;
 use app::store::{BatchWriter, MessagePartition, NewMessage, Store, DELETE_BATCH};
-use app::topic_filter::TopicFilter;
 use chrono::{DateTime, NaiveDate, Utc};
 use lookout::config::{RetentionRule, RetentionSettings};
 use lookout::maintenance::run_round;

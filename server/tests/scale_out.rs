@@ -6,7 +6,7 @@
 mod support;
 
 use app::accounts::{add_user, Actor};
-use app::roles::Role;
+use app::domain::roles::Role;
 use app::store::{BatchWriter, NewMessage, Store};
 use chrono::{TimeDelta, Utc};
 use sqlx::PgPool;

@@ -87,7 +87,7 @@ async fn open_live_stream(database_url: &str, port: u16) -> tokio::net::TcpStrea
         app::accounts::Actor::CLI,
         "watcher",
         password,
-        app::roles::Role::Viewer,
+        app::domain::roles::Role::Viewer,
     )
     .await
     .unwrap();

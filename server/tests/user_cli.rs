@@ -4,7 +4,7 @@
 mod support;
 
 use app::accounts::authenticate;
-use app::roles::Role;
+use app::domain::roles::Role;
 use app::store::Store;
 use sqlx::PgPool;
 use std::process::{Output, Stdio};

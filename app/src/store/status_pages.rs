@@ -2,8 +2,8 @@
 //! and the recorded status changes behind the Atom feed.
 
 use super::Store;
-use crate::status_page::{Level, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse};
-use crate::topic_detail::HistoryRange;
+use crate::domain::history::HistoryRange;
+use crate::domain::status_page::{Level, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse};
 use chrono::{DateTime, Utc};
 
 /// Payloads larger than this are not read for a status page: a widget shows one small field,

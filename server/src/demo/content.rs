@@ -6,15 +6,15 @@
 
 use super::simulator::{MESH_NODES, PUMP, SERVERS};
 use anyhow::Context;
-use app::access::{AccessPolicy, Permission};
+use app::access::AccessPolicy;
 use app::accounts::{self, Actor};
-use app::liveness::RuleText;
+use app::domain::liveness::RuleText;
+use app::domain::roles::{Audience, Permission, Role};
+use app::domain::status_page::{PageSpec, WidgetText};
 use app::liveness_edits::{self, LivenessRuleError};
-use app::roles::{Audience, Role};
 use app::rule_edits::{self, RuleError};
 use app::snapshot::{SiteInfo, StatusPages};
 use app::status_edits::{self, Pages};
-use app::status_page::{PageSpec, WidgetText};
 use app::store::Store;
 use std::time::Duration;
 

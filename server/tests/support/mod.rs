@@ -9,7 +9,7 @@ pub mod services;
 pub mod websocket_front;
 
 use app::accounts::Actor;
-use app::roles::Role;
+use app::domain::roles::Role;
 use app::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;

@@ -3,10 +3,11 @@
 //! feed of status changes, CSV histories and SVG badges. Everything is drawn from the snapshot
 //! alone, so nothing here can show more than the snapshot holds.
 
-use super::{badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind};
-use crate::chart::format_value;
+use crate::domain::status_page::{
+    badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
+};
+use crate::domain::wording::{format_age, format_utc, format_value, UtcTime};
 use crate::snapshot::{PageSnapshot, Point, SiteInfo, TableRow, WidgetSnapshot};
-use crate::topics::{format_age, format_utc, UtcTime};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;

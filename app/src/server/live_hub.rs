@@ -8,10 +8,10 @@
 //! clients resuming with `Last-Event-ID` and for snapshots that must not miss what the database
 //! has not committed yet.
 
-use super::{EventId, LiveMessage, ResyncReason, PAYLOAD_TEXT_LIMIT};
 use crate::access::{Rules, Visitor};
-use crate::payload::{self, PayloadKind};
-use crate::topic_filter::TopicFilter;
+use crate::domain::live::{EventId, LiveMessage, ResyncReason, PAYLOAD_TEXT_LIMIT};
+use crate::domain::payload::{self, PayloadKind};
+use crate::domain::topic_filter::TopicFilter;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -513,9 +513,8 @@ impl Drop for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::{AccessRule, Permission};
-    use crate::accounts::User;
-    use crate::roles::Role;
+    use crate::domain::accounts::User;
+    use crate::domain::roles::{AccessRule, Permission, Role};
 
     fn viewer_reading(filters: &[&str]) -> Arc<ReadGate> {
         let rules = filters

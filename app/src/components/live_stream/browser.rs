@@ -1,8 +1,8 @@
 //! The stream in the browser: an `EventSource`, reconnected when it gives up, with messages
 //! handed to the page once per animation frame.
 
-use super::signal::{StreamOptions, StreamState};
-use super::LiveMessage;
+use super::{StreamOptions, StreamState};
+use crate::domain::live::LiveMessage;
 use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -2,9 +2,12 @@
 //! from a server function and then follows the stream. On the server it is just the snapshot; the
 //! stream opens once the page is hydrated.
 
-use super::{LiveMessage, STREAM_PATH};
+use crate::domain::live::{LiveMessage, STREAM_PATH};
 use leptos::prelude::*;
 use std::future::Future;
+
+#[cfg(feature = "hydrate")]
+mod browser;
 
 /// What the page says about its live connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,8 +96,7 @@ pub fn use_live_stream(
     let (state, set_state) = signal(StreamState::Connecting);
     #[cfg(feature = "hydrate")]
     {
-        let connection =
-            super::browser::Connection::open(options, set_state, on_messages, on_resync);
+        let connection = browser::Connection::open(options, set_state, on_messages, on_resync);
         // Closed when the page (or the component) goes away.
         let connection = leptos::__reexports::send_wrapper::SendWrapper::new(connection);
         on_cleanup(move || drop(connection));

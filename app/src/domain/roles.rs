@@ -1,7 +1,8 @@
-//! The roles a user can have, and the audiences access rules are for (a role, or the public),
-//! shared by the server (access policy, CLI) and the browser (which shows or hides what a role may
-//! do).
+//! The roles a user can have, the audiences access rules are for (a role, or the public), and
+//! the rules themselves as data; shared by the server (access policy, CLI) and the browser (which
+//! shows or hides what a role may do). What the rules allow is decided by `server::access`.
 
+use crate::domain::topic_filter::TopicFilter;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -129,6 +130,45 @@ impl<'de> Deserialize<'de> for Audience {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
         name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One access rule: it lets an audience read or publish the topics its filter matches. What the
+/// rules together allow is decided by the access policy (`server::access`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessRule {
+    pub id: i64,
+    pub audience: Audience,
+    pub filter: TopicFilter,
+    pub permission: Permission,
+}
+
+/// What an access rule lets its audience do with the topics it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Read,
+    Publish,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Publish => "publish",
+        }
+    }
+}
+
+impl std::str::FromStr for Permission {
+    type Err = ();
+
+    /// The names of [`Permission::as_str`], as the database and the forms spell them.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        [Permission::Read, Permission::Publish]
+            .into_iter()
+            .find(|permission| permission.as_str() == text)
+            .ok_or(())
     }
 }
 

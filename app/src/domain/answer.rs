@@ -81,7 +81,7 @@ mod tests {
             {
                 server_functions += 1;
                 assert!(
-                    line.contains("output = crate::answer::JsonAnswer"),
+                    line.contains("output = crate::domain::answer::JsonAnswer"),
                     "{}: {line}",
                     path.display()
                 );

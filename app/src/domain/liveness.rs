@@ -17,7 +17,7 @@
 //! flag set, at the time of that subscription. They are the current state, but their arrival says
 //! nothing about the device being alive, so silence is measured from live messages only.
 
-use crate::topic_filter::{InvalidFilter, TopicFilter};
+use crate::domain::topic_filter::{InvalidFilter, TopicFilter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,18 +1,16 @@
 //! Public status pages: what a page is made of, what a widget may show of a payload, and how a
-//! status is decided. Plain data and pure functions, shared by the editor (`status_editor`), the
-//! snapshot builder (`snapshot`) and the renderer (`status_page::render`).
+//! status is decided. Plain data and pure functions, shared by the editor (`pages::admin::status_pages`),
+//! the snapshot builder (`server::snapshot`) and the renderer (`server::snapshot::render`).
 //!
 //! The rule that keeps pages from leaking: a widget shows exactly one field of its topic's
 //! payload, the one its JSON pointer names, and only when that field is a single value (a
 //! number, a short text or a boolean). An object or an array is never shown, so a payload that
 //! also carries a name, a position or a key gives away nothing but the bound field.
 
-use crate::topic_detail::HistoryRange;
-use crate::topic_filter::TopicFilter;
+use crate::domain::history::HistoryRange;
+use crate::domain::topic_filter::TopicFilter;
+use crate::domain::wording::format_value;
 use serde::{Deserialize, Serialize};
-
-#[cfg(feature = "ssr")]
-pub mod render;
 
 /// Where public pages live: `/status/<slug>`, `/status/<slug>.json`, and so on.
 pub const STATUS_PREFIX: &str = "/status";
@@ -327,6 +325,51 @@ impl SpecProblem {
     }
 }
 
+/// Why a widget may not show on a public page: what it is bound to is outside the public audience
+/// (the access policy decides, `Rules::public_widget`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutsideAudience {
+    Topic,
+    Filter,
+    Device,
+}
+
+impl OutsideAudience {
+    pub const ALL: [OutsideAudience; 3] = [
+        OutsideAudience::Topic,
+        OutsideAudience::Filter,
+        OutsideAudience::Device,
+    ];
+
+    /// The code an editor's redirect carries (`?error=CODE`).
+    pub fn code(self) -> &'static str {
+        match self {
+            OutsideAudience::Topic => "topic_not_public",
+            OutsideAudience::Filter => "filter_not_public",
+            OutsideAudience::Device => "device_not_public",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            OutsideAudience::Topic => {
+                "That topic is not in the public audience, so no page may show it. An admin \
+                 chooses what is public on the access rules page (a rule for \"public\")."
+            }
+            OutsideAudience::Filter => {
+                "No topic under that filter is in the public audience, so the table would \
+                 always be empty. A table shows only the public topics under its filter; an \
+                 admin chooses them on the access rules page (a rule for \"public\")."
+            }
+            OutsideAudience::Device => {
+                "None of that device's topics (as the device rules find them) is in the public \
+                 audience, so no page may show its state. An admin chooses what is public on \
+                 the access rules page (a rule for \"public\")."
+            }
+        }
+    }
+}
+
 fn chars_within(text: &str, min: usize, max: usize) -> bool {
     let count = text.chars().count();
     (min..=max).contains(&count) && !text.chars().any(char::is_control)
@@ -491,7 +534,7 @@ impl Shown {
     /// The value as the page writes it, with its unit.
     pub fn display(&self, unit: &str) -> String {
         let bare = match self {
-            Shown::Number(number) => crate::chart::format_value(*number),
+            Shown::Number(number) => format_value(*number),
             Shown::Bool(true) => "true".to_owned(),
             Shown::Bool(false) => "false".to_owned(),
             Shown::Text(text) => text.clone(),

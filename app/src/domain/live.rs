@@ -1,21 +1,11 @@
-//! Live updates for signed-in users: what the stream carries (shared by server and browser), the
-//! hub that fans messages out on the server, and the browser's end of the stream. The protocol is
-//! described in `docs/live.md`.
+//! What the live stream carries to signed-in users, the same for the server that sends it and
+//! the browser that reads it. The hub that fans messages out is `server::live_hub`, the page's
+//! end of the stream `components::live_stream`; the protocol is described in `docs/live.md`.
 
+use crate::domain::payload::PayloadKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-
-#[cfg(feature = "hydrate")]
-mod browser;
-#[cfg(feature = "ssr")]
-mod hub;
-
-#[cfg(feature = "ssr")]
-pub use hub::{Delivery, HubLimits, LiveEvent, LiveHub, ReadGate, Subscription};
-
-mod signal;
-pub use signal::{server_signal, use_live_stream, StreamOptions, StreamState};
 
 /// The path of the stream.
 pub const STREAM_PATH: &str = "/api/live";
@@ -30,7 +20,7 @@ pub struct LiveMessage {
     /// When Lookout received it, Unix milliseconds.
     pub at_ms: i64,
     /// Sent as `json`, `text` or `binary`.
-    pub kind: crate::payload::PayloadKind,
+    pub kind: PayloadKind,
     /// The whole payload's size in bytes.
     pub size: usize,
     /// The payload as text, cut at [`PAYLOAD_TEXT_LIMIT`] bytes; empty for binary payloads.

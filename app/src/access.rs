@@ -13,7 +13,7 @@ use crate::domain::liveness::LivenessRule;
 use crate::domain::roles::{AccessRule, Audience, Permission, Role};
 use crate::domain::status_page::{OutsideAudience, StatusRule, WidgetKind, WidgetSpec};
 use crate::domain::topic_filter::TopicFilter;
-use crate::store::Store;
+use crate::server::store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

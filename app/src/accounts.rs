@@ -1,102 +1,18 @@
 //! Users and their passwords: hashing, checking a login, the rules for names and passwords, and
-//! the changes an admin makes (each written to the audit log). The SQL is in [`crate::store`].
+//! the changes an admin makes (each written to the audit log). The SQL is in [`crate::server::store`].
 
 use crate::domain::accounts::{User, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::domain::roles::Role;
-use crate::store::{Store, UserChange};
+use crate::server::store::audit::{Actor, AuditEntry};
+use crate::server::store::users::{Credentials, UserChange};
+use crate::server::store::Store;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// A user with its password hash, as a login needs it. Never leaves the server.
-#[derive(Clone)]
-pub struct Credentials {
-    pub user: User,
-    pub password_hash: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({:?}, password_hash: ***)", self.user)
-    }
-}
-
-/// A user as a list of users shows it.
-#[derive(Clone, Debug)]
-pub struct UserInfo {
-    pub user: User,
-    pub created_at: DateTime<Utc>,
-    pub password_changed_at: DateTime<Utc>,
-}
-
-/// Who makes a change or attempts a login, as the audit log records it.
-#[derive(Clone, Copy, Debug)]
-pub struct Actor<'a> {
-    pub user_id: Option<i64>,
-    pub name: Option<&'a str>,
-    pub client_addr: Option<&'a str>,
-}
-
-impl Actor<'static> {
-    /// Whoever runs `lookout user ...` on the server: trusted, as they can reach the database.
-    pub const CLI: Actor<'static> = Actor {
-        user_id: None,
-        name: Some("cli"),
-        client_addr: None,
-    };
-}
-
-impl<'a> Actor<'a> {
-    /// A logged-in user acting from `client_addr`.
-    pub fn user(user: &'a User, client_addr: Option<&'a str>) -> Self {
-        Actor {
-            user_id: Some(user.id),
-            name: Some(&user.name),
-            client_addr,
-        }
-    }
-}
-
-/// One row for the audit log.
-#[derive(Clone, Debug)]
-pub struct AuditEntry<'a> {
-    pub actor_user_id: Option<i64>,
-    pub actor_name: Option<&'a str>,
-    pub client_addr: Option<&'a str>,
-    /// `login`, `login_failed`, `logout`, `user_added`, `password_changed`, ...
-    pub action: &'a str,
-    /// What the action was about; never a password.
-    pub detail: serde_json::Value,
-}
-
-impl<'a> AuditEntry<'a> {
-    pub fn new(actor: Actor<'a>, action: &'a str, detail: serde_json::Value) -> Self {
-        AuditEntry {
-            actor_user_id: actor.user_id,
-            actor_name: actor.name,
-            client_addr: actor.client_addr,
-            action,
-            detail,
-        }
-    }
-}
-
-/// One row of the audit log as read back.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor_user_id: Option<i64>,
-    pub actor_name: Option<String>,
-    pub client_addr: Option<String>,
-    pub action: String,
-    pub detail: serde_json::Value,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -200,7 +200,11 @@ pub const TOPIC_TREE_LIMIT: usize = 100_000;
 #[server(endpoint = "topic_tree", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_topic_tree() -> Result<TopicList, ServerFnError> {
     use crate::server::topic_list::readable_page;
-    let page = readable_page(crate::store::TopicWalk::First, TOPIC_TREE_LIMIT).await?;
+    let page = readable_page(
+        crate::server::store::topics::TopicWalk::First,
+        TOPIC_TREE_LIMIT,
+    )
+    .await?;
     Ok(page.list)
 }
 

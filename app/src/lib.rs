@@ -32,8 +32,6 @@ pub mod snapshot;
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod status_edits;
-#[cfg(feature = "ssr")]
-pub mod store;
 
 // `server/src/config.rs` (rewritten on another branch) names topic filters by their old path.
 pub use domain::topic_filter;

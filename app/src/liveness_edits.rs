@@ -2,9 +2,9 @@
 //! stored, each change written to the audit log. Pages read the rules fresh on every request, so
 //! a change applies at once on every instance.
 
-use crate::accounts::{Actor, AuditEntry};
 use crate::domain::liveness::{LivenessRule, RuleProblem, RuleText};
-use crate::store::{RuleChange, Store};
+use crate::server::store::audit::{Actor, AuditEntry};
+use crate::server::store::{RuleChange, Store};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

@@ -40,7 +40,7 @@ pub async fn load_topic_list(
     before: Option<String>,
 ) -> Result<TopicPage, ServerFnError> {
     use crate::domain::topic_filter::MAX_TOPIC_BYTES;
-    use crate::store::TopicWalk;
+    use crate::server::store::topics::TopicWalk;
     let too_long = |name: &Option<String>| name.as_ref().is_some_and(|n| n.len() > MAX_TOPIC_BYTES);
     if too_long(&after) || too_long(&before) {
         return Err(ServerFnError::new("that is not a page of the topic list"));

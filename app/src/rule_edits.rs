@@ -3,10 +3,10 @@
 //! [`crate::access::RULES_FRESH_FOR`]). What the rules mean is decided in [`crate::access`].
 
 use crate::access::AccessPolicy;
-use crate::accounts::{Actor, AuditEntry};
 use crate::domain::roles::{AccessRule, Audience, Permission};
 use crate::domain::topic_filter::{InvalidFilter, TopicFilter};
-use crate::store::{RuleChange, Store};
+use crate::server::store::audit::{Actor, AuditEntry};
+use crate::server::store::{RuleChange, Store};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,10 @@ use crate::domain::status_page::{
     SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
 };
 use crate::domain::topic_filter::TopicFilter;
-use crate::store::{Sample, StatusChange, Store, StoredPage, StoredWidget, TopicNewest};
+use crate::server::store::status_pages::{
+    Sample, StatusChange, StoredPage, StoredWidget, TopicNewest,
+};
+use crate::server::store::Store;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};

@@ -3,8 +3,8 @@
 use crate::access::AccessPolicy;
 use crate::server::ingest_status::IngestStatus;
 use crate::server::live_hub::LiveHub;
+use crate::server::store::Store;
 use crate::snapshot::StatusPages;
-use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;

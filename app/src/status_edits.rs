@@ -3,10 +3,11 @@
 //! audience) before it is stored, written to the audit log, and shown on this instance at once
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 
-use crate::accounts::{Actor, AuditEntry};
 use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
+use crate::server::store::audit::{Actor, AuditEntry};
+use crate::server::store::status_pages::PageChange;
+use crate::server::store::Store;
 use crate::snapshot::StatusPages;
-use crate::store::{PageChange, Store};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 //! them.
 
 use app::access::Visitor;
-use app::accounts::{self, AccountError, Actor};
+use app::accounts::{self, AccountError};
 use app::domain::accounts::User;
 use app::domain::liveness::{RuleProblem, RuleText};
 use app::domain::outcome::Outcome;
@@ -13,6 +13,7 @@ use app::domain::roles::{Audience, Permission, Role};
 use app::domain::status_page::{PageSpec, WidgetText};
 use app::liveness_edits::{self, LivenessRuleError};
 use app::rule_edits::{self, RuleError};
+use app::server::store::audit::Actor;
 use app::state::AppState;
 use app::status_editor;
 use app::status_edits::{self, PageEditError, Pages};

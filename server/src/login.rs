@@ -3,7 +3,9 @@
 //! `app::access`; this module only establishes who is asking.
 
 use app::access::{self, Decision, Visitor};
-use app::accounts::{self, Actor, AuditEntry, LoginCheck};
+use app::accounts::{self, LoginCheck};
+use app::server::store::audit::{Actor, AuditEntry};
+use app::server::store::users::Credentials;
 use app::state::AppState;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -246,7 +248,7 @@ pub async fn log_in(
     };
     let known_device = serde_json::json!({ "device": device.is_some() });
     let (user, password_hash) = match checked {
-        LoginCheck::Accepted(accounts::Credentials {
+        LoginCheck::Accepted(Credentials {
             user,
             password_hash,
         }) => (user, password_hash),

@@ -15,9 +15,9 @@
 
 use crate::admin::Acting;
 use crate::ingest::{PublishError, Publisher, RECONNECT_GRACE};
-use app::accounts::AuditEntry;
 use app::domain::publish::{Draft, Flash, Refusal, FLASH_KEY, PUBLISH};
 use app::domain::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
+use app::server::store::audit::AuditEntry;
 use app::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

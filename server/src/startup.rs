@@ -11,10 +11,11 @@ use crate::{
 use app::access::AccessPolicy;
 use app::server::ingest_status::IngestStatus;
 use app::server::live_hub::LiveHub;
+use app::server::store::batch_writer::BatchWriter;
+use app::server::store::Store;
 use app::snapshot::{SiteInfo, StatusPages};
 use app::state::{AppState, Parts};
 use app::status_editor;
-use app::store::{BatchWriter, Store};
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;

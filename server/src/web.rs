@@ -2,7 +2,7 @@
 //! rule that a request changing state must come from Lookout's own pages.
 
 use crate::config::WebSettings;
-use app::store::Store;
+use app::server::store::Store;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

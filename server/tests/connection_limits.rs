@@ -7,9 +7,9 @@
 
 mod support;
 
-use app::accounts::Actor;
 use app::domain::roles::Role;
-use app::store::Store;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use lookout::config::{ConnectionLimits, Settings};
 use lookout::startup::Application;
 use rustls::pki_types::pem::PemObject;

@@ -965,7 +965,7 @@ async fn an_upgrade_keeps_public_exactly_what_published_pages_showed() {
         sqlx::query(sql).execute(&db).await.unwrap();
     }
     // The upgrade, as `lookout serve` runs it at start.
-    let store = app::store::Store::connect(&url, Duration::from_secs(10))
+    let store = app::server::store::Store::connect(&url, Duration::from_secs(10))
         .await
         .unwrap();
     store.migrate().await.unwrap();

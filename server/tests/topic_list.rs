@@ -6,7 +6,8 @@
 mod support;
 
 use app::domain::topic_filter::TopicFilter;
-use app::store::{filters_pattern, Store, TopicWalk};
+use app::server::store::topics::{filters_pattern, TopicWalk};
+use app::server::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;
 use std::collections::BTreeSet;

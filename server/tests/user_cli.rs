@@ -5,7 +5,7 @@ mod support;
 
 use app::accounts::authenticate;
 use app::domain::roles::Role;
-use app::store::Store;
+use app::server::store::Store;
 use sqlx::PgPool;
 use std::process::{Output, Stdio};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! status pages.
 
 use crate::domain::liveness::{self, Device, LivenessRule};
-use crate::store::Store;
+use crate::server::store::Store;
 
 /// The devices `rules` find among the topics `visible` lets through, decided at `now_ms`. Only
 /// those topics count, so nothing of a hidden topic (not even a status) shapes what is shown.

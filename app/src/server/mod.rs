@@ -5,4 +5,5 @@
 pub mod devices;
 pub mod ingest_status;
 pub mod live_hub;
+pub mod store;
 pub mod topic_list;

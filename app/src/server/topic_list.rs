@@ -7,7 +7,8 @@ use crate::access::{Rules, Visitor};
 use crate::domain::live::LiveMessage;
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::topic_list::{lay_over, TopicLatest, TopicList, TopicPage};
-use crate::store::{Store, TopicWalk};
+use crate::server::store::topics::TopicWalk;
+use crate::server::store::Store;
 use leptos::prelude::*;
 use std::ops::Bound;
 

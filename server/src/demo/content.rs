@@ -7,15 +7,16 @@
 use super::simulator::{MESH_NODES, PUMP, SERVERS};
 use anyhow::Context;
 use app::access::AccessPolicy;
-use app::accounts::{self, Actor};
+use app::accounts;
 use app::domain::liveness::RuleText;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::status_page::{PageSpec, WidgetText};
 use app::liveness_edits::{self, LivenessRuleError};
 use app::rule_edits::{self, RuleError};
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use app::snapshot::{SiteInfo, StatusPages};
 use app::status_edits::{self, Pages};
-use app::store::Store;
 use std::time::Duration;
 
 pub const ADMIN: &str = "admin";

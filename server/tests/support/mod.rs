@@ -8,9 +8,9 @@ pub mod process;
 pub mod services;
 pub mod websocket_front;
 
-use app::accounts::Actor;
 use app::domain::roles::Role;
-use app::store::Store;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};

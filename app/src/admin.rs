@@ -20,12 +20,6 @@ pub struct UserView {
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) fn state() -> Result<crate::state::AppState, ServerFnError> {
-    use_context::<crate::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("application state is missing"))
-}
-
-#[cfg(feature = "ssr")]
 pub(crate) fn unavailable(error: sqlx::Error) -> ServerFnError {
     tracing::error!(error = ?error, "reading for an admin page failed");
     ServerFnError::new(Outcome::Unavailable.text())
@@ -33,7 +27,11 @@ pub(crate) fn unavailable(error: sqlx::Error) -> ServerFnError {
 
 #[server(endpoint = "admin_users", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_admin_users() -> Result<Vec<UserView>, ServerFnError> {
-    let users = state()?.store.list_users().await.map_err(unavailable)?;
+    let users = crate::server::state::app_state()?
+        .store
+        .list_users()
+        .await
+        .map_err(unavailable)?;
     Ok(users
         .into_iter()
         .map(|info| UserView {
@@ -77,7 +75,11 @@ pub struct RulesView {
 /// The rules in force, and the "who can see topic X" answer when `topic` is given.
 #[server(endpoint = "admin_rules", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, ServerFnError> {
-    let rules = state()?.access.rules().await.map_err(unavailable)?;
+    let rules = crate::server::state::app_state()?
+        .access
+        .rules()
+        .await
+        .map_err(unavailable)?;
     let preview = topic.map(|topic| {
         let valid = crate::domain::topic_filter::is_topic_name(&topic);
         let (read, publish) = if valid {

@@ -129,7 +129,7 @@ pub struct LivenessRuleView {
 #[server(endpoint = "admin_devices", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_liveness_rules() -> Result<Vec<LivenessRuleView>, ServerFnError> {
     use crate::admin::unavailable;
-    let state = crate::admin::state()?;
+    let state = crate::server::state::app_state()?;
     let rules = state.store.liveness_rules().await.map_err(unavailable)?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let devices = crate::server::devices::find_devices(&state.store, &rules, |_| true, now_ms)

@@ -18,21 +18,6 @@ pub mod topic_detail;
 #[cfg(feature = "ssr")]
 pub mod server;
 
-#[cfg(feature = "ssr")]
-pub mod access;
-#[cfg(feature = "ssr")]
-pub mod accounts;
-#[cfg(feature = "ssr")]
-pub mod liveness_edits;
-#[cfg(feature = "ssr")]
-pub mod rule_edits;
-#[cfg(feature = "ssr")]
-pub mod snapshot;
-#[cfg(feature = "ssr")]
-pub mod state;
-#[cfg(feature = "ssr")]
-pub mod status_edits;
-
 // `server/src/config.rs` (rewritten on another branch) names topic filters by their old path.
 pub use domain::topic_filter;
 

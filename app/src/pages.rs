@@ -17,11 +17,10 @@ use std::time::Duration;
 /// the rest still answers.
 #[server(endpoint = "ingest_status", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
-    let state = use_context::<crate::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("application state is missing"))?;
+    let state = crate::server::state::app_state()?;
     let mut view = state.ingest.view();
     if let Some(topic) = view.last_oversized_topic.take() {
-        let visitor = crate::access::current_visitor();
+        let visitor = crate::server::access::current_visitor();
         if let Ok(rules) = state.access.rules().await {
             view.last_oversized_topic = rules.may_read(&visitor, &topic).then_some(topic);
         }

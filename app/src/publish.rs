@@ -39,14 +39,13 @@ pub struct PublishPageData {
 /// post (taken from the session, so it shows once).
 #[server(endpoint = "publish_page", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_publish_page() -> Result<PublishPageData, ServerFnError> {
-    use crate::access::PublishScope;
-    let state = use_context::<crate::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("application state is missing"))?;
+    use crate::server::access::PublishScope;
+    let state = crate::server::state::app_state()?;
     let rules = state.access.rules().await.map_err(|error| {
         tracing::error!(error = ?error, "loading the rules for the publish page failed");
         ServerFnError::new("Lookout cannot reach its database right now; try again.")
     })?;
-    let scope = match rules.publish_scope(&crate::access::current_visitor()) {
+    let scope = match rules.publish_scope(&crate::server::access::current_visitor()) {
         PublishScope::Everything => ScopeView::Everything,
         PublishScope::Filters(filters) => ScopeView::Filters(
             filters

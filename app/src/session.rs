@@ -15,7 +15,7 @@ pub struct SignedInView {
 
 #[server(endpoint = "current_visitor", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_current_visitor() -> Result<Option<SignedInView>, ServerFnError> {
-    Ok(crate::access::current_visitor()
+    Ok(crate::server::access::current_visitor()
         .user()
         .map(|user| SignedInView {
             name: user.name.clone(),
@@ -31,8 +31,7 @@ pub struct LoginHints {
 
 #[server(endpoint = "login_hints", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_login_hints() -> Result<LoginHints, ServerFnError> {
-    let state = use_context::<crate::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("application state is missing"))?;
+    let state = crate::server::state::app_state()?;
     let users = state.store.count_users().await.map_err(|error| {
         tracing::error!(%error, "counting users failed");
         ServerFnError::new("unavailable right now")

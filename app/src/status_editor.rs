@@ -47,7 +47,7 @@ pub struct PageEdit {
 
 #[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
-    let pages = crate::admin::state()?
+    let pages = crate::server::state::app_state()?
         .store
         .status_pages()
         .await
@@ -66,7 +66,7 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
 
 #[server(endpoint = "admin_status_page", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError> {
-    let state = crate::admin::state()?;
+    let state = crate::server::state::app_state()?;
     let unavailable = crate::admin::unavailable;
     let Some(page) = state.store.status_page(id).await.map_err(unavailable)? else {
         return Ok(None);

@@ -29,12 +29,8 @@ pub const LOG_PAGE_SIZE: i64 = 50;
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    use crate::state::AppState;
+    use crate::server::state::AppState;
     use leptos::prelude::*;
-
-    pub fn state() -> Result<AppState, ServerFnError> {
-        use_context::<AppState>().ok_or_else(|| ServerFnError::new("application state is missing"))
-    }
 
     pub fn unavailable(error: sqlx::Error) -> ServerFnError {
         // The cause is for the log; the visitor gets no database details.
@@ -48,7 +44,7 @@ mod ssr {
         state: &AppState,
         topic: &str,
     ) -> Result<Option<i64>, ServerFnError> {
-        let visitor = crate::access::current_visitor();
+        let visitor = crate::server::access::current_visitor();
         let rules = state.access.rules().await.map_err(unavailable)?;
         if !rules.may_read(&visitor, topic) {
             return Ok(None);
@@ -61,7 +57,7 @@ mod ssr {
 /// or that the visitor may not read.
 #[server(endpoint = "topic_detail", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, ServerFnError> {
-    let state = ssr::state()?;
+    let state = crate::server::state::app_state()?;
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
         return Ok(None);
     };
@@ -84,7 +80,7 @@ pub async fn load_topic_history(
     topic: String,
     range: HistoryRange,
 ) -> Result<Option<History>, ServerFnError> {
-    let state = ssr::state()?;
+    let state = crate::server::state::app_state()?;
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
         return Ok(None);
     };
@@ -114,7 +110,7 @@ pub async fn load_topic_messages(
     before: Option<LogPosition>,
     after: Option<LogPosition>,
 ) -> Result<Option<MessagePage>, ServerFnError> {
-    let state = ssr::state()?;
+    let state = crate::server::state::app_state()?;
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
         return Ok(None);
     };

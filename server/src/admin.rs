@@ -1,22 +1,22 @@
 //! The form posts of the admin pages (`app::admin`): plain HTML forms, so they work without
-//! JavaScript. Each one changes something through `app::accounts`, `app::rule_edits` or
-//! `app::liveness_edits` (which check and audit) and redirects back to its page with the outcome's
+//! JavaScript. Each one changes something through `app::server::accounts`, `app::server::rule_edits` or
+//! `app::server::liveness_edits` (which check and audit) and redirects back to its page with the outcome's
 //! code. Only admins get here: the paths start with `/admin`, which the access policy keeps for
 //! them.
 
-use app::access::Visitor;
-use app::accounts::{self, AccountError};
 use app::domain::accounts::User;
 use app::domain::liveness::{RuleProblem, RuleText};
 use app::domain::outcome::Outcome;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::status_page::{PageSpec, WidgetText};
-use app::liveness_edits::{self, LivenessRuleError};
-use app::rule_edits::{self, RuleError};
+use app::server::access::Visitor;
+use app::server::accounts::{self, AccountError};
+use app::server::liveness_edits::{self, LivenessRuleError};
+use app::server::rule_edits::{self, RuleError};
+use app::server::state::AppState;
+use app::server::status_edits::{self, PageEditError, Pages};
 use app::server::store::audit::Actor;
-use app::state::AppState;
 use app::status_editor;
-use app::status_edits::{self, PageEditError, Pages};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;

@@ -4,11 +4,11 @@
 
 pub mod direct;
 
-use app::access::Visitor;
 use app::domain::live::{EventId, ResyncReason};
 use app::domain::topic_filter::TopicFilter;
+use app::server::access::Visitor;
 use app::server::live_hub::{Delivery, LiveEvent, ReadGate, Subscription};
-use app::state::AppState;
+use app::server::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};

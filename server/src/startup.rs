@@ -8,13 +8,13 @@ use crate::{
     admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages, web,
     writer,
 };
-use app::access::AccessPolicy;
+use app::server::access::AccessPolicy;
 use app::server::ingest_status::IngestStatus;
 use app::server::live_hub::LiveHub;
+use app::server::snapshot::{SiteInfo, StatusPages};
+use app::server::state::{AppState, Parts};
 use app::server::store::batch_writer::BatchWriter;
 use app::server::store::Store;
-use app::snapshot::{SiteInfo, StatusPages};
-use app::state::{AppState, Parts};
 use app::status_editor;
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
@@ -550,7 +550,7 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(admin::ADD_DEVICE_RULE, admin::add_device_rule),
         on_post(admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
         on_post(admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
-        // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
+        // Public status pages (app::server::snapshot) and their editor's forms (app::status_editor).
         on_get(status_pages::ROUTE, status_pages::serve),
         on_post(status_editor::ADD_PAGE, admin::add_page),
         on_post(status_editor::CHANGE_PAGE, admin::change_page),

@@ -5,8 +5,8 @@
 
 use crate::config::Settings;
 use anyhow::Context;
-use app::accounts;
 use app::domain::roles::Role;
+use app::server::accounts;
 use app::server::store::audit::Actor;
 use app::server::store::Store;
 use clap::Subcommand;

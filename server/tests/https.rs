@@ -118,7 +118,7 @@ async fn pages_and_logins_are_served_over_https_with_a_secure_cookie() {
     let store = Store::connect(&database_url, Duration::from_secs(10))
         .await
         .unwrap();
-    app::accounts::add_user(&store, Actor::CLI, "ada", "correct horse", Role::Viewer)
+    app::server::accounts::add_user(&store, Actor::CLI, "ada", "correct horse", Role::Viewer)
         .await
         .unwrap();
     let form = "name=ada&password=correct+horse&next=%2F";

@@ -2,8 +2,8 @@
 
 mod support;
 
-use app::accounts;
 use app::domain::roles::Role;
+use app::server::accounts;
 use app::server::store::audit::Actor;
 use app::server::store::Store;
 use sha2::{Digest, Sha256};

@@ -5,8 +5,8 @@
 
 mod support;
 
-use app::accounts::add_user;
 use app::domain::roles::Role;
+use app::server::accounts::add_user;
 use app::server::store::audit::Actor;
 use app::server::store::batch_writer::{BatchWriter, NewMessage};
 use app::server::store::Store;

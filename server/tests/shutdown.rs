@@ -82,7 +82,7 @@ async fn open_live_stream(database_url: &str, port: u16) -> tokio::net::TcpStrea
         .await
         .unwrap();
     let password = "watching-the-shutdown";
-    app::accounts::add_user(
+    app::server::accounts::add_user(
         &store,
         app::server::store::audit::Actor::CLI,
         "watcher",

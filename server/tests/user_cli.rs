@@ -3,8 +3,8 @@
 
 mod support;
 
-use app::accounts::authenticate;
 use app::domain::roles::Role;
+use app::server::accounts::authenticate;
 use app::server::store::Store;
 use sqlx::PgPool;
 use std::process::{Output, Stdio};

@@ -6,12 +6,12 @@ use leptos::prelude::*;
 /// The devices of the topics the visitor may read.
 #[server(endpoint = "devices", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_devices() -> Result<DeviceList, ServerFnError> {
-    let state = crate::admin::state()?;
+    let state = crate::server::state::app_state()?;
     let unavailable = |error: sqlx::Error| {
         tracing::error!(error = ?error, "listing the devices failed");
         ServerFnError::new("the device list is unavailable right now")
     };
-    let visitor = crate::access::current_visitor();
+    let visitor = crate::server::access::current_visitor();
     let access = state.access.rules().await.map_err(unavailable)?;
     let rules = state.store.liveness_rules().await.map_err(unavailable)?;
     let now_ms = chrono::Utc::now().timestamp_millis();

@@ -8,10 +8,10 @@
 //! clients resuming with `Last-Event-ID` and for snapshots that must not miss what the database
 //! has not committed yet.
 
-use crate::access::{Rules, Visitor};
 use crate::domain::live::{EventId, LiveMessage, ResyncReason, PAYLOAD_TEXT_LIMIT};
 use crate::domain::payload::{self, PayloadKind};
 use crate::domain::topic_filter::TopicFilter;
+use crate::server::access::{Rules, Visitor};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -3,10 +3,10 @@
 //! holds but the writer has not stored yet is laid over the rows. The overview's and the
 //! explorer's server functions read through this.
 
-use crate::access::{Rules, Visitor};
 use crate::domain::live::LiveMessage;
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::topic_list::{lay_over, TopicLatest, TopicList, TopicPage};
+use crate::server::access::{Rules, Visitor};
 use crate::server::store::topics::TopicWalk;
 use crate::server::store::Store;
 use leptos::prelude::*;
@@ -21,9 +21,8 @@ fn unavailable(error: sqlx::Error) -> ServerFnError {
 /// A page of at most `limit` topics the visitor may read, from `walk` on; a walk back that
 /// reaches the first topic gives the first page, full.
 pub async fn readable_page(walk: TopicWalk<'_>, limit: usize) -> Result<TopicPage, ServerFnError> {
-    let state = use_context::<crate::state::AppState>()
-        .ok_or_else(|| ServerFnError::new("application state is missing"))?;
-    let visitor = crate::access::current_visitor();
+    let state = crate::server::state::app_state()?;
+    let visitor = crate::server::access::current_visitor();
     let rules = state.access.rules().await.map_err(unavailable)?;
     let filters = rules.read_filters(&visitor);
     let reader = Reader {

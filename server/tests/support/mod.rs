@@ -245,7 +245,7 @@ impl TestApp {
             .await
             .unwrap();
         let password = format!("{name}-password-{}", unique_name("pw"));
-        app::accounts::add_user(&store, Actor::CLI, name, &password, role)
+        app::server::accounts::add_user(&store, Actor::CLI, name, &password, role)
             .await
             .unwrap();
         password

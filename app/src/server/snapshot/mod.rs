@@ -10,13 +10,13 @@
 
 pub mod render;
 
-use crate::access::{AccessPolicy, Rules};
 use crate::domain::liveness::DeviceState;
 use crate::domain::status_page::{
     bound_value, level_of, Level, Shown, StatusRule, WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS,
     SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
 };
 use crate::domain::topic_filter::TopicFilter;
+use crate::server::access::{AccessPolicy, Rules};
 use crate::server::store::status_pages::{
     Sample, StatusChange, StoredPage, StoredWidget, TopicNewest,
 };

@@ -1,10 +1,10 @@
 //! Admins' changes to the access rules: each filter checked before it is stored, each change
 //! written to the audit log and in force on this instance at once (others see it within
-//! [`crate::access::RULES_FRESH_FOR`]). What the rules mean is decided in [`crate::access`].
+//! [`crate::server::access::RULES_FRESH_FOR`]). What the rules mean is decided in [`crate::server::access`].
 
-use crate::access::AccessPolicy;
 use crate::domain::roles::{AccessRule, Audience, Permission};
 use crate::domain::topic_filter::{InvalidFilter, TopicFilter};
+use crate::server::access::AccessPolicy;
 use crate::server::store::audit::{Actor, AuditEntry};
 use crate::server::store::{RuleChange, Store};
 use serde_json::json;

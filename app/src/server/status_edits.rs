@@ -4,10 +4,10 @@
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 
 use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
+use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
 use crate::server::store::status_pages::PageChange;
 use crate::server::store::Store;
-use crate::snapshot::StatusPages;
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,12 +1,12 @@
 //! The state every request handler and server function shares.
 
-use crate::access::AccessPolicy;
+use crate::server::access::AccessPolicy;
 use crate::server::ingest_status::IngestStatus;
 use crate::server::live_hub::LiveHub;
+use crate::server::snapshot::StatusPages;
 use crate::server::store::Store;
-use crate::snapshot::StatusPages;
 use axum::extract::FromRef;
-use leptos::prelude::LeptosOptions;
+use leptos::prelude::{use_context, LeptosOptions, ServerFnError};
 use std::sync::Arc;
 
 /// One pointer to [`Parts`]: axum clones the state for every middleware and handler of every
@@ -42,4 +42,9 @@ impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
     }
+}
+
+/// The state, in a server function: the server provides it as context to every request.
+pub fn app_state() -> Result<AppState, ServerFnError> {
+    use_context::<AppState>().ok_or_else(|| ServerFnError::new("application state is missing"))
 }

@@ -7,7 +7,7 @@ use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
 use crate::domain::wording::{format_age, format_utc, format_value, UtcTime};
-use crate::snapshot::{PageSnapshot, Point, SiteInfo, TableRow, WidgetSnapshot};
+use crate::server::snapshot::{PageSnapshot, Point, SiteInfo, TableRow, WidgetSnapshot};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;

@@ -2,9 +2,9 @@
 //! change things with plain form posts to `/admin/...` (handled in `server/src/admin.rs`), so they
 //! work without JavaScript. Who may open them is the access policy's decision (`Area::Admin`).
 
-use crate::domain::outcome::Outcome;
+use crate::components::load_error::LoadError;
+use crate::components::outcome_message::OutcomeMessage;
 use crate::domain::roles::{Audience, Role};
-use crate::pages::LoadError;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub struct UserView {
 #[cfg(feature = "ssr")]
 pub(crate) fn unavailable(error: sqlx::Error) -> ServerFnError {
     tracing::error!(error = ?error, "reading for an admin page failed");
-    ServerFnError::new(Outcome::Unavailable.text())
+    ServerFnError::new(crate::domain::outcome::Outcome::Unavailable.text())
 }
 
 #[server(endpoint = "admin_users", output = crate::domain::answer::JsonAnswer)]
@@ -107,31 +107,6 @@ pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, Server
             .collect(),
         preview,
     })
-}
-
-/// The outcome named in the query, if any.
-#[component]
-pub(crate) fn OutcomeMessage() -> impl IntoView {
-    let query = use_query_map();
-    move || {
-        let query = query.read();
-        let done = query.get("done").and_then(|code| Outcome::from_code(&code));
-        let error = query
-            .get("error")
-            .and_then(|code| Outcome::from_code(&code));
-        match (
-            done.filter(|o| !o.is_error()),
-            error.filter(|o| o.is_error()),
-        ) {
-            (_, Some(error)) => {
-                Some(view! { <p class="error" role="alert">{error.text()}</p> }.into_any())
-            }
-            (Some(done), None) => {
-                Some(view! { <p class="done" role="status">{done.text()}</p> }.into_any())
-            }
-            (None, None) => None,
-        }
-    }
 }
 
 #[component]

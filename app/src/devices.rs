@@ -2,10 +2,11 @@
 //! admin page of liveness rules (`/admin/devices`), whose forms post to `server/src/admin.rs`.
 //! What a state means is decided in [`crate::domain::liveness`]; this module fetches and shows.
 
-use crate::admin::OutcomeMessage;
 use crate::components::device_list::load_devices;
+use crate::components::load_error::LoadError;
+use crate::components::outcome_message::OutcomeMessage;
+use crate::components::page_clock::PageClock;
 use crate::domain::device_list::DeviceList;
-use crate::pages::{LoadError, PageClock};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 

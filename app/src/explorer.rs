@@ -5,10 +5,11 @@
 //! rows in view are in the document.
 
 use crate::components::live_stream::{server_signal, StreamOptions};
+use crate::components::load_error::LoadError;
+use crate::components::page_clock::PageClock;
 use crate::domain::live::LiveMessage;
 use crate::domain::topic_list::{TopicLatest, TopicList};
 use crate::domain::topic_path::{topic_link_rel, topic_path};
-use crate::pages::{LoadError, PageClock};
 use leptos::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 

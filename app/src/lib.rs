@@ -6,7 +6,6 @@ pub mod components;
 pub mod domain;
 
 pub mod admin;
-pub mod chart;
 pub mod devices;
 pub mod explorer;
 pub mod pages;
@@ -86,9 +85,9 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="site-header">
                 <a class="brand" href="/">"Lookout"</a>
-                <pages::AccountMenu/>
+                <components::account_menu::AccountMenu/>
             </header>
-            <Routes fallback=pages::NotFound>
+            <Routes fallback=components::not_found::NotFound>
                 // Async: the whole page is rendered before it is sent, so it is complete without
                 // JavaScript (out-of-order streaming would need a script to fill it in).
                 <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>

@@ -2,13 +2,13 @@
 
 use crate::components::device_list::load_devices;
 use crate::components::live_stream::{server_signal, StreamOptions};
+use crate::components::load_error::LoadError;
+use crate::components::page_clock::PageClock;
 use crate::domain::ingest_status::IngestStatusView;
 use crate::domain::liveness::DeviceCounts;
-use crate::domain::roles::Role;
 use crate::domain::topic_list::{page_cursor, TopicLatest, TopicPage};
 use crate::domain::topic_path::{topic_link_rel, topic_path};
-use crate::domain::wording::format_age;
-use crate::session::{load_current_visitor, load_login_hints};
+use crate::session::load_login_hints;
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -170,43 +170,6 @@ fn Overview(
         <IngestSummary status age_of/>
     }
     .into_any()
-}
-
-/// Ages on a page that keep counting once it is hydrated. Effects run only in the browser: the
-/// `hydrated` marker tells users (and tests) the page is live, and the ticking offset keeps the
-/// ages current without asking the server again.
-#[derive(Clone, Copy)]
-pub(crate) struct PageClock {
-    pub hydrated: RwSignal<bool>,
-    elapsed_ms: RwSignal<i64>,
-}
-
-impl PageClock {
-    pub fn start() -> Self {
-        let clock = Self {
-            hydrated: RwSignal::new(false),
-            elapsed_ms: RwSignal::new(0),
-        };
-        Effect::new(move |_| {
-            clock.hydrated.set(true);
-            let tick = Duration::from_secs(1);
-            if let Ok(interval) =
-                set_interval_with_handle(move || clock.elapsed_ms.update(|ms| *ms += 1000), tick)
-            {
-                on_cleanup(move || interval.clear());
-            }
-        });
-        clock
-    }
-
-    /// "12 s ago" for a time `at_ms`, counted from the server's clock at render time
-    /// (`server_now_ms`), so server and browser agree.
-    pub fn age_from(
-        self,
-        server_now_ms: i64,
-    ) -> impl Fn(i64) -> String + Copy + Send + Sync + 'static {
-        move |at_ms: i64| format_age(server_now_ms - at_ms + self.elapsed_ms.get())
-    }
 }
 
 /// The status line and the table, with ages that keep counting once the page is hydrated, and
@@ -448,74 +411,6 @@ pub fn LoginPage() -> impl IntoView {
                 </label>
                 <button type="submit">"Log in"</button>
             </form>
-        </main>
-    }
-}
-
-/// Who is signed in, with the logout button; or the way to log in.
-#[component]
-pub fn AccountMenu() -> impl IntoView {
-    let visitor = Resource::new(|| (), |_| load_current_visitor());
-    view! {
-        <Suspense>
-            {move || Suspend::new(async move {
-                match visitor.await.ok().flatten() {
-                    Some(user) => {
-                        // Only conveniences: the pages and forms themselves refuse everyone
-                        // else.
-                        let publish_link = (user.role >= Role::Operator).then(|| view! {
-                            <a href=crate::domain::publish::PUBLISH>"Publish"</a>
-                        });
-                        let admin_links = (user.role == Role::Admin).then(|| view! {
-                            <nav class="admin-links" aria-label="Administration">
-                                <a href="/admin/users">"Users"</a>
-                                <a href="/admin/rules">"Rules"</a>
-                                <a href="/admin/devices">"Device rules"</a>
-                                <a href="/admin/pages">"Status pages"</a>
-                            </nav>
-                        });
-                        view! {
-                            <nav class="main-links" aria-label="Dashboard">
-                                <a href="/">"Overview"</a>
-                                <a href="/topics">"Explorer"</a>
-                                <a href="/devices">"Devices"</a>
-                                {publish_link}
-                            </nav>
-                            {admin_links}
-                            <span class="account">
-                                <span class="user">{user.name}</span>
-                                " (" {user.role.as_str()} ") "
-                                <form method="post" action="/logout" class="logout">
-                                    <button type="submit">"Log out"</button>
-                                </form>
-                            </span>
-                        }
-                        .into_any()
-                    }
-                    None => view! { <a class="account" href="/login">"Log in"</a> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
-/// What a page shows where data could not be loaded: the server function's message, which never
-/// carries database details (those go to the log).
-#[component]
-pub fn LoadError(error: ServerFnError) -> impl IntoView {
-    view! { <p class="error" role="alert">{error.to_string()}</p> }
-}
-
-#[component]
-pub fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(axum::http::StatusCode::NOT_FOUND);
-    }
-    view! {
-        <main>
-            <h1>"Not found"</h1>
-            <p>"There is no page here. " <a href="/">"See all topics"</a></p>
         </main>
     }
 }

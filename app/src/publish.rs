@@ -8,8 +8,8 @@
 //! never from the URL, so a crafted link cannot make the page claim a publish that did not happen.
 //! The session never holds a payload (see [`Draft`]).
 
+use crate::components::load_error::LoadError;
 use crate::domain::publish::{Delivery, Draft, Flash, PUBLISH};
-use crate::pages::LoadError;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};

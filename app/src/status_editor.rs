@@ -4,12 +4,12 @@
 //! through `status_edits`), so they work without JavaScript. What a page may show is decided in
 //! [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
 
-use crate::admin::OutcomeMessage;
+use crate::components::load_error::LoadError;
+use crate::components::outcome_message::OutcomeMessage;
 use crate::domain::history::HistoryRange;
 use crate::domain::status_page::{
     page_path, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
 };
-use crate::pages::LoadError;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};

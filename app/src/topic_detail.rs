@@ -3,14 +3,16 @@
 //! and each answers alike for a topic that does not exist and one the visitor may not read, so
 //! neither the page nor the functions tell the two apart.
 
-use crate::chart::HistoryChart;
+use crate::components::chart::HistoryChart;
 use crate::components::live_stream::{use_live_stream, StreamOptions};
+use crate::components::load_error::LoadError;
+use crate::components::not_found::NotFound;
+use crate::components::page_clock::PageClock;
 use crate::domain::history::{History, HistoryRange};
 use crate::domain::message_log::{LatestMessage, LogPage, LogPosition, MessagePage};
 use crate::domain::payload::{self, PayloadKind};
 use crate::domain::topic_path::{topic_link_rel, topic_of_path, topic_path};
 use crate::domain::wording::format_utc;
-use crate::pages::{LoadError, NotFound, PageClock};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_query_map};

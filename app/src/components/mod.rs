@@ -3,5 +3,11 @@
 //! server functions that more than one page calls. Components use the domain, and the server
 //! layer only inside server function bodies; they never use a page.
 
+pub mod account_menu;
+pub mod chart;
 pub mod device_list;
 pub mod live_stream;
+pub mod load_error;
+pub mod not_found;
+pub mod outcome_message;
+pub mod page_clock;

@@ -1,6 +1,6 @@
 //! `GET /api/live`: the live stream, as server-sent events (protocol: `docs/live.md`). The hub
-//! (`app::server::live_hub::LiveHub`) decides what reaches a connection; this module turns one connection's
-//! share into SSE frames, keeps the stream alive, and ends it when its login does.
+//! (`app::server::live_hub::LiveHub`) decides what reaches a connection; this module turns one
+//! connection's share into SSE frames, keeps the stream alive, and ends it when its login does.
 
 pub mod direct;
 

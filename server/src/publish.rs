@@ -1,4 +1,4 @@
-//! `POST /publish`, the form of the publish page (`app::publish`): checks the form, asks the
+//! `POST /publish`, the form of the publish page (`app::pages::publish`): checks the form, asks the
 //! access policy, writes the audit log and publishes on Lookout's publishing connection
 //! ([`Publisher`]), then sends the browser back to the page with the outcome in the session
 //! (never the payload: see `app::domain::publish::Draft`).

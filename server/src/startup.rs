@@ -8,6 +8,7 @@ use crate::{
     admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages, web,
     writer,
 };
+use app::pages::admin::status_pages as status_editor;
 use app::server::access::AccessPolicy;
 use app::server::ingest_status::IngestStatus;
 use app::server::live_hub::LiveHub;
@@ -15,7 +16,6 @@ use app::server::snapshot::{SiteInfo, StatusPages};
 use app::server::state::{AppState, Parts};
 use app::server::store::batch_writer::BatchWriter;
 use app::server::store::Store;
-use app::status_editor;
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -534,12 +534,12 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_get(HEALTHZ, healthz),
         on_get(READYZ, readyz),
         on_get(app::domain::live::STREAM_PATH, live::stream),
-        // GET /login is the page (app::pages); these take its form and the logout button.
+        // GET /login is the page (app::pages::login); these take its form and the logout button.
         on_post(LOG_IN, login::log_in),
         on_post(LOG_OUT, login::log_out),
-        // GET /publish is the page (app::publish); this takes its form.
+        // GET /publish is the page (app::pages::publish); this takes its form.
         publish,
-        // The forms of the admin pages (app::admin).
+        // The forms of the admin pages (app::pages::admin).
         on_post(admin::ADD_USER, admin::add_user),
         on_post(admin::SET_ROLE, admin::set_role),
         on_post(admin::SET_PASSWORD, admin::set_password),
@@ -550,7 +550,8 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(admin::ADD_DEVICE_RULE, admin::add_device_rule),
         on_post(admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
         on_post(admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
-        // Public status pages (app::server::snapshot) and their editor's forms (app::status_editor).
+        // Public status pages (app::server::snapshot) and their editor's forms
+        // (app::pages::admin::status_pages).
         on_get(status_pages::ROUTE, status_pages::serve),
         on_post(status_editor::ADD_PAGE, admin::add_page),
         on_post(status_editor::CHANGE_PAGE, admin::change_page),

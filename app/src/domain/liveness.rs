@@ -1,7 +1,8 @@
 //! Device liveness: which devices are online, offline or unknown, and why. Pure logic: it takes
 //! the rules admins configured, the newest message of each topic (what `latest` keeps) and a
-//! clock, and decides. The SQL is in [`crate::store`], the pages in [`crate::devices`]; the
-//! dashboard's device list and public status pages share this.
+//! clock, and decides. The SQL is in `server::store::liveness`, the pages are `pages::devices`
+//! and `pages::admin::device_rules`; the dashboard's device list and public status pages share
+//! this.
 //!
 //! A rule names its devices with a topic filter holding one `+` (`sensors/+/#`: every topic under
 //! `sensors/boiler/` belongs to the device `boiler`), says how often a device is expected to send,

@@ -1,6 +1,7 @@
 //! Public status pages: what a page is made of, what a widget may show of a payload, and how a
-//! status is decided. Plain data and pure functions, shared by the editor (`pages::admin::status_pages`),
-//! the snapshot builder (`server::snapshot`) and the renderer (`server::snapshot::render`).
+//! status is decided. Plain data and pure functions, shared by the editor
+//! (`pages::admin::status_pages`), the snapshot builder (`server::snapshot`) and the renderer
+//! (`server::snapshot::render`).
 //!
 //! The rule that keeps pages from leaking: a widget shows exactly one field of its topic's
 //! payload, the one its JSON pointer names, and only when that field is a single value (a

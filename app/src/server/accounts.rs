@@ -1,5 +1,6 @@
 //! Users and their passwords: hashing, checking a login, the rules for names and passwords, and
-//! the changes an admin makes (each written to the audit log). The SQL is in [`crate::server::store`].
+//! the changes an admin makes (each written to the audit log). The SQL is in
+//! [`crate::server::store::users`].
 
 use crate::domain::accounts::{User, MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::domain::roles::Role;

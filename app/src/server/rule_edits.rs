@@ -1,6 +1,7 @@
 //! Admins' changes to the access rules: each filter checked before it is stored, each change
 //! written to the audit log and in force on this instance at once (others see it within
-//! [`crate::server::access::RULES_FRESH_FOR`]). What the rules mean is decided in [`crate::server::access`].
+//! [`crate::server::access::RULES_FRESH_FOR`]). What the rules mean is decided in
+//! [`crate::server::access`].
 
 use crate::domain::roles::{AccessRule, Audience, Permission};
 use crate::domain::topic_filter::{InvalidFilter, TopicFilter};

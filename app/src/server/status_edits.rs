@@ -1,5 +1,5 @@
-//! Admins' changes to status pages: each checked by [`crate::domain::status_page`] (what a widget may
-//! show of a payload) and by the access policy (whether what it is bound to is in the public
+//! Admins' changes to status pages: each checked by [`crate::domain::status_page`] (what a widget
+//! may show of a payload) and by the access policy (whether what it is bound to is in the public
 //! audience) before it is stored, written to the audit log, and shown on this instance at once
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 

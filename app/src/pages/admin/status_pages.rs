@@ -1,8 +1,8 @@
 //! The status page editor for admins: the list of pages (`/admin/pages`) and one page with its
 //! widgets (`/admin/pages/<id>`). They read through the `admin_status_*` server functions and
 //! change things with plain form posts to `/admin/pages/...` (handled in `server/src/admin.rs`
-//! through `status_edits`), so they work without JavaScript. What a page may show is decided in
-//! [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
+//! through `server::status_edits`), so they work without JavaScript. What a page may show is
+//! decided in [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
 
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::OutcomeMessage;
@@ -51,7 +51,7 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
         .store
         .status_pages()
         .await
-        .map_err(crate::admin::unavailable)?;
+        .map_err(super::unavailable)?;
     Ok(pages
         .into_iter()
         .map(|page| PageRow {
@@ -67,7 +67,7 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
 #[server(endpoint = "admin_status_page", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError> {
     let state = crate::server::state::app_state()?;
-    let unavailable = crate::admin::unavailable;
+    let unavailable = super::unavailable;
     let Some(page) = state.store.status_page(id).await.map_err(unavailable)? else {
         return Ok(None);
     };

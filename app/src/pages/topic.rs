@@ -75,8 +75,9 @@ pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, Ser
     }))
 }
 
-/// The numeric values of `topic` over `range` up to now, in at most [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets;
-/// `None` as for [`load_topic_detail`].
+/// The numeric values of `topic` over `range` up to now, in at most
+/// [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets; `None` as for
+/// [`load_topic_detail`].
 #[server(endpoint = "topic_history", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_topic_history(
     topic: String,

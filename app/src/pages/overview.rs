@@ -1,4 +1,5 @@
-//! The pages of the application.
+//! `/`: the overview. The broker connection, message rate, ingest queue and lag, and devices;
+//! then the topics with their latest values, live, a page at a time.
 
 use crate::components::device_list::load_devices;
 use crate::components::live_stream::{server_signal, StreamOptions};
@@ -8,7 +9,6 @@ use crate::domain::ingest_status::IngestStatusView;
 use crate::domain::liveness::DeviceCounts;
 use crate::domain::topic_list::{page_cursor, TopicLatest, TopicPage};
 use crate::domain::topic_path::{topic_link_rel, topic_path};
-use crate::session::load_login_hints;
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -365,52 +365,5 @@ fn TopicRow(
             <td class="age">{move || age_of(received_at_ms)}</td>
             <td class="count">{topic.message_count}</td>
         </tr>
-    }
-}
-
-/// `/login`: a plain form posted to the server, so it works with JavaScript off. The query says
-/// what happened last (`failed`, `logged_out`) and where to go after (`next`).
-#[component]
-pub fn LoginPage() -> impl IntoView {
-    let query = leptos_router::hooks::use_query_map();
-    let hints = Resource::new(|| (), |_| load_login_hints());
-    let next = move || query.read().get("next").unwrap_or_default();
-    let failed = move || query.read().get("failed").is_some();
-    let logged_out = move || query.read().get("logged_out").is_some();
-
-    view! {
-        <main class="login">
-            <h1>"Log in"</h1>
-            <Show when=failed>
-                <p class="error" role="alert">"That user name and password do not match."</p>
-            </Show>
-            <Show when=logged_out>
-                <p class="notice" role="status">"You have logged out."</p>
-            </Show>
-            <Suspense>
-                {move || Suspend::new(async move {
-                    hints.await.ok().filter(|hints| hints.no_users_yet).map(|_| view! {
-                        <p class="notice">
-                            "No users yet. Create the first admin on the server with "
-                            <code>"lookout user add NAME --role admin"</code> "."
-                        </p>
-                    })
-                })}
-            </Suspense>
-            <form method="post" action="/login" class="login-form">
-                <input type="hidden" name="next" value=next/>
-                <label>"User name" <input name="name" autocomplete="username" required/></label>
-                <label>
-                    "Password"
-                    <input
-                        name="password"
-                        type="password"
-                        autocomplete="current-password"
-                        required
-                    />
-                </label>
-                <button type="submit">"Log in"</button>
-            </form>
-        </main>
     }
 }

@@ -1,6 +1,5 @@
-//! The admin pages: users and access rules. They read through the `admin_*` server functions and
-//! change things with plain form posts to `/admin/...` (handled in `server/src/admin.rs`), so they
-//! work without JavaScript. Who may open them is the access policy's decision (`Area::Admin`).
+//! `/admin/rules`: the access rules, forms to add, change and delete them, and who may read or
+//! publish a given topic.
 
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::OutcomeMessage;
@@ -8,40 +7,6 @@ use crate::domain::roles::{Audience, Role};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
-
-/// A user as the users page lists them; never their password hash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UserView {
-    pub name: String,
-    pub role: Role,
-    pub disabled: bool,
-    /// Formatted on the server, so the page reads the same with and without JavaScript.
-    pub created: String,
-}
-
-#[cfg(feature = "ssr")]
-pub(crate) fn unavailable(error: sqlx::Error) -> ServerFnError {
-    tracing::error!(error = ?error, "reading for an admin page failed");
-    ServerFnError::new(crate::domain::outcome::Outcome::Unavailable.text())
-}
-
-#[server(endpoint = "admin_users", output = crate::domain::answer::JsonAnswer)]
-pub async fn load_admin_users() -> Result<Vec<UserView>, ServerFnError> {
-    let users = crate::server::state::app_state()?
-        .store
-        .list_users()
-        .await
-        .map_err(unavailable)?;
-    Ok(users
-        .into_iter()
-        .map(|info| UserView {
-            name: info.user.name,
-            role: info.user.role,
-            disabled: info.user.disabled,
-            created: info.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-        })
-        .collect())
-}
 
 /// An access rule as the rules page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,7 +44,7 @@ pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, Server
         .access
         .rules()
         .await
-        .map_err(unavailable)?;
+        .map_err(super::unavailable)?;
     let preview = topic.map(|topic| {
         let valid = crate::domain::topic_filter::is_topic_name(&topic);
         let (read, publish) = if valid {
@@ -107,28 +72,6 @@ pub async fn load_admin_rules(topic: Option<String>) -> Result<RulesView, Server
             .collect(),
         preview,
     })
-}
-
-#[component]
-fn RoleSelect(
-    selected: Role,
-    #[prop(optional)] form: Option<String>,
-    #[prop(optional)] label: Option<String>,
-) -> impl IntoView {
-    view! {
-        <select name="role" form=form aria-label=label>
-            {Role::ALL
-                .into_iter()
-                .map(|role| {
-                    view! {
-                        <option value=role.as_str() selected=role == selected>
-                            {role.as_str()}
-                        </option>
-                    }
-                })
-                .collect_view()}
-        </select>
-    }
 }
 
 /// The roles and the public audience, for a rule.
@@ -169,107 +112,6 @@ fn PermissionSelect(
                 })
                 .collect_view()}
         </select>
-    }
-}
-
-/// `/admin/users`: every user, with forms to add one, change a role, set a new password and
-/// disable or enable.
-#[component]
-pub fn UsersPage() -> impl IntoView {
-    let users = Resource::new(|| (), |_| load_admin_users());
-    view! {
-        <main class="admin">
-            <h1>"Users"</h1>
-            <OutcomeMessage/>
-            <Suspense fallback=|| view! { <p>"Loading users…"</p> }>
-                {move || Suspend::new(async move {
-                    match users.await {
-                        Ok(users) => view! { <UserTable users/> }.into_any(),
-                        Err(error) => {
-                            view! { <LoadError error/> }
-                                .into_any()
-                        }
-                    }
-                })}
-            </Suspense>
-            <h2>"Add a user"</h2>
-            <form method="post" action="/admin/users/add" class="admin-form">
-                <label>"Name" <input name="name" required autocomplete="off"/></label>
-                <label>"Role" <RoleSelect selected=Role::Viewer/></label>
-                <label>
-                    "Password"
-                    <input
-                        name="password"
-                        type="password"
-                        required
-                        minlength="10"
-                        autocomplete="new-password"
-                    />
-                </label>
-                <button type="submit">"Add user"</button>
-            </form>
-        </main>
-    }
-}
-
-#[component]
-fn UserTable(users: Vec<UserView>) -> impl IntoView {
-    let rows = users
-        .into_iter()
-        .map(|user| {
-            let name = user.name.clone();
-            let (toggle, toggle_label) = if user.disabled {
-                ("false", "Enable")
-            } else {
-                ("true", "Disable")
-            };
-            view! {
-                <tr data-user=user.name.clone()>
-                    <th scope="row" class="name">{user.name.clone()}</th>
-                    <td class="role">{user.role.as_str()}</td>
-                    <td class="state">{if user.disabled { "disabled" } else { "active" }}</td>
-                    <td class="created">{user.created}</td>
-                    <td class="actions">
-                        <form method="post" action="/admin/users/role">
-                            <input type="hidden" name="name" value=name.clone()/>
-                            <RoleSelect selected=user.role label=format!("Role of {name}")/>
-                            <button type="submit">"Change role"</button>
-                        </form>
-                        <form method="post" action="/admin/users/password">
-                            <input type="hidden" name="name" value=name.clone()/>
-                            <input
-                                name="password"
-                                type="password"
-                                required
-                                minlength="10"
-                                autocomplete="new-password"
-                                aria-label=format!("New password for {name}")
-                            />
-                            <button type="submit">"Set password"</button>
-                        </form>
-                        <form method="post" action="/admin/users/disable">
-                            <input type="hidden" name="name" value=name.clone()/>
-                            <input type="hidden" name="disabled" value=toggle/>
-                            <button type="submit">{toggle_label}</button>
-                        </form>
-                    </td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <table class="admin-table users">
-            <thead>
-                <tr>
-                    <th scope="col">"Name"</th>
-                    <th scope="col">"Role"</th>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col">"Change"</th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
     }
 }
 

@@ -2,7 +2,7 @@
 // page's JSON (an unchanged snapshot costs a 304, thanks to its ETag) and updates values,
 // statuses, charts and ages in place. Without JavaScript the page is complete as served; this
 // only spares a reload. All texts come from the JSON, except ages, worded as the server words
-// them (app::topics::format_age).
+// them (app::domain::wording::format_age).
 (() => {
   "use strict";
   const main = document.getElementById("status");

@@ -15,9 +15,11 @@ for db in $(psql "$LOOKOUT_PG_ADMIN_URL" -Atqc "select datname from pg_database 
   psql "$LOOKOUT_PG_ADMIN_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null || true
 done
 
-say "checking formatting and lints"
+say "checking formatting, lints and the app's layers"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# No module of app/src uses a layer above its own (docs/architecture.md).
+python3 "$root/scripts/check-layers.py"
 
 say "building the site and the binary"
 # --split: the wasm is split where the app marks lazily loaded pages (app/src/lib.rs); without

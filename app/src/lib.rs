@@ -1,42 +1,16 @@
-//! The Leptos application: routes, pages and the server functions they call. Everything that
-//! touches the database or server state sits behind the `ssr` feature and never reaches the
-//! browser bundle.
+//! The Leptos application, in layers that each use only those below them (docs/architecture.md):
+//! the domain, the server-only services (behind the `ssr` feature, so they never reach the
+//! browser bundle), components and pages. This file declares them, the HTML shell and the routes.
 
-pub mod admin;
-pub mod answer;
-pub mod chart;
-pub mod devices;
-pub mod explorer;
-pub mod ingest_status;
-pub mod live;
-pub mod liveness;
+pub mod components;
+pub mod domain;
 pub mod pages;
-pub mod payload;
-pub mod publish;
-pub mod roles;
-pub mod session;
-pub mod status_editor;
-pub mod status_page;
-pub mod topic_detail;
-pub mod topic_filter;
-pub mod topics;
+#[cfg(feature = "ssr")]
+pub mod server;
 
-#[cfg(feature = "ssr")]
-pub mod access;
-#[cfg(feature = "ssr")]
-pub mod accounts;
-#[cfg(feature = "ssr")]
-pub mod liveness_edits;
-#[cfg(feature = "ssr")]
-pub mod rule_edits;
-#[cfg(feature = "ssr")]
-pub mod snapshot;
-#[cfg(feature = "ssr")]
-pub mod state;
-#[cfg(feature = "ssr")]
-pub mod status_edits;
-#[cfg(feature = "ssr")]
-pub mod store;
+// The settings (`server/src/config`, rewritten on a branch of their own) name topic filters by
+// this path; it stays until they name `app::domain::topic_filter`.
+pub use domain::topic_filter;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -103,17 +77,17 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="site-header">
                 <a class="brand" href="/">"Lookout"</a>
-                <pages::AccountMenu/>
+                <components::account_menu::AccountMenu/>
             </header>
-            <Routes fallback=pages::NotFound>
+            <Routes fallback=components::not_found::NotFound>
                 // Async: the whole page is rendered before it is sent, so it is complete without
                 // JavaScript (out-of-order streaming would need a script to fill it in).
-                <Route path=StaticSegment("") view=pages::TopicsPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("topics") view=explorer::ExplorerPage ssr=SsrMode::Async/>
-                <Route path=StaticSegment("login") view=pages::LoginPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("") view=pages::overview::TopicsPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("topics") view=pages::explorer::ExplorerPage ssr=SsrMode::Async/>
+                <Route path=StaticSegment("login") view=pages::login::LoginPage ssr=SsrMode::Async/>
                 <Route
                     path=StaticSegment("devices")
-                    view=devices::DevicesPage
+                    view=pages::devices::DevicesPage
                     ssr=SsrMode::Async
                 />
                 <Route
@@ -180,10 +154,19 @@ macro_rules! page_loaded_when_opened {
     };
 }
 
-page_loaded_when_opened!(TopicRoute, topic_detail::TopicPage);
-page_loaded_when_opened!(PublishRoute, publish::PublishPage);
-page_loaded_when_opened!(UsersRoute, admin::UsersPage);
-page_loaded_when_opened!(RulesRoute, admin::RulesPage);
-page_loaded_when_opened!(StatusPagesRoute, status_editor::StatusPagesPage);
-page_loaded_when_opened!(StatusPageEditorRoute, status_editor::StatusPageEditor);
-page_loaded_when_opened!(DeviceRulesRoute, devices::DeviceRulesPage);
+page_loaded_when_opened!(TopicRoute, pages::topic::TopicPage);
+page_loaded_when_opened!(PublishRoute, pages::publish::PublishPage);
+page_loaded_when_opened!(UsersRoute, pages::admin::users::UsersPage);
+page_loaded_when_opened!(RulesRoute, pages::admin::rules::RulesPage);
+page_loaded_when_opened!(
+    StatusPagesRoute,
+    pages::admin::status_pages::StatusPagesPage
+);
+page_loaded_when_opened!(
+    StatusPageEditorRoute,
+    pages::admin::status_pages::StatusPageEditor
+);
+page_loaded_when_opened!(
+    DeviceRulesRoute,
+    pages::admin::device_rules::DeviceRulesPage
+);

@@ -1,20 +1,22 @@
-//! The form posts of the admin pages (`app::admin`): plain HTML forms, so they work without
-//! JavaScript. Each one changes something through `app::accounts`, `app::rule_edits` or
-//! `app::liveness_edits` (which check and audit) and redirects back to its page with the outcome's
-//! code. Only admins get here: the paths start with `/admin`, which the access policy keeps for
-//! them.
+//! The form posts of the admin pages (`app::pages::admin`): plain HTML forms, so they work
+//! without JavaScript. Each one changes something through `app::server::accounts`,
+//! `app::server::rule_edits`, `app::server::liveness_edits` or `app::server::status_edits` (which
+//! check and audit) and redirects back to its page with the outcome's code. Only admins get here:
+//! the paths start with `/admin`, which the access policy keeps for them.
 
-use app::access::{Permission, Visitor};
-use app::accounts::{self, AccountError, Actor, User};
-use app::admin::Outcome;
-use app::liveness::{RuleProblem, RuleText};
-use app::liveness_edits::{self, LivenessRuleError};
-use app::roles::{Audience, Role};
-use app::rule_edits::{self, RuleError};
-use app::state::AppState;
-use app::status_editor;
-use app::status_edits::{self, PageEditError, Pages};
-use app::status_page::{PageSpec, WidgetText};
+use app::domain::accounts::User;
+use app::domain::liveness::{RuleProblem, RuleText};
+use app::domain::outcome::Outcome;
+use app::domain::roles::{Audience, Permission, Role};
+use app::domain::status_page::{PageSpec, WidgetText};
+use app::pages::admin::status_pages as status_editor;
+use app::server::access::Visitor;
+use app::server::accounts::{self, AccountError};
+use app::server::liveness_edits::{self, LivenessRuleError};
+use app::server::rule_edits::{self, RuleError};
+use app::server::state::AppState;
+use app::server::status_edits::{self, PageEditError, Pages};
+use app::server::store::audit::Actor;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -85,7 +87,7 @@ impl AdminForm {
         self.filter.trim()
     }
 
-    /// A liveness rule as typed (checked by `app::liveness`).
+    /// A liveness rule as typed (checked by `app::domain::liveness`).
     fn liveness_rule(&self) -> RuleText<'_> {
         RuleText {
             name: &self.name,
@@ -393,8 +395,8 @@ pub async fn delete_device_rule(
     back(DEVICE_RULES, outcome.await)
 }
 
-/// The fields of the status page editor's forms (`app::status_editor`), all optional text for
-/// the same reason as [`AdminForm`].
+/// The fields of the status page editor's forms (`app::pages::admin::status_pages`), all
+/// optional text for the same reason as [`AdminForm`].
 #[derive(Deserialize)]
 pub struct PageForm {
     #[serde(default)]

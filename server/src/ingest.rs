@@ -10,9 +10,9 @@ mod tls;
 pub use publisher::{PublishConnection, PublishError, Publisher, RECONNECT_GRACE};
 
 use crate::config::{BrokerTransport, ConfigError, MqttSettings};
-use app::ingest_status::IngestStatus;
-use app::live::LiveHub;
-use app::topic_filter::{check_storable_topic, shortened, UnstorableTopic};
+use app::domain::topic_filter::{check_storable_topic, shortened, UnstorableTopic};
+use app::server::ingest_status::IngestStatus;
+use app::server::live_hub::LiveHub;
 use chrono::{DateTime, Utc};
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS,

@@ -9,7 +9,7 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::{self, Broker};
 use crate::startup::{self, CONNECT_TIMEOUT};
-use app::ingest_status::IngestStatus;
+use app::server::ingest_status::IngestStatus;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;

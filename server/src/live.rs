@@ -1,13 +1,14 @@
 //! `GET /api/live`: the live stream, as server-sent events (protocol: `docs/live.md`). The hub
-//! (`app::live::LiveHub`) decides what reaches a connection; this module turns one connection's
-//! share into SSE frames, keeps the stream alive, and ends it when its login does.
+//! (`app::server::live_hub::LiveHub`) decides what reaches a connection; this module turns one
+//! connection's share into SSE frames, keeps the stream alive, and ends it when its login does.
 
 pub mod direct;
 
-use app::access::Visitor;
-use app::live::{Delivery, EventId, LiveEvent, ReadGate, ResyncReason, Subscription};
-use app::state::AppState;
-use app::topic_filter::TopicFilter;
+use app::domain::live::{EventId, ResyncReason};
+use app::domain::topic_filter::TopicFilter;
+use app::server::access::Visitor;
+use app::server::live_hub::{Delivery, LiveEvent, ReadGate, Subscription};
+use app::server::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};

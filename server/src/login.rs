@@ -1,10 +1,12 @@
 //! Logging in and out with plain HTML forms (they work with and without JavaScript), the
 //! throttle on failed logins, and the visitor of each request. Who may do what is decided by
-//! `app::access`; this module only establishes who is asking.
+//! `app::server::access`; this module only establishes who is asking.
 
-use app::access::{self, Decision, Visitor};
-use app::accounts::{self, Actor, AuditEntry, LoginCheck};
-use app::state::AppState;
+use app::server::access::{self, Decision, Visitor};
+use app::server::accounts::{self, LoginCheck};
+use app::server::state::AppState;
+use app::server::store::audit::{Actor, AuditEntry};
+use app::server::store::users::Credentials;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -246,7 +248,7 @@ pub async fn log_in(
     };
     let known_device = serde_json::json!({ "device": device.is_some() });
     let (user, password_hash) = match checked {
-        LoginCheck::Accepted(accounts::Credentials {
+        LoginCheck::Accepted(Credentials {
             user,
             password_hash,
         }) => (user, password_hash),

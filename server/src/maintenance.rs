@@ -5,7 +5,8 @@
 
 use crate::config::RetentionSettings;
 use anyhow::Context;
-use app::store::{MessagePartition, Store};
+use app::server::store::retention::MessagePartition;
+use app::server::store::Store;
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
-//! `POST /publish`, the form of the publish page (`app::publish`): checks the form, asks the
+//! `POST /publish`, the form of the publish page (`app::pages::publish`): checks the form, asks the
 //! access policy, writes the audit log and publishes on Lookout's publishing connection
 //! ([`Publisher`]), then sends the browser back to the page with the outcome in the session
-//! (never the payload: see `app::publish::Draft`).
+//! (never the payload: see `app::domain::publish::Draft`).
 //!
 //! The audit log. A `publish` row is written before anything goes to the broker; if it cannot be
 //! written, nothing is published. Should the message then not be taken after all (the
@@ -15,10 +15,10 @@
 
 use crate::admin::Acting;
 use crate::ingest::{PublishError, Publisher, RECONNECT_GRACE};
-use app::accounts::AuditEntry;
-use app::publish::{Draft, Flash, Refusal, FLASH_KEY, PUBLISH};
-use app::state::AppState;
-use app::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
+use app::domain::publish::{Draft, Flash, Refusal, FLASH_KEY, PUBLISH};
+use app::domain::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
+use app::server::state::AppState;
+use app::server::store::audit::AuditEntry;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};

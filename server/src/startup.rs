@@ -8,13 +8,14 @@ use crate::{
     admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages, web,
     writer,
 };
-use app::access::AccessPolicy;
-use app::ingest_status::IngestStatus;
-use app::live::LiveHub;
-use app::snapshot::{SiteInfo, StatusPages};
-use app::state::{AppState, Parts};
-use app::status_editor;
-use app::store::{BatchWriter, Store};
+use app::pages::admin::status_pages as status_editor;
+use app::server::access::AccessPolicy;
+use app::server::ingest_status::IngestStatus;
+use app::server::live_hub::LiveHub;
+use app::server::snapshot::{SiteInfo, StatusPages};
+use app::server::state::{AppState, Parts};
+use app::server::store::batch_writer::BatchWriter;
+use app::server::store::Store;
 use app::{shell, App};
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
@@ -523,7 +524,7 @@ fn on_post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) 
 /// Every route served by a plain axum handler. The router registers exactly these, and
 /// [`served_routes`] lists them, so the route matrix test sees every one.
 fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
-    let mut publish = on_post(app::publish::PUBLISH, publish::publish);
+    let mut publish = on_post(app::domain::publish::PUBLISH, publish::publish);
     // web::bounded_bodies bounds it; axum's extractors have a smaller default of their own.
     publish.endpoint = publish
         .endpoint
@@ -532,13 +533,13 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_get(METRICS, metrics),
         on_get(HEALTHZ, healthz),
         on_get(READYZ, readyz),
-        on_get(app::live::STREAM_PATH, live::stream),
-        // GET /login is the page (app::pages); these take its form and the logout button.
+        on_get(app::domain::live::STREAM_PATH, live::stream),
+        // GET /login is the page (app::pages::login); these take its form and the logout button.
         on_post(LOG_IN, login::log_in),
         on_post(LOG_OUT, login::log_out),
-        // GET /publish is the page (app::publish); this takes its form.
+        // GET /publish is the page (app::pages::publish); this takes its form.
         publish,
-        // The forms of the admin pages (app::admin).
+        // The forms of the admin pages (app::pages::admin).
         on_post(admin::ADD_USER, admin::add_user),
         on_post(admin::SET_ROLE, admin::set_role),
         on_post(admin::SET_PASSWORD, admin::set_password),
@@ -549,7 +550,8 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(admin::ADD_DEVICE_RULE, admin::add_device_rule),
         on_post(admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
         on_post(admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
-        // Public status pages (app::snapshot) and their editor's forms (app::status_editor).
+        // Public status pages (app::server::snapshot) and their editor's forms
+        // (app::pages::admin::status_pages).
         on_get(status_pages::ROUTE, status_pages::serve),
         on_post(status_editor::ADD_PAGE, admin::add_page),
         on_post(status_editor::CHANGE_PAGE, admin::change_page),

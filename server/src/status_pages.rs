@@ -1,14 +1,14 @@
 //! The public status pages' routes: the page, its JSON, Atom feed, CSV histories and badges.
-//! Published pages come from the snapshot cache (`app::snapshot`) with `Cache-Control`, `ETag`
-//! and `304 Not Modified`, so a CDN or reverse proxy can hold them. A draft is built afresh for
-//! an admin's preview and never cached; everyone else gets the same 404 as for a page that
-//! does not exist.
+//! Published pages come from the snapshot cache (`app::server::snapshot`) with `Cache-Control`,
+//! `ETag` and `304 Not Modified`, so a CDN or reverse proxy can hold them. A draft is built
+//! afresh for an admin's preview and never cached; everyone else gets the same 404 as for a page
+//! that does not exist.
 
 use crate::{login, web};
-use app::access::Visitor;
-use app::snapshot::{Rendered, Representation};
-use app::state::AppState;
-use app::status_page::is_slug;
+use app::domain::status_page::is_slug;
+use app::server::access::Visitor;
+use app::server::snapshot::{Rendered, Representation};
+use app::server::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};

@@ -5,9 +5,10 @@
 
 use crate::config::Settings;
 use anyhow::Context;
-use app::accounts::{self, Actor};
-use app::roles::Role;
-use app::store::Store;
+use app::domain::roles::Role;
+use app::server::accounts;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! rule that a request changing state must come from Lookout's own pages.
 
 use crate::config::WebSettings;
-use app::store::Store;
+use app::server::store::Store;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -287,7 +287,7 @@ fn is_compressible_type(content_type: &str) -> bool {
 /// The live stream is never compressed, whatever its answer's type: taking away the request's
 /// `Accept-Encoding` leaves the compression nothing to choose.
 fn never_for_live_streams(mut request: Request) -> Request {
-    if request.uri().path() == app::live::STREAM_PATH {
+    if request.uri().path() == app::domain::live::STREAM_PATH {
         request.headers_mut().remove(header::ACCEPT_ENCODING);
     }
     request
@@ -342,7 +342,7 @@ pub async fn bounded_bodies(
     request: Request,
     next: Next,
 ) -> Response {
-    let limit = if request.uri().path() == app::publish::PUBLISH {
+    let limit = if request.uri().path() == app::domain::publish::PUBLISH {
         limits.publish
     } else {
         REQUEST_BODY_LIMIT

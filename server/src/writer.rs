@@ -4,9 +4,10 @@
 
 use crate::config::WriterSettings;
 use crate::ingest::{Received, Session};
-use app::ingest_status::IngestStatus;
-use app::store::{refuses_the_rows, BatchWriter, NewMessage};
-use app::topic_filter::shortened;
+use app::domain::topic_filter::shortened;
+use app::server::ingest_status::IngestStatus;
+use app::server::store::batch_writer::{BatchWriter, NewMessage};
+use app::server::store::refuses_the_rows;
 use rumqttc::{AsyncClient, Publish, QoS};
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 
 mod support;
 
-use app::roles::Role;
+use app::domain::roles::Role;
 use rumqttc::QoS;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -96,7 +96,7 @@ fn served_routes() -> BTreeSet<(String, String)> {
 async fn ask(app: &TestApp, method: &str, path: &str) -> HttpResponse {
     match method {
         // A stream never ends by itself: its head is the answer.
-        "GET" if path == app::live::STREAM_PATH => head_only(app, path).await,
+        "GET" if path == app::domain::live::STREAM_PATH => head_only(app, path).await,
         "GET" => app.get(path).await,
         // Wrong credentials, so that asking does not change who is signed in.
         "POST" if path == "/login" => {

@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::roles::Role;
+use app::domain::roles::Role;
 use rumqttc::QoS;
 use support::{post_expecting, publish, spawn_as_admin, TestApp};
 

@@ -6,7 +6,7 @@
 
 mod support;
 
-use app::roles::Role;
+use app::domain::roles::Role;
 use rumqttc::QoS;
 use std::io::Read;
 use std::time::Duration;

@@ -7,9 +7,9 @@
 
 mod support;
 
-use app::accounts::Actor;
-use app::roles::Role;
-use app::store::Store;
+use app::domain::roles::Role;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use lookout::config::{ConnectionLimits, Settings};
 use lookout::startup::Application;
 use rustls::pki_types::pem::PemObject;
@@ -184,7 +184,7 @@ async fn https_app(adjust: impl FnOnce(&mut ConnectionLimits)) -> (Target, Strin
         .await
         .unwrap();
     let password = format!("pw-{}", unique_name("viewer"));
-    app::accounts::add_user(&store, Actor::CLI, "ada", &password, Role::Viewer)
+    app::server::accounts::add_user(&store, Actor::CLI, "ada", &password, Role::Viewer)
         .await
         .unwrap();
     let form = format!("name=ada&password={password}&next=%2F");

@@ -4,9 +4,9 @@
 
 mod support;
 
-use app::accounts::Actor;
-use app::roles::Role;
-use app::store::Store;
+use app::domain::roles::Role;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;
 use rustls::pki_types::pem::PemObject;
@@ -118,7 +118,7 @@ async fn pages_and_logins_are_served_over_https_with_a_secure_cookie() {
     let store = Store::connect(&database_url, Duration::from_secs(10))
         .await
         .unwrap();
-    app::accounts::add_user(&store, Actor::CLI, "ada", "correct horse", Role::Viewer)
+    app::server::accounts::add_user(&store, Actor::CLI, "ada", "correct horse", Role::Viewer)
         .await
         .unwrap();
     let form = "name=ada&password=correct+horse&next=%2F";

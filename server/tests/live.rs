@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::roles::Role;
+use app::domain::roles::Role;
 use rumqttc::QoS;
 use std::time::Duration;
 use support::live_stream::{open_stream, query, topic_of, Event, Stream};

@@ -2,9 +2,10 @@
 
 mod support;
 
-use app::accounts::{self, Actor};
-use app::roles::Role;
-use app::store::Store;
+use app::domain::roles::Role;
+use app::server::accounts;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use support::{

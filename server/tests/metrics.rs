@@ -4,7 +4,7 @@
 
 mod support;
 
-use app::roles::Role;
+use app::domain::roles::Role;
 use lookout::config::{MetricsToken, Origin, Settings, Sourced};
 use support::{http_request, spawn_app, spawn_app_with, METRICS_AUTHORIZATION, METRICS_TOKEN};
 

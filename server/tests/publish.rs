@@ -4,7 +4,7 @@
 
 mod support;
 
-use app::roles::Role;
+use app::domain::roles::Role;
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use sha2::{Digest, Sha256};
 use std::time::Duration;

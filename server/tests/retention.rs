@@ -4,8 +4,10 @@
 
 mod support;
 
-use app::store::{BatchWriter, MessagePartition, NewMessage, Store, DELETE_BATCH};
-use app::topic_filter::TopicFilter;
+use app::domain::topic_filter::TopicFilter;
+use app::server::store::batch_writer::{BatchWriter, NewMessage};
+use app::server::store::retention::{MessagePartition, DELETE_BATCH};
+use app::server::store::Store;
 use chrono::{DateTime, NaiveDate, Utc};
 use lookout::config::{RetentionRule, RetentionSettings};
 use lookout::maintenance::run_round;

@@ -5,9 +5,11 @@
 
 mod support;
 
-use app::accounts::{add_user, Actor};
-use app::roles::Role;
-use app::store::{BatchWriter, NewMessage, Store};
+use app::domain::roles::Role;
+use app::server::accounts::add_user;
+use app::server::store::audit::Actor;
+use app::server::store::batch_writer::{BatchWriter, NewMessage};
+use app::server::store::Store;
 use chrono::{TimeDelta, Utc};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};

@@ -78,16 +78,16 @@ async fn wait_until_subscribed(broker: &str, prefix: &str, db: &PgPool) {
 
 /// Logs a viewer in and opens `/api/live`; returns the connection after the response head.
 async fn open_live_stream(database_url: &str, port: u16) -> tokio::net::TcpStream {
-    let store = app::store::Store::connect(database_url, Duration::from_secs(10))
+    let store = app::server::store::Store::connect(database_url, Duration::from_secs(10))
         .await
         .unwrap();
     let password = "watching-the-shutdown";
-    app::accounts::add_user(
+    app::server::accounts::add_user(
         &store,
-        app::accounts::Actor::CLI,
+        app::server::store::audit::Actor::CLI,
         "watcher",
         password,
-        app::roles::Role::Viewer,
+        app::domain::roles::Role::Viewer,
     )
     .await
     .unwrap();

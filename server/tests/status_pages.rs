@@ -77,7 +77,8 @@ async fn make_public(app: &TestApp, filter: &str) {
 
 async fn spawn_admin_with_ttl(ttl: Duration) -> TestApp {
     let app = spawn_app_with(|settings| settings.web.status_ttl = ttl).await;
-    app.sign_in_as("boss", app::roles::Role::Admin).await;
+    app.sign_in_as("boss", app::domain::roles::Role::Admin)
+        .await;
     app
 }
 
@@ -211,7 +212,8 @@ async fn visitors_get_only_what_the_page_binds_and_nothing_private_leaks() {
     assert_eq!(missing.status, 404);
     for who in ["anonymous", "viewer"] {
         if who == "viewer" {
-            app.sign_in_as("watcher", app::roles::Role::Viewer).await;
+            app.sign_in_as("watcher", app::domain::roles::Role::Viewer)
+                .await;
         }
         let response = if who == "anonymous" {
             anonymous(&app, &path, None).await
@@ -963,7 +965,7 @@ async fn an_upgrade_keeps_public_exactly_what_published_pages_showed() {
         sqlx::query(sql).execute(&db).await.unwrap();
     }
     // The upgrade, as `lookout serve` runs it at start.
-    let store = app::store::Store::connect(&url, Duration::from_secs(10))
+    let store = app::server::store::Store::connect(&url, Duration::from_secs(10))
         .await
         .unwrap();
     store.migrate().await.unwrap();

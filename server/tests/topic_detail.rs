@@ -5,9 +5,11 @@
 
 mod support;
 
-use app::payload::numeric_value;
-use app::store::{BatchWriter, NewMessage, Store};
-use app::topic_detail::{topic_path, History, HistoryRange, MAX_BUCKETS};
+use app::domain::history::{History, HistoryRange, MAX_BUCKETS};
+use app::domain::payload::numeric_value;
+use app::domain::topic_path::topic_path;
+use app::server::store::batch_writer::{BatchWriter, NewMessage};
+use app::server::store::Store;
 use chrono::{DateTime, Utc};
 use rumqttc::QoS;
 use std::collections::HashSet;

@@ -5,8 +5,9 @@
 
 mod support;
 
-use app::store::{filters_pattern, Store, TopicWalk};
-use app::topic_filter::TopicFilter;
+use app::domain::topic_filter::TopicFilter;
+use app::server::store::topics::{filters_pattern, TopicWalk};
+use app::server::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;
 use std::collections::BTreeSet;
@@ -315,7 +316,7 @@ async fn the_query_selects_exactly_what_the_access_policy_reads() {
         .await
         .unwrap();
     let at = sorted.iter().position(|name| *name == "a/b").unwrap();
-    let names = |rows: &[app::topics::TopicLatest]| -> Vec<String> {
+    let names = |rows: &[app::domain::topic_list::TopicLatest]| -> Vec<String> {
         rows.iter().map(|row| row.name.clone()).collect()
     };
     assert_eq!(names(&after), sorted[at + 1..at + 4]);

@@ -3,9 +3,9 @@
 
 mod support;
 
-use app::accounts::authenticate;
-use app::roles::Role;
-use app::store::Store;
+use app::domain::roles::Role;
+use app::server::accounts::authenticate;
+use app::server::store::Store;
 use sqlx::PgPool;
 use std::process::{Output, Stdio};
 use std::time::Duration;

@@ -6,16 +6,17 @@
 
 use super::simulator::{MESH_NODES, PUMP, SERVERS};
 use anyhow::Context;
-use app::access::{AccessPolicy, Permission};
-use app::accounts::{self, Actor};
-use app::liveness::RuleText;
-use app::liveness_edits::{self, LivenessRuleError};
-use app::roles::{Audience, Role};
-use app::rule_edits::{self, RuleError};
-use app::snapshot::{SiteInfo, StatusPages};
-use app::status_edits::{self, Pages};
-use app::status_page::{PageSpec, WidgetText};
-use app::store::Store;
+use app::domain::liveness::RuleText;
+use app::domain::roles::{Audience, Permission, Role};
+use app::domain::status_page::{PageSpec, WidgetText};
+use app::server::access::AccessPolicy;
+use app::server::accounts;
+use app::server::liveness_edits::{self, LivenessRuleError};
+use app::server::rule_edits::{self, RuleError};
+use app::server::snapshot::{SiteInfo, StatusPages};
+use app::server::status_edits::{self, Pages};
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use std::time::Duration;
 
 pub const ADMIN: &str = "admin";

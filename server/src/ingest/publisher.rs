@@ -13,8 +13,8 @@
 
 use super::{connection_options, wait_for_acceptance, Backoff};
 use crate::config::{ConfigError, MqttSettings};
-use app::publish::Delivery;
-use app::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
+use app::domain::publish::Delivery;
+use app::domain::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS, Request};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -345,7 +345,7 @@ impl Deliveries {
 #[cfg(test)]
 mod tests {
     use super::Deliveries;
-    use app::publish::Delivery;
+    use app::domain::publish::Delivery;
     use rumqttc::QoS;
     use tokio::sync::oneshot;
 

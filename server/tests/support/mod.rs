@@ -8,9 +8,9 @@ pub mod process;
 pub mod services;
 pub mod websocket_front;
 
-use app::accounts::Actor;
-use app::roles::Role;
-use app::store::Store;
+use app::domain::roles::Role;
+use app::server::store::audit::Actor;
+use app::server::store::Store;
 use lookout::config::Settings;
 use lookout::startup::Application;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
@@ -245,7 +245,7 @@ impl TestApp {
             .await
             .unwrap();
         let password = format!("{name}-password-{}", unique_name("pw"));
-        app::accounts::add_user(&store, Actor::CLI, name, &password, role)
+        app::server::accounts::add_user(&store, Actor::CLI, name, &password, role)
             .await
             .unwrap();
         password

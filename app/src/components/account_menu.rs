@@ -1,0 +1,72 @@
+//! The header's account menu: who is signed in, the links their role may use, and the logout
+//! button; or the way to log in. Logging in and out are plain form posts handled by the server
+//! (`server/src/login.rs`), so they work without JavaScript.
+
+use crate::domain::publish::PUBLISH;
+use crate::domain::roles::Role;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user as the header shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignedInView {
+    pub name: String,
+    pub role: Role,
+}
+
+#[server(endpoint = "current_visitor", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_current_visitor() -> Result<Option<SignedInView>, ServerFnError> {
+    Ok(crate::server::access::current_visitor()
+        .user()
+        .map(|user| SignedInView {
+            name: user.name.clone(),
+            role: user.role,
+        }))
+}
+
+/// Who is signed in, with the logout button; or the way to log in.
+#[component]
+pub fn AccountMenu() -> impl IntoView {
+    let visitor = Resource::new(|| (), |_| load_current_visitor());
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                match visitor.await.ok().flatten() {
+                    Some(user) => {
+                        // Only conveniences: the pages and forms themselves refuse everyone
+                        // else.
+                        let publish_link = (user.role >= Role::Operator).then(|| view! {
+                            <a href=PUBLISH>"Publish"</a>
+                        });
+                        let admin_links = (user.role == Role::Admin).then(|| view! {
+                            <nav class="admin-links" aria-label="Administration">
+                                <a href="/admin/users">"Users"</a>
+                                <a href="/admin/rules">"Rules"</a>
+                                <a href="/admin/devices">"Device rules"</a>
+                                <a href="/admin/pages">"Status pages"</a>
+                            </nav>
+                        });
+                        view! {
+                            <nav class="main-links" aria-label="Dashboard">
+                                <a href="/">"Overview"</a>
+                                <a href="/topics">"Explorer"</a>
+                                <a href="/devices">"Devices"</a>
+                                {publish_link}
+                            </nav>
+                            {admin_links}
+                            <span class="account">
+                                <span class="user">{user.name}</span>
+                                " (" {user.role.as_str()} ") "
+                                <form method="post" action="/logout" class="logout">
+                                    <button type="submit">"Log out"</button>
+                                </form>
+                            </span>
+                        }
+                        .into_any()
+                    }
+                    None => view! { <a class="account" href="/login">"Log in"</a> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,123 @@
+//! A topic's numeric values over time, as the history chart and status page widgets ask for
+//! them: the ranges offered, and the buckets PostgreSQL aggregates them into.
+
+use serde::{Deserialize, Serialize};
+
+/// The time ranges the chart offers, as the `range` query parameter spells them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HistoryRange {
+    #[serde(rename = "15m")]
+    Minutes15,
+    #[serde(rename = "1h")]
+    Hour1,
+    #[serde(rename = "6h")]
+    Hours6,
+    #[default]
+    #[serde(rename = "24h")]
+    Hours24,
+    #[serde(rename = "7d")]
+    Days7,
+    #[serde(rename = "30d")]
+    Days30,
+}
+
+/// At most this many buckets come back per chart, whatever the number of stored values: about
+/// one per two pixels of the chart's width, which is all a chart can show.
+pub const MAX_BUCKETS: i64 = 500;
+
+impl HistoryRange {
+    pub const ALL: [HistoryRange; 6] = [
+        HistoryRange::Minutes15,
+        HistoryRange::Hour1,
+        HistoryRange::Hours6,
+        HistoryRange::Hours24,
+        HistoryRange::Days7,
+        HistoryRange::Days30,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            HistoryRange::Minutes15 => "15m",
+            HistoryRange::Hour1 => "1h",
+            HistoryRange::Hours6 => "6h",
+            HistoryRange::Hours24 => "24h",
+            HistoryRange::Days7 => "7d",
+            HistoryRange::Days30 => "30d",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            HistoryRange::Minutes15 => "15 min",
+            HistoryRange::Hour1 => "1 h",
+            HistoryRange::Hours6 => "6 h",
+            HistoryRange::Hours24 => "24 h",
+            HistoryRange::Days7 => "7 d",
+            HistoryRange::Days30 => "30 d",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|range| range.key() == key)
+    }
+
+    pub fn span_ms(self) -> i64 {
+        const MINUTE: i64 = 60_000;
+        match self {
+            HistoryRange::Minutes15 => 15 * MINUTE,
+            HistoryRange::Hour1 => 60 * MINUTE,
+            HistoryRange::Hours6 => 6 * 60 * MINUTE,
+            HistoryRange::Hours24 => 24 * 60 * MINUTE,
+            HistoryRange::Days7 => 7 * 24 * 60 * MINUTE,
+            HistoryRange::Days30 => 30 * 24 * 60 * MINUTE,
+        }
+    }
+
+    /// The width of one bucket, in whole seconds. Buckets are aligned to the Unix epoch rather
+    /// than to the range's start, so a reload draws the same buckets; a range then overlaps one
+    /// bucket more than it spans, hence `MAX_BUCKETS - 1`.
+    pub fn bucket_ms(self) -> i64 {
+        let per_bucket = (self.span_ms() as u64).div_ceil(MAX_BUCKETS as u64 - 1);
+        (per_bucket.div_ceil(1000) * 1000) as i64
+    }
+}
+
+/// The numeric values of one time bucket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValueBucket {
+    pub start_ms: i64,
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+    pub count: i64,
+}
+
+/// A topic's numeric values over a range, in buckets of `bucket_ms` from the oldest; buckets
+/// without values are left out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub range: HistoryRange,
+    /// The range: values received at or after `from_ms` and before `to_ms`.
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub bucket_ms: i64,
+    pub buckets: Vec<ValueBucket>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_never_exceed_the_limit_for_any_range() {
+        for range in HistoryRange::ALL {
+            let bucket = range.bucket_ms();
+            assert_eq!(bucket % 1000, 0, "{range:?}");
+            // A range not aligned to the buckets overlaps one more than it spans.
+            let overlapped = (range.span_ms() + bucket - 1) / bucket + 1;
+            assert!(overlapped <= MAX_BUCKETS, "{range:?}: {overlapped}");
+            assert!(overlapped > MAX_BUCKETS / 2, "{range:?}: {overlapped}");
+            assert_eq!(HistoryRange::from_key(range.key()), Some(range));
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! How ingest is doing, as pages show it: the broker connection, its last error, and what has
+//! been received, stored and refused. The server keeps the running figures
+//! (`server::ingest_status`) and reads this view of them.
+
+use serde::{Deserialize, Serialize};
+
+/// One reading of the ingest status, as pages show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IngestStatusView {
+    /// The broker's address, never with its login.
+    pub broker: String,
+    pub connected: bool,
+    /// When the connection last came up or went down.
+    pub since_ms: i64,
+    /// The most recent connection error, kept after reconnecting so a flapping link shows.
+    pub last_error: Option<String>,
+    pub last_error_at_ms: Option<i64>,
+    /// Connections after the first.
+    pub reconnects: u64,
+    pub received: u64,
+    pub stored: u64,
+    /// Messages over the size limit: acknowledged and counted, never stored.
+    pub oversized: u64,
+    pub last_oversized_topic: Option<String>,
+    /// Messages whose topic cannot be stored (too long, U+0000) or whose row the database
+    /// refused: acknowledged and counted, never stored, never blocking the others.
+    pub unstorable: u64,
+    /// The database refused the last batch; the writer is retrying and acknowledging nothing.
+    pub storage_error: Option<String>,
+    /// How long the last committed batch's oldest message waited to be stored: the delay
+    /// between receiving a message and having it in the database.
+    pub storage_lag_ms: u64,
+    /// When this was read, by the server's clock.
+    pub server_now_ms: i64,
+}
+
+impl IngestStatusView {
+    /// Received but neither stored nor refused yet: waiting in the queue or in an open batch.
+    pub fn backlog(&self) -> u64 {
+        self.received
+            .saturating_sub(self.stored + self.oversized + self.unstorable)
+    }
+}

@@ -1,0 +1,22 @@
+//! Plain data and rules, the same in the server and in the browser: topics and their filters,
+//! payloads, roles and accounts, device liveness, status page specs, how times and values read,
+//! and what server functions and forms answer. Nothing here knows the database, the request or a
+//! page: this layer uses no other layer of the crate (`scripts/check-layers.py` keeps it so).
+
+pub mod accounts;
+pub mod answer;
+pub mod device_list;
+pub mod history;
+pub mod ingest_status;
+pub mod live;
+pub mod liveness;
+pub mod message_log;
+pub mod outcome;
+pub mod payload;
+pub mod publish;
+pub mod roles;
+pub mod status_page;
+pub mod topic_filter;
+pub mod topic_list;
+pub mod topic_path;
+pub mod wording;

@@ -1,0 +1,301 @@
+//! What an admin's form post came to: the server redirects back with the outcome's code, and the
+//! page shows the fixed text of that code. Shared by the admin pages and the server's form
+//! handlers (`server/src/admin.rs`).
+
+use crate::domain::status_page::{OutsideAudience, SpecProblem};
+
+/// What the last form post came to. The server redirects back with `?done=CODE` or
+/// `?error=CODE`; the page maps the code to a fixed text, so a crafted link cannot put words of
+/// its own on an admin page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    UserAdded,
+    RoleChanged,
+    PasswordReset,
+    UserDisabled,
+    UserEnabled,
+    RuleAdded,
+    RuleChanged,
+    RuleDeleted,
+    NameTaken,
+    BadName,
+    WeakPassword,
+    LastAdmin,
+    UnknownUser,
+    BadFilter,
+    DuplicateRule,
+    UnknownRule,
+    DeviceRuleAdded,
+    DeviceRuleChanged,
+    DeviceRuleDeleted,
+    BadDeviceRuleName,
+    BadDeviceFilter,
+    BadStatusTopic,
+    BadInterval,
+    BadStatusWords,
+    DuplicateDeviceRule,
+    UnknownDeviceRule,
+    PageAdded,
+    PageChanged,
+    PageDeleted,
+    WidgetAdded,
+    WidgetChanged,
+    WidgetDeleted,
+    WidgetMoved,
+    SlugTaken,
+    UnknownPage,
+    UnknownWidget,
+    /// A page or widget setting the editor refused, with the reason.
+    Spec(SpecProblem),
+    /// A widget bound outside the public audience, refused by the editor.
+    OutsideAudience(OutsideAudience),
+    /// A rule letting the public publish.
+    PublicPublish,
+    BadForm,
+    Unavailable,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 39] = [
+        Outcome::UserAdded,
+        Outcome::RoleChanged,
+        Outcome::PasswordReset,
+        Outcome::UserDisabled,
+        Outcome::UserEnabled,
+        Outcome::RuleAdded,
+        Outcome::RuleChanged,
+        Outcome::RuleDeleted,
+        Outcome::NameTaken,
+        Outcome::BadName,
+        Outcome::WeakPassword,
+        Outcome::LastAdmin,
+        Outcome::UnknownUser,
+        Outcome::BadFilter,
+        Outcome::DuplicateRule,
+        Outcome::UnknownRule,
+        Outcome::DeviceRuleAdded,
+        Outcome::DeviceRuleChanged,
+        Outcome::DeviceRuleDeleted,
+        Outcome::BadDeviceRuleName,
+        Outcome::BadDeviceFilter,
+        Outcome::BadStatusTopic,
+        Outcome::BadInterval,
+        Outcome::BadStatusWords,
+        Outcome::DuplicateDeviceRule,
+        Outcome::UnknownDeviceRule,
+        Outcome::PageAdded,
+        Outcome::PageChanged,
+        Outcome::PageDeleted,
+        Outcome::WidgetAdded,
+        Outcome::WidgetChanged,
+        Outcome::WidgetDeleted,
+        Outcome::WidgetMoved,
+        Outcome::SlugTaken,
+        Outcome::UnknownPage,
+        Outcome::UnknownWidget,
+        Outcome::PublicPublish,
+        Outcome::BadForm,
+        Outcome::Unavailable,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::UserAdded => "user_added",
+            Outcome::RoleChanged => "role_changed",
+            Outcome::PasswordReset => "password_reset",
+            Outcome::UserDisabled => "user_disabled",
+            Outcome::UserEnabled => "user_enabled",
+            Outcome::RuleAdded => "rule_added",
+            Outcome::RuleChanged => "rule_changed",
+            Outcome::RuleDeleted => "rule_deleted",
+            Outcome::NameTaken => "name_taken",
+            Outcome::BadName => "bad_name",
+            Outcome::WeakPassword => "weak_password",
+            Outcome::LastAdmin => "last_admin",
+            Outcome::UnknownUser => "unknown_user",
+            Outcome::BadFilter => "bad_filter",
+            Outcome::DuplicateRule => "duplicate_rule",
+            Outcome::UnknownRule => "unknown_rule",
+            Outcome::DeviceRuleAdded => "device_rule_added",
+            Outcome::DeviceRuleChanged => "device_rule_changed",
+            Outcome::DeviceRuleDeleted => "device_rule_deleted",
+            Outcome::BadDeviceRuleName => "bad_device_rule_name",
+            Outcome::BadDeviceFilter => "bad_device_filter",
+            Outcome::BadStatusTopic => "bad_status_topic",
+            Outcome::BadInterval => "bad_interval",
+            Outcome::BadStatusWords => "bad_status_words",
+            Outcome::DuplicateDeviceRule => "duplicate_device_rule",
+            Outcome::UnknownDeviceRule => "unknown_device_rule",
+            Outcome::PageAdded => "page_added",
+            Outcome::PageChanged => "page_changed",
+            Outcome::PageDeleted => "page_deleted",
+            Outcome::WidgetAdded => "widget_added",
+            Outcome::WidgetChanged => "widget_changed",
+            Outcome::WidgetDeleted => "widget_deleted",
+            Outcome::WidgetMoved => "widget_moved",
+            Outcome::SlugTaken => "slug_taken",
+            Outcome::UnknownPage => "unknown_page",
+            Outcome::UnknownWidget => "unknown_widget",
+            Outcome::Spec(problem) => problem.code(),
+            Outcome::OutsideAudience(outside) => outside.code(),
+            Outcome::PublicPublish => "public_publish",
+            Outcome::BadForm => "bad_form",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn is_error(self) -> bool {
+        !matches!(
+            self,
+            Outcome::UserAdded
+                | Outcome::RoleChanged
+                | Outcome::PasswordReset
+                | Outcome::UserDisabled
+                | Outcome::UserEnabled
+                | Outcome::RuleAdded
+                | Outcome::RuleChanged
+                | Outcome::RuleDeleted
+                | Outcome::DeviceRuleAdded
+                | Outcome::DeviceRuleChanged
+                | Outcome::DeviceRuleDeleted
+                | Outcome::PageAdded
+                | Outcome::PageChanged
+                | Outcome::PageDeleted
+                | Outcome::WidgetAdded
+                | Outcome::WidgetChanged
+                | Outcome::WidgetDeleted
+                | Outcome::WidgetMoved
+        )
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Outcome::UserAdded => "The user was added.",
+            Outcome::RoleChanged => "The role was changed.",
+            Outcome::PasswordReset => "The password was set, and that user's sessions ended.",
+            Outcome::UserDisabled => "The user was disabled, and their sessions ended.",
+            Outcome::UserEnabled => "The user was enabled.",
+            Outcome::RuleAdded => "The rule was added; it applies now.",
+            Outcome::RuleChanged => "The rule was changed; the change applies now.",
+            Outcome::RuleDeleted => "The rule was deleted; it no longer applies.",
+            Outcome::NameTaken => "A user with that name exists already (names ignore case).",
+            Outcome::BadName => {
+                "That is not a valid user name: 1 to 64 characters, no spaces or control characters."
+            }
+            Outcome::WeakPassword => {
+                "That password was refused: it needs at least 10 characters (at most 1024 bytes)."
+            }
+            Outcome::LastAdmin => {
+                "Refused: that is the last enabled admin. Make another user admin first."
+            }
+            Outcome::UnknownUser => "There is no such user (any more).",
+            Outcome::BadFilter => {
+                "That is not an MQTT topic filter: it cannot be empty, '+' and '#' must fill a \
+                 whole level, and '#' may only be the last level (as in plant/+/temperature or \
+                 plant/#)."
+            }
+            Outcome::DuplicateRule => "That rule exists already.",
+            Outcome::UnknownRule => "There is no such rule (any more).",
+            Outcome::DeviceRuleAdded => "The device rule was added.",
+            Outcome::DeviceRuleChanged => "The device rule was changed.",
+            Outcome::DeviceRuleDeleted => "The device rule was deleted.",
+            Outcome::BadDeviceRuleName => {
+                "A device rule needs a name of 1 to 80 characters, without control characters."
+            }
+            Outcome::BadDeviceFilter => {
+                "The device topics must be an MQTT topic filter with exactly one '+', the level \
+                 that names the device (as in sensors/+/# or plant/+/temperature)."
+            }
+            Outcome::BadStatusTopic => {
+                "The status topic must be empty or a topic with exactly one '+' for the device \
+                 and no '#' (as in sensors/+/status)."
+            }
+            Outcome::BadInterval => {
+                "The expected interval is a whole number of seconds from 1 to 604800 (a week)."
+            }
+            Outcome::BadStatusWords => {
+                "The online and offline payloads must differ (ignoring case) and have at most 64 \
+                 characters."
+            }
+            Outcome::DuplicateDeviceRule => "A device rule for those device topics exists already.",
+            Outcome::UnknownDeviceRule => "There is no such device rule (any more).",
+            Outcome::PageAdded => "The page was created as a draft: add widgets, then publish it.",
+            Outcome::PageChanged => "The page was saved; visitors get the change from now on.",
+            Outcome::PageDeleted => "The page was deleted.",
+            Outcome::WidgetAdded => "The widget was added.",
+            Outcome::WidgetChanged => "The widget was saved.",
+            Outcome::WidgetDeleted => "The widget was deleted.",
+            Outcome::WidgetMoved => "The widget was moved.",
+            Outcome::SlugTaken => "Another page has that address already.",
+            Outcome::UnknownPage => "There is no such status page (any more).",
+            Outcome::UnknownWidget => "There is no such widget on this page (any more).",
+            Outcome::Spec(problem) => problem.describe(),
+            Outcome::OutsideAudience(outside) => outside.describe(),
+            Outcome::PublicPublish => {
+                "The public may only read: anonymous visitors see topics through published \
+                 status pages and never publish."
+            }
+            Outcome::BadForm => "The form was incomplete; nothing was changed.",
+            Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Outcome::ALL
+            .into_iter()
+            .chain(SpecProblem::ALL.map(Outcome::Spec))
+            .chain(OutsideAudience::ALL.map(Outcome::OutsideAudience))
+            .find(|outcome| outcome.code() == code)
+    }
+
+    /// The query that carries this outcome back to a page.
+    pub fn query(self) -> String {
+        let key = if self.is_error() { "error" } else { "done" };
+        format!("{key}={}", self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Outcome, OutsideAudience};
+
+    #[test]
+    fn every_outcome_comes_back_from_its_code_under_the_right_key() {
+        for outcome in Outcome::ALL {
+            assert_eq!(Outcome::from_code(outcome.code()), Some(outcome));
+            let key = if outcome.is_error() {
+                "error="
+            } else {
+                "done="
+            };
+            assert!(outcome.query().starts_with(key), "{outcome:?}");
+        }
+        for outside in OutsideAudience::ALL {
+            let outcome = Outcome::from_code(outside.code()).unwrap();
+            assert_eq!(outcome, Outcome::OutsideAudience(outside));
+            assert!(outcome.is_error());
+        }
+        assert_eq!(Outcome::from_code("<script>"), None);
+    }
+
+    #[test]
+    fn the_messages_state_the_limits_the_accounts_module_enforces() {
+        use crate::domain::accounts::{MAX_NAME_CHARS, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+        let password = Outcome::WeakPassword.text();
+        assert!(password.contains(&format!("at least {MIN_PASSWORD_CHARS} characters")));
+        assert!(password.contains(&format!("at most {MAX_PASSWORD_BYTES} bytes")));
+        assert!(Outcome::BadName
+            .text()
+            .contains(&format!("1 to {MAX_NAME_CHARS} characters")));
+        use crate::domain::liveness;
+        assert!(Outcome::BadDeviceRuleName
+            .text()
+            .contains(&format!("1 to {} characters", liveness::MAX_NAME_CHARS)));
+        assert!(Outcome::BadInterval
+            .text()
+            .contains(&format!("1 to {}", liveness::MAX_INTERVAL_SECONDS)));
+        assert!(Outcome::BadStatusWords
+            .text()
+            .contains(&format!("at most {} characters", liveness::MAX_WORD_CHARS)));
+    }
+}

@@ -1,0 +1,756 @@
+//! Public status pages: what a page is made of, what a widget may show of a payload, and how a
+//! status is decided. Plain data and pure functions, shared by the editor
+//! (`pages::admin::status_pages`), the snapshot builder (`server::snapshot`) and the renderer
+//! (`server::snapshot::render`).
+//!
+//! The rule that keeps pages from leaking: a widget shows exactly one field of its topic's
+//! payload, the one its JSON pointer names, and only when that field is a single value (a
+//! number, a short text or a boolean). An object or an array is never shown, so a payload that
+//! also carries a name, a position or a key gives away nothing but the bound field.
+
+use crate::domain::history::HistoryRange;
+use crate::domain::topic_filter::TopicFilter;
+use crate::domain::wording::format_value;
+use serde::{Deserialize, Serialize};
+
+/// Where public pages live: `/status/<slug>`, `/status/<slug>.json`, and so on.
+pub const STATUS_PREFIX: &str = "/status";
+pub const SLUG_MAX_CHARS: usize = 64;
+pub const TITLE_MAX_CHARS: usize = 120;
+pub const DESCRIPTION_MAX_CHARS: usize = 1000;
+pub const LABEL_MAX_CHARS: usize = 100;
+pub const UNIT_MAX_CHARS: usize = 16;
+pub const POINTER_MAX_CHARS: usize = 200;
+/// Longest text value a widget shows; longer ones are cut with an ellipsis.
+pub const SHOWN_TEXT_MAX_CHARS: usize = 200;
+/// Most rows a table widget lists.
+pub const TABLE_MAX_ROWS: usize = 100;
+/// Points in a sparkline: one per half hour over a day.
+pub const SPARKLINE_POINTS: i64 = 48;
+pub const SPARKLINE_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// Points in a history widget's chart.
+pub const HISTORY_POINTS: i64 = 240;
+
+/// The address of a page and of its exports.
+pub fn page_path(slug: &str) -> String {
+    format!("{STATUS_PREFIX}/{slug}")
+}
+
+pub fn json_path(slug: &str) -> String {
+    format!("{STATUS_PREFIX}/{slug}.json")
+}
+
+pub fn feed_path(slug: &str) -> String {
+    format!("{STATUS_PREFIX}/{slug}/feed.atom")
+}
+
+pub fn csv_path(slug: &str, widget: i64) -> String {
+    format!("{STATUS_PREFIX}/{slug}/history/{widget}.csv")
+}
+
+pub fn badge_path(slug: &str, widget: i64) -> String {
+    format!("{STATUS_PREFIX}/{slug}/badge/{widget}.svg")
+}
+
+/// What a widget draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WidgetKind {
+    /// The bound value with its unit.
+    Value,
+    /// Up, degraded or down: by thresholds on the bound value, or by a device's liveness.
+    Status,
+    /// How long ago the topic last sent.
+    LastSeen,
+    /// The last day of the bound value as a small line.
+    Sparkline,
+    /// The bound value over a chosen range as a chart.
+    History,
+    /// The topics under a filter, each with its bound value.
+    Table,
+}
+
+impl WidgetKind {
+    pub const ALL: [WidgetKind; 6] = [
+        WidgetKind::Value,
+        WidgetKind::Status,
+        WidgetKind::LastSeen,
+        WidgetKind::Sparkline,
+        WidgetKind::History,
+        WidgetKind::Table,
+    ];
+
+    /// The name the database, the forms and the JSON use.
+    pub fn key(self) -> &'static str {
+        match self {
+            WidgetKind::Value => "value",
+            WidgetKind::Status => "status",
+            WidgetKind::LastSeen => "last_seen",
+            WidgetKind::Sparkline => "sparkline",
+            WidgetKind::History => "history",
+            WidgetKind::Table => "table",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.key() == key)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            WidgetKind::Value => "Value",
+            WidgetKind::Status => "Status",
+            WidgetKind::LastSeen => "Last seen",
+            WidgetKind::Sparkline => "Sparkline (24 h)",
+            WidgetKind::History => "History chart",
+            WidgetKind::Table => "Table of topics",
+        }
+    }
+
+    /// Whether the widget has a CSV history: every kind bound to one topic.
+    pub fn has_series(self) -> bool {
+        self != WidgetKind::Table
+    }
+
+    /// Whether the widget draws its series.
+    pub fn draws_series(self) -> bool {
+        matches!(self, WidgetKind::Sparkline | WidgetKind::History)
+    }
+}
+
+/// A status, ordered from best to worst as a page's summary ranks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Up,
+    /// No data to decide on yet.
+    Unknown,
+    Degraded,
+    Down,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [Level::Up, Level::Unknown, Level::Degraded, Level::Down];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Level::Up => "up",
+            Level::Unknown => "unknown",
+            Level::Degraded => "degraded",
+            Level::Down => "down",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|level| level.key() == key)
+    }
+
+    /// One widget's status in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Up => "Up",
+            Level::Unknown => "No data",
+            Level::Degraded => "Degraded",
+            Level::Down => "Down",
+        }
+    }
+
+    /// A whole page's status in words, for its summary.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Level::Up => "All systems operational",
+            Level::Unknown => "Some checks have no data yet",
+            Level::Degraded => "Partially degraded",
+            Level::Down => "Major outage",
+        }
+    }
+
+    /// The worst of `levels`, or `None` when there are none.
+    pub fn worst(levels: impl IntoIterator<Item = Level>) -> Option<Level> {
+        levels.into_iter().max()
+    }
+}
+
+/// Which side of a threshold is bad.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Worse {
+    /// Higher values are worse (a temperature, a load, a queue).
+    Above,
+    /// Lower values are worse (a battery, free space, a signal).
+    Below,
+}
+
+impl Worse {
+    pub fn key(self) -> &'static str {
+        match self {
+            Worse::Above => "above",
+            Worse::Below => "below",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        [Worse::Above, Worse::Below]
+            .into_iter()
+            .find(|worse| worse.key() == key)
+    }
+}
+
+/// How a status widget decides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StatusRule {
+    /// From the bound value: numbers against the thresholds (either may be unset), booleans as
+    /// up or down, and a few common words (`ok`, `online`, `warning`, `offline`, ...).
+    Value {
+        worse: Worse,
+        degraded_at: Option<f64>,
+        down_at: Option<f64>,
+    },
+    /// From the liveness of the device of this name, as the device rules decide it.
+    Device(String),
+}
+
+/// One widget as an admin set it up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WidgetSpec {
+    pub kind: WidgetKind,
+    pub label: String,
+    /// A topic name (no wildcards); for a table, a topic filter. Empty only for a status
+    /// widget that follows a device.
+    pub topic: String,
+    /// The JSON pointer of the one field shown; empty means the whole payload, which is shown
+    /// only when it is a single value.
+    pub pointer: String,
+    pub unit: String,
+    pub status: StatusRule,
+    /// The history widget's range.
+    pub range: HistoryRange,
+}
+
+/// A page as an admin set it up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageSpec {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub published: bool,
+}
+
+/// A widget's settings as typed into the editor's form.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WidgetText<'a> {
+    pub kind: &'a str,
+    pub label: &'a str,
+    pub topic: &'a str,
+    pub pointer: &'a str,
+    pub unit: &'a str,
+    pub worse: &'a str,
+    pub degraded_at: &'a str,
+    pub down_at: &'a str,
+    pub device: &'a str,
+    pub range: &'a str,
+}
+
+/// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecProblem {
+    BadSlug,
+    BadTitle,
+    BadDescription,
+    BadKind,
+    BadLabel,
+    /// Not a topic name (empty, a wildcard where one topic is meant, or not a valid filter
+    /// for a table).
+    BadTopic,
+    BadPointer,
+    BadUnit,
+    BadThreshold,
+    BadDevice,
+    BadRange,
+}
+
+impl SpecProblem {
+    pub const ALL: [SpecProblem; 11] = [
+        SpecProblem::BadSlug,
+        SpecProblem::BadTitle,
+        SpecProblem::BadDescription,
+        SpecProblem::BadKind,
+        SpecProblem::BadLabel,
+        SpecProblem::BadTopic,
+        SpecProblem::BadPointer,
+        SpecProblem::BadUnit,
+        SpecProblem::BadThreshold,
+        SpecProblem::BadDevice,
+        SpecProblem::BadRange,
+    ];
+
+    /// The code an editor's redirect carries (`?error=CODE`).
+    pub fn code(self) -> &'static str {
+        match self {
+            SpecProblem::BadSlug => "bad_slug",
+            SpecProblem::BadTitle => "bad_title",
+            SpecProblem::BadDescription => "bad_description",
+            SpecProblem::BadKind => "bad_kind",
+            SpecProblem::BadLabel => "bad_label",
+            SpecProblem::BadTopic => "bad_topic",
+            SpecProblem::BadPointer => "bad_pointer",
+            SpecProblem::BadUnit => "bad_unit",
+            SpecProblem::BadThreshold => "bad_threshold",
+            SpecProblem::BadDevice => "bad_device",
+            SpecProblem::BadRange => "bad_range",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            SpecProblem::BadSlug => {
+                "The address must be 1 to 64 lowercase letters, digits or dashes, not starting \
+                 or ending with a dash."
+            }
+            SpecProblem::BadTitle => "The title must be 1 to 120 characters.",
+            SpecProblem::BadDescription => "The description may be at most 1000 characters.",
+            SpecProblem::BadKind => "Choose one of the widget kinds.",
+            SpecProblem::BadLabel => "The label must be 1 to 100 characters.",
+            SpecProblem::BadTopic => {
+                "Give one topic name (no + or #); a table takes a topic filter instead."
+            }
+            SpecProblem::BadPointer => {
+                "A JSON pointer is empty or starts with / (like /temperature or /sensors/0/value), \
+                 at most 200 characters, with ~ only as ~0 or ~1."
+            }
+            SpecProblem::BadUnit => "The unit may be at most 16 characters.",
+            SpecProblem::BadThreshold => "Thresholds must be numbers, or left empty.",
+            SpecProblem::BadDevice => "A device name may be at most 200 characters.",
+            SpecProblem::BadRange => "Choose one of the history ranges.",
+        }
+    }
+}
+
+/// Why a widget may not show on a public page: what it is bound to is outside the public audience
+/// (the access policy decides, `Rules::public_widget`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutsideAudience {
+    Topic,
+    Filter,
+    Device,
+}
+
+impl OutsideAudience {
+    pub const ALL: [OutsideAudience; 3] = [
+        OutsideAudience::Topic,
+        OutsideAudience::Filter,
+        OutsideAudience::Device,
+    ];
+
+    /// The code an editor's redirect carries (`?error=CODE`).
+    pub fn code(self) -> &'static str {
+        match self {
+            OutsideAudience::Topic => "topic_not_public",
+            OutsideAudience::Filter => "filter_not_public",
+            OutsideAudience::Device => "device_not_public",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            OutsideAudience::Topic => {
+                "That topic is not in the public audience, so no page may show it. An admin \
+                 chooses what is public on the access rules page (a rule for \"public\")."
+            }
+            OutsideAudience::Filter => {
+                "No topic under that filter is in the public audience, so the table would \
+                 always be empty. A table shows only the public topics under its filter; an \
+                 admin chooses them on the access rules page (a rule for \"public\")."
+            }
+            OutsideAudience::Device => {
+                "None of that device's topics (as the device rules find them) is in the public \
+                 audience, so no page may show its state. An admin chooses what is public on \
+                 the access rules page (a rule for \"public\")."
+            }
+        }
+    }
+}
+
+fn chars_within(text: &str, min: usize, max: usize) -> bool {
+    let count = text.chars().count();
+    (min..=max).contains(&count) && !text.chars().any(char::is_control)
+}
+
+impl PageSpec {
+    pub fn check(
+        slug: &str,
+        title: &str,
+        description: &str,
+        published: bool,
+    ) -> Result<Self, SpecProblem> {
+        let slug = slug.trim();
+        if !is_slug(slug) {
+            return Err(SpecProblem::BadSlug);
+        }
+        let title = title.trim();
+        if !chars_within(title, 1, TITLE_MAX_CHARS) {
+            return Err(SpecProblem::BadTitle);
+        }
+        // Line breaks are welcome in a description; other control characters are not.
+        let description = description.trim().replace("\r\n", "\n");
+        if description.chars().count() > DESCRIPTION_MAX_CHARS
+            || description.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(SpecProblem::BadDescription);
+        }
+        Ok(Self {
+            slug: slug.to_owned(),
+            title: title.to_owned(),
+            description,
+            published,
+        })
+    }
+}
+
+/// A page's address: lowercase letters, digits and inner dashes. No dots, so `<slug>.json`
+/// can never be another page.
+pub fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= SLUG_MAX_CHARS
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether `pointer` is a JSON pointer (RFC 6901) Lookout accepts: empty, or `/`-separated
+/// tokens where `~` appears only as `~0` or `~1`.
+pub fn is_pointer(pointer: &str) -> bool {
+    if pointer.is_empty() {
+        return true;
+    }
+    if !pointer.starts_with('/')
+        || pointer.chars().count() > POINTER_MAX_CHARS
+        || pointer.chars().any(char::is_control)
+    {
+        return false;
+    }
+    let mut chars = pointer.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return false;
+        }
+    }
+    true
+}
+
+fn threshold(text: &str) -> Result<Option<f64>, SpecProblem> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(number) if number.is_finite() => Ok(Some(number)),
+        _ => Err(SpecProblem::BadThreshold),
+    }
+}
+
+impl WidgetSpec {
+    pub fn check(text: WidgetText<'_>) -> Result<Self, SpecProblem> {
+        let kind = WidgetKind::from_key(text.kind.trim()).ok_or(SpecProblem::BadKind)?;
+        let label = text.label.trim();
+        if !chars_within(label, 1, LABEL_MAX_CHARS) {
+            return Err(SpecProblem::BadLabel);
+        }
+        let pointer = text.pointer.trim();
+        if !is_pointer(pointer) {
+            return Err(SpecProblem::BadPointer);
+        }
+        let unit = text.unit.trim();
+        if !chars_within(unit, 0, UNIT_MAX_CHARS) {
+            return Err(SpecProblem::BadUnit);
+        }
+        let device = text.device.trim();
+        if !chars_within(device, 0, 200) {
+            return Err(SpecProblem::BadDevice);
+        }
+        let follows_device = kind == WidgetKind::Status && !device.is_empty();
+        let topic = text.topic.trim();
+        let topic = if follows_device && topic.is_empty() {
+            String::new()
+        } else {
+            let filter = TopicFilter::parse(topic).map_err(|_| SpecProblem::BadTopic)?;
+            let wildcard = topic.split('/').any(|level| level == "+" || level == "#");
+            if wildcard && kind != WidgetKind::Table {
+                return Err(SpecProblem::BadTopic);
+            }
+            filter.as_str().to_owned()
+        };
+        let status = if follows_device {
+            StatusRule::Device(device.to_owned())
+        } else {
+            StatusRule::Value {
+                worse: Worse::from_key(text.worse.trim()).unwrap_or(Worse::Above),
+                degraded_at: threshold(text.degraded_at)?,
+                down_at: threshold(text.down_at)?,
+            }
+        };
+        let range = match text.range.trim() {
+            "" => HistoryRange::default(),
+            key => HistoryRange::from_key(key).ok_or(SpecProblem::BadRange)?,
+        };
+        Ok(Self {
+            kind,
+            label: label.to_owned(),
+            topic,
+            pointer: pointer.to_owned(),
+            unit: unit.to_owned(),
+            status,
+            range,
+        })
+    }
+
+    /// The device this widget follows, if it is a status widget that follows one.
+    pub fn device(&self) -> Option<&str> {
+        match (&self.status, self.kind) {
+            (StatusRule::Device(name), WidgetKind::Status) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// The one field of a payload a widget shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Shown {
+    Number(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl Shown {
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Shown::Number(number) => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// The value as the page writes it, with its unit.
+    pub fn display(&self, unit: &str) -> String {
+        let bare = match self {
+            Shown::Number(number) => format_value(*number),
+            Shown::Bool(true) => "true".to_owned(),
+            Shown::Bool(false) => "false".to_owned(),
+            Shown::Text(text) => text.clone(),
+        };
+        if unit.is_empty() {
+            bare
+        } else {
+            format!("{bare} {unit}")
+        }
+    }
+}
+
+/// The field `pointer` names in `payload`, when it is a single value. Without a pointer the whole
+/// payload counts, under the same rule: a number, a boolean or a short text (a JSON string, or
+/// UTF-8 that is not JSON). Objects, arrays, nulls and binary payloads give `None`.
+pub fn bound_value(payload: &[u8], pointer: &str) -> Option<Shown> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let json = serde_json::from_str::<serde_json::Value>(text);
+    let value = match (&json, pointer) {
+        (Ok(json), pointer) => json.pointer(pointer)?,
+        // A plain-text payload has no fields to point into.
+        (Err(_), "") => return Some(Shown::Text(shorten(text.trim()))),
+        (Err(_), _) => return None,
+    };
+    match value {
+        serde_json::Value::Number(number) => {
+            number.as_f64().filter(|n| n.is_finite()).map(Shown::Number)
+        }
+        serde_json::Value::Bool(flag) => Some(Shown::Bool(*flag)),
+        serde_json::Value::String(text) => Some(Shown::Text(shorten(text))),
+        _ => None,
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.chars().count() <= SHOWN_TEXT_MAX_CHARS {
+        return clean;
+    }
+    let mut cut: String = clean.chars().take(SHOWN_TEXT_MAX_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The status a value rule gives a bound value.
+pub fn level_of(
+    value: Option<&Shown>,
+    worse: Worse,
+    degraded_at: Option<f64>,
+    down_at: Option<f64>,
+) -> Level {
+    match value {
+        None => Level::Unknown,
+        Some(Shown::Bool(true)) => Level::Up,
+        Some(Shown::Bool(false)) => Level::Down,
+        Some(Shown::Number(number)) => {
+            let crossed = |limit: Option<f64>| {
+                limit.is_some_and(|limit| match worse {
+                    Worse::Above => *number >= limit,
+                    Worse::Below => *number <= limit,
+                })
+            };
+            if crossed(down_at) {
+                Level::Down
+            } else if crossed(degraded_at) {
+                Level::Degraded
+            } else {
+                Level::Up
+            }
+        }
+        Some(Shown::Text(text)) => match text.trim().to_ascii_lowercase().as_str() {
+            "up" | "ok" | "online" | "healthy" | "operational" | "running" | "true" | "1" => {
+                Level::Up
+            }
+            "degraded" | "warning" | "warn" | "partial" => Level::Degraded,
+            "down" | "offline" | "error" | "fail" | "failed" | "critical" | "false" | "0" => {
+                Level::Down
+            }
+            _ => Level::Unknown,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_bound_field_is_ever_shown() {
+        let payload =
+            br#"{"temp": 21.5, "owner": "Ada", "pos": {"lat": 51.5}, "ok": true, "key": "s3cr3t"}"#;
+        assert_eq!(bound_value(payload, "/temp"), Some(Shown::Number(21.5)));
+        assert_eq!(bound_value(payload, "/ok"), Some(Shown::Bool(true)));
+        // An object or the whole payload is never shown, so its other fields cannot leak.
+        assert_eq!(bound_value(payload, "/pos"), None);
+        assert_eq!(bound_value(payload, ""), None);
+        assert_eq!(bound_value(payload, "/missing"), None);
+        assert_eq!(bound_value(b"[1,2]", ""), None);
+        assert_eq!(bound_value(b"null", ""), None);
+        assert_eq!(bound_value(&[0xff, 0xfe], ""), None);
+        // Plain payloads are themselves the value.
+        assert_eq!(bound_value(b"21.5", ""), Some(Shown::Number(21.5)));
+        assert_eq!(
+            bound_value(b"online", ""),
+            Some(Shown::Text("online".into()))
+        );
+        assert_eq!(bound_value(b"online", "/x"), None);
+        assert_eq!(
+            bound_value(br#""a\nb""#, ""),
+            Some(Shown::Text("a b".into()))
+        );
+        let long = "x".repeat(500);
+        let Some(Shown::Text(cut)) = bound_value(long.as_bytes(), "") else {
+            panic!("text expected");
+        };
+        assert_eq!(cut.chars().count(), SHOWN_TEXT_MAX_CHARS);
+    }
+
+    #[test]
+    fn thresholds_words_and_booleans_decide_a_status() {
+        let n = |v: f64| Shown::Number(v);
+        let above = |v: f64| level_of(Some(&n(v)), Worse::Above, Some(60.0), Some(80.0));
+        assert_eq!(above(20.0), Level::Up);
+        assert_eq!(above(60.0), Level::Degraded);
+        assert_eq!(above(95.0), Level::Down);
+        let below = |v: f64| level_of(Some(&n(v)), Worse::Below, Some(20.0), Some(10.0));
+        assert_eq!(below(50.0), Level::Up);
+        assert_eq!(below(15.0), Level::Degraded);
+        assert_eq!(below(3.0), Level::Down);
+        assert_eq!(level_of(None, Worse::Above, None, None), Level::Unknown);
+        assert_eq!(
+            level_of(Some(&Shown::Bool(false)), Worse::Above, None, None),
+            Level::Down
+        );
+        let word = |w: &str| level_of(Some(&Shown::Text(w.into())), Worse::Above, None, None);
+        assert_eq!(word("OK"), Level::Up);
+        assert_eq!(word("warning"), Level::Degraded);
+        assert_eq!(word("offline"), Level::Down);
+        assert_eq!(word("banana"), Level::Unknown);
+        assert_eq!(
+            Level::worst([Level::Up, Level::Down, Level::Degraded]),
+            Some(Level::Down)
+        );
+        assert_eq!(
+            Level::worst([Level::Up, Level::Unknown]),
+            Some(Level::Unknown)
+        );
+        assert_eq!(Level::worst([]), None);
+    }
+
+    fn widget(kind: &str, topic: &str) -> WidgetText<'static> {
+        let (kind, topic): (&'static str, &'static str) =
+            (Box::leak(kind.into()), Box::leak(topic.into()));
+        WidgetText {
+            kind,
+            label: "Label",
+            topic,
+            ..WidgetText::default()
+        }
+    }
+
+    #[test]
+    fn the_editor_refuses_what_cannot_be_shown_safely() {
+        assert!(WidgetSpec::check(widget("value", "home/temp")).is_ok());
+        assert_eq!(
+            WidgetSpec::check(widget("value", "home/+")),
+            Err(SpecProblem::BadTopic)
+        );
+        assert!(WidgetSpec::check(widget("table", "home/+/temp")).is_ok());
+        assert_eq!(
+            WidgetSpec::check(widget("gauge", "a")),
+            Err(SpecProblem::BadKind)
+        );
+        assert_eq!(
+            WidgetSpec::check(widget("value", "")),
+            Err(SpecProblem::BadTopic)
+        );
+        let pointer = |p: &'static str| WidgetText {
+            pointer: p,
+            ..widget("value", "a")
+        };
+        assert!(WidgetSpec::check(pointer("/a/0/b~1c")).is_ok());
+        assert_eq!(
+            WidgetSpec::check(pointer("a")),
+            Err(SpecProblem::BadPointer)
+        );
+        assert_eq!(
+            WidgetSpec::check(pointer("/a~2")),
+            Err(SpecProblem::BadPointer)
+        );
+        let thresholds = WidgetText {
+            degraded_at: "60",
+            down_at: "NaN",
+            ..widget("status", "a")
+        };
+        assert_eq!(
+            WidgetSpec::check(thresholds),
+            Err(SpecProblem::BadThreshold)
+        );
+        let device = WidgetSpec::check(WidgetText {
+            device: "boiler",
+            ..widget("status", "")
+        })
+        .unwrap();
+        assert_eq!(device.device(), Some("boiler"));
+        assert!(is_slug("plant-7"));
+        for bad in ["", "-a", "a-", "A", "a.json", "a/b", &"a".repeat(65)] {
+            assert!(!is_slug(bad), "{bad:?}");
+        }
+        assert_eq!(
+            PageSpec::check("ok", "", "", true),
+            Err(SpecProblem::BadTitle)
+        );
+    }
+}

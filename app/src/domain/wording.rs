@@ -1,0 +1,119 @@
+//! How times, ages and values read on a page. Computed alike on the server and in the browser,
+//! so a hydrated page shows the same text the server rendered.
+
+/// "12 s ago", "5 min ago", "3 h ago", "2 d ago".
+pub fn format_age(age_ms: i64) -> String {
+    let seconds = age_ms.max(0) / 1000;
+    match seconds {
+        s if s < 60 => format!("{s} s ago"),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        s => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// A moment split into UTC calendar fields, computed the same way on the server and in the
+/// browser (which has no time zone database to agree with), so hydration changes no text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millis: u32,
+}
+
+impl UtcTime {
+    pub fn from_ms(at_ms: i64) -> Self {
+        const DAY_MS: i64 = 86_400_000;
+        let (days, in_day) = (at_ms.div_euclid(DAY_MS), at_ms.rem_euclid(DAY_MS));
+        // Howard Hinnant's days-to-civil: eras of 400 years, years starting in March.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        let seconds = in_day / 1000;
+        Self {
+            year,
+            month: month as u32,
+            day: day as u32,
+            hour: (seconds / 3600) as u32,
+            minute: (seconds / 60 % 60) as u32,
+            second: (seconds % 60) as u32,
+            millis: (in_day % 1000) as u32,
+        }
+    }
+}
+
+/// "2026-11-25 10:00:00.123 UTC".
+pub fn format_utc(at_ms: i64) -> String {
+    let t = UtcTime::from_ms(at_ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
+    )
+}
+
+/// A value for a label: at most four decimals, no trailing zeros, exponents for the extremes.
+pub fn format_value(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude != 0.0 && !(1e-4..1e12).contains(&magnitude) {
+        return format!("{value:.3e}");
+    }
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{format_age, format_utc, format_value};
+
+    #[test]
+    fn times_are_shown_in_utc_to_the_millisecond() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(format_utc(1_764_064_800_123), "2025-11-25 10:00:00.123 UTC");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
+        assert_eq!(format_utc(-1), "1969-12-31 23:59:59.999 UTC");
+    }
+
+    #[test]
+    fn ages_are_rounded_down_to_the_largest_whole_unit() {
+        assert_eq!(format_age(0), "0 s ago");
+        assert_eq!(format_age(59_999), "59 s ago");
+        assert_eq!(format_age(60_000), "1 min ago");
+        assert_eq!(format_age(3_599_000), "59 min ago");
+        assert_eq!(format_age(7_200_000), "2 h ago");
+        assert_eq!(format_age(3 * 86_400_000), "3 d ago");
+    }
+
+    #[test]
+    fn a_clock_slightly_ahead_does_not_show_negative_ages() {
+        assert_eq!(format_age(-1500), "0 s ago");
+    }
+
+    #[test]
+    fn values_read_short() {
+        assert_eq!(format_value(21.5), "21.5");
+        assert_eq!(format_value(2.0), "2");
+        assert_eq!(format_value(-0.00001), "-1.000e-5");
+        assert_eq!(format_value(1.0 / 3.0), "0.3333");
+        assert_eq!(format_value(0.0), "0");
+    }
+}

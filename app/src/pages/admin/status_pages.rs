@@ -1,0 +1,359 @@
+//! The status page editor for admins: the list of pages (`/admin/pages`) and one page with its
+//! widgets (`/admin/pages/<id>`). They read through the `admin_status_*` server functions and
+//! change things with plain form posts to `/admin/pages/...` (handled in `server/src/admin.rs`
+//! through `server::status_edits`), so they work without JavaScript. What a page may show is
+//! decided in [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
+
+use crate::components::load_error::LoadError;
+use crate::components::outcome_message::OutcomeMessage;
+use crate::domain::history::HistoryRange;
+use crate::domain::status_page::{
+    page_path, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
+};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::{Deserialize, Serialize};
+
+pub const ADD_PAGE: &str = "/admin/pages/add";
+pub const CHANGE_PAGE: &str = "/admin/pages/change";
+pub const DELETE_PAGE: &str = "/admin/pages/delete";
+pub const ADD_WIDGET: &str = "/admin/pages/widgets/add";
+pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
+pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
+pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
+
+/// The editor's address of page `id`.
+pub fn editor_path(id: i64) -> String {
+    format!("/admin/pages/{id}")
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageRow {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub published: bool,
+    pub widgets: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageEdit {
+    pub id: i64,
+    pub spec: PageSpec,
+    /// Each widget, with why visitors do not get it when it is outside the public audience
+    /// (it was bound before the audience shrank, or before the audience existed).
+    pub widgets: Vec<(i64, WidgetSpec, Option<OutsideAudience>)>,
+}
+
+#[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
+    let pages = crate::server::state::app_state()?
+        .store
+        .status_pages()
+        .await
+        .map_err(super::unavailable)?;
+    Ok(pages
+        .into_iter()
+        .map(|page| PageRow {
+            id: page.id,
+            slug: page.slug,
+            title: page.title,
+            published: page.published,
+            widgets: page.widgets,
+        })
+        .collect())
+}
+
+#[server(endpoint = "admin_status_page", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError> {
+    let state = crate::server::state::app_state()?;
+    let unavailable = super::unavailable;
+    let Some(page) = state.store.status_page(id).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    let rules = state.access.rules().await.map_err(unavailable)?;
+    let devices = state.store.liveness_rules().await.map_err(unavailable)?;
+    Ok(Some(PageEdit {
+        id: page.id,
+        spec: page.spec,
+        widgets: page
+            .widgets
+            .into_iter()
+            .map(|widget| {
+                let outside = rules.public_widget(&widget.spec, &devices).err();
+                (widget.id, widget.spec, outside)
+            })
+            .collect(),
+    }))
+}
+
+/// `/admin/pages`: every status page, and a form for a new one.
+#[component]
+pub fn StatusPagesPage() -> impl IntoView {
+    let pages = Resource::new(|| (), |_| load_status_pages());
+    view! {
+        <main class="admin">
+            <h1>"Status pages"</h1>
+            <p class="notice">
+                "Public pages anyone can open without logging in. A page shows only its widgets, "
+                "each one field of one topic; a draft is visible to admins only."
+            </p>
+            <OutcomeMessage/>
+            <Suspense fallback=|| view! { <p>"Loading pages…"</p> }>
+                {move || Suspend::new(async move {
+                    match pages.await {
+                        Ok(pages) => view! { <PageTable pages/> }.into_any(),
+                        Err(error) => view! { <LoadError error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <h2>"New page"</h2>
+            <form method="post" action=ADD_PAGE class="stacked">
+                <label>"Address " <code>"/status/"</code>
+                    <input name="slug" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" maxlength="64" placeholder="plant-7"/>
+                </label>
+                <label>"Title " <input name="title" required maxlength="120" placeholder="Plant 7"/></label>
+                <button type="submit">"Create draft"</button>
+            </form>
+        </main>
+    }
+}
+
+#[component]
+fn PageTable(pages: Vec<PageRow>) -> impl IntoView {
+    if pages.is_empty() {
+        return view! { <p>"No status pages yet."</p> }.into_any();
+    }
+    let rows = pages
+        .into_iter()
+        .map(|page| {
+            view! {
+                <tr data-page=page.slug.clone()>
+                    <td><a href=editor_path(page.id)>{page.title}</a></td>
+                    <td><a href=page_path(&page.slug)>{page_path(&page.slug)}</a></td>
+                    <td>{if page.published { "Published" } else { "Draft" }}</td>
+                    <td>{page.widgets}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="admin-table">
+            <thead>
+                <tr>
+                    <th scope="col">"Title"</th>
+                    <th scope="col">"Address"</th>
+                    <th scope="col">"State"</th>
+                    <th scope="col">"Widgets"</th>
+                </tr>
+            </thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// `/admin/pages/<id>`: a page's settings and its widgets in order.
+#[component]
+pub fn StatusPageEditor() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+    };
+    let page = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => load_status_page(id).await,
+            None => Ok(None),
+        }
+    });
+    view! {
+        <main class="admin status-editor">
+            <p><a href="/admin/pages">"← All status pages"</a></p>
+            <OutcomeMessage/>
+            <Suspense fallback=|| view! { <p>"Loading the page…"</p> }>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Ok(Some(page)) => view! { <PageForm page/> }.into_any(),
+                        Ok(None) => view! { <h1>"No such status page"</h1> }.into_any(),
+                        Err(error) => view! { <LoadError error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn PageForm(page: PageEdit) -> impl IntoView {
+    let id = page.id;
+    let spec = page.spec;
+    let count = page.widgets.len();
+    let widgets = page
+        .widgets
+        .into_iter()
+        .enumerate()
+        .map(|(at, (widget_id, widget, outside))| {
+            let label = widget.label.clone();
+            view! {
+                {outside.map(|outside| view! {
+                    <p class="error" role="alert" data-outside-audience=widget_id>
+                        "Visitors do not get “" {label} "”: " {outside.describe()}
+                    </p>
+                })}
+                <WidgetForm
+                    page=id
+                    widget=Some((widget_id, widget))
+                    first=at == 0
+                    last=at + 1 == count
+                />
+            }
+        })
+        .collect_view();
+    view! {
+        <h1>{spec.title.clone()}</h1>
+        <p>
+            <a href=page_path(&spec.slug)>
+                {if spec.published { "View the public page" } else { "Preview (only admins see a draft)" }}
+            </a>
+        </p>
+        <form method="post" action=CHANGE_PAGE class="stacked page-settings">
+            <input type="hidden" name="id" value=id/>
+            <label>"Address " <code>"/status/"</code>
+                <input name="slug" required maxlength="64" value=spec.slug.clone()/>
+            </label>
+            <label>"Title " <input name="title" required maxlength="120" value=spec.title.clone()/></label>
+            <label>"Description "
+                <textarea name="description" maxlength="1000" rows="3">{spec.description.clone()}</textarea>
+            </label>
+            <label class="inline">
+                <input type="checkbox" name="published" value="on" checked=spec.published/>
+                " Published: anyone may open it"
+            </label>
+            <button type="submit">"Save page"</button>
+        </form>
+        <h2>"Widgets"</h2>
+        <p class="notice">
+            "Each widget shows one field of one topic: give a JSON pointer such as "
+            <code>"/temperature"</code>
+            " to pick it. Without one, the payload itself is shown only when it is a single "
+            "number, word or boolean; objects are never shown whole."
+        </p>
+        <p class="notice">
+            "A page shows only topics in the public audience, which an admin chooses on the "
+            <a href="/admin/rules">"access rules"</a>
+            " page (rules for \"public\"). A table lists only the public topics under its filter."
+        </p>
+        {widgets}
+        <h3>"Add a widget"</h3>
+        <WidgetForm page=id widget=None first=true last=true/>
+        <h2>"Delete"</h2>
+        <form method="post" action=DELETE_PAGE>
+            <input type="hidden" name="id" value=id/>
+            <button type="submit" class="danger">"Delete this page"</button>
+        </form>
+    }
+}
+
+#[component]
+fn WidgetForm(
+    page: i64,
+    widget: Option<(i64, WidgetSpec)>,
+    first: bool,
+    last: bool,
+) -> impl IntoView {
+    let widget_id = widget.as_ref().map(|(id, _)| *id);
+    let spec = widget.map(|(_, spec)| spec);
+    let form_id = match widget_id {
+        Some(id) => format!("widget-{id}"),
+        None => "new-widget".to_owned(),
+    };
+    let kind = spec.as_ref().map(|s| s.kind).unwrap_or(WidgetKind::Value);
+    let (worse, degraded_at, down_at, device) = match spec.as_ref().map(|s| &s.status) {
+        Some(StatusRule::Value {
+            worse,
+            degraded_at,
+            down_at,
+        }) => (*worse, *degraded_at, *down_at, String::new()),
+        Some(StatusRule::Device(device)) => (Worse::Above, None, None, device.clone()),
+        None => (Worse::Above, None, None, String::new()),
+    };
+    let text = |f: Option<f64>| f.map(|f| f.to_string()).unwrap_or_default();
+    let range = spec.as_ref().map(|s| s.range).unwrap_or_default();
+    let field = |name: &'static str| {
+        spec.as_ref()
+            .map(|s| match name {
+                "label" => s.label.clone(),
+                "topic" => s.topic.clone(),
+                "pointer" => s.pointer.clone(),
+                _ => s.unit.clone(),
+            })
+            .unwrap_or_default()
+    };
+    let kinds = WidgetKind::ALL
+        .into_iter()
+        .map(|option| view! { <option value=option.key() selected=option == kind>{option.label()}</option> })
+        .collect_view();
+    let ranges = HistoryRange::ALL
+        .into_iter()
+        .map(|option| view! { <option value=option.key() selected=option == range>{option.label()}</option> })
+        .collect_view();
+    view! {
+        <form
+            method="post"
+            action=if widget_id.is_some() { CHANGE_WIDGET } else { ADD_WIDGET }
+            id=form_id.clone()
+            class="widget-form"
+        >
+            <input type="hidden" name="page" value=page/>
+            {widget_id.map(|id| view! { <input type="hidden" name="id" value=id/> })}
+            <fieldset>
+                <legend>{spec.as_ref().map(|s| s.label.clone()).unwrap_or_else(|| "New widget".to_owned())}</legend>
+                <label>"Kind " <select name="kind">{kinds}</select></label>
+                <label>"Label " <input name="label" required maxlength="100" value=field("label")/></label>
+                <label>"Topic (a filter for a table) "
+                    <input name="topic" value=field("topic") placeholder="plant/boiler/temperature"/>
+                </label>
+                <label>"JSON pointer " <input name="pointer" value=field("pointer") placeholder="/temperature"/></label>
+                <label>"Unit " <input name="unit" maxlength="16" value=field("unit") placeholder="°C"/></label>
+                <fieldset class="status-rule">
+                    <legend>"Status (status widgets)"</legend>
+                    <label>"Worse when the value is "
+                        <select name="worse">
+                            <option value="above" selected=worse == Worse::Above>"high"</option>
+                            <option value="below" selected=worse == Worse::Below>"low"</option>
+                        </select>
+                    </label>
+                    <label>"Degraded at " <input name="degraded_at" inputmode="decimal" value=text(degraded_at)/></label>
+                    <label>"Down at " <input name="down_at" inputmode="decimal" value=text(down_at)/></label>
+                    <label>"…or follow the device " <input name="device" value=device placeholder="boiler"/></label>
+                </fieldset>
+                <label>"History range " <select name="range">{ranges}</select></label>
+                <button type="submit">{if widget_id.is_some() { "Save widget" } else { "Add widget" }}</button>
+            </fieldset>
+        </form>
+        {widget_id.map(|id| view! {
+            <div class="widget-actions">
+                <form method="post" action=MOVE_WIDGET>
+                    <input type="hidden" name="page" value=page/>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="direction" value="up"/>
+                    <button type="submit" disabled=first>"Move up"</button>
+                </form>
+                <form method="post" action=MOVE_WIDGET>
+                    <input type="hidden" name="page" value=page/>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="direction" value="down"/>
+                    <button type="submit" disabled=last>"Move down"</button>
+                </form>
+                <form method="post" action=DELETE_WIDGET>
+                    <input type="hidden" name="page" value=page/>
+                    <input type="hidden" name="id" value=id/>
+                    <button type="submit" class="danger">"Delete widget"</button>
+                </form>
+            </div>
+        })}
+    }
+}

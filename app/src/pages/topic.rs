@@ -1,0 +1,488 @@
+//! The topic detail page, `/topic/<name>`: the latest value, a history chart downsampled by
+//! PostgreSQL, and the raw message log paged by keyset. Each part has its own server function,
+//! and each answers alike for a topic that does not exist and one the visitor may not read, so
+//! neither the page nor the functions tell the two apart.
+
+use crate::components::chart::HistoryChart;
+use crate::components::live_stream::{use_live_stream, StreamOptions};
+use crate::components::load_error::LoadError;
+use crate::components::not_found::NotFound;
+use crate::components::page_clock::PageClock;
+use crate::domain::history::{History, HistoryRange};
+use crate::domain::message_log::{LatestMessage, LogPage, LogPosition, MessagePage};
+use crate::domain::payload::{self, PayloadKind};
+use crate::domain::topic_path::{topic_link_rel, topic_of_path, topic_path};
+use crate::domain::wording::format_utc;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_location, use_query_map};
+use serde::{Deserialize, Serialize};
+
+/// What the page starts from: the latest message and how many the topic has had.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopicDetail {
+    pub latest: LatestMessage,
+    pub message_count: i64,
+    pub server_now_ms: i64,
+}
+
+/// How many messages a page of the log shows.
+pub const LOG_PAGE_SIZE: i64 = 50;
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use crate::server::state::AppState;
+    use leptos::prelude::*;
+
+    pub fn unavailable(error: sqlx::Error) -> ServerFnError {
+        // The cause is for the log; the visitor gets no database details.
+        tracing::error!(error = ?error, "reading a topic's details failed");
+        ServerFnError::new("this topic is unavailable right now")
+    }
+
+    /// The id of `topic` when it exists and the visitor may read it; `None` alike when it does
+    /// not exist and when it is not theirs to read.
+    pub async fn readable_topic(
+        state: &AppState,
+        topic: &str,
+    ) -> Result<Option<i64>, ServerFnError> {
+        let visitor = crate::server::access::current_visitor();
+        let rules = state.access.rules().await.map_err(unavailable)?;
+        if !rules.may_read(&visitor, topic) {
+            return Ok(None);
+        }
+        state.store.topic_id(topic).await.map_err(unavailable)
+    }
+}
+
+/// The latest message of `topic` and its message count; `None` for a topic that does not exist
+/// or that the visitor may not read.
+#[server(endpoint = "topic_detail", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, ServerFnError> {
+    let state = crate::server::state::app_state()?;
+    let Some(id) = ssr::readable_topic(&state, &topic).await? else {
+        return Ok(None);
+    };
+    let latest = state
+        .store
+        .topic_latest(id)
+        .await
+        .map_err(ssr::unavailable)?;
+    Ok(latest.map(|(latest, message_count)| TopicDetail {
+        latest,
+        message_count,
+        server_now_ms: chrono::Utc::now().timestamp_millis(),
+    }))
+}
+
+/// The numeric values of `topic` over `range` up to now, in at most
+/// [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets; `None` as for
+/// [`load_topic_detail`].
+#[server(endpoint = "topic_history", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_topic_history(
+    topic: String,
+    range: HistoryRange,
+) -> Result<Option<History>, ServerFnError> {
+    let state = crate::server::state::app_state()?;
+    let Some(id) = ssr::readable_topic(&state, &topic).await? else {
+        return Ok(None);
+    };
+    // Whole milliseconds, so the bounds sent back are exactly those queried.
+    let to_ms = chrono::Utc::now().timestamp_millis();
+    let from_ms = to_ms - range.span_ms();
+    let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let buckets = state
+        .store
+        .value_buckets(id, at(from_ms), at(to_ms), range.bucket_ms())
+        .await
+        .map_err(ssr::unavailable)?;
+    Ok(Some(History {
+        range,
+        from_ms,
+        to_ms,
+        bucket_ms: range.bucket_ms(),
+        buckets,
+    }))
+}
+
+/// A page of `topic`'s messages, newest first: the newest page, or the one before or after a
+/// position; `None` as for [`load_topic_detail`].
+#[server(endpoint = "topic_messages", output = crate::domain::answer::JsonAnswer)]
+pub async fn load_topic_messages(
+    topic: String,
+    before: Option<LogPosition>,
+    after: Option<LogPosition>,
+) -> Result<Option<MessagePage>, ServerFnError> {
+    let state = crate::server::state::app_state()?;
+    let Some(id) = ssr::readable_topic(&state, &topic).await? else {
+        return Ok(None);
+    };
+    state
+        .store
+        .message_page(id, LogPage::from_positions(before, after), LOG_PAGE_SIZE)
+        .await
+        .map(Some)
+        .map_err(ssr::unavailable)
+}
+
+/// A link to this page with another range or log page; the default range is left out.
+fn detail_href(topic: &str, range: HistoryRange, log: LogPage) -> String {
+    let mut query = Vec::new();
+    if range != HistoryRange::default() {
+        query.push(format!("range={}", range.key()));
+    }
+    match log {
+        LogPage::Newest => {}
+        LogPage::Before(position) => query.push(format!("before={position}")),
+        LogPage::After(position) => query.push(format!("after={position}")),
+    }
+    let mut href = topic_path(topic);
+    if !query.is_empty() {
+        href.push('?');
+        href.push_str(&query.join("&"));
+    }
+    href
+}
+
+/// `/topic/<name>`: everything about one topic, or the plain 404 page.
+#[component]
+pub fn TopicPage() -> impl IntoView {
+    let location = use_location();
+    let query = use_query_map();
+    let topic = Memo::new(move |_| topic_of_path(&location.pathname.read()).unwrap_or_default());
+    let range = Memo::new(move |_| {
+        query
+            .read()
+            .get("range")
+            .and_then(|key| HistoryRange::from_key(&key))
+            .unwrap_or_default()
+    });
+    let log = Memo::new(move |_| {
+        let query = query.read();
+        LogPage::from_query(query.get("before"), query.get("after"))
+    });
+    // Three requests at once, not one after another.
+    let detail = Resource::new(move || topic.get(), load_topic_detail);
+    let history = Resource::new(
+        move || (topic.get(), range.get()),
+        |(topic, range)| load_topic_history(topic, range),
+    );
+    let messages = Resource::new(
+        move || (topic.get(), log.get()),
+        |(topic, log)| {
+            let (before, after) = log.positions();
+            load_topic_messages(topic, before, after)
+        },
+    );
+
+    view! {
+        <Suspense fallback=|| view! { <main><p>"Loading…"</p></main> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(Some(detail)) => {
+                        view! { <TopicView detail range log history messages/> }.into_any()
+                    }
+                    Ok(None) => view! { <NotFound/> }.into_any(),
+                    Err(error) => {
+                        view! {
+                            <main>
+                                <LoadError error/>
+                            </main>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+type Loaded<T> = Resource<Result<Option<T>, ServerFnError>>;
+
+#[component]
+fn TopicView(
+    detail: TopicDetail,
+    range: Memo<HistoryRange>,
+    log: Memo<LogPage>,
+    history: Loaded<History>,
+    messages: Loaded<MessagePage>,
+) -> impl IntoView {
+    let clock = PageClock::start();
+    let age_of = clock.age_from(detail.server_now_ms);
+    let name = detail.latest.topic.clone();
+    let latest = RwSignal::new(detail.latest);
+    let message_count = RwSignal::new(detail.message_count);
+    // Live: the newest message takes the value's place, and every message counts (a resync
+    // fetches both again).
+    let stream = use_live_stream(
+        StreamOptions::following([name.clone()]),
+        move |batch| {
+            if let Some(newest) = batch.iter().max_by_key(|message| message.at_ms) {
+                if newest.at_ms > latest.with_untracked(|latest| latest.at_ms) {
+                    latest.set(LatestMessage::from(newest));
+                }
+            }
+            let arrived: i64 = batch.iter().map(|m| 1 + m.replaced as i64).sum();
+            message_count.update(|count| *count += arrived);
+        },
+        {
+            let name = name.clone();
+            move || {
+                let name = name.clone();
+                leptos::task::spawn_local(async move {
+                    if let Ok(Some(fresh)) = load_topic_detail(name).await {
+                        latest.set(fresh.latest);
+                        message_count.set(fresh.message_count);
+                    }
+                });
+            }
+        },
+    );
+
+    let range_links = {
+        let name = name.clone();
+        move || {
+            HistoryRange::ALL
+                .into_iter()
+                .map(|choice| {
+                    view! {
+                        <a
+                            href=detail_href(&name, choice, log.get())
+                            rel=topic_link_rel(&name)
+                            aria-current=(choice == range.get()).then_some("page")
+                        >
+                            {choice.label()}
+                        </a>
+                    }
+                })
+                .collect_view()
+        }
+    };
+    let chart_name = name.clone();
+    let log_name = name.clone();
+
+    view! {
+        <Title text=format!("{name} · Lookout")/>
+        <main class="topic-detail" data-hydrated=move || clock.hydrated.get().to_string()>
+            <h1><code>{name.clone()}</code></h1>
+            <p class="live-state" data-state=move || stream.get().label()>
+                {move || stream.get().label()}
+            </p>
+            <LatestValue latest=latest.into() message_count=message_count.into() age_of/>
+            <section class="history" aria-labelledby="history-heading">
+                <h2 id="history-heading">"History"</h2>
+                <nav class="ranges" aria-label="Time range">{range_links}</nav>
+                <Suspense fallback=|| view! { <p>"Loading the history…"</p> }>
+                    {move || {
+                        let name = chart_name.clone();
+                        Suspend::new(async move {
+                            match history.await {
+                                Ok(Some(history)) if history.buckets.is_empty() => {
+                                    view! {
+                                        <p class="empty">
+                                            {format!(
+                                                "No numeric values to chart in the last {}.",
+                                                history.range.label(),
+                                            )}
+                                        </p>
+                                    }
+                                        .into_any()
+                                }
+                                Ok(Some(history)) => {
+                                    view! { <HistoryChart history topic=name/> }.into_any()
+                                }
+                                Ok(None) => ().into_any(),
+                                Err(error) => {
+                                    view! { <LoadError error/> }
+                                        .into_any()
+                                }
+                            }
+                        })
+                    }}
+                </Suspense>
+            </section>
+            <section class="log" aria-labelledby="log-heading">
+                <h2 id="log-heading">"Messages"</h2>
+                <Suspense fallback=|| view! { <p>"Loading messages…"</p> }>
+                    {move || {
+                        let name = log_name.clone();
+                        Suspend::new(async move {
+                            match messages.await {
+                                Ok(Some(page)) => {
+                                    view! { <MessageLog page topic=name range=range.get()/> }
+                                        .into_any()
+                                }
+                                Ok(None) => ().into_any(),
+                                Err(error) => {
+                                    view! { <LoadError error/> }
+                                        .into_any()
+                                }
+                            }
+                        })
+                    }}
+                </Suspense>
+            </section>
+        </main>
+    }
+}
+
+/// The newest message: when, how, and its payload in full (up to the shown size).
+#[component]
+fn LatestValue(
+    latest: Signal<LatestMessage>,
+    message_count: Signal<i64>,
+    age_of: impl Fn(i64) -> String + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let at_ms = move || latest.read().at_ms;
+    let payload = move || {
+        let latest = latest.read();
+        let cut = latest.truncated.then(|| {
+            view! {
+                <p class="notice">
+                    {format!(
+                        "The first {} of {} bytes.",
+                        latest.payload.len(),
+                        latest.size,
+                    )}
+                </p>
+            }
+        });
+        let shown = match latest.kind {
+            PayloadKind::Json => view! {
+                <pre class="payload json">{payload::pretty_json(&latest.payload)}</pre>
+            }
+            .into_any(),
+            PayloadKind::Text if latest.payload.is_empty() => {
+                view! { <p class="payload empty">"(empty)"</p> }.into_any()
+            }
+            PayloadKind::Text => {
+                view! { <pre class="payload text">{latest.payload.clone()}</pre> }.into_any()
+            }
+            PayloadKind::Binary => {
+                let head = latest.head_hex.clone().map(|hex| {
+                    let shown = latest.size.min(payload::SHOWN_BINARY_BYTES as i64);
+                    view! {
+                        <p class="notice">{format!("The first {shown} bytes in hex:")}</p>
+                        <pre class="payload binary">{hex}</pre>
+                    }
+                });
+                view! {
+                    <p class="payload binary-size">
+                        {format!("binary, {} bytes", latest.size)}
+                    </p>
+                    {head}
+                }
+                .into_any()
+            }
+        };
+        view! {
+            {shown}
+            {cut}
+        }
+    };
+    let value = move || {
+        latest
+            .read()
+            .value
+            .map(|value| view! { <dt>"Value"</dt> <dd class="value">{value.to_string()}</dd> })
+    };
+    view! {
+        <section class="latest" aria-labelledby="latest-heading">
+            <h2 id="latest-heading">"Latest message"</h2>
+            <dl class="facts">
+                <dt>"Received"</dt>
+                <dd class="received">
+                    <time>{move || format_utc(at_ms())}</time>
+                    " (" {move || age_of(at_ms())} ")"
+                </dd>
+                <dt>"Kind"</dt>
+                <dd class="kind">{move || latest.read().kind.as_sql()}</dd>
+                <dt>"Size"</dt>
+                <dd class="size">{move || format!("{} bytes", latest.read().size)}</dd>
+                <dt>"QoS"</dt>
+                <dd class="qos">{move || latest.read().qos}</dd>
+                <dt>"Retained"</dt>
+                <dd class="retain">{move || if latest.read().retain { "yes" } else { "no" }}</dd>
+                <dt>"Messages"</dt>
+                <dd class="count">{move || message_count.get()}</dd>
+                {value}
+            </dl>
+            {payload}
+        </section>
+    }
+}
+
+/// One page of the log, with links to the pages beside it.
+#[component]
+fn MessageLog(page: MessagePage, topic: String, range: HistoryRange) -> impl IntoView {
+    let rel = topic_link_rel(&topic);
+    let newer = page.newer.map(|position| {
+        view! {
+            <a class="newer" href=detail_href(&topic, range, LogPage::After(position)) rel=rel>
+                "← Newer"
+            </a>
+        }
+    });
+    let older = page.older.map(|position| {
+        view! {
+            <a class="older" href=detail_href(&topic, range, LogPage::Before(position)) rel=rel>
+                "Older →"
+            </a>
+        }
+    });
+    let entries = if page.entries.is_empty() {
+        view! { <p class="empty">"No stored messages here (retention may have removed them)."</p> }
+            .into_any()
+    } else {
+        let rows = page
+            .entries
+            .into_iter()
+            .map(|entry| {
+                view! {
+                    <tr>
+                        <td class="time"><time>{format_utc(entry.at_ms)}</time></td>
+                        <td class="payload-preview"><code>{entry.preview}</code></td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        view! {
+            <table class="message-log">
+                <thead>
+                    <tr>
+                        <th scope="col">"Received"</th>
+                        <th scope="col">"Payload"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        {entries}
+        <nav class="pager" aria-label="Message pages">{newer} {older}</nav>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_other_half_of_the_query() {
+        let position = LogPosition {
+            at_us: 5,
+            block: 0,
+            row: 1,
+        };
+        assert_eq!(
+            detail_href("a b", HistoryRange::Hour1, LogPage::Before(position)),
+            "/topic/a%20b?range=1h&before=5.0.1"
+        );
+        assert_eq!(
+            detail_href("a", HistoryRange::default(), LogPage::Newest),
+            "/topic/a"
+        );
+    }
+}

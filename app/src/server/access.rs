@@ -1,0 +1,731 @@
+//! The one place that decides access. Every page, server function, stream and JSON route asks
+//! it; nothing else decides on its own.
+//!
+//! - Anonymous visitors get published status pages from cached snapshots, and nothing live.
+//! - Viewers read live the topics their role's rules allow.
+//! - Operators also publish to the topics their rules allow.
+//! - Admins may do everything, including managing users and rules.
+//! - The public audience, a set of rules like a role's, says which topics anonymous visitors may
+//!   ever see through a published page. It is empty on a fresh install: public means chosen.
+
+use crate::domain::accounts::User;
+use crate::domain::liveness::LivenessRule;
+use crate::domain::roles::{AccessRule, Audience, Permission, Role};
+use crate::domain::status_page::{OutsideAudience, StatusRule, WidgetKind, WidgetSpec};
+use crate::domain::topic_filter::TopicFilter;
+use crate::server::store::Store;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Who is asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Visitor {
+    Anonymous,
+    SignedIn(User),
+}
+
+impl Visitor {
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Visitor::Anonymous => None,
+            Visitor::SignedIn(user) => Some(user),
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.user().map(|user| user.role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role() == Some(Role::Admin)
+    }
+}
+
+/// What part of the site a route belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// Anyone: public status pages, the login page, health and metrics; and what no route takes
+    /// (the site's files and the 404 page).
+    Public,
+    /// Signed-in users: the live dashboard and everything it reads.
+    Dashboard,
+    /// Admins: users, rules, status page editing.
+    Admin,
+}
+
+/// The answer for a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Anonymous, and the route needs a login: send them to log in.
+    LogIn,
+    /// Signed in, but not allowed.
+    Forbidden,
+}
+
+/// The area of a request for `path`. `routed` says whether one of the router's routes took it.
+/// A request that none took ends in the fallback, which only serves the site's files (a build
+/// without them inside serves them from disk) or the 404 page: public, and they show nothing
+/// private, so an anonymous visitor gets the same 404 page as anyone for an address that does
+/// not exist.
+pub fn area_of_request(path: &str, routed: bool) -> Area {
+    if routed {
+        area_of(path)
+    } else {
+        Area::Public
+    }
+}
+
+/// The area of a route's path. Closed by default: a route nobody classified here needs a
+/// signed-in user, so a new route is never public by accident (and the route matrix test,
+/// which lists every route of the router, fails until it has an expectation).
+pub fn area_of(path: &str) -> Area {
+    let path = path.trim_end_matches('/');
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "admin" => Area::Admin,
+        // Logging in and out, and what a supervisor, a load balancer and Prometheus ask.
+        "login" | "logout" | "healthz" | "readyz" | "metrics" => Area::Public,
+        // Public status pages and their exports; drafts are decided per page
+        // (`Rules::may_view_status_page`), topics per widget (`Rules::public_may_read`).
+        "status" => Area::Public,
+        "api" => match path.trim_start_matches("/api/") {
+            // The login page asks whether any user exists yet, before anyone is signed in.
+            "login_hints" | "current_visitor" => Area::Public,
+            endpoint if endpoint.starts_with("admin_") => Area::Admin,
+            _ => Area::Dashboard,
+        },
+        // The dashboard's pages ("", devices, topics, topic, publish) and anything unlisted.
+        _ => Area::Dashboard,
+    }
+}
+
+/// What a role may do with topics: the rules as loaded, for one decision or many.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    rules: Vec<AccessRule>,
+}
+
+impl Rules {
+    pub fn new(rules: Vec<AccessRule>) -> Self {
+        Self { rules }
+    }
+
+    pub fn all(&self) -> &[AccessRule] {
+        &self.rules
+    }
+
+    /// May `visitor` see a status page? Everyone may see a published one (from its cached
+    /// snapshot); a draft only admins, as a preview. Anyone else gets the same 404 as for a
+    /// page that does not exist.
+    pub fn may_view_status_page(&self, visitor: &Visitor, published: bool) -> bool {
+        published || visitor.is_admin()
+    }
+
+    /// May `visitor` open a route of `area`?
+    pub fn route(&self, visitor: &Visitor, area: Area) -> Decision {
+        match (area, visitor) {
+            (Area::Public, _) => Decision::Allow,
+            (_, Visitor::Anonymous) => Decision::LogIn,
+            (Area::Dashboard, Visitor::SignedIn(_)) => Decision::Allow,
+            (Area::Admin, visitor) if visitor.is_admin() => Decision::Allow,
+            (Area::Admin, Visitor::SignedIn(_)) => Decision::Forbidden,
+        }
+    }
+
+    /// Live views (the dashboard, the stream) are for signed-in users; anyone else gets only
+    /// cached public snapshots.
+    pub fn sees_live(&self, visitor: &Visitor) -> bool {
+        visitor.user().is_some()
+    }
+
+    /// May `visitor` read `topic` live (its values, history, stream)?
+    pub fn may_read(&self, visitor: &Visitor, topic: &str) -> bool {
+        self.allows(visitor, topic, Permission::Read)
+    }
+
+    /// May `visitor` publish to `topic`? Operators and admins only, and operators only where a
+    /// rule of their role allows it.
+    pub fn may_publish(&self, visitor: &Visitor, topic: &str) -> bool {
+        self.allows(visitor, topic, Permission::Publish)
+    }
+
+    fn allows(&self, visitor: &Visitor, topic: &str, permission: Permission) -> bool {
+        visitor
+            .role()
+            .is_some_and(|role| self.role_allows(role, topic, permission))
+    }
+
+    fn role_allows(&self, role: Role, topic: &str, permission: Permission) -> bool {
+        match self.granted(role, permission) {
+            None => true,
+            Some(mut filters) => filters.any(|filter| filter.matches(topic)),
+        }
+    }
+
+    /// The filters of the public audience: what anonymous visitors may see through pages.
+    fn public_filters(&self) -> impl Iterator<Item = &TopicFilter> {
+        self.rules
+            .iter()
+            .filter(|rule| rule.audience == Audience::Public && rule.permission == Permission::Read)
+            .map(|rule| &rule.filter)
+    }
+
+    /// May anonymous visitors see `topic` (anything of it: a value, a time, a device state it
+    /// tells) through a published status page? Only when the public audience includes it.
+    pub fn public_may_read(&self, topic: &str) -> bool {
+        self.public_filters().any(|filter| filter.matches(topic))
+    }
+
+    /// Where the public topics that `filter` matches lie: the literal start of each public filter
+    /// that shares a topic with it, or of `filter` where that is longer. Storage narrows a
+    /// table's search to these; [`Rules::public_may_read`] still decides each topic. Shorter
+    /// starts absorb the longer ones they begin.
+    pub fn public_starts(&self, filter: &TopicFilter) -> Vec<String> {
+        let start = |filter: &TopicFilter| {
+            let text = filter.as_str();
+            let literal = &text[..text.find(['+', '#']).unwrap_or(text.len())];
+            literal.strip_suffix('/').unwrap_or(literal).to_owned()
+        };
+        let mut starts: Vec<String> = self
+            .public_filters()
+            .filter(|public| overlap(public, filter))
+            .map(|public| std::cmp::max_by_key(start(public), start(filter), String::len))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup_by(|longer, shorter| longer.starts_with(shorter.as_str()));
+        starts
+    }
+
+    /// May a widget show on a public page, and if not, why. One topic must be in the public
+    /// audience. A table's filter and a device (the topics that tell its state, from
+    /// `device_rules`) must share at least one topic with it: they then show only the topics
+    /// inside it, decided again at every snapshot ([`Rules::public_may_read`]).
+    pub fn public_widget(
+        &self,
+        spec: &WidgetSpec,
+        device_rules: &[LivenessRule],
+    ) -> Result<(), OutsideAudience> {
+        let overlaps = |filter: &TopicFilter| self.public_filters().any(|f| overlap(f, filter));
+        match (&spec.kind, &spec.status) {
+            (WidgetKind::Status, StatusRule::Device(name)) => {
+                let mut filters = device_filters(device_rules, name);
+                // A topic beside the device still gives the widget its history export.
+                if !spec.topic.is_empty() && !self.public_may_read(&spec.topic) {
+                    Err(OutsideAudience::Topic)
+                } else if filters.any(|filter| overlaps(&filter)) {
+                    Ok(())
+                } else {
+                    Err(OutsideAudience::Device)
+                }
+            }
+            (WidgetKind::Table, _) => match TopicFilter::parse(&spec.topic) {
+                Ok(filter) if overlaps(&filter) => Ok(()),
+                _ => Err(OutsideAudience::Filter),
+            },
+            _ if self.public_may_read(&spec.topic) => Ok(()),
+            _ => Err(OutsideAudience::Topic),
+        }
+    }
+
+    /// The filters that grant `role` a `permission`, or `None` when it needs no rule: admins
+    /// need none, and viewers never publish, whatever a rule says.
+    fn granted(
+        &self,
+        role: Role,
+        permission: Permission,
+    ) -> Option<impl Iterator<Item = &TopicFilter>> {
+        if role == Role::Admin {
+            return None;
+        }
+        let never = role == Role::Viewer && permission == Permission::Publish;
+        Some(
+            self.rules
+                .iter()
+                .filter(move |rule| {
+                    !never && rule.audience == Audience::Role(role) && rule.permission == permission
+                })
+                .map(|rule| &rule.filter),
+        )
+    }
+
+    /// The filters of the topics `visitor` may read, for a query to narrow a list by before
+    /// [`Rules::may_read`] decides each topic; `None` when every topic is readable.
+    pub fn read_filters(&self, visitor: &Visitor) -> Option<Vec<TopicFilter>> {
+        match visitor.role() {
+            Some(role) => self
+                .granted(role, Permission::Read)
+                .map(|filters| filters.cloned().collect()),
+            None => Some(Vec::new()),
+        }
+    }
+
+    /// Where `visitor` may publish, as the publish page explains it.
+    pub fn publish_scope(&self, visitor: &Visitor) -> PublishScope {
+        let granted = visitor
+            .role()
+            .map(|role| self.granted(role, Permission::Publish));
+        match granted {
+            Some(None) => PublishScope::Everything,
+            Some(Some(filters)) => PublishScope::Filters(filters.cloned().collect()),
+            None => PublishScope::Filters(Vec::new()),
+        }
+    }
+
+    /// Who may read `topic` (the public through pages, roles live), and which roles may publish
+    /// to it: the "who can see topic X" preview of the rules page.
+    pub fn who_may(&self, topic: &str) -> (Vec<Audience>, Vec<Audience>) {
+        let pick = |permission: Permission| {
+            Audience::ALL
+                .into_iter()
+                .filter(|audience| match (audience, permission) {
+                    (Audience::Public, Permission::Read) => self.public_may_read(topic),
+                    (Audience::Public, Permission::Publish) => false,
+                    (Audience::Role(role), _) => self.role_allows(*role, topic, permission),
+                })
+                .collect()
+        };
+        (pick(Permission::Read), pick(Permission::Publish))
+    }
+}
+
+/// The filters of the topics that tell the state of device `name` under `rules`: each rule's
+/// device and status filters with the device's level filled in (`sensors/+/#` for `boiler` is
+/// `sensors/boiler/#`). None for a name that is not one whole topic level, which names no device.
+pub fn device_filters<'r>(
+    rules: &'r [LivenessRule],
+    name: &'r str,
+) -> impl Iterator<Item = TopicFilter> + 'r {
+    let names_a_level = !name.is_empty() && !name.contains(['/', '+', '#']);
+    rules
+        .iter()
+        .filter(move |_| names_a_level)
+        .flat_map(|rule| std::iter::once(&rule.devices).chain(rule.status.as_ref()))
+        .filter_map(move |pattern| {
+            let filled: Vec<&str> = pattern
+                .as_str()
+                .split('/')
+                .map(|level| if level == "+" { name } else { level })
+                .collect();
+            TopicFilter::parse(&filled.join("/")).ok()
+        })
+}
+
+/// Whether some topic name matches both filters.
+fn overlap(a: &TopicFilter, b: &TopicFilter) -> bool {
+    let a: Vec<&str> = a.as_str().split('/').collect();
+    let b: Vec<&str> = b.as_str().split('/').collect();
+    let wild = |level: &str| level == "+" || level == "#";
+    // A leading wildcard never selects a `$` topic (see `TopicFilter::matches`).
+    if (wild(a[0]) && b[0].starts_with('$')) || (wild(b[0]) && a[0].starts_with('$')) {
+        return false;
+    }
+    let mut levels = (0..).map(|at| (a.get(at).copied(), b.get(at).copied()));
+    loop {
+        match levels.next().expect("an endless range") {
+            (Some("#"), _) | (_, Some("#")) | (None, None) => return true,
+            (Some(x), Some(y)) if x == y || x == "+" || y == "+" => continue,
+            _ => return false,
+        }
+    }
+}
+
+/// The topics a visitor may publish to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PublishScope {
+    Everything,
+    /// Those these filters match; none at all when empty.
+    Filters(Vec<TopicFilter>),
+}
+
+impl PublishScope {
+    pub fn is_nowhere(&self) -> bool {
+        matches!(self, PublishScope::Filters(filters) if filters.is_empty())
+    }
+}
+
+/// The rules, loaded from PostgreSQL and kept for a few seconds: several instances share the
+/// database, so a change made on one reaches the others within [`RULES_FRESH_FOR`]; a change made
+/// here is seen at once ([`AccessPolicy::reload`]).
+#[derive(Clone, Debug)]
+pub struct AccessPolicy {
+    store: Store,
+    cached: Arc<Mutex<Option<LoadedRules>>>,
+}
+
+/// Rules and when they were read.
+type LoadedRules = (Instant, Arc<Rules>);
+
+pub const RULES_FRESH_FOR: Duration = Duration::from_secs(5);
+
+impl AccessPolicy {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cached: Arc::default(),
+        }
+    }
+
+    /// The rules in force.
+    pub async fn rules(&self) -> Result<Arc<Rules>, sqlx::Error> {
+        if let Some((loaded, rules)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            if loaded.elapsed() < RULES_FRESH_FOR {
+                return Ok(rules.clone());
+            }
+        }
+        self.reload().await
+    }
+
+    /// Loads the rules now, after a change.
+    pub async fn reload(&self) -> Result<Arc<Rules>, sqlx::Error> {
+        let rules = Arc::new(Rules::new(self.store.access_rules().await?));
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), rules.clone()));
+        Ok(rules)
+    }
+
+    /// The signed-in user of a session, if it is still allowed in: a user disabled since the
+    /// login is anonymous again.
+    pub async fn visitor(&self, user_id: Option<i64>) -> Result<Visitor, sqlx::Error> {
+        let Some(user_id) = user_id else {
+            return Ok(Visitor::Anonymous);
+        };
+        Ok(match self.store.user_by_id(user_id).await? {
+            Some(user) if !user.disabled => Visitor::SignedIn(user),
+            _ => Visitor::Anonymous,
+        })
+    }
+}
+
+/// The visitor of the request being served, for server functions and pages. The HTTP layer puts
+/// it in the request's extensions before anything else runs.
+pub fn current_visitor() -> Visitor {
+    leptos::prelude::use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Visitor>().cloned())
+        .unwrap_or(Visitor::Anonymous)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(role: Role) -> Visitor {
+        Visitor::SignedIn(User {
+            id: 1,
+            name: "someone".to_owned(),
+            role,
+            disabled: false,
+        })
+    }
+
+    fn rule(audience: impl Into<Audience>, filter: &str, permission: Permission) -> AccessRule {
+        AccessRule {
+            id: 0,
+            audience: audience.into(),
+            filter: TopicFilter::parse(filter).unwrap(),
+            permission,
+        }
+    }
+
+    #[test]
+    fn each_role_gets_its_areas() {
+        let rules = Rules::default();
+        let anonymous = Visitor::Anonymous;
+        for (area, expected) in [
+            (Area::Public, [Decision::Allow; 4]),
+            (
+                Area::Dashboard,
+                [
+                    Decision::LogIn,
+                    Decision::Allow,
+                    Decision::Allow,
+                    Decision::Allow,
+                ],
+            ),
+            (
+                Area::Admin,
+                [
+                    Decision::LogIn,
+                    Decision::Forbidden,
+                    Decision::Forbidden,
+                    Decision::Allow,
+                ],
+            ),
+        ] {
+            let visitors = [
+                anonymous.clone(),
+                user(Role::Viewer),
+                user(Role::Operator),
+                user(Role::Admin),
+            ];
+            let got: Vec<Decision> = visitors.iter().map(|v| rules.route(v, area)).collect();
+            assert_eq!(got, expected, "{area:?}");
+        }
+        assert!(!rules.sees_live(&anonymous));
+        assert!(rules.sees_live(&user(Role::Viewer)));
+    }
+
+    #[test]
+    fn topics_follow_the_rules_of_the_role_and_admins_need_none() {
+        let rules = Rules::new(vec![
+            rule(Role::Viewer, "plant/+/temperature", Permission::Read),
+            rule(Role::Operator, "plant/#", Permission::Read),
+            rule(Role::Operator, "plant/lights/#", Permission::Publish),
+            // A viewer rule to publish grants nothing: viewers never publish.
+            rule(Role::Viewer, "#", Permission::Publish),
+        ]);
+        let viewer = user(Role::Viewer);
+        let operator = user(Role::Operator);
+        let admin = user(Role::Admin);
+        assert!(rules.may_read(&viewer, "plant/boiler/temperature"));
+        assert!(!rules.may_read(&viewer, "plant/boiler/pressure"));
+        assert!(!rules.may_publish(&viewer, "plant/boiler/temperature"));
+        assert!(rules.may_read(&operator, "plant/boiler/pressure"));
+        assert!(rules.may_publish(&operator, "plant/lights/hall"));
+        assert!(!rules.may_publish(&operator, "plant/boiler/setpoint"));
+        assert!(rules.may_read(&admin, "secret/anything"));
+        assert!(rules.may_publish(&admin, "secret/anything"));
+        assert!(!rules.may_read(&Visitor::Anonymous, "plant/boiler/temperature"));
+        let roles =
+            |roles: &[Role]| -> Vec<Audience> { roles.iter().map(|r| (*r).into()).collect() };
+        assert_eq!(
+            rules.who_may("plant/lights/hall"),
+            (
+                roles(&[Role::Operator, Role::Admin]),
+                roles(&[Role::Operator, Role::Admin])
+            )
+        );
+        assert_eq!(
+            rules.who_may("plant/boiler/temperature").0,
+            roles(&[Role::Viewer, Role::Operator, Role::Admin])
+        );
+        assert_eq!(
+            rules.publish_scope(&operator),
+            PublishScope::Filters(vec![TopicFilter::parse("plant/lights/#").unwrap()])
+        );
+        assert_eq!(rules.publish_scope(&admin), PublishScope::Everything);
+        for nobody in [viewer, Visitor::Anonymous] {
+            assert_eq!(rules.publish_scope(&nobody), PublishScope::Filters(vec![]));
+        }
+    }
+
+    #[test]
+    fn paths_map_to_areas() {
+        for (path, area) in [
+            ("/", Area::Dashboard),
+            ("/login", Area::Public),
+            ("/logout", Area::Public),
+            ("/admin/users", Area::Admin),
+            ("/publish", Area::Dashboard),
+            ("/api/publish_page", Area::Dashboard),
+            ("/api/topic_list", Area::Dashboard),
+            ("/devices", Area::Dashboard),
+            ("/topics", Area::Dashboard),
+            ("/api/topic_tree", Area::Dashboard),
+            ("/api/devices", Area::Dashboard),
+            ("/admin/devices", Area::Admin),
+            ("/admin/devices/add", Area::Admin),
+            ("/api/admin_devices", Area::Admin),
+            ("/topic/plant/boiler/temp", Area::Dashboard),
+            ("/topic", Area::Dashboard),
+            ("/api/topic_detail", Area::Dashboard),
+            ("/api/topic_history", Area::Dashboard),
+            ("/api/login_hints", Area::Public),
+            ("/api/admin_users", Area::Admin),
+            ("/metrics", Area::Public),
+            ("/healthz", Area::Public),
+            ("/status/plant-7.json", Area::Public),
+            // Unlisted routes are closed: a signed-in user at least.
+            ("/export/everything", Area::Dashboard),
+            ("/favicon.svg", Area::Dashboard),
+            ("/api", Area::Dashboard),
+        ] {
+            assert_eq!(area_of_request(path, true), area, "{path}");
+        }
+        // What no route takes is the site's files or the 404 page, for anyone.
+        for path in [
+            "/pkg/lookout.wasm",
+            "/favicon.svg",
+            "/no/such/page",
+            "/admin/nothing",
+        ] {
+            assert_eq!(area_of_request(path, false), Area::Public, "{path}");
+        }
+    }
+
+    fn widget(kind: WidgetKind, topic: &str, status: StatusRule) -> WidgetSpec {
+        WidgetSpec {
+            kind,
+            label: "w".to_owned(),
+            topic: topic.to_owned(),
+            pointer: String::new(),
+            unit: String::new(),
+            status,
+            range: Default::default(),
+        }
+    }
+
+    fn value(topic: &str) -> WidgetSpec {
+        let status = StatusRule::Value {
+            worse: crate::domain::status_page::Worse::Above,
+            degraded_at: None,
+            down_at: None,
+        };
+        widget(WidgetKind::Value, topic, status)
+    }
+
+    fn table(filter: &str) -> WidgetSpec {
+        WidgetSpec {
+            kind: WidgetKind::Table,
+            ..value(filter)
+        }
+    }
+
+    fn device(name: &str) -> WidgetSpec {
+        widget(WidgetKind::Status, "", StatusRule::Device(name.to_owned()))
+    }
+
+    fn liveness(devices: &str, status: &str) -> LivenessRule {
+        LivenessRule::check(
+            1,
+            crate::domain::liveness::RuleText {
+                name: "r",
+                devices,
+                status,
+                interval_seconds: "5",
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_public_audience_is_empty_until_chosen_and_only_public_rules_fill_it() {
+        let everyone = Rules::new(vec![
+            rule(Role::Viewer, "#", Permission::Read),
+            rule(Role::Operator, "#", Permission::Read),
+            rule(Role::Admin, "#", Permission::Read),
+        ]);
+        assert!(!everyone.public_may_read("plant/boiler/temperature"));
+        assert_eq!(
+            everyone.public_widget(&value("plant/boiler/temperature"), &[]),
+            Err(OutsideAudience::Topic)
+        );
+        assert_eq!(
+            everyone.public_widget(&table("#"), &[]),
+            Err(OutsideAudience::Filter)
+        );
+
+        let rules = Rules::new(vec![
+            rule(Audience::Public, "plant/+/temperature", Permission::Read),
+            rule(Audience::Public, "pumps/p1/#", Permission::Read),
+            // The public never publishes, whatever a rule says (the database refuses such a
+            // rule too).
+            rule(Audience::Public, "#", Permission::Publish),
+        ]);
+        assert!(rules.public_may_read("plant/boiler/temperature"));
+        assert!(!rules.public_may_read("plant/boiler/pressure"));
+        assert!(!rules.may_read(&Visitor::Anonymous, "plant/boiler/temperature"));
+        assert!(!rules.may_read(&user(Role::Viewer), "plant/boiler/temperature"));
+        assert_eq!(
+            rules.who_may("plant/boiler/temperature"),
+            (
+                vec![Audience::Public, Role::Admin.into()],
+                vec![Role::Admin.into()]
+            )
+        );
+
+        assert_eq!(
+            rules.public_widget(&value("plant/boiler/temperature"), &[]),
+            Ok(())
+        );
+        assert_eq!(
+            rules.public_widget(&value("plant/boiler/pressure"), &[]),
+            Err(OutsideAudience::Topic)
+        );
+        // A table needs a topic in common; it then shows only those (decided per topic).
+        for filter in ["#", "plant/#", "+/boiler/+", "plant/+/temperature/#"] {
+            assert_eq!(rules.public_widget(&table(filter), &[]), Ok(()), "{filter}");
+        }
+        for filter in ["office/#", "plant/+", "plant/+/pressure", "$SYS/#"] {
+            assert_eq!(
+                rules.public_widget(&table(filter), &[]),
+                Err(OutsideAudience::Filter),
+                "{filter}"
+            );
+        }
+        // A device's state is told by its topics under the liveness rules.
+        let devices = [liveness("pumps/+/#", "pumps/+/status")];
+        assert_eq!(rules.public_widget(&device("p1"), &devices), Ok(()));
+        for outside in ["p2", "p1/x", ""] {
+            assert_eq!(
+                rules.public_widget(&device(outside), &devices),
+                Err(OutsideAudience::Device),
+                "{outside:?}"
+            );
+        }
+        assert_eq!(
+            rules.public_widget(&device("p1"), &[]),
+            Err(OutsideAudience::Device),
+            "no rule finds the device"
+        );
+        let with_topic = |topic: &str| WidgetSpec {
+            topic: topic.to_owned(),
+            ..device("p1")
+        };
+        assert_eq!(
+            rules.public_widget(&with_topic("plant/boiler/pressure"), &devices),
+            Err(OutsideAudience::Topic),
+            "a device widget's own topic must be public too"
+        );
+        assert_eq!(
+            rules.public_widget(&with_topic("plant/boiler/temperature"), &devices),
+            Ok(())
+        );
+        let starts = |filter: &str| rules.public_starts(&TopicFilter::parse(filter).unwrap());
+        assert_eq!(starts("#"), ["plant", "pumps/p1"]);
+        assert_eq!(starts("plant/boiler/#"), ["plant/boiler"]);
+        assert!(starts("office/#").is_empty());
+        let filled: Vec<String> = device_filters(&devices, "p1")
+            .map(|filter| filter.as_str().to_owned())
+            .collect();
+        assert_eq!(filled, ["pumps/p1/#", "pumps/p1/status"]);
+    }
+
+    #[test]
+    fn filters_overlap_when_some_topic_matches_both() {
+        let overlaps = |a: &str, b: &str| {
+            let (a, b) = (
+                TopicFilter::parse(a).unwrap(),
+                TopicFilter::parse(b).unwrap(),
+            );
+            assert_eq!(overlap(&a, &b), overlap(&b, &a), "symmetric");
+            overlap(&a, &b)
+        };
+        for (a, b) in [
+            ("#", "a/b"),
+            ("a/#", "a"),
+            ("a/+/c", "a/b/+"),
+            ("+/+", "a/b"),
+            ("a/b", "a/b"),
+            ("$SYS/#", "$SYS/+"),
+        ] {
+            assert!(overlaps(a, b), "{a} and {b}");
+        }
+        for (a, b) in [
+            ("a/+", "a"),
+            ("a/b", "a/c"),
+            ("a/+/c", "a/b/d"),
+            ("+/x", "a/x/y"),
+            ("#", "$SYS/x"),
+            ("+/x", "$SYS/x"),
+        ] {
+            assert!(!overlaps(a, b), "{a} and {b}");
+        }
+    }
+}

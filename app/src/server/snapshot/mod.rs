@@ -1,0 +1,631 @@
+//! Public status pages' snapshots. Each published page is built from PostgreSQL at most once per
+//! TTL, whatever the traffic, and kept fully rendered (HTML, JSON, Atom, CSV and badges), so
+//! serving a request is a memory read. A page being rebuilt keeps being served from its previous
+//! snapshot, so no visitor waits for the database; only a page's first request does.
+//!
+//! What a snapshot shows is asked of the access policy at every build: a widget bound outside the
+//! public audience is left out, a table lists only the public topics under its filter, and a
+//! device's state is told only by its public topics. A topic taken out of the audience is gone
+//! from every page at its next build, within a TTL.
+
+pub mod render;
+
+use crate::domain::liveness::DeviceState;
+use crate::domain::status_page::{
+    bound_value, level_of, Level, Shown, StatusRule, WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS,
+    SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
+};
+use crate::domain::topic_filter::TopicFilter;
+use crate::server::access::{AccessPolicy, Rules};
+use crate::server::store::status_pages::{
+    Sample, StatusChange, StoredPage, StoredWidget, TopicNewest,
+};
+use crate::server::store::Store;
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// How many status changes a page's feed carries.
+pub const FEED_ENTRIES: i64 = 50;
+/// Topics a table widget reads before narrowing them to its filter.
+const TABLE_CANDIDATES: i64 = 5_000;
+
+/// A page as visitors get it: exactly what `/status/<slug>.json` serves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PageSnapshot {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    /// False only in an admin's preview of a draft.
+    pub published: bool,
+    pub generated_at_ms: i64,
+    pub ttl_seconds: u64,
+    /// The worst status of the page's status widgets; `None` when it has none.
+    pub summary: Option<Level>,
+    /// The summary in words ("All systems operational").
+    pub summary_text: Option<String>,
+    pub widgets: Vec<WidgetSnapshot>,
+    pub changes: Vec<StatusChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WidgetSnapshot {
+    pub id: i64,
+    pub kind: WidgetKind,
+    pub label: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub unit: String,
+    /// The bound field of the newest message, if it is a single value.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<Shown>,
+    /// The value as the page writes it, with its unit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<Level>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status_text: Option<String>,
+    /// When the topic (or the followed device) last sent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_seen_ms: Option<i64>,
+    /// The newest numeric value of each interval of the last day (of a history widget's range),
+    /// oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub series: Vec<Point>,
+    /// The series as drawn, so a page refreshing itself redraws without drawing code of its own.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub plot: Option<render::Plot>,
+    /// Table: the topics under the filter.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub rows: Vec<TableRow>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub at_ms: i64,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableRow {
+    pub topic: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<Shown>,
+    pub text: Option<String>,
+    pub last_seen_ms: i64,
+}
+
+/// One served form of a snapshot, with its entity tag.
+#[derive(Clone, Debug)]
+pub struct Representation {
+    pub body: Bytes,
+    /// A strong tag (quoted) from the bytes, so equal bytes get equal tags on every instance.
+    /// Kept as a header value, ready to send.
+    pub etag: HeaderValue,
+}
+
+impl Representation {
+    fn of(body: impl Into<Bytes>) -> Self {
+        let body = body.into();
+        let mut hasher = std::hash::DefaultHasher::new();
+        body.hash(&mut hasher);
+        let etag = format!("\"{:016x}-{:x}\"", hasher.finish(), body.len());
+        Self {
+            etag: HeaderValue::from_str(&etag).expect("hex digits and quotes are a valid header"),
+            body,
+        }
+    }
+}
+
+/// A snapshot with everything served from it.
+#[derive(Debug)]
+pub struct Rendered {
+    pub snapshot: PageSnapshot,
+    pub built: Instant,
+    pub html: Representation,
+    pub json: Representation,
+    pub feed: Representation,
+    /// Per widget with a series.
+    pub csv: HashMap<i64, Representation>,
+    /// Per status widget.
+    pub badges: HashMap<i64, Representation>,
+}
+
+/// Where the pages are seen from, for absolute links in feeds and OpenGraph tags.
+#[derive(Clone, Debug, Default)]
+pub struct SiteInfo {
+    /// The configured public address, without a trailing slash.
+    pub public_url: Option<String>,
+}
+
+/// The snapshot cache of every published page on this instance.
+#[derive(Clone)]
+pub struct StatusPages(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    access: AccessPolicy,
+    ttl: Duration,
+    cache_control: HeaderValue,
+    site: SiteInfo,
+    published: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
+    /// One reload of the published slugs at a time.
+    published_reload: tokio::sync::Mutex<()>,
+    pages: RwLock<HashMap<String, Arc<Slot>>>,
+    builds: AtomicU64,
+    failures: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    current: RwLock<Option<Arc<Rendered>>>,
+    /// One build of a page at a time: the others wait for it, or serve the older snapshot.
+    building: tokio::sync::Mutex<()>,
+}
+
+/// Read-mostly: every request reads, a rebuild writes once per TTL, so readers never wait on
+/// each other.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl StatusPages {
+    pub fn new(store: Store, access: AccessPolicy, ttl: Duration, site: SiteInfo) -> Self {
+        let cache_control = format!("public, max-age={}", ttl.as_secs());
+        Self(Arc::new(Inner {
+            store,
+            access,
+            ttl,
+            cache_control: HeaderValue::from_str(&cache_control)
+                .expect("digits are a valid header"),
+            site,
+            published: RwLock::default(),
+            published_reload: tokio::sync::Mutex::default(),
+            pages: RwLock::default(),
+            builds: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.0.ttl
+    }
+
+    /// The access policy the pages obey (and their editor checks widgets against).
+    pub fn access(&self) -> &AccessPolicy {
+        &self.0.access
+    }
+
+    /// `Cache-Control` for a published page's responses.
+    pub fn cache_control(&self) -> HeaderValue {
+        self.0.cache_control.clone()
+    }
+
+    /// Snapshots built since start: the database reads public pages caused.
+    pub fn builds(&self) -> u64 {
+        self.0.builds.load(Ordering::Relaxed)
+    }
+
+    /// Prometheus lines for `/metrics`.
+    pub fn prometheus_text(&self) -> String {
+        format!(
+            "# HELP lookout_status_snapshot_builds_total Public status page snapshots built from the database.\n\
+             # TYPE lookout_status_snapshot_builds_total counter\n\
+             lookout_status_snapshot_builds_total {}\n\
+             # HELP lookout_status_snapshot_failures_total Snapshot builds that failed (an older snapshot was served if there was one).\n\
+             # TYPE lookout_status_snapshot_failures_total counter\n\
+             lookout_status_snapshot_failures_total {}\n",
+            self.builds(),
+            self.0.failures.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Forgets every snapshot after an admin's change, so this instance shows it at once
+    /// (others within their TTL).
+    pub fn invalidate(&self) {
+        *write(&self.0.published) = None;
+        write(&self.0.pages).clear();
+    }
+
+    /// The slugs of the published pages, read at most once per TTL.
+    pub async fn published_slugs(&self) -> Result<Arc<HashSet<String>>, sqlx::Error> {
+        let fresh = |inner: &Inner| {
+            read(&inner.published)
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < inner.ttl)
+                .map(|(_, slugs)| slugs.clone())
+        };
+        if let Some(slugs) = fresh(&self.0) {
+            return Ok(slugs);
+        }
+        let _reloading = self.0.published_reload.lock().await;
+        if let Some(slugs) = fresh(&self.0) {
+            return Ok(slugs);
+        }
+        let slugs: Arc<HashSet<String>> =
+            Arc::new(self.0.store.published_slugs().await?.into_iter().collect());
+        *write(&self.0.published) = Some((Instant::now(), slugs.clone()));
+        // A page unpublished or renamed elsewhere stops being served here.
+        write(&self.0.pages).retain(|slug, _| slugs.contains(slug));
+        Ok(slugs)
+    }
+
+    /// The published page at `slug`, from a snapshot at most a TTL old (or older while a
+    /// rebuild is under way or failing). `None` when no such page is published.
+    pub async fn published(&self, slug: &str) -> Result<Option<Arc<Rendered>>, sqlx::Error> {
+        if !self.published_slugs().await?.contains(slug) {
+            return Ok(None);
+        }
+        // Looked up before inserting: the slug is copied only for a page's first request.
+        let found = read(&self.0.pages).get(slug).cloned();
+        let slot = match found {
+            Some(slot) => slot,
+            None => write(&self.0.pages)
+                .entry(slug.to_owned())
+                .or_default()
+                .clone(),
+        };
+        let current = read(&slot.current).clone();
+        if let Some(rendered) = &current {
+            if rendered.built.elapsed() < self.0.ttl {
+                return Ok(current);
+            }
+        }
+        let _building = match (&current, slot.building.try_lock()) {
+            (_, Ok(guard)) => guard,
+            // Someone is rebuilding: the older snapshot now beats waiting for the database.
+            (Some(_), Err(_)) => return Ok(current),
+            (None, Err(_)) => slot.building.lock().await,
+        };
+        // Built by whoever held the lock before us?
+        if let Some(rendered) = read(&slot.current).clone() {
+            if rendered.built.elapsed() < self.0.ttl {
+                return Ok(Some(rendered));
+            }
+        }
+        match self.build_published(slug).await {
+            Ok(Some(rendered)) => {
+                let rendered = Arc::new(rendered);
+                *write(&slot.current) = Some(rendered.clone());
+                Ok(Some(rendered))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.0.failures.fetch_add(1, Ordering::Relaxed);
+                match current {
+                    Some(older) => {
+                        tracing::warn!(%slug, error = %error, "rebuilding a status page failed; serving the older snapshot");
+                        Ok(Some(older))
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
+    async fn build_published(&self, slug: &str) -> Result<Option<Rendered>, sqlx::Error> {
+        match self.0.store.status_page_by_slug(slug).await? {
+            Some(page) if page.spec.published => Ok(Some(self.build(page, true).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Page `slug` built afresh, published or draft, for an admin's preview. Never cached,
+    /// and it records no status changes (a draft's statuses are not news).
+    pub async fn preview(&self, slug: &str) -> Result<Option<Rendered>, sqlx::Error> {
+        match self.0.store.status_page_by_slug(slug).await? {
+            Some(page) => Ok(Some(self.build(page, false).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Builds every published page whose snapshot is older than `age`, so status changes are
+    /// recorded for the feed even while nobody visits.
+    pub async fn refresh_older_than(&self, age: Duration) -> Result<(), sqlx::Error> {
+        let slugs = self.published_slugs().await?;
+        for slug in slugs.iter() {
+            let stale = read(&self.0.pages)
+                .get(slug)
+                .and_then(|slot| read(&slot.current).as_ref().map(|r| r.built.elapsed()))
+                .is_none_or(|built| built >= age);
+            if stale {
+                self.published(slug).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn build(
+        &self,
+        mut page: StoredPage,
+        record_changes: bool,
+    ) -> Result<Rendered, sqlx::Error> {
+        self.0.builds.fetch_add(1, Ordering::Relaxed);
+        let store = &self.0.store;
+        let now = Utc::now();
+        let now_ms = now.timestamp_millis();
+        // Asked at every build, so a topic that left the public audience leaves the page.
+        let rules = self.0.access.rules().await?;
+        let device_rules = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
+            store.liveness_rules().await?
+        } else {
+            Vec::new()
+        };
+        page.widgets
+            .retain(|widget| rules.public_widget(&widget.spec, &device_rules).is_ok());
+
+        let mut topics: Vec<String> = page
+            .widgets
+            .iter()
+            .filter(|w| w.spec.kind != WidgetKind::Table && !w.spec.topic.is_empty())
+            .map(|w| w.spec.topic.clone())
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        let newest: HashMap<String, TopicNewest> = if topics.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .newest_of_topics(&topics)
+                .await?
+                .into_iter()
+                .map(|newest| (newest.topic.clone(), newest))
+                .collect()
+        };
+
+        // One query per distinct (span, points): a page's sparklines share one.
+        let mut series_queries: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
+        for widget in &page.widgets {
+            if let Some(shape) = series_shape(widget) {
+                series_queries
+                    .entry(shape)
+                    .or_default()
+                    .push(widget.spec.topic.clone());
+            }
+        }
+        let mut samples: HashMap<((i64, i64), String), Vec<Sample>> = HashMap::new();
+        for ((span_ms, points), mut names) in series_queries {
+            names.sort_unstable();
+            names.dedup();
+            let step_ms = span_ms / points;
+            // Intervals aligned to the step, so consecutive snapshots sample the same ones.
+            let from_ms = (now_ms - span_ms).div_euclid(step_ms) * step_ms + step_ms;
+            let from = DateTime::from_timestamp_millis(from_ms).unwrap_or(now);
+            for sample in store.sampled_series(&names, from, step_ms, points).await? {
+                samples
+                    .entry(((span_ms, points), sample.topic.clone()))
+                    .or_default()
+                    .push(sample);
+            }
+        }
+
+        let devices = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
+            // Only public topics tell the state: nothing of another topic shapes what is shown.
+            let public = |topic: &str| rules.public_may_read(topic);
+            crate::server::devices::find_devices(store, &device_rules, public, now_ms).await?
+        } else {
+            Vec::new()
+        };
+
+        let mut widgets = Vec::with_capacity(page.widgets.len());
+        for widget in &page.widgets {
+            let spec = &widget.spec;
+            let newest = newest.get(&spec.topic);
+            let value = newest
+                .and_then(|newest| newest.payload.as_deref())
+                .and_then(|payload| bound_value(payload, &spec.pointer));
+            let mut shown = WidgetSnapshot {
+                id: widget.id,
+                kind: spec.kind,
+                label: spec.label.clone(),
+                unit: spec.unit.clone(),
+                text: value.as_ref().map(|value| value.display(&spec.unit)),
+                value,
+                status: None,
+                status_text: None,
+                last_seen_ms: newest.map(|newest| newest.received_at_ms),
+                series: Vec::new(),
+                plot: None,
+                rows: Vec::new(),
+            };
+            match (spec.kind, &spec.status) {
+                (WidgetKind::Status, StatusRule::Device(name)) => {
+                    let found = devices.iter().filter(|device| &device.name == name);
+                    let worst = found
+                        .clone()
+                        .map(|device| device_level(device.verdict.state))
+                        .max();
+                    shown.status = Some(worst.unwrap_or(Level::Unknown));
+                    shown.last_seen_ms = found.filter_map(|d| d.evidence.last_live_ms).max();
+                    shown.value = None;
+                    shown.text = None;
+                }
+                (
+                    WidgetKind::Status,
+                    StatusRule::Value {
+                        worse,
+                        degraded_at,
+                        down_at,
+                    },
+                ) => {
+                    shown.status = Some(level_of(
+                        shown.value.as_ref(),
+                        *worse,
+                        *degraded_at,
+                        *down_at,
+                    ));
+                }
+                (WidgetKind::Table, _) => {
+                    shown.rows = self
+                        .table_rows(&rules, &widget.spec.topic, &widget.spec.pointer, &spec.unit)
+                        .await?;
+                    shown.value = None;
+                    shown.text = None;
+                    shown.last_seen_ms = None;
+                }
+                _ => {}
+            }
+            if let Some(shape) = series_shape(widget) {
+                shown.series = samples
+                    .get(&(shape, spec.topic.clone()))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|sample| {
+                        let value = bound_value(&sample.payload, &spec.pointer)?.as_number()?;
+                        Some(Point {
+                            at_ms: sample.received_at_ms,
+                            value,
+                        })
+                    })
+                    .collect();
+                if spec.kind.draws_series() {
+                    let (span_ms, _) = shape;
+                    shown.plot =
+                        render::Plot::of(&shown.series, now_ms - span_ms, now_ms, spec.kind);
+                }
+            }
+            shown.status_text = shown.status.map(|level| level.label().to_owned());
+            if record_changes {
+                if let Some(level) = shown.status {
+                    self.record(widget, level, now).await?;
+                }
+            }
+            widgets.push(shown);
+        }
+
+        let summary = Level::worst(widgets.iter().filter_map(|w| w.status));
+        let shown_ids: Vec<i64> = widgets.iter().map(|w| w.id).collect();
+        let snapshot = PageSnapshot {
+            summary,
+            summary_text: summary.map(|level| level.summary().to_owned()),
+            slug: page.spec.slug,
+            title: page.spec.title,
+            description: page.spec.description,
+            published: page.spec.published,
+            generated_at_ms: now_ms,
+            ttl_seconds: self.0.ttl.as_secs().max(1),
+            widgets,
+            // Only the widgets shown: one that left the audience takes its history with it.
+            changes: store
+                .status_changes(page.id, &shown_ids, FEED_ENTRIES)
+                .await?,
+        };
+        Ok(self.render(snapshot))
+    }
+
+    async fn record(
+        &self,
+        widget: &StoredWidget,
+        level: Level,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        // "No data" is not news; a widget that had none and gets some is recorded from there.
+        if level == Level::Unknown || widget.last_level == Some(level) {
+            return Ok(());
+        }
+        self.0
+            .store
+            .record_status_level(widget.id, level, at)
+            .await?;
+        Ok(())
+    }
+
+    /// The public topics under `filter`, each with its bound value.
+    async fn table_rows(
+        &self,
+        rules: &Rules,
+        filter: &str,
+        pointer: &str,
+        unit: &str,
+    ) -> Result<Vec<TableRow>, sqlx::Error> {
+        let Ok(filter) = TopicFilter::parse(filter) else {
+            return Ok(Vec::new());
+        };
+        // By name, whichever start found them.
+        let mut candidates = BTreeMap::new();
+        for start in rules.public_starts(&filter) {
+            for newest in self.0.store.newest_under(&start, TABLE_CANDIDATES).await? {
+                candidates.insert(newest.topic.clone(), newest);
+            }
+        }
+        let rows = candidates
+            .into_values()
+            .filter(|newest| filter.matches(&newest.topic) && rules.public_may_read(&newest.topic))
+            .take(TABLE_MAX_ROWS)
+            .map(|newest| {
+                let value = newest
+                    .payload
+                    .as_deref()
+                    .and_then(|payload| bound_value(payload, pointer));
+                TableRow {
+                    text: value.as_ref().map(|value| value.display(unit)),
+                    value,
+                    topic: newest.topic,
+                    last_seen_ms: newest.received_at_ms,
+                }
+            })
+            .collect();
+        Ok(rows)
+    }
+
+    fn render(&self, snapshot: PageSnapshot) -> Rendered {
+        let site = &self.0.site;
+        let json = serde_json::to_vec(&snapshot).unwrap_or_default();
+        let csv = snapshot
+            .widgets
+            .iter()
+            .filter(|widget| widget.kind.has_series())
+            .map(|widget| (widget.id, Representation::of(render::csv(widget))))
+            .collect();
+        let badges = snapshot
+            .widgets
+            .iter()
+            .filter_map(|widget| {
+                let level = widget.status?;
+                Some((
+                    widget.id,
+                    Representation::of(render::badge(&widget.label, level)),
+                ))
+            })
+            .collect();
+        Rendered {
+            html: Representation::of(render::document(&snapshot, site)),
+            feed: Representation::of(render::feed(&snapshot, site)),
+            json: Representation::of(json),
+            csv,
+            badges,
+            built: Instant::now(),
+            snapshot,
+        }
+    }
+}
+
+/// The span and number of points of a widget's series, if it has one: a history widget's
+/// range, a day for the others (their CSV history, and the sparkline's line).
+fn series_shape(widget: &StoredWidget) -> Option<(i64, i64)> {
+    match widget.spec.kind {
+        WidgetKind::History => Some((widget.spec.range.span_ms(), HISTORY_POINTS)),
+        kind if kind.has_series() => Some((SPARKLINE_SPAN_MS, SPARKLINE_POINTS)),
+        _ => None,
+    }
+    .filter(|_| !widget.spec.topic.is_empty())
+}
+
+fn device_level(state: DeviceState) -> Level {
+    match state {
+        DeviceState::Online => Level::Up,
+        DeviceState::Offline => Level::Down,
+        DeviceState::Unknown => Level::Unknown,
+    }
+}

@@ -1,0 +1,92 @@
+//! The one place that speaks SQL: a module per table family, each with the queries and row types
+//! of its tables, all as methods of one [`Store`]. Queries are checked at run time (no `query!`
+//! macros), so a build never needs a database; the integration tests run every one against
+//! PostgreSQL. The store uses only the domain: what the rows mean is decided above it.
+//!
+//! - [`topics`], [`batch_writer`], [`retention`]: topics and messages (`topic`, `message`,
+//!   `latest`), as pages read them, as ingest writes them, and as retention removes them;
+//! - [`users`], [`login_devices`], [`audit`]: users and their sessions, the browsers they logged
+//!   in from, and the audit log;
+//! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
+//! - [`status_pages`]: public status pages, their widgets and recorded status changes.
+
+pub mod audit;
+pub mod batch_writer;
+pub mod liveness;
+pub mod login_devices;
+pub mod retention;
+pub mod rules;
+pub mod status_pages;
+pub mod topics;
+pub mod users;
+
+use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use std::time::Duration;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub async fn connect(url: &str, acquire_timeout: Duration) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(acquire_timeout)
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Whether the database answers at all.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("select 1").execute(&self.pool).await.map(drop)
+    }
+
+    /// The pool, for libraries that keep tables of their own (the session store).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("../migrations").run(&self.pool).await
+    }
+}
+
+/// What a change to an access rule or a liveness rule came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleChange {
+    Done,
+    NoSuchRule,
+    /// Refused: the same role, filter and permission are already a rule.
+    Duplicate,
+}
+
+/// What the update of one rule by its id came to: no row with that id is no such rule, and a
+/// unique violation (SQLSTATE 23505) means the change would duplicate another rule.
+fn rule_change(updated: Result<PgQueryResult, sqlx::Error>) -> Result<RuleChange, sqlx::Error> {
+    match updated {
+        Ok(done) if done.rows_affected() == 0 => Ok(RuleChange::NoSuchRule),
+        Ok(_) => Ok(RuleChange::Done),
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => {
+            Ok(RuleChange::Duplicate)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether PostgreSQL refused `error`'s statement because of the rows it was given (a value it
+/// cannot hold, a check that fails, an index entry too large), so that the same rows would fail
+/// again however often they are retried. Anything else (the database away, full, shutting down,
+/// a timeout) may pass on a retry.
+pub fn refuses_the_rows(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(error) = error else {
+        return false;
+    };
+    // SQLSTATE classes 22 (data exception), 23 (integrity constraint violation) and 54 (program
+    // limit exceeded, e.g. "index row size exceeds maximum").
+    error
+        .code()
+        .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54")))
+}

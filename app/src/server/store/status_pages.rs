@@ -1,0 +1,537 @@
+//! The SQL of public status pages: the pages and widgets admins edit, what a snapshot reads,
+//! and the recorded status changes behind the Atom feed.
+
+use super::Store;
+use crate::domain::history::HistoryRange;
+use crate::domain::status_page::{Level, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse};
+use chrono::{DateTime, Utc};
+
+/// Payloads larger than this are not read for a status page: a widget shows one small field,
+/// and a snapshot must stay cheap to build whatever devices send.
+pub const STATUS_PAYLOAD_MAX_BYTES: i32 = 64 * 1024;
+
+/// A page with its widgets in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPage {
+    pub id: i64,
+    pub spec: PageSpec,
+    pub updated_at_ms: i64,
+    pub widgets: Vec<StoredWidget>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredWidget {
+    pub id: i64,
+    pub spec: WidgetSpec,
+    /// The status last recorded for the feed.
+    pub last_level: Option<Level>,
+}
+
+/// A page in the editor's list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageListing {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub published: bool,
+    pub widgets: i64,
+}
+
+/// The newest message of a topic, as far as a status page reads it.
+#[derive(Clone, Debug)]
+pub struct TopicNewest {
+    pub topic: String,
+    pub received_at_ms: i64,
+    /// `None` when the payload is too large to read for a page.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A topic's newest message, its payload only when small enough (`$2`); callers add the
+/// condition that picks the topics.
+const NEWEST_SELECT: &str = "select t.name, l.received_at, \
+         case when octet_length(l.payload) <= $2 then l.payload end as payload \
+     from topic t join latest l on l.topic_id = t.id";
+
+#[derive(sqlx::FromRow)]
+struct NewestRow {
+    name: String,
+    received_at: DateTime<Utc>,
+    payload: Option<Vec<u8>>,
+}
+
+impl From<NewestRow> for TopicNewest {
+    fn from(row: NewestRow) -> Self {
+        Self {
+            topic: row.name,
+            received_at_ms: row.received_at.timestamp_millis(),
+            payload: row.payload,
+        }
+    }
+}
+
+/// The newest message in one interval of a sampled series.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub topic: String,
+    pub received_at_ms: i64,
+    pub payload: Vec<u8>,
+}
+
+/// A recorded change of a widget's status.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatusChange {
+    pub id: i64,
+    pub widget_id: i64,
+    pub label: String,
+    pub at_ms: i64,
+    pub from: Option<Level>,
+    pub to: Level,
+}
+
+/// What a change to a page came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageChange {
+    Done,
+    NoSuchPage,
+    SlugTaken,
+}
+
+#[derive(sqlx::FromRow)]
+struct WidgetRow {
+    id: i64,
+    kind: String,
+    label: String,
+    topic: String,
+    pointer: String,
+    unit: String,
+    worse: String,
+    degraded_at: Option<f64>,
+    down_at: Option<f64>,
+    device: Option<String>,
+    range: String,
+    last_level: Option<String>,
+}
+
+impl WidgetRow {
+    fn into_widget(self) -> Result<StoredWidget, sqlx::Error> {
+        let bad = |what: &str, value: &str| {
+            sqlx::Error::Decode(
+                format!("status widget {}: unknown {what} {value:?}", self.id).into(),
+            )
+        };
+        let kind = WidgetKind::from_key(&self.kind).ok_or_else(|| bad("kind", &self.kind))?;
+        let status = match self.device.filter(|device| !device.is_empty()) {
+            Some(device) => StatusRule::Device(device),
+            None => StatusRule::Value {
+                worse: Worse::from_key(&self.worse).ok_or_else(|| bad("side", &self.worse))?,
+                degraded_at: self.degraded_at,
+                down_at: self.down_at,
+            },
+        };
+        let range = HistoryRange::from_key(&self.range).ok_or_else(|| bad("range", &self.range))?;
+        Ok(StoredWidget {
+            id: self.id,
+            spec: WidgetSpec {
+                kind,
+                label: self.label,
+                topic: self.topic,
+                pointer: self.pointer,
+                unit: self.unit,
+                status,
+                range,
+            },
+            last_level: self.last_level.as_deref().and_then(Level::from_key),
+        })
+    }
+}
+
+/// The columns of a widget's settings, in the order `bind_widget` binds them from `$first`.
+const WIDGET_COLUMNS: &str =
+    "kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, range";
+
+fn bind_widget<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    spec: &'q WidgetSpec,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let (worse, degraded_at, down_at, device) = match &spec.status {
+        StatusRule::Value {
+            worse,
+            degraded_at,
+            down_at,
+        } => (worse.key(), *degraded_at, *down_at, None),
+        StatusRule::Device(device) => ("above", None, None, Some(device.as_str())),
+    };
+    query
+        .bind(spec.kind.key())
+        .bind(&spec.label)
+        .bind(&spec.topic)
+        .bind(&spec.pointer)
+        .bind(&spec.unit)
+        .bind(worse)
+        .bind(degraded_at)
+        .bind(down_at)
+        .bind(device)
+        .bind(spec.range.key())
+}
+
+impl Store {
+    /// Every page, by slug, for the editor.
+    pub async fn status_pages(&self) -> Result<Vec<PageListing>, sqlx::Error> {
+        let rows: Vec<(i64, String, String, bool, i64)> = sqlx::query_as(
+            "select p.id, p.slug, p.title, p.published, \
+                    (select count(*) from status_widget w where w.page_id = p.id) \
+             from status_page p order by p.slug",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, slug, title, published, widgets)| PageListing {
+                id,
+                slug,
+                title,
+                published,
+                widgets,
+            })
+            .collect())
+    }
+
+    /// The slugs of the published pages.
+    pub async fn published_slugs(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar("select slug from status_page where published order by slug")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The page at `slug`, with its widgets in order.
+    pub async fn status_page_by_slug(&self, slug: &str) -> Result<Option<StoredPage>, sqlx::Error> {
+        let id: Option<i64> = sqlx::query_scalar("select id from status_page where slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?;
+        match id {
+            Some(id) => self.status_page(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Page `id`, with its widgets in order.
+    pub async fn status_page(&self, id: i64) -> Result<Option<StoredPage>, sqlx::Error> {
+        let page: Option<(String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(
+            "select slug, title, description, published, updated_at from status_page where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((slug, title, description, published, updated_at)) = page else {
+            return Ok(None);
+        };
+        let rows: Vec<WidgetRow> = sqlx::query_as(&format!(
+            "select id, {WIDGET_COLUMNS}, last_level from status_widget \
+             where page_id = $1 order by position, id"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(StoredPage {
+            id,
+            spec: PageSpec {
+                slug,
+                title,
+                description,
+                published,
+            },
+            updated_at_ms: updated_at.timestamp_millis(),
+            widgets: rows
+                .into_iter()
+                .map(WidgetRow::into_widget)
+                .collect::<Result<_, _>>()?,
+        }))
+    }
+
+    /// Creates a page; `None` when its slug is taken.
+    pub async fn create_status_page(&self, spec: &PageSpec) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar(
+            "insert into status_page (slug, title, description, published) \
+             values ($1, $2, $3, $4) on conflict (slug) do nothing returning id",
+        )
+        .bind(&spec.slug)
+        .bind(&spec.title)
+        .bind(&spec.description)
+        .bind(spec.published)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn update_status_page(
+        &self,
+        id: i64,
+        spec: &PageSpec,
+    ) -> Result<PageChange, sqlx::Error> {
+        let updated = sqlx::query(
+            "update status_page set slug = $2, title = $3, description = $4, published = $5, \
+                    updated_at = now() \
+             where id = $1",
+        )
+        .bind(id)
+        .bind(&spec.slug)
+        .bind(&spec.title)
+        .bind(&spec.description)
+        .bind(spec.published)
+        .execute(&self.pool)
+        .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => Ok(PageChange::NoSuchPage),
+            Ok(_) => Ok(PageChange::Done),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Ok(PageChange::SlugTaken)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes page `id` with its widgets and their history of changes.
+    pub async fn delete_status_page(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("delete from status_page where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Adds a widget at the end of page `page_id`; `None` when there is no such page.
+    pub async fn add_status_widget(
+        &self,
+        page_id: i64,
+        spec: &WidgetSpec,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let query = format!(
+            "insert into status_widget (page_id, position, {WIDGET_COLUMNS}) \
+             select p.id, coalesce((select max(position) + 1 from status_widget \
+                                    where page_id = p.id), 0), \
+                    $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             from status_page p where p.id = $1 \
+             returning id"
+        );
+        let id = bind_widget(sqlx::query(&query).bind(page_id), spec)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| sqlx::Row::get::<i64, _>(&row, 0));
+        if id.is_some() {
+            self.touch_status_page(page_id).await?;
+        }
+        Ok(id)
+    }
+
+    /// Rewrites widget `id` of page `page_id`; false when there is no such widget there.
+    pub async fn update_status_widget(
+        &self,
+        page_id: i64,
+        id: i64,
+        spec: &WidgetSpec,
+    ) -> Result<bool, sqlx::Error> {
+        let query = format!(
+            "update status_widget set ({WIDGET_COLUMNS}) = \
+                    ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             where page_id = $1 and id = $2"
+        );
+        let done = bind_widget(sqlx::query(&query).bind(page_id).bind(id), spec)
+            .execute(&self.pool)
+            .await?;
+        self.touch_status_page(page_id).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn delete_status_widget(&self, page_id: i64, id: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("delete from status_widget where page_id = $1 and id = $2")
+            .bind(page_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        self.touch_status_page(page_id).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Swaps widget `id` with its neighbour before it (`earlier`) or after it; false when there
+    /// is no such widget or no neighbour on that side.
+    pub async fn move_status_widget(
+        &self,
+        page_id: i64,
+        id: i64,
+        earlier: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut order: Vec<i64> = sqlx::query_scalar(
+            "select id from status_widget where page_id = $1 order by position, id for update",
+        )
+        .bind(page_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(at) = order.iter().position(|widget| *widget == id) else {
+            return Ok(false);
+        };
+        let other = if earlier {
+            at.checked_sub(1)
+        } else {
+            Some(at + 1)
+        };
+        let Some(other) = other.filter(|other| *other < order.len()) else {
+            return Ok(false);
+        };
+        order.swap(at, other);
+        // Renumbered whole, so positions stay dense whatever deletions left behind.
+        sqlx::query(
+            "update status_widget w set position = o.position \
+             from unnest($1::bigint[]) with ordinality as o(id, position) \
+             where w.id = o.id",
+        )
+        .bind(&order)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.touch_status_page(page_id).await?;
+        Ok(true)
+    }
+
+    async fn touch_status_page(&self, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("update status_page set updated_at = now() where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest message of each of `topics` that has one.
+    pub async fn newest_of_topics(
+        &self,
+        topics: &[String],
+    ) -> Result<Vec<TopicNewest>, sqlx::Error> {
+        let rows: Vec<NewestRow> =
+            sqlx::query_as(&format!("{NEWEST_SELECT} where t.name = any($1)"))
+                .bind(topics)
+                .bind(STATUS_PAYLOAD_MAX_BYTES)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(TopicNewest::from).collect())
+    }
+
+    /// The newest message of the topics starting with `prefix`, at most `limit` of them, by name.
+    /// The caller narrows them to its filter: `prefix` is the filter's literal start.
+    pub async fn newest_under(
+        &self,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<TopicNewest>, sqlx::Error> {
+        let rows: Vec<NewestRow> = sqlx::query_as(&format!(
+            "{NEWEST_SELECT} where left(t.name, length($1)) = $1 order by t.name limit $3"
+        ))
+        .bind(prefix)
+        .bind(STATUS_PAYLOAD_MAX_BYTES)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(TopicNewest::from).collect())
+    }
+
+    /// A sampled series of each of `topics`: the time from `from` is cut into `points`
+    /// intervals of `step_ms`, and each interval gives its newest message, if any. One index
+    /// lookup per interval, so the cost depends on the number of points, never on how many
+    /// messages were stored.
+    pub async fn sampled_series(
+        &self,
+        topics: &[String],
+        from: DateTime<Utc>,
+        step_ms: i64,
+        points: i64,
+    ) -> Result<Vec<Sample>, sqlx::Error> {
+        let rows: Vec<(String, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
+            "select t.name, m.received_at, m.payload \
+             from topic t \
+             cross join lateral generate_series(0, $4 - 1) as step(n) \
+             cross join lateral ( \
+                 select received_at, payload from message \
+                 where topic_id = t.id \
+                   and received_at >= $2 + step.n * $3 * interval '1 millisecond' \
+                   and received_at < $2 + (step.n + 1) * $3 * interval '1 millisecond' \
+                   and octet_length(payload) <= $5 \
+                 order by received_at desc limit 1) m \
+             where t.name = any($1) \
+             order by t.name, m.received_at",
+        )
+        .bind(topics)
+        .bind(from)
+        .bind(step_ms as f64)
+        .bind(points)
+        .bind(STATUS_PAYLOAD_MAX_BYTES)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(topic, received_at, payload)| Sample {
+                topic,
+                received_at_ms: received_at.timestamp_millis(),
+                payload,
+            })
+            .collect())
+    }
+
+    /// Records that widget `id` is now at `level`, unless that is what was recorded last (by
+    /// this instance or another). Returns whether a change was recorded.
+    pub async fn record_status_level(
+        &self,
+        id: i64,
+        level: Level,
+        at: DateTime<Utc>,
+    ) -> Result<bool, sqlx::Error> {
+        // One statement, so two instances seeing the same change record it once.
+        let recorded: Option<i64> = sqlx::query_scalar(
+            "with changed as ( \
+                 update status_widget w set last_level = $2 \
+                 from (select id, last_level as before from status_widget where id = $1 for update) old \
+                 where w.id = old.id and w.last_level is distinct from $2 \
+                 returning w.id, old.before) \
+             insert into status_change (widget_id, at, from_level, to_level) \
+             select id, $3, before, $2 from changed returning id",
+        )
+        .bind(id)
+        .bind(level.key())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(recorded.is_some())
+    }
+
+    /// The newest status changes of those of page `page_id`'s widgets in `widgets`, newest first.
+    pub async fn status_changes(
+        &self,
+        page_id: i64,
+        widgets: &[i64],
+        limit: i64,
+    ) -> Result<Vec<StatusChange>, sqlx::Error> {
+        type Row = (i64, i64, String, DateTime<Utc>, Option<String>, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "select c.id, c.widget_id, w.label, c.at, c.from_level, c.to_level \
+             from status_change c join status_widget w on w.id = c.widget_id \
+             where w.page_id = $1 and w.id = any($3) \
+             order by c.at desc, c.id desc limit $2",
+        )
+        .bind(page_id)
+        .bind(limit)
+        .bind(widgets)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, widget_id, label, at, from, to)| {
+                Some(StatusChange {
+                    id,
+                    widget_id,
+                    label,
+                    at_ms: at.timestamp_millis(),
+                    from: from.as_deref().and_then(Level::from_key),
+                    to: Level::from_key(&to)?,
+                })
+            })
+            .collect())
+    }
+}

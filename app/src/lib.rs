@@ -8,10 +8,6 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 
-// The settings (`server/src/config`, rewritten on a branch of their own) name topic filters by
-// this path; it stays until they name `app::domain::topic_filter`.
-pub use domain::topic_filter;
-
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{

@@ -27,7 +27,7 @@ mod layers;
 mod table;
 mod values;
 
-use app::topic_filter::TopicFilter;
+use app::domain::topic_filter::TopicFilter;
 use layers::{File, Layers, Sources};
 use std::fmt;
 use std::net::SocketAddr;

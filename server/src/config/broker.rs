@@ -1,7 +1,7 @@
 //! Where the broker is and how Lookout logs in: its URL, split into an address that may be
 //! printed and a login that never is, and the topic filters to subscribe to.
 
-use app::topic_filter::TopicFilter;
+use app::domain::topic_filter::TopicFilter;
 use rumqttc::QoS;
 use std::fmt;
 use url::Url;

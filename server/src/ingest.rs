@@ -195,7 +195,7 @@ impl Broker {
                     let received_at = Utc::now();
                     let message = intake.check(publish);
                     if let Some(live) = &live {
-                        intake.show_live(live, &message, received_at);
+                        message.show_live(live, received_at);
                     }
                     let connection = Some(self.session.current());
                     if intake
@@ -319,7 +319,7 @@ impl LiveFeed {
                     let Some(intake) = &intake else { continue };
                     let received_at = Utc::now();
                     let message = intake.check(publish);
-                    intake.show_live(&live, &message, received_at);
+                    message.show_live(&live, received_at);
                     // In MQTT 3.1.1 the flag is set only on the replay of a new subscription.
                     if message.publish.retain
                         && intake.store(message, received_at, None).await.is_err()
@@ -485,6 +485,23 @@ struct Checked {
     refusal: Option<Refusal>,
 }
 
+impl Checked {
+    /// Shows the message to the live views before it is stored: they must not wait for a
+    /// commit. What will not be stored is not shown either.
+    fn show_live(&self, live: &LiveHub, received_at: DateTime<Utc>) {
+        if self.refusal.is_none() {
+            let publish = &self.publish;
+            live.publish(
+                &publish.topic,
+                received_at,
+                publish.payload.clone(),
+                publish.qos as u8,
+                publish.retain,
+            );
+        }
+    }
+}
+
 impl Intake {
     /// `budget_bytes`: how many bytes of topics and payloads may be received and not yet
     /// stored (the writer's memory bound).
@@ -512,21 +529,6 @@ impl Intake {
                 .map(Refusal::Topic)
         };
         Checked { publish, refusal }
-    }
-
-    /// Shows a message to the live views before it is stored: they must not wait for a commit.
-    /// What will not be stored is not shown either.
-    fn show_live(&self, live: &LiveHub, message: &Checked, received_at: DateTime<Utc>) {
-        let publish = &message.publish;
-        if message.refusal.is_none() {
-            live.publish(
-                &publish.topic,
-                received_at,
-                publish.payload.clone(),
-                publish.qos as u8,
-                publish.retain,
-            );
-        }
     }
 
     /// Hands a message to the writer. Waits while the writer holds its whole budget or its

@@ -11,6 +11,9 @@ tools=${LOOKOUT_TOOLS:-/var/cache/lookout-tools}
 # These must match Cargo.lock: the wasm-bindgen CLI has to equal the wasm-bindgen crate exactly.
 CARGO_LEPTOS_VERSION=0.3.10
 WASM_BINDGEN_VERSION=0.2.130
+# sqlx-cli writes and checks the queries' descriptions in .sqlx/ (scripts/prepare-queries.sh); its
+# version is the sqlx crate's, so both describe queries alike.
+SQLX_CLI_VERSION=0.8.6
 BINARYEN_VERSION=132
 
 log() { printf '\033[1mbootstrap:\033[0m %s\n' "$*" >&2; }
@@ -62,6 +65,12 @@ if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes, once)"
   # Not --locked: its lock file names a dependency version that the registry no longer serves.
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --quiet
+fi
+
+if [ "$(installed_version sqlx)" != "$SQLX_CLI_VERSION" ]; then
+  log "installing sqlx-cli $SQLX_CLI_VERSION (a few minutes, once)"
+  cargo install sqlx-cli --version "$SQLX_CLI_VERSION" --no-default-features \
+    --features rustls,postgres --locked --quiet
 fi
 
 # wasm-opt for release builds: Debian's binaryen is too old for cargo-leptos. (The browser tests'

@@ -20,6 +20,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # No module of app/src uses a layer above its own (docs/architecture.md).
 python3 "$root/scripts/check-layers.py"
+"$root/scripts/prepare-queries.sh" --check
 
 say "building the site and the binary"
 # --split: the wasm is split where the app marks lazily loaded pages (app/src/lib.rs); without

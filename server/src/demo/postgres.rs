@@ -156,12 +156,14 @@ impl PrivatePostgres {
         let mut connection = sqlx::PgConnection::connect(&url_for(&self.cluster, "postgres"))
             .await
             .context("cannot connect to the demo's PostgreSQL")?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("select 1 from pg_database where datname = $1")
-                .bind(DATABASE)
-                .fetch_optional(&mut connection)
-                .await?;
+        let exists = sqlx::query_scalar!(
+            r#"select true as "exists!" from pg_database where datname::text = $1"#,
+            DATABASE,
+        )
+        .fetch_optional(&mut connection)
+        .await?;
         if exists.is_none() {
+            // Built at run time: a database's name cannot be a parameter.
             sqlx::query(&format!("create database {DATABASE}"))
                 .execute(&mut connection)
                 .await

@@ -72,15 +72,15 @@ impl Store {
     /// Appends one row to the audit log.
     pub async fn audit(&self, entry: &AuditEntry<'_>) -> Result<(), sqlx::Error> {
         // jsonb travels as text: sqlx's `json` feature would be a dependency for this one column.
-        sqlx::query(
+        sqlx::query!(
             "insert into audit_log (actor_user_id, actor_name, client_addr, action, detail) \
-             values ($1, $2, $3, $4, $5::jsonb)",
+             values ($1, $2, $3, $4, $5::text::jsonb)",
+            entry.actor_user_id,
+            entry.actor_name,
+            entry.client_addr,
+            entry.action,
+            entry.detail.to_string(),
         )
-        .bind(entry.actor_user_id)
-        .bind(entry.actor_name)
-        .bind(entry.client_addr)
-        .bind(entry.action)
-        .bind(entry.detail.to_string())
         .execute(&self.pool)
         .await
         .map(drop)
@@ -88,21 +88,12 @@ impl Store {
 
     /// The newest `limit` audit rows, newest first.
     pub async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            id: i64,
-            at: DateTime<Utc>,
-            actor_user_id: Option<i64>,
-            actor_name: Option<String>,
-            client_addr: Option<String>,
-            action: String,
-            detail: String,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
-            "select id, at, actor_user_id, actor_name, client_addr, action, detail::text as detail \
-             from audit_log order by at desc, id desc limit $1",
+        let rows = sqlx::query!(
+            r#"select id, at as "at: DateTime<Utc>", actor_user_id, actor_name, client_addr, action,
+                      detail::text as "detail!"
+               from audit_log order by at desc, id desc limit $1"#,
+            limit,
         )
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

@@ -157,14 +157,17 @@ impl BatchWriter {
         } else {
             // `do update` (a no-op) rather than `do nothing`, so existing topics return ids too;
             // sorted names keep concurrent writers from deadlocking on each other's rows.
-            sqlx::query_as(
+            sqlx::query!(
                 "insert into topic (name) select * from unnest($1::text[]) \
                  on conflict (name) do update set name = excluded.name \
                  returning id, name",
+                &unknown as &[&str],
             )
-            .bind(&unknown)
             .fetch_all(&mut *tx)
             .await?
+            .into_iter()
+            .map(|row| (row.id, row.name))
+            .collect()
         };
         let fresh: HashMap<&str, i64> = fresh_ids
             .iter()
@@ -202,18 +205,18 @@ impl BatchWriter {
             entry.1 = index;
         }
 
-        sqlx::query(
+        sqlx::query!(
             "insert into message (topic_id, received_at, payload, qos, retain, value, kind) \
              select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
                                   $5::bool[], $6::float8[], $7::text[]::payload_kind[])",
+            &topic_ids,
+            &received as &[DateTime<Utc>],
+            &payloads as &[&[u8]],
+            &qos,
+            &retain,
+            &values as &[Option<f64>],
+            &kinds as &[&str],
         )
-        .bind(&topic_ids)
-        .bind(&received)
-        .bind(&payloads)
-        .bind(&qos)
-        .bind(&retain)
-        .bind(&values)
-        .bind(&kinds)
         .execute(&mut *tx)
         .await?;
 
@@ -240,7 +243,7 @@ impl BatchWriter {
         // The count always grows; the value only moves forward: a batch committing after a
         // newer one (two may commit at once) must not put an older value back. `latest.*` in
         // the SET list is the row as it was.
-        sqlx::query(
+        sqlx::query!(
             "insert into latest (topic_id, received_at, payload, qos, retain, value, kind, \
                                  message_count) \
              select * from unnest($1::int8[], $2::timestamptz[], $3::bytea[], $4::int2[], \
@@ -259,15 +262,15 @@ impl BatchWriter {
                          then excluded.value else latest.value end, \
                  kind = case when latest.received_at <= excluded.received_at \
                         then excluded.kind else latest.kind end",
+            &ids,
+            &last_received as &[DateTime<Utc>],
+            &last_payloads as &[&[u8]],
+            &last_qos,
+            &last_retain,
+            &last_values as &[Option<f64>],
+            &last_kinds as &[&str],
+            &counts,
         )
-        .bind(&ids)
-        .bind(&last_received)
-        .bind(&last_payloads)
-        .bind(&last_qos)
-        .bind(&last_retain)
-        .bind(&last_values)
-        .bind(&last_kinds)
-        .bind(&counts)
         .execute(&mut *tx)
         .await?;
 

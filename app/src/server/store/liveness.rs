@@ -13,17 +13,7 @@ impl Store {
     /// Every liveness rule, by name. A stored rule that no longer passes the checks (none should:
     /// they are checked on entry) is skipped with a warning.
     pub async fn liveness_rules(&self) -> Result<Vec<LivenessRule>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            id: i64,
-            name: String,
-            device_filter: String,
-            status_topic: Option<String>,
-            interval_seconds: i32,
-            online_payload: String,
-            offline_payload: String,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows = sqlx::query!(
             "select id, name, device_filter, status_topic, interval_seconds, online_payload, \
                     offline_payload \
              from liveness_rule order by name, id",
@@ -54,18 +44,18 @@ impl Store {
     /// Adds a liveness rule (its id is ignored) and returns its id, or `None` when a rule for
     /// the same device filter exists already.
     pub async fn add_liveness_rule(&self, rule: &LivenessRule) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
+        sqlx::query_scalar!(
             "insert into liveness_rule (name, device_filter, status_topic, interval_seconds, \
                                         online_payload, offline_payload) \
              values ($1, $2, $3, $4, $5, $6) \
              on conflict (device_filter) do nothing returning id",
+            rule.name,
+            rule.devices.as_str(),
+            rule.status.as_ref().map(|status| status.as_str()),
+            rule.interval_seconds as i32,
+            rule.words.online,
+            rule.words.offline,
         )
-        .bind(&rule.name)
-        .bind(rule.devices.as_str())
-        .bind(rule.status.as_ref().map(|status| status.as_str()))
-        .bind(rule.interval_seconds as i32)
-        .bind(&rule.words.online)
-        .bind(&rule.words.offline)
         .fetch_optional(&self.pool)
         .await
     }
@@ -75,18 +65,18 @@ impl Store {
         &self,
         rule: &LivenessRule,
     ) -> Result<RuleChange, sqlx::Error> {
-        let updated = sqlx::query(
+        let updated = sqlx::query!(
             "update liveness_rule set name = $2, device_filter = $3, status_topic = $4, \
                  interval_seconds = $5, online_payload = $6, offline_payload = $7 \
              where id = $1",
+            rule.id,
+            rule.name,
+            rule.devices.as_str(),
+            rule.status.as_ref().map(|status| status.as_str()),
+            rule.interval_seconds as i32,
+            rule.words.online,
+            rule.words.offline,
         )
-        .bind(rule.id)
-        .bind(&rule.name)
-        .bind(rule.devices.as_str())
-        .bind(rule.status.as_ref().map(|status| status.as_str()))
-        .bind(rule.interval_seconds as i32)
-        .bind(&rule.words.online)
-        .bind(&rule.words.offline)
         .execute(&self.pool)
         .await;
         // A duplicate would have another rule's device filter.
@@ -95,8 +85,7 @@ impl Store {
 
     /// Deletes liveness rule `id`; `false` when there was no such rule.
     pub async fn delete_liveness_rule(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let deleted = sqlx::query("delete from liveness_rule where id = $1")
-            .bind(id)
+        let deleted = sqlx::query!("delete from liveness_rule where id = $1", id)
             .execute(&self.pool)
             .await?;
         Ok(deleted.rows_affected() > 0)
@@ -107,15 +96,6 @@ impl Store {
     /// subscribed), also the newest message that arrived live, from the history, so that a
     /// resubscription does not pass for a sign of life.
     pub async fn device_topics(&self, prefixes: &[&str]) -> Result<Vec<TopicSeen>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            name: String,
-            received_at: DateTime<Utc>,
-            retain: bool,
-            payload_prefix: Vec<u8>,
-            live_at: Option<DateTime<Utc>>,
-            live_payload_prefix: Option<Vec<u8>>,
-        }
         if prefixes.is_empty() {
             return Ok(Vec::new());
         }
@@ -125,22 +105,23 @@ impl Store {
             .collect();
         // `l.retain` inside the lateral query makes it a one-time filter: topics whose newest
         // message arrived live never touch the history.
-        let rows: Vec<Row> = sqlx::query_as(
-            "select t.name, l.received_at, l.retain, \
-                    substring(l.payload from 1 for $2) as payload_prefix, \
-                    live.received_at as live_at, live.payload_prefix as live_payload_prefix \
-             from latest l \
-             join topic t on t.id = l.topic_id \
-             left join lateral ( \
-                 select m.received_at, substring(m.payload from 1 for $2) as payload_prefix \
-                 from message m \
-                 where l.retain and m.topic_id = l.topic_id and not m.retain \
-                 order by m.received_at desc limit 1 \
-             ) live on true \
-             where t.name like any($1)",
+        let rows = sqlx::query!(
+            r#"select t.name, l.received_at as "received_at: DateTime<Utc>", l.retain,
+                      substring(l.payload from 1 for $2) as "payload_prefix!",
+                      live.received_at as "live_at?: DateTime<Utc>",
+                      live.payload_prefix as "live_payload_prefix?"
+               from latest l
+               join topic t on t.id = l.topic_id
+               left join lateral (
+                   select m.received_at, substring(m.payload from 1 for $2) as payload_prefix
+                   from message m
+                   where l.retain and m.topic_id = l.topic_id and not m.retain
+                   order by m.received_at desc limit 1
+               ) live on true
+               where t.name like any($1)"#,
+            &patterns,
+            STATUS_FETCH_BYTES,
         )
-        .bind(&patterns)
-        .bind(STATUS_FETCH_BYTES)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

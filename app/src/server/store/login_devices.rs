@@ -13,14 +13,14 @@ impl Store {
         name: &str,
         lifetime: Duration,
     ) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
+        sqlx::query_scalar!(
             "select d.user_id from login_device d join app_user u on u.id = d.user_id \
              where d.token_hash = $1 and lower(u.name) = lower($2) \
                and d.last_used_at > now() - make_interval(secs => $3)",
+            token_hash,
+            name,
+            lifetime.as_secs_f64(),
         )
-        .bind(token_hash)
-        .bind(name)
-        .bind(lifetime.as_secs_f64())
         .fetch_optional(&self.pool)
         .await
     }
@@ -39,26 +39,30 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if let Some(old) = replaces {
-            sqlx::query("delete from login_device where token_hash = $1 and user_id = $2")
-                .bind(old)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("insert into login_device (token_hash, user_id) values ($1, $2)")
-            .bind(token_hash)
-            .bind(user_id)
+            sqlx::query!(
+                "delete from login_device where token_hash = $1 and user_id = $2",
+                old,
+                user_id,
+            )
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        }
+        sqlx::query!(
+            "insert into login_device (token_hash, user_id) values ($1, $2)",
+            token_hash,
+            user_id,
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
             "delete from login_device where user_id = $1 and ( \
                  last_used_at <= now() - make_interval(secs => $3) \
                  or token_hash in (select token_hash from login_device where user_id = $1 \
                                    order by last_used_at desc, created_at desc offset $2))",
+            user_id,
+            keep,
+            lifetime.as_secs_f64(),
         )
-        .bind(user_id)
-        .bind(keep)
-        .bind(lifetime.as_secs_f64())
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -71,16 +75,15 @@ impl Store {
         token_hash: &[u8],
         limit: i32,
     ) -> Result<bool, sqlx::Error> {
-        let failures: Option<i32> = sqlx::query_scalar(
+        let failures = sqlx::query_scalar!(
             "update login_device set failures = failures + 1 where token_hash = $1 \
              returning failures",
+            token_hash,
         )
-        .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
         if failures.is_some_and(|failures| failures >= limit) {
-            sqlx::query("delete from login_device where token_hash = $1")
-                .bind(token_hash)
+            sqlx::query!("delete from login_device where token_hash = $1", token_hash)
                 .execute(&self.pool)
                 .await?;
             return Ok(true);
@@ -91,8 +94,7 @@ impl Store {
     /// Forgets every device of `user_id`: after a password change, whoever logged in with the old
     /// one may hold a device cookie. Returns how many there were.
     pub async fn forget_login_devices(&self, user_id: i64) -> Result<u64, sqlx::Error> {
-        sqlx::query("delete from login_device where user_id = $1")
-            .bind(user_id)
+        sqlx::query!("delete from login_device where user_id = $1", user_id)
             .execute(&self.pool)
             .await
             .map(|done| done.rows_affected())

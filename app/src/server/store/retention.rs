@@ -75,8 +75,9 @@ impl Store {
                 continue;
             }
             let next = day + Days::new(1);
-            // Identifiers and bounds come from dates we formatted, never from input. The bounds
-            // name their time zone, so they are UTC days whatever the session's zone.
+            // A statement built at run time, unlike every other: a table's name cannot be a
+            // parameter. Identifiers and bounds come from dates we formatted, never from input.
+            // The bounds name their time zone, so they are UTC days whatever the session's zone.
             let sql = format!(
                 "create table if not exists {} partition of message \
                  for values from ('{day} 00:00:00+00') to ('{next} 00:00:00+00')",
@@ -104,9 +105,10 @@ impl Store {
     /// The partitions of `message` that Lookout made (daily ones and the default), oldest first.
     /// Partitions someone else attached are not listed, so maintenance leaves them alone.
     pub async fn message_partitions(&self) -> Result<Vec<MessagePartition>, sqlx::Error> {
-        let names: Vec<String> = sqlx::query_scalar(
-            "select c.relname::text from pg_inherits i join pg_class c on c.oid = i.inhrelid \
-             where i.inhparent = 'message'::regclass",
+        let names = sqlx::query_scalar!(
+            r#"select c.relname::text as "name!"
+               from pg_inherits i join pg_class c on c.oid = i.inhrelid
+               where i.inhparent = 'message'::regclass"#
         )
         .fetch_all(&self.pool)
         .await?;
@@ -122,9 +124,10 @@ impl Store {
     /// rather than wait long for its lock: while a drop waits, inserts queue behind it.
     pub async fn drop_message_partition(&self, day: NaiveDate) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("set local lock_timeout = '5s'")
-            .execute(&mut *tx)
+        sqlx::query!("select set_config('lock_timeout', '5s', true)")
+            .fetch_one(&mut *tx)
             .await?;
+        // Built at run time: a table's name cannot be a parameter.
         let sql = format!(
             "drop table if exists {}",
             MessagePartition::Day(day).table()
@@ -135,9 +138,10 @@ impl Store {
 
     /// Every topic's id and name.
     pub async fn topic_names(&self) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        sqlx::query_as("select id, name from topic")
+        let rows = sqlx::query!("select id, name from topic")
             .fetch_all(&self.pool)
-            .await
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.id, row.name)).collect())
     }
 
     /// Deletes the messages of `partition` received before `before`, of the topics `topic_ids`
@@ -150,7 +154,8 @@ impl Store {
         topic_ids: Option<&[i64]>,
         before: DateTime<Utc>,
     ) -> Result<u64, sqlx::Error> {
-        // Per partition, because a ctid only identifies a row within one table.
+        // Per partition, because a ctid only identifies a row within one table; built at run
+        // time, as a table's name cannot be a parameter.
         let table = partition.table();
         let topics = if topic_ids.is_some() {
             "topic_id = any($3) and"
@@ -183,10 +188,12 @@ impl Store {
         // connection that goes back to the pool. The transaction stays idle and takes no
         // snapshot, so holding it open does not hold back vacuum.
         let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1)")
-            .bind(MAINTENANCE_LOCK_KEY)
-            .fetch_one(&mut *tx)
-            .await?;
+        let locked = sqlx::query_scalar!(
+            r#"select pg_try_advisory_xact_lock($1) as "locked!""#,
+            MAINTENANCE_LOCK_KEY,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         Ok(locked.then_some(MaintenanceLock(tx)))
     }
 }

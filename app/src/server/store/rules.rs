@@ -10,15 +10,17 @@ impl Store {
     /// parses (none should: they are checked on entry) is skipped with a warning rather than
     /// granting anything.
     pub async fn access_rules(&self) -> Result<Vec<AccessRule>, sqlx::Error> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "select id, role, filter, permission::text from access_rule \
-             order by role, permission, filter",
+        let rows = sqlx::query!(
+            r#"select id, role, filter, permission::text as "permission!" from access_rule
+               order by role, permission, filter"#
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, audience, filter, permission)| {
+            .filter_map(|row| {
+                let (id, audience, filter, permission) =
+                    (row.id, row.role, row.filter, row.permission);
                 let parsed = (
                     audience.parse::<Audience>().ok(),
                     TopicFilter::parse(&filter).ok(),
@@ -47,14 +49,14 @@ impl Store {
         filter: &TopicFilter,
         permission: Permission,
     ) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
+        sqlx::query_scalar!(
             "insert into access_rule (role, filter, permission) \
-             values ($1, $2, $3::access_permission) \
+             values ($1, $2, $3::text::access_permission) \
              on conflict (role, filter, permission) do nothing returning id",
+            audience.as_str(),
+            filter.as_str(),
+            permission.as_str(),
         )
-        .bind(audience.as_str())
-        .bind(filter.as_str())
-        .bind(permission.as_str())
         .fetch_optional(&self.pool)
         .await
     }
@@ -67,15 +69,15 @@ impl Store {
         filter: &TopicFilter,
         permission: Permission,
     ) -> Result<RuleChange, sqlx::Error> {
-        let updated = sqlx::query(
+        let updated = sqlx::query!(
             "update access_rule set role = $2, filter = $3, \
-                 permission = $4::access_permission \
+                 permission = $4::text::access_permission \
              where id = $1",
+            id,
+            audience.as_str(),
+            filter.as_str(),
+            permission.as_str(),
         )
-        .bind(id)
-        .bind(audience.as_str())
-        .bind(filter.as_str())
-        .bind(permission.as_str())
         .execute(&self.pool)
         .await;
         // A duplicate would become a copy of another rule.
@@ -84,8 +86,7 @@ impl Store {
 
     /// Deletes rule `id`; `false` when there was no such rule.
     pub async fn delete_access_rule(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let deleted = sqlx::query("delete from access_rule where id = $1")
-            .bind(id)
+        let deleted = sqlx::query!("delete from access_rule where id = $1", id)
             .execute(&self.pool)
             .await?;
         Ok(deleted.rows_affected() > 0)

@@ -46,13 +46,7 @@ pub struct TopicNewest {
     pub payload: Option<Vec<u8>>,
 }
 
-/// A topic's newest message, its payload only when small enough (`$2`); callers add the
-/// condition that picks the topics.
-const NEWEST_SELECT: &str = "select t.name, l.received_at, \
-         case when octet_length(l.payload) <= $2 then l.payload end as payload \
-     from topic t join latest l on l.topic_id = t.id";
-
-#[derive(sqlx::FromRow)]
+/// A topic's newest message, its payload only when no larger than a page reads.
 struct NewestRow {
     name: String,
     received_at: DateTime<Utc>,
@@ -96,7 +90,6 @@ pub enum PageChange {
     SlugTaken,
 }
 
-#[derive(sqlx::FromRow)]
 struct WidgetRow {
     id: i64,
     kind: String,
@@ -145,68 +138,68 @@ impl WidgetRow {
     }
 }
 
-/// The columns of a widget's settings, in the order `bind_widget` binds them from `$first`.
-const WIDGET_COLUMNS: &str =
-    "kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, range";
+/// A widget's settings as the columns of `status_widget` hold them.
+struct WidgetColumns<'a> {
+    kind: &'static str,
+    label: &'a str,
+    topic: &'a str,
+    pointer: &'a str,
+    unit: &'a str,
+    worse: &'static str,
+    degraded_at: Option<f64>,
+    down_at: Option<f64>,
+    device: Option<&'a str>,
+    range: &'static str,
+}
 
-fn bind_widget<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    spec: &'q WidgetSpec,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let (worse, degraded_at, down_at, device) = match &spec.status {
-        StatusRule::Value {
+impl<'a> WidgetColumns<'a> {
+    fn of(spec: &'a WidgetSpec) -> Self {
+        let (worse, degraded_at, down_at, device) = match &spec.status {
+            StatusRule::Value {
+                worse,
+                degraded_at,
+                down_at,
+            } => (worse.key(), *degraded_at, *down_at, None),
+            StatusRule::Device(device) => ("above", None, None, Some(device.as_str())),
+        };
+        Self {
+            kind: spec.kind.key(),
+            label: &spec.label,
+            topic: &spec.topic,
+            pointer: &spec.pointer,
+            unit: &spec.unit,
             worse,
             degraded_at,
             down_at,
-        } => (worse.key(), *degraded_at, *down_at, None),
-        StatusRule::Device(device) => ("above", None, None, Some(device.as_str())),
-    };
-    query
-        .bind(spec.kind.key())
-        .bind(&spec.label)
-        .bind(&spec.topic)
-        .bind(&spec.pointer)
-        .bind(&spec.unit)
-        .bind(worse)
-        .bind(degraded_at)
-        .bind(down_at)
-        .bind(device)
-        .bind(spec.range.key())
+            device,
+            range: spec.range.key(),
+        }
+    }
 }
 
 impl Store {
     /// Every page, by slug, for the editor.
     pub async fn status_pages(&self) -> Result<Vec<PageListing>, sqlx::Error> {
-        let rows: Vec<(i64, String, String, bool, i64)> = sqlx::query_as(
-            "select p.id, p.slug, p.title, p.published, \
-                    (select count(*) from status_widget w where w.page_id = p.id) \
-             from status_page p order by p.slug",
+        sqlx::query_as!(
+            PageListing,
+            r#"select p.id, p.slug, p.title, p.published,
+                      (select count(*) from status_widget w where w.page_id = p.id) as "widgets!"
+               from status_page p order by p.slug"#
         )
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, slug, title, published, widgets)| PageListing {
-                id,
-                slug,
-                title,
-                published,
-                widgets,
-            })
-            .collect())
+        .await
     }
 
     /// The slugs of the published pages.
     pub async fn published_slugs(&self) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar("select slug from status_page where published order by slug")
+        sqlx::query_scalar!("select slug from status_page where published order by slug")
             .fetch_all(&self.pool)
             .await
     }
 
     /// The page at `slug`, with its widgets in order.
     pub async fn status_page_by_slug(&self, slug: &str) -> Result<Option<StoredPage>, sqlx::Error> {
-        let id: Option<i64> = sqlx::query_scalar("select id from status_page where slug = $1")
-            .bind(slug)
+        let id = sqlx::query_scalar!("select id from status_page where slug = $1", slug)
             .fetch_optional(&self.pool)
             .await?;
         match id {
@@ -217,31 +210,34 @@ impl Store {
 
     /// Page `id`, with its widgets in order.
     pub async fn status_page(&self, id: i64) -> Result<Option<StoredPage>, sqlx::Error> {
-        let page: Option<(String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(
-            "select slug, title, description, published, updated_at from status_page where id = $1",
+        let page = sqlx::query!(
+            r#"select slug, title, description, published, updated_at as "updated_at: DateTime<Utc>"
+               from status_page where id = $1"#,
+            id,
         )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((slug, title, description, published, updated_at)) = page else {
+        let Some(page) = page else {
             return Ok(None);
         };
-        let rows: Vec<WidgetRow> = sqlx::query_as(&format!(
-            "select id, {WIDGET_COLUMNS}, last_level from status_widget \
-             where page_id = $1 order by position, id"
-        ))
-        .bind(id)
+        let rows = sqlx::query_as!(
+            WidgetRow,
+            "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
+                    range, last_level \
+             from status_widget where page_id = $1 order by position, id",
+            id,
+        )
         .fetch_all(&self.pool)
         .await?;
         Ok(Some(StoredPage {
             id,
             spec: PageSpec {
-                slug,
-                title,
-                description,
-                published,
+                slug: page.slug,
+                title: page.title,
+                description: page.description,
+                published: page.published,
             },
-            updated_at_ms: updated_at.timestamp_millis(),
+            updated_at_ms: page.updated_at.timestamp_millis(),
             widgets: rows
                 .into_iter()
                 .map(WidgetRow::into_widget)
@@ -251,14 +247,14 @@ impl Store {
 
     /// Creates a page; `None` when its slug is taken.
     pub async fn create_status_page(&self, spec: &PageSpec) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar(
+        sqlx::query_scalar!(
             "insert into status_page (slug, title, description, published) \
              values ($1, $2, $3, $4) on conflict (slug) do nothing returning id",
+            spec.slug,
+            spec.title,
+            spec.description,
+            spec.published,
         )
-        .bind(&spec.slug)
-        .bind(&spec.title)
-        .bind(&spec.description)
-        .bind(spec.published)
         .fetch_optional(&self.pool)
         .await
     }
@@ -268,16 +264,16 @@ impl Store {
         id: i64,
         spec: &PageSpec,
     ) -> Result<PageChange, sqlx::Error> {
-        let updated = sqlx::query(
+        let updated = sqlx::query!(
             "update status_page set slug = $2, title = $3, description = $4, published = $5, \
                     updated_at = now() \
              where id = $1",
+            id,
+            spec.slug,
+            spec.title,
+            spec.description,
+            spec.published,
         )
-        .bind(id)
-        .bind(&spec.slug)
-        .bind(&spec.title)
-        .bind(&spec.description)
-        .bind(spec.published)
         .execute(&self.pool)
         .await;
         match updated {
@@ -292,8 +288,7 @@ impl Store {
 
     /// Deletes page `id` with its widgets and their history of changes.
     pub async fn delete_status_page(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("delete from status_page where id = $1")
-            .bind(id)
+        let done = sqlx::query!("delete from status_page where id = $1", id)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -305,18 +300,30 @@ impl Store {
         page_id: i64,
         spec: &WidgetSpec,
     ) -> Result<Option<i64>, sqlx::Error> {
-        let query = format!(
-            "insert into status_widget (page_id, position, {WIDGET_COLUMNS}) \
+        let w = WidgetColumns::of(spec);
+        let id = sqlx::query_scalar!(
+            "insert into status_widget (page_id, position, kind, label, topic, pointer, unit, \
+                                        worse, degraded_at, down_at, device, range) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
-                    $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+                    $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
+                    $8::float8, $9::float8, $10::text, $11::text \
              from status_page p where p.id = $1 \
-             returning id"
-        );
-        let id = bind_widget(sqlx::query(&query).bind(page_id), spec)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| sqlx::Row::get::<i64, _>(&row, 0));
+             returning id",
+            page_id,
+            w.kind,
+            w.label,
+            w.topic,
+            w.pointer,
+            w.unit,
+            w.worse,
+            w.degraded_at,
+            w.down_at,
+            w.device,
+            w.range,
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         if id.is_some() {
             self.touch_status_page(page_id).await?;
         }
@@ -330,24 +337,39 @@ impl Store {
         id: i64,
         spec: &WidgetSpec,
     ) -> Result<bool, sqlx::Error> {
-        let query = format!(
-            "update status_widget set ({WIDGET_COLUMNS}) = \
-                    ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             where page_id = $1 and id = $2"
-        );
-        let done = bind_widget(sqlx::query(&query).bind(page_id).bind(id), spec)
-            .execute(&self.pool)
-            .await?;
+        let w = WidgetColumns::of(spec);
+        let done = sqlx::query!(
+            "update status_widget set kind = $3, label = $4, topic = $5, pointer = $6, \
+                    unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
+                    range = $12 \
+             where page_id = $1 and id = $2",
+            page_id,
+            id,
+            w.kind,
+            w.label,
+            w.topic,
+            w.pointer,
+            w.unit,
+            w.worse,
+            w.degraded_at,
+            w.down_at,
+            w.device,
+            w.range,
+        )
+        .execute(&self.pool)
+        .await?;
         self.touch_status_page(page_id).await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn delete_status_widget(&self, page_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query("delete from status_widget where page_id = $1 and id = $2")
-            .bind(page_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query!(
+            "delete from status_widget where page_id = $1 and id = $2",
+            page_id,
+            id,
+        )
+        .execute(&self.pool)
+        .await?;
         self.touch_status_page(page_id).await?;
         Ok(done.rows_affected() > 0)
     }
@@ -361,10 +383,10 @@ impl Store {
         earlier: bool,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let mut order: Vec<i64> = sqlx::query_scalar(
+        let mut order = sqlx::query_scalar!(
             "select id from status_widget where page_id = $1 order by position, id for update",
+            page_id,
         )
-        .bind(page_id)
         .fetch_all(&mut *tx)
         .await?;
         let Some(at) = order.iter().position(|widget| *widget == id) else {
@@ -380,12 +402,12 @@ impl Store {
         };
         order.swap(at, other);
         // Renumbered whole, so positions stay dense whatever deletions left behind.
-        sqlx::query(
+        sqlx::query!(
             "update status_widget w set position = o.position \
              from unnest($1::bigint[]) with ordinality as o(id, position) \
              where w.id = o.id",
+            &order,
         )
-        .bind(&order)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -394,10 +416,12 @@ impl Store {
     }
 
     async fn touch_status_page(&self, id: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("update status_page set updated_at = now() where id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "update status_page set updated_at = now() where id = $1",
+            id
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -406,12 +430,17 @@ impl Store {
         &self,
         topics: &[String],
     ) -> Result<Vec<TopicNewest>, sqlx::Error> {
-        let rows: Vec<NewestRow> =
-            sqlx::query_as(&format!("{NEWEST_SELECT} where t.name = any($1)"))
-                .bind(topics)
-                .bind(STATUS_PAYLOAD_MAX_BYTES)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query_as!(
+            NewestRow,
+            r#"select t.name, l.received_at as "received_at: DateTime<Utc>",
+                      case when octet_length(l.payload) <= $2 then l.payload end as "payload?"
+               from topic t join latest l on l.topic_id = t.id
+               where t.name = any($1)"#,
+            topics,
+            STATUS_PAYLOAD_MAX_BYTES,
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(TopicNewest::from).collect())
     }
 
@@ -422,12 +451,16 @@ impl Store {
         prefix: &str,
         limit: i64,
     ) -> Result<Vec<TopicNewest>, sqlx::Error> {
-        let rows: Vec<NewestRow> = sqlx::query_as(&format!(
-            "{NEWEST_SELECT} where left(t.name, length($1)) = $1 order by t.name limit $3"
-        ))
-        .bind(prefix)
-        .bind(STATUS_PAYLOAD_MAX_BYTES)
-        .bind(limit)
+        let rows = sqlx::query_as!(
+            NewestRow,
+            r#"select t.name, l.received_at as "received_at: DateTime<Utc>",
+                      case when octet_length(l.payload) <= $2 then l.payload end as "payload?"
+               from topic t join latest l on l.topic_id = t.id
+               where left(t.name, length($1)) = $1 order by t.name limit $3"#,
+            prefix,
+            STATUS_PAYLOAD_MAX_BYTES,
+            limit,
+        )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(TopicNewest::from).collect())
@@ -444,33 +477,35 @@ impl Store {
         step_ms: i64,
         points: i64,
     ) -> Result<Vec<Sample>, sqlx::Error> {
-        let rows: Vec<(String, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
-            "select t.name, m.received_at, m.payload \
-             from topic t \
-             cross join lateral generate_series(0, $4 - 1) as step(n) \
-             cross join lateral ( \
-                 select received_at, payload from message \
-                 where topic_id = t.id \
-                   and received_at >= $2 + step.n * $3 * interval '1 millisecond' \
-                   and received_at < $2 + (step.n + 1) * $3 * interval '1 millisecond' \
-                   and octet_length(payload) <= $5 \
-                 order by received_at desc limit 1) m \
-             where t.name = any($1) \
-             order by t.name, m.received_at",
+        let rows = sqlx::query!(
+            r#"select t.name, m.received_at as "received_at!: DateTime<Utc>", m.payload as "payload!"
+               from topic t
+               cross join lateral generate_series(0, $4::int8 - 1) as step(n)
+               cross join lateral (
+                   select received_at, payload from message
+                   where topic_id = t.id
+                     and received_at >= $2::timestamptz
+                                        + step.n * $3::float8 * interval '1 millisecond'
+                     and received_at < $2::timestamptz
+                                       + (step.n + 1) * $3::float8 * interval '1 millisecond'
+                     and octet_length(payload) <= $5::int4
+                   order by received_at desc limit 1) m
+               where t.name = any($1)
+               order by t.name, m.received_at"#,
+            topics,
+            from as DateTime<Utc>,
+            step_ms as f64,
+            points,
+            STATUS_PAYLOAD_MAX_BYTES,
         )
-        .bind(topics)
-        .bind(from)
-        .bind(step_ms as f64)
-        .bind(points)
-        .bind(STATUS_PAYLOAD_MAX_BYTES)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(topic, received_at, payload)| Sample {
-                topic,
-                received_at_ms: received_at.timestamp_millis(),
-                payload,
+            .map(|row| Sample {
+                topic: row.name,
+                received_at_ms: row.received_at.timestamp_millis(),
+                payload: row.payload,
             })
             .collect())
     }
@@ -484,18 +519,18 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<bool, sqlx::Error> {
         // One statement, so two instances seeing the same change record it once.
-        let recorded: Option<i64> = sqlx::query_scalar(
+        let recorded = sqlx::query_scalar!(
             "with changed as ( \
-                 update status_widget w set last_level = $2 \
+                 update status_widget w set last_level = $2::text \
                  from (select id, last_level as before from status_widget where id = $1 for update) old \
-                 where w.id = old.id and w.last_level is distinct from $2 \
+                 where w.id = old.id and w.last_level is distinct from $2::text \
                  returning w.id, old.before) \
              insert into status_change (widget_id, at, from_level, to_level) \
-             select id, $3, before, $2 from changed returning id",
+             select id, $3::timestamptz, before, $2::text from changed returning id",
+            id,
+            level.key(),
+            at as DateTime<Utc>,
         )
-        .bind(id)
-        .bind(level.key())
-        .bind(at)
         .fetch_optional(&self.pool)
         .await?;
         Ok(recorded.is_some())
@@ -508,28 +543,28 @@ impl Store {
         widgets: &[i64],
         limit: i64,
     ) -> Result<Vec<StatusChange>, sqlx::Error> {
-        type Row = (i64, i64, String, DateTime<Utc>, Option<String>, String);
-        let rows: Vec<Row> = sqlx::query_as(
-            "select c.id, c.widget_id, w.label, c.at, c.from_level, c.to_level \
-             from status_change c join status_widget w on w.id = c.widget_id \
-             where w.page_id = $1 and w.id = any($3) \
-             order by c.at desc, c.id desc limit $2",
+        let rows = sqlx::query!(
+            r#"select c.id, c.widget_id, w.label, c.at as "at: DateTime<Utc>", c.from_level,
+                      c.to_level
+               from status_change c join status_widget w on w.id = c.widget_id
+               where w.page_id = $1 and w.id = any($3)
+               order by c.at desc, c.id desc limit $2"#,
+            page_id,
+            limit,
+            widgets,
         )
-        .bind(page_id)
-        .bind(limit)
-        .bind(widgets)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, widget_id, label, at, from, to)| {
+            .filter_map(|row| {
                 Some(StatusChange {
-                    id,
-                    widget_id,
-                    label,
-                    at_ms: at.timestamp_millis(),
-                    from: from.as_deref().and_then(Level::from_key),
-                    to: Level::from_key(&to)?,
+                    id: row.id,
+                    widget_id: row.widget_id,
+                    label: row.label,
+                    at_ms: row.at.timestamp_millis(),
+                    from: row.from_level.as_deref().and_then(Level::from_key),
+                    to: Level::from_key(&row.to_level)?,
                 })
             })
             .collect())

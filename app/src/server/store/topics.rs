@@ -30,7 +30,6 @@ impl Store {
         walk: TopicWalk<'_>,
         limit: i64,
     ) -> Result<Vec<TopicLatest>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
         struct Row {
             name: String,
             received_at: DateTime<Utc>,
@@ -43,27 +42,47 @@ impl Store {
             Some(filters) => Some(filters_pattern(filters)),
             None => None,
         };
-        let (cursor, from, order) = match walk {
-            TopicWalk::First => (None, ">", "asc"),
-            TopicWalk::After(name) => (Some(name), ">", "asc"),
-            TopicWalk::Before(name) => (Some(name), "<", "desc"),
+        // One statement per direction: the comparison and the order cannot be parameters.
+        let rows = match walk {
+            TopicWalk::First | TopicWalk::After(_) => {
+                sqlx::query_as!(
+                    Row,
+                    r#"select t.name, l.received_at as "received_at: DateTime<Utc>",
+                          substring(l.payload from 1 for $1) as "payload_prefix!",
+                          octet_length(l.payload) as "payload_len!", l.message_count
+                   from latest l join topic t on t.id = l.topic_id
+                   where ($2::text is null or t.name ~ $2)
+                     and ($3::text is null or t.name collate "C" > $3)
+                   order by t.name collate "C" asc
+                   limit $4"#,
+                    PREVIEW_FETCH_BYTES,
+                    pattern,
+                    walk.cursor(),
+                    limit,
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            TopicWalk::Before(name) => {
+                sqlx::query_as!(
+                    Row,
+                    r#"select t.name, l.received_at as "received_at: DateTime<Utc>",
+                          substring(l.payload from 1 for $1) as "payload_prefix!",
+                          octet_length(l.payload) as "payload_len!", l.message_count
+                   from latest l join topic t on t.id = l.topic_id
+                   where ($2::text is null or t.name ~ $2)
+                     and t.name collate "C" < $3
+                   order by t.name collate "C" desc
+                   limit $4"#,
+                    PREVIEW_FETCH_BYTES,
+                    pattern,
+                    name,
+                    limit,
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
         };
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "select t.name, l.received_at, \
-                    substring(l.payload from 1 for $1) as payload_prefix, \
-                    octet_length(l.payload) as payload_len, l.message_count \
-             from latest l join topic t on t.id = l.topic_id \
-             where ($2::text is null or t.name ~ $2) \
-               and ($3::text is null or t.name collate \"C\" {from} $3) \
-             order by t.name collate \"C\" {order} \
-             limit $4"
-        ))
-        .bind(PREVIEW_FETCH_BYTES)
-        .bind(pattern)
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
         Ok(rows
             .into_iter()
             .map(|row| TopicLatest {
@@ -77,35 +96,23 @@ impl Store {
 
     /// The id of the topic called `name`, if any message ever came for it.
     pub async fn topic_id(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar("select id from topic where name = $1")
-            .bind(name)
+        sqlx::query_scalar!("select id from topic where name = $1", name)
             .fetch_optional(&self.pool)
             .await
     }
 
     /// The newest message of topic `id`, and how many messages the topic has had.
     pub async fn topic_latest(&self, id: i64) -> Result<Option<(LatestMessage, i64)>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            name: String,
-            received_at: DateTime<Utc>,
-            payload_prefix: Vec<u8>,
-            payload_len: i32,
-            kind: String,
-            qos: i16,
-            retain: bool,
-            value: Option<f64>,
-            message_count: i64,
-        }
-        let row: Option<Row> = sqlx::query_as(
-            "select t.name, l.received_at, substring(l.payload from 1 for $2) as payload_prefix, \
-                    octet_length(l.payload) as payload_len, l.kind::text as kind, l.qos, \
-                    l.retain, l.value, l.message_count \
-             from latest l join topic t on t.id = l.topic_id \
-             where l.topic_id = $1",
+        let row = sqlx::query!(
+            r#"select t.name, l.received_at as "received_at: DateTime<Utc>",
+                      substring(l.payload from 1 for $2) as "payload_prefix!",
+                      octet_length(l.payload) as "payload_len!", l.kind::text as "kind!", l.qos,
+                      l.retain, l.value, l.message_count
+               from latest l join topic t on t.id = l.topic_id
+               where l.topic_id = $1"#,
+            id,
+            payload::SHOWN_PAYLOAD_BYTES as i32,
         )
-        .bind(id)
-        .bind(payload::SHOWN_PAYLOAD_BYTES as i32)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
@@ -140,30 +147,31 @@ impl Store {
         to: DateTime<Utc>,
         bucket_ms: i64,
     ) -> Result<Vec<ValueBucket>, sqlx::Error> {
-        let rows: Vec<(DateTime<Utc>, f64, f64, f64, i64)> = sqlx::query_as(
-            "select date_bin($4::float8 * interval '1 millisecond', received_at, \
-                             timestamptz 'epoch') as bucket, \
-                    min(value), max(value), avg(value), count(value) \
-             from message \
-             where topic_id = $1 and received_at >= $2 and received_at < $3 \
-                   and value is not null \
-             group by bucket \
-             order by bucket",
+        let rows = sqlx::query!(
+            r#"select date_bin($4::float8 * interval '1 millisecond', received_at,
+                               timestamptz 'epoch') as "bucket!: DateTime<Utc>",
+                      min(value) as "min!", max(value) as "max!", avg(value) as "avg!",
+                      count(value) as "count!"
+               from message
+               where topic_id = $1 and received_at >= $2 and received_at < $3
+                     and value is not null
+               group by 1
+               order by 1"#,
+            id,
+            from as DateTime<Utc>,
+            to as DateTime<Utc>,
+            bucket_ms as f64,
         )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(bucket_ms as f64)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(start, min, max, avg, count)| ValueBucket {
-                start_ms: start.timestamp_millis(),
-                min,
-                max,
-                avg,
-                count,
+            .map(|row| ValueBucket {
+                start_ms: row.bucket.timestamp_millis(),
+                min: row.min,
+                max: row.max,
+                avg: row.avg,
+                count: row.count,
             })
             .collect())
     }
@@ -218,49 +226,84 @@ impl Store {
         page: LogPage,
         limit: i64,
     ) -> Result<(Vec<LogEntry>, bool), sqlx::Error> {
-        #[derive(sqlx::FromRow)]
         struct Row {
             received_at: DateTime<Utc>,
             row_place: String,
             payload_prefix: Vec<u8>,
             payload_len: i32,
         }
-        let (start, order) = match page {
-            LogPage::Newest => (None, "desc"),
-            LogPage::Before(position) => (Some(("<", position)), "desc"),
-            LogPage::After(position) => (Some((">", position)), "asc"),
+        // A position as the statements take it: the time, and the row's place as `tid` text.
+        let start = |position: LogPosition| {
+            DateTime::<Utc>::from_timestamp_micros(position.at_us)
+                .map(|at| (at, format!("({},{})", position.block, position.row)))
         };
-        // The bound on `received_at` alone is what the index can use; the row comparison then
-        // settles messages of the very same microsecond.
-        let condition = match start {
-            None => String::new(),
-            Some((op, _)) => {
-                format!("and received_at {op}= $4 and (received_at, ctid) {op} ($4, $5::tid)")
+        // One statement per direction, as comparisons and orders cannot be parameters. The bound
+        // on `received_at` alone is what the index can use; the row comparison then settles
+        // messages of the very same microsecond. Not `as ctid`: `order by ctid` would then sort
+        // that text, not the row's place.
+        let mut rows = match page {
+            LogPage::Newest => sqlx::query_as!(
+                Row,
+                r#"select received_at as "received_at: DateTime<Utc>", ctid::text as "row_place!",
+                          substring(payload from 1 for $3) as "payload_prefix!",
+                          octet_length(payload) as "payload_len!"
+                   from message
+                   where topic_id = $1
+                   order by received_at desc, ctid desc
+                   limit $2"#,
+                id,
+                limit + 1,
+                PREVIEW_FETCH_BYTES,
+            )
+            .fetch_all(&self.pool)
+            .await?,
+            LogPage::Before(position) => {
+                let Some((at, place)) = start(position) else {
+                    return Ok((Vec::new(), false));
+                };
+                sqlx::query_as!(
+                    Row,
+                    r#"select received_at as "received_at: DateTime<Utc>", ctid::text as "row_place!",
+                              substring(payload from 1 for $3) as "payload_prefix!",
+                              octet_length(payload) as "payload_len!"
+                       from message
+                       where topic_id = $1
+                         and received_at <= $4 and (received_at, ctid) < ($4, $5::text::tid)
+                       order by received_at desc, ctid desc
+                       limit $2"#,
+                    id,
+                    limit + 1,
+                    PREVIEW_FETCH_BYTES,
+                    at as DateTime<Utc>,
+                    place,
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            LogPage::After(position) => {
+                let Some((at, place)) = start(position) else {
+                    return Ok((Vec::new(), false));
+                };
+                sqlx::query_as!(
+                    Row,
+                    r#"select received_at as "received_at: DateTime<Utc>", ctid::text as "row_place!",
+                              substring(payload from 1 for $3) as "payload_prefix!",
+                              octet_length(payload) as "payload_len!"
+                       from message
+                       where topic_id = $1
+                         and received_at >= $4 and (received_at, ctid) > ($4, $5::text::tid)
+                       order by received_at asc, ctid asc
+                       limit $2"#,
+                    id,
+                    limit + 1,
+                    PREVIEW_FETCH_BYTES,
+                    at as DateTime<Utc>,
+                    place,
+                )
+                .fetch_all(&self.pool)
+                .await?
             }
         };
-        // Not `as ctid`: `order by ctid` would then sort that text, not the row's place.
-        let sql = format!(
-            "select received_at, ctid::text as row_place, \
-                    substring(payload from 1 for $3) as payload_prefix, \
-                    octet_length(payload) as payload_len \
-             from message \
-             where topic_id = $1 {condition} \
-             order by received_at {order}, ctid {order} \
-             limit $2"
-        );
-        let mut query = sqlx::query_as::<_, Row>(&sql)
-            .bind(id)
-            .bind(limit + 1)
-            .bind(PREVIEW_FETCH_BYTES);
-        if let Some((_, position)) = start {
-            let Some(at) = DateTime::<Utc>::from_timestamp_micros(position.at_us) else {
-                return Ok((Vec::new(), false));
-            };
-            query = query
-                .bind(at)
-                .bind(format!("({},{})", position.block, position.row));
-        }
-        let mut rows = query.fetch_all(&self.pool).await?;
         let more = rows.len() as i64 > limit;
         rows.truncate(limit.max(0) as usize);
         let entries: Vec<LogEntry> = rows
@@ -286,6 +329,16 @@ pub enum TopicWalk<'a> {
     After(&'a str),
     /// Down from the name just before this one.
     Before(&'a str),
+}
+
+impl<'a> TopicWalk<'a> {
+    /// The name the walk starts beyond, if any.
+    fn cursor(self) -> Option<&'a str> {
+        match self {
+            TopicWalk::First => None,
+            TopicWalk::After(name) | TopicWalk::Before(name) => Some(name),
+        }
+    }
 }
 
 /// A PostgreSQL regular expression (ARE) matching exactly the topic names one of `filters`

@@ -38,7 +38,6 @@ pub enum UserChange {
 }
 
 /// A user row as read, before its role text becomes a [`Role`].
-#[derive(sqlx::FromRow)]
 struct UserRow {
     id: i64,
     name: String,
@@ -69,8 +68,6 @@ enum UserField {
     Disabled(bool),
 }
 
-const USER_COLUMNS: &str = "id, name, role::text as role, disabled";
-
 impl Store {
     /// Adds a user and returns it, or `None` when the name is taken (in any letter case).
     pub async fn create_user(
@@ -79,14 +76,16 @@ impl Store {
         password_hash: &str,
         role: Role,
     ) -> Result<Option<User>, sqlx::Error> {
-        let row: Option<UserRow> = sqlx::query_as(&format!(
-            "insert into app_user (name, password_hash, role) values ($1, $2, $3::user_role) \
-             on conflict ((lower(name))) do nothing \
-             returning {USER_COLUMNS}"
-        ))
-        .bind(name)
-        .bind(password_hash)
-        .bind(role.as_str())
+        let row = sqlx::query_as!(
+            UserRow,
+            r#"insert into app_user (name, password_hash, role)
+               values ($1, $2, $3::text::user_role)
+               on conflict ((lower(name))) do nothing
+               returning id, name, role::text as "role!", disabled"#,
+            name,
+            password_hash,
+            role.as_str(),
+        )
         .fetch_optional(&self.pool)
         .await?;
         row.map(User::try_from).transpose()
@@ -94,21 +93,22 @@ impl Store {
 
     /// The user called `name` in any letter case, with its password hash, disabled or not.
     pub async fn user_by_name(&self, name: &str) -> Result<Option<Credentials>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            user: UserRow,
-            password_hash: String,
-        }
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS}, password_hash from app_user where lower(name) = lower($1)"
-        ))
-        .bind(name)
+        let row = sqlx::query!(
+            r#"select id, name, role::text as "role!", disabled, password_hash
+               from app_user where lower(name) = lower($1)"#,
+            name,
+        )
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| {
+            let user = UserRow {
+                id: row.id,
+                name: row.name,
+                role: row.role,
+                disabled: row.disabled,
+            };
             Ok(Credentials {
-                user: User::try_from(row.user)?,
+                user: User::try_from(user)?,
                 password_hash: row.password_hash,
             })
         })
@@ -117,10 +117,11 @@ impl Store {
 
     /// The user with this id, disabled or not: what a session refers to.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
-        let row: Option<UserRow> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS} from app_user where id = $1"
-        ))
-        .bind(id)
+        let row = sqlx::query_as!(
+            UserRow,
+            r#"select id, name, role::text as "role!", disabled from app_user where id = $1"#,
+            id,
+        )
         .fetch_optional(&self.pool)
         .await?;
         row.map(User::try_from).transpose()
@@ -128,23 +129,24 @@ impl Store {
 
     /// Every user by name, with when it was created and last changed its password.
     pub async fn list_users(&self) -> Result<Vec<UserInfo>, sqlx::Error> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            user: UserRow,
-            created_at: DateTime<Utc>,
-            password_changed_at: DateTime<Utc>,
-        }
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS}, created_at, password_changed_at from app_user \
-             order by lower(name)"
-        ))
+        let rows = sqlx::query!(
+            r#"select id, name, role::text as "role!", disabled,
+                      created_at as "created_at: DateTime<Utc>",
+                      password_changed_at as "password_changed_at: DateTime<Utc>"
+               from app_user order by lower(name)"#
+        )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|row| {
+                let user = UserRow {
+                    id: row.id,
+                    name: row.name,
+                    role: row.role,
+                    disabled: row.disabled,
+                };
                 Ok(UserInfo {
-                    user: User::try_from(row.user)?,
+                    user: User::try_from(user)?,
                     created_at: row.created_at,
                     password_changed_at: row.password_changed_at,
                 })
@@ -159,11 +161,11 @@ impl Store {
         user_id: i64,
         password_hash: &str,
     ) -> Result<bool, sqlx::Error> {
-        let updated = sqlx::query(
+        let updated = sqlx::query!(
             "update app_user set password_hash = $2, password_changed_at = now() where id = $1",
+            user_id,
+            password_hash,
         )
-        .bind(user_id)
-        .bind(password_hash)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -190,7 +192,7 @@ impl Store {
         // Locking the enabled admins first serialises demotions: two admins disabling each other
         // at once must not both succeed. After waiting on a lock, `for update` reads the row
         // again, so an admin disabled meanwhile is no longer counted.
-        let admins: Vec<i64> = sqlx::query_scalar(
+        let admins = sqlx::query_scalar!(
             "select id from app_user where role = 'admin' and not disabled order by id for update",
         )
         .fetch_all(&mut *tx)
@@ -202,19 +204,27 @@ impl Store {
         if demotes && admins == [user_id] {
             return Ok(UserChange::LastAdmin);
         }
-        let query = match field {
+        let changed = match field {
             UserField::Role(role) => {
-                sqlx::query("update app_user set role = $2::user_role where id = $1")
-                    .bind(user_id)
-                    .bind(role.as_str())
+                sqlx::query!(
+                    "update app_user set role = $2::text::user_role where id = $1",
+                    user_id,
+                    role.as_str(),
+                )
+                .execute(&mut *tx)
+                .await?
             }
             UserField::Disabled(disabled) => {
-                sqlx::query("update app_user set disabled = $2 where id = $1")
-                    .bind(user_id)
-                    .bind(disabled)
+                sqlx::query!(
+                    "update app_user set disabled = $2 where id = $1",
+                    user_id,
+                    disabled,
+                )
+                .execute(&mut *tx)
+                .await?
             }
         };
-        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+        if changed.rows_affected() == 0 {
             return Ok(UserChange::NoSuchUser);
         }
         tx.commit().await?;
@@ -223,14 +233,16 @@ impl Store {
 
     /// How many admins are enabled: none means nobody can manage users from the web.
     pub async fn count_admins(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("select count(*) from app_user where role = 'admin' and not disabled")
-            .fetch_one(&self.pool)
-            .await
+        sqlx::query_scalar!(
+            r#"select count(*) as "admins!" from app_user where role = 'admin' and not disabled"#
+        )
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// How many users there are, disabled ones included.
     pub async fn count_users(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("select count(*) from app_user")
+        sqlx::query_scalar!(r#"select count(*) as "users!" from app_user"#)
             .fetch_one(&self.pool)
             .await
     }
@@ -245,15 +257,15 @@ impl Store {
         user_id: i64,
         password_hash: &str,
     ) -> Result<bool, sqlx::Error> {
-        let recorded = sqlx::query(
+        let recorded = sqlx::query!(
             "insert into user_session (session_id, user_id) \
-             select $1, id from app_user \
+             select $1::text, id from app_user \
              where id = $2 and password_hash = $3 and not disabled \
              on conflict (session_id) do update set user_id = excluded.user_id, created_at = now()",
+            session_id,
+            user_id,
+            password_hash,
         )
-        .bind(session_id)
-        .bind(user_id)
-        .bind(password_hash)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -262,8 +274,7 @@ impl Store {
 
     /// Forgets a session that ended (logout, expiry).
     pub async fn forget_user_session(&self, session_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("delete from user_session where session_id = $1")
-            .bind(session_id)
+        sqlx::query!("delete from user_session where session_id = $1", session_id)
             .execute(&self.pool)
             .await
             .map(drop)
@@ -277,15 +288,15 @@ impl Store {
         session_id: &str,
         user_id: i64,
     ) -> Result<Option<Role>, sqlx::Error> {
-        let role: Option<String> = sqlx::query_scalar(
-            "select u.role::text from user_session us \
-             join app_user u on u.id = us.user_id \
-             join tower_sessions.session s on s.id = us.session_id \
-             where us.session_id = $1 and us.user_id = $2 and not u.disabled \
-               and s.expiry_date > now()",
+        let role = sqlx::query_scalar!(
+            r#"select u.role::text as "role!" from user_session us
+               join app_user u on u.id = us.user_id
+               join tower_sessions.session s on s.id = us.session_id
+               where us.session_id = $1 and us.user_id = $2 and not u.disabled
+                 and s.expiry_date > now()"#,
+            session_id,
+            user_id,
         )
-        .bind(session_id)
-        .bind(user_id)
         .fetch_optional(&self.pool)
         .await?;
         role.map(|role| {
@@ -295,26 +306,23 @@ impl Store {
         .transpose()
     }
 
-    /// Ends every session of `user_id`: removes them from tower-sessions' store (when it exists
-    /// in this database) and from `user_session`. Returns how many sessions the user had.
+    /// Ends every session of `user_id`: removes them from tower-sessions' store and from
+    /// `user_session`. Returns how many sessions the user had.
     pub async fn end_user_sessions(&self, user_id: i64) -> Result<u64, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("delete from user_session where user_id = $1 returning session_id")
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        // tower-sessions creates its schema when its store first migrates, which a database used
-        // only by the CLI (or an older version) never did; there is nothing to end there then.
-        let has_store: bool =
-            sqlx::query_scalar("select to_regclass('tower_sessions.session') is not null")
-                .fetch_one(&mut *tx)
-                .await?;
-        if has_store && !ids.is_empty() {
-            sqlx::query("delete from tower_sessions.session where id = any($1)")
-                .bind(&ids)
-                .execute(&mut *tx)
-                .await?;
+        let ids = sqlx::query_scalar!(
+            "delete from user_session where user_id = $1 returning session_id",
+            user_id,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if !ids.is_empty() {
+            sqlx::query!(
+                "delete from tower_sessions.session where id = any($1)",
+                &ids,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(ids.len() as u64)

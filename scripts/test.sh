@@ -35,4 +35,4 @@ say "building the release binary with the site inside (scripts/release.sh)"
 export LOOKOUT_RELEASE_BIN=$root/dist/lookout
 
 say "running the browser tests"
-(cd end2end && { [ -d node_modules/playwright-core ] || npm ci --silent --no-audit --no-fund; } && node --test --test-concurrency=1 tests/)
+(cd end2end && { { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ]; } || npm ci --silent --no-audit --no-fund; } && node --test --test-concurrency=1 tests/)

@@ -29,6 +29,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
+                // After the main stylesheet: it holds the colour scheme this browser chose.
+                <link rel="stylesheet" href=domain::theme::THEME_CSS/>
             </head>
             <body>
                 <App/>
@@ -74,6 +76,7 @@ pub fn App() -> impl IntoView {
             <header class="site-header">
                 <a class="brand" href="/">"Lookout"</a>
                 <components::account_menu::AccountMenu/>
+                <components::theme_choice::ThemeChoice/>
             </header>
             <Routes fallback=components::not_found::NotFound>
                 // Async: the whole page is rendered before it is sent, so it is complete without

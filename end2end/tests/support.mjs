@@ -138,5 +138,5 @@ export async function logIn(page, baseUrl, name, password) {
   await page.goto(`${baseUrl}/login`);
   await page.fill('input[name="name"]', name);
   await page.fill('input[name="password"]', password);
-  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/login')), page.click('button[type="submit"]')]);
+  await Promise.all([page.waitForURL((url) => !url.pathname.startsWith('/login')), page.click('form.login-form button[type="submit"]')]);
 }

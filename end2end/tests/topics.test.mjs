@@ -95,7 +95,7 @@ test('logging in and out in the browser', async () => {
   assert.equal(new URL(page.url()).pathname, '/login', 'the dashboard asks for a login first');
   await page.fill('input[name="name"]', 'olga');
   await page.fill('input[name="password"]', 'not-the-password');
-  await page.click('button[type="submit"]');
+  await page.click('form.login-form button[type="submit"]');
   await page.waitForSelector('text=do not match');
 
   await logIn(page, lookout.url, 'olga', operator);

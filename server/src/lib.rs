@@ -17,6 +17,7 @@ pub mod pem;
 pub mod publish;
 pub mod startup;
 pub mod status_pages;
+pub mod theme;
 pub mod user_cli;
 pub mod web;
 pub mod writer;

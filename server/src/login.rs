@@ -457,25 +457,12 @@ async fn audit(state: &AppState, entry: AuditEntry<'_>) {
     }
 }
 
-/// The longest `next` followed; a real one is a path of this site, far shorter.
-const MAX_NEXT_BYTES: usize = 2048;
-
-/// Where to go after logging in: only a path on this site, so a crafted link cannot send
-/// someone elsewhere. Browsers drop tabs and newlines anywhere in a URL, trim spaces and control
-/// characters at its ends and read `\` as `/`, so `/\t/evil.example` arrives as
-/// `//evil.example`, another host. Rather than guess every such rewriting, anything but
-/// printable ASCII refuses the whole value, and so does any backslash; what is left must be a
-/// path (a leading `/`, so no scheme) that does not start with two slashes (another host).
+/// Where to go after logging in: a path on this site ([`crate::web::local_path`]) other than
+/// the login page itself; the overview otherwise.
 fn local_path(next: &str) -> String {
-    let printable = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
-    let safe = printable
-        && next.len() <= MAX_NEXT_BYTES
-        && next.starts_with('/')
-        && !next.starts_with("//");
-    if safe && !next.starts_with(LOG_IN_PATH) {
-        next.to_owned()
-    } else {
-        "/".to_owned()
+    match crate::web::local_path(next) {
+        Some(path) if !path.starts_with(LOG_IN_PATH) => path.to_owned(),
+        _ => "/".to_owned(),
     }
 }
 
@@ -935,7 +922,7 @@ mod tests {
         ] {
             assert_eq!(local_path(foreign), "/", "{foreign:?}");
         }
-        let long = format!("/{}", "a".repeat(MAX_NEXT_BYTES));
+        let long = format!("/{}", "a".repeat(2048));
         assert_eq!(local_path(&long), "/");
     }
 

@@ -5,8 +5,8 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::{Broker, Intake, LiveFeed, PublishConnection, Publisher};
 use crate::{
-    admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages, web,
-    writer,
+    admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages,
+    theme, web, writer,
 };
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::AccessPolicy;
@@ -111,6 +111,7 @@ impl Application {
         let hub = LiveHub::default();
         let client = broker.client();
         let (stopping, stop_ingest) = watch::channel(false);
+        tokio::spawn(status.clone().record_trend(stopping.subscribe()));
         // In a shared group ingest gets only this instance's share of the messages: the live
         // views then follow their own connection (LiveFeed).
         let shared = settings.mqtt.shared_group.is_some();
@@ -537,6 +538,9 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         // GET /login is the page (app::pages::login); these take its form and the logout button.
         on_post(LOG_IN, login::log_in),
         on_post(LOG_OUT, login::log_out),
+        // Every page's theme buttons and the stylesheet that applies their choice.
+        on_get(app::domain::theme::THEME_CSS, theme::stylesheet),
+        on_post(app::domain::theme::CHOOSE_THEME, theme::choose),
         // GET /publish is the page (app::pages::publish); this takes its form.
         publish,
         // The forms of the admin pages (app::pages::admin).

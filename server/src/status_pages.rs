@@ -23,9 +23,10 @@ use std::sync::Arc;
 /// router.
 pub const ROUTE: &str = "/status/{*path}";
 
-/// Status pages load nothing but their own stylesheet, script and JSON.
+/// Status pages load nothing but their own stylesheets, script and JSON, and post no form but
+/// the theme buttons' (to this site).
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
 /// A snapshot to serve: shared from the cache, or an admin's private preview.

@@ -90,6 +90,25 @@ pub async fn security_headers(State(https): State<bool>, request: Request, next:
     response
 }
 
+/// The longest redirect target followed; a real one is a path of this site, far shorter.
+const MAX_LOCAL_PATH_BYTES: usize = 2048;
+
+/// `target` if it is a path on this site, to redirect to after a form (logging in, choosing a
+/// theme), so a crafted link or form cannot send someone elsewhere. Browsers drop tabs and
+/// newlines anywhere in a URL, trim spaces and control characters at its ends and read `\` as
+/// `/`, so `/\t/evil.example` arrives as `//evil.example`, another host. Rather than guess every
+/// such rewriting, anything but printable ASCII refuses the whole value, and so does any
+/// backslash; what is left must be a path (a leading `/`, so no scheme) that does not start with
+/// two slashes (another host).
+pub fn local_path(target: &str) -> Option<&str> {
+    let printable = target.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    let safe = printable
+        && target.len() <= MAX_LOCAL_PATH_BYTES
+        && target.starts_with('/')
+        && !target.starts_with("//");
+    safe.then_some(target)
+}
+
 /// Whether a conditional GET already holds `etag` (`If-None-Match`, weak or strong, or `*`): then
 /// the answer is 304 without a body.
 pub fn holds_etag(request: &HeaderMap, etag: &[u8]) -> bool {

@@ -52,6 +52,9 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/publish", PUBLISH_FORM),
     // A failed login and a logout both answer with a redirect, whoever asks.
     ("POST", "/login", [303; 4]),
+    ("GET", "/theme.css", EVERYONE),
+    // An empty form is refused for what it is, whoever sends it.
+    ("POST", "/theme", [422; 4]),
     ("GET", "/admin/users", ADMIN),
     ("GET", "/admin/rules", ADMIN),
     ("POST", "/api/admin_users", ADMIN_API),

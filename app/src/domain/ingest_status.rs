@@ -32,6 +32,23 @@ pub struct IngestStatusView {
     pub storage_lag_ms: u64,
     /// When this was read, by the server's clock.
     pub server_now_ms: i64,
+    /// The last hour, a minute at a time, oldest first; minutes this instance was not running
+    /// are missing, not zero.
+    pub trend: Vec<MinuteTrend>,
+}
+
+/// What ingest did in one minute, for the overview's trends.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinuteTrend {
+    /// The minute's start (Unix milliseconds, a whole minute).
+    pub start_ms: i64,
+    /// Messages received per second over the minute; `None` for a minute with a single reading
+    /// and nothing before it to compare with.
+    pub rate: Option<f64>,
+    /// The most messages waiting to be stored at any reading of the minute.
+    pub backlog: u64,
+    /// The longest storage lag reported in the minute, in milliseconds.
+    pub lag_ms: u64,
 }
 
 impl IngestStatusView {

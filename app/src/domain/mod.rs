@@ -16,6 +16,7 @@ pub mod payload;
 pub mod publish;
 pub mod roles;
 pub mod status_page;
+pub mod theme;
 pub mod topic_filter;
 pub mod topic_list;
 pub mod topic_path;

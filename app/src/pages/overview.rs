@@ -5,7 +5,8 @@ use crate::components::device_list::load_devices;
 use crate::components::live_stream::{server_signal, StreamOptions};
 use crate::components::load_error::LoadError;
 use crate::components::page_clock::PageClock;
-use crate::domain::ingest_status::IngestStatusView;
+use crate::components::sparkline::Sparkline;
+use crate::domain::ingest_status::{IngestStatusView, MinuteTrend};
 use crate::domain::liveness::DeviceCounts;
 use crate::domain::topic_list::{page_cursor, TopicLatest, TopicPage};
 use crate::domain::topic_path::{topic_link_rel, topic_path};
@@ -120,7 +121,9 @@ pub fn TopicsPage() -> impl IntoView {
 /// How often the overview's figures are read again.
 const OVERVIEW_REFRESH: Duration = Duration::from_secs(2);
 
-/// The figures at the top of the overview.
+/// The top of the overview, read at a glance: what is wrong first (the broker away, storing
+/// failing, devices offline), then the broker connection, then each figure as a card with its
+/// trend over the last hour.
 #[component]
 fn Overview(
     status: Option<IngestStatusView>,
@@ -133,43 +136,132 @@ fn Overview(
             .into_any();
     };
     let age_of = clock.age_from(status.server_now_ms);
+    let problems = problems(&status, devices.as_ref());
+    let to_ms = status.server_now_ms;
+    let from_ms = to_ms - TREND_SPAN_MS;
+    // Each minute's figure drawn at the middle of its minute.
+    let series = |value: fn(&MinuteTrend) -> Option<f64>| -> Vec<(i64, f64)> {
+        status
+            .trend
+            .iter()
+            .filter_map(|minute| Some((minute.start_ms + 30_000, value(minute)?)))
+            .collect()
+    };
+    let figure = move |title: &'static str, class: &'static str, shown: String, points| {
+        view! {
+            <div class="figure">
+                <dt>{title}</dt>
+                <dd class=class>{shown}</dd>
+                <dd class="trend">
+                    <Sparkline
+                        points
+                        from_ms
+                        to_ms
+                        gap_ms=TREND_GAP_MS
+                        label=format!("{title} over the last hour")
+                    />
+                </dd>
+            </div>
+        }
+    };
     let rate = match rate {
         Some(rate) => format!("{rate:.0} msg/s"),
         None => "measuring…".to_owned(),
     };
-    let lag = format!("{} ms", status.storage_lag_ms);
     let devices = devices.map(|counts| {
+        let watched = counts.online + counts.offline + counts.unknown;
+        let summary = if watched == 0 {
+            view! { <dd class="device-summary">"No device rule watches any device yet."</dd> }
+                .into_any()
+        } else {
+            view! {
+                <dd class="device-summary">
+                    {(counts.offline > 0).then(|| view! {
+                        <span class="device-state offline">{format!("{} offline", counts.offline)}</span>
+                    })}
+                    {(counts.unknown > 0).then(|| view! {
+                        <span class="device-state unknown">{format!("{} unknown", counts.unknown)}</span>
+                    })}
+                    {(counts.offline + counts.unknown == 0).then(|| view! {
+                        <span class="device-state online">"all online"</span>
+                    })}
+                </dd>
+            }
+            .into_any()
+        };
         view! {
             <div class="figure">
                 <dt>"Devices"</dt>
-                <dd>
-                    <a href="/devices">
-                        {format!("{} online, {} offline", counts.online, counts.offline)}
-                    </a>
-                    {(counts.unknown > 0).then(|| format!(", {} unknown", counts.unknown))}
+                <dd class="devices">
+                    <a href="/devices">{format!("{} online", counts.online)}</a>
                 </dd>
+                {summary}
             </div>
         }
     });
     view! {
+        {problems}
+        <IngestSummary status=status.clone() age_of/>
         <dl class="overview-figures">
-            <div class="figure">
-                <dt>"Message rate"</dt>
-                <dd class="rate">{rate}</dd>
-            </div>
-            <div class="figure">
-                <dt>"Waiting to be stored"</dt>
-                <dd class="backlog">{status.backlog()}</dd>
-            </div>
-            <div class="figure">
-                <dt>"Storage lag"</dt>
-                <dd class="lag">{lag}</dd>
-            </div>
+            {figure("Message rate", "rate", rate, series(|m| m.rate))}
+            {figure(
+                "Waiting to be stored",
+                "backlog",
+                status.backlog().to_string(),
+                series(|m| Some(m.backlog as f64)),
+            )}
+            {figure(
+                "Storage lag",
+                "lag",
+                format!("{} ms", status.storage_lag_ms),
+                series(|m| Some(m.lag_ms as f64)),
+            )}
             {devices}
         </dl>
-        <IngestSummary status age_of/>
     }
     .into_any()
+}
+
+/// How far back the figures' trends go.
+const TREND_SPAN_MS: i64 = 60 * 60 * 1000;
+/// Minutes further apart than this were not recorded (Lookout was not running): a gap.
+const TREND_GAP_MS: i64 = 90_000;
+
+/// What needs someone's attention now, most serious first; nothing when all is well.
+fn problems(status: &IngestStatusView, devices: Option<&DeviceCounts>) -> Option<impl IntoView> {
+    let mut problems: Vec<AnyView> = Vec::new();
+    if !status.connected {
+        problems.push(
+            view! { <li>"Not connected to the broker: nothing new arrives."</li> }.into_any(),
+        );
+    }
+    if status.storage_error.is_some() {
+        problems.push(
+            view! { <li>"Storing is failing: messages wait until the database recovers."</li> }
+                .into_any(),
+        );
+    }
+    if let Some(counts) = devices.filter(|counts| counts.offline > 0) {
+        let offline = counts.offline;
+        problems.push(
+            view! {
+                <li>
+                    <a href="/devices">
+                        {format!("{offline} device{} offline", if offline == 1 { "" } else { "s" })}
+                    </a>
+                </li>
+            }
+            .into_any(),
+        );
+    }
+    (!problems.is_empty()).then(|| {
+        view! {
+            <section class="problems" aria-labelledby="problems-title">
+                <h2 id="problems-title">"Needs attention"</h2>
+                <ul>{problems}</ul>
+            </section>
+        }
+    })
 }
 
 /// The status line and the table, with ages that keep counting once the page is hydrated, and

@@ -86,6 +86,8 @@ pub fn area_of(path: &str) -> Area {
         "admin" => Area::Admin,
         // Logging in and out, and what a supervisor, a load balancer and Prometheus ask.
         "login" | "logout" | "healthz" | "readyz" | "metrics" => Area::Public,
+        // The colour theme every page offers, status pages too (`server/src/theme.rs`).
+        "theme" | "theme.css" => Area::Public,
         // Public status pages and their exports; drafts are decided per page
         // (`Rules::may_view_status_page`), topics per widget (`Rules::public_may_read`).
         "status" => Area::Public,

@@ -3,9 +3,11 @@
 //! ([`IngestStatusView`]), which needs no database, so it still answers while the database is
 //! down.
 
-use crate::domain::ingest_status::IngestStatusView;
+use crate::domain::ingest_status::{IngestStatusView, MinuteTrend};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Shared by ingest (which reports), the writer (which counts what it stored) and the pages
 /// (which read). Counters are atomics because they change per message; the rest changes
@@ -114,6 +116,77 @@ struct Connection {
     /// Whether the live feed's own connection is up; `None` without one (a single instance,
     /// whose ingest connection feeds the live views).
     live_feed_connected: Option<bool>,
+    trend: Trend,
+}
+
+/// How often [`IngestStatus::record_trend`] reads the figures for the trend.
+pub const TREND_READING_INTERVAL: Duration = Duration::from_secs(10);
+/// How many minutes the trend keeps: the last hour.
+const TREND_MINUTES: usize = 60;
+
+/// The last hour of readings, folded a minute at a time: bounded whatever the traffic.
+#[derive(Debug, Default)]
+struct Trend {
+    minutes: VecDeque<MinuteReadings>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MinuteReadings {
+    start_ms: i64,
+    first: (i64, u64),
+    last: (i64, u64),
+    max_backlog: u64,
+    max_lag_ms: u64,
+}
+
+impl Trend {
+    /// Folds in a reading at `at_ms`: `received` so far, `backlog` and `lag_ms` now.
+    fn record(&mut self, at_ms: i64, received: u64, backlog: u64, lag_ms: u64) {
+        let start_ms = at_ms - at_ms.rem_euclid(60_000);
+        match self.minutes.back_mut() {
+            Some(minute) if minute.start_ms == start_ms => {
+                minute.last = (at_ms, received);
+                minute.max_backlog = minute.max_backlog.max(backlog);
+                minute.max_lag_ms = minute.max_lag_ms.max(lag_ms);
+            }
+            _ => {
+                self.minutes.push_back(MinuteReadings {
+                    start_ms,
+                    first: (at_ms, received),
+                    last: (at_ms, received),
+                    max_backlog: backlog,
+                    max_lag_ms: lag_ms,
+                });
+                while self.minutes.len() > TREND_MINUTES {
+                    self.minutes.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Each minute's rate counts from the last reading before it when that is the minute just
+    /// before (so no message falls between two minutes), else from its own first reading.
+    fn minutes(&self) -> Vec<MinuteTrend> {
+        let mut previous: Option<&MinuteReadings> = None;
+        self.minutes
+            .iter()
+            .map(|minute| {
+                let from = match previous {
+                    Some(before) if before.start_ms + 60_000 == minute.start_ms => before.last,
+                    _ => minute.first,
+                };
+                previous = Some(minute);
+                let seconds = (minute.last.0 - from.0) as f64 / 1000.0;
+                MinuteTrend {
+                    start_ms: minute.start_ms,
+                    rate: (seconds > 0.0)
+                        .then(|| minute.last.1.saturating_sub(from.1) as f64 / seconds),
+                    backlog: minute.max_backlog,
+                    lag_ms: minute.max_lag_ms,
+                }
+            })
+            .collect()
+    }
 }
 
 fn now_ms() -> i64 {
@@ -133,6 +206,7 @@ impl IngestStatus {
                 last_oversized_topic: None,
                 storage_error: None,
                 live_feed_connected: None,
+                trend: Trend::default(),
             })),
         }
     }
@@ -245,7 +319,38 @@ impl IngestStatus {
         self.with_connection(|c| c.storage_error = Some(error));
     }
 
+    /// Reads the figures into the trend every [`TREND_READING_INTERVAL`] until `stopping` says
+    /// so (or its sender is gone): the overview's trends need readings whether or not anyone is
+    /// looking.
+    pub async fn record_trend(self, mut stopping: tokio::sync::watch::Receiver<bool>) {
+        let mut readings = tokio::time::interval(TREND_READING_INTERVAL);
+        readings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = readings.tick() => {}
+                // Stopping, or nobody left to say so.
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+            let view = self.view_without_trend();
+            self.with_connection(|c| {
+                c.trend.record(
+                    view.server_now_ms,
+                    view.received,
+                    view.backlog(),
+                    view.storage_lag_ms,
+                )
+            });
+        }
+    }
+
     pub fn view(&self) -> IngestStatusView {
+        IngestStatusView {
+            trend: self.with_connection(|c| c.trend.minutes()),
+            ..self.view_without_trend()
+        }
+    }
+
+    fn view_without_trend(&self) -> IngestStatusView {
         let counters = &self.counters;
         self.with_connection(|c| IngestStatusView {
             broker: c.broker.clone(),
@@ -262,6 +367,7 @@ impl IngestStatus {
             storage_error: c.storage_error.clone(),
             storage_lag_ms: counters.storage_lag_ms.load(Ordering::Relaxed),
             server_now_ms: now_ms(),
+            trend: Vec::new(),
         })
     }
 }
@@ -376,7 +482,42 @@ impl IngestStatus {
 
 #[cfg(test)]
 mod tests {
-    use super::IngestStatus;
+    use super::{IngestStatus, Trend, TREND_MINUTES};
+
+    #[test]
+    fn the_trend_keeps_an_hour_of_minutes_with_rates_across_their_edges_and_gaps_left_out() {
+        let mut trend = Trend::default();
+        let minute = 60_000;
+        // 100 msg/s for three minutes, read every 10 s.
+        for reading in 0..18 {
+            let at = 10 * minute + reading * 10_000;
+            trend.record(at, (reading as u64) * 1000, reading as u64, 5);
+        }
+        // Not running for five minutes, then quiet.
+        trend.record(18 * minute, 17_000, 0, 0);
+        trend.record(18 * minute + 30_000, 17_000, 0, 0);
+        let minutes = trend.minutes();
+        assert_eq!(
+            minutes
+                .iter()
+                .map(|m| m.start_ms / minute)
+                .collect::<Vec<_>>(),
+            [10, 11, 12, 18]
+        );
+        // The second minute counts from the first one's last reading: every message counted.
+        assert_eq!(minutes[1].rate, Some(100.0));
+        assert_eq!(minutes[2].rate, Some(100.0));
+        assert_eq!(minutes[2].backlog, 17);
+        assert_eq!(
+            minutes[3].rate,
+            Some(0.0),
+            "after a gap, from its own first reading"
+        );
+        for extra in 0..200 {
+            trend.record((20 + extra) * minute, 0, 0, 0);
+        }
+        assert_eq!(trend.minutes().len(), TREND_MINUTES);
+    }
 
     #[test]
     fn metrics_are_prometheus_text_with_cumulative_buckets() {

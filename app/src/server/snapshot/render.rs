@@ -6,6 +6,7 @@
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
+use crate::domain::theme::{Theme, CHOOSE_THEME, THEME_CSS};
 use crate::domain::wording::{format_age, format_utc, format_value, UtcTime};
 use crate::server::snapshot::{PageSnapshot, Point, SiteInfo, TableRow, WidgetSnapshot};
 use leptos::prelude::*;
@@ -124,6 +125,7 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
                         </a>
                         ". Served by Lookout."
                     </p>
+                    {theme_choice(&snapshot.slug)}
                 </footer>
             </body>
         }
@@ -133,6 +135,29 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
         "<!DOCTYPE html><html lang=\"en\">{}{body}</html>",
         head(snapshot, site)
     )
+}
+
+/// The theme buttons, as in the dashboard's header (`components::theme_choice`), coming back to
+/// this page. The same for every visitor: `/theme.css` marks the chosen one.
+fn theme_choice(slug: &str) -> AnyView {
+    let buttons = Theme::ALL
+        .into_iter()
+        .map(|theme| {
+            view! {
+                <button type="submit" name="theme" value=theme.key() title=theme.label()>
+                    <span aria-hidden="true">{theme.symbol()}</span>
+                    <span class="visually-hidden">{theme.label()}</span>
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <form method="post" action=CHOOSE_THEME class="theme-choice" aria-label="Colour theme">
+            <input type="hidden" name="back" value=page_path(slug)/>
+            {buttons}
+        </form>
+    }
+    .into_any()
 }
 
 /// The document's head, written out by hand: Leptos' `view!` reserves `property`, which
@@ -170,6 +195,7 @@ fn head(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
         head,
         "<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"{STYLESHEET}\">\
+         <link rel=\"stylesheet\" href=\"{THEME_CSS}\">\
          <link rel=\"alternate\" type=\"application/json\" href=\"{json}\">\
          <link rel=\"alternate\" type=\"application/atom+xml\" title=\"Status changes\" \
          href=\"{feed}\">\

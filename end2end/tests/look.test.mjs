@@ -1,0 +1,212 @@
+// The look of every page, in a real Chromium, as a phone, a tablet and a desktop show it: no
+// page is wider than the screen at 320, 375, 768 and 1280 px, every control is big enough for a
+// finger, axe-core finds no accessibility violation in the light theme nor the dark one, and the
+// theme buttons work without JavaScript and are remembered. A screenshot of each page in each
+// theme, at phone and desktop width, goes to end2end/test-results/look/ for people to review.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish, root } from './support.mjs';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const shots = path.join(root, 'end2end', 'test-results', 'look');
+const prefix = uniqueName('look');
+const slug = `look-${process.pid}`;
+const WIDTHS = [320, 375, 768, 1280];
+const THEMES = ['light', 'dark'];
+let lookout;
+let browser;
+let password;
+let editorPath;
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  lookout = await startLookout({ prefix });
+  password = lookout.addUser('chief', 'admin');
+  browser = await launchChromium();
+  // Long names and payloads are what push a page wider than a phone.
+  publish(`${prefix}/plant/boiler`, JSON.stringify({ temp: 71.5, pressure: 1.2 }));
+  publish(`${prefix}/plant/a-rather-long-topic-name-that-no-phone-can-show-on-one-line/reading`, '12.5');
+  publish(`${prefix}/plant/log`, 'x'.repeat(400));
+  for (const value of [20, 21.5, 22, 21]) publish(`${prefix}/plant/temperature`, String(value));
+
+  // A published status page with one widget of each kind, built through the editor's forms.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await logIn(page, lookout.url, 'chief', password);
+  await page.goto(`${lookout.url}/admin/rules`);
+  await page.selectOption('select[name="role"][form="new-rule"]', 'public');
+  await page.fill('input[name="filter"][form="new-rule"]', `${prefix}/plant/#`);
+  await Promise.all([page.waitForURL(/\?done=rule_added$/), page.click('form#new-rule button')]);
+  await page.goto(`${lookout.url}/admin/pages`);
+  await page.fill('input[name="slug"]', slug);
+  await page.fill('input[name="title"]', 'Plant look');
+  await Promise.all([page.waitForURL(/\/admin\/pages\/\d+\?done=page_added$/), page.click('text=Create draft')]);
+  editorPath = new URL(page.url()).pathname;
+  const widgets = [
+    { kind: 'value', label: 'Boiler', topic: `${prefix}/plant/boiler`, pointer: '/temp', unit: '°C' },
+    { kind: 'status', label: 'Boiler health', topic: `${prefix}/plant/boiler`, pointer: '/temp', degraded_at: '60', down_at: '80' },
+    { kind: 'sparkline', label: 'Temperature', topic: `${prefix}/plant/temperature`, unit: '°C' },
+    { kind: 'history', label: 'Temperature history', topic: `${prefix}/plant/temperature`, unit: '°C' },
+    { kind: 'last_seen', label: 'Log', topic: `${prefix}/plant/log` },
+    { kind: 'table', label: 'Everything', topic: `${prefix}/plant/#` },
+  ];
+  for (const fields of widgets) {
+    const form = page.locator('form#new-widget');
+    await form.locator('select[name="kind"]').selectOption(fields.kind);
+    for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at']) {
+      await form.locator(`input[name="${name}"]`).fill(fields[name] ?? '');
+    }
+    await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+  }
+  await page.check('input[name="published"]');
+  await Promise.all([page.waitForURL(/done=page_changed$/), page.click('text=Save page')]);
+  await context.close();
+});
+
+after(async () => {
+  await browser?.close();
+  await lookout?.stop();
+});
+
+/** Every page, and whether it is seen signed in (as the admin, who may see them all). */
+function pages() {
+  return [
+    { name: 'overview', path: '/', signedIn: true },
+    { name: 'explorer', path: '/topics', signedIn: true },
+    { name: 'devices', path: '/devices', signedIn: true },
+    { name: 'topic', path: `/topic/${prefix}/plant/temperature`, signedIn: true },
+    { name: 'publish', path: '/publish', signedIn: true },
+    { name: 'users', path: '/admin/users', signedIn: true },
+    { name: 'rules', path: '/admin/rules', signedIn: true },
+    { name: 'device-rules', path: '/admin/devices', signedIn: true },
+    { name: 'status-pages', path: '/admin/pages', signedIn: true },
+    { name: 'status-editor', path: editorPath, signedIn: true },
+    { name: 'not-found', path: '/no/such/page', signedIn: true },
+    { name: 'login', path: '/login', signedIn: false },
+    { name: 'status-page', path: `/status/${slug}`, signedIn: false },
+  ];
+}
+
+/** A browser context per theme and audience; the signed-in ones log in once. */
+async function contextFor(theme, signedIn) {
+  // The page's CSP allows only its own scripts; axe-core is injected by the test.
+  const context = await browser.newContext({ colorScheme: theme, bypassCSP: true });
+  if (signedIn) {
+    const page = await context.newPage();
+    await logIn(page, lookout.url, 'chief', password);
+    await page.close();
+  }
+  return context;
+}
+
+async function open(page, path) {
+  const response = await page.goto(`${lookout.url}${path}`, { waitUntil: 'load' });
+  // Hydration and the first live update settle the layout.
+  await page.waitForTimeout(400);
+  return response;
+}
+
+/** What sticks out past the right edge of the viewport, for the failure message. */
+async function overflow(page) {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll('body *')]
+      .filter((element) => element.getBoundingClientRect().right > width + 0.5)
+      .filter((element) => !element.closest('.topic-table, .admin-table, .device-table, .message-log, .status-table, .main-links, .admin-links, .explorer-rows'))
+      .slice(0, 5)
+      .map((element) => `${element.tagName.toLowerCase()}.${element.className} (${Math.round(element.getBoundingClientRect().right)} px)`);
+    return { scrollWidth: document.documentElement.scrollWidth, width, wide };
+  });
+}
+
+/** Controls smaller than a fingertip (44 × 44 CSS px): buttons, fields and navigation links. */
+async function smallTargets(page) {
+  return page.evaluate(() => {
+    const controls = document.querySelectorAll(
+      'button, select, input:not([type="hidden"]):not([type="checkbox"]):not([type="radio"]), textarea, ' +
+        'nav a, .pager a, .ranges a, a.brand, a.account',
+    );
+    return [...controls]
+      .filter((element) => !element.closest('.explorer-rows'))
+      .filter((element) => {
+        const box = element.getBoundingClientRect();
+        return box.width > 0 && box.height > 0 && (box.height < 43.5 || box.width < 43.5);
+      })
+      .slice(0, 8)
+      .map((element) => {
+        const box = element.getBoundingClientRect();
+        return `${element.tagName.toLowerCase()} "${(element.textContent || element.name || '').trim().slice(0, 30)}" ${Math.round(box.width)}×${Math.round(box.height)}`;
+      });
+  });
+}
+
+async function axeViolations(page) {
+  await page.addScriptTag({ content: axeSource });
+  return page.evaluate(async () => {
+    const results = await window.axe.run(document, { resultTypes: ['violations'] });
+    return results.violations.map(
+      (violation) => `${violation.id}: ${violation.help} — ${violation.nodes.slice(0, 3).map((node) => node.target.join(' ')).join(', ')}`,
+    );
+  });
+}
+
+for (const theme of THEMES) {
+  test(`every page fits phones to desktops and passes axe-core in the ${theme} theme`, async () => {
+    const contexts = { true: await contextFor(theme, true), false: await contextFor(theme, false) };
+    const problems = [];
+    for (const { name, path: pagePath, signedIn } of pages()) {
+      const page = await contexts[signedIn].newPage();
+      const errors = collectErrors(page);
+      for (const width of WIDTHS) {
+        await page.setViewportSize({ width, height: 800 });
+        const response = await open(page, pagePath);
+        const expected = name === 'not-found' ? 404 : 200;
+        assert.equal(response.status(), expected, `${name}: ${response.status()}`);
+        const { scrollWidth, width: shown, wide } = await overflow(page);
+        if (scrollWidth > shown) problems.push(`${name} at ${width} px is ${scrollWidth} px wide: ${wide.join(', ')}`);
+        if (width === 375) {
+          const small = await smallTargets(page);
+          if (small.length) problems.push(`${name} at 375 px has small targets: ${small.join('; ')}`);
+        }
+        if (width === 375 || width === 1280) {
+          await page.screenshot({ path: path.join(shots, `${name}-${theme}-${width}.png`), fullPage: true });
+        }
+      }
+      const violations = await axeViolations(page);
+      if (violations.length) problems.push(`${name} (${theme}): ${violations.join('\n  ')}`);
+      // The 404 page's own status is the one error it is meant to have.
+      const unexpected = errors.filter((error) => name !== 'not-found' || !error.includes('status of 404'));
+      if (unexpected.length) problems.push(`${name}: browser errors ${unexpected.join('; ')}`);
+      await page.close();
+    }
+    await contexts.true.close();
+    await contexts.false.close();
+    assert.deepEqual(problems, [], problems.join('\n'));
+  });
+}
+
+test('the theme buttons work without JavaScript, are remembered, and Auto follows the system', async () => {
+  const context = await browser.newContext({ colorScheme: 'light', javaScriptEnabled: false });
+  const page = await context.newPage();
+  const scheme = () => page.evaluate(() => getComputedStyle(document.documentElement).colorScheme);
+  const background = () => page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+  await page.goto(`${lookout.url}/status/${slug}`);
+  const light = await background();
+  assert.equal(await scheme(), 'light dark');
+
+  await Promise.all([page.waitForURL(`${lookout.url}/status/${slug}`), page.click('.status-footer button[value="dark"]')]);
+  assert.equal(await scheme(), 'dark');
+  assert.notEqual(await background(), light, 'the dark theme has another background');
+  // Remembered for this browser on every page, the dashboard's too.
+  await page.goto(`${lookout.url}/login`);
+  assert.equal(await scheme(), 'dark');
+
+  await Promise.all([page.waitForURL(`${lookout.url}/login`), page.click('header button[value="system"]')]);
+  assert.equal(await scheme(), 'light dark');
+  assert.equal(await background(), light);
+  await context.close();
+});

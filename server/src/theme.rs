@@ -1,0 +1,75 @@
+//! The colour theme a browser chose (`app::domain::theme`): the form that remembers it in a
+//! cookie, and the stylesheet that applies it. Both are public, as every page has the buttons,
+//! and neither reads or changes anything but the cookie.
+
+use app::domain::theme::{Theme, THEME_COOKIE};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::Deserialize;
+
+/// How long a choice is remembered (a year), renewed by each choice.
+const REMEMBERED_SECONDS: u32 = 365 * 24 * 60 * 60;
+
+#[derive(Deserialize)]
+pub struct ThemeForm {
+    theme: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /theme`: remembers the choice and goes back to the page the buttons were on (a path of
+/// this site only; the overview otherwise). The system's theme is no cookie at all. Not
+/// `HttpOnly`-worthy and not secret: it says only how pages look.
+pub async fn choose(Form(form): Form<ThemeForm>) -> Response {
+    let Some(theme) = Theme::from_key(&form.theme) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "There is no such theme: choose system, light or dark.",
+        )
+            .into_response();
+    };
+    let back = crate::web::local_path(&form.back).unwrap_or("/");
+    let cookie = match theme {
+        Theme::System => format!("{THEME_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax"),
+        theme => format!(
+            "{THEME_COOKIE}={}; Path=/; Max-Age={REMEMBERED_SECONDS}; SameSite=Lax",
+            theme.key()
+        ),
+    };
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, back.to_owned()),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response()
+}
+
+/// `GET /theme.css`: the stylesheet of this browser's choice. Private to the browser and
+/// revalidated on each load (a choice must show at once), which its ETag makes a 304.
+pub async fn stylesheet(headers: HeaderMap) -> Response {
+    let theme = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(Theme::from_cookies)
+        .find(|theme| *theme != Theme::System)
+        .unwrap_or_default();
+    let etag = format!("\"{}\"", theme.key());
+    let cache = [
+        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        (header::VARY, "Cookie".to_owned()),
+        (header::ETAG, etag.clone()),
+    ];
+    if crate::web::holds_etag(&headers, etag.as_bytes()) {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8".to_owned())],
+        cache,
+        theme.stylesheet(),
+    )
+        .into_response()
+}

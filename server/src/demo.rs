@@ -1,16 +1,21 @@
 //! `lookout demo`: Lookout with nothing to set up. It starts an MQTT broker inside the process,
 //! uses PostgreSQL from `DATABASE_URL` or else a private cluster of its own, sets up an admin and
-//! a status page, runs the same [`Application`] as `lookout serve` against that broker, and
-//! starts simulated devices that publish to it.
+//! a status page, writes a week of the simulated devices' history on the first run, runs the same
+//! [`Application`] as `lookout serve` against that broker, and starts simulated devices that
+//! publish to it.
 
 mod broker;
 mod content;
+mod devices;
+mod history;
 mod postgres;
 mod simulator;
 
 use crate::config::Settings;
+use crate::maintenance;
 use crate::startup::{self, Application};
 use anyhow::Context;
+use app::server::store::Store;
 use postgres::PrivatePostgres;
 use std::collections::HashMap;
 use std::future::Future;
@@ -97,6 +102,7 @@ async fn start(options: &DemoOptions) -> anyhow::Result<Started> {
     content::set_up_devices_and_page(&store)
         .await
         .context("setting up the demo's status page")?;
+    write_history(&store, &settings).await?;
     let password = content::admin(&store)
         .await
         .context("setting up the demo's admin")?;
@@ -121,6 +127,25 @@ async fn start(options: &DemoOptions) -> anyhow::Result<Started> {
         database_url,
         password,
     })
+}
+
+/// The simulated devices' past. Before the admin is created, so that a run interrupted meanwhile
+/// has made no password it never showed (the next run writes the rest of the history); before
+/// the devices start, so that the history ends where they begin.
+async fn write_history(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    // The partitions the application makes at start-up, made first: the history's last hours
+    // belong in yesterday's and today's, which could not be made once such rows sat in
+    // message_default.
+    store
+        .ensure_message_partitions(now.date_naive(), maintenance::PARTITION_DAYS_AHEAD)
+        .await
+        .context("creating message partitions")?;
+    // Charts without a past still make a working demo, so a failure here does not stop it.
+    if let Err(error) = history::backfill(store, &settings.retention, now).await {
+        tracing::warn!(error = %format!("{error:#}"), "the demo's simulated history is incomplete");
+    }
+    Ok(())
 }
 
 /// The settings `serve` would read from the environment, with the demo's database, address and

@@ -1,9 +1,11 @@
 //! `lookout demo`, the real binary: it becomes ready, its status page shows the simulated
-//! devices' values, the password it prints logs in, a second run reuses what the first set up,
-//! and without DATABASE_URL it runs a private PostgreSQL that is stopped when the demo ends.
+//! devices' values, the first run writes a week of their history, the password it prints logs
+//! in, a second run reuses what the first set up and writes no history again, and without
+//! DATABASE_URL it runs a private PostgreSQL that is stopped when the demo ends.
 
 mod support;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -237,8 +239,97 @@ async fn set_up_rows(db: &PgPool) -> [i64; 5] {
     ]
 }
 
-/// The first run sets up the page and prints a password; the second reuses both.
+/// What a topic holds from before `before`: its oldest time, how many messages, how many of them
+/// are numbers, and the smallest and largest number.
+struct Past {
+    oldest: DateTime<Utc>,
+    messages: i64,
+    numbers: i64,
+    min: f64,
+    max: f64,
+}
+
+async fn past(db: &PgPool, topic: &str, before: DateTime<Utc>) -> Past {
+    let (oldest, messages, numbers, min, max): (DateTime<Utc>, i64, i64, f64, f64) =
+        sqlx::query_as(
+            "select min(received_at), count(*), count(value), min(value), max(value) \
+             from message where topic_id = (select id from topic where name = $1) \
+             and received_at < $2",
+        )
+        .bind(topic)
+        .bind(before)
+        .fetch_one(db)
+        .await
+        .unwrap_or_else(|error| panic!("no history of {topic}: {error}"));
+    Past {
+        oldest,
+        messages,
+        numbers,
+        min,
+        max,
+    }
+}
+
+/// Messages received before `before`, and how many of them share their topic and time with
+/// another.
+async fn history_rows(db: &PgPool, before: DateTime<Utc>) -> (i64, i64) {
+    sqlx::query_as(
+        "select (select count(*) from message where received_at < $1), \
+                (select count(*) from (select topic_id, received_at from message \
+                                       where received_at < $1 \
+                                       group by 1, 2 having count(*) > 1) twice)",
+    )
+    .bind(before)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// The first run wrote days of history: of the temperature, numbers a thermometer could show,
+/// reaching back more than six days; of the pump's status, times it went and came back.
+async fn check_history(db: &PgPool, started: DateTime<Utc>) {
+    let temperature = past(db, "demo/weather/temperature", started).await;
+    assert!(
+        temperature.oldest < started - TimeDelta::days(6),
+        "the temperature's history starts at {}",
+        temperature.oldest
+    );
+    assert!(
+        temperature.messages >= 6 * 24 * 60,
+        "{} temperatures",
+        temperature.messages
+    );
+    assert_eq!(
+        temperature.numbers, temperature.messages,
+        "every one a number"
+    );
+    assert!(
+        -30.0 <= temperature.min && temperature.max <= 50.0 && temperature.min < temperature.max,
+        "temperatures from {} to {}",
+        temperature.min,
+        temperature.max
+    );
+    let pump: Vec<(String, i64)> = sqlx::query_as(
+        "select convert_from(payload, 'UTF8'), count(*) from message \
+         where topic_id = (select id from topic where name = 'demo/pumps/pump-1/status') \
+         and received_at < $1 group by 1 order by 1",
+    )
+    .bind(started)
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert!(
+        matches!(pump.as_slice(), [(offline, o), (online, n)]
+            if offline == "offline" && online == "online" && *o >= 10 && *n >= 10),
+        "the pump's past: {pump:?}"
+    );
+}
+
+/// The first run sets up the page, writes the history and prints a password; the second reuses
+/// them all.
 async fn check_two_runs(database: Database<'_>, database_url: &str) {
+    // Whatever the demo stores from before this moment is history it wrote, not live readings.
+    let started = Utc::now();
     let first = Demo::start(database).await;
     let password = first
         .password()
@@ -272,6 +363,9 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     assert!(pump["status"].is_string(), "{pump}");
     let mesh = widgets.iter().find(|w| w["kind"] == "table").unwrap();
     assert_eq!(mesh["rows"].as_array().unwrap().len(), 4, "{mesh}");
+    check_history(&db, started).await;
+    let history = history_rows(&db, started).await;
+    assert_eq!(history.1, 0, "no message stored twice");
     db.close().await;
     first.stop().await;
 
@@ -291,6 +385,11 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     );
     let db = PgPool::connect(database_url).await.unwrap();
     assert_eq!(set_up_rows(&db).await, after_first, "nothing added twice");
+    assert_eq!(
+        history_rows(&db, started).await,
+        history,
+        "no history written twice"
+    );
     db.close().await;
     second.stop().await;
 }

@@ -4,7 +4,7 @@
 //! page with a widget of every kind. A later run finds them and adds nothing; the roles' access
 //! rules stay as a fresh install has them.
 
-use super::simulator::{MESH_NODES, PUMP, SERVERS};
+use super::devices::{MESH_NODES, PUMP, SERVERS};
 use anyhow::Context;
 use app::domain::liveness::RuleText;
 use app::domain::roles::{Audience, Permission, Role};

@@ -101,6 +101,23 @@ impl Store {
             .await
     }
 
+    /// When the oldest stored message of the topic called `name` was received, if it has any.
+    pub async fn oldest_message_at(
+        &self,
+        name: &str,
+    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        // The id first, as a value: then each partition's index on (topic_id, received_at)
+        // answers with its first entry, instead of every message of the topic being read.
+        sqlx::query_scalar!(
+            r#"select min(received_at) as "at: DateTime<Utc>"
+               from message
+               where topic_id = (select id from topic where name = $1)"#,
+            name,
+        )
+        .fetch_one(&self.pool)
+        .await
+    }
+
     /// The newest message of topic `id`, and how many messages the topic has had.
     pub async fn topic_latest(&self, id: i64) -> Result<Option<(LatestMessage, i64)>, sqlx::Error> {
         let row = sqlx::query!(

@@ -47,14 +47,13 @@
       level.querySelector("[data-level-text]").textContent = widget.status_text;
     }
     setTime(el.querySelector(":scope > .seen time, :scope > [data-value] > time"), widget.last_seen_ms);
-    const line = el.querySelector("polyline[data-plot]");
-    if (line && widget.plot) {
-      line.setAttribute("points", widget.plot.points);
-      const svg = line.closest("svg");
-      svg.setAttribute("aria-label", widget.plot.description);
-      svg.querySelector("title").textContent = widget.plot.description;
+    // The server draws; the drawing (its text alternative included) is swapped in whole.
+    const drawing = el.querySelector("[data-plot]");
+    if (drawing && widget.plot) {
+      drawing.innerHTML = widget.plot.svg;
       el.querySelector("[data-plot-low]").textContent = widget.plot.low;
       el.querySelector("[data-plot-high]").textContent = widget.plot.high;
+      el.querySelector("[data-plot-span]").textContent = widget.plot.span;
     }
     for (const row of widget.rows ?? []) {
       const tr = el.querySelector(`tr[data-topic="${CSS.escape(row.topic)}"]`);

@@ -240,7 +240,8 @@ async fn visitors_get_only_what_the_page_binds_and_nothing_private_leaks() {
         "Degraded",
         "Partially degraded",
         "Boiler heard",
-        "<polyline",
+        "data-plot",
+        "<circle class=\"point\"",
         "19.5",
         "<td data-value>—</td>",
         "No value yet",
@@ -275,6 +276,10 @@ async fn visitors_get_only_what_the_page_binds_and_nothing_private_leaks() {
     assert_eq!(widgets[0]["value"], 71.5);
     assert_eq!(widgets[1]["status"], "degraded");
     assert_eq!(snapshot["summary"], "degraded");
+    // One value so far: the week's chart is a dot that says it, not an empty box.
+    let week = widgets[4]["plot"]["svg"].as_str().unwrap();
+    assert_eq!(week.matches("<circle").count(), 1, "{week}");
+    assert!(week.contains(">71.5</text>"), "{week}");
     let ids: Vec<i64> = widgets.iter().map(|w| w["id"].as_i64().unwrap()).collect();
     let mut responses = vec![
         ("html", html.body.clone()),

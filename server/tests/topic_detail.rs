@@ -63,6 +63,28 @@ async fn history(app: &TestApp, topic: &str, range: HistoryRange) -> History {
         .expect("a readable topic has a history")
 }
 
+/// The history the page asks for when the address names no range: the fitted one.
+async fn default_history(app: &TestApp, topic: &str) -> History {
+    let body = call(app, "topic_history", &[("topic", topic)]).await;
+    serde_json::from_str::<Option<History>>(&body)
+        .unwrap()
+        .expect("a readable topic has a history")
+}
+
+/// The x coordinates (percent of the width) of the points of the chart's line in `html`.
+fn line_xs(html: &str) -> Vec<f64> {
+    let lines: Vec<&str> = all_between(html, "<path ", ">")
+        .into_iter()
+        .filter(|path| path.contains(r#"class="line""#))
+        .collect();
+    assert_eq!(lines.len(), 1, "one chart, one line: {html}");
+    all_between(lines[0], r#"d=""#, "\"")[0]
+        .split(['M', 'L'])
+        .filter(|point| !point.trim().is_empty())
+        .map(|point| point.trim().split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 /// Equal but perhaps for the last place: serde_json (without `float_roundtrip`) may read a
 /// number of the server function's JSON answer one unit in the last place off.
 fn same_value(read: f64, expected: f64) -> bool {
@@ -212,6 +234,91 @@ async fn a_large_history_still_comes_in_at_most_max_buckets() {
     assert_eq!((min, max), (1.0, 200_000.0));
     // Newest first in time means the smallest values are in the last bucket.
     assert!(history.buckets.last().unwrap().min < history.buckets[0].min);
+}
+
+#[tokio::test]
+async fn a_few_minutes_of_values_fill_the_default_chart_and_a_chosen_range_is_kept() {
+    let app = spawn_app().await;
+    let topic = app.topic("fresh/sensor");
+    let now_ms = Utc::now().timestamp_millis();
+    // Every 20 s from ten minutes ago to a minute ago, as on a fresh install.
+    let messages: Vec<Stored> = (0..28)
+        .map(|i| Stored {
+            topic: topic.clone(),
+            at_ms: now_ms - 10 * 60_000 + i * 20_000,
+            payload: format!("{}", 20 + i % 5).into_bytes(),
+        })
+        .collect();
+    store_all(&app, &messages).await;
+
+    let fitted = default_history(&app, &topic).await;
+    assert!(fitted.fitted);
+    assert_eq!(fitted.range, HistoryRange::Minutes15);
+    assert_eq!(
+        fitted.buckets.len(),
+        28,
+        "2 s buckets keep every value apart"
+    );
+
+    // The page without a range: the data spread over more than half of the chart's width.
+    let page = app.get(&topic_path(&topic)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let xs = line_xs(&page.body);
+    assert_eq!(xs.len(), 28, "{xs:?}");
+    let (left, right) = (xs[0], xs[27]);
+    assert!(right - left > 50.0, "a vertical line: {xs:?}");
+    assert!(
+        right > 90.0,
+        "the newest value, a minute ago, is near the right: {xs:?}"
+    );
+    assert!(
+        page.body.contains(r#"aria-current="page">15 min</a>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("smallest range"), "{}", page.body);
+
+    // A range in the address is the visitor's: 24 h stays 24 h, however thin the data in it.
+    let asked = history(&app, &topic, HistoryRange::Hours24).await;
+    assert!(!asked.fitted);
+    let page = app.get(&format!("{}?range=24h", topic_path(&topic))).await;
+    let xs = line_xs(&page.body);
+    assert!(xs.last().unwrap() - xs[0] < 2.0, "{xs:?}");
+    assert!(
+        page.body.contains(r#"aria-current="page">24 h</a>"#),
+        "{}",
+        page.body
+    );
+
+    // Silent for days: the default reaches back to its last values instead of an empty 24 h.
+    let quiet = app.topic("quiet/sensor");
+    // Both in one bucket of the week's range, so it is one value to chart.
+    let bucket_ms = HistoryRange::Days7.bucket_ms();
+    let bucket_start = (now_ms - 3 * 86_400_000).div_euclid(bucket_ms) * bucket_ms;
+    store_all(
+        &app,
+        &[
+            Stored {
+                topic: quiet.clone(),
+                at_ms: bucket_start + 1_000,
+                payload: b"4.5".to_vec(),
+            },
+            Stored {
+                topic: quiet.clone(),
+                at_ms: bucket_start + 61_000,
+                payload: b"5.5".to_vec(),
+            },
+        ],
+    )
+    .await;
+    let quiet_history = default_history(&app, &quiet).await;
+    assert_eq!(quiet_history.range, HistoryRange::Days7);
+    assert_eq!(quiet_history.buckets.len(), 1, "{quiet_history:?}");
+    // One bucket: a dot that says its value.
+    let page = app.get(&topic_path(&quiet)).await;
+    let body = unescape(&page.body);
+    assert!(body.contains(r#"class="point""#), "{body}");
+    assert!(body.contains(">5</text>"), "the bucket's average: {body}");
 }
 
 #[tokio::test]
@@ -438,7 +545,7 @@ async fn the_page_shows_the_value_and_its_chart_without_javascript() {
     assert_eq!(all_between(&body, "class=\"qos\">", "<"), ["1"]);
     assert_eq!(all_between(&body, "class=\"retain\">", "<"), ["no"]);
     assert_eq!(all_between(&body, "class=\"count\">", "<"), ["2"]);
-    let chart = all_between(&body, "<svg", "</svg>");
+    let chart = all_between(&body, "<figure class=\"chart\">", "</figure>");
     assert_eq!(chart.len(), 1, "{body}");
     assert!(chart[0].contains(r#"role="img""#), "{}", chart[0]);
     assert!(
@@ -446,13 +553,18 @@ async fn the_page_shows_the_value_and_its_chart_without_javascript() {
         "{}",
         chart[0]
     );
+    // Two values a moment apart: in one bucket a dot, in two a line.
     let paths = all_between(chart[0], "<path ", ">");
     assert!(
         paths
             .iter()
-            .any(|path| path.contains(r#"class="avg""#) && path.contains(r#"d="M"#)),
-        "{paths:?}"
+            .any(|path| path.contains(r#"class="line""#) && path.contains(r#"d="M"#))
+            || chart[0].contains(r#"class="point""#),
+        "{}",
+        chart[0]
     );
+    // Seconds of values: the default range is the smallest, and the page says so.
+    assert!(body.contains(r#"aria-current="page">15 min</a>"#), "{body}");
     assert_eq!(
         all_between(&body, "class=\"payload-preview\"><code>", "<").len(),
         2

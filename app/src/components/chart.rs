@@ -1,19 +1,16 @@
 //! The history chart: a topic's value buckets drawn as inline SVG, the min–max band with the
-//! average line over it. Rendered on the server like the rest of the page, so it shows without
-//! JavaScript; its cost depends on the number of buckets, never on the number of stored values.
+//! average line over it, laid out by `domain::chart` like status pages' charts. Rendered on the
+//! server like the rest of the page, so it shows without JavaScript; its cost depends on the
+//! number of buckets, never on the number of stored values.
 
+use crate::domain::chart::{Frame, Layout, Sample};
 use crate::domain::history::{History, ValueBucket};
-use crate::domain::wording::{format_value, UtcTime};
+use crate::domain::wording::format_value;
 use leptos::prelude::*;
-use std::fmt::Write;
 
-const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 240.0;
-/// Room for the axis labels: left for values, bottom for times.
-const LEFT: f64 = 64.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 28.0;
+/// The drawing's height in CSS pixels, should the stylesheet not set one; its width is always
+/// its container's.
+const HEIGHT_PX: u32 = 240;
 
 /// The values of all buckets together.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,15 +43,51 @@ impl Summary {
     }
 }
 
+/// The buckets as the shared layout draws them: each at its middle, from its minimum to its
+/// maximum around its average, over the whole range (see `HistoryRange::fitting` for why the
+/// range, not the data, sets the x axis).
+fn layout_of(history: &History) -> Option<Layout> {
+    let samples: Vec<Sample> = history
+        .buckets
+        .iter()
+        .map(|bucket| Sample {
+            at_ms: bucket.start_ms + history.bucket_ms / 2,
+            low: bucket.min,
+            high: bucket.max,
+            mid: bucket.avg,
+        })
+        .collect();
+    Layout::new(
+        &samples,
+        history.bucket_ms,
+        history.from_ms,
+        history.to_ms,
+        Frame::CHART,
+        "",
+    )
+}
+
+/// Percent, as SVG attributes take it.
+fn pc(share: f64) -> String {
+    format!("{share:.2}%")
+}
+
 #[component]
 pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
-    let Some(summary) = Summary::of(&history.buckets) else {
+    let (Some(summary), Some(layout)) = (Summary::of(&history.buckets), layout_of(&history)) else {
         return ().into_any();
     };
+    let range = if history.fitted {
+        format!(
+            "last {} (the smallest range that holds its recent values)",
+            history.range.label()
+        )
+    } else {
+        format!("last {}", history.range.label())
+    };
     let description = format!(
-        "{topic}, last {}: {} numeric values in {} intervals of {} s; minimum {}, maximum {}, \
+        "{topic}, {range}: {} numeric values in {} intervals of {} s; minimum {}, maximum {}, \
          average {}.",
-        history.range.label(),
         summary.count,
         history.buckets.len(),
         history.bucket_ms / 1000,
@@ -62,29 +95,50 @@ pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
         format_value(summary.max),
         format_value(summary.avg),
     );
-    let plot = Plot::new(&history, &summary);
-    let (band, line) = plot.paths(&history);
+    let bottom = pc(100.0 - Frame::CHART.bottom);
+    let top = pc(Frame::CHART.top);
 
-    let value_ticks = plot
+    let value_ticks = layout
         .value_ticks
         .iter()
-        .map(|(value, label)| {
-            let y = format!("{:.1}", plot.y(*value));
+        .map(|tick| {
+            let y = pc(tick.at);
             view! {
-                <line class="grid" x1=LEFT x2={WIDTH - RIGHT} y1=y.clone() y2=y.clone()/>
-                <text class="label" x={LEFT - 6.0} y=y text-anchor="end" dominant-baseline="middle">
-                    {label.clone()}
+                <line class="grid" x1="0" x2="100%" y1=y.clone() y2=y.clone()/>
+                <text class="label" x="0" y=y dy="-4" text-anchor=tick.anchor.svg()>
+                    {tick.label.clone()}
                 </text>
             }
         })
         .collect_view();
-    let time_ticks = time_ticks(history.from_ms, history.to_ms)
-        .into_iter()
-        .map(|(at_ms, label)| {
-            let x = format!("{:.1}", plot.x(at_ms));
+    let time_ticks = layout
+        .time_ticks
+        .iter()
+        .map(|tick| {
+            let x = pc(tick.at);
             view! {
-                <line class="tick" x1=x.clone() x2=x.clone() y1={HEIGHT - BOTTOM} y2={HEIGHT - BOTTOM + 4.0}/>
-                <text class="label" x=x y={HEIGHT - 8.0} text-anchor="middle">{label}</text>
+                <line class="grid" x1=x.clone() x2=x.clone() y1=top.clone() y2=bottom.clone()/>
+                <text class="label" x=x y="100%" dy="-6" text-anchor=tick.anchor.svg()>
+                    {tick.label.clone()}
+                </text>
+            }
+        })
+        .collect_view();
+    let dots = layout
+        .dots
+        .iter()
+        .map(|dot| {
+            let (x, y) = (pc(dot.x), pc(dot.y));
+            let label = dot.label.clone().map(|label| {
+                view! {
+                    <text class="label value" x=x.clone() y=y.clone() dy="-10" text-anchor=dot.anchor.svg()>
+                        {label}
+                    </text>
+                }
+            });
+            view! {
+                <circle class="point" cx=x cy=y r="4"/>
+                {label}
             }
         })
         .collect_view();
@@ -92,22 +146,35 @@ pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
     view! {
         <figure class="chart">
             <svg
-                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+                class="time-chart"
+                width="100%"
+                height=HEIGHT_PX
                 role="img"
                 aria-label=description.clone()
                 xmlns="http://www.w3.org/2000/svg"
             >
                 <title>{description.clone()}</title>
                 {value_ticks}
-                <line class="axis" x1=LEFT x2={WIDTH - RIGHT} y1={HEIGHT - BOTTOM} y2={HEIGHT - BOTTOM}/>
                 {time_ticks}
-                <path class="band" d=band/>
-                <path class="avg" d=line/>
+                <line class="axis" x1="0" x2="100%" y1=bottom.clone() y2=bottom/>
+                <svg
+                    class="plot-area"
+                    width="100%"
+                    height="100%"
+                    viewBox="0 0 100 100"
+                    preserveAspectRatio="none"
+                >
+                    <path class="band" d=layout.band vector-effect="non-scaling-stroke"/>
+                    <path class="line" d=layout.line vector-effect="non-scaling-stroke"/>
+                </svg>
+                {dots}
             </svg>
             <figcaption>
                 {format!(
-                    "Minimum {}, maximum {}, average {} over {} values (UTC). The band spans \
-                     each interval's minimum to maximum; the line is its average.",
+                    "Last {}{}: minimum {}, maximum {}, average {} over {} values (UTC). The band \
+                     spans each interval's minimum to maximum; the line is its average.",
+                    history.range.label(),
+                    if history.fitted { ", the smallest range that holds the recent values" } else { "" },
                     format_value(summary.min),
                     format_value(summary.max),
                     format_value(summary.avg),
@@ -117,159 +184,6 @@ pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
         </figure>
     }
     .into_any()
-}
-
-/// The scales from time and value to chart coordinates.
-struct Plot {
-    from_ms: i64,
-    to_ms: i64,
-    low: f64,
-    high: f64,
-    value_ticks: Vec<(f64, String)>,
-}
-
-impl Plot {
-    fn new(history: &History, summary: &Summary) -> Self {
-        let (mut low, mut high) = (summary.min, summary.max);
-        if high - low < f64::EPSILON * high.abs().max(1.0) {
-            // A flat line sits in the middle of a band one unit (or a tenth of it) wide.
-            let half = (high.abs() * 0.1).max(0.5);
-            low -= half;
-            high += half;
-        }
-        let step = nice_step((high - low) / 4.0);
-        let low = (low / step).floor() * step;
-        let high = (high / step).ceil() * step;
-        let decimals = (-step.log10().floor()).max(0.0) as usize;
-        let count = ((high - low) / step).round() as i64;
-        let value_ticks = (0..=count)
-            .map(|index| {
-                let value = low + index as f64 * step;
-                (value, format!("{value:.decimals$}"))
-            })
-            .collect();
-        Self {
-            from_ms: history.from_ms,
-            to_ms: history.to_ms,
-            low,
-            high,
-            value_ticks,
-        }
-    }
-
-    fn x(&self, at_ms: i64) -> f64 {
-        let at = at_ms.clamp(self.from_ms, self.to_ms);
-        let share = (at - self.from_ms) as f64 / (self.to_ms - self.from_ms).max(1) as f64;
-        LEFT + share * (WIDTH - LEFT - RIGHT)
-    }
-
-    fn y(&self, value: f64) -> f64 {
-        let share = (value - self.low) / (self.high - self.low);
-        HEIGHT - BOTTOM - share * (HEIGHT - TOP - BOTTOM)
-    }
-
-    /// The band's and the average line's path data. Buckets further apart than a few times
-    /// their usual spacing are not joined: that gap is a silence worth seeing. A lone bucket is a
-    /// zero-length segment, which the round line caps draw as a dot.
-    fn paths(&self, history: &History) -> (String, String) {
-        let buckets = &history.buckets;
-        let mut gaps: Vec<i64> = buckets
-            .windows(2)
-            .map(|pair| pair[1].start_ms - pair[0].start_ms)
-            .collect();
-        gaps.sort_unstable();
-        let usual = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
-        let joined = usual.max(history.bucket_ms) * 3;
-
-        let (mut band, mut line) = (String::new(), String::new());
-        let mut run: Vec<&ValueBucket> = Vec::new();
-        let mut flush = |run: &mut Vec<&ValueBucket>| {
-            if run.is_empty() {
-                return;
-            }
-            let x = |bucket: &ValueBucket| self.x(bucket.start_ms + history.bucket_ms / 2);
-            for (index, bucket) in run.iter().enumerate() {
-                let verb = if index == 0 { 'M' } else { 'L' };
-                let _ = write!(band, "{verb}{:.1},{:.1} ", x(bucket), self.y(bucket.max));
-                let _ = write!(line, "{verb}{:.1},{:.1} ", x(bucket), self.y(bucket.avg));
-            }
-            for bucket in run.iter().rev() {
-                let _ = write!(band, "L{:.1},{:.1} ", x(bucket), self.y(bucket.min));
-            }
-            if let [only] = run.as_slice() {
-                let _ = write!(line, "L{:.1},{:.1} ", x(only), self.y(only.avg));
-            }
-            band.push_str("Z ");
-            run.clear();
-        };
-        for bucket in buckets {
-            if let Some(last) = run.last() {
-                if bucket.start_ms - last.start_ms > joined {
-                    flush(&mut run);
-                }
-            }
-            run.push(bucket);
-        }
-        flush(&mut run);
-        (band.trim_end().to_owned(), line.trim_end().to_owned())
-    }
-}
-
-/// 1, 2 or 5 times a power of ten, at least `raw`.
-fn nice_step(raw: f64) -> f64 {
-    let power = 10_f64.powf(raw.log10().floor());
-    let fraction = raw / power;
-    let nice = match fraction {
-        f if f <= 1.0 => 1.0,
-        f if f <= 2.0 => 2.0,
-        f if f <= 5.0 => 5.0,
-        _ => 10.0,
-    };
-    nice * power
-}
-
-/// Labelled times along the range: whole minutes, hours or days (UTC), at most six.
-fn time_ticks(from_ms: i64, to_ms: i64) -> Vec<(i64, String)> {
-    const MINUTE: i64 = 60_000;
-    const HOUR: i64 = 60 * MINUTE;
-    const DAY: i64 = 24 * HOUR;
-    let steps = [
-        MINUTE,
-        2 * MINUTE,
-        5 * MINUTE,
-        10 * MINUTE,
-        15 * MINUTE,
-        30 * MINUTE,
-        HOUR,
-        2 * HOUR,
-        3 * HOUR,
-        6 * HOUR,
-        12 * HOUR,
-        DAY,
-        2 * DAY,
-        7 * DAY,
-    ];
-    let span = (to_ms - from_ms).max(1);
-    let step = steps
-        .into_iter()
-        .find(|step| span / step <= 6)
-        .unwrap_or(7 * DAY);
-    let first = from_ms.div_euclid(step) * step + if from_ms % step == 0 { 0 } else { step };
-    (0..)
-        .map(|index| first + index * step)
-        .take_while(|at| *at <= to_ms)
-        .map(|at| {
-            let t = UtcTime::from_ms(at);
-            let label = if step >= DAY {
-                format!("{:02}-{:02}", t.month, t.day)
-            } else if span > DAY {
-                format!("{:02}-{:02} {:02}:{:02}", t.month, t.day, t.hour, t.minute)
-            } else {
-                format!("{:02}:{:02}", t.hour, t.minute)
-            };
-            (at, label)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -303,25 +217,6 @@ mod tests {
     }
 
     #[test]
-    fn steps_are_round_numbers() {
-        assert_eq!(nice_step(0.3), 0.5);
-        assert_eq!(nice_step(1.0), 1.0);
-        assert_eq!(nice_step(17.0), 20.0);
-        assert_eq!(nice_step(6000.0), 10000.0);
-    }
-
-    #[test]
-    fn time_labels_fit_the_range() {
-        let hour = 3_600_000;
-        let day = 24 * hour;
-        let ticks = time_ticks(10 * day + 90_000, 10 * day + 90_000 + hour);
-        assert!(ticks.len() <= 6 && ticks.len() >= 3, "{ticks:?}");
-        assert_eq!(ticks[0].1, "00:10");
-        let week = time_ticks(10 * day + 1, 17 * day + 1);
-        assert_eq!(week[0].1, "01-13");
-    }
-
-    #[test]
     fn gaps_split_the_line_and_a_lone_bucket_is_a_dot() {
         let bucket_ms = HistoryRange::Hour1.bucket_ms();
         let history = History {
@@ -335,15 +230,19 @@ mod tests {
                 bucket(2 * bucket_ms, 1.0, 2.0, 1.5, 2),
                 bucket(100 * bucket_ms, 3.0, 3.0, 3.0, 1),
             ],
+            fitted: false,
         };
-        let summary = Summary::of(&history.buckets).unwrap();
-        let (band, line) = Plot::new(&history, &summary).paths(&history);
-        assert_eq!(band.matches('M').count(), 2, "{band}");
-        assert_eq!(band.matches('Z').count(), 2, "{band}");
-        assert_eq!(line.matches('M').count(), 2, "{line}");
-        let dot: Vec<&str> = line.split('M').nth(2).unwrap().split(" L").collect();
-        assert_eq!(dot.len(), 2, "{line}");
-        assert_eq!(dot[0].trim(), dot[1].trim(), "{line}");
+        let layout = layout_of(&history).unwrap();
+        assert_eq!(layout.band.matches('M').count(), 2, "{}", layout.band);
+        assert_eq!(layout.band.matches('Z').count(), 2, "{}", layout.band);
+        assert_eq!(layout.line.matches('M').count(), 1, "{}", layout.line);
+        let [dot] = layout.dots.as_slice() else {
+            panic!("{:?}", layout.dots)
+        };
+        // At the middle of its bucket.
+        let share = (100.5 * bucket_ms as f64) / HistoryRange::Hour1.span_ms() as f64;
+        let side = Frame::CHART.side;
+        assert!((dot.x - (side + share * (100.0 - 2.0 * side))).abs() < 0.01);
     }
 
     #[test]
@@ -354,10 +253,17 @@ mod tests {
             to_ms: 1000,
             bucket_ms: 1000,
             buckets: vec![bucket(0, 7.0, 7.0, 7.0, 1)],
+            fitted: true,
         };
-        let plot = Plot::new(&history, &Summary::of(&history.buckets).unwrap());
-        assert!(plot.low < 7.0 && plot.high > 7.0);
-        let y = plot.y(7.0);
-        assert!(y > TOP && y < HEIGHT - BOTTOM);
+        let layout = layout_of(&history).unwrap();
+        assert!(layout.low < 7.0 && layout.high > 7.0);
+        let y = layout.dots[0].y;
+        assert!(y > Frame::CHART.top && y < 100.0 - Frame::CHART.bottom);
+        assert_eq!(
+            layout.dots[0].label.as_deref(),
+            Some("7"),
+            "one value says itself"
+        );
+        assert_eq!(layout.line, "");
     }
 }

@@ -1,10 +1,12 @@
 //! A small trend line without axes, for a figure's card: where a value has been over a span.
 //! Drawn as inline SVG on the server like the rest of the page. A run of readings is a line, a
-//! reading alone is a dot, and a gap (readings further apart than `gap_ms`) stays a gap: a
-//! sparkline must never draw what did not happen. When the readings cover only the end of the
+//! reading alone is a dot, and a gap (readings several `step_ms` apart, as the charts of
+//! `crate::domain::chart` decide it) stays a gap: a sparkline must never draw what did not
+//! happen. When the readings cover only the end of the
 //! span (Lookout started a few minutes ago), the line starts with them rather than squeezed
 //! against the right edge.
 
+use crate::domain::chart::{self, GAP_FACTOR};
 use leptos::prelude::*;
 use std::fmt::Write;
 
@@ -21,10 +23,10 @@ pub fn Sparkline(
     points: Vec<(i64, f64)>,
     from_ms: i64,
     to_ms: i64,
-    gap_ms: i64,
+    step_ms: i64,
     label: String,
 ) -> impl IntoView {
-    let (lines, dots) = shapes(&points, from_ms, to_ms, gap_ms);
+    let (lines, dots) = shapes(&points, from_ms, to_ms, step_ms);
     view! {
         <svg
             class="sparkline"
@@ -44,22 +46,23 @@ pub fn Sparkline(
     }
 }
 
-/// The polylines (as SVG `points`) of each run of readings no further apart than `gap_ms`, and
-/// the dots of readings alone.
+/// The polylines (as SVG `points`) of each run of readings ([`chart::runs`]: joined unless
+/// further apart than a few `step_ms`), and the dots of readings alone.
 fn shapes(
     points: &[(i64, f64)],
     from_ms: i64,
     to_ms: i64,
-    gap_ms: i64,
+    step_ms: i64,
 ) -> (Vec<String>, Vec<(String, String)>) {
     let shown: Vec<(i64, f64)> = points
         .iter()
         .copied()
         .filter(|(at, value)| (from_ms..=to_ms).contains(at) && value.is_finite())
         .collect();
-    // Fitted to what exists, but never narrower than a gap: a lone reading sits at the right.
+    // Fitted to what exists, but never narrower than a few steps: a lone reading sits at the
+    // right, in context.
     let from_ms = match shown.first() {
-        Some((first, _)) => (*first).min(to_ms - gap_ms).max(from_ms),
+        Some((first, _)) => chart::fitted_start(from_ms, to_ms, *first, GAP_FACTOR * step_ms),
         None => from_ms,
     };
     let top = shown.iter().map(|(_, v)| *v).fold(0.0_f64, f64::max);
@@ -74,25 +77,18 @@ fn shapes(
             HEIGHT - PAD
         }
     };
-    let mut runs: Vec<Vec<(i64, f64)>> = Vec::new();
-    for point in shown {
-        match runs.last_mut() {
-            Some(run) if point.0 - run.last().map_or(point.0, |last| last.0) <= gap_ms => {
-                run.push(point)
-            }
-            _ => runs.push(vec![point]),
-        }
-    }
+    let times: Vec<i64> = shown.iter().map(|(at, _)| *at).collect();
     let mut lines = Vec::new();
     let mut dots = Vec::new();
-    for run in runs {
-        if let [(at, value)] = run[..] {
-            dots.push((format!("{:.1}", x(at)), format!("{:.1}", y(value))));
+    for run in chart::runs(&times, step_ms) {
+        let run = &shown[run];
+        if let [(at, value)] = run {
+            dots.push((format!("{:.1}", x(*at)), format!("{:.1}", y(*value))));
             continue;
         }
         let mut line = String::new();
         for (at, value) in run {
-            let _ = write!(line, "{:.1},{:.1} ", x(at), y(value));
+            let _ = write!(line, "{:.1},{:.1} ", x(*at), y(*value));
         }
         lines.push(line.trim_end().to_owned());
     }
@@ -115,7 +111,7 @@ mod tests {
             (12 * minute, 0.0),
             (13 * minute, 0.0),
         ];
-        let (lines, dots) = shapes(&points, 0, 15 * minute, 90_000);
+        let (lines, dots) = shapes(&points, 0, 15 * minute, minute);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert_eq!(lines[0].split(' ').count(), 3);
         assert_eq!(dots.len(), 1, "the reading between the gaps is a dot");
@@ -126,8 +122,8 @@ mod tests {
 
     #[test]
     fn nothing_in_the_span_draws_nothing_and_all_zero_lies_at_the_bottom() {
-        assert_eq!(shapes(&[(5, 1.0)], 10, 20, 5), (vec![], vec![]));
-        let (lines, _) = shapes(&[(10, 0.0), (15, 0.0)], 10, 20, 10);
+        assert_eq!(shapes(&[(5, 1.0)], 10, 20, 1), (vec![], vec![]));
+        let (lines, _) = shapes(&[(10, 0.0), (15, 0.0)], 10, 20, 1);
         assert_eq!(lines, ["0.0,25.0 60.0,25.0"]);
     }
 
@@ -135,12 +131,15 @@ mod tests {
     fn readings_of_the_last_minutes_only_fill_the_width() {
         let minute = 60_000;
         let hour = 60 * minute;
-        let points = [(hour - 2 * minute, 5.0), (hour - minute, 6.0), (hour, 7.0)];
-        let (lines, _) = shapes(&points, 0, hour, 90_000);
+        let points: Vec<(i64, f64)> = (0..=5)
+            .map(|m| (hour - m * minute, m as f64))
+            .rev()
+            .collect();
+        let (lines, _) = shapes(&points, 0, hour, minute);
         assert!(lines[0].starts_with("0.0,"), "{}", lines[0]);
         assert!(lines[0].contains(" 120.0,"), "{}", lines[0]);
         // One reading just now: a dot at the right, not at the left edge.
-        let (_, dots) = shapes(&[(hour - 10_000, 1.0)], 0, hour, 90_000);
+        let (_, dots) = shapes(&[(hour - 10_000, 1.0)], 0, hour, minute);
         assert!(dots[0].0.parse::<f64>().unwrap() > 100.0, "{dots:?}");
     }
 }

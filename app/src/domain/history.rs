@@ -80,6 +80,33 @@ impl HistoryRange {
         let per_bucket = (self.span_ms() as u64).div_ceil(MAX_BUCKETS as u64 - 1);
         (per_bucket.div_ceil(1000) * 1000) as i64
     }
+
+    /// The range a topic's chart shows when the visitor chose none: the smallest one offered
+    /// that reaches back `age_ms`, to the oldest value worth showing (see [`reach_of`]); the
+    /// largest when none does.
+    ///
+    /// Why a range, rather than a fixed 24 h with its x axis fitted to the data: a range is
+    /// something the page can say and link to. The chosen range is marked in the range links,
+    /// named in the caption, and the chart spans it exactly as if it had been asked for, so
+    /// what the axis shows and what the page says always agree; and the buckets shrink with the
+    /// range, so ten minutes of values get 2 s buckets instead of four 3-minute ones. A range in
+    /// the address (`?range=`) is always kept as asked, even where it shows the values as a
+    /// sliver: the visitor chose that view.
+    pub fn fitting(age_ms: i64) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|range| range.span_ms() >= age_ms)
+            .unwrap_or(HistoryRange::Days30)
+    }
+}
+
+/// How far back the default chart has to reach, given the oldest numeric value of the last
+/// [`HistoryRange::default`] span and the time of the latest message if it is numeric: back to
+/// the oldest, so all recent values are in view; for a topic silent for longer, back to its
+/// latest value, so the page shows its last values instead of an empty 24 h. `None` when there
+/// is neither.
+pub fn reach_of(oldest_recent_ms: Option<i64>, latest_ms: Option<i64>) -> Option<i64> {
+    oldest_recent_ms.or(latest_ms)
 }
 
 /// The numeric values of one time bucket.
@@ -102,6 +129,10 @@ pub struct History {
     pub to_ms: i64,
     pub bucket_ms: i64,
     pub buckets: Vec<ValueBucket>,
+    /// True when the visitor asked for no range and `range` is the one fitted to the values
+    /// ([`HistoryRange::fitting`]).
+    #[serde(default)]
+    pub fitted: bool,
 }
 
 #[cfg(test)]
@@ -119,5 +150,26 @@ mod tests {
             assert!(overlapped > MAX_BUCKETS / 2, "{range:?}: {overlapped}");
             assert_eq!(HistoryRange::from_key(range.key()), Some(range));
         }
+    }
+
+    #[test]
+    fn the_default_range_is_the_smallest_that_holds_the_values() {
+        let minute = 60_000;
+        assert_eq!(HistoryRange::fitting(10 * minute), HistoryRange::Minutes15);
+        assert_eq!(HistoryRange::fitting(15 * minute), HistoryRange::Minutes15);
+        assert_eq!(HistoryRange::fitting(16 * minute), HistoryRange::Hour1);
+        assert_eq!(
+            HistoryRange::fitting(23 * 60 * minute),
+            HistoryRange::Hours24
+        );
+        assert_eq!(
+            HistoryRange::fitting(3 * 24 * 60 * minute),
+            HistoryRange::Days7
+        );
+        assert_eq!(HistoryRange::fitting(i64::MAX), HistoryRange::Days30);
+        // Recent values rule; a topic silent for longer is shown back to its newest value.
+        assert_eq!(reach_of(Some(5), Some(9)), Some(5));
+        assert_eq!(reach_of(None, Some(9)), Some(9));
+        assert_eq!(reach_of(None, None), None);
     }
 }

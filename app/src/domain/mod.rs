@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod answer;
+pub mod chart;
 pub mod device_list;
 pub mod history;
 pub mod ingest_status;

@@ -157,7 +157,7 @@ fn Overview(
                         points
                         from_ms
                         to_ms
-                        gap_ms=TREND_GAP_MS
+                        step_ms=TREND_STEP_MS
                         label=format!("{title} over the last hour")
                     />
                 </dd>
@@ -224,8 +224,8 @@ fn Overview(
 
 /// How far back the figures' trends go.
 const TREND_SPAN_MS: i64 = 60 * 60 * 1000;
-/// Minutes further apart than this were not recorded (Lookout was not running): a gap.
-const TREND_GAP_MS: i64 = 90_000;
+/// The trend has a reading a minute; minutes missing (Lookout was not running) are a gap.
+const TREND_STEP_MS: i64 = 60_000;
 
 /// What needs someone's attention now, most serious first; nothing when all is well.
 fn problems(status: &IngestStatusView, devices: Option<&DeviceCounts>) -> Option<impl IntoView> {

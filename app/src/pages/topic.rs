@@ -8,7 +8,7 @@ use crate::components::live_stream::{use_live_stream, StreamOptions};
 use crate::components::load_error::LoadError;
 use crate::components::not_found::NotFound;
 use crate::components::page_clock::PageClock;
-use crate::domain::history::{History, HistoryRange};
+use crate::domain::history::{reach_of, History, HistoryRange};
 use crate::domain::message_log::{LatestMessage, LogPage, LogPosition, MessagePage};
 use crate::domain::payload::{self, PayloadKind};
 use crate::domain::topic_path::{topic_link_rel, topic_of_path, topic_path};
@@ -76,12 +76,12 @@ pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, Ser
 }
 
 /// The numeric values of `topic` over `range` up to now, in at most
-/// [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets; `None` as for
-/// [`load_topic_detail`].
+/// [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets; without a range, over the one
+/// that fits its values ([`HistoryRange::fitting`]). `None` as for [`load_topic_detail`].
 #[server(endpoint = "topic_history", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_topic_history(
     topic: String,
-    range: HistoryRange,
+    range: Option<HistoryRange>,
 ) -> Result<Option<History>, ServerFnError> {
     let state = crate::server::state::app_state()?;
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
@@ -89,8 +89,25 @@ pub async fn load_topic_history(
     };
     // Whole milliseconds, so the bounds sent back are exactly those queried.
     let to_ms = chrono::Utc::now().timestamp_millis();
-    let from_ms = to_ms - range.span_ms();
     let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let fitted = range.is_none();
+    let range = match range {
+        Some(range) => range,
+        None => {
+            let recent = to_ms - HistoryRange::default().span_ms();
+            let (oldest, latest) = state
+                .store
+                .value_reach(id, at(recent), at(to_ms))
+                .await
+                .map_err(ssr::unavailable)?;
+            // Floored to the millisecond, so the range found holds the value itself.
+            let ms = |at: chrono::DateTime<chrono::Utc>| at.timestamp_millis();
+            reach_of(oldest.map(ms), latest.map(ms)).map_or_else(HistoryRange::default, |reach| {
+                HistoryRange::fitting(to_ms - reach)
+            })
+        }
+    };
+    let from_ms = to_ms - range.span_ms();
     let buckets = state
         .store
         .value_buckets(id, at(from_ms), at(to_ms), range.bucket_ms())
@@ -102,6 +119,7 @@ pub async fn load_topic_history(
         to_ms,
         bucket_ms: range.bucket_ms(),
         buckets,
+        fitted,
     }))
 }
 
@@ -125,10 +143,11 @@ pub async fn load_topic_messages(
         .map_err(ssr::unavailable)
 }
 
-/// A link to this page with another range or log page; the default range is left out.
-fn detail_href(topic: &str, range: HistoryRange, log: LogPage) -> String {
+/// A link to this page with another range or log page; no range is the one fitted to the
+/// values, a range chosen is kept (even the default one, which then stays put).
+fn detail_href(topic: &str, range: Option<HistoryRange>, log: LogPage) -> String {
     let mut query = Vec::new();
-    if range != HistoryRange::default() {
+    if let Some(range) = range {
         query.push(format!("range={}", range.key()));
     }
     match log {
@@ -150,12 +169,12 @@ pub fn TopicPage() -> impl IntoView {
     let location = use_location();
     let query = use_query_map();
     let topic = Memo::new(move |_| topic_of_path(&location.pathname.read()).unwrap_or_default());
+    // No range (or one not offered): the history server function fits one to the values.
     let range = Memo::new(move |_| {
         query
             .read()
             .get("range")
             .and_then(|key| HistoryRange::from_key(&key))
-            .unwrap_or_default()
     });
     let log = Memo::new(move |_| {
         let query = query.read();
@@ -202,7 +221,7 @@ type Loaded<T> = Resource<Result<Option<T>, ServerFnError>>;
 #[component]
 fn TopicView(
     detail: TopicDetail,
-    range: Memo<HistoryRange>,
+    range: Memo<Option<HistoryRange>>,
     log: Memo<LogPage>,
     history: Loaded<History>,
     messages: Loaded<MessagePage>,
@@ -239,23 +258,29 @@ fn TopicView(
         },
     );
 
+    // The range shown is known once the history is: a fitted one is marked like a chosen one.
     let range_links = {
         let name = name.clone();
-        move || {
-            HistoryRange::ALL
+        move |shown: Option<HistoryRange>| {
+            let links = HistoryRange::ALL
                 .into_iter()
                 .map(|choice| {
+                    let href = {
+                        let name = name.clone();
+                        move || detail_href(&name, Some(choice), log.get())
+                    };
                     view! {
                         <a
-                            href=detail_href(&name, choice, log.get())
+                            href=href
                             rel=topic_link_rel(&name)
-                            aria-current=(choice == range.get()).then_some("page")
+                            aria-current=(Some(choice) == shown).then_some("page")
                         >
                             {choice.label()}
                         </a>
                     }
                 })
-                .collect_view()
+                .collect_view();
+            view! { <nav class="ranges" aria-label="Time range">{links}</nav> }
         }
     };
     let chart_name = name.clone();
@@ -271,14 +296,15 @@ fn TopicView(
             <LatestValue latest=latest.into() message_count=message_count.into() age_of/>
             <section class="history" aria-labelledby="history-heading">
                 <h2 id="history-heading">"History"</h2>
-                <nav class="ranges" aria-label="Time range">{range_links}</nav>
                 <Suspense fallback=|| view! { <p>"Loading the history…"</p> }>
                     {move || {
                         let name = chart_name.clone();
+                        let range_links = range_links.clone();
                         Suspend::new(async move {
                             match history.await {
                                 Ok(Some(history)) if history.buckets.is_empty() => {
                                     view! {
+                                        {range_links(Some(history.range))}
                                         <p class="empty">
                                             {format!(
                                                 "No numeric values to chart in the last {}.",
@@ -289,11 +315,18 @@ fn TopicView(
                                         .into_any()
                                 }
                                 Ok(Some(history)) => {
-                                    view! { <HistoryChart history topic=name/> }.into_any()
+                                    view! {
+                                        {range_links(Some(history.range))}
+                                        <HistoryChart history topic=name/>
+                                    }
+                                        .into_any()
                                 }
                                 Ok(None) => ().into_any(),
                                 Err(error) => {
-                                    view! { <LoadError error/> }
+                                    view! {
+                                        {range_links(range.get())}
+                                        <LoadError error/>
+                                    }
                                         .into_any()
                                 }
                             }
@@ -414,7 +447,7 @@ fn LatestValue(
 
 /// One page of the log, with links to the pages beside it.
 #[component]
-fn MessageLog(page: MessagePage, topic: String, range: HistoryRange) -> impl IntoView {
+fn MessageLog(page: MessagePage, topic: String, range: Option<HistoryRange>) -> impl IntoView {
     let rel = topic_link_rel(&topic);
     let newer = page.newer.map(|position| {
         view! {
@@ -477,12 +510,14 @@ mod tests {
             row: 1,
         };
         assert_eq!(
-            detail_href("a b", HistoryRange::Hour1, LogPage::Before(position)),
+            detail_href("a b", Some(HistoryRange::Hour1), LogPage::Before(position)),
             "/topic/a%20b?range=1h&before=5.0.1"
         );
+        assert_eq!(detail_href("a", None, LogPage::Newest), "/topic/a");
+        // A range chosen stays chosen, the default one too: it is not fitted again.
         assert_eq!(
-            detail_href("a", HistoryRange::default(), LogPage::Newest),
-            "/topic/a"
+            detail_href("a", Some(HistoryRange::default()), LogPage::Newest),
+            "/topic/a?range=24h"
         );
     }
 }

@@ -490,9 +490,15 @@ impl StatusPages {
                     })
                     .collect();
                 if spec.kind.draws_series() {
-                    let (span_ms, _) = shape;
-                    shown.plot =
-                        render::Plot::of(&shown.series, now_ms - span_ms, now_ms, spec.kind);
+                    let (span_ms, points) = shape;
+                    shown.plot = render::Plot::of(
+                        &shown.series,
+                        now_ms - span_ms,
+                        now_ms,
+                        span_ms / points,
+                        spec.kind,
+                        &spec.unit,
+                    );
                 }
             }
             shown.status_text = shown.status.map(|level| level.label().to_owned());

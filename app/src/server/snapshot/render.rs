@@ -3,6 +3,7 @@
 //! feed of status changes, CSV histories and SVG badges. Everything is drawn from the snapshot
 //! alone, so nothing here can show more than the snapshot holds.
 
+use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
@@ -18,78 +19,147 @@ const STYLESHEET: &str = "/pkg/lookout.css";
 /// The progressive enhancement: refreshes values from the page's JSON at its TTL.
 pub const SCRIPT: &str = "/status.js";
 
-/// The viewBox of a sparkline and of a history chart.
-const SPARK_SIZE: (f64, f64) = (120.0, 32.0);
-const CHART_SIZE: (f64, f64) = (600.0, 160.0);
+/// A drawing's height in CSS pixels, should the stylesheet not set one; its width is always its
+/// container's.
+const SPARK_HEIGHT_PX: u32 = 48;
+const CHART_HEIGHT_PX: u32 = 160;
 
-/// A series as drawn: the polyline's points in the widget's viewBox, and its value range.
+/// A series as drawn, laid out by `domain::chart` like the topic page's chart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plot {
-    pub points: String,
+    /// The whole `<svg>` element, so a page refreshing itself redraws by swapping it in.
+    pub svg: String,
     pub low: String,
     pub high: String,
     pub latest: String,
+    /// The stretch of time drawn, in words: "from 2026-12-07 10:02 to 10:12 UTC".
+    pub span: String,
     /// How the chart reads to someone who cannot see it.
     pub description: String,
 }
 
 impl Plot {
-    /// `None` for an empty series: the page says "no values" instead.
-    pub fn of(series: &[Point], from_ms: i64, to_ms: i64, kind: WidgetKind) -> Option<Self> {
+    /// The series (oldest first, sampled every `step_ms`) of the widget's range `from_ms` to
+    /// `to_ms` (now). The chart starts at the first value rather than at `from_ms`, so the few
+    /// minutes of a new topic fill it instead of being a sliver at its right edge; a page's
+    /// range is the most it shows, not a view a visitor chose. It ends now, so a silence since
+    /// the last value stays in sight. `None` for an empty series: the page says "no values".
+    pub fn of(
+        series: &[Point],
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+        kind: WidgetKind,
+        unit: &str,
+    ) -> Option<Self> {
+        let first = series.first()?;
         let latest = series.last()?;
-        let (width, height) = if kind == WidgetKind::History {
-            CHART_SIZE
+        let (frame, height) = if kind == WidgetKind::History {
+            (Frame::CHART, CHART_HEIGHT_PX)
         } else {
-            SPARK_SIZE
+            (Frame::SPARKLINE, SPARK_HEIGHT_PX)
         };
+        // A sampling interval at least: one value is a dot with some time around it.
+        let start = fitted_start(from_ms, to_ms, first.at_ms, step_ms);
+        let samples: Vec<Sample> = series
+            .iter()
+            .map(|point| Sample::point(point.at_ms, point.value))
+            .collect();
+        let layout = Layout::new(&samples, step_ms, start, to_ms, frame, unit)?;
         let low = series.iter().map(|p| p.value).fold(f64::INFINITY, f64::min);
         let high = series
             .iter()
             .map(|p| p.value)
             .fold(f64::NEG_INFINITY, f64::max);
-        // A flat series draws mid-height rather than dividing by zero.
-        let spread = if high > low { high - low } else { 1.0 };
-        let span = (to_ms - from_ms).max(1) as f64;
-        let margin = 2.0;
-        let mut points = String::new();
-        // The newest value holds until now: drawn to the right edge, so a series of one
-        // sample is still a line.
-        let held = Point {
-            at_ms: to_ms,
-            value: latest.value,
-        };
-        let until_now = (latest.at_ms < to_ms).then_some(&held);
-        for point in series.iter().chain(until_now) {
-            let x = ((point.at_ms - from_ms) as f64 / span).clamp(0.0, 1.0) * width;
-            let y = if high > low {
-                margin + (1.0 - (point.value - low) / spread) * (height - 2.0 * margin)
-            } else {
-                height / 2.0
-            };
-            let _ = write!(points, "{x:.1},{y:.1} ");
-        }
-        points.pop();
         let (low, high, latest) = (
             format_value(low),
             format_value(high),
             format_value(latest.value),
         );
+        let span = span_words(start, to_ms);
+        let description = format!(
+            "{} {span}: lowest {low}, highest {high}, latest {latest}.",
+            match series.len() {
+                1 => "1 value".to_owned(),
+                n => format!("{n} values"),
+            },
+        );
         Some(Self {
-            description: format!(
-                "{} from {} to {}: lowest {low}, highest {high}, latest {latest}.",
-                match series.len() {
-                    1 => "1 value".to_owned(),
-                    n => format!("{n} values"),
-                },
-                format_utc(from_ms),
-                format_utc(to_ms),
-            ),
-            points,
+            svg: plot_svg(&layout, frame, height, &description),
+            description,
+            span,
             low,
             high,
             latest,
         })
     }
+}
+
+/// The drawing as SVG markup: labels and dots at percentages of an unscaled drawing, so they
+/// keep their pixel size at any width; the line in a nested drawing stretched over it.
+fn plot_svg(layout: &Layout, frame: Frame, height: u32, description: &str) -> String {
+    let description = xml_escape(description);
+    let mut svg = format!(
+        "<svg class=\"time-chart\" width=\"100%\" height=\"{height}\" role=\"img\" \
+         aria-label=\"{description}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <title>{description}</title>"
+    );
+    let bottom = 100.0 - frame.bottom;
+    for tick in &layout.value_ticks {
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"0\" x2=\"100%\" y1=\"{y:.2}%\" y2=\"{y:.2}%\"/>\
+             <text class=\"label\" x=\"0\" y=\"{y:.2}%\" dy=\"-4\">{label}</text>",
+            y = tick.at,
+            label = xml_escape(&tick.label),
+        );
+    }
+    for tick in &layout.time_ticks {
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"{x:.2}%\" x2=\"{x:.2}%\" y1=\"{top:.2}%\" y2=\"{bottom:.2}%\"/>\
+             <text class=\"label\" x=\"{x:.2}%\" y=\"100%\" dy=\"-6\" text-anchor=\"{anchor}\">{label}</text>",
+            x = tick.at,
+            top = frame.top,
+            anchor = tick.anchor.svg(),
+            label = xml_escape(&tick.label),
+        );
+    }
+    if frame.axes {
+        let _ = write!(
+            svg,
+            "<line class=\"axis\" x1=\"0\" x2=\"100%\" y1=\"{bottom:.2}%\" y2=\"{bottom:.2}%\"/>"
+        );
+    }
+    let _ = write!(
+        svg,
+        "<svg class=\"plot-area\" width=\"100%\" height=\"100%\" viewBox=\"0 0 100 100\" \
+         preserveAspectRatio=\"none\"><path class=\"line\" d=\"{line}\" \
+         vector-effect=\"non-scaling-stroke\"/></svg>",
+        line = layout.line,
+    );
+    for dot in &layout.dots {
+        let _ = write!(
+            svg,
+            "<circle class=\"point\" cx=\"{x:.2}%\" cy=\"{y:.2}%\" r=\"{r}\"/>",
+            x = dot.x,
+            y = dot.y,
+            r = if frame.axes { 4 } else { 3 },
+        );
+        if let Some(label) = &dot.label {
+            let _ = write!(
+                svg,
+                "<text class=\"label value\" x=\"{x:.2}%\" y=\"{y:.2}%\" dy=\"-10\" \
+                 text-anchor=\"{anchor}\">{label}</text>",
+                x = dot.x,
+                y = dot.y,
+                anchor = dot.anchor.svg(),
+                label = xml_escape(label),
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 fn iso(at_ms: i64) -> String {
@@ -303,28 +373,14 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
         }
         .into_any(),
         WidgetKind::Sparkline | WidgetKind::History => {
-            let size = if widget.kind == WidgetKind::History {
-                CHART_SIZE
-            } else {
-                SPARK_SIZE
-            };
             let figure = widget.plot.as_ref().map(|plot| {
                 view! {
                     <figure class="plot">
-                        <svg
-                            viewBox=format!("0 0 {} {}", size.0, size.1)
-                            preserveAspectRatio="none"
-                            role="img"
-                            aria-label=plot.description.clone()
-                            xmlns="http://www.w3.org/2000/svg"
-                        >
-                            <title>{plot.description.clone()}</title>
-                            <polyline points=plot.points.clone() data-plot/>
-                        </svg>
+                        <div class="plot-drawing" data-plot inner_html=plot.svg.clone()></div>
                         <figcaption>
                             "Low " <span data-plot-low>{plot.low.clone()}</span>
                             ", high " <span data-plot-high>{plot.high.clone()}</span>
-                            {if widget.kind == WidgetKind::History { " over the chosen range (UTC)." } else { " over 24 h." }}
+                            ", " <span data-plot-span>{plot.span.clone()}</span> "."
                         </figcaption>
                     </figure>
                 }
@@ -512,47 +568,106 @@ pub fn badge(label: &str, level: Level) -> String {
 mod tests {
     use super::*;
 
+    fn point(at_ms: i64, value: f64) -> Point {
+        Point { at_ms, value }
+    }
+
+    /// The line's path data in a drawing.
+    fn line_of(svg: &str) -> &str {
+        let start = svg.find("class=\"line\" d=\"").expect(svg) + 16;
+        &svg[start..start + svg[start..].find('"').unwrap()]
+    }
+
     #[test]
     fn a_plot_spans_its_box_and_a_flat_series_draws_mid_height() {
-        let series = [
-            Point {
-                at_ms: 0,
-                value: 1.0,
-            },
-            Point {
-                at_ms: 50,
-                value: 3.0,
-            },
-            Point {
-                at_ms: 100,
-                value: 2.0,
-            },
-        ];
-        let plot = Plot::of(&series, 0, 100, WidgetKind::Sparkline).unwrap();
-        assert_eq!(plot.points, "0.0,30.0 60.0,2.0 120.0,16.0");
+        let series = [point(0, 1.0), point(50, 3.0), point(100, 2.0)];
+        let plot = Plot::of(&series, 0, 100, 10, WidgetKind::Sparkline, "").unwrap();
+        // From side to side, between the sparkline's top and bottom margins.
+        assert_eq!(line_of(&plot.svg), "M2.00,88.00 L50.00,12.00 L98.00,50.00");
         assert_eq!(
             (plot.low.as_str(), plot.high.as_str(), plot.latest.as_str()),
             ("1", "3", "2")
         );
-        let flat = [
-            Point {
-                at_ms: 0,
-                value: 5.0,
-            },
-            Point {
-                at_ms: 100,
-                value: 5.0,
-            },
+        assert!(!plot.svg.contains("<text"), "a sparkline has no labels");
+        let flat = [point(0, 5.0), point(100, 5.0)];
+        let plot = Plot::of(&flat, 0, 100, 10, WidgetKind::Sparkline, "").unwrap();
+        assert_eq!(line_of(&plot.svg), "M2.00,50.00 L98.00,50.00");
+        assert!(Plot::of(&[], 0, 100, 10, WidgetKind::History, "").is_none());
+    }
+
+    #[test]
+    fn a_single_value_is_a_dot_with_its_value() {
+        let now = 100 * 3_600_000;
+        let step = 1_800_000;
+        let single = [point(now - 60_000, 7.0)];
+        let plot = Plot::of(
+            &single,
+            now - 7 * 24 * 3_600_000,
+            now,
+            step,
+            WidgetKind::History,
+            "°C",
+        )
+        .unwrap();
+        assert_eq!(line_of(&plot.svg), "", "a line needs two points");
+        assert_eq!(plot.svg.matches("<circle").count(), 1, "{}", plot.svg);
+        assert!(plot.svg.contains(">7 °C</text>"), "{}", plot.svg);
+        assert!(
+            plot.description.starts_with("1 value from "),
+            "{}",
+            plot.description
+        );
+        let spark = Plot::of(
+            &single,
+            now - 24 * 3_600_000,
+            now,
+            step,
+            WidgetKind::Sparkline,
+            "",
+        )
+        .unwrap();
+        assert_eq!(spark.svg.matches("<circle").count(), 1, "{}", spark.svg);
+    }
+
+    #[test]
+    fn a_short_series_fills_the_chart_and_a_silence_is_a_gap() {
+        let now = 100 * 3_600_000;
+        let (minute, step) = (60_000, 1_800_000);
+        // Ninety minutes of values in a week's range: drawn from the first value to now.
+        let series = [
+            point(now - 90 * minute, 1.0),
+            point(now - 60 * minute, 2.0),
+            point(now - 30 * minute, 3.0),
+            point(now - minute, 2.0),
         ];
-        let plot = Plot::of(&flat, 0, 100, WidgetKind::Sparkline).unwrap();
-        assert_eq!(plot.points, "0.0,16.0 120.0,16.0");
-        assert!(Plot::of(&[], 0, 100, WidgetKind::History).is_none());
-        let single = [Point {
-            at_ms: 50,
-            value: 7.0,
-        }];
-        let plot = Plot::of(&single, 0, 100, WidgetKind::Sparkline).unwrap();
-        assert_eq!(plot.points, "60.0,16.0 120.0,16.0", "held until now");
+        let week = now - 7 * 24 * 3_600_000;
+        let plot = Plot::of(&series, week, now, step, WidgetKind::History, "").unwrap();
+        let line = line_of(&plot.svg);
+        assert!(line.starts_with("M1.00,"), "{line}");
+        assert_eq!(line.matches('L').count(), 3, "{line}");
+        assert!(
+            plot.span.starts_with("from 1970-01-05 02:30 to"),
+            "{}",
+            plot.span
+        );
+        assert!(
+            plot.svg.contains("text-anchor"),
+            "times are labelled: {}",
+            plot.svg
+        );
+
+        // Nothing for five hours in the middle: two runs, not a line across the silence.
+        let gappy = [
+            point(now - 9 * 60 * minute, 1.0),
+            point(now - 8 * 60 * minute - 30 * minute, 2.0),
+            point(now - 8 * 60 * minute, 1.0),
+            point(now - 3 * 60 * minute, 3.0),
+            point(now - 2 * 60 * minute - 30 * minute, 2.0),
+            point(now - 2 * 60 * minute, 3.0),
+        ];
+        let plot = Plot::of(&gappy, week, now, step, WidgetKind::Sparkline, "").unwrap();
+        assert_eq!(line_of(&plot.svg).matches('M').count(), 2, "{}", plot.svg);
+        assert!(!plot.svg.contains("<circle"));
     }
 
     #[test]

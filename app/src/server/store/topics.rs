@@ -193,6 +193,36 @@ impl Store {
             .collect())
     }
 
+    /// How far back topic `id`'s default chart reaches: the time of its oldest numeric value
+    /// received from `recent` (inclusive) to `to` (exclusive), and that of its latest message if
+    /// that one is numeric. The first is one step along the index on `(topic_id, received_at)`
+    /// for a numeric topic and never scans more than `value_buckets` over the same span; the
+    /// second reads `latest` rather than searching older partitions for a number, which could
+    /// walk every message of a busy text topic.
+    pub async fn value_reach(
+        &self,
+        id: i64,
+        recent: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), sqlx::Error> {
+        let row = sqlx::query!(
+            r#"select
+                 (select received_at from message
+                  where topic_id = $1 and received_at >= $2 and received_at < $3
+                        and value is not null
+                  order by received_at
+                  limit 1) as "oldest_recent?: DateTime<Utc>",
+                 (select received_at from latest
+                  where topic_id = $1 and value is not null) as "latest?: DateTime<Utc>""#,
+            id,
+            recent as DateTime<Utc>,
+            to as DateTime<Utc>,
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.oldest_recent, row.latest))
+    }
+
     /// A page of at most `limit` messages of topic `id`, newest first. Keyset paging: a page
     /// starts from a position in the order (receive time, then `ctid` for messages of the same
     /// microsecond, which always share a partition), so each page costs the same however deep

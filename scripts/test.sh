@@ -18,6 +18,8 @@ done
 say "checking formatting, lints and the app's layers"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The browser's build too: code only the hydrate side compiles has warnings of its own.
+cargo clippy -p frontend --lib --target wasm32-unknown-unknown --no-default-features --quiet -- -D warnings
 # No module of app/src uses a layer above its own (docs/architecture.md).
 python3 "$root/scripts/check-layers.py"
 "$root/scripts/prepare-queries.sh" --check

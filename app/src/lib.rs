@@ -9,7 +9,7 @@ pub mod pages;
 pub mod server;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     lazy_route, Lazy, LazyRoute, ParamSegment, SsrMode, StaticSegment, WildcardSegment,
@@ -72,6 +72,10 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/lookout.css"/>
         <Title text="Lookout"/>
+        <Meta
+            name="description"
+            content="Lookout: live MQTT topics, devices and status pages from your broker."
+        />
         <Router>
             <header class="site-header">
                 <a class="brand" href="/">"Lookout"</a>

@@ -210,3 +210,40 @@ test('the theme buttons work without JavaScript, are remembered, and Auto follow
   assert.equal(await background(), light);
   await context.close();
 });
+
+test('the keyboard reaches every control in order and always shows where it is', async () => {
+  const context = await browser.newContext({ colorScheme: 'dark' });
+  const page = await context.newPage();
+  await logIn(page, lookout.url, 'chief', password);
+  for (const pagePath of ['/', `/status/${slug}`, '/admin/rules']) {
+    await open(page, pagePath);
+    const controls = await page.evaluate(
+      () =>
+        [...document.querySelectorAll('a[href], button, input:not([type="hidden"]), select, textarea')].filter(
+          (element) => !element.disabled && element.getClientRects().length > 0 && element.tabIndex >= 0,
+        ).length,
+    );
+    const seen = new Set();
+    const unmarked = [];
+    for (let step = 0; step < controls; step++) {
+      await page.keyboard.press('Tab');
+      const focused = await page.evaluate(() => {
+        const element = document.activeElement;
+        if (!element || element === document.body) return null;
+        const style = getComputedStyle(element);
+        const marked = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2;
+        const path = [];
+        for (let node = element; node && node !== document.body; node = node.parentElement) {
+          path.unshift(`${node.tagName}:${[...node.parentElement.children].indexOf(node)}`);
+        }
+        return { key: path.join('/'), marked, what: `${element.tagName.toLowerCase()} "${element.textContent.trim().slice(0, 30)}"` };
+      });
+      if (!focused) break;
+      seen.add(focused.key);
+      if (!focused.marked) unmarked.push(focused.what);
+    }
+    assert.deepEqual(unmarked, [], `${pagePath}: focus not shown on ${unmarked.join(', ')}`);
+    assert.equal(seen.size, controls, `${pagePath}: Tab reached ${seen.size} of ${controls} controls`);
+  }
+  await context.close();
+});

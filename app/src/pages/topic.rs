@@ -8,7 +8,7 @@ use crate::components::live_stream::{use_live_stream, StreamOptions};
 use crate::components::load_error::LoadError;
 use crate::components::not_found::NotFound;
 use crate::components::page_clock::PageClock;
-use crate::domain::history::{reach_of, History, HistoryRange};
+use crate::domain::history::{History, HistoryRange};
 use crate::domain::message_log::{LatestMessage, LogPage, LogPosition, MessagePage};
 use crate::domain::payload::{self, PayloadKind};
 use crate::domain::topic_path::{topic_link_rel, topic_of_path, topic_path};
@@ -102,9 +102,10 @@ pub async fn load_topic_history(
                 .map_err(ssr::unavailable)?;
             // Floored to the millisecond, so the range found holds the value itself.
             let ms = |at: chrono::DateTime<chrono::Utc>| at.timestamp_millis();
-            reach_of(oldest.map(ms), latest.map(ms)).map_or_else(HistoryRange::default, |reach| {
-                HistoryRange::fitting(to_ms - reach)
-            })
+            crate::domain::history::reach_of(oldest.map(ms), latest.map(ms))
+                .map_or_else(HistoryRange::default, |reach| {
+                    HistoryRange::fitting(to_ms - reach)
+                })
         }
     };
     let from_ms = to_ms - range.span_ms();

@@ -3,7 +3,7 @@
 //! and neither reads or changes anything but the cookie.
 
 use app::domain::theme::{Theme, THEME_COOKIE};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
@@ -14,14 +14,14 @@ const REMEMBERED_SECONDS: u32 = 365 * 24 * 60 * 60;
 #[derive(Deserialize)]
 pub struct ThemeForm {
     theme: String,
-    #[serde(default)]
-    back: String,
 }
 
-/// `POST /theme`: remembers the choice and goes back to the page the buttons were on (a path of
-/// this site only; the overview otherwise). The system's theme is no cookie at all. Not
-/// `HttpOnly`-worthy and not secret: it says only how pages look.
-pub async fn choose(Form(form): Form<ThemeForm>) -> Response {
+/// `POST /theme`: remembers the choice and goes back to the page the buttons were on, as its
+/// `Referer` says (pages send it to their own site: `web::security_headers`), so the form is
+/// the same on every page, a cached status page or a 404 alike; a path of this site only, the
+/// overview otherwise. The system's theme is no cookie at all. Not secret: it says only how
+/// pages look.
+pub async fn choose(headers: HeaderMap, Form(form): Form<ThemeForm>) -> Response {
     let Some(theme) = Theme::from_key(&form.theme) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -29,7 +29,15 @@ pub async fn choose(Form(form): Form<ThemeForm>) -> Response {
         )
             .into_response();
     };
-    let back = crate::web::local_path(&form.back).unwrap_or("/");
+    let referer = headers
+        .get(header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|referer| referer.parse::<Uri>().ok());
+    let back = referer
+        .as_ref()
+        .and_then(|uri| uri.path_and_query())
+        .and_then(|path| crate::web::local_path(path.as_str()))
+        .unwrap_or("/");
     let cookie = match theme {
         Theme::System => format!("{THEME_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax"),
         theme => format!(

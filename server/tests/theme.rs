@@ -6,15 +6,23 @@ mod support;
 
 use support::{http_request, spawn_app, HttpResponse, TestApp};
 
-async fn choose(app: &TestApp, theme: &str, back: &str) -> HttpResponse {
+/// Posts the theme buttons' form as a page at `referer` does (a path here, or a whole URL;
+/// nothing for no `Referer` at all).
+async fn choose(app: &TestApp, theme: &str, referer: &str) -> HttpResponse {
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("theme", theme), ("back", back)])
+        .extend_pairs([("theme", theme)])
         .finish();
     let origin = format!("Origin: {}", app.origin);
-    let headers = [
+    let referer = match referer {
+        "" => None,
+        path if path.starts_with('/') => Some(format!("Referer: {}{path}", app.origin)),
+        url => Some(format!("Referer: {url}")),
+    };
+    let mut headers = vec![
         origin.as_str(),
         "Content-Type: application/x-www-form-urlencoded",
     ];
+    headers.extend(referer.as_deref());
     http_request(app.port, "POST", "/theme", &headers, &body).await
 }
 
@@ -66,15 +74,18 @@ async fn a_chosen_theme_is_remembered_and_applied_until_the_system_one_is_chosen
 async fn the_theme_form_sends_nobody_elsewhere_and_refuses_what_is_no_theme() {
     let app = spawn_app().await;
     for foreign in [
-        "//evil.example/",
-        "https://evil.example/",
-        "/\t/evil.example",
+        "https://evil.example//evil.example/",
+        "http://127.0.0.1//evil.example/",
+        "not a url",
         "",
     ] {
         let answer = choose(&app, "light", foreign).await;
         assert_eq!(answer.status, 303);
         assert_eq!(answer.header("location"), Some("/"), "{foreign:?}");
     }
+    // Only ever a path of this site, whatever host the referring page named.
+    let elsewhere = choose(&app, "light", "https://evil.example/topics?x=1").await;
+    assert_eq!(elsewhere.header("location"), Some("/topics?x=1"));
     let unknown = choose(&app, "purple", "/").await;
     assert_eq!(unknown.status, 400);
     assert!(unknown.body.contains("no such theme"), "{}", unknown.body);
@@ -89,7 +100,7 @@ async fn the_theme_form_sends_nobody_elsewhere_and_refuses_what_is_no_theme() {
             "Origin: https://evil.example",
             "Content-Type: application/x-www-form-urlencoded",
         ],
-        "theme=dark&back=/",
+        "theme=dark",
     )
     .await;
     assert_eq!(forged.status, 403, "{}", forged.head);
@@ -105,5 +116,6 @@ async fn every_page_links_the_theme_stylesheet_and_offers_the_buttons() {
         login.body
     );
     assert!(login.body.contains(r#"action="/theme""#));
-    assert!(login.body.contains(r#"name="back" value="/login""#));
+    // The same form on every page, so a cached page or a 404 tells nothing of its address.
+    assert!(!login.body.contains(r#"name="back""#));
 }

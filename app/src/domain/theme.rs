@@ -7,7 +7,7 @@
 
 /// The stylesheet that applies the choice; every page links it after the main one.
 pub const THEME_CSS: &str = "/theme.css";
-/// Where the theme buttons post to: `theme` (a [`Theme::key`]) and `back` (the page to return to).
+/// Where the theme buttons post `theme` (a [`Theme::key`]) to; the answer goes back to the page.
 pub const CHOOSE_THEME: &str = "/theme";
 /// The cookie that remembers the choice; absent for the system's theme.
 pub const THEME_COOKIE: &str = "lookout_theme";

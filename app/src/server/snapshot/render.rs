@@ -195,7 +195,7 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
                         </a>
                         ". Served by Lookout."
                     </p>
-                    {theme_choice(&snapshot.slug)}
+                    {theme_choice()}
                 </footer>
             </body>
         }
@@ -207,9 +207,9 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
     )
 }
 
-/// The theme buttons, as in the dashboard's header (`components::theme_choice`), coming back to
-/// this page. The same for every visitor: `/theme.css` marks the chosen one.
-fn theme_choice(slug: &str) -> AnyView {
+/// The theme buttons, as in the dashboard's header (`components::theme_choice`). The same for
+/// every visitor: `/theme.css` marks the chosen one, and the server goes back by the `Referer`.
+fn theme_choice() -> AnyView {
     let buttons = Theme::ALL
         .into_iter()
         .map(|theme| {
@@ -223,7 +223,6 @@ fn theme_choice(slug: &str) -> AnyView {
         .collect_view();
     view! {
         <form method="post" action=CHOOSE_THEME class="theme-choice" aria-label="Colour theme">
-            <input type="hidden" name="back" value=page_path(slug)/>
             {buttons}
         </form>
     }

@@ -87,6 +87,7 @@ function pages() {
     { name: 'status-editor', path: editorPath, signedIn: true },
     { name: 'not-found', path: '/no/such/page', signedIn: true },
     { name: 'login', path: '/login', signedIn: false },
+    { name: 'login-failed', path: '/login?failed=1', signedIn: false },
     { name: 'status-page', path: `/status/${slug}`, signedIn: false },
   ];
 }

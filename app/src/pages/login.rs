@@ -36,9 +36,6 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <main class="login">
             <h1>"Log in"</h1>
-            <Show when=failed>
-                <p class="error" role="alert">"That user name and password do not match."</p>
-            </Show>
             <Show when=logged_out>
                 <p class="notice" role="status">"You have logged out."</p>
             </Show>
@@ -54,7 +51,17 @@ pub fn LoginPage() -> impl IntoView {
             </Suspense>
             <form method="post" action="/login" class="login-form">
                 <input type="hidden" name="next" value=next/>
-                <label>"User name" <input name="name" autocomplete="username" required/></label>
+                // A failed login is said at the fields it is about, and they say so too.
+                <label>
+                    "User name"
+                    <input
+                        name="name"
+                        autocomplete="username"
+                        required
+                        aria-invalid=move || failed().then_some("true")
+                        aria-describedby=move || failed().then_some("login-failed")
+                    />
+                </label>
                 <label>
                     "Password"
                     <input
@@ -62,8 +69,15 @@ pub fn LoginPage() -> impl IntoView {
                         type="password"
                         autocomplete="current-password"
                         required
+                        aria-invalid=move || failed().then_some("true")
+                        aria-describedby=move || failed().then_some("login-failed")
                     />
                 </label>
+                <Show when=failed>
+                    <p class="field-error" id="login-failed" role="alert">
+                        "That user name and password do not match."
+                    </p>
+                </Show>
                 <button type="submit">"Log in"</button>
             </form>
         </main>

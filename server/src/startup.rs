@@ -522,6 +522,12 @@ fn on_post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) 
     route(Method::POST, path, handler)
 }
 
+/// The theme buttons of the dashboard's header, as markup for the status pages, which are
+/// rendered in a layer that draws no component of its own.
+fn theme_buttons() -> String {
+    Owner::new().with(|| view! { <app::components::theme_choice::ThemeChoice/> }.to_html())
+}
+
 /// Every route served by a plain axum handler. The router registers exactly these, and
 /// [`served_routes`] lists them, so the route matrix test sees every one.
 fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
@@ -629,6 +635,7 @@ async fn web_router(
                     .public_url
                     .as_ref()
                     .map(|url| url.value.as_str().trim_end_matches('/').to_owned()),
+                theme_buttons: theme_buttons(),
             },
         ),
         store,

@@ -127,7 +127,7 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
         store.clone(),
         AccessPolicy::new(store.clone()),
         Duration::from_secs(1),
-        SiteInfo { public_url: None },
+        SiteInfo::default(),
     );
     let pages = Pages {
         store,

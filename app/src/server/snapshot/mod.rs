@@ -137,11 +137,15 @@ pub struct Rendered {
     pub badges: HashMap<i64, Representation>,
 }
 
-/// Where the pages are seen from, for absolute links in feeds and OpenGraph tags.
+/// What every page of the site shares: where the pages are seen from, for absolute links in
+/// feeds and OpenGraph tags, and the theme buttons.
 #[derive(Clone, Debug, Default)]
 pub struct SiteInfo {
     /// The configured public address, without a trailing slash.
     pub public_url: Option<String>,
+    /// The markup of the theme buttons (`components::theme_choice`, as in the dashboard's
+    /// header), rendered once by whoever builds the site: this layer draws no component.
+    pub theme_buttons: String,
 }
 
 /// The snapshot cache of every published page on this instance.

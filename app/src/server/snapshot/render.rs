@@ -7,7 +7,7 @@ use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
-use crate::domain::theme::{Theme, CHOOSE_THEME, THEME_CSS};
+use crate::domain::theme::THEME_CSS;
 use crate::domain::wording::{format_age, format_utc, format_value, UtcTime};
 use crate::server::snapshot::{PageSnapshot, Point, SiteInfo, TableRow, WidgetSnapshot};
 use leptos::prelude::*;
@@ -195,7 +195,7 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
                         </a>
                         ". Served by Lookout."
                     </p>
-                    {theme_choice()}
+                    <div class="theme-slot" inner_html=site.theme_buttons.clone()></div>
                 </footer>
             </body>
         }
@@ -205,28 +205,6 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
         "<!DOCTYPE html><html lang=\"en\">{}{body}</html>",
         head(snapshot, site)
     )
-}
-
-/// The theme buttons, as in the dashboard's header (`components::theme_choice`). The same for
-/// every visitor: `/theme.css` marks the chosen one, and the server goes back by the `Referer`.
-fn theme_choice() -> AnyView {
-    let buttons = Theme::ALL
-        .into_iter()
-        .map(|theme| {
-            view! {
-                <button type="submit" name="theme" value=theme.key() title=theme.label()>
-                    <span aria-hidden="true">{theme.symbol()}</span>
-                    <span class="visually-hidden">{theme.label()}</span>
-                </button>
-            }
-        })
-        .collect_view();
-    view! {
-        <form method="post" action=CHOOSE_THEME class="theme-choice" aria-label="Colour theme">
-            {buttons}
-        </form>
-    }
-    .into_any()
 }
 
 /// The document's head, written out by hand: Leptos' `view!` reserves `property`, which

@@ -242,38 +242,35 @@ impl Layout {
 }
 
 fn line_path(path: &mut String, scale: &Scale, run: &[Sample]) {
-    for (index, sample) in run.iter().enumerate() {
-        let verb = if index == 0 { 'M' } else { 'L' };
-        let _ = write!(
-            path,
-            "{verb}{:.2},{:.2} ",
-            scale.x(sample.at_ms),
-            scale.y(sample.mid)
-        );
-    }
+    trace(path, scale, run.iter(), |sample| sample.mid, 'M');
 }
 
 /// Along the highs and back along the lows. A run of one is a vertical stroke: the spread of
 /// that moment's values.
 fn band_path(path: &mut String, scale: &Scale, run: &[Sample]) {
-    for (index, sample) in run.iter().enumerate() {
-        let verb = if index == 0 { 'M' } else { 'L' };
+    trace(path, scale, run.iter(), |sample| sample.high, 'M');
+    trace(path, scale, run.iter().rev(), |sample| sample.low, 'L');
+    path.push_str("Z ");
+}
+
+/// Path commands through `samples` at `value`: the first with `first` (`M` to start a shape,
+/// `L` to go on with one), the rest lines.
+fn trace<'a>(
+    path: &mut String,
+    scale: &Scale,
+    samples: impl Iterator<Item = &'a Sample>,
+    value: impl Fn(&Sample) -> f64,
+    first: char,
+) {
+    for (index, sample) in samples.enumerate() {
+        let verb = if index == 0 { first } else { 'L' };
         let _ = write!(
             path,
             "{verb}{:.2},{:.2} ",
             scale.x(sample.at_ms),
-            scale.y(sample.high)
+            scale.y(value(sample))
         );
     }
-    for sample in run.iter().rev() {
-        let _ = write!(
-            path,
-            "L{:.2},{:.2} ",
-            scale.x(sample.at_ms),
-            scale.y(sample.low)
-        );
-    }
-    path.push_str("Z ");
 }
 
 /// From time and value to percent of the drawing's width and height.

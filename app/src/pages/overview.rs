@@ -19,7 +19,7 @@ use std::time::Duration;
 #[server(endpoint = "ingest_status", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_ingest_status() -> Result<IngestStatusView, ServerFnError> {
     let state = crate::server::state::app_state()?;
-    let mut view = state.ingest.view();
+    let mut view = state.ingest.view_with_trend();
     if let Some(topic) = view.last_oversized_topic.take() {
         let visitor = crate::server::access::current_visitor();
         if let Ok(rules) = state.access.rules().await {

@@ -331,7 +331,7 @@ impl IngestStatus {
                 // Stopping, or nobody left to say so.
                 _ = stopping.wait_for(|stop| *stop) => return,
             }
-            let view = self.view_without_trend();
+            let view = self.view();
             self.with_connection(|c| {
                 c.trend.record(
                     view.server_now_ms,
@@ -343,14 +343,16 @@ impl IngestStatus {
         }
     }
 
-    pub fn view(&self) -> IngestStatusView {
+    /// The figures now and the last hour's trend, as the overview shows them.
+    pub fn view_with_trend(&self) -> IngestStatusView {
         IngestStatusView {
             trend: self.with_connection(|c| c.trend.minutes()),
-            ..self.view_without_trend()
+            ..self.view()
         }
     }
 
-    fn view_without_trend(&self) -> IngestStatusView {
+    /// The figures now, without the trend (left empty): what the metrics and the CLI read.
+    pub fn view(&self) -> IngestStatusView {
         let counters = &self.counters;
         self.with_connection(|c| IngestStatusView {
             broker: c.broker.clone(),

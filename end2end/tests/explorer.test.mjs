@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { startLookout, publish, launchChromium, collectErrors, uniqueName, logIn } from './support.mjs';
 
 const prefix = uniqueName('explore');
+/** Topics in one level, more than the explorer draws at once. */
+const MANY = 150;
 let lookout;
 let browser;
 let password;
@@ -15,6 +17,7 @@ before(async () => {
   publish(`${prefix}/plant/boiler/temperature`, '71.5');
   publish(`${prefix}/plant/pump/rpm`, '1450');
   publish(`${prefix}/office/lamp`, 'on');
+  for (let n = 0; n < MANY; n += 1) publish(`${prefix}/many/t${String(n).padStart(3, '0')}`, String(n));
   browser = await launchChromium();
 });
 
@@ -92,4 +95,37 @@ test('search narrows the tree, with and without JavaScript', async () => {
   assert.equal(await row(noScript, 'plant/pump/rpm').locator('.value').innerText(), '1450');
   assert.equal(await row(noScript, 'office').count(), 0);
   await plain.close();
+});
+
+test('a long level scrolls with only the rows in view drawn, a fingertip tall on a phone', async () => {
+  for (const { width, rowPx } of [
+    { width: 375, rowPx: 44 },
+    { width: 1280, rowPx: 30 },
+  ]) {
+    const context = await browser.newContext({ viewport: { width, height: 800 } });
+    const page = await context.newPage();
+    await logIn(page, lookout.url, 'viewer', password);
+    await page.goto(`${lookout.url}/topics`);
+    await page.waitForSelector('.explorer-view[data-hydrated="true"]', { timeout: 20_000 });
+    await row(page, 'many').locator('button.toggle').click();
+    await until(async () => (await row(page, 'many/t000').count()) === 1, 'the long level open');
+    const height = await row(page, 'many/t000').evaluate((element) => element.getBoundingClientRect().height);
+    assert.equal(Math.round(height), rowPx, `rows at ${width} px`);
+    const toggle = await row(page, 'many').locator('button.toggle').boundingBox();
+    assert.ok(toggle.height >= rowPx && toggle.width >= rowPx, `the toggle at ${width} px`);
+    const drawn = await page.locator('.explorer-row').count();
+    assert.ok(drawn < MANY, `${drawn} rows drawn of more than ${MANY}`);
+
+    // At the bottom the last topic is drawn where the scroll box shows it.
+    await page.locator('.explorer-rows').evaluate((element) => element.scrollTo(0, element.scrollHeight));
+    const last = `many/t${String(MANY - 1).padStart(3, '0')}`;
+    await until(async () => (await row(page, last).count()) === 1, 'the last topic drawn');
+    const inView = await page.evaluate((path) => {
+      const box = document.querySelector('.explorer-rows').getBoundingClientRect();
+      const rowBox = document.querySelector(`.explorer-row[data-path="${path}"]`).getBoundingClientRect();
+      return rowBox.top >= box.top - 1 && rowBox.bottom <= box.bottom + 1;
+    }, `${prefix}/${last}`);
+    assert.ok(inView, `the last topic is inside the scroll box at ${width} px`);
+    await context.close();
+  }
 });

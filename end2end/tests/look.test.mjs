@@ -132,7 +132,6 @@ async function smallTargets(page) {
         'nav a, .pager a, .ranges a, a.brand, a.account',
     );
     return [...controls]
-      .filter((element) => !element.closest('.explorer-rows'))
       .filter((element) => {
         const box = element.getBoundingClientRect();
         return box.width > 0 && box.height > 0 && (box.height < 43.5 || box.width < 43.5);

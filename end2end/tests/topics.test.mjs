@@ -70,6 +70,14 @@ test('values published after the page loaded appear without a reload, and the pa
     { timeout: 10_000 },
   );
   assert.match(await page.locator('.overview-figures .lag').innerText(), /^\d+ ms$/);
+  // The trends fill from Lookout's own readings (one every 10 s) while the page stays open: the
+  // rate needs two readings, so within about 20 s its card draws a line or a dot.
+  await page.waitForFunction(
+    () => document.querySelectorAll('.overview-figures .figure:has(.rate) .sparkline polyline').length > 0,
+    null,
+    { timeout: 40_000 },
+  );
+  assert.ok(await page.locator('.overview-figures .figure:has(.backlog) .sparkline polyline').count() > 0);
 
   // Hydrated pages keep their ages current without a reload.
   const age = page.locator('tr', { hasText: marker }).locator('.age');

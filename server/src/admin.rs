@@ -40,6 +40,9 @@ pub const DELETE_DEVICE_RULE: &str = "/admin/devices/delete";
 /// rather than a bare 422.
 #[derive(Deserialize)]
 pub struct AdminForm {
+    /// Which form on the page was posted (`app::domain::outcome::FORM_ID`).
+    #[serde(default)]
+    form_id: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -143,9 +146,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Acting {
     }
 }
 
-fn back(page: &str, outcome: Result<Outcome, Outcome>) -> Response {
+/// Back to `page` with the outcome, naming the posted form (its `form_id` field) when a refusal is
+/// about one of its fields.
+fn back(page: &str, form_id: &str, outcome: Result<Outcome, Outcome>) -> Response {
     let outcome = outcome.unwrap_or_else(|refused| refused);
-    Redirect::to(&format!("{page}?{}", outcome.query())).into_response()
+    Redirect::to(&format!("{page}?{}", outcome.query_for(form_id))).into_response()
 }
 
 fn account_outcome(error: AccountError) -> Outcome {
@@ -211,7 +216,7 @@ pub async fn add_user(
             .map_err(account_outcome)?;
         Ok(Outcome::UserAdded)
     };
-    back(USERS, outcome.await)
+    back(USERS, &form.form_id, outcome.await)
 }
 
 /// `POST /admin/users/role`: name, role.
@@ -228,7 +233,7 @@ pub async fn set_role(
             .map_err(account_outcome)?;
         Ok(Outcome::RoleChanged)
     };
-    back(USERS, outcome.await)
+    back(USERS, &form.form_id, outcome.await)
 }
 
 /// `POST /admin/users/password`: name, password. Ends that user's sessions (the admin's own
@@ -243,7 +248,7 @@ pub async fn set_password(
         .await
         .map(|_| Outcome::PasswordReset)
         .map_err(account_outcome);
-    back(USERS, outcome)
+    back(USERS, &form.form_id, outcome)
 }
 
 /// `POST /admin/users/disable`: name, disabled (`true` or `false`).
@@ -268,7 +273,7 @@ pub async fn set_disabled(
             Outcome::UserEnabled
         })
     };
-    back(USERS, outcome.await)
+    back(USERS, &form.form_id, outcome.await)
 }
 
 /// After a change to the rules: public pages on this instance are rebuilt under them at their
@@ -300,7 +305,7 @@ pub async fn add_rule(
         rules_changed(&state);
         Ok(Outcome::RuleAdded)
     };
-    back(RULES, outcome.await)
+    back(RULES, &form.form_id, outcome.await)
 }
 
 /// `POST /admin/rules/change`: id, role (or `public`), filter, permission.
@@ -326,7 +331,7 @@ pub async fn change_rule(
         rules_changed(&state);
         Ok(Outcome::RuleChanged)
     };
-    back(RULES, outcome.await)
+    back(RULES, &form.form_id, outcome.await)
 }
 
 /// `POST /admin/rules/delete`: id.
@@ -344,7 +349,7 @@ pub async fn delete_rule(
         rules_changed(&state);
         Ok(Outcome::RuleDeleted)
     };
-    back(RULES, outcome.await)
+    back(RULES, &form.form_id, outcome.await)
 }
 
 /// `POST /admin/devices/add`: name, filter (the device topics), interval (seconds), status_topic,
@@ -358,7 +363,7 @@ pub async fn add_device_rule(
         .await
         .map(|_| Outcome::DeviceRuleAdded)
         .map_err(liveness_rule_outcome);
-    back(DEVICE_RULES, outcome)
+    back(DEVICE_RULES, &form.form_id, outcome)
 }
 
 /// `POST /admin/devices/change`: id and the fields of [`add_device_rule`].
@@ -375,7 +380,7 @@ pub async fn change_device_rule(
             .map_err(liveness_rule_outcome)?;
         Ok(Outcome::DeviceRuleChanged)
     };
-    back(DEVICE_RULES, outcome.await)
+    back(DEVICE_RULES, &form.form_id, outcome.await)
 }
 
 /// `POST /admin/devices/delete`: id.
@@ -392,13 +397,16 @@ pub async fn delete_device_rule(
             .map_err(liveness_rule_outcome)?;
         Ok(Outcome::DeviceRuleDeleted)
     };
-    back(DEVICE_RULES, outcome.await)
+    back(DEVICE_RULES, &form.form_id, outcome.await)
 }
 
 /// The fields of the status page editor's forms (`app::pages::admin::status_pages`), all
 /// optional text for the same reason as [`AdminForm`].
 #[derive(Deserialize)]
 pub struct PageForm {
+    /// Which form on the page was posted (`app::domain::outcome::FORM_ID`).
+    #[serde(default)]
+    form_id: String,
     #[serde(default)]
     id: String,
     #[serde(default)]
@@ -491,8 +499,12 @@ pub async fn add_page(
     Form(form): Form<PageForm>,
 ) -> Response {
     match status_edits::add_page(pages(&state), acting.actor(), &form.slug, &form.title).await {
-        Ok(id) => back(&status_editor::editor_path(id), Ok(Outcome::PageAdded)),
-        Err(error) => back(STATUS_PAGES, Err(page_outcome(error))),
+        Ok(id) => back(
+            &status_editor::editor_path(id),
+            &form.form_id,
+            Ok(Outcome::PageAdded),
+        ),
+        Err(error) => back(STATUS_PAGES, &form.form_id, Err(page_outcome(error))),
     }
 }
 
@@ -503,7 +515,7 @@ pub async fn change_page(
     Form(form): Form<PageForm>,
 ) -> Response {
     let Ok(id) = form.id() else {
-        return back(STATUS_PAGES, Err(Outcome::BadForm));
+        return back(STATUS_PAGES, &form.form_id, Err(Outcome::BadForm));
     };
     let outcome = async {
         let spec = PageSpec::check(
@@ -518,7 +530,11 @@ pub async fn change_page(
             .map_err(page_outcome)?;
         Ok(Outcome::PageChanged)
     };
-    back(&status_editor::editor_path(id), outcome.await)
+    back(
+        &status_editor::editor_path(id),
+        &form.form_id,
+        outcome.await,
+    )
 }
 
 /// `POST /admin/pages/delete`: id.
@@ -533,14 +549,14 @@ pub async fn delete_page(
             .map_err(page_outcome)?;
         Ok(Outcome::PageDeleted)
     };
-    back(STATUS_PAGES, outcome.await)
+    back(STATUS_PAGES, &form.form_id, outcome.await)
 }
 
 /// The editor of the page a widget form came from, or the page list when it named none.
 fn widget_back(form: &PageForm, outcome: Result<Outcome, Outcome>) -> Response {
     match form.page() {
-        Ok(page) => back(&status_editor::editor_path(page), outcome),
-        Err(_) => back(STATUS_PAGES, Err(Outcome::BadForm)),
+        Ok(page) => back(&status_editor::editor_path(page), &form.form_id, outcome),
+        Err(_) => back(STATUS_PAGES, &form.form_id, Err(Outcome::BadForm)),
     }
 }
 

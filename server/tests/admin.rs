@@ -95,6 +95,61 @@ async fn an_admin_adds_a_user_through_the_form_who_can_then_log_in() {
 }
 
 #[tokio::test]
+async fn a_refused_field_is_marked_and_explained_below_it_and_a_forged_form_id_is_dropped() {
+    let (app, _) = spawn_as_admin().await;
+    let page = post_expecting(
+        &app,
+        "/admin/users/add",
+        &[
+            ("form_id", "add-user"),
+            ("name", "frank"),
+            ("role", "viewer"),
+            ("password", "short"),
+        ],
+        "error=weak_password&form_id=add-user",
+    )
+    .await;
+    let password_input = page
+        .body
+        .split("<input")
+        .filter(|input| input.contains(r#"name="password""#))
+        // The add form comes after the table of users, whose rows have password fields too.
+        .last()
+        .expect("the add form's password field");
+    assert!(
+        password_input.contains(r#"aria-invalid="true""#)
+            && password_input.contains(r#"aria-describedby="add-user-password-problem""#),
+        "{password_input}"
+    );
+    assert!(
+        page.body
+            .contains(r#"id="add-user-password-problem" class="field-error">That password"#),
+        "{}",
+        page.body
+    );
+    // The top of the page links to the field; the name field is not marked.
+    assert!(page.body.contains(r##"href="#add-user-password-problem""##));
+    assert_eq!(page.body.matches(r#"aria-invalid="true""#).count(), 1);
+
+    // A form id that is not one is left out of the redirect; the outcome still shows at the top.
+    let page = post_expecting(
+        &app,
+        "/admin/users/add",
+        &[
+            ("form_id", r#""><script>alert(1)</script>"#),
+            ("name", "frank"),
+            ("role", "viewer"),
+            ("password", "short"),
+        ],
+        "error=weak_password",
+    )
+    .await;
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+    assert!(!page.body.contains(r#"aria-invalid="true""#));
+    assert!(page.body.contains("at least 10 characters"));
+}
+
+#[tokio::test]
 async fn an_admin_changes_a_role() {
     let (app, _) = spawn_as_admin().await;
     app.add_user("dave", Role::Viewer).await;

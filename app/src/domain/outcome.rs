@@ -253,11 +253,57 @@ impl Outcome {
         let key = if self.is_error() { "error" } else { "done" };
         format!("{key}={}", self.code())
     }
+
+    /// The query that carries this outcome back to the page of the form that was posted, naming
+    /// that form (its [`FORM_ID`] field) when the refusal is about one of its fields, so the page
+    /// can mark that field and say why below it.
+    pub fn query_for(self, form_id: &str) -> String {
+        match self.field() {
+            Some(_) if self.is_error() && is_form_id(form_id) => {
+                format!("{}&{FORM_ID}={form_id}", self.query())
+            }
+            _ => self.query(),
+        }
+    }
+
+    /// The form field (its `name`) a refusal is about, when it is about one.
+    pub fn field(self) -> Option<&'static str> {
+        Some(match self {
+            Outcome::NameTaken | Outcome::BadName | Outcome::BadDeviceRuleName => "name",
+            Outcome::WeakPassword => "password",
+            Outcome::BadFilter
+            | Outcome::DuplicateRule
+            | Outcome::BadDeviceFilter
+            | Outcome::DuplicateDeviceRule => "filter",
+            Outcome::PublicPublish => "permission",
+            Outcome::BadStatusTopic => "status_topic",
+            Outcome::BadInterval => "interval",
+            Outcome::BadStatusWords => "online",
+            Outcome::SlugTaken => "slug",
+            Outcome::Spec(problem) => problem.field(),
+            Outcome::OutsideAudience(OutsideAudience::Device) => "device",
+            Outcome::OutsideAudience(OutsideAudience::Topic | OutsideAudience::Filter) => "topic",
+            _ => return None,
+        })
+    }
+}
+
+/// The hidden field that names a form on a page with several (`id` of the form element), and the
+/// query key that names it again after the redirect.
+pub const FORM_ID: &str = "form_id";
+
+/// Whether a posted form id may go back into the redirect's query as it is: a crafted one is
+/// dropped (the outcome still shows at the top of the page), so the query needs no escaping.
+pub fn is_form_id(form_id: &str) -> bool {
+    (1..=80).contains(&form_id.len())
+        && form_id
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Outcome, OutsideAudience};
+    use super::{Outcome, OutsideAudience, SpecProblem};
 
     #[test]
     fn every_outcome_comes_back_from_its_code_under_the_right_key() {
@@ -276,6 +322,28 @@ mod tests {
             assert!(outcome.is_error());
         }
         assert_eq!(Outcome::from_code("<script>"), None);
+    }
+
+    #[test]
+    fn a_refused_field_names_its_form_and_a_crafted_form_id_is_dropped() {
+        assert_eq!(
+            Outcome::WeakPassword.query_for("password-3"),
+            "error=weak_password&form_id=password-3"
+        );
+        assert_eq!(
+            Outcome::WeakPassword.query_for("x&done=user_added"),
+            "error=weak_password"
+        );
+        assert_eq!(Outcome::WeakPassword.query_for(""), "error=weak_password");
+        // Only refusals about a field name a form.
+        assert_eq!(Outcome::UserAdded.query_for("add-user"), "done=user_added");
+        assert_eq!(
+            Outcome::Unavailable.query_for("add-user"),
+            "error=unavailable"
+        );
+        for problem in SpecProblem::ALL {
+            assert!(Outcome::Spec(problem).field().is_some(), "{problem:?}");
+        }
     }
 
     #[test]

@@ -130,6 +130,23 @@ impl Refusal {
         }
     }
 
+    /// The publish form's field this refusal is about, when it is about one.
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Refusal::EmptyTopic
+            | Refusal::Wildcard
+            | Refusal::NulCharacter
+            | Refusal::TopicTooLong
+            | Refusal::ReservedTopic
+            | Refusal::ControlCharacter { .. }
+            | Refusal::NonCharacter { .. } => Some("topic"),
+            Refusal::PayloadTooLarge { .. } => Some("payload"),
+            Refusal::BadQos => Some("qos"),
+            Refusal::RetainNotConfirmed => Some("confirm_retain"),
+            Refusal::NotConnected | Refusal::QueueFull | Refusal::Unavailable => None,
+        }
+    }
+
     pub fn text(self) -> String {
         match self {
             Refusal::EmptyTopic => "Enter the topic to publish to.".to_owned(),

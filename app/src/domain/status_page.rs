@@ -52,6 +52,17 @@ pub fn badge_path(slug: &str, widget: i64) -> String {
     format!("{STATUS_PREFIX}/{slug}/badge/{widget}.svg")
 }
 
+/// The ranges a history widget offers: those its samples of the stored messages cover under the
+/// default retention (status widgets do not read rollups yet).
+pub const WIDGET_RANGES: [HistoryRange; 6] = [
+    HistoryRange::Minutes15,
+    HistoryRange::Hour1,
+    HistoryRange::Hours6,
+    HistoryRange::Hours24,
+    HistoryRange::Days7,
+    HistoryRange::Days30,
+];
+
 /// What a widget draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -301,6 +312,23 @@ impl SpecProblem {
         }
     }
 
+    /// The editor's form field this problem is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            SpecProblem::BadSlug => "slug",
+            SpecProblem::BadTitle => "title",
+            SpecProblem::BadDescription => "description",
+            SpecProblem::BadKind => "kind",
+            SpecProblem::BadLabel => "label",
+            SpecProblem::BadTopic => "topic",
+            SpecProblem::BadPointer => "pointer",
+            SpecProblem::BadUnit => "unit",
+            SpecProblem::BadThreshold => "degraded_at",
+            SpecProblem::BadDevice => "device",
+            SpecProblem::BadRange => "range",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             SpecProblem::BadSlug => {
@@ -493,7 +521,9 @@ impl WidgetSpec {
         };
         let range = match text.range.trim() {
             "" => HistoryRange::default(),
-            key => HistoryRange::from_key(key).ok_or(SpecProblem::BadRange)?,
+            key => HistoryRange::from_key(key)
+                .filter(|range| WIDGET_RANGES.contains(range))
+                .ok_or(SpecProblem::BadRange)?,
         };
         Ok(Self {
             kind,

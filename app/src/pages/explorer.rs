@@ -184,8 +184,9 @@ impl TopicTree {
     }
 }
 
-/// The height of one row in pixels (style/main.css sets the same), for drawing only what is in
-/// view.
+/// The height of one row in pixels before it is measured: style/main.css makes rows this tall
+/// with a fine pointer on a wide screen, and a fingertip tall (44 px) on touch screens and
+/// narrow ones; the explorer measures a drawn row to know which.
 const ROW_PX: f64 = 30.0;
 /// Rows drawn above and below the visible ones, so fast scrolling shows no blank band.
 const OVERSCAN: usize = 10;
@@ -265,12 +266,28 @@ fn Explorer(list: TopicList, search: String) -> impl IntoView {
     });
     let scroll_top = RwSignal::new(0.0_f64);
     let viewport_px = RwSignal::new(600.0_f64);
+    let row_px = RwSignal::new(ROW_PX);
     let viewport = NodeRef::<leptos::html::Div>::new();
-    Effect::new(move |_| {
-        if let Some(element) = viewport.get() {
+    let measure = move || {
+        if let Some(element) = viewport.get_untracked() {
             viewport_px.set(f64::from(element.client_height()));
+            // Rows draw their separator inside their box, so the client height is the row's.
+            if let Ok(Some(row)) = element.query_selector(".explorer-row") {
+                let height = f64::from(row.client_height());
+                if height > 0.0 && height != row_px.get_untracked() {
+                    row_px.set(height);
+                }
+            }
         }
+    };
+    // Measured once the box exists and again when the first rows appear in an empty tree.
+    Effect::new(move |_| {
+        let _ = (viewport.get(), rows.with(Vec::is_empty));
+        measure();
     });
+    // Turning a phone or resizing a window can change the row height the style chose.
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
     // Before hydration every row up to FIRST_ROWS is drawn plainly (no inline styles, which the
     // page's Content-Security-Policy forbids in markup); afterwards only the rows in view.
     let window = Memo::new(move |_| {
@@ -278,8 +295,9 @@ fn Explorer(list: TopicList, search: String) -> impl IntoView {
             if !clock.hydrated.get() {
                 return (0, rows.iter().take(FIRST_ROWS).copied().collect::<Vec<_>>());
             }
-            let first = ((scroll_top.get() / ROW_PX) as usize).saturating_sub(OVERSCAN);
-            let count = (viewport_px.get() / ROW_PX) as usize + 2 * OVERSCAN;
+            let row_px = row_px.get();
+            let first = ((scroll_top.get() / row_px) as usize).saturating_sub(OVERSCAN);
+            let count = (viewport_px.get() / row_px) as usize + 2 * OVERSCAN;
             let end = (first + count).min(rows.len());
             let first = first.min(end);
             (first, rows[first..end].to_vec())
@@ -290,8 +308,9 @@ fn Explorer(list: TopicList, search: String) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Div>::new();
     let drawn = NodeRef::<leptos::html::Div>::new();
     Effect::new(move |_| {
-        let height = rows.with(Vec::len) as f64 * ROW_PX;
-        let offset = window.with(|(first, _)| *first) as f64 * ROW_PX;
+        let row_px = row_px.get();
+        let height = rows.with(Vec::len) as f64 * row_px;
+        let offset = window.with(|(first, _)| *first) as f64 * row_px;
         if let (Some(canvas), Some(drawn)) = (canvas.get(), drawn.get()) {
             // Named in full: tachys' own `style` method on elements would be picked otherwise.
             let style = leptos::web_sys::HtmlElement::style;

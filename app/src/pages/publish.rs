@@ -9,7 +9,7 @@
 //! The session never holds a payload (see [`Draft`]).
 
 use crate::components::load_error::LoadError;
-use crate::domain::publish::{Delivery, Draft, Flash, PUBLISH};
+use crate::domain::publish::{Delivery, Draft, Flash, Refusal, PUBLISH};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
     // A refused form comes back as it was but for the payload, which the page asks for again;
     // after a publish the topic and QoS stay (the next message often goes to the same place),
     // the payload and retain do not.
-    let (draft, notice) = match data.flash {
+    let (draft, notice, refused) = match data.flash {
         Some(Flash::Refused { refusal, draft }) => {
             let paste_again = (draft.payload_bytes > 0).then(|| {
                 view! {
@@ -112,11 +112,22 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
                     </p>
                 }
             });
+            // A refusal about one field is said in full below it; the top links there.
+            let notice = match refusal.field() {
+                Some(field) => view! {
+                    <p class="error" role="alert">
+                        "Nothing was published: "
+                        <a href=format!("#{}", problem_id(field))>{refusal.text()}</a>
+                    </p>
+                }
+                .into_any(),
+                None => view! { <p class="error" role="alert">{refusal.text()}</p> }.into_any(),
+            };
             let notice = view! {
-                <p class="error" role="alert">{refusal.text()}</p>
+                {notice}
                 {paste_again}
             };
-            (draft, Some(notice.into_any()))
+            (draft, Some(notice.into_any()), Some(refusal))
         }
         Some(Flash::Published {
             topic,
@@ -149,7 +160,7 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
                 qos,
                 ..Draft::default()
             };
-            (draft, Some(notice.into_any()))
+            (draft, Some(notice.into_any()), None)
         }
         None => (
             Draft {
@@ -157,6 +168,7 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
                 qos: 1,
                 ..Draft::default()
             },
+            None,
             None,
         ),
     };
@@ -191,7 +203,7 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
             </p>
         }
     });
-    let form = (!nowhere).then(|| view! { <PublishForm draft/> });
+    let form = (!nowhere).then(|| view! { <PublishForm draft refused/> });
     view! {
         {notice}
         {scope}
@@ -200,8 +212,28 @@ fn PublishView(data: PublishPageData, linked_topic: String) -> impl IntoView {
     }
 }
 
+fn problem_id(field: &str) -> String {
+    format!("publish-{field}-problem")
+}
+
 #[component]
-fn PublishForm(draft: Draft) -> impl IntoView {
+fn PublishForm(draft: Draft, refused: Option<Refusal>) -> impl IntoView {
+    // The refused field is marked invalid and described by the reason, written below it.
+    let problem = |field: &'static str| {
+        let refused = refused.filter(|refusal| refusal.field() == Some(field));
+        let message = refused.map(|refusal| {
+            view! { <p class="field-error" id=problem_id(field)>{refusal.text()}</p> }
+        });
+        (
+            refused.map(|_| "true"),
+            refused.map(|_| problem_id(field)),
+            message,
+        )
+    };
+    let (topic_invalid, topic_described, topic_problem) = problem("topic");
+    let (payload_invalid, payload_described, payload_problem) = problem("payload");
+    let (qos_invalid, qos_described, qos_problem) = problem("qos");
+    let (retain_invalid, retain_described, retain_problem) = problem("confirm_retain");
     let qos_options = (0..=2u8)
         .map(|qos| {
             view! {
@@ -221,21 +253,45 @@ fn PublishForm(draft: Draft) -> impl IntoView {
                     required
                     autocomplete="off"
                     placeholder="plant/lights/hall/set"
+                    aria-invalid=topic_invalid
+                    aria-describedby=topic_described
                 />
             </label>
+            {topic_problem}
             <label>
-                "Payload" <textarea name="payload" rows="6" spellcheck="false"></textarea>
+                "Payload"
+                <textarea
+                    name="payload"
+                    rows="6"
+                    spellcheck="false"
+                    aria-invalid=payload_invalid
+                    aria-describedby=payload_described
+                ></textarea>
             </label>
-            <label>"QoS " <select name="qos">{qos_options}</select></label>
+            {payload_problem}
+            <label>
+                "QoS "
+                <select name="qos" aria-invalid=qos_invalid aria-describedby=qos_described>
+                    {qos_options}
+                </select>
+            </label>
+            {qos_problem}
             <label class="check">
                 <input type="checkbox" name="retain" value="on" checked=draft.retain/>
                 "Retain"
             </label>
             <label class="check">
-                <input type="checkbox" name="confirm_retain" value="on"/>
+                <input
+                    type="checkbox"
+                    name="confirm_retain"
+                    value="on"
+                    aria-invalid=retain_invalid
+                    aria-describedby=retain_described
+                />
                 "Yes, keep it on the broker as the topic's retained message: every future \
                  subscriber gets it until it is replaced."
             </label>
+            {retain_problem}
             <button type="submit">"Publish"</button>
         </form>
     }

@@ -3,7 +3,7 @@
 //! decided in [`crate::domain::liveness`].
 
 use crate::components::load_error::LoadError;
-use crate::components::outcome_message::OutcomeMessage;
+use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +87,15 @@ pub fn DeviceRulesPage() -> impl IntoView {
 #[component]
 fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoView {
     let value = |pick: fn(&LivenessRuleView) -> String| rule.as_ref().map(pick);
+    let [name, filter, interval, status_topic, online, offline] = [
+        "name",
+        "filter",
+        "interval",
+        "status_topic",
+        "online",
+        "offline",
+    ]
+    .map(|field| FieldProblem::new(&form, field));
     view! {
         <td>
             <input
@@ -97,7 +106,10 @@ fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoV
                 placeholder="Sensors"
                 form=form.clone()
                 aria-label="Name"
+                aria-invalid=name.invalid()
+                aria-describedby=name.described_by()
             />
+            {name.message()}
         </td>
         <td>
             <input
@@ -107,7 +119,10 @@ fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoV
                 placeholder="sensors/+/#"
                 form=form.clone()
                 aria-label="Device topics"
+                aria-invalid=filter.invalid()
+                aria-describedby=filter.described_by()
             />
+            {filter.message()}
         </td>
         <td>
             <input
@@ -119,7 +134,10 @@ fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoV
                 value=value(|r| r.interval_seconds.to_string()).unwrap_or_else(|| "60".to_owned())
                 form=form.clone()
                 aria-label="Expected interval in seconds"
+                aria-invalid=interval.invalid()
+                aria-describedby=interval.described_by()
             />
+            {interval.message()}
         </td>
         <td>
             <input
@@ -128,7 +146,10 @@ fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoV
                 placeholder="sensors/+/status"
                 form=form.clone()
                 aria-label="Status topic"
+                aria-invalid=status_topic.invalid()
+                aria-describedby=status_topic.described_by()
             />
+            {status_topic.message()}
         </td>
         <td>
             <input
@@ -137,7 +158,10 @@ fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoV
                 value=value(|r| r.online.clone()).unwrap_or_else(|| "online".to_owned())
                 form=form.clone()
                 aria-label="Online payload"
+                aria-invalid=online.invalid()
+                aria-describedby=online.described_by()
             />
+            {online.message()}
         </td>
         <td>
             <input
@@ -146,7 +170,10 @@ fn LivenessRuleCells(form: String, rule: Option<LivenessRuleView>) -> impl IntoV
                 value=value(|r| r.offline.clone()).unwrap_or_else(|| "offline".to_owned())
                 form=form
                 aria-label="Offline payload"
+                aria-invalid=offline.invalid()
+                aria-describedby=offline.described_by()
             />
+            {offline.message()}
         </td>
     }
 }
@@ -163,7 +190,8 @@ fn LivenessRuleTable(rules: Vec<LivenessRuleView>) -> impl IntoView {
                     <LivenessRuleCells form=form.clone() rule=Some(rule)/>
                     <td class="count">{found}</td>
                     <td class="actions">
-                        <form method="post" action="/admin/devices/change" id=form>
+                        <form method="post" action="/admin/devices/change" id=form.clone()>
+                            <FormId id=form.clone()/>
                             <input type="hidden" name="id" value=id/>
                             <button type="submit">"Save"</button>
                         </form>
@@ -197,6 +225,7 @@ fn LivenessRuleTable(rules: Vec<LivenessRuleView>) -> impl IntoView {
                     <td></td>
                     <td class="actions">
                         <form method="post" action="/admin/devices/add" id="new-device-rule">
+                            <FormId id="new-device-rule"/>
                             <button type="submit">"Add rule"</button>
                         </form>
                     </td>

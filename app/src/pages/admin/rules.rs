@@ -2,7 +2,7 @@
 //! publish a given topic.
 
 use crate::components::load_error::LoadError;
-use crate::components::outcome_message::OutcomeMessage;
+use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::roles::{Audience, Role};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -93,14 +93,24 @@ fn AudienceSelect(selected: Audience, form: String) -> impl IntoView {
     }
 }
 
+/// The add form's id (the row's inputs join it by HTML's `form` attribute).
+const NEW_RULE: &str = "new-rule";
+
 #[component]
 fn PermissionSelect(
     selected: String,
-    #[prop(optional)] form: Option<String>,
-    #[prop(optional)] label: Option<String>,
+    form: String,
+    label: String,
+    problem: FieldProblem,
 ) -> impl IntoView {
     view! {
-        <select name="permission" form=form aria-label=label>
+        <select
+            name="permission"
+            form=form
+            aria-label=label
+            aria-invalid=problem.invalid()
+            aria-describedby=problem.described_by()
+        >
             {["read", "publish"]
                 .into_iter()
                 .map(|permission| {
@@ -168,6 +178,10 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
             // The inputs sit in their own cells and join the form by its id (HTML's `form`
             // attribute), as a form cannot span table cells.
             let form = format!("rule-{}", rule.id);
+            let (filter, permission) = (
+                FieldProblem::new(&form, "filter"),
+                FieldProblem::new(&form, "permission"),
+            );
             view! {
                 <tr data-rule=rule.id>
                     <td>
@@ -180,17 +194,23 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
                             required
                             form=form.clone()
                             aria-label="Topic filter"
+                            aria-invalid=filter.invalid()
+                            aria-describedby=filter.described_by()
                         />
+                        {filter.message()}
                     </td>
                     <td>
                         <PermissionSelect
                             selected=rule.permission.clone()
                             form=form.clone()
                             label="Permission".to_owned()
+                            problem=permission.clone()
                         />
+                        {permission.message()}
                     </td>
                     <td class="actions">
                         <form method="post" action="/admin/rules/change" id=form.clone()>
+                            <FormId id=form.clone()/>
                             <input type="hidden" name="id" value=rule.id/>
                             <button type="submit">"Save"</button>
                         </form>
@@ -203,6 +223,10 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
             }
         })
         .collect_view();
+    let (new_filter, new_permission) = (
+        FieldProblem::new(NEW_RULE, "filter"),
+        FieldProblem::new(NEW_RULE, "permission"),
+    );
     view! {
         <table class="admin-table rules">
             <thead>
@@ -219,7 +243,7 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
                     <td>
                         <AudienceSelect
                             selected=Audience::Role(Role::Viewer)
-                            form="new-rule".to_owned()
+                            form=NEW_RULE.to_owned()
                         />
                     </td>
                     <td>
@@ -227,19 +251,25 @@ fn RuleTable(rules: Vec<RuleView>) -> impl IntoView {
                             name="filter"
                             required
                             placeholder="plant/+/temperature"
-                            form="new-rule"
+                            form=NEW_RULE
                             aria-label="Topic filter"
+                            aria-invalid=new_filter.invalid()
+                            aria-describedby=new_filter.described_by()
                         />
+                        {new_filter.message()}
                     </td>
                     <td>
                         <PermissionSelect
                             selected="read".to_owned()
-                            form="new-rule".to_owned()
+                            form=NEW_RULE.to_owned()
                             label="Permission".to_owned()
+                            problem=new_permission.clone()
                         />
+                        {new_permission.message()}
                     </td>
                     <td class="actions">
-                        <form method="post" action="/admin/rules/add" id="new-rule">
+                        <form method="post" action="/admin/rules/add" id=NEW_RULE>
+                            <FormId id=NEW_RULE/>
                             <button type="submit">"Add rule"</button>
                         </form>
                     </td>

@@ -5,10 +5,9 @@
 //! decided in [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
 
 use crate::components::load_error::LoadError;
-use crate::components::outcome_message::OutcomeMessage;
-use crate::domain::history::HistoryRange;
+use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::status_page::{
-    page_path, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
+    page_path, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse, WIDGET_RANGES,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -21,6 +20,10 @@ pub const ADD_WIDGET: &str = "/admin/pages/widgets/add";
 pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
 pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
 pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
+
+/// The [`FormId`]s of the forms for a new page and for a page's settings.
+const NEW_PAGE: &str = "new-page";
+const PAGE_SETTINGS: &str = "page-settings";
 
 /// The editor's address of page `id`.
 pub fn editor_path(id: i64) -> String {
@@ -91,6 +94,7 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
 #[component]
 pub fn StatusPagesPage() -> impl IntoView {
     let pages = Resource::new(|| (), |_| load_status_pages());
+    let [slug, title] = ["slug", "title"].map(|field| FieldProblem::new(NEW_PAGE, field));
     view! {
         <main class="admin">
             <h1>"Status pages"</h1>
@@ -109,10 +113,15 @@ pub fn StatusPagesPage() -> impl IntoView {
             </Suspense>
             <h2>"New page"</h2>
             <form method="post" action=ADD_PAGE class="stacked">
+                <FormId id=NEW_PAGE/>
                 <label>"Address " <code>"/status/"</code>
-                    <input name="slug" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" maxlength="64" placeholder="plant-7"/>
+                    <input name="slug" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" maxlength="64" placeholder="plant-7"
+                        aria-invalid=slug.invalid() aria-describedby=slug.described_by()/>
                 </label>
-                <label>"Title " <input name="title" required maxlength="120" placeholder="Plant 7"/></label>
+                {slug.message()}
+                <label>"Title " <input name="title" required maxlength="120" placeholder="Plant 7"
+                    aria-invalid=title.invalid() aria-describedby=title.described_by()/></label>
+                {title.message()}
                 <button type="submit">"Create draft"</button>
             </form>
         </main>
@@ -188,6 +197,8 @@ pub fn StatusPageEditor() -> impl IntoView {
 
 #[component]
 fn PageForm(page: PageEdit) -> impl IntoView {
+    let [slug, title, description] =
+        ["slug", "title", "description"].map(|field| FieldProblem::new(PAGE_SETTINGS, field));
     let id = page.id;
     let spec = page.spec;
     let count = page.widgets.len();
@@ -220,14 +231,23 @@ fn PageForm(page: PageEdit) -> impl IntoView {
             </a>
         </p>
         <form method="post" action=CHANGE_PAGE class="stacked page-settings">
+            <FormId id=PAGE_SETTINGS/>
             <input type="hidden" name="id" value=id/>
             <label>"Address " <code>"/status/"</code>
-                <input name="slug" required maxlength="64" value=spec.slug.clone()/>
+                <input name="slug" required maxlength="64" value=spec.slug.clone()
+                    aria-invalid=slug.invalid() aria-describedby=slug.described_by()/>
             </label>
-            <label>"Title " <input name="title" required maxlength="120" value=spec.title.clone()/></label>
+            {slug.message()}
+            <label>"Title " <input name="title" required maxlength="120" value=spec.title.clone()
+                aria-invalid=title.invalid() aria-describedby=title.described_by()/></label>
+            {title.message()}
             <label>"Description "
-                <textarea name="description" maxlength="1000" rows="3">{spec.description.clone()}</textarea>
+                <textarea name="description" maxlength="1000" rows="3"
+                    aria-invalid=description.invalid() aria-describedby=description.described_by()>
+                    {spec.description.clone()}
+                </textarea>
             </label>
+            {description.message()}
             <label class="inline">
                 <input type="checkbox" name="published" value="on" checked=spec.published/>
                 " Published: anyone may open it"
@@ -292,11 +312,22 @@ fn WidgetForm(
             })
             .unwrap_or_default()
     };
+    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem] = [
+        "kind",
+        "label",
+        "topic",
+        "pointer",
+        "unit",
+        "degraded_at",
+        "device",
+        "range",
+    ]
+    .map(|name| FieldProblem::new(&form_id, name));
     let kinds = WidgetKind::ALL
         .into_iter()
         .map(|option| view! { <option value=option.key() selected=option == kind>{option.label()}</option> })
         .collect_view();
-    let ranges = HistoryRange::ALL
+    let ranges = WIDGET_RANGES
         .into_iter()
         .map(|option| view! { <option value=option.key() selected=option == range>{option.label()}</option> })
         .collect_view();
@@ -307,17 +338,27 @@ fn WidgetForm(
             id=form_id.clone()
             class="widget-form"
         >
+            <FormId id=form_id.clone()/>
             <input type="hidden" name="page" value=page/>
             {widget_id.map(|id| view! { <input type="hidden" name="id" value=id/> })}
             <fieldset>
                 <legend>{spec.as_ref().map(|s| s.label.clone()).unwrap_or_else(|| "New widget".to_owned())}</legend>
-                <label>"Kind " <select name="kind">{kinds}</select></label>
-                <label>"Label " <input name="label" required maxlength="100" value=field("label")/></label>
+                <label>"Kind " <select name="kind" aria-invalid=kind_problem.invalid() aria-describedby=kind_problem.described_by()>{kinds}</select></label>
+                {kind_problem.message()}
+                <label>"Label " <input name="label" required maxlength="100" value=field("label")
+                    aria-invalid=label.invalid() aria-describedby=label.described_by()/></label>
+                {label.message()}
                 <label>"Topic (a filter for a table) "
-                    <input name="topic" value=field("topic") placeholder="plant/boiler/temperature"/>
+                    <input name="topic" value=field("topic") placeholder="plant/boiler/temperature"
+                        aria-invalid=topic.invalid() aria-describedby=topic.described_by()/>
                 </label>
-                <label>"JSON pointer " <input name="pointer" value=field("pointer") placeholder="/temperature"/></label>
-                <label>"Unit " <input name="unit" maxlength="16" value=field("unit") placeholder="°C"/></label>
+                {topic.message()}
+                <label>"JSON pointer " <input name="pointer" value=field("pointer") placeholder="/temperature"
+                    aria-invalid=pointer.invalid() aria-describedby=pointer.described_by()/></label>
+                {pointer.message()}
+                <label>"Unit " <input name="unit" maxlength="16" value=field("unit") placeholder="°C"
+                    aria-invalid=unit.invalid() aria-describedby=unit.described_by()/></label>
+                {unit.message()}
                 <fieldset class="status-rule">
                     <legend>"Status (status widgets)"</legend>
                     <label>"Worse when the value is "
@@ -326,11 +367,17 @@ fn WidgetForm(
                             <option value="below" selected=worse == Worse::Below>"low"</option>
                         </select>
                     </label>
-                    <label>"Degraded at " <input name="degraded_at" inputmode="decimal" value=text(degraded_at)/></label>
-                    <label>"Down at " <input name="down_at" inputmode="decimal" value=text(down_at)/></label>
-                    <label>"…or follow the device " <input name="device" value=device placeholder="boiler"/></label>
+                    <label>"Degraded at " <input name="degraded_at" inputmode="decimal" value=text(degraded_at)
+                        aria-invalid=threshold.invalid() aria-describedby=threshold.described_by()/></label>
+                    {threshold.message()}
+                    <label>"Down at " <input name="down_at" inputmode="decimal" value=text(down_at)
+                        aria-invalid=threshold.invalid() aria-describedby=threshold.described_by()/></label>
+                    <label>"…or follow the device " <input name="device" value=device placeholder="boiler"
+                        aria-invalid=device_problem.invalid() aria-describedby=device_problem.described_by()/></label>
+                    {device_problem.message()}
                 </fieldset>
-                <label>"History range " <select name="range">{ranges}</select></label>
+                <label>"History range " <select name="range" aria-invalid=range_problem.invalid() aria-describedby=range_problem.described_by()>{ranges}</select></label>
+                {range_problem.message()}
                 <button type="submit">{if widget_id.is_some() { "Save widget" } else { "Add widget" }}</button>
             </fieldset>
         </form>

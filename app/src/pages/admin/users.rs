@@ -2,7 +2,7 @@
 //! disable or enable.
 
 use crate::components::load_error::LoadError;
-use crate::components::outcome_message::OutcomeMessage;
+use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::roles::Role;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,9 @@ pub async fn load_admin_users() -> Result<Vec<UserView>, ServerFnError> {
         .collect())
 }
 
+/// The add form's [`FormId`].
+const ADD_USER_FORM: &str = "add-user";
+
 #[component]
 fn RoleSelect(
     selected: Role,
@@ -62,6 +65,10 @@ fn RoleSelect(
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let users = Resource::new(|| (), |_| load_admin_users());
+    let (name_problem, password_problem) = (
+        FieldProblem::new(ADD_USER_FORM, "name"),
+        FieldProblem::new(ADD_USER_FORM, "password"),
+    );
     view! {
         <main class="admin">
             <h1>"Users"</h1>
@@ -79,7 +86,18 @@ pub fn UsersPage() -> impl IntoView {
             </Suspense>
             <h2>"Add a user"</h2>
             <form method="post" action="/admin/users/add" class="admin-form">
-                <label>"Name" <input name="name" required autocomplete="off"/></label>
+                <FormId id=ADD_USER_FORM/>
+                <label>
+                    "Name"
+                    <input
+                        name="name"
+                        required
+                        autocomplete="off"
+                        aria-invalid=name_problem.invalid()
+                        aria-describedby=name_problem.described_by()
+                    />
+                </label>
+                {name_problem.message()}
                 <label>"Role" <RoleSelect selected=Role::Viewer/></label>
                 <label>
                     "Password"
@@ -89,8 +107,11 @@ pub fn UsersPage() -> impl IntoView {
                         required
                         minlength="10"
                         autocomplete="new-password"
+                        aria-invalid=password_problem.invalid()
+                        aria-describedby=password_problem.described_by()
                     />
                 </label>
+                {password_problem.message()}
                 <button type="submit">"Add user"</button>
             </form>
         </main>
@@ -101,8 +122,12 @@ pub fn UsersPage() -> impl IntoView {
 fn UserTable(users: Vec<UserView>) -> impl IntoView {
     let rows = users
         .into_iter()
-        .map(|user| {
+        .enumerate()
+        .map(|(row, user)| {
             let name = user.name.clone();
+            // Named by row, as a user name may hold characters a form id may not.
+            let password_form = format!("password-{row}");
+            let password_problem = FieldProblem::new(&password_form, "password");
             let (toggle, toggle_label) = if user.disabled {
                 ("false", "Enable")
             } else {
@@ -121,6 +146,7 @@ fn UserTable(users: Vec<UserView>) -> impl IntoView {
                             <button type="submit">"Change role"</button>
                         </form>
                         <form method="post" action="/admin/users/password">
+                            <FormId id=password_form/>
                             <input type="hidden" name="name" value=name.clone()/>
                             <input
                                 name="password"
@@ -129,8 +155,11 @@ fn UserTable(users: Vec<UserView>) -> impl IntoView {
                                 minlength="10"
                                 autocomplete="new-password"
                                 aria-label=format!("New password for {name}")
+                                aria-invalid=password_problem.invalid()
+                                aria-describedby=password_problem.described_by()
                             />
                             <button type="submit">"Set password"</button>
+                            {password_problem.message()}
                         </form>
                         <form method="post" action="/admin/users/disable">
                             <input type="hidden" name="name" value=name.clone()/>

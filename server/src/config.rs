@@ -27,6 +27,7 @@ mod layers;
 mod table;
 mod values;
 
+use app::domain::history::Resolution;
 use app::domain::topic_filter::TopicFilter;
 use layers::{File, Layers, Sources};
 use std::fmt;
@@ -228,6 +229,36 @@ pub struct RetentionSettings {
     pub days: u32,
     /// In file order: the first rule whose filter matches a topic decides its retention.
     pub rules: Vec<RetentionRule>,
+    pub rollups: RollupRetention,
+}
+
+/// How long each level of the values' rollups is kept, in days; `None` for ever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RollupRetention {
+    pub minutes: u32,
+    pub hours: u32,
+    pub days: Option<u32>,
+}
+
+impl Default for RollupRetention {
+    fn default() -> Self {
+        Self {
+            minutes: 90,
+            hours: 730,
+            days: None,
+        }
+    }
+}
+
+impl RollupRetention {
+    /// Each level with its retention, finest first.
+    pub fn levels(&self) -> [(Resolution, Option<u32>); 3] {
+        [
+            (Resolution::Minute, Some(self.minutes)),
+            (Resolution::Hour, Some(self.hours)),
+            (Resolution::Day, self.days),
+        ]
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -617,10 +648,16 @@ fn writer_settings(
 }
 
 fn retention_settings(retention: RetentionLayers) -> Result<RetentionSettings, ConfigError> {
+    let rollups = RollupRetention {
+        minutes: retention.minute_rollup_days.value.0,
+        hours: retention.hour_rollup_days.value.0,
+        days: retention.day_rollup_days.map(|days| days.value.0),
+    };
     let Some(rules) = retention.rules else {
         return Ok(RetentionSettings {
             days: retention.days.value.0,
             rules: Vec::new(),
+            rollups,
         });
     };
     let path = match &rules.origin {
@@ -655,6 +692,7 @@ fn retention_settings(retention: RetentionLayers) -> Result<RetentionSettings, C
     Ok(RetentionSettings {
         days: retention.days.value.0,
         rules,
+        rollups,
     })
 }
 

@@ -1,10 +1,15 @@
 //! Background upkeep of the message table: daily partitions made ahead of time, and history past
 //! its retention removed, by dropping whole partitions where every topic's retention allows it
-//! and by bounded deletes where a topic's retention is shorter. One instance at a time runs a
-//! round (a PostgreSQL advisory lock); a failed round is logged and tried again at the next.
+//! and by bounded deletes where a topic's retention is shorter, and rollups past their level's
+//! retention deleted. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
+//! round is logged and tried again at the next. Apart from rounds, [`backfill_rollups`] rolls up
+//! the messages stored before rollups existed, once.
 
 use crate::config::RetentionSettings;
 use anyhow::Context;
+use app::domain::ingest_status::BackfillProgress;
+use app::server::ingest_status::IngestStatus;
+use app::server::store::history::{Backfill, BackfillStep};
 use app::server::store::retention::MessagePartition;
 use app::server::store::Store;
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
@@ -27,6 +32,8 @@ pub struct RoundReport {
     pub dropped: Vec<NaiveDate>,
     /// Messages deleted row by row (those in dropped partitions are not counted).
     pub deleted: u64,
+    /// Rollup buckets deleted.
+    pub rollups_deleted: u64,
 }
 
 /// Runs a round now and then every [`ROUND_INTERVAL`], forever.
@@ -145,10 +152,85 @@ pub async fn run_round(
         }
     }
 
+    for (resolution, days) in retention.rollups.levels() {
+        let Some(days) = days else { continue };
+        let deleted = store
+            .delete_old_rollups(resolution, cutoff(now, days))
+            .await
+            .with_context(|| format!("deleting expired {resolution:?} rollups"))?;
+        if deleted > 0 {
+            tracing::info!(level = ?resolution, retention_days = days, deleted,
+                "rollups past retention deleted");
+        }
+        report.rollups_deleted += deleted;
+    }
+
     lock.release()
         .await
         .context("releasing the maintenance lock")?;
     Ok(report)
+}
+
+/// The pause between two days of the backfill, so it takes a share of the database rather than
+/// all of it.
+const BACKFILL_PAUSE: Duration = Duration::from_secs(1);
+/// The wait before trying again after a failed step.
+const BACKFILL_RETRY: Duration = Duration::from_secs(60);
+
+/// Rolls up the messages stored before this version (a day per transaction, oldest first) until
+/// none are left or `stopping` says so, showing its progress on the overview (`status`) and in
+/// the log; returns at once where there is nothing to do, as on a new database. Instances
+/// running it at once take turns (a step locks the progress row).
+pub async fn backfill_rollups(
+    store: Store,
+    status: IngestStatus,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let show = |progress: Backfill| {
+        status.set_history_backfill(progress.finished.is_none().then(|| BackfillProgress {
+            done_before_ms: progress.done_before.map(|at| at.timestamp_millis()),
+            cutoff_ms: progress.cutoff.timestamp_millis(),
+        }));
+    };
+    // Shown from the start: the first day may take a while.
+    if let Ok(progress) = store.rollup_backfill().await {
+        show(progress);
+    }
+    loop {
+        let pause = match store.backfill_rollups_step().await {
+            Ok(BackfillStep::AlreadyFinished) => break,
+            Ok(BackfillStep::Finished { rolled_up }) => {
+                tracing::info!(
+                    rolled_up,
+                    "history rolled up: every chart now reads rollups"
+                );
+                break;
+            }
+            Ok(BackfillStep::Day { rolled_up }) => {
+                match store.rollup_backfill().await {
+                    Ok(progress) => {
+                        tracing::info!(rolled_up, done_before = ?progress.done_before,
+                            cutoff = %progress.cutoff,
+                            "rolling up the history stored before this version");
+                        show(progress);
+                    }
+                    Err(error) => tracing::warn!(%error, "reading the backfill's progress failed"),
+                }
+                BACKFILL_PAUSE
+            }
+            Err(error) => {
+                tracing::error!(%error, retry_in = ?BACKFILL_RETRY,
+                    "rolling up the stored history failed");
+                BACKFILL_RETRY
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            // Stopping, or nobody left to say so.
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+    }
+    status.set_history_backfill(None);
 }
 
 /// Messages received before this are past a retention of `days`.

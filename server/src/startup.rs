@@ -112,6 +112,11 @@ impl Application {
         let client = broker.client();
         let (stopping, stop_ingest) = watch::channel(false);
         tokio::spawn(status.clone().record_trend(stopping.subscribe()));
+        tokio::spawn(maintenance::backfill_rollups(
+            store.clone(),
+            status.clone(),
+            stopping.subscribe(),
+        ));
         // In a shared group ingest gets only this instance's share of the messages: the live
         // views then follow their own connection (LiveFeed).
         let shared = settings.mqtt.shared_group.is_some();

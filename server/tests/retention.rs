@@ -41,6 +41,7 @@ fn retention(days: u32, rules: &[(&str, u32)]) -> RetentionSettings {
                 days: *days,
             })
             .collect(),
+        rollups: Default::default(),
     }
 }
 

@@ -407,6 +407,7 @@ async fn maintenance_passes_to_another_instance_when_the_one_running_it_dies() {
     let retention = lookout::config::RetentionSettings {
         days: 30,
         rules: Vec::new(),
+        rollups: Default::default(),
     };
 
     let held = dying.try_maintenance_lock().await.unwrap().unwrap();

@@ -19,6 +19,12 @@ pub enum HistoryRange {
     Days7,
     #[serde(rename = "30d")]
     Days30,
+    #[serde(rename = "90d")]
+    Days90,
+    #[serde(rename = "1y")]
+    Year1,
+    #[serde(rename = "2y")]
+    Years2,
 }
 
 /// At most this many buckets come back per chart, whatever the number of stored values: about
@@ -26,13 +32,16 @@ pub enum HistoryRange {
 pub const MAX_BUCKETS: i64 = 500;
 
 impl HistoryRange {
-    pub const ALL: [HistoryRange; 6] = [
+    pub const ALL: [HistoryRange; 9] = [
         HistoryRange::Minutes15,
         HistoryRange::Hour1,
         HistoryRange::Hours6,
         HistoryRange::Hours24,
         HistoryRange::Days7,
         HistoryRange::Days30,
+        HistoryRange::Days90,
+        HistoryRange::Year1,
+        HistoryRange::Years2,
     ];
 
     pub fn key(self) -> &'static str {
@@ -43,6 +52,9 @@ impl HistoryRange {
             HistoryRange::Hours24 => "24h",
             HistoryRange::Days7 => "7d",
             HistoryRange::Days30 => "30d",
+            HistoryRange::Days90 => "90d",
+            HistoryRange::Year1 => "1y",
+            HistoryRange::Years2 => "2y",
         }
     }
 
@@ -54,6 +66,9 @@ impl HistoryRange {
             HistoryRange::Hours24 => "24 h",
             HistoryRange::Days7 => "7 d",
             HistoryRange::Days30 => "30 d",
+            HistoryRange::Days90 => "90 d",
+            HistoryRange::Year1 => "1 y",
+            HistoryRange::Years2 => "2 y",
         }
     }
 
@@ -63,22 +78,50 @@ impl HistoryRange {
 
     pub fn span_ms(self) -> i64 {
         const MINUTE: i64 = 60_000;
+        const DAY: i64 = 24 * 60 * MINUTE;
         match self {
             HistoryRange::Minutes15 => 15 * MINUTE,
             HistoryRange::Hour1 => 60 * MINUTE,
             HistoryRange::Hours6 => 6 * 60 * MINUTE,
             HistoryRange::Hours24 => 24 * 60 * MINUTE,
             HistoryRange::Days7 => 7 * 24 * 60 * MINUTE,
-            HistoryRange::Days30 => 30 * 24 * 60 * MINUTE,
+            HistoryRange::Days30 => 30 * DAY,
+            HistoryRange::Days90 => 90 * DAY,
+            HistoryRange::Year1 => 365 * DAY,
+            HistoryRange::Years2 => 2 * 365 * DAY,
         }
     }
 
-    /// The width of one bucket, in whole seconds. Buckets are aligned to the Unix epoch rather
-    /// than to the range's start, so a reload draws the same buckets; a range then overlaps one
-    /// bucket more than it spans, hence `MAX_BUCKETS - 1`.
+    /// Where the chart of this range reads its values from: the coarsest [`Resolution`] that
+    /// still gives at least [`MIN_BUCKETS`] buckets, so the cost of a chart is bounded by its
+    /// buckets rather than by the values stored.
+    pub fn resolution(self) -> Resolution {
+        Resolution::ROLLUPS
+            .into_iter()
+            .rev()
+            .find(|level| self.span_ms() / level.width_ms() >= MIN_BUCKETS)
+            .unwrap_or(Resolution::Raw)
+    }
+
+    /// The width of one bucket: whole seconds, and a whole number of the [`resolution`]'s
+    /// buckets (so each chart bucket is made of whole rollups and its minimum and maximum are
+    /// exact). Buckets are aligned to the Unix epoch rather than to the range's start, so a
+    /// reload draws the same buckets; a range then overlaps one bucket more than it spans, hence
+    /// `MAX_BUCKETS - 1`.
+    ///
+    /// [`resolution`]: HistoryRange::resolution
     pub fn bucket_ms(self) -> i64 {
         let per_bucket = (self.span_ms() as u64).div_ceil(MAX_BUCKETS as u64 - 1);
-        (per_bucket.div_ceil(1000) * 1000) as i64
+        let unit = self.resolution().width_ms().max(1000) as u64;
+        (per_bucket.div_ceil(unit) * unit) as i64
+    }
+
+    /// Where a chart of this range ending at `to_ms` starts: `span_ms` back, then back to the
+    /// start of its bucket, so the first bucket is whole and a chart read from rollups equals one
+    /// read from the raw values.
+    pub fn from_ms(self, to_ms: i64) -> i64 {
+        let from = to_ms - self.span_ms();
+        from - from.rem_euclid(self.bucket_ms())
     }
 
     /// The range a topic's chart shows when the visitor chose none: the smallest one offered
@@ -96,7 +139,55 @@ impl HistoryRange {
         Self::ALL
             .into_iter()
             .find(|range| range.span_ms() >= age_ms)
-            .unwrap_or(HistoryRange::Days30)
+            .unwrap_or(HistoryRange::Years2)
+    }
+}
+
+/// A chart gets at least this many buckets from the rollups it reads (fewer only from raw
+/// values, for ranges shorter than that many minutes).
+pub const MIN_BUCKETS: i64 = 250;
+
+/// What a history is read from: the stored messages themselves, or their rollups per minute, hour
+/// or UTC day (`value_rollup`, merged by the batch writer as it stores each batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Resolution {
+    Raw,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Resolution {
+    /// The rollup levels, finest first.
+    pub const ROLLUPS: [Resolution; 3] = [Resolution::Minute, Resolution::Hour, Resolution::Day];
+
+    /// The width of one rollup bucket (none for raw values).
+    pub fn width_ms(self) -> i64 {
+        match self {
+            Resolution::Raw => 0,
+            Resolution::Minute => 60_000,
+            Resolution::Hour => 3_600_000,
+            Resolution::Day => 86_400_000,
+        }
+    }
+
+    /// `value_rollup.level` of this resolution (none for raw values).
+    pub fn level(self) -> Option<i16> {
+        match self {
+            Resolution::Raw => None,
+            Resolution::Minute => Some(1),
+            Resolution::Hour => Some(2),
+            Resolution::Day => Some(3),
+        }
+    }
+
+    /// The start of the bucket of this level that holds `at_ms` (UTC days: the Unix epoch
+    /// starts one).
+    pub fn bucket_of(self, at_ms: i64) -> i64 {
+        match self.width_ms() {
+            0 => at_ms,
+            width => at_ms - at_ms.rem_euclid(width),
+        }
     }
 }
 
@@ -153,6 +244,37 @@ mod tests {
     }
 
     #[test]
+    fn each_range_reads_the_coarsest_rollup_that_still_draws_a_detailed_chart() {
+        use Resolution::*;
+        let expected = [
+            (HistoryRange::Minutes15, Raw),
+            (HistoryRange::Hour1, Raw),
+            (HistoryRange::Hours6, Minute),
+            (HistoryRange::Hours24, Minute),
+            (HistoryRange::Days7, Minute),
+            (HistoryRange::Days30, Hour),
+            (HistoryRange::Days90, Hour),
+            (HistoryRange::Year1, Day),
+            (HistoryRange::Years2, Day),
+        ];
+        for (range, resolution) in expected {
+            assert_eq!(range.resolution(), resolution, "{range:?}");
+            let bucket = range.bucket_ms();
+            // Whole rollups per bucket, so the envelope is exact.
+            assert_eq!(bucket % resolution.width_ms().max(1000), 0, "{range:?}");
+            let to = 1_765_000_123_456;
+            let from = range.from_ms(to);
+            assert_eq!(from % bucket, 0, "{range:?}");
+            assert!(to - from >= range.span_ms() && to - from < range.span_ms() + bucket);
+            if resolution != Raw {
+                assert!((to - from) / bucket >= MIN_BUCKETS / 2, "{range:?}");
+            }
+        }
+        assert_eq!(Day.bucket_of(86_400_000 * 3 + 5), 86_400_000 * 3);
+        assert_eq!(Minute.bucket_of(-1), -60_000);
+    }
+
+    #[test]
     fn the_default_range_is_the_smallest_that_holds_the_values() {
         let minute = 60_000;
         assert_eq!(HistoryRange::fitting(10 * minute), HistoryRange::Minutes15);
@@ -166,7 +288,11 @@ mod tests {
             HistoryRange::fitting(3 * 24 * 60 * minute),
             HistoryRange::Days7
         );
-        assert_eq!(HistoryRange::fitting(i64::MAX), HistoryRange::Days30);
+        assert_eq!(
+            HistoryRange::fitting(40 * 24 * 60 * minute),
+            HistoryRange::Days90
+        );
+        assert_eq!(HistoryRange::fitting(i64::MAX), HistoryRange::Years2);
         // Recent values rule; a topic silent for longer is shown back to its newest value.
         assert_eq!(reach_of(Some(5), Some(9)), Some(5));
         assert_eq!(reach_of(None, Some(9)), Some(9));

@@ -35,6 +35,17 @@ pub struct IngestStatusView {
     /// The last hour, a minute at a time, oldest first; minutes this instance was not running
     /// are missing, not zero.
     pub trend: Vec<MinuteTrend>,
+    /// While the history stored before rollups existed is being rolled up, how far it has got.
+    #[serde(default)]
+    pub history_backfill: Option<BackfillProgress>,
+}
+
+/// How far the roll-up of the history stored before rollups existed has got: messages received
+/// before `done_before_ms` (none yet when `None`) of those before `cutoff_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    pub done_before_ms: Option<i64>,
+    pub cutoff_ms: i64,
 }
 
 /// What ingest did in one minute, for the overview's trends.

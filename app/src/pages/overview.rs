@@ -10,6 +10,7 @@ use crate::domain::ingest_status::{IngestStatusView, MinuteTrend};
 use crate::domain::liveness::DeviceCounts;
 use crate::domain::topic_list::{page_cursor, TopicLatest, TopicPage};
 use crate::domain::topic_path::{topic_link_rel, topic_path};
+use crate::domain::wording::format_utc;
 use leptos::prelude::*;
 use std::time::Duration;
 
@@ -199,8 +200,25 @@ fn Overview(
             </div>
         }
     });
+    // Not a problem: charts stay complete (they read raw rows where rollups are missing).
+    let backfill = status.history_backfill.map(|progress| {
+        let done = match progress.done_before_ms {
+            Some(done) => format!("done up to {}", &format_utc(done)[..10]),
+            None => "starting".to_owned(),
+        };
+        view! {
+            <p class="notice history-backfill" role="status">
+                {format!(
+                    "Rolling up the history stored before this version (up to {}): {done}. \
+                     Long charts reaching before it read the stored messages meanwhile.",
+                    &format_utc(progress.cutoff_ms)[..16],
+                )}
+            </p>
+        }
+    });
     view! {
         {problems}
+        {backfill}
         <IngestSummary status=status.clone() age_of/>
         <dl class="overview-figures">
             {figure("Message rate", "rate", rate, series(|m| m.rate))}

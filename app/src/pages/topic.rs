@@ -87,41 +87,11 @@ pub async fn load_topic_history(
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
         return Ok(None);
     };
-    // Whole milliseconds, so the bounds sent back are exactly those queried.
     let to_ms = chrono::Utc::now().timestamp_millis();
-    let at = |ms| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    let fitted = range.is_none();
-    let range = match range {
-        Some(range) => range,
-        None => {
-            let recent = to_ms - HistoryRange::default().span_ms();
-            let (oldest, latest) = state
-                .store
-                .value_reach(id, at(recent), at(to_ms))
-                .await
-                .map_err(ssr::unavailable)?;
-            // Floored to the millisecond, so the range found holds the value itself.
-            let ms = |at: chrono::DateTime<chrono::Utc>| at.timestamp_millis();
-            crate::domain::history::reach_of(oldest.map(ms), latest.map(ms))
-                .map_or_else(HistoryRange::default, |reach| {
-                    HistoryRange::fitting(to_ms - reach)
-                })
-        }
-    };
-    let from_ms = to_ms - range.span_ms();
-    let buckets = state
-        .store
-        .value_buckets(id, at(from_ms), at(to_ms), range.bucket_ms())
+    crate::server::history::value_history(&state.store, id, range, to_ms)
         .await
-        .map_err(ssr::unavailable)?;
-    Ok(Some(History {
-        range,
-        from_ms,
-        to_ms,
-        bucket_ms: range.bucket_ms(),
-        buckets,
-        fitted,
-    }))
+        .map(Some)
+        .map_err(ssr::unavailable)
 }
 
 /// A page of `topic`'s messages, newest first: the newest page, or the one before or after a

@@ -3,7 +3,7 @@
 //! ([`IngestStatusView`]), which needs no database, so it still answers while the database is
 //! down.
 
-use crate::domain::ingest_status::{IngestStatusView, MinuteTrend};
+use crate::domain::ingest_status::{BackfillProgress, IngestStatusView, MinuteTrend};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -117,6 +117,7 @@ struct Connection {
     /// whose ingest connection feeds the live views).
     live_feed_connected: Option<bool>,
     trend: Trend,
+    history_backfill: Option<BackfillProgress>,
 }
 
 /// How often [`IngestStatus::record_trend`] reads the figures for the trend.
@@ -207,6 +208,7 @@ impl IngestStatus {
                 storage_error: None,
                 live_feed_connected: None,
                 trend: Trend::default(),
+                history_backfill: None,
             })),
         }
     }
@@ -370,7 +372,14 @@ impl IngestStatus {
             storage_lag_ms: counters.storage_lag_ms.load(Ordering::Relaxed),
             server_now_ms: now_ms(),
             trend: Vec::new(),
+            history_backfill: c.history_backfill,
         })
+    }
+
+    /// Where the roll-up of older history stands (`None` once it is done or never was needed),
+    /// for the overview.
+    pub fn set_history_backfill(&self, progress: Option<BackfillProgress>) {
+        self.with_connection(|c| c.history_backfill = progress);
     }
 }
 

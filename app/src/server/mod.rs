@@ -6,6 +6,7 @@
 pub mod access;
 pub mod accounts;
 pub mod devices;
+pub mod history;
 pub mod ingest_status;
 pub mod live_hub;
 pub mod liveness_edits;

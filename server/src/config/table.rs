@@ -156,5 +156,16 @@ settings! {
         /// a retention per MQTT topic filter, as `[[retention.rules]]` tables of `filter` and
         /// `days`; the first rule that matches a topic wins, in file order
         rules: Vec<RuleEntry>;
+        // Charts of ranges up to a week read minutes, up to 90 days hours, longer ones days
+        // (`HistoryRange::resolution`): each level is kept as long as the longest range that
+        // reads it, and a day costs a few hundred bytes per numeric topic, so days stay.
+        /// days the per-minute rollups of numeric values are kept (1 to 36500); charts of 6 h to
+        /// 7 d read them
+        minute_rollup_days: Days = 90, env "LOOKOUT_RETENTION_MINUTE_ROLLUP_DAYS";
+        /// days the hourly rollups are kept (1 to 36500); charts of 30 and 90 days read them
+        hour_rollup_days: Days = 730, env "LOOKOUT_RETENTION_HOUR_ROLLUP_DAYS";
+        /// days the daily rollups are kept (1 to 36500; unset: for ever); charts of a year or
+        /// more read them
+        day_rollup_days: Days, env "LOOKOUT_RETENTION_DAY_ROLLUP_DAYS";
     }
 }

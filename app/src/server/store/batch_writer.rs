@@ -1,7 +1,8 @@
 //! The SQL of storing what ingest receives: each batch of messages in one transaction, with the
-//! newest message per topic, and the topic ids a writer remembers so that known topics cost no
-//! look-up.
+//! newest message per topic and the batch's numbers merged into their rollups, and the topic ids
+//! a writer remembers so that known topics cost no look-up.
 
+use super::history::RollupBatch;
 use super::Store;
 use crate::domain::payload;
 use chrono::{DateTime, Utc};
@@ -122,9 +123,10 @@ impl BatchWriter {
         }
     }
 
-    /// Stores `batch` in one transaction: the messages, and the latest row per topic with its
+    /// Stores `batch` in one transaction: the messages, the latest row per topic with its
     /// message count, where the last message of a topic in the batch wins unless the stored one
-    /// is newer. Nothing is written unless all of it is. Batches written at the
+    /// is newer, and the numbers merged into their minute, hour and day rollups. Nothing is
+    /// written unless all of it is. Batches written at the
     /// same time by clones lock topic rows in the same order, so they wait for each other instead
     /// of deadlocking.
     pub async fn write(&self, batch: &[NewMessage<'_>]) -> Result<(), sqlx::Error> {
@@ -190,6 +192,7 @@ impl BatchWriter {
         let mut kinds = Vec::with_capacity(batch.len());
         // Per topic: message count and the index of its last message in the batch.
         let mut per_topic: HashMap<i64, (i64, usize)> = HashMap::new();
+        let mut rollups = RollupBatch::default();
         for (index, message) in batch.iter().enumerate() {
             let id = id_of(message.topic);
             topic_ids.push(id);
@@ -198,6 +201,9 @@ impl BatchWriter {
             qos.push(i16::from(message.qos));
             retain.push(message.retain);
             let (kind, value) = payload::kind_and_value(message.payload);
+            if let Some(value) = value {
+                rollups.add(id, message.received_at, value);
+            }
             values.push(value);
             kinds.push(kind.as_sql());
             let entry = per_topic.entry(id).or_insert((0, index));
@@ -273,6 +279,9 @@ impl BatchWriter {
         )
         .execute(&mut *tx)
         .await?;
+
+        // In the same transaction: a batch is in the rollups exactly when it is stored.
+        rollups.merge(&mut tx).await?;
 
         tx.commit().await?;
         let mut cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,6 +9,8 @@
 //!
 //! - [`topics`], [`batch_writer`], [`retention`]: topics and messages (`topic`, `message`,
 //!   `latest`), as pages read them, as ingest writes them, and as retention removes them;
+//! - [`history`]: values over time, from the messages or their rollups (`value_rollup`, merged
+//!   by the batch writer), the rollups' backfill and retention;
 //! - [`users`], [`login_devices`], [`audit`]: users and their sessions, the browsers they logged
 //!   in from, and the audit log;
 //! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
@@ -16,6 +18,7 @@
 
 pub mod audit;
 pub mod batch_writer;
+pub mod history;
 pub mod liveness;
 pub mod login_devices;
 pub mod retention;
@@ -25,12 +28,17 @@ pub mod topics;
 pub mod users;
 
 use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// Once the rollups' backfill has finished, which never changes back: history reads then
+    /// stop asking ([`Store::rollups_cover`]).
+    rollups_backfilled: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -40,7 +48,14 @@ impl Store {
             .acquire_timeout(acquire_timeout)
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            rollups_backfilled: Arc::default(),
+        }
     }
 
     /// Whether the database answers at all.

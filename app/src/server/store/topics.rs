@@ -1,9 +1,8 @@
 //! The SQL of what pages read of topics and their messages: the newest message of each topic (a
-//! page at a time, narrowed by the reader's filters), one topic's latest message, its values in
-//! time buckets, and its message log paged by keyset.
+//! page at a time, narrowed by the reader's filters), one topic's latest message, and its message
+//! log paged by keyset. Its values over time are [`super::history`]'s.
 
 use super::Store;
-use crate::domain::history::ValueBucket;
 use crate::domain::message_log::{LatestMessage, LogEntry, LogPage, LogPosition, MessagePage};
 use crate::domain::payload;
 use crate::domain::topic_filter::TopicFilter;
@@ -151,76 +150,6 @@ impl Store {
             Ok((latest, row.message_count))
         })
         .transpose()
-    }
-
-    /// The numeric values of topic `id` received from `from` (inclusive) to `to` (exclusive):
-    /// min, max, average and count per bucket of `bucket_ms`, buckets counted from the Unix
-    /// epoch, oldest first, empty buckets left out. PostgreSQL aggregates over the index on
-    /// `(topic_id, received_at)`, so only the buckets travel, however many values there are.
-    pub async fn value_buckets(
-        &self,
-        id: i64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        bucket_ms: i64,
-    ) -> Result<Vec<ValueBucket>, sqlx::Error> {
-        let rows = sqlx::query!(
-            r#"select date_bin($4::float8 * interval '1 millisecond', received_at,
-                               timestamptz 'epoch') as "bucket!: DateTime<Utc>",
-                      min(value) as "min!", max(value) as "max!", avg(value) as "avg!",
-                      count(value) as "count!"
-               from message
-               where topic_id = $1 and received_at >= $2 and received_at < $3
-                     and value is not null
-               group by 1
-               order by 1"#,
-            id,
-            from as DateTime<Utc>,
-            to as DateTime<Utc>,
-            bucket_ms as f64,
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ValueBucket {
-                start_ms: row.bucket.timestamp_millis(),
-                min: row.min,
-                max: row.max,
-                avg: row.avg,
-                count: row.count,
-            })
-            .collect())
-    }
-
-    /// How far back topic `id`'s default chart reaches: the time of its oldest numeric value
-    /// received from `recent` (inclusive) to `to` (exclusive), and that of its latest message if
-    /// that one is numeric. The first is one step along the index on `(topic_id, received_at)`
-    /// for a numeric topic and never scans more than `value_buckets` over the same span; the
-    /// second reads `latest` rather than searching older partitions for a number, which could
-    /// walk every message of a busy text topic.
-    pub async fn value_reach(
-        &self,
-        id: i64,
-        recent: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), sqlx::Error> {
-        let row = sqlx::query!(
-            r#"select
-                 (select received_at from message
-                  where topic_id = $1 and received_at >= $2 and received_at < $3
-                        and value is not null
-                  order by received_at
-                  limit 1) as "oldest_recent?: DateTime<Utc>",
-                 (select received_at from latest
-                  where topic_id = $1 and value is not null) as "latest?: DateTime<Utc>""#,
-            id,
-            recent as DateTime<Utc>,
-            to as DateTime<Utc>,
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.oldest_recent, row.latest))
     }
 
     /// A page of at most `limit` messages of topic `id`, newest first. Keyset paging: a page

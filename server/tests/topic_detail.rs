@@ -5,10 +5,11 @@
 
 mod support;
 
-use app::domain::history::{History, HistoryRange, MAX_BUCKETS};
+use app::domain::history::{History, HistoryRange, MAX_BUCKETS, MIN_BUCKETS};
 use app::domain::payload::numeric_value;
 use app::domain::topic_path::topic_path;
 use app::server::store::batch_writer::{BatchWriter, NewMessage};
+use app::server::store::history::BackfillStep;
 use app::server::store::Store;
 use chrono::{DateTime, Utc};
 use rumqttc::QoS;
@@ -165,7 +166,10 @@ async fn history_comes_in_at_most_max_buckets_with_exact_figures_per_bucket() {
 
     let history = history(&app, &topic, range).await;
     assert_eq!(history.bucket_ms, bucket_ms);
-    assert_eq!(history.to_ms - history.from_ms, range.span_ms());
+    // The range, from the start of its first bucket.
+    assert_eq!(history.from_ms % bucket_ms, 0);
+    let shown = history.to_ms - history.from_ms;
+    assert!(shown >= range.span_ms() && shown < range.span_ms() + bucket_ms);
     let buckets = &history.buckets;
     assert!(
         buckets.len() as i64 <= MAX_BUCKETS && buckets.len() > 400,
@@ -204,10 +208,11 @@ async fn history_comes_in_at_most_max_buckets_with_exact_figures_per_bucket() {
 }
 
 #[tokio::test]
-async fn a_large_history_still_comes_in_at_most_max_buckets() {
+async fn a_large_history_stored_before_rollups_is_charted_from_the_rows_then_from_its_rollups() {
     let app = spawn_app().await;
     let topic = app.topic("busy");
-    // 200,000 values over the last 30 days, 1 to 200,000, straight into the tables.
+    // 200,000 values over the last 28 days, 1 to 200,000, straight into the tables, as a version
+    // without rollups stored them; and the backfill not done, as the migration leaves it then.
     sqlx::query(
         "with t as (insert into topic (name) values ($1) returning id) \
          insert into message (topic_id, received_at, payload, kind, qos, retain, value) \
@@ -219,21 +224,54 @@ async fn a_large_history_still_comes_in_at_most_max_buckets() {
     .execute(&app.db)
     .await
     .unwrap();
+    sqlx::query("update rollup_backfill set cutoff = now(), done_before = null, finished = null")
+        .execute(&app.db)
+        .await
+        .unwrap();
 
-    let history = history(&app, &topic, HistoryRange::Days30).await;
-    assert!(history.buckets.len() as i64 <= MAX_BUCKETS);
-    assert!(history.buckets.len() as i64 > MAX_BUCKETS * 9 / 10);
-    let count: i64 = history.buckets.iter().map(|b| b.count).sum();
-    assert_eq!(count, 200_000);
-    let min = history
-        .buckets
-        .iter()
-        .map(|b| b.min)
-        .fold(f64::INFINITY, f64::min);
-    let max = history.buckets.iter().map(|b| b.max).fold(0.0, f64::max);
-    assert_eq!((min, max), (1.0, 200_000.0));
-    // Newest first in time means the smallest values are in the last bucket.
-    assert!(history.buckets.last().unwrap().min < history.buckets[0].min);
+    let check = |history: &History| {
+        assert!(history.buckets.len() as i64 <= MAX_BUCKETS);
+        assert!(
+            history.buckets.len() as i64 > MIN_BUCKETS,
+            "{}",
+            history.buckets.len()
+        );
+        let count: i64 = history.buckets.iter().map(|b| b.count).sum();
+        assert_eq!(count, 200_000);
+        let min = history
+            .buckets
+            .iter()
+            .map(|b| b.min)
+            .fold(f64::INFINITY, f64::min);
+        let max = history.buckets.iter().map(|b| b.max).fold(0.0, f64::max);
+        assert_eq!((min, max), (1.0, 200_000.0));
+        // Newest first in time means the smallest values are in the last bucket.
+        assert!(history.buckets.last().unwrap().min < history.buckets[0].min);
+    };
+    // Not rolled up yet: the chart reads the rows, and misses nothing.
+    let from_rows = history(&app, &topic, HistoryRange::Days30).await;
+    check(&from_rows);
+
+    // Rolled up as the background task does it, a day at a time: the same chart, from rollups.
+    let store = Store::connect(&app.database_url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    while store.backfill_rollups_step().await.unwrap() != BackfillStep::AlreadyFinished {}
+    let rolled: i64 = sqlx::query_scalar("select count(*) from value_rollup where level = 2")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(rolled > 600, "{rolled} hours rolled up");
+    let from_rollups = history(&app, &topic, HistoryRange::Days30).await;
+    check(&from_rollups);
+    let figures = |history: &History| -> Vec<(i64, f64, f64, i64)> {
+        history
+            .buckets
+            .iter()
+            .map(|b| (b.start_ms, b.min, b.max, b.count))
+            .collect()
+    };
+    assert_eq!(figures(&from_rollups), figures(&from_rows));
 }
 
 #[tokio::test]

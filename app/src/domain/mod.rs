@@ -1,7 +1,8 @@
 //! Plain data and rules, the same in the server and in the browser: topics and their filters,
-//! payloads, roles and accounts, device liveness, status page specs, how times and values read,
-//! and what server functions and forms answer. Nothing here knows the database, the request or a
-//! page: this layer uses no other layer of the crate (`scripts/check-layers.py` keeps it so).
+//! payloads, roles and accounts, device liveness, availability from recorded transitions (uptime),
+//! status page specs, how times and values read, and what server functions and forms answer.
+//! Nothing here knows the database, the request or a page: this layer uses no other layer of the
+//! crate (`scripts/check-layers.py` keeps it so).
 
 pub mod accounts;
 pub mod answer;
@@ -21,4 +22,5 @@ pub mod theme;
 pub mod topic_filter;
 pub mod topic_list;
 pub mod topic_path;
+pub mod uptime;
 pub mod wording;

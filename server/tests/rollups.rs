@@ -228,20 +228,9 @@ async fn a_batch_that_fails_leaves_no_rollup_and_counts_once_when_written_again(
     writer.write(&messages("1")).await.unwrap();
     // The last statement of the next batch fails, as a crash after it would leave it: nothing
     // of the batch may remain.
-    sqlx::raw_sql(
-        "create function refuse_rollup() returns trigger language plpgsql as \
-           $$ begin raise exception 'refused for the test'; end $$; \
-         create trigger refuse_rollup before insert or update on value_rollup_minute \
-           for each row execute function refuse_rollup();",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    refuse_writes(&db, "value_rollup_minute").await;
     assert!(writer.write(&messages("10")).await.is_err());
-    sqlx::raw_sql("drop trigger refuse_rollup on value_rollup_minute")
-        .execute(&db)
-        .await
-        .unwrap();
+    allow_writes(&db, "value_rollup_minute").await;
     let stored: i64 = sqlx::query_scalar("select count(*) from message")
         .fetch_one(&db)
         .await
@@ -256,6 +245,26 @@ async fn a_batch_that_fails_leaves_no_rollup_and_counts_once_when_written_again(
             .unwrap();
     assert_eq!(sums, vec![(2, 11.0); 6]);
     assert_rollups_equal_raw(&db).await;
+}
+
+/// Makes every write to `table` fail, as a crash at that statement would end its transaction.
+async fn refuse_writes(db: &PgPool, table: &str) {
+    sqlx::raw_sql(&format!(
+        "create or replace function refuse_rollup() returns trigger language plpgsql as \
+           $$ begin raise exception 'refused for the test'; end $$; \
+         create trigger refuse_rollup before insert or update on {table} \
+           for each row execute function refuse_rollup();"
+    ))
+    .execute(db)
+    .await
+    .unwrap();
+}
+
+async fn allow_writes(db: &PgPool, table: &str) {
+    sqlx::raw_sql(&format!("drop trigger refuse_rollup on {table}"))
+        .execute(db)
+        .await
+        .unwrap();
 }
 
 /// Stores `made` as a version without rollups did: the messages only.
@@ -313,22 +322,11 @@ async fn the_backfill_rolls_up_older_messages_exactly_once_even_after_a_failed_s
     }
     // A step that fails part way (the next day holds values too) is rolled back whole,
     // progress included.
-    sqlx::raw_sql(
-        "create function refuse_rollup() returns trigger language plpgsql as \
-           $$ begin raise exception 'refused for the test'; end $$; \
-         create trigger refuse_rollup before insert or update on value_rollup_day \
-           for each row execute function refuse_rollup();",
-    )
-    .execute(&db)
-    .await
-    .unwrap();
+    refuse_writes(&db, "value_rollup_day").await;
     let before = store.rollup_backfill().await.unwrap();
     assert!(store.backfill_rollups_step().await.is_err());
     assert_eq!(store.rollup_backfill().await.unwrap(), before);
-    sqlx::raw_sql("drop trigger refuse_rollup on value_rollup_day")
-        .execute(&db)
-        .await
-        .unwrap();
+    allow_writes(&db, "value_rollup_day").await;
 
     let mut steps = 0;
     loop {
@@ -364,7 +362,7 @@ async fn every_chart_read_from_rollups_equals_the_one_read_from_raw_rows() {
         let resolution = range.resolution();
         let (from, to, bucket) = (at(range.from_ms(to_ms)), at(to_ms), range.bucket_ms());
         let rolled = store
-            .rollup_value_buckets(id, resolution, from, to, bucket)
+            .value_buckets(id, resolution, from, to, bucket)
             .await
             .unwrap();
         let raw = store.raw_value_buckets(id, from, to, bucket).await.unwrap();

@@ -52,16 +52,11 @@ pub fn badge_path(slug: &str, widget: i64) -> String {
     format!("{STATUS_PREFIX}/{slug}/badge/{widget}.svg")
 }
 
-/// The ranges a history widget offers: those its samples of the stored messages cover under the
-/// default retention (status widgets do not read rollups yet).
-pub const WIDGET_RANGES: [HistoryRange; 6] = [
-    HistoryRange::Minutes15,
-    HistoryRange::Hour1,
-    HistoryRange::Hours6,
-    HistoryRange::Hours24,
-    HistoryRange::Days7,
-    HistoryRange::Days30,
-];
+/// Whether a history widget offers `range`: only those its samples of the stored messages cover
+/// under the default retention (status widgets do not read rollups yet).
+pub fn widget_offers(range: HistoryRange) -> bool {
+    range.span_ms() <= HistoryRange::Days30.span_ms()
+}
 
 /// What a widget draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -522,7 +517,7 @@ impl WidgetSpec {
         let range = match text.range.trim() {
             "" => HistoryRange::default(),
             key => HistoryRange::from_key(key)
-                .filter(|range| WIDGET_RANGES.contains(range))
+                .filter(|range| widget_offers(*range))
                 .ok_or(SpecProblem::BadRange)?,
         };
         Ok(Self {

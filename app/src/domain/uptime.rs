@@ -53,6 +53,16 @@ impl Availability {
     pub fn had_outage(&self) -> bool {
         self.down_ms > 0
     }
+
+    /// Counts `length` milliseconds spent as `state` (`None`: blind).
+    fn add(&mut self, state: Option<Seen>, length: i64) {
+        match state {
+            Some(Seen::Up) => self.up_ms += length,
+            Some(Seen::Down) => self.down_ms += length,
+            Some(Seen::Unknown) => self.unknown_ms += length,
+            None => self.blind_ms += length,
+        }
+    }
 }
 
 /// One stretch of a window in one state, for the outages a day lists.
@@ -137,13 +147,7 @@ pub fn availability(
 ) -> Availability {
     let mut spent = Availability::default();
     for stretch in stretches(before, transitions, blind, from_ms, to_ms) {
-        let length = stretch.to_ms - stretch.from_ms;
-        match stretch.state {
-            Some(Seen::Up) => spent.up_ms += length,
-            Some(Seen::Down) => spent.down_ms += length,
-            Some(Seen::Unknown) => spent.unknown_ms += length,
-            None => spent.blind_ms += length,
-        }
+        spent.add(stretch.state, stretch.to_ms - stretch.from_ms);
     }
     spent
 }
@@ -181,14 +185,9 @@ pub fn days(
                 if to <= from {
                     continue;
                 }
-                match stretch.state {
-                    Some(Seen::Up) => spent.up_ms += to - from,
-                    Some(Seen::Down) => {
-                        spent.down_ms += to - from;
-                        outages.push((from, to));
-                    }
-                    Some(Seen::Unknown) => spent.unknown_ms += to - from,
-                    None => spent.blind_ms += to - from,
+                spent.add(stretch.state, to - from);
+                if stretch.state == Some(Seen::Down) {
+                    outages.push((from, to));
                 }
             }
             Day {

@@ -42,7 +42,7 @@ pub async fn value_history(
         _ => Resolution::Raw,
     };
     let buckets = store
-        .rollup_value_buckets(id, resolution, at(from_ms), at(to_ms), bucket_ms)
+        .value_buckets(id, resolution, at(from_ms), at(to_ms), bucket_ms)
         .await?;
     Ok(History {
         range,

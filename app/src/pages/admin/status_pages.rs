@@ -6,8 +6,9 @@
 
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
+use crate::domain::history::HistoryRange;
 use crate::domain::status_page::{
-    page_path, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse, WIDGET_RANGES,
+    page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -327,8 +328,9 @@ fn WidgetForm(
         .into_iter()
         .map(|option| view! { <option value=option.key() selected=option == kind>{option.label()}</option> })
         .collect_view();
-    let ranges = WIDGET_RANGES
+    let ranges = HistoryRange::ALL
         .into_iter()
+        .filter(|range| widget_offers(*range))
         .map(|option| view! { <option value=option.key() selected=option == range>{option.label()}</option> })
         .collect_view();
     view! {

@@ -7,7 +7,6 @@ use super::retention::MessagePartition;
 use super::Store;
 use crate::domain::history::{Resolution, ValueBucket};
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -155,6 +154,32 @@ impl RollupBatch {
     }
 }
 
+/// A chart bucket as both history queries return it.
+struct BucketRow {
+    bucket: DateTime<Utc>,
+    min: f64,
+    max: f64,
+    avg: f64,
+    count: i64,
+}
+
+impl From<BucketRow> for ValueBucket {
+    fn from(row: BucketRow) -> Self {
+        ValueBucket {
+            start_ms: row.bucket.timestamp_millis(),
+            min: row.min,
+            max: row.max,
+            avg: row.avg,
+            count: row.count,
+        }
+    }
+}
+
+/// At most this many buckets a backfill step folds before merging them: a day of a large fleet
+/// (topics × 1,440 minutes) would not fit in memory at once. Merges add up, so merging a day in
+/// parts within its transaction gives the same rollups.
+const BACKFILL_FOLDS: usize = 100_000;
+
 /// Where the roll-up of messages stored before rollups existed stands
 /// (`rollup_backfill`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,7 +216,8 @@ impl Store {
         to: DateTime<Utc>,
         bucket_ms: i64,
     ) -> Result<Vec<ValueBucket>, sqlx::Error> {
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            BucketRow,
             r#"select date_bin($4::float8 * interval '1 millisecond', received_at,
                                timestamptz 'epoch') as "bucket!: DateTime<Utc>",
                       min(value) as "min!", max(value) as "max!", avg(value) as "avg!",
@@ -208,16 +234,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ValueBucket {
-                start_ms: row.bucket.timestamp_millis(),
-                min: row.min,
-                max: row.max,
-                avg: row.avg,
-                count: row.count,
-            })
-            .collect())
+        Ok(rows.into_iter().map(ValueBucket::from).collect())
     }
 
     /// How far back topic `id`'s default chart reaches: the time of its oldest numeric value
@@ -251,10 +268,11 @@ impl Store {
     }
 
     /// The minimum, maximum, average and count per bucket of `bucket_ms` (a whole number of the
-    /// level's buckets) of topic `id`'s values in `from..to`, from the rollups of `resolution`:
-    /// one row per rollup bucket read, so the cost depends on the range and the level, never on
-    /// how many values were stored. `from` and `to` are taken as whole rollup buckets.
-    pub async fn rollup_value_buckets(
+    /// level's buckets) of topic `id`'s values in `from..to`, read from `resolution`: the raw
+    /// messages ([`Store::raw_value_buckets`]), or the rollups of a level, one row per rollup
+    /// bucket, so the cost depends on the range and the level, never on how many values were
+    /// stored. From rollups, `from` and `to` are taken as whole rollup buckets.
+    pub async fn value_buckets(
         &self,
         id: i64,
         resolution: Resolution,
@@ -265,7 +283,8 @@ impl Store {
         let Some(level) = resolution.level() else {
             return self.raw_value_buckets(id, from, to, bucket_ms).await;
         };
-        let rows = sqlx::query!(
+        let rows = sqlx::query_as!(
+            BucketRow,
             r#"select date_bin($5::float8 * interval '1 millisecond', bucket,
                                timestamptz 'epoch') as "bucket!: DateTime<Utc>",
                       min(min) as "min!", max(max) as "max!",
@@ -282,16 +301,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ValueBucket {
-                start_ms: row.bucket.timestamp_millis(),
-                min: row.min,
-                max: row.max,
-                avg: row.avg,
-                count: row.count,
-            })
-            .collect())
+        Ok(rows.into_iter().map(ValueBucket::from).collect())
     }
 
     /// Whether the rollups hold every value received from `from` on: always once the backfill
@@ -349,25 +359,21 @@ impl Store {
             }
             MessagePartition::Default => None,
         });
-        let mut batch = RollupBatch::default();
-        let mut rolled_up = 0;
         let step = match next_day {
             Some(start) => {
                 let end = (start + chrono::Days::new(1)).min(backfill.cutoff);
-                let mut rows = sqlx::query!(
-                    r#"select topic_id, received_at as "received_at: DateTime<Utc>",
-                              value as "value!"
-                       from message
-                       where received_at >= $1 and received_at < $2 and value is not null"#,
-                    start as DateTime<Utc>,
-                    end as DateTime<Utc>,
+                // Run-time statements, like the partition ones: a cursor's statements cannot be
+                // described at compile time. The text is fixed; only the bounds are parameters.
+                sqlx::query(
+                    "declare backfill_rows no scroll cursor for \
+                     select topic_id, received_at, value from message \
+                     where received_at >= $1 and received_at < $2 and value is not null",
                 )
-                .fetch(&mut *tx);
-                while let Some(row) = rows.try_next().await? {
-                    batch.add(row.topic_id, row.received_at, row.value);
-                    rolled_up += 1;
-                }
-                drop(rows);
+                .bind(start)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?;
+                let rolled_up = roll_up_cursor(&mut tx).await?;
                 sqlx::query!(
                     "update rollup_backfill set done_before = $1",
                     end as DateTime<Utc>
@@ -378,26 +384,21 @@ impl Store {
             }
             None => {
                 // Rows a clock far off put outside every daily partition.
-                let mut rows = sqlx::query!(
-                    r#"select topic_id, received_at as "received_at: DateTime<Utc>",
-                              value as "value!"
-                       from message_default
-                       where received_at < $1 and value is not null"#,
-                    backfill.cutoff as DateTime<Utc>,
+                sqlx::query(
+                    "declare backfill_rows no scroll cursor for \
+                     select topic_id, received_at, value from message_default \
+                     where received_at < $1 and value is not null",
                 )
-                .fetch(&mut *tx);
-                while let Some(row) = rows.try_next().await? {
-                    batch.add(row.topic_id, row.received_at, row.value);
-                    rolled_up += 1;
-                }
-                drop(rows);
+                .bind(backfill.cutoff)
+                .execute(&mut *tx)
+                .await?;
+                let rolled_up = roll_up_cursor(&mut tx).await?;
                 sqlx::query!("update rollup_backfill set finished = now()")
                     .execute(&mut *tx)
                     .await?;
                 BackfillStep::Finished { rolled_up }
             }
         };
-        batch.merge(&mut tx).await?;
         tx.commit().await?;
         Ok(step)
     }
@@ -432,4 +433,32 @@ impl Store {
             }
         }
     }
+}
+
+/// Folds the rows of the cursor `backfill_rows` (topic id, receive time, value) a page at a
+/// time and merges them into the rollups whenever [`BACKFILL_FOLDS`] buckets are folded, so
+/// memory stays bounded however much a day holds; returns how many values it rolled up.
+async fn roll_up_cursor(connection: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+    let mut batch = RollupBatch::default();
+    let mut rolled_up = 0;
+    loop {
+        let rows: Vec<(i64, DateTime<Utc>, f64)> = sqlx::query_as("fetch 10000 from backfill_rows")
+            .fetch_all(&mut *connection)
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        rolled_up += rows.len() as u64;
+        for (topic_id, at, value) in rows {
+            batch.add(topic_id, at, value);
+        }
+        if batch.folds.len() >= BACKFILL_FOLDS {
+            std::mem::take(&mut batch).merge(&mut *connection).await?;
+        }
+    }
+    batch.merge(&mut *connection).await?;
+    sqlx::query("close backfill_rows")
+        .execute(&mut *connection)
+        .await?;
+    Ok(rolled_up)
 }

@@ -3,9 +3,10 @@
 //! the schema (`sqlx::query!` and its kin), from the descriptions committed under `.sqlx/`, so a
 //! build needs no database; `scripts/prepare-queries.sh` writes them again after a query or a
 //! migration changes, and `./scripts/test.sh` fails while they are stale. The only statements
-//! built at run time are those that name a partition of `message` (see [`retention`]): a table's
-//! name cannot be a parameter. The store uses only the domain: what the rows mean is decided
-//! above it.
+//! not checked at compile time are those that name a partition of `message` (see [`retention`]):
+//! a table's name cannot be a parameter; and the cursor the rollups' backfill reads a day through
+//! (see [`history`]), whose statements cannot be described in advance. The store uses only the
+//! domain: what the rows mean is decided above it.
 //!
 //! - [`topics`], [`batch_writer`], [`retention`]: topics and messages (`topic`, `message`,
 //!   `latest`), as pages read them, as ingest writes them, and as retention removes them;

@@ -41,6 +41,13 @@ before(async () => {
   await page.selectOption('select[name="role"][form="new-rule"]', 'public');
   await page.fill('input[name="filter"][form="new-rule"]', `${prefix}/plant/#`);
   await Promise.all([page.waitForURL(/\?done=rule_added$/), page.click('form#new-rule button')]);
+  // A device rule, so the page can show the boiler's uptime.
+  await page.goto(`${lookout.url}/admin/devices`);
+  const cell = (name) => page.locator(`input[form="new-device-rule"][name="${name}"]`);
+  await cell('name').fill('Plant');
+  await cell('filter').fill(`${prefix}/plant/+`);
+  await cell('interval').fill('60');
+  await Promise.all([page.waitForURL(/done=device_rule_added$/), page.locator('form#new-device-rule button[type="submit"]').click()]);
   await page.goto(`${lookout.url}/admin/pages`);
   await page.fill('input[name="slug"]', slug);
   await page.fill('input[name="title"]', 'Plant look');
@@ -53,11 +60,13 @@ before(async () => {
     { kind: 'history', label: 'Temperature history', topic: `${prefix}/plant/temperature`, unit: '°C' },
     { kind: 'last_seen', label: 'Log', topic: `${prefix}/plant/log` },
     { kind: 'table', label: 'Everything', topic: `${prefix}/plant/#` },
+    { kind: 'uptime_bar', label: 'Boiler, 90 days', device: 'boiler' },
+    { kind: 'uptime', label: 'Boiler uptime', device: 'boiler' },
   ];
   for (const fields of widgets) {
     const form = page.locator('form#new-widget');
     await form.locator('select[name="kind"]').selectOption(fields.kind);
-    for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at']) {
+    for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at', 'device']) {
       await form.locator(`input[name="${name}"]`).fill(fields[name] ?? '');
     }
     await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);

@@ -1,7 +1,8 @@
 // Public status pages, served by the real binary, in a real Chromium: an admin builds a page
 // with the editor's forms and publishes it; a visitor without JavaScript reads the values; a
 // visitor with JavaScript sees a new value after the page's TTL without reloading, and never
-// gets a live stream.
+// gets a live stream; a device's uptime bar and percentages read without JavaScript, on a phone
+// too.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -107,4 +108,73 @@ test('without JavaScript the page is complete; with it, values refresh after the
   assert.ok(!requests.some((url) => url.includes('/api/live') || url.includes('.wasm')), requests.join('\n'));
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('an uptime bar reads without JavaScript, shows 30 days on a phone, and survives the refresh', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'chief', password);
+  // A device rule, its topics public, and one message: the pump is online from then on.
+  await page.goto(`${lookout.url}/admin/devices`);
+  const cell = (name) => page.locator(`input[form="new-device-rule"][name="${name}"]`);
+  await cell('name').fill('Pumps');
+  await cell('filter').fill(`${prefix}/pumps/+/#`);
+  await cell('interval').fill('60');
+  await Promise.all([page.waitForURL(/done=device_rule_added$/), page.locator('form#new-device-rule button[type="submit"]').click()]);
+  await page.goto(`${lookout.url}/admin/rules`);
+  await page.selectOption('select[name="role"][form="new-rule"]', 'public');
+  await page.fill('input[name="filter"][form="new-rule"]', `${prefix}/pumps/#`);
+  await Promise.all([page.waitForURL(/\?done=rule_added$/), page.click('form#new-rule button')]);
+  publish(`${prefix}/pumps/p7/flow`, '3.5');
+
+  await page.goto(`${lookout.url}/admin/pages`);
+  await page.locator('a', { hasText: 'Plant 7' }).first().click();
+  await page.waitForURL(/\/admin\/pages\/\d+$/);
+  const form = page.locator('form#new-widget');
+  for (const [kind, label] of [['uptime_bar', 'Pump 7, 90 days'], ['uptime', 'Pump 7 uptime']]) {
+    await form.locator('select[name="kind"]').selectOption(kind);
+    await form.locator('input[name="label"]').fill(label);
+    await form.locator('input[name="topic"]').fill('');
+    await form.locator('input[name="device"]').fill('p7');
+    await form.locator('select[name="days"]').selectOption('90');
+    await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  const noScript = await browser.newContext({ javaScriptEnabled: false });
+  const plain = await noScript.newPage();
+  // Once the watcher has seen the pump (it looks every 10 s).
+  let today = '';
+  for (let attempt = 0; attempt < 40 && !/100 %/.test(today); attempt++) {
+    await plain.goto(`${lookout.url}/status/${slug}`);
+    today = (await plain.locator('section.widget-uptime_bar .uptime-days li').last().getAttribute('title')) ?? '';
+    if (!/100 %/.test(today)) await plain.waitForTimeout(1000);
+  }
+  assert.match(today, /^\d{4}-\d{2}-\d{2}: 100 %/);
+  const cells = plain.locator('section.widget-uptime_bar .uptime-days li');
+  assert.equal(await cells.count(), 90);
+  // Days before Lookout watched are no data, said in words for screen readers.
+  assert.match(await cells.first().innerText(), /no data/);
+  assert.equal(await plain.locator('section.widget-uptime dd[data-window="24h"]').innerText(), '100 %');
+  assert.equal(await plain.locator('section.widget-uptime dd[data-window="90d"]').innerText(), '100 %');
+  await plain.setViewportSize({ width: 375, height: 800 });
+  const shown = await cells.evaluateAll((items) => items.filter((item) => getComputedStyle(item).display !== 'none').length);
+  assert.equal(shown, 30);
+  const width = await plain.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 375, `the page is ${width} px wide at 375`);
+  await noScript.close();
+
+  // With JavaScript the page's refresh leaves the uptime widgets as they are.
+  const scripted = await browser.newContext();
+  const live = await scripted.newPage();
+  const liveErrors = collectErrors(live);
+  await live.goto(`${lookout.url}/status/${slug}`);
+  const total = await live.locator('section.widget-uptime_bar p.value').innerText();
+  await live.waitForTimeout(2500);
+  assert.equal(await live.locator('section.widget-uptime_bar p.value').innerText(), total);
+  assert.equal(await live.locator('section.widget-uptime_bar .uptime-days li').count(), 90);
+  assert.deepEqual(liveErrors, []);
+  await scripted.close();
 });

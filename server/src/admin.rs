@@ -441,6 +441,8 @@ pub struct PageForm {
     #[serde(default)]
     range: String,
     #[serde(default)]
+    days: String,
+    #[serde(default)]
     direction: String,
 }
 
@@ -465,6 +467,7 @@ impl PageForm {
             down_at: &self.down_at,
             device: &self.device,
             range: &self.range,
+            days: &self.days,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod publish;
 pub mod startup;
 pub mod status_pages;
 pub mod theme;
+pub mod uptime_watch;
 pub mod user_cli;
 pub mod web;
 pub mod writer;

@@ -6,7 +6,7 @@ use crate::config::{ConfigError, Settings};
 use crate::ingest::{Broker, Intake, LiveFeed, PublishConnection, Publisher};
 use crate::{
     admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages,
-    theme, web, writer,
+    theme, uptime_watch, web, writer,
 };
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::AccessPolicy;
@@ -115,6 +115,12 @@ impl Application {
         tokio::spawn(maintenance::backfill_rollups(
             store.clone(),
             status.clone(),
+            stopping.subscribe(),
+        ));
+        tokio::spawn(uptime_watch::run(
+            store.clone(),
+            status.clone(),
+            hub.clone(),
             stopping.subscribe(),
         ));
         // In a shared group ingest gets only this instance's share of the messages: the live

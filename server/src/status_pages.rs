@@ -94,7 +94,7 @@ async fn dispatch(state: &AppState, visitor: &Visitor, request: &Parts) -> Respo
                 file,
                 ".csv",
                 headers,
-                |rendered, id| rendered.csv.get(&id),
+                |rendered, name| rendered.csv.get(&name.parse::<i64>().ok()?),
             )
             .await
         }
@@ -106,7 +106,7 @@ async fn dispatch(state: &AppState, visitor: &Visitor, request: &Parts) -> Respo
                 file,
                 ".svg",
                 headers,
-                |rendered, id| rendered.badges.get(&id),
+                |rendered, name| rendered.badges.get(name),
             )
             .await
         }
@@ -174,12 +174,9 @@ async fn widget_file(
     file: &str,
     extension: &str,
     headers: &HeaderMap,
-    pick: impl Fn(&Rendered, i64) -> Option<&Representation>,
+    pick: impl for<'r> Fn(&'r Rendered, &str) -> Option<&'r Representation>,
 ) -> Response {
-    let Some(id) = file
-        .strip_suffix(extension)
-        .and_then(|id| id.parse::<i64>().ok())
-    else {
+    let Some(name) = file.strip_suffix(extension) else {
         return not_found();
     };
     let served = match find(state, visitor, slug).await {
@@ -191,7 +188,7 @@ async fn widget_file(
     } else {
         "image/svg+xml"
     };
-    match pick(served.rendered(), id) {
+    match pick(served.rendered(), name) {
         Some(representation) => respond(&served, representation, content_type, state, headers),
         None => not_found(),
     }

@@ -361,6 +361,15 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     assert_eq!(widgets.len() as i64, after_first[1], "{snapshot}");
     let pump = widgets.iter().find(|w| w["label"] == "Pump").unwrap();
     assert!(pump["status"].is_string(), "{pump}");
+    // The simulated week shows on the uptime bar at once, with the pump's outages.
+    let bar = widgets.iter().find(|w| w["kind"] == "uptime_bar").unwrap();
+    let days = bar["days"].as_array().unwrap();
+    let seen = days.iter().filter(|day| day["percent"].is_number()).count();
+    assert!((7..=8).contains(&seen), "{bar}");
+    assert!(
+        days.iter().any(|day| day["down_ms"].as_i64() > Some(0)),
+        "{bar}"
+    );
     let mesh = widgets.iter().find(|w| w["kind"] == "table").unwrap();
     assert_eq!(mesh["rows"].as_array().unwrap().len(), 4, "{mesh}");
     check_history(&db, started).await;

@@ -67,11 +67,6 @@ fn layout_of(history: &History) -> Option<Layout> {
     )
 }
 
-/// Percent, as SVG attributes take it.
-fn pc(share: f64) -> String {
-    format!("{share:.2}%")
-}
-
 #[component]
 pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
     let (Some(summary), Some(layout)) = (Summary::of(&history.buckets), layout_of(&history)) else {
@@ -95,80 +90,12 @@ pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
         format_value(summary.max),
         format_value(summary.avg),
     );
-    let bottom = pc(100.0 - Frame::CHART.bottom);
-    let top = pc(Frame::CHART.top);
-
-    let value_ticks = layout
-        .value_ticks
-        .iter()
-        .map(|tick| {
-            let y = pc(tick.at);
-            view! {
-                <line class="grid" x1="0" x2="100%" y1=y.clone() y2=y.clone()/>
-                <text class="label" x="0" y=y dy="-4" text-anchor=tick.anchor.svg()>
-                    {tick.label.clone()}
-                </text>
-            }
-        })
-        .collect_view();
-    let time_ticks = layout
-        .time_ticks
-        .iter()
-        .map(|tick| {
-            let x = pc(tick.at);
-            view! {
-                <line class="grid" x1=x.clone() x2=x.clone() y1=top.clone() y2=bottom.clone()/>
-                <text class="label" x=x y="100%" dy="-6" text-anchor=tick.anchor.svg()>
-                    {tick.label.clone()}
-                </text>
-            }
-        })
-        .collect_view();
-    let dots = layout
-        .dots
-        .iter()
-        .map(|dot| {
-            let (x, y) = (pc(dot.x), pc(dot.y));
-            let label = dot.label.clone().map(|label| {
-                view! {
-                    <text class="label value" x=x.clone() y=y.clone() dy="-10" text-anchor=dot.anchor.svg()>
-                        {label}
-                    </text>
-                }
-            });
-            view! {
-                <circle class="point" cx=x cy=y r="4"/>
-                {label}
-            }
-        })
-        .collect_view();
+    let drawing = layout.svg(HEIGHT_PX, &description);
 
     view! {
         <figure class="chart">
-            <svg
-                class="time-chart"
-                width="100%"
-                height=HEIGHT_PX
-                role="img"
-                aria-label=description.clone()
-                xmlns="http://www.w3.org/2000/svg"
-            >
-                <title>{description.clone()}</title>
-                {value_ticks}
-                {time_ticks}
-                <line class="axis" x1="0" x2="100%" y1=bottom.clone() y2=bottom/>
-                <svg
-                    class="plot-area"
-                    width="100%"
-                    height="100%"
-                    viewBox="0 0 100 100"
-                    preserveAspectRatio="none"
-                >
-                    <path class="band" d=layout.band vector-effect="non-scaling-stroke"/>
-                    <path class="line" d=layout.line vector-effect="non-scaling-stroke"/>
-                </svg>
-                {dots}
-            </svg>
+            // Markup, not elements: hydration takes it over without walking every tick and dot.
+            <div class="chart-drawing" inner_html=drawing></div>
             <figcaption>
                 {format!(
                     "Last {}{}: minimum {}, maximum {}, average {} over {} values (UTC). The band \

@@ -10,7 +10,7 @@
 //! lines in a nested one stretched over it with `preserveAspectRatio="none"` and strokes that do
 //! not scale).
 
-use crate::domain::wording::{format_value, UtcTime};
+use crate::domain::wording::{format_value, xml_escape, UtcTime};
 use std::fmt::Write;
 use std::ops::Range;
 
@@ -134,6 +134,7 @@ pub struct Layout {
     /// The line through the samples' typical values, one subpath per run of two or more.
     pub line: String,
     pub dots: Vec<Dot>,
+    pub frame: Frame,
 }
 
 impl Layout {
@@ -237,7 +238,86 @@ impl Layout {
             band: band.trim_end().to_owned(),
             line: line.trim_end().to_owned(),
             dots,
+            frame,
         })
+    }
+
+    /// The drawing as SVG markup, `height` CSS pixels tall and as wide as its container, read
+    /// as `description`: labels and dots at percentages of an unscaled drawing, so they keep
+    /// their pixel size at any width; the band and line in a nested drawing stretched over it.
+    /// Markup rather than elements, so a page that hydrates takes it over as it is instead of
+    /// walking every tick and dot (the topic page's chart), and a status page's script can swap
+    /// a fresh one in whole.
+    pub fn svg(&self, height: u32, description: &str) -> String {
+        let frame = self.frame;
+        let description = xml_escape(description);
+        let mut svg = format!(
+            "<svg class=\"time-chart\" width=\"100%\" height=\"{height}\" role=\"img\" \
+             aria-label=\"{description}\" xmlns=\"http://www.w3.org/2000/svg\">\
+             <title>{description}</title>"
+        );
+        let bottom = 100.0 - frame.bottom;
+        for tick in &self.value_ticks {
+            let _ = write!(
+                svg,
+                "<line class=\"grid\" x1=\"0\" x2=\"100%\" y1=\"{y:.2}%\" y2=\"{y:.2}%\"/>\
+                 <text class=\"label\" x=\"0\" y=\"{y:.2}%\" dy=\"-4\">{label}</text>",
+                y = tick.at,
+                label = xml_escape(&tick.label),
+            );
+        }
+        for tick in &self.time_ticks {
+            let _ = write!(
+                svg,
+                "<line class=\"grid\" x1=\"{x:.2}%\" x2=\"{x:.2}%\" y1=\"{top:.2}%\" y2=\"{bottom:.2}%\"/>\
+                 <text class=\"label\" x=\"{x:.2}%\" y=\"100%\" dy=\"-6\" text-anchor=\"{anchor}\">{label}</text>",
+                x = tick.at,
+                top = frame.top,
+                anchor = tick.anchor.svg(),
+                label = xml_escape(&tick.label),
+            );
+        }
+        if frame.axes {
+            let _ = write!(
+                svg,
+                "<line class=\"axis\" x1=\"0\" x2=\"100%\" y1=\"{bottom:.2}%\" y2=\"{bottom:.2}%\"/>"
+            );
+        }
+        svg.push_str(
+            "<svg class=\"plot-area\" width=\"100%\" height=\"100%\" viewBox=\"0 0 100 100\" \
+             preserveAspectRatio=\"none\">",
+        );
+        for (class, path) in [("band", &self.band), ("line", &self.line)] {
+            if !path.is_empty() {
+                let _ = write!(
+                    svg,
+                    "<path class=\"{class}\" d=\"{path}\" vector-effect=\"non-scaling-stroke\"/>"
+                );
+            }
+        }
+        svg.push_str("</svg>");
+        for dot in &self.dots {
+            let _ = write!(
+                svg,
+                "<circle class=\"point\" cx=\"{x:.2}%\" cy=\"{y:.2}%\" r=\"{r}\"/>",
+                x = dot.x,
+                y = dot.y,
+                r = if frame.axes { 4 } else { 3 },
+            );
+            if let Some(label) = &dot.label {
+                let _ = write!(
+                    svg,
+                    "<text class=\"label value\" x=\"{x:.2}%\" y=\"{y:.2}%\" dy=\"-10\" \
+                     text-anchor=\"{anchor}\">{label}</text>",
+                    x = dot.x,
+                    y = dot.y,
+                    anchor = dot.anchor.svg(),
+                    label = xml_escape(label),
+                );
+            }
+        }
+        svg.push_str("</svg>");
+        svg
     }
 }
 

@@ -84,6 +84,11 @@ impl DevicePattern {
         self.0.as_str()
     }
 
+    /// The topics it names, as a filter to follow.
+    pub fn filter(&self) -> &TopicFilter {
+        &self.0
+    }
+
     /// The device `topic` belongs to. An empty level (`sensors//temp`) names no device.
     pub fn device_of<'t>(&self, topic: &'t str) -> Option<&'t str> {
         let captured = self.0.captures(topic)?;

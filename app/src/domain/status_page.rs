@@ -30,6 +30,15 @@ pub const SPARKLINE_POINTS: i64 = 48;
 pub const SPARKLINE_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// Points in a history widget's chart.
 pub const HISTORY_POINTS: i64 = 240;
+/// The days an uptime bar may show.
+pub const UPTIME_BAR_DAYS: [u16; 3] = [30, 60, 90];
+/// The windows uptime percentages are given over: label and length.
+pub const UPTIME_WINDOWS: [(&str, i64); 4] = [
+    ("24h", 86_400_000),
+    ("7d", 7 * 86_400_000),
+    ("30d", 30 * 86_400_000),
+    ("90d", 90 * 86_400_000),
+];
 
 /// The address of a page and of its exports.
 pub fn page_path(slug: &str) -> String {
@@ -74,16 +83,22 @@ pub enum WidgetKind {
     History,
     /// The topics under a filter, each with its bound value.
     Table,
+    /// A device's availability per UTC day over the last 30, 60 or 90 days.
+    UptimeBar,
+    /// A device's availability over the last 24 hours, 7, 30 and 90 days.
+    Uptime,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 6] = [
+    pub const ALL: [WidgetKind; 8] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
         WidgetKind::Sparkline,
         WidgetKind::History,
         WidgetKind::Table,
+        WidgetKind::UptimeBar,
+        WidgetKind::Uptime,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -95,6 +110,8 @@ impl WidgetKind {
             WidgetKind::Sparkline => "sparkline",
             WidgetKind::History => "history",
             WidgetKind::Table => "table",
+            WidgetKind::UptimeBar => "uptime_bar",
+            WidgetKind::Uptime => "uptime",
         }
     }
 
@@ -110,12 +127,23 @@ impl WidgetKind {
             WidgetKind::Sparkline => "Sparkline (24 h)",
             WidgetKind::History => "History chart",
             WidgetKind::Table => "Table of topics",
+            WidgetKind::UptimeBar => "Uptime bar (a device, per day)",
+            WidgetKind::Uptime => "Uptime percentages (a device)",
         }
     }
 
-    /// Whether the widget has a CSV history: every kind bound to one topic.
+    /// Whether the widget has a CSV history of values: every kind bound to one topic's values.
     pub fn has_series(self) -> bool {
-        self != WidgetKind::Table
+        !matches!(
+            self,
+            WidgetKind::Table | WidgetKind::UptimeBar | WidgetKind::Uptime
+        )
+    }
+
+    /// Whether the widget shows a device's uptime (its CSV lists the days, its badge the
+    /// percentage).
+    pub fn shows_uptime(self) -> bool {
+        matches!(self, WidgetKind::UptimeBar | WidgetKind::Uptime)
     }
 
     /// Whether the widget draws its series.
@@ -231,6 +259,8 @@ pub struct WidgetSpec {
     pub status: StatusRule,
     /// The history widget's range.
     pub range: HistoryRange,
+    /// The uptime bar's days: one of [`UPTIME_BAR_DAYS`].
+    pub uptime_days: u16,
 }
 
 /// A page as an admin set it up.
@@ -255,6 +285,8 @@ pub struct WidgetText<'a> {
     pub down_at: &'a str,
     pub device: &'a str,
     pub range: &'a str,
+    /// Empty for the default, 90.
+    pub days: &'a str,
 }
 
 /// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
@@ -273,10 +305,11 @@ pub enum SpecProblem {
     BadThreshold,
     BadDevice,
     BadRange,
+    BadDays,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 11] = [
+    pub const ALL: [SpecProblem; 12] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -288,6 +321,7 @@ impl SpecProblem {
         SpecProblem::BadThreshold,
         SpecProblem::BadDevice,
         SpecProblem::BadRange,
+        SpecProblem::BadDays,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -304,6 +338,7 @@ impl SpecProblem {
             SpecProblem::BadThreshold => "bad_threshold",
             SpecProblem::BadDevice => "bad_device",
             SpecProblem::BadRange => "bad_range",
+            SpecProblem::BadDays => "bad_days",
         }
     }
 
@@ -321,6 +356,7 @@ impl SpecProblem {
             SpecProblem::BadThreshold => "degraded_at",
             SpecProblem::BadDevice => "device",
             SpecProblem::BadRange => "range",
+            SpecProblem::BadDays => "days",
         }
     }
 
@@ -343,8 +379,11 @@ impl SpecProblem {
             }
             SpecProblem::BadUnit => "The unit may be at most 16 characters.",
             SpecProblem::BadThreshold => "Thresholds must be numbers, or left empty.",
-            SpecProblem::BadDevice => "A device name may be at most 200 characters.",
+            SpecProblem::BadDevice => {
+                "A device name may be at most 200 characters; an uptime widget needs one."
+            }
             SpecProblem::BadRange => "Choose one of the history ranges.",
+            SpecProblem::BadDays => "An uptime bar shows 30, 60 or 90 days.",
         }
     }
 }
@@ -493,7 +532,11 @@ impl WidgetSpec {
         if !chars_within(device, 0, 200) {
             return Err(SpecProblem::BadDevice);
         }
-        let follows_device = kind == WidgetKind::Status && !device.is_empty();
+        if kind.shows_uptime() && device.is_empty() {
+            return Err(SpecProblem::BadDevice);
+        }
+        let follows_device =
+            (kind == WidgetKind::Status || kind.shows_uptime()) && !device.is_empty();
         let topic = text.topic.trim();
         let topic = if follows_device && topic.is_empty() {
             String::new()
@@ -520,6 +563,14 @@ impl WidgetSpec {
                 .filter(|range| widget_offers(*range))
                 .ok_or(SpecProblem::BadRange)?,
         };
+        let uptime_days = match text.days.trim() {
+            "" => UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
+            days => days
+                .parse()
+                .ok()
+                .filter(|days| UPTIME_BAR_DAYS.contains(days))
+                .ok_or(SpecProblem::BadDays)?,
+        };
         Ok(Self {
             kind,
             label: label.to_owned(),
@@ -528,13 +579,15 @@ impl WidgetSpec {
             unit: unit.to_owned(),
             status,
             range,
+            uptime_days,
         })
     }
 
-    /// The device this widget follows, if it is a status widget that follows one.
+    /// The device this widget follows, if it is a status or uptime widget that follows one.
     pub fn device(&self) -> Option<&str> {
         match (&self.status, self.kind) {
             (StatusRule::Device(name), WidgetKind::Status) => Some(name),
+            (StatusRule::Device(name), kind) if kind.shows_uptime() => Some(name),
             _ => None,
         }
     }
@@ -777,5 +830,28 @@ mod tests {
             PageSpec::check("ok", "", "", true),
             Err(SpecProblem::BadTitle)
         );
+    }
+
+    #[test]
+    fn an_uptime_widget_follows_a_device_over_30_60_or_90_days() {
+        let bar = |device: &'static str, days: &'static str| {
+            WidgetSpec::check(WidgetText {
+                device,
+                days,
+                ..widget("uptime_bar", "")
+            })
+        };
+        let spec = bar("boiler", "").unwrap();
+        assert_eq!((spec.device(), spec.uptime_days), (Some("boiler"), 90));
+        assert_eq!(bar("boiler", "30").unwrap().uptime_days, 30);
+        assert_eq!(bar("boiler", "45"), Err(SpecProblem::BadDays));
+        assert_eq!(bar("", "30"), Err(SpecProblem::BadDevice));
+        let percentages = WidgetSpec::check(WidgetText {
+            device: "pump",
+            ..widget("uptime", "")
+        })
+        .unwrap();
+        assert_eq!(percentages.device(), Some("pump"));
+        assert!(!WidgetKind::Uptime.has_series() && WidgetKind::Uptime.shows_uptime());
     }
 }

@@ -81,6 +81,24 @@ pub fn format_value(value: f64) -> String {
     }
 }
 
+/// Text for XML and HTML (Atom, SVG badges, markup built as a string): the five characters that matter escaped, control
+/// characters dropped (XML 1.0 allows none but tab and line breaks).
+pub fn xml_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::{format_age, format_utc, format_value};

@@ -12,7 +12,7 @@ use crate::domain::history::{History, HistoryRange};
 use crate::domain::message_log::{LatestMessage, LogPage, LogPosition, MessagePage};
 use crate::domain::payload::{self, PayloadKind};
 use crate::domain::topic_path::{topic_link_rel, topic_of_path, topic_path};
-use crate::domain::wording::format_utc;
+use crate::domain::wording::{format_utc, xml_escape};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_query_map};
@@ -438,18 +438,19 @@ fn MessageLog(page: MessagePage, topic: String, range: Option<HistoryRange>) -> 
         view! { <p class="empty">"No stored messages here (retention may have removed them)."</p> }
             .into_any()
     } else {
-        let rows = page
+        // Markup, not elements: hydration takes the rows over without walking each one.
+        let rows: String = page
             .entries
-            .into_iter()
+            .iter()
             .map(|entry| {
-                view! {
-                    <tr>
-                        <td class="time"><time>{format_utc(entry.at_ms)}</time></td>
-                        <td class="payload-preview"><code>{entry.preview}</code></td>
-                    </tr>
-                }
+                format!(
+                    "<tr><td class=\"time\"><time>{}</time></td>\
+                     <td class=\"payload-preview\"><code>{}</code></td></tr>",
+                    format_utc(entry.at_ms),
+                    xml_escape(&entry.preview),
+                )
             })
-            .collect_view();
+            .collect();
         view! {
             <table class="message-log">
                 <thead>
@@ -458,7 +459,7 @@ fn MessageLog(page: MessagePage, topic: String, range: Option<HistoryRange>) -> 
                         <th scope="col">"Payload"</th>
                     </tr>
                 </thead>
-                <tbody>{rows}</tbody>
+                <tbody inner_html=rows></tbody>
             </table>
         }
         .into_any()

@@ -11,7 +11,7 @@
 use crate::domain::accounts::User;
 use crate::domain::liveness::LivenessRule;
 use crate::domain::roles::{AccessRule, Audience, Permission, Role};
-use crate::domain::status_page::{OutsideAudience, StatusRule, WidgetKind, WidgetSpec};
+use crate::domain::status_page::{OutsideAudience, WidgetKind, WidgetSpec};
 use crate::domain::topic_filter::TopicFilter;
 use crate::server::store::Store;
 use std::sync::{Arc, Mutex};
@@ -209,8 +209,8 @@ impl Rules {
         device_rules: &[LivenessRule],
     ) -> Result<(), OutsideAudience> {
         let overlaps = |filter: &TopicFilter| self.public_filters().any(|f| overlap(f, filter));
-        match (&spec.kind, &spec.status) {
-            (WidgetKind::Status, StatusRule::Device(name)) => {
+        match (&spec.kind, spec.device()) {
+            (_, Some(name)) => {
                 let mut filters = device_filters(device_rules, name);
                 // A topic beside the device still gives the widget its history export.
                 if !spec.topic.is_empty() && !self.public_may_read(&spec.topic) {
@@ -415,6 +415,7 @@ pub fn current_visitor() -> Visitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::status_page::StatusRule;
 
     fn user(role: Role) -> Visitor {
         Visitor::SignedIn(User {
@@ -569,6 +570,7 @@ mod tests {
             unit: String::new(),
             status,
             range: Default::default(),
+            uptime_days: 90,
         }
     }
 

@@ -188,6 +188,18 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
             ..WidgetText::default()
         },
         WidgetText {
+            kind: "uptime",
+            label: "Pump uptime",
+            device: PUMP,
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "uptime_bar",
+            label: "Pump, last 90 days",
+            device: PUMP,
+            ..WidgetText::default()
+        },
+        WidgetText {
             kind: "last_seen",
             label: "Weather station",
             topic: "demo/weather/temperature",

@@ -11,6 +11,7 @@
 use super::devices::{Device, OFFLINE, ONLINE, PUMP_STEP};
 use crate::config::RetentionSettings;
 use anyhow::Context;
+use app::domain::uptime::{Change, Seen};
 use app::server::store::batch_writer::{BatchWriter, NewMessage};
 use app::server::store::Store;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -81,6 +82,9 @@ pub async fn backfill(
         written.messages += batch.len();
         end = start;
     }
+    record_uptime(store, &spans)
+        .await
+        .context("recording the demo's simulated uptime")?;
     tracing::info!(
         messages = written.messages,
         topics = written.topics,
@@ -88,6 +92,52 @@ pub async fn backfill(
         "the demo's simulated history written"
     );
     Ok(written)
+}
+
+/// The uptime watcher's record of the simulated past, as if Lookout had watched it: the pump's
+/// changes of state at the times of its status messages, and a stretch of sight over the
+/// history written, so the demo's uptime bars show days at once rather than "no data" until then.
+async fn record_uptime(store: &Store, spans: &[Span]) -> anyhow::Result<()> {
+    let Some(span) = spans.iter().find(|span| span.status) else {
+        return Ok(());
+    };
+    let rules = store.liveness_rules().await?;
+    let Some(rule) = rules
+        .iter()
+        .find(|rule| rule.devices.device_of(&span.topic).is_some())
+    else {
+        return Ok(());
+    };
+    let changes: Vec<Change> = rows(std::slice::from_ref(span), span.from, span.to)
+        .into_iter()
+        .map(|row| {
+            let (state, cause) = if row.payload == ONLINE {
+                (Seen::Up, "reported online")
+            } else {
+                (Seen::Down, "reported offline (last will or status message)")
+            };
+            Change {
+                state,
+                at_ms: row.at * 1000,
+                cause: cause.to_owned(),
+            }
+        })
+        .collect();
+    let device = rule
+        .devices
+        .device_of(&span.topic)
+        .unwrap_or_default()
+        .to_owned();
+    store
+        .record_device_changes(&(rule.id, device), &changes)
+        .await?;
+    let (from, to) = (
+        DateTime::from_timestamp(span.from, 0).unwrap_or_default(),
+        DateTime::from_timestamp(span.to, 0).unwrap_or_default(),
+    );
+    let id = store.open_watch_span(from).await?;
+    store.extend_watch_span(id, to).await?;
+    Ok(())
 }
 
 /// What one topic lacks: its messages from `from` (inclusive) to `to` (exclusive), in seconds

@@ -9,6 +9,7 @@ use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::history::HistoryRange;
 use crate::domain::status_page::{
     page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
+    UPTIME_BAR_DAYS,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -313,17 +314,20 @@ fn WidgetForm(
             })
             .unwrap_or_default()
     };
-    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem] = [
-        "kind",
-        "label",
-        "topic",
-        "pointer",
-        "unit",
-        "degraded_at",
-        "device",
-        "range",
-    ]
-    .map(|name| FieldProblem::new(&form_id, name));
+    let uptime_days = spec.as_ref().map(|s| s.uptime_days).unwrap_or(90);
+    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem] =
+        [
+            "kind",
+            "label",
+            "topic",
+            "pointer",
+            "unit",
+            "degraded_at",
+            "device",
+            "range",
+            "days",
+        ]
+        .map(|name| FieldProblem::new(&form_id, name));
     let kinds = WidgetKind::ALL
         .into_iter()
         .map(|option| view! { <option value=option.key() selected=option == kind>{option.label()}</option> })
@@ -332,6 +336,10 @@ fn WidgetForm(
         .into_iter()
         .filter(|range| widget_offers(*range))
         .map(|option| view! { <option value=option.key() selected=option == range>{option.label()}</option> })
+        .collect_view();
+    let days = UPTIME_BAR_DAYS
+        .into_iter()
+        .map(|option| view! { <option value=option selected=option == uptime_days>{format!("{option} days")}</option> })
         .collect_view();
     view! {
         <form
@@ -374,12 +382,14 @@ fn WidgetForm(
                     {threshold.message()}
                     <label>"Down at " <input name="down_at" inputmode="decimal" value=text(down_at)
                         aria-invalid=threshold.invalid() aria-describedby=threshold.described_by()/></label>
-                    <label>"…or follow the device " <input name="device" value=device placeholder="boiler"
+                    <label>"…or follow the device (uptime widgets must) " <input name="device" value=device placeholder="boiler"
                         aria-invalid=device_problem.invalid() aria-describedby=device_problem.described_by()/></label>
                     {device_problem.message()}
                 </fieldset>
                 <label>"History range " <select name="range" aria-invalid=range_problem.invalid() aria-describedby=range_problem.described_by()>{ranges}</select></label>
                 {range_problem.message()}
+                <label>"Uptime bar days " <select name="days" aria-invalid=days_problem.invalid() aria-describedby=days_problem.described_by()>{days}</select></label>
+                {days_problem.message()}
                 <button type="submit">{if widget_id.is_some() { "Save widget" } else { "Add widget" }}</button>
             </fieldset>
         </form>

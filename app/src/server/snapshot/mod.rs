@@ -13,9 +13,10 @@ pub mod render;
 use crate::domain::liveness::DeviceState;
 use crate::domain::status_page::{
     bound_value, level_of, Level, Shown, StatusRule, WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS,
-    SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
+    SPARKLINE_SPAN_MS, TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
 };
 use crate::domain::topic_filter::TopicFilter;
+use crate::domain::uptime;
 use crate::server::access::{AccessPolicy, Rules};
 use crate::server::store::status_pages::{
     Sample, StatusChange, StoredPage, StoredWidget, TopicNewest,
@@ -31,6 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+/// The window of an uptime widget's badge at `badge/<id>.svg`.
+const DEFAULT_UPTIME_BADGE: &str = "30d";
 /// How many status changes a page's feed carries.
 pub const FEED_ENTRIES: i64 = 50;
 /// Topics a table widget reads before narrowing them to its filter.
@@ -84,6 +87,46 @@ pub struct WidgetSnapshot {
     /// Table: the topics under the filter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rows: Vec<TableRow>,
+    /// Uptime widgets: the device's availability over the last 24 hours, 7, 30 and 90 days.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub uptime: Vec<UptimeFigure>,
+    /// Uptime bar: one cell per UTC day, oldest first, today last.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub days: Vec<UptimeDay>,
+}
+
+/// Availability over one window up to the snapshot's time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UptimeFigure {
+    /// `24h`, `7d`, `30d` or `90d`.
+    pub window: String,
+    /// Percent of the time seen that the device was up; `None` when Lookout saw none of it or
+    /// the device's state was not known ("no data", never 0 or 100).
+    pub percent: Option<f64>,
+    pub down_ms: i64,
+    /// Time Lookout could not see (not running, the broker away, storage failing).
+    pub blind_ms: i64,
+}
+
+/// One UTC day of an uptime bar.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UptimeDay {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub start_ms: i64,
+    pub percent: Option<f64>,
+    pub up_ms: i64,
+    pub down_ms: i64,
+    pub unknown_ms: i64,
+    pub blind_ms: i64,
+    /// When it was down that day, in order.
+    pub outages: Vec<Outage>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outage {
+    pub from_ms: i64,
+    pub to_ms: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -133,8 +176,9 @@ pub struct Rendered {
     pub feed: Representation,
     /// Per widget with a series.
     pub csv: HashMap<i64, Representation>,
-    /// Per status widget.
-    pub badges: HashMap<i64, Representation>,
+    /// Per status or uptime widget, by file name without `.svg`: the widget's id, and for an
+    /// uptime widget also `<id>-<window>` (`12-90d`), the id alone being the 30 days'.
+    pub badges: HashMap<String, Representation>,
 }
 
 /// What every page of the site shares: where the pages are seen from, for absolute links in
@@ -422,6 +466,15 @@ impl StatusPages {
             Vec::new()
         };
 
+        let uptime_from = now - chrono::TimeDelta::milliseconds(UPTIME_WINDOWS[3].1);
+        let blind = if page.widgets.iter().any(|w| w.spec.kind.shows_uptime()) {
+            store
+                .blind_windows(uptime_from, now, uptime::WATCH_SLACK_MS)
+                .await?
+        } else {
+            Vec::new()
+        };
+
         let mut widgets = Vec::with_capacity(page.widgets.len());
         for widget in &page.widgets {
             let spec = &widget.spec;
@@ -442,7 +495,48 @@ impl StatusPages {
                 series: Vec::new(),
                 plot: None,
                 rows: Vec::new(),
+                uptime: Vec::new(),
+                days: Vec::new(),
             };
+            if let (true, Some(device)) = (spec.kind.shows_uptime(), spec.device()) {
+                let timelines: Vec<_> = store
+                    .device_timelines(device, uptime_from, now)
+                    .await?
+                    .into_iter()
+                    .map(|timeline| (timeline.before, timeline.transitions))
+                    .collect();
+                let (before, transitions) = uptime::worst_of(&timelines);
+                shown.uptime = UPTIME_WINDOWS
+                    .iter()
+                    .map(|(window, span_ms)| {
+                        let spent = uptime::availability(
+                            before,
+                            &transitions,
+                            &blind,
+                            now_ms - span_ms,
+                            now_ms,
+                        );
+                        UptimeFigure {
+                            window: (*window).to_owned(),
+                            percent: spent.ratio().map(|ratio| ratio * 100.0),
+                            down_ms: spent.down_ms,
+                            blind_ms: spent.blind_ms,
+                        }
+                    })
+                    .collect();
+                // The percentages' CSV lists the days of their longest window.
+                let days = match spec.kind {
+                    WidgetKind::UptimeBar => spec.uptime_days,
+                    _ => UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
+                };
+                shown.days = uptime::days(before, &transitions, &blind, u32::from(days), now_ms)
+                    .into_iter()
+                    .map(UptimeDay::from)
+                    .collect();
+                shown.value = None;
+                shown.text = None;
+                shown.last_seen_ms = None;
+            }
             match (spec.kind, &spec.status) {
                 (WidgetKind::Status, StatusRule::Device(name)) => {
                     let found = devices.iter().filter(|device| &device.name == name);
@@ -595,20 +689,31 @@ impl StatusPages {
         let csv = snapshot
             .widgets
             .iter()
-            .filter(|widget| widget.kind.has_series())
-            .map(|widget| (widget.id, Representation::of(render::csv(widget))))
-            .collect();
-        let badges = snapshot
-            .widgets
-            .iter()
             .filter_map(|widget| {
-                let level = widget.status?;
-                Some((
-                    widget.id,
-                    Representation::of(render::badge(&widget.label, level)),
-                ))
+                let body = if widget.kind.shows_uptime() {
+                    render::uptime_csv(&widget.days)
+                } else if widget.kind.has_series() {
+                    render::csv(widget)
+                } else {
+                    return None;
+                };
+                Some((widget.id, Representation::of(body)))
             })
             .collect();
+        let mut badges = HashMap::new();
+        for widget in &snapshot.widgets {
+            if let Some(level) = widget.status {
+                let badge = render::badge(&widget.label, level);
+                badges.insert(widget.id.to_string(), Representation::of(badge));
+            }
+            for figure in &widget.uptime {
+                let badge = Representation::of(render::uptime_badge(&widget.label, figure));
+                if figure.window == DEFAULT_UPTIME_BADGE {
+                    badges.insert(widget.id.to_string(), badge.clone());
+                }
+                badges.insert(format!("{}-{}", widget.id, figure.window), badge);
+            }
+        }
         Rendered {
             html: Representation::of(render::document(&snapshot, site)),
             feed: Representation::of(render::feed(&snapshot, site)),
@@ -630,6 +735,26 @@ fn series_shape(widget: &StoredWidget) -> Option<(i64, i64)> {
         _ => None,
     }
     .filter(|_| !widget.spec.topic.is_empty())
+}
+
+impl From<uptime::Day> for UptimeDay {
+    fn from(day: uptime::Day) -> Self {
+        let date = crate::domain::wording::UtcTime::from_ms(day.start_ms);
+        Self {
+            date: format!("{:04}-{:02}-{:02}", date.year, date.month, date.day),
+            start_ms: day.start_ms,
+            percent: day.spent.ratio().map(|ratio| ratio * 100.0),
+            up_ms: day.spent.up_ms,
+            down_ms: day.spent.down_ms,
+            unknown_ms: day.spent.unknown_ms,
+            blind_ms: day.spent.blind_ms,
+            outages: day
+                .outages
+                .into_iter()
+                .map(|(from_ms, to_ms)| Outage { from_ms, to_ms })
+                .collect(),
+        }
+    }
 }
 
 fn device_level(state: DeviceState) -> Level {

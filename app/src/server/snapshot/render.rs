@@ -4,12 +4,15 @@
 //! alone, so nothing here can show more than the snapshot holds.
 
 use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
+use crate::domain::liveness::format_span;
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
 use crate::domain::theme::THEME_CSS;
-use crate::domain::wording::{format_age, format_utc, format_value, UtcTime};
-use crate::server::snapshot::{PageSnapshot, Point, SiteInfo, TableRow, WidgetSnapshot};
+use crate::domain::wording::{format_age, format_utc, format_value, xml_escape, UtcTime};
+use crate::server::snapshot::{
+    PageSnapshot, Point, SiteInfo, TableRow, UptimeDay, UptimeFigure, WidgetSnapshot,
+};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -85,7 +88,7 @@ impl Plot {
             },
         );
         Some(Self {
-            svg: plot_svg(&layout, frame, height, &description),
+            svg: layout.svg(height, &description),
             description,
             span,
             low,
@@ -93,73 +96,6 @@ impl Plot {
             latest,
         })
     }
-}
-
-/// The drawing as SVG markup: labels and dots at percentages of an unscaled drawing, so they
-/// keep their pixel size at any width; the line in a nested drawing stretched over it.
-fn plot_svg(layout: &Layout, frame: Frame, height: u32, description: &str) -> String {
-    let description = xml_escape(description);
-    let mut svg = format!(
-        "<svg class=\"time-chart\" width=\"100%\" height=\"{height}\" role=\"img\" \
-         aria-label=\"{description}\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <title>{description}</title>"
-    );
-    let bottom = 100.0 - frame.bottom;
-    for tick in &layout.value_ticks {
-        let _ = write!(
-            svg,
-            "<line class=\"grid\" x1=\"0\" x2=\"100%\" y1=\"{y:.2}%\" y2=\"{y:.2}%\"/>\
-             <text class=\"label\" x=\"0\" y=\"{y:.2}%\" dy=\"-4\">{label}</text>",
-            y = tick.at,
-            label = xml_escape(&tick.label),
-        );
-    }
-    for tick in &layout.time_ticks {
-        let _ = write!(
-            svg,
-            "<line class=\"grid\" x1=\"{x:.2}%\" x2=\"{x:.2}%\" y1=\"{top:.2}%\" y2=\"{bottom:.2}%\"/>\
-             <text class=\"label\" x=\"{x:.2}%\" y=\"100%\" dy=\"-6\" text-anchor=\"{anchor}\">{label}</text>",
-            x = tick.at,
-            top = frame.top,
-            anchor = tick.anchor.svg(),
-            label = xml_escape(&tick.label),
-        );
-    }
-    if frame.axes {
-        let _ = write!(
-            svg,
-            "<line class=\"axis\" x1=\"0\" x2=\"100%\" y1=\"{bottom:.2}%\" y2=\"{bottom:.2}%\"/>"
-        );
-    }
-    let _ = write!(
-        svg,
-        "<svg class=\"plot-area\" width=\"100%\" height=\"100%\" viewBox=\"0 0 100 100\" \
-         preserveAspectRatio=\"none\"><path class=\"line\" d=\"{line}\" \
-         vector-effect=\"non-scaling-stroke\"/></svg>",
-        line = layout.line,
-    );
-    for dot in &layout.dots {
-        let _ = write!(
-            svg,
-            "<circle class=\"point\" cx=\"{x:.2}%\" cy=\"{y:.2}%\" r=\"{r}\"/>",
-            x = dot.x,
-            y = dot.y,
-            r = if frame.axes { 4 } else { 3 },
-        );
-        if let Some(label) = &dot.label {
-            let _ = write!(
-                svg,
-                "<text class=\"label value\" x=\"{x:.2}%\" y=\"{y:.2}%\" dy=\"-10\" \
-                 text-anchor=\"{anchor}\">{label}</text>",
-                x = dot.x,
-                y = dot.y,
-                anchor = dot.anchor.svg(),
-                label = xml_escape(label),
-            );
-        }
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 fn iso(at_ms: i64) -> String {
@@ -333,11 +269,7 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
                 </p>
                 {widget.text.clone().map(|text| view! { <p class="value small" data-value>{text}</p> })}
                 {seen}
-                <p class="embed">
-                    <a href=badge_path(slug, widget.id)>"Badge (SVG)"</a>
-                    " · "
-                    <a href=csv_path(slug, widget.id) type="text/csv">"History (CSV)"</a>
-                </p>
+                {embeds(slug, widget.id, "History (CSV)")}
             }
             .into_any()
         }
@@ -382,6 +314,16 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
             .into_any()
         }
         WidgetKind::Table => topic_table(&widget.rows, &widget.label, now),
+        WidgetKind::UptimeBar => view! {
+            {uptime_bar(&widget.days)}
+            {embeds(slug, widget.id, "Days (CSV)")}
+        }
+        .into_any(),
+        WidgetKind::Uptime => view! {
+            {uptime_figures(&widget.uptime)}
+            {embeds(slug, widget.id, "Days (CSV)")}
+        }
+        .into_any(),
     };
     view! {
         <section
@@ -400,6 +342,176 @@ fn csv_link(slug: &str, widget: i64) -> AnyView {
     view! {
         <p class="embed">
             <a href=csv_path(slug, widget) type="text/csv">"History (CSV)"</a>
+        </p>
+    }
+    .into_any()
+}
+
+/// A share of time as a page writes it: never rounded up to 100 % while there was an outage,
+/// and "No data" rather than a figure when nothing was seen.
+pub fn percent_text(percent: Option<f64>, down_ms: i64) -> String {
+    match percent {
+        None => "No data".to_owned(),
+        Some(_) if down_ms == 0 => "100 %".to_owned(),
+        Some(percent) => format!("{:.2} %", (percent * 100.0).floor() / 100.0),
+    }
+}
+
+/// How a day of an uptime bar is coloured: by its availability, grey without data.
+fn day_grade(day: &UptimeDay) -> &'static str {
+    match day.percent {
+        None => "none",
+        Some(_) if day.down_ms == 0 => "up",
+        Some(percent) if percent >= 99.0 => "minor",
+        Some(percent) if percent >= 90.0 => "major",
+        Some(_) => "down",
+    }
+}
+
+/// A day in words: its date, its figure, and when it was down (the first few).
+fn day_words(day: &UptimeDay) -> String {
+    const LISTED: usize = 3;
+    let mut words = format!("{}: {}", day.date, percent_text(day.percent, day.down_ms));
+    if day.percent.is_none() {
+        words.push_str(" (no data)");
+    } else if !day.outages.is_empty() {
+        let listed: Vec<String> = day
+            .outages
+            .iter()
+            .take(LISTED)
+            .map(|outage| {
+                format!(
+                    "{}–{}",
+                    clock_minute(outage.from_ms),
+                    clock_minute(outage.to_ms)
+                )
+            })
+            .collect();
+        let _ = write!(
+            words,
+            "; down {} in all: {} UTC",
+            format_span(day.down_ms),
+            listed.join(", ")
+        );
+        if day.outages.len() > LISTED {
+            let _ = write!(words, " and {} more", day.outages.len() - LISTED);
+        }
+    }
+    if day.blind_ms > 0 && day.percent.is_some() {
+        let _ = write!(words, "; not watched for {}", format_span(day.blind_ms));
+    }
+    words
+}
+
+fn clock_minute(at_ms: i64) -> String {
+    let t = UtcTime::from_ms(at_ms);
+    format!("{:02}:{:02}", t.hour, t.minute)
+}
+
+/// One cell per day, each with its figure and outages as its tooltip and as text for screen
+/// readers; the days with outages listed below in plain text, readable without a mouse.
+fn uptime_bar(days: &[UptimeDay]) -> AnyView {
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return view! { <p class="value none">"No data yet."</p> }.into_any();
+    };
+    let cells = days
+        .iter()
+        .map(|day| {
+            let words = day_words(day);
+            let title = words.clone();
+            view! {
+                <li class=format!("day day-{}", day_grade(day)) title=title>
+                    <span class="visually-hidden">{words}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let (up, down): (i64, i64) = days.iter().fold((0, 0), |(up, down), day| {
+        (up + day.up_ms, down + day.down_ms)
+    });
+    let total = (up + down > 0).then(|| 100.0 * up as f64 / (up + down) as f64);
+    let bad_days: Vec<String> = days
+        .iter()
+        .rev()
+        .filter(|day| day.down_ms > 0)
+        .map(day_words)
+        .collect();
+    let outages = if bad_days.is_empty() {
+        view! { <p class="uptime-outages">"No outages in this period."</p> }.into_any()
+    } else {
+        let count = bad_days.len();
+        let items = bad_days
+            .into_iter()
+            .map(|words| view! { <li>{words}</li> })
+            .collect_view();
+        view! {
+            <details class="uptime-outages">
+                <summary>{format!("Days with outages: {count}")}</summary>
+                <ul>{items}</ul>
+            </details>
+        }
+        .into_any()
+    };
+    view! {
+        // Not marked `data-value`: the page's script refreshes values, and this is none.
+        <p class="value">
+            {percent_text(total, down)}
+            <span class="small">{period_words(days)}</span>
+        </p>
+        <ol class="uptime-days" aria-label=format!("Availability per day from {} to {} (UTC)", first.date, last.date)>
+            {cells}
+        </ol>
+        <p class="uptime-span" aria-hidden="true">
+            <span>{first.date.clone()}</span>
+            <span>"Today"</span>
+        </p>
+        {outages}
+    }
+    .into_any()
+}
+
+/// " over 90 days", and how many of them Lookout has data of when not all.
+fn period_words(days: &[UptimeDay]) -> String {
+    let seen = days.iter().filter(|day| day.percent.is_some()).count();
+    match seen {
+        _ if seen == days.len() => format!(" over {} days", days.len()),
+        1 => format!(" over {} days (1 day with data)", days.len()),
+        seen => format!(" over {} days ({seen} days with data)", days.len()),
+    }
+}
+
+fn uptime_figures(figures: &[UptimeFigure]) -> AnyView {
+    let items = figures
+        .iter()
+        .map(|figure| {
+            let window = window_words(&figure.window);
+            view! {
+                <div class="uptime-figure">
+                    <dt>{window}</dt>
+                    <dd data-window=figure.window.clone()>
+                        {percent_text(figure.percent, figure.down_ms)}
+                    </dd>
+                </div>
+            }
+        })
+        .collect_view();
+    view! { <dl class="uptime-figures">{items}</dl> }.into_any()
+}
+
+fn window_words(window: &str) -> String {
+    match window.strip_suffix('d') {
+        Some(days) => format!("{days} days"),
+        None => format!("{} hours", window.trim_end_matches('h')),
+    }
+}
+
+/// Links to a widget's badge and its CSV, which `csv` names.
+fn embeds(slug: &str, widget: i64, csv: &'static str) -> AnyView {
+    view! {
+        <p class="embed">
+            <a href=badge_path(slug, widget)>"Badge (SVG)"</a>
+            " · "
+            <a href=csv_path(slug, widget) type="text/csv">{csv}</a>
         </p>
     }
     .into_any()
@@ -435,24 +547,6 @@ fn topic_table(rows: &[TableRow], label: &str, now: i64) -> AnyView {
         </table>
     }
     .into_any()
-}
-
-/// Text for XML (Atom, SVG badges): the five characters that matter escaped, control
-/// characters dropped (XML 1.0 allows none but tab and line breaks).
-pub fn xml_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 /// The Atom feed of a page's status changes, newest first.
@@ -504,6 +598,29 @@ pub fn feed(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
     xml
 }
 
+/// An uptime widget's days as CSV: the date, the share up (empty without data), and the time
+/// up, down, unknown and not watched, in seconds. The days of the bar, or the last 90 for the
+/// percentages (which the JSON gives per window).
+pub fn uptime_csv(days: &[UptimeDay]) -> String {
+    let mut csv = String::from(
+        "date,uptime_percent,up_seconds,down_seconds,unknown_seconds,no_data_seconds,outages\n",
+    );
+    for day in days {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{}",
+            day.date,
+            day.percent.map(|p| format!("{p:.4}")).unwrap_or_default(),
+            day.up_ms / 1000,
+            day.down_ms / 1000,
+            day.unknown_ms / 1000,
+            day.blind_ms / 1000,
+            day.outages.len(),
+        );
+    }
+    csv
+}
+
 /// A widget's series as CSV: time (ISO 8601, UTC), Unix milliseconds, value.
 pub fn csv(widget: &WidgetSnapshot) -> String {
     let mut csv = String::from("time,unix_ms,value\n");
@@ -515,11 +632,31 @@ pub fn csv(widget: &WidgetSnapshot) -> String {
 
 /// A badge in the usual two-part style: the label, then the status in its colour.
 pub fn badge(label: &str, level: Level) -> String {
+    badge_svg(label, &level.label().to_lowercase(), level)
+}
+
+/// An uptime badge: the label and window, then the figure, coloured like a status.
+pub fn uptime_badge(label: &str, figure: &UptimeFigure) -> String {
+    let level = match figure.percent {
+        None => Level::Unknown,
+        Some(_) if figure.down_ms == 0 => Level::Up,
+        Some(percent) if percent >= 99.0 => Level::Up,
+        Some(percent) if percent >= 95.0 => Level::Degraded,
+        Some(_) => Level::Down,
+    };
+    let label = format!("{label} ({})", figure.window);
+    badge_svg(
+        &label,
+        &percent_text(figure.percent, figure.down_ms).to_lowercase(),
+        level,
+    )
+}
+
+fn badge_svg(label: &str, status: &str, level: Level) -> String {
     // Verdana-ish 11 px averages about 6.5 px per character.
     let text_width = |text: &str| 10.0 + 6.5 * text.chars().count() as f64;
     let label_width = text_width(label).min(400.0);
-    let status = level.label().to_lowercase();
-    let status_width = text_width(&status);
+    let status_width = text_width(status);
     let width = label_width + status_width;
     let colour = match level {
         Level::Up => "#2e7d32",
@@ -527,6 +664,7 @@ pub fn badge(label: &str, level: Level) -> String {
         Level::Down => "#c62828",
         Level::Unknown => "#555555",
     };
+    let status = xml_escape(status);
     let label = xml_escape(label);
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"20\" role=\"img\" \
@@ -550,8 +688,12 @@ mod tests {
     }
 
     /// The line's path data in a drawing.
+    /// The line's path data; empty when there is no line (a lone value is a dot).
     fn line_of(svg: &str) -> &str {
-        let start = svg.find("class=\"line\" d=\"").expect(svg) + 16;
+        let Some(start) = svg.find("class=\"line\" d=\"") else {
+            return "";
+        };
+        let start = start + 16;
         &svg[start..start + svg[start..].find('"').unwrap()]
     }
 

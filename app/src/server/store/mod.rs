@@ -15,7 +15,8 @@
 //! - [`users`], [`login_devices`], [`audit`]: users and their sessions, the browsers they logged
 //!   in from, and the audit log;
 //! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
-//! - [`status_pages`]: public status pages, their widgets and recorded status changes.
+//! - [`status_pages`]: public status pages, their widgets and recorded status changes;
+//! - [`uptime`]: devices' recorded changes of state and the stretches Lookout could see.
 
 pub mod audit;
 pub mod batch_writer;
@@ -26,9 +27,10 @@ pub mod retention;
 pub mod rules;
 pub mod status_pages;
 pub mod topics;
+pub mod uptime;
 pub mod users;
 
-use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,10 +46,19 @@ pub struct Store {
 
 impl Store {
     pub async fn connect(url: &str, acquire_timeout: Duration) -> Result<Self, sqlx::Error> {
+        // Statements are prepared once per connection, and PostgreSQL would switch one to a
+        // generic plan after five runs. For `message`, partitioned by day, a generic plan covers
+        // (and at each run locks) every partition: hundreds after a year, a planning stall of
+        // some 100 ms per connection, and slower runs after it. A plan made for each run's
+        // parameters keeps only the partitions of its time range, for a few microseconds of
+        // planning.
+        let options = url
+            .parse::<PgConnectOptions>()?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(acquire_timeout)
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self::from_pool(pool))
     }

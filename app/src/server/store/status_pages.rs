@@ -102,6 +102,7 @@ struct WidgetRow {
     down_at: Option<f64>,
     device: Option<String>,
     range: String,
+    uptime_days: i16,
     last_level: Option<String>,
 }
 
@@ -132,6 +133,7 @@ impl WidgetRow {
                 unit: self.unit,
                 status,
                 range,
+                uptime_days: u16::try_from(self.uptime_days).unwrap_or(90),
             },
             last_level: self.last_level.as_deref().and_then(Level::from_key),
         })
@@ -150,6 +152,7 @@ struct WidgetColumns<'a> {
     down_at: Option<f64>,
     device: Option<&'a str>,
     range: &'static str,
+    uptime_days: i16,
 }
 
 impl<'a> WidgetColumns<'a> {
@@ -173,6 +176,7 @@ impl<'a> WidgetColumns<'a> {
             down_at,
             device,
             range: spec.range.key(),
+            uptime_days: i16::try_from(spec.uptime_days).unwrap_or(90),
         }
     }
 }
@@ -223,7 +227,7 @@ impl Store {
         let rows = sqlx::query_as!(
             WidgetRow,
             "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
-                    range, last_level \
+                    range, uptime_days, last_level \
              from status_widget where page_id = $1 order by position, id",
             id,
         )
@@ -303,11 +307,12 @@ impl Store {
         let w = WidgetColumns::of(spec);
         let id = sqlx::query_scalar!(
             "insert into status_widget (page_id, position, kind, label, topic, pointer, unit, \
-                                        worse, degraded_at, down_at, device, range) \
+                                        worse, degraded_at, down_at, device, range, \
+                                        uptime_days) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
                     $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
-                    $8::float8, $9::float8, $10::text, $11::text \
+                    $8::float8, $9::float8, $10::text, $11::text, $12::smallint \
              from status_page p where p.id = $1 \
              returning id",
             page_id,
@@ -321,6 +326,7 @@ impl Store {
             w.down_at,
             w.device,
             w.range,
+            w.uptime_days,
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -341,7 +347,7 @@ impl Store {
         let done = sqlx::query!(
             "update status_widget set kind = $3, label = $4, topic = $5, pointer = $6, \
                     unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
-                    range = $12 \
+                    range = $12, uptime_days = $13 \
              where page_id = $1 and id = $2",
             page_id,
             id,
@@ -355,6 +361,7 @@ impl Store {
             w.down_at,
             w.device,
             w.range,
+            w.uptime_days,
         )
         .execute(&self.pool)
         .await?;

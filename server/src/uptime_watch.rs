@@ -1,0 +1,217 @@
+//! The uptime watcher: records every change of a device's liveness, with its cause and the
+//! moment it happened, and the stretches in which Lookout could see at all, so status pages
+//! compute availability exactly and show the rest as "no data" (`app::domain::uptime`).
+//!
+//! - Live messages come from the live hub as they arrive: the message that brings a device back,
+//!   or its status report of offline, is recorded with its own time.
+//! - Every [`TICK`] it looks at all devices as the device list decides them: silences (timed at
+//!   the moment they passed the rule's grace), retained states, and whatever the stream missed.
+//! - Every tick it also extends its stretch of sight while the broker connection is up and
+//!   storage works; an outage of either, or of Lookout, leaves a gap. Silences are measured from
+//!   when it could see again, so Lookout's own outage never marks devices down.
+//!
+//! One instance watches: the holder of a PostgreSQL advisory lock on a connection of its own. The
+//! others try to take over every [`TAKE_OVER_EVERY`]; the one that does reads the last recorded
+//! states and carries on, so a failover records nothing twice (a state equal to the last
+//! recorded one is never recorded).
+
+use app::domain::accounts::User;
+use app::domain::liveness::LivenessRule;
+use app::domain::roles::Role;
+use app::domain::uptime::{self, Change, Seen};
+use app::server::access::{Rules, Visitor};
+use app::server::devices::find_devices;
+use app::server::ingest_status::IngestStatus;
+use app::server::live_hub::{Delivery, LiveHub, ReadGate};
+use app::server::store::uptime::{DeviceKey, WatchLock};
+use app::server::store::Store;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+
+/// How often the watcher looks at every device and extends its stretch of sight.
+pub const TICK: Duration = Duration::from_millis(uptime::WATCH_TICK_MS as u64);
+/// How often an instance that does not watch tries to take over.
+pub const TAKE_OVER_EVERY: Duration = Duration::from_secs(15);
+
+/// Watches whenever this instance holds the lock, until `stopping`.
+pub async fn run(
+    store: Store,
+    status: IngestStatus,
+    hub: LiveHub,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        match store.try_watch_lock().await {
+            Ok(Some(lock)) => {
+                tracing::info!("watching devices' uptime");
+                let mut watcher = Watcher::new(store.clone(), status.clone(), lock);
+                match watcher.watch(&hub, &mut stopping).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), retry_in = ?TAKE_OVER_EVERY,
+                            "watching uptime stopped")
+                    }
+                }
+            }
+            Ok(None) => tracing::debug!("another instance watches uptime"),
+            Err(error) => tracing::warn!(%error, "taking the uptime watch failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TAKE_OVER_EVERY) => {}
+            _ = stopping.changed() => return,
+        }
+    }
+}
+
+struct Watcher {
+    store: Store,
+    status: IngestStatus,
+    lock: WatchLock,
+    /// Each device's state as recorded last, and since when.
+    last: HashMap<DeviceKey, (Seen, i64)>,
+    rules: Vec<LivenessRule>,
+    /// The stretch of sight being extended and when it began; `None` while Lookout cannot see.
+    span: Option<(i64, DateTime<Utc>)>,
+}
+
+impl Watcher {
+    fn new(store: Store, status: IngestStatus, lock: WatchLock) -> Self {
+        Self {
+            store,
+            status,
+            lock,
+            last: HashMap::new(),
+            rules: Vec::new(),
+            span: None,
+        }
+    }
+
+    async fn watch(
+        &mut self,
+        hub: &LiveHub,
+        stopping: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        self.last = self
+            .store
+            .last_device_states()
+            .await?
+            .into_iter()
+            .map(|(key, state, at_ms)| (key, (state, at_ms)))
+            .collect();
+        // Lookout itself reads every topic, as an admin would.
+        let reader = Visitor::SignedIn(User {
+            id: 0,
+            name: "uptime watcher".to_owned(),
+            role: Role::Admin,
+            disabled: false,
+        });
+        let gate = Arc::new(ReadGate::new(reader, Arc::new(Rules::default())));
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut subscription = None;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.lock.check().await?;
+                    let rules = self.store.liveness_rules().await?;
+                    if rules != self.rules || subscription.is_none() {
+                        let filters = rules
+                            .iter()
+                            .flat_map(|rule| {
+                                std::iter::once(rule.devices.filter().clone())
+                                    .chain(rule.status.iter().map(|s| s.filter().clone()))
+                            })
+                            .collect();
+                        subscription = Some(hub.subscribe(filters, gate.clone(), None));
+                        self.rules = rules;
+                    }
+                    self.look().await?;
+                }
+                delivery = next(&mut subscription) => match delivery {
+                    Some(Delivery::Message(event)) if !event.retain && self.span.is_some() => {
+                        let at_ms = event.received_at.timestamp_millis();
+                        let changes: Vec<(DeviceKey, Change)> = self
+                            .rules
+                            .iter()
+                            .filter_map(|rule| {
+                                let (device, change) =
+                                    uptime::message_change(rule, &event.topic, &event.payload, at_ms)?;
+                                Some(((rule.id, device.to_owned()), change))
+                            })
+                            .collect();
+                        for (key, change) in changes {
+                            self.record(key, change).await?;
+                        }
+                    }
+                    Some(Delivery::Message(_)) => {}
+                    // Missed messages: a look finds what they changed.
+                    Some(Delivery::Resync(_)) => self.look().await?,
+                    None => return Ok(()),
+                },
+                _ = stopping.changed() => {
+                    if let Some((id, _)) = self.span {
+                        self.store.extend_watch_span(id, Utc::now()).await?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Extends or ends the stretch of sight, then looks at every device while Lookout can see.
+    async fn look(&mut self) -> anyhow::Result<()> {
+        let now = Utc::now();
+        let seeing = self.status.is_fully_connected() && !self.status.is_storage_failing();
+        self.span = match (self.span, seeing) {
+            (Some((id, since)), true) => {
+                self.store.extend_watch_span(id, now).await?;
+                Some((id, since))
+            }
+            (None, true) => Some((self.store.open_watch_span(now).await?, now)),
+            // Not seeing: the stretch ended at its last extension, and states are held.
+            (_, false) => None,
+        };
+        let Some((_, seeing_since)) = self.span else {
+            return Ok(());
+        };
+        let now_ms = now.timestamp_millis();
+        let devices = find_devices(&self.store, &self.rules, |_| true, now_ms).await?;
+        for device in devices {
+            let key = (device.rule_id, device.name.clone());
+            let last = self.last.get(&key).copied();
+            let seeing_since_ms = seeing_since.timestamp_millis();
+            for change in uptime::sweep_change(&device, last, seeing_since_ms, now_ms) {
+                self.record(key.clone(), change).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn record(&mut self, key: DeviceKey, mut change: Change) -> anyhow::Result<()> {
+        let last = self.last.get(&key).copied();
+        if last.is_some_and(|(state, _)| state == change.state) {
+            return Ok(());
+        }
+        if let Some((_, at_ms)) = last {
+            change.at_ms = change.at_ms.max(at_ms);
+        }
+        if self.store.record_device_change(&key, &change).await? {
+            tracing::debug!(rule = key.0, device = %key.1, state = ?change.state,
+                cause = %change.cause, "device changed state");
+        }
+        self.last.insert(key, (change.state, change.at_ms));
+        Ok(())
+    }
+}
+
+/// The next delivery of the subscription, once there is one.
+async fn next(subscription: &mut Option<app::server::live_hub::Subscription>) -> Option<Delivery> {
+    match subscription {
+        Some(subscription) => subscription.next().await,
+        None => std::future::pending().await,
+    }
+}

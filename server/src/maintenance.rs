@@ -1,13 +1,14 @@
 //! Background upkeep of the message table: daily partitions made ahead of time, and history past
 //! its retention removed, by dropping whole partitions where every topic's retention allows it
-//! and by bounded deletes where a topic's retention is shorter, and rollups past their level's
-//! retention deleted. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
+//! and by bounded deletes where a topic's retention is shorter, rollups past their level's
+//! retention deleted, and uptime records older than the longest window pages show. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
 //! round is logged and tried again at the next. Apart from rounds, [`backfill_rollups`] rolls up
 //! the messages stored before rollups existed, once.
 
 use crate::config::RetentionSettings;
 use anyhow::Context;
 use app::domain::ingest_status::BackfillProgress;
+use app::domain::uptime::UPTIME_KEPT_DAYS;
 use app::server::ingest_status::IngestStatus;
 use app::server::store::history::{Backfill, BackfillStep};
 use app::server::store::retention::MessagePartition;
@@ -34,6 +35,8 @@ pub struct RoundReport {
     pub deleted: u64,
     /// Rollup buckets deleted.
     pub rollups_deleted: u64,
+    /// Uptime records deleted (devices' changes and stretches of sight).
+    pub uptime_deleted: u64,
 }
 
 /// Runs a round now and then every [`ROUND_INTERVAL`], forever.
@@ -164,6 +167,11 @@ pub async fn run_round(
         }
         report.rollups_deleted += deleted;
     }
+
+    report.uptime_deleted = store
+        .delete_old_uptime(cutoff(now, UPTIME_KEPT_DAYS))
+        .await
+        .context("deleting uptime records past the longest window shown")?;
 
     lock.release()
         .await

@@ -275,3 +275,68 @@ async fn while_the_broker_is_away_lookout_records_no_data_and_no_device_goes_dow
     .unwrap();
     assert!(gap_ms >= 15_000, "blind for {gap_ms} ms");
 }
+
+#[tokio::test]
+async fn uptime_records_past_the_longest_window_go_but_each_device_keeps_its_last_state() {
+    let url = support::fresh_database().await;
+    let store = app::server::store::Store::connect(&url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let rule: i64 = sqlx::query_scalar(
+        "insert into liveness_rule (name, device_filter, interval_seconds) \
+         values ('pumps', 'pumps/+/#', 60) returning id",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    for (days_ago, state) in [
+        (200, "online"),
+        (150, "offline"),
+        (100, "online"),
+        (10, "offline"),
+    ] {
+        sqlx::query(
+            "insert into device_transition (rule_id, device, at, state, cause) \
+             values ($1, 'p1', $2, $3, 'test')",
+        )
+        .bind(rule)
+        .bind(now - chrono::TimeDelta::days(days_ago))
+        .bind(state)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
+    for days_ago in [120, 5] {
+        let end = now - chrono::TimeDelta::days(days_ago);
+        sqlx::query("insert into watch_span (started_at, seen_until) values ($1, $2)")
+            .bind(end - chrono::TimeDelta::hours(1))
+            .bind(end)
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+
+    let retention = lookout::config::RetentionSettings {
+        days: 30,
+        rules: Vec::new(),
+        rollups: Default::default(),
+    };
+    let report = lookout::maintenance::run_round(&store, &retention, now)
+        .await
+        .unwrap();
+    assert_eq!(report.uptime_deleted, 3, "{report:?}");
+    let kept: Vec<String> = sqlx::query_scalar("select state from device_transition order by at")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    // The change 100 days ago says the pump was online when the 90 days began.
+    assert_eq!(kept, ["online", "offline"]);
+    let spans: i64 = sqlx::query_scalar("select count(*) from watch_span")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(spans, 1);
+}

@@ -19,6 +19,10 @@ pub const WATCH_TICK_MS: i64 = 10_000;
 /// How far behind now the stretch being watched may end and still count as going on.
 pub const WATCH_SLACK_MS: i64 = 3 * WATCH_TICK_MS;
 
+/// How long uptime records are kept: the longest window a page shows (90 days), and a day more
+/// so the oldest day of a bar is whole.
+pub const UPTIME_KEPT_DAYS: u32 = 91;
+
 /// What a watched thing was doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Seen {

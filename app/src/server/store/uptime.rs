@@ -169,6 +169,29 @@ impl Store {
             .collect())
     }
 
+    /// Deletes what uptime no longer shows: stretches of sight that ended before `before`, and
+    /// changes of state before it, except each device's last one (what it was doing from
+    /// `before` on). Returns how many rows went.
+    pub async fn delete_old_uptime(&self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let transitions = sqlx::query!(
+            "delete from device_transition d \
+             where d.at < $1 and exists ( \
+                 select 1 from device_transition n \
+                 where n.device = d.device and n.rule_id = d.rule_id and n.at < $1 \
+                   and (n.at, n.id) > (d.at, d.id))",
+            before as DateTime<Utc>,
+        )
+        .execute(&self.pool)
+        .await?;
+        let spans = sqlx::query!(
+            "delete from watch_span where seen_until < $1",
+            before as DateTime<Utc>,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(transitions.rows_affected() + spans.rows_affected())
+    }
+
     /// Starts a stretch of sight at `at` and returns its id.
     pub async fn open_watch_span(&self, at: DateTime<Utc>) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar!(

@@ -6,6 +6,9 @@
 //!   or its status report of offline, is recorded with its own time.
 //! - Every [`TICK`] it looks at all devices as the device list decides them: silences (timed at
 //!   the moment they passed the rule's grace), retained states, and whatever the stream missed.
+//! - Uptime widgets bound to a topic rather than a device have their value's level against their
+//!   thresholds recorded the same way: from each live message as it arrives, and from the
+//!   topic's newest message at each look.
 //! - Every tick it also extends its stretch of sight while the broker connection is up and
 //!   storage works; an outage of either, or of Lookout, leaves a gap. Silences are measured from
 //!   when it could see again, so Lookout's own outage never marks devices down.
@@ -18,11 +21,14 @@
 use app::domain::accounts::User;
 use app::domain::liveness::LivenessRule;
 use app::domain::roles::Role;
+use app::domain::status_page::{Level, ThresholdWatch};
+use app::domain::topic_filter::TopicFilter;
 use app::domain::uptime::{self, Change, Seen};
 use app::server::access::{Rules, Visitor};
 use app::server::devices::find_devices;
 use app::server::ingest_status::IngestStatus;
 use app::server::live_hub::{Delivery, LiveHub, ReadGate};
+use app::server::store::status_pages::TopicNewest;
 use app::server::store::uptime::{DeviceKey, WatchLock};
 use app::server::store::Store;
 use chrono::{DateTime, Utc};
@@ -74,6 +80,10 @@ struct Watcher {
     /// Each device's state as recorded last, and since when.
     last: HashMap<DeviceKey, (Seen, i64)>,
     rules: Vec<LivenessRule>,
+    /// What uptime widgets bound to a topic watch, by key, and each one's level as recorded
+    /// last, and since when.
+    watches: Vec<(String, ThresholdWatch)>,
+    levels: HashMap<String, (Level, i64)>,
     /// The stretch of sight being extended and when it began; `None` while Lookout cannot see.
     span: Option<(i64, DateTime<Utc>)>,
 }
@@ -86,6 +96,8 @@ impl Watcher {
             lock,
             last: HashMap::new(),
             rules: Vec::new(),
+            watches: Vec::new(),
+            levels: HashMap::new(),
             span: None,
         }
     }
@@ -101,6 +113,13 @@ impl Watcher {
             .await?
             .into_iter()
             .map(|(key, state, at_ms)| (key, (state, at_ms)))
+            .collect();
+        self.levels = self
+            .store
+            .last_threshold_levels()
+            .await?
+            .into_iter()
+            .map(|(key, level, at_ms)| (key, (level, at_ms)))
             .collect();
         // Lookout itself reads every topic, as an admin would.
         let reader = Visitor::SignedIn(User {
@@ -118,16 +137,27 @@ impl Watcher {
                 _ = ticker.tick() => {
                     self.lock.check().await?;
                     let rules = self.store.liveness_rules().await?;
-                    if rules != self.rules || subscription.is_none() {
+                    let watches: Vec<(String, ThresholdWatch)> = self
+                        .store
+                        .threshold_watches()
+                        .await?
+                        .into_iter()
+                        .map(|watch| (watch.key(), watch))
+                        .collect();
+                    if rules != self.rules || watches != self.watches || subscription.is_none() {
                         let filters = rules
                             .iter()
                             .flat_map(|rule| {
                                 std::iter::once(rule.devices.filter().clone())
                                     .chain(rule.status.iter().map(|s| s.filter().clone()))
                             })
+                            .chain(watches.iter().filter_map(|(_, watch)| {
+                                TopicFilter::parse(&watch.topic).ok()
+                            }))
                             .collect();
                         subscription = Some(hub.subscribe(filters, gate.clone(), None));
                         self.rules = rules;
+                        self.watches = watches;
                     }
                     self.look().await?;
                 }
@@ -145,6 +175,18 @@ impl Watcher {
                             .collect();
                         for (key, change) in changes {
                             self.record(key, change).await?;
+                        }
+                        let levels: Vec<(String, Level, String)> = self
+                            .watches
+                            .iter()
+                            .filter(|(_, watch)| *watch.topic == *event.topic)
+                            .map(|(key, watch)| {
+                                let (level, words) = watch.level(&event.payload);
+                                (key.clone(), level, words)
+                            })
+                            .collect();
+                        for (key, level, words) in levels {
+                            self.record_level(key, level, at_ms, &words).await?;
                         }
                     }
                     Some(Delivery::Message(_)) => {}
@@ -188,6 +230,56 @@ impl Watcher {
                 self.record(key.clone(), change).await?;
             }
         }
+
+        // Values against thresholds: the newest message of each watched topic, for what the
+        // live stream missed; one the record is newer than is the database lagging.
+        let mut topics: Vec<String> = self.watches.iter().map(|(_, w)| w.topic.clone()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let newest: HashMap<String, TopicNewest> = self
+            .store
+            .newest_of_topics(&topics)
+            .await?
+            .into_iter()
+            .map(|newest| (newest.topic.clone(), newest))
+            .collect();
+        let mut found = Vec::new();
+        for (key, watch) in &self.watches {
+            let Some(newest) = newest.get(&watch.topic) else {
+                continue;
+            };
+            let recorded_at = self.levels.get(key).map_or(i64::MIN, |(_, at)| *at);
+            if newest.received_at_ms < recorded_at {
+                continue;
+            }
+            let (level, words) = watch.level(newest.payload.as_deref().unwrap_or_default());
+            found.push((key.clone(), level, newest.received_at_ms, words));
+        }
+        for (key, level, at_ms, words) in found {
+            self.record_level(key, level, at_ms, &words).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_level(
+        &mut self,
+        key: String,
+        level: Level,
+        at_ms: i64,
+        words: &str,
+    ) -> anyhow::Result<()> {
+        let last = self.levels.get(&key).copied();
+        if last.is_some_and(|(recorded, _)| recorded == level) {
+            return Ok(());
+        }
+        let at_ms = at_ms.max(last.map_or(i64::MIN, |(_, at)| at));
+        self.store
+            .record_threshold_change(&key, level, at_ms, words)
+            .await?;
+        self.levels.insert(key, (level, at_ms));
         Ok(())
     }
 

@@ -340,3 +340,91 @@ async fn uptime_records_past_the_longest_window_go_but_each_device_keeps_its_las
         .unwrap();
     assert_eq!(spans, 1);
 }
+
+#[tokio::test]
+async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
+    let app = spawn_app_with(|settings| settings.web.status_ttl = Duration::from_secs(1)).await;
+    app.sign_in_as("boss", app::domain::roles::Role::Admin)
+        .await;
+    let topic = app.topic("plant/boiler");
+    let fields = [
+        ("role", "public"),
+        ("filter", topic.as_str()),
+        ("permission", "read"),
+    ];
+    post_expecting(&app, "/admin/rules/add", &fields, "done=rule_added").await;
+    let response = app
+        .post_form(
+            "/admin/pages/add",
+            &[("slug", "boiler"), ("title", "Boiler")],
+        )
+        .await;
+    let location = response.header("location").unwrap().to_owned();
+    let page = location
+        .trim_start_matches("/admin/pages/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let fields = [
+        ("page", page.as_str()),
+        ("kind", "uptime"),
+        ("label", "Boiler uptime"),
+        ("topic", topic.as_str()),
+        ("pointer", "/temp"),
+        ("worse", "above"),
+        ("degraded_at", "60"),
+        ("down_at", "80"),
+    ];
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/add",
+        &fields,
+        "done=widget_added",
+    )
+    .await;
+    let fields = [
+        ("id", page.as_str()),
+        ("slug", "boiler"),
+        ("title", "Boiler"),
+        ("published", "on"),
+    ];
+    post_expecting(&app, "/admin/pages/change", &fields, "done=page_changed").await;
+    // The watcher reads the widgets at each look.
+    wait_for_count(
+        &app,
+        "select count(*) from watch_span s, status_page p where s.seen_until > p.updated_at",
+        1,
+    )
+    .await;
+
+    for (count, temp) in [(1, "20"), (2, "85"), (3, "30")] {
+        let payload = format!(r#"{{"temp": {temp}, "owner": "Ada"}}"#);
+        publish(&[(&topic, payload.as_bytes(), QoS::AtLeastOnce, false)]).await;
+        wait_for_count(&app, "select count(*) from threshold_transition", count).await;
+    }
+    let recorded: Vec<(String, String, i64)> = sqlx::query_as(
+        "select level, cause, floor(extract(epoch from at) * 1000)::int8 \
+         from threshold_transition order by at, id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let levels: Vec<&str> = recorded.iter().map(|(level, ..)| level.as_str()).collect();
+    assert_eq!(levels, ["up", "down", "up"], "{recorded:?}");
+    assert_eq!(recorded[1].1, "85 (degraded at 60, down at 80)");
+    let hot = received_ms(&app, &topic, r#"{"temp": 85, "owner": "Ada"}"#).await;
+    assert_eq!(recorded[1].2, hot, "at the message's own time");
+
+    app.forget_session();
+    let json = anonymous(&app, "/status/boiler.json").await;
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let figures = &snapshot["widgets"][0]["uptime"];
+    let day = figures[0]["percent"].as_f64().unwrap();
+    assert!(day > 0.0 && day < 100.0, "{figures}");
+    assert!(figures[0]["down_ms"].as_i64().unwrap() > 0, "{figures}");
+    assert!(
+        !json.body.contains("Ada"),
+        "only the bound field is ever shown"
+    );
+}

@@ -380,7 +380,8 @@ impl SpecProblem {
             SpecProblem::BadUnit => "The unit may be at most 16 characters.",
             SpecProblem::BadThreshold => "Thresholds must be numbers, or left empty.",
             SpecProblem::BadDevice => {
-                "A device name may be at most 200 characters; an uptime widget needs one."
+                "A device name may be at most 200 characters; an uptime widget needs a device or \
+                 a topic."
             }
             SpecProblem::BadRange => "Choose one of the history ranges.",
             SpecProblem::BadDays => "An uptime bar shows 30, 60 or 90 days.",
@@ -532,7 +533,8 @@ impl WidgetSpec {
         if !chars_within(device, 0, 200) {
             return Err(SpecProblem::BadDevice);
         }
-        if kind.shows_uptime() && device.is_empty() {
+        // An uptime widget follows a device, or its topic's value against its thresholds.
+        if kind.shows_uptime() && device.is_empty() && text.topic.trim().is_empty() {
             return Err(SpecProblem::BadDevice);
         }
         let follows_device =
@@ -590,6 +592,72 @@ impl WidgetSpec {
             (StatusRule::Device(name), kind) if kind.shows_uptime() => Some(name),
             _ => None,
         }
+    }
+}
+
+/// What an uptime widget that follows no device watches: its topic's bound field against its
+/// thresholds, decided as a status widget with the same settings decides ([`level_of`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThresholdWatch {
+    pub topic: String,
+    pub pointer: String,
+    pub worse: Worse,
+    pub degraded_at: Option<f64>,
+    pub down_at: Option<f64>,
+}
+
+impl ThresholdWatch {
+    /// The watch of an uptime widget bound to a topic; `None` for any other widget.
+    pub fn of(spec: &WidgetSpec) -> Option<Self> {
+        match &spec.status {
+            StatusRule::Value {
+                worse,
+                degraded_at,
+                down_at,
+            } if spec.kind.shows_uptime() && !spec.topic.is_empty() => Some(Self {
+                topic: spec.topic.clone(),
+                pointer: spec.pointer.clone(),
+                worse: *worse,
+                degraded_at: *degraded_at,
+                down_at: *down_at,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The name its record is kept under: every setting, so changed settings start anew.
+    pub fn key(&self) -> String {
+        serde_json::json!([
+            self.topic,
+            self.pointer,
+            self.worse.key(),
+            self.degraded_at,
+            self.down_at
+        ])
+        .to_string()
+    }
+
+    /// The level `payload` says, and the value it read, in words.
+    pub fn level(&self, payload: &[u8]) -> (Level, String) {
+        let value = bound_value(payload, &self.pointer);
+        let level = level_of(value.as_ref(), self.worse, self.degraded_at, self.down_at);
+        let limit = |name: &str, limit: Option<f64>| {
+            limit.map(|limit| format!("{name} at {}", format_value(limit)))
+        };
+        let limits: Vec<String> = [
+            limit("degraded", self.degraded_at),
+            limit("down", self.down_at),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let value = value.map_or_else(|| "no value".to_owned(), |value| value.display(""));
+        let words = if limits.is_empty() {
+            value
+        } else {
+            format!("{value} ({})", limits.join(", "))
+        };
+        (level, words)
     }
 }
 
@@ -853,5 +921,36 @@ mod tests {
         .unwrap();
         assert_eq!(percentages.device(), Some("pump"));
         assert!(!WidgetKind::Uptime.has_series() && WidgetKind::Uptime.shows_uptime());
+    }
+
+    #[test]
+    fn an_uptime_widget_on_a_topic_watches_its_value_against_its_thresholds() {
+        let spec = WidgetSpec::check(WidgetText {
+            pointer: "/temp",
+            degraded_at: "60",
+            down_at: "80",
+            ..widget("uptime", "plant/boiler")
+        })
+        .unwrap();
+        assert_eq!(spec.device(), None);
+        let watch = ThresholdWatch::of(&spec).unwrap();
+        assert_eq!(watch.level(br#"{"temp": 20}"#).0, Level::Up);
+        let (level, words) = watch.level(br#"{"temp": 85}"#);
+        assert_eq!(level, Level::Down);
+        assert_eq!(words, "85 (degraded at 60, down at 80)");
+        assert_eq!(watch.level(b"garbage").0, Level::Unknown);
+        // Other settings, another record; a value widget watches nothing.
+        let other = ThresholdWatch {
+            down_at: Some(90.0),
+            ..watch.clone()
+        };
+        assert_ne!(watch.key(), other.key());
+        let value = WidgetSpec::check(widget("value", "plant/boiler")).unwrap();
+        assert_eq!(ThresholdWatch::of(&value), None);
+        // Neither a device nor a topic: refused.
+        assert_eq!(
+            WidgetSpec::check(widget("uptime", "")),
+            Err(SpecProblem::BadDevice)
+        );
     }
 }

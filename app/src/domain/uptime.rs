@@ -10,6 +10,7 @@ use crate::domain::liveness::{
     format_interval, format_span, read_status, Cause, Device, DeviceState, LivenessRule, Reported,
     GRACE,
 };
+use crate::domain::status_page::Level;
 use serde::{Deserialize, Serialize};
 
 /// How often the watcher (`server::uptime_watch`) looks at every device and extends its stretch
@@ -290,6 +291,15 @@ impl Seen {
             DeviceState::Online => Seen::Up,
             DeviceState::Offline => Seen::Down,
             DeviceState::Unknown => Seen::Unknown,
+        }
+    }
+
+    /// How uptime counts a status level: degraded is up (working, if not well), down is down.
+    pub fn of_level(level: Level) -> Self {
+        match level {
+            Level::Up | Level::Degraded => Seen::Up,
+            Level::Down => Seen::Down,
+            Level::Unknown => Seen::Unknown,
         }
     }
 

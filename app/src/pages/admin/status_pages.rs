@@ -370,7 +370,7 @@ fn WidgetForm(
                     aria-invalid=unit.invalid() aria-describedby=unit.described_by()/></label>
                 {unit.message()}
                 <fieldset class="status-rule">
-                    <legend>"Status (status widgets)"</legend>
+                    <legend>"Status (status widgets, and uptime widgets on a topic)"</legend>
                     <label>"Worse when the value is "
                         <select name="worse">
                             <option value="above" selected=worse == Worse::Above>"high"</option>
@@ -382,7 +382,7 @@ fn WidgetForm(
                     {threshold.message()}
                     <label>"Down at " <input name="down_at" inputmode="decimal" value=text(down_at)
                         aria-invalid=threshold.invalid() aria-describedby=threshold.described_by()/></label>
-                    <label>"…or follow the device (uptime widgets must) " <input name="device" value=device placeholder="boiler"
+                    <label>"…or follow the device " <input name="device" value=device placeholder="boiler"
                         aria-invalid=device_problem.invalid() aria-describedby=device_problem.described_by()/></label>
                     {device_problem.message()}
                 </fieldset>

@@ -12,8 +12,8 @@ pub mod render;
 
 use crate::domain::liveness::DeviceState;
 use crate::domain::status_page::{
-    bound_value, level_of, Level, Shown, StatusRule, WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS,
-    SPARKLINE_SPAN_MS, TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
+    bound_value, level_of, Level, Shown, StatusRule, ThresholdWatch, WidgetKind, HISTORY_POINTS,
+    SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
 };
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::uptime;
@@ -498,10 +498,19 @@ impl StatusPages {
                 uptime: Vec::new(),
                 days: Vec::new(),
             };
-            if let (true, Some(device)) = (spec.kind.shows_uptime(), spec.device()) {
-                let timelines: Vec<_> = store
-                    .device_timelines(device, uptime_from, now)
-                    .await?
+            if spec.kind.shows_uptime() {
+                // A device (under every rule that finds one of that name), or the widget's
+                // value against its thresholds.
+                let timelines = match (spec.device(), ThresholdWatch::of(spec)) {
+                    (Some(device), _) => store.device_timelines(device, uptime_from, now).await?,
+                    (None, Some(watch)) => vec![
+                        store
+                            .threshold_timeline(&watch.key(), uptime_from, now)
+                            .await?,
+                    ],
+                    (None, None) => Vec::new(),
+                };
+                let timelines: Vec<_> = timelines
                     .into_iter()
                     .map(|timeline| (timeline.before, timeline.transitions))
                     .collect();

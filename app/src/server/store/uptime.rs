@@ -1,8 +1,10 @@
-//! The SQL of uptime: devices' recorded changes of state (`device_transition`) and the stretches
-//! in which Lookout could see (`watch_span`), as `server::uptime_watch` writes them and status
+//! The SQL of uptime: devices' recorded changes of state (`device_transition`), values' changes
+//! of level against thresholds (`threshold_transition`) and the stretches in which Lookout could
+//! see (`watch_span`), as `server::uptime_watch` writes them and status
 //! pages read them; [`crate::domain::uptime`] computes availability from both.
 
 use super::Store;
+use crate::domain::status_page::{Level, ThresholdWatch, WidgetKind, Worse};
 use crate::domain::uptime::{blind_between, Blind, Change, Seen, Transition};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
@@ -183,13 +185,120 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
+        let levels = sqlx::query!(
+            "delete from threshold_transition d \
+             where d.at < $1 and exists ( \
+                 select 1 from threshold_transition n \
+                 where n.watch = d.watch and n.at < $1 and (n.at, n.id) > (d.at, d.id))",
+            before as DateTime<Utc>,
+        )
+        .execute(&self.pool)
+        .await?;
         let spans = sqlx::query!(
             "delete from watch_span where seen_until < $1",
             before as DateTime<Utc>,
         )
         .execute(&self.pool)
         .await?;
-        Ok(transitions.rows_affected() + spans.rows_affected())
+        Ok(transitions.rows_affected() + levels.rows_affected() + spans.rows_affected())
+    }
+
+    /// What the uptime widgets bound to a topic watch, each once.
+    pub async fn threshold_watches(&self) -> Result<Vec<ThresholdWatch>, sqlx::Error> {
+        let kinds = [WidgetKind::UptimeBar.key(), WidgetKind::Uptime.key()];
+        let rows = sqlx::query!(
+            "select distinct topic, pointer, worse, degraded_at, down_at from status_widget \
+             where kind = any($1) and coalesce(device, '') = '' and topic <> ''",
+            &kinds as &[&str],
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ThresholdWatch {
+                topic: row.topic,
+                pointer: row.pointer,
+                worse: Worse::from_key(&row.worse).unwrap_or(Worse::Above),
+                degraded_at: row.degraded_at,
+                down_at: row.down_at,
+            })
+            .collect())
+    }
+
+    /// The level each watch was recorded at last, and since when.
+    pub async fn last_threshold_levels(&self) -> Result<Vec<(String, Level, i64)>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select distinct on (watch) watch, level, at as "at: DateTime<Utc>"
+               from threshold_transition order by watch, at desc, id desc"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let level = Level::from_key(&row.level)?;
+                Some((row.watch, level, row.at.timestamp_millis()))
+            })
+            .collect())
+    }
+
+    /// Records that the watch named `watch` went to `level` at `at_ms`, because of `cause`.
+    pub async fn record_threshold_change(
+        &self,
+        watch: &str,
+        level: Level,
+        at_ms: i64,
+        cause: &str,
+    ) -> Result<(), sqlx::Error> {
+        let at = DateTime::from_timestamp_millis(at_ms).unwrap_or_else(Utc::now);
+        sqlx::query!(
+            "insert into threshold_transition (watch, at, level, cause) values ($1, $2, $3, $4)",
+            watch,
+            at as DateTime<Utc>,
+            level.key(),
+            cause,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The recorded levels of the watch named `watch` over `from..to`, as uptime counts them.
+    pub async fn threshold_timeline(
+        &self,
+        watch: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Timeline, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"(select level as "level!", at as "at!: DateTime<Utc>", true as "before!"
+                from threshold_transition where watch = $1 and at <= $2
+                order by at desc, id desc limit 1)
+               union all
+               (select level, at, false from threshold_transition
+                where watch = $1 and at > $2 and at < $3 order by at, id)"#,
+            watch,
+            from as DateTime<Utc>,
+            to as DateTime<Utc>,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut timeline = Timeline::default();
+        for row in rows {
+            let Some(state) = Level::from_key(&row.level).map(Seen::of_level) else {
+                continue;
+            };
+            if row.before {
+                timeline.before = Some(state);
+            } else if timeline.transitions.last().map(|t| t.state) != Some(state) {
+                // Up and degraded are both up: a change between them is none here.
+                timeline.transitions.push(Transition {
+                    at_ms: row.at.timestamp_millis(),
+                    state,
+                });
+            }
+        }
+        Ok(timeline)
     }
 
     /// Starts a stretch of sight at `at` and returns its id.

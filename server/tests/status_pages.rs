@@ -8,7 +8,8 @@ mod support;
 use rumqttc::QoS;
 use std::time::Duration;
 use support::{
-    http_request, post_expecting, publish, spawn_app_with, unique_name, HttpResponse, TestApp,
+    add_widget, create_page, http_request, make_public, post_expecting, publish, set_published,
+    spawn_app_with, unique_name, HttpResponse, TestApp,
 };
 
 /// As an anonymous visitor (no cookie), optionally revalidating.
@@ -25,54 +26,6 @@ async fn snapshot_builds(app: &TestApp) -> u64 {
         .find_map(|line| line.strip_prefix("lookout_status_snapshot_builds_total "))
         .and_then(|value| value.trim().parse().ok())
         .expect("the metrics count snapshot builds")
-}
-
-/// Creates a draft page through the editor and returns its id.
-async fn create_page(app: &TestApp, slug: &str, title: &str) -> i64 {
-    let response = app
-        .post_form("/admin/pages/add", &[("slug", slug), ("title", title)])
-        .await;
-    assert_eq!(response.status, 303, "{}", response.body);
-    let location = response.header("location").unwrap().to_owned();
-    assert!(location.ends_with("?done=page_added"), "{location}");
-    location
-        .trim_start_matches("/admin/pages/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-async fn add_widget(app: &TestApp, page: i64, fields: &[(&str, &str)]) {
-    let page = page.to_string();
-    let mut form = vec![("page", page.as_str())];
-    form.extend_from_slice(fields);
-    post_expecting(app, "/admin/pages/widgets/add", &form, "done=widget_added").await;
-}
-
-async fn set_published(app: &TestApp, page: i64, slug: &str, title: &str, published: bool) {
-    let id = page.to_string();
-    let mut form = vec![
-        ("id", id.as_str()),
-        ("slug", slug),
-        ("title", title),
-        ("description", "Boiler room, plant 7."),
-    ];
-    if published {
-        form.push(("published", "on"));
-    }
-    post_expecting(app, "/admin/pages/change", &form, "done=page_changed").await;
-}
-
-/// Puts `filter` in the public audience, through the rules page's form.
-async fn make_public(app: &TestApp, filter: &str) {
-    let fields = [
-        ("role", "public"),
-        ("filter", filter),
-        ("permission", "read"),
-    ];
-    post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
 }
 
 async fn spawn_admin_with_ttl(ttl: Duration) -> TestApp {

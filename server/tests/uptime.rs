@@ -10,7 +10,8 @@ use rumqttc::QoS;
 use std::time::Duration;
 use support::services::TestBroker;
 use support::{
-    http_request, post_expecting, publish, publish_to, spawn_app_via, spawn_app_with, TestApp,
+    add_widget, create_page, http_request, make_public, post_expecting, publish, publish_to,
+    set_published, spawn_app_via, spawn_app_with, TestApp,
 };
 
 /// Adds a liveness rule through the admin form, and waits until the uptime watcher follows it
@@ -84,12 +85,7 @@ async fn a_device_s_changes_are_recorded_at_their_moments_and_shown_as_uptime() 
         .await;
     let devices = app.topic("pumps/+/#");
     add_device_rule(&app, &devices, &app.topic("pumps/+/status"), "1").await;
-    let fields = [
-        ("role", "public"),
-        ("filter", devices.as_str()),
-        ("permission", "read"),
-    ];
-    post_expecting(&app, "/admin/rules/add", &fields, "done=rule_added").await;
+    make_public(&app, &devices).await;
 
     let data = app.topic("pumps/p1/flow");
     let status = app.topic("pumps/p1/status");
@@ -124,40 +120,25 @@ async fn a_device_s_changes_are_recorded_at_their_moments_and_shown_as_uptime() 
     assert!(recorded[3].1.contains("silent"), "{recorded:?}");
 
     // A status page shows it: a bar of 30 days and the percentages.
-    let response = app
-        .post_form("/admin/pages/add", &[("slug", "pumps"), ("title", "Pumps")])
-        .await;
-    let location = response.header("location").unwrap().to_owned();
-    let page: String = location
-        .trim_start_matches("/admin/pages/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let page = create_page(&app, "pumps", "Pumps").await;
     for (kind, label, days) in [
         ("uptime_bar", "Pump 1 days", "30"),
         ("uptime", "Pump 1 uptime", ""),
     ] {
         let fields = [
-            ("page", page.as_str()),
             ("kind", kind),
             ("label", label),
             ("device", "p1"),
             ("days", days),
         ];
-        post_expecting(
-            &app,
-            "/admin/pages/widgets/add",
-            &fields,
-            "done=widget_added",
-        )
-        .await;
+        add_widget(&app, page, &fields).await;
     }
     // Refused: an uptime widget without a device, and a bar of 45 days.
     for (device, days, problem) in [
         ("", "30", "error=bad_device"),
         ("p1", "45", "error=bad_days"),
     ] {
+        let page = page.to_string();
         let fields = [
             ("page", page.as_str()),
             ("kind", "uptime_bar"),
@@ -170,13 +151,7 @@ async fn a_device_s_changes_are_recorded_at_their_moments_and_shown_as_uptime() 
         let location = response.header("location").unwrap_or_default();
         assert!(location.contains(problem), "{location}");
     }
-    let fields = [
-        ("id", page.as_str()),
-        ("slug", "pumps"),
-        ("title", "Pumps"),
-        ("published", "on"),
-    ];
-    post_expecting(&app, "/admin/pages/change", &fields, "done=page_changed").await;
+    set_published(&app, page, "pumps", "Pumps", true).await;
     app.forget_session();
 
     let json = anonymous(&app, "/status/pumps.json").await;
@@ -347,27 +322,9 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
     app.sign_in_as("boss", app::domain::roles::Role::Admin)
         .await;
     let topic = app.topic("plant/boiler");
+    make_public(&app, &topic).await;
+    let page = create_page(&app, "boiler", "Boiler").await;
     let fields = [
-        ("role", "public"),
-        ("filter", topic.as_str()),
-        ("permission", "read"),
-    ];
-    post_expecting(&app, "/admin/rules/add", &fields, "done=rule_added").await;
-    let response = app
-        .post_form(
-            "/admin/pages/add",
-            &[("slug", "boiler"), ("title", "Boiler")],
-        )
-        .await;
-    let location = response.header("location").unwrap().to_owned();
-    let page = location
-        .trim_start_matches("/admin/pages/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
-    let fields = [
-        ("page", page.as_str()),
         ("kind", "uptime"),
         ("label", "Boiler uptime"),
         ("topic", topic.as_str()),
@@ -376,20 +333,8 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
         ("degraded_at", "60"),
         ("down_at", "80"),
     ];
-    post_expecting(
-        &app,
-        "/admin/pages/widgets/add",
-        &fields,
-        "done=widget_added",
-    )
-    .await;
-    let fields = [
-        ("id", page.as_str()),
-        ("slug", "boiler"),
-        ("title", "Boiler"),
-        ("published", "on"),
-    ];
-    post_expecting(&app, "/admin/pages/change", &fields, "done=page_changed").await;
+    add_widget(&app, page, &fields).await;
+    set_published(&app, page, "boiler", "Boiler", true).await;
     // The watcher reads the widgets at each look.
     wait_for_count(
         &app,

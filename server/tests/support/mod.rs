@@ -179,6 +179,56 @@ pub async fn spawn_as_admin() -> (TestApp, Option<String>) {
     (app, viewer)
 }
 
+// Status pages, as an admin builds them with the editor's forms.
+
+/// Creates a draft page through the editor and returns its id.
+pub async fn create_page(app: &TestApp, slug: &str, title: &str) -> i64 {
+    let response = app
+        .post_form("/admin/pages/add", &[("slug", slug), ("title", title)])
+        .await;
+    assert_eq!(response.status, 303, "{}", response.body);
+    let location = response.header("location").unwrap().to_owned();
+    assert!(location.ends_with("?done=page_added"), "{location}");
+    location
+        .trim_start_matches("/admin/pages/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub async fn add_widget(app: &TestApp, page: i64, fields: &[(&str, &str)]) {
+    let page = page.to_string();
+    let mut form = vec![("page", page.as_str())];
+    form.extend_from_slice(fields);
+    post_expecting(app, "/admin/pages/widgets/add", &form, "done=widget_added").await;
+}
+
+pub async fn set_published(app: &TestApp, page: i64, slug: &str, title: &str, published: bool) {
+    let id = page.to_string();
+    let mut form = vec![
+        ("id", id.as_str()),
+        ("slug", slug),
+        ("title", title),
+        ("description", "Boiler room, plant 7."),
+    ];
+    if published {
+        form.push(("published", "on"));
+    }
+    post_expecting(app, "/admin/pages/change", &form, "done=page_changed").await;
+}
+
+/// Puts `filter` in the public audience, through the rules page's form.
+pub async fn make_public(app: &TestApp, filter: &str) {
+    let fields = [
+        ("role", "public"),
+        ("filter", filter),
+        ("permission", "read"),
+    ];
+    post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
+}
+
 /// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
 /// `error=...`); returns the page as then shown.
 pub async fn post_expecting(

@@ -128,6 +128,11 @@ pub fn App() -> impl IntoView {
                     view={Lazy::<DeviceRulesRoute>::new()}
                     ssr=SsrMode::Async
                 />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("series"))
+                    view={Lazy::<SeriesRoute>::new()}
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }
@@ -173,3 +178,4 @@ page_loaded_when_opened!(
     DeviceRulesRoute,
     pages::admin::device_rules::DeviceRulesPage
 );
+page_loaded_when_opened!(SeriesRoute, pages::admin::series::SeriesPage);

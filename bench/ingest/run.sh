@@ -9,7 +9,9 @@
 # `filter=%23&conflate_ms=250`, the overview page's; empty: none), BENCH_LOOKOUT_VARIANT
 # (settings for an extra Lookout run, default none), BENCH_VARIANT_STREAM (its stream, default
 # BENCH_LIVE_STREAM) and BENCH_VARIANT_BIN (its binary, to compare a change with the commit in one
-# run; any of the three makes the extra run), BENCH_NODERED (0: leave Node-RED out), BENCH_CEILING_SPREAD (how far apart,
+# run), BENCH_VARIANT_SERIES (JSON pointers, comma-separated, named as series on `bench/+` for
+# the extra run, e.g. `/temperature,/humidity`: what rolling up numbers inside the payloads costs;
+# any of the four makes the extra run), BENCH_NODERED (0: leave Node-RED out), BENCH_CEILING_SPREAD (how far apart,
 # as a share, two ceiling runs may be before a third is run; 0.10), BENCH_RESULTS, LOOKOUT_REV
 # (the commit to build, default HEAD), LOOKOUT_BIN (a lookout binary to use instead of building
 # one).
@@ -27,9 +29,11 @@ variant=${BENCH_LOOKOUT_VARIANT-}
 stream_query=${BENCH_LIVE_STREAM-filter=%23&conflate_ms=250}
 variant_stream_query=${BENCH_VARIANT_STREAM-$stream_query}
 variant_bin=${BENCH_VARIANT_BIN-}
+variant_series=${BENCH_VARIANT_SERIES-}
 # What the extra run changes, in words for the report; empty: no extra run.
 variant_label=$variant
 [ -z "$variant_bin" ] || variant_label+="${variant_label:+, }the binary $variant_bin"
+[ -z "$variant_series" ] || variant_label+="${variant_label:+, }series named on bench/+: $variant_series"
 [ "$variant_stream_query" = "$stream_query" ] ||
   variant_label+="${variant_label:+, }live stream: ${variant_stream_query:-none}"
 with_nodered=${BENCH_NODERED:-1}
@@ -191,6 +195,14 @@ if [ -n "$variant_label" ]; then
     cp "$variant_bin" "$lookout"
   fi
   start_lookout bench_lookout_variant lookout-bench-2 'bench/#' "$variant"
+  if [ -n "$variant_series" ]; then
+    IFS=, read -r -a pointers <<<"$variant_series"
+    for pointer in "${pointers[@]}"; do
+      psql "$(pg_url bench_lookout_variant)" -qc "insert into value_series (topic_filter, pointer, label) values ('bench/+', '$pointer', '$pointer')"
+    done
+    # Lookout reads the series again every 10 s (app::server::series_edits::SERIES_REFRESH).
+    sleep 11
+  fi
   open_stream c2 "$variant_stream_query" bench_lookout_variant
   ladder --system "Lookout ($variant_label)" --database-url "$(pg_url bench_lookout_variant)" \
     --pid "$lookout_pid" --postmaster-pid "$postmaster" --out "$run/c2.json"

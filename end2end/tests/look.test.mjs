@@ -92,6 +92,7 @@ function pages() {
     { name: 'users', path: '/admin/users', signedIn: true },
     { name: 'rules', path: '/admin/rules', signedIn: true },
     { name: 'device-rules', path: '/admin/devices', signedIn: true },
+    { name: 'series', path: '/admin/series', signedIn: true },
     { name: 'status-pages', path: '/admin/pages', signedIn: true },
     { name: 'status-editor', path: editorPath, signedIn: true },
     { name: 'not-found', path: '/no/such/page', signedIn: true },

@@ -1,19 +1,21 @@
 //! The form posts of the admin pages (`app::pages::admin`): plain HTML forms, so they work
 //! without JavaScript. Each one changes something through `app::server::accounts`,
-//! `app::server::rule_edits`, `app::server::liveness_edits` or `app::server::status_edits` (which
-//! check and audit) and redirects back to its page with the outcome's code. Only admins get here:
+//! `app::server::rule_edits`, `app::server::liveness_edits`, `app::server::series_edits` or
+//! `app::server::status_edits` (which check and audit) and redirects back to its page with the outcome's code. Only admins get here:
 //! the paths start with `/admin`, which the access policy keeps for them.
 
 use app::domain::accounts::User;
 use app::domain::liveness::{RuleProblem, RuleText};
 use app::domain::outcome::Outcome;
 use app::domain::roles::{Audience, Permission, Role};
+use app::domain::series::{SeriesProblem, SeriesText};
 use app::domain::status_page::{PageSpec, WidgetText};
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::Visitor;
 use app::server::accounts::{self, AccountError};
 use app::server::liveness_edits::{self, LivenessRuleError};
 use app::server::rule_edits::{self, RuleError};
+use app::server::series_edits::{self, SeriesError};
 use app::server::state::AppState;
 use app::server::status_edits::{self, PageEditError, Pages};
 use app::server::store::audit::Actor;
@@ -35,6 +37,9 @@ pub const DELETE_RULE: &str = "/admin/rules/delete";
 pub const ADD_DEVICE_RULE: &str = "/admin/devices/add";
 pub const CHANGE_DEVICE_RULE: &str = "/admin/devices/change";
 pub const DELETE_DEVICE_RULE: &str = "/admin/devices/delete";
+pub const ADD_SERIES: &str = "/admin/series/add";
+pub const RENAME_SERIES: &str = "/admin/series/change";
+pub const DELETE_SERIES: &str = "/admin/series/delete";
 
 /// Every field is optional text, so a malformed post still gets the page back with a message
 /// rather than a bare 422.
@@ -65,6 +70,12 @@ pub struct AdminForm {
     online: String,
     #[serde(default)]
     offline: String,
+    #[serde(default)]
+    pointer: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    unit: String,
 }
 
 impl AdminForm {
@@ -100,6 +111,22 @@ impl AdminForm {
             online: &self.online,
             offline: &self.offline,
         }
+    }
+}
+
+impl AdminForm {
+    /// A series as typed (checked by `app::domain::series`).
+    fn series(&self) -> SeriesText<'_> {
+        SeriesText {
+            filter: &self.filter,
+            pointer: &self.pointer,
+            label: &self.label,
+            unit: &self.unit,
+        }
+    }
+
+    fn series_id(&self) -> Result<i32, Outcome> {
+        self.id.trim().parse().map_err(|_| Outcome::BadForm)
     }
 }
 
@@ -198,9 +225,28 @@ fn liveness_rule_outcome(error: LivenessRuleError) -> Outcome {
     }
 }
 
+fn series_outcome(error: SeriesError) -> Outcome {
+    match error {
+        SeriesError::Invalid(problem) => match problem {
+            SeriesProblem::Filter(_) | SeriesProblem::FilterTooLong => Outcome::BadSeriesTopics,
+            SeriesProblem::Pointer => Outcome::BadSeriesField,
+            SeriesProblem::Label => Outcome::BadSeriesLabel,
+            SeriesProblem::Unit => Outcome::BadSeriesUnit,
+        },
+        SeriesError::Duplicate => Outcome::DuplicateSeries,
+        SeriesError::Full => Outcome::TooManySeries,
+        SeriesError::NoSuchSeries => Outcome::UnknownSeries,
+        SeriesError::Database(error) => {
+            tracing::error!(%error, "an admin change to the series failed");
+            Outcome::Unavailable
+        }
+    }
+}
+
 const USERS: &str = "/admin/users";
 const RULES: &str = "/admin/rules";
 const DEVICE_RULES: &str = "/admin/devices";
+const SERIES: &str = "/admin/series";
 
 /// `POST /admin/users/add`: name, role, password.
 pub async fn add_user(
@@ -398,6 +444,61 @@ pub async fn delete_device_rule(
         Ok(Outcome::DeviceRuleDeleted)
     };
     back(DEVICE_RULES, &form.form_id, outcome.await)
+}
+
+/// `POST /admin/series/add`: filter (the topics), pointer (the field), label, unit.
+pub async fn add_series(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome =
+        series_edits::add_series(&state.store, &state.series, acting.actor(), form.series())
+            .await
+            .map(|_| Outcome::SeriesAdded)
+            .map_err(series_outcome);
+    back(SERIES, &form.form_id, outcome)
+}
+
+/// `POST /admin/series/change`: id, label, unit.
+pub async fn rename_series(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let actor = acting.actor();
+    let outcome = async {
+        let id = form.series_id()?;
+        series_edits::rename_series(
+            &state.store,
+            &state.series,
+            actor,
+            id,
+            &form.label,
+            &form.unit,
+        )
+        .await
+        .map_err(series_outcome)?;
+        Ok(Outcome::SeriesRenamed)
+    };
+    back(SERIES, &form.form_id, outcome.await)
+}
+
+/// `POST /admin/series/delete`: id.
+pub async fn delete_series(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let actor = acting.actor();
+    let outcome = async {
+        let id = form.series_id()?;
+        series_edits::delete_series(&state.store, &state.series, actor, id)
+            .await
+            .map_err(series_outcome)?;
+        Ok(Outcome::SeriesDeleted)
+    };
+    back(SERIES, &form.form_id, outcome.await)
 }
 
 /// The fields of the status page editor's forms (`app::pages::admin::status_pages`), all

@@ -39,13 +39,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<Left> {
         .into());
     };
     let store = startup::open_database(&settings).await?;
+    let series = startup::load_series(&settings, &store).await?;
     let status = IngestStatus::new(settings.mqtt.url.value.to_string());
     let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT, status.clone())
         .await?
         .leaving_the_group();
     tracing::info!(group = %group.value, client_id = %settings.mqtt.client_id,
         "leaving the group: storing what the broker still holds for this instance");
-    let (mut writer, intake) = startup::start_writer(&settings, &store, &broker, &status);
+    let (mut writer, intake) = startup::start_writer(&settings, &store, &broker, &status, &series);
     let client = broker.client();
     let (stopping, stop_ingest) = watch::channel(false);
     let (subscribed, _) = oneshot::channel();

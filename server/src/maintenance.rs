@@ -1,13 +1,15 @@
 //! Background upkeep of the message table: daily partitions made ahead of time, and history past
 //! its retention removed, by dropping whole partitions where every topic's retention allows it
 //! and by bounded deletes where a topic's retention is shorter, rollups past their level's
-//! retention deleted, and uptime records older than the longest window pages show. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
-//! round is logged and tried again at the next. Apart from rounds, [`backfill_rollups`] rolls up
-//! the messages stored before rollups existed, once.
+//! retention deleted (and those of deleted series), and uptime records older than the longest
+//! window pages show. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
+//! round is logged and tried again at the next. Apart from rounds, [`fold_rollups`] folds the
+//! minutes each batch appended into the rollups every few seconds, and [`backfill_rollups`] rolls
+//! up the messages stored before rollups existed, once.
 
 use crate::config::RetentionSettings;
 use anyhow::Context;
-use app::domain::ingest_status::BackfillProgress;
+use app::domain::ingest_status::{BackfillProgress, RollupsBehind};
 use app::domain::uptime::UPTIME_KEPT_DAYS;
 use app::server::ingest_status::IngestStatus;
 use app::server::store::history::{Backfill, BackfillStep};
@@ -33,7 +35,7 @@ pub struct RoundReport {
     pub dropped: Vec<NaiveDate>,
     /// Messages deleted row by row (those in dropped partitions are not counted).
     pub deleted: u64,
-    /// Rollup buckets deleted.
+    /// Rollup buckets deleted (past retention, or of deleted series).
     pub rollups_deleted: u64,
     /// Uptime records deleted (devices' changes and stretches of sight).
     pub uptime_deleted: u64,
@@ -168,6 +170,11 @@ pub async fn run_round(
         report.rollups_deleted += deleted;
     }
 
+    report.rollups_deleted += store
+        .delete_orphan_rollups()
+        .await
+        .context("deleting the rollups of deleted series")?;
+
     report.uptime_deleted = store
         .delete_old_uptime(cutoff(now, UPTIME_KEPT_DAYS))
         .await
@@ -177,6 +184,52 @@ pub async fn run_round(
         .await
         .context("releasing the maintenance lock")?;
     Ok(report)
+}
+
+/// How often the minutes batches appended are folded into the rollups: charts read from
+/// rollups lag the stored messages by about this much.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(2);
+/// How many folds apart the deltas waiting are counted (a scan of what waits).
+const FOLD_LOOKS: u32 = 15;
+/// Values waiting longer than this to be folded are shown on the overview as a problem.
+const FOLD_LAG_SHOWN: TimeDelta = TimeDelta::seconds(60);
+
+/// Folds the deltas batches appended into the rollups every [`FOLD_INTERVAL`] until `stopping`
+/// (on one instance of a group at a time: the others find the fold's lock taken and wait for the
+/// next turn), and shows on the overview and in the metrics when values wait too long.
+pub async fn fold_rollups(
+    store: Store,
+    status: IngestStatus,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    for turn in 0u32.. {
+        let error = match store.fold_rollup_deltas().await {
+            Ok(_) => None,
+            Err(failed) => {
+                tracing::warn!(error = %failed, retry_in = ?FOLD_INTERVAL,
+                    "folding values into the rollups failed; they wait in rollup_delta");
+                Some(failed.to_string())
+            }
+        };
+        if turn % FOLD_LOOKS == 0 || error.is_some() {
+            match store.rollup_deltas_waiting().await {
+                Ok((waiting, oldest)) => {
+                    let late = oldest.is_some_and(|oldest| Utc::now() - oldest > FOLD_LAG_SHOWN);
+                    let behind = (late || error.is_some()).then(|| RollupsBehind {
+                        waiting: waiting.max(0) as u64,
+                        oldest_ms: oldest.map(|oldest| oldest.timestamp_millis()),
+                        error: error.clone(),
+                    });
+                    status.set_rollups(waiting.max(0) as u64, behind);
+                }
+                Err(failed) => tracing::warn!(error = %failed, "counting the rollup deltas failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLD_INTERVAL) => {}
+            _ = stopping.changed() => return,
+        }
+    }
 }
 
 /// The pause between two days of the backfill, so it takes a share of the database rather than

@@ -8,10 +8,12 @@ use crate::{
     admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages,
     theme, uptime_watch, web, writer,
 };
+use app::domain::series::SharedSeries;
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::AccessPolicy;
 use app::server::ingest_status::IngestStatus;
 use app::server::live_hub::LiveHub;
+use app::server::series_edits;
 use app::server::snapshot::{SiteInfo, StatusPages};
 use app::server::state::{AppState, Parts};
 use app::server::store::batch_writer::BatchWriter;
@@ -102,11 +104,12 @@ impl Application {
                 database.unusable(format!("creating message partitions failed: {error}"))
             })?;
 
+        let series = load_series(&settings, &store).await?;
         let status = IngestStatus::new(settings.mqtt.url.value.to_string());
         let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT, status.clone()).await?;
         // Ingest and the writer start now: a persistent session's queued messages arrive right
         // after the connection, before the subscription is confirmed, and must flow.
-        let (writer, intake) = start_writer(&settings, &store, &broker, &status);
+        let (writer, intake) = start_writer(&settings, &store, &broker, &status, &series);
         let (subscribed, confirmation) = oneshot::channel();
         let hub = LiveHub::default();
         let client = broker.client();
@@ -115,6 +118,16 @@ impl Application {
         tokio::spawn(maintenance::backfill_rollups(
             store.clone(),
             status.clone(),
+            stopping.subscribe(),
+        ));
+        tokio::spawn(maintenance::fold_rollups(
+            store.clone(),
+            status.clone(),
+            stopping.subscribe(),
+        ));
+        tokio::spawn(writer::follow_series(
+            store.clone(),
+            series.clone(),
             stopping.subscribe(),
         ));
         tokio::spawn(uptime_watch::run(
@@ -170,8 +183,15 @@ impl Application {
             None => None,
         };
 
-        let (router, metrics_router) =
-            web_router(&settings, store.clone(), status, hub.clone(), publisher).await?;
+        let (router, metrics_router) = web_router(
+            &settings,
+            store.clone(),
+            status,
+            hub.clone(),
+            publisher,
+            series,
+        )
+        .await?;
         let mut tasks = running.disarm();
         let live_feed =
             live_feed.map(|client| (tasks.pop().expect("the live feed's task"), client));
@@ -360,6 +380,7 @@ pub(crate) fn start_writer(
     store: &Store,
     broker: &Broker,
     status: &IngestStatus,
+    series: &SharedSeries,
 ) -> (JoinHandle<()>, Intake) {
     let (sender, receiver) = mpsc::channel(settings.writer.queue_capacity);
     let queue = sender.downgrade();
@@ -370,7 +391,7 @@ pub(crate) fn start_writer(
     });
     let writer = tokio::spawn(writer::run(
         receiver,
-        BatchWriter::new(store.clone()),
+        BatchWriter::new(store.clone(), series.clone()),
         broker.client(),
         broker.session(),
         settings.writer.clone(),
@@ -383,6 +404,18 @@ pub(crate) fn start_writer(
         settings.mqtt.max_payload_bytes,
     );
     (writer, intake)
+}
+
+/// The named series as stored, which the writer folds by from its first batch.
+pub(crate) async fn load_series(
+    settings: &Settings,
+    store: &Store,
+) -> Result<SharedSeries, ConfigError> {
+    series_edits::load(store).await.map_err(|error| {
+        settings
+            .database_url
+            .unusable(format!("reading the named series failed: {error}"))
+    })
 }
 
 /// Connects to PostgreSQL and runs the migrations, so that `serve` and the `user` commands work on
@@ -571,6 +604,9 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(admin::ADD_DEVICE_RULE, admin::add_device_rule),
         on_post(admin::CHANGE_DEVICE_RULE, admin::change_device_rule),
         on_post(admin::DELETE_DEVICE_RULE, admin::delete_device_rule),
+        on_post(admin::ADD_SERIES, admin::add_series),
+        on_post(admin::RENAME_SERIES, admin::rename_series),
+        on_post(admin::DELETE_SERIES, admin::delete_series),
         // Public status pages (app::server::snapshot) and their editor's forms
         // (app::pages::admin::status_pages).
         on_get(status_pages::ROUTE, status_pages::serve),
@@ -621,6 +657,7 @@ async fn web_router(
     ingest: IngestStatus,
     live: LiveHub,
     publisher: Publisher,
+    series: SharedSeries,
 ) -> Result<(Router, Router), ConfigError> {
     // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
     // it is told about is ours.
@@ -652,6 +689,7 @@ async fn web_router(
         store,
         ingest,
         live,
+        series,
     });
     tokio::spawn(record_status_changes(state.status_pages.clone()));
     let sessions = web::sessions(&state.store, &settings.web)

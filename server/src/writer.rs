@@ -4,14 +4,16 @@
 
 use crate::config::WriterSettings;
 use crate::ingest::{Received, Session};
+use app::domain::series::SharedSeries;
 use app::domain::topic_filter::shortened;
 use app::server::ingest_status::IngestStatus;
+use app::server::series_edits::{self, SERIES_REFRESH};
 use app::server::store::batch_writer::{BatchWriter, NewMessage};
-use app::server::store::refuses_the_rows;
+use app::server::store::{refuses_the_rows, Store};
 use rumqttc::{AsyncClient, Publish, QoS};
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -19,6 +21,25 @@ use tokio::time::Instant;
 /// next is already being written: a single writer would leave PostgreSQL idle for that wait.
 /// Acknowledgements still follow the commits in order.
 const BATCHES_IN_FLIGHT: usize = 2;
+
+/// Reads the named series again every [`SERIES_REFRESH`] until `stopping`, so that a series
+/// named on another instance of a group is rolled up here too within that time. A failed read
+/// keeps the series as they were.
+pub async fn follow_series(
+    store: Store,
+    series: SharedSeries,
+    mut stopping: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SERIES_REFRESH) => {}
+            _ = stopping.changed() => return,
+        }
+        if let Err(error) = series_edits::refresh(&store, &series).await {
+            tracing::warn!(%error, "reading the named series failed; the writer keeps those it has");
+        }
+    }
+}
 
 pub async fn run(
     mut messages: mpsc::Receiver<Received>,

@@ -71,6 +71,11 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/devices/add", ADMIN_FORM),
     ("POST", "/admin/devices/change", ADMIN_FORM),
     ("POST", "/admin/devices/delete", ADMIN_FORM),
+    ("GET", "/admin/series", ADMIN),
+    ("POST", "/api/admin_series", ADMIN_API),
+    ("POST", "/admin/series/add", ADMIN_FORM),
+    ("POST", "/admin/series/change", ADMIN_FORM),
+    ("POST", "/admin/series/delete", ADMIN_FORM),
     // Status pages: nothing is published in a fresh install, so every visitor gets the 404.
     ("GET", "/status/{*path}", [404; 4]),
     ("GET", "/admin/pages", ADMIN),

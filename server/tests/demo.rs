@@ -228,14 +228,15 @@ async fn count(db: &PgPool, sql: &str) -> i64 {
 }
 
 /// What a run left in the database: demo pages, their widgets, admins, liveness rules, the
-/// public audience.
-async fn set_up_rows(db: &PgPool) -> [i64; 5] {
+/// public audience, named series.
+async fn set_up_rows(db: &PgPool) -> [i64; 6] {
     [
         count(db, "select count(*) from status_page where slug = 'demo'").await,
         count(db, "select count(*) from status_widget").await,
         count(db, "select count(*) from app_user where role = 'admin'").await,
         count(db, "select count(*) from liveness_rule").await,
         count(db, "select count(*) from access_rule where role = 'public'").await,
+        count(db, "select count(*) from value_series").await,
     ]
 }
 
@@ -309,6 +310,14 @@ async fn check_history(db: &PgPool, started: DateTime<Utc>) {
         temperature.min,
         temperature.max
     );
+    // The servers' CPU, a field of their JSON health, is charted from the same past.
+    let cpu_minutes = count(
+        db,
+        "select count(*) from value_rollup r join value_series s on s.id = r.series \
+         where s.pointer = '/cpu' and r.level = 1",
+    )
+    .await;
+    assert!(cpu_minutes >= 6 * 24 * 60, "{cpu_minutes} minutes of CPU");
     let pump: Vec<(String, i64)> = sqlx::query_as(
         "select convert_from(payload, 'UTF8'), count(*) from message \
          where topic_id = (select id from topic where name = 'demo/pumps/pump-1/status') \
@@ -353,6 +362,7 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     assert_eq!(after_first[2], 1, "one admin");
     assert_eq!(after_first[3], 3, "three liveness rules");
     assert_eq!(after_first[4], 7, "a public audience of the page's topics");
+    assert_eq!(after_first[5], 6, "six named series");
     // The public audience holds everything the page shows: no widget is left out, and the pump
     // (a device) has its state.
     let json = first.get("/status/demo.json").await;

@@ -70,7 +70,10 @@ async fn store_messages(store: &Store, topic: &str, when: &str, count: usize) {
             retain: false,
         })
         .collect();
-    BatchWriter::new(store.clone()).write(&batch).await.unwrap();
+    BatchWriter::new(store.clone(), Default::default())
+        .write(&batch)
+        .await
+        .unwrap();
 }
 
 /// The receive times of `topic`'s stored messages, oldest first, each with its count.

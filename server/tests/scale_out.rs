@@ -383,11 +383,11 @@ async fn the_latest_row_never_goes_back_to_an_older_message_whoever_commits_last
     };
     // The newer message is committed first, by one instance; the older one after, by the other
     // (its writer was slower, or its clock a little behind).
-    BatchWriter::new(second.clone())
+    BatchWriter::new(second.clone(), Default::default())
         .write(&[message(b"newer", now)])
         .await
         .unwrap();
-    BatchWriter::new(first.clone())
+    BatchWriter::new(first.clone(), Default::default())
         .write(&[message(b"older", now - TimeDelta::milliseconds(5))])
         .await
         .unwrap();

@@ -8,6 +8,7 @@ mod support;
 use app::domain::history::{History, HistoryRange, MAX_BUCKETS, MIN_BUCKETS};
 use app::domain::payload::numeric_value;
 use app::domain::topic_path::topic_path;
+use app::pages::topic::TopicHistory;
 use app::server::store::batch_writer::{BatchWriter, NewMessage};
 use app::server::store::history::BackfillStep;
 use app::server::store::Store;
@@ -29,7 +30,7 @@ async fn store_all(app: &TestApp, messages: &[Stored]) {
     let store = Store::connect(&app.database_url, Duration::from_secs(10))
         .await
         .unwrap();
-    let writer = BatchWriter::new(store);
+    let writer = BatchWriter::new(store.clone(), Default::default());
     for chunk in messages.chunks(5_000) {
         let batch: Vec<NewMessage> = chunk
             .iter()
@@ -43,6 +44,8 @@ async fn store_all(app: &TestApp, messages: &[Stored]) {
             .collect();
         writer.write(&batch).await.unwrap();
     }
+    // As the application's own fold would, a moment later.
+    store.fold_rollup_deltas().await.unwrap();
 }
 
 /// Calls a server function as the page does: a same-origin form post.
@@ -59,17 +62,19 @@ async fn history(app: &TestApp, topic: &str, range: HistoryRange) -> History {
         &[("topic", topic), ("range", range.key())],
     )
     .await;
-    serde_json::from_str::<Option<History>>(&body)
+    serde_json::from_str::<Option<TopicHistory>>(&body)
         .unwrap()
         .expect("a readable topic has a history")
+        .history
 }
 
 /// The history the page asks for when the address names no range: the fitted one.
 async fn default_history(app: &TestApp, topic: &str) -> History {
     let body = call(app, "topic_history", &[("topic", topic)]).await;
-    serde_json::from_str::<Option<History>>(&body)
+    serde_json::from_str::<Option<TopicHistory>>(&body)
         .unwrap()
         .expect("a readable topic has a history")
+        .history
 }
 
 /// The x coordinates (percent of the width) of the points of the chart's line in `html`.

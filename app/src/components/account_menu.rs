@@ -43,6 +43,7 @@ pub fn AccountMenu() -> impl IntoView {
                                 <a href="/admin/users">"Users"</a>
                                 <a href="/admin/rules">"Rules"</a>
                                 <a href="/admin/devices">"Device rules"</a>
+                                <a href="/admin/series">"Series"</a>
                                 <a href="/admin/pages">"Status pages"</a>
                             </nav>
                         });

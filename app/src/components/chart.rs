@@ -46,7 +46,7 @@ impl Summary {
 /// The buckets as the shared layout draws them: each at its middle, from its minimum to its
 /// maximum around its average, over the whole range (see `HistoryRange::fitting` for why the
 /// range, not the data, sets the x axis).
-fn layout_of(history: &History) -> Option<Layout> {
+fn layout_of(history: &History, unit: &str) -> Option<Layout> {
     let samples: Vec<Sample> = history
         .buckets
         .iter()
@@ -63,13 +63,19 @@ fn layout_of(history: &History) -> Option<Layout> {
         history.from_ms,
         history.to_ms,
         Frame::CHART,
-        "",
+        unit,
     )
 }
 
+/// `what` names what is charted (a topic, or a field of its payloads); `unit` follows its values.
 #[component]
-pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
-    let (Some(summary), Some(layout)) = (Summary::of(&history.buckets), layout_of(&history)) else {
+pub fn HistoryChart(
+    history: History,
+    what: String,
+    #[prop(optional)] unit: String,
+) -> impl IntoView {
+    let (Some(summary), Some(layout)) = (Summary::of(&history.buckets), layout_of(&history, &unit))
+    else {
         return ().into_any();
     };
     let range = if history.fitted {
@@ -80,15 +86,22 @@ pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
     } else {
         format!("last {}", history.range.label())
     };
+    let value = |number: f64| {
+        if unit.is_empty() {
+            format_value(number)
+        } else {
+            format!("{} {unit}", format_value(number))
+        }
+    };
     let description = format!(
-        "{topic}, {range}: {} numeric values in {} intervals of {} s; minimum {}, maximum {}, \
+        "{what}, {range}: {} numeric values in {} intervals of {} s; minimum {}, maximum {}, \
          average {}.",
         summary.count,
         history.buckets.len(),
         history.bucket_ms / 1000,
-        format_value(summary.min),
-        format_value(summary.max),
-        format_value(summary.avg),
+        value(summary.min),
+        value(summary.max),
+        value(summary.avg),
     );
     let drawing = layout.svg(HEIGHT_PX, &description);
 
@@ -102,9 +115,9 @@ pub fn HistoryChart(history: History, topic: String) -> impl IntoView {
                      spans each interval's minimum to maximum; the line is its average.",
                     history.range.label(),
                     if history.fitted { ", the smallest range that holds the recent values" } else { "" },
-                    format_value(summary.min),
-                    format_value(summary.max),
-                    format_value(summary.avg),
+                    value(summary.min),
+                    value(summary.max),
+                    value(summary.avg),
                     summary.count,
                 )}
             </figcaption>
@@ -159,7 +172,7 @@ mod tests {
             ],
             fitted: false,
         };
-        let layout = layout_of(&history).unwrap();
+        let layout = layout_of(&history, "").unwrap();
         assert_eq!(layout.band.matches('M').count(), 2, "{}", layout.band);
         assert_eq!(layout.band.matches('Z').count(), 2, "{}", layout.band);
         assert_eq!(layout.line.matches('M').count(), 1, "{}", layout.line);
@@ -182,7 +195,7 @@ mod tests {
             buckets: vec![bucket(0, 7.0, 7.0, 7.0, 1)],
             fitted: true,
         };
-        let layout = layout_of(&history).unwrap();
+        let layout = layout_of(&history, "").unwrap();
         assert!(layout.low < 7.0 && layout.high > 7.0);
         let y = layout.dots[0].y;
         assert!(y > Frame::CHART.top && y < 100.0 - Frame::CHART.bottom);

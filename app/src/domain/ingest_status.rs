@@ -38,6 +38,21 @@ pub struct IngestStatusView {
     /// While the history stored before rollups existed is being rolled up, how far it has got.
     #[serde(default)]
     pub history_backfill: Option<BackfillProgress>,
+    /// When the rollups fall behind the stored messages (their fold fails, or cannot keep up):
+    /// long charts then miss the newest values until it catches up.
+    #[serde(default)]
+    pub rollups_behind: Option<RollupsBehind>,
+}
+
+/// Why and how far the rollups are behind the stored messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupsBehind {
+    /// Minutes of values waiting to be folded.
+    pub waiting: u64,
+    /// When the oldest of them was received.
+    pub oldest_ms: Option<i64>,
+    /// The last fold's error, if it failed.
+    pub error: Option<String>,
 }
 
 /// How far the roll-up of the history stored before rollups existed has got: messages received

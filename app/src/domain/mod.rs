@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod payload;
 pub mod publish;
 pub mod roles;
+pub mod series;
 pub mod status_page;
 pub mod theme;
 pub mod topic_filter;

@@ -35,6 +35,16 @@ pub enum Outcome {
     BadStatusWords,
     DuplicateDeviceRule,
     UnknownDeviceRule,
+    SeriesAdded,
+    SeriesRenamed,
+    SeriesDeleted,
+    BadSeriesTopics,
+    BadSeriesField,
+    BadSeriesLabel,
+    BadSeriesUnit,
+    DuplicateSeries,
+    TooManySeries,
+    UnknownSeries,
     PageAdded,
     PageChanged,
     PageDeleted,
@@ -56,7 +66,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 39] = [
+    pub const ALL: [Outcome; 49] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -83,6 +93,16 @@ impl Outcome {
         Outcome::BadStatusWords,
         Outcome::DuplicateDeviceRule,
         Outcome::UnknownDeviceRule,
+        Outcome::SeriesAdded,
+        Outcome::SeriesRenamed,
+        Outcome::SeriesDeleted,
+        Outcome::BadSeriesTopics,
+        Outcome::BadSeriesField,
+        Outcome::BadSeriesLabel,
+        Outcome::BadSeriesUnit,
+        Outcome::DuplicateSeries,
+        Outcome::TooManySeries,
+        Outcome::UnknownSeries,
         Outcome::PageAdded,
         Outcome::PageChanged,
         Outcome::PageDeleted,
@@ -126,6 +146,16 @@ impl Outcome {
             Outcome::BadStatusWords => "bad_status_words",
             Outcome::DuplicateDeviceRule => "duplicate_device_rule",
             Outcome::UnknownDeviceRule => "unknown_device_rule",
+            Outcome::SeriesAdded => "series_added",
+            Outcome::SeriesRenamed => "series_renamed",
+            Outcome::SeriesDeleted => "series_deleted",
+            Outcome::BadSeriesTopics => "bad_series_topics",
+            Outcome::BadSeriesField => "bad_series_field",
+            Outcome::BadSeriesLabel => "bad_series_label",
+            Outcome::BadSeriesUnit => "bad_series_unit",
+            Outcome::DuplicateSeries => "duplicate_series",
+            Outcome::TooManySeries => "too_many_series",
+            Outcome::UnknownSeries => "unknown_series",
             Outcome::PageAdded => "page_added",
             Outcome::PageChanged => "page_changed",
             Outcome::PageDeleted => "page_deleted",
@@ -158,6 +188,9 @@ impl Outcome {
                 | Outcome::DeviceRuleAdded
                 | Outcome::DeviceRuleChanged
                 | Outcome::DeviceRuleDeleted
+                | Outcome::SeriesAdded
+                | Outcome::SeriesRenamed
+                | Outcome::SeriesDeleted
                 | Outcome::PageAdded
                 | Outcome::PageChanged
                 | Outcome::PageDeleted
@@ -219,6 +252,22 @@ impl Outcome {
             }
             Outcome::DuplicateDeviceRule => "A device rule for those device topics exists already.",
             Outcome::UnknownDeviceRule => "There is no such device rule (any more).",
+            Outcome::SeriesAdded => "The series was added: its values are rolled up from the next message on.",
+            Outcome::SeriesRenamed => "The series was renamed.",
+            Outcome::SeriesDeleted => "The series was deleted, with its history.",
+            Outcome::BadSeriesTopics => {
+                "The topics must be an MQTT topic filter of at most 256 characters ('+' and '#' \
+                 fill a whole level, '#' only last, as in sensors/+/climate)."
+            },
+            Outcome::BadSeriesField => {
+                "The field must be a JSON pointer such as /temperature or /sensors/0/value (a \
+                 payload's own number is charted anyway)."
+            },
+            Outcome::BadSeriesLabel => "A series needs a label of 1 to 64 characters, without control characters.",
+            Outcome::BadSeriesUnit => "A unit has at most 16 characters, without control characters.",
+            Outcome::DuplicateSeries => "That field of those topics is a series already.",
+            Outcome::TooManySeries => "At most 100 series can be named: delete one first.",
+            Outcome::UnknownSeries => "There is no such series (any more).",
             Outcome::PageAdded => "The page was created as a draft: add widgets, then publish it.",
             Outcome::PageChanged => "The page was saved; visitors get the change from now on.",
             Outcome::PageDeleted => "The page was deleted.",
@@ -280,6 +329,10 @@ impl Outcome {
             Outcome::BadInterval => "interval",
             Outcome::BadStatusWords => "online",
             Outcome::SlugTaken => "slug",
+            Outcome::BadSeriesTopics | Outcome::DuplicateSeries => "filter",
+            Outcome::BadSeriesField => "pointer",
+            Outcome::BadSeriesLabel => "label",
+            Outcome::BadSeriesUnit => "unit",
             Outcome::Spec(problem) => problem.field(),
             Outcome::OutsideAudience(OutsideAudience::Device) => "device",
             Outcome::OutsideAudience(OutsideAudience::Topic | OutsideAudience::Filter) => "topic",

@@ -216,9 +216,29 @@ fn Overview(
             </p>
         }
     });
+    let rollups_behind = status.rollups_behind.clone().map(|behind| {
+        let since = behind
+            .oldest_ms
+            .map(|oldest| format!(" since {}", format_utc(oldest)))
+            .unwrap_or_default();
+        let cause = behind
+            .error
+            .map(|error| format!(" The last attempt failed: {error}."))
+            .unwrap_or_default();
+        view! {
+            <p class="notice rollups-behind" role="status">
+                {format!(
+                    "Charts of 6 h and more are behind the stored messages{since}: {} minutes of \
+                     values wait to be folded into the rollups.{cause}",
+                    behind.waiting,
+                )}
+            </p>
+        }
+    });
     view! {
         {problems}
         {backfill}
+        {rollups_behind}
         <IngestSummary status=status.clone() age_of/>
         <dl class="overview-figures">
             {figure("Message rate", "rate", rate, series(|m| m.rate))}

@@ -11,6 +11,7 @@ use crate::components::page_clock::PageClock;
 use crate::domain::history::{History, HistoryRange};
 use crate::domain::message_log::{LatestMessage, LogPage, LogPosition, MessagePage};
 use crate::domain::payload::{self, PayloadKind};
+use crate::domain::series::{SeriesChoice, OWN_NUMBER};
 use crate::domain::topic_path::{topic_link_rel, topic_of_path, topic_path};
 use crate::domain::wording::{format_utc, xml_escape};
 use leptos::prelude::*;
@@ -24,6 +25,25 @@ pub struct TopicDetail {
     pub latest: LatestMessage,
     pub message_count: i64,
     pub server_now_ms: i64,
+}
+
+/// A topic's chart: its values, the series it may show (none when it has no named series: then
+/// only its payload's own number) and the one shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopicHistory {
+    pub history: History,
+    pub series: Vec<SeriesChoice>,
+    pub shown: i32,
+}
+
+impl TopicHistory {
+    fn unit(&self) -> String {
+        self.series
+            .iter()
+            .find(|choice| choice.id == self.shown)
+            .map(|choice| choice.unit.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// How many messages a page of the log shows.
@@ -75,23 +95,31 @@ pub async fn load_topic_detail(topic: String) -> Result<Option<TopicDetail>, Ser
     }))
 }
 
-/// The numeric values of `topic` over `range` up to now, in at most
-/// [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets; without a range, over the one
-/// that fits its values ([`HistoryRange::fitting`]). `None` as for [`load_topic_detail`].
+/// The numeric values of `topic` (of `series`, a field named for it, or by default as
+/// [`SeriesSet::choices_for`](crate::domain::series::SeriesSet::choices_for) says) over `range`
+/// up to now, in at most [`MAX_BUCKETS`](crate::domain::history::MAX_BUCKETS) buckets; without a
+/// range, over the one that fits its values ([`HistoryRange::fitting`]). `None` as for
+/// [`load_topic_detail`].
 #[server(endpoint = "topic_history", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_topic_history(
     topic: String,
     range: Option<HistoryRange>,
-) -> Result<Option<History>, ServerFnError> {
+    series: Option<i32>,
+) -> Result<Option<TopicHistory>, ServerFnError> {
     let state = crate::server::state::app_state()?;
     let Some(id) = ssr::readable_topic(&state, &topic).await? else {
         return Ok(None);
     };
+    let (choices, shown) = state.series.current().choices_for(&topic, series);
     let to_ms = chrono::Utc::now().timestamp_millis();
-    crate::server::history::value_history(&state.store, id, range, to_ms)
+    let history = crate::server::history::value_history(&state.store, id, shown, range, to_ms)
         .await
-        .map(Some)
-        .map_err(ssr::unavailable)
+        .map_err(ssr::unavailable)?;
+    Ok(Some(TopicHistory {
+        history,
+        series: choices,
+        shown,
+    }))
 }
 
 /// A page of `topic`'s messages, newest first: the newest page, or the one before or after a
@@ -114,12 +142,22 @@ pub async fn load_topic_messages(
         .map_err(ssr::unavailable)
 }
 
-/// A link to this page with another range or log page; no range is the one fitted to the
-/// values, a range chosen is kept (even the default one, which then stays put).
-fn detail_href(topic: &str, range: Option<HistoryRange>, log: LogPage) -> String {
+/// What the chart was asked to show: no range is the one fitted to the values, a range chosen
+/// is kept (even the default one, which then stays put); no series is the topic's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct ChartChoice {
+    range: Option<HistoryRange>,
+    series: Option<i32>,
+}
+
+/// A link to this page with another chart or log page.
+fn detail_href(topic: &str, chart: ChartChoice, log: LogPage) -> String {
     let mut query = Vec::new();
-    if let Some(range) = range {
+    if let Some(range) = chart.range {
         query.push(format!("range={}", range.key()));
+    }
+    if let Some(series) = chart.series {
+        query.push(format!("series={series}"));
     }
     match log {
         LogPage::Newest => {}
@@ -141,11 +179,14 @@ pub fn TopicPage() -> impl IntoView {
     let query = use_query_map();
     let topic = Memo::new(move |_| topic_of_path(&location.pathname.read()).unwrap_or_default());
     // No range (or one not offered): the history server function fits one to the values.
-    let range = Memo::new(move |_| {
-        query
-            .read()
-            .get("range")
-            .and_then(|key| HistoryRange::from_key(&key))
+    let chart = Memo::new(move |_| {
+        let query = query.read();
+        ChartChoice {
+            range: query
+                .get("range")
+                .and_then(|key| HistoryRange::from_key(&key)),
+            series: query.get("series").and_then(|id| id.parse().ok()),
+        }
     });
     let log = Memo::new(move |_| {
         let query = query.read();
@@ -154,8 +195,8 @@ pub fn TopicPage() -> impl IntoView {
     // Three requests at once, not one after another.
     let detail = Resource::new(move || topic.get(), load_topic_detail);
     let history = Resource::new(
-        move || (topic.get(), range.get()),
-        |(topic, range)| load_topic_history(topic, range),
+        move || (topic.get(), chart.get()),
+        |(topic, chart)| load_topic_history(topic, chart.range, chart.series),
     );
     let messages = Resource::new(
         move || (topic.get(), log.get()),
@@ -170,7 +211,7 @@ pub fn TopicPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(Some(detail)) => {
-                        view! { <TopicView detail range log history messages/> }.into_any()
+                        view! { <TopicView detail chart log history messages/> }.into_any()
                     }
                     Ok(None) => view! { <NotFound/> }.into_any(),
                     Err(error) => {
@@ -192,9 +233,9 @@ type Loaded<T> = Resource<Result<Option<T>, ServerFnError>>;
 #[component]
 fn TopicView(
     detail: TopicDetail,
-    range: Memo<Option<HistoryRange>>,
+    chart: Memo<ChartChoice>,
     log: Memo<LogPage>,
-    history: Loaded<History>,
+    history: Loaded<TopicHistory>,
     messages: Loaded<MessagePage>,
 ) -> impl IntoView {
     let clock = PageClock::start();
@@ -238,7 +279,13 @@ fn TopicView(
                 .map(|choice| {
                     let href = {
                         let name = name.clone();
-                        move || detail_href(&name, Some(choice), log.get())
+                        move || {
+                            let chart = ChartChoice {
+                                range: Some(choice),
+                                ..chart.get()
+                            };
+                            detail_href(&name, chart, log.get())
+                        }
                     };
                     view! {
                         <a
@@ -273,29 +320,43 @@ fn TopicView(
                         let range_links = range_links.clone();
                         Suspend::new(async move {
                             match history.await {
-                                Ok(Some(history)) if history.buckets.is_empty() => {
+                                Ok(Some(charted)) => {
+                                    let series = series_links(&name, &charted, chart.get());
+                                    let unit = charted.unit();
+                                    let what = charted
+                                        .series
+                                        .iter()
+                                        .find(|choice| choice.id == charted.shown)
+                                        .filter(|choice| choice.id != OWN_NUMBER)
+                                        .map_or(name.clone(), |choice| {
+                                            format!("{name}, {}", choice.label)
+                                        });
+                                    let history = charted.history;
+                                    let ranges = range_links(Some(history.range));
+                                    let drawn = if history.buckets.is_empty() {
+                                        view! {
+                                            <p class="empty">
+                                                {format!(
+                                                    "No numeric values to chart in the last {}.",
+                                                    history.range.label(),
+                                                )}
+                                            </p>
+                                        }
+                                            .into_any()
+                                    } else {
+                                        view! { <HistoryChart history what unit/> }.into_any()
+                                    };
                                     view! {
-                                        {range_links(Some(history.range))}
-                                        <p class="empty">
-                                            {format!(
-                                                "No numeric values to chart in the last {}.",
-                                                history.range.label(),
-                                            )}
-                                        </p>
-                                    }
-                                        .into_any()
-                                }
-                                Ok(Some(history)) => {
-                                    view! {
-                                        {range_links(Some(history.range))}
-                                        <HistoryChart history topic=name/>
+                                        {series}
+                                        {ranges}
+                                        {drawn}
                                     }
                                         .into_any()
                                 }
                                 Ok(None) => ().into_any(),
                                 Err(error) => {
                                     view! {
-                                        {range_links(range.get())}
+                                        {range_links(chart.get().range)}
                                         <LoadError error/>
                                     }
                                         .into_any()
@@ -313,7 +374,7 @@ fn TopicView(
                         Suspend::new(async move {
                             match messages.await {
                                 Ok(Some(page)) => {
-                                    view! { <MessageLog page topic=name range=range.get()/> }
+                                    view! { <MessageLog page topic=name chart=chart.get()/> }
                                         .into_any()
                                 }
                                 Ok(None) => ().into_any(),
@@ -416,20 +477,53 @@ fn LatestValue(
     }
 }
 
+/// Links to the other series of the topic, when it has named ones: each keeps the range.
+fn series_links(topic: &str, charted: &TopicHistory, chart: ChartChoice) -> Option<impl IntoView> {
+    if charted.series.is_empty() {
+        return None;
+    }
+    let links = charted
+        .series
+        .iter()
+        .map(|choice| {
+            let href = detail_href(
+                topic,
+                ChartChoice {
+                    series: Some(choice.id),
+                    ..chart
+                },
+                LogPage::Newest,
+            );
+            let title = choice.title();
+            view! {
+                <a
+                    href=href
+                    rel=topic_link_rel(topic)
+                    aria-current=(choice.id == charted.shown).then_some("page")
+                    data-series=choice.id
+                >
+                    {title}
+                </a>
+            }
+        })
+        .collect_view();
+    Some(view! { <nav class="ranges series" aria-label="Series">{links}</nav> })
+}
+
 /// One page of the log, with links to the pages beside it.
 #[component]
-fn MessageLog(page: MessagePage, topic: String, range: Option<HistoryRange>) -> impl IntoView {
+fn MessageLog(page: MessagePage, topic: String, chart: ChartChoice) -> impl IntoView {
     let rel = topic_link_rel(&topic);
     let newer = page.newer.map(|position| {
         view! {
-            <a class="newer" href=detail_href(&topic, range, LogPage::After(position)) rel=rel>
+            <a class="newer" href=detail_href(&topic, chart, LogPage::After(position)) rel=rel>
                 "← Newer"
             </a>
         }
     });
     let older = page.older.map(|position| {
         view! {
-            <a class="older" href=detail_href(&topic, range, LogPage::Before(position)) rel=rel>
+            <a class="older" href=detail_href(&topic, chart, LogPage::Before(position)) rel=rel>
                 "Older →"
             </a>
         }
@@ -481,15 +575,30 @@ mod tests {
             block: 0,
             row: 1,
         };
+        let range = |range| ChartChoice {
+            range: Some(range),
+            series: None,
+        };
         assert_eq!(
-            detail_href("a b", Some(HistoryRange::Hour1), LogPage::Before(position)),
+            detail_href("a b", range(HistoryRange::Hour1), LogPage::Before(position)),
             "/topic/a%20b?range=1h&before=5.0.1"
         );
-        assert_eq!(detail_href("a", None, LogPage::Newest), "/topic/a");
+        assert_eq!(
+            detail_href("a", ChartChoice::default(), LogPage::Newest),
+            "/topic/a"
+        );
         // A range chosen stays chosen, the default one too: it is not fitted again.
         assert_eq!(
-            detail_href("a", Some(HistoryRange::default()), LogPage::Newest),
+            detail_href("a", range(HistoryRange::default()), LogPage::Newest),
             "/topic/a?range=24h"
+        );
+        let series = ChartChoice {
+            range: None,
+            series: Some(3),
+        };
+        assert_eq!(
+            detail_href("a", series, LogPage::After(position)),
+            "/topic/a?series=3&after=5.0.1"
         );
     }
 }

@@ -3,7 +3,9 @@
 //! ([`IngestStatusView`]), which needs no database, so it still answers while the database is
 //! down.
 
-use crate::domain::ingest_status::{BackfillProgress, IngestStatusView, MinuteTrend};
+use crate::domain::ingest_status::{
+    BackfillProgress, IngestStatusView, MinuteTrend, RollupsBehind,
+};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,6 +120,8 @@ struct Connection {
     live_feed_connected: Option<bool>,
     trend: Trend,
     history_backfill: Option<BackfillProgress>,
+    rollups_behind: Option<RollupsBehind>,
+    rollup_deltas_waiting: u64,
 }
 
 /// How often [`IngestStatus::record_trend`] reads the figures for the trend.
@@ -209,6 +213,8 @@ impl IngestStatus {
                 live_feed_connected: None,
                 trend: Trend::default(),
                 history_backfill: None,
+                rollups_behind: None,
+                rollup_deltas_waiting: 0,
             })),
         }
     }
@@ -373,6 +379,7 @@ impl IngestStatus {
             server_now_ms: now_ms(),
             trend: Vec::new(),
             history_backfill: c.history_backfill,
+            rollups_behind: c.rollups_behind.clone(),
         })
     }
 
@@ -380,6 +387,14 @@ impl IngestStatus {
     /// for the overview.
     pub fn set_history_backfill(&self, progress: Option<BackfillProgress>) {
         self.with_connection(|c| c.history_backfill = progress);
+    }
+
+    /// What the fold of rollup deltas last found waiting, and whether that is a problem to show.
+    pub fn set_rollups(&self, waiting: u64, behind: Option<RollupsBehind>) {
+        self.with_connection(|c| {
+            c.rollup_deltas_waiting = waiting;
+            c.rollups_behind = behind;
+        });
     }
 }
 
@@ -411,6 +426,12 @@ impl IngestStatus {
                 u64::from(connected),
             );
         }
+        metric(
+            "lookout_rollup_deltas_waiting",
+            "gauge",
+            "Minutes of values stored but not yet folded into the rollups, at the last look.",
+            self.with_connection(|c| c.rollup_deltas_waiting),
+        );
         metric(
             "lookout_broker_reconnects_total",
             "counter",

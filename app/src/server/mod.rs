@@ -11,6 +11,7 @@ pub mod ingest_status;
 pub mod live_hub;
 pub mod liveness_edits;
 pub mod rule_edits;
+pub mod series_edits;
 pub mod snapshot;
 pub mod state;
 pub mod status_edits;

@@ -1,5 +1,6 @@
 //! The state every request handler and server function shares.
 
+use crate::domain::series::SharedSeries;
 use crate::server::access::AccessPolicy;
 use crate::server::ingest_status::IngestStatus;
 use crate::server::live_hub::LiveHub;
@@ -22,6 +23,8 @@ pub struct Parts {
     pub access: AccessPolicy,
     pub live: LiveHub,
     pub status_pages: StatusPages,
+    /// The named series (fields of JSON payloads) as the writer folds them and pages offer them.
+    pub series: SharedSeries,
 }
 
 impl AppState {

@@ -251,6 +251,13 @@ pub fn write(
                  an extra run to show where the default's limit comes from)."
             );
         }
+        if let Some(r) = ratio(sustained(result), c) {
+            let _ = writeln!(
+                out,
+                "- **{variant_name} / Lookout = {r:.2}**: what the difference costs (or gains) \
+                 in sustained stored messages per second, measured in this one run."
+            );
+        }
     }
     out.push_str(&ceiling_runs(&ceilings, used, &get("ceiling_spread_pct")));
     if ceiling.ceiling_not_reached || lookout.ceiling_not_reached {

@@ -1,18 +1,20 @@
 //! What the demo sets up in its database on the first run, through the same functions as the
 //! admin pages and `lookout user` (so each step is checked and audited): an admin, device
-//! liveness rules, a public audience of exactly the topics its page shows, and a published status
-//! page with a widget of every kind. A later run finds them and adds nothing; the roles' access
+//! liveness rules, named series for the numbers inside its JSON payloads, a public audience of
+//! exactly the topics its page shows, and a published status page with a widget of every kind. A later run finds them and adds nothing; the roles' access
 //! rules stay as a fresh install has them.
 
 use super::devices::{MESH_NODES, PUMP, SERVERS};
 use anyhow::Context;
 use app::domain::liveness::RuleText;
 use app::domain::roles::{Audience, Permission, Role};
+use app::domain::series::{SeriesText, SharedSeries};
 use app::domain::status_page::{PageSpec, WidgetText};
 use app::server::access::AccessPolicy;
 use app::server::accounts;
 use app::server::liveness_edits::{self, LivenessRuleError};
 use app::server::rule_edits::{self, RuleError};
+use app::server::series_edits::{self, SeriesError};
 use app::server::snapshot::{SiteInfo, StatusPages};
 use app::server::status_edits::{self, Pages};
 use app::server::store::audit::Actor;
@@ -29,9 +31,11 @@ const DEMO: Actor<'static> = Actor {
     client_addr: None,
 };
 
-/// The liveness rules for the demo's devices, the public audience and the status page.
+/// The liveness rules for the demo's devices, its series, the public audience and the status
+/// page.
 pub async fn set_up_devices_and_page(store: &Store) -> anyhow::Result<()> {
     liveness_rules(store).await?;
+    series(store).await?;
     public_audience(store).await?;
     status_page(store).await
 }
@@ -83,6 +87,36 @@ pub async fn admin(store: &Store) -> anyhow::Result<Option<String>> {
         .await
         .context("creating the demo's admin")?;
     Ok(Some(password))
+}
+
+/// The numbers of the JSON payloads worth charting, named before the simulated history is
+/// written, so that their charts have a past too.
+async fn series(store: &Store) -> anyhow::Result<()> {
+    let series = |filter, pointer, label, unit| SeriesText {
+        filter,
+        pointer,
+        label,
+        unit,
+    };
+    let named = [
+        series("demo/servers/+/health", "/cpu", "CPU", "%"),
+        series("demo/servers/+/health", "/mem", "Memory", "%"),
+        series("demo/mesh/+/telemetry", "/battery", "Battery", "%"),
+        series("demo/mesh/+/telemetry", "/snr", "Signal to noise", "dB"),
+        series("demo/weather/wind", "/speed", "Wind speed", "m/s"),
+        series("demo/weather/wind", "/gust", "Gusts", "m/s"),
+    ];
+    // The application reads them again when it starts.
+    let shared = SharedSeries::default();
+    for text in named {
+        match series_edits::add_series(store, &shared, DEMO, text).await {
+            Ok(_) | Err(SeriesError::Duplicate) => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("naming the series {:?}", text.label))
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn liveness_rules(store: &Store) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ use super::devices::{Device, OFFLINE, ONLINE, PUMP_STEP};
 use crate::config::RetentionSettings;
 use anyhow::Context;
 use app::domain::uptime::{Change, Seen};
+use app::server::series_edits;
 use app::server::store::batch_writer::{BatchWriter, NewMessage};
 use app::server::store::Store;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -57,7 +58,8 @@ pub async fn backfill(
         tracing::info!("the demo's simulated history is stored already; none written");
         return Ok(written);
     };
-    let writer = BatchWriter::new(store.clone());
+    let series = series_edits::load(store).await?;
+    let writer = BatchWriter::new(store.clone(), series);
     // Newest first: a run stopped midway leaves the recent past, which pages show first, and no
     // gap between the history and what comes live.
     let mut end = to;
@@ -82,6 +84,11 @@ pub async fn backfill(
         written.messages += batch.len();
         end = start;
     }
+    // Folded now, so the first page's long charts already show the week.
+    store
+        .fold_rollup_deltas()
+        .await
+        .context("folding the demo's history into the rollups")?;
     record_uptime(store, &spans)
         .await
         .context("recording the demo's simulated uptime")?;

@@ -1,10 +1,11 @@
 //! The SQL of storing what ingest receives: each batch of messages in one transaction, with the
-//! newest message per topic and the batch's numbers merged into their rollups, and the topic ids
+//! newest message per topic and the batch's numbers per minute for the rollups, and the topic ids
 //! a writer remembers so that known topics cost no look-up.
 
-use super::history::RollupBatch;
+use super::history::RollupDeltas;
 use super::Store;
-use crate::domain::payload;
+use crate::domain::payload::{self, PayloadKind};
+use crate::domain::series::{SharedSeries, OWN_NUMBER};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -91,17 +92,21 @@ impl TopicIdCache {
 pub struct BatchWriter {
     store: Store,
     topic_ids: Arc<Mutex<TopicIdCache>>,
+    /// The named series each batch's JSON payloads are rolled up by, as they are when it is
+    /// written.
+    series: SharedSeries,
 }
 
 impl BatchWriter {
-    pub fn new(store: Store) -> Self {
-        Self::with_topic_cache_bytes(store, TOPIC_ID_CACHE_BYTES)
+    pub fn new(store: Store, series: SharedSeries) -> Self {
+        Self::with_topic_cache_bytes(store, series, TOPIC_ID_CACHE_BYTES)
     }
 
-    pub fn with_topic_cache_bytes(store: Store, budget_bytes: usize) -> Self {
+    pub fn with_topic_cache_bytes(store: Store, series: SharedSeries, budget_bytes: usize) -> Self {
         Self {
             store,
             topic_ids: Arc::new(Mutex::new(TopicIdCache::new(budget_bytes))),
+            series,
         }
     }
 
@@ -125,7 +130,9 @@ impl BatchWriter {
 
     /// Stores `batch` in one transaction: the messages, the latest row per topic with its
     /// message count, where the last message of a topic in the batch wins unless the stored one
-    /// is newer, and the numbers merged into their minute, hour and day rollups. Nothing is
+    /// is newer, and the numbers (each payload's own, and those of the named series) folded per
+    /// minute into `rollup_delta`, which [`Store::fold_rollup_deltas`] takes into the rollups.
+    /// Nothing is
     /// written unless all of it is. Batches written at the
     /// same time by clones lock topic rows in the same order, so they wait for each other instead
     /// of deadlocking.
@@ -192,7 +199,8 @@ impl BatchWriter {
         let mut kinds = Vec::with_capacity(batch.len());
         // Per topic: message count and the index of its last message in the batch.
         let mut per_topic: HashMap<i64, (i64, usize)> = HashMap::new();
-        let mut rollups = RollupBatch::default();
+        let mut rollups = RollupDeltas::default();
+        let series = self.series.current();
         for (index, message) in batch.iter().enumerate() {
             let id = id_of(message.topic);
             topic_ids.push(id);
@@ -202,7 +210,12 @@ impl BatchWriter {
             retain.push(message.retain);
             let (kind, value) = payload::kind_and_value(message.payload);
             if let Some(value) = value {
-                rollups.add(id, message.received_at, value);
+                rollups.add(id, OWN_NUMBER, message.received_at, value);
+            }
+            if kind == PayloadKind::Json && !series.is_empty() {
+                series.values_of(message.topic, message.payload, |series, value| {
+                    rollups.add(id, series, message.received_at, value)
+                });
             }
             values.push(value);
             kinds.push(kind.as_sql());
@@ -280,8 +293,9 @@ impl BatchWriter {
         .execute(&mut *tx)
         .await?;
 
-        // In the same transaction: a batch is in the rollups exactly when it is stored.
-        rollups.merge(&mut tx).await?;
+        // In the same transaction: a batch is in the rollups (once folded) exactly when it is
+        // stored.
+        rollups.append(&mut tx).await?;
 
         tx.commit().await?;
         let mut cache = self.topic_ids.lock().unwrap_or_else(|p| p.into_inner());

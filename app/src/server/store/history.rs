@@ -1,11 +1,13 @@
 //! The SQL of a topic's values over time: buckets aggregated from the raw messages or from their
-//! rollups per minute, hour and UTC day (`value_rollup`); the merge of each batch into those
-//! rollups, in the transaction that stores the batch; the background roll-up of messages stored
-//! before rollups existed; and each level's retention.
+//! rollups per minute, hour and UTC day (`value_rollup`); each batch's minutes appended to
+//! `rollup_delta` in the transaction that stores the batch, and folded into the rollups every few
+//! seconds; the background roll-up of messages stored before rollups existed; and each level's
+//! retention.
 
 use super::retention::MessagePartition;
 use super::Store;
 use crate::domain::history::{Resolution, ValueBucket};
+use crate::domain::series::OWN_NUMBER;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -38,33 +40,149 @@ impl Fold {
         }
     }
 
-    /// As the merge in SQL does it ([`MERGE_ROLLUPS`]): of two values received at the same
+    /// As the merge in SQL does it ([`RollupBatch::merge`]): of two values received at the same
     /// moment, the first stays first and the one added later is last, as in `latest`.
     fn add(&mut self, at: DateTime<Utc>, value: f64) {
-        self.count += 1;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
-        self.sum += value;
-        if at < self.first_at {
-            (self.first_at, self.first_value) = (at, value);
+        self.combine(&Fold::of(at, value));
+    }
+
+    /// Takes in `other`, folded after this one, under the same rule as [`Fold::add`].
+    fn combine(&mut self, other: &Fold) {
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        if other.first_at < self.first_at {
+            (self.first_at, self.first_value) = (other.first_at, other.first_value);
         }
-        if at >= self.last_at {
-            (self.last_at, self.last_value) = (at, value);
+        if other.last_at >= self.last_at {
+            (self.last_at, self.last_value) = (other.last_at, other.last_value);
         }
     }
 }
 
-/// Values folded per topic, level and bucket, in the order rows are merged (topic, level,
-/// bucket): concurrent writers then lock rollup rows in the same order and wait for each other
-/// instead of deadlocking.
+/// A batch's values folded per topic, series and minute, as the writer appends them to
+/// `rollup_delta` in the batch's transaction ([`Store::fold_rollup_deltas`] takes them on).
+#[derive(Debug, Default)]
+pub struct RollupDeltas {
+    folds: BTreeMap<(i64, i32, DateTime<Utc>), Fold>,
+}
+
+impl RollupDeltas {
+    /// Folds `value` of topic `topic_id`'s `series`, received `at`, into its minute.
+    pub fn add(&mut self, topic_id: i64, series: i32, at: DateTime<Utc>, value: f64) {
+        let minute = Resolution::Minute.bucket_of(at.timestamp_millis());
+        let bucket =
+            DateTime::from_timestamp_millis(minute).expect("a minute starts at a time that exists");
+        self.folds
+            .entry((topic_id, series, bucket))
+            .and_modify(|fold| fold.add(at, value))
+            .or_insert_with(|| Fold::of(at, value));
+    }
+
+    /// Appends the minutes to `rollup_delta` on `connection` (the batch's own transaction).
+    pub async fn append(self, connection: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        if self.folds.is_empty() {
+            return Ok(());
+        }
+        let columns = Columns::of(
+            self.folds
+                .into_iter()
+                .map(|((topic_id, series, bucket), fold)| (topic_id, series, 1, bucket, fold)),
+        );
+        sqlx::query!(
+            "insert into rollup_delta (topic_id, series, bucket, count, min, max, sum, first_at, \
+                                       first_value, last_at, last_value) \
+             select * from unnest($1::int8[], $2::int4[], $3::timestamptz[], $4::int8[], \
+                                  $5::float8[], $6::float8[], $7::float8[], $8::timestamptz[], \
+                                  $9::float8[], $10::timestamptz[], $11::float8[])",
+            &columns.topic_ids,
+            &columns.series,
+            &columns.buckets as &[DateTime<Utc>],
+            &columns.counts,
+            &columns.mins,
+            &columns.maxes,
+            &columns.sums,
+            &columns.first_ats as &[DateTime<Utc>],
+            &columns.first_values,
+            &columns.last_ats as &[DateTime<Utc>],
+            &columns.last_values,
+        )
+        .execute(connection)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Folds as the arrays a statement takes them in.
+#[derive(Default)]
+struct Columns {
+    topic_ids: Vec<i64>,
+    series: Vec<i32>,
+    levels: Vec<i16>,
+    buckets: Vec<DateTime<Utc>>,
+    counts: Vec<i64>,
+    mins: Vec<f64>,
+    maxes: Vec<f64>,
+    sums: Vec<f64>,
+    first_ats: Vec<DateTime<Utc>>,
+    first_values: Vec<f64>,
+    last_ats: Vec<DateTime<Utc>>,
+    last_values: Vec<f64>,
+}
+
+impl Columns {
+    fn of(folds: impl ExactSizeIterator<Item = (i64, i32, i16, DateTime<Utc>, Fold)>) -> Self {
+        let rows = folds.len();
+        let mut columns = Columns {
+            topic_ids: Vec::with_capacity(rows),
+            series: Vec::with_capacity(rows),
+            levels: Vec::with_capacity(rows),
+            buckets: Vec::with_capacity(rows),
+            counts: Vec::with_capacity(rows),
+            mins: Vec::with_capacity(rows),
+            maxes: Vec::with_capacity(rows),
+            sums: Vec::with_capacity(rows),
+            first_ats: Vec::with_capacity(rows),
+            first_values: Vec::with_capacity(rows),
+            last_ats: Vec::with_capacity(rows),
+            last_values: Vec::with_capacity(rows),
+        };
+        for (topic_id, series, level, bucket, fold) in folds {
+            columns.topic_ids.push(topic_id);
+            columns.series.push(series);
+            columns.levels.push(level);
+            columns.buckets.push(bucket);
+            columns.counts.push(fold.count);
+            columns.mins.push(fold.min);
+            columns.maxes.push(fold.max);
+            columns.sums.push(fold.sum);
+            columns.first_ats.push(fold.first_at);
+            columns.first_values.push(fold.first_value);
+            columns.last_ats.push(fold.last_at);
+            columns.last_values.push(fold.last_value);
+        }
+        columns
+    }
+}
+
+/// Values folded per topic, series, level and bucket, in the order rows are merged: the fold and
+/// the backfill then lock rollup rows in the same order and wait for each other instead of
+/// deadlocking.
 #[derive(Debug, Default)]
 pub struct RollupBatch {
-    folds: BTreeMap<(i64, i16, DateTime<Utc>), Fold>,
+    folds: BTreeMap<(i64, i32, i16, DateTime<Utc>), Fold>,
 }
 
 impl RollupBatch {
-    /// Folds topic `topic_id`'s `value`, received `at`, into its minute, hour and day.
-    pub fn add(&mut self, topic_id: i64, at: DateTime<Utc>, value: f64) {
+    /// Folds `value` of topic `topic_id`'s `series`, received `at`, into its minute, hour and day.
+    pub fn add(&mut self, topic_id: i64, series: i32, at: DateTime<Utc>, value: f64) {
+        self.add_fold(topic_id, series, at, Fold::of(at, value));
+    }
+
+    /// Folds `fold` (values received within one minute, at `at` or in its minute) into its
+    /// minute, hour and day.
+    fn add_fold(&mut self, topic_id: i64, series: i32, at: DateTime<Utc>, fold: Fold) {
         let at_ms = at.timestamp_millis();
         for resolution in Resolution::ROLLUPS {
             let Some(level) = resolution.level() else {
@@ -73,9 +191,9 @@ impl RollupBatch {
             let bucket = DateTime::from_timestamp_millis(resolution.bucket_of(at_ms))
                 .expect("a bucket start lies before a time that exists");
             self.folds
-                .entry((topic_id, level, bucket))
-                .and_modify(|fold| fold.add(at, value))
-                .or_insert_with(|| Fold::of(at, value));
+                .entry((topic_id, series, level, bucket))
+                .and_modify(|folded| folded.combine(&fold))
+                .or_insert(fold);
         }
     }
 
@@ -83,48 +201,24 @@ impl RollupBatch {
         self.folds.is_empty()
     }
 
-    /// Merges the folds into `value_rollup` on `connection` (the batch's own transaction).
+    /// Merges the folds into `value_rollup` on `connection` (the fold's or the backfill's
+    /// transaction).
     pub async fn merge(self, connection: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
         if self.folds.is_empty() {
             return Ok(());
         }
-        let rows = self.folds.len();
-        let mut topic_ids = Vec::with_capacity(rows);
-        let mut levels = Vec::with_capacity(rows);
-        let mut buckets = Vec::with_capacity(rows);
-        let mut counts = Vec::with_capacity(rows);
-        let mut mins = Vec::with_capacity(rows);
-        let mut maxes = Vec::with_capacity(rows);
-        let mut sums = Vec::with_capacity(rows);
-        let mut first_ats = Vec::with_capacity(rows);
-        let mut first_values = Vec::with_capacity(rows);
-        let mut last_ats = Vec::with_capacity(rows);
-        let mut last_values = Vec::with_capacity(rows);
-        for ((topic_id, level, bucket), fold) in self.folds {
-            topic_ids.push(topic_id);
-            levels.push(level);
-            buckets.push(bucket);
-            counts.push(fold.count);
-            mins.push(fold.min);
-            maxes.push(fold.max);
-            sums.push(fold.sum);
-            first_ats.push(fold.first_at);
-            first_values.push(fold.first_value);
-            last_ats.push(fold.last_at);
-            last_values.push(fold.last_value);
-        }
+        let columns = Columns::of(self.folds.into_iter().map(
+            |((topic_id, series, level, bucket), fold)| (topic_id, series, level, bucket, fold),
+        ));
         // `r.*` in the SET list is the row as it was: a bucket's figures combine, and its first
         // and last value move only to values received earlier or (the same moment or) later.
         sqlx::query!(
             "insert into value_rollup as r (topic_id, series, level, bucket, count, min, max, sum, \
                                             first_at, first_value, last_at, last_value) \
-             select topic_id, 0, level, bucket, count, min, max, sum, first_at, first_value, \
-                    last_at, last_value \
-             from unnest($1::int8[], $2::int2[], $3::timestamptz[], $4::int8[], $5::float8[], \
-                         $6::float8[], $7::float8[], $8::timestamptz[], $9::float8[], \
-                         $10::timestamptz[], $11::float8[]) \
-                  as b(topic_id, level, bucket, count, min, max, sum, first_at, first_value, \
-                       last_at, last_value) \
+             select * \
+             from unnest($1::int8[], $12::int4[], $2::int2[], $3::timestamptz[], $4::int8[], \
+                         $5::float8[], $6::float8[], $7::float8[], $8::timestamptz[], \
+                         $9::float8[], $10::timestamptz[], $11::float8[]) \
              on conflict (topic_id, series, level, bucket) do update set \
                  count = r.count + excluded.count, \
                  min = least(r.min, excluded.min), \
@@ -136,17 +230,18 @@ impl RollupBatch {
                  last_at = greatest(r.last_at, excluded.last_at), \
                  last_value = case when excluded.last_at >= r.last_at \
                               then excluded.last_value else r.last_value end",
-            &topic_ids,
-            &levels,
-            &buckets as &[DateTime<Utc>],
-            &counts,
-            &mins,
-            &maxes,
-            &sums,
-            &first_ats as &[DateTime<Utc>],
-            &first_values,
-            &last_ats as &[DateTime<Utc>],
-            &last_values,
+            &columns.topic_ids,
+            &columns.levels,
+            &columns.buckets as &[DateTime<Utc>],
+            &columns.counts,
+            &columns.mins,
+            &columns.maxes,
+            &columns.sums,
+            &columns.first_ats as &[DateTime<Utc>],
+            &columns.first_values,
+            &columns.last_ats as &[DateTime<Utc>],
+            &columns.last_values,
+            &columns.series,
         )
         .execute(connection)
         .await?;
@@ -174,6 +269,14 @@ impl From<BucketRow> for ValueBucket {
         }
     }
 }
+
+/// The advisory lock of the instance folding deltas into the rollups ("lookout" and 3; the
+/// maintenance lock's key ends in 1).
+const FOLD_LOCK_KEY: i64 = 0x6c6f_6f6b_6f75_7403;
+
+/// At most this many deltas one fold transaction takes: a bound on its memory and its locks
+/// however many piled up (after an outage of the fold, say).
+pub const FOLD_ROWS: i64 = 100_000;
 
 /// At most this many buckets a backfill step folds before merging them: a day of a large fleet
 /// (topics × 1,440 minutes) would not fit in memory at once. Merges add up, so merging a day in
@@ -232,7 +335,7 @@ impl Store {
             to as DateTime<Utc>,
             bucket_ms as f64,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.ranged_reads)
         .await?;
         Ok(rows.into_iter().map(ValueBucket::from).collect())
     }
@@ -262,7 +365,7 @@ impl Store {
             recent as DateTime<Utc>,
             to as DateTime<Utc>,
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.ranged_reads)
         .await?;
         Ok((row.oldest_recent, row.latest))
     }
@@ -271,16 +374,21 @@ impl Store {
     /// level's buckets) of topic `id`'s values in `from..to`, read from `resolution`: the raw
     /// messages ([`Store::raw_value_buckets`]), or the rollups of a level, one row per rollup
     /// bucket, so the cost depends on the range and the level, never on how many values were
-    /// stored. From rollups, `from` and `to` are taken as whole rollup buckets.
+    /// stored. From rollups, `from` and `to` are taken as whole rollup buckets. A named
+    /// `series` has rollups only: read raw, it gives nothing.
     pub async fn value_buckets(
         &self,
         id: i64,
+        series: i32,
         resolution: Resolution,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         bucket_ms: i64,
     ) -> Result<Vec<ValueBucket>, sqlx::Error> {
         let Some(level) = resolution.level() else {
+            if series != OWN_NUMBER {
+                return Ok(Vec::new());
+            }
             return self.raw_value_buckets(id, from, to, bucket_ms).await;
         };
         let rows = sqlx::query_as!(
@@ -290,7 +398,7 @@ impl Store {
                       min(min) as "min!", max(max) as "max!",
                       sum(sum) / sum(count)::float8 as "avg!", sum(count)::int8 as "count!"
                from value_rollup
-               where topic_id = $1 and series = 0 and level = $2 and bucket >= $3 and bucket < $4
+               where topic_id = $1 and series = $6 and level = $2 and bucket >= $3 and bucket < $4
                group by 1
                order by 1"#,
             id,
@@ -298,10 +406,115 @@ impl Store {
             from as DateTime<Utc>,
             to as DateTime<Utc>,
             bucket_ms as f64,
+            series,
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(ValueBucket::from).collect())
+    }
+
+    /// [`Store::value_reach`] for named series `series` of topic `id`, from its minute rollups:
+    /// the first value of its oldest minute from `recent` (inclusive) to `to` (exclusive), and
+    /// the last value of its newest minute. Two steps along the rollups' primary key.
+    pub async fn series_reach(
+        &self,
+        id: i64,
+        series: i32,
+        recent: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), sqlx::Error> {
+        let minute = Resolution::Minute.level();
+        let row = sqlx::query!(
+            r#"select
+                 (select first_at from value_rollup
+                  where topic_id = $1 and series = $2 and level = $3
+                        and bucket >= date_trunc('minute', $4::timestamptz) and bucket < $5
+                        and first_at >= $4
+                  order by bucket
+                  limit 1) as "oldest_recent?: DateTime<Utc>",
+                 (select last_at from value_rollup
+                  where topic_id = $1 and series = $2 and level = $3
+                  order by bucket desc
+                  limit 1) as "latest?: DateTime<Utc>""#,
+            id,
+            series,
+            minute,
+            recent as DateTime<Utc>,
+            to as DateTime<Utc>,
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.oldest_recent, row.latest))
+    }
+
+    /// Folds what batches appended to `rollup_delta` into the minutes, hours and days of
+    /// `value_rollup`, deleting each delta in the transaction that merges it, at most
+    /// [`FOLD_ROWS`] deltas per transaction, until none are left. One instance folds at a time
+    /// (an advisory lock held by the transaction): `None` when another one is folding now.
+    /// Returns how many deltas were folded.
+    pub async fn fold_rollup_deltas(&self) -> Result<Option<u64>, sqlx::Error> {
+        let mut folded = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let locked = sqlx::query_scalar!(
+                r#"select pg_try_advisory_xact_lock($1) as "locked!""#,
+                FOLD_LOCK_KEY
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if !locked {
+                return Ok((folded > 0).then_some(folded));
+            }
+            // A statement of many buckets: compiling it would cost more than running it.
+            sqlx::query!("set local jit = off")
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query!(
+                r#"delete from rollup_delta
+                   where ctid = any(array(select ctid from rollup_delta limit $1))
+                   returning topic_id as "topic_id!", series as "series!",
+                             bucket as "bucket!: DateTime<Utc>", count as "count!",
+                             min as "min!", max as "max!", sum as "sum!",
+                             first_at as "first_at!: DateTime<Utc>", first_value as "first_value!",
+                             last_at as "last_at!: DateTime<Utc>", last_value as "last_value!""#,
+                FOLD_ROWS,
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let taken = rows.len() as u64;
+            let mut batch = RollupBatch::default();
+            for row in rows {
+                let fold = Fold {
+                    count: row.count,
+                    min: row.min,
+                    max: row.max,
+                    sum: row.sum,
+                    first_at: row.first_at,
+                    first_value: row.first_value,
+                    last_at: row.last_at,
+                    last_value: row.last_value,
+                };
+                batch.add_fold(row.topic_id, row.series, row.bucket, fold);
+            }
+            batch.merge(&mut tx).await?;
+            tx.commit().await?;
+            folded += taken;
+            if taken < FOLD_ROWS as u64 {
+                return Ok(Some(folded));
+            }
+        }
+    }
+
+    /// How many deltas wait to be folded, and when the oldest of them was received: what the
+    /// rollups lag behind the stored messages.
+    pub async fn rollup_deltas_waiting(&self) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+        let row = sqlx::query!(
+            r#"select count(*) as "waiting!", min(first_at) as "oldest: DateTime<Utc>"
+               from rollup_delta"#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.waiting, row.oldest))
     }
 
     /// Whether the rollups hold every value received from `from` on: always once the backfill
@@ -450,7 +663,7 @@ async fn roll_up_cursor(connection: &mut sqlx::PgConnection) -> Result<u64, sqlx
         }
         rolled_up += rows.len() as u64;
         for (topic_id, at, value) in rows {
-            batch.add(topic_id, at, value);
+            batch.add(topic_id, OWN_NUMBER, at, value);
         }
         if batch.folds.len() >= BACKFILL_FOLDS {
             std::mem::take(&mut batch).merge(&mut *connection).await?;

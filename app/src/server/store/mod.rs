@@ -16,7 +16,8 @@
 //!   in from, and the audit log;
 //! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
 //! - [`status_pages`]: public status pages, their widgets and recorded status changes;
-//! - [`uptime`]: devices' recorded changes of state and the stretches Lookout could see.
+//! - [`uptime`]: devices' recorded changes of state and the stretches Lookout could see;
+//! - [`series`]: the named series, fields of JSON payloads rolled up on their own.
 
 pub mod audit;
 pub mod batch_writer;
@@ -25,6 +26,7 @@ pub mod liveness;
 pub mod login_devices;
 pub mod retention;
 pub mod rules;
+pub mod series;
 pub mod status_pages;
 pub mod topics;
 pub mod uptime;
@@ -36,9 +38,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A handle on the database; cheap to clone.
+///
+/// Statements are prepared once per connection, and PostgreSQL switches one to a generic plan
+/// after five runs. For reads of `message` (partitioned by day) within a time range, a generic
+/// plan covers, and at each run locks, every partition: hundreds after a year, a planning stall
+/// of some 100 ms per connection and slower runs after it. Those reads go through connections of
+/// their own that plan every run for its parameters (`plan_cache_mode`), so that each touches
+/// only the days of its range. Everything else keeps generic plans: planning the batch writer's
+/// statements (a whole batch in array parameters) at every run cost ingest about a fifth of its
+/// throughput.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// For reads of `message` within a time range: planned at every run (see [`Store`]).
+    ranged_reads: PgPool,
     /// Once the rollups' backfill has finished, which never changes back: history reads then
     /// stop asking ([`Store::rollups_cover`]).
     rollups_backfilled: Arc<AtomicBool>,
@@ -46,28 +59,23 @@ pub struct Store {
 
 impl Store {
     pub async fn connect(url: &str, acquire_timeout: Duration) -> Result<Self, sqlx::Error> {
-        // Statements are prepared once per connection, and PostgreSQL would switch one to a
-        // generic plan after five runs. For `message`, partitioned by day, a generic plan covers
-        // (and at each run locks) every partition: hundreds after a year, a planning stall of
-        // some 100 ms per connection, and slower runs after it. A plan made for each run's
-        // parameters keeps only the partitions of its time range, for a few microseconds of
-        // planning.
-        let options = url
-            .parse::<PgConnectOptions>()?
-            .options([("plan_cache_mode", "force_custom_plan")]);
+        let options = url.parse::<PgConnectOptions>()?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self::from_pool(pool))
-    }
-
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self {
+        // Opened as they are needed: an instance that draws no chart holds none.
+        let ranged_reads = PgPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options.options([("plan_cache_mode", "force_custom_plan")]));
+        Ok(Self {
             pool,
+            ranged_reads,
             rollups_backfilled: Arc::default(),
-        }
+        })
     }
 
     /// Whether the database answers at all.

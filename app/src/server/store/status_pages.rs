@@ -505,7 +505,7 @@ impl Store {
             points,
             STATUS_PAYLOAD_MAX_BYTES,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.ranged_reads)
         .await?;
         Ok(rows
             .into_iter()

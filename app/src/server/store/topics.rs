@@ -253,7 +253,7 @@ impl Store {
                     at as DateTime<Utc>,
                     place,
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.ranged_reads)
                 .await?
             }
             LogPage::After(position) => {
@@ -276,7 +276,7 @@ impl Store {
                     at as DateTime<Utc>,
                     place,
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&self.ranged_reads)
                 .await?
             }
         };

@@ -676,6 +676,7 @@ async fn web_router(
         status_pages: StatusPages::new(
             store.clone(),
             access,
+            series.clone(),
             settings.web.status_ttl,
             SiteInfo {
                 public_url: settings

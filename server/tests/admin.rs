@@ -593,6 +593,16 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         )
         .await;
     assert_eq!(created.status, 303);
+    // A series with the same id as the rule, which the series forms would rename or delete.
+    for n in 0..rule.parse::<i32>().unwrap() {
+        let filter = format!("guarded/{n}");
+        let fields = [
+            ("filter", filter.as_str()),
+            ("pointer", "/v"),
+            ("label", "Guarded"),
+        ];
+        post_expecting(&app, "/admin/series/add", &fields, "done=series_added").await;
+    }
     let snapshot = || async {
         let users: Vec<(String, String, bool, String)> = sqlx::query_as(
             "select name, role::text, disabled, password_hash from app_user order by id",
@@ -621,7 +631,12 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
                 .fetch_all(&app.db)
                 .await
                 .unwrap();
-        format!("{users:?} {rules:?} {liveness:?} {pages:?} {widgets:?}")
+        let series: Vec<(i32, String, String, String)> =
+            sqlx::query_as("select id, topic_filter, pointer, label from value_series order by id")
+                .fetch_all(&app.db)
+                .await
+                .unwrap();
+        format!("{users:?} {rules:?} {liveness:?} {pages:?} {widgets:?} {series:?}")
     };
     let mut outsiders = Vec::new();
     for role in [Role::Viewer, Role::Operator] {
@@ -646,13 +661,15 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         ("label", "x"),
         ("topic", "a"),
         ("direction", "up"),
+        ("pointer", "/taken"),
+        ("unit", "over"),
     ];
     let admin_forms: Vec<String> = lookout::startup::served_routes()
         .into_iter()
         .filter(|(method, path)| method == "POST" && path.starts_with("/admin/"))
         .map(|(_, path)| path)
         .collect();
-    assert_eq!(admin_forms.len(), 17);
+    assert_eq!(admin_forms.len(), 20);
     for (role, password, name) in &outsiders {
         app.forget_session();
         app.log_in(name, password).await;

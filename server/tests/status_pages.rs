@@ -949,3 +949,84 @@ async fn an_upgrade_keeps_public_exactly_what_published_pages_showed() {
     assert_eq!(roles, 2, "the roles' rules are untouched");
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_widget_bound_to_a_named_series_charts_each_intervals_average_from_its_rollups() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let topic = app.topic("plant/climate");
+    make_public(&app, &app.topic("plant/#")).await;
+    let topics = app.topic("plant/+");
+    for (pointer, outcome) in [
+        ("temp", "error=bad_series_field"),
+        ("/temp", "done=series_added"),
+    ] {
+        let fields = [
+            ("filter", topics.as_str()),
+            ("pointer", pointer),
+            ("label", "Temperature"),
+            ("unit", "°C"),
+        ];
+        post_expecting(&app, "/admin/series/add", &fields, outcome).await;
+    }
+
+    let slug = unique_name("series").to_lowercase().replace('_', "-");
+    let page = create_page(&app, &slug, "Climate").await;
+    for (label, pointer) in [("Named", "/temp"), ("Sampled", "/other")] {
+        let fields = [
+            ("kind", "sparkline"),
+            ("label", label),
+            ("topic", topic.as_str()),
+            ("pointer", pointer),
+        ];
+        add_widget(&app, page, &fields).await;
+    }
+    set_published(&app, page, &slug, "Climate", true).await;
+    let payloads: Vec<String> = [10, 20, 30]
+        .map(|value| format!(r#"{{"temp": {value}, "other": {value}}}"#))
+        .into();
+    let messages: Vec<(&str, &[u8], QoS, bool)> = payloads
+        .iter()
+        .map(|payload| (topic.as_str(), payload.as_bytes(), QoS::AtLeastOnce, false))
+        .collect();
+    publish(&messages).await;
+
+    // Stored, folded into the rollups (every 2 s) and then built into the page.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (named, sampled) = loop {
+        let snapshot = snapshot_built_after(&app, &slug, now_ms()).await;
+        let values = |label: &str| -> Vec<f64> {
+            let widget = snapshot["widgets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|widget| widget["label"] == label)
+                .unwrap_or_else(|| panic!("no widget {label}: {snapshot}"));
+            widget["series"]
+                .as_array()
+                .map(|points| {
+                    points
+                        .iter()
+                        .map(|p| p["value"].as_f64().unwrap())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (named, sampled) = (values("Named"), values("Sampled"));
+        if !named.is_empty() && sampled.contains(&30.0) {
+            break (named, sampled);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no series: {snapshot}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // The three values fall in one half-hour interval (or, rarely, straddle two): the named
+    // series gives their average, the sampled field the newest of each interval.
+    match named.as_slice() {
+        [average] => assert_eq!(*average, 20.0),
+        [first, second] => assert!(*first >= 10.0 && *second <= 30.0, "{named:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sampled.last(), Some(&30.0), "{sampled:?}");
+}

@@ -160,6 +160,7 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
     let cache = StatusPages::new(
         store.clone(),
         AccessPolicy::new(store.clone()),
+        SharedSeries::default(),
         Duration::from_secs(1),
         SiteInfo::default(),
     );

@@ -10,7 +10,9 @@
 
 pub mod render;
 
+use crate::domain::history::Resolution;
 use crate::domain::liveness::DeviceState;
+use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
     bound_value, level_of, Level, Shown, StatusRule, ThresholdWatch, WidgetKind, HISTORY_POINTS,
     SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
@@ -78,7 +80,8 @@ pub struct WidgetSnapshot {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_seen_ms: Option<i64>,
     /// The newest numeric value of each interval of the last day (of a history widget's range),
-    /// oldest first.
+    /// oldest first; for a widget bound to a named series, each interval's average from the
+    /// series' rollups.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub series: Vec<Point>,
     /// The series as drawn, so a page refreshing itself redraws without drawing code of its own.
@@ -199,6 +202,8 @@ pub struct StatusPages(Arc<Inner>);
 struct Inner {
     store: Store,
     access: AccessPolicy,
+    /// A widget bound to a named series reads its rollups.
+    series: SharedSeries,
     ttl: Duration,
     cache_control: HeaderValue,
     site: SiteInfo,
@@ -229,11 +234,18 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl StatusPages {
-    pub fn new(store: Store, access: AccessPolicy, ttl: Duration, site: SiteInfo) -> Self {
+    pub fn new(
+        store: Store,
+        access: AccessPolicy,
+        series: SharedSeries,
+        ttl: Duration,
+        site: SiteInfo,
+    ) -> Self {
         let cache_control = format!("public, max-age={}", ttl.as_secs());
         Self(Arc::new(Inner {
             store,
             access,
+            series,
             ttl,
             cache_control: HeaderValue::from_str(&cache_control)
                 .expect("digits are a valid header"),
@@ -432,14 +444,35 @@ impl StatusPages {
                 .collect()
         };
 
-        // One query per distinct (span, points): a page's sparklines share one.
+        // A widget bound to a named series (its topic's, its field) reads the series' rollups:
+        // each interval's exact average, whatever was stored. The others sample the messages, the
+        // newest value of each interval, one query per distinct (span, points): a page's
+        // sparklines share one.
+        let named = self.0.series.current();
+        let mut rolled: HashMap<i64, Vec<Point>> = HashMap::new();
         let mut series_queries: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
         for widget in &page.widgets {
-            if let Some(shape) = series_shape(widget) {
+            let Some((span_ms, points)) = series_shape(widget) else {
+                continue;
+            };
+            let spec = &widget.spec;
+            let series = named
+                .for_topic(&spec.topic)
+                .into_iter()
+                .find(|series| series.pointer == spec.pointer);
+            if let Some(series) = series {
+                let points = match store.topic_id(&spec.topic).await? {
+                    Some(id) => {
+                        rollup_points(store, id, series.id, span_ms, points, now_ms).await?
+                    }
+                    None => Vec::new(),
+                };
+                rolled.insert(widget.id, points);
+            } else {
                 series_queries
-                    .entry(shape)
+                    .entry((span_ms, points))
                     .or_default()
-                    .push(widget.spec.topic.clone());
+                    .push(spec.topic.clone());
             }
         }
         let mut samples: HashMap<((i64, i64), String), Vec<Sample>> = HashMap::new();
@@ -584,18 +617,21 @@ impl StatusPages {
                 _ => {}
             }
             if let Some(shape) = series_shape(widget) {
-                shown.series = samples
-                    .get(&(shape, spec.topic.clone()))
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|sample| {
-                        let value = bound_value(&sample.payload, &spec.pointer)?.as_number()?;
-                        Some(Point {
-                            at_ms: sample.received_at_ms,
-                            value,
+                shown.series = match rolled.remove(&widget.id) {
+                    Some(points) => points,
+                    None => samples
+                        .get(&(shape, spec.topic.clone()))
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|sample| {
+                            let value = bound_value(&sample.payload, &spec.pointer)?.as_number()?;
+                            Some(Point {
+                                at_ms: sample.received_at_ms,
+                                value,
+                            })
                         })
-                    })
-                    .collect();
+                        .collect(),
+                };
                 if spec.kind.draws_series() {
                     let (span_ms, points) = shape;
                     shown.plot = render::Plot::of(
@@ -733,6 +769,36 @@ impl StatusPages {
             snapshot,
         }
     }
+}
+
+/// The average of each interval of `span_ms / points` up to `now_ms` (intervals aligned as the
+/// sampled series' are) of topic `id`'s named `series`, each at its interval's middle, from the
+/// coarsest rollups whose buckets fit the interval whole.
+async fn rollup_points(
+    store: &Store,
+    id: i64,
+    series: i32,
+    span_ms: i64,
+    points: i64,
+    now_ms: i64,
+) -> Result<Vec<Point>, sqlx::Error> {
+    let step_ms = span_ms / points;
+    let resolution = [Resolution::Day, Resolution::Hour, Resolution::Minute]
+        .into_iter()
+        .find(|level| step_ms % level.width_ms() == 0)
+        .unwrap_or(Resolution::Minute);
+    let from_ms = (now_ms - span_ms).div_euclid(step_ms) * step_ms + step_ms;
+    let at = |ms| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let buckets = store
+        .value_buckets(id, series, resolution, at(from_ms), at(now_ms), step_ms)
+        .await?;
+    Ok(buckets
+        .into_iter()
+        .map(|bucket| Point {
+            at_ms: bucket.start_ms + step_ms / 2,
+            value: bucket.avg,
+        })
+        .collect())
 }
 
 /// The span and number of points of a widget's series, if it has one: a history widget's

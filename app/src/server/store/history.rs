@@ -626,9 +626,8 @@ impl Store {
         let Some(level) = resolution.level() else {
             return Ok(0);
         };
-        let mut deleted = 0;
-        loop {
-            let batch = sqlx::query!(
+        super::retention::delete_in_batches(|| async {
+            let deleted = sqlx::query!(
                 "delete from value_rollup \
                  where (topic_id, series, level, bucket) in ( \
                      select topic_id, series, level, bucket from value_rollup \
@@ -638,13 +637,10 @@ impl Store {
                 super::retention::DELETE_BATCH,
             )
             .execute(&self.pool)
-            .await?
-            .rows_affected();
-            deleted += batch;
-            if batch < super::retention::DELETE_BATCH as u64 {
-                return Ok(deleted);
-            }
-        }
+            .await?;
+            Ok(deleted.rows_affected())
+        })
+        .await
     }
 }
 

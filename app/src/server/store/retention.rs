@@ -11,6 +11,23 @@ pub const DELETE_BATCH: i64 = 10_000;
 /// The advisory lock of maintenance rounds ("lookout" and 1 in ASCII), shared by every instance.
 const MAINTENANCE_LOCK_KEY: i64 = 0x6c6f_6f6b_6f75_7401;
 
+/// Runs `delete`, a statement deleting at most [`DELETE_BATCH`] rows in a transaction of its
+/// own, again until one deletes fewer; returns how many rows went in all.
+pub(super) async fn delete_in_batches<F, Deleting>(mut delete: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Deleting,
+    Deleting: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut deleted = 0;
+    loop {
+        let batch = delete().await?;
+        deleted += batch;
+        if batch < DELETE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
 /// A partition of the `message` table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MessagePartition {
@@ -166,18 +183,14 @@ impl Store {
             "delete from {table} where ctid = any(array( \
                  select ctid from {table} where {topics} received_at < $1 limit $2))"
         );
-        let mut deleted = 0;
-        loop {
+        delete_in_batches(|| async {
             let mut query = sqlx::query(&sql).bind(before).bind(DELETE_BATCH);
             if let Some(ids) = topic_ids {
                 query = query.bind(ids);
             }
-            let batch = query.execute(&self.pool).await?.rows_affected();
-            deleted += batch;
-            if batch < DELETE_BATCH as u64 {
-                return Ok(deleted);
-            }
-        }
+            Ok(query.execute(&self.pool).await?.rows_affected())
+        })
+        .await
     }
 
     /// Takes the lock that lets one instance at a time run maintenance, or `None` when another

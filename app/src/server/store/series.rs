@@ -100,9 +100,8 @@ impl Store {
     /// [`DELETE_BATCH`](super::retention::DELETE_BATCH) rows; returns how many went. Ids are
     /// never given out again, so no new series can inherit them.
     pub async fn delete_orphan_rollups(&self) -> Result<u64, sqlx::Error> {
-        let mut deleted = 0;
-        loop {
-            let batch = sqlx::query!(
+        super::retention::delete_in_batches(|| async {
+            let deleted = sqlx::query!(
                 "delete from value_rollup \
                  where (topic_id, series, level, bucket) in ( \
                      select topic_id, series, level, bucket from value_rollup r \
@@ -112,12 +111,9 @@ impl Store {
                 super::retention::DELETE_BATCH,
             )
             .execute(&self.pool)
-            .await?
-            .rows_affected();
-            deleted += batch;
-            if batch < super::retention::DELETE_BATCH as u64 {
-                return Ok(deleted);
-            }
-        }
+            .await?;
+            Ok(deleted.rows_affected())
+        })
+        .await
     }
 }

@@ -202,6 +202,8 @@ pub async fn fold_rollups(
     status: IngestStatus,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
+    // What waited at the last count, and since when.
+    let mut waiting: (u64, Option<DateTime<Utc>>) = (0, None);
     for turn in 0u32.. {
         let error = match store.fold_rollup_deltas().await {
             Ok(_) => None,
@@ -211,20 +213,22 @@ pub async fn fold_rollups(
                 Some(failed.to_string())
             }
         };
-        if turn % FOLD_LOOKS == 0 || error.is_some() {
+        // Counted every few turns only: while the fold fails, what waits grows, and counting it
+        // at every turn would add a scan of it to each failure. The error shows at once.
+        if turn % FOLD_LOOKS == 0 {
             match store.rollup_deltas_waiting().await {
-                Ok((waiting, oldest)) => {
-                    let late = oldest.is_some_and(|oldest| Utc::now() - oldest > FOLD_LAG_SHOWN);
-                    let behind = (late || error.is_some()).then(|| RollupsBehind {
-                        waiting: waiting.max(0) as u64,
-                        oldest_ms: oldest.map(|oldest| oldest.timestamp_millis()),
-                        error: error.clone(),
-                    });
-                    status.set_rollups(waiting.max(0) as u64, behind);
-                }
+                Ok((count, oldest)) => waiting = (count.max(0) as u64, oldest),
                 Err(failed) => tracing::warn!(error = %failed, "counting the rollup deltas failed"),
             }
         }
+        let (count, oldest) = waiting;
+        let late = oldest.is_some_and(|oldest| Utc::now() - oldest > FOLD_LAG_SHOWN);
+        let behind = (late || error.is_some()).then(|| RollupsBehind {
+            waiting: count,
+            oldest_ms: oldest.map(|oldest| oldest.timestamp_millis()),
+            error,
+        });
+        status.set_rollups(count, behind);
         tokio::select! {
             _ = tokio::time::sleep(FOLD_INTERVAL) => {}
             _ = stopping.changed() => return,

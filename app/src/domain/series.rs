@@ -185,10 +185,6 @@ impl SeriesSet {
         self.defs.is_empty()
     }
 
-    pub fn defs(&self) -> &[SeriesDef] {
-        &self.defs
-    }
-
     /// What `topic`'s chart may show, and which of them it shows for `asked`: the series asked
     /// for when the topic has it; else its first named series, since a topic given names carries
     /// its numbers in fields; else its own number.

@@ -18,7 +18,7 @@ use leptos_router::{
 /// The HTML document around the application, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    content_security_policy(&options);
+    use_request_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -66,29 +66,19 @@ fn Hydration(options: LeptosOptions) -> impl IntoView {
     view! { <script type="module" nonce=leptos::nonce::use_nonce()>{script}</script> }
 }
 
-/// Scripts run only with this response's nonce (the hydration script carries it), and nothing
-/// of the page may be framed elsewhere. Set here because only the page knows its nonce.
+/// The page's scripts carry the nonce the server's header middleware made for this request
+/// (`server::page_policy`), which writes the policy allowing it. Provided over the one Leptos
+/// makes, so the hydration data scripts carry it too.
 #[cfg(feature = "ssr")]
-fn content_security_policy(options: &LeptosOptions) {
-    let (Some(nonce), Some(response)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) else {
-        return;
-    };
-    // `cargo leptos watch` reloads the page over a WebSocket of its own port.
-    let reload = if std::env::var_os("LEPTOS_WATCH").is_some() {
-        format!(" ws://{}:{}", options.site_addr.ip(), options.reload_port)
-    } else {
-        String::new()
-    };
-    let policy = format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
-         frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
-    );
-    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
-        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+fn use_request_nonce() {
+    let nonce = use_context::<axum::http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<server::page_policy::PageNonce>()
+            .cloned()
+    });
+    if let Some(nonce) = nonce {
+        provide_context(nonce.0);
     }
 }
 

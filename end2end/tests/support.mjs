@@ -130,6 +130,17 @@ export function collectErrors(page) {
     if (message.type() === 'error') errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(error.message));
+  // Every page carries a policy of its own (the one for everything else allows no script): name
+  // the document that did not, since the console only says what its policy blocked.
+  page.on('response', (response) => {
+    if (response.request().resourceType() !== 'document') return;
+    const headers = response.headers();
+    if (!(headers['content-type'] ?? '').startsWith('text/html')) return;
+    const policy = headers['content-security-policy'] ?? '';
+    if (!policy.includes('script-src')) {
+      errors.push(`${response.status()} ${response.url()} came with the policy "${policy}"`);
+    }
+  });
   return errors;
 }
 

@@ -209,7 +209,7 @@ pub async fn fold_rollups(
             Ok(_) => None,
             Err(failed) => {
                 tracing::warn!(error = %failed, retry_in = ?FOLD_INTERVAL,
-                    "folding values into the rollups failed; they wait in rollup_delta");
+                    "folding values into the rollups failed; they wait in rollup_pending");
                 Some(failed.to_string())
             }
         };

@@ -714,6 +714,14 @@ async fn web_router(
         .metrics_token
         .as_ref()
         .map(|token| MetricsToken::new(token.value.expose()));
+    // `cargo leptos watch` reloads its pages over a WebSocket of its own port.
+    let header_settings = web::HeaderSettings {
+        https: settings.web.is_https(),
+        reload: std::env::var_os("LEPTOS_WATCH").map(|_| {
+            let ip = leptos_options.site_addr.ip();
+            format!("ws://{ip}:{}", leptos_options.reload_port).into()
+        }),
+    };
     let metrics_router = Router::new()
         .route(
             METRICS,
@@ -722,7 +730,7 @@ async fn web_router(
         .with_state(state.clone())
         .layer(web::compression())
         .layer(middleware::from_fn_with_state(
-            settings.web.is_https(),
+            header_settings.clone(),
             web::security_headers,
         ));
     // On the main listener only with a token, and only when the metrics have no address of
@@ -779,7 +787,7 @@ async fn web_router(
             web::bounded_bodies,
         ))
         .layer(middleware::from_fn_with_state(
-            settings.web.is_https(),
+            header_settings,
             web::security_headers,
         ));
     Ok((router, metrics_router))

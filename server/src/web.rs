@@ -2,12 +2,14 @@
 //! rule that a request changing state must come from Lookout's own pages.
 
 use crate::config::WebSettings;
+use app::server::page_policy::{page_policy, PageNonce};
 use app::server::store::Store;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::time::Duration;
 use tower::layer::util::{Identity, Stack};
 use tower::util::{MapRequestLayer, MapResponseLayer};
@@ -59,10 +61,29 @@ pub async fn sessions(
         .with_expiry(Expiry::OnInactivity(idle)))
 }
 
-/// The headers that are right for every response. HTML pages set their own
-/// Content-Security-Policy (with the nonce of their scripts, see `app::shell`); anything else
-/// gets one that allows nothing.
-pub async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
+/// What [`security_headers`] needs to know of the deployment.
+#[derive(Clone, Debug, Default)]
+pub struct HeaderSettings {
+    /// Served over HTTPS: browsers are told to keep to it.
+    pub https: bool,
+    /// The address of `cargo leptos watch`'s reload socket, which its pages connect to.
+    pub reload: Option<Arc<str>>,
+}
+
+/// The policy of everything that is not a page: nothing may run or load.
+const NOTHING_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// The headers that are right for every response. Each request gets a nonce first
+/// ([`PageNonce`], the one its page's scripts carry, see `app::shell`): an HTML answer without a
+/// policy of its own (the status pages set theirs) gets the page policy allowing that nonce;
+/// anything else gets one that allows nothing.
+pub async fn security_headers(
+    State(settings): State<HeaderSettings>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let nonce = PageNonce::generate();
+    request.extensions_mut().insert(nonce.clone());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
@@ -76,12 +97,17 @@ pub async fn security_headers(State(https): State<bool>, request: Request, next:
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers
-        .entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(
-            "default-src 'none'; frame-ancestors 'none'",
-        ));
-    if https {
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let page = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|kind| kind.as_bytes().starts_with(b"text/html"));
+        let policy = page
+            .then(|| HeaderValue::from_str(&page_policy(&nonce, settings.reload.as_deref())).ok())
+            .flatten()
+            .unwrap_or(HeaderValue::from_static(NOTHING_POLICY));
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    if settings.https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),

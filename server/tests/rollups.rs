@@ -374,9 +374,9 @@ async fn a_batch_or_a_fold_that_fails_leaves_no_trace_and_counts_once_when_done_
     writer.write(&messages("1")).await.unwrap();
     // The last statement of the next batch fails, as a crash after it would leave it: nothing
     // of the batch may remain.
-    refuse_writes(&db, "rollup_delta").await;
+    refuse_writes(&db, "rollup_pending").await;
     assert!(writer.write(&messages("10")).await.is_err());
-    allow_writes(&db, "rollup_delta").await;
+    allow_writes(&db, "rollup_pending").await;
     let stored: i64 = sqlx::query_scalar("select count(*) from message")
         .fetch_one(&db)
         .await
@@ -389,14 +389,19 @@ async fn a_batch_or_a_fold_that_fails_leaves_no_trace_and_counts_once_when_done_
     refuse_writes(&db, "value_rollup_day").await;
     assert!(store.fold_rollup_deltas().await.is_err());
     allow_writes(&db, "value_rollup_day").await;
-    let (rollups, deltas): (i64, i64) = sqlx::query_as(
-        "select (select count(*) from value_rollup), (select count(*) from rollup_delta)",
+    let (rollups, batches, folds): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from value_rollup), (select count(*) from rollup_pending), \
+                (select sum(fold_count)::int8 from rollup_pending)",
     )
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!((rollups, deltas), (0, 4), "two batches of two topics wait");
-    assert_eq!(store.fold_rollup_deltas().await.unwrap(), Some(4));
+    assert_eq!(
+        (rollups, batches, folds),
+        (0, 2, 4),
+        "two batches of two topics wait"
+    );
+    assert_eq!(store.fold_rollup_deltas().await.unwrap(), Some(2));
     assert_eq!(store.fold_rollup_deltas().await.unwrap(), Some(0));
     let sums: Vec<(i64, f64)> =
         sqlx::query_as("select count, sum from value_rollup order by topic_id, level")
@@ -563,4 +568,56 @@ async fn every_chart_read_from_rollups_equals_the_one_read_from_raw_rows() {
             .count() as i64
     );
     assert_eq!(Resolution::Minute, HistoryRange::Days7.resolution());
+}
+
+#[tokio::test]
+async fn an_upgrade_folds_what_waited_in_the_old_delta_table() {
+    let url = fresh_database().await;
+    let db = PgPool::connect(&url).await.unwrap();
+    // The schema as the version with one row per delta left it.
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let older = std::env::temp_dir().join(support::unique_name("migrations"));
+    std::fs::create_dir_all(&older).unwrap();
+    for file in std::fs::read_dir(&all).unwrap() {
+        let file = file.unwrap();
+        let name = file.file_name().into_string().unwrap();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version < 20261206000020 {
+            std::fs::copy(file.path(), older.join(&name)).unwrap();
+        }
+    }
+    let before = sqlx::migrate::Migrator::new(older.as_path()).await.unwrap();
+    before.run(&db).await.unwrap();
+    std::fs::remove_dir_all(&older).unwrap();
+    let store = Store::connect(&url, Duration::from_secs(10)).await.unwrap();
+    store
+        .ensure_message_partitions((Utc::now() - TimeDelta::days(4)).date_naive(), 6)
+        .await
+        .unwrap();
+    // Stored messages and, for each, the delta that version's writer appended (one value
+    // each, several per minute and hour), none of them folded yet.
+    let mut random = Random(20);
+    let made: Vec<Made> = random_messages(&mut random, "upgrade", 600)
+        .into_iter()
+        .filter(|(_, _, payload)| payload[0] != b'{')
+        .collect();
+    store_without_rollups(&db, &made).await;
+    sqlx::query(
+        "insert into rollup_delta (topic_id, series, bucket, count, min, max, sum, first_at, \
+                                   first_value, last_at, last_value) \
+         select topic_id, 0, date_bin('1 minute', received_at, timestamptz 'epoch'), 1, value, \
+                value, value, received_at, value, received_at, value \
+         from message where value is not null",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+
+    store.migrate().await.unwrap();
+    assert_rollups_equal_raw(&store, &db).await;
+    let rollups: i64 = sqlx::query_scalar("select count(*) from value_rollup")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert!(rollups > 0, "nothing was folded");
 }

@@ -184,29 +184,56 @@ async fn an_unknown_path_is_a_404_page() {
 
 #[tokio::test]
 async fn pages_carry_security_headers_and_a_script_nonce_policy() {
-    let app = spawn_app().await;
-    let page = app.get("/").await;
-    let head = page.head.to_ascii_lowercase();
-    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
-    assert!(head.contains("x-frame-options: deny"), "{head}");
-    assert!(head.contains("referrer-policy: same-origin"), "{head}");
-    // The policy allows exactly the nonce the page's own scripts carry.
-    let nonce = page
-        .body
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the hydration script has a nonce");
+    let (app, _) = support::spawn_as_admin().await;
+    // Pages loaded with the main module, ones loaded lazily, and the page for nothing found.
+    for path in [
+        "/",
+        "/login",
+        "/admin/rules",
+        "/admin/pages",
+        "/no/such/page",
+    ] {
+        let page = app.get(path).await;
+        let head = page.head.to_ascii_lowercase();
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+        assert!(head.contains("x-frame-options: deny"), "{head}");
+        assert!(head.contains("referrer-policy: same-origin"), "{head}");
+        assert!([200, 404].contains(&page.status), "{path}: {}", page.head);
+        // The policy allows exactly the nonce every script of the page carries.
+        let nonces: Vec<&str> = page
+            .body
+            .split("nonce=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(
+            !nonces.is_empty(),
+            "{path}: the hydration script has a nonce"
+        );
+        assert!(
+            nonces.iter().all(|nonce| *nonce == nonces[0]),
+            "{path}: {nonces:?}"
+        );
+        assert!(
+            head.contains(&format!(
+                "script-src 'self' 'nonce-{}'",
+                nonces[0].to_ascii_lowercase()
+            )),
+            "{path}: {head}"
+        );
+        assert!(head.contains("frame-ancestors 'none'"), "{head}");
+        // Not served over HTTPS here, so no HSTS.
+        assert!(!head.contains("strict-transport-security"), "{head}");
+    }
+    // Anything else allows nothing.
+    let css = app.get("/theme.css").await;
     assert!(
-        head.contains(&format!(
-            "script-src 'self' 'nonce-{}'",
-            nonce.to_ascii_lowercase()
-        )),
-        "{head}"
+        css.head
+            .to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'"),
+        "{}",
+        css.head
     );
-    assert!(head.contains("frame-ancestors 'none'"), "{head}");
-    // Not served over HTTPS here, so no HSTS.
-    assert!(!head.contains("strict-transport-security"), "{head}");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ pub mod history;
 pub mod ingest_status;
 pub mod live_hub;
 pub mod liveness_edits;
+pub mod page_policy;
 pub mod rule_edits;
 pub mod series_edits;
 pub mod snapshot;

@@ -131,11 +131,10 @@ impl BatchWriter {
     /// Stores `batch` in one transaction: the messages, the latest row per topic with its
     /// message count, where the last message of a topic in the batch wins unless the stored one
     /// is newer, and the numbers (each payload's own, and those of the named series) folded per
-    /// minute into `rollup_delta`, which [`Store::fold_rollup_deltas`] takes into the rollups.
-    /// Nothing is
-    /// written unless all of it is. Batches written at the
-    /// same time by clones lock topic rows in the same order, so they wait for each other instead
-    /// of deadlocking.
+    /// minute into one row of `rollup_pending`, which [`Store::fold_rollup_deltas`] takes into the
+    /// rollups. Nothing is written unless all of it is. Batches written at the same time by
+    /// clones lock topic rows in the same order, so they wait for each other instead of
+    /// deadlocking.
     pub async fn write(&self, batch: &[NewMessage<'_>]) -> Result<(), sqlx::Error> {
         if batch.is_empty() {
             return Ok(());

@@ -1,6 +1,6 @@
 //! The SQL of a topic's values over time: buckets aggregated from the raw messages or from their
 //! rollups per minute, hour and UTC day (`value_rollup`); each batch's minutes appended to
-//! `rollup_delta` in the transaction that stores the batch, and folded into the rollups every few
+//! `rollup_pending` in the transaction that stores the batch, and folded into the rollups every few
 //! seconds; the background roll-up of messages stored before rollups existed; and each level's
 //! retention.
 
@@ -62,10 +62,28 @@ impl Fold {
 }
 
 /// A batch's values folded per topic, series and minute, as the writer appends them to
-/// `rollup_delta` in the batch's transaction ([`Store::fold_rollup_deltas`] takes them on).
+/// `rollup_pending` in the batch's transaction ([`Store::fold_rollup_deltas`] takes them on):
+/// one row per batch, its folds encoded in one value ([`RollupDeltas::encode`]), so what a batch
+/// costs the database does not grow with the topics and series it touched.
 #[derive(Debug, Default)]
 pub struct RollupDeltas {
     folds: BTreeMap<(i64, i32, DateTime<Utc>), Fold>,
+}
+
+/// The first byte of an encoded batch: the layout of what follows.
+const DELTAS_FORMAT: u8 = 1;
+
+/// One fold as encoded, little-endian: topic id (8 bytes), series (4), the minute's start in
+/// milliseconds (8), count (8), min, max and sum (8 each), the first value's receive time in
+/// microseconds (8, PostgreSQL's precision) and value (8), the last value's likewise (16).
+const DELTA_BYTES: usize = 84;
+
+/// Why an encoded batch could not be read back: only a bug or a hand-edited row makes one.
+#[derive(Debug, thiserror::Error)]
+#[error("rollup_pending row {id} cannot be read: {problem}")]
+pub struct UnreadableDeltas {
+    pub id: i64,
+    pub problem: &'static str,
 }
 
 impl RollupDeltas {
@@ -80,33 +98,95 @@ impl RollupDeltas {
             .or_insert_with(|| Fold::of(at, value));
     }
 
-    /// Appends the minutes to `rollup_delta` on `connection` (the batch's own transaction).
-    pub async fn append(self, connection: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-        if self.folds.is_empty() {
-            return Ok(());
+    /// The folds as `rollup_pending.folds` keeps them. Times are kept to the microsecond, as
+    /// PostgreSQL keeps them, so a value's first or last place compares as it would in SQL.
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(1 + self.folds.len() * DELTA_BYTES);
+        bytes.push(DELTAS_FORMAT);
+        for ((topic_id, series, bucket), fold) in &self.folds {
+            bytes.extend_from_slice(&topic_id.to_le_bytes());
+            bytes.extend_from_slice(&series.to_le_bytes());
+            bytes.extend_from_slice(&bucket.timestamp_millis().to_le_bytes());
+            bytes.extend_from_slice(&fold.count.to_le_bytes());
+            for number in [fold.min, fold.max, fold.sum] {
+                bytes.extend_from_slice(&number.to_le_bytes());
+            }
+            bytes.extend_from_slice(&fold.first_at.timestamp_micros().to_le_bytes());
+            bytes.extend_from_slice(&fold.first_value.to_le_bytes());
+            bytes.extend_from_slice(&fold.last_at.timestamp_micros().to_le_bytes());
+            bytes.extend_from_slice(&fold.last_value.to_le_bytes());
         }
-        let columns = Columns::of(
-            self.folds
-                .into_iter()
-                .map(|((topic_id, series, bucket), fold)| (topic_id, series, 1, bucket, fold)),
-        );
+        bytes
+    }
+
+    /// Reads what [`RollupDeltas::encode`] wrote into `batch`, each fold at its minute; all of
+    /// it or, if any of it is unreadable, nothing.
+    fn decode_into(id: i64, bytes: &[u8], batch: &mut RollupBatch) -> Result<(), UnreadableDeltas> {
+        let unreadable = |problem| UnreadableDeltas { id, problem };
+        let Some((&format, records)) = bytes.split_first() else {
+            return Err(unreadable("it is empty"));
+        };
+        if format != DELTAS_FORMAT {
+            return Err(unreadable("its format is unknown"));
+        }
+        if records.is_empty() || records.len() % DELTA_BYTES != 0 {
+            return Err(unreadable("its length is not a whole number of folds"));
+        }
+        let mut read = Vec::with_capacity(records.len() / DELTA_BYTES);
+        for record in records.chunks_exact(DELTA_BYTES) {
+            let mut at = 0;
+            let mut take = |width: usize| {
+                let field = &record[at..at + width];
+                at += width;
+                field
+            };
+            let i64_of = |field: &[u8]| i64::from_le_bytes(field.try_into().expect("8 bytes"));
+            let f64_of = |field: &[u8]| f64::from_le_bytes(field.try_into().expect("8 bytes"));
+            let topic_id = i64_of(take(8));
+            let series = i32::from_le_bytes(take(4).try_into().expect("4 bytes"));
+            let bucket = DateTime::from_timestamp_millis(i64_of(take(8)));
+            let count = i64_of(take(8));
+            let (min, max, sum) = (f64_of(take(8)), f64_of(take(8)), f64_of(take(8)));
+            let first_at = DateTime::from_timestamp_micros(i64_of(take(8)));
+            let first_value = f64_of(take(8));
+            let last_at = DateTime::from_timestamp_micros(i64_of(take(8)));
+            let last_value = f64_of(take(8));
+            let (Some(bucket), Some(first_at), Some(last_at)) = (bucket, first_at, last_at) else {
+                return Err(unreadable("it holds a time out of range"));
+            };
+            if count <= 0 {
+                return Err(unreadable("it holds an empty fold"));
+            }
+            let fold = Fold {
+                count,
+                min,
+                max,
+                sum,
+                first_at,
+                first_value,
+                last_at,
+                last_value,
+            };
+            read.push((topic_id, series, bucket, fold));
+        }
+        for (topic_id, series, bucket, fold) in read {
+            batch.add_fold(topic_id, series, bucket, fold);
+        }
+        Ok(())
+    }
+
+    /// Appends the batch's folds to `rollup_pending` on `connection` (the batch's own
+    /// transaction): one row, however many topics and series.
+    pub async fn append(self, connection: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+        let Some(oldest) = self.folds.values().map(|fold| fold.first_at).min() else {
+            return Ok(());
+        };
+        let fold_count = i32::try_from(self.folds.len()).unwrap_or(i32::MAX);
         sqlx::query!(
-            "insert into rollup_delta (topic_id, series, bucket, count, min, max, sum, first_at, \
-                                       first_value, last_at, last_value) \
-             select * from unnest($1::int8[], $2::int4[], $3::timestamptz[], $4::int8[], \
-                                  $5::float8[], $6::float8[], $7::float8[], $8::timestamptz[], \
-                                  $9::float8[], $10::timestamptz[], $11::float8[])",
-            &columns.topic_ids,
-            &columns.series,
-            &columns.buckets as &[DateTime<Utc>],
-            &columns.counts,
-            &columns.mins,
-            &columns.maxes,
-            &columns.sums,
-            &columns.first_ats as &[DateTime<Utc>],
-            &columns.first_values,
-            &columns.last_ats as &[DateTime<Utc>],
-            &columns.last_values,
+            "insert into rollup_pending (fold_count, oldest, folds) values ($1, $2, $3)",
+            fold_count,
+            oldest as DateTime<Utc>,
+            self.encode(),
         )
         .execute(connection)
         .await?;
@@ -274,8 +354,9 @@ impl From<BucketRow> for ValueBucket {
 /// maintenance lock's key ends in 1).
 const FOLD_LOCK_KEY: i64 = 0x6c6f_6f6b_6f75_7403;
 
-/// At most this many deltas one fold transaction takes: a bound on its memory and its locks
-/// however many piled up (after an outage of the fold, say).
+/// At most this many folds one fold transaction takes (more only when a single batch holds
+/// more): a bound on its memory and its locks however many piled up (after an outage of the
+/// fold, say).
 pub const FOLD_ROWS: i64 = 100_000;
 
 /// At most this many buckets a backfill step folds before merging them: a day of a large fleet
@@ -447,11 +528,15 @@ impl Store {
         Ok((row.oldest_recent, row.latest))
     }
 
-    /// Folds what batches appended to `rollup_delta` into the minutes, hours and days of
-    /// `value_rollup`, deleting each delta in the transaction that merges it, at most
-    /// [`FOLD_ROWS`] deltas per transaction, until none are left. One instance folds at a time
-    /// (an advisory lock held by the transaction): `None` when another one is folding now.
-    /// Returns how many deltas were folded.
+    /// Folds what batches appended to `rollup_pending` into the minutes, hours and days of
+    /// `value_rollup`, deleting each batch's row in the transaction that merges it, at most
+    /// [`FOLD_ROWS`] folds per transaction (and at least one batch), until none are left. One
+    /// instance folds at a time (an advisory lock held by the transaction): `None` when another
+    /// one is folding now. Returns how many batches were folded.
+    ///
+    /// A row that cannot be read (only a bug or a hand edit makes one) is deleted and logged
+    /// rather than left to stop every later fold: the messages it summed are stored all the
+    /// same.
     pub async fn fold_rollup_deltas(&self) -> Result<Option<u64>, sqlx::Error> {
         let mut folded = 0;
         loop {
@@ -469,48 +554,47 @@ impl Store {
             sqlx::query!("set local jit = off")
                 .execute(&mut *tx)
                 .await?;
+            // Oldest batches first, as many as keep the folds within the bound; the first one
+            // always, however large.
             let rows = sqlx::query!(
-                r#"delete from rollup_delta
-                   where ctid = any(array(select ctid from rollup_delta limit $1))
-                   returning topic_id as "topic_id!", series as "series!",
-                             bucket as "bucket!: DateTime<Utc>", count as "count!",
-                             min as "min!", max as "max!", sum as "sum!",
-                             first_at as "first_at!: DateTime<Utc>", first_value as "first_value!",
-                             last_at as "last_at!: DateTime<Utc>", last_value as "last_value!""#,
+                r#"delete from rollup_pending
+                   where id = any(array(
+                       select id from (
+                           select id, sum(fold_count) over (order by id) - fold_count as before
+                           from rollup_pending
+                           order by id
+                           limit $1) as oldest
+                       where before < $1))
+                   returning id as "id!", fold_count as "fold_count!", folds as "folds!""#,
                 FOLD_ROWS,
             )
             .fetch_all(&mut *tx)
             .await?;
             let taken = rows.len() as u64;
+            let folds: i64 = rows.iter().map(|row| i64::from(row.fold_count)).sum();
             let mut batch = RollupBatch::default();
             for row in rows {
-                let fold = Fold {
-                    count: row.count,
-                    min: row.min,
-                    max: row.max,
-                    sum: row.sum,
-                    first_at: row.first_at,
-                    first_value: row.first_value,
-                    last_at: row.last_at,
-                    last_value: row.last_value,
-                };
-                batch.add_fold(row.topic_id, row.series, row.bucket, fold);
+                if let Err(unreadable) = RollupDeltas::decode_into(row.id, &row.folds, &mut batch) {
+                    tracing::error!(error = %unreadable, "a batch's rollups are dropped");
+                }
             }
             batch.merge(&mut tx).await?;
             tx.commit().await?;
             folded += taken;
-            if taken < FOLD_ROWS as u64 {
+            // Fewer than the bound: nothing was left when this transaction looked.
+            if folds < FOLD_ROWS {
                 return Ok(Some(folded));
             }
         }
     }
 
-    /// How many deltas wait to be folded, and when the oldest of them was received: what the
-    /// rollups lag behind the stored messages.
+    /// How many folds wait to be taken into the rollups, and when the oldest of their values was
+    /// received: what the rollups lag behind the stored messages.
     pub async fn rollup_deltas_waiting(&self) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
         let row = sqlx::query!(
-            r#"select count(*) as "waiting!", min(first_at) as "oldest: DateTime<Utc>"
-               from rollup_delta"#
+            r#"select coalesce(sum(fold_count), 0)::int8 as "waiting!",
+                      min(oldest) as "oldest: DateTime<Utc>"
+               from rollup_pending"#
         )
         .fetch_one(&self.pool)
         .await?;
@@ -670,4 +754,76 @@ async fn roll_up_cursor(connection: &mut sqlx::PgConnection) -> Result<u64, sqlx
         .execute(&mut *connection)
         .await?;
     Ok(rolled_up)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(micros: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(micros).unwrap()
+    }
+
+    #[test]
+    fn a_batch_reads_back_as_it_was_folded() {
+        let mut deltas = RollupDeltas::default();
+        let mut expected = RollupBatch::default();
+        let start = 1_764_000_000_000_000;
+        for (n, (topic, series)) in [(1, OWN_NUMBER), (1, 3), (2, OWN_NUMBER), (1, 3)]
+            .into_iter()
+            .enumerate()
+        {
+            // Microsecond times, negative and odd values: what PostgreSQL would keep.
+            let when = at(start + n as i64 * 10_000_001);
+            let value = -1.5 * n as f64 + 0.1;
+            deltas.add(topic, series, when, value);
+            expected.add(topic, series, when, value);
+        }
+        let bytes = deltas.encode();
+        assert_eq!(
+            bytes.len(),
+            1 + 3 * DELTA_BYTES,
+            "one record per topic, series, minute"
+        );
+        let mut read = RollupBatch::default();
+        RollupDeltas::decode_into(7, &bytes, &mut read).unwrap();
+        assert_eq!(read.folds, expected.folds);
+    }
+
+    #[test]
+    fn a_damaged_batch_is_refused_and_never_read_in_part() {
+        let mut deltas = RollupDeltas::default();
+        deltas.add(1, OWN_NUMBER, at(1_764_000_000_000_000), 2.0);
+        let good = deltas.encode();
+        let mut unknown_format = good.clone();
+        unknown_format[0] = 9;
+        let mut out_of_range = good.clone();
+        // The first value's time: far past what a date can hold.
+        out_of_range[1 + 52..1 + 60].copy_from_slice(&i64::MAX.to_le_bytes());
+        let mut empty_fold = good.clone();
+        empty_fold[1 + 20..1 + 28].copy_from_slice(&0_i64.to_le_bytes());
+        // A good fold followed by a damaged one.
+        let mut second_damaged = good.clone();
+        second_damaged.extend_from_slice(&out_of_range[1..]);
+        for (bytes, problem) in [
+            (Vec::new(), "it is empty"),
+            (
+                vec![DELTAS_FORMAT],
+                "its length is not a whole number of folds",
+            ),
+            (
+                good[..good.len() - 1].to_vec(),
+                "its length is not a whole number of folds",
+            ),
+            (unknown_format, "its format is unknown"),
+            (out_of_range, "it holds a time out of range"),
+            (empty_fold, "it holds an empty fold"),
+            (second_damaged, "it holds a time out of range"),
+        ] {
+            let mut read = RollupBatch::default();
+            let refused = RollupDeltas::decode_into(7, &bytes, &mut read).unwrap_err();
+            assert_eq!((refused.id, refused.problem), (7, problem));
+            assert!(read.is_empty());
+        }
+    }
 }

@@ -575,20 +575,7 @@ async fn an_upgrade_folds_what_waited_in_the_old_delta_table() {
     let url = fresh_database().await;
     let db = PgPool::connect(&url).await.unwrap();
     // The schema as the version with one row per delta left it.
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let older = std::env::temp_dir().join(support::unique_name("migrations"));
-    std::fs::create_dir_all(&older).unwrap();
-    for file in std::fs::read_dir(&all).unwrap() {
-        let file = file.unwrap();
-        let name = file.file_name().into_string().unwrap();
-        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
-        if version < 20261206000020 {
-            std::fs::copy(file.path(), older.join(&name)).unwrap();
-        }
-    }
-    let before = sqlx::migrate::Migrator::new(older.as_path()).await.unwrap();
-    before.run(&db).await.unwrap();
-    std::fs::remove_dir_all(&older).unwrap();
+    support::migrate_before(&db, 20261206000020).await;
     let store = Store::connect(&url, Duration::from_secs(10)).await.unwrap();
     store
         .ensure_message_partitions((Utc::now() - TimeDelta::days(4)).date_naive(), 6)

@@ -895,20 +895,7 @@ async fn an_upgrade_keeps_public_exactly_what_published_pages_showed() {
     let url = support::fresh_database().await;
     let db = sqlx::PgPool::connect(&url).await.unwrap();
     // The schema as it was before the public audience: the migrations older than it.
-    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let older = std::env::temp_dir().join(unique_name("migrations"));
-    std::fs::create_dir_all(&older).unwrap();
-    for file in std::fs::read_dir(&all).unwrap() {
-        let file = file.unwrap();
-        let name = file.file_name().into_string().unwrap();
-        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
-        if version < 20261204000011 {
-            std::fs::copy(file.path(), older.join(&name)).unwrap();
-        }
-    }
-    let before = sqlx::migrate::Migrator::new(older.as_path()).await.unwrap();
-    before.run(&db).await.unwrap();
-    std::fs::remove_dir_all(&older).unwrap();
+    support::migrate_before(&db, 20261204000011).await;
     for sql in [
         "insert into status_page (slug, title, published) values ('live', 'Live', true), \
          ('draft', 'Draft', false)",

@@ -46,6 +46,25 @@ pub fn unique_name(kind: &str) -> String {
     )
 }
 
+/// Applies the migrations older than `version` to `db`: the schema an earlier version of
+/// Lookout left, for a test of the upgrade from it.
+pub async fn migrate_before(db: &PgPool, version: i64) {
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let older = std::env::temp_dir().join(unique_name("migrations"));
+    std::fs::create_dir_all(&older).unwrap();
+    for file in std::fs::read_dir(&all).unwrap() {
+        let file = file.unwrap();
+        let name = file.file_name().into_string().unwrap();
+        let file_version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if file_version < version {
+            std::fs::copy(file.path(), older.join(&name)).unwrap();
+        }
+    }
+    let before = sqlx::migrate::Migrator::new(older.as_path()).await.unwrap();
+    before.run(db).await.unwrap();
+    std::fs::remove_dir_all(&older).unwrap();
+}
+
 /// Creates an empty database on the shared test server and returns its URL.
 pub async fn fresh_database() -> String {
     fresh_database_on(&admin_database_url()).await

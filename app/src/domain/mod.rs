@@ -1,10 +1,12 @@
 //! Plain data and rules, the same in the server and in the browser: topics and their filters,
 //! payloads, roles and accounts, device liveness, availability from recorded transitions (uptime),
-//! status page specs, how times and values read, and what server functions and forms answer.
+//! status page specs, when alerts fire and how their notices read, how times and values read,
+//! and what server functions and forms answer.
 //! Nothing here knows the database, the request or a page: this layer uses no other layer of the
 //! crate (`scripts/check-layers.py` keeps it so).
 
 pub mod accounts;
+pub mod alerting;
 pub mod answer;
 pub mod chart;
 pub mod device_list;
@@ -13,6 +15,7 @@ pub mod ingest_status;
 pub mod live;
 pub mod liveness;
 pub mod message_log;
+pub mod notice;
 pub mod outcome;
 pub mod payload;
 pub mod publish;

@@ -143,7 +143,8 @@ for range in "${ranges[@]}"; do
   # reference) and from the rollup level Lookout reads for this range.
   read -r from_ms to_ms bucket_ms < <(python3 -c '
 import json, sys
-h = json.load(open(sys.argv[1]))
+# The answer holds the chart under "history", beside the series the topic offers.
+h = json.load(open(sys.argv[1]))["history"]
 print(h["from_ms"], h["to_ms"], h["bucket_ms"])' "$run/api-$range.json")
   cat >"$run/raw-$range.sql" <<SQL
 select date_bin($bucket_ms * interval '1 millisecond', received_at, timestamptz 'epoch'),
@@ -177,7 +178,7 @@ for rng in ranges:
     rows = [line.split() for line in open(f"{run}/api-{rng}.times")]
     api = sorted(float(s) * 1000 for s, _ in rows)
     size = int(rows[0][1])
-    history = json.load(open(f"{run}/api-{rng}.json"))
+    history = json.load(open(f"{run}/api-{rng}.json"))["history"]
     charted = sum(b["count"] for b in history["buckets"])
     raw = sorted(int(line.split()[2]) / 1000
                  for path in glob.glob(f"{run}/raw-{rng}.*") if not path.endswith((".sql", ".pgbench"))

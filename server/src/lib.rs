@@ -13,6 +13,7 @@ pub mod leave_group;
 pub mod live;
 pub mod login;
 pub mod maintenance;
+pub mod notify;
 pub mod pem;
 pub mod publish;
 pub mod startup;

@@ -5,10 +5,7 @@
 
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
 use async_tungstenite::tungstenite::http::HeaderValue;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
-use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -28,20 +25,7 @@ impl WebSocketFront {
 
     /// Relays `wss://localhost:{port}/mqtt`, presenting the given server certificate.
     pub async fn tls(broker_port: u16, cert: &Path, key: &Path) -> Self {
-        let chain = CertificateDer::pem_file_iter(cert)
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(key).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-        Self::start(broker_port, Some(TlsAcceptor::from(Arc::new(config)))).await
+        Self::start(broker_port, Some(super::services::tls_acceptor(cert, key))).await
     }
 
     async fn start(broker_port: u16, tls: Option<TlsAcceptor>) -> Self {

@@ -150,6 +150,11 @@ pub fn App() -> impl IntoView {
                     view={Lazy::<SeriesRoute>::new()}
                     ssr=SsrMode::Async
                 />
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("alerts"))
+                    view={Lazy::<AlertsRoute>::new()}
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }
@@ -196,3 +201,4 @@ page_loaded_when_opened!(
     pages::admin::device_rules::DeviceRulesPage
 );
 page_loaded_when_opened!(SeriesRoute, pages::admin::series::SeriesPage);
+page_loaded_when_opened!(AlertsRoute, pages::admin::alerts::AlertsPage);

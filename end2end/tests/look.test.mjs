@@ -48,6 +48,19 @@ before(async () => {
   await cell('filter').fill(`${prefix}/plant/+`);
   await cell('interval').fill('60');
   await Promise.all([page.waitForURL(/done=device_rule_added$/), page.locator('form#new-device-rule button[type="submit"]').click()]);
+  // A channel and a rule, so the alerts page shows one of each.
+  await page.goto(`${lookout.url}/admin/alerts`);
+  await page.click('summary:has-text("Add a channel")');
+  await page.fill('[form="new-channel"][name="name"]', 'Operations chat');
+  await page.fill('[form="new-channel"][name="url"]', 'https://hooks.example.com/services/a-rather-long-token-of-the-chat-service');
+  await Promise.all([page.waitForURL(/done=channel_added$/), page.click('form#new-channel button')]);
+  await page.click('summary:has-text("Add a rule")');
+  await page.fill('[form="new-alert-rule"][name="name"]', 'Boiler too hot');
+  await page.fill('[form="new-alert-rule"][name="topics"]', `${prefix}/plant/boiler`);
+  await page.fill('[form="new-alert-rule"][name="pointer"]', '/temp');
+  await page.fill('[form="new-alert-rule"][name="trigger"]', '90');
+  await page.check('[form="new-alert-rule"][name="channel"]');
+  await Promise.all([page.waitForURL(/done=alert_rule_added$/), page.click('form#new-alert-rule button')]);
   await page.goto(`${lookout.url}/admin/pages`);
   await page.fill('input[name="slug"]', slug);
   await page.fill('input[name="title"]', 'Plant look');
@@ -94,6 +107,7 @@ function pages() {
     { name: 'device-rules', path: '/admin/devices', signedIn: true },
     { name: 'series', path: '/admin/series', signedIn: true },
     { name: 'status-pages', path: '/admin/pages', signedIn: true },
+    { name: 'alerts', path: '/admin/alerts', signedIn: true },
     { name: 'status-editor', path: editorPath, signedIn: true },
     { name: 'not-found', path: '/no/such/page', signedIn: true },
     { name: 'login', path: '/login', signedIn: false },

@@ -1,10 +1,11 @@
 //! The form posts of the admin pages (`app::pages::admin`): plain HTML forms, so they work
 //! without JavaScript. Each one changes something through `app::server::accounts`,
 //! `app::server::rule_edits`, `app::server::liveness_edits`, `app::server::series_edits` or
-//! `app::server::status_edits` (which check and audit) and redirects back to its page with the outcome's code. Only admins get here:
+//! `app::server::status_edits` or `app::server::alert_edits` (which check and audit) and redirects back to its page with the outcome's code. Only admins get here:
 //! the paths start with `/admin`, which the access policy keeps for them.
 
 use app::domain::accounts::User;
+use app::domain::alert_rule::{ChannelText, RuleForm};
 use app::domain::liveness::{RuleProblem, RuleText};
 use app::domain::outcome::Outcome;
 use app::domain::roles::{Audience, Permission, Role};
@@ -13,6 +14,7 @@ use app::domain::status_page::{PageSpec, WidgetText};
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::Visitor;
 use app::server::accounts::{self, AccountError};
+use app::server::alert_edits::{self, AlertEditError};
 use app::server::liveness_edits::{self, LivenessRuleError};
 use app::server::rule_edits::{self, RuleError};
 use app::server::series_edits::{self, SeriesError};
@@ -40,6 +42,13 @@ pub const DELETE_DEVICE_RULE: &str = "/admin/devices/delete";
 pub const ADD_SERIES: &str = "/admin/series/add";
 pub const RENAME_SERIES: &str = "/admin/series/change";
 pub const DELETE_SERIES: &str = "/admin/series/delete";
+pub const ADD_ALERT_RULE: &str = "/admin/alerts/rules/add";
+pub const CHANGE_ALERT_RULE: &str = "/admin/alerts/rules/change";
+pub const DELETE_ALERT_RULE: &str = "/admin/alerts/rules/delete";
+pub const ADD_CHANNEL: &str = "/admin/alerts/channels/add";
+pub const CHANGE_CHANNEL: &str = "/admin/alerts/channels/change";
+pub const DELETE_CHANNEL: &str = "/admin/alerts/channels/delete";
+pub const TEST_CHANNEL: &str = "/admin/alerts/channels/test";
 
 /// Every field is optional text, so a malformed post still gets the page back with a message
 /// rather than a bare 422.
@@ -76,6 +85,14 @@ pub struct AdminForm {
     label: String,
     #[serde(default)]
     unit: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    template: String,
+    #[serde(default)]
+    enabled: String,
 }
 
 impl AdminForm {
@@ -743,4 +760,166 @@ pub async fn move_widget(
     };
     let outcome = outcome.await;
     widget_back(&form, outcome)
+}
+
+fn alert_outcome(error: AlertEditError) -> Outcome {
+    match error {
+        AlertEditError::Invalid(problem) => Outcome::Alert(problem),
+        AlertEditError::NameTaken => Outcome::AlertNameTaken,
+        AlertEditError::Full => Outcome::TooManyAlerts,
+        AlertEditError::Unknown => Outcome::UnknownAlert,
+        AlertEditError::Database(error) => {
+            tracing::error!(%error, "an admin change to alerts failed");
+            Outcome::Unavailable
+        }
+    }
+}
+
+const ALERTS: &str = "/admin/alerts";
+
+/// The fields of a rule's form, read as pairs: its channels are a repeated field.
+fn rule_form(pairs: &[(String, String)]) -> (RuleForm, String, String) {
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+    (RuleForm::from_pairs(pairs), field("form_id"), field("id"))
+}
+
+/// `POST /admin/alerts/rules/add`: the fields of `domain::alert_rule::RuleForm`.
+pub async fn add_alert_rule(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let (form, form_id, _) = rule_form(&pairs);
+    let outcome = alert_edits::add_rule(
+        &state.store,
+        acting.actor(),
+        form.text(),
+        form.channels.clone(),
+    )
+    .await
+    .map(|_| Outcome::AlertRuleAdded)
+    .map_err(alert_outcome);
+    back(ALERTS, &form_id, outcome)
+}
+
+/// `POST /admin/alerts/rules/change`: id, and the fields of a new rule with `enabled`.
+pub async fn change_alert_rule(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let (form, form_id, id) = rule_form(&pairs);
+    let outcome = async {
+        let id = id.trim().parse().map_err(|_| Outcome::BadForm)?;
+        alert_edits::change_rule(
+            &state.store,
+            acting.actor(),
+            id,
+            form.text(),
+            form.channels.clone(),
+            form.enabled,
+        )
+        .await
+        .map_err(alert_outcome)?;
+        Ok(Outcome::AlertRuleChanged)
+    };
+    back(ALERTS, &form_id, outcome.await)
+}
+
+/// `POST /admin/alerts/rules/delete`: id.
+pub async fn delete_alert_rule(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome = async {
+        let id = form.id()?;
+        alert_edits::delete_rule(&state.store, acting.actor(), id)
+            .await
+            .map_err(alert_outcome)?;
+        Ok(Outcome::AlertRuleDeleted)
+    };
+    back(ALERTS, &form.form_id, outcome.await)
+}
+
+impl AdminForm {
+    /// A channel as typed (checked by `app::domain::alert_rule`).
+    fn channel(&self) -> ChannelText<'_> {
+        ChannelText {
+            name: &self.name,
+            format: &self.format,
+            url: &self.url,
+            template: &self.template,
+        }
+    }
+}
+
+/// `POST /admin/alerts/channels/add`: name, format, url, template.
+pub async fn add_channel(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome = alert_edits::add_channel(&state.store, acting.actor(), form.channel())
+        .await
+        .map(|_| Outcome::ChannelAdded)
+        .map_err(alert_outcome);
+    back(ALERTS, &form.form_id, outcome)
+}
+
+/// `POST /admin/alerts/channels/change`: id, name, format, url, template, enabled.
+pub async fn change_channel(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome = async {
+        let id = form.id()?;
+        let enabled = form.enabled == "on";
+        alert_edits::change_channel(&state.store, acting.actor(), id, form.channel(), enabled)
+            .await
+            .map_err(alert_outcome)?;
+        Ok(Outcome::ChannelChanged)
+    };
+    back(ALERTS, &form.form_id, outcome.await)
+}
+
+/// `POST /admin/alerts/channels/delete`: id.
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome = async {
+        let id = form.id()?;
+        alert_edits::delete_channel(&state.store, acting.actor(), id)
+            .await
+            .map_err(alert_outcome)?;
+        Ok(Outcome::ChannelDeleted)
+    };
+    back(ALERTS, &form.form_id, outcome.await)
+}
+
+/// `POST /admin/alerts/channels/test`: id. The test goes through the outbox like any notice,
+/// so what it shows is what a real alert would meet.
+pub async fn test_channel(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<AdminForm>,
+) -> Response {
+    let outcome = async {
+        let id = form.id()?;
+        alert_edits::test_channel(&state.store, acting.actor(), id)
+            .await
+            .map_err(alert_outcome)?;
+        state.outbox.notify_one();
+        Ok(Outcome::ChannelTestQueued)
+    };
+    back(ALERTS, &form.form_id, outcome.await)
 }

@@ -2,7 +2,13 @@
 //! maintenance, publishing from the dashboard, and the zero-set-up demo. `main.rs` only parses the command line; tests start the same
 //! [`startup::Application`].
 
+// The router's view types nest a level per route; with a dozen routes Leptos' pages exceed the
+// compiler's default depth of 128 when it lays out their async blocks.
+#![recursion_limit = "256"]
+
 pub mod admin;
+pub mod alert_outbox;
+pub mod alerts;
 pub mod config;
 pub mod connections;
 pub mod demo;

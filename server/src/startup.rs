@@ -5,8 +5,8 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::{Broker, Intake, LiveFeed, PublishConnection, Publisher};
 use crate::{
-    admin, connections, embedded_site, https, live, login, maintenance, publish, status_pages,
-    theme, uptime_watch, web, writer,
+    admin, alert_outbox, connections, embedded_site, https, live, login, maintenance, notify,
+    publish, status_pages, theme, uptime_watch, web, writer,
 };
 use app::domain::series::SharedSeries;
 use app::pages::admin::status_pages as status_editor;
@@ -130,10 +130,27 @@ impl Application {
             series.clone(),
             stopping.subscribe(),
         ));
+        let outbox = Arc::new(tokio::sync::Notify::new());
+        let alerts = uptime_watch::AlertsOutput {
+            wake: outbox.clone(),
+            link_base: settings
+                .web
+                .public_url
+                .as_ref()
+                .map(|url| url.value.to_string())
+                .unwrap_or_default(),
+        };
+        tokio::spawn(alert_outbox::run(
+            store.clone(),
+            notify::Sender::with_system_roots(),
+            alerts.wake.clone(),
+            stopping.subscribe(),
+        ));
         tokio::spawn(uptime_watch::run(
             store.clone(),
             status.clone(),
             hub.clone(),
+            alerts,
             stopping.subscribe(),
         ));
         // In a shared group ingest gets only this instance's share of the messages: the live
@@ -190,6 +207,7 @@ impl Application {
             hub.clone(),
             publisher,
             series,
+            outbox,
         )
         .await?;
         let mut tasks = running.disarm();
@@ -607,6 +625,13 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(admin::ADD_SERIES, admin::add_series),
         on_post(admin::RENAME_SERIES, admin::rename_series),
         on_post(admin::DELETE_SERIES, admin::delete_series),
+        on_post(admin::ADD_ALERT_RULE, admin::add_alert_rule),
+        on_post(admin::CHANGE_ALERT_RULE, admin::change_alert_rule),
+        on_post(admin::DELETE_ALERT_RULE, admin::delete_alert_rule),
+        on_post(admin::ADD_CHANNEL, admin::add_channel),
+        on_post(admin::CHANGE_CHANNEL, admin::change_channel),
+        on_post(admin::DELETE_CHANNEL, admin::delete_channel),
+        on_post(admin::TEST_CHANNEL, admin::test_channel),
         // Public status pages (app::server::snapshot) and their editor's forms
         // (app::pages::admin::status_pages).
         on_get(status_pages::ROUTE, status_pages::serve),
@@ -658,6 +683,7 @@ async fn web_router(
     live: LiveHub,
     publisher: Publisher,
     series: SharedSeries,
+    outbox: Arc<tokio::sync::Notify>,
 ) -> Result<(Router, Router), ConfigError> {
     // Leptos reads its own LEPTOS_* variables (set by cargo-leptos in development); the address
     // it is told about is ours.
@@ -691,6 +717,7 @@ async fn web_router(
         ingest,
         live,
         series,
+        outbox,
     });
     tokio::spawn(record_status_changes(state.status_pages.clone()));
     let sessions = web::sessions(&state.store, &settings.web)

@@ -13,11 +13,15 @@
 //!   storage works; an outage of either, or of Lookout, leaves a gap. Silences are measured from
 //!   when it could see again, so Lookout's own outage never marks devices down.
 //!
+//! The alert engine (`alerts.rs`) runs inside the watcher, fed the same messages, the same
+//! recorded changes and the same sight, so alerts and uptime bars never disagree on a device.
+//!
 //! One instance watches: the holder of a PostgreSQL advisory lock on a connection of its own. The
 //! others try to take over every [`TAKE_OVER_EVERY`]; the one that does reads the last recorded
 //! states and carries on, so a failover records nothing twice (a state equal to the last
 //! recorded one is never recorded).
 
+use crate::alerts::{Engine, Sight};
 use app::domain::accounts::User;
 use app::domain::liveness::LivenessRule;
 use app::domain::roles::Role;
@@ -35,7 +39,7 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::MissedTickBehavior;
 
 /// How often the watcher looks at every device and extends its stretch of sight.
@@ -48,6 +52,7 @@ pub async fn run(
     store: Store,
     status: IngestStatus,
     hub: LiveHub,
+    alerts: AlertsOutput,
     mut stopping: watch::Receiver<bool>,
 ) {
     loop {
@@ -55,6 +60,14 @@ pub async fn run(
             Ok(Some(lock)) => {
                 tracing::info!("watching devices' uptime");
                 let mut watcher = Watcher::new(store.clone(), status.clone(), lock);
+                match Engine::start(store.clone(), alerts.wake.clone(), alerts.link_base.clone())
+                    .await
+                {
+                    Ok(engine) => watcher.alerts = Some(engine),
+                    Err(error) => {
+                        tracing::warn!(error = %format!("{error:#}"), "reading alert states failed")
+                    }
+                }
                 match watcher.watch(&hub, &mut stopping).await {
                     Ok(()) => return,
                     Err(error) => {
@@ -73,8 +86,18 @@ pub async fn run(
     }
 }
 
+/// Where the alert engine's notices go: the outbox's sender to wake, and the links' prefix.
+#[derive(Clone, Debug, Default)]
+pub struct AlertsOutput {
+    pub wake: Arc<Notify>,
+    pub link_base: String,
+}
+
 struct Watcher {
     store: Store,
+    /// `None` only when its states could not be read: then uptime is watched without alerts
+    /// until the next take-over.
+    alerts: Option<Engine>,
     status: IngestStatus,
     lock: WatchLock,
     /// Each device's state as recorded last, and since when.
@@ -83,6 +106,8 @@ struct Watcher {
     /// What uptime widgets bound to a topic watch, by key, and each one's level as recorded
     /// last, and since when.
     watches: Vec<(String, ThresholdWatch)>,
+    /// The topics the alert rules read, as subscribed.
+    alert_filters: Vec<TopicFilter>,
     levels: HashMap<String, (Level, i64)>,
     /// The stretch of sight being extended and when it began; `None` while Lookout cannot see.
     span: Option<(i64, DateTime<Utc>)>,
@@ -92,11 +117,13 @@ impl Watcher {
     fn new(store: Store, status: IngestStatus, lock: WatchLock) -> Self {
         Self {
             store,
+            alerts: None,
             status,
             lock,
             last: HashMap::new(),
             rules: Vec::new(),
             watches: Vec::new(),
+            alert_filters: Vec::new(),
             levels: HashMap::new(),
             span: None,
         }
@@ -144,7 +171,18 @@ impl Watcher {
                         .into_iter()
                         .map(|watch| (watch.key(), watch))
                         .collect();
-                    if rules != self.rules || watches != self.watches || subscription.is_none() {
+                    if let Some(engine) = &mut self.alerts {
+                        engine
+                            .refresh_rules(&self.last, Utc::now().timestamp_millis())
+                            .await?;
+                    }
+                    let alert_filters =
+                        self.alerts.as_ref().map(Engine::filters).unwrap_or_default();
+                    if rules != self.rules
+                        || watches != self.watches
+                        || alert_filters != self.alert_filters
+                        || subscription.is_none()
+                    {
                         let filters = rules
                             .iter()
                             .flat_map(|rule| {
@@ -154,7 +192,9 @@ impl Watcher {
                             .chain(watches.iter().filter_map(|(_, watch)| {
                                 TopicFilter::parse(&watch.topic).ok()
                             }))
+                            .chain(alert_filters.iter().cloned())
                             .collect();
+                        self.alert_filters = alert_filters;
                         subscription = Some(hub.subscribe(filters, gate.clone(), None));
                         self.rules = rules;
                         self.watches = watches;
@@ -188,12 +228,27 @@ impl Watcher {
                         for (key, level, words) in levels {
                             self.record_level(key, level, at_ms, &words).await?;
                         }
+                        if let Some(engine) = &mut self.alerts {
+                            engine.message(&event.topic, &event.payload, at_ms).await?;
+                        }
                     }
                     Some(Delivery::Message(_)) => {}
                     // Missed messages: a look finds what they changed.
                     Some(Delivery::Resync(_)) => self.look().await?,
                     None => return Ok(()),
                 },
+                _ = until(self.alerts.as_ref().and_then(Engine::next_deadline_ms)) => {
+                    // A deadline may fall between looks just after the broker went away: look
+                    // first, so that a silence Lookout could not observe holds.
+                    let seeing =
+                        self.status.is_fully_connected() && !self.status.is_storage_failing();
+                    if self.alerts.as_ref().is_some_and(|engine| engine.is_seeing() != seeing) {
+                        self.look().await?;
+                    }
+                    if let Some(engine) = &mut self.alerts {
+                        engine.due(Utc::now().timestamp_millis()).await?;
+                    }
+                }
                 _ = stopping.changed() => {
                     if let Some((id, _)) = self.span {
                         self.store.extend_watch_span(id, Utc::now()).await?;
@@ -217,6 +272,15 @@ impl Watcher {
             // Not seeing: the stretch ended at its last extension, and states are held.
             (_, false) => None,
         };
+        if let Some(engine) = &mut self.alerts {
+            let view = self.status.view();
+            let sight = Sight {
+                seeing,
+                storage_failing: self.status.is_storage_failing(),
+                behind_seconds: view.storage_lag_ms as f64 / 1000.0,
+            };
+            engine.sight(sight, now.timestamp_millis()).await?;
+        }
         let Some((_, seeing_since)) = self.span else {
             return Ok(());
         };
@@ -295,8 +359,29 @@ impl Watcher {
             tracing::debug!(rule = key.0, device = %key.1, state = ?change.state,
                 cause = %change.cause, "device changed state");
         }
+        if let Some(engine) = &mut self.alerts {
+            engine
+                .device_changed(
+                    &key,
+                    change.state,
+                    change.at_ms,
+                    Utc::now().timestamp_millis(),
+                )
+                .await?;
+        }
         self.last.insert(key, (change.state, change.at_ms));
         Ok(())
+    }
+}
+
+/// Sleeps until `deadline_ms` (now when it has passed), or forever without one.
+async fn until(deadline_ms: Option<i64>) {
+    match deadline_ms {
+        Some(at) => {
+            let wait = at - Utc::now().timestamp_millis();
+            tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await
+        }
+        None => std::future::pending().await,
     }
 }
 

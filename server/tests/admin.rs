@@ -636,7 +636,13 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
                 .fetch_all(&app.db)
                 .await
                 .unwrap();
-        format!("{users:?} {rules:?} {liveness:?} {pages:?} {widgets:?} {series:?}")
+        let alerts: Vec<(String,)> = sqlx::query_as(
+            "select name from alert_rule union all select name || url from alert_channel",
+        )
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        format!("{users:?} {rules:?} {liveness:?} {pages:?} {widgets:?} {series:?} {alerts:?}")
     };
     let mut outsiders = Vec::new();
     for role in [Role::Viewer, Role::Operator] {
@@ -663,13 +669,17 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         ("direction", "up"),
         ("pointer", "/taken"),
         ("unit", "over"),
+        ("format", "webhook"),
+        ("url", "http://127.0.0.1:9/taken-over"),
+        ("trigger", "1"),
+        ("severity", "critical"),
     ];
     let admin_forms: Vec<String> = lookout::startup::served_routes()
         .into_iter()
         .filter(|(method, path)| method == "POST" && path.starts_with("/admin/"))
         .map(|(_, path)| path)
         .collect();
-    assert_eq!(admin_forms.len(), 20);
+    assert_eq!(admin_forms.len(), 27);
     for (role, password, name) in &outsiders {
         app.forget_session();
         app.log_in(name, password).await;

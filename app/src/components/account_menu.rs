@@ -45,6 +45,7 @@ pub fn AccountMenu() -> impl IntoView {
                                 <a href="/admin/devices">"Device rules"</a>
                                 <a href="/admin/series">"Series"</a>
                                 <a href="/admin/pages">"Status pages"</a>
+                                <a href="/admin/alerts">"Alerts"</a>
                             </nav>
                         });
                         view! {

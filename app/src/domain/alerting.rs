@@ -268,6 +268,15 @@ impl AlertState {
         }
         deadlines.into_iter().min()
     }
+
+    /// Counts a pending badness from `now_ms` at the earliest: after Lookout could not see, a
+    /// silence it could not have observed must not fire the moment it sees again. A firing is
+    /// left as it is.
+    pub fn recount_from(&mut self, now_ms: i64) {
+        if let (false, Some(since)) = (self.firing, self.bad_since_ms) {
+            self.bad_since_ms = Some(since.max(now_ms));
+        }
+    }
 }
 
 #[cfg(test)]

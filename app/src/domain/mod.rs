@@ -6,6 +6,7 @@
 //! crate (`scripts/check-layers.py` keeps it so).
 
 pub mod accounts;
+pub mod alert_rule;
 pub mod alerting;
 pub mod answer;
 pub mod chart;

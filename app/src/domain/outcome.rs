@@ -2,6 +2,7 @@
 //! page shows the fixed text of that code. Shared by the admin pages and the server's form
 //! handlers (`server/src/admin.rs`).
 
+use crate::domain::alert_rule::AlertProblem;
 use crate::domain::status_page::{OutsideAudience, SpecProblem};
 
 /// What the last form post came to. The server redirects back with `?done=CODE` or
@@ -61,12 +62,25 @@ pub enum Outcome {
     OutsideAudience(OutsideAudience),
     /// A rule letting the public publish.
     PublicPublish,
+    AlertRuleAdded,
+    AlertRuleChanged,
+    AlertRuleDeleted,
+    ChannelAdded,
+    ChannelChanged,
+    ChannelDeleted,
+    ChannelTestQueued,
+    /// A rule or channel of that name exists already.
+    AlertNameTaken,
+    TooManyAlerts,
+    UnknownAlert,
+    /// An alert rule or channel setting refused, with the reason.
+    Alert(AlertProblem),
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 49] = [
+    pub const ALL: [Outcome; 59] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -103,6 +117,16 @@ impl Outcome {
         Outcome::DuplicateSeries,
         Outcome::TooManySeries,
         Outcome::UnknownSeries,
+        Outcome::AlertRuleAdded,
+        Outcome::AlertRuleChanged,
+        Outcome::AlertRuleDeleted,
+        Outcome::ChannelAdded,
+        Outcome::ChannelChanged,
+        Outcome::ChannelDeleted,
+        Outcome::ChannelTestQueued,
+        Outcome::AlertNameTaken,
+        Outcome::TooManyAlerts,
+        Outcome::UnknownAlert,
         Outcome::PageAdded,
         Outcome::PageChanged,
         Outcome::PageDeleted,
@@ -169,6 +193,17 @@ impl Outcome {
             Outcome::Spec(problem) => problem.code(),
             Outcome::OutsideAudience(outside) => outside.code(),
             Outcome::PublicPublish => "public_publish",
+            Outcome::AlertRuleAdded => "alert_rule_added",
+            Outcome::AlertRuleChanged => "alert_rule_changed",
+            Outcome::AlertRuleDeleted => "alert_rule_deleted",
+            Outcome::ChannelAdded => "channel_added",
+            Outcome::ChannelChanged => "channel_changed",
+            Outcome::ChannelDeleted => "channel_deleted",
+            Outcome::ChannelTestQueued => "channel_test_queued",
+            Outcome::AlertNameTaken => "alert_name_taken",
+            Outcome::TooManyAlerts => "too_many_alerts",
+            Outcome::UnknownAlert => "unknown_alert",
+            Outcome::Alert(problem) => problem.code(),
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -198,6 +233,13 @@ impl Outcome {
                 | Outcome::WidgetChanged
                 | Outcome::WidgetDeleted
                 | Outcome::WidgetMoved
+                | Outcome::AlertRuleAdded
+                | Outcome::AlertRuleChanged
+                | Outcome::AlertRuleDeleted
+                | Outcome::ChannelAdded
+                | Outcome::ChannelChanged
+                | Outcome::ChannelDeleted
+                | Outcome::ChannelTestQueued
         )
     }
 
@@ -285,6 +327,17 @@ impl Outcome {
                  status pages and never publish."
             }
             Outcome::BadForm => "The form was incomplete; nothing was changed.",
+            Outcome::AlertRuleAdded => "The alert rule was added; it is evaluated from now on.",
+            Outcome::AlertRuleChanged => "The alert rule was saved; a changed condition starts afresh.",
+            Outcome::AlertRuleDeleted => "The alert rule was deleted.",
+            Outcome::ChannelAdded => "The channel was added: send it a test to check it.",
+            Outcome::ChannelChanged => "The channel was saved.",
+            Outcome::ChannelDeleted => "The channel was deleted, with its queued notices.",
+            Outcome::ChannelTestQueued => "A test notice was queued: its outcome shows below within seconds.",
+            Outcome::AlertNameTaken => "A rule or channel of that name exists already.",
+            Outcome::TooManyAlerts => "There are as many rules or channels as Lookout allows (10,000 rules, 100 channels).",
+            Outcome::UnknownAlert => "There is no such alert rule or channel (any more).",
+            Outcome::Alert(problem) => problem.describe(),
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
     }
@@ -294,6 +347,7 @@ impl Outcome {
             .into_iter()
             .chain(SpecProblem::ALL.map(Outcome::Spec))
             .chain(OutsideAudience::ALL.map(Outcome::OutsideAudience))
+            .chain(AlertProblem::ALL.map(Outcome::Alert))
             .find(|outcome| outcome.code() == code)
     }
 
@@ -334,6 +388,8 @@ impl Outcome {
             Outcome::BadSeriesLabel => "label",
             Outcome::BadSeriesUnit => "unit",
             Outcome::Spec(problem) => problem.field(),
+            Outcome::Alert(problem) => problem.field(),
+            Outcome::AlertNameTaken => "name",
             Outcome::OutsideAudience(OutsideAudience::Device) => "device",
             Outcome::OutsideAudience(OutsideAudience::Topic | OutsideAudience::Filter) => "topic",
             _ => return None,

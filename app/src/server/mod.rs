@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod alert_edits;
 pub mod devices;
 pub mod history;
 pub mod ingest_status;

@@ -25,6 +25,8 @@ pub struct Parts {
     pub status_pages: StatusPages,
     /// The named series (fields of JSON payloads) as the writer folds them and pages offer them.
     pub series: SharedSeries,
+    /// Wakes this instance's sender of notices (`server/src/alert_outbox.rs`) when one is queued.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

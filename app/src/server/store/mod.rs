@@ -17,8 +17,10 @@
 //! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
 //! - [`status_pages`]: public status pages, their widgets and recorded status changes;
 //! - [`uptime`]: devices' recorded changes of state and the stretches Lookout could see;
-//! - [`series`]: the named series, fields of JSON payloads rolled up on their own.
+//! - [`series`]: the named series, fields of JSON payloads rolled up on their own;
+//! - [`alerts`]: alert channels and rules, their states and the outbox of notices.
 
+pub mod alerts;
 pub mod audit;
 pub mod batch_writer;
 pub mod history;

@@ -1,0 +1,591 @@
+//! The alert engine: evaluates every enabled rule (`app::domain::alert_rule`) on the events that
+//! can change it, never by polling the database per rule:
+//!
+//! - each live message, for the rules whose topics it matches (threshold, JSON field, stale):
+//!   exact filters are found by a hash lookup and only wildcard filters are matched one by one;
+//! - each recorded change of a device's liveness, for device rules;
+//! - each look of the uptime watcher, for rules about Lookout itself;
+//! - a timer at the next deadline of any state (a duration running out, a silence, a reminder,
+//!   a flap window), so nothing is late by more than the timer's wake-up.
+//!
+//! It runs inside the uptime watcher (`uptime_watch.rs`), so on the one instance that holds the
+//! watch, and sees the same liveness the uptime bars record. When Lookout cannot see (the
+//! broker connection is down), every rule but Lookout's own holds: no timer of theirs runs, and
+//! a silence is counted again from when it sees once more, so one "Lookout cannot see" alert
+//! goes out instead of one per device.
+//!
+//! A subject's state is written with the notices it causes in one transaction
+//! (`Store::record_alert`) whenever it fires, resolves, is told or starts or stops flapping; an
+//! instance that takes over reads those states and carries on, telling nothing twice. What is
+//! only pending (bad, but not yet for the rule's duration) is not written: after a failover it
+//! is counted again from the new instance's first observation, so a firing may come later by
+//! at most the duration, and is never lost while the subject stays bad.
+
+use app::domain::alert_rule::{AlertRule, Condition, LookoutCheck, MAX_SUBJECTS_PER_RULE};
+use app::domain::alerting::{AlertState, Told};
+use app::domain::notice::{Notice, NoticeState};
+use app::domain::topic_filter::TopicFilter;
+use app::domain::topic_path::topic_path;
+use app::domain::uptime::Seen;
+use app::server::store::alerts::StoredState;
+use app::server::store::uptime::DeviceKey;
+use app::server::store::Store;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// A rule's state for one subject, keyed by rule id and subject.
+type Key = (i64, String);
+
+/// What Lookout itself looks like at one look, for its own rules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sight {
+    /// The broker connection (and the live feed) are up.
+    pub seeing: bool,
+    pub storage_failing: bool,
+    /// How far storage is behind what was received, in seconds.
+    pub behind_seconds: f64,
+}
+
+struct Tracked {
+    state: AlertState,
+    /// The value that decided last, as a notice quotes it.
+    value: String,
+    /// Whether the subject was bad at the last observation (for hysteresis).
+    bad: bool,
+}
+
+pub struct Engine {
+    store: Store,
+    /// Woken when notices are queued, so they leave at once.
+    outbox: Arc<Notify>,
+    /// Prefix of the links in notices (the public URL, or nothing for a path alone).
+    link_base: String,
+    rules: Vec<AlertRule>,
+    /// Per rule (by index), its topics' filter.
+    filters: Vec<Option<TopicFilter>>,
+    /// Rules by exact topic, and those with wildcards.
+    exact: HashMap<String, Vec<usize>>,
+    wildcard: Vec<usize>,
+    by_device_rule: HashMap<i64, Vec<usize>>,
+    index_of: HashMap<i64, usize>,
+    states: HashMap<Key, Tracked>,
+    subjects: HashMap<i64, usize>,
+    /// Deadlines of states, earliest first. An entry whose time is not the state's in
+    /// `scheduled` is stale (the state moved on) and skipped; a state's deadline is pushed only
+    /// when it changes, so messages that change nothing add nothing here.
+    deadlines: BinaryHeap<Reverse<(i64, i64, String)>>,
+    scheduled: HashMap<Key, i64>,
+    seeing: bool,
+}
+
+impl Engine {
+    /// An engine with the rules and states as stored.
+    pub async fn start(
+        store: Store,
+        outbox: Arc<Notify>,
+        link_base: String,
+    ) -> anyhow::Result<Self> {
+        let mut engine = Self {
+            store,
+            outbox,
+            link_base: link_base.trim_end_matches('/').to_owned(),
+            rules: Vec::new(),
+            filters: Vec::new(),
+            exact: HashMap::new(),
+            wildcard: Vec::new(),
+            by_device_rule: HashMap::new(),
+            index_of: HashMap::new(),
+            states: HashMap::new(),
+            subjects: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            scheduled: HashMap::new(),
+            seeing: false,
+        };
+        for stored in engine.store.alert_states().await? {
+            let Ok(state) = serde_json::from_str::<AlertState>(&stored.state) else {
+                tracing::warn!(rule = stored.rule_id, subject = %stored.subject,
+                    "an alert state cannot be read; starting it afresh");
+                continue;
+            };
+            let bad = state.bad_since_ms().is_some();
+            *engine.subjects.entry(stored.rule_id).or_default() += 1;
+            engine.states.insert(
+                (stored.rule_id, stored.subject),
+                Tracked {
+                    state,
+                    value: stored.value,
+                    bad,
+                },
+            );
+        }
+        Ok(engine)
+    }
+
+    /// Reads the rules again; a changed set is indexed anew, states of rules gone are dropped,
+    /// and new rules start from what is known now: device rules from each device's last
+    /// recorded state, stale rules counting their silence from now.
+    pub async fn refresh_rules(
+        &mut self,
+        devices: &HashMap<DeviceKey, (Seen, i64)>,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        let rules: Vec<AlertRule> = self
+            .store
+            .alert_rules()
+            .await?
+            .into_iter()
+            .filter(|rule| rule.enabled)
+            .collect();
+        if rules == self.rules {
+            return Ok(());
+        }
+        self.rules = rules;
+        self.filters = self
+            .rules
+            .iter()
+            .map(|rule| {
+                rule.condition
+                    .topics()
+                    .and_then(|topics| TopicFilter::parse(topics).ok())
+            })
+            .collect();
+        self.exact.clear();
+        self.wildcard.clear();
+        self.by_device_rule.clear();
+        self.index_of.clear();
+        for (index, rule) in self.rules.iter().enumerate() {
+            self.index_of.insert(rule.id, index);
+            if let Some(filter) = &self.filters[index] {
+                if filter.single_level_wildcards() == 0 && !filter.has_multi_level_wildcard() {
+                    self.exact
+                        .entry(filter.as_str().to_owned())
+                        .or_default()
+                        .push(index);
+                } else {
+                    self.wildcard.push(index);
+                }
+            }
+            if let Condition::DeviceOffline { device_rule, .. } = rule.condition {
+                self.by_device_rule
+                    .entry(device_rule)
+                    .or_default()
+                    .push(index);
+            }
+        }
+        let live: std::collections::HashSet<i64> = self.rules.iter().map(|r| r.id).collect();
+        self.states.retain(|(rule, _), _| live.contains(rule));
+        self.scheduled.retain(|(rule, _), _| live.contains(rule));
+        self.subjects.retain(|rule, _| live.contains(rule));
+
+        // New rules start from what is known.
+        let mut starts = Vec::new();
+        for rule in &self.rules {
+            match &rule.condition {
+                Condition::DeviceOffline { device_rule, .. } => {
+                    for ((liveness, device), (seen, at_ms)) in devices {
+                        if liveness == device_rule
+                            && !self.states.contains_key(&(rule.id, device.clone()))
+                        {
+                            starts.push((rule.id, device.clone(), Start::Device(*seen, *at_ms)));
+                        }
+                    }
+                }
+                Condition::Stale { .. } if !self.states.contains_key(&(rule.id, String::new())) => {
+                    starts.push((rule.id, String::new(), Start::Silence));
+                }
+                _ => {}
+            }
+        }
+        for (rule_id, subject, start) in starts {
+            match start {
+                Start::Device(seen, at_ms) => {
+                    self.device_rule_seen(rule_id, &subject, seen, at_ms.min(now_ms), now_ms)
+                        .await?
+                }
+                Start::Silence => {
+                    let Some(index) = self.index_of.get(&rule_id).copied() else {
+                        continue;
+                    };
+                    self.observe(
+                        index,
+                        String::new(),
+                        now_ms,
+                        Observation::Bad(String::new()),
+                    )
+                    .await?
+                }
+            }
+        }
+        // Every state's deadline under the rules as they are now.
+        self.deadlines.clear();
+        self.scheduled.clear();
+        let keys: Vec<Key> = self.states.keys().cloned().collect();
+        for key in keys {
+            self.schedule(&key);
+        }
+        Ok(())
+    }
+
+    /// A live message of `topic`, received at `at_ms`.
+    pub async fn message(&mut self, topic: &str, payload: &[u8], at_ms: i64) -> anyhow::Result<()> {
+        if !self.seeing {
+            return Ok(());
+        }
+        let mut matching: Vec<usize> = self.exact.get(topic).cloned().unwrap_or_default();
+        matching.extend(self.wildcard.iter().copied().filter(|&index| {
+            self.filters[index]
+                .as_ref()
+                .is_some_and(|f| f.matches(topic))
+        }));
+        for index in matching {
+            let rule = &self.rules[index];
+            match &rule.condition {
+                Condition::Stale { .. } => {
+                    // The silence ends with this message and starts again after it.
+                    self.observe(
+                        index,
+                        String::new(),
+                        at_ms,
+                        Observation::Good(String::new()),
+                    )
+                    .await?;
+                    self.observe(index, String::new(), at_ms, Observation::Bad(String::new()))
+                        .await?;
+                }
+                condition => {
+                    let was_bad = self
+                        .states
+                        .get(&(rule.id, topic.to_owned()))
+                        .is_some_and(|tracked| tracked.bad);
+                    let Some((bad, value)) = condition.judge(payload, was_bad) else {
+                        continue;
+                    };
+                    let observation = if bad {
+                        Observation::Bad(value)
+                    } else {
+                        Observation::Good(value)
+                    };
+                    self.observe(index, topic.to_owned(), at_ms, observation)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A device's recorded change of liveness, under liveness rule `liveness_rule`.
+    pub async fn device_changed(
+        &mut self,
+        (liveness_rule, device): &DeviceKey,
+        seen: Seen,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        let rules: Vec<i64> = self
+            .by_device_rule
+            .get(liveness_rule)
+            .into_iter()
+            .flatten()
+            .map(|&index| self.rules[index].id)
+            .collect();
+        for rule_id in rules {
+            self.device_rule_seen(rule_id, device, seen, at_ms, now_ms)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn device_rule_seen(
+        &mut self,
+        rule_id: i64,
+        device: &str,
+        seen: Seen,
+        at_ms: i64,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        let Some(index) = self.index_of.get(&rule_id).copied() else {
+            return Ok(());
+        };
+        let word = match seen {
+            Seen::Up => "online",
+            Seen::Down => "offline",
+            Seen::Unknown => "unknown",
+        };
+        let observation = if self.rules[index].condition.device_is_bad(seen) {
+            Observation::Bad(word.to_owned())
+        } else {
+            Observation::Good(word.to_owned())
+        };
+        self.observe(index, device.to_owned(), at_ms, observation)
+            .await?;
+        // A change dated in the past may have run out its duration already.
+        self.advance(&(rule_id, device.to_owned()), now_ms).await
+    }
+
+    /// What a look of the uptime watcher saw of Lookout itself.
+    pub async fn sight(&mut self, sight: Sight, now_ms: i64) -> anyhow::Result<()> {
+        if sight.seeing && !self.seeing {
+            // Sight is back: silences and pending durations count from now.
+            for tracked in self.states.values_mut() {
+                tracked.state.recount_from(now_ms);
+            }
+            self.seeing = true;
+            let keys: Vec<Key> = self.states.keys().cloned().collect();
+            for key in keys {
+                self.schedule(&key);
+            }
+        }
+        self.seeing = sight.seeing;
+        let lookout: Vec<(usize, LookoutCheck)> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(index, rule)| match rule.condition {
+                Condition::Lookout { check } => Some((index, check)),
+                _ => None,
+            })
+            .collect();
+        for (index, check) in lookout {
+            let (bad, value) = match check {
+                LookoutCheck::CannotSee => (!sight.seeing, String::new()),
+                LookoutCheck::StorageFailing => (sight.storage_failing, String::new()),
+                LookoutCheck::IngestBehind { seconds } => (
+                    sight.behind_seconds > f64::from(seconds),
+                    format!("{:.0} s behind", sight.behind_seconds),
+                ),
+            };
+            let observation = if bad {
+                Observation::Bad(value)
+            } else {
+                Observation::Good(value)
+            };
+            self.observe(index, check.subject().to_owned(), now_ms, observation)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether it last heard that Lookout can see.
+    pub fn is_seeing(&self) -> bool {
+        self.seeing
+    }
+
+    /// When the next deadline falls, if any.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Advances every state whose deadline has come by `now_ms`.
+    pub async fn due(&mut self, now_ms: i64) -> anyhow::Result<()> {
+        while let Some(Reverse((at, _, _))) = self.deadlines.peek() {
+            if *at > now_ms {
+                break;
+            }
+            let Some(Reverse((at, rule, subject))) = self.deadlines.pop() else {
+                break;
+            };
+            let key = (rule, subject);
+            if self.scheduled.get(&key) != Some(&at) {
+                continue;
+            }
+            self.scheduled.remove(&key);
+            self.advance(&key, now_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a rule's timers run now: Lookout's own always, the others while it can see.
+    fn runs(&self, index: usize) -> bool {
+        self.seeing || matches!(self.rules[index].condition, Condition::Lookout { .. })
+    }
+
+    async fn observe(
+        &mut self,
+        index: usize,
+        subject: String,
+        at_ms: i64,
+        observation: Observation,
+    ) -> anyhow::Result<()> {
+        let rule_id = self.rules[index].id;
+        let key = (rule_id, subject);
+        if !self.states.contains_key(&key) {
+            let count = self.subjects.entry(rule_id).or_default();
+            if *count >= MAX_SUBJECTS_PER_RULE {
+                tracing::debug!(
+                    rule = rule_id,
+                    "an alert rule watches as many subjects as it may"
+                );
+                return Ok(());
+            }
+            *count += 1;
+            self.states.insert(
+                key.clone(),
+                Tracked {
+                    state: AlertState::default(),
+                    value: String::new(),
+                    bad: false,
+                },
+            );
+        }
+        let timing = self.rules[index].timing;
+        let runs = self.runs(index);
+        let tracked = self.states.get_mut(&key).expect("inserted above");
+        let (bad, value) = match observation {
+            Observation::Bad(value) => (true, value),
+            Observation::Good(value) => (false, value),
+        };
+        if !value.is_empty() || !bad {
+            tracked.value = value;
+        }
+        tracked.bad = bad;
+        let before = (tracked.state.is_firing(), tracked.state.is_flapping());
+        let told = if runs {
+            tracked.state.observe(&timing, at_ms, bad)
+        } else {
+            Vec::new()
+        };
+        self.settle(index, &key, before, told, at_ms).await
+    }
+
+    async fn advance(&mut self, key: &Key, now_ms: i64) -> anyhow::Result<()> {
+        let Some(index) = self.index_of.get(&key.0).copied() else {
+            return Ok(());
+        };
+        if !self.runs(index) {
+            return Ok(());
+        }
+        let timing = self.rules[index].timing;
+        let Some(tracked) = self.states.get_mut(key) else {
+            return Ok(());
+        };
+        let before = (tracked.state.is_firing(), tracked.state.is_flapping());
+        let told = tracked.state.advance(&timing, now_ms);
+        self.settle(index, key, before, told, now_ms).await
+    }
+
+    /// Writes a state that moved, with the notices it causes, and sets its next deadline.
+    async fn settle(
+        &mut self,
+        index: usize,
+        key: &Key,
+        before: (bool, bool),
+        told: Vec<Told>,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        let tracked = &self.states[key];
+        let after = (tracked.state.is_firing(), tracked.state.is_flapping());
+        if told.is_empty() && before == after {
+            self.schedule(key);
+            return Ok(());
+        }
+        let rule = &self.rules[index];
+        let mut notices = Vec::new();
+        for told in &told {
+            let (state, since_ms) = match *told {
+                Told::Firing { since_ms } => (NoticeState::Firing, since_ms),
+                Told::Reminder { since_ms } => (NoticeState::Reminder, since_ms),
+                Told::Resolved { since_ms } => (NoticeState::Resolved, since_ms),
+                Told::Flapping { .. } => (NoticeState::Flapping, now_ms),
+                Told::Steady { since_ms, .. } => (NoticeState::Steady, since_ms),
+            };
+            let notice = Notice {
+                id: 0,
+                rule: rule.name.clone(),
+                subject: subject_words(&rule.condition, &key.1),
+                state,
+                severity: rule.severity,
+                since: time_words(since_ms),
+                value: tracked.value.clone(),
+                link: self.link(&rule.condition, &key.1),
+            };
+            tracing::info!(rule = %rule.name, subject = %notice.subject, state = notice.state.as_str(),
+                "alert");
+            for channel in &rule.channels {
+                notices.push((*channel, notice.clone()));
+            }
+        }
+        let stored = StoredState {
+            rule_id: key.0,
+            subject: key.1.clone(),
+            state: serde_json::to_string(&tracked.state)?,
+            firing: tracked.state.is_firing(),
+            since: tracked
+                .state
+                .bad_since_ms()
+                .filter(|_| tracked.state.is_firing())
+                .and_then(DateTime::<Utc>::from_timestamp_millis),
+            value: tracked.value.clone(),
+            updated_at: Utc::now(),
+        };
+        let queued = self.store.record_alert(&stored, &notices).await?;
+        if !queued.is_empty() {
+            self.outbox.notify_one();
+        }
+        self.schedule(key);
+        Ok(())
+    }
+
+    fn schedule(&mut self, key: &Key) {
+        let Some(index) = self.index_of.get(&key.0).copied() else {
+            return;
+        };
+        let next = self
+            .states
+            .get(key)
+            .and_then(|tracked| tracked.state.next_deadline_ms(&self.rules[index].timing));
+        match next {
+            Some(at) if self.scheduled.get(key) != Some(&at) => {
+                self.scheduled.insert(key.clone(), at);
+                self.deadlines.push(Reverse((at, key.0, key.1.clone())));
+            }
+            Some(_) => {}
+            None => {
+                self.scheduled.remove(key);
+            }
+        }
+    }
+
+    /// The topics the rules read, each once.
+    pub fn filters(&self) -> Vec<TopicFilter> {
+        let mut filters: Vec<TopicFilter> = self.filters.iter().flatten().cloned().collect();
+        filters.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        filters.dedup_by(|a, b| a.as_str() == b.as_str());
+        filters
+    }
+
+    fn link(&self, condition: &Condition, subject: &str) -> String {
+        let path = match condition {
+            Condition::Threshold { .. } | Condition::Field { .. } => topic_path(subject),
+            Condition::DeviceOffline { .. } => "/devices".to_owned(),
+            Condition::Stale { .. } => "/topics".to_owned(),
+            Condition::Lookout { .. } => "/".to_owned(),
+        };
+        format!("{}{path}", self.link_base)
+    }
+}
+
+enum Start {
+    Device(Seen, i64),
+    Silence,
+}
+
+enum Observation {
+    Bad(String),
+    Good(String),
+}
+
+fn subject_words(condition: &Condition, subject: &str) -> String {
+    match condition {
+        Condition::Stale { topics } => topics.clone(),
+        _ => subject.to_owned(),
+    }
+}
+
+fn time_words(at_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(at_ms)
+        .map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

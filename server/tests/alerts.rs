@@ -1,0 +1,444 @@
+//! Alerts against the real application, broker and database, delivered to a real HTTP receiver
+//! on this machine: rules and channels made through the admin forms, messages published to the
+//! broker, and what arrives at the receiver read as a chat service or webhook would read it.
+
+mod support;
+
+use app::domain::roles::Role;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use rumqttc::QoS;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::services::TestBroker;
+use support::{post_expecting, publish, publish_to, spawn_app_via, spawn_as_admin, TestApp};
+use tokio::net::TcpListener;
+
+/// What a receiver got, as JSON, and how many of its first answers are failures.
+#[derive(Clone, Default)]
+struct Receiver {
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    fail_first: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    /// A receiver on a port of its own; answers 503 to its first `fail_first` requests.
+    async fn start(fail_first: usize) -> (String, Self) {
+        let receiver = Receiver {
+            fail_first: Arc::new(AtomicUsize::new(fail_first)),
+            ..Receiver::default()
+        };
+        let app = Router::new()
+            .route(
+                "/hook",
+                post(|State(receiver): State<Receiver>, body: Bytes| async move {
+                    let failing = receiver
+                        .fail_first
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if failing {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let json = serde_json::from_slice(&body).expect("the body is JSON");
+                    receiver.bodies.lock().unwrap().push(json);
+                    StatusCode::OK
+                }),
+            )
+            .with_state(receiver.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{address}/hook"), receiver)
+    }
+
+    fn states(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|body| body["state"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    /// Waits (up to `patience`) until `count` notices arrived, doing `meanwhile` every 500 ms.
+    async fn wait_for<F, Fut>(&self, count: usize, patience: Duration, mut meanwhile: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let deadline = tokio::time::Instant::now() + patience;
+        while self.bodies.lock().unwrap().len() < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {count} notices, got {:?}",
+                self.states()
+            );
+            meanwhile().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+async fn add_channel(app: &TestApp, name: &str, url: &str) -> i64 {
+    let fields = [
+        ("name", name),
+        ("format", "webhook"),
+        ("url", url),
+        ("template", ""),
+    ];
+    post_expecting(
+        app,
+        "/admin/alerts/channels/add",
+        &fields,
+        "done=channel_added",
+    )
+    .await;
+    sqlx::query_scalar("select id from alert_channel where name = $1")
+        .bind(name)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn add_rule(app: &TestApp, fields: &[(&str, &str)]) {
+    post_expecting(
+        app,
+        "/admin/alerts/rules/add",
+        fields,
+        "done=alert_rule_added",
+    )
+    .await;
+}
+
+async fn publish_value(topic: &str, value: &str) {
+    publish(&[(topic, value.as_bytes(), QoS::AtLeastOnce, false)]).await;
+}
+
+#[tokio::test]
+async fn a_threshold_fires_once_holds_through_its_hysteresis_and_resolves() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let topic = app.topic("boiler/temp");
+    let filter = app.topic("+/temp");
+    add_rule(
+        &app,
+        &[
+            ("name", "Boiler too hot"),
+            ("kind", "threshold"),
+            ("topics", &filter),
+            ("pointer", ""),
+            ("direction", "above"),
+            ("trigger", "90"),
+            ("recover", "85"),
+            ("for_seconds", "0"),
+            ("notify_resolve", "on"),
+            ("severity", "critical"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
+
+    // The engine reads rules at each look (every 10 s): hot until it fires.
+    receiver
+        .wait_for(1, Duration::from_secs(30), || publish_value(&topic, "95"))
+        .await;
+    // Below the threshold but above the recovery level: still firing, nothing told.
+    for value in ["88", "91", "86"] {
+        publish_value(&topic, value).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.states(), ["firing"]);
+    publish_value(&topic, "84.5").await;
+    receiver
+        .wait_for(2, Duration::from_secs(10), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["firing", "resolved"]);
+
+    let bodies = receiver.bodies();
+    let firing = &bodies[0];
+    assert_eq!(firing["rule"], "Boiler too hot");
+    assert_eq!(firing["subject"], topic.as_str());
+    assert_eq!(firing["severity"], "critical");
+    assert_eq!(firing["value"], "95");
+    assert!(
+        firing["link"].as_str().unwrap().ends_with("/boiler/temp"),
+        "{firing}"
+    );
+    assert_eq!(bodies[1]["value"], "84.5");
+    assert_ne!(
+        bodies[0]["id"], bodies[1]["id"],
+        "each notice has its own id"
+    );
+
+    // The page shows the rule quiet again, with both notices delivered.
+    let page = app.get("/admin/alerts").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Boiler too hot"), "{}", page.body);
+    assert_eq!(
+        page.body.matches("data-notice=").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("delivered"), "{}", page.body);
+    let delivered: i64 =
+        sqlx::query_scalar("select count(*) from alert_notice where status = 'delivered'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(delivered, 2);
+}
+
+#[tokio::test]
+async fn a_silence_fires_after_its_duration_and_the_next_message_resolves_it() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let topic = app.topic("heartbeat");
+    publish_value(&topic, "1").await;
+    add_rule(
+        &app,
+        &[
+            ("name", "Heartbeat stopped"),
+            ("kind", "stale"),
+            ("topics", &topic),
+            ("for_seconds", "3"),
+            ("notify_resolve", "on"),
+            ("severity", "warning"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
+    // Read within 10 s, silent for 3 s after.
+    receiver
+        .wait_for(1, Duration::from_secs(30), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["firing"]);
+    assert_eq!(receiver.bodies()[0]["subject"], topic.as_str());
+    publish_value(&topic, "2").await;
+    receiver
+        .wait_for(2, Duration::from_secs(10), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["firing", "resolved"]);
+}
+
+#[tokio::test]
+async fn a_failed_send_is_retried_and_a_test_reaches_the_channel() {
+    let (app, _) = spawn_as_admin().await;
+    // The first answer is a 503: the test notice waits for its retry (10 s later).
+    let (url, receiver) = Receiver::start(1).await;
+    let channel = add_channel(&app, "flaky", &url).await;
+    post_expecting(
+        &app,
+        "/admin/alerts/channels/test",
+        &[("id", &channel.to_string())],
+        "done=channel_test_queued",
+    )
+    .await;
+    // Failing meanwhile, with the reason, on the page.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = app.get("/admin/alerts").await;
+        if page.body.contains("failing since") {
+            assert!(page.body.contains("503"), "{}", page.body);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", page.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    receiver
+        .wait_for(1, Duration::from_secs(30), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["test"]);
+    let (attempts, status): (i32, String) =
+        sqlx::query_as("select attempts, status from alert_notice")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((attempts, status.as_str()), (2, "delivered"));
+    // Delivered again: no longer failing.
+    let page = app.get("/admin/alerts").await;
+    assert!(!page.body.contains("failing since"), "{}", page.body);
+    assert!(page.body.contains("working"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn bad_rules_and_channels_are_refused_with_the_field_to_fix() {
+    let (app, viewer) = spawn_as_admin().await;
+    let refused = [
+        (
+            "/admin/alerts/channels/add",
+            vec![
+                ("name", "x"),
+                ("format", "webhook"),
+                ("url", "file:///etc/passwd"),
+            ],
+            "error=bad_channel_url",
+        ),
+        (
+            "/admin/alerts/channels/add",
+            vec![
+                ("name", "x"),
+                ("format", "slack"),
+                ("url", "https://hooks.example/x"),
+                ("template", "{{password}}"),
+            ],
+            "error=bad_channel_template",
+        ),
+        (
+            "/admin/alerts/rules/add",
+            vec![
+                ("name", "r"),
+                ("kind", "threshold"),
+                ("topics", "a/#/b"),
+                ("direction", "above"),
+                ("trigger", "1"),
+                ("severity", "info"),
+            ],
+            "error=bad_alert_topics",
+        ),
+        (
+            "/admin/alerts/rules/add",
+            vec![
+                ("name", "r"),
+                ("kind", "threshold"),
+                ("topics", "a/b"),
+                ("direction", "above"),
+                ("trigger", "90"),
+                ("recover", "95"),
+                ("severity", "info"),
+            ],
+            "error=bad_alert_threshold",
+        ),
+        (
+            "/admin/alerts/rules/add",
+            vec![
+                ("name", "r"),
+                ("kind", "device_offline"),
+                ("device_rule", "12345"),
+                ("severity", "info"),
+            ],
+            "error=bad_alert_device_rule",
+        ),
+        (
+            "/admin/alerts/rules/add",
+            vec![
+                ("name", "r"),
+                ("kind", "stale"),
+                ("topics", "a/b"),
+                ("for_seconds", "10"),
+                ("reminder_minutes", "1"),
+                ("severity", "info"),
+            ],
+            "error=bad_alert_reminder",
+        ),
+    ];
+    for (path, fields, outcome) in refused {
+        let response = app.post_form(path, &fields).await;
+        let location = response.header("location").unwrap_or_default().to_owned();
+        assert!(location.contains(outcome), "{path} {fields:?}: {location}");
+    }
+    let stored: i64 = sqlx::query_scalar(
+        "select (select count(*) from alert_rule) + (select count(*) from alert_channel)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(stored, 0);
+
+    // A viewer may neither read nor change alerts.
+    app.use_session(&viewer);
+    let response = app
+        .post_form(
+            "/admin/alerts/channels/add",
+            &[("name", "x"), ("format", "webhook"), ("url", "http://x/")],
+        )
+        .await;
+    assert_eq!(response.status, 403, "{}", response.head);
+    assert_eq!(app.get("/admin/alerts").await.status, 403);
+    let _ = Role::Viewer;
+}
+
+#[tokio::test]
+async fn while_lookout_cannot_see_only_its_own_rule_tells() {
+    let mut broker = TestBroker::start().await;
+    let app = spawn_app_via(&broker.url(), |_| {}).await;
+    app.sign_in_as("boss", Role::Admin).await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let topic = app.topic("pump/heartbeat");
+    publish_to(
+        &broker.url(),
+        &[(&topic, b"1".as_slice(), QoS::AtLeastOnce, false)],
+    )
+    .await;
+    for (name, kind, extra) in [
+        ("Pump silent", "stale", ("topics", topic.as_str())),
+        ("Lookout blind", "lookout", ("check", "cannot_see")),
+    ] {
+        add_rule(
+            &app,
+            &[
+                ("name", name),
+                ("kind", kind),
+                extra,
+                ("for_seconds", "5"),
+                ("notify_resolve", "on"),
+                ("severity", "critical"),
+                ("channel", &channel),
+            ],
+        )
+        .await;
+    }
+    // Both rules read (within a look), and the pump keeps talking.
+    let broker_url = broker.url();
+    let heartbeat = || {
+        let (url, topic) = (broker_url.clone(), topic.clone());
+        async move {
+            publish_to(&url, &[(&topic, b"1".as_slice(), QoS::AtLeastOnce, false)]).await;
+        }
+    };
+    for _ in 0..24 {
+        heartbeat().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(receiver.states(), Vec::<String>::new());
+
+    // The broker goes away for longer than the silence: Lookout says it cannot see, and the
+    // pump's silence (which it could not observe) tells nothing.
+    broker.stop();
+    receiver
+        .wait_for(1, Duration::from_secs(40), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["firing"]);
+    assert_eq!(receiver.bodies()[0]["rule"], "Lookout blind");
+    broker.launch().await;
+    receiver
+        .wait_for(2, Duration::from_secs(60), || async {})
+        .await;
+    // Sight is back and the pump talks again within its 5 s: nothing about the pump.
+    for _ in 0..16 {
+        heartbeat().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let states = receiver.states();
+    let rules: Vec<String> = receiver
+        .bodies()
+        .iter()
+        .map(|body| body["rule"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(states, ["firing", "resolved"], "{rules:?}");
+    assert!(
+        rules.iter().all(|rule| rule == "Lookout blind"),
+        "{rules:?}"
+    );
+}

@@ -8,7 +8,7 @@ create table alert_channel (
     id bigint generated always as identity primary key,
     name text not null unique check (char_length(name) between 1 and 64),
     format text not null check (format in ('webhook', 'slack', 'discord', 'teams', 'telegram',
-                                           'ntfy', 'gotify', 'matrix')),
+                                           'ntfy', 'gotify', 'matrix', 'email')),
     url text not null check (char_length(url) between 1 and 2048),
     -- Null: the format's default (app::domain::notice::ChannelFormat::default_template).
     template text check (octet_length(template) <= 4096),

@@ -36,11 +36,13 @@ need_commands() {
 }
 
 # System packages: the database, the broker, the browser, and what the scripts themselves use
-# (openssl makes the tests' certificate authority for the TLS broker tests).
+# (openssl makes the tests' certificate authority for the TLS broker tests, aiosmtpd is the mail
+# server e-mail alerts are sent to in the tests).
 # Debian keeps the PostgreSQL server binaries out of PATH, so pg_ctlcluster stands for them.
 need_commands pg_ctlcluster postgresql psql postgresql-client \
   mosquitto mosquitto mosquitto_pub mosquitto-clients \
-  chromium chromium node nodejs npm npm curl curl cc gcc pkg-config pkg-config openssl openssl
+  chromium chromium node nodejs npm npm curl curl cc gcc pkg-config pkg-config openssl openssl \
+  aiosmtpd python3-aiosmtpd
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then

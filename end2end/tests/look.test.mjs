@@ -86,6 +86,10 @@ before(async () => {
   }
   await page.check('input[name="published"]');
   await Promise.all([page.waitForURL(/done=page_changed$/), page.click('text=Save page')]);
+  // An open incident, so the page shows one on top (and the editor its update form).
+  await page.fill('[form="new-incident"][name="title"]', 'Readings from the boiler room are delayed');
+  await page.fill('[form="new-incident"][name="message"]', 'We are looking into it.\nNext update within the hour.');
+  await Promise.all([page.waitForURL(/done=incident_opened$/), page.click('form#new-incident button')]);
   await context.close();
 });
 

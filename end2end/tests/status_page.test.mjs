@@ -178,3 +178,35 @@ test('an uptime bar reads without JavaScript, shows 30 days on a phone, and surv
   assert.deepEqual(liveErrors, []);
   await scripted.close();
 });
+
+test('an incident an admin opens is read on the status page without JavaScript', async () => {
+  const admin = await browser.newContext({ javaScriptEnabled: false });
+  const page = await admin.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'chief', password);
+  await page.goto(`${lookout.url}/admin/pages`);
+  const editor = await page.locator('a[href^="/admin/pages/"]').first().getAttribute('href');
+  await page.goto(`${lookout.url}${editor}`);
+  await page.fill('[form="new-incident"][name="title"]', 'Boiler readings delayed');
+  await page.selectOption('[form="new-incident"][name="status"]', 'identified');
+  await page.fill('[form="new-incident"][name="message"]', 'A gateway restarts.\nReadings catch up after it.');
+  await Promise.all([page.waitForURL(/done=incident_opened$/), page.click('form#new-incident button')]);
+  assert.match(await page.locator('article.incident h3').innerText(), /Boiler readings delayed/);
+
+  const visitor = await browser.newContext({ javaScriptEnabled: false });
+  const status = await visitor.newPage();
+  const visitorErrors = collectErrors(status);
+  await status.goto(`${lookout.url}/status/${slug}`);
+  const open = status.locator('section.incidents.open article.incident');
+  assert.equal(await open.count(), 1);
+  assert.match(await open.locator('h3').innerText(), /Boiler readings delayed/);
+  assert.match(await open.innerText(), /Identified/);
+  assert.match(await open.locator('.incident-message').innerText(), /A gateway restarts\.\nReadings catch up after it\./);
+  // It comes before the widgets.
+  const html = await status.content();
+  assert.ok(html.indexOf('class="incidents open"') < html.indexOf('class="status-widgets"'), 'incidents stand above the widgets');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(visitorErrors, []);
+  await admin.close();
+  await visitor.close();
+});

@@ -19,7 +19,7 @@ use app::server::liveness_edits::{self, LivenessRuleError};
 use app::server::rule_edits::{self, RuleError};
 use app::server::series_edits::{self, SeriesError};
 use app::server::state::AppState;
-use app::server::status_edits::{self, PageEditError, Pages};
+use app::server::status_edits::{self, IncidentText, PageEditError, Pages};
 use app::server::store::audit::Actor;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -526,6 +526,10 @@ pub struct PageForm {
     #[serde(default)]
     form_id: String,
     #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
     id: String,
     #[serde(default)]
     page: String,
@@ -597,6 +601,9 @@ fn page_outcome(error: PageEditError) -> Outcome {
         PageEditError::SlugTaken => Outcome::SlugTaken,
         PageEditError::NoSuchPage => Outcome::UnknownPage,
         PageEditError::NoSuchWidget => Outcome::UnknownWidget,
+        PageEditError::Incident(problem) => Outcome::Incident(problem),
+        PageEditError::NoSuchIncident => Outcome::UnknownIncident,
+        PageEditError::TooManyUpdates => Outcome::TooManyUpdates,
         PageEditError::Database(error) => {
             tracing::error!(error = %error, "changing a status page failed");
             Outcome::Unavailable
@@ -922,4 +929,64 @@ pub async fn test_channel(
         Ok(Outcome::ChannelTestQueued)
     };
     back(ALERTS, &form.form_id, outcome.await)
+}
+
+impl PageForm {
+    fn incident(&self) -> IncidentText<'_> {
+        IncidentText {
+            title: &self.title,
+            status: &self.status,
+            message: &self.message,
+        }
+    }
+}
+
+/// `POST /admin/pages/incidents/open`: page, title, status, message.
+pub async fn open_incident(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        status_edits::open_incident(pages(&state), acting.actor(), form.page()?, form.incident())
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::IncidentOpened)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/incidents/update`: page, id (the incident's), status, message.
+pub async fn update_incident(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        let (page, id) = (form.page()?, form.id()?);
+        status_edits::update_incident(pages(&state), acting.actor(), page, id, form.incident())
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::IncidentUpdated)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/incidents/delete`: page, id.
+pub async fn delete_incident(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        let (page, id) = (form.page()?, form.id()?);
+        status_edits::delete_incident(pages(&state), acting.actor(), page, id)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::IncidentDeleted)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
 }

@@ -6,10 +6,12 @@
 //! overview shows as failing until a send through it works again.
 //!
 //! Delivery is at least once: a sender that dies after the receiver took a notice and before it
-//! recorded that sends it again. The notice's id is in its body (`{{id}}`) for a receiver that
+//! recorded that sends it again. The sender also reads which channels are failing, for the
+//! overview. The notice's id is in its body (`{{id}}`) for a receiver that
 //! must drop repeats.
 
 use crate::notify::{Channel, Delivery, Sender};
+use app::server::ingest_status::IngestStatus;
 use app::server::store::alerts::DueNotice;
 use app::server::store::Store;
 use chrono::Utc;
@@ -36,12 +38,22 @@ pub fn backoff(attempts: i32) -> Duration {
 /// Sends due notices until `stopping`; `wake` says new ones were queued.
 pub async fn run(
     store: Store,
+    status: IngestStatus,
     sender: Sender,
     wake: Arc<Notify>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(PARALLEL_SENDS));
+    let mut channels_read_at: Option<tokio::time::Instant> = None;
     loop {
+        // Failing channels for the overview, at most every few seconds whatever wakes this.
+        if channels_read_at.is_none_or(|at| at.elapsed() >= POLL_EVERY) {
+            match store.failing_channels().await {
+                Ok(failing) => status.set_failing_channels(failing),
+                Err(error) => tracing::warn!(%error, "reading failing alert channels failed"),
+            }
+            channels_read_at = Some(tokio::time::Instant::now());
+        }
         let free = slots.available_permits();
         if free > 0 {
             match store.claim_due_notices(free as i64, LEASE).await {

@@ -1,8 +1,8 @@
 //! Background upkeep of the message table: daily partitions made ahead of time, and history past
 //! its retention removed, by dropping whole partitions where every topic's retention allows it
 //! and by bounded deletes where a topic's retention is shorter, rollups past their level's
-//! retention deleted (and those of deleted series), and uptime records older than the longest
-//! window pages show. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
+//! retention deleted (and those of deleted series), uptime records older than the longest
+//! window pages show, and alert notices finished more than [`NOTICES_KEPT_DAYS`] ago. One instance at a time runs a round (a PostgreSQL advisory lock); a failed
 //! round is logged and tried again at the next. Apart from rounds, [`fold_rollups`] folds the
 //! minutes each batch appended into the rollups every few seconds, and [`backfill_rollups`] rolls
 //! up the messages stored before rollups existed, once.
@@ -39,7 +39,12 @@ pub struct RoundReport {
     pub rollups_deleted: u64,
     /// Uptime records deleted (devices' changes and stretches of sight).
     pub uptime_deleted: u64,
+    /// Alert notices delivered or given up more than [`NOTICES_KEPT_DAYS`] ago.
+    pub notices_deleted: u64,
 }
+
+/// How long sent (or given up) alert notices are kept, for the rules' pages.
+pub const NOTICES_KEPT_DAYS: u32 = 30;
 
 /// Runs a round now and then every [`ROUND_INTERVAL`], forever.
 pub async fn run(store: Store, retention: RetentionSettings) {
@@ -179,6 +184,11 @@ pub async fn run_round(
         .delete_old_uptime(cutoff(now, UPTIME_KEPT_DAYS))
         .await
         .context("deleting uptime records past the longest window shown")?;
+
+    report.notices_deleted = store
+        .delete_finished_notices(cutoff(now, NOTICES_KEPT_DAYS))
+        .await
+        .context("deleting old alert notices")?;
 
     lock.release()
         .await

@@ -1,14 +1,17 @@
 //! Sends a notice to a channel: one HTTP(S) request, with the body its format's template makes
 //! (`domain::notice`), bounded in time and in what is read back, and an answer that says whether
 //! to try again. Every chat service is the same request with another body; nothing here knows
-//! one from another.
+//! one from another. E-mail is the one other way: one message over SMTP (lettre), STARTTLS or
+//! TLS unless the channel's address says `tls=none`, with the same answer.
 
-use app::domain::notice::{render, ChannelFormat, Notice, TemplateError};
+use app::domain::notice::{render, ChannelFormat, EmailAddress, Notice, TemplateError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use std::sync::Arc;
@@ -90,6 +93,18 @@ impl Sender {
             Ok(body) => body,
             Err(error) => return refused_by_us(error),
         };
+        if channel.format == ChannelFormat::Email {
+            let attempt = self.mail(channel.url.as_str(), notice, body);
+            return match tokio::time::timeout(self.timeout, attempt).await {
+                Ok(delivery) => delivery,
+                Err(_) => Delivery::Failed {
+                    reason: format!(
+                        "the mail server did not finish within {} s",
+                        self.timeout.as_secs()
+                    ),
+                },
+            };
+        }
         let attempt = self.post(&channel.url, channel.format.content_type(), body);
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(delivery) => delivery,
@@ -159,6 +174,52 @@ impl Sender {
             }
         } else {
             exchange(TokioIo::new(tcp), request).await
+        }
+    }
+}
+
+impl Sender {
+    async fn mail(&self, address: &str, notice: &Notice, body: String) -> Delivery {
+        let refused = |reason: String| Delivery::Refused { status: 0, reason };
+        let address = match EmailAddress::parse(address) {
+            Ok(address) => address,
+            Err(problem) => return refused(problem.to_owned()),
+        };
+        let mut message = Message::builder()
+            .subject(notice.title())
+            .header(ContentType::TEXT_PLAIN)
+            .user_agent(concat!("Lookout/", env!("CARGO_PKG_VERSION")).to_owned());
+        match address.from.parse() {
+            Ok(from) => message = message.from(from),
+            Err(error) => return refused(format!("from: {error}")),
+        }
+        for to in &address.to {
+            match to.parse() {
+                Ok(to) => message = message.to(to),
+                Err(error) => return refused(format!("to {to}: {error}")),
+            }
+        }
+        let message = match message.body(body) {
+            Ok(message) => message,
+            Err(error) => return refused(format!("the message cannot be made: {error}")),
+        };
+        let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&address.server) {
+            Ok(builder) => builder.timeout(Some(self.timeout)).build(),
+            Err(error) => return refused(format!("the mail server's address: {error}")),
+        };
+        match transport.send(message).await {
+            Ok(response) => Delivery::Delivered {
+                status: u16::from(response.code()),
+            },
+            // A 5xx answer is the server's refusal for good (no such mailbox, not allowed to
+            // relay, a wrong password); anything else may pass later.
+            Err(error) if error.is_permanent() => Delivery::Refused {
+                status: error.status().map_or(0, u16::from),
+                reason: format!("the mail server refused: {error}"),
+            },
+            Err(error) => Delivery::Failed {
+                reason: format!("sending the e-mail failed: {error}"),
+            },
         }
     }
 }

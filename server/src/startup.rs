@@ -142,6 +142,7 @@ impl Application {
         };
         tokio::spawn(alert_outbox::run(
             store.clone(),
+            status.clone(),
             notify::Sender::with_system_roots(),
             alerts.wake.clone(),
             stopping.subscribe(),
@@ -642,6 +643,9 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(status_editor::CHANGE_WIDGET, admin::change_widget),
         on_post(status_editor::DELETE_WIDGET, admin::delete_widget),
         on_post(status_editor::MOVE_WIDGET, admin::move_widget),
+        on_post(status_editor::OPEN_INCIDENT, admin::open_incident),
+        on_post(status_editor::UPDATE_INCIDENT, admin::update_incident),
+        on_post(status_editor::DELETE_INCIDENT, admin::delete_incident),
     ]
 }
 

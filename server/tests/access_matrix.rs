@@ -98,6 +98,9 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/pages/widgets/change", ADMIN_FORM),
     ("POST", "/admin/pages/widgets/delete", ADMIN_FORM),
     ("POST", "/admin/pages/widgets/move", ADMIN_FORM),
+    ("POST", "/admin/pages/incidents/open", ADMIN_FORM),
+    ("POST", "/admin/pages/incidents/update", ADMIN_FORM),
+    ("POST", "/admin/pages/incidents/delete", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),
 ];
 

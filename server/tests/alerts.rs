@@ -14,8 +14,12 @@ use rumqttc::QoS;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::services::TestBroker;
-use support::{post_expecting, publish, publish_to, spawn_app_via, spawn_as_admin, TestApp};
+use support::process::Lookout;
+use support::services::{free_port, TestBroker};
+use support::{
+    broker_url, fresh_database, post_expecting, publish, publish_to, spawn_app_via, spawn_as_admin,
+    test_environment, unique_name, wait_for_count, TestApp,
+};
 use tokio::net::TcpListener;
 
 /// What a receiver got, as JSON, and how many of its first answers are failures.
@@ -255,6 +259,25 @@ async fn a_failed_send_is_retried_and_a_test_reaches_the_channel() {
         assert!(tokio::time::Instant::now() < deadline, "{}", page.body);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // ... and on the overview, for everyone watching, until a send works again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let overview = app.get("/").await;
+        if overview
+            .body
+            .contains("Alert channel \"flaky\" has failed since")
+            || overview
+                .body
+                .contains("Alert channel &quot;flaky&quot; has failed since")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline && receiver.states().is_empty(),
+            "the overview never said the channel fails"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     receiver
         .wait_for(1, Duration::from_secs(30), || async {})
         .await;
@@ -440,5 +463,240 @@ async fn while_lookout_cannot_see_only_its_own_rule_tells() {
     assert!(
         rules.iter().all(|rule| rule == "Lookout blind"),
         "{rules:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_device_that_falls_silent_fires_and_its_return_resolves() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let devices = app.topic("pumps/+");
+    let fields = [
+        ("name", "pumps"),
+        ("filter", devices.as_str()),
+        ("status_topic", ""),
+        ("interval", "2"),
+        ("online", ""),
+        ("offline", ""),
+    ];
+    post_expecting(
+        &app,
+        "/admin/devices/add",
+        &fields,
+        "done=device_rule_added",
+    )
+    .await;
+    let device_rule: i64 = sqlx::query_scalar("select id from liveness_rule")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    add_rule(
+        &app,
+        &[
+            ("name", "Pump offline"),
+            ("kind", "device_offline"),
+            ("device_rule", &device_rule.to_string()),
+            ("for_seconds", "0"),
+            ("notify_resolve", "on"),
+            ("severity", "warning"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
+    let pump = app.topic("pumps/p7");
+    // Talking, then silent past its grace: the watcher's look finds it offline.
+    for _ in 0..4 {
+        publish_value(&pump, "1").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    receiver
+        .wait_for(1, Duration::from_secs(60), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["firing"]);
+    let firing = &receiver.bodies()[0];
+    assert_eq!(firing["subject"], "p7");
+    assert_eq!(firing["value"], "offline");
+    assert!(firing["link"].as_str().unwrap().ends_with("/devices"));
+    // Its next message brings it back at once.
+    publish_value(&pump, "1").await;
+    receiver
+        .wait_for(2, Duration::from_secs(15), || async {})
+        .await;
+    assert_eq!(receiver.states(), ["firing", "resolved"]);
+}
+
+/// Two real instances on one database: the one that evaluates is killed while an alert fires,
+/// the other takes over, reads the firing, tells nothing twice and tells its end.
+#[tokio::test]
+async fn a_failover_neither_repeats_a_firing_nor_loses_its_end() {
+    let database_url = fresh_database().await;
+    let prefix = unique_name("t");
+    let instance = |id: &str| {
+        let listen = format!("127.0.0.1:{}", free_port());
+        test_environment(
+            &database_url,
+            &broker_url(),
+            &unique_name(&format!("lookout-{id}")),
+            &prefix,
+            &[("LOOKOUT_LISTEN", &listen), ("RUST_LOG", "warn")],
+        )
+    };
+    let mut first = Lookout::start(&instance("a")).await;
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    // The first instance watches before the second starts.
+    wait_for_count(&db, "select count(*) from watch_span", 1).await;
+    let _second = Lookout::start(&instance("b")).await;
+
+    let (url, receiver) = Receiver::start(0).await;
+    let store = app::server::store::Store::connect(&database_url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    use app::domain::alert_rule::{ChannelText, RuleText};
+    use app::server::alert_edits;
+    use app::server::store::audit::Actor;
+    let channel = alert_edits::add_channel(
+        &store,
+        Actor::CLI,
+        ChannelText {
+            name: "ops",
+            format: "webhook",
+            url: &url,
+            template: "",
+        },
+    )
+    .await
+    .unwrap();
+    let topics = format!("{prefix}/boiler/temp");
+    alert_edits::add_rule(
+        &store,
+        Actor::CLI,
+        RuleText {
+            name: "Boiler too hot",
+            kind: "threshold",
+            topics: &topics,
+            direction: "above",
+            trigger: "90",
+            recover: "85",
+            notify_resolve: "on",
+            severity: "critical",
+            ..RuleText::default()
+        },
+        vec![channel],
+    )
+    .await
+    .unwrap();
+    receiver
+        .wait_for(1, Duration::from_secs(30), || publish_value(&topics, "95"))
+        .await;
+
+    let spans: i64 = sqlx::query_scalar("select count(*) from watch_span")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    first.kill();
+    // The second takes over (within 15 s) and opens a stretch of sight of its own; the boiler
+    // stays hot throughout.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        publish_value(&topics, "96").await;
+        let now: i64 = sqlx::query_scalar("select count(*) from watch_span")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        if now > spans {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "nobody took over");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for _ in 0..6 {
+        publish_value(&topics, "97").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        receiver.states(),
+        ["firing"],
+        "the firing is not told again"
+    );
+    publish_value(&topics, "80").await;
+    receiver
+        .wait_for(2, Duration::from_secs(15), || async {})
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.states(), ["firing", "resolved"]);
+}
+
+#[tokio::test]
+async fn an_alert_reaches_a_real_mail_server_from_real_traffic() {
+    let (app, _) = spawn_as_admin().await;
+    let mail = support::services::TestMailServer::start().await;
+    let address = format!(
+        "smtp://127.0.0.1:{}?tls=none&from=lookout@localhost&to=ops@localhost",
+        mail.port
+    );
+    let fields = [
+        ("name", "ops mail"),
+        ("format", "email"),
+        ("url", address.as_str()),
+        ("template", ""),
+    ];
+    post_expecting(
+        &app,
+        "/admin/alerts/channels/add",
+        &fields,
+        "done=channel_added",
+    )
+    .await;
+    let channel: i64 = sqlx::query_scalar("select id from alert_channel")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let topic = app.topic("door");
+    add_rule(
+        &app,
+        &[
+            ("name", "Door open"),
+            ("kind", "field"),
+            ("topics", &topic),
+            ("pointer", "/state"),
+            ("comparison", "equals"),
+            ("value", "open"),
+            ("severity", "warning"),
+            ("channel", &channel.to_string()),
+        ],
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while mail.messages().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no e-mail arrived");
+        publish_value(&topic, r#"{"state": "open"}"#).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let message = &mail.messages()[0];
+    assert!(
+        message.contains("Subject: [FIRING] Door open: "),
+        "{message}"
+    );
+    assert!(message.contains("Value: open"), "{message}");
+    // No plain e-mail channel without saying so: the form refuses a server address without
+    // from and to.
+    let response = app
+        .post_form(
+            "/admin/alerts/channels/add",
+            &[
+                ("name", "x"),
+                ("format", "email"),
+                ("url", "smtp://mail.example.com"),
+            ],
+        )
+        .await;
+    assert!(
+        response
+            .header("location")
+            .unwrap_or_default()
+            .contains("error=bad_channel_url"),
+        "{}",
+        response.head
     );
 }

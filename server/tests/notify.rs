@@ -66,7 +66,11 @@ fn sender(timeout: Duration) -> Sender {
 #[tokio::test]
 async fn every_format_reaches_a_real_receiver_as_it_expects() {
     let (url, received) = receiver(StatusCode::OK, Duration::ZERO).await;
-    for format in ChannelFormat::ALL {
+    let web_formats: Vec<ChannelFormat> = ChannelFormat::ALL
+        .into_iter()
+        .filter(|format| *format != ChannelFormat::Email)
+        .collect();
+    for format in web_formats.iter().copied() {
         let channel = Channel {
             format,
             url: url.parse().unwrap(),
@@ -78,8 +82,8 @@ async fn every_format_reaches_a_real_receiver_as_it_expects() {
         assert_eq!(delivery, Delivery::Delivered { status: 200 }, "{format:?}");
     }
     let received = received.lock().unwrap().clone();
-    assert_eq!(received.len(), ChannelFormat::ALL.len());
-    for ((kind, body), format) in received.iter().zip(ChannelFormat::ALL) {
+    assert_eq!(received.len(), web_formats.len());
+    for ((kind, body), format) in received.iter().zip(web_formats) {
         assert_eq!(kind, format.content_type(), "{format:?}");
         if format == ChannelFormat::Ntfy {
             assert!(body.starts_with("pumps/p7 (warning) since"), "{body}");
@@ -246,4 +250,50 @@ async fn https_receivers_are_checked_against_the_trusted_authorities() {
     let bodies = bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1);
     assert!(bodies[0].1.contains("Pump offline"), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn an_email_reaches_a_real_mail_server_and_a_required_starttls_is_never_skipped() {
+    let mail = support::services::TestMailServer::start().await;
+    let address = |tls: &str| {
+        format!(
+            "smtp://127.0.0.1:{}?{tls}from=lookout@localhost&to=ops@localhost,oncall@localhost",
+            mail.port
+        )
+    };
+    let channel = |url: String| Channel {
+        format: ChannelFormat::Email,
+        url: url.parse().unwrap(),
+        template: None,
+    };
+    let delivery = sender(Duration::from_secs(5))
+        .send(&channel(address("tls=none&")), &notice())
+        .await;
+    assert_eq!(delivery, Delivery::Delivered { status: 250 });
+    let messages = mail.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = &messages[0];
+    assert!(
+        message.contains("Subject: [FIRING] Pump offline: pumps/p7"),
+        "{message}"
+    );
+    assert!(message.contains("From: lookout@localhost"), "{message}");
+    assert!(message.contains("ops@localhost"), "{message}");
+    assert!(message.contains("oncall@localhost"), "{message}");
+    assert!(message.contains("Notice 7 from Lookout."), "{message}");
+
+    // The same server offers no STARTTLS: the default (required) sends nothing in the clear.
+    let delivery = sender(Duration::from_secs(5))
+        .send(&channel(address("")), &notice())
+        .await;
+    assert!(delivery.should_retry(), "{delivery:?}");
+    assert_eq!(mail.messages().len(), 1, "nothing was sent in the clear");
+
+    // No server there: a failure to retry.
+    let closed = support::services::free_port();
+    let url = format!("smtp://127.0.0.1:{closed}?tls=none&from=a@localhost&to=b@localhost");
+    let delivery = sender(Duration::from_secs(5))
+        .send(&channel(url), &notice())
+        .await;
+    assert!(delivery.should_retry(), "{delivery:?}");
 }

@@ -1017,3 +1017,147 @@ async fn a_widget_bound_to_a_named_series_charts_each_intervals_average_from_its
     }
     assert_eq!(sampled.last(), Some(&30.0), "{sampled:?}");
 }
+
+#[tokio::test]
+async fn an_incident_is_told_on_the_page_its_json_and_feed_and_moves_below_once_resolved() {
+    let (app, _) = support::spawn_as_admin().await;
+    let page = create_page(&app, "plant", "Plant").await;
+    set_published(&app, page, "plant", "Plant", true).await;
+    let other = create_page(&app, "other", "Other").await;
+    let page_id = page.to_string();
+    support::post_expecting(
+        &app,
+        "/admin/pages/incidents/open",
+        &[
+            ("page", page_id.as_str()),
+            ("title", "Readings delayed"),
+            ("status", "investigating"),
+            ("message", "We see delays <b>here</b>.\r\nMore soon."),
+        ],
+        "done=incident_opened",
+    )
+    .await;
+    let incident: i64 = sqlx::query_scalar("select id from incident")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let admin = app.session();
+
+    // Anonymous visitors read it on top, escaped, without JavaScript.
+    app.forget_session();
+    let html = app.get("/status/plant").await;
+    assert_eq!(html.status, 200);
+    assert!(html.body.contains("Current incidents"), "{}", html.body);
+    assert!(html.body.contains("Readings delayed"), "{}", html.body);
+    assert!(
+        html.body
+            .contains("We see delays &lt;b&gt;here&lt;/b&gt;.\nMore soon."),
+        "{}",
+        html.body
+    );
+    assert!(!html.body.contains("Past incidents"));
+    let json: serde_json::Value =
+        serde_json::from_str(&app.get("/status/plant.json").await.body).unwrap();
+    assert_eq!(json["incidents"][0]["title"], "Readings delayed");
+    assert_eq!(json["incidents"][0]["status"], "investigating");
+    assert_eq!(json["incidents"][0]["updates"].as_array().unwrap().len(), 1);
+    let feed = app.get("/status/plant/feed.atom").await;
+    assert!(
+        feed.body
+            .contains("<title>Readings delayed: Investigating</title>"),
+        "{}",
+        feed.body
+    );
+    assert!(
+        feed.body.contains("We see delays &lt;b&gt;here"),
+        "{}",
+        feed.body
+    );
+
+    // Resolved: below, as past, with both updates, newest first.
+    app.use_session(&admin);
+    let incident_id = incident.to_string();
+    support::post_expecting(
+        &app,
+        "/admin/pages/incidents/update",
+        &[
+            ("page", page_id.as_str()),
+            ("id", incident_id.as_str()),
+            ("status", "resolved"),
+            ("message", "Fixed: a cable."),
+        ],
+        "done=incident_updated",
+    )
+    .await;
+    // Refusals name the field, and an incident of another page is no incident there.
+    for (fields, outcome) in [
+        (
+            vec![
+                ("page", page_id.as_str()),
+                ("title", ""),
+                ("status", "investigating"),
+                ("message", "x"),
+            ],
+            "error=bad_incident_title",
+        ),
+        (
+            vec![
+                ("page", page_id.as_str()),
+                ("title", "t"),
+                ("status", "fixed"),
+                ("message", "x"),
+            ],
+            "error=bad_incident_status",
+        ),
+        (
+            vec![
+                ("page", page_id.as_str()),
+                ("title", "t"),
+                ("status", "identified"),
+                ("message", " "),
+            ],
+            "error=bad_incident_message",
+        ),
+    ] {
+        let response = app.post_form("/admin/pages/incidents/open", &fields).await;
+        let location = response.header("location").unwrap_or_default().to_owned();
+        assert!(location.contains(outcome), "{fields:?}: {location}");
+    }
+    let other_id = other.to_string();
+    let response = app
+        .post_form(
+            "/admin/pages/incidents/update",
+            &[
+                ("page", other_id.as_str()),
+                ("id", incident_id.as_str()),
+                ("status", "investigating"),
+                ("message", "hijacked"),
+            ],
+        )
+        .await;
+    assert!(
+        response
+            .header("location")
+            .unwrap_or_default()
+            .contains("error=unknown_incident"),
+        "{}",
+        response.head
+    );
+    app.forget_session();
+    let html = app.get("/status/plant").await;
+    assert!(html.body.contains("Past incidents"), "{}", html.body);
+    assert!(!html.body.contains("Current incidents"));
+    assert!(!html.body.contains("hijacked"));
+    let json: serde_json::Value =
+        serde_json::from_str(&app.get("/status/plant.json").await.body).unwrap();
+    let told = &json["incidents"][0];
+    assert_eq!(told["status"], "resolved");
+    assert!(told["resolved_ms"].as_i64().is_some());
+    assert_eq!(told["updates"][0]["message"], "Fixed: a cable.");
+    assert_eq!(told["updates"][1]["status"], "investigating");
+    let count: i64 = sqlx::query_scalar("select count(*) from incident")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "refused forms stored nothing");
+}

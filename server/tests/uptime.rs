@@ -11,7 +11,7 @@ use std::time::Duration;
 use support::services::TestBroker;
 use support::{
     add_widget, create_page, http_request, make_public, post_expecting, publish, publish_to,
-    set_published, spawn_app_via, spawn_app_with, TestApp,
+    set_published, spawn_app_via, spawn_app_with, wait_for_count, TestApp,
 };
 
 /// Adds a liveness rule through the admin form, and waits until the uptime watcher follows it
@@ -27,27 +27,11 @@ async fn add_device_rule(app: &TestApp, devices: &str, status: &str, interval: &
     ];
     post_expecting(app, "/admin/devices/add", &fields, "done=device_rule_added").await;
     wait_for_count(
-        app,
+        &app.db,
         "select count(*) from watch_span s, liveness_rule r where s.seen_until > r.created_at",
         1,
     )
     .await;
-}
-
-/// Waits (up to a minute) until `query` returns at least `count`.
-async fn wait_for_count(app: &TestApp, query: &str, count: i64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let found: i64 = sqlx::query_scalar(query).fetch_one(&app.db).await.unwrap();
-        if found >= count {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{query}: {found}, expected {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The recorded transitions: state, cause, and the time in Unix milliseconds.
@@ -90,12 +74,12 @@ async fn a_device_s_changes_are_recorded_at_their_moments_and_shown_as_uptime() 
     let data = app.topic("pumps/p1/flow");
     let status = app.topic("pumps/p1/status");
     publish(&[(&data, b"12.5", QoS::AtLeastOnce, false)]).await;
-    wait_for_count(&app, "select count(*) from device_transition", 1).await;
+    wait_for_count(&app.db, "select count(*) from device_transition", 1).await;
     publish(&[(&status, b"offline", QoS::AtLeastOnce, false)]).await;
-    wait_for_count(&app, "select count(*) from device_transition", 2).await;
+    wait_for_count(&app.db, "select count(*) from device_transition", 2).await;
     publish(&[(&data, b"13.5", QoS::AtLeastOnce, false)]).await;
     // Then silence: expected every second, so down 1.5 s after the last message.
-    wait_for_count(&app, "select count(*) from device_transition", 4).await;
+    wait_for_count(&app.db, "select count(*) from device_transition", 4).await;
 
     let recorded = transitions(&app).await;
     let came = received_ms(&app, &data, "12.5").await;
@@ -222,7 +206,7 @@ async fn while_the_broker_is_away_lookout_records_no_data_and_no_device_goes_dow
     add_device_rule(&app, &app.topic("pumps/+/#"), "", "10").await;
     let data = app.topic("pumps/p2/flow");
     publish_to(&broker.url(), &[(&data, b"1", QoS::AtLeastOnce, false)]).await;
-    wait_for_count(&app, "select count(*) from device_transition", 1).await;
+    wait_for_count(&app.db, "select count(*) from device_transition", 1).await;
 
     // Away for longer than the device's grace and two looks of the watcher.
     broker.stop();
@@ -232,7 +216,7 @@ async fn while_the_broker_is_away_lookout_records_no_data_and_no_device_goes_dow
     app.metrics_until(|metrics| metrics.contains("lookout_broker_connected 1"))
         .await;
     publish_to(&broker.url(), &[(&data, b"2", QoS::AtLeastOnce, false)]).await;
-    wait_for_count(&app, "select count(*) from watch_span", 2).await;
+    wait_for_count(&app.db, "select count(*) from watch_span", 2).await;
     publish_to(&broker.url(), &[(&data, b"3", QoS::AtLeastOnce, false)]).await;
     // Longer than a look of the watcher after it saw again, inside the device's grace.
     tokio::time::sleep(Duration::from_secs(11)).await;
@@ -337,7 +321,7 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
     set_published(&app, page, "boiler", "Boiler", true).await;
     // The watcher reads the widgets at each look.
     wait_for_count(
-        &app,
+        &app.db,
         "select count(*) from watch_span s, status_page p where s.seen_until > p.updated_at",
         1,
     )
@@ -346,7 +330,7 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
     for (count, temp) in [(1, "20"), (2, "85"), (3, "30")] {
         let payload = format!(r#"{{"temp": {temp}, "owner": "Ada"}}"#);
         publish(&[(&topic, payload.as_bytes(), QoS::AtLeastOnce, false)]).await;
-        wait_for_count(&app, "select count(*) from threshold_transition", count).await;
+        wait_for_count(&app.db, "select count(*) from threshold_transition", count).await;
     }
     let recorded: Vec<(String, String, i64)> = sqlx::query_as(
         "select level, cause, floor(extract(epoch from at) * 1000)::int8 \

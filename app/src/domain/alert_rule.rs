@@ -4,7 +4,9 @@
 //! reminders, the flap guard) is [`super::alerting`]; what is told, [`super::notice`].
 
 use super::alerting::{Threshold, Timing, MIN_REMINDER_MS};
-use super::notice::{render, ChannelFormat, Notice, NoticeState, Severity, MAX_TEMPLATE_BYTES};
+use super::notice::{
+    render, ChannelFormat, EmailAddress, Notice, NoticeState, Severity, MAX_TEMPLATE_BYTES,
+};
 use super::payload;
 use super::status_page::is_pointer;
 use super::topic_filter::TopicFilter;
@@ -344,7 +346,7 @@ impl AlertProblem {
             AlertProblem::Flap => "The flap guard needs 2 to 1000 changes within 1 minute to a week.",
             AlertProblem::Severity => "Choose info, warning or critical.",
             AlertProblem::Format => "Choose one of the channel formats.",
-            AlertProblem::Url => "The address must start with https:// or http:// and hold no spaces (at most 2048 characters).",
+            AlertProblem::Url => "The address must start with https:// or http:// and hold no spaces (at most 2048 characters); an e-mail channel's is smtp://user:password@host:587?from=…&to=…,… (STARTTLS; smtps:// for TLS, tls=none only on a trusted network).",
             AlertProblem::Template => "The template may only name known fields in {{ }} (title, text, state, severity, rule, subject, since, value, link, id, priority), at most 4096 bytes.",
         }
     }
@@ -729,7 +731,11 @@ impl ChannelText<'_> {
         let name = name(self.name)?;
         let format = ChannelFormat::parse(self.format).ok_or(AlertProblem::Format)?;
         let url = self.url.trim();
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        let scheme_ok = if format == ChannelFormat::Email {
+            EmailAddress::parse(url).is_ok()
+        } else {
+            url.starts_with("https://") || url.starts_with("http://")
+        };
         if !scheme_ok
             || url.chars().count() > MAX_URL_CHARS
             || url.chars().any(|c| c.is_control() || c.is_whitespace())

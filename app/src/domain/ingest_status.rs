@@ -42,6 +42,16 @@ pub struct IngestStatusView {
     /// long charts then miss the newest values until it catches up.
     #[serde(default)]
     pub rollups_behind: Option<RollupsBehind>,
+    /// Alert channels whose sends fail with no delivery since: an alert would not reach anyone.
+    #[serde(default)]
+    pub failing_channels: Vec<FailingChannel>,
+}
+
+/// An alert channel whose sends have failed since `since_ms` without a delivery between.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailingChannel {
+    pub name: String,
+    pub since_ms: i64,
 }
 
 /// Why and how far the rollups are behind the stored messages.

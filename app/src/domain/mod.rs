@@ -12,6 +12,7 @@ pub mod answer;
 pub mod chart;
 pub mod device_list;
 pub mod history;
+pub mod incident;
 pub mod ingest_status;
 pub mod live;
 pub mod liveness;

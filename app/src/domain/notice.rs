@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The formats a channel can speak. Each is a JSON body (ntfy's is plain text) sent over HTTPS.
+/// The formats a channel can speak. Each is a JSON body (ntfy's is plain text) sent over HTTPS,
+/// except e-mail: a plain text message sent over SMTP to the addresses the channel names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelFormat {
@@ -18,10 +19,13 @@ pub enum ChannelFormat {
     Ntfy,
     Gotify,
     Matrix,
+    /// A plain text e-mail; the channel's address is `smtp://` or `smtps://` with `from` and `to`
+    /// (see [`EmailAddress`]).
+    Email,
 }
 
 impl ChannelFormat {
-    pub const ALL: [ChannelFormat; 8] = [
+    pub const ALL: [ChannelFormat; 9] = [
         ChannelFormat::Webhook,
         ChannelFormat::Slack,
         ChannelFormat::Discord,
@@ -30,6 +34,7 @@ impl ChannelFormat {
         ChannelFormat::Ntfy,
         ChannelFormat::Gotify,
         ChannelFormat::Matrix,
+        ChannelFormat::Email,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +47,7 @@ impl ChannelFormat {
             ChannelFormat::Ntfy => "ntfy",
             ChannelFormat::Gotify => "gotify",
             ChannelFormat::Matrix => "matrix",
+            ChannelFormat::Email => "email",
         }
     }
 
@@ -68,20 +74,24 @@ impl ChannelFormat {
                 r#"{"title": "{{title}}", "message": "{{text}}", "priority": {{priority}}}"#
             }
             ChannelFormat::Matrix => r#"{"msgtype": "m.text", "body": "{{title}}\n{{text}}"}"#,
+            ChannelFormat::Email => {
+                "{{text}}\n\nRule: {{rule}}\nAbout: {{subject}}\nState: {{state}}\nSeverity: \
+                 {{severity}}\nSince: {{since}}\nValue: {{value}}\n{{link}}\n\nNotice {{id}} from Lookout.\n"
+            }
         }
     }
 
     /// How the body is escaped: JSON string content, or as it is for a plain text body.
     fn escaping(self) -> Escaping {
         match self {
-            ChannelFormat::Ntfy => Escaping::None,
+            ChannelFormat::Ntfy | ChannelFormat::Email => Escaping::None,
             _ => Escaping::JsonString,
         }
     }
 
     pub fn content_type(self) -> &'static str {
         match self {
-            ChannelFormat::Ntfy => "text/plain; charset=utf-8",
+            ChannelFormat::Ntfy | ChannelFormat::Email => "text/plain; charset=utf-8",
             _ => "application/json",
         }
     }
@@ -91,6 +101,104 @@ impl ChannelFormat {
 enum Escaping {
     None,
     JsonString,
+}
+
+/// Where an e-mail channel sends: the server (`smtp://` with STARTTLS, `smtps://` with TLS from
+/// the start, at most with `tls=none` on `smtp://` for a server on a trusted network), its login,
+/// the sender and the recipients, all in one address:
+/// `smtp://user:password@mail.example.com:587?from=lookout@example.com&to=ops@example.com,oncall@example.com`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailAddress {
+    /// The server's address as the SMTP client takes it (`from` and `to` removed, `tls` spelled
+    /// out).
+    pub server: String,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+/// At most this many recipients per channel: a channel is a team's address, not a mailing list.
+pub const MAX_RECIPIENTS: usize = 20;
+
+impl EmailAddress {
+    /// Reads a channel's address, or says what is wrong with it.
+    pub fn parse(address: &str) -> Result<Self, &'static str> {
+        let (base, query) = address.split_once('?').unwrap_or((address, ""));
+        let plain = base.starts_with("smtp://");
+        if !plain && !base.starts_with("smtps://") {
+            return Err("an e-mail channel's address starts with smtp:// or smtps://");
+        }
+        let mut from = None;
+        let mut to = Vec::new();
+        let mut tls = None;
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value =
+                percent_decoded(value).ok_or("the address is not valid percent-encoding")?;
+            match key {
+                "from" => from = Some(mailbox(&value)?),
+                "to" => {
+                    for one in value.split(',').filter(|one| !one.trim().is_empty()) {
+                        to.push(mailbox(one)?);
+                    }
+                }
+                "tls" => tls = Some(value),
+                _ => return Err("an e-mail address knows only from, to and tls"),
+            }
+        }
+        let from = from.ok_or("an e-mail channel needs from=")?;
+        if to.is_empty() || to.len() > MAX_RECIPIENTS {
+            return Err("an e-mail channel needs to= with 1 to 20 addresses");
+        }
+        let server = match (plain, tls.as_deref()) {
+            (true, None | Some("required")) => format!("{base}?tls=required"),
+            (true, Some("opportunistic")) => format!("{base}?tls=opportunistic"),
+            (true, Some("none")) => base.to_owned(),
+            (false, None) => base.to_owned(),
+            _ => return Err("tls is required, opportunistic or none (smtp:// only)"),
+        };
+        Ok(Self { server, from, to })
+    }
+}
+
+/// One e-mail address, plainly: something@somewhere, no spaces, no display name.
+fn mailbox(text: &str) -> Result<String, &'static str> {
+    let text = text.trim();
+    let valid = text.len() <= 254
+        && text.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && (domain.contains('.') || domain == "localhost")
+        })
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | '"'));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err("not an e-mail address (as in ops@example.com)")
+    }
+}
+
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(index + 1..index + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                index += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                index += 1;
+            }
+            byte => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// How serious a rule says its alert is.
@@ -297,10 +405,43 @@ mod tests {
     }
 
     #[test]
+    fn an_email_address_names_server_sender_and_recipients_and_defaults_to_starttls() {
+        let address = EmailAddress::parse(
+            "smtp://lookout:s%40cret@mail.example.com:587?from=lookout@example.com&to=ops@example.com,%20oncall@example.com",
+        )
+        .unwrap();
+        assert_eq!(
+            address.server,
+            "smtp://lookout:s%40cret@mail.example.com:587?tls=required"
+        );
+        assert_eq!(address.from, "lookout@example.com");
+        assert_eq!(address.to, ["ops@example.com", "oncall@example.com"]);
+        let plain =
+            EmailAddress::parse("smtp://127.0.0.1:2525?tls=none&from=a@localhost&to=b@localhost")
+                .unwrap();
+        assert_eq!(plain.server, "smtp://127.0.0.1:2525");
+        let wrapped =
+            EmailAddress::parse("smtps://mail.example.com?from=a@b.io&to=c@d.io").unwrap();
+        assert_eq!(wrapped.server, "smtps://mail.example.com");
+        for bad in [
+            "https://mail.example.com?from=a@b.io&to=c@d.io",
+            "smtp://mail.example.com?to=c@d.io",
+            "smtp://mail.example.com?from=a@b.io",
+            "smtp://mail.example.com?from=a@b.io&to=not-an-address",
+            "smtp://mail.example.com?from=a@b.io&to=c@d.io%0ABcc:%20x@y.io",
+            "smtp://mail.example.com?from=a@b.io&to=c@d.io&tls=maybe",
+            "smtps://mail.example.com?from=a@b.io&to=c@d.io&tls=none",
+            "smtp://mail.example.com?from=a@b.io&to=c@d.io&bcc=e@f.io",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn every_format_gives_valid_json_whatever_the_subject_holds() {
         for format in ChannelFormat::ALL {
             let body = render(format, format.default_template(), &notice()).unwrap();
-            if format == ChannelFormat::Ntfy {
+            if matches!(format, ChannelFormat::Ntfy | ChannelFormat::Email) {
                 assert!(body.contains("plant/boiler \"north\"\nline 2"), "{body}");
                 continue;
             }

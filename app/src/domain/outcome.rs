@@ -3,6 +3,7 @@
 //! handlers (`server/src/admin.rs`).
 
 use crate::domain::alert_rule::AlertProblem;
+use crate::domain::incident::IncidentProblem;
 use crate::domain::status_page::{OutsideAudience, SpecProblem};
 
 /// What the last form post came to. The server redirects back with `?done=CODE` or
@@ -75,12 +76,19 @@ pub enum Outcome {
     UnknownAlert,
     /// An alert rule or channel setting refused, with the reason.
     Alert(AlertProblem),
+    IncidentOpened,
+    IncidentUpdated,
+    IncidentDeleted,
+    UnknownIncident,
+    TooManyUpdates,
+    /// An incident's title, status or message refused.
+    Incident(IncidentProblem),
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 59] = [
+    pub const ALL: [Outcome; 64] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -127,6 +135,11 @@ impl Outcome {
         Outcome::AlertNameTaken,
         Outcome::TooManyAlerts,
         Outcome::UnknownAlert,
+        Outcome::IncidentOpened,
+        Outcome::IncidentUpdated,
+        Outcome::IncidentDeleted,
+        Outcome::UnknownIncident,
+        Outcome::TooManyUpdates,
         Outcome::PageAdded,
         Outcome::PageChanged,
         Outcome::PageDeleted,
@@ -204,6 +217,12 @@ impl Outcome {
             Outcome::TooManyAlerts => "too_many_alerts",
             Outcome::UnknownAlert => "unknown_alert",
             Outcome::Alert(problem) => problem.code(),
+            Outcome::IncidentOpened => "incident_opened",
+            Outcome::IncidentUpdated => "incident_updated",
+            Outcome::IncidentDeleted => "incident_deleted",
+            Outcome::UnknownIncident => "unknown_incident",
+            Outcome::TooManyUpdates => "too_many_updates",
+            Outcome::Incident(problem) => problem.code(),
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -240,6 +259,9 @@ impl Outcome {
                 | Outcome::ChannelChanged
                 | Outcome::ChannelDeleted
                 | Outcome::ChannelTestQueued
+                | Outcome::IncidentOpened
+                | Outcome::IncidentUpdated
+                | Outcome::IncidentDeleted
         )
     }
 
@@ -338,6 +360,12 @@ impl Outcome {
             Outcome::TooManyAlerts => "There are as many rules or channels as Lookout allows (10,000 rules, 100 channels).",
             Outcome::UnknownAlert => "There is no such alert rule or channel (any more).",
             Outcome::Alert(problem) => problem.describe(),
+            Outcome::IncidentOpened => "The incident was opened: the page shows it now.",
+            Outcome::IncidentUpdated => "The update was posted: the page shows it now.",
+            Outcome::IncidentDeleted => "The incident was deleted.",
+            Outcome::UnknownIncident => "There is no such incident on this page (any more).",
+            Outcome::TooManyUpdates => "That incident has 100 updates already: open a new one.",
+            Outcome::Incident(problem) => problem.describe(),
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
     }
@@ -348,6 +376,7 @@ impl Outcome {
             .chain(SpecProblem::ALL.map(Outcome::Spec))
             .chain(OutsideAudience::ALL.map(Outcome::OutsideAudience))
             .chain(AlertProblem::ALL.map(Outcome::Alert))
+            .chain(IncidentProblem::ALL.map(Outcome::Incident))
             .find(|outcome| outcome.code() == code)
     }
 
@@ -389,6 +418,7 @@ impl Outcome {
             Outcome::BadSeriesUnit => "unit",
             Outcome::Spec(problem) => problem.field(),
             Outcome::Alert(problem) => problem.field(),
+            Outcome::Incident(problem) => problem.field(),
             Outcome::AlertNameTaken => "name",
             Outcome::OutsideAudience(OutsideAudience::Device) => "device",
             Outcome::OutsideAudience(OutsideAudience::Topic | OutsideAudience::Filter) => "topic",

@@ -66,6 +66,15 @@ pub fn format_utc(at_ms: i64) -> String {
     )
 }
 
+/// "2026-11-25 10:00 UTC": a moment as people write it in news, to the minute.
+pub fn format_utc_minute(at_ms: i64) -> String {
+    let t = UtcTime::from_ms(at_ms);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute
+    )
+}
+
 /// A value for a label: at most four decimals, no trailing zeros, exponents for the extremes.
 pub fn format_value(value: f64) -> String {
     let magnitude = value.abs();

@@ -279,6 +279,20 @@ fn problems(status: &IngestStatusView, devices: Option<&DeviceCounts>) -> Option
                 .into_any(),
         );
     }
+    for channel in &status.failing_channels {
+        problems.push(
+            view! {
+                <li>
+                    {format!(
+                        "Alert channel \"{}\" has failed since {}: alerts may not reach anyone.",
+                        channel.name,
+                        format_utc(channel.since_ms)
+                    )}
+                </li>
+            }
+            .into_any(),
+        );
+    }
     if let Some(counts) = devices.filter(|counts| counts.offline > 0) {
         let offline = counts.offline;
         problems.push(

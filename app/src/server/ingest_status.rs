@@ -4,7 +4,7 @@
 //! down.
 
 use crate::domain::ingest_status::{
-    BackfillProgress, IngestStatusView, MinuteTrend, RollupsBehind,
+    BackfillProgress, FailingChannel, IngestStatusView, MinuteTrend, RollupsBehind,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +121,7 @@ struct Connection {
     trend: Trend,
     history_backfill: Option<BackfillProgress>,
     rollups_behind: Option<RollupsBehind>,
+    failing_channels: Vec<FailingChannel>,
     rollup_deltas_waiting: u64,
 }
 
@@ -214,6 +215,7 @@ impl IngestStatus {
                 trend: Trend::default(),
                 history_backfill: None,
                 rollups_behind: None,
+                failing_channels: Vec::new(),
                 rollup_deltas_waiting: 0,
             })),
         }
@@ -380,6 +382,7 @@ impl IngestStatus {
             trend: Vec::new(),
             history_backfill: c.history_backfill,
             rollups_behind: c.rollups_behind.clone(),
+            failing_channels: c.failing_channels.clone(),
         })
     }
 
@@ -387,6 +390,11 @@ impl IngestStatus {
     /// for the overview.
     pub fn set_history_backfill(&self, progress: Option<BackfillProgress>) {
         self.with_connection(|c| c.history_backfill = progress);
+    }
+
+    /// The alert channels failing now, as the outbox's sender last read them.
+    pub fn set_failing_channels(&self, channels: Vec<FailingChannel>) {
+        self.with_connection(|c| c.failing_channels = channels);
     }
 
     /// What the fold of rollup deltas last found waiting, and whether that is a problem to show.

@@ -3,9 +3,11 @@
 //! audience) before it is stored, written to the audit log, and shown on this instance at once
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 
+use crate::domain::incident::{checked_message, checked_status, checked_title, IncidentProblem};
 use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
 use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
+use crate::server::store::incidents::UpdateAdded;
 use crate::server::store::status_pages::PageChange;
 use crate::server::store::Store;
 use serde_json::json;
@@ -22,8 +24,20 @@ pub enum PageEditError {
     NoSuchPage,
     #[error("there is no such widget on that page")]
     NoSuchWidget,
+    #[error("{}", .0.describe())]
+    Incident(IncidentProblem),
+    #[error("there is no such incident on that page")]
+    NoSuchIncident,
+    #[error("that incident has as many updates as it may")]
+    TooManyUpdates,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl From<IncidentProblem> for PageEditError {
+    fn from(problem: IncidentProblem) -> Self {
+        PageEditError::Incident(problem)
+    }
 }
 
 impl From<SpecProblem> for PageEditError {
@@ -183,4 +197,84 @@ pub async fn move_widget(
     }
     let detail = json!({ "page_id": page_id, "widget_id": id, "earlier": earlier });
     pages.done(actor, "status_widget_moved", detail).await
+}
+
+/// An incident as typed: its title (for a new one), status and the update's message.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IncidentText<'a> {
+    pub title: &'a str,
+    pub status: &'a str,
+    pub message: &'a str,
+}
+
+/// Opens an incident on page `page_id` with its first update; returns its id. The page shows
+/// it at once on this instance (others within their TTL).
+pub async fn open_incident(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    text: IncidentText<'_>,
+) -> Result<i64> {
+    let title = checked_title(text.title)?;
+    let status = checked_status(text.status)?;
+    let message = checked_message(text.message)?;
+    let id = pages
+        .store
+        .open_incident(page_id, &title, status, &message, actor.name)
+        .await?
+        .ok_or(PageEditError::NoSuchPage)?;
+    pages
+        .done(
+            actor,
+            "incident_opened",
+            json!({ "page_id": page_id, "incident_id": id, "title": title, "status": status }),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Adds an update to incident `id` of page `page_id`; the incident takes its status.
+pub async fn update_incident(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    id: i64,
+    text: IncidentText<'_>,
+) -> Result<()> {
+    let status = checked_status(text.status)?;
+    let message = checked_message(text.message)?;
+    match pages
+        .store
+        .add_incident_update(page_id, id, status, &message, actor.name)
+        .await?
+    {
+        UpdateAdded::Added => {}
+        UpdateAdded::Unknown => return Err(PageEditError::NoSuchIncident),
+        UpdateAdded::Full => return Err(PageEditError::TooManyUpdates),
+    }
+    pages
+        .done(
+            actor,
+            "incident_updated",
+            json!({ "page_id": page_id, "incident_id": id, "status": status }),
+        )
+        .await
+}
+
+pub async fn delete_incident(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    id: i64,
+) -> Result<()> {
+    if !pages.store.delete_incident(page_id, id).await? {
+        return Err(PageEditError::NoSuchIncident);
+    }
+    pages
+        .done(
+            actor,
+            "incident_deleted",
+            json!({ "page_id": page_id, "incident_id": id }),
+        )
+        .await
 }

@@ -667,3 +667,19 @@ pub async fn publish_to(broker: &str, messages: &[(&str, &[u8], QoS, bool)]) {
     .await
     .expect("the broker acknowledged every publish");
 }
+
+/// Waits (up to a minute) until `query` returns at least `count`.
+pub async fn wait_for_count(db: &PgPool, query: &str, count: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found: i64 = sqlx::query_scalar(query).fetch_one(db).await.unwrap();
+        if found >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{query}: {found}, expected {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

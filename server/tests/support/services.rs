@@ -455,3 +455,64 @@ impl Drop for TestPostgres {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A real SMTP server (Debian's aiosmtpd) on a port of its own, keeping what it receives in a
+/// Maildir; stopped when dropped.
+pub struct TestMailServer {
+    child: std::process::Child,
+    pub port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl TestMailServer {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let maildir = std::env::temp_dir().join(super::unique_name("lookout-mail"));
+        std::fs::create_dir_all(&maildir).unwrap();
+        let child = std::process::Command::new("aiosmtpd")
+            .args(["-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir.join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts (scripts/bootstrap.sh installs it)");
+        let server = Self {
+            child,
+            port,
+            maildir,
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not listen on {port}");
+    }
+
+    /// Every message received so far, as its raw text.
+    pub fn messages(&self) -> Vec<String> {
+        let new = self.maildir.join("mail").join("new");
+        let mut messages: Vec<String> = std::fs::read_dir(new)
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        messages.sort();
+        messages
+    }
+}
+
+impl Drop for TestMailServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}

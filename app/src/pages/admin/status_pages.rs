@@ -7,10 +7,12 @@
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::history::HistoryRange;
+use crate::domain::incident::{Incident, IncidentStatus, PAST_SHOWN};
 use crate::domain::status_page::{
     page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
     UPTIME_BAR_DAYS,
 };
+use crate::domain::wording::format_utc_minute;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,9 @@ pub const ADD_WIDGET: &str = "/admin/pages/widgets/add";
 pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
 pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
 pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
+pub const OPEN_INCIDENT: &str = "/admin/pages/incidents/open";
+pub const UPDATE_INCIDENT: &str = "/admin/pages/incidents/update";
+pub const DELETE_INCIDENT: &str = "/admin/pages/incidents/delete";
 
 /// The [`FormId`]s of the forms for a new page and for a page's settings.
 const NEW_PAGE: &str = "new-page";
@@ -48,6 +53,9 @@ pub struct PageEdit {
     /// Each widget, with why visitors do not get it when it is outside the public audience
     /// (it was bound before the audience shrank, or before the audience existed).
     pub widgets: Vec<(i64, WidgetSpec, Option<OutsideAudience>)>,
+    /// Its open incidents, then the most recent resolved ones.
+    #[serde(default)]
+    pub incidents: Vec<Incident>,
 }
 
 #[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
@@ -78,7 +86,13 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
     };
     let rules = state.access.rules().await.map_err(unavailable)?;
     let devices = state.store.liveness_rules().await.map_err(unavailable)?;
+    let incidents = state
+        .store
+        .page_incidents(page.id, PAST_SHOWN)
+        .await
+        .map_err(unavailable)?;
     Ok(Some(PageEdit {
+        incidents,
         id: page.id,
         spec: page.spec,
         widgets: page
@@ -271,6 +285,7 @@ fn PageForm(page: PageEdit) -> impl IntoView {
         {widgets}
         <h3>"Add a widget"</h3>
         <WidgetForm page=id widget=None first=true last=true/>
+        <Incidents page=id incidents=page.incidents/>
         <h2>"Delete"</h2>
         <form method="post" action=DELETE_PAGE>
             <input type="hidden" name="id" value=id/>
@@ -415,4 +430,111 @@ fn WidgetForm(
             </div>
         })}
     }
+}
+
+/// The page's incidents, each with a form for its next update, and a form to open one. What
+/// visitors read is what is typed here: words of people, never of an alert.
+#[component]
+fn Incidents(page: i64, incidents: Vec<Incident>) -> impl IntoView {
+    let shown = incidents
+        .into_iter()
+        .map(|incident| {
+            let form = format!("incident-{}", incident.id);
+            let updates = incident
+                .updates
+                .iter()
+                .map(|update| {
+                    view! {
+                        <li>
+                            <strong>{update.status.words()}</strong>
+                            " · " {format_utc_minute(update.at_ms)} " — "
+                            <span class="incident-message">{update.message.clone()}</span>
+                        </li>
+                    }
+                })
+                .collect_view();
+            view! {
+                <article class="card incident" data-incident=incident.id>
+                    <h3>{incident.title.clone()} " " <span class="badge">{incident.status.words()}</span></h3>
+                    <ul class="incident-updates">{updates}</ul>
+                    <IncidentFields form=form.clone() title=false status=incident.status/>
+                    <form method="post" action=UPDATE_INCIDENT id=form.clone()>
+                        <FormId id=form.clone()/>
+                        <input type="hidden" name="page" value=page/>
+                        <input type="hidden" name="id" value=incident.id/>
+                        <button type="submit">"Post update"</button>
+                    </form>
+                    <form method="post" action=DELETE_INCIDENT>
+                        <input type="hidden" name="page" value=page/>
+                        <input type="hidden" name="id" value=incident.id/>
+                        <button type="submit" class="danger">"Delete incident"</button>
+                    </form>
+                </article>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Incidents"</h2>
+        <p class="notice">
+            "What you write here is shown on the public page, in its JSON and in its feed: open "
+            "incidents on top, the last " {PAST_SHOWN} " resolved ones below."
+        </p>
+        {shown}
+        <h3>"Open an incident"</h3>
+        <IncidentFields form="new-incident".to_owned() title=true status=IncidentStatus::Investigating/>
+        <form method="post" action=OPEN_INCIDENT id="new-incident">
+            <FormId id="new-incident"/>
+            <input type="hidden" name="page" value=page/>
+            <button type="submit">"Open incident"</button>
+        </form>
+    }
+    .into_any()
+}
+
+/// The fields of an incident's form: a title (for a new one), the status from now on and the
+/// message.
+#[component]
+fn IncidentFields(form: String, title: bool, status: IncidentStatus) -> impl IntoView {
+    let [title_problem, status_problem, message_problem] =
+        ["title", "status", "message"].map(|field| FieldProblem::new(&form, field));
+    let options = IncidentStatus::ALL
+        .into_iter()
+        .map(|choice| {
+            view! {
+                <option value=choice.as_str() selected=choice == status>{choice.words()}</option>
+            }
+        })
+        .collect_view();
+    let ids = ["title", "status", "message"].map(|field| format!("{form}-{field}"));
+    view! {
+        <div class="incident-fields">
+            {title.then(|| view! {
+                <div class="field">
+                    <label for=ids[0].clone()>"Title"</label>
+                    <input id=ids[0].clone() name="title" maxlength="120" form=form.clone()
+                        placeholder="Readings from the plant are delayed"
+                        aria-invalid=title_problem.invalid()
+                        aria-describedby=title_problem.described_by()/>
+                    {title_problem.message()}
+                </div>
+            })}
+            <div class="field">
+                <label for=ids[1].clone()>"Status"</label>
+                <select id=ids[1].clone() name="status" form=form.clone()
+                    aria-invalid=status_problem.invalid()
+                    aria-describedby=status_problem.described_by()>
+                    {options}
+                </select>
+                {status_problem.message()}
+            </div>
+            <div class="field">
+                <label for=ids[2].clone()>"Message"</label>
+                <textarea id=ids[2].clone() name="message" rows="3" maxlength="4000" form=form.clone()
+                    aria-invalid=message_problem.invalid()
+                    aria-describedby=message_problem.described_by()></textarea>
+                {message_problem.message()}
+            </div>
+        </div>
+    }
+    .into_any()
 }

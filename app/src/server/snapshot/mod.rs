@@ -11,6 +11,7 @@
 pub mod render;
 
 use crate::domain::history::Resolution;
+use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::liveness::DeviceState;
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
@@ -57,6 +58,10 @@ pub struct PageSnapshot {
     pub summary_text: Option<String>,
     pub widgets: Vec<WidgetSnapshot>,
     pub changes: Vec<StatusChange>,
+    /// Open incidents first, then the most recent resolved ones, each with its updates newest
+    /// first; left out of the JSON while there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub incidents: Vec<Incident>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -669,6 +674,7 @@ impl StatusPages {
             changes: store
                 .status_changes(page.id, &shown_ids, FEED_ENTRIES)
                 .await?,
+            incidents: store.page_incidents(page.id, PAST_SHOWN).await?,
         };
         Ok(self.render(snapshot))
     }

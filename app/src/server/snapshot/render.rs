@@ -4,12 +4,15 @@
 //! alone, so nothing here can show more than the snapshot holds.
 
 use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
+use crate::domain::incident::Incident;
 use crate::domain::liveness::format_span;
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
 use crate::domain::theme::THEME_CSS;
-use crate::domain::wording::{format_age, format_utc, format_value, xml_escape, UtcTime};
+use crate::domain::wording::{
+    format_age, format_utc, format_utc_minute, format_value, xml_escape, UtcTime,
+};
 use crate::server::snapshot::{
     PageSnapshot, Point, SiteInfo, TableRow, UptimeDay, UptimeFigure, WidgetSnapshot,
 };
@@ -223,6 +226,7 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
                 <p class="status-description">{snapshot.description.clone()}</p>
             })}
             {summary}
+            {incidents_view(&snapshot.incidents)}
             <p class="status-updated">
                 "Updated "
                 <time datetime=iso(now) data-generated-ms=now>{format!("at {}", clock(now))}</time>
@@ -232,6 +236,67 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
         </main>
     }
     .into_any()
+}
+
+/// Open incidents on top, each with its updates, then the past ones; nothing without any.
+fn incidents_view(incidents: &[Incident]) -> Option<AnyView> {
+    if incidents.is_empty() {
+        return None;
+    }
+    let one = |incident: &Incident| {
+        let updates = incident
+            .updates
+            .iter()
+            .map(|update| {
+                view! {
+                    <li>
+                        <strong>{update.status.words()}</strong>
+                        " — "
+                        <time datetime=iso(update.at_ms)>{format_utc_minute(update.at_ms)}</time>
+                        <p class="incident-message">{update.message.clone()}</p>
+                    </li>
+                }
+            })
+            .collect_view();
+        let state = if incident.resolved_ms.is_some() {
+            "resolved"
+        } else {
+            "open"
+        };
+        view! {
+            <article class=format!("incident {state}") data-incident=incident.id>
+                <h3>{incident.title.clone()}</h3>
+                <ul class="incident-updates">{updates}</ul>
+            </article>
+        }
+    };
+    let open: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.resolved_ms.is_none())
+        .map(one)
+        .collect();
+    let past: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.resolved_ms.is_some())
+        .map(one)
+        .collect();
+    Some(
+        view! {
+            {(!open.is_empty()).then(|| view! {
+                <section class="incidents open" aria-labelledby="incidents-open">
+                    <h2 id="incidents-open">"Current incidents"</h2>
+                    {open}
+                </section>
+            })}
+            {(!past.is_empty()).then(|| view! {
+                <section class="incidents past" aria-labelledby="incidents-past">
+                    <h2 id="incidents-past">"Past incidents"</h2>
+                    {past}
+                </section>
+            })}
+        }
+        .into_any(),
+    )
 }
 
 /// "12 s ago" at the snapshot's time, with the moment itself for machines and the page's script.
@@ -557,6 +622,14 @@ pub fn feed(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
         .changes
         .first()
         .map(|change| change.at_ms)
+        .into_iter()
+        .chain(
+            snapshot
+                .incidents
+                .iter()
+                .flat_map(|incident| incident.updates.first().map(|update| update.at_ms)),
+        )
+        .max()
         .unwrap_or(snapshot.generated_at_ms);
     let mut xml = String::new();
     let _ = write!(
@@ -576,6 +649,26 @@ pub fn feed(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
         feed = feed_path(&snapshot.slug),
         updated = iso(updated),
     );
+    for incident in &snapshot.incidents {
+        for update in &incident.updates {
+            let _ = write!(
+                xml,
+                "<entry>\n<title>{title}: {status}</title>\n\
+                 <id>tag:lookout,2026:status/{slug}/incident/{id}/{at_ms}</id>\n\
+                 <link rel=\"alternate\" type=\"text/html\" href=\"{page}\"/>\n\
+                 <updated>{at}</updated>\n\
+                 <summary>{message}</summary>\n</entry>\n",
+                title = xml_escape(&incident.title),
+                status = update.status.words(),
+                slug = snapshot.slug,
+                id = incident.id,
+                at_ms = update.at_ms,
+                page = xml_escape(&page),
+                at = iso(update.at_ms),
+                message = xml_escape(&update.message),
+            );
+        }
+    }
     for change in &snapshot.changes {
         let from = change.from.map(Level::label).unwrap_or("No record");
         let _ = write!(

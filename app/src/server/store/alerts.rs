@@ -11,6 +11,7 @@
 use super::Store;
 use crate::domain::alert_rule::{AlertChannel, AlertRule, Condition, MAX_CHANNELS, MAX_RULES};
 use crate::domain::alerting::Timing;
+use crate::domain::ingest_status::FailingChannel;
 use crate::domain::notice::{ChannelFormat, Notice, NoticeState, Severity};
 use chrono::{DateTime, Utc};
 
@@ -487,6 +488,23 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await
+    }
+
+    /// Enabled channels whose sends fail with no delivery since, by name.
+    pub async fn failing_channels(&self) -> Result<Vec<FailingChannel>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select name, failing_since as "since!: DateTime<Utc>" from alert_channel
+               where enabled and failing_since is not null order by name"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| FailingChannel {
+                name: row.name,
+                since_ms: row.since.timestamp_millis(),
+            })
+            .collect())
     }
 
     /// The newest `limit` notices of rule `rule_id` (of channel tests when `None`), newest first.

@@ -16,6 +16,7 @@
 //!   in from, and the audit log;
 //! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
 //! - [`status_pages`]: public status pages, their widgets and recorded status changes;
+//!   [`incidents`]: the incidents people post on them;
 //! - [`uptime`]: devices' recorded changes of state and the stretches Lookout could see;
 //! - [`series`]: the named series, fields of JSON payloads rolled up on their own;
 //! - [`alerts`]: alert channels and rules, their states and the outbox of notices.
@@ -24,6 +25,7 @@ pub mod alerts;
 pub mod audit;
 pub mod batch_writer;
 pub mod history;
+pub mod incidents;
 pub mod liveness;
 pub mod login_devices;
 pub mod retention;

@@ -27,6 +27,7 @@ use app::domain::notice::{Notice, NoticeState};
 use app::domain::topic_filter::TopicFilter;
 use app::domain::topic_path::topic_path;
 use app::domain::uptime::Seen;
+use app::server::live_hub::LiveEvent;
 use app::server::store::alerts::StoredState;
 use app::server::store::uptime::DeviceKey;
 use app::server::store::Store;
@@ -142,6 +143,24 @@ impl Engine {
         if rules == self.rules {
             return Ok(());
         }
+        // A rule whose condition changed starts afresh (its stored states were deleted with
+        // the change); one whose timing, name or channels changed keeps its states.
+        let before: HashMap<i64, Condition> = self
+            .rules
+            .iter()
+            .map(|rule| (rule.id, rule.condition.clone()))
+            .collect();
+        let changed: std::collections::HashSet<i64> = rules
+            .iter()
+            .filter(|rule| {
+                before
+                    .get(&rule.id)
+                    .is_some_and(|old| *old != rule.condition)
+            })
+            .map(|rule| rule.id)
+            .collect();
+        self.states.retain(|(rule, _), _| !changed.contains(rule));
+        self.subjects.retain(|rule, _| !changed.contains(rule));
         self.rules = rules;
         self.filters = self
             .rules
@@ -274,6 +293,37 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// After messages were missed (the watcher fell behind the hub), each topic's newest one
+    /// the hub still holds, oldest first, as if it had just arrived.
+    pub async fn catch_up(
+        &mut self,
+        newest: &HashMap<Arc<str>, Arc<LiveEvent>>,
+    ) -> anyhow::Result<()> {
+        let mut events: Vec<&Arc<LiveEvent>> = newest
+            .values()
+            .filter(|event| !event.retain && self.is_watched(&event.topic))
+            .collect();
+        events.sort_by_key(|event| event.seq);
+        tracing::info!(
+            topics = events.len(),
+            "alert rules catch up on missed messages"
+        );
+        for event in events {
+            let at_ms = event.received_at.timestamp_millis();
+            self.message(&event.topic, &event.payload, at_ms).await?;
+        }
+        Ok(())
+    }
+
+    fn is_watched(&self, topic: &str) -> bool {
+        self.exact.contains_key(topic)
+            || self.wildcard.iter().any(|&index| {
+                self.filters[index]
+                    .as_ref()
+                    .is_some_and(|f| f.matches(topic))
+            })
     }
 
     /// A device's recorded change of liveness, under liveness rule `liveness_rule`.

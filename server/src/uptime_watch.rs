@@ -234,7 +234,14 @@ impl Watcher {
                     }
                     Some(Delivery::Message(_)) => {}
                     // Missed messages: a look finds what they changed.
-                    Some(Delivery::Resync(_)) => self.look().await?,
+                    Some(Delivery::Resync(_)) => {
+                        self.look().await?;
+                        // The alert engine judges each topic's newest message the hub still
+                        // holds: a crossing it missed is found, if not at its own moment.
+                        if let Some(engine) = &mut self.alerts {
+                            engine.catch_up(&hub.newest_per_topic()).await?;
+                        }
+                    }
                     None => return Ok(()),
                 },
                 _ = until(self.alerts.as_ref().and_then(Engine::next_deadline_ms)) => {

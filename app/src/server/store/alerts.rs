@@ -507,7 +507,8 @@ impl Store {
             .collect())
     }
 
-    /// The newest `limit` notices of rule `rule_id` (of channel tests when `None`), newest first.
+    /// The newest `limit` notices of rule `rule_id` (of channel tests when `None`; those of
+    /// deleted rules are neither), newest first.
     pub async fn recent_notices(
         &self,
         rule_id: Option<i64>,
@@ -519,6 +520,7 @@ impl Store {
                       n.last_error
                from alert_notice n join alert_channel c on c.id = n.channel_id
                where n.rule_id is not distinct from $1
+                 and ($1::int8 is not null or n.notice->>'state' = 'test')
                order by n.id desc limit $2"#,
             rule_id,
             limit,

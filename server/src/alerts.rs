@@ -21,7 +21,9 @@
 //! is counted again from the new instance's first observation, so a firing may come later by
 //! at most the duration, and is never lost while the subject stays bad.
 
-use app::domain::alert_rule::{AlertRule, Condition, LookoutCheck, MAX_SUBJECTS_PER_RULE};
+use app::domain::alert_rule::{
+    AlertRule, Condition, LookoutCheck, MAX_SUBJECTS, MAX_SUBJECTS_PER_RULE,
+};
 use app::domain::alerting::{AlertState, Told};
 use app::domain::notice::{Notice, NoticeState};
 use app::domain::topic_filter::TopicFilter;
@@ -462,6 +464,13 @@ impl Engine {
         let rule_id = self.rules[index].id;
         let key = (rule_id, subject);
         if !self.states.contains_key(&key) {
+            if self.states.len() >= MAX_SUBJECTS {
+                tracing::debug!(
+                    rule = rule_id,
+                    "alert rules watch as many subjects as they may"
+                );
+                return Ok(());
+            }
             let count = self.subjects.entry(rule_id).or_default();
             if *count >= MAX_SUBJECTS_PER_RULE {
                 tracing::debug!(

@@ -388,7 +388,6 @@ async fn bad_rules_and_channels_are_refused_with_the_field_to_fix() {
         .await;
     assert_eq!(response.status, 403, "{}", response.head);
     assert_eq!(app.get("/admin/alerts").await.status, 403);
-    let _ = Role::Viewer;
 }
 
 #[tokio::test]

@@ -23,6 +23,9 @@ pub const MAX_CHANNELS: usize = 100;
 /// Subjects one rule may track (topics its filter matches, devices of its device rule): beyond
 /// this, new subjects are not watched and the rule's page says so.
 pub const MAX_SUBJECTS_PER_RULE: usize = 10_000;
+/// Subjects all rules together may track: what bounds the engine's memory (and `alert_state`)
+/// however many rules and topics there are, about 200 bytes each.
+pub const MAX_SUBJECTS: usize = 200_000;
 /// The longest duration a rule may wait, a week: longer is a report, not an alert.
 pub const MAX_FOR_MS: i64 = 7 * 24 * 3600 * 1000;
 

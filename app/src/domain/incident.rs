@@ -9,8 +9,13 @@ pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// Updates one incident may have: a long incident is still one story.
 pub const MAX_UPDATES: i64 = 100;
-/// Incidents (open or resolved) one page shows below its open ones: the most recent.
+/// Resolved incidents one page shows below its open ones: the most recent.
 pub const PAST_SHOWN: i64 = 20;
+/// Open incidents one page shows: the most recent (more open at once is no longer news).
+pub const OPEN_SHOWN: i64 = 20;
+/// Updates shown of each incident, the newest: with the limits above and on a message, a page's
+/// incidents stay bounded whatever is typed.
+pub const UPDATES_SHOWN: i64 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,9 @@
 //! The SQL of incidents on status pages (`incident`, `incident_update`).
 
 use super::Store;
-use crate::domain::incident::{Incident, IncidentStatus, IncidentUpdate, MAX_UPDATES};
+use crate::domain::incident::{
+    Incident, IncidentStatus, IncidentUpdate, MAX_UPDATES, OPEN_SHOWN, UPDATES_SHOWN,
+};
 use chrono::{DateTime, Utc};
 
 /// What adding an update came to.
@@ -92,8 +94,9 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Page `page_id`'s open incidents and its `past` most recent resolved ones, each with its
-    /// updates newest first; open ones first, newest first within each.
+    /// Page `page_id`'s open incidents (the [`OPEN_SHOWN`] newest) and its `past` most recent
+    /// resolved ones, each with its [`UPDATES_SHOWN`] newest updates, newest first; open ones
+    /// first, newest first within each.
     pub async fn page_incidents(
         &self,
         page_id: i64,
@@ -102,21 +105,28 @@ impl Store {
         let incidents = sqlx::query!(
             r#"(select id, title, status, opened_at as "opened_at!: DateTime<Utc>",
                        resolved_at as "resolved_at: DateTime<Utc>"
-                from incident where page_id = $1 and resolved_at is null)
+                from incident where page_id = $1 and resolved_at is null
+                order by opened_at desc limit $3)
                union all
                (select id, title, status, opened_at, resolved_at
                 from incident where page_id = $1 and resolved_at is not null
                 order by resolved_at desc limit $2)"#,
             page_id,
             past,
+            OPEN_SHOWN,
         )
         .fetch_all(&self.pool)
         .await?;
         let ids: Vec<i64> = incidents.iter().filter_map(|row| row.id).collect();
         let updates = sqlx::query!(
-            r#"select incident_id, status, message, at as "at: DateTime<Utc>"
-               from incident_update where incident_id = any($1) order by at desc, id desc"#,
+            r#"select incident_id as "incident_id!", status as "status!", message as "message!",
+                      at as "at!: DateTime<Utc>"
+               from (select *, row_number() over (partition by incident_id
+                                                  order by at desc, id desc) as place
+                     from incident_update where incident_id = any($1)) newest
+               where place <= $2 order by at desc, id desc"#,
             &ids,
+            UPDATES_SHOWN,
         )
         .fetch_all(&self.pool)
         .await?;

@@ -90,6 +90,21 @@ before(async () => {
   await page.fill('[form="new-incident"][name="title"]', 'Readings from the boiler room are delayed');
   await page.fill('[form="new-incident"][name="message"]', 'We are looking into it.\nNext update within the hour.');
   await Promise.all([page.waitForURL(/done=incident_opened$/), page.click('form#new-incident button')]);
+  // Maintenance in effect over one widget and one planned, so both sections and the widget's
+  // badge are looked at too (and the editor lists them).
+  for (const [title, startsMs, widget] of [
+    ['Boiler sensor swap', Date.now() - 60_000, 'Boiler health'],
+    ['Weekly backup', Date.now() + 86_400_000, null],
+  ]) {
+    await page.fill('#new-maintenance-title', title);
+    await page.fill('#new-maintenance-starts', new Date(startsMs).toISOString().slice(0, 16));
+    if (widget) {
+      await page.check('#new-maintenance-widgets');
+      const box = page.locator('label', { hasText: widget }).first();
+      await page.check(`#${await box.getAttribute('for')}`);
+    }
+    await Promise.all([page.waitForURL(/done=maintenance_planned$/), page.click('form#new-maintenance button')]);
+  }
   await context.close();
 });
 

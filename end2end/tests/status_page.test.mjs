@@ -210,3 +210,61 @@ test('an incident an admin opens is read on the status page without JavaScript',
   await admin.close();
   await visitor.close();
 });
+
+test('maintenance an admin plans is announced ahead and shown while in effect, without JavaScript', async () => {
+  const admin = await browser.newContext({ javaScriptEnabled: false });
+  const page = await admin.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'chief', password);
+  await page.goto(`${lookout.url}/admin/pages`);
+  const editor = await page.locator('a[href^="/admin/pages/"]').first().getAttribute('href');
+  await page.goto(`${lookout.url}${editor}`);
+  const utcInput = (ms) => new Date(ms).toISOString().slice(0, 16);
+  const plan = async ({ title, startsMs, minutes, repeat, widget, outcome }) => {
+    await page.fill('#new-maintenance-title', title);
+    await page.fill('#new-maintenance-starts', utcInput(startsMs));
+    await page.fill('#new-maintenance-minutes', String(minutes));
+    await page.selectOption('#new-maintenance-repeat', repeat);
+    if (widget) {
+      await page.check('#new-maintenance-widgets');
+      const box = page.locator('label', { hasText: widget }).first();
+      await page.check(`#${await box.getAttribute('for')}`);
+    }
+    await Promise.all([page.waitForURL(outcome), page.click('form#new-maintenance button')]);
+  };
+  // A refusal marks its field and says why below it.
+  await plan({ title: ' ', startsMs: Date.now(), minutes: 30, repeat: 'once', outcome: /error=bad_maintenance_title/ });
+  assert.equal(await page.getAttribute('#new-maintenance-title', 'aria-invalid'), 'true');
+  await plan({
+    title: 'Boiler sensor swap', startsMs: Date.now() - 5 * 60_000, minutes: 60, repeat: 'once',
+    widget: 'Boiler today', outcome: /done=maintenance_planned$/,
+  });
+  await plan({
+    title: 'Weekly backup', startsMs: Date.now() + 2 * 86_400_000, minutes: 30, repeat: 'weekly',
+    outcome: /done=maintenance_planned$/,
+  });
+  assert.equal(await page.locator('tr[data-maintenance]').count(), 2);
+  assert.match(await page.locator('tr[data-maintenance]').first().innerText(), /In effect until/);
+
+  const visitor = await browser.newContext({ javaScriptEnabled: false });
+  const status = await visitor.newPage();
+  const visitorErrors = collectErrors(status);
+  await status.goto(`${lookout.url}/status/${slug}`);
+  const now = status.locator('section.maintenance-now article.maintenance');
+  assert.equal(await now.count(), 1);
+  assert.match(await now.innerText(), /Boiler sensor swap/);
+  assert.match(await now.innerText(), /Affects: Boiler today\./);
+  const planned = status.locator('section.maintenance-planned article.maintenance');
+  assert.match(await planned.innerText(), /Weekly backup/);
+  assert.match(await planned.innerText(), /every week/);
+  assert.match(await planned.innerText(), /The whole page\./);
+  // Only the covered widget says so.
+  const badges = status.locator('[data-under-maintenance]');
+  assert.equal(await badges.count(), 1);
+  const covered = await badges.first().locator('xpath=..').locator('h2').innerText();
+  assert.equal(covered, 'Boiler today');
+  assert.deepEqual(errors, []);
+  assert.deepEqual(visitorErrors, []);
+  await admin.close();
+  await visitor.close();
+});

@@ -7,6 +7,7 @@
 use app::domain::accounts::User;
 use app::domain::alert_rule::{ChannelText, RuleForm};
 use app::domain::liveness::{RuleProblem, RuleText};
+use app::domain::maintenance::MaintenanceText;
 use app::domain::outcome::Outcome;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesProblem, SeriesText};
@@ -604,6 +605,9 @@ fn page_outcome(error: PageEditError) -> Outcome {
         PageEditError::Incident(problem) => Outcome::Incident(problem),
         PageEditError::NoSuchIncident => Outcome::UnknownIncident,
         PageEditError::TooManyUpdates => Outcome::TooManyUpdates,
+        PageEditError::Maintenance(problem) => Outcome::Maintenance(problem),
+        PageEditError::NoSuchMaintenance => Outcome::UnknownMaintenance,
+        PageEditError::TooManyMaintenance => Outcome::TooManyMaintenance,
         PageEditError::Database(error) => {
             tracing::error!(error = %error, "changing a status page failed");
             Outcome::Unavailable
@@ -986,6 +990,67 @@ pub async fn delete_incident(
             .await
             .map_err(page_outcome)?;
         Ok(Outcome::IncidentDeleted)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// The value of field `name` of a form read as pairs (empty when absent).
+fn pair<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default()
+}
+
+/// `POST /admin/pages/maintenance/add`: page, title, message, starts (UTC), minutes, repeat,
+/// until, uptime (`counted` or not), scope (`page` or `widgets`) and a `widget` per widget
+/// covered.
+pub async fn add_maintenance(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let field = |name: &str| pair(&pairs, name);
+    let form_id = field("form_id");
+    let Ok(page) = field("page").trim().parse::<i64>() else {
+        return back(STATUS_PAGES, form_id, Err(Outcome::BadForm));
+    };
+    let text = MaintenanceText {
+        title: field("title"),
+        message: field("message"),
+        starts: field("starts"),
+        minutes: field("minutes"),
+        repeat: field("repeat"),
+        until: field("until"),
+        uptime: field("uptime"),
+        whole_page: field("scope") != "widgets",
+        widgets: pairs
+            .iter()
+            .filter(|(key, _)| key == "widget")
+            .map(|(_, value)| value.as_str())
+            .collect(),
+    };
+    let outcome = status_edits::add_maintenance(pages(&state), acting.actor(), page, &text)
+        .await
+        .map(|_| Outcome::MaintenancePlanned)
+        .map_err(page_outcome);
+    back(&status_editor::editor_path(page), form_id, outcome)
+}
+
+/// `POST /admin/pages/maintenance/delete`: page, id.
+pub async fn delete_maintenance(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        let (page, id) = (form.page()?, form.id()?);
+        status_edits::delete_maintenance(pages(&state), acting.actor(), page, id)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::MaintenanceDeleted)
     };
     let outcome = outcome.await;
     widget_back(&form, outcome)

@@ -14,6 +14,12 @@
 //! a silence is counted again from when it sees once more, so one "Lookout cannot see" alert
 //! goes out instead of one per device.
 //!
+//! While a maintenance window of a status page is in effect, alerts about what it covers (the
+//! topics of its widgets, under a table's filter, or the devices they follow) are muted: states
+//! move as always, the channels are told nothing, and when the window ends (at the next look,
+//! within 10 s) they are told what they missed (`AlertState::pass`). Rules about Lookout itself
+//! are never muted.
+//!
 //! A subject's state is written with the notices it causes in one transaction
 //! (`Store::record_alert`) whenever it fires, resolves, is told or starts or stops flapping; an
 //! instance that takes over reads those states and carries on, telling nothing twice. What is
@@ -25,6 +31,7 @@ use app::domain::alert_rule::{
     AlertRule, Condition, LookoutCheck, MAX_SUBJECTS, MAX_SUBJECTS_PER_RULE,
 };
 use app::domain::alerting::{AlertState, Told};
+use app::domain::maintenance::Maintenance;
 use app::domain::notice::{Notice, NoticeState};
 use app::domain::topic_filter::TopicFilter;
 use app::domain::topic_path::topic_path;
@@ -35,7 +42,7 @@ use app::server::store::uptime::DeviceKey;
 use app::server::store::Store;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -50,6 +57,15 @@ pub struct Sight {
     pub storage_failing: bool,
     /// How far storage is behind what was received, in seconds.
     pub behind_seconds: f64,
+}
+
+/// What one maintenance window covers, as alerts' subjects are matched against it.
+struct Cover {
+    window: Maintenance,
+    topics: HashSet<String>,
+    /// Table widgets' filters.
+    filters: Vec<TopicFilter>,
+    devices: HashSet<String>,
 }
 
 struct Tracked {
@@ -82,6 +98,7 @@ pub struct Engine {
     deadlines: BinaryHeap<Reverse<(i64, i64, String)>>,
     scheduled: HashMap<Key, i64>,
     seeing: bool,
+    covers: Vec<Cover>,
 }
 
 impl Engine {
@@ -106,6 +123,7 @@ impl Engine {
             deadlines: BinaryHeap::new(),
             scheduled: HashMap::new(),
             seeing: false,
+            covers: Vec::new(),
         };
         for stored in engine.store.alert_states().await? {
             let Ok(state) = serde_json::from_str::<AlertState>(&stored.state) else {
@@ -152,7 +170,7 @@ impl Engine {
             .iter()
             .map(|rule| (rule.id, rule.condition.clone()))
             .collect();
-        let changed: std::collections::HashSet<i64> = rules
+        let changed: HashSet<i64> = rules
             .iter()
             .filter(|rule| {
                 before
@@ -196,7 +214,7 @@ impl Engine {
                     .push(index);
             }
         }
-        let live: std::collections::HashSet<i64> = self.rules.iter().map(|r| r.id).collect();
+        let live: HashSet<i64> = self.rules.iter().map(|r| r.id).collect();
         self.states.retain(|(rule, _), _| live.contains(rule));
         self.scheduled.retain(|(rule, _), _| live.contains(rule));
         self.subjects.retain(|rule, _| live.contains(rule));
@@ -248,6 +266,78 @@ impl Engine {
             self.schedule(&key);
         }
         Ok(())
+    }
+
+    /// Reads the maintenance windows again, and tells what the windows that ended kept from
+    /// the channels.
+    pub async fn refresh_maintenance(&mut self, now_ms: i64) -> anyhow::Result<()> {
+        let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
+        self.covers = self
+            .store
+            .maintenance_coverage(now)
+            .await?
+            .into_iter()
+            .map(|(window, widgets)| {
+                let mut cover = Cover {
+                    window,
+                    topics: HashSet::new(),
+                    filters: Vec::new(),
+                    devices: HashSet::new(),
+                };
+                for widget in widgets {
+                    if let Some(device) = widget.device {
+                        cover.devices.insert(device);
+                    } else if widget.is_table {
+                        cover.filters.extend(TopicFilter::parse(&widget.topic).ok());
+                    } else if !widget.topic.is_empty() {
+                        cover.topics.insert(widget.topic);
+                    }
+                }
+                cover
+            })
+            .collect();
+        let owed: Vec<Key> = self
+            .states
+            .iter()
+            .filter(|(_, tracked)| tracked.state.owes_word())
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in owed {
+            let Some(index) = self.index_of.get(&key.0).copied() else {
+                continue;
+            };
+            if !self.runs(index) {
+                continue;
+            }
+            let state = &self.states[&key].state;
+            let before = (state.is_firing(), state.is_flapping());
+            self.settle(index, &key, before, Vec::new(), now_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a maintenance window in effect at `at_ms` covers what rule `index` says of
+    /// `subject`.
+    fn muted(&self, index: usize, subject: &str, at_ms: i64) -> bool {
+        let condition = &self.rules[index].condition;
+        self.covers
+            .iter()
+            .filter(|cover| cover.window.active_at(at_ms))
+            .any(|cover| match condition {
+                Condition::Threshold { .. } | Condition::Field { .. } => {
+                    cover.topics.contains(subject)
+                        || cover.filters.iter().any(|filter| filter.matches(subject))
+                }
+                Condition::Stale { .. } => self.filters[index].as_ref().is_some_and(|watched| {
+                    cover.topics.iter().any(|topic| watched.matches(topic))
+                        || cover
+                            .filters
+                            .iter()
+                            .any(|filter| filter.as_str() == watched.as_str())
+                }),
+                Condition::DeviceOffline { .. } => cover.devices.contains(subject),
+                Condition::Lookout { .. } => false,
+            })
     }
 
     /// A live message of `topic`, received at `at_ms`.
@@ -534,9 +624,15 @@ impl Engine {
         told: Vec<Told>,
         now_ms: i64,
     ) -> anyhow::Result<()> {
+        let muted = self.muted(index, &key.1, now_ms);
+        let Some(tracked) = self.states.get_mut(key) else {
+            return Ok(());
+        };
+        let owed_before = tracked.state.owes_word();
+        let told = tracked.state.pass(before.0, muted, now_ms, told);
         let tracked = &self.states[key];
         let after = (tracked.state.is_firing(), tracked.state.is_flapping());
-        if told.is_empty() && before == after {
+        if told.is_empty() && before == after && owed_before == tracked.state.owes_word() {
             self.schedule(key);
             return Ok(());
         }

@@ -646,6 +646,8 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(status_editor::OPEN_INCIDENT, admin::open_incident),
         on_post(status_editor::UPDATE_INCIDENT, admin::update_incident),
         on_post(status_editor::DELETE_INCIDENT, admin::delete_incident),
+        on_post(status_editor::ADD_MAINTENANCE, admin::add_maintenance),
+        on_post(status_editor::DELETE_MAINTENANCE, admin::delete_maintenance),
     ]
 }
 

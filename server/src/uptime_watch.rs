@@ -172,9 +172,9 @@ impl Watcher {
                         .map(|watch| (watch.key(), watch))
                         .collect();
                     if let Some(engine) = &mut self.alerts {
-                        engine
-                            .refresh_rules(&self.last, Utc::now().timestamp_millis())
-                            .await?;
+                        let now_ms = Utc::now().timestamp_millis();
+                        engine.refresh_rules(&self.last, now_ms).await?;
+                        engine.refresh_maintenance(now_ms).await?;
                     }
                     let alert_filters =
                         self.alerts.as_ref().map(Engine::filters).unwrap_or_default();

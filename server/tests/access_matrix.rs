@@ -101,6 +101,8 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/pages/incidents/open", ADMIN_FORM),
     ("POST", "/admin/pages/incidents/update", ADMIN_FORM),
     ("POST", "/admin/pages/incidents/delete", ADMIN_FORM),
+    ("POST", "/admin/pages/maintenance/add", ADMIN_FORM),
+    ("POST", "/admin/pages/maintenance/delete", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),
 ];
 

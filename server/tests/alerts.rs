@@ -699,3 +699,143 @@ async fn an_alert_reaches_a_real_mail_server_from_real_traffic() {
         response.head
     );
 }
+
+#[tokio::test]
+async fn maintenance_mutes_the_alerts_it_covers_and_they_are_told_after_it() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let covered = app.topic("pump/temp");
+    let uncovered = app.topic("boiler/temp");
+    support::make_public(&app, &app.topic("#")).await;
+    let slug = unique_name("plant").to_lowercase().replace('_', "-");
+    let page = support::create_page(&app, &slug, "Plant").await;
+    support::add_widget(
+        &app,
+        page,
+        &[("kind", "value"), ("label", "Pump"), ("topic", &covered)],
+    )
+    .await;
+    support::set_published(&app, page, &slug, "Plant", true).await;
+    let widget: i64 = sqlx::query_scalar("select id from status_widget where page_id = $1")
+        .bind(page)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    add_rule(
+        &app,
+        &[
+            ("name", "Too hot"),
+            ("kind", "threshold"),
+            ("topics", &app.topic("+/temp")),
+            ("direction", "above"),
+            ("trigger", "90"),
+            ("recover", "90"),
+            ("for_seconds", "0"),
+            ("notify_resolve", "on"),
+            ("severity", "critical"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
+
+    // Refusals name their field; a widget of another page is not this page's to cover.
+    let (page_id, widget_id) = (page.to_string(), widget.to_string());
+    let other = support::create_page(&app, &format!("{slug}-other"), "Other").await;
+    let other_id = other.to_string();
+    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(30);
+    let starts = started.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let plan = |page: &str, starts: &str, widget: &str| {
+        [
+            ("page", page),
+            ("title", "Pump replacement"),
+            ("message", "The pump is swapped; its readings may jump."),
+            ("starts", starts),
+            ("minutes", "1"),
+            ("repeat", "once"),
+            ("uptime", "excluded"),
+            ("scope", "widgets"),
+            ("widget", widget),
+        ]
+        .map(|(name, value)| (name, value.to_owned()))
+    };
+    for (page, starts, outcome) in [
+        (&page_id, "soon", "error=bad_maintenance_start"),
+        (&other_id, starts.as_str(), "error=bad_maintenance_widgets"),
+        (&page_id, starts.as_str(), "done=maintenance_planned"),
+    ] {
+        let fields = plan(page, starts, &widget_id);
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        post_expecting(&app, "/admin/pages/maintenance/add", &fields, outcome).await;
+    }
+    let ends = started + chrono::TimeDelta::seconds(60);
+
+    // Visitors see it in effect, on the page and on the widget, without JavaScript.
+    let admin = app.session();
+    app.forget_session();
+    let html = app.get(&format!("/status/{slug}")).await;
+    assert!(
+        html.body.contains("Maintenance in progress"),
+        "{}",
+        html.body
+    );
+    assert!(html.body.contains("Pump replacement"), "{}", html.body);
+    assert!(
+        html.body.contains("data-under-maintenance"),
+        "{}",
+        html.body
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&app.get(&format!("/status/{slug}.json")).await.body).unwrap();
+    assert_eq!(json["maintenance"][0]["active"], true, "{json}");
+    assert_eq!(json["maintenance"][0]["widgets"][0], widget, "{json}");
+    assert_eq!(json["widgets"][0]["maintenance"], true, "{json}");
+    app.use_session(&admin);
+
+    // The engine reads rules and windows at each look (every 10 s).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    publish_value(&covered, "95").await;
+    publish_value(&uncovered, "95").await;
+    receiver
+        .wait_for(1, Duration::from_secs(10), || async {})
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["subject"], uncovered.as_str());
+
+    // The window ends while the pump is still hot: told then, with when it began.
+    receiver
+        .wait_for(2, Duration::from_secs(50), || async {})
+        .await;
+    assert!(chrono::Utc::now() >= ends, "told before the window ended");
+    let bodies = receiver.bodies();
+    assert_eq!(bodies[1]["subject"], covered.as_str(), "{bodies:?}");
+    assert_eq!(bodies[1]["state"], "firing");
+    assert_eq!(bodies[1]["value"], "95");
+
+    // After it, the page no longer shows it, and deleting it is audited.
+    let id: i64 = sqlx::query_scalar("select id from maintenance where page_id = $1")
+        .bind(page)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let id = id.to_string();
+    post_expecting(
+        &app,
+        "/admin/pages/maintenance/delete",
+        &[("page", page_id.as_str()), ("id", id.as_str())],
+        "done=maintenance_deleted",
+    )
+    .await;
+    let audited: i64 = sqlx::query_scalar(
+        "select count(*) from audit_log where action in ('maintenance_planned', 'maintenance_deleted')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
+}

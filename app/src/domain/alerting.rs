@@ -149,6 +149,13 @@ pub struct AlertState {
     /// guard; never more than the guard's count plus one.
     changes_ms: Vec<i64>,
     flapping: bool,
+    /// Whether the channels' last word differs from `firing`: a maintenance window kept a
+    /// firing or its end from them. (Absent in states stored before maintenance: in step.)
+    #[serde(default)]
+    unheard: bool,
+    /// Since when the firing the channels last heard of had been bad, for an end told late.
+    #[serde(default)]
+    heard_since_ms: Option<i64>,
 }
 
 impl AlertState {
@@ -158,6 +165,12 @@ impl AlertState {
 
     pub fn is_flapping(&self) -> bool {
         self.flapping
+    }
+
+    /// Whether a maintenance window kept a firing or its end from the channels, which
+    /// [`AlertState::pass`] tells once nothing mutes it any more.
+    pub fn owes_word(&self) -> bool {
+        self.unheard
     }
 
     /// Since when it has been bad, while it is.
@@ -248,6 +261,75 @@ impl AlertState {
             }
         }
         told
+    }
+
+    /// What of `told` reaches the channels: nothing while `muted` (a maintenance window covers
+    /// the subject), and once it is not, what they missed, so their last word matches the state
+    /// again: a firing that began during the window is told when the window ends, an end of a
+    /// firing they were told is told too, and a firing that came and went inside the window is
+    /// never told. `was_firing` is how it stood before `told` (which already moved it).
+    pub fn pass(
+        &mut self,
+        was_firing: bool,
+        muted: bool,
+        now_ms: i64,
+        told: Vec<Told>,
+    ) -> Vec<Told> {
+        let mut heard = was_firing != self.unheard;
+        let mut passed = Vec::new();
+        if !muted {
+            for word in told {
+                match word {
+                    Told::Firing { since_ms } => {
+                        // After an end that was muted, the channels still think it fires.
+                        if !heard {
+                            self.heard_since_ms = Some(since_ms);
+                            passed.push(word);
+                        }
+                        heard = true;
+                    }
+                    Told::Reminder { since_ms } => {
+                        if !heard {
+                            self.heard_since_ms = Some(since_ms);
+                            passed.push(Told::Firing { since_ms });
+                        } else {
+                            passed.push(word);
+                        }
+                        heard = true;
+                    }
+                    Told::Resolved { .. } => {
+                        if heard {
+                            passed.push(word);
+                        }
+                        heard = false;
+                    }
+                    Told::Flapping { .. } => passed.push(word),
+                    Told::Steady { firing, since_ms } => {
+                        if firing {
+                            self.heard_since_ms = Some(since_ms);
+                        }
+                        passed.push(word);
+                        heard = firing;
+                    }
+                }
+            }
+            // What a window kept from them (a flapping state says its word when it settles).
+            if heard != self.firing && !self.flapping {
+                if self.firing {
+                    let since_ms = self.bad_since_ms.unwrap_or(now_ms);
+                    self.heard_since_ms = Some(since_ms);
+                    self.told_ms = Some(now_ms);
+                    passed.push(Told::Firing { since_ms });
+                } else {
+                    passed.push(Told::Resolved {
+                        since_ms: self.heard_since_ms.unwrap_or(now_ms),
+                    });
+                }
+                heard = self.firing;
+            }
+        }
+        self.unheard = heard != self.firing;
+        passed
     }
 
     /// When [`AlertState::advance`] next has something to tell, if nothing is observed before:
@@ -440,6 +522,85 @@ mod tests {
             assert_eq!(told.len(), 1, "step {step}: {told:?}");
             assert!(!matches!(told[0], Told::Flapping { .. }), "step {step}");
         }
+    }
+
+    #[test]
+    fn maintenance_keeps_words_back_and_tells_what_was_missed_after_it() {
+        let timing = Timing {
+            for_ms: 0,
+            ..timing()
+        };
+        // Fires inside the window: told when the window ends, since when it began.
+        let mut state = AlertState::default();
+        let told = state.observe(&timing, MINUTE, true);
+        assert_eq!(state.pass(false, true, MINUTE, told), []);
+        assert!(state.owes_word());
+        // Reminders while muted say nothing either.
+        let told = state.advance(&timing, 40 * MINUTE);
+        assert_eq!(state.pass(true, true, 40 * MINUTE, told), []);
+        assert_eq!(
+            state.pass(true, false, 50 * MINUTE, Vec::new()),
+            [Told::Firing { since_ms: MINUTE }]
+        );
+        assert!(!state.owes_word());
+        // Its end, outside any window, is told as usual.
+        let told = state.observe(&timing, 60 * MINUTE, false);
+        assert_eq!(
+            state.pass(true, false, 60 * MINUTE, told),
+            [Told::Resolved { since_ms: MINUTE }]
+        );
+
+        // Comes and goes inside the window: never told.
+        let mut brief = AlertState::default();
+        let told = brief.observe(&timing, 0, true);
+        assert_eq!(brief.pass(false, true, 0, told), []);
+        let told = brief.observe(&timing, MINUTE, false);
+        assert_eq!(brief.pass(true, true, MINUTE, told), []);
+        assert_eq!(brief.pass(false, false, 2 * MINUTE, Vec::new()), []);
+        assert!(!brief.owes_word());
+
+        // Told before the window, ends inside it: the end is told after it.
+        let mut told_before = AlertState::default();
+        let told = told_before.observe(&timing, 0, true);
+        assert_eq!(
+            told_before.pass(false, false, 0, told),
+            [Told::Firing { since_ms: 0 }]
+        );
+        let told = told_before.observe(&timing, 10 * MINUTE, false);
+        assert_eq!(told_before.pass(true, true, 10 * MINUTE, told), []);
+        assert!(told_before.owes_word());
+        // Fires again before the window ends: the channels think it fires, nothing to say.
+        let told = told_before.observe(&timing, 12 * MINUTE, true);
+        assert_eq!(told_before.pass(false, true, 12 * MINUTE, told), []);
+        assert_eq!(told_before.pass(true, false, 30 * MINUTE, Vec::new()), []);
+        let told = told_before.observe(&timing, 40 * MINUTE, false);
+        assert_eq!(
+            told_before.pass(true, false, 40 * MINUTE, told),
+            [Told::Resolved {
+                since_ms: 12 * MINUTE
+            }]
+        );
+    }
+
+    #[test]
+    fn a_state_stored_before_maintenance_existed_reads_as_in_step() {
+        let timing = Timing {
+            for_ms: 0,
+            ..timing()
+        };
+        let mut state = AlertState::default();
+        state.observe(&timing, 0, true);
+        let mut stored = serde_json::to_value(&state).unwrap();
+        let fields = stored.as_object_mut().unwrap();
+        fields.remove("unheard");
+        fields.remove("heard_since_ms");
+        let mut read: AlertState = serde_json::from_value(stored).unwrap();
+        assert!(!read.owes_word());
+        let told = read.observe(&timing, MINUTE, false);
+        assert_eq!(
+            read.pass(true, false, MINUTE, told),
+            [Told::Resolved { since_ms: 0 }]
+        );
     }
 
     #[test]

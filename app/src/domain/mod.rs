@@ -16,6 +16,7 @@ pub mod incident;
 pub mod ingest_status;
 pub mod live;
 pub mod liveness;
+pub mod maintenance;
 pub mod message_log;
 pub mod notice;
 pub mod outcome;

@@ -4,6 +4,7 @@
 
 use crate::domain::alert_rule::AlertProblem;
 use crate::domain::incident::IncidentProblem;
+use crate::domain::maintenance::MaintenanceProblem;
 use crate::domain::status_page::{OutsideAudience, SpecProblem};
 
 /// What the last form post came to. The server redirects back with `?done=CODE` or
@@ -83,12 +84,18 @@ pub enum Outcome {
     TooManyUpdates,
     /// An incident's title, status or message refused.
     Incident(IncidentProblem),
+    MaintenancePlanned,
+    MaintenanceDeleted,
+    UnknownMaintenance,
+    TooManyMaintenance,
+    /// A maintenance window's setting refused.
+    Maintenance(MaintenanceProblem),
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 64] = [
+    pub const ALL: [Outcome; 68] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -140,6 +147,10 @@ impl Outcome {
         Outcome::IncidentDeleted,
         Outcome::UnknownIncident,
         Outcome::TooManyUpdates,
+        Outcome::MaintenancePlanned,
+        Outcome::MaintenanceDeleted,
+        Outcome::UnknownMaintenance,
+        Outcome::TooManyMaintenance,
         Outcome::PageAdded,
         Outcome::PageChanged,
         Outcome::PageDeleted,
@@ -223,6 +234,11 @@ impl Outcome {
             Outcome::UnknownIncident => "unknown_incident",
             Outcome::TooManyUpdates => "too_many_updates",
             Outcome::Incident(problem) => problem.code(),
+            Outcome::MaintenancePlanned => "maintenance_planned",
+            Outcome::MaintenanceDeleted => "maintenance_deleted",
+            Outcome::UnknownMaintenance => "unknown_maintenance",
+            Outcome::TooManyMaintenance => "too_many_maintenance",
+            Outcome::Maintenance(problem) => problem.code(),
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -262,6 +278,8 @@ impl Outcome {
                 | Outcome::IncidentOpened
                 | Outcome::IncidentUpdated
                 | Outcome::IncidentDeleted
+                | Outcome::MaintenancePlanned
+                | Outcome::MaintenanceDeleted
         )
     }
 
@@ -366,6 +384,13 @@ impl Outcome {
             Outcome::UnknownIncident => "There is no such incident on this page (any more).",
             Outcome::TooManyUpdates => "That incident has 100 updates already: open a new one.",
             Outcome::Incident(problem) => problem.describe(),
+            Outcome::MaintenancePlanned => {
+                "The maintenance window was planned: the page announces it, and alerts about what it covers are muted while it lasts."
+            }
+            Outcome::MaintenanceDeleted => "The maintenance window was deleted.",
+            Outcome::UnknownMaintenance => "There is no such maintenance window on this page (any more).",
+            Outcome::TooManyMaintenance => "This page has 50 maintenance windows already: delete one first.",
+            Outcome::Maintenance(problem) => problem.describe(),
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
     }
@@ -377,6 +402,7 @@ impl Outcome {
             .chain(OutsideAudience::ALL.map(Outcome::OutsideAudience))
             .chain(AlertProblem::ALL.map(Outcome::Alert))
             .chain(IncidentProblem::ALL.map(Outcome::Incident))
+            .chain(MaintenanceProblem::ALL.map(Outcome::Maintenance))
             .find(|outcome| outcome.code() == code)
     }
 
@@ -419,6 +445,7 @@ impl Outcome {
             Outcome::Spec(problem) => problem.field(),
             Outcome::Alert(problem) => problem.field(),
             Outcome::Incident(problem) => problem.field(),
+            Outcome::Maintenance(problem) => problem.field(),
             Outcome::AlertNameTaken => "name",
             Outcome::OutsideAudience(OutsideAudience::Device) => "device",
             Outcome::OutsideAudience(OutsideAudience::Topic | OutsideAudience::Filter) => "topic",

@@ -57,6 +57,59 @@ impl UtcTime {
     }
 }
 
+/// The moment of a form's `datetime-local` value ("2026-12-07T10:00", seconds allowed), read as
+/// UTC; `None` when it is no such time. Days from the civil date by Howard Hinnant's
+/// `days_from_civil`, the inverse of [`UtcTime::from_ms`].
+pub fn parse_utc_minute(text: &str) -> Option<i64> {
+    let (date, time) = text.trim().split_once(['T', ' '])?;
+    let mut date_parts = date.splitn(3, '-');
+    let year: i64 = date_parts.next()?.parse().ok()?;
+    let month: i64 = date_parts.next()?.parse().ok()?;
+    let day: i64 = date_parts.next()?.parse().ok()?;
+    let mut time_parts = time.splitn(3, ':');
+    let hour: i64 = time_parts.next()?.parse().ok()?;
+    let minute: i64 = time_parts.next()?.parse().ok()?;
+    let second: i64 = match time_parts.next() {
+        Some(seconds) => seconds.parse().ok()?,
+        None => 0,
+    };
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=59).contains(&second)
+    {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=days_in_month).contains(&day) {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000)
+}
+
+/// A moment as a form's `datetime-local` value shows it, in UTC: "2026-12-07T10:00".
+pub fn format_utc_input(at_ms: i64) -> String {
+    let t = UtcTime::from_ms(at_ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute
+    )
+}
+
 /// "2026-11-25 10:00:00.123 UTC".
 pub fn format_utc(at_ms: i64) -> String {
     let t = UtcTime::from_ms(at_ms);
@@ -110,7 +163,33 @@ pub fn xml_escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_age, format_utc, format_value};
+    use super::{format_age, format_utc, format_utc_input, format_value, parse_utc_minute};
+
+    #[test]
+    fn form_times_read_back_as_the_moment_they_show() {
+        for at_ms in [0, 951_782_400_000, 1_795_608_180_000, 4_107_542_340_000] {
+            assert_eq!(parse_utc_minute(&format_utc_input(at_ms)), Some(at_ms));
+        }
+        assert_eq!(
+            parse_utc_minute("2024-02-29T12:30"),
+            Some(1_709_209_800_000)
+        );
+        assert_eq!(
+            parse_utc_minute("2024-02-29 12:30:15"),
+            Some(1_709_209_815_000)
+        );
+        for bad in [
+            "",
+            "2023-02-29T10:00",
+            "2026-13-01T00:00",
+            "2026-01-01T24:00",
+            "tomorrow",
+            "2026-01-01",
+            "1969-12-31T23:59",
+        ] {
+            assert_eq!(parse_utc_minute(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn times_are_shown_in_utc_to_the_millisecond() {

@@ -4,10 +4,12 @@
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 
 use crate::domain::incident::{checked_message, checked_status, checked_title, IncidentProblem};
+use crate::domain::maintenance::{MaintenanceProblem, MaintenanceText};
 use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
 use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
 use crate::server::store::incidents::UpdateAdded;
+use crate::server::store::maintenance::MaintenanceAdded;
 use crate::server::store::status_pages::PageChange;
 use crate::server::store::Store;
 use serde_json::json;
@@ -30,6 +32,12 @@ pub enum PageEditError {
     NoSuchIncident,
     #[error("that incident has as many updates as it may")]
     TooManyUpdates,
+    #[error("{}", .0.describe())]
+    Maintenance(MaintenanceProblem),
+    #[error("there is no such maintenance window on that page")]
+    NoSuchMaintenance,
+    #[error("that page has as many maintenance windows as it may")]
+    TooManyMaintenance,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -275,6 +283,63 @@ pub async fn delete_incident(
             actor,
             "incident_deleted",
             json!({ "page_id": page_id, "incident_id": id }),
+        )
+        .await
+}
+
+/// Plans a maintenance window on page `page_id`; returns its id. Alerts about what it covers
+/// are muted while it is in effect, from the alert engine's next look (within 10 s).
+pub async fn add_maintenance(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    text: &MaintenanceText<'_>,
+) -> Result<i64> {
+    let window = text.checked().map_err(PageEditError::Maintenance)?;
+    let id = match pages
+        .store
+        .add_maintenance(page_id, &window, actor.name)
+        .await?
+    {
+        MaintenanceAdded::Added(id) => id,
+        MaintenanceAdded::UnknownPage => return Err(PageEditError::NoSuchPage),
+        MaintenanceAdded::UnknownWidget => {
+            return Err(PageEditError::Maintenance(MaintenanceProblem::Widgets))
+        }
+        MaintenanceAdded::Full => return Err(PageEditError::TooManyMaintenance),
+    };
+    pages
+        .done(
+            actor,
+            "maintenance_planned",
+            json!({
+                "page_id": page_id,
+                "maintenance_id": id,
+                "title": window.title,
+                "starts_ms": window.starts_ms,
+                "duration_ms": window.duration_ms,
+                "repeat": window.repeat,
+                "widgets": window.widgets,
+            }),
+        )
+        .await?;
+    Ok(id)
+}
+
+pub async fn delete_maintenance(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    id: i64,
+) -> Result<()> {
+    if !pages.store.delete_maintenance(page_id, id).await? {
+        return Err(PageEditError::NoSuchMaintenance);
+    }
+    pages
+        .done(
+            actor,
+            "maintenance_deleted",
+            json!({ "page_id": page_id, "maintenance_id": id }),
         )
         .await
 }

@@ -8,11 +8,12 @@ use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::history::HistoryRange;
 use crate::domain::incident::{Incident, IncidentStatus, PAST_SHOWN};
+use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
 use crate::domain::status_page::{
     page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
     UPTIME_BAR_DAYS,
 };
-use crate::domain::wording::format_utc_minute;
+use crate::domain::wording::{format_utc_input, format_utc_minute};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
 pub const OPEN_INCIDENT: &str = "/admin/pages/incidents/open";
 pub const UPDATE_INCIDENT: &str = "/admin/pages/incidents/update";
 pub const DELETE_INCIDENT: &str = "/admin/pages/incidents/delete";
+pub const ADD_MAINTENANCE: &str = "/admin/pages/maintenance/add";
+pub const DELETE_MAINTENANCE: &str = "/admin/pages/maintenance/delete";
 
 /// The [`FormId`]s of the forms for a new page and for a page's settings.
 const NEW_PAGE: &str = "new-page";
@@ -56,6 +59,12 @@ pub struct PageEdit {
     /// Its open incidents, then the most recent resolved ones.
     #[serde(default)]
     pub incidents: Vec<Incident>,
+    /// Its maintenance windows, by first start.
+    #[serde(default)]
+    pub maintenance: Vec<Maintenance>,
+    /// The server's time when read, for the windows' state and the form's default start.
+    #[serde(default)]
+    pub now_ms: i64,
 }
 
 #[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
@@ -91,8 +100,15 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
         .page_incidents(page.id, PAST_SHOWN)
         .await
         .map_err(unavailable)?;
+    let maintenance = state
+        .store
+        .page_maintenance(page.id)
+        .await
+        .map_err(unavailable)?;
     Ok(Some(PageEdit {
         incidents,
+        maintenance,
+        now_ms: chrono::Utc::now().timestamp_millis(),
         id: page.id,
         spec: page.spec,
         widgets: page
@@ -218,6 +234,11 @@ fn PageForm(page: PageEdit) -> impl IntoView {
     let id = page.id;
     let spec = page.spec;
     let count = page.widgets.len();
+    let labels: Vec<(i64, String)> = page
+        .widgets
+        .iter()
+        .map(|(id, spec, _)| (*id, spec.label.clone()))
+        .collect();
     let widgets = page
         .widgets
         .into_iter()
@@ -286,6 +307,12 @@ fn PageForm(page: PageEdit) -> impl IntoView {
         <h3>"Add a widget"</h3>
         <WidgetForm page=id widget=None first=true last=true/>
         <Incidents page=id incidents=page.incidents/>
+        <MaintenanceWindows
+            page=id
+            windows=page.maintenance
+            widgets=labels
+            now_ms=page.now_ms
+        />
         <h2>"Delete"</h2>
         <form method="post" action=DELETE_PAGE>
             <input type="hidden" name="id" value=id/>
@@ -486,6 +513,184 @@ fn Incidents(page: i64, incidents: Vec<Incident>) -> impl IntoView {
             <FormId id="new-incident"/>
             <input type="hidden" name="page" value=page/>
             <button type="submit">"Open incident"</button>
+        </form>
+    }
+    .into_any()
+}
+
+/// The page's maintenance windows, each with its next occurrence, and a form to plan one.
+#[component]
+fn MaintenanceWindows(
+    page: i64,
+    windows: Vec<Maintenance>,
+    widgets: Vec<(i64, String)>,
+    now_ms: i64,
+) -> impl IntoView {
+    const FORM: &str = "new-maintenance";
+    let label_of = |id: i64| {
+        widgets
+            .iter()
+            .find(|(widget, _)| *widget == id)
+            .map(|(_, label)| label.clone())
+            .unwrap_or_default()
+    };
+    let rows = windows
+        .iter()
+        .map(|window| {
+            let when = match window.current_or_next(now_ms) {
+                Some(next) if next.from_ms <= now_ms => {
+                    format!("In effect until {}", format_utc_minute(next.to_ms))
+                }
+                Some(next) => format!(
+                    "Next: {} to {}",
+                    format_utc_minute(next.from_ms),
+                    format_utc_minute(next.to_ms)
+                ),
+                None => "Over".to_owned(),
+            };
+            let covers = match &window.widgets {
+                None => "Whole page".to_owned(),
+                Some(ids) if ids.is_empty() => "Nothing (its widgets were deleted)".to_owned(),
+                Some(ids) => ids
+                    .iter()
+                    .map(|id| label_of(*id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            view! {
+                <tr data-maintenance=window.id>
+                    <td>{window.title.clone()}</td>
+                    <td>{when}</td>
+                    <td>{window.repeat.words()}</td>
+                    <td>{covers}</td>
+                    <td>{if window.counted { "Counted" } else { "Left out" }}</td>
+                    <td>
+                        <form method="post" action=DELETE_MAINTENANCE>
+                            <input type="hidden" name="page" value=page/>
+                            <input type="hidden" name="id" value=window.id/>
+                            <button type="submit" class="danger">"Delete"</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let [title, message, starts, minutes, repeat, until, scope] = [
+        "title", "message", "starts", "minutes", "repeat", "until", "widget",
+    ]
+    .map(|field| FieldProblem::new(FORM, field));
+    let repeats = Repeat::ALL
+        .into_iter()
+        .map(|choice| view! { <option value=choice.as_str()>{choice.words()}</option> })
+        .collect_view();
+    let widget_boxes = widgets
+        .iter()
+        .map(|(id, label)| {
+            let box_id = format!("{FORM}-widget-{id}");
+            view! {
+                <div class="field tick">
+                    <input type="checkbox" id=box_id.clone() name="widget" value=*id form=FORM/>
+                    <label for=box_id>{label.clone()}</label>
+                </div>
+            }
+        })
+        .collect_view();
+    // The next whole hour, as a sensible default start.
+    let next_hour = (now_ms / 3_600_000 + 1) * 3_600_000;
+    view! {
+        <h2>"Maintenance"</h2>
+        <p class="notice">
+            "Planned work: the page announces a window two weeks ahead and while it lasts, alerts "
+            "about the widgets it covers (their topics and devices) are muted meanwhile and told "
+            "after it if still true, and uptime leaves the time out unless you count it. Times "
+            "are UTC. At most " {MAX_PER_PAGE} " windows per page."
+        </p>
+        {(!windows.is_empty()).then(|| view! {
+            <table class="admin-table maintenance-windows">
+                    <thead><tr>
+                        <th>"Title"</th><th>"When"</th><th>"Repeats"</th><th>"Covers"</th>
+                        <th>"Uptime"</th><th>"Actions"</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+            </table>
+        })}
+        <h3>"Plan maintenance"</h3>
+        <div class="incident-fields">
+            <div class="field">
+                <label for="new-maintenance-title">"Title"</label>
+                <input id="new-maintenance-title" name="title" maxlength="120" form=FORM
+                    placeholder="Firmware update of the gateways"
+                    aria-invalid=title.invalid() aria-describedby=title.described_by()/>
+                {title.message()}
+            </div>
+            <div class="field">
+                <label for="new-maintenance-starts">"Starts (UTC)"</label>
+                <input id="new-maintenance-starts" name="starts" type="datetime-local" form=FORM
+                    value=format_utc_input(next_hour)
+                    aria-invalid=starts.invalid() aria-describedby=starts.described_by()/>
+                {starts.message()}
+            </div>
+            <div class="field">
+                <label for="new-maintenance-minutes">"Lasts (minutes)"</label>
+                <input id="new-maintenance-minutes" name="minutes" type="number" min="1"
+                    max="10080" value="60" form=FORM
+                    aria-invalid=minutes.invalid() aria-describedby=minutes.described_by()/>
+                {minutes.message()}
+            </div>
+            <div class="field">
+                <label for="new-maintenance-repeat">"Repeats"</label>
+                <select id="new-maintenance-repeat" name="repeat" form=FORM
+                    aria-invalid=repeat.invalid() aria-describedby=repeat.described_by()>
+                    {repeats}
+                </select>
+                {repeat.message()}
+            </div>
+            <div class="field">
+                <label for="new-maintenance-until">"Last start (UTC, empty: until deleted)"</label>
+                <input id="new-maintenance-until" name="until" type="datetime-local" form=FORM
+                    aria-invalid=until.invalid() aria-describedby=until.described_by()/>
+                {until.message()}
+            </div>
+            <fieldset class="field">
+                <legend>"Covers"</legend>
+                <div class="field tick">
+                    <input type="radio" id="new-maintenance-page" name="scope" value="page"
+                        checked form=FORM/>
+                    <label for="new-maintenance-page">"The whole page"</label>
+                </div>
+                <div class="field tick">
+                    <input type="radio" id="new-maintenance-widgets" name="scope" value="widgets"
+                        form=FORM aria-invalid=scope.invalid() aria-describedby=scope.described_by()/>
+                    <label for="new-maintenance-widgets">"Only these widgets:"</label>
+                </div>
+                {widget_boxes}
+                {scope.message()}
+            </fieldset>
+            <fieldset class="field">
+                <legend>"Uptime"</legend>
+                <div class="field tick">
+                    <input type="radio" id="new-maintenance-excluded" name="uptime"
+                        value="excluded" checked form=FORM/>
+                    <label for="new-maintenance-excluded">"Leave the time out"</label>
+                </div>
+                <div class="field tick">
+                    <input type="radio" id="new-maintenance-counted" name="uptime"
+                        value="counted" form=FORM/>
+                    <label for="new-maintenance-counted">"Count it as it was"</label>
+                </div>
+            </fieldset>
+            <div class="field">
+                <label for="new-maintenance-message">"Message for visitors (optional)"</label>
+                <textarea id="new-maintenance-message" name="message" rows="2" maxlength="4000"
+                    form=FORM aria-invalid=message.invalid()
+                    aria-describedby=message.described_by()></textarea>
+                {message.message()}
+            </div>
+        </div>
+        <form method="post" action=ADD_MAINTENANCE id=FORM>
+            <FormId id=FORM/>
+            <input type="hidden" name="page" value=page/>
+            <button type="submit">"Plan maintenance"</button>
         </form>
     }
     .into_any()

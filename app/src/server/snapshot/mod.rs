@@ -13,6 +13,7 @@ pub mod render;
 use crate::domain::history::Resolution;
 use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::liveness::DeviceState;
+use crate::domain::maintenance::{Maintenance, Repeat};
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
     bound_value, level_of, Level, Shown, StatusRule, ThresholdWatch, WidgetKind, HISTORY_POINTS,
@@ -62,6 +63,27 @@ pub struct PageSnapshot {
     /// first; left out of the JSON while there are none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub incidents: Vec<Incident>,
+    /// Maintenance windows in effect or starting within two weeks, soonest first; left out of
+    /// the JSON while there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub maintenance: Vec<MaintenanceShown>,
+}
+
+/// A maintenance window as visitors see it: its occurrence in effect or next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaintenanceShown {
+    pub id: i64,
+    pub title: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub message: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// In effect now (at the snapshot's time).
+    pub active: bool,
+    pub repeat: Repeat,
+    /// The widgets it covers, of those shown; `None`: the whole page.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub widgets: Option<Vec<i64>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,6 +123,9 @@ pub struct WidgetSnapshot {
     /// Uptime bar: one cell per UTC day, oldest first, today last.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub days: Vec<UptimeDay>,
+    /// A maintenance window covering it is in effect.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub maintenance: bool,
 }
 
 /// Availability over one window up to the snapshot's time.
@@ -513,6 +538,8 @@ impl StatusPages {
             Vec::new()
         };
 
+        let maintenance = store.page_maintenance(page.id).await?;
+
         let mut widgets = Vec::with_capacity(page.widgets.len());
         for widget in &page.widgets {
             let spec = &widget.spec;
@@ -535,8 +562,19 @@ impl StatusPages {
                 rows: Vec::new(),
                 uptime: Vec::new(),
                 days: Vec::new(),
+                maintenance: maintenance
+                    .iter()
+                    .any(|window| window.covers(widget.id) && window.active_at(now_ms)),
             };
             if spec.kind.shows_uptime() {
+                // Maintenance the admin chose not to count is left out, as time not seen.
+                let blind = with_maintenance(
+                    &blind,
+                    &maintenance,
+                    widget.id,
+                    now_ms - UPTIME_WINDOWS[3].1,
+                    now_ms,
+                );
                 // A device (under every rule that finds one of that name), or the widget's
                 // value against its thresholds.
                 let timelines = match (spec.device(), ThresholdWatch::of(spec)) {
@@ -675,6 +713,7 @@ impl StatusPages {
                 .status_changes(page.id, &shown_ids, FEED_ENTRIES)
                 .await?,
             incidents: store.page_incidents(page.id, PAST_SHOWN).await?,
+            maintenance: maintenance_shown(&maintenance, &shown_ids, now_ms),
         };
         Ok(self.render(snapshot))
     }
@@ -843,5 +882,132 @@ fn device_level(state: DeviceState) -> Level {
         DeviceState::Online => Level::Up,
         DeviceState::Offline => Level::Down,
         DeviceState::Unknown => Level::Unknown,
+    }
+}
+
+/// The windows a page shows at `now_ms` (in effect or soon), soonest first, naming only the
+/// widgets shown.
+fn maintenance_shown(
+    windows: &[Maintenance],
+    shown_widgets: &[i64],
+    now_ms: i64,
+) -> Vec<MaintenanceShown> {
+    let mut shown: Vec<MaintenanceShown> = windows
+        .iter()
+        .filter_map(|window| {
+            let occurrence = window.shown_at(now_ms)?;
+            let widgets = match &window.widgets {
+                None => None,
+                Some(ids) => {
+                    let ids: Vec<i64> = ids
+                        .iter()
+                        .copied()
+                        .filter(|id| shown_widgets.contains(id))
+                        .collect();
+                    // A window over nothing the visitor sees is none of their business.
+                    if ids.is_empty() {
+                        return None;
+                    }
+                    Some(ids)
+                }
+            };
+            Some(MaintenanceShown {
+                id: window.id,
+                title: window.title.clone(),
+                message: window.message.clone(),
+                from_ms: occurrence.from_ms,
+                to_ms: occurrence.to_ms,
+                active: occurrence.from_ms <= now_ms,
+                repeat: window.repeat,
+                widgets,
+            })
+        })
+        .collect();
+    shown.sort_by_key(|window| (window.from_ms, window.id));
+    shown
+}
+
+/// `blind` with the occurrences within `from_ms..to_ms` of the windows that cover widget
+/// `widget_id` and are not counted in uptime.
+fn with_maintenance(
+    blind: &[uptime::Blind],
+    windows: &[Maintenance],
+    widget_id: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Vec<uptime::Blind> {
+    let mut all = blind.to_vec();
+    for window in windows
+        .iter()
+        .filter(|window| !window.counted && window.covers(widget_id))
+    {
+        all.extend(
+            window
+                .occurrences(from_ms, to_ms)
+                .map(|occurrence| uptime::Blind {
+                    from_ms: occurrence.from_ms,
+                    to_ms: occurrence.to_ms.min(to_ms),
+                }),
+        );
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn nightly(counted: bool, widgets: Option<Vec<i64>>) -> Maintenance {
+        Maintenance {
+            id: 7,
+            title: "Backup".into(),
+            message: String::new(),
+            starts_ms: 2 * HOUR,
+            duration_ms: HOUR,
+            repeat: Repeat::Daily,
+            until_ms: None,
+            counted,
+            widgets,
+        }
+    }
+
+    #[test]
+    fn uncounted_maintenance_is_left_out_of_the_uptime_of_what_it_covers() {
+        let now_ms = 10 * 24 * HOUR;
+        let windows = [nightly(false, Some(vec![1])), nightly(true, None)];
+        let blind = with_maintenance(&[], &windows, 1, now_ms - 3 * 24 * HOUR, now_ms);
+        assert_eq!(blind.len(), 3, "{blind:?}");
+        assert!(blind.iter().all(|b| b.to_ms - b.from_ms == HOUR));
+        // Another widget, or counted time: nothing left out.
+        assert!(with_maintenance(&[], &windows, 2, 0, now_ms).is_empty());
+        let spent = uptime::availability(
+            Some(uptime::Seen::Down),
+            &[],
+            &blind,
+            now_ms - 3 * 24 * HOUR,
+            now_ms,
+        );
+        assert_eq!(spent.blind_ms, 3 * HOUR);
+        assert_eq!(spent.down_ms, 69 * HOUR);
+    }
+
+    #[test]
+    fn a_page_shows_windows_in_effect_or_soon_and_only_over_widgets_it_shows() {
+        let now_ms = 10 * 24 * HOUR + 2 * HOUR + 1;
+        let windows = [
+            nightly(false, Some(vec![1, 2])),
+            Maintenance {
+                id: 8,
+                repeat: Repeat::Once,
+                ..nightly(false, Some(vec![3]))
+            },
+        ];
+        let shown = maintenance_shown(&windows, &[2, 3], now_ms);
+        assert_eq!(shown.len(), 1, "the one-off is over: {shown:?}");
+        assert!(shown[0].active);
+        assert_eq!(shown[0].widgets, Some(vec![2]));
+        assert!(maintenance_shown(&windows, &[4], now_ms).is_empty());
     }
 }

@@ -6,6 +6,7 @@
 use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
 use crate::domain::incident::Incident;
 use crate::domain::liveness::format_span;
+use crate::domain::maintenance::Repeat;
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
 };
@@ -14,7 +15,8 @@ use crate::domain::wording::{
     format_age, format_utc, format_utc_minute, format_value, xml_escape, UtcTime,
 };
 use crate::server::snapshot::{
-    PageSnapshot, Point, SiteInfo, TableRow, UptimeDay, UptimeFigure, WidgetSnapshot,
+    MaintenanceShown, PageSnapshot, Point, SiteInfo, TableRow, UptimeDay, UptimeFigure,
+    WidgetSnapshot,
 };
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -227,6 +229,7 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
             })}
             {summary}
             {incidents_view(&snapshot.incidents)}
+            {maintenance_view(&snapshot.maintenance, &snapshot.widgets)}
             <p class="status-updated">
                 "Updated "
                 <time datetime=iso(now) data-generated-ms=now>{format!("at {}", clock(now))}</time>
@@ -292,6 +295,65 @@ fn incidents_view(incidents: &[Incident]) -> Option<AnyView> {
                 <section class="incidents past" aria-labelledby="incidents-past">
                     <h2 id="incidents-past">"Past incidents"</h2>
                     {past}
+                </section>
+            })}
+        }
+        .into_any(),
+    )
+}
+
+/// Maintenance in effect, then what is planned within two weeks; nothing without any.
+fn maintenance_view(windows: &[MaintenanceShown], widgets: &[WidgetSnapshot]) -> Option<AnyView> {
+    if windows.is_empty() {
+        return None;
+    }
+    let one = |window: &MaintenanceShown| {
+        let covers = match &window.widgets {
+            None => "The whole page.".to_owned(),
+            Some(ids) => {
+                let labels: Vec<&str> = widgets
+                    .iter()
+                    .filter(|widget| ids.contains(&widget.id))
+                    .map(|widget| widget.label.as_str())
+                    .collect();
+                format!("Affects: {}.", labels.join(", "))
+            }
+        };
+        let repeat = match window.repeat {
+            Repeat::Once => None,
+            repeat => Some(format!(" ({})", repeat.words().to_lowercase())),
+        };
+        let state = if window.active { "active" } else { "planned" };
+        view! {
+            <article class=format!("maintenance {state}") data-maintenance=window.id>
+                <h3>{window.title.clone()}</h3>
+                <p>
+                    <time datetime=iso(window.from_ms)>{format_utc_minute(window.from_ms)}</time>
+                    " to "
+                    <time datetime=iso(window.to_ms)>{format_utc_minute(window.to_ms)}</time>
+                    {repeat}
+                </p>
+                <p class="maintenance-covers">{covers}</p>
+                {(!window.message.is_empty()).then(|| view! {
+                    <p class="incident-message">{window.message.clone()}</p>
+                })}
+            </article>
+        }
+    };
+    let active: Vec<_> = windows.iter().filter(|w| w.active).map(one).collect();
+    let planned: Vec<_> = windows.iter().filter(|w| !w.active).map(one).collect();
+    Some(
+        view! {
+            {(!active.is_empty()).then(|| view! {
+                <section class="incidents maintenance-now" aria-labelledby="maintenance-now">
+                    <h2 id="maintenance-now">"Maintenance in progress"</h2>
+                    {active}
+                </section>
+            })}
+            {(!planned.is_empty()).then(|| view! {
+                <section class="incidents maintenance-planned" aria-labelledby="maintenance-planned">
+                    <h2 id="maintenance-planned">"Planned maintenance"</h2>
+                    {planned}
                 </section>
             })}
         }
@@ -397,6 +459,9 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
             aria-labelledby=heading
         >
             <h2 id=heading.clone()>{widget.label.clone()}</h2>
+            {widget.maintenance.then(|| view! {
+                <p class="badge maintenance" data-under-maintenance>"Under maintenance"</p>
+            })}
             {body}
         </section>
     }

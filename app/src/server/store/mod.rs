@@ -16,7 +16,7 @@
 //!   in from, and the audit log;
 //! - [`rules`]: access rules; [`liveness`]: device liveness rules and what they read;
 //! - [`status_pages`]: public status pages, their widgets and recorded status changes;
-//!   [`incidents`]: the incidents people post on them;
+//!   [`incidents`]: the incidents people post on them; [`maintenance`]: their planned windows;
 //! - [`uptime`]: devices' recorded changes of state and the stretches Lookout could see;
 //! - [`series`]: the named series, fields of JSON payloads rolled up on their own;
 //! - [`alerts`]: alert channels and rules, their states and the outbox of notices.
@@ -28,6 +28,7 @@ pub mod history;
 pub mod incidents;
 pub mod liveness;
 pub mod login_devices;
+pub mod maintenance;
 pub mod retention;
 pub mod rules;
 pub mod series;

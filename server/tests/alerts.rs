@@ -722,28 +722,12 @@ async fn maintenance_mutes_the_alerts_it_covers_and_they_are_told_after_it() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    add_rule(
-        &app,
-        &[
-            ("name", "Too hot"),
-            ("kind", "threshold"),
-            ("topics", &app.topic("+/temp")),
-            ("direction", "above"),
-            ("trigger", "90"),
-            ("recover", "90"),
-            ("for_seconds", "0"),
-            ("notify_resolve", "on"),
-            ("severity", "critical"),
-            ("channel", &channel),
-        ],
-    )
-    .await;
 
     // Refusals name their field; a widget of another page is not this page's to cover.
     let (page_id, widget_id) = (page.to_string(), widget.to_string());
     let other = support::create_page(&app, &format!("{slug}-other"), "Other").await;
     let other_id = other.to_string();
-    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(30);
+    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(5);
     let starts = started.format("%Y-%m-%dT%H:%M:%S").to_string();
     let plan = |page: &str, starts: &str, widget: &str| {
         [
@@ -795,13 +779,34 @@ async fn maintenance_mutes_the_alerts_it_covers_and_they_are_told_after_it() {
     assert_eq!(json["widgets"][0]["maintenance"], true, "{json}");
     app.use_session(&admin);
 
-    // The engine reads rules and windows at each look (every 10 s).
-    tokio::time::sleep(Duration::from_secs(11)).await;
-    publish_value(&covered, "95").await;
-    publish_value(&uncovered, "95").await;
+    // The engine reads rules and windows together at each look (every 10 s): a rule added
+    // after the window is never judged without it.
+    add_rule(
+        &app,
+        &[
+            ("name", "Too hot"),
+            ("kind", "threshold"),
+            ("topics", &app.topic("+/temp")),
+            ("direction", "above"),
+            ("trigger", "90"),
+            ("recover", "90"),
+            ("for_seconds", "0"),
+            ("notify_resolve", "on"),
+            ("severity", "critical"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
     receiver
-        .wait_for(1, Duration::from_secs(10), || async {})
+        .wait_for(1, Duration::from_secs(30), || async {
+            publish_value(&covered, "95").await;
+            publish_value(&uncovered, "95").await;
+        })
         .await;
+    assert!(
+        chrono::Utc::now() < ends,
+        "the machine was too slow to tell anything of muting: the window ended first"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let bodies = receiver.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
@@ -809,7 +814,7 @@ async fn maintenance_mutes_the_alerts_it_covers_and_they_are_told_after_it() {
 
     // The window ends while the pump is still hot: told then, with when it began.
     receiver
-        .wait_for(2, Duration::from_secs(50), || async {})
+        .wait_for(2, Duration::from_secs(75), || async {})
         .await;
     assert!(chrono::Utc::now() >= ends, "told before the window ended");
     let bodies = receiver.bodies();
@@ -838,4 +843,122 @@ async fn maintenance_mutes_the_alerts_it_covers_and_they_are_told_after_it() {
     .await
     .unwrap();
     assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn the_alerts_page_shows_rules_a_page_at_a_time_with_their_own_notices() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    for n in 0..55 {
+        let (name, topics) = (format!("Rule {n:02}"), app.topic(&format!("room/{n}/temp")));
+        add_rule(
+            &app,
+            &[
+                ("name", name.as_str()),
+                ("kind", "threshold"),
+                ("topics", &topics),
+                ("direction", "above"),
+                ("trigger", "90"),
+                ("for_seconds", "0"),
+                ("severity", "warning"),
+                ("channel", &channel),
+            ],
+        )
+        .await;
+    }
+    // Fires the first rule and the last: each page lists only its own rules' states and notices.
+    let (first, last) = (app.topic("room/0/temp"), app.topic("room/54/temp"));
+    receiver
+        .wait_for(2, Duration::from_secs(30), || async {
+            publish_value(&first, "95").await;
+            publish_value(&last, "95").await;
+        })
+        .await;
+    let delivered = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from alert_notice where status = 'delivered'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    for _ in 0..40 {
+        if delivered().await >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let first_page = app.get("/admin/alerts").await;
+    assert_eq!(first_page.status, 200);
+    let body = &first_page.body;
+    assert_eq!(body.matches("data-alert-rule=").count(), 50, "{body}");
+    assert!(body.contains("Rules 1 to 50 of 55"), "{body}");
+    assert!(body.contains("href=\"/admin/alerts?page=1\""), "{body}");
+    assert!(!body.contains("Rule 54"), "{body}");
+    assert!(
+        body.contains(first.as_str()),
+        "the first rule's firing subject: {body}"
+    );
+    assert!(!body.contains(last.as_str()), "{body}");
+
+    let second_page = app.get("/admin/alerts?page=1").await;
+    let body = &second_page.body;
+    assert_eq!(body.matches("data-alert-rule=").count(), 5, "{body}");
+    assert!(body.contains("Rule 54"), "{body}");
+    assert!(body.contains(last.as_str()), "{body}");
+    assert!(!body.contains(first.as_str()), "{body}");
+    assert_eq!(body.matches("data-notice=").count(), 1, "{body}");
+    // A page past the end is empty, not an error; a crafted one is the first.
+    assert_eq!(app.get("/admin/alerts?page=9").await.status, 200);
+    let crafted = app.get("/admin/alerts?page=-1").await;
+    assert_eq!(crafted.body.matches("data-alert-rule=").count(), 50);
+}
+
+#[tokio::test]
+async fn a_value_that_keeps_crossing_is_told_once_as_flapping_then_once_it_keeps_still() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let topic = app.topic("valve/pressure");
+    add_rule(
+        &app,
+        &[
+            ("name", "Pressure"),
+            ("kind", "threshold"),
+            ("topics", &topic),
+            ("direction", "above"),
+            ("trigger", "5"),
+            ("for_seconds", "0"),
+            ("notify_resolve", "on"),
+            ("flap_changes", "3"),
+            ("flap_minutes", "1"),
+            ("severity", "warning"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
+    receiver
+        .wait_for(1, Duration::from_secs(30), || publish_value(&topic, "9"))
+        .await;
+    // Up and down, faster than the window allows: resolved, fired, then held as flapping.
+    for value in ["1", "9", "1", "9", "1", "9", "1"] {
+        publish_value(&topic, value).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.states(),
+        ["firing", "resolved", "firing", "flapping"],
+        "three changes in the window are the guard's limit; the fourth is flapping"
+    );
+    // Still for a whole window (a minute, the shortest a rule may ask for): told once how it
+    // stands.
+    receiver
+        .wait_for(5, Duration::from_secs(75), || async {})
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let states = receiver.states();
+    assert_eq!(states.len(), 5, "{states:?}");
+    assert_eq!(states[4], "steady", "{states:?}");
+    assert_eq!(receiver.bodies()[4]["value"], "1");
 }

@@ -5,7 +5,7 @@
 
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
-use crate::domain::alert_rule::RuleForm;
+use crate::domain::alert_rule::{RuleForm, MAX_RULES};
 use crate::domain::notice::ChannelFormat;
 use crate::domain::wording;
 use leptos::prelude::*;
@@ -63,20 +63,28 @@ pub struct RuleView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertsView {
     pub channels: Vec<ChannelView>,
+    /// One page of the rules, oldest first.
     pub rules: Vec<RuleView>,
+    /// The page shown (from 0) and how many rules there are in all.
+    pub page: u32,
+    pub total_rules: i64,
     /// Device rules by id and name, for device offline rules.
     pub device_rules: Vec<(i64, String)>,
     /// The last channel tests.
     pub tests: Vec<NoticeView>,
 }
 
+/// Rules per page: each card carries its whole form, so a page stays a page.
+pub const RULES_PER_PAGE: u32 = 50;
+
 /// How many firing subjects and notices a rule shows.
 #[cfg(feature = "ssr")]
-const SHOWN_PER_RULE: usize = 10;
+const SHOWN_PER_RULE: i64 = 10;
 
-/// Every channel and rule, with their states and last notices.
+/// Every channel, and page `page` of the rules with their states and last notices: a bounded
+/// number of queries and rows whatever the number of rules and subjects.
 #[server(endpoint = "admin_alerts", output = crate::domain::answer::JsonAnswer)]
-pub async fn load_alerts() -> Result<AlertsView, ServerFnError> {
+pub async fn load_alerts(page: u32) -> Result<AlertsView, ServerFnError> {
     use super::unavailable;
     use crate::server::store::alerts::NoticeRecord;
     let state = crate::server::state::app_state()?;
@@ -107,39 +115,50 @@ pub async fn load_alerts() -> Result<AlertsView, ServerFnError> {
             last_error: row.last_error,
         })
         .collect();
-    let states = store.alert_states().await.map_err(unavailable)?;
-    let mut rules = Vec::new();
-    for rule in store.alert_rules().await.map_err(unavailable)? {
-        let own: Vec<_> = states.iter().filter(|s| s.rule_id == rule.id).collect();
-        let mut firing: Vec<FiringView> = own
-            .iter()
-            .filter(|s| s.firing)
-            .map(|s| FiringView {
-                subject: s.subject.clone(),
-                since_ms: s.since.map(|at| at.timestamp_millis()),
-                value: s.value.clone(),
-            })
-            .collect();
-        firing.sort_by_key(|f| f.since_ms);
-        let firing_count = firing.len();
-        firing.truncate(SHOWN_PER_RULE);
-        let notices = store
-            .recent_notices(Some(rule.id), SHOWN_PER_RULE as i64)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(notice_view)
-            .collect();
-        rules.push(RuleView {
-            id: rule.id,
-            describe: rule.condition.describe(),
-            form: RuleForm::from_rule(&rule),
-            recorded: own.len(),
-            firing,
-            firing_count,
-            notices,
-        });
-    }
+    let (page_rules, total_rules) = store
+        .alert_rules_page(
+            i64::from(page) * i64::from(RULES_PER_PAGE),
+            i64::from(RULES_PER_PAGE),
+        )
+        .await
+        .map_err(unavailable)?;
+    let ids: Vec<i64> = page_rules.iter().map(|rule| rule.id).collect();
+    let mut summaries = store
+        .alert_rule_summaries(&ids, SHOWN_PER_RULE)
+        .await
+        .map_err(unavailable)?;
+    let mut notices = store
+        .recent_notices_of(&ids, SHOWN_PER_RULE)
+        .await
+        .map_err(unavailable)?;
+    let rules = page_rules
+        .into_iter()
+        .map(|rule| {
+            let summary = summaries.remove(&rule.id).unwrap_or_default();
+            RuleView {
+                id: rule.id,
+                describe: rule.condition.describe(),
+                form: RuleForm::from_rule(&rule),
+                recorded: summary.recorded as usize,
+                firing_count: summary.firing_count as usize,
+                firing: summary
+                    .firing
+                    .into_iter()
+                    .map(|(subject, since, value)| FiringView {
+                        subject,
+                        since_ms: since.map(|at| at.timestamp_millis()),
+                        value,
+                    })
+                    .collect(),
+                notices: notices
+                    .remove(&rule.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(notice_view)
+                    .collect(),
+            }
+        })
+        .collect();
     let device_rules = store
         .liveness_rules()
         .await
@@ -148,7 +167,7 @@ pub async fn load_alerts() -> Result<AlertsView, ServerFnError> {
         .map(|rule| (rule.id, rule.name))
         .collect();
     let tests = store
-        .recent_notices(None, SHOWN_PER_RULE as i64)
+        .recent_tests(SHOWN_PER_RULE)
         .await
         .map_err(unavailable)?
         .into_iter()
@@ -157,6 +176,8 @@ pub async fn load_alerts() -> Result<AlertsView, ServerFnError> {
     Ok(AlertsView {
         channels,
         rules,
+        page,
+        total_rules,
         device_rules,
         tests,
     })
@@ -165,7 +186,16 @@ pub async fn load_alerts() -> Result<AlertsView, ServerFnError> {
 /// `/admin/alerts`: channels and rules, with forms to add, change, test and delete them.
 #[component]
 pub fn AlertsPage() -> impl IntoView {
-    let alerts = Resource::new(|| (), |_| load_alerts());
+    let query = leptos_router::hooks::use_query_map();
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|page| page.parse::<u32>().ok())
+            .unwrap_or(0)
+            .min(MAX_RULES as u32 / RULES_PER_PAGE)
+    };
+    let alerts = Resource::new(page, load_alerts);
     view! {
         <main class="admin alerts">
             <h1>"Alerts"</h1>
@@ -194,9 +224,28 @@ fn AlertsBody(alerts: AlertsView) -> impl IntoView {
     let AlertsView {
         channels,
         rules,
+        page,
+        total_rules,
         device_rules,
         tests,
     } = alerts;
+    let last_page = (total_rules.max(1) - 1) / i64::from(RULES_PER_PAGE);
+    let pager = (total_rules > i64::from(RULES_PER_PAGE)).then(|| {
+        let page = i64::from(page);
+        let first = page * i64::from(RULES_PER_PAGE) + 1;
+        let shown_last = ((page + 1) * i64::from(RULES_PER_PAGE)).min(total_rules);
+        view! {
+            <nav class="pager" aria-label="Rule pages">
+                <span>{format!("Rules {first} to {shown_last} of {total_rules}")}</span>
+                {(page > 0).then(|| view! {
+                    <a class="button" href=format!("/admin/alerts?page={}", page - 1)>"Earlier rules"</a>
+                })}
+                {(page < last_page).then(|| view! {
+                    <a class="button" href=format!("/admin/alerts?page={}", page + 1)>"Later rules"</a>
+                })}
+            </nav>
+        }
+    });
     let channel_choices: Vec<(i64, String)> =
         channels.iter().map(|c| (c.id, c.name.clone())).collect();
     let rule_cards = rules
@@ -219,6 +268,7 @@ fn AlertsBody(alerts: AlertsView) -> impl IntoView {
         <section aria-labelledby="rules-heading">
             <h2 id="rules-heading">"Rules"</h2>
             <div class="alert-rules">{rule_cards}</div>
+            {pager}
             <details class="card" open=false>
                 <summary>"Add a rule"</summary>
                 <RuleFields

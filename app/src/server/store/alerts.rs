@@ -14,6 +14,7 @@ use crate::domain::alerting::Timing;
 use crate::domain::ingest_status::FailingChannel;
 use crate::domain::notice::{ChannelFormat, Notice, NoticeState, Severity};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// What adding a rule or a channel came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +56,16 @@ pub struct DueNotice {
     pub notice: Notice,
     /// Attempts before this one.
     pub attempts: i32,
+}
+
+/// What one rule watches now, as `/admin/alerts` shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleSummary {
+    /// Subjects with a recorded state.
+    pub recorded: i64,
+    pub firing_count: i64,
+    /// The first that fire, longest first: subject, since when, value.
+    pub firing: Vec<(String, Option<DateTime<Utc>>, String)>,
 }
 
 /// A notice as a rule's page lists it.
@@ -200,13 +211,40 @@ impl Store {
     /// Every rule, oldest first, with the channels it tells. A stored rule that cannot be read
     /// (none should: they are checked on entry) is skipped with a warning.
     pub async fn alert_rules(&self) -> Result<Vec<AlertRule>, sqlx::Error> {
+        self.alert_rules_among(None).await
+    }
+
+    /// One page of the rules, oldest first: `limit` from the `offset`-th, and how many there
+    /// are in all.
+    pub async fn alert_rules_page(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AlertRule>, i64), sqlx::Error> {
+        let ids = sqlx::query_scalar!(
+            "select id from alert_rule order by id offset $1 limit $2",
+            offset,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let total = sqlx::query_scalar!(r#"select count(*) as "n!" from alert_rule"#)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((self.alert_rules_among(Some(&ids)).await?, total))
+    }
+
+    /// The rules of `ids` (all of them for `None`), oldest first.
+    async fn alert_rules_among(&self, ids: Option<&[i64]>) -> Result<Vec<AlertRule>, sqlx::Error> {
         let rows = sqlx::query!(
             r#"select r.id, r.name, r.condition::text as "condition!", r.timing::text as "timing!",
                       r.severity, r.enabled,
                       coalesce(array_agg(c.channel_id order by c.channel_id)
                                filter (where c.channel_id is not null), '{}') as "channels!"
                from alert_rule r left join alert_rule_channel c on c.rule_id = r.id
-               group by r.id order by r.id"#
+               where $1::int8[] is null or r.id = any($1)
+               group by r.id order by r.id"#,
+            ids as Option<&[i64]>,
         )
         .fetch_all(&self.pool)
         .await?;
@@ -507,22 +545,15 @@ impl Store {
             .collect())
     }
 
-    /// The newest `limit` notices of rule `rule_id` (of channel tests when `None`; those of
-    /// deleted rules are neither), newest first.
-    pub async fn recent_notices(
-        &self,
-        rule_id: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<NoticeRecord>, sqlx::Error> {
+    /// The newest `limit` channel tests (notices of deleted rules are not tests), newest first.
+    pub async fn recent_tests(&self, limit: i64) -> Result<Vec<NoticeRecord>, sqlx::Error> {
         let rows = sqlx::query!(
             r#"select n.id, c.name as channel, n.notice::text as "notice!",
                       n.created_at as "created_at: DateTime<Utc>", n.status, n.attempts,
                       n.last_error
                from alert_notice n join alert_channel c on c.id = n.channel_id
-               where n.rule_id is not distinct from $1
-                 and ($1::int8 is not null or n.notice->>'state' = 'test')
-               order by n.id desc limit $2"#,
-            rule_id,
+               where n.rule_id is null and n.notice->>'state' = 'test'
+               order by n.id desc limit $1"#,
             limit,
         )
         .fetch_all(&self.pool)
@@ -543,6 +574,93 @@ impl Store {
                 })
             })
             .collect())
+    }
+
+    /// What each rule of `rule_ids` watches now: how many subjects have a recorded state and
+    /// how many fire, and the first `firing_shown` of those that fire (longest first).
+    pub async fn alert_rule_summaries(
+        &self,
+        rule_ids: &[i64],
+        firing_shown: i64,
+    ) -> Result<HashMap<i64, RuleSummary>, sqlx::Error> {
+        let counts = sqlx::query!(
+            r#"select rule_id, count(*) as "recorded!", count(*) filter (where firing) as "firing!"
+               from alert_state where rule_id = any($1) group by rule_id"#,
+            rule_ids
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut summaries: HashMap<i64, RuleSummary> = counts
+            .into_iter()
+            .map(|row| {
+                let summary = RuleSummary {
+                    recorded: row.recorded,
+                    firing_count: row.firing,
+                    firing: Vec::new(),
+                };
+                (row.rule_id, summary)
+            })
+            .collect();
+        let firing = sqlx::query!(
+            r#"select r.id as "rule_id!", s.subject as "subject!",
+                      s.since as "since: DateTime<Utc>", s.value as "value!"
+               from unnest($1::int8[]) r(id)
+               cross join lateral (select subject, since, value from alert_state
+                                   where rule_id = r.id and firing
+                                   order by since nulls last, subject limit $2) s"#,
+            rule_ids,
+            firing_shown,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in firing {
+            summaries.entry(row.rule_id).or_default().firing.push((
+                row.subject,
+                row.since,
+                row.value,
+            ));
+        }
+        Ok(summaries)
+    }
+
+    /// The newest `limit` notices of each rule of `rule_ids`, newest first.
+    pub async fn recent_notices_of(
+        &self,
+        rule_ids: &[i64],
+        limit: i64,
+    ) -> Result<HashMap<i64, Vec<NoticeRecord>>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select r.id as "rule_id!", n.id as "id!", c.name as channel,
+                      n.notice::text as "notice!",
+                      n.created_at as "created_at!: DateTime<Utc>", n.status as "status!",
+                      n.attempts as "attempts!", n.last_error
+               from unnest($1::int8[]) r(id)
+               cross join lateral (select * from alert_notice
+                                   where rule_id = r.id order by id desc limit $2) n
+               join alert_channel c on c.id = n.channel_id
+               order by r.id, n.id desc"#,
+            rule_ids,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut notices: HashMap<i64, Vec<NoticeRecord>> = HashMap::new();
+        for row in rows {
+            let Ok(notice) = serde_json::from_str::<Notice>(&row.notice) else {
+                continue;
+            };
+            notices.entry(row.rule_id).or_default().push(NoticeRecord {
+                id: row.id,
+                channel: row.channel,
+                state: notice.state,
+                subject: notice.subject,
+                created_at: row.created_at,
+                status: row.status,
+                attempts: row.attempts,
+                last_error: row.last_error,
+            });
+        }
+        Ok(notices)
     }
 
     /// Deletes notices finished before `before`; returns how many.

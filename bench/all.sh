@@ -46,7 +46,7 @@ durations=$target/durations
 mkdir -p "$target" "$logs" "$results_dir"
 touch "$durations"
 tail -n 200 "$durations" >"$durations.new" && mv "$durations.new" "$durations"
-declare -A guess=([build]=1200 [ingest]=720 [live]=600 [alerts]=900 [pages]=900 [explorer]=300 [history]=180
+declare -A guess=([build]=1200 [ingest]=720 [live]=600 [alerts]=600 [pages]=900 [explorer]=300 [history]=180
   [footprint]=240 [scale]=420 [lighthouse]=420)
 last() { awk -v n="$1" '$1 == n { s = $2 } END { print s }' "$durations"; }
 estimate() { local s; s=$(last "$1"); echo "${s:-${guess[$1]}}"; }

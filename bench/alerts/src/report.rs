@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 const GOAL_THROUGHPUT_RATIO: f64 = 0.90;
 /// Trigger → webhook, p99.
 const GOAL_P99_MS: f64 = 100.0;
+/// A late trigger published at most this long before a catch-up of the engine waited on it.
+const CATCH_UP_WINDOW_US: u64 = 500_000;
 /// Two reference runs further apart than this (stored rate flat out) were disturbed.
 const REFERENCE_SPREAD: f64 = 0.10;
 
@@ -226,6 +228,25 @@ fn render(
         t.webhook.p99_ms / t.stored.p99_ms,
         ms(t.stored.p99_ms),
     );
+    if measured.steady.catch_ups > 0 {
+        let (late, late_near, all_near) = t.late_near_catch_ups(GOAL_P99_MS, CATCH_UP_WINDOW_US);
+        let _ = writeln!(
+            w,
+            "- **Where the late ones fell:** the alert engine fell behind the live hub {} times \
+             during the step (its log's catch-ups). {} of the {} triggers over {} or missing were \
+             published at most {:.1} s before one of those, against {} of all {}. Falling \
+             behind, the engine is skipped by the hub and later told to resync; it then judges \
+             only each topic's newest message the hub still holds, so a trigger that its topic's \
+             next message overtook is never judged, and the triggers queued behind come late.",
+            thousands(measured.steady.catch_ups),
+            thousands(late_near as u64),
+            thousands(late as u64),
+            ms(GOAL_P99_MS),
+            CATCH_UP_WINDOW_US as f64 / 1e6,
+            thousands(all_near as u64),
+            thousands(t.sent),
+        );
+    }
     if let Some(again) = again {
         if let (Some(a), Some(b)) = (&reference.burst, &again.burst) {
             let apart = (a.stored_rate - b.stored_rate).abs()
@@ -387,7 +408,7 @@ fn render(
         "- (m): {} notices delivered, {} alerts fired, {} catch-ups of the alert engine after \
          it fell behind the live hub in the whole run (`alert rules catch up on missed \
          messages`: it judges each topic's newest message instead of every message it missed), \
-         {} errors, {} warnings.",
+         {} errors, {} warnings (besides start-up's, that no admin exists yet).",
         get("measured_delivered"),
         get("measured_fired"),
         get("measured_catchups"),
@@ -396,7 +417,7 @@ fn render(
     );
     let _ = writeln!(
         w,
-        "- (r){}: {} errors, {} warnings. The logs stay in `{}`.\n",
+        "- (r){}: {} errors, {} warnings (the same way). The logs stay in `{}`.\n",
         if again.is_some() { " and (r′)" } else { "" },
         get("reference_errors"),
         get("reference_warnings"),

@@ -207,6 +207,50 @@ pub struct Triggers {
     /// came), for a look at when the slow ones fell.
     #[serde(default)]
     pub each: Vec<(u64, Option<f64>)>,
+    /// When the alert engine logged a catch-up after falling behind, during the run.
+    #[serde(default)]
+    pub catch_ups_us: Vec<u64>,
+}
+
+impl Triggers {
+    /// Triggers whose webhook took longer than `limit_ms` or never came: how many, and how many
+    /// of them were published at most `window_us` before one of the engine's catch-ups; and
+    /// the same share among all triggers, to compare with.
+    pub fn late_near_catch_ups(&self, limit_ms: f64, window_us: u64) -> (usize, usize, usize) {
+        let near = |sent_us: u64| {
+            self.catch_ups_us
+                .iter()
+                .any(|&at| at >= sent_us && at - sent_us <= window_us)
+        };
+        let late: Vec<u64> = self
+            .each
+            .iter()
+            .filter(|(_, ms)| ms.is_none_or(|ms| ms > limit_ms))
+            .map(|(sent_us, _)| *sent_us)
+            .collect();
+        let late_near = late.iter().filter(|&&at| near(at)).count();
+        let all_near = self.each.iter().filter(|(at, _)| near(*at)).count();
+        (late.len(), late_near, all_near)
+    }
+}
+
+/// Microseconds since the Unix epoch of a log line's `"timestamp":"2026-12-06T20:41:48.762629Z"`.
+fn log_time_us(line: &str) -> Option<u64> {
+    let at = line.find("\"timestamp\":\"")? + 13;
+    let text = line.get(at..at + 27)?;
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let micros = number(20..26)?;
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(seconds * 1_000_000 + micros).ok()
 }
 
 /// The rules and the channel as made through the forms.
@@ -378,6 +422,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     let broker_received = subscriber.received.lock().unwrap().clone();
     subscriber.disconnect().await;
+    let catch_ups_us = driver.catch_up_times();
     result.triggers = match_triggers(
         &sent,
         &receiver.take(),
@@ -385,6 +430,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         &stored,
         args.secs,
     );
+    result.triggers.catch_ups_us = catch_ups_us;
     let t = &result.triggers;
     eprintln!(
         "alerts-bench: {}: {} triggers, {} webhooks (p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms), \
@@ -568,6 +614,7 @@ fn match_triggers(
         broker: Spread::of(broker),
         stored: Spread::of(stored),
         each,
+        catch_ups_us: Vec::new(),
     }
 }
 
@@ -613,10 +660,20 @@ impl Driver {
 
     /// Lines of Lookout's log saying the alert engine caught up after falling behind.
     fn catch_ups(&self) -> u64 {
-        let Some(log) = &self.log else { return 0 };
+        self.catch_up_times().len() as u64
+    }
+
+    /// When each of those was logged.
+    fn catch_up_times(&self) -> Vec<u64> {
+        let Some(log) = &self.log else {
+            return Vec::new();
+        };
         std::fs::read_to_string(log)
-            .map(|text| text.matches(CATCH_UP).count() as u64)
-            .unwrap_or(0)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(CATCH_UP))
+            .map(|line| log_time_us(line).unwrap_or(0))
+            .collect()
     }
 
     fn alive(&self) -> bool {
@@ -800,6 +857,30 @@ mod tests {
         let spread: Spread =
             serde_json::from_str(&serde_json::to_string(&spread).unwrap()).unwrap();
         assert!(spread.p50_ms.is_nan());
+    }
+
+    #[test]
+    fn log_times_are_read_as_microseconds_since_the_epoch() {
+        let line = r#"{"timestamp":"2026-12-06T20:41:48.762629Z","level":"INFO","message":"x"}"#;
+        assert_eq!(log_time_us(line), Some(1_796_589_708_762_629));
+        let epoch = r#"{"timestamp":"1970-01-01T00:00:00.000001Z"}"#;
+        assert_eq!(log_time_us(epoch), Some(1));
+        assert_eq!(log_time_us("no time here"), None);
+    }
+
+    #[test]
+    fn late_triggers_are_set_beside_the_catch_ups() {
+        let triggers = Triggers {
+            each: vec![
+                (1_000_000, Some(20.0)),
+                (2_000_000, Some(250.0)),
+                (3_000_000, None),
+                (4_000_000, Some(150.0)),
+            ],
+            catch_ups_us: vec![2_100_000, 3_400_000],
+            ..Triggers::default()
+        };
+        assert_eq!(triggers.late_near_catch_ups(100.0, 500_000), (3, 2, 2));
     }
 
     #[test]

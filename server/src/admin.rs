@@ -779,6 +779,7 @@ fn alert_outcome(error: AlertEditError) -> Outcome {
         AlertEditError::NameTaken => Outcome::AlertNameTaken,
         AlertEditError::Full => Outcome::TooManyAlerts,
         AlertEditError::Unknown => Outcome::UnknownAlert,
+        AlertEditError::FromConfig => Outcome::AlertFromConfig,
         AlertEditError::Database(error) => {
             tracing::error!(%error, "an admin change to alerts failed");
             Outcome::Unavailable

@@ -27,6 +27,9 @@ mod layers;
 mod table;
 mod values;
 
+use app::domain::alert_rule::{
+    AlertChannel, AlertRule, ChannelText, RuleForm, MAX_CHANNELS, MAX_RULES,
+};
 use app::domain::history::Resolution;
 use app::domain::topic_filter::TopicFilter;
 use layers::{File, Layers, Sources};
@@ -34,7 +37,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use table::{MqttLayers, RetentionLayers, WebLayers, WriterLayers};
+use table::{AlertLayers, MqttLayers, RetentionLayers, WebLayers, WriterLayers};
 use url::Url;
 
 pub use broker::{
@@ -383,6 +386,16 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     pub writer: WriterSettings,
     pub retention: RetentionSettings,
+    pub alerts: AlertSettings,
+}
+
+/// Alert channels and rules kept in the config file, checked as the admin forms check them;
+/// the store makes the database agree with them at start (`Store::sync_config_alerts`).
+#[derive(Clone, Debug, Default)]
+pub struct AlertSettings {
+    pub channels: Vec<AlertChannel>,
+    /// Each rule with the names of the channels it tells (all of them the file's).
+    pub rules: Vec<(AlertRule, Vec<String>)>,
 }
 
 impl Settings {
@@ -485,6 +498,7 @@ fn resolve(layers: Layers) -> Result<Settings, ConfigError> {
     let mqtt = mqtt_settings(layers.mqtt)?;
     let writer = writer_settings(layers.writer, &mqtt)?;
     let retention = retention_settings(layers.retention)?;
+    let alerts = alert_settings(layers.alerts)?;
     Ok(Settings {
         database_url: layers.database_url,
         listen: layers.listen,
@@ -492,6 +506,7 @@ fn resolve(layers: Layers) -> Result<Settings, ConfigError> {
         mqtt,
         writer,
         retention,
+        alerts,
     })
 }
 
@@ -694,6 +709,164 @@ fn retention_settings(retention: RetentionLayers) -> Result<RetentionSettings, C
         rules,
         rollups,
     })
+}
+
+/// The fields an `[[alerts.rules]]` table may have: the admin form's, with `channels` by name.
+const RULE_FIELDS: [&str; 21] = [
+    "name",
+    "kind",
+    "topics",
+    "pointer",
+    "device_rule",
+    "unknown_is_bad",
+    "direction",
+    "trigger",
+    "recover",
+    "comparison",
+    "value",
+    "check",
+    "behind_seconds",
+    "for_seconds",
+    "reminder_minutes",
+    "notify_resolve",
+    "flap_changes",
+    "flap_minutes",
+    "severity",
+    "enabled",
+    "channels",
+];
+const CHANNEL_FIELDS: [&str; 5] = ["name", "format", "url", "template", "enabled"];
+
+fn alert_settings(alerts: AlertLayers) -> Result<AlertSettings, ConfigError> {
+    let path_of = |origin: &Origin| match origin {
+        Origin::File { path, .. } => path.display().to_string(),
+        _ => String::new(),
+    };
+    let mut settings = AlertSettings::default();
+    if let Some(channels) = alerts.channels {
+        let path = path_of(&channels.origin);
+        if channels.value.len() > MAX_CHANNELS {
+            return Err(channels.invalid(format!("at most {MAX_CHANNELS} channels")));
+        }
+        for entry in &channels.value {
+            let invalid = |problem: String| ConfigError::Invalid {
+                setting: format!(
+                    "the [[alerts.channels]] table {:?} (from line {} of {path})",
+                    field_of(&entry.fields, "name"),
+                    entry.line
+                ),
+                problem,
+            };
+            let field = |name: &str| field_of(&entry.fields, name);
+            refuse_unknown_fields(&entry.fields, &CHANNEL_FIELDS).map_err(invalid)?;
+            let mut channel = ChannelText {
+                name: field("name"),
+                format: field("format"),
+                url: field("url"),
+                template: field("template"),
+            }
+            .check(0)
+            .map_err(|problem| invalid(format!("{} ({})", problem.describe(), problem.field())))?;
+            channel.enabled = field("enabled") != "off";
+            if settings.channels.iter().any(|c| c.name == channel.name) {
+                return Err(invalid(format!(
+                    "a second channel named {:?}",
+                    channel.name
+                )));
+            }
+            settings.channels.push(channel);
+        }
+    }
+    if let Some(rules) = alerts.rules {
+        let path = path_of(&rules.origin);
+        if rules.value.len() > MAX_RULES {
+            return Err(rules.invalid(format!("at most {MAX_RULES} rules")));
+        }
+        for entry in &rules.value {
+            let invalid = |problem: String| ConfigError::Invalid {
+                setting: format!(
+                    "the [[alerts.rules]] table {:?} (from line {} of {path})",
+                    field_of(&entry.fields, "name"),
+                    entry.line
+                ),
+                problem,
+            };
+            refuse_unknown_fields(&entry.fields, &RULE_FIELDS).map_err(invalid)?;
+            let names: Vec<String> = entry
+                .fields
+                .iter()
+                .filter(|(key, _)| key == "channels")
+                .map(|(_, name)| name.clone())
+                .collect();
+            let mut ids = Vec::new();
+            for name in &names {
+                let index = settings
+                    .channels
+                    .iter()
+                    .position(|channel| channel.name == *name)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "channel {name:?} is not one of the file's [[alerts.channels]]"
+                        ))
+                    })?;
+                ids.push(index as i64 + 1);
+            }
+            let mut pairs: Vec<(String, String)> = entry
+                .fields
+                .iter()
+                .filter(|(key, _)| key != "channels")
+                .map(|(key, value)| {
+                    let ticked = matches!(key.as_str(), "notify_resolve" | "unknown_is_bad");
+                    (
+                        key.clone(),
+                        if ticked && value == "off" {
+                            String::new()
+                        } else {
+                            value.clone()
+                        },
+                    )
+                })
+                .collect();
+            if !pairs.iter().any(|(key, _)| key == "enabled") {
+                pairs.push(("enabled".to_owned(), "on".to_owned()));
+            }
+            let form = RuleForm::from_pairs(&pairs);
+            let rule = form.text().check(0, ids).map_err(|problem| {
+                invalid(format!("{} ({})", problem.describe(), problem.field()))
+            })?;
+            if settings
+                .rules
+                .iter()
+                .any(|(other, _)| other.name == rule.name)
+            {
+                return Err(invalid(format!("a second rule named {:?}", rule.name)));
+            }
+            settings.rules.push((rule, names));
+        }
+    }
+    Ok(settings)
+}
+
+fn field_of<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default()
+}
+
+/// A misspelt field would otherwise be left at its default without a word.
+fn refuse_unknown_fields(fields: &[(String, String)], known: &[&str]) -> Result<(), String> {
+    match fields
+        .iter()
+        .find(|(key, _)| !known.contains(&key.as_str()))
+    {
+        Some((key, _)) => Err(format!(
+            "unknown field `{key}`, expected one of {}",
+            known.join(", ")
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -1143,6 +1316,52 @@ mod tests {
             .retention;
         assert_eq!(retention.days, 3);
         assert_eq!(retention.rules.len(), 3);
+    }
+
+    #[test]
+    fn alert_channels_and_rules_in_the_file_are_checked_as_the_forms_check_them() {
+        let file = "[[alerts.channels]]\nname = \"ops\"\nformat = \"webhook\"\n\
+                    url = \"https://hooks.example.org/ops\"\n\
+                    [[alerts.rules]]\nname = \"Boiler too hot\"\nkind = \"threshold\"\n\
+                    topics = \"plant/+/temp\"\ndirection = \"above\"\ntrigger = 90\n\
+                    recover = 85.5\nfor_seconds = 60\nseverity = \"critical\"\n\
+                    notify_resolve = true\nchannels = [\"ops\"]\n";
+        let alerts = load_file(file, &[]).unwrap().alerts;
+        assert_eq!(alerts.channels.len(), 1);
+        assert_eq!(alerts.channels[0].name, "ops");
+        assert!(alerts.channels[0].enabled);
+        let (rule, channels) = &alerts.rules[0];
+        assert_eq!(rule.name, "Boiler too hot");
+        assert!(rule.enabled);
+        assert!(rule.timing.notify_resolve);
+        assert_eq!(rule.timing.for_ms, 60_000);
+        assert_eq!(channels, &["ops".to_owned()]);
+        assert!(load_file("", &[]).unwrap().alerts.rules.is_empty());
+
+        let refused = |text: &str| load_file(text, &[]).unwrap_err().to_string();
+        let error = refused(&file.replace("channels = [\"ops\"]", "channels = [\"pager\"]"));
+        assert!(
+            error.contains("[[alerts.rules]] table \"Boiler too hot\" (from line 6 of"),
+            "{error}"
+        );
+        assert!(
+            error.contains("\"pager\" is not one of the file's"),
+            "{error}"
+        );
+        let error = refused(&file.replace("trigger = 90", "triger = 90"));
+        assert!(error.contains("unknown field `triger`"), "{error}");
+        let error = refused(&file.replace("recover = 85.5", "recover = 95"));
+        assert!(error.contains("recovery level"), "{error}");
+        let error = refused(&file.replace("https://hooks", "file://hooks"));
+        assert!(
+            error.contains("[[alerts.channels]] table \"ops\" (from line 2 of"),
+            "{error}"
+        );
+        let error = refused(&format!(
+            "{file}{}",
+            &file[..file.find("[[alerts.rules]]").unwrap()]
+        ));
+        assert!(error.contains("a second channel named \"ops\""), "{error}");
     }
 
     #[test]

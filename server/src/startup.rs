@@ -104,6 +104,16 @@ impl Application {
                 database.unusable(format!("creating message partitions failed: {error}"))
             })?;
 
+        // The file's alert channels and rules, as the file says now: a start is when it is read.
+        store
+            .sync_config_alerts(&settings.alerts.channels, &settings.alerts.rules)
+            .await
+            .map_err(|error| {
+                database.unusable(format!(
+                    "keeping the config file's alert rules and channels failed: {error}"
+                ))
+            })?;
+
         let series = load_series(&settings, &store).await?;
         let status = IngestStatus::new(settings.mqtt.url.value.to_string());
         let broker = Broker::connect(&settings.mqtt, CONNECT_TIMEOUT, status.clone()).await?;

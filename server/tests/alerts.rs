@@ -962,3 +962,75 @@ async fn a_value_that_keeps_crossing_is_told_once_as_flapping_then_once_it_keeps
     assert_eq!(states[4], "steady", "{states:?}");
     assert_eq!(receiver.bodies()[4]["value"], "1");
 }
+
+#[tokio::test]
+async fn rules_kept_in_the_config_file_are_made_at_start_fire_and_are_changed_only_there() {
+    let database_url = fresh_database().await;
+    let prefix = unique_name("t");
+    let (url, receiver) = Receiver::start(0).await;
+    let channel =
+        format!("[[alerts.channels]]\nname = \"ops\"\nformat = \"webhook\"\nurl = \"{url}\"\n\n");
+    let rule = format!(
+        "[[alerts.rules]]\nname = \"Boiler too hot\"\nkind = \"threshold\"\n\
+         topics = \"{prefix}/+/temp\"\ndirection = \"above\"\ntrigger = 90\nfor_seconds = 0\n\
+         severity = \"critical\"\nnotify_resolve = true\nchannels = [\"ops\"]\n"
+    );
+    let path = std::env::temp_dir().join(format!("{prefix}.toml"));
+    std::fs::write(&path, format!("{channel}{rule}")).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let config = path.display().to_string();
+    let vars = test_environment(
+        &database_url,
+        &broker_url(),
+        &unique_name("lookout-config"),
+        &prefix,
+        &[("LOOKOUT_LISTEN", &listen), ("LOOKOUT_CONFIG", &config)],
+    );
+    let mut lookout = Lookout::start(&vars).await;
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    wait_for_count(
+        &db,
+        "select count(*) from alert_rule where from_config and name = 'Boiler too hot'",
+        1,
+    )
+    .await;
+
+    // It fires from real traffic like a rule made on the page.
+    let topic = format!("{prefix}/boiler/temp");
+    receiver
+        .wait_for(1, Duration::from_secs(30), || publish_value(&topic, "95"))
+        .await;
+    assert_eq!(receiver.bodies()[0]["rule"], "Boiler too hot");
+
+    // The page's edits are refused: the file would undo them.
+    let store = app::server::store::Store::connect(&database_url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let id: i64 = sqlx::query_scalar("select id from alert_rule where name = 'Boiler too hot'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    use app::server::alert_edits::{self, AlertEditError};
+    use app::server::store::audit::Actor;
+    let refused = alert_edits::delete_rule(&store, Actor::CLI, id).await;
+    assert!(
+        matches!(refused, Err(AlertEditError::FromConfig)),
+        "{refused:?}"
+    );
+
+    // Gone from the file, gone at the next start; the channel stays while the file keeps it.
+    lookout.kill();
+    std::fs::write(&path, &channel).unwrap();
+    let _lookout = Lookout::start(&vars).await;
+    let rules: i64 = sqlx::query_scalar("select count(*) from alert_rule")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(rules, 0);
+    let channels: i64 = sqlx::query_scalar("select count(*) from alert_channel where from_config")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(channels, 1);
+    let _ = std::fs::remove_file(&path);
+}

@@ -75,6 +75,8 @@ pub enum Outcome {
     AlertNameTaken,
     TooManyAlerts,
     UnknownAlert,
+    /// A rule or channel the config file keeps, changed on the page.
+    AlertFromConfig,
     /// An alert rule or channel setting refused, with the reason.
     Alert(AlertProblem),
     IncidentOpened,
@@ -95,7 +97,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 68] = [
+    pub const ALL: [Outcome; 69] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -142,6 +144,7 @@ impl Outcome {
         Outcome::AlertNameTaken,
         Outcome::TooManyAlerts,
         Outcome::UnknownAlert,
+        Outcome::AlertFromConfig,
         Outcome::IncidentOpened,
         Outcome::IncidentUpdated,
         Outcome::IncidentDeleted,
@@ -227,6 +230,7 @@ impl Outcome {
             Outcome::AlertNameTaken => "alert_name_taken",
             Outcome::TooManyAlerts => "too_many_alerts",
             Outcome::UnknownAlert => "unknown_alert",
+            Outcome::AlertFromConfig => "alert_from_config",
             Outcome::Alert(problem) => problem.code(),
             Outcome::IncidentOpened => "incident_opened",
             Outcome::IncidentUpdated => "incident_updated",
@@ -377,6 +381,7 @@ impl Outcome {
             Outcome::AlertNameTaken => "A rule or channel of that name exists already.",
             Outcome::TooManyAlerts => "There are as many rules or channels as Lookout allows (10,000 rules, 100 channels).",
             Outcome::UnknownAlert => "There is no such alert rule or channel (any more).",
+            Outcome::AlertFromConfig => "That rule or channel is kept in the config file: change it there (the file is read again at each start).",
             Outcome::Alert(problem) => problem.describe(),
             Outcome::IncidentOpened => "The incident was opened: the page shows it now.",
             Outcome::IncidentUpdated => "The update was posted: the page shows it now.",

@@ -21,6 +21,8 @@ pub enum AlertEditError {
     Full,
     #[error("there is no such rule or channel")]
     Unknown,
+    #[error("that rule or channel is kept in the config file")]
+    FromConfig,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -32,6 +34,17 @@ impl From<AlertProblem> for AlertEditError {
 }
 
 type Result<T, E = AlertEditError> = std::result::Result<T, E>;
+
+/// Refuses to change what the config file keeps: the file would undo it at the next start.
+async fn refuse_config_kept(store: &Store, channel: Option<i64>, rule: Option<i64>) -> Result<()> {
+    let (channels, rules) = store.config_alerts().await?;
+    let kept = channel.is_some_and(|id| channels.contains(&id))
+        || rule.is_some_and(|id| rules.contains(&id));
+    if kept {
+        return Err(AlertEditError::FromConfig);
+    }
+    Ok(())
+}
 
 fn describe_channel(channel: &AlertChannel) -> serde_json::Value {
     // The address may hold a token (Slack's, Telegram's): the audit log names only its host.
@@ -87,6 +100,7 @@ pub async fn change_channel(
     text: ChannelText<'_>,
     enabled: bool,
 ) -> Result<()> {
+    refuse_config_kept(store, Some(id), None).await?;
     let mut channel = text.check(id)?;
     channel.enabled = enabled;
     match store.change_alert_channel(&channel).await? {
@@ -105,6 +119,7 @@ pub async fn change_channel(
 }
 
 pub async fn delete_channel(store: &Store, actor: Actor<'_>, id: i64) -> Result<()> {
+    refuse_config_kept(store, Some(id), None).await?;
     if !store.delete_alert_channel(id).await? {
         return Err(AlertEditError::Unknown);
     }
@@ -170,6 +185,7 @@ pub async fn change_rule(
     channels: Vec<i64>,
     enabled: bool,
 ) -> Result<()> {
+    refuse_config_kept(store, None, Some(id)).await?;
     let mut rule = text.check(id, channels)?;
     rule.enabled = enabled;
     check_device_rule(store, &rule).await?;
@@ -189,6 +205,7 @@ pub async fn change_rule(
 }
 
 pub async fn delete_rule(store: &Store, actor: Actor<'_>, id: i64) -> Result<()> {
+    refuse_config_kept(store, None, Some(id)).await?;
     if !store.delete_alert_rule(id).await? {
         return Err(AlertEditError::Unknown);
     }

@@ -8,7 +8,9 @@
 
 use super::broker::Subscription;
 use super::layers::settings;
-use super::values::{BrokerUrl, ClientId, Days, GroupName, HttpUrl, RuleEntry, Secret, Whole};
+use super::values::{
+    AlertEntry, BrokerUrl, ClientId, Days, GroupName, HttpUrl, RuleEntry, Secret, Whole,
+};
 use super::{DatabaseUrl, MetricsToken};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -167,5 +169,16 @@ settings! {
         /// days the daily rollups are kept (1 to 36500; unset: for ever); charts of a year or
         /// more read them
         day_rollup_days: Days, env "LOOKOUT_RETENTION_DAY_ROLLUP_DAYS";
+    }
+
+    alerts: AlertLayers {
+        /// alert channels kept in the file, as `[[alerts.channels]]` tables with the fields of
+        /// the admin form (`name`, `format`, `url`, optional `template` and `enabled`); made or
+        /// updated at start, and deleted when they leave the file
+        channels: Vec<AlertEntry>;
+        /// alert rules kept in the file, as `[[alerts.rules]]` tables with the fields of the
+        /// admin form and `channels`, a list of names of the file's channels; made or updated
+        /// at start, and deleted when they leave the file
+        rules: Vec<AlertEntry>;
     }
 }

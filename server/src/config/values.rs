@@ -353,3 +353,55 @@ impl Value for Vec<RuleEntry> {
             .collect())
     }
 }
+
+/// An `[[alerts.channels]]` or `[[alerts.rules]]` table as written: its fields as the admin
+/// forms name them, each as text (`true` as a ticked box, a list as the field repeated), and its
+/// line. `config::resolve` checks it as the forms are checked.
+#[derive(Clone, Debug, Default)]
+pub struct AlertEntry {
+    pub fields: Vec<(String, String)>,
+    pub line: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FileField {
+    Text(String),
+    Whole(i64),
+    Number(f64),
+    Flag(bool),
+    List(Vec<String>),
+}
+
+/// Only in the file: channels and rules have no one-line form.
+impl Value for Vec<AlertEntry> {
+    fn from_text(_: &str) -> Result<Self, String> {
+        Err("only the config file can give alert channels and rules".to_owned())
+    }
+
+    fn from_toml(value: &Spanned<DeValue<'_>>, file: &File<'_>) -> Result<Self, String> {
+        let entries: Vec<Spanned<std::collections::BTreeMap<String, FileField>>> =
+            deserialize(value, file)?;
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let line = file.line(entry.span().start);
+                let mut fields = Vec::new();
+                for (key, value) in entry.into_inner() {
+                    match value {
+                        FileField::Text(text) => fields.push((key, text)),
+                        FileField::Whole(whole) => fields.push((key, whole.to_string())),
+                        FileField::Number(number) => fields.push((key, number.to_string())),
+                        FileField::Flag(flag) => {
+                            fields.push((key, if flag { "on" } else { "off" }.to_owned()))
+                        }
+                        FileField::List(items) => {
+                            fields.extend(items.into_iter().map(|item| (key.clone(), item)))
+                        }
+                    }
+                }
+                AlertEntry { fields, line }
+            })
+            .collect())
+    }
+}

@@ -23,6 +23,9 @@ pub struct ChannelView {
     pub enabled: bool,
     pub failing_since_ms: Option<i64>,
     pub last_error: Option<String>,
+    /// Kept in the config file: changed there, not here.
+    #[serde(default)]
+    pub from_config: bool,
 }
 
 /// A notice as the page lists it.
@@ -58,6 +61,9 @@ pub struct RuleView {
     pub firing: Vec<FiringView>,
     pub firing_count: usize,
     pub notices: Vec<NoticeView>,
+    /// Kept in the config file: changed there, not here.
+    #[serde(default)]
+    pub from_config: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,7 +90,8 @@ const SHOWN_PER_RULE: i64 = 10;
 /// Every channel, and page `page` of the rules with their states and last notices: a bounded
 /// number of queries and rows whatever the number of rules and subjects.
 #[server(endpoint = "admin_alerts", output = crate::domain::answer::JsonAnswer)]
-pub async fn load_alerts(page: u32) -> Result<AlertsView, ServerFnError> {
+pub async fn load_alerts(page: Option<u32>) -> Result<AlertsView, ServerFnError> {
+    let page = page.unwrap_or(0).min(MAX_RULES as u32 / RULES_PER_PAGE);
     use super::unavailable;
     use crate::server::store::alerts::NoticeRecord;
     let state = crate::server::state::app_state()?;
@@ -99,6 +106,7 @@ pub async fn load_alerts(page: u32) -> Result<AlertsView, ServerFnError> {
         attempts: record.attempts,
         last_error: record.last_error,
     };
+    let (config_channels, config_rules) = store.config_alerts().await.map_err(unavailable)?;
     let channels = store
         .alert_channels()
         .await
@@ -113,6 +121,7 @@ pub async fn load_alerts(page: u32) -> Result<AlertsView, ServerFnError> {
             enabled: row.channel.enabled,
             failing_since_ms: row.failing_since.map(|at| at.timestamp_millis()),
             last_error: row.last_error,
+            from_config: config_channels.contains(&row.channel.id),
         })
         .collect();
     let (page_rules, total_rules) = store
@@ -136,6 +145,7 @@ pub async fn load_alerts(page: u32) -> Result<AlertsView, ServerFnError> {
         .map(|rule| {
             let summary = summaries.remove(&rule.id).unwrap_or_default();
             RuleView {
+                from_config: config_rules.contains(&rule.id),
                 id: rule.id,
                 describe: rule.condition.describe(),
                 form: RuleForm::from_rule(&rule),
@@ -192,8 +202,6 @@ pub fn AlertsPage() -> impl IntoView {
             .read()
             .get("page")
             .and_then(|page| page.parse::<u32>().ok())
-            .unwrap_or(0)
-            .min(MAX_RULES as u32 / RULES_PER_PAGE)
     };
     let alerts = Resource::new(page, load_alerts);
     view! {
@@ -333,7 +341,10 @@ fn RuleCard(
         .collect_view();
     view! {
         <article class="card alert-rule" data-alert-rule=id>
-            <h3>{rule.form.name.clone()} " " {state}</h3>
+            <h3>
+                {rule.form.name.clone()} " " {state}
+                {rule.from_config.then(|| view! { " " <span class="badge">"from the config file"</span> })}
+            </h3>
             <p>
                 {rule.describe.clone()} " · " {rule.form.severity.clone()}
                 {(rule.form.for_seconds != "0")
@@ -647,7 +658,10 @@ fn ChannelCard(channel: ChannelView) -> impl IntoView {
     };
     view! {
         <article class="card alert-channel" data-channel=id>
-            <h3>{channel.name.clone()} " " {state}</h3>
+            <h3>
+                {channel.name.clone()} " " {state}
+                {channel.from_config.then(|| view! { " " <span class="badge">"from the config file"</span> })}
+            </h3>
             <p>{channel.format.clone()}</p>
             {channel.last_error.clone().map(|error| view! { <p class="muted">{error}</p> })}
             <details>
@@ -687,6 +701,7 @@ fn ChannelFields(form_id: String, channel: Option<ChannelView>) -> impl IntoView
         enabled: true,
         failing_since_ms: None,
         last_error: None,
+        from_config: false,
     });
     let formats = ChannelFormat::ALL
         .iter()

@@ -344,6 +344,100 @@ impl Store {
         Ok(Some(true))
     }
 
+    /// Makes the channels and rules kept in the config file what the database holds of them,
+    /// in one transaction: each made or updated by name (a rule whose condition changed starts
+    /// afresh), those the file no longer has deleted. Each rule comes with its channels' names,
+    /// all of them among `channels`.
+    pub async fn sync_config_alerts(
+        &self,
+        channels: &[AlertChannel],
+        rules: &[(AlertRule, Vec<String>)],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query!("lock table alert_channel, alert_rule in share row exclusive mode")
+            .execute(&mut *tx)
+            .await?;
+        let mut channel_ids = std::collections::HashMap::new();
+        for channel in channels {
+            let id = sqlx::query_scalar!(
+                "insert into alert_channel (name, format, url, template, enabled, from_config) \
+                 values ($1, $2, $3, $4, $5, true) \
+                 on conflict (name) do update set format = excluded.format, url = excluded.url, \
+                 template = excluded.template, enabled = excluded.enabled, from_config = true \
+                 returning id",
+                channel.name,
+                channel.format.as_str(),
+                channel.url,
+                channel.template,
+                channel.enabled,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            channel_ids.insert(channel.name.as_str(), id);
+        }
+        let names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+        sqlx::query!(
+            "delete from alert_channel where from_config and not (name = any($1::text[]))",
+            &names as &[&str]
+        )
+        .execute(&mut *tx)
+        .await?;
+        for (rule, channel_names) in rules {
+            let before = sqlx::query_scalar!(
+                r#"select condition::text as "condition!" from alert_rule where name = $1"#,
+                rule.name
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            let id = sqlx::query_scalar!(
+                "insert into alert_rule (name, condition, timing, severity, enabled, from_config) \
+                 values ($1, $2::text::jsonb, $3::text::jsonb, $4, $5, true) \
+                 on conflict (name) do update set condition = excluded.condition, \
+                 timing = excluded.timing, severity = excluded.severity, \
+                 enabled = excluded.enabled, from_config = true returning id",
+                rule.name,
+                json(&rule.condition),
+                json(&rule.timing),
+                rule.severity.as_str(),
+                rule.enabled,
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            let same = before
+                .and_then(|text| serde_json::from_str::<Condition>(&text).ok())
+                .is_some_and(|condition| condition == rule.condition);
+            if !same {
+                sqlx::query!("delete from alert_state where rule_id = $1", id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let ids: Vec<i64> = channel_names
+                .iter()
+                .filter_map(|name| channel_ids.get(name.as_str()).copied())
+                .collect();
+            set_channels(&mut tx, id, &ids).await?;
+        }
+        let names: Vec<&str> = rules.iter().map(|(rule, _)| rule.name.as_str()).collect();
+        sqlx::query!(
+            "delete from alert_rule where from_config and not (name = any($1::text[]))",
+            &names as &[&str]
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The ids of the channels and of the rules the config file keeps.
+    pub async fn config_alerts(&self) -> Result<(Vec<i64>, Vec<i64>), sqlx::Error> {
+        let channels = sqlx::query_scalar!("select id from alert_channel where from_config")
+            .fetch_all(&self.pool)
+            .await?;
+        let rules = sqlx::query_scalar!("select id from alert_rule where from_config")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((channels, rules))
+    }
+
     pub async fn delete_alert_rule(&self, id: i64) -> Result<bool, sqlx::Error> {
         let done = sqlx::query!("delete from alert_rule where id = $1", id)
             .execute(&self.pool)

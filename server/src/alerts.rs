@@ -625,11 +625,12 @@ impl Engine {
         now_ms: i64,
     ) -> anyhow::Result<()> {
         let muted = self.muted(index, &key.1, now_ms);
+        let timing = self.rules[index].timing;
         let Some(tracked) = self.states.get_mut(key) else {
             return Ok(());
         };
         let owed_before = tracked.state.owes_word();
-        let told = tracked.state.pass(before.0, muted, now_ms, told);
+        let told = tracked.state.pass(&timing, before.0, muted, now_ms, told);
         let tracked = &self.states[key];
         let after = (tracked.state.is_firing(), tracked.state.is_flapping());
         if told.is_empty() && before == after && owed_before == tracked.state.owes_word() {

@@ -267,9 +267,11 @@ impl AlertState {
     /// the subject), and once it is not, what they missed, so their last word matches the state
     /// again: a firing that began during the window is told when the window ends, an end of a
     /// firing they were told is told too, and a firing that came and went inside the window is
-    /// never told. `was_firing` is how it stood before `told` (which already moved it).
+    /// never told; an end is told only if the rule tells ends. `was_firing` is how it stood
+    /// before `told` (which already moved it).
     pub fn pass(
         &mut self,
+        timing: &Timing,
         was_firing: bool,
         muted: bool,
         now_ms: i64,
@@ -320,7 +322,7 @@ impl AlertState {
                     self.heard_since_ms = Some(since_ms);
                     self.told_ms = Some(now_ms);
                     passed.push(Told::Firing { since_ms });
-                } else {
+                } else if timing.notify_resolve {
                     passed.push(Told::Resolved {
                         since_ms: self.heard_since_ms.unwrap_or(now_ms),
                     });
@@ -533,53 +535,91 @@ mod tests {
         // Fires inside the window: told when the window ends, since when it began.
         let mut state = AlertState::default();
         let told = state.observe(&timing, MINUTE, true);
-        assert_eq!(state.pass(false, true, MINUTE, told), []);
+        assert_eq!(state.pass(&timing, false, true, MINUTE, told), []);
         assert!(state.owes_word());
         // Reminders while muted say nothing either.
         let told = state.advance(&timing, 40 * MINUTE);
-        assert_eq!(state.pass(true, true, 40 * MINUTE, told), []);
+        assert_eq!(state.pass(&timing, true, true, 40 * MINUTE, told), []);
         assert_eq!(
-            state.pass(true, false, 50 * MINUTE, Vec::new()),
+            state.pass(&timing, true, false, 50 * MINUTE, Vec::new()),
             [Told::Firing { since_ms: MINUTE }]
         );
         assert!(!state.owes_word());
         // Its end, outside any window, is told as usual.
         let told = state.observe(&timing, 60 * MINUTE, false);
         assert_eq!(
-            state.pass(true, false, 60 * MINUTE, told),
+            state.pass(&timing, true, false, 60 * MINUTE, told),
             [Told::Resolved { since_ms: MINUTE }]
         );
 
         // Comes and goes inside the window: never told.
         let mut brief = AlertState::default();
         let told = brief.observe(&timing, 0, true);
-        assert_eq!(brief.pass(false, true, 0, told), []);
+        assert_eq!(brief.pass(&timing, false, true, 0, told), []);
         let told = brief.observe(&timing, MINUTE, false);
-        assert_eq!(brief.pass(true, true, MINUTE, told), []);
-        assert_eq!(brief.pass(false, false, 2 * MINUTE, Vec::new()), []);
+        assert_eq!(brief.pass(&timing, true, true, MINUTE, told), []);
+        assert_eq!(
+            brief.pass(&timing, false, false, 2 * MINUTE, Vec::new()),
+            []
+        );
         assert!(!brief.owes_word());
 
         // Told before the window, ends inside it: the end is told after it.
         let mut told_before = AlertState::default();
         let told = told_before.observe(&timing, 0, true);
         assert_eq!(
-            told_before.pass(false, false, 0, told),
+            told_before.pass(&timing, false, false, 0, told),
             [Told::Firing { since_ms: 0 }]
         );
         let told = told_before.observe(&timing, 10 * MINUTE, false);
-        assert_eq!(told_before.pass(true, true, 10 * MINUTE, told), []);
+        assert_eq!(told_before.pass(&timing, true, true, 10 * MINUTE, told), []);
         assert!(told_before.owes_word());
         // Fires again before the window ends: the channels think it fires, nothing to say.
         let told = told_before.observe(&timing, 12 * MINUTE, true);
-        assert_eq!(told_before.pass(false, true, 12 * MINUTE, told), []);
-        assert_eq!(told_before.pass(true, false, 30 * MINUTE, Vec::new()), []);
+        assert_eq!(
+            told_before.pass(&timing, false, true, 12 * MINUTE, told),
+            []
+        );
+        assert_eq!(
+            told_before.pass(&timing, true, false, 30 * MINUTE, Vec::new()),
+            []
+        );
         let told = told_before.observe(&timing, 40 * MINUTE, false);
         assert_eq!(
-            told_before.pass(true, false, 40 * MINUTE, told),
+            told_before.pass(&timing, true, false, 40 * MINUTE, told),
             [Told::Resolved {
                 since_ms: 12 * MINUTE
             }]
         );
+    }
+
+    #[test]
+    fn a_rule_that_does_not_tell_ends_tells_none_after_maintenance_either() {
+        let timing = Timing {
+            for_ms: 0,
+            notify_resolve: false,
+            ..timing()
+        };
+        let mut state = AlertState::default();
+        let told = state.observe(&timing, 0, true);
+        assert_eq!(
+            state.pass(&timing, false, false, 0, told),
+            [Told::Firing { since_ms: 0 }]
+        );
+        // Its end, outside any window: nothing, and nothing owed.
+        let told = state.observe(&timing, MINUTE, false);
+        assert_eq!(state.pass(&timing, true, false, MINUTE, told), []);
+        assert!(!state.owes_word());
+        // Its end inside a window: nothing after it either.
+        let told = state.observe(&timing, 2 * MINUTE, true);
+        state.pass(&timing, false, false, 2 * MINUTE, told);
+        let told = state.observe(&timing, 3 * MINUTE, false);
+        assert_eq!(state.pass(&timing, true, true, 3 * MINUTE, told), []);
+        assert_eq!(
+            state.pass(&timing, false, false, 4 * MINUTE, Vec::new()),
+            []
+        );
+        assert!(!state.owes_word());
     }
 
     #[test]
@@ -598,7 +638,7 @@ mod tests {
         assert!(!read.owes_word());
         let told = read.observe(&timing, MINUTE, false);
         assert_eq!(
-            read.pass(true, false, MINUTE, told),
+            read.pass(&timing, true, false, MINUTE, told),
             [Told::Resolved { since_ms: 0 }]
         );
     }

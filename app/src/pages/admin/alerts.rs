@@ -5,7 +5,7 @@
 
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
-use crate::domain::alert_rule::{RuleForm, MAX_RULES};
+use crate::domain::alert_rule::RuleForm;
 use crate::domain::notice::ChannelFormat;
 use crate::domain::wording;
 use leptos::prelude::*;
@@ -91,7 +91,9 @@ const SHOWN_PER_RULE: i64 = 10;
 /// number of queries and rows whatever the number of rules and subjects.
 #[server(endpoint = "admin_alerts", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_alerts(page: Option<u32>) -> Result<AlertsView, ServerFnError> {
-    let page = page.unwrap_or(0).min(MAX_RULES as u32 / RULES_PER_PAGE);
+    let page = page
+        .unwrap_or(0)
+        .min(crate::domain::alert_rule::MAX_RULES as u32 / RULES_PER_PAGE);
     use super::unavailable;
     use crate::server::store::alerts::NoticeRecord;
     let state = crate::server::state::app_state()?;

@@ -100,7 +100,7 @@ before(async () => {
     await page.fill('#new-maintenance-starts', new Date(startsMs).toISOString().slice(0, 16));
     if (widget) {
       await page.check('#new-maintenance-widgets');
-      const box = page.locator('label', { hasText: widget }).first();
+      const box = page.locator('label[for^="new-maintenance-widget-"]', { hasText: widget }).first();
       await page.check(`#${await box.getAttribute('for')}`);
     }
     await Promise.all([page.waitForURL(/done=maintenance_planned$/), page.click('form#new-maintenance button')]);
@@ -127,11 +127,13 @@ function pages() {
     { name: 'series', path: '/admin/series', signedIn: true },
     { name: 'status-pages', path: '/admin/pages', signedIn: true },
     { name: 'alerts', path: '/admin/alerts', signedIn: true },
+    { name: 'incident-desk', path: '/incidents', signedIn: true },
     { name: 'status-editor', path: editorPath, signedIn: true },
     { name: 'not-found', path: '/no/such/page', signedIn: true },
     { name: 'login', path: '/login', signedIn: false },
     { name: 'login-failed', path: '/login?failed=1', signedIn: false },
     { name: 'status-page', path: `/status/${slug}`, signedIn: false },
+    { name: 'incident-history', path: `/status/${slug}/incidents`, signedIn: false },
   ];
 }
 

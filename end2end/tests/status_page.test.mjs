@@ -211,6 +211,47 @@ test('an incident an admin opens is read on the status page without JavaScript',
   await visitor.close();
 });
 
+test('an operator tells an incident from the desk, naming what it affects; visitors read it and its month without JavaScript', async () => {
+  const operatorPassword = lookout.addUser('olga', 'operator');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await logIn(page, lookout.url, 'olga', operatorPassword);
+  await page.goto(`${lookout.url}/incidents`);
+  await Promise.all([
+    page.waitForURL(/\/incidents\?page=\d+/),
+    page.locator(`tr[data-page="${slug}"] a`, { hasText: 'Open an incident' }).click(),
+  ]);
+  await page.fill('[form="new-incident"][name="title"]', 'Boiler gauge replaced');
+  await page.fill('[form="new-incident"][name="message"]', 'The gauge is swapped; readings pause.');
+  const box = page.locator('label[for^="new-incident-widget-"]', { hasText: 'Boiler health' });
+  await page.check(`#${await box.getAttribute('for')}`);
+  await Promise.all([page.waitForURL(/done=incident_opened$/), page.click('form#new-incident button')]);
+  const card = page.locator('article.incident', { hasText: 'Boiler gauge replaced' });
+  assert.match(await card.innerText(), /Affects: Boiler health/);
+  // Resolved from its card on the desk.
+  const form = await card.locator('form[action="/incidents/update"]').getAttribute('id');
+  await page.selectOption(`[form="${form}"][name="status"]`, 'resolved');
+  await page.fill(`[form="${form}"][name="message"]`, 'The new gauge reads.');
+  await Promise.all([page.waitForURL(/done=incident_updated$/), page.click(`form#${form} button`)]);
+
+  const visitor = await browser.newContext({ javaScriptEnabled: false });
+  const status = await visitor.newPage();
+  const visitorErrors = collectErrors(status);
+  await status.goto(`${lookout.url}/status/${slug}`);
+  const past = status.locator('section.incidents.past article.incident', { hasText: 'Boiler gauge replaced' });
+  assert.match(await past.locator('[data-affects]').innerText(), /Affects: Boiler health/);
+  await Promise.all([status.waitForURL(/\/incidents$/), status.click('[data-incident-history]')]);
+  assert.match(await status.locator('h1').innerText(), /^Incidents in \w+ \d{4}$/);
+  const month = await status.locator('main').innerText();
+  assert.match(month, /Boiler gauge replaced/);
+  assert.match(month, /The new gauge reads\./);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(visitorErrors, []);
+  await context.close();
+  await visitor.close();
+});
+
 test('maintenance an admin plans is announced ahead and shown while in effect, without JavaScript', async () => {
   const admin = await browser.newContext({ javaScriptEnabled: false });
   const page = await admin.newPage();
@@ -227,7 +268,7 @@ test('maintenance an admin plans is announced ahead and shown while in effect, w
     await page.selectOption('#new-maintenance-repeat', repeat);
     if (widget) {
       await page.check('#new-maintenance-widgets');
-      const box = page.locator('label', { hasText: widget }).first();
+      const box = page.locator('label[for^="new-maintenance-widget-"]', { hasText: widget }).first();
       await page.check(`#${await box.getAttribute('for')}`);
     }
     await Promise.all([page.waitForURL(outcome), page.click('form#new-maintenance button')]);

@@ -1,9 +1,12 @@
 //! The form posts of the admin pages (`app::pages::admin`): plain HTML forms, so they work
 //! without JavaScript. Each one changes something through `app::server::accounts`,
 //! `app::server::rule_edits`, `app::server::liveness_edits`, `app::server::series_edits` or
-//! `app::server::status_edits` or `app::server::alert_edits` (which check and audit) and redirects back to its page with the outcome's code. Only admins get here:
-//! the paths start with `/admin`, which the access policy keeps for them.
+//! `app::server::status_edits` or `app::server::alert_edits` (which check and audit) and
+//! redirects back to its page with the outcome's code. Only admins get here, but for the
+//! incident forms: the paths start with `/admin`, which the access policy keeps for them, and
+//! the incident forms' with `/incidents`, which it opens to operators too.
 
+use app::components::incident_forms::Back;
 use app::domain::accounts::User;
 use app::domain::alert_rule::{ChannelText, RuleForm};
 use app::domain::liveness::{RuleProblem, RuleText};
@@ -527,10 +530,6 @@ pub struct PageForm {
     #[serde(default)]
     form_id: String,
     #[serde(default)]
-    status: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
     id: String,
     #[serde(default)]
     page: String,
@@ -604,10 +603,15 @@ fn page_outcome(error: PageEditError) -> Outcome {
         PageEditError::NoSuchWidget => Outcome::UnknownWidget,
         PageEditError::Incident(problem) => Outcome::Incident(problem),
         PageEditError::NoSuchIncident => Outcome::UnknownIncident,
+        PageEditError::NoSuchProposal => Outcome::UnknownProposal,
         PageEditError::TooManyUpdates => Outcome::TooManyUpdates,
         PageEditError::Maintenance(problem) => Outcome::Maintenance(problem),
         PageEditError::NoSuchMaintenance => Outcome::UnknownMaintenance,
         PageEditError::TooManyMaintenance => Outcome::TooManyMaintenance,
+        PageEditError::NotAMailChannel => Outcome::NotAMailChannel,
+        PageEditError::BadWebhook => Outcome::BadWebhook,
+        PageEditError::TooManyWebhooks => Outcome::TooManyWebhooks,
+        PageEditError::NoSuchFollower => Outcome::UnknownFollower,
         PageEditError::Database(error) => {
             tracing::error!(error = %error, "changing a status page failed");
             Outcome::Unavailable
@@ -936,47 +940,125 @@ pub async fn test_channel(
     back(ALERTS, &form.form_id, outcome.await)
 }
 
-impl PageForm {
-    fn incident(&self) -> IncidentText<'_> {
-        IncidentText {
-            title: &self.title,
-            status: &self.status,
-            message: &self.message,
-        }
+/// Where an incident form's post returns: the page's editor or the incident desk, as its `back`
+/// field says (never an address taken from the form).
+fn incident_back(
+    pairs: &[(String, String)],
+    page: i64,
+    outcome: Result<Outcome, Outcome>,
+) -> Response {
+    let to = match Back::parse(pair(pairs, "back")) {
+        Back::Editor => status_editor::editor_path(page),
+        Back::Desk => INCIDENT_DESK.to_owned(),
+    };
+    back(&to, pair(pairs, "form_id"), outcome)
+}
+
+const INCIDENT_DESK: &str = "/incidents";
+
+/// The incident typed in a form read as pairs; `widgets` are its `widget` fields.
+fn incident_text<'a>(pairs: &'a [(String, String)], widgets: &'a [&'a str]) -> IncidentText<'a> {
+    IncidentText {
+        title: pair(pairs, "title"),
+        status: pair(pairs, "status"),
+        message: pair(pairs, "message"),
+        widgets,
+        proposed_by: proposal_named(pairs),
     }
 }
 
-/// `POST /admin/pages/incidents/open`: page, title, status, message.
+/// The alert firing a form answers, when it answers one: `rule`, `subject` and `since`
+/// fields prefixed with `proposal_`.
+fn proposal_named(pairs: &[(String, String)]) -> Option<(&str, &str, &str)> {
+    let rule = pair(pairs, "proposal_rule");
+    (!rule.is_empty()).then(|| {
+        (
+            rule,
+            pair(pairs, "proposal_subject"),
+            pair(pairs, "proposal_since"),
+        )
+    })
+}
+
+/// `POST /incidents/dismiss` (operators and admins): page and the proposal's fields.
+pub async fn dismiss_proposal(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let form_id = pair(&pairs, "form_id");
+    let (Ok(page), Some(named)) = (
+        pair(&pairs, "page").trim().parse::<i64>(),
+        proposal_named(&pairs),
+    ) else {
+        return back(INCIDENT_DESK, form_id, Err(Outcome::BadForm));
+    };
+    let outcome = status_edits::dismiss_proposal(pages(&state), acting.actor(), page, named)
+        .await
+        .map(|_| Outcome::ProposalDismissed)
+        .map_err(page_outcome);
+    back(INCIDENT_DESK, form_id, outcome)
+}
+
+/// `POST /incidents/open` (operators and admins): page, title, status, message, a `widget` per
+/// affected widget, and `back`.
 pub async fn open_incident(
     State(state): State<AppState>,
     acting: Acting,
-    Form(form): Form<PageForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let outcome = async {
-        status_edits::open_incident(pages(&state), acting.actor(), form.page()?, form.incident())
-            .await
-            .map_err(page_outcome)?;
-        Ok(Outcome::IncidentOpened)
+    let Ok(page) = pair(&pairs, "page").trim().parse::<i64>() else {
+        return back(
+            INCIDENT_DESK,
+            pair(&pairs, "form_id"),
+            Err(Outcome::BadForm),
+        );
     };
-    let outcome = outcome.await;
-    widget_back(&form, outcome)
+    let widgets: Vec<&str> = pairs
+        .iter()
+        .filter(|(key, _)| key == "widget")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    let outcome = status_edits::open_incident(
+        pages(&state),
+        acting.actor(),
+        page,
+        incident_text(&pairs, &widgets),
+    )
+    .await
+    .map(|_| Outcome::IncidentOpened)
+    .map_err(page_outcome);
+    incident_back(&pairs, page, outcome)
 }
 
-/// `POST /admin/pages/incidents/update`: page, id (the incident's), status, message.
+/// `POST /incidents/update` (operators and admins): page, id (the incident's), status,
+/// message and `back`.
 pub async fn update_incident(
     State(state): State<AppState>,
     acting: Acting,
-    Form(form): Form<PageForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let outcome = async {
-        let (page, id) = (form.page()?, form.id()?);
-        status_edits::update_incident(pages(&state), acting.actor(), page, id, form.incident())
-            .await
-            .map_err(page_outcome)?;
-        Ok(Outcome::IncidentUpdated)
+    let (Ok(page), Ok(id)) = (
+        pair(&pairs, "page").trim().parse::<i64>(),
+        pair(&pairs, "id").trim().parse::<i64>(),
+    ) else {
+        return back(
+            INCIDENT_DESK,
+            pair(&pairs, "form_id"),
+            Err(Outcome::BadForm),
+        );
     };
-    let outcome = outcome.await;
-    widget_back(&form, outcome)
+    let outcome = status_edits::update_incident(
+        pages(&state),
+        acting.actor(),
+        page,
+        id,
+        incident_text(&pairs, &[]),
+    )
+    .await
+    .map(|_| Outcome::IncidentUpdated)
+    .map_err(page_outcome);
+    incident_back(&pairs, page, outcome)
 }
 
 /// `POST /admin/pages/incidents/delete`: page, id.
@@ -1052,6 +1134,71 @@ pub async fn delete_maintenance(
             .await
             .map_err(page_outcome)?;
         Ok(Outcome::MaintenanceDeleted)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/followers/mail`: page and channel (empty: none).
+pub async fn set_mail_channel(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let form_id = pair(&pairs, "form_id");
+    let Ok(page) = pair(&pairs, "page").trim().parse::<i64>() else {
+        return back(STATUS_PAGES, form_id, Err(Outcome::BadForm));
+    };
+    let channel = match pair(&pairs, "channel").trim() {
+        "" => None,
+        id => match id.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                return back(
+                    &status_editor::editor_path(page),
+                    form_id,
+                    Err(Outcome::NotAMailChannel),
+                )
+            }
+        },
+    };
+    let outcome = status_edits::set_mail_channel(pages(&state), acting.actor(), page, channel)
+        .await
+        .map(|_| Outcome::MailChannelSet)
+        .map_err(page_outcome);
+    back(&status_editor::editor_path(page), form_id, outcome)
+}
+
+/// `POST /admin/pages/followers/webhooks/add`: page and url.
+pub async fn add_webhook(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let form_id = pair(&pairs, "form_id");
+    let Ok(page) = pair(&pairs, "page").trim().parse::<i64>() else {
+        return back(STATUS_PAGES, form_id, Err(Outcome::BadForm));
+    };
+    let outcome =
+        status_edits::add_webhook(pages(&state), acting.actor(), page, pair(&pairs, "url"))
+            .await
+            .map(|_| Outcome::WebhookAdded)
+            .map_err(page_outcome);
+    back(&status_editor::editor_path(page), form_id, outcome)
+}
+
+/// `POST /admin/pages/followers/delete`: page and id (a webhook's or a subscriber's).
+pub async fn delete_follower(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        let (page, id) = (form.page()?, form.id()?);
+        status_edits::delete_follower(pages(&state), acting.actor(), page, id)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::FollowerDeleted)
     };
     let outcome = outcome.await;
     widget_back(&form, outcome)

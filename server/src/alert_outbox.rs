@@ -11,6 +11,7 @@
 //! must drop repeats.
 
 use crate::notify::{Channel, Delivery, Sender};
+use crate::page_outbox;
 use app::server::ingest_status::IngestStatus;
 use app::server::store::alerts::DueNotice;
 use app::server::store::Store;
@@ -35,14 +36,17 @@ pub fn backoff(attempts: i32) -> Duration {
     Duration::from_secs(10u64.saturating_mul(1 << exponent).min(4 * 3600))
 }
 
-/// Sends due notices until `stopping`; `wake` says new ones were queued.
+/// Sends due notices and status pages' deliveries (`page_outbox`) until `stopping`; `wake`
+/// says new ones were queued. `link_base` starts the links in e-mails to followers.
 pub async fn run(
     store: Store,
     status: IngestStatus,
     sender: Sender,
+    link_base: String,
     wake: Arc<Notify>,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let link_base: Arc<str> = link_base.into();
     let slots = Arc::new(Semaphore::new(PARALLEL_SENDS));
     let mut channels_read_at: Option<tokio::time::Instant> = None;
     loop {
@@ -73,6 +77,27 @@ pub async fn run(
                     }
                 }
                 Err(error) => tracing::warn!(%error, "reading the outbox of notices failed"),
+            }
+        }
+        let free = slots.available_permits();
+        if free > 0 {
+            match store.claim_due_deliveries(free as i64, LEASE).await {
+                Ok(due) => {
+                    let claimed = due.len();
+                    for delivery in due {
+                        let permit = slots.clone().acquire_owned().await.expect("never closed");
+                        let (store, sender, base) =
+                            (store.clone(), sender.clone(), link_base.clone());
+                        tokio::spawn(async move {
+                            page_outbox::deliver(&store, &sender, &base, delivery).await;
+                            drop(permit);
+                        });
+                    }
+                    if claimed == free && claimed > 0 {
+                        continue;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "reading the outbox of page news failed"),
             }
         }
         tokio::select! {

@@ -28,7 +28,7 @@
 //! at most the duration, and is never lost while the subject stays bad.
 
 use app::domain::alert_rule::{
-    AlertRule, Condition, LookoutCheck, MAX_SUBJECTS, MAX_SUBJECTS_PER_RULE,
+    AlertRule, Condition, LookoutCheck, WidgetIndex, MAX_SUBJECTS, MAX_SUBJECTS_PER_RULE,
 };
 use app::domain::alerting::{AlertState, Told};
 use app::domain::maintenance::Maintenance;
@@ -62,10 +62,7 @@ pub struct Sight {
 /// What one maintenance window covers, as alerts' subjects are matched against it.
 struct Cover {
     window: Maintenance,
-    topics: HashSet<String>,
-    /// Table widgets' filters.
-    filters: Vec<TopicFilter>,
-    devices: HashSet<String>,
+    widgets: WidgetIndex,
 }
 
 struct Tracked {
@@ -277,23 +274,9 @@ impl Engine {
             .maintenance_coverage(now)
             .await?
             .into_iter()
-            .map(|(window, widgets)| {
-                let mut cover = Cover {
-                    window,
-                    topics: HashSet::new(),
-                    filters: Vec::new(),
-                    devices: HashSet::new(),
-                };
-                for widget in widgets {
-                    if let Some(device) = widget.device {
-                        cover.devices.insert(device);
-                    } else if widget.is_table {
-                        cover.filters.extend(TopicFilter::parse(&widget.topic).ok());
-                    } else if !widget.topic.is_empty() {
-                        cover.topics.insert(widget.topic);
-                    }
-                }
-                cover
+            .map(|(window, widgets)| Cover {
+                window,
+                widgets: WidgetIndex::new(&widgets),
             })
             .collect();
         let owed: Vec<Key> = self
@@ -320,24 +303,11 @@ impl Engine {
     /// `subject`.
     fn muted(&self, index: usize, subject: &str, at_ms: i64) -> bool {
         let condition = &self.rules[index].condition;
+        let watched = self.filters[index].as_ref();
         self.covers
             .iter()
             .filter(|cover| cover.window.active_at(at_ms))
-            .any(|cover| match condition {
-                Condition::Threshold { .. } | Condition::Field { .. } => {
-                    cover.topics.contains(subject)
-                        || cover.filters.iter().any(|filter| filter.matches(subject))
-                }
-                Condition::Stale { .. } => self.filters[index].as_ref().is_some_and(|watched| {
-                    cover.topics.iter().any(|topic| watched.matches(topic))
-                        || cover
-                            .filters
-                            .iter()
-                            .any(|filter| filter.as_str() == watched.as_str())
-                }),
-                Condition::DeviceOffline { .. } => cover.devices.contains(subject),
-                Condition::Lookout { .. } => false,
-            })
+            .any(|cover| cover.widgets.concerns(condition, watched, subject))
     }
 
     /// A live message of `topic`, received at `at_ms`.
@@ -650,7 +620,7 @@ impl Engine {
             let notice = Notice {
                 id: 0,
                 rule: rule.name.clone(),
-                subject: subject_words(&rule.condition, &key.1),
+                subject: rule.condition.subject_words(&key.1),
                 state,
                 severity: rule.severity,
                 since: time_words(since_ms),
@@ -731,13 +701,6 @@ enum Start {
 enum Observation {
     Bad(String),
     Good(String),
-}
-
-fn subject_words(condition: &Condition, subject: &str) -> String {
-    match condition {
-        Condition::Stale { topics } => topics.clone(),
-        _ => subject.to_owned(),
-    }
 }
 
 fn time_words(at_ms: i64) -> String {

@@ -20,6 +20,7 @@ pub mod live;
 pub mod login;
 pub mod maintenance;
 pub mod notify;
+pub mod page_outbox;
 pub mod pem;
 pub mod publish;
 pub mod startup;

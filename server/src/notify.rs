@@ -2,7 +2,8 @@
 //! (`domain::notice`), bounded in time and in what is read back, and an answer that says whether
 //! to try again. Every chat service is the same request with another body; nothing here knows
 //! one from another. E-mail is the one other way: one message over SMTP (lettre), STARTTLS or
-//! TLS unless the channel's address says `tls=none`, with the same answer.
+//! TLS unless the channel's address says `tls=none`, with the same answer. A status page's
+//! followers are sent to the same two ways (`page_outbox`).
 
 use app::domain::notice::{render, ChannelFormat, EmailAddress, Notice, TemplateError};
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue as MailHeader};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
@@ -94,16 +95,7 @@ impl Sender {
             Err(error) => return refused_by_us(error),
         };
         if channel.format == ChannelFormat::Email {
-            let attempt = self.mail(channel.url.as_str(), notice, body);
-            return match tokio::time::timeout(self.timeout, attempt).await {
-                Ok(delivery) => delivery,
-                Err(_) => Delivery::Failed {
-                    reason: format!(
-                        "the mail server did not finish within {} s",
-                        self.timeout.as_secs()
-                    ),
-                },
-            };
+            return self.mail(channel.url.as_str(), notice, body).await;
         }
         let attempt = self.post(&channel.url, channel.format.content_type(), body);
         match tokio::time::timeout(self.timeout, attempt).await {
@@ -180,26 +172,66 @@ impl Sender {
 
 impl Sender {
     async fn mail(&self, address: &str, notice: &Notice, body: String) -> Delivery {
+        match EmailAddress::parse(address) {
+            Ok(address) => {
+                let mail = Mail {
+                    to: &address.to,
+                    subject: notice.title(),
+                    body,
+                    unsubscribe: None,
+                };
+                self.send_mail(&address, mail).await
+            }
+            Err(problem) => Delivery::Refused {
+                status: 0,
+                reason: problem.to_owned(),
+            },
+        }
+    }
+
+    /// Sends `mail` through the server of a mail channel's `address`, from its sender, within
+    /// the sender's timeout.
+    pub async fn send_mail(&self, address: &EmailAddress, mail: Mail<'_>) -> Delivery {
+        match tokio::time::timeout(self.timeout, self.send_mail_once(address, mail)).await {
+            Ok(delivery) => delivery,
+            Err(_) => Delivery::Failed {
+                reason: format!(
+                    "the mail server did not finish within {} s",
+                    self.timeout.as_secs()
+                ),
+            },
+        }
+    }
+
+    async fn send_mail_once(&self, address: &EmailAddress, mail: Mail<'_>) -> Delivery {
         let refused = |reason: String| Delivery::Refused { status: 0, reason };
-        let address = match EmailAddress::parse(address) {
-            Ok(address) => address,
-            Err(problem) => return refused(problem.to_owned()),
-        };
         let mut message = Message::builder()
-            .subject(notice.title())
+            .subject(mail.subject)
             .header(ContentType::TEXT_PLAIN)
             .user_agent(concat!("Lookout/", env!("CARGO_PKG_VERSION")).to_owned());
         match address.from.parse() {
             Ok(from) => message = message.from(from),
             Err(error) => return refused(format!("from: {error}")),
         }
-        for to in &address.to {
+        for to in mail.to {
             match to.parse() {
                 Ok(to) => message = message.to(to),
                 Err(error) => return refused(format!("to {to}: {error}")),
             }
         }
-        let message = match message.body(body) {
+        if let Some(unsubscribe) = mail.unsubscribe {
+            // RFC 2369 and RFC 8058: a mail program's own "unsubscribe", one POST, no page.
+            message = message
+                .raw_header(MailHeader::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{unsubscribe}>"),
+                ))
+                .raw_header(MailHeader::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        let message = match message.body(mail.body) {
             Ok(message) => message,
             Err(error) => return refused(format!("the message cannot be made: {error}")),
         };
@@ -222,6 +254,25 @@ impl Sender {
             },
         }
     }
+
+    /// Posts a JSON `body` to `url` once, within the sender's timeout.
+    pub async fn post_json(&self, url: &Url, body: String) -> Delivery {
+        match tokio::time::timeout(self.timeout, self.post(url, "application/json", body)).await {
+            Ok(delivery) => delivery,
+            Err(_) => Delivery::Failed {
+                reason: format!("no answer within {} s", self.timeout.as_secs()),
+            },
+        }
+    }
+}
+
+/// One e-mail to send.
+pub struct Mail<'a> {
+    pub to: &'a [String],
+    pub subject: String,
+    pub body: String,
+    /// Where a mail program unsubscribes with one POST, for mail to a page's subscribers.
+    pub unsubscribe: Option<&'a str>,
 }
 
 fn refused_by_us(error: TemplateError) -> Delivery {

@@ -8,6 +8,7 @@ use crate::{
     admin, alert_outbox, connections, embedded_site, https, live, login, maintenance, notify,
     publish, status_pages, theme, uptime_watch, web, writer,
 };
+use app::components::incident_forms;
 use app::domain::series::SharedSeries;
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::AccessPolicy;
@@ -154,6 +155,7 @@ impl Application {
             store.clone(),
             status.clone(),
             notify::Sender::with_system_roots(),
+            alerts.link_base.clone(),
             alerts.wake.clone(),
             stopping.subscribe(),
         ));
@@ -646,6 +648,8 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         // Public status pages (app::server::snapshot) and their editor's forms
         // (app::pages::admin::status_pages).
         on_get(status_pages::ROUTE, status_pages::serve),
+        // Following a page: signing up, a follower's buttons, one-click unsubscribe.
+        on_post(status_pages::ROUTE, status_pages::follow),
         on_post(status_editor::ADD_PAGE, admin::add_page),
         on_post(status_editor::CHANGE_PAGE, admin::change_page),
         on_post(status_editor::DELETE_PAGE, admin::delete_page),
@@ -653,9 +657,14 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(status_editor::CHANGE_WIDGET, admin::change_widget),
         on_post(status_editor::DELETE_WIDGET, admin::delete_widget),
         on_post(status_editor::MOVE_WIDGET, admin::move_widget),
-        on_post(status_editor::OPEN_INCIDENT, admin::open_incident),
-        on_post(status_editor::UPDATE_INCIDENT, admin::update_incident),
+        // Incidents, from the editor and from the operators' desk (app::pages::incidents).
+        on_post(incident_forms::OPEN_INCIDENT, admin::open_incident),
+        on_post(incident_forms::UPDATE_INCIDENT, admin::update_incident),
+        on_post(incident_forms::DISMISS_PROPOSAL, admin::dismiss_proposal),
         on_post(status_editor::DELETE_INCIDENT, admin::delete_incident),
+        on_post(status_editor::SET_MAIL_CHANNEL, admin::set_mail_channel),
+        on_post(status_editor::ADD_WEBHOOK, admin::add_webhook),
+        on_post(status_editor::DELETE_FOLLOWER, admin::delete_follower),
         on_post(status_editor::ADD_MAINTENANCE, admin::add_maintenance),
         on_post(status_editor::DELETE_MAINTENANCE, admin::delete_maintenance),
     ]

@@ -1,16 +1,24 @@
-//! The public status pages' routes: the page, its JSON, Atom feed, CSV histories and badges.
+//! The public status pages' routes: the page, its JSON, Atom feed, incident history by month,
+//! CSV histories and badges.
 //! Published pages come from the snapshot cache (`app::server::snapshot`) with `Cache-Control`,
 //! `ETag` and `304 Not Modified`, so a CDN or reverse proxy can hold them. A draft is built
 //! afresh for an admin's preview and never cached; everyone else gets the same 404 as for a page
 //! that does not exist.
 
 use crate::{login, web};
+use app::domain::incident::Month;
 use app::domain::status_page::is_slug;
+use app::domain::subscription::{checked_email, is_token};
 use app::server::access::Visitor;
+use app::server::accounts::random_bytes;
+use app::server::snapshot::render::{self, FollowerPage};
 use app::server::snapshot::{Rendered, Representation};
 use app::server::state::AppState;
+use app::server::store::followers::{FollowerView, Signup};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
+use axum::http::Uri;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +26,8 @@ use axum::Extension;
 use std::sync::Arc;
 
 /// Every status address: `/status/<slug>`, `/status/<slug>.json`, `/status/<slug>/feed.atom`,
-/// `/status/<slug>/history/<widget>.csv` and `/status/<slug>/badge/<widget>.svg`. One route,
+/// `/status/<slug>/incidents[/<YYYY-MM>]`, `/status/<slug>/history/<widget>.csv` and
+/// `/status/<slug>/badge/<widget>.svg`. One route,
 /// told apart by [`serve`], so that [`anonymous_shortcut`] reaches the same code without the
 /// router.
 pub const ROUTE: &str = "/status/{*path}";
@@ -86,6 +95,16 @@ async fn dispatch(state: &AppState, visitor: &Visitor, request: &Parts) -> Respo
             None => html(state, visitor, page, headers).await,
         },
         [slug, "feed.atom"] => feed(state, visitor, slug, headers).await,
+        [slug, "incidents"] => history(state, slug, None, headers).await,
+        // What an e-mail's links open (a GET changes nothing: mail scanners follow links).
+        [slug, "subscription" | "unsubscribe"] => {
+            let token = query_token(request.uri.query());
+            manage(state, slug, &token).await
+        }
+        [slug, "incidents", month] => match Month::parse(month) {
+            Some(month) => history(state, slug, Some(month), headers).await,
+            None => not_found(),
+        },
         [slug, "history", file] => {
             widget_file(
                 state,
@@ -167,6 +186,217 @@ async fn feed(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderM
     }
 }
 
+/// `POST /status/<slug>/subscribe` (an address from the page's form),
+/// `/status/<slug>/subscription` (a follower's page's buttons: token and action) and
+/// `/status/<slug>/unsubscribe?token=` (a mail program's one-click unsubscribe, RFC 8058, which
+/// `web::same_origin_only` lets through from anywhere: the token is the credential, and all it
+/// can do is end its own subscription).
+pub async fn follow(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
+    let path = uri.path().strip_prefix("/status/").unwrap_or("");
+    let Some((slug, action)) = path.split_once('/') else {
+        return not_found();
+    };
+    if !is_slug(slug) {
+        return not_found();
+    }
+    if body.len() > FOLLOW_FORM_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    // Read as a form whatever its declared type: a mail program's one-click POST may come as
+    // multipart, and it carries nothing this needs.
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_default()
+    };
+    let Some(title) = published_title(&state, slug).await else {
+        return not_found();
+    };
+    let answer = match action {
+        "subscribe" => sign_up(&state, slug, field("email")).await,
+        "subscription" => {
+            let token = field("token");
+            match (field("action"), follower_of(&state, slug, token).await) {
+                (_, Err(error)) => return unavailable(slug, error),
+                (_, Ok(None)) => Ok(FollowerPage::UnknownLink),
+                ("confirm", Ok(Some(follower))) => state
+                    .store
+                    .confirm_follower(follower.id)
+                    .await
+                    .map(|_| FollowerPage::Confirmed),
+                ("unsubscribe", Ok(Some(_))) => state
+                    .store
+                    .unsubscribe(slug, token)
+                    .await
+                    .map(|_| FollowerPage::Unsubscribed),
+                (_, Ok(Some(_))) => return StatusCode::UNPROCESSABLE_ENTITY.into_response(),
+            }
+        }
+        "unsubscribe" => {
+            let token = query_token(uri.query());
+            if is_token(&token) {
+                state.store.unsubscribe(slug, &token).await.map(|gone| {
+                    if gone {
+                        FollowerPage::Unsubscribed
+                    } else {
+                        FollowerPage::UnknownLink
+                    }
+                })
+            } else {
+                Ok(FollowerPage::UnknownLink)
+            }
+        }
+        _ => return not_found(),
+    };
+    match answer {
+        Ok(page) => follower_response(&state, &title, slug, &page),
+        Err(error) => unavailable(slug, error),
+    }
+}
+
+/// Bytes of a follower's form read at most: an address, a token and a word.
+const FOLLOW_FORM_BYTES: usize = 2048;
+
+async fn sign_up(state: &AppState, slug: &str, typed: &str) -> Result<FollowerPage, sqlx::Error> {
+    let Some(address) = checked_email(typed) else {
+        return Ok(FollowerPage::BadAddress);
+    };
+    // The links in the e-mails need the site's public address.
+    if state.status_pages.site().public_url.is_none() {
+        return Ok(FollowerPage::Closed);
+    }
+    let token = hex(&random_bytes::<16>());
+    match state.store.sign_up(slug, &address, &token).await? {
+        Signup::Asked => {
+            state.outbox.notify_one();
+            Ok(FollowerPage::Asked)
+        }
+        Signup::Quiet => Ok(FollowerPage::Asked),
+        Signup::Closed => Ok(FollowerPage::Closed),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+async fn follower_of(
+    state: &AppState,
+    slug: &str,
+    token: &str,
+) -> Result<Option<FollowerView>, sqlx::Error> {
+    if !is_token(token) {
+        return Ok(None);
+    }
+    state.store.follower(slug, token).await
+}
+
+/// The page a follower's link opens: what it can do with its subscription.
+async fn manage(state: &AppState, slug: &str, token: &str) -> Response {
+    if !is_slug(slug) {
+        return not_found();
+    }
+    let Some(title) = published_title(state, slug).await else {
+        return not_found();
+    };
+    let page = match follower_of(state, slug, token).await {
+        Ok(Some(follower)) => FollowerPage::Manage {
+            address: follower.address,
+            confirmed: follower.confirmed,
+            token: token.to_owned(),
+        },
+        Ok(None) => FollowerPage::UnknownLink,
+        Err(error) => return unavailable(slug, error),
+    };
+    follower_response(state, &title, slug, &page)
+}
+
+/// The title of published page `slug`, from its snapshot.
+async fn published_title(state: &AppState, slug: &str) -> Option<String> {
+    match state.status_pages.published(slug).await {
+        Ok(Some(rendered)) => Some(rendered.snapshot.title.clone()),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::warn!(%slug, %error, "reading a status page for a follower failed");
+            None
+        }
+    }
+}
+
+fn query_token(query: Option<&str>) -> String {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+fn follower_response(state: &AppState, title: &str, slug: &str, page: &FollowerPage) -> Response {
+    let status = match page {
+        FollowerPage::BadAddress => StatusCode::UNPROCESSABLE_ENTITY,
+        FollowerPage::UnknownLink => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    };
+    let html = render::follower_document(title, slug, page, state.status_pages.site());
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            // A follower's page names an address: never kept on the way.
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_POLICY),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// One month of a published page's incident history (the current one without a month). Drafts
+/// have none to show: only their editor's preview exists.
+async fn history(
+    state: &AppState,
+    slug: &str,
+    month: Option<Month>,
+    headers: &HeaderMap,
+) -> Response {
+    if !is_slug(slug) {
+        return not_found();
+    }
+    match state.status_pages.incident_history(slug, month).await {
+        Ok(Some(representation)) => {
+            let mut response = respond_with(
+                true,
+                &representation,
+                "text/html; charset=utf-8",
+                state,
+                headers,
+            );
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_POLICY),
+            );
+            response
+        }
+        Ok(None) => not_found(),
+        Err(error) => unavailable(slug, error),
+    }
+}
+
 async fn widget_file(
     state: &AppState,
     visitor: &Visitor,
@@ -226,10 +456,23 @@ fn respond(
     state: &AppState,
     request: &HeaderMap,
 ) -> Response {
-    let cache_control = match served {
-        Served::Cached(_) => state.status_pages.cache_control(),
-        // A draft must not be kept by anything between the admin and Lookout.
-        Served::Preview(_) => HeaderValue::from_static("private, no-store"),
+    let shared = matches!(served, Served::Cached(_));
+    respond_with(shared, representation, content_type, state, request)
+}
+
+/// `shared`: public, for anything between visitors and Lookout to keep for the TTL; otherwise
+/// a draft, which nothing between the admin and Lookout may keep.
+fn respond_with(
+    shared: bool,
+    representation: &Representation,
+    content_type: &'static str,
+    state: &AppState,
+    request: &HeaderMap,
+) -> Response {
+    let cache_control = if shared {
+        state.status_pages.cache_control()
+    } else {
+        HeaderValue::from_static("private, no-store")
     };
     let etag = &representation.etag;
     let headers = [

@@ -410,7 +410,8 @@ pub async fn bounded_bodies(
 
 /// Refuses a request that could change state (anything but GET, HEAD and OPTIONS) unless its
 /// `Origin` (or, lacking one, its `Referer`) is Lookout itself: a page on another site can make
-/// a browser send a form here with the user's cookie, but not with our origin.
+/// a browser send a form here with the user's cookie, but not with our origin. A mail program's
+/// one-click unsubscribe comes from anywhere, with its token as its credential.
 pub async fn same_origin_only(
     State(public_url): State<Option<Url>>,
     request: Request,
@@ -420,6 +421,7 @@ pub async fn same_origin_only(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     ) || is_same_origin(request.headers(), public_url.as_ref())
+        || app::domain::subscription::is_one_click_path(request.uri().path())
     {
         return next.run(request).await;
     }

@@ -22,6 +22,11 @@ const ADMIN: Expected = [303, 403, 403, 200];
 const ADMIN_API: Expected = [401, 403, 403, 200];
 /// Admin forms redirect back to their page, with a message for an empty form.
 const ADMIN_FORM: Expected = [303, 403, 403, 303];
+/// The people on duty: operators and admins.
+const OPERATIONS: Expected = [303, 403, 200, 200];
+const OPERATIONS_API: Expected = [401, 403, 200, 200];
+/// Their forms redirect back, with a message for an empty form.
+const OPERATIONS_FORM: Expected = [303, 403, 303, 303];
 /// The publish form: refused to viewers, and to operators while no rule lets them publish (none
 /// does on a fresh install); an admin's empty form comes back with a message.
 const PUBLISH_FORM: Expected = [303, 403, 403, 303];
@@ -87,6 +92,8 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/alerts/channels/test", ADMIN_FORM),
     // Status pages: nothing is published in a fresh install, so every visitor gets the 404.
     ("GET", "/status/{*path}", [404; 4]),
+    // Following one: no page there either.
+    ("POST", "/status/{*path}", [404; 4]),
     ("GET", "/admin/pages", ADMIN),
     ("GET", "/admin/pages/{id}", ADMIN),
     ("POST", "/api/admin_status_pages", ADMIN_API),
@@ -98,9 +105,15 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/pages/widgets/change", ADMIN_FORM),
     ("POST", "/admin/pages/widgets/delete", ADMIN_FORM),
     ("POST", "/admin/pages/widgets/move", ADMIN_FORM),
-    ("POST", "/admin/pages/incidents/open", ADMIN_FORM),
-    ("POST", "/admin/pages/incidents/update", ADMIN_FORM),
+    ("GET", "/incidents", OPERATIONS),
+    ("POST", "/api/ops_incidents", OPERATIONS_API),
+    ("POST", "/incidents/open", OPERATIONS_FORM),
+    ("POST", "/incidents/update", OPERATIONS_FORM),
+    ("POST", "/incidents/dismiss", OPERATIONS_FORM),
     ("POST", "/admin/pages/incidents/delete", ADMIN_FORM),
+    ("POST", "/admin/pages/followers/mail", ADMIN_FORM),
+    ("POST", "/admin/pages/followers/webhooks/add", ADMIN_FORM),
+    ("POST", "/admin/pages/followers/delete", ADMIN_FORM),
     ("POST", "/admin/pages/maintenance/add", ADMIN_FORM),
     ("POST", "/admin/pages/maintenance/delete", ADMIN_FORM),
     ("POST", "/logout", [303; 4]),

@@ -5,6 +5,7 @@
 
 mod support;
 
+use app::domain::roles::Role;
 use rumqttc::QoS;
 use std::time::Duration;
 use support::{
@@ -1027,7 +1028,7 @@ async fn an_incident_is_told_on_the_page_its_json_and_feed_and_moves_below_once_
     let page_id = page.to_string();
     support::post_expecting(
         &app,
-        "/admin/pages/incidents/open",
+        "/incidents/open",
         &[
             ("page", page_id.as_str()),
             ("title", "Readings delayed"),
@@ -1079,7 +1080,7 @@ async fn an_incident_is_told_on_the_page_its_json_and_feed_and_moves_below_once_
     let incident_id = incident.to_string();
     support::post_expecting(
         &app,
-        "/admin/pages/incidents/update",
+        "/incidents/update",
         &[
             ("page", page_id.as_str()),
             ("id", incident_id.as_str()),
@@ -1119,14 +1120,14 @@ async fn an_incident_is_told_on_the_page_its_json_and_feed_and_moves_below_once_
             "error=bad_incident_message",
         ),
     ] {
-        let response = app.post_form("/admin/pages/incidents/open", &fields).await;
+        let response = app.post_form("/incidents/open", &fields).await;
         let location = response.header("location").unwrap_or_default().to_owned();
         assert!(location.contains(outcome), "{fields:?}: {location}");
     }
     let other_id = other.to_string();
     let response = app
         .post_form(
-            "/admin/pages/incidents/update",
+            "/incidents/update",
             &[
                 ("page", other_id.as_str()),
                 ("id", incident_id.as_str()),
@@ -1160,4 +1161,177 @@ async fn an_incident_is_told_on_the_page_its_json_and_feed_and_moves_below_once_
         .await
         .unwrap();
     assert_eq!(count, 1, "refused forms stored nothing");
+}
+
+#[tokio::test]
+async fn operators_tell_incidents_from_the_desk_naming_what_they_affect_and_each_month_keeps_them()
+{
+    let (app, _) = support::spawn_as_admin().await;
+    support::make_public(&app, &app.topic("#")).await;
+    let page = create_page(&app, "mill", "Mill").await;
+    for (label, topic) in [("Saw", "saw/rpm"), ("Kiln", "kiln/temp")] {
+        let topic = app.topic(topic);
+        add_widget(
+            &app,
+            page,
+            &[("kind", "value"), ("label", label), ("topic", &topic)],
+        )
+        .await;
+    }
+    set_published(&app, page, "mill", "Mill", true).await;
+    let other = create_page(&app, "yard", "Yard").await;
+    add_widget(
+        &app,
+        other,
+        &[
+            ("kind", "value"),
+            ("label", "Gate"),
+            ("topic", &app.topic("gate")),
+        ],
+    )
+    .await;
+    let widget_of = |label: &'static str| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("select id from status_widget where label = $1")
+                .bind(label)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (saw, gate) = (widget_of("Saw").await, widget_of("Gate").await);
+    let page_id = page.to_string();
+
+    // A viewer may not open the desk nor post to it; an operator may.
+    app.sign_in_as("vera", Role::Viewer).await;
+    assert_eq!(app.get("/incidents").await.status, 403);
+    let opening = |widget: &str| {
+        vec![
+            ("page", page_id.clone()),
+            ("title", "Saw stopped".to_owned()),
+            ("status", "identified".to_owned()),
+            (
+                "message",
+                "A belt broke; a new one is on its way.".to_owned(),
+            ),
+            ("widget", widget.to_owned()),
+            ("back", "desk".to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/incidents/open", &fields).await
+        }
+    };
+    assert_eq!(post(opening(&saw)).await.status, 403);
+    app.sign_in_as("otto", Role::Operator).await;
+    let operator = app.session();
+    let desk = app.get("/incidents").await;
+    assert_eq!(desk.status, 200);
+    assert!(desk.body.contains("No incident is open."), "{}", desk.body);
+    // Another page's widget is not this page's to name.
+    let refused = post(opening(&gate)).await;
+    assert!(
+        refused
+            .header("location")
+            .unwrap_or_default()
+            .starts_with("/incidents?error=bad_incident_widgets"),
+        "{}",
+        refused.head
+    );
+    let opened = post(opening(&saw)).await;
+    assert_eq!(
+        opened.header("location"),
+        Some("/incidents?done=incident_opened"),
+        "{}",
+        opened.head
+    );
+    let audited = app.audited("incident_opened").await;
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].0.as_deref(), Some("otto"));
+    assert_eq!(audited[0].1["widgets"][0].to_string(), saw);
+    let desk = app.get("/incidents").await;
+    assert!(desk.body.contains("Saw stopped"), "{}", desk.body);
+    assert!(desk.body.contains("Affects: Saw"), "{}", desk.body);
+
+    // Visitors see what it affects, on the incident and on the widget, without JavaScript.
+    app.forget_session();
+    let html = app.get("/status/mill").await;
+    assert!(html.body.contains("data-affects"), "{}", html.body);
+    assert!(html.body.contains("data-affected-by="), "{}", html.body);
+    let json: serde_json::Value =
+        serde_json::from_str(&app.get("/status/mill.json").await.body).unwrap();
+    let incident = json["incidents"][0]["id"].clone();
+    assert_eq!(json["incidents"][0]["widgets"][0].to_string(), saw);
+    let saw_widget = json["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|widget| widget["label"] == "Saw")
+        .unwrap();
+    assert_eq!(saw_widget["incidents"][0], incident, "{json}");
+    let kiln_widget = json["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|widget| widget["label"] == "Kiln")
+        .unwrap();
+    assert!(kiln_widget.get("incidents").is_none(), "{json}");
+
+    // Resolved from the desk, it stays in this month's history, which the page links to.
+    app.use_session(&operator);
+    let incident_id = incident.to_string();
+    let updated = {
+        let fields = [
+            ("page", page_id.as_str()),
+            ("id", incident_id.as_str()),
+            ("status", "resolved"),
+            ("message", "New belt fitted."),
+            ("back", "desk"),
+        ];
+        app.post_form("/incidents/update", &fields).await
+    };
+    assert_eq!(
+        updated.header("location"),
+        Some("/incidents?done=incident_updated")
+    );
+    app.forget_session();
+    let html = app.get("/status/mill").await;
+    assert!(
+        html.body.contains("/status/mill/incidents"),
+        "{}",
+        html.body
+    );
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let history = app.get("/status/mill/incidents").await;
+    assert_eq!(history.status, 200);
+    assert!(history.body.contains("Saw stopped"), "{}", history.body);
+    assert!(
+        history.body.contains("New belt fitted."),
+        "{}",
+        history.body
+    );
+    assert!(history.header("etag").is_some());
+    assert_eq!(
+        app.get(&format!("/status/mill/incidents/{month}"))
+            .await
+            .body,
+        history.body
+    );
+    // No month before the first incident nor after now, no other spelling, no draft's history.
+    let earlier = chrono::Utc::now() - chrono::TimeDelta::days(40);
+    let later = chrono::Utc::now() + chrono::TimeDelta::days(40);
+    for path in [
+        format!("/status/mill/incidents/{}", earlier.format("%Y-%m")),
+        format!("/status/mill/incidents/{}", later.format("%Y-%m")),
+        "/status/mill/incidents/2026-13".to_owned(),
+        "/status/mill/incidents/../mill".to_owned(),
+        "/status/yard/incidents".to_owned(),
+    ] {
+        assert_eq!(app.get(&path).await.status, 404, "{path}");
+    }
 }

@@ -35,8 +35,9 @@ pub fn AccountMenu() -> impl IntoView {
                     Some(user) => {
                         // Only conveniences: the pages and forms themselves refuse everyone
                         // else.
-                        let publish_link = (user.role >= Role::Operator).then(|| view! {
+                        let operator_links = (user.role >= Role::Operator).then(|| view! {
                             <a href=PUBLISH>"Publish"</a>
+                            <a href="/incidents">"Incidents"</a>
                         });
                         let admin_links = (user.role == Role::Admin).then(|| view! {
                             <nav class="admin-links" aria-label="Administration">
@@ -53,7 +54,7 @@ pub fn AccountMenu() -> impl IntoView {
                                 <a href="/">"Overview"</a>
                                 <a href="/topics">"Explorer"</a>
                                 <a href="/devices">"Devices"</a>
-                                {publish_link}
+                                {operator_links}
                             </nav>
                             {admin_links}
                             <span class="account">

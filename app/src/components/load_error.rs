@@ -8,3 +8,11 @@ use leptos::prelude::*;
 pub fn LoadError(error: ServerFnError) -> impl IntoView {
     view! { <p class="error" role="alert">{error.to_string()}</p> }
 }
+
+/// What a page's server function answers when the database fails: the outcome's fixed text,
+/// with the cause in the log.
+#[cfg(feature = "ssr")]
+pub fn unavailable(error: sqlx::Error) -> ServerFnError {
+    tracing::error!(error = ?error, "reading for a page failed");
+    ServerFnError::new(crate::domain::outcome::Outcome::Unavailable.text())
+}

@@ -12,6 +12,7 @@ use super::status_page::is_pointer;
 use super::topic_filter::TopicFilter;
 use super::uptime::Seen;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_FILTER_CHARS: usize = 256;
@@ -82,7 +83,88 @@ impl LookoutCheck {
     }
 }
 
+/// A status page widget as alerts are matched against it: what maintenance covering it mutes,
+/// and what a firing about it proposes as an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedWidget {
+    /// A topic, or for a table widget a topic filter; empty for a device's status.
+    pub topic: String,
+    pub is_table: bool,
+    /// The device a status widget follows.
+    pub device: Option<String>,
+}
+
+/// Widgets indexed for matching alerts against them many times (a maintenance window's, while
+/// it is in effect, at every judged message): the one place that says what an alert is about.
+#[derive(Clone, Debug, Default)]
+pub struct WidgetIndex {
+    /// Topics shown by value widgets.
+    topics: HashSet<String>,
+    /// Table widgets' filters.
+    tables: Vec<TopicFilter>,
+    devices: HashSet<String>,
+}
+
+impl WidgetIndex {
+    pub fn new<'a>(widgets: impl IntoIterator<Item = &'a WatchedWidget>) -> Self {
+        let mut index = WidgetIndex::default();
+        for widget in widgets {
+            if let Some(device) = &widget.device {
+                index.devices.insert(device.clone());
+            } else if widget.is_table {
+                index.tables.extend(TopicFilter::parse(&widget.topic).ok());
+            } else if !widget.topic.is_empty() {
+                index.topics.insert(widget.topic.clone());
+            }
+        }
+        index
+    }
+
+    /// Whether what a rule of `condition` says of `subject` is about one of the widgets: one
+    /// shows the topic (or a table's filter takes it in), the stale rule's filter (`watched`,
+    /// parsed from its topics) takes in what one shows, or a device rule's device is one a
+    /// widget follows. Lookout's own rules are about no widget.
+    pub fn concerns(
+        &self,
+        condition: &Condition,
+        watched: Option<&TopicFilter>,
+        subject: &str,
+    ) -> bool {
+        match condition {
+            Condition::Threshold { .. } | Condition::Field { .. } => {
+                self.topics.contains(subject)
+                    || self.tables.iter().any(|filter| filter.matches(subject))
+            }
+            Condition::Stale { .. } => watched.is_some_and(|watched| {
+                self.topics.iter().any(|topic| watched.matches(topic))
+                    || self
+                        .tables
+                        .iter()
+                        .any(|filter| filter.as_str() == watched.as_str())
+            }),
+            Condition::DeviceOffline { .. } => self.devices.contains(subject),
+            Condition::Lookout { .. } => false,
+        }
+    }
+}
+
 impl Condition {
+    /// Whether what it says of `subject` is about `widget` ([`WidgetIndex::concerns`]).
+    pub fn is_about(&self, subject: &str, widget: &WatchedWidget) -> bool {
+        let watched = self
+            .topics()
+            .and_then(|topics| TopicFilter::parse(topics).ok());
+        WidgetIndex::new([widget]).concerns(self, watched.as_ref(), subject)
+    }
+
+    /// The subject as people read it: a stale rule's is its filter.
+    pub fn subject_words(&self, subject: &str) -> String {
+        match self {
+            Condition::Stale { topics } => topics.clone(),
+            _ => subject.to_owned(),
+        }
+    }
+
     /// The topics whose messages it is evaluated on, for the rules read from them.
     pub fn topics(&self) -> Option<&str> {
         match self {
@@ -729,20 +811,28 @@ pub struct ChannelText<'a> {
     pub template: &'a str,
 }
 
+/// An address of at most [`MAX_URL_CHARS`] without spaces or control characters.
+fn is_plain_address(url: &str) -> bool {
+    url.chars().count() <= MAX_URL_CHARS
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// An http(s) address a notice may be posted to (a webhook's, a chat service's).
+pub fn is_web_address(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://")) && is_plain_address(url)
+}
+
 impl ChannelText<'_> {
     pub fn check(&self, id: i64) -> Result<AlertChannel, AlertProblem> {
         let name = name(self.name)?;
         let format = ChannelFormat::parse(self.format).ok_or(AlertProblem::Format)?;
         let url = self.url.trim();
-        let scheme_ok = if format == ChannelFormat::Email {
-            EmailAddress::parse(url).is_ok()
+        let fine = if format == ChannelFormat::Email {
+            EmailAddress::parse(url).is_ok() && is_plain_address(url)
         } else {
-            url.starts_with("https://") || url.starts_with("http://")
+            is_web_address(url)
         };
-        if !scheme_ok
-            || url.chars().count() > MAX_URL_CHARS
-            || url.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
+        if !fine {
             return Err(AlertProblem::Url);
         }
         let template = match self.template.trim() {

@@ -88,6 +88,9 @@ pub struct Maintenance {
     pub counted: bool,
     /// The widgets it covers; `None`: the whole page.
     pub widgets: Option<Vec<i64>>,
+    /// When it was planned (0 until stored).
+    #[serde(default)]
+    pub planned_ms: i64,
 }
 
 impl Maintenance {
@@ -133,6 +136,14 @@ impl Maintenance {
         self.widgets
             .as_ref()
             .is_none_or(|widgets| widgets.contains(&widget_id))
+    }
+
+    /// When a page began to show `occurrence`: once planned, [`SHOWN_AHEAD_MS`] before it
+    /// starts.
+    pub fn announced_ms(&self, occurrence: &Occurrence) -> i64 {
+        self.planned_ms
+            .max(occurrence.from_ms - SHOWN_AHEAD_MS)
+            .min(occurrence.from_ms)
     }
 
     /// Whether a page shows it at `now_ms`: in effect, or starting within [`SHOWN_AHEAD_MS`].
@@ -291,6 +302,7 @@ impl MaintenanceText<'_> {
             until_ms,
             counted: self.uptime.trim() == "counted",
             widgets,
+            planned_ms: 0,
         })
     }
 }
@@ -314,6 +326,7 @@ mod tests {
             until_ms,
             counted: false,
             widgets: Some(vec![3, 5]),
+            planned_ms: 0,
         }
     }
 

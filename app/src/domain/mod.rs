@@ -25,6 +25,7 @@ pub mod publish;
 pub mod roles;
 pub mod series;
 pub mod status_page;
+pub mod subscription;
 pub mod theme;
 pub mod topic_filter;
 pub mod topic_list;

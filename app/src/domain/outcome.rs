@@ -84,6 +84,15 @@ pub enum Outcome {
     IncidentDeleted,
     UnknownIncident,
     TooManyUpdates,
+    ProposalDismissed,
+    UnknownProposal,
+    MailChannelSet,
+    WebhookAdded,
+    FollowerDeleted,
+    NotAMailChannel,
+    BadWebhook,
+    TooManyWebhooks,
+    UnknownFollower,
     /// An incident's title, status or message refused.
     Incident(IncidentProblem),
     MaintenancePlanned,
@@ -97,7 +106,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 69] = [
+    pub const ALL: [Outcome; 78] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -150,6 +159,15 @@ impl Outcome {
         Outcome::IncidentDeleted,
         Outcome::UnknownIncident,
         Outcome::TooManyUpdates,
+        Outcome::ProposalDismissed,
+        Outcome::UnknownProposal,
+        Outcome::MailChannelSet,
+        Outcome::WebhookAdded,
+        Outcome::FollowerDeleted,
+        Outcome::NotAMailChannel,
+        Outcome::BadWebhook,
+        Outcome::TooManyWebhooks,
+        Outcome::UnknownFollower,
         Outcome::MaintenancePlanned,
         Outcome::MaintenanceDeleted,
         Outcome::UnknownMaintenance,
@@ -236,6 +254,15 @@ impl Outcome {
             Outcome::IncidentUpdated => "incident_updated",
             Outcome::IncidentDeleted => "incident_deleted",
             Outcome::UnknownIncident => "unknown_incident",
+            Outcome::ProposalDismissed => "proposal_dismissed",
+            Outcome::UnknownProposal => "unknown_proposal",
+            Outcome::MailChannelSet => "mail_channel_set",
+            Outcome::WebhookAdded => "webhook_added",
+            Outcome::FollowerDeleted => "follower_deleted",
+            Outcome::NotAMailChannel => "not_a_mail_channel",
+            Outcome::BadWebhook => "bad_webhook",
+            Outcome::TooManyWebhooks => "too_many_webhooks",
+            Outcome::UnknownFollower => "unknown_follower",
             Outcome::TooManyUpdates => "too_many_updates",
             Outcome::Incident(problem) => problem.code(),
             Outcome::MaintenancePlanned => "maintenance_planned",
@@ -282,6 +309,10 @@ impl Outcome {
                 | Outcome::IncidentOpened
                 | Outcome::IncidentUpdated
                 | Outcome::IncidentDeleted
+                | Outcome::ProposalDismissed
+                | Outcome::MailChannelSet
+                | Outcome::WebhookAdded
+                | Outcome::FollowerDeleted
                 | Outcome::MaintenancePlanned
                 | Outcome::MaintenanceDeleted
         )
@@ -388,6 +419,21 @@ impl Outcome {
             Outcome::IncidentDeleted => "The incident was deleted.",
             Outcome::UnknownIncident => "There is no such incident on this page (any more).",
             Outcome::TooManyUpdates => "That incident has 100 updates already: open a new one.",
+            Outcome::ProposalDismissed => {
+                "Dismissed: the desk no longer proposes it, unless the alert fires again."
+            }
+            Outcome::UnknownProposal => {
+                "That alert proposes no incident on that page any more (it resolved, or someone answered it)."
+            }
+            Outcome::MailChannelSet => "Saved: subscribers are written to through that channel.",
+            Outcome::WebhookAdded => "The webhook was added: it gets the page's news from now on.",
+            Outcome::FollowerDeleted => "Removed: it gets nothing more from this page.",
+            Outcome::NotAMailChannel => "Choose one of the e-mail channels (or none).",
+            Outcome::BadWebhook => {
+                "A webhook's address must start with https:// or http:// and hold no spaces (at most 2048 characters)."
+            }
+            Outcome::TooManyWebhooks => "This page has that webhook already, or 20 webhooks.",
+            Outcome::UnknownFollower => "There is no such follower of this page (any more).",
             Outcome::Incident(problem) => problem.describe(),
             Outcome::MaintenancePlanned => {
                 "The maintenance window was planned: the page announces it, and alerts about what it covers are muted while it lasts."
@@ -452,6 +498,8 @@ impl Outcome {
             Outcome::Incident(problem) => problem.field(),
             Outcome::Maintenance(problem) => problem.field(),
             Outcome::AlertNameTaken => "name",
+            Outcome::BadWebhook => "url",
+            Outcome::NotAMailChannel => "channel",
             Outcome::OutsideAudience(OutsideAudience::Device) => "device",
             Outcome::OutsideAudience(OutsideAudience::Topic | OutsideAudience::Filter) => "topic",
             _ => return None,

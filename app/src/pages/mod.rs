@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod devices;
 pub mod explorer;
+pub mod incidents;
 pub mod login;
 pub mod overview;
 pub mod publish;

@@ -49,6 +49,9 @@ pub enum Area {
     Public,
     /// Signed-in users: the live dashboard and everything it reads.
     Dashboard,
+    /// Operators and admins: what the people on duty do for everyone else (incidents on the
+    /// status pages).
+    Operations,
     /// Admins: users, rules, status page editing.
     Admin,
 }
@@ -84,6 +87,8 @@ pub fn area_of(path: &str) -> Area {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
         "admin" => Area::Admin,
+        // The incident desk and its forms.
+        "incidents" => Area::Operations,
         // Logging in and out, and what a supervisor, a load balancer and Prometheus ask.
         "login" | "logout" | "healthz" | "readyz" | "metrics" => Area::Public,
         // The colour theme every page offers, status pages too (`server/src/theme.rs`).
@@ -95,6 +100,7 @@ pub fn area_of(path: &str) -> Area {
             // The login page asks whether any user exists yet, before anyone is signed in.
             "login_hints" | "current_visitor" => Area::Public,
             endpoint if endpoint.starts_with("admin_") => Area::Admin,
+            endpoint if endpoint.starts_with("ops_") => Area::Operations,
             _ => Area::Dashboard,
         },
         // The dashboard's pages ("", devices, topics, topic, publish) and anything unlisted.
@@ -130,6 +136,10 @@ impl Rules {
             (Area::Public, _) => Decision::Allow,
             (_, Visitor::Anonymous) => Decision::LogIn,
             (Area::Dashboard, Visitor::SignedIn(_)) => Decision::Allow,
+            (Area::Operations, Visitor::SignedIn(user)) if user.role >= Role::Operator => {
+                Decision::Allow
+            }
+            (Area::Operations, Visitor::SignedIn(_)) => Decision::Forbidden,
             (Area::Admin, visitor) if visitor.is_admin() => Decision::Allow,
             (Area::Admin, Visitor::SignedIn(_)) => Decision::Forbidden,
         }
@@ -451,6 +461,15 @@ mod tests {
                 ],
             ),
             (
+                Area::Operations,
+                [
+                    Decision::LogIn,
+                    Decision::Forbidden,
+                    Decision::Allow,
+                    Decision::Allow,
+                ],
+            ),
+            (
                 Area::Admin,
                 [
                     Decision::LogIn,
@@ -524,6 +543,9 @@ mod tests {
             ("/login", Area::Public),
             ("/logout", Area::Public),
             ("/admin/users", Area::Admin),
+            ("/incidents", Area::Operations),
+            ("/incidents/open", Area::Operations),
+            ("/api/ops_incidents", Area::Operations),
             ("/publish", Area::Dashboard),
             ("/api/publish_page", Area::Dashboard),
             ("/api/topic_list", Area::Dashboard),

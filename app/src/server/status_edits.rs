@@ -1,14 +1,17 @@
-//! Admins' changes to status pages: each checked by [`crate::domain::status_page`] (what a widget
+//! Changes to status pages (admins'; incidents also operators'): each checked by [`crate::domain::status_page`] (what a widget
 //! may show of a payload) and by the access policy (whether what it is bound to is in the public
 //! audience) before it is stored, written to the audit log, and shown on this instance at once
 //! (the snapshot cache is dropped; other instances follow within their TTL).
 
-use crate::domain::incident::{checked_message, checked_status, checked_title, IncidentProblem};
-use crate::domain::maintenance::{MaintenanceProblem, MaintenanceText};
+use crate::domain::incident::{
+    checked_message, checked_status, checked_title, checked_widgets, IncidentProblem,
+};
+use crate::domain::maintenance::{Maintenance, MaintenanceProblem, MaintenanceText};
 use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
+use crate::domain::subscription::{checked_webhook, PageNews};
 use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
-use crate::server::store::incidents::UpdateAdded;
+use crate::server::store::incidents::{Opened, UpdateAdded};
 use crate::server::store::maintenance::MaintenanceAdded;
 use crate::server::store::status_pages::PageChange;
 use crate::server::store::Store;
@@ -30,6 +33,8 @@ pub enum PageEditError {
     Incident(IncidentProblem),
     #[error("there is no such incident on that page")]
     NoSuchIncident,
+    #[error("that alert proposes no incident on that page (any more)")]
+    NoSuchProposal,
     #[error("that incident has as many updates as it may")]
     TooManyUpdates,
     #[error("{}", .0.describe())]
@@ -38,6 +43,14 @@ pub enum PageEditError {
     NoSuchMaintenance,
     #[error("that page has as many maintenance windows as it may")]
     TooManyMaintenance,
+    #[error("that is no e-mail channel")]
+    NotAMailChannel,
+    #[error("a webhook's address must be an http(s) address")]
+    BadWebhook,
+    #[error("that page has as many webhooks as it may, or that one already")]
+    TooManyWebhooks,
+    #[error("that page has no such follower")]
+    NoSuchFollower,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -207,12 +220,30 @@ pub async fn move_widget(
     pages.done(actor, "status_widget_moved", detail).await
 }
 
-/// An incident as typed: its title (for a new one), status and the update's message.
+/// An incident as typed: its title and affected widgets (for a new one), status and the
+/// update's message.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IncidentText<'a> {
     pub title: &'a str,
     pub status: &'a str,
     pub message: &'a str,
+    /// The ids ticked, as typed.
+    pub widgets: &'a [&'a str],
+    /// The alert's firing it was proposed by, if any: rule, subject and since when (ms), as
+    /// the desk's form carries them.
+    pub proposed_by: Option<(&'a str, &'a str, &'a str)>,
+}
+
+/// A proposal as a form names it (rule, subject, since in ms), checked for form; whether it
+/// exists is the store's to say.
+fn proposal_key<'a>(
+    page_id: i64,
+    (rule, subject, since): (&str, &'a str, &str),
+) -> Result<(i64, &'a str, i64, i64)> {
+    match (rule.trim().parse::<i64>(), since.trim().parse::<i64>()) {
+        (Ok(rule), Ok(since)) => Ok((rule, subject, page_id, since)),
+        _ => Err(PageEditError::NoSuchProposal),
+    }
 }
 
 /// Opens an incident on page `page_id` with its first update; returns its id. The page shows
@@ -226,18 +257,39 @@ pub async fn open_incident(
     let title = checked_title(text.title)?;
     let status = checked_status(text.status)?;
     let message = checked_message(text.message)?;
-    let id = pages
+    let widgets = checked_widgets(text.widgets)?;
+    let proposal = text
+        .proposed_by
+        .map(|named| proposal_key(page_id, named))
+        .transpose()?;
+    let id = match pages
         .store
-        .open_incident(page_id, &title, status, &message, actor.name)
+        .open_incident(page_id, &title, status, &message, actor.name, &widgets)
         .await?
-        .ok_or(PageEditError::NoSuchPage)?;
+    {
+        Opened::Opened(id) => id,
+        Opened::UnknownPage => return Err(PageEditError::NoSuchPage),
+        Opened::UnknownWidget => return Err(IncidentProblem::Widgets.into()),
+    };
     pages
         .done(
             actor,
             "incident_opened",
-            json!({ "page_id": page_id, "incident_id": id, "title": title, "status": status }),
+            json!({
+                "page_id": page_id,
+                "incident_id": id,
+                "title": title,
+                "status": status,
+                "widgets": widgets,
+                "proposed_by_rule": proposal.map(|(rule, ..)| rule),
+            }),
         )
         .await?;
+    if let Some(key) = proposal {
+        // Opened the way it was proposed or not, the person has answered that proposal.
+        pages.store.settle_proposal(key, "opened", Some(id)).await?;
+    }
+    tell_of_incident(pages, page_id, id).await?;
     Ok(id)
 }
 
@@ -266,6 +318,29 @@ pub async fn update_incident(
             "incident_updated",
             json!({ "page_id": page_id, "incident_id": id, "status": status }),
         )
+        .await?;
+    tell_of_incident(pages, page_id, id).await
+}
+
+/// Dismisses the incident an alert's firing proposes on page `page_id`: the desk no longer
+/// offers it (the same alert firing again later proposes anew).
+pub async fn dismiss_proposal(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    named: (&str, &str, &str),
+) -> Result<()> {
+    let key = proposal_key(page_id, named)?;
+    if !pages.store.settle_proposal(key, "dismissed", None).await? {
+        return Err(PageEditError::NoSuchProposal);
+    }
+    let (rule_id, subject, _, since_ms) = key;
+    pages
+        .done(
+            actor,
+            "incident_proposal_dismissed",
+            json!({ "page_id": page_id, "rule_id": rule_id, "subject": subject, "since_ms": since_ms }),
+        )
         .await
 }
 
@@ -285,6 +360,31 @@ pub async fn delete_incident(
             json!({ "page_id": page_id, "incident_id": id }),
         )
         .await
+}
+
+/// Tells page `page_id`'s followers `news` (made from its slug and title), if it is published.
+/// The outbox sends it within its poll (or at once, when the caller wakes it).
+async fn tell_followers(
+    pages: Pages<'_>,
+    page_id: i64,
+    news: impl FnOnce(&str, &str) -> Option<PageNews>,
+) -> Result<()> {
+    let Some((slug, title)) = pages.store.published_names(page_id).await? else {
+        return Ok(());
+    };
+    if let Some(news) = news(&title, &slug) {
+        pages.store.queue_news(page_id, &news).await?;
+    }
+    Ok(())
+}
+
+/// What the followers are told of an incident just changed: its newest update.
+async fn tell_of_incident(pages: Pages<'_>, page_id: i64, incident: i64) -> Result<()> {
+    let told = pages.store.page_incident(page_id, incident).await?;
+    tell_followers(pages, page_id, |title, slug| {
+        PageNews::incident(title, slug, told.as_ref()?)
+    })
+    .await
 }
 
 /// Plans a maintenance window on page `page_id`; returns its id. Alerts about what it covers
@@ -323,6 +423,12 @@ pub async fn add_maintenance(
             }),
         )
         .await?;
+    let planned = Maintenance { id, ..window };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    tell_followers(pages, page_id, |title, slug| {
+        PageNews::maintenance(title, slug, &planned, now_ms)
+    })
+    .await?;
     Ok(id)
 }
 
@@ -340,6 +446,72 @@ pub async fn delete_maintenance(
             actor,
             "maintenance_deleted",
             json!({ "page_id": page_id, "maintenance_id": id }),
+        )
+        .await
+}
+
+/// Chooses the e-mail channel that writes to page `page_id`'s subscribers (its server and
+/// sender); `None` stops the page taking subscriptions (those confirmed are kept, and told
+/// again once a channel is chosen).
+pub async fn set_mail_channel(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    channel: Option<i64>,
+) -> Result<()> {
+    if !pages.store.set_mail_channel(page_id, channel).await? {
+        return Err(PageEditError::NotAMailChannel);
+    }
+    pages
+        .done(
+            actor,
+            "page_mail_channel_set",
+            json!({ "page_id": page_id, "channel_id": channel }),
+        )
+        .await
+}
+
+/// Adds a webhook that page `page_id`'s news is posted to.
+pub async fn add_webhook(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    url: &str,
+) -> Result<()> {
+    let url = checked_webhook(url).ok_or(PageEditError::BadWebhook)?;
+    let token = crate::server::accounts::random_bytes::<16>()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect::<String>();
+    match pages.store.add_webhook(page_id, &url, &token).await? {
+        None => return Err(PageEditError::NoSuchPage),
+        Some(false) => return Err(PageEditError::TooManyWebhooks),
+        Some(true) => {}
+    }
+    pages
+        .done(
+            actor,
+            "page_webhook_added",
+            json!({ "page_id": page_id, "url": url }),
+        )
+        .await
+}
+
+/// Removes follower `id` (a webhook, or a subscriber) of page `page_id`.
+pub async fn delete_follower(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    id: i64,
+) -> Result<()> {
+    if !pages.store.forget_follower(page_id, id).await? {
+        return Err(PageEditError::NoSuchFollower);
+    }
+    pages
+        .done(
+            actor,
+            "page_follower_deleted",
+            json!({ "page_id": page_id, "follower_id": id }),
         )
         .await
 }

@@ -10,10 +10,5 @@ pub mod series;
 pub mod status_pages;
 pub mod users;
 
-/// What an admin page's server function answers when the database fails: the outcome's fixed
-/// text, with the cause in the log.
 #[cfg(feature = "ssr")]
-pub fn unavailable(error: sqlx::Error) -> leptos::prelude::ServerFnError {
-    tracing::error!(error = ?error, "reading for an admin page failed");
-    leptos::prelude::ServerFnError::new(crate::domain::outcome::Outcome::Unavailable.text())
-}
+pub use crate::components::load_error::unavailable;

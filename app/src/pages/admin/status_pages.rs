@@ -4,10 +4,11 @@
 //! through `server::status_edits`), so they work without JavaScript. What a page may show is
 //! decided in [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
 
+use crate::components::incident_forms::{Back, IncidentCard, OpenIncidentForm};
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::history::HistoryRange;
-use crate::domain::incident::{Incident, IncidentStatus, PAST_SHOWN};
+use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
 use crate::domain::status_page::{
     page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
@@ -25,10 +26,11 @@ pub const ADD_WIDGET: &str = "/admin/pages/widgets/add";
 pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
 pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
 pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
-pub const OPEN_INCIDENT: &str = "/admin/pages/incidents/open";
-pub const UPDATE_INCIDENT: &str = "/admin/pages/incidents/update";
 pub const DELETE_INCIDENT: &str = "/admin/pages/incidents/delete";
 pub const ADD_MAINTENANCE: &str = "/admin/pages/maintenance/add";
+pub const SET_MAIL_CHANNEL: &str = "/admin/pages/followers/mail";
+pub const ADD_WEBHOOK: &str = "/admin/pages/followers/webhooks/add";
+pub const DELETE_FOLLOWER: &str = "/admin/pages/followers/delete";
 pub const DELETE_MAINTENANCE: &str = "/admin/pages/maintenance/delete";
 
 /// The [`FormId`]s of the forms for a new page and for a page's settings.
@@ -65,6 +67,23 @@ pub struct PageEdit {
     /// The server's time when read, for the windows' state and the form's default start.
     #[serde(default)]
     pub now_ms: i64,
+    #[serde(default)]
+    pub followers: Followers,
+}
+
+/// Who follows a page besides its feed: e-mail subscribers and webhooks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Followers {
+    /// The e-mail channel that writes to subscribers.
+    pub mail_channel: Option<i64>,
+    /// Every e-mail channel (id, name), to choose from.
+    pub mail_channels: Vec<(i64, String)>,
+    pub confirmed: i64,
+    pub pending: i64,
+    /// Each webhook: id, address, and its last failure while that is the last word.
+    pub webhooks: Vec<(i64, String, Option<String>)>,
+    /// The site has a public address, which the links in e-mails need.
+    pub has_public_url: bool,
 }
 
 #[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
@@ -105,9 +124,35 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
         .page_maintenance(page.id)
         .await
         .map_err(unavailable)?;
+    let (mail_channel, confirmed, pending, webhooks) = state
+        .store
+        .page_followers(page.id)
+        .await
+        .map_err(unavailable)?;
+    let mail_channels = state
+        .store
+        .alert_channels()
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .filter(|row| row.channel.format == crate::domain::notice::ChannelFormat::Email)
+        .map(|row| (row.channel.id, row.channel.name))
+        .collect();
+    let followers = Followers {
+        mail_channel,
+        mail_channels,
+        confirmed,
+        pending,
+        webhooks: webhooks
+            .into_iter()
+            .map(|hook| (hook.id, hook.url, hook.failing))
+            .collect(),
+        has_public_url: state.status_pages.site().public_url.is_some(),
+    };
     Ok(Some(PageEdit {
         incidents,
         maintenance,
+        followers,
         now_ms: chrono::Utc::now().timestamp_millis(),
         id: page.id,
         spec: page.spec,
@@ -306,13 +351,14 @@ fn PageForm(page: PageEdit) -> impl IntoView {
         {widgets}
         <h3>"Add a widget"</h3>
         <WidgetForm page=id widget=None first=true last=true/>
-        <Incidents page=id incidents=page.incidents/>
+        <Incidents page=id incidents=page.incidents widgets=labels.clone()/>
         <MaintenanceWindows
             page=id
             windows=page.maintenance
             widgets=labels
             now_ms=page.now_ms
         />
+        <FollowersSection page=id followers=page.followers/>
         <h2>"Delete"</h2>
         <form method="post" action=DELETE_PAGE>
             <input type="hidden" name="id" value=id/>
@@ -462,41 +508,19 @@ fn WidgetForm(
 /// The page's incidents, each with a form for its next update, and a form to open one. What
 /// visitors read is what is typed here: words of people, never of an alert.
 #[component]
-fn Incidents(page: i64, incidents: Vec<Incident>) -> impl IntoView {
+fn Incidents(page: i64, incidents: Vec<Incident>, widgets: Vec<(i64, String)>) -> impl IntoView {
     let shown = incidents
         .into_iter()
         .map(|incident| {
-            let form = format!("incident-{}", incident.id);
-            let updates = incident
-                .updates
-                .iter()
-                .map(|update| {
-                    view! {
-                        <li>
-                            <strong>{update.status.words()}</strong>
-                            " · " {format_utc_minute(update.at_ms)} " — "
-                            <span class="incident-message">{update.message.clone()}</span>
-                        </li>
-                    }
-                })
-                .collect_view();
+            let id = incident.id;
             view! {
-                <article class="card incident" data-incident=incident.id>
-                    <h3>{incident.title.clone()} " " <span class="badge">{incident.status.words()}</span></h3>
-                    <ul class="incident-updates">{updates}</ul>
-                    <IncidentFields form=form.clone() title=false status=incident.status/>
-                    <form method="post" action=UPDATE_INCIDENT id=form.clone()>
-                        <FormId id=form.clone()/>
-                        <input type="hidden" name="page" value=page/>
-                        <input type="hidden" name="id" value=incident.id/>
-                        <button type="submit">"Post update"</button>
-                    </form>
+                <IncidentCard page incident widgets=widgets.clone() back=Back::Editor>
                     <form method="post" action=DELETE_INCIDENT>
                         <input type="hidden" name="page" value=page/>
-                        <input type="hidden" name="id" value=incident.id/>
+                        <input type="hidden" name="id" value=id/>
                         <button type="submit" class="danger">"Delete incident"</button>
                     </form>
-                </article>
+                </IncidentCard>
             }
         })
         .collect_view();
@@ -504,15 +528,98 @@ fn Incidents(page: i64, incidents: Vec<Incident>) -> impl IntoView {
         <h2>"Incidents"</h2>
         <p class="notice">
             "What you write here is shown on the public page, in its JSON and in its feed: open "
-            "incidents on top, the last " {PAST_SHOWN} " resolved ones below."
+            "incidents on top, the last " {PAST_SHOWN} " resolved ones below, and every month's "
+            "in its history. Operators write them too, on the "
+            <a href="/incidents">"incident desk"</a> "."
         </p>
         {shown}
         <h3>"Open an incident"</h3>
-        <IncidentFields form="new-incident".to_owned() title=true status=IncidentStatus::Investigating/>
-        <form method="post" action=OPEN_INCIDENT id="new-incident">
-            <FormId id="new-incident"/>
+        <OpenIncidentForm page widgets back=Back::Editor/>
+    }
+    .into_any()
+}
+
+/// Who the page's news goes to besides its feed: e-mail subscribers (through the e-mail
+/// channel chosen) and webhooks.
+#[component]
+fn FollowersSection(page: i64, followers: Followers) -> impl IntoView {
+    const MAIL: &str = "page-mail";
+    const HOOK: &str = "new-webhook";
+    let channel = FieldProblem::new(MAIL, "channel");
+    let url = FieldProblem::new(HOOK, "url");
+    let options = followers
+        .mail_channels
+        .iter()
+        .map(|(id, name)| {
+            view! {
+                <option value=*id selected=followers.mail_channel == Some(*id)>{name.clone()}</option>
+            }
+        })
+        .collect_view();
+    let hooks = followers
+        .webhooks
+        .iter()
+        .map(|(id, address, failing)| {
+            view! {
+                <tr data-webhook=*id>
+                    <td><code>{address.clone()}</code></td>
+                    <td>{failing.clone().unwrap_or_else(|| "—".to_owned())}</td>
+                    <td>
+                        <form method="post" action=DELETE_FOLLOWER>
+                            <input type="hidden" name="page" value=page/>
+                            <input type="hidden" name="id" value=*id/>
+                            <button type="submit" class="danger">"Remove"</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Followers"</h2>
+        <p class="notice">
+            "Besides the feed, visitors may follow the page by e-mail (they confirm by e-mail, "
+            "and every message has a one-click unsubscribe), and webhooks get its news as JSON: "
+            "incidents opened and updated, maintenance planned. "
+            {followers.confirmed} " confirmed subscribers, " {followers.pending}
+            " waiting for their confirmation."
+        </p>
+        {(!followers.has_public_url).then(|| view! {
+            <p class="error" role="note">
+                "E-mail subscriptions need the site's public address (web.public_url) for the "
+                "links in the messages: the page offers none until it is set."
+            </p>
+        })}
+        <form method="post" action=SET_MAIL_CHANNEL class="stacked">
+            <FormId id=MAIL/>
             <input type="hidden" name="page" value=page/>
-            <button type="submit">"Open incident"</button>
+            <label for="page-mail-channel">"E-mail subscriptions write through"</label>
+            <select id="page-mail-channel" name="channel"
+                aria-invalid=channel.invalid() aria-describedby=channel.described_by()>
+                <option value="" selected=followers.mail_channel.is_none()>
+                    "No one: the page takes no e-mail subscriptions"
+                </option>
+                {options}
+            </select>
+            {channel.message()}
+            <p class="notice">"The channel's server and sender are used; its own recipients are not."</p>
+            <button type="submit">"Save"</button>
+        </form>
+        {(!followers.webhooks.is_empty()).then(|| view! {
+            <table class="admin-table webhooks">
+                <thead><tr><th>"Webhook"</th><th>"Last failure"</th><th>"Actions"</th></tr></thead>
+                <tbody>{hooks}</tbody>
+            </table>
+        })}
+        <form method="post" action=ADD_WEBHOOK class="stacked">
+            <FormId id=HOOK/>
+            <input type="hidden" name="page" value=page/>
+            <label for="new-webhook-url">"Add a webhook"</label>
+            <input id="new-webhook-url" name="url" type="url" maxlength="2048"
+                placeholder="https://hooks.example.com/status"
+                aria-invalid=url.invalid() aria-describedby=url.described_by()/>
+            {url.message()}
+            <button type="submit">"Add webhook"</button>
         </form>
     }
     .into_any()
@@ -692,54 +799,6 @@ fn MaintenanceWindows(
             <input type="hidden" name="page" value=page/>
             <button type="submit">"Plan maintenance"</button>
         </form>
-    }
-    .into_any()
-}
-
-/// The fields of an incident's form: a title (for a new one), the status from now on and the
-/// message.
-#[component]
-fn IncidentFields(form: String, title: bool, status: IncidentStatus) -> impl IntoView {
-    let [title_problem, status_problem, message_problem] =
-        ["title", "status", "message"].map(|field| FieldProblem::new(&form, field));
-    let options = IncidentStatus::ALL
-        .into_iter()
-        .map(|choice| {
-            view! {
-                <option value=choice.as_str() selected=choice == status>{choice.words()}</option>
-            }
-        })
-        .collect_view();
-    let ids = ["title", "status", "message"].map(|field| format!("{form}-{field}"));
-    view! {
-        <div class="incident-fields">
-            {title.then(|| view! {
-                <div class="field">
-                    <label for=ids[0].clone()>"Title"</label>
-                    <input id=ids[0].clone() name="title" maxlength="120" form=form.clone()
-                        placeholder="Readings from the plant are delayed"
-                        aria-invalid=title_problem.invalid()
-                        aria-describedby=title_problem.described_by()/>
-                    {title_problem.message()}
-                </div>
-            })}
-            <div class="field">
-                <label for=ids[1].clone()>"Status"</label>
-                <select id=ids[1].clone() name="status" form=form.clone()
-                    aria-invalid=status_problem.invalid()
-                    aria-describedby=status_problem.described_by()>
-                    {options}
-                </select>
-                {status_problem.message()}
-            </div>
-            <div class="field">
-                <label for=ids[2].clone()>"Message"</label>
-                <textarea id=ids[2].clone() name="message" rows="3" maxlength="4000" form=form.clone()
-                    aria-invalid=message_problem.invalid()
-                    aria-describedby=message_problem.described_by()></textarea>
-                {message_problem.message()}
-            </div>
-        </div>
     }
     .into_any()
 }

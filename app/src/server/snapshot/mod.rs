@@ -11,7 +11,7 @@
 pub mod render;
 
 use crate::domain::history::Resolution;
-use crate::domain::incident::{Incident, PAST_SHOWN};
+use crate::domain::incident::{Incident, Month, PAST_SHOWN};
 use crate::domain::liveness::DeviceState;
 use crate::domain::maintenance::{Maintenance, Repeat};
 use crate::domain::series::SharedSeries;
@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// The window of an uptime widget's badge at `badge/<id>.svg`.
@@ -67,6 +67,16 @@ pub struct PageSnapshot {
     /// the JSON while there are none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub maintenance: Vec<MaintenanceShown>,
+    /// The page's id, for what is read later on its behalf (its incident history).
+    #[serde(skip)]
+    pub page_id: i64,
+    /// When its first incident was opened: the incident history has no month before.
+    #[serde(skip)]
+    pub first_incident_ms: Option<i64>,
+    /// It takes e-mail subscriptions: it has a mail channel, and the site a public address for
+    /// the links in the e-mails.
+    #[serde(skip)]
+    pub subscribable: bool,
 }
 
 /// A maintenance window as visitors see it: its occurrence in effect or next.
@@ -84,6 +94,9 @@ pub struct MaintenanceShown {
     /// The widgets it covers, of those shown; `None`: the whole page.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub widgets: Option<Vec<i64>>,
+    /// When the page began to show this occurrence, for the feed.
+    #[serde(skip)]
+    pub announced_ms: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +139,9 @@ pub struct WidgetSnapshot {
     /// A maintenance window covering it is in effect.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub maintenance: bool,
+    /// The open incidents that name it as affected, by id.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub incidents: Vec<i64>,
 }
 
 /// Availability over one window up to the snapshot's time.
@@ -212,6 +228,9 @@ pub struct Rendered {
     /// Per status or uptime widget, by file name without `.svg`: the widget's id, and for an
     /// uptime widget also `<id>-<window>` (`12-90d`), the id alone being the 30 days'.
     pub badges: HashMap<String, Representation>,
+    /// Months of its incident history built since this snapshot, at most one per month from
+    /// its first incident to now, so they stay as bounded and as fresh as the snapshot.
+    months: Mutex<HashMap<Month, Representation>>,
 }
 
 /// What every page of the site shares: where the pages are seen from, for absolute links in
@@ -258,6 +277,12 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -295,6 +320,11 @@ impl StatusPages {
     /// The access policy the pages obey (and their editor checks widgets against).
     pub fn access(&self) -> &AccessPolicy {
         &self.0.access
+    }
+
+    /// What every page of the site shares (its public address, the theme buttons).
+    pub fn site(&self) -> &SiteInfo {
+        &self.0.site
     }
 
     /// `Cache-Control` for a published page's responses.
@@ -565,6 +595,7 @@ impl StatusPages {
                 maintenance: maintenance
                     .iter()
                     .any(|window| window.covers(widget.id) && window.active_at(now_ms)),
+                incidents: Vec::new(),
             };
             if spec.kind.shows_uptime() {
                 // Maintenance the admin chose not to count is left out, as time not seen.
@@ -698,6 +729,10 @@ impl StatusPages {
 
         let summary = Level::worst(widgets.iter().filter_map(|w| w.status));
         let shown_ids: Vec<i64> = widgets.iter().map(|w| w.id).collect();
+        let incidents = affected_among(
+            store.page_incidents(page.id, PAST_SHOWN).await?,
+            &mut widgets,
+        );
         let snapshot = PageSnapshot {
             summary,
             summary_text: summary.map(|level| level.summary().to_owned()),
@@ -712,8 +747,12 @@ impl StatusPages {
             changes: store
                 .status_changes(page.id, &shown_ids, FEED_ENTRIES)
                 .await?,
-            incidents: store.page_incidents(page.id, PAST_SHOWN).await?,
+            incidents,
             maintenance: maintenance_shown(&maintenance, &shown_ids, now_ms),
+            page_id: page.id,
+            first_incident_ms: store.first_incident_ms(page.id).await?,
+            subscribable: self.0.site.public_url.is_some()
+                && store.takes_subscriptions(page.id).await?,
         };
         Ok(self.render(snapshot))
     }
@@ -810,9 +849,51 @@ impl StatusPages {
             json: Representation::of(json),
             csv,
             badges,
+            months: Mutex::default(),
             built: Instant::now(),
             snapshot,
         }
+    }
+
+    /// The incident history of published page `slug` for `month` (the current one if `None`):
+    /// `None` when the page is not published or the month is before its first incident or
+    /// after now.
+    pub async fn incident_history(
+        &self,
+        slug: &str,
+        month: Option<Month>,
+    ) -> Result<Option<Representation>, sqlx::Error> {
+        let Some(rendered) = self.published(slug).await? else {
+            return Ok(None);
+        };
+        let snapshot = &rendered.snapshot;
+        let now = Month::of_ms(snapshot.generated_at_ms);
+        let month = month.unwrap_or(now);
+        let first = snapshot.first_incident_ms.map(Month::of_ms).unwrap_or(now);
+        if month < first || month > now {
+            return Ok(None);
+        }
+        if let Some(built) = lock(&rendered.months).get(&month) {
+            return Ok(Some(built.clone()));
+        }
+        let from = DateTime::<Utc>::from_timestamp_millis(month.start_ms()).unwrap_or_default();
+        let to =
+            DateTime::<Utc>::from_timestamp_millis(month.next().start_ms()).unwrap_or_default();
+        let mut incidents = self
+            .0
+            .store
+            .incidents_opened_between(snapshot.page_id, from, to)
+            .await?;
+        naming_only(&mut incidents, &snapshot.widgets);
+        let history = render::MonthHistory {
+            month,
+            incidents: &incidents,
+            earlier: (month > first).then(|| month.previous()),
+            later: (month < now).then(|| month.next()),
+        };
+        let built = Representation::of(render::history_document(snapshot, &history, &self.0.site));
+        lock(&rendered.months).insert(month, built.clone());
+        Ok(Some(built))
     }
 }
 
@@ -887,6 +968,32 @@ fn device_level(state: DeviceState) -> Level {
 
 /// The windows a page shows at `now_ms` (in effect or soon), soonest first, naming only the
 /// widgets shown.
+/// Incidents name only the widgets shown: one outside the public audience is never named.
+fn naming_only(incidents: &mut [Incident], widgets: &[WidgetSnapshot]) {
+    for incident in incidents {
+        incident
+            .widgets
+            .retain(|id| widgets.iter().any(|widget| widget.id == *id));
+    }
+}
+
+/// `incidents` naming only the widgets shown (one outside the public audience is never named),
+/// and each shown widget marked with the open incidents that affect it.
+fn affected_among(mut incidents: Vec<Incident>, widgets: &mut [WidgetSnapshot]) -> Vec<Incident> {
+    naming_only(&mut incidents, widgets);
+    for incident in &incidents {
+        if incident.resolved_ms.is_some() {
+            continue;
+        }
+        for widget in widgets.iter_mut() {
+            if incident.widgets.contains(&widget.id) {
+                widget.incidents.push(incident.id);
+            }
+        }
+    }
+    incidents
+}
+
 fn maintenance_shown(
     windows: &[Maintenance],
     shown_widgets: &[i64],
@@ -920,6 +1027,7 @@ fn maintenance_shown(
                 active: occurrence.from_ms <= now_ms,
                 repeat: window.repeat,
                 widgets,
+                announced_ms: window.announced_ms(&occurrence),
             })
         })
         .collect();
@@ -970,6 +1078,7 @@ mod tests {
             until_ms: None,
             counted,
             widgets,
+            planned_ms: 0,
         }
     }
 

@@ -4,7 +4,7 @@
 //! alone, so nothing here can show more than the snapshot holds.
 
 use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
-use crate::domain::incident::Incident;
+use crate::domain::incident::{Incident, Month, MONTH_SHOWN};
 use crate::domain::liveness::format_span;
 use crate::domain::maintenance::Repeat;
 use crate::domain::status_page::{
@@ -144,15 +144,215 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
     });
     format!(
         "<!DOCTYPE html><html lang=\"en\">{}{body}</html>",
-        head(snapshot, site)
+        head(snapshot, site, None)
+    )
+}
+
+/// What a follower's page (of one status page) says: the answers to its forms and the page an
+/// e-mail's link opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FollowerPage {
+    /// An address was typed: the same words whatever became of it, so nobody learns who is
+    /// subscribed.
+    Asked,
+    BadAddress,
+    /// The page takes no new subscriptions now.
+    Closed,
+    /// The page an e-mail links to: confirm a pending subscription, or unsubscribe.
+    Manage {
+        address: String,
+        confirmed: bool,
+        token: String,
+    },
+    Confirmed,
+    Unsubscribed,
+    /// A link that is wrong, was used to unsubscribe, or waited too long to be confirmed.
+    UnknownLink,
+}
+
+/// The whole HTML document of a follower's page of status page `slug` (titled `page_title`).
+pub fn follower_document(
+    page_title: &str,
+    slug: &str,
+    page: &FollowerPage,
+    site: &SiteInfo,
+) -> String {
+    let (heading, words): (&str, String) = match page {
+        FollowerPage::Asked => (
+            "Check your inbox",
+            "If that address takes mail, a message with a link to confirm is on its way. \
+             Nothing else is sent until you confirm."
+                .to_owned(),
+        ),
+        FollowerPage::BadAddress => (
+            "That is not an e-mail address",
+            "Go back and type the address you want the updates at.".to_owned(),
+        ),
+        FollowerPage::Closed => (
+            "No subscriptions right now",
+            "This page cannot take new e-mail subscriptions right now. Its feed (Atom) carries \
+             the same news."
+                .to_owned(),
+        ),
+        FollowerPage::Manage {
+            address, confirmed, ..
+        } => (
+            if *confirmed {
+                "Your updates"
+            } else {
+                "Confirm your updates"
+            },
+            if *confirmed {
+                format!("{address} gets e-mail when this page has news.")
+            } else {
+                format!("Confirm that {address} should get e-mail when this page has news.")
+            },
+        ),
+        FollowerPage::Confirmed => (
+            "Confirmed",
+            "You will get an e-mail when this page has news; each has a link to unsubscribe."
+                .to_owned(),
+        ),
+        FollowerPage::Unsubscribed => (
+            "Unsubscribed",
+            "You will get no more e-mail from this page.".to_owned(),
+        ),
+        FollowerPage::UnknownLink => (
+            "This link does not work",
+            "It is mistyped, was used to unsubscribe, or was not confirmed within 7 days."
+                .to_owned(),
+        ),
+    };
+    let forms = match page {
+        FollowerPage::Manage {
+            confirmed, token, ..
+        } => {
+            let action = format!("/status/{slug}/subscription");
+            Some(view! {
+                {(!confirmed).then(|| view! {
+                    <form method="post" action=action.clone()>
+                        <input type="hidden" name="token" value=token.clone()/>
+                        <input type="hidden" name="action" value="confirm"/>
+                        <button type="submit">"Confirm"</button>
+                    </form>
+                })}
+                <form method="post" action=action.clone()>
+                    <input type="hidden" name="token" value=token.clone()/>
+                    <input type="hidden" name="action" value="unsubscribe"/>
+                    <button type="submit" class="secondary">
+                        {if *confirmed { "Unsubscribe" } else { "Do not subscribe" }}
+                    </button>
+                </form>
+            })
+        }
+        _ => None,
+    };
+    let owner = Owner::new();
+    let body = owner.with(|| {
+        view! {
+            <body class="status-page">
+                <header class="site-header">
+                    <span class="brand">"Status"</span>
+                </header>
+                <main class="status follower">
+                    <p><a href=page_path(slug)>"← " {page_title.to_owned()}</a></p>
+                    <h1>{heading}</h1>
+                    <p data-follower-words>{words}</p>
+                    {forms}
+                </main>
+                <footer class="status-footer">
+                    <p>"Served by Lookout."</p>
+                    <div class="theme-slot" inner_html=site.theme_buttons.clone()></div>
+                </footer>
+            </body>
+        }
+        .to_html()
+    });
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
+         <link rel=\"stylesheet\" href=\"{STYLESHEET}\">\
+         <link rel=\"stylesheet\" href=\"{THEME_CSS}\"></head>{body}</html>",
+        title = xml_escape(&format!("{heading} · {page_title} · Status")),
+    )
+}
+
+/// One month of a page's incident history, as its page shows it.
+pub struct MonthHistory<'a> {
+    pub month: Month,
+    /// Opened that month, the most recently opened first.
+    pub incidents: &'a [Incident],
+    /// The neighbouring months the history has, to link to.
+    pub earlier: Option<Month>,
+    pub later: Option<Month>,
+}
+
+/// The whole HTML document of one month of a page's incident history.
+pub fn history_document(
+    snapshot: &PageSnapshot,
+    history: &MonthHistory,
+    site: &SiteInfo,
+) -> String {
+    let slug = &snapshot.slug;
+    let heading = format!("Incidents in {}", history.month.words());
+    let incidents = history
+        .incidents
+        .iter()
+        .map(|incident| incident_view(incident, &snapshot.widgets))
+        .collect_view();
+    let owner = Owner::new();
+    let body = owner.with(|| {
+        view! {
+            <body class="status-page">
+                <header class="site-header">
+                    <span class="brand">"Status"</span>
+                </header>
+                <main class="status incident-history">
+                    <p><a href=page_path(slug)>"← " {snapshot.title.clone()}</a></p>
+                    <h1>{heading.clone()}</h1>
+                    {if history.incidents.is_empty() {
+                        view! { <p data-no-incidents>"No incidents were opened this month."</p> }
+                            .into_any()
+                    } else {
+                        view! { <section class="incidents">{incidents}</section> }.into_any()
+                    }}
+                    {(history.incidents.len() as i64 >= MONTH_SHOWN).then(|| view! {
+                        <p class="notice">"Only the " {MONTH_SHOWN} " most recently opened are shown."</p>
+                    })}
+                    <nav class="history-months" aria-label="Months">
+                        {history.earlier.map(|month| view! {
+                            <a href=history_path(slug, Some(month)) rel="prev">"← " {month.words()}</a>
+                        })}
+                        " "
+                        {history.later.map(|month| view! {
+                            <a href=history_path(slug, Some(month)) rel="next">{month.words()} " →"</a>
+                        })}
+                    </nav>
+                </main>
+                <footer class="status-footer">
+                    <p>"Served by Lookout."</p>
+                    <div class="theme-slot" inner_html=site.theme_buttons.clone()></div>
+                </footer>
+            </body>
+        }
+        .to_html()
+    });
+    format!(
+        "<!DOCTYPE html><html lang=\"en\">{}{body}</html>",
+        head(snapshot, site, Some(&heading))
     )
 }
 
 /// The document's head, written out by hand: Leptos' `view!` reserves `property`, which
 /// OpenGraph tags need. Every value passes through [`xml_escape`], which is also right for HTML
-/// attributes and text.
-fn head(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
-    let title = xml_escape(&format!("{} · Status", snapshot.title));
+/// attributes and text. `part` names a part of the page (its incident history) in the title.
+fn head(snapshot: &PageSnapshot, site: &SiteInfo, part: Option<&str>) -> String {
+    let title = xml_escape(&match part {
+        Some(part) => format!("{part} · {} · Status", snapshot.title),
+        None => format!("{} · Status", snapshot.title),
+    });
     let description = xml_escape(&if snapshot.description.is_empty() {
         match snapshot.summary {
             Some(level) => format!("{}: {}", snapshot.title, level.summary()),
@@ -209,7 +409,7 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
     let widgets = snapshot
         .widgets
         .iter()
-        .map(|widget| widget_view(widget, &snapshot.slug, now))
+        .map(|widget| widget_view(widget, &snapshot.incidents, &snapshot.slug, now))
         .collect_view();
     view! {
         <main
@@ -228,7 +428,7 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
                 <p class="status-description">{snapshot.description.clone()}</p>
             })}
             {summary}
-            {incidents_view(&snapshot.incidents)}
+            {incidents_view(&snapshot.incidents, &snapshot.widgets, &snapshot.slug)}
             {maintenance_view(&snapshot.maintenance, &snapshot.widgets)}
             <p class="status-updated">
                 "Updated "
@@ -236,43 +436,36 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
                 {format!("; refreshed every {} s.", snapshot.ttl_seconds)}
             </p>
             <div class="status-widgets">{widgets}</div>
+            {snapshot.subscribable.then(|| view! {
+                <section class="follow" aria-labelledby="follow">
+                    <h2 id="follow">"Get updates by e-mail"</h2>
+                    <form method="post" action=format!("/status/{}/subscribe", snapshot.slug)>
+                        <label for="follow-email">"E-mail address"</label>
+                        <input id="follow-email" type="email" name="email" required
+                            maxlength="254" autocomplete="email"/>
+                        <button type="submit">"Subscribe"</button>
+                    </form>
+                    <p class="notice">
+                        "You confirm by e-mail; every message has a link to unsubscribe."
+                    </p>
+                </section>
+            })}
         </main>
     }
     .into_any()
 }
 
-/// Open incidents on top, each with its updates, then the past ones; nothing without any.
-fn incidents_view(incidents: &[Incident]) -> Option<AnyView> {
+/// Open incidents on top, each with its updates, then the past ones, and the link to the
+/// month-by-month history; nothing without any.
+fn incidents_view(
+    incidents: &[Incident],
+    widgets: &[WidgetSnapshot],
+    slug: &str,
+) -> Option<AnyView> {
     if incidents.is_empty() {
         return None;
     }
-    let one = |incident: &Incident| {
-        let updates = incident
-            .updates
-            .iter()
-            .map(|update| {
-                view! {
-                    <li>
-                        <strong>{update.status.words()}</strong>
-                        " — "
-                        <time datetime=iso(update.at_ms)>{format_utc_minute(update.at_ms)}</time>
-                        <p class="incident-message">{update.message.clone()}</p>
-                    </li>
-                }
-            })
-            .collect_view();
-        let state = if incident.resolved_ms.is_some() {
-            "resolved"
-        } else {
-            "open"
-        };
-        view! {
-            <article class=format!("incident {state}") data-incident=incident.id>
-                <h3>{incident.title.clone()}</h3>
-                <ul class="incident-updates">{updates}</ul>
-            </article>
-        }
-    };
+    let one = |incident: &Incident| incident_view(incident, widgets);
     let open: Vec<_> = incidents
         .iter()
         .filter(|i| i.resolved_ms.is_none())
@@ -283,6 +476,7 @@ fn incidents_view(incidents: &[Incident]) -> Option<AnyView> {
         .filter(|i| i.resolved_ms.is_some())
         .map(one)
         .collect();
+    let history = history_path(slug, None);
     Some(
         view! {
             {(!open.is_empty()).then(|| view! {
@@ -291,15 +485,71 @@ fn incidents_view(incidents: &[Incident]) -> Option<AnyView> {
                     {open}
                 </section>
             })}
-            {(!past.is_empty()).then(|| view! {
-                <section class="incidents past" aria-labelledby="incidents-past">
+            <section class="incidents past" aria-labelledby="incidents-past">
+                {(!past.is_empty()).then(|| view! {
                     <h2 id="incidents-past">"Past incidents"</h2>
                     {past}
-                </section>
-            })}
+                })}
+                <p><a href=history data-incident-history>"Incident history, month by month"</a></p>
+            </section>
         }
         .into_any(),
     )
+}
+
+/// The address of a page's incident history: of `month`, or of the current month.
+pub fn history_path(slug: &str, month: Option<Month>) -> String {
+    match month {
+        Some(month) => format!("/status/{slug}/incidents/{}", month.key()),
+        None => format!("/status/{slug}/incidents"),
+    }
+}
+
+/// One incident with its updates and the widgets it affects (among those shown).
+fn incident_view(incident: &Incident, widgets: &[WidgetSnapshot]) -> AnyView {
+    let updates = incident
+        .updates
+        .iter()
+        .map(|update| {
+            view! {
+                <li>
+                    <strong>{update.status.words()}</strong>
+                    " — "
+                    <time datetime=iso(update.at_ms)>{format_utc_minute(update.at_ms)}</time>
+                    <p class="incident-message">{update.message.clone()}</p>
+                </li>
+            }
+        })
+        .collect_view();
+    let state = if incident.resolved_ms.is_some() {
+        "resolved"
+    } else {
+        "open"
+    };
+    let affected: Vec<AnyView> = incident
+        .widgets
+        .iter()
+        .filter_map(|id| widgets.iter().find(|widget| widget.id == *id))
+        .enumerate()
+        .map(|(at, widget)| {
+            view! {
+                {(at > 0).then_some(", ")}
+                <a href=format!("#w-{}", widget.id)>{widget.label.clone()}</a>
+            }
+            .into_any()
+        })
+        .collect();
+    view! {
+        <article class=format!("incident {state}") id=format!("incident-{}", incident.id)
+            data-incident=incident.id>
+            <h3>{incident.title.clone()}</h3>
+            {(!affected.is_empty()).then(|| view! {
+                <p class="incident-affects" data-affects>"Affects: " {affected}</p>
+            })}
+            <ul class="incident-updates">{updates}</ul>
+        </article>
+    }
+    .into_any()
 }
 
 /// Maintenance in effect, then what is planned within two weeks; nothing without any.
@@ -371,7 +621,7 @@ fn age(at_ms: i64, now: i64) -> AnyView {
     .into_any()
 }
 
-fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
+fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now: i64) -> AnyView {
     let heading = format!("w-{}-label", widget.id);
     let seen = widget.last_seen_ms.map(|at_ms| {
         view! { <p class="seen">"Last message " {age(at_ms, now)}</p> }
@@ -462,6 +712,17 @@ fn widget_view(widget: &WidgetSnapshot, slug: &str, now: i64) -> AnyView {
             {widget.maintenance.then(|| view! {
                 <p class="badge maintenance" data-under-maintenance>"Under maintenance"</p>
             })}
+            {incidents
+                .iter()
+                .filter(|incident| widget.incidents.contains(&incident.id))
+                .map(|incident| view! {
+                    <p class="badge incident" data-affected-by=incident.id>
+                        <a href=format!("#incident-{}", incident.id)>
+                            {format!("{}: {}", incident.status.words(), incident.title)}
+                        </a>
+                    </p>
+                })
+                .collect_view()}
             {body}
         </section>
     }
@@ -694,6 +955,12 @@ pub fn feed(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
                 .iter()
                 .flat_map(|incident| incident.updates.first().map(|update| update.at_ms)),
         )
+        .chain(
+            snapshot
+                .maintenance
+                .iter()
+                .map(|window| window.announced_ms),
+        )
         .max()
         .unwrap_or(snapshot.generated_at_ms);
     let mut xml = String::new();
@@ -733,6 +1000,33 @@ pub fn feed(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
                 message = xml_escape(&update.message),
             );
         }
+    }
+    for window in &snapshot.maintenance {
+        let _ = write!(
+            xml,
+            "<entry>\n<title>Maintenance: {title}</title>\n\
+             <id>tag:lookout,2026:status/{slug}/maintenance/{id}/{from_ms}</id>\n\
+             <link rel=\"alternate\" type=\"text/html\" href=\"{page}\"/>\n\
+             <updated>{announced}</updated>\n\
+             <summary>From {from} to {to}{repeat}.{message}</summary>\n</entry>\n",
+            title = xml_escape(&window.title),
+            slug = snapshot.slug,
+            id = window.id,
+            from_ms = window.from_ms,
+            page = xml_escape(&page),
+            announced = iso(window.announced_ms),
+            from = format_utc_minute(window.from_ms),
+            to = format_utc_minute(window.to_ms),
+            repeat = match window.repeat {
+                Repeat::Once => String::new(),
+                repeat => format!(" ({})", repeat.words().to_lowercase()),
+            },
+            message = if window.message.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", xml_escape(&window.message))
+            },
+        );
     }
     for change in &snapshot.changes {
         let from = change.from.map(Level::label).unwrap_or("No record");

@@ -11,6 +11,7 @@
 use super::Store;
 use crate::domain::alert_rule::{AlertChannel, AlertRule, Condition, MAX_CHANNELS, MAX_RULES};
 use crate::domain::alerting::Timing;
+use crate::domain::incident::Firing;
 use crate::domain::ingest_status::FailingChannel;
 use crate::domain::notice::{ChannelFormat, Notice, NoticeState, Severity};
 use chrono::{DateTime, Utc};
@@ -85,7 +86,7 @@ pub struct NoticeRecord {
 /// Errors longer than this are cut: a receiver's answer is not ours to store whole.
 const MAX_ERROR_CHARS: usize = 500;
 
-fn cut(text: &str) -> String {
+pub(super) fn cut(text: &str) -> String {
     text.chars().take(MAX_ERROR_CHARS).collect()
 }
 
@@ -232,6 +233,30 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok((self.alert_rules_among(Some(&ids)).await?, total))
+    }
+
+    /// The rules of `ids`, oldest first.
+    pub async fn alert_rules_of(&self, ids: &[i64]) -> Result<Vec<AlertRule>, sqlx::Error> {
+        self.alert_rules_among(Some(ids)).await
+    }
+
+    /// The alerts firing now, the `limit` most recent firings first.
+    pub async fn firing_alerts(&self, limit: i64) -> Result<Vec<Firing>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select rule_id, subject, since as "since!: DateTime<Utc>" from alert_state
+               where firing and since is not null order by since desc limit $1"#,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Firing {
+                rule_id: row.rule_id,
+                subject: row.subject,
+                since_ms: row.since.timestamp_millis(),
+            })
+            .collect())
     }
 
     /// The rules of `ids` (all of them for `None`), oldest first.
@@ -757,15 +782,22 @@ impl Store {
         Ok(notices)
     }
 
-    /// Deletes notices finished before `before`; returns how many.
+    /// Deletes notices and status pages' deliveries finished before `before`; returns how
+    /// many.
     pub async fn delete_finished_notices(&self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query!(
+        let notices = sqlx::query!(
             "delete from alert_notice where status <> 'pending' and finished_at < $1",
             before as DateTime<Utc>
         )
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        let deliveries = sqlx::query!(
+            "delete from page_delivery where status <> 'pending' and finished_at < $1",
+            before as DateTime<Utc>
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(notices.rows_affected() + deliveries.rows_affected())
     }
 }
 

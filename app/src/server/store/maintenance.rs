@@ -1,6 +1,7 @@
 //! The SQL of maintenance windows (`maintenance`).
 
 use super::Store;
+use crate::domain::alert_rule::WatchedWidget;
 use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -17,16 +18,6 @@ pub enum MaintenanceAdded {
     UnknownWidget,
     /// The page has [`MAX_PER_PAGE`] windows already.
     Full,
-}
-
-/// A widget a window covers, as the alert engine matches alerts against it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoveredWidget {
-    /// A topic, or for a table widget a topic filter; empty for a device's status.
-    pub topic: String,
-    pub is_table: bool,
-    /// The device a status widget follows.
-    pub device: Option<String>,
 }
 
 impl Store {
@@ -109,7 +100,8 @@ impl Store {
                       case when m.widgets is null then null
                            else array(select w.id from status_widget w
                                       where w.page_id = m.page_id and w.id = any(m.widgets)
-                                      order by w.id) end as "widgets: Vec<i64>"
+                                      order by w.id) end as "widgets: Vec<i64>",
+                      m.created_at as "created_at: DateTime<Utc>"
                from maintenance m where m.page_id = $1
                order by m.starts_at, m.id limit $2"#,
             page_id,
@@ -126,12 +118,13 @@ impl Store {
     pub async fn maintenance_coverage(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(Maintenance, Vec<CoveredWidget>)>, sqlx::Error> {
+    ) -> Result<Vec<(Maintenance, Vec<WatchedWidget>)>, sqlx::Error> {
         let rows = sqlx::query_as!(
             WindowRow,
             r#"select m.id, m.page_id, m.title, m.message,
                       m.starts_at as "starts_at: DateTime<Utc>", m.duration_minutes, m.repeat,
-                      m.until as "until: DateTime<Utc>", m.counted, m.widgets
+                      m.until as "until: DateTime<Utc>", m.counted, m.widgets,
+                      m.created_at as "created_at: DateTime<Utc>"
                from maintenance m
                where m.repeat <> 'once'
                      and (m.until is null or m.until >= $1::timestamptz - interval '7 days')
@@ -164,7 +157,7 @@ impl Store {
                     .into_iter()
                     .flatten()
                     .filter(|widget| window.covers(widget.id))
-                    .map(|widget| CoveredWidget {
+                    .map(|widget| WatchedWidget {
                         topic: widget.topic.clone(),
                         is_table: widget.kind == "table",
                         device: widget.device.clone(),
@@ -188,6 +181,7 @@ struct WindowRow {
     until: Option<DateTime<Utc>>,
     counted: bool,
     widgets: Option<Vec<i64>>,
+    created_at: DateTime<Utc>,
 }
 
 impl WindowRow {
@@ -202,6 +196,7 @@ impl WindowRow {
             until_ms: self.until.map(|until| until.timestamp_millis()),
             counted: self.counted,
             widgets: self.widgets,
+            planned_ms: self.created_at.timestamp_millis(),
         })
     }
 }

@@ -24,6 +24,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod batch_writer;
+pub mod followers;
 pub mod history;
 pub mod incidents;
 pub mod liveness;

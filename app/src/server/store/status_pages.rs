@@ -249,6 +249,28 @@ impl Store {
         }))
     }
 
+    /// The widgets (id and label, in the page's order) of each of `pages`.
+    pub async fn widget_labels(
+        &self,
+        pages: &[i64],
+    ) -> Result<Vec<(i64, Vec<(i64, String)>)>, sqlx::Error> {
+        let rows = sqlx::query!(
+            "select page_id, id, label from status_widget where page_id = any($1) \
+             order by page_id, position, id",
+            pages,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut labels: Vec<(i64, Vec<(i64, String)>)> = Vec::new();
+        for row in rows {
+            match labels.last_mut() {
+                Some((page, widgets)) if *page == row.page_id => widgets.push((row.id, row.label)),
+                _ => labels.push((row.page_id, vec![(row.id, row.label)])),
+            }
+        }
+        Ok(labels)
+    }
+
     /// Creates a page; `None` when its slug is taken.
     pub async fn create_status_page(&self, spec: &PageSpec) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar!(

@@ -689,6 +689,24 @@ pub async fn delete_page(
 }
 
 /// The editor of the page a widget form came from, or the page list when it named none.
+/// A post about one item (`id`) of page `page` (an incident, a window, a follower): `change`
+/// it, and back to the page's editor with `done` or the refusal.
+async fn on_page_item<Fut>(
+    form: &PageForm,
+    done: Outcome,
+    change: impl FnOnce(i64, i64) -> Fut,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<(), PageEditError>>,
+{
+    let outcome = async {
+        let (page, id) = (form.page()?, form.id()?);
+        change(page, id).await.map_err(page_outcome)?;
+        Ok(done)
+    };
+    widget_back(form, outcome.await)
+}
+
 fn widget_back(form: &PageForm, outcome: Result<Outcome, Outcome>) -> Response {
     match form.page() {
         Ok(page) => back(&status_editor::editor_path(page), &form.form_id, outcome),
@@ -1067,15 +1085,10 @@ pub async fn delete_incident(
     acting: Acting,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let outcome = async {
-        let (page, id) = (form.page()?, form.id()?);
+    on_page_item(&form, Outcome::IncidentDeleted, |page, id| {
         status_edits::delete_incident(pages(&state), acting.actor(), page, id)
-            .await
-            .map_err(page_outcome)?;
-        Ok(Outcome::IncidentDeleted)
-    };
-    let outcome = outcome.await;
-    widget_back(&form, outcome)
+    })
+    .await
 }
 
 /// The value of field `name` of a form read as pairs (empty when absent).
@@ -1128,15 +1141,10 @@ pub async fn delete_maintenance(
     acting: Acting,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let outcome = async {
-        let (page, id) = (form.page()?, form.id()?);
+    on_page_item(&form, Outcome::MaintenanceDeleted, |page, id| {
         status_edits::delete_maintenance(pages(&state), acting.actor(), page, id)
-            .await
-            .map_err(page_outcome)?;
-        Ok(Outcome::MaintenanceDeleted)
-    };
-    let outcome = outcome.await;
-    widget_back(&form, outcome)
+    })
+    .await
 }
 
 /// `POST /admin/pages/followers/mail`: page and channel (empty: none).
@@ -1193,13 +1201,8 @@ pub async fn delete_follower(
     acting: Acting,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let outcome = async {
-        let (page, id) = (form.page()?, form.id()?);
+    on_page_item(&form, Outcome::FollowerDeleted, |page, id| {
         status_edits::delete_follower(pages(&state), acting.actor(), page, id)
-            .await
-            .map_err(page_outcome)?;
-        Ok(Outcome::FollowerDeleted)
-    };
-    let outcome = outcome.await;
-    widget_back(&form, outcome)
+    })
+    .await
 }

@@ -138,9 +138,20 @@ async fn html(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderM
         Ok(served) => served,
         Err(refusal) => return refusal,
     };
-    let mut response = respond(
-        &served,
-        &served.rendered().html,
+    let shared = matches!(served, Served::Cached(_));
+    html_response(shared, &served.rendered().html, state, headers)
+}
+
+/// A page of HTML (shared, or a draft's private preview) under the status pages' policy.
+fn html_response(
+    shared: bool,
+    representation: &Representation,
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Response {
+    let mut response = respond_with(
+        shared,
+        representation,
         "text/html; charset=utf-8",
         state,
         headers,
@@ -378,20 +389,7 @@ async fn history(
         return not_found();
     }
     match state.status_pages.incident_history(slug, month).await {
-        Ok(Some(representation)) => {
-            let mut response = respond_with(
-                true,
-                &representation,
-                "text/html; charset=utf-8",
-                state,
-                headers,
-            );
-            response.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_POLICY),
-            );
-            response
-        }
+        Ok(Some(representation)) => html_response(true, &representation, state, headers),
         Ok(None) => not_found(),
         Err(error) => unavailable(slug, error),
     }

@@ -52,11 +52,15 @@ async fn webhook_receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     (format!("http://{address}/news"), bodies)
 }
 
-/// `raw` as read: its quoted-printable soft line breaks joined and escapes decoded (a mail
-/// server may get long lines, such as links, wrapped so).
+/// `raw` as read, its body's quoted-printable soft line breaks joined and escapes decoded (a
+/// mail server may get long lines, such as links, wrapped so); the head stays as it came.
 fn decoded(raw: &str) -> String {
-    let joined = raw.replace("=\r\n", "").replace("=\n", "");
-    let mut text = String::new();
+    let (head, body) = raw.split_once("\n\n").unwrap_or((raw, ""));
+    if !head.contains("Content-Transfer-Encoding: quoted-printable") {
+        return raw.to_owned();
+    }
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let mut text = format!("{head}\n\n");
     let mut rest = joined.as_str();
     while let Some(at) = rest.find('=') {
         text.push_str(&rest[..at]);

@@ -148,6 +148,27 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
     )
 }
 
+/// The body of a status site's page besides the page itself: the header, `main`, and the footer
+/// with the theme buttons.
+fn in_shell<V: IntoView>(site: &SiteInfo, main: impl FnOnce() -> V) -> String {
+    let owner = Owner::new();
+    owner.with(|| {
+        view! {
+            <body class="status-page">
+                <header class="site-header">
+                    <span class="brand">"Status"</span>
+                </header>
+                {main()}
+                <footer class="status-footer">
+                    <p>"Served by Lookout."</p>
+                    <div class="theme-slot" inner_html=site.theme_buttons.clone()></div>
+                </footer>
+            </body>
+        }
+        .to_html()
+    })
+}
+
 /// What a follower's page (of one status page) says: the answers to its forms and the page an
 /// e-mail's link opens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,26 +268,15 @@ pub fn follower_document(
         }
         _ => None,
     };
-    let owner = Owner::new();
-    let body = owner.with(|| {
+    let body = in_shell(site, || {
         view! {
-            <body class="status-page">
-                <header class="site-header">
-                    <span class="brand">"Status"</span>
-                </header>
-                <main class="status follower">
-                    <p><a href=page_path(slug)>"← " {page_title.to_owned()}</a></p>
-                    <h1>{heading}</h1>
-                    <p data-follower-words>{words}</p>
-                    {forms}
-                </main>
-                <footer class="status-footer">
-                    <p>"Served by Lookout."</p>
-                    <div class="theme-slot" inner_html=site.theme_buttons.clone()></div>
-                </footer>
-            </body>
+            <main class="status follower">
+                <p><a href=page_path(slug)>"← " {page_title.to_owned()}</a></p>
+                <h1>{heading}</h1>
+                <p data-follower-words>{words}</p>
+                {forms}
+            </main>
         }
-        .to_html()
     });
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -302,13 +312,8 @@ pub fn history_document(
         .iter()
         .map(|incident| incident_view(incident, &snapshot.widgets))
         .collect_view();
-    let owner = Owner::new();
-    let body = owner.with(|| {
+    let body = in_shell(site, || {
         view! {
-            <body class="status-page">
-                <header class="site-header">
-                    <span class="brand">"Status"</span>
-                </header>
                 <main class="status incident-history">
                     <p><a href=page_path(slug)>"← " {snapshot.title.clone()}</a></p>
                     <h1>{heading.clone()}</h1>
@@ -331,13 +336,7 @@ pub fn history_document(
                         })}
                     </nav>
                 </main>
-                <footer class="status-footer">
-                    <p>"Served by Lookout."</p>
-                    <div class="theme-slot" inner_html=site.theme_buttons.clone()></div>
-                </footer>
-            </body>
         }
-        .to_html()
     });
     format!(
         "<!DOCTYPE html><html lang=\"en\">{}{body}</html>",

@@ -29,6 +29,28 @@ pub enum Opened {
     UnknownWidget,
 }
 
+/// Which incidents to read: all that match every condition given.
+struct Wanted {
+    page: Option<i64>,
+    id: Option<i64>,
+    open_only: bool,
+    /// Opened within `[from, to)`.
+    opened: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    limit: i64,
+}
+
+impl Default for Wanted {
+    fn default() -> Self {
+        Wanted {
+            page: None,
+            id: None,
+            open_only: false,
+            opened: None,
+            limit: 1,
+        }
+    }
+}
+
 /// An incident as read, before its updates are.
 struct IncidentRow {
     id: i64,
@@ -182,44 +204,25 @@ impl Store {
         page_id: i64,
         id: i64,
     ) -> Result<Option<Incident>, sqlx::Error> {
-        let rows = sqlx::query_as!(
-            IncidentRow,
-            r#"select id, page_id, title, status, opened_at as "opened_at: DateTime<Utc>",
-                      resolved_at as "resolved_at: DateTime<Utc>",
-                      array(select w.id from status_widget w
-                            where w.page_id = i.page_id and w.id = any(i.widgets)
-                            order by w.id) as "widgets!: Vec<i64>"
-               from incident i where id = $1 and page_id = $2"#,
-            id,
-            page_id,
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(self
-            .with_updates(rows)
-            .await?
-            .into_iter()
-            .next()
-            .map(|(_, incident)| incident))
+        let found = self
+            .incidents_where(&Wanted {
+                page: Some(page_id),
+                id: Some(id),
+                ..Wanted::default()
+            })
+            .await?;
+        Ok(found.into_iter().next().map(|(_, incident)| incident))
     }
 
     /// Open incidents of every page (the [`DESK_SHOWN`] most recently opened), each with its
     /// page's id, for the operators' desk.
     pub async fn open_incidents(&self) -> Result<Vec<(i64, Incident)>, sqlx::Error> {
-        let rows = sqlx::query_as!(
-            IncidentRow,
-            r#"select id, page_id, title, status, opened_at as "opened_at: DateTime<Utc>",
-                      resolved_at as "resolved_at: DateTime<Utc>",
-                      array(select w.id from status_widget w
-                            where w.page_id = i.page_id and w.id = any(i.widgets)
-                            order by w.id) as "widgets!: Vec<i64>"
-               from incident i where resolved_at is null
-               order by opened_at desc limit $1"#,
-            DESK_SHOWN,
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        self.with_updates(rows).await
+        self.incidents_where(&Wanted {
+            open_only: true,
+            limit: DESK_SHOWN,
+            ..Wanted::default()
+        })
+        .await
     }
 
     /// Page `page_id`'s incidents opened in `[from, to)`, the [`MONTH_SHOWN`] most recently
@@ -230,6 +233,21 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Incident>, sqlx::Error> {
+        let found = self
+            .incidents_where(&Wanted {
+                page: Some(page_id),
+                opened: Some((from, to)),
+                limit: MONTH_SHOWN,
+                ..Wanted::default()
+            })
+            .await?;
+        Ok(found.into_iter().map(|(_, incident)| incident).collect())
+    }
+
+    /// The incidents `wanted` names, the most recently opened first, each with its page's id
+    /// and its newest updates.
+    async fn incidents_where(&self, wanted: &Wanted) -> Result<Vec<(i64, Incident)>, sqlx::Error> {
+        let (from, to) = wanted.opened.unzip();
         let rows = sqlx::query_as!(
             IncidentRow,
             r#"select id, page_id, title, status, opened_at as "opened_at: DateTime<Utc>",
@@ -237,21 +255,22 @@ impl Store {
                       array(select w.id from status_widget w
                             where w.page_id = i.page_id and w.id = any(i.widgets)
                             order by w.id) as "widgets!: Vec<i64>"
-               from incident i where page_id = $1 and opened_at >= $2 and opened_at < $3
-               order by opened_at desc limit $4"#,
-            page_id,
-            from as DateTime<Utc>,
-            to as DateTime<Utc>,
-            MONTH_SHOWN,
+               from incident i
+               where ($1::int8 is null or page_id = $1) and ($2::int8 is null or id = $2)
+                 and (not $3 or resolved_at is null)
+                 and ($4::timestamptz is null or opened_at >= $4)
+                 and ($5::timestamptz is null or opened_at < $5)
+               order by opened_at desc limit $6"#,
+            wanted.page,
+            wanted.id,
+            wanted.open_only,
+            from as Option<DateTime<Utc>>,
+            to as Option<DateTime<Utc>>,
+            wanted.limit,
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(self
-            .with_updates(rows)
-            .await?
-            .into_iter()
-            .map(|(_, incident)| incident)
-            .collect())
+        self.with_updates(rows).await
     }
 
     /// When page `page_id`'s first incident was opened, if it has any.

@@ -176,13 +176,13 @@ impl Watcher {
                         engine.refresh_rules(&self.last, now_ms).await?;
                         engine.refresh_maintenance(now_ms).await?;
                     }
-                    let alert_filters =
-                        self.alerts.as_ref().map(Engine::filters).unwrap_or_default();
+                    let alert_filters = self.alerts.as_ref().map_or(&[][..], Engine::filters);
                     if rules != self.rules
                         || watches != self.watches
-                        || alert_filters != self.alert_filters
+                        || alert_filters != self.alert_filters.as_slice()
                         || subscription.is_none()
                     {
+                        let alert_filters = alert_filters.to_vec();
                         let filters = rules
                             .iter()
                             .flat_map(|rule| {

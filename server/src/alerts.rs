@@ -93,6 +93,8 @@ pub struct Engine {
     /// Prefix of the links in notices (the public URL, or nothing for a path alone).
     link_base: String,
     rules: Vec<AlertRule>,
+    /// `Store::alert_rules_revision` when `rules` were read.
+    rules_revision: Option<i64>,
     /// Per rule (by index), its topics' filter.
     filters: Vec<Option<TopicFilter>>,
     /// Rules by exact topic, and those with wildcards.
@@ -130,6 +132,7 @@ impl Engine {
             outbox,
             link_base: link_base.trim_end_matches('/').to_owned(),
             rules: Vec::new(),
+            rules_revision: None,
             filters: Vec::new(),
             exact: HashMap::new(),
             wildcard: Vec::new(),
@@ -183,14 +186,19 @@ impl Engine {
             .collect()
     }
 
-    /// Reads the rules again; a changed set is indexed anew, states of rules gone are dropped,
-    /// and new rules start from what is known now: device rules from each device's last
-    /// recorded state, stale rules counting their silence from now.
+    /// Reads the rules again if they changed; a changed set is indexed anew, states of rules
+    /// gone are dropped, and new rules start from what is known now: device rules from each
+    /// device's last recorded state, stale rules counting their silence from now.
     pub async fn refresh_rules(
         &mut self,
         devices: &HashMap<DeviceKey, (Seen, i64)>,
         now_ms: i64,
     ) -> anyhow::Result<()> {
+        // Read before the rules: a change after it is in them or moves it again.
+        let revision = self.store.alert_rules_revision().await?;
+        if self.rules_revision == Some(revision) {
+            return Ok(());
+        }
         let rules: Vec<AlertRule> = self
             .store
             .alert_rules()
@@ -198,6 +206,7 @@ impl Engine {
             .into_iter()
             .filter(|rule| rule.enabled)
             .collect();
+        self.rules_revision = Some(revision);
         if rules == self.rules {
             return Ok(());
         }

@@ -28,7 +28,8 @@
 //! at most the duration, and is never lost while the subject stays bad.
 
 use app::domain::alert_rule::{
-    AlertRule, Condition, LookoutCheck, WidgetIndex, MAX_SUBJECTS, MAX_SUBJECTS_PER_RULE,
+    AlertRule, Condition, FieldsRead, LookoutCheck, Reading, WidgetIndex, MAX_SUBJECTS,
+    MAX_SUBJECTS_PER_RULE,
 };
 use app::domain::alerting::{AlertState, Told};
 use app::domain::maintenance::Maintenance;
@@ -68,9 +69,19 @@ struct Cover {
 struct Tracked {
     state: AlertState,
     /// The value that decided last, as a notice quotes it.
-    value: String,
+    value: Reading,
     /// Whether the subject was bad at the last observation (for hysteresis).
     bad: bool,
+    /// Its deadline as last pushed onto `Engine::deadlines`; an entry there that differs is
+    /// stale.
+    scheduled: Option<i64>,
+}
+
+/// What one message says to one of the rules of its topic.
+enum Verdict {
+    /// A stale rule's silence ends.
+    Heard,
+    Judged(bool, Reading),
 }
 
 pub struct Engine {
@@ -80,6 +91,8 @@ pub struct Engine {
     /// Prefix of the links in notices (the public URL, or nothing for a path alone).
     link_base: String,
     rules: Vec<AlertRule>,
+    /// `Store::alert_rules_revision` when `rules` were read.
+    rules_revision: Option<i64>,
     /// Per rule (by index), its topics' filter.
     filters: Vec<Option<TopicFilter>>,
     /// Rules by exact topic, and those with wildcards.
@@ -87,15 +100,22 @@ pub struct Engine {
     wildcard: Vec<usize>,
     by_device_rule: HashMap<i64, Vec<usize>>,
     index_of: HashMap<i64, usize>,
-    states: HashMap<Key, Tracked>,
-    subjects: HashMap<i64, usize>,
-    /// Deadlines of states, earliest first. An entry whose time is not the state's in
-    /// `scheduled` is stale (the state moved on) and skipped; a state's deadline is pushed only
-    /// when it changes, so messages that change nothing add nothing here.
+    /// The topics the rules read, each once, as the watcher subscribes to them.
+    topic_filters: Vec<TopicFilter>,
+    /// Each rule's states by subject, so that a message's topic finds its state as it is given
+    /// (a `(rule, subject)` key would need a copy of the topic for every lookup).
+    states: HashMap<i64, HashMap<String, Tracked>>,
+    /// How many states there are in all, against [`MAX_SUBJECTS`].
+    tracked: usize,
+    /// Deadlines of states, earliest first. An entry whose time is not its state's `scheduled`
+    /// is stale (the state moved on) and skipped; a state's deadline is pushed only when it
+    /// changes, so messages that change nothing add nothing here.
     deadlines: BinaryHeap<Reverse<(i64, i64, String)>>,
-    scheduled: HashMap<Key, i64>,
     seeing: bool,
     covers: Vec<Cover>,
+    /// Kept between messages so that judging one allocates nothing.
+    matching: Vec<usize>,
+    verdicts: Vec<(usize, Verdict)>,
 }
 
 impl Engine {
@@ -110,17 +130,20 @@ impl Engine {
             outbox,
             link_base: link_base.trim_end_matches('/').to_owned(),
             rules: Vec::new(),
+            rules_revision: None,
             filters: Vec::new(),
             exact: HashMap::new(),
             wildcard: Vec::new(),
             by_device_rule: HashMap::new(),
             index_of: HashMap::new(),
+            topic_filters: Vec::new(),
             states: HashMap::new(),
-            subjects: HashMap::new(),
+            tracked: 0,
             deadlines: BinaryHeap::new(),
-            scheduled: HashMap::new(),
             seeing: false,
             covers: Vec::new(),
+            matching: Vec::new(),
+            verdicts: Vec::new(),
         };
         for stored in engine.store.alert_states().await? {
             let Ok(state) = serde_json::from_str::<AlertState>(&stored.state) else {
@@ -129,27 +152,51 @@ impl Engine {
                 continue;
             };
             let bad = state.bad_since_ms().is_some();
-            *engine.subjects.entry(stored.rule_id).or_default() += 1;
-            engine.states.insert(
-                (stored.rule_id, stored.subject),
+            engine.tracked += 1;
+            engine.states.entry(stored.rule_id).or_default().insert(
+                stored.subject,
                 Tracked {
                     state,
-                    value: stored.value,
+                    value: Reading::Text(stored.value),
                     bad,
+                    scheduled: None,
                 },
             );
         }
         Ok(engine)
     }
 
-    /// Reads the rules again; a changed set is indexed anew, states of rules gone are dropped,
-    /// and new rules start from what is known now: device rules from each device's last
-    /// recorded state, stale rules counting their silence from now.
+    fn tracked(&self, rule_id: i64, subject: &str) -> Option<&Tracked> {
+        self.states.get(&rule_id)?.get(subject)
+    }
+
+    fn tracked_mut(&mut self, rule_id: i64, subject: &str) -> Option<&mut Tracked> {
+        self.states.get_mut(&rule_id)?.get_mut(subject)
+    }
+
+    /// Every state's key.
+    fn keys(&self) -> Vec<Key> {
+        self.states
+            .iter()
+            .flat_map(|(rule_id, subjects)| {
+                subjects.keys().map(|subject| (*rule_id, subject.clone()))
+            })
+            .collect()
+    }
+
+    /// Reads the rules again if they changed; a changed set is indexed anew, states of rules
+    /// gone are dropped, and new rules start from what is known now: device rules from each
+    /// device's last recorded state, stale rules counting their silence from now.
     pub async fn refresh_rules(
         &mut self,
         devices: &HashMap<DeviceKey, (Seen, i64)>,
         now_ms: i64,
     ) -> anyhow::Result<()> {
+        // Read before the rules: a change after it is in them or moves it again.
+        let revision = self.store.alert_rules_revision().await?;
+        if self.rules_revision == Some(revision) {
+            return Ok(());
+        }
         let rules: Vec<AlertRule> = self
             .store
             .alert_rules()
@@ -157,6 +204,7 @@ impl Engine {
             .into_iter()
             .filter(|rule| rule.enabled)
             .collect();
+        self.rules_revision = Some(revision);
         if rules == self.rules {
             return Ok(());
         }
@@ -176,8 +224,7 @@ impl Engine {
             })
             .map(|rule| rule.id)
             .collect();
-        self.states.retain(|(rule, _), _| !changed.contains(rule));
-        self.subjects.retain(|rule, _| !changed.contains(rule));
+        self.states.retain(|rule, _| !changed.contains(rule));
         self.rules = rules;
         self.filters = self
             .rules
@@ -212,9 +259,12 @@ impl Engine {
             }
         }
         let live: HashSet<i64> = self.rules.iter().map(|r| r.id).collect();
-        self.states.retain(|(rule, _), _| live.contains(rule));
-        self.scheduled.retain(|(rule, _), _| live.contains(rule));
-        self.subjects.retain(|rule, _| live.contains(rule));
+        self.states.retain(|rule, _| live.contains(rule));
+        self.tracked = self.states.values().map(HashMap::len).sum();
+        self.topic_filters = self.filters.iter().flatten().cloned().collect();
+        self.topic_filters
+            .sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.topic_filters.dedup_by(|a, b| a.as_str() == b.as_str());
 
         // New rules start from what is known.
         let mut starts = Vec::new();
@@ -222,14 +272,12 @@ impl Engine {
             match &rule.condition {
                 Condition::DeviceOffline { device_rule, .. } => {
                     for ((liveness, device), (seen, at_ms)) in devices {
-                        if liveness == device_rule
-                            && !self.states.contains_key(&(rule.id, device.clone()))
-                        {
+                        if liveness == device_rule && self.tracked(rule.id, device).is_none() {
                             starts.push((rule.id, device.clone(), Start::Device(*seen, *at_ms)));
                         }
                     }
                 }
-                Condition::Stale { .. } if !self.states.contains_key(&(rule.id, String::new())) => {
+                Condition::Stale { .. } if self.tracked(rule.id, "").is_none() => {
                     starts.push((rule.id, String::new(), Start::Silence));
                 }
                 _ => {}
@@ -245,24 +293,26 @@ impl Engine {
                     let Some(index) = self.index_of.get(&rule_id).copied() else {
                         continue;
                     };
-                    self.observe(
-                        index,
-                        String::new(),
-                        now_ms,
-                        Observation::Bad(String::new()),
-                    )
-                    .await?
+                    self.observe(index, "", now_ms, true, Reading::default())
+                        .await?
                 }
             }
         }
         // Every state's deadline under the rules as they are now.
         self.deadlines.clear();
-        self.scheduled.clear();
-        let keys: Vec<Key> = self.states.keys().cloned().collect();
-        for key in keys {
-            self.schedule(&key);
+        for tracked in self.states.values_mut().flat_map(HashMap::values_mut) {
+            tracked.scheduled = None;
         }
+        self.schedule_all();
         Ok(())
+    }
+
+    fn schedule_all(&mut self) {
+        for (rule_id, subject) in self.keys() {
+            if let Some(index) = self.index_of.get(&rule_id).copied() {
+                self.schedule(index, &subject);
+            }
+        }
     }
 
     /// Reads the maintenance windows again, and tells what the windows that ended kept from
@@ -282,19 +332,26 @@ impl Engine {
         let owed: Vec<Key> = self
             .states
             .iter()
-            .filter(|(_, tracked)| tracked.state.owes_word())
-            .map(|(key, _)| key.clone())
+            .flat_map(|(rule_id, subjects)| {
+                subjects
+                    .iter()
+                    .filter(|(_, tracked)| tracked.state.owes_word())
+                    .map(|(subject, _)| (*rule_id, subject.clone()))
+            })
             .collect();
-        for key in owed {
-            let Some(index) = self.index_of.get(&key.0).copied() else {
+        for (rule_id, subject) in owed {
+            let Some(index) = self.index_of.get(&rule_id).copied() else {
                 continue;
             };
             if !self.runs(index) {
                 continue;
             }
-            let state = &self.states[&key].state;
-            let before = (state.is_firing(), state.is_flapping());
-            self.settle(index, &key, before, Vec::new(), now_ms).await?;
+            let Some(tracked) = self.tracked(rule_id, &subject) else {
+                continue;
+            };
+            let before = (tracked.state.is_firing(), tracked.state.is_flapping());
+            self.settle(index, &subject, before, Vec::new(), now_ms)
+                .await?;
         }
         Ok(())
     }
@@ -315,45 +372,53 @@ impl Engine {
         if !self.seeing {
             return Ok(());
         }
-        let mut matching: Vec<usize> = self.exact.get(topic).cloned().unwrap_or_default();
+        let mut matching = std::mem::take(&mut self.matching);
+        matching.clear();
+        matching.extend(self.exact.get(topic).into_iter().flatten().copied());
         matching.extend(self.wildcard.iter().copied().filter(|&index| {
             self.filters[index]
                 .as_ref()
                 .is_some_and(|f| f.matches(topic))
         }));
-        for index in matching {
-            let rule = &self.rules[index];
-            match &rule.condition {
-                Condition::Stale { .. } => {
+        // Judged first, all of them, so that rules reading the same field read it once.
+        let mut verdicts = std::mem::take(&mut self.verdicts);
+        verdicts.clear();
+        {
+            let mut fields = FieldsRead::new(payload);
+            for &index in &matching {
+                let rule = &self.rules[index];
+                let verdict = match &rule.condition {
+                    Condition::Stale { .. } => Verdict::Heard,
+                    condition => {
+                        let was_bad = self
+                            .tracked(rule.id, topic)
+                            .is_some_and(|tracked| tracked.bad);
+                        let Some((bad, value)) = condition.judge_fields(&mut fields, was_bad)
+                        else {
+                            continue;
+                        };
+                        Verdict::Judged(bad, value)
+                    }
+                };
+                verdicts.push((index, verdict));
+            }
+        }
+        self.matching = matching;
+        for (index, verdict) in verdicts.drain(..) {
+            match verdict {
+                Verdict::Heard => {
                     // The silence ends with this message and starts again after it.
-                    self.observe(
-                        index,
-                        String::new(),
-                        at_ms,
-                        Observation::Good(String::new()),
-                    )
-                    .await?;
-                    self.observe(index, String::new(), at_ms, Observation::Bad(String::new()))
+                    self.observe(index, "", at_ms, false, Reading::default())
+                        .await?;
+                    self.observe(index, "", at_ms, true, Reading::default())
                         .await?;
                 }
-                condition => {
-                    let was_bad = self
-                        .states
-                        .get(&(rule.id, topic.to_owned()))
-                        .is_some_and(|tracked| tracked.bad);
-                    let Some((bad, value)) = condition.judge(payload, was_bad) else {
-                        continue;
-                    };
-                    let observation = if bad {
-                        Observation::Bad(value)
-                    } else {
-                        Observation::Good(value)
-                    };
-                    self.observe(index, topic.to_owned(), at_ms, observation)
-                        .await?;
+                Verdict::Judged(bad, value) => {
+                    self.observe(index, topic, at_ms, bad, value).await?;
                 }
             }
         }
+        self.verdicts = verdicts;
         Ok(())
     }
 
@@ -426,29 +491,22 @@ impl Engine {
             Seen::Down => "offline",
             Seen::Unknown => "unknown",
         };
-        let observation = if self.rules[index].condition.device_is_bad(seen) {
-            Observation::Bad(word.to_owned())
-        } else {
-            Observation::Good(word.to_owned())
-        };
-        self.observe(index, device.to_owned(), at_ms, observation)
+        let bad = self.rules[index].condition.device_is_bad(seen);
+        self.observe(index, device, at_ms, bad, Reading::Text(word.to_owned()))
             .await?;
         // A change dated in the past may have run out its duration already.
-        self.advance(&(rule_id, device.to_owned()), now_ms).await
+        self.advance(rule_id, device, now_ms).await
     }
 
     /// What a look of the uptime watcher saw of Lookout itself.
     pub async fn sight(&mut self, sight: Sight, now_ms: i64) -> anyhow::Result<()> {
         if sight.seeing && !self.seeing {
             // Sight is back: silences and pending durations count from now.
-            for tracked in self.states.values_mut() {
+            for tracked in self.states.values_mut().flat_map(HashMap::values_mut) {
                 tracked.state.recount_from(now_ms);
             }
             self.seeing = true;
-            let keys: Vec<Key> = self.states.keys().cloned().collect();
-            for key in keys {
-                self.schedule(&key);
-            }
+            self.schedule_all();
         }
         self.seeing = sight.seeing;
         let lookout: Vec<(usize, LookoutCheck)> = self
@@ -469,12 +527,7 @@ impl Engine {
                     format!("{:.0} s behind", sight.behind_seconds),
                 ),
             };
-            let observation = if bad {
-                Observation::Bad(value)
-            } else {
-                Observation::Good(value)
-            };
-            self.observe(index, check.subject().to_owned(), now_ms, observation)
+            self.observe(index, check.subject(), now_ms, bad, Reading::Text(value))
                 .await?;
         }
         Ok(())
@@ -496,15 +549,17 @@ impl Engine {
             if *at > now_ms {
                 break;
             }
-            let Some(Reverse((at, rule, subject))) = self.deadlines.pop() else {
+            let Some(Reverse((at, rule_id, subject))) = self.deadlines.pop() else {
                 break;
             };
-            let key = (rule, subject);
-            if self.scheduled.get(&key) != Some(&at) {
+            let Some(tracked) = self
+                .tracked_mut(rule_id, &subject)
+                .filter(|tracked| tracked.scheduled == Some(at))
+            else {
                 continue;
-            }
-            self.scheduled.remove(&key);
-            self.advance(&key, now_ms).await?;
+            };
+            tracked.scheduled = None;
+            self.advance(rule_id, &subject, now_ms).await?;
         }
         Ok(())
     }
@@ -517,97 +572,108 @@ impl Engine {
     async fn observe(
         &mut self,
         index: usize,
-        subject: String,
+        subject: &str,
         at_ms: i64,
-        observation: Observation,
+        bad: bool,
+        value: Reading,
     ) -> anyhow::Result<()> {
         let rule_id = self.rules[index].id;
-        let key = (rule_id, subject);
-        if !self.states.contains_key(&key) {
-            if self.states.len() >= MAX_SUBJECTS {
+        if self.tracked(rule_id, subject).is_none() {
+            if self.tracked >= MAX_SUBJECTS {
                 tracing::debug!(
                     rule = rule_id,
                     "alert rules watch as many subjects as they may"
                 );
                 return Ok(());
             }
-            let count = self.subjects.entry(rule_id).or_default();
-            if *count >= MAX_SUBJECTS_PER_RULE {
+            let subjects = self.states.entry(rule_id).or_default();
+            if subjects.len() >= MAX_SUBJECTS_PER_RULE {
                 tracing::debug!(
                     rule = rule_id,
                     "an alert rule watches as many subjects as it may"
                 );
                 return Ok(());
             }
-            *count += 1;
-            self.states.insert(
-                key.clone(),
+            subjects.insert(
+                subject.to_owned(),
                 Tracked {
                     state: AlertState::default(),
-                    value: String::new(),
+                    value: Reading::default(),
                     bad: false,
+                    scheduled: None,
                 },
             );
+            self.tracked += 1;
         }
         let timing = self.rules[index].timing;
         let runs = self.runs(index);
-        let tracked = self.states.get_mut(&key).expect("inserted above");
-        let (bad, value) = match observation {
-            Observation::Bad(value) => (true, value),
-            Observation::Good(value) => (false, value),
-        };
+        let tracked = self.tracked_mut(rule_id, subject).expect("inserted above");
         if !value.is_empty() || !bad {
             tracked.value = value;
         }
         tracked.bad = bad;
         let before = (tracked.state.is_firing(), tracked.state.is_flapping());
+        let owed = tracked.state.owes_word();
         let told = if runs {
             tracked.state.observe(&timing, at_ms, bad)
         } else {
             Vec::new()
         };
-        self.settle(index, &key, before, told, at_ms).await
+        let after = (tracked.state.is_firing(), tracked.state.is_flapping());
+        if told.is_empty() && before == after && !owed {
+            // What most messages come to: nothing to tell or write, muted or not (`pass` would
+            // pass nothing on), at most a new deadline (a badness began or ended).
+            if tracked.state.next_deadline_ms(&timing) != tracked.scheduled {
+                self.schedule(index, subject);
+            }
+            return Ok(());
+        }
+        self.settle(index, subject, before, told, at_ms).await
     }
 
-    async fn advance(&mut self, key: &Key, now_ms: i64) -> anyhow::Result<()> {
-        let Some(index) = self.index_of.get(&key.0).copied() else {
+    async fn advance(&mut self, rule_id: i64, subject: &str, now_ms: i64) -> anyhow::Result<()> {
+        let Some(index) = self.index_of.get(&rule_id).copied() else {
             return Ok(());
         };
         if !self.runs(index) {
             return Ok(());
         }
         let timing = self.rules[index].timing;
-        let Some(tracked) = self.states.get_mut(key) else {
+        let Some(tracked) = self.tracked_mut(rule_id, subject) else {
             return Ok(());
         };
         let before = (tracked.state.is_firing(), tracked.state.is_flapping());
         let told = tracked.state.advance(&timing, now_ms);
-        self.settle(index, key, before, told, now_ms).await
+        self.settle(index, subject, before, told, now_ms).await
     }
 
     /// Writes a state that moved, with the notices it causes, and sets its next deadline.
     async fn settle(
         &mut self,
         index: usize,
-        key: &Key,
+        subject: &str,
         before: (bool, bool),
         told: Vec<Told>,
         now_ms: i64,
     ) -> anyhow::Result<()> {
-        let muted = self.muted(index, &key.1, now_ms);
-        let timing = self.rules[index].timing;
-        let Some(tracked) = self.states.get_mut(key) else {
+        let muted = self.muted(index, subject, now_ms);
+        let rule = &self.rules[index];
+        let timing = rule.timing;
+        let Some(tracked) = self
+            .states
+            .get_mut(&rule.id)
+            .and_then(|subjects| subjects.get_mut(subject))
+        else {
             return Ok(());
         };
         let owed_before = tracked.state.owes_word();
         let told = tracked.state.pass(&timing, before.0, muted, now_ms, told);
-        let tracked = &self.states[key];
         let after = (tracked.state.is_firing(), tracked.state.is_flapping());
         if told.is_empty() && before == after && owed_before == tracked.state.owes_word() {
-            self.schedule(key);
+            self.schedule(index, subject);
             return Ok(());
         }
-        let rule = &self.rules[index];
+        let value = tracked.value.words();
         let mut notices = Vec::new();
         for told in &told {
             let (state, since_ms) = match *told {
@@ -620,12 +686,12 @@ impl Engine {
             let notice = Notice {
                 id: 0,
                 rule: rule.name.clone(),
-                subject: rule.condition.subject_words(&key.1),
+                subject: rule.condition.subject_words(subject),
                 state,
                 severity: rule.severity,
                 since: time_words(since_ms),
-                value: tracked.value.clone(),
-                link: self.link(&rule.condition, &key.1),
+                value: value.clone(),
+                link: link(&self.link_base, &rule.condition, subject),
             };
             tracing::info!(rule = %rule.name, subject = %notice.subject, state = notice.state.as_str(),
                 "alert");
@@ -634,8 +700,8 @@ impl Engine {
             }
         }
         let stored = StoredState {
-            rule_id: key.0,
-            subject: key.1.clone(),
+            rule_id: rule.id,
+            subject: subject.to_owned(),
             state: serde_json::to_string(&tracked.state)?,
             firing: tracked.state.is_firing(),
             since: tracked
@@ -643,64 +709,57 @@ impl Engine {
                 .bad_since_ms()
                 .filter(|_| tracked.state.is_firing())
                 .and_then(DateTime::<Utc>::from_timestamp_millis),
-            value: tracked.value.clone(),
+            value,
             updated_at: Utc::now(),
         };
         let queued = self.store.record_alert(&stored, &notices).await?;
         if !queued.is_empty() {
             self.outbox.notify_one();
         }
-        self.schedule(key);
+        self.schedule(index, subject);
         Ok(())
     }
 
-    fn schedule(&mut self, key: &Key) {
-        let Some(index) = self.index_of.get(&key.0).copied() else {
+    /// Pushes the state's deadline if it changed.
+    fn schedule(&mut self, index: usize, subject: &str) {
+        let rule = &self.rules[index];
+        let Some(tracked) = self
+            .states
+            .get_mut(&rule.id)
+            .and_then(|subjects| subjects.get_mut(subject))
+        else {
             return;
         };
-        let next = self
-            .states
-            .get(key)
-            .and_then(|tracked| tracked.state.next_deadline_ms(&self.rules[index].timing));
-        match next {
-            Some(at) if self.scheduled.get(key) != Some(&at) => {
-                self.scheduled.insert(key.clone(), at);
-                self.deadlines.push(Reverse((at, key.0, key.1.clone())));
-            }
-            Some(_) => {}
-            None => {
-                self.scheduled.remove(key);
+        let next = tracked.state.next_deadline_ms(&rule.timing);
+        if next != tracked.scheduled {
+            tracked.scheduled = next;
+            if let Some(at) = next {
+                self.deadlines
+                    .push(Reverse((at, rule.id, subject.to_owned())));
             }
         }
     }
 
     /// The topics the rules read, each once.
-    pub fn filters(&self) -> Vec<TopicFilter> {
-        let mut filters: Vec<TopicFilter> = self.filters.iter().flatten().cloned().collect();
-        filters.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        filters.dedup_by(|a, b| a.as_str() == b.as_str());
-        filters
+    pub fn filters(&self) -> &[TopicFilter] {
+        &self.topic_filters
     }
+}
 
-    fn link(&self, condition: &Condition, subject: &str) -> String {
-        let path = match condition {
-            Condition::Threshold { .. } | Condition::Field { .. } => topic_path(subject),
-            Condition::DeviceOffline { .. } => "/devices".to_owned(),
-            Condition::Stale { .. } => "/topics".to_owned(),
-            Condition::Lookout { .. } => "/".to_owned(),
-        };
-        format!("{}{path}", self.link_base)
-    }
+/// Where a notice about `subject` links to, after `base`.
+fn link(base: &str, condition: &Condition, subject: &str) -> String {
+    let path = match condition {
+        Condition::Threshold { .. } | Condition::Field { .. } => topic_path(subject),
+        Condition::DeviceOffline { .. } => "/devices".to_owned(),
+        Condition::Stale { .. } => "/topics".to_owned(),
+        Condition::Lookout { .. } => "/".to_owned(),
+    };
+    format!("{base}{path}")
 }
 
 enum Start {
     Device(Seen, i64),
     Silence,
-}
-
-enum Observation {
-    Bad(String),
-    Good(String),
 }
 
 fn time_words(at_ms: i64) -> String {

@@ -188,25 +188,31 @@ impl Condition {
     }
 
     /// What a message of one of its topics says, for a message rule: whether the topic is bad
-    /// (given whether it was), and the value that decided, as words. `None`: the message says
-    /// nothing to this rule (not a number, no such field).
-    pub fn judge(&self, payload: &[u8], was_bad: bool) -> Option<(bool, String)> {
+    /// (given whether it was), and the value that decided. `None`: the message says nothing to
+    /// this rule (not a number, no such field).
+    pub fn judge(&self, payload: &[u8], was_bad: bool) -> Option<(bool, Reading)> {
+        self.judge_fields(&mut FieldsRead::new(payload), was_bad)
+    }
+
+    /// [`Condition::judge`] of a message that other rules may read too: a field is read once.
+    pub fn judge_fields<'r>(
+        &'r self,
+        message: &mut FieldsRead<'_, 'r>,
+        was_bad: bool,
+    ) -> Option<(bool, Reading)> {
         match self {
             Condition::Threshold {
                 pointer, threshold, ..
             } => {
                 let number = if pointer.is_empty() {
-                    payload::numeric_value(payload)?
+                    payload::numeric_value(message.payload)?
                 } else {
-                    json_field(payload, pointer)?.as_f64()?
+                    message.field(pointer)?.as_f64()?
                 };
                 if !number.is_finite() {
                     return None;
                 }
-                Some((
-                    threshold.is_bad(number, was_bad),
-                    short(&number.to_string()),
-                ))
+                Some((threshold.is_bad(number, was_bad), Reading::Number(number)))
             }
             Condition::Field {
                 pointer,
@@ -214,15 +220,14 @@ impl Condition {
                 value,
                 ..
             } => {
-                let field = json_field(payload, pointer)?;
-                let text = match &field {
+                let text = match message.field(pointer)? {
                     serde_json::Value::String(text) => text.clone(),
                     other => other.to_string(),
                 };
-                Some(((text == *value) == *equals, short(&text)))
+                Some(((text == *value) == *equals, Reading::Text(text)))
             }
             // A message is the good news of a stale rule: the engine handles it.
-            Condition::Stale { .. } => Some((false, String::new())),
+            Condition::Stale { .. } => Some((false, Reading::default())),
             Condition::DeviceOffline { .. } | Condition::Lookout { .. } => None,
         }
     }
@@ -282,12 +287,64 @@ impl Condition {
     }
 }
 
-fn json_field(payload: &[u8], pointer: &str) -> Option<serde_json::Value> {
-    let json: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    json.pointer(pointer).cloned()
+/// One message as the rules of its topic read it: each JSON field once, however many of them
+/// ask for it.
+pub struct FieldsRead<'p, 'r> {
+    payload: &'p [u8],
+    /// The fields read so far, by pointer (a few at most: the rules of one topic).
+    read: Vec<(&'r str, Option<serde_json::Value>)>,
 }
 
-/// A value as a notice quotes it: at most [`MAX_VALUE_CHARS`] characters.
+impl<'p, 'r> FieldsRead<'p, 'r> {
+    pub fn new(payload: &'p [u8]) -> Self {
+        Self {
+            payload,
+            read: Vec::new(),
+        }
+    }
+
+    fn field(&mut self, pointer: &'r str) -> Option<&serde_json::Value> {
+        let index = match self.read.iter().position(|(read, _)| *read == pointer) {
+            Some(index) => index,
+            None => {
+                let value = payload::json_at_pointer(self.payload, pointer);
+                self.read.push((pointer, value));
+                self.read.len() - 1
+            }
+        };
+        self.read[index].1.as_ref()
+    }
+}
+
+/// The value that decided a subject's state, as read: put into words only when a notice or a
+/// stored state quotes it, which most messages (those that change nothing) never are.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reading {
+    Number(f64),
+    Text(String),
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading::Text(String::new())
+    }
+}
+
+impl Reading {
+    /// Whether it says nothing (a silence, a rule about one thing).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Reading::Text(text) if text.is_empty())
+    }
+
+    /// As a notice quotes it: at most [`MAX_VALUE_CHARS`] characters.
+    pub fn words(&self) -> String {
+        match self {
+            Reading::Number(number) => short(&number.to_string()),
+            Reading::Text(text) => short(text),
+        }
+    }
+}
+
 fn short(text: &str) -> String {
     text.chars().take(MAX_VALUE_CHARS).collect()
 }
@@ -919,7 +976,10 @@ mod tests {
     #[test]
     fn a_threshold_keeps_its_hysteresis_when_judging_messages() {
         let rule = threshold_text("90", "85").check(0, vec![]).unwrap();
-        let judge = |payload: &str, was_bad| rule.condition.judge(payload.as_bytes(), was_bad);
+        let judge = |payload: &str, was_bad| {
+            let (bad, value) = rule.condition.judge(payload.as_bytes(), was_bad)?;
+            Some((bad, value.words()))
+        };
         assert_eq!(judge("91", false), Some((true, "91".to_owned())));
         assert_eq!(judge("88", true), Some((true, "88".to_owned())));
         assert_eq!(judge("85", true), Some((false, "85".to_owned())));
@@ -940,7 +1000,10 @@ mod tests {
         }
         .check(0, vec![])
         .unwrap();
-        let judge = |payload: &str| rule.condition.judge(payload.as_bytes(), false);
+        let judge = |payload: &str| {
+            let (bad, value) = rule.condition.judge(payload.as_bytes(), false)?;
+            Some((bad, value.words()))
+        };
         assert_eq!(
             judge(r#"{"state":"open"}"#),
             Some((true, "open".to_owned()))

@@ -337,20 +337,22 @@ impl AlertState {
     /// When [`AlertState::advance`] next has something to tell, if nothing is observed before:
     /// the engine sleeps until then instead of polling.
     pub fn next_deadline_ms(&self, timing: &Timing) -> Option<i64> {
-        let mut deadlines = Vec::new();
-        if let (false, Some(since)) = (self.firing, self.bad_since_ms) {
-            deadlines.push(since + timing.for_ms);
-        }
-        if self.flapping {
-            if let Some(last) = self.changes_ms.last() {
-                deadlines.push(last + timing.flap_window_ms);
-            }
+        let pending = match (self.firing, self.bad_since_ms) {
+            (false, Some(since)) => Some(since + timing.for_ms),
+            _ => None,
+        };
+        let held_or_reminded = if self.flapping {
+            self.changes_ms
+                .last()
+                .map(|last| last + timing.flap_window_ms)
         } else if let (true, Some(every), Some(told)) =
             (self.firing, timing.reminder_ms, self.told_ms)
         {
-            deadlines.push(told + every);
-        }
-        deadlines.into_iter().min()
+            Some(told + every)
+        } else {
+            None
+        };
+        pending.into_iter().chain(held_or_reminded).min()
     }
 
     /// Counts a pending badness from `now_ms` at the earliest: after Lookout could not see, a

@@ -246,6 +246,147 @@ impl<'de> serde::Deserialize<'de> for Field {
     }
 }
 
+/// The value at `pointer` (RFC 6901, as `/a/0/b`) of a JSON payload: exactly what
+/// `serde_json::from_slice::<Value>(payload).ok()?.pointer(pointer).cloned()` gives, but only
+/// that value is built. The alert engine asks this of every message a rule watches, and a
+/// parsed document costs an allocation per key and string where the rule wants one number.
+///
+/// Everything else is still read through as a parsed document reads it (not skipped over as
+/// `IgnoredAny` would), so a payload that would not parse, anywhere, has no field, and a key
+/// given twice counts with its last value.
+pub fn json_at_pointer(payload: &[u8], pointer: &str) -> Option<serde_json::Value> {
+    use serde::de::DeserializeSeed as _;
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        return None;
+    }
+    // Invalid UTF-8 anywhere fails a parse too (in a string, or as a syntax error outside one).
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let found = AtPointer(pointer).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    found
+}
+
+/// The rest of a JSON pointer, `/`-separated tokens still escaped (`~1` for `/`, `~0` for `~`),
+/// or empty for the value itself; reads that value, or `None` when it is not there.
+struct AtPointer<'p>(&'p str);
+
+impl AtPointer<'_> {
+    /// The first token, still escaped, and the pointer after it.
+    fn split(&self) -> (&str, AtPointer<'_>) {
+        let rest = &self.0[1..];
+        match rest.find('/') {
+            Some(end) => (&rest[..end], AtPointer(&rest[end..])),
+            None => (rest, AtPointer("")),
+        }
+    }
+}
+
+/// Whether an escaped pointer token names `key`.
+fn token_names(token: &str, key: &str) -> bool {
+    if token.contains('~') {
+        // In serde_json's order: `~01` is the key `~1`.
+        token.replace("~1", "/").replace("~0", "~") == key
+    } else {
+        token == key
+    }
+}
+
+/// An array index as a pointer token gives it: digits without a sign or a leading zero.
+fn token_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for AtPointer<'_> {
+    type Value = Option<serde_json::Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        use serde::Deserialize as _;
+        if self.0.is_empty() {
+            return serde_json::Value::deserialize(deserializer).map(Some);
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AtPointer<'_> {
+    type Value = Option<serde_json::Value>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut fields: A,
+    ) -> Result<Self::Value, A::Error> {
+        let (token, rest) = self.split();
+        let mut found = None;
+        while let Some(Key(key)) = fields.next_key()? {
+            if token_names(token, &key) {
+                // A later duplicate replaces what an earlier one held, found or not.
+                found = fields.next_value_seed(AtPointer(rest.0))?;
+            } else {
+                fields.next_value::<Field>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut items: A,
+    ) -> Result<Self::Value, A::Error> {
+        let (token, rest) = self.split();
+        let wanted = token_index(token);
+        let mut found = None;
+        let mut index = 0;
+        loop {
+            if Some(index) == wanted {
+                match items.next_element_seed(AtPointer(rest.0))? {
+                    Some(value) => found = value,
+                    None => break,
+                }
+            } else if items.next_element::<Field>()?.is_none() {
+                break;
+            }
+            index += 1;
+        }
+        Ok(found)
+    }
+
+    // A scalar has no fields: whatever the pointer names in it is not there.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
 /// Longest preview shown in lists, in characters.
 pub const PREVIEW_CHARS: usize = 120;
 
@@ -391,6 +532,168 @@ mod tests {
         assert_eq!(PayloadKind::of(br#"{"a": 1"#), PayloadKind::Text);
         assert_eq!(PayloadKind::of(br#"{"a": 1} trailing"#), PayloadKind::Text);
         assert_eq!(PayloadKind::of(&[0xff, 0xfe, 0x00]), PayloadKind::Binary);
+    }
+
+    /// What `json_at_pointer` stands for: the reference the tests below hold it to.
+    fn value_at_pointer_of_a_parsed_document(
+        payload: &[u8],
+        pointer: &str,
+    ) -> Option<serde_json::Value> {
+        serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()?
+            .pointer(pointer)
+            .cloned()
+    }
+
+    const POINTERS: [&str; 24] = [
+        "", "/", "/a", "/a/b", "/a/0", "/a/1/b", "/b", "/0", "/1", "/01", "/+1", "/-", "/a~1b",
+        "/a~0b", "/~01", "/~1", "/a/b/c", "/é", "/t\"q", "a", " /a", "/arr/1/b", "/arr/2/1",
+        "/arr/3",
+    ];
+
+    fn assert_read_as_parsed(payload: &[u8]) {
+        for pointer in POINTERS {
+            assert_eq!(
+                json_at_pointer(payload, pointer),
+                value_at_pointer_of_a_parsed_document(payload, pointer),
+                "{pointer:?} of {:?}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+
+    #[test]
+    fn a_field_at_a_pointer_is_what_a_parsed_document_holds_there() {
+        let deep = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+        let too_deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let many_fields = format!(
+            "{{{}\"a\": 42}}",
+            (0..10_000)
+                .map(|n| format!("\"f{n}\": {n}, "))
+                .collect::<String>()
+        );
+        let long_string = format!(r#"{{"pad": "{}", "a": {{"b": 1.5}}}}"#, "x".repeat(1 << 20));
+        let documents: Vec<&[u8]> = vec![
+            br#"{"a": {"b": 1, "0": "zero", "c": [true, null]}, "b": -2.5e3}"#,
+            br#"{"arr": [10, {"b": "x"}, [1, 2], {}], "a~b": 1, "a/b": 2, "~1": 3, "": 4}"#,
+            br#"{"a": [{"b": 7}, {"b": 8}], "0": "key zero", "01": 1, "-": 2}"#,
+            r#"{"é": "accent", "t\"q": "quote", "\u0061": "escaped key a"}"#.as_bytes(),
+            br#"{"a": 1, "a": {"b": 2}}"#,
+            br#"{"a": {"b": 2}, "a": 1}"#,
+            br#"{"a": {"b": 1}, "a": {"c": 2}}"#,
+            br#"{"a": {"b": 1}, "a": {"b": 3}}"#,
+            br#"[1, {"a": 2}, [3, 4]]"#,
+            br#"[[{"b": 1}], {"b": [5, 6]}]"#,
+            br#"{"a": {"b": "line\nbreak \"quoted\" \u00e9 \ud83d\ude00 \\"}}"#,
+            br#"{"a": {"b": {"c": [1, {"d": null}]}}}"#,
+            br#"{"a": 18446744073709551616, "b": -9223372036854775809}"#,
+            br#"{"a": 18446744073709551615, "b": -9223372036854775808}"#,
+            br#"{"a": 1.7976931348623157e308, "b": -0, "c": 1e-400, "d": 0.1}"#,
+            br#"{"a": 1.0, "b": 100, "c": 1E2, "d": 2.50}"#,
+            br#"  {"a" : { "b" :1 } }  "#,
+            b"21.5",
+            b" 7 ",
+            br#""text""#,
+            b"true",
+            b"null",
+            b"[]",
+            b"{}",
+            // Malformed somewhere: no field at all.
+            br#"{"a": 1"#,
+            br#"{"a": 1} trailing"#,
+            br#"{"a": 1}{"a": 2}"#,
+            br#"{"a": 1, "b": 1e400}"#,
+            br#"{"a": 1, "b": "\ud800"}"#,
+            br#"{"a": 1, "b": "\x"}"#,
+            b"{\"a\": 1, \"b\": \"\x01\"}",
+            b"{\"a\": 1, \"b\": \"\xff\"}",
+            b"{\"a\": 1, \"\xff\": 2}",
+            br#"{"a": [1, 2,], "b": 1}"#,
+            br#"{"a": 01}"#,
+            br#"{"a": 1,}"#,
+            br#"{a: 1}"#,
+            b"",
+            b"   ",
+            b"\xff\xfe",
+            deep.as_bytes(),
+            too_deep.as_bytes(),
+            many_fields.as_bytes(),
+            long_string.as_bytes(),
+        ];
+        for payload in documents {
+            assert_read_as_parsed(payload);
+        }
+        assert_eq!(
+            json_at_pointer(br#"{"a": {"b": 21.5}}"#, "/a/b"),
+            Some(serde_json::json!(21.5))
+        );
+    }
+
+    /// Documents built at random from keys a pointer names, every kind of value, escapes and
+    /// numbers out of range, then some of them broken by a byte: the field is always the one a
+    /// parsed document holds.
+    #[test]
+    fn fields_of_random_documents_are_read_as_parsed() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        fn value(depth: u32, next: &mut dyn FnMut() -> u64, out: &mut String) {
+            const KEYS: [&str; 10] = ["a", "b", "0", "1", "a~b", "a/b", "~1", "", "\\u0061", "-"];
+            const SCALARS: [&str; 12] = [
+                "1",
+                "-0",
+                "2.5",
+                "1e400",
+                "18446744073709551616",
+                "0.1e-2",
+                "true",
+                "null",
+                "\"x\"",
+                "\"\\ud800\"",
+                "\"é\\n\"",
+                "-7",
+            ];
+            match next() % if depth >= 4 { 1 } else { 3 } {
+                0 => out.push_str(SCALARS[(next() % SCALARS.len() as u64) as usize]),
+                1 => {
+                    out.push('[');
+                    for index in 0..next() % 4 {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        value(depth + 1, next, out);
+                    }
+                    out.push(']');
+                }
+                _ => {
+                    out.push('{');
+                    for index in 0..next() % 4 {
+                        if index > 0 {
+                            out.push(',');
+                        }
+                        out.push('"');
+                        out.push_str(KEYS[(next() % KEYS.len() as u64) as usize]);
+                        out.push_str("\":");
+                        value(depth + 1, next, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        for round in 0..20_000 {
+            let mut text = String::new();
+            value(0, &mut next, &mut text);
+            let mut payload = text.into_bytes();
+            if round % 4 == 0 && !payload.is_empty() {
+                let at = (next() % payload.len() as u64) as usize;
+                payload[at] = b"{}[]\",:x\xff"[(next() % 9) as usize];
+            }
+            assert_read_as_parsed(&payload);
+        }
     }
 
     /// Random bytes and JSON-looking fragments never panic, and only invalid UTF-8 is binary.

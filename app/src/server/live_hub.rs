@@ -16,7 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use tokio::sync::mpsc;
 
@@ -29,6 +29,12 @@ pub struct HubLimits {
     pub recent_bytes: usize,
     /// Messages waiting for one connection before it counts as lagging.
     pub queue: usize,
+    /// Messages, and bytes as [`LiveEvent::held_bytes`] counts them, waiting for Lookout's own
+    /// subscriber (the uptime watcher, which feeds the alert engine) before it counts as
+    /// lagging. More than a connection's: it misses crossings when it lags, and it waits on the
+    /// database now and then (each look of the watcher) while messages come at ingest's rate.
+    pub own_queue: usize,
+    pub own_queue_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -38,6 +44,9 @@ impl Default for HubLimits {
             recent_messages: 100_000,
             recent_bytes: 32 * 1024 * 1024,
             queue: 1024,
+            // A third of a second at 50,000 msg/s.
+            own_queue: 16 * 1024,
+            own_queue_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -201,6 +210,9 @@ struct Subscriber {
     queue: mpsc::Sender<Arc<LiveEvent>>,
     gate: Arc<ReadGate>,
     lagging: Arc<AtomicBool>,
+    /// The bytes waiting in its queue, and how many may.
+    queued_bytes: Arc<AtomicUsize>,
+    byte_limit: usize,
     /// The last message queued, so that overlapping filters (`a/#` and `a/b`) queue it once.
     last_seq: u64,
     /// Its filters, to unregister it from exactly their entries.
@@ -301,7 +313,18 @@ impl LiveHub {
                 continue;
             }
             subscriber.last_seq = seq;
-            match subscriber.queue.try_send(event.clone()) {
+            // Counted before it is queued: the subscriber takes it off as soon as it is there.
+            let bytes = event.held_bytes();
+            let queued = subscriber.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+            let sent = if queued + bytes > subscriber.byte_limit {
+                Err(mpsc::error::TrySendError::Full(event.clone()))
+            } else {
+                subscriber.queue.try_send(event.clone())
+            };
+            if sent.is_err() {
+                subscriber.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            }
+            match sent {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     subscriber.lagging.store(true, Ordering::Release);
@@ -322,8 +345,39 @@ impl LiveHub {
         gate: Arc<ReadGate>,
         resume_after: Option<EventId>,
     ) -> Subscription {
-        let (sender, receiver) = mpsc::channel(self.shared.limits.queue);
+        self.register(
+            filters,
+            gate,
+            resume_after,
+            self.shared.limits.queue,
+            usize::MAX,
+        )
+    }
+
+    /// Registers Lookout's own subscriber, following `filters` from now on, with the longer
+    /// queue of [`HubLimits::own_queue`].
+    pub fn subscribe_own(&self, filters: Vec<TopicFilter>, gate: Arc<ReadGate>) -> Subscription {
+        let limits = self.shared.limits;
+        self.register(
+            filters,
+            gate,
+            None,
+            limits.own_queue,
+            limits.own_queue_bytes,
+        )
+    }
+
+    fn register(
+        &self,
+        filters: Vec<TopicFilter>,
+        gate: Arc<ReadGate>,
+        resume_after: Option<EventId>,
+        queue: usize,
+        byte_limit: usize,
+    ) -> Subscription {
+        let (sender, receiver) = mpsc::channel(queue);
         let lagging = Arc::new(AtomicBool::new(false));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let mut state = self.state();
         // Registered and read under one lock: nothing published meanwhile is missed or repeated.
         let (backlog, resync) = match resume_after {
@@ -369,6 +423,8 @@ impl LiveHub {
                     queue: sender,
                     gate,
                     lagging: lagging.clone(),
+                    queued_bytes: queued_bytes.clone(),
+                    byte_limit,
                     last_seq: 0,
                     filters,
                 },
@@ -380,6 +436,7 @@ impl LiveHub {
             hub: self.clone(),
             receiver,
             lagging,
+            queued_bytes,
             backlog,
             resync,
         }
@@ -464,6 +521,7 @@ pub struct Subscription {
     hub: LiveHub,
     receiver: mpsc::Receiver<Arc<LiveEvent>>,
     lagging: Arc<AtomicBool>,
+    queued_bytes: Arc<AtomicUsize>,
     backlog: VecDeque<Arc<LiveEvent>>,
     resync: Option<ResyncReason>,
 }
@@ -482,7 +540,13 @@ impl Subscription {
             return Some(ready);
         }
         let event = self.receiver.recv().await?;
-        Some(Delivery::Message(event))
+        Some(Delivery::Message(self.taken(event)))
+    }
+
+    fn taken(&self, event: Arc<LiveEvent>) -> Arc<LiveEvent> {
+        self.queued_bytes
+            .fetch_sub(event.held_bytes(), Ordering::AcqRel);
+        event
     }
 
     /// The next thing to send if one is ready now.
@@ -494,7 +558,7 @@ impl Subscription {
             return Some(Delivery::Message(event));
         }
         match self.receiver.try_recv() {
-            Ok(event) => Some(Delivery::Message(event)),
+            Ok(event) => Some(Delivery::Message(self.taken(event))),
             // Only once everything queued before the gap has gone out, so the resync marks it.
             Err(_) if self.lagging.swap(false, Ordering::AcqRel) => {
                 Some(Delivery::Resync(ResyncReason::Lagged))
@@ -597,6 +661,36 @@ mod tests {
         assert_eq!(drain(&mut sub), ["t=0", "t=1", "resync:Lagged"]);
         send(&hub, "t", "5");
         assert_eq!(drain(&mut sub), ["t=5"]);
+    }
+
+    #[test]
+    fn lookouts_own_subscriber_has_its_own_bounds_in_messages_and_bytes() {
+        let hub = LiveHub::new(HubLimits {
+            queue: 1,
+            own_queue: 3,
+            ..HubLimits::default()
+        });
+        let mut own = hub.subscribe_own(filters(&["#"]), viewer_reading(&["#"]));
+        for n in 0..5 {
+            send(&hub, "t", &n.to_string());
+        }
+        assert_eq!(drain(&mut own), ["t=0", "t=1", "t=2", "resync:Lagged"]);
+
+        let held = |payload: &str| payload.len() + 2 * "t".len() + 256;
+        let hub = LiveHub::new(HubLimits {
+            own_queue_bytes: held("12") + held("345"),
+            ..HubLimits::default()
+        });
+        let mut own = hub.subscribe_own(filters(&["#"]), viewer_reading(&["#"]));
+        for payload in ["12", "345", "6"] {
+            send(&hub, "t", payload);
+        }
+        assert_eq!(drain(&mut own), ["t=12", "t=345", "resync:Lagged"]);
+        // What was taken off no longer counts.
+        for payload in ["6", "78"] {
+            send(&hub, "t", payload);
+        }
+        assert_eq!(drain(&mut own), ["t=6", "t=78"]);
     }
 
     #[test]

@@ -209,6 +209,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// A count that moves with every change to the rules or the channels they tell (triggers
+    /// count them): the rules need reading again only when it moved.
+    pub async fn alert_rules_revision(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar!("select revision from alert_rules_revision")
+            .fetch_one(&self.pool)
+            .await
+    }
+
     /// Every rule, oldest first, with the channels it tells. A stored rule that cannot be read
     /// (none should: they are checked on entry) is skipped with a warning.
     pub async fn alert_rules(&self) -> Result<Vec<AlertRule>, sqlx::Error> {

@@ -321,7 +321,13 @@ pub fn history_document(
                         view! { <p data-no-incidents>"No incidents were opened this month."</p> }
                             .into_any()
                     } else {
-                        view! { <section class="incidents">{incidents}</section> }.into_any()
+                        view! {
+                            <section class="incidents" aria-labelledby="month-incidents">
+                                <h2 id="month-incidents">"Opened this month"</h2>
+                                {incidents}
+                            </section>
+                        }
+                        .into_any()
                     }}
                     {(history.incidents.len() as i64 >= MONTH_SHOWN).then(|| view! {
                         <p class="notice">"Only the " {MONTH_SHOWN} " most recently opened are shown."</p>

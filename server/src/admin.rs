@@ -1025,18 +1025,14 @@ pub async fn open_incident(
     acting: Acting,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let Ok(page) = pair(&pairs, "page").trim().parse::<i64>() else {
+    let Some(page) = id_in(&pairs, "page") else {
         return back(
             INCIDENT_DESK,
             pair(&pairs, "form_id"),
             Err(Outcome::BadForm),
         );
     };
-    let widgets: Vec<&str> = pairs
-        .iter()
-        .filter(|(key, _)| key == "widget")
-        .map(|(_, value)| value.as_str())
-        .collect();
+    let widgets = every(&pairs, "widget");
     let outcome = status_edits::open_incident(
         pages(&state),
         acting.actor(),
@@ -1056,10 +1052,7 @@ pub async fn update_incident(
     acting: Acting,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let (Ok(page), Ok(id)) = (
-        pair(&pairs, "page").trim().parse::<i64>(),
-        pair(&pairs, "id").trim().parse::<i64>(),
-    ) else {
+    let (Some(page), Some(id)) = (id_in(&pairs, "page"), id_in(&pairs, "id")) else {
         return back(
             INCIDENT_DESK,
             pair(&pairs, "form_id"),
@@ -1100,6 +1093,20 @@ fn pair<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// Every value of field `name` (a box ticked per widget, say).
+fn every<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
+/// Field `name` as an id, if it is one.
+fn id_in(pairs: &[(String, String)], name: &str) -> Option<i64> {
+    pair(pairs, name).trim().parse().ok()
+}
+
 /// `POST /admin/pages/maintenance/add`: page, title, message, starts (UTC), minutes, repeat,
 /// until, uptime (`counted` or not), scope (`page` or `widgets`) and a `widget` per widget
 /// covered.
@@ -1110,7 +1117,7 @@ pub async fn add_maintenance(
 ) -> Response {
     let field = |name: &str| pair(&pairs, name);
     let form_id = field("form_id");
-    let Ok(page) = field("page").trim().parse::<i64>() else {
+    let Some(page) = id_in(&pairs, "page") else {
         return back(STATUS_PAGES, form_id, Err(Outcome::BadForm));
     };
     let text = MaintenanceText {
@@ -1122,11 +1129,7 @@ pub async fn add_maintenance(
         until: field("until"),
         uptime: field("uptime"),
         whole_page: field("scope") != "widgets",
-        widgets: pairs
-            .iter()
-            .filter(|(key, _)| key == "widget")
-            .map(|(_, value)| value.as_str())
-            .collect(),
+        widgets: every(&pairs, "widget"),
     };
     let outcome = status_edits::add_maintenance(pages(&state), acting.actor(), page, &text)
         .await
@@ -1154,21 +1157,16 @@ pub async fn set_mail_channel(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let form_id = pair(&pairs, "form_id");
-    let Ok(page) = pair(&pairs, "page").trim().parse::<i64>() else {
+    let Some(page) = id_in(&pairs, "page") else {
         return back(STATUS_PAGES, form_id, Err(Outcome::BadForm));
     };
-    let channel = match pair(&pairs, "channel").trim() {
-        "" => None,
-        id => match id.parse::<i64>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                return back(
-                    &status_editor::editor_path(page),
-                    form_id,
-                    Err(Outcome::NotAMailChannel),
-                )
-            }
-        },
+    let channel = match (pair(&pairs, "channel").trim(), id_in(&pairs, "channel")) {
+        ("", _) => None,
+        (_, Some(id)) => Some(id),
+        (_, None) => {
+            let refused = Err(Outcome::NotAMailChannel);
+            return back(&status_editor::editor_path(page), form_id, refused);
+        }
     };
     let outcome = status_edits::set_mail_channel(pages(&state), acting.actor(), page, channel)
         .await
@@ -1184,7 +1182,7 @@ pub async fn add_webhook(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let form_id = pair(&pairs, "form_id");
-    let Ok(page) = pair(&pairs, "page").trim().parse::<i64>() else {
+    let Some(page) = id_in(&pairs, "page") else {
         return back(STATUS_PAGES, form_id, Err(Outcome::BadForm));
     };
     let outcome =

@@ -62,17 +62,12 @@ pub async fn run(
         if free > 0 {
             match store.claim_due_notices(free as i64, LEASE).await {
                 Ok(due) => {
-                    let claimed = due.len();
-                    for notice in due {
-                        let permit = slots.clone().acquire_owned().await.expect("never closed");
+                    let more = send_each(&slots, free, due, |notice| {
                         let (store, sender) = (store.clone(), sender.clone());
-                        tokio::spawn(async move {
-                            deliver(&store, &sender, notice).await;
-                            drop(permit);
-                        });
-                    }
-                    // A full claim may have left more due: claim again at once.
-                    if claimed == free && claimed > 0 {
+                        async move { deliver(&store, &sender, notice).await }
+                    })
+                    .await;
+                    if more {
                         continue;
                     }
                 }
@@ -83,17 +78,13 @@ pub async fn run(
         if free > 0 {
             match store.claim_due_deliveries(free as i64, LEASE).await {
                 Ok(due) => {
-                    let claimed = due.len();
-                    for delivery in due {
-                        let permit = slots.clone().acquire_owned().await.expect("never closed");
+                    let more = send_each(&slots, free, due, |delivery| {
                         let (store, sender, base) =
                             (store.clone(), sender.clone(), link_base.clone());
-                        tokio::spawn(async move {
-                            page_outbox::deliver(&store, &sender, &base, delivery).await;
-                            drop(permit);
-                        });
-                    }
-                    if claimed == free && claimed > 0 {
+                        async move { page_outbox::deliver(&store, &sender, &base, delivery).await }
+                    })
+                    .await;
+                    if more {
                         continue;
                     }
                 }
@@ -106,6 +97,30 @@ pub async fn run(
             _ = stopping.changed() => return,
         }
     }
+}
+
+/// Sends each of `due` (claimed for `free` slots) on a task of its own holding one of the
+/// `slots`, so a slow receiver holds one slot and not the loop. Returns whether the claim filled
+/// every free slot: more may be due, to claim again at once.
+async fn send_each<T, Fut>(
+    slots: &Arc<Semaphore>,
+    free: usize,
+    due: Vec<T>,
+    send: impl Fn(T) -> Fut,
+) -> bool
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let claimed = due.len();
+    for item in due {
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        let sending = send(item);
+        tokio::spawn(async move {
+            sending.await;
+            drop(permit);
+        });
+    }
+    claimed == free && claimed > 0
 }
 
 async fn deliver(store: &Store, sender: &Sender, due: DueNotice) {

@@ -10,7 +10,7 @@ use app::domain::incident::Month;
 use app::domain::status_page::is_slug;
 use app::domain::subscription::{checked_email, is_token};
 use app::server::access::Visitor;
-use app::server::accounts::random_bytes;
+use app::server::accounts::follower_token;
 use app::server::snapshot::render::{self, FollowerPage};
 use app::server::snapshot::{Rendered, Representation};
 use app::server::state::AppState;
@@ -213,6 +213,9 @@ pub async fn follow(State(state): State<AppState>, uri: Uri, body: Bytes) -> Res
     if body.len() > FOLLOW_FORM_BYTES {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
+    let Ok(_turn) = FOLLOWER_WORK.try_acquire() else {
+        return busy();
+    };
     // Read as a form whatever its declared type: a mail program's one-click POST may come as
     // multipart, and it carries nothing this needs.
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -271,6 +274,24 @@ pub async fn follow(State(state): State<AppState>, uri: Uri, body: Bytes) -> Res
 /// Bytes of a follower's form read at most: an address, a token and a word.
 const FOLLOW_FORM_BYTES: usize = 2048;
 
+/// Followers' requests reading or writing the database at once on this instance. They are
+/// anonymous and cannot be served from the snapshot cache, so a flood of them is turned away
+/// here (503, try again) rather than taking the connection pool from everything else.
+static FOLLOWER_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::RETRY_AFTER, "5"),
+        ],
+        "Too many requests about subscriptions right now; try again in a few seconds.",
+    )
+        .into_response()
+}
+
 async fn sign_up(state: &AppState, slug: &str, typed: &str) -> Result<FollowerPage, sqlx::Error> {
     let Some(address) = checked_email(typed) else {
         return Ok(FollowerPage::BadAddress);
@@ -279,7 +300,7 @@ async fn sign_up(state: &AppState, slug: &str, typed: &str) -> Result<FollowerPa
     if state.status_pages.site().public_url.is_none() {
         return Ok(FollowerPage::Closed);
     }
-    let token = hex(&random_bytes::<16>());
+    let token = follower_token();
     match state.store.sign_up(slug, &address, &token).await? {
         Signup::Asked => {
             state.outbox.notify_one();
@@ -288,10 +309,6 @@ async fn sign_up(state: &AppState, slug: &str, typed: &str) -> Result<FollowerPa
         Signup::Quiet => Ok(FollowerPage::Asked),
         Signup::Closed => Ok(FollowerPage::Closed),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 async fn follower_of(
@@ -312,6 +329,9 @@ async fn manage(state: &AppState, slug: &str, token: &str) -> Response {
     }
     let Some(title) = published_title(state, slug).await else {
         return not_found();
+    };
+    let Ok(_turn) = FOLLOWER_WORK.try_acquire() else {
+        return busy();
     };
     let page = match follower_of(state, slug, token).await {
         Ok(Some(follower)) => FollowerPage::Manage {

@@ -70,6 +70,14 @@ pub fn generate_password() -> String {
         .collect()
 }
 
+/// A follower's secret (`domain::subscription::TOKEN_CHARS` hex characters, 128 bits).
+pub fn follower_token() -> String {
+    random_bytes::<16>()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// `N` bytes from the operating system's random source, for secrets and tokens.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     use argon2::password_hash::rand_core::RngCore;

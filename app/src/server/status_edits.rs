@@ -479,10 +479,7 @@ pub async fn add_webhook(
     url: &str,
 ) -> Result<()> {
     let url = checked_webhook(url).ok_or(PageEditError::BadWebhook)?;
-    let token = crate::server::accounts::random_bytes::<16>()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect::<String>();
+    let token = crate::server::accounts::follower_token();
     match pages.store.add_webhook(page_id, &url, &token).await? {
         None => return Err(PageEditError::NoSuchPage),
         Some(false) => return Err(PageEditError::TooManyWebhooks),

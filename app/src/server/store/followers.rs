@@ -26,7 +26,6 @@ pub enum Signup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FollowerView {
     pub id: i64,
-    pub page_title: String,
     pub address: String,
     pub confirmed: bool,
 }
@@ -151,7 +150,7 @@ impl Store {
         token: &str,
     ) -> Result<Option<FollowerView>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select f.id, p.title, f.address, f.confirmed_at is not null as "confirmed!"
+            r#"select f.id, f.address, f.confirmed_at is not null as "confirmed!"
                from page_follower f join status_page p on p.id = f.page_id
                where p.slug = $1 and f.token = $2
                  and (f.confirmed_at is not null
@@ -164,7 +163,6 @@ impl Store {
         .await?;
         Ok(row.map(|row| FollowerView {
             id: row.id,
-            page_title: row.title,
             address: row.address,
             confirmed: row.confirmed,
         }))

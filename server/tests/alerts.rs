@@ -626,6 +626,105 @@ async fn a_failover_neither_repeats_a_firing_nor_loses_its_end() {
     assert_eq!(receiver.states(), ["firing", "resolved"]);
 }
 
+/// A reminder is at least 5 minutes after the firing, so the test moves the stored state's
+/// clock instead of waiting: the instance that told the firing is stopped, its state is made to
+/// say the firing was told 6 minutes ago (as if Lookout had been down that long), and the next
+/// instance must remind once at start, then not again before the interval, then tell the end.
+#[tokio::test]
+async fn a_firing_is_reminded_at_its_interval_across_a_restart_and_its_end_is_told() {
+    let database_url = fresh_database().await;
+    let prefix = unique_name("t");
+    let instance = || {
+        let listen = format!("127.0.0.1:{}", free_port());
+        test_environment(
+            &database_url,
+            &broker_url(),
+            &unique_name("lookout"),
+            &prefix,
+            &[("LOOKOUT_LISTEN", &listen), ("RUST_LOG", "warn")],
+        )
+    };
+    let mut first = Lookout::start(&instance()).await;
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+    wait_for_count(&db, "select count(*) from watch_span", 1).await;
+
+    let (url, receiver) = Receiver::start(0).await;
+    let store = app::server::store::Store::connect(&database_url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    use app::domain::alert_rule::{ChannelText, RuleText};
+    use app::server::alert_edits;
+    use app::server::store::audit::Actor;
+    let channel = alert_edits::add_channel(
+        &store,
+        Actor::CLI,
+        ChannelText {
+            name: "ops",
+            format: "webhook",
+            url: &url,
+            template: "",
+        },
+    )
+    .await
+    .unwrap();
+    let topic = format!("{prefix}/tank/level");
+    alert_edits::add_rule(
+        &store,
+        Actor::CLI,
+        RuleText {
+            name: "Tank overflowing",
+            kind: "threshold",
+            topics: &topic,
+            direction: "above",
+            trigger: "90",
+            recover: "80",
+            reminder_minutes: "5",
+            notify_resolve: "on",
+            severity: "warning",
+            ..RuleText::default()
+        },
+        vec![channel],
+    )
+    .await
+    .unwrap();
+    receiver
+        .wait_for(1, Duration::from_secs(30), || publish_value(&topic, "95"))
+        .await;
+    assert_eq!(receiver.states(), ["firing"]);
+
+    first.kill();
+    let moved = sqlx::query(
+        "update alert_state set state = jsonb_set(state, '{told_ms}', \
+         to_jsonb((state->>'told_ms')::bigint - 6 * 60 * 1000)) where firing",
+    )
+    .execute(&db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(moved, 1, "one firing state was stored");
+
+    let _second = Lookout::start(&instance()).await;
+    receiver
+        .wait_for(2, Duration::from_secs(40), || async {})
+        .await;
+    let reminder = &receiver.bodies()[1];
+    assert_eq!(reminder["state"], "reminder", "{reminder}");
+    assert_eq!(reminder["subject"], topic.as_str(), "{reminder}");
+    // Still firing and still hot: nothing more until the interval has passed again.
+    for _ in 0..6 {
+        publish_value(&topic, "96").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(receiver.states(), ["firing", "reminder"]);
+
+    publish_value(&topic, "70").await;
+    receiver
+        .wait_for(3, Duration::from_secs(15), || async {})
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.states(), ["firing", "reminder", "resolved"]);
+}
+
 #[tokio::test]
 async fn an_alert_reaches_a_real_mail_server_from_real_traffic() {
     let (app, _) = spawn_as_admin().await;

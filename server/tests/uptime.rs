@@ -308,16 +308,22 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
     let topic = app.topic("plant/boiler");
     make_public(&app, &topic).await;
     let page = create_page(&app, "boiler", "Boiler").await;
-    let fields = [
-        ("kind", "uptime"),
-        ("label", "Boiler uptime"),
-        ("topic", topic.as_str()),
-        ("pointer", "/temp"),
-        ("worse", "above"),
-        ("degraded_at", "60"),
-        ("down_at", "80"),
-    ];
-    add_widget(&app, page, &fields).await;
+    for (kind, label, days) in [
+        ("uptime", "Boiler uptime", ""),
+        ("uptime_bar", "Boiler days", "30"),
+    ] {
+        let fields = [
+            ("kind", kind),
+            ("label", label),
+            ("topic", topic.as_str()),
+            ("pointer", "/temp"),
+            ("worse", "above"),
+            ("degraded_at", "60"),
+            ("down_at", "80"),
+            ("days", days),
+        ];
+        add_widget(&app, page, &fields).await;
+    }
     set_published(&app, page, "boiler", "Boiler", true).await;
     // The watcher reads the widgets at each look.
     wait_for_count(
@@ -345,6 +351,7 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
     let hot = received_ms(&app, &topic, r#"{"temp": 85, "owner": "Ada"}"#).await;
     assert_eq!(recorded[1].2, hot, "at the message's own time");
 
+    let admin = app.session();
     app.forget_session();
     let json = anonymous(&app, "/status/boiler.json").await;
     let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
@@ -355,5 +362,63 @@ async fn an_uptime_widget_on_a_topic_counts_its_value_against_its_thresholds() {
     assert!(
         !json.body.contains("Ada"),
         "only the bound field is ever shown"
+    );
+
+    // Maintenance the admin leaves out of uptime: 20 minutes that ended before the messages,
+    // drawn as maintenance on the bar rather than as time not seen.
+    app.use_session(&admin);
+    let bar: i64 = sqlx::query_scalar(
+        "select id from status_widget where page_id = $1 and kind = 'uptime_bar'",
+    )
+    .bind(page)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let starts = (chrono::Utc::now() - chrono::TimeDelta::minutes(40))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let (page_id, bar_id) = (page.to_string(), bar.to_string());
+    post_expecting(
+        &app,
+        "/admin/pages/maintenance/add",
+        &[
+            ("page", &page_id),
+            ("title", "Burner service"),
+            ("message", "The burner is serviced."),
+            ("starts", &starts),
+            ("minutes", "20"),
+            ("repeat", "once"),
+            ("uptime", "excluded"),
+            ("scope", "widgets"),
+            ("widget", &bar_id),
+        ],
+        "done=maintenance_planned",
+    )
+    .await;
+    app.forget_session();
+    // The page's snapshot lives a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let json = anonymous(&app, "/status/boiler.json").await;
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let days = |widget: usize| -> Vec<i64> {
+        snapshot["widgets"][widget]["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|day| day["maintenance_ms"].as_i64().unwrap_or(0))
+            .collect()
+    };
+    assert_eq!(days(1).iter().sum::<i64>(), 20 * 60_000, "{snapshot}");
+    assert_eq!(
+        days(0).iter().sum::<i64>(),
+        0,
+        "the other widget is not covered"
+    );
+    let html = anonymous(&app, "/status/boiler").await.body;
+    // (20 min, or two parts of it when the window straddled midnight.)
+    assert!(html.contains("under maintenance for "), "{html}");
+    assert!(
+        html.contains("day-maintained") || html.contains("day-maintenance"),
+        "{html}"
     );
 }

@@ -168,7 +168,7 @@ pub fn availability(
     spent
 }
 
-const DAY_MS: i64 = 86_400_000;
+pub const DAY_MS: i64 = 86_400_000;
 
 /// One UTC day of an uptime bar.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -213,6 +213,25 @@ pub fn days(
             }
         })
         .collect()
+}
+
+/// How much of `from_ms..to_ms` the windows cover together (overlaps counted once).
+pub fn covered_ms(windows: &[Blind], from_ms: i64, to_ms: i64) -> i64 {
+    let mut clipped: Vec<(i64, i64)> = windows
+        .iter()
+        .map(|w| (w.from_ms.max(from_ms), w.to_ms.min(to_ms)))
+        .filter(|(from, to)| from < to)
+        .collect();
+    clipped.sort_unstable();
+    let (mut covered, mut reached) = (0, from_ms);
+    for (from, to) in clipped {
+        let from = from.max(reached);
+        if to > from {
+            covered += to - from;
+            reached = to;
+        }
+    }
+    covered
 }
 
 /// The windows of `from_ms..to_ms` that no stretch of sight covers: `seen` holds the stretches
@@ -459,6 +478,16 @@ pub fn message_change<'t>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covered_time_counts_overlaps_once_and_only_inside_the_span() {
+        let w = |from_ms, to_ms| Blind { from_ms, to_ms };
+        assert_eq!(covered_ms(&[], 0, 100), 0);
+        assert_eq!(covered_ms(&[w(10, 30), w(20, 40), w(50, 60)], 0, 100), 40);
+        assert_eq!(covered_ms(&[w(-50, 20), w(90, 200)], 0, 100), 30);
+        assert_eq!(covered_ms(&[w(10, 90), w(20, 30)], 0, 100), 80);
+        assert_eq!(covered_ms(&[w(100, 200)], 0, 100), 0);
+    }
 
     fn t(at_ms: i64, state: Seen) -> Transition {
         Transition { at_ms, state }

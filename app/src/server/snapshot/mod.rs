@@ -167,9 +167,18 @@ pub struct UptimeDay {
     pub up_ms: i64,
     pub down_ms: i64,
     pub unknown_ms: i64,
+    /// Time Lookout could not see, or left out for maintenance the admin chose not to count.
     pub blind_ms: i64,
+    /// The part of `blind_ms` left out for maintenance (absent when none, as before maintenance
+    /// existed), which a bar draws as maintenance rather than as time not seen.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub maintenance_ms: i64,
     /// When it was down that day, in order.
     pub outages: Vec<Outage>,
+}
+
+fn is_zero(ms: &i64) -> bool {
+    *ms == 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -599,13 +608,13 @@ impl StatusPages {
             };
             if spec.kind.shows_uptime() {
                 // Maintenance the admin chose not to count is left out, as time not seen.
-                let blind = with_maintenance(
-                    &blind,
+                let excluded = excluded_maintenance(
                     &maintenance,
                     widget.id,
                     now_ms - UPTIME_WINDOWS[3].1,
                     now_ms,
                 );
+                let blind: Vec<uptime::Blind> = blind.iter().chain(&excluded).copied().collect();
                 // A device (under every rule that finds one of that name), or the widget's
                 // value against its thresholds.
                 let timelines = match (spec.device(), ThresholdWatch::of(spec)) {
@@ -647,7 +656,13 @@ impl StatusPages {
                 };
                 shown.days = uptime::days(before, &transitions, &blind, u32::from(days), now_ms)
                     .into_iter()
-                    .map(UptimeDay::from)
+                    .map(|day| {
+                        let end_ms = (day.start_ms + uptime::DAY_MS).min(now_ms);
+                        UptimeDay {
+                            maintenance_ms: uptime::covered_ms(&excluded, day.start_ms, end_ms),
+                            ..UptimeDay::from(day)
+                        }
+                    })
                     .collect();
                 shown.value = None;
                 shown.text = None;
@@ -949,6 +964,7 @@ impl From<uptime::Day> for UptimeDay {
             down_ms: day.spent.down_ms,
             unknown_ms: day.spent.unknown_ms,
             blind_ms: day.spent.blind_ms,
+            maintenance_ms: 0,
             outages: day
                 .outages
                 .into_iter()
@@ -1037,28 +1053,23 @@ fn maintenance_shown(
 
 /// `blind` with the occurrences within `from_ms..to_ms` of the windows that cover widget
 /// `widget_id` and are not counted in uptime.
-fn with_maintenance(
-    blind: &[uptime::Blind],
+/// The occurrences within `from_ms..to_ms` of the maintenance covering the widget that the
+/// admin chose not to count in uptime: left out as time not seen.
+fn excluded_maintenance(
     windows: &[Maintenance],
     widget_id: i64,
     from_ms: i64,
     to_ms: i64,
 ) -> Vec<uptime::Blind> {
-    let mut all = blind.to_vec();
-    for window in windows
+    windows
         .iter()
         .filter(|window| !window.counted && window.covers(widget_id))
-    {
-        all.extend(
-            window
-                .occurrences(from_ms, to_ms)
-                .map(|occurrence| uptime::Blind {
-                    from_ms: occurrence.from_ms,
-                    to_ms: occurrence.to_ms.min(to_ms),
-                }),
-        );
-    }
-    all
+        .flat_map(|window| window.occurrences(from_ms, to_ms))
+        .map(|occurrence| uptime::Blind {
+            from_ms: occurrence.from_ms,
+            to_ms: occurrence.to_ms.min(to_ms),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1086,11 +1097,11 @@ mod tests {
     fn uncounted_maintenance_is_left_out_of_the_uptime_of_what_it_covers() {
         let now_ms = 10 * 24 * HOUR;
         let windows = [nightly(false, Some(vec![1])), nightly(true, None)];
-        let blind = with_maintenance(&[], &windows, 1, now_ms - 3 * 24 * HOUR, now_ms);
+        let blind = excluded_maintenance(&windows, 1, now_ms - 3 * 24 * HOUR, now_ms);
         assert_eq!(blind.len(), 3, "{blind:?}");
         assert!(blind.iter().all(|b| b.to_ms - b.from_ms == HOUR));
         // Another widget, or counted time: nothing left out.
-        assert!(with_maintenance(&[], &windows, 2, 0, now_ms).is_empty());
+        assert!(excluded_maintenance(&windows, 2, 0, now_ms).is_empty());
         let spent = uptime::availability(
             Some(uptime::Seen::Down),
             &[],

@@ -753,9 +753,11 @@ pub fn percent_text(percent: Option<f64>, down_ms: i64) -> String {
     }
 }
 
-/// How a day of an uptime bar is coloured: by its availability, grey without data.
+/// How a day of an uptime bar is coloured: by its availability, grey without data, the colour
+/// of maintenance when uncounted maintenance is all that was left out of a day without data.
 fn day_grade(day: &UptimeDay) -> &'static str {
     match day.percent {
+        None if day.maintenance_ms > 0 && day.maintenance_ms >= day.blind_ms => "maintenance",
         None => "none",
         Some(_) if day.down_ms == 0 => "up",
         Some(percent) if percent >= 99.0 => "minor",
@@ -767,6 +769,13 @@ fn day_grade(day: &UptimeDay) -> &'static str {
 /// A day in words: its date, its figure, and when it was down (the first few).
 fn day_words(day: &UptimeDay) -> String {
     const LISTED: usize = 3;
+    if day_grade(day) == "maintenance" {
+        return format!(
+            "{}: under maintenance for {} (not counted)",
+            day.date,
+            format_span(day.maintenance_ms)
+        );
+    }
     let mut words = format!("{}: {}", day.date, percent_text(day.percent, day.down_ms));
     if day.percent.is_none() {
         words.push_str(" (no data)");
@@ -793,8 +802,16 @@ fn day_words(day: &UptimeDay) -> String {
             let _ = write!(words, " and {} more", day.outages.len() - LISTED);
         }
     }
-    if day.blind_ms > 0 && day.percent.is_some() {
-        let _ = write!(words, "; not watched for {}", format_span(day.blind_ms));
+    if day.maintenance_ms > 0 {
+        let _ = write!(
+            words,
+            "; under maintenance for {} (not counted)",
+            format_span(day.maintenance_ms)
+        );
+    }
+    let unwatched_ms = day.blind_ms - day.maintenance_ms;
+    if unwatched_ms > 0 && day.percent.is_some() {
+        let _ = write!(words, "; not watched for {}", format_span(unwatched_ms));
     }
     words
 }
@@ -815,8 +832,14 @@ fn uptime_bar(days: &[UptimeDay]) -> AnyView {
         .map(|day| {
             let words = day_words(day);
             let title = words.clone();
+            // A day partly left out for maintenance keeps its grade and wears a cap.
+            let maintained = if day.maintenance_ms > 0 && day.percent.is_some() {
+                " day-maintained"
+            } else {
+                ""
+            };
             view! {
-                <li class=format!("day day-{}", day_grade(day)) title=title>
+                <li class=format!("day day-{}{maintained}", day_grade(day)) title=title>
                     <span class="visually-hidden">{words}</span>
                 </li>
             }

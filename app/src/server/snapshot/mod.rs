@@ -1051,8 +1051,6 @@ fn maintenance_shown(
     shown
 }
 
-/// `blind` with the occurrences within `from_ms..to_ms` of the windows that cover widget
-/// `widget_id` and are not counted in uptime.
 /// The occurrences within `from_ms..to_ms` of the maintenance covering the widget that the
 /// admin chose not to count in uptime: left out as time not seen.
 fn excluded_maintenance(

@@ -280,6 +280,11 @@ const FOLLOW_FORM_BYTES: usize = 2048;
 static FOLLOWER_WORK: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 fn busy() -> Response {
+    try_again_soon("Too many requests about subscriptions right now; try again in a few seconds.")
+}
+
+/// 503 with a hint to retry in a few seconds, never cached.
+fn try_again_soon(message: &'static str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [
@@ -287,7 +292,7 @@ fn busy() -> Response {
             (header::CACHE_CONTROL, "no-store"),
             (header::RETRY_AFTER, "5"),
         ],
-        "Too many requests about subscriptions right now; try again in a few seconds.",
+        message,
     )
         .into_response()
 }
@@ -530,14 +535,5 @@ const NOT_FOUND_PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta chars
 
 fn unavailable(slug: &str, error: sqlx::Error) -> Response {
     tracing::error!(%slug, error = %error, "building a status page failed");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::RETRY_AFTER, "5"),
-        ],
-        "This status page is unavailable right now; try again in a few seconds.",
-    )
-        .into_response()
+    try_again_soon("This status page is unavailable right now; try again in a few seconds.")
 }

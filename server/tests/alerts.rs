@@ -527,70 +527,101 @@ async fn a_device_that_falls_silent_fires_and_its_return_resolves() {
 
 /// Two real instances on one database: the one that evaluates is killed while an alert fires,
 /// the other takes over, reads the firing, tells nothing twice and tells its end.
-#[tokio::test]
-async fn a_failover_neither_repeats_a_firing_nor_loses_its_end() {
-    let database_url = fresh_database().await;
-    let prefix = unique_name("t");
-    let instance = |id: &str| {
+/// Lookout processes sharing one fresh database, each started on demand, and a store to make
+/// channels and rules as `lookout` would from the command line.
+struct Instances {
+    database_url: String,
+    prefix: String,
+    db: sqlx::PgPool,
+}
+
+impl Instances {
+    async fn new() -> Self {
+        let database_url = fresh_database().await;
+        let db = sqlx::PgPool::connect(&database_url).await.unwrap();
+        Self {
+            database_url,
+            prefix: unique_name("t"),
+            db,
+        }
+    }
+
+    /// Starts one more instance, `id` naming its broker client.
+    async fn start(&self, id: &str) -> Lookout {
         let listen = format!("127.0.0.1:{}", free_port());
-        test_environment(
-            &database_url,
+        Lookout::start(&test_environment(
+            &self.database_url,
             &broker_url(),
             &unique_name(&format!("lookout-{id}")),
-            &prefix,
+            &self.prefix,
             &[("LOOKOUT_LISTEN", &listen), ("RUST_LOG", "warn")],
-        )
-    };
-    let mut first = Lookout::start(&instance("a")).await;
-    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
-    // The first instance watches before the second starts.
-    wait_for_count(&db, "select count(*) from watch_span", 1).await;
-    let _second = Lookout::start(&instance("b")).await;
+        ))
+        .await
+    }
 
-    let (url, receiver) = Receiver::start(0).await;
-    let store = app::server::store::Store::connect(&database_url, Duration::from_secs(10))
+    /// Makes a webhook channel to `url` and a threshold rule telling it; the schema must exist
+    /// (an instance started).
+    async fn threshold_rule_to(&self, url: &str, rule: app::domain::alert_rule::RuleText<'_>) {
+        use app::domain::alert_rule::ChannelText;
+        use app::server::alert_edits;
+        use app::server::store::audit::Actor;
+        let store = app::server::store::Store::connect(&self.database_url, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let channel = alert_edits::add_channel(
+            &store,
+            Actor::CLI,
+            ChannelText {
+                name: "ops",
+                format: "webhook",
+                url,
+                template: "",
+            },
+        )
         .await
         .unwrap();
-    use app::domain::alert_rule::{ChannelText, RuleText};
-    use app::server::alert_edits;
-    use app::server::store::audit::Actor;
-    let channel = alert_edits::add_channel(
-        &store,
-        Actor::CLI,
-        ChannelText {
-            name: "ops",
-            format: "webhook",
-            url: &url,
-            template: "",
-        },
-    )
-    .await
-    .unwrap();
-    let topics = format!("{prefix}/boiler/temp");
-    alert_edits::add_rule(
-        &store,
-        Actor::CLI,
-        RuleText {
-            name: "Boiler too hot",
+        let rule = app::domain::alert_rule::RuleText {
             kind: "threshold",
-            topics: &topics,
-            direction: "above",
-            trigger: "90",
-            recover: "85",
             notify_resolve: "on",
-            severity: "critical",
-            ..RuleText::default()
-        },
-        vec![channel],
-    )
-    .await
-    .unwrap();
+            ..rule
+        };
+        alert_edits::add_rule(&store, Actor::CLI, rule, vec![channel])
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_failover_neither_repeats_a_firing_nor_loses_its_end() {
+    let instances = Instances::new().await;
+    let mut first = instances.start("a").await;
+    let db = &instances.db;
+    // The first instance watches before the second starts.
+    wait_for_count(db, "select count(*) from watch_span", 1).await;
+    let _second = instances.start("b").await;
+
+    let (url, receiver) = Receiver::start(0).await;
+    let topics = format!("{}/boiler/temp", instances.prefix);
+    instances
+        .threshold_rule_to(
+            &url,
+            app::domain::alert_rule::RuleText {
+                name: "Boiler too hot",
+                topics: &topics,
+                direction: "above",
+                trigger: "90",
+                recover: "85",
+                severity: "critical",
+                ..Default::default()
+            },
+        )
+        .await;
     receiver
         .wait_for(1, Duration::from_secs(30), || publish_value(&topics, "95"))
         .await;
 
     let spans: i64 = sqlx::query_scalar("select count(*) from watch_span")
-        .fetch_one(&db)
+        .fetch_one(db)
         .await
         .unwrap();
     first.kill();
@@ -600,7 +631,7 @@ async fn a_failover_neither_repeats_a_firing_nor_loses_its_end() {
     loop {
         publish_value(&topics, "96").await;
         let now: i64 = sqlx::query_scalar("select count(*) from watch_span")
-            .fetch_one(&db)
+            .fetch_one(db)
             .await
             .unwrap();
         if now > spans {
@@ -632,61 +663,28 @@ async fn a_failover_neither_repeats_a_firing_nor_loses_its_end() {
 /// instance must remind once at start, then not again before the interval, then tell the end.
 #[tokio::test]
 async fn a_firing_is_reminded_at_its_interval_across_a_restart_and_its_end_is_told() {
-    let database_url = fresh_database().await;
-    let prefix = unique_name("t");
-    let instance = || {
-        let listen = format!("127.0.0.1:{}", free_port());
-        test_environment(
-            &database_url,
-            &broker_url(),
-            &unique_name("lookout"),
-            &prefix,
-            &[("LOOKOUT_LISTEN", &listen), ("RUST_LOG", "warn")],
-        )
-    };
-    let mut first = Lookout::start(&instance()).await;
-    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
-    wait_for_count(&db, "select count(*) from watch_span", 1).await;
+    let instances = Instances::new().await;
+    let mut first = instances.start("a").await;
+    let db = &instances.db;
+    wait_for_count(db, "select count(*) from watch_span", 1).await;
 
     let (url, receiver) = Receiver::start(0).await;
-    let store = app::server::store::Store::connect(&database_url, Duration::from_secs(10))
-        .await
-        .unwrap();
-    use app::domain::alert_rule::{ChannelText, RuleText};
-    use app::server::alert_edits;
-    use app::server::store::audit::Actor;
-    let channel = alert_edits::add_channel(
-        &store,
-        Actor::CLI,
-        ChannelText {
-            name: "ops",
-            format: "webhook",
-            url: &url,
-            template: "",
-        },
-    )
-    .await
-    .unwrap();
-    let topic = format!("{prefix}/tank/level");
-    alert_edits::add_rule(
-        &store,
-        Actor::CLI,
-        RuleText {
-            name: "Tank overflowing",
-            kind: "threshold",
-            topics: &topic,
-            direction: "above",
-            trigger: "90",
-            recover: "80",
-            reminder_minutes: "5",
-            notify_resolve: "on",
-            severity: "warning",
-            ..RuleText::default()
-        },
-        vec![channel],
-    )
-    .await
-    .unwrap();
+    let topic = format!("{}/tank/level", instances.prefix);
+    instances
+        .threshold_rule_to(
+            &url,
+            app::domain::alert_rule::RuleText {
+                name: "Tank overflowing",
+                topics: &topic,
+                direction: "above",
+                trigger: "90",
+                recover: "80",
+                reminder_minutes: "5",
+                severity: "warning",
+                ..Default::default()
+            },
+        )
+        .await;
     receiver
         .wait_for(1, Duration::from_secs(30), || publish_value(&topic, "95"))
         .await;
@@ -697,13 +695,13 @@ async fn a_firing_is_reminded_at_its_interval_across_a_restart_and_its_end_is_to
         "update alert_state set state = jsonb_set(state, '{told_ms}', \
          to_jsonb((state->>'told_ms')::bigint - 6 * 60 * 1000)) where firing",
     )
-    .execute(&db)
+    .execute(db)
     .await
     .unwrap()
     .rows_affected();
     assert_eq!(moved, 1, "one firing state was stored");
 
-    let _second = Lookout::start(&instance()).await;
+    let _second = instances.start("b").await;
     receiver
         .wait_for(2, Duration::from_secs(40), || async {})
         .await;

@@ -44,6 +44,10 @@ use app::server::store::Store;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+
+/// The maps looked up for every message. Their keys are rules' topics and ids, and topics seen
+/// (bounded by [`MAX_SUBJECTS`]); each map has its own random seed.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -96,15 +100,15 @@ pub struct Engine {
     /// Per rule (by index), its topics' filter.
     filters: Vec<Option<TopicFilter>>,
     /// Rules by exact topic, and those with wildcards.
-    exact: HashMap<String, Vec<usize>>,
+    exact: FastMap<String, Vec<usize>>,
     wildcard: Vec<usize>,
     by_device_rule: HashMap<i64, Vec<usize>>,
-    index_of: HashMap<i64, usize>,
+    index_of: FastMap<i64, usize>,
     /// The topics the rules read, each once, as the watcher subscribes to them.
     topic_filters: Vec<TopicFilter>,
     /// Each rule's states by subject, so that a message's topic finds its state as it is given
     /// (a `(rule, subject)` key would need a copy of the topic for every lookup).
-    states: HashMap<i64, HashMap<String, Tracked>>,
+    states: FastMap<i64, FastMap<String, Tracked>>,
     /// How many states there are in all, against [`MAX_SUBJECTS`].
     tracked: usize,
     /// Deadlines of states, earliest first. An entry whose time is not its state's `scheduled`
@@ -132,12 +136,12 @@ impl Engine {
             rules: Vec::new(),
             rules_revision: None,
             filters: Vec::new(),
-            exact: HashMap::new(),
+            exact: FastMap::default(),
             wildcard: Vec::new(),
             by_device_rule: HashMap::new(),
-            index_of: HashMap::new(),
+            index_of: FastMap::default(),
             topic_filters: Vec::new(),
-            states: HashMap::new(),
+            states: FastMap::default(),
             tracked: 0,
             deadlines: BinaryHeap::new(),
             seeing: false,
@@ -260,7 +264,7 @@ impl Engine {
         }
         let live: HashSet<i64> = self.rules.iter().map(|r| r.id).collect();
         self.states.retain(|rule, _| live.contains(rule));
-        self.tracked = self.states.values().map(HashMap::len).sum();
+        self.tracked = self.states.values().map(FastMap::len).sum();
         self.topic_filters = self.filters.iter().flatten().cloned().collect();
         self.topic_filters
             .sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -300,7 +304,7 @@ impl Engine {
         }
         // Every state's deadline under the rules as they are now.
         self.deadlines.clear();
-        for tracked in self.states.values_mut().flat_map(HashMap::values_mut) {
+        for tracked in self.states.values_mut().flat_map(FastMap::values_mut) {
             tracked.scheduled = None;
         }
         self.schedule_all();
@@ -502,7 +506,7 @@ impl Engine {
     pub async fn sight(&mut self, sight: Sight, now_ms: i64) -> anyhow::Result<()> {
         if sight.seeing && !self.seeing {
             // Sight is back: silences and pending durations count from now.
-            for tracked in self.states.values_mut().flat_map(HashMap::values_mut) {
+            for tracked in self.states.values_mut().flat_map(FastMap::values_mut) {
                 tracked.state.recount_from(now_ms);
             }
             self.seeing = true;
@@ -578,7 +582,12 @@ impl Engine {
         value: Reading,
     ) -> anyhow::Result<()> {
         let rule_id = self.rules[index].id;
-        if self.tracked(rule_id, subject).is_none() {
+        let timing = self.rules[index].timing;
+        let runs = self.runs(index);
+        // One lookup of the rule's subjects and, for a subject already tracked (nearly every
+        // message), two of the subject: this runs for every message a rule reads.
+        let subjects = self.states.entry(rule_id).or_default();
+        if !subjects.contains_key(subject) {
             if self.tracked >= MAX_SUBJECTS {
                 tracing::debug!(
                     rule = rule_id,
@@ -586,7 +595,6 @@ impl Engine {
                 );
                 return Ok(());
             }
-            let subjects = self.states.entry(rule_id).or_default();
             if subjects.len() >= MAX_SUBJECTS_PER_RULE {
                 tracing::debug!(
                     rule = rule_id,
@@ -605,9 +613,7 @@ impl Engine {
             );
             self.tracked += 1;
         }
-        let timing = self.rules[index].timing;
-        let runs = self.runs(index);
-        let tracked = self.tracked_mut(rule_id, subject).expect("inserted above");
+        let tracked = subjects.get_mut(subject).expect("inserted above");
         if !value.is_empty() || !bad {
             tracked.value = value;
         }

@@ -14,6 +14,7 @@ use crate::domain::topic_filter::TopicFilter;
 use crate::server::access::{Rules, Visitor};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use foldhash::fast::RandomState as FastHash;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -194,10 +195,10 @@ struct HubState {
     recent: VecDeque<Arc<LiveEvent>>,
     recent_bytes: usize,
     next_subscriber: u64,
-    subscribers: HashMap<u64, Subscriber>,
+    subscribers: HashMap<u64, Subscriber, FastHash>,
     /// Filters without wildcards, by topic: most clients follow a few exact topics, and a lookup
     /// beats matching every filter of every client for every message.
-    exact: HashMap<Arc<str>, HashSet<u64>>,
+    exact: HashMap<Arc<str>, HashSet<u64, FastHash>, FastHash>,
     /// Wildcard filters, each matched once per message however many connections share it (a
     /// thousand browsers following `#` cost one match).
     patterns: HashMap<Arc<str>, (TopicFilter, HashSet<u64>)>,

@@ -55,6 +55,11 @@
       el.querySelector("[data-plot-high]").textContent = widget.plot.high;
       el.querySelector("[data-plot-span]").textContent = widget.plot.span;
     }
+    const dial = el.querySelector("[data-gauge]");
+    if (dial && widget.gauge) {
+      dial.innerHTML = widget.gauge.svg;
+      el.querySelector("[data-gauge-scale]").textContent = widget.gauge.scale_words;
+    }
     for (const row of widget.rows ?? []) {
       const tr = el.querySelector(`tr[data-topic="${CSS.escape(row.topic)}"]`);
       if (!tr) continue;

@@ -49,7 +49,7 @@ test('an admin builds and publishes a page with the editor', async () => {
   const addWidget = async (fields) => {
     const form = page.locator('form#new-widget');
     await form.locator('select[name="kind"]').selectOption(fields.kind);
-    for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at']) {
+    for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at', 'min', 'max']) {
       await form.locator(`input[name="${name}"]`).fill(fields[name] ?? '');
     }
     await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
@@ -57,6 +57,10 @@ test('an admin builds and publishes a page with the editor', async () => {
   await addWidget({ kind: 'value', label: 'Boiler', topic: `${prefix}/boiler`, pointer: '/temp', unit: '°C' });
   await addWidget({ kind: 'status', label: 'Boiler health', topic: `${prefix}/boiler`, pointer: '/temp', degraded_at: '60', down_at: '80' });
   await addWidget({ kind: 'sparkline', label: 'Boiler today', topic: `${prefix}/boiler`, pointer: '/temp' });
+  await addWidget({
+    kind: 'gauge', label: 'Boiler dial', topic: `${prefix}/boiler`, pointer: '/temp', unit: '°C',
+    degraded_at: '60', down_at: '80', min: '0', max: '100',
+  });
 
   // A draft: the admin previews it, a visitor gets a 404.
   const preview = await context.newPage();
@@ -81,6 +85,10 @@ test('without JavaScript the page is complete; with it, values refresh after the
   assert.equal(await plain.locator('section.widget-status [data-level-text]').innerText(), 'Degraded');
   assert.equal(await plain.locator('[data-summary-text]').innerText(), 'Partially degraded');
   assert.equal(await plain.locator('section.widget-sparkline svg[role="img"]').count(), 1);
+  // The gauge: its dial drawn by the server, the value's arc in its stretch's colour.
+  assert.equal(await plain.locator('section.widget-gauge [data-value]').innerText(), '71.5 °C');
+  assert.equal(await plain.locator('section.widget-gauge .gauge-value.zone-degraded').count(), 1);
+  assert.equal(await plain.locator('section.widget-gauge [data-gauge-scale]').innerText(), '0 to 100 °C; degraded from 60, down from 80');
   assert.equal(await plain.locator('main h1').innerText(), 'Plant 7');
   assert.equal(await plain.locator('meta[property="og:title"]').getAttribute('content'), 'Plant 7 · Status');
   const html = await plain.content();
@@ -103,6 +111,8 @@ test('without JavaScript the page is complete; with it, values refresh after the
     { timeout: 15_000 },
   );
   assert.equal(await page.locator('section.widget-status [data-level-text]').innerText(), 'Down');
+  assert.equal(await page.locator('section.widget-gauge [data-value]').innerText(), '85 °C');
+  assert.equal(await page.locator('section.widget-gauge .gauge-value.zone-down').count(), 1);
   assert.equal(await page.locator('[data-summary-text]').innerText(), 'Major outage');
   assert.match(await page.locator('time[data-generated-ms]').innerText(), /s ago$/);
   assert.ok(!requests.some((url) => url.includes('/api/live') || url.includes('.wasm')), requests.join('\n'));

@@ -565,6 +565,10 @@ pub struct PageForm {
     #[serde(default)]
     days: String,
     #[serde(default)]
+    min: String,
+    #[serde(default)]
+    max: String,
+    #[serde(default)]
     direction: String,
 }
 
@@ -590,6 +594,8 @@ impl PageForm {
             device: &self.device,
             range: &self.range,
             days: &self.days,
+            min: &self.min,
+            max: &self.max,
         }
     }
 }

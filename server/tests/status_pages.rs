@@ -481,8 +481,18 @@ async fn the_editor_refuses_bad_settings_and_reorders_widgets() {
     .await;
     let bad = [
         (
-            vec![("kind", "gauge"), ("label", "x"), ("topic", "a")],
+            vec![("kind", "speedometer"), ("label", "x"), ("topic", "a")],
             "error=bad_kind",
+        ),
+        (
+            vec![
+                ("kind", "gauge"),
+                ("label", "x"),
+                ("topic", "a"),
+                ("min", "100"),
+                ("max", "0"),
+            ],
+            "error=bad_scale",
         ),
         (
             vec![("kind", "value"), ("label", "x"), ("topic", "a/+")],
@@ -1336,4 +1346,87 @@ async fn operators_tell_incidents_from_the_desk_naming_what_they_affect_and_each
     ] {
         assert_eq!(app.get(&path).await.status, 404, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_gauge_draws_its_value_on_its_dial_in_the_colour_of_its_stretch_without_javascript() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = unique_name("gauges").to_lowercase().replace('_', "-");
+    let boiler = app.topic("plant/boiler");
+    publish(&[(&boiler, br#"{"temp": 75}"#, QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    make_public(&app, &boiler).await;
+    let page = create_page(&app, &slug, "Gauges").await;
+    let gauge = |label: &'static str, extra: &[(&'static str, &'static str)]| {
+        let mut fields = vec![
+            ("kind", "gauge"),
+            ("label", label),
+            ("topic", boiler.as_str()),
+            ("pointer", "/temp"),
+            ("unit", "°C"),
+            ("min", "0"),
+            ("max", "100"),
+        ];
+        fields.extend_from_slice(extra);
+        fields
+    };
+    add_widget(
+        &app,
+        page,
+        &gauge(
+            "Boiler",
+            &[("worse", "above"), ("degraded_at", "70"), ("down_at", "90")],
+        ),
+    )
+    .await;
+    add_widget(&app, page, &gauge("Plain", &[])).await;
+    set_published(&app, page, &slug, "Gauges", true).await;
+
+    let html = anonymous(&app, &format!("/status/{slug}"), None).await;
+    assert_eq!(html.status, 200, "{}", html.head);
+    let body = &html.body;
+    for expected in [
+        "widget-gauge",
+        "75 °C",
+        "<svg class=\"gauge-dial\"",
+        "0 to 100 °C; degraded from 70, down from 90",
+        "<path class=\"gauge-zone zone-up\"",
+        "<path class=\"gauge-zone zone-degraded\"",
+        "<path class=\"gauge-zone zone-down\"",
+        // 75 is in the degraded stretch; the dial without thresholds claims no status.
+        "<path class=\"gauge-value zone-degraded\"",
+        "<path class=\"gauge-value\"",
+        "<circle class=\"gauge-needle\"",
+    ] {
+        assert!(
+            body.contains(expected),
+            "the page lacks {expected:?}: {body}"
+        );
+    }
+    // Displays, not checks: the page's summary stays out of it.
+    assert!(!body.contains("Partially degraded"), "{body}");
+
+    let json = anonymous(&app, &format!("/status/{slug}.json"), None).await;
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let widgets = snapshot["widgets"].as_array().unwrap();
+    let dial = &widgets[0]["gauge"];
+    assert_eq!(
+        (dial["min"].as_f64(), dial["max"].as_f64()),
+        (Some(0.0), Some(100.0))
+    );
+    assert_eq!(dial["level"], "degraded");
+    assert_eq!(dial["zones"].as_array().unwrap().len(), 3);
+    assert_eq!(widgets[0]["value"], 75.0);
+    assert!(widgets[1]["gauge"]["zones"].is_null(), "{}", widgets[1]);
+    assert!(snapshot["summary"].is_null(), "{snapshot}");
+
+    // The editor shows the dial as saved.
+    let editor = app.get(&format!("/admin/pages/{page}")).await;
+    assert!(
+        editor
+            .body
+            .contains("name=\"min\" inputmode=\"decimal\" value=\"0\""),
+        "{}",
+        editor.body
+    );
 }

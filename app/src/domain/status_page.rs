@@ -87,10 +87,13 @@ pub enum WidgetKind {
     UptimeBar,
     /// A device's availability over the last 24 hours, 7, 30 and 90 days.
     Uptime,
+    /// The bound value on a dial between a minimum and a maximum, its stretches coloured by the
+    /// status thresholds.
+    Gauge,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 8] = [
+    pub const ALL: [WidgetKind; 9] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -99,6 +102,7 @@ impl WidgetKind {
         WidgetKind::Table,
         WidgetKind::UptimeBar,
         WidgetKind::Uptime,
+        WidgetKind::Gauge,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -112,6 +116,7 @@ impl WidgetKind {
             WidgetKind::Table => "table",
             WidgetKind::UptimeBar => "uptime_bar",
             WidgetKind::Uptime => "uptime",
+            WidgetKind::Gauge => "gauge",
         }
     }
 
@@ -129,6 +134,7 @@ impl WidgetKind {
             WidgetKind::Table => "Table of topics",
             WidgetKind::UptimeBar => "Uptime bar (a device, per day)",
             WidgetKind::Uptime => "Uptime percentages (a device)",
+            WidgetKind::Gauge => "Gauge (between a minimum and a maximum)",
         }
     }
 
@@ -261,6 +267,68 @@ pub struct WidgetSpec {
     pub range: HistoryRange,
     /// The uptime bar's days: one of [`UPTIME_BAR_DAYS`].
     pub uptime_days: u16,
+    /// A gauge's dial; `None` for every other kind.
+    pub scale: Option<Scale>,
+}
+
+/// A gauge's dial: from `min` to `max`, `min < max`, both finite.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scale {
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A stretch of a gauge's dial, and the status a value in it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Zone {
+    pub from: f64,
+    pub to: f64,
+    pub level: Level,
+}
+
+impl Scale {
+    /// Where `value` sits on the dial: 0 at `min`, 1 at `max`, held to the ends (a value off
+    /// the dial pins the needle there; its number is still written as it is).
+    pub fn fraction(self, value: f64) -> f64 {
+        let fraction = (value - self.min) / (self.max - self.min);
+        // Ends near the limits of f64 overflow the span: infinity over infinity.
+        if fraction.is_nan() {
+            return 0.0;
+        }
+        fraction.clamp(0.0, 1.0)
+    }
+
+    /// The dial cut at the thresholds that fall on it, each stretch with the status a value
+    /// inside it gets (as [`level_of`] decides), neighbours of one status merged; none without
+    /// a threshold, so an uncoloured dial claims nothing.
+    pub fn zones(self, worse: Worse, degraded_at: Option<f64>, down_at: Option<f64>) -> Vec<Zone> {
+        if degraded_at.is_none() && down_at.is_none() {
+            return Vec::new();
+        }
+        let mut cuts: Vec<f64> = [degraded_at, down_at]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > self.min && *at < self.max)
+            .collect();
+        cuts.sort_by(f64::total_cmp);
+        let bounds: Vec<f64> = std::iter::once(self.min)
+            .chain(cuts)
+            .chain(std::iter::once(self.max))
+            .collect();
+        let mut zones: Vec<Zone> = Vec::new();
+        for pair in bounds.windows(2) {
+            let (from, to) = (pair[0], pair[1]);
+            // A threshold counts as crossed at its own value, so a stretch takes the status of
+            // its inside, not of its ends.
+            let inside = Shown::Number(from + (to - from) / 2.0);
+            let level = level_of(Some(&inside), worse, degraded_at, down_at);
+            match zones.last_mut() {
+                Some(last) if last.level == level => last.to = to,
+                _ => zones.push(Zone { from, to, level }),
+            }
+        }
+        zones
+    }
 }
 
 /// A page as an admin set it up.
@@ -287,6 +355,9 @@ pub struct WidgetText<'a> {
     pub range: &'a str,
     /// Empty for the default, 90.
     pub days: &'a str,
+    /// A gauge's dial; ignored for other kinds.
+    pub min: &'a str,
+    pub max: &'a str,
 }
 
 /// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
@@ -306,10 +377,11 @@ pub enum SpecProblem {
     BadDevice,
     BadRange,
     BadDays,
+    BadScale,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 12] = [
+    pub const ALL: [SpecProblem; 13] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -322,6 +394,7 @@ impl SpecProblem {
         SpecProblem::BadDevice,
         SpecProblem::BadRange,
         SpecProblem::BadDays,
+        SpecProblem::BadScale,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -339,6 +412,7 @@ impl SpecProblem {
             SpecProblem::BadDevice => "bad_device",
             SpecProblem::BadRange => "bad_range",
             SpecProblem::BadDays => "bad_days",
+            SpecProblem::BadScale => "bad_scale",
         }
     }
 
@@ -357,6 +431,7 @@ impl SpecProblem {
             SpecProblem::BadDevice => "device",
             SpecProblem::BadRange => "range",
             SpecProblem::BadDays => "days",
+            SpecProblem::BadScale => "min",
         }
     }
 
@@ -385,6 +460,10 @@ impl SpecProblem {
             }
             SpecProblem::BadRange => "Choose one of the history ranges.",
             SpecProblem::BadDays => "An uptime bar shows 30, 60 or 90 days.",
+            SpecProblem::BadScale => {
+                "A gauge needs a minimum and a maximum, both numbers, the minimum below the \
+                 maximum."
+            }
         }
     }
 }
@@ -573,6 +652,15 @@ impl WidgetSpec {
                 .filter(|days| UPTIME_BAR_DAYS.contains(days))
                 .ok_or(SpecProblem::BadDays)?,
         };
+        let scale = if kind == WidgetKind::Gauge {
+            let end = |text: &str| text.trim().parse::<f64>().ok().filter(|n| n.is_finite());
+            match (end(text.min), end(text.max)) {
+                (Some(min), Some(max)) if min < max => Some(Scale { min, max }),
+                _ => return Err(SpecProblem::BadScale),
+            }
+        } else {
+            None
+        };
         Ok(Self {
             kind,
             label: label.to_owned(),
@@ -582,6 +670,7 @@ impl WidgetSpec {
             status,
             range,
             uptime_days,
+            scale,
         })
     }
 
@@ -855,7 +944,7 @@ mod tests {
         );
         assert!(WidgetSpec::check(widget("table", "home/+/temp")).is_ok());
         assert_eq!(
-            WidgetSpec::check(widget("gauge", "a")),
+            WidgetSpec::check(widget("speedometer", "a")),
             Err(SpecProblem::BadKind)
         );
         assert_eq!(
@@ -952,5 +1041,82 @@ mod tests {
             WidgetSpec::check(widget("uptime", "")),
             Err(SpecProblem::BadDevice)
         );
+    }
+
+    #[test]
+    fn a_gauge_needs_a_dial_from_a_lower_to_a_higher_number() {
+        let gauge = |min: &'static str, max: &'static str| {
+            WidgetSpec::check(WidgetText {
+                min,
+                max,
+                ..widget("gauge", "plant/boiler")
+            })
+        };
+        assert_eq!(
+            gauge(" -10 ", "40.5").unwrap().scale,
+            Some(Scale {
+                min: -10.0,
+                max: 40.5
+            })
+        );
+        for (min, max) in [
+            ("", "10"),
+            ("0", ""),
+            ("5", "5"),
+            ("9", "1"),
+            ("0", "inf"),
+            ("NaN", "1"),
+        ] {
+            assert_eq!(
+                gauge(min, max),
+                Err(SpecProblem::BadScale),
+                "{min:?}..{max:?}"
+            );
+        }
+        // Other kinds keep no dial, whatever was typed.
+        let value = WidgetSpec::check(WidgetText {
+            min: "0",
+            max: "1",
+            ..widget("value", "plant/boiler")
+        });
+        assert_eq!(value.unwrap().scale, None);
+    }
+
+    #[test]
+    fn a_dial_is_cut_at_the_thresholds_on_it_and_holds_values_off_it_at_its_ends() {
+        let dial = Scale {
+            min: 0.0,
+            max: 100.0,
+        };
+        assert_eq!(dial.fraction(25.0), 0.25);
+        assert_eq!((dial.fraction(-5.0), dial.fraction(1e9)), (0.0, 1.0));
+        let huge = Scale {
+            min: -f64::MAX,
+            max: f64::MAX,
+        };
+        assert_eq!(huge.fraction(f64::MAX), 0.0);
+        let zone = |from, to, level| Zone { from, to, level };
+        assert_eq!(
+            dial.zones(Worse::Above, Some(70.0), Some(90.0)),
+            vec![
+                zone(0.0, 70.0, Level::Up),
+                zone(70.0, 90.0, Level::Degraded),
+                zone(90.0, 100.0, Level::Down)
+            ]
+        );
+        assert_eq!(
+            dial.zones(Worse::Below, Some(20.0), Some(10.0)),
+            vec![
+                zone(0.0, 10.0, Level::Down),
+                zone(10.0, 20.0, Level::Degraded),
+                zone(20.0, 100.0, Level::Up)
+            ]
+        );
+        // A threshold off the dial colours all of it; none colours nothing.
+        assert_eq!(
+            dial.zones(Worse::Above, None, Some(-1.0)),
+            vec![zone(0.0, 100.0, Level::Down)]
+        );
+        assert_eq!(dial.zones(Worse::Above, None, None), vec![]);
     }
 }

@@ -593,6 +593,7 @@ mod tests {
             status,
             range: Default::default(),
             uptime_days: 90,
+            scale: None,
         }
     }
 

@@ -199,6 +199,19 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
             ..WidgetText::default()
         },
         WidgetText {
+            kind: "gauge",
+            label: "Gusts",
+            topic: "demo/weather/wind",
+            pointer: "/gust",
+            unit: "m/s",
+            worse: "above",
+            degraded_at: "14",
+            down_at: "20",
+            min: "0",
+            max: "30",
+            ..WidgetText::default()
+        },
+        WidgetText {
             kind: "status",
             label: &server_cpu,
             topic: &server_health,

@@ -403,7 +403,8 @@ fn WidgetForm(
             .unwrap_or_default()
     };
     let uptime_days = spec.as_ref().map(|s| s.uptime_days).unwrap_or(90);
-    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem] =
+    let scale = spec.as_ref().and_then(|s| s.scale);
+    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem, scale_problem] =
         [
             "kind",
             "label",
@@ -414,6 +415,7 @@ fn WidgetForm(
             "device",
             "range",
             "days",
+            "min",
         ]
         .map(|name| FieldProblem::new(&form_id, name));
     let kinds = WidgetKind::ALL
@@ -478,6 +480,14 @@ fn WidgetForm(
                 {range_problem.message()}
                 <label>"Uptime bar days " <select name="days" aria-invalid=days_problem.invalid() aria-describedby=days_problem.described_by()>{days}</select></label>
                 {days_problem.message()}
+                <fieldset class="gauge-scale">
+                    <legend>"Gauge dial"</legend>
+                    <label>"From " <input name="min" inputmode="decimal" value=text(scale.map(|s| s.min))
+                        aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
+                    {scale_problem.message()}
+                    <label>"to " <input name="max" inputmode="decimal" value=text(scale.map(|s| s.max))
+                        aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
+                </fieldset>
                 <button type="submit">{if widget_id.is_some() { "Save widget" } else { "Add widget" }}</button>
             </fieldset>
         </form>

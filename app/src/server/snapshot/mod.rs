@@ -127,6 +127,9 @@ pub struct WidgetSnapshot {
     /// The series as drawn, so a page refreshing itself redraws without drawing code of its own.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub plot: Option<render::Plot>,
+    /// Gauge: its dial as drawn.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gauge: Option<render::Gauge>,
     /// Table: the topics under the filter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rows: Vec<TableRow>,
@@ -598,6 +601,7 @@ impl StatusPages {
                 last_seen_ms: newest.map(|newest| newest.received_at_ms),
                 series: Vec::new(),
                 plot: None,
+                gauge: None,
                 rows: Vec::new(),
                 uptime: Vec::new(),
                 days: Vec::new(),
@@ -694,6 +698,27 @@ impl StatusPages {
                         *degraded_at,
                         *down_at,
                     ));
+                }
+                // A gauge shows its value's stretch in colour but is no check: the page's
+                // summary counts status widgets only.
+                (
+                    WidgetKind::Gauge,
+                    StatusRule::Value {
+                        worse,
+                        degraded_at,
+                        down_at,
+                    },
+                ) => {
+                    let level = level_of(shown.value.as_ref(), *worse, *degraded_at, *down_at);
+                    shown.gauge = spec.scale.map(|scale| {
+                        render::Gauge::of(
+                            scale,
+                            shown.value.as_ref().and_then(Shown::as_number),
+                            (*worse, *degraded_at, *down_at),
+                            level,
+                            &spec.unit,
+                        )
+                    });
                 }
                 (WidgetKind::Table, _) => {
                     shown.rows = self

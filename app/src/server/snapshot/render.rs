@@ -8,7 +8,7 @@ use crate::domain::incident::{Incident, Month, MONTH_SHOWN};
 use crate::domain::liveness::format_span;
 use crate::domain::maintenance::Repeat;
 use crate::domain::status_page::{
-    badge_path, csv_path, feed_path, json_path, page_path, Level, WidgetKind,
+    badge_path, csv_path, feed_path, json_path, page_path, Level, Scale, WidgetKind, Worse, Zone,
 };
 use crate::domain::theme::THEME_CSS;
 use crate::domain::wording::{
@@ -44,6 +44,113 @@ pub struct Plot {
     pub span: String,
     /// How the chart reads to someone who cannot see it.
     pub description: String,
+}
+
+/// A gauge as drawn: its dial, the stretches its thresholds colour, and the value's place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gauge {
+    pub min: f64,
+    pub max: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub zones: Vec<Zone>,
+    /// The status of the stretch the value is in (unknown without a number).
+    pub level: Level,
+    /// The dial in words, with the unit: "0 to 100 °C; degraded from 70, down from 90".
+    pub scale_words: String,
+    /// The whole `<svg>` element, so a page refreshing itself redraws by swapping it in.
+    pub svg: String,
+}
+
+/// The dial's centre and radii in its view box (200 × 110): a half circle opening downwards.
+const DIAL_X: f64 = 100.0;
+const DIAL_Y: f64 = 100.0;
+const DIAL_R: f64 = 78.0;
+const ZONE_R: f64 = 93.0;
+
+impl Gauge {
+    /// `value`: the bound value when it is a number; `thresholds`: the widget's status rule.
+    pub fn of(
+        scale: Scale,
+        value: Option<f64>,
+        (worse, degraded_at, down_at): (Worse, Option<f64>, Option<f64>),
+        level: Level,
+        unit: &str,
+    ) -> Self {
+        let zones = scale.zones(worse, degraded_at, down_at);
+        let mut svg = String::from(
+            "<svg class=\"gauge-dial\" viewBox=\"0 0 200 110\" aria-hidden=\"true\" \
+             focusable=\"false\">",
+        );
+        let _ = write!(
+            svg,
+            "<path class=\"gauge-track\" d=\"{}\"/>",
+            arc(0.0, 1.0, DIAL_R)
+        );
+        for zone in &zones {
+            let _ = write!(
+                svg,
+                "<path class=\"gauge-zone zone-{}\" d=\"{}\"/>",
+                zone.level.key(),
+                arc(scale.fraction(zone.from), scale.fraction(zone.to), ZONE_R)
+            );
+        }
+        if let Some(value) = value {
+            let at = scale.fraction(value);
+            if at > 0.0 {
+                // Coloured by status only where thresholds say what is good.
+                let colour = if zones.is_empty() {
+                    String::new()
+                } else {
+                    format!(" zone-{}", level.key())
+                };
+                let _ = write!(
+                    svg,
+                    "<path class=\"gauge-value{colour}\" d=\"{}\"/>",
+                    arc(0.0, at, DIAL_R)
+                );
+            }
+            // The needle's tip, so a value at the bottom of the dial still shows.
+            let (x, y) = dial_point(at, DIAL_R);
+            let _ = write!(
+                svg,
+                "<circle class=\"gauge-needle\" cx=\"{x:.2}\" cy=\"{y:.2}\" r=\"9\"/>"
+            );
+        }
+        svg.push_str("</svg>");
+        let number = format_value;
+        let mut scale_words = format!("{} to {}", number(scale.min), number(scale.max));
+        if !unit.is_empty() {
+            let _ = write!(scale_words, " {unit}");
+        }
+        let from = [("degraded", degraded_at), ("down", down_at)]
+            .into_iter()
+            .filter_map(|(what, at)| Some(format!("{what} from {}", number(at?))))
+            .collect::<Vec<_>>();
+        if !from.is_empty() {
+            let _ = write!(scale_words, "; {}", from.join(", "));
+        }
+        Self {
+            min: scale.min,
+            max: scale.max,
+            zones,
+            level,
+            scale_words,
+            svg,
+        }
+    }
+}
+
+/// The point of the dial at `at` (0 its left end, 1 its right end) on a circle of `radius`.
+fn dial_point(at: f64, radius: f64) -> (f64, f64) {
+    let angle = std::f64::consts::PI * (1.0 - at);
+    (DIAL_X + radius * angle.cos(), DIAL_Y - radius * angle.sin())
+}
+
+/// The dial's arc from `from` to `to` (0 to 1, clockwise over the top).
+fn arc(from: f64, to: f64, radius: f64) -> String {
+    let (x0, y0) = dial_point(from, radius);
+    let (x1, y1) = dial_point(to, radius);
+    format!("M{x0:.2} {y0:.2}A{radius} {radius} 0 0 1 {x1:.2} {y1:.2}")
 }
 
 impl Plot {
@@ -631,13 +738,13 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
     let seen = widget.last_seen_ms.map(|at_ms| {
         view! { <p class="seen">"Last message " {age(at_ms, now)}</p> }
     });
-    let no_value = || view! { <p class="value none" data-value>"No value yet"</p> };
+    let value_line = || match &widget.text {
+        Some(text) => view! { <p class="value" data-value>{text.clone()}</p> }.into_any(),
+        None => view! { <p class="value none" data-value>"No value yet"</p> }.into_any(),
+    };
     let body = match widget.kind {
         WidgetKind::Value => view! {
-            {match &widget.text {
-                Some(text) => view! { <p class="value" data-value>{text.clone()}</p> }.into_any(),
-                None => no_value().into_any(),
-            }}
+            {value_line()}
             {seen}
             {csv_link(slug, widget.id)}
         }
@@ -677,10 +784,7 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
                 }
             });
             view! {
-                {match &widget.text {
-                    Some(text) => view! { <p class="value" data-value>{text.clone()}</p> }.into_any(),
-                    None => no_value().into_any(),
-                }}
+                {value_line()}
                 {match figure {
                     Some(figure) => figure.into_any(),
                     None => view! {
@@ -696,6 +800,18 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             .into_any()
         }
         WidgetKind::Table => topic_table(&widget.rows, &widget.label, now),
+        WidgetKind::Gauge => view! {
+            {value_line()}
+            {widget.gauge.as_ref().map(|gauge| view! {
+                <figure class="gauge">
+                    <div class="gauge-drawing" data-gauge inner_html=gauge.svg.clone()></div>
+                    <figcaption data-gauge-scale>{gauge.scale_words.clone()}</figcaption>
+                </figure>
+            })}
+            {seen}
+            {csv_link(slug, widget.id)}
+        }
+        .into_any(),
         WidgetKind::UptimeBar => view! {
             {uptime_bar(&widget.days)}
             {embeds(slug, widget.id, "Days (CSV)")}
@@ -1175,6 +1291,38 @@ mod tests {
         };
         let start = start + 16;
         &svg[start..start + svg[start..].find('"').unwrap()]
+    }
+
+    #[test]
+    fn a_gauge_draws_from_the_left_end_over_the_top_to_its_value() {
+        let scale = Scale {
+            min: 0.0,
+            max: 10.0,
+        };
+        assert_eq!(
+            arc(0.0, 0.5, DIAL_R),
+            "M22.00 100.00A78 78 0 0 1 100.00 22.00"
+        );
+        let half = Gauge::of(
+            scale,
+            Some(5.0),
+            (Worse::Above, None, Some(8.0)),
+            Level::Up,
+            "",
+        );
+        assert!(half.svg.contains("<path class=\"gauge-value zone-up\" d=\"M22.00 100.00A78 78 0 0 1 100.00 22.00\"/>"), "{}", half.svg);
+        assert_eq!(half.scale_words, "0 to 10; down from 8");
+        // At the bottom of the dial there is no arc, only the needle; off it, the needle
+        // stays at the end; without a number, neither.
+        let bottom = Gauge::of(scale, Some(-3.0), (Worse::Above, None, None), Level::Up, "");
+        assert!(!bottom.svg.contains("gauge-value"), "{}", bottom.svg);
+        assert!(
+            bottom.svg.contains("cx=\"22.00\" cy=\"100.00\""),
+            "{}",
+            bottom.svg
+        );
+        let none = Gauge::of(scale, None, (Worse::Above, None, None), Level::Unknown, "");
+        assert!(!none.svg.contains("gauge-needle"), "{}", none.svg);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use super::Store;
 use crate::domain::history::HistoryRange;
-use crate::domain::status_page::{Level, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse};
+use crate::domain::status_page::{
+    Level, PageSpec, Scale, StatusRule, WidgetKind, WidgetSpec, Worse,
+};
 use chrono::{DateTime, Utc};
 
 /// Payloads larger than this are not read for a status page: a widget shows one small field,
@@ -103,6 +105,8 @@ struct WidgetRow {
     device: Option<String>,
     range: String,
     uptime_days: i16,
+    scale_min: Option<f64>,
+    scale_max: Option<f64>,
     last_level: Option<String>,
 }
 
@@ -123,6 +127,10 @@ impl WidgetRow {
             },
         };
         let range = HistoryRange::from_key(&self.range).ok_or_else(|| bad("range", &self.range))?;
+        let scale = match (self.scale_min, self.scale_max) {
+            (Some(min), Some(max)) => Some(Scale { min, max }),
+            _ => None,
+        };
         Ok(StoredWidget {
             id: self.id,
             spec: WidgetSpec {
@@ -134,6 +142,7 @@ impl WidgetRow {
                 status,
                 range,
                 uptime_days: u16::try_from(self.uptime_days).unwrap_or(90),
+                scale,
             },
             last_level: self.last_level.as_deref().and_then(Level::from_key),
         })
@@ -153,6 +162,8 @@ struct WidgetColumns<'a> {
     device: Option<&'a str>,
     range: &'static str,
     uptime_days: i16,
+    scale_min: Option<f64>,
+    scale_max: Option<f64>,
 }
 
 impl<'a> WidgetColumns<'a> {
@@ -177,6 +188,8 @@ impl<'a> WidgetColumns<'a> {
             device,
             range: spec.range.key(),
             uptime_days: i16::try_from(spec.uptime_days).unwrap_or(90),
+            scale_min: spec.scale.map(|scale| scale.min),
+            scale_max: spec.scale.map(|scale| scale.max),
         }
     }
 }
@@ -227,7 +240,7 @@ impl Store {
         let rows = sqlx::query_as!(
             WidgetRow,
             "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
-                    range, uptime_days, last_level \
+                    range, uptime_days, scale_min, scale_max, last_level \
              from status_widget where page_id = $1 order by position, id",
             id,
         )
@@ -330,11 +343,12 @@ impl Store {
         let id = sqlx::query_scalar!(
             "insert into status_widget (page_id, position, kind, label, topic, pointer, unit, \
                                         worse, degraded_at, down_at, device, range, \
-                                        uptime_days) \
+                                        uptime_days, scale_min, scale_max) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
                     $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
-                    $8::float8, $9::float8, $10::text, $11::text, $12::smallint \
+                    $8::float8, $9::float8, $10::text, $11::text, $12::smallint, \
+                    $13::float8, $14::float8 \
              from status_page p where p.id = $1 \
              returning id",
             page_id,
@@ -349,6 +363,8 @@ impl Store {
             w.device,
             w.range,
             w.uptime_days,
+            w.scale_min,
+            w.scale_max,
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -369,7 +385,7 @@ impl Store {
         let done = sqlx::query!(
             "update status_widget set kind = $3, label = $4, topic = $5, pointer = $6, \
                     unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
-                    range = $12, uptime_days = $13 \
+                    range = $12, uptime_days = $13, scale_min = $14, scale_max = $15 \
              where page_id = $1 and id = $2",
             page_id,
             id,
@@ -384,6 +400,8 @@ impl Store {
             w.device,
             w.range,
             w.uptime_days,
+            w.scale_min,
+            w.scale_max,
         )
         .execute(&self.pool)
         .await?;

@@ -134,7 +134,7 @@ impl WidgetKind {
             WidgetKind::Table => "Table of topics",
             WidgetKind::UptimeBar => "Uptime bar (a device, per day)",
             WidgetKind::Uptime => "Uptime percentages (a device)",
-            WidgetKind::Gauge => "Gauge (between a minimum and a maximum)",
+            WidgetKind::Gauge => "Gauge (a dial, min to max)",
         }
     }
 

@@ -52,6 +52,7 @@ test('an admin builds and publishes a page with the editor', async () => {
     for (const name of ['label', 'topic', 'pointer', 'unit', 'degraded_at', 'down_at', 'min', 'max']) {
       await form.locator(`input[name="${name}"]`).fill(fields[name] ?? '');
     }
+    await form.locator('textarea[name="markdown"]').fill(fields.markdown ?? '');
     await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
   };
   await addWidget({ kind: 'value', label: 'Boiler', topic: `${prefix}/boiler`, pointer: '/temp', unit: '°C' });
@@ -60,6 +61,10 @@ test('an admin builds and publishes a page with the editor', async () => {
   await addWidget({
     kind: 'gauge', label: 'Boiler dial', topic: `${prefix}/boiler`, pointer: '/temp', unit: '°C',
     degraded_at: '60', down_at: '80', min: '0', max: '100',
+  });
+  await addWidget({
+    kind: 'text', label: 'Who to call',
+    markdown: '## On call\n\nRing **Maria** or mail <ops@example.org>; <b>not</b> [this](javascript:alert(1)).',
   });
 
   // A draft: the admin previews it, a visitor gets a 404.
@@ -89,6 +94,14 @@ test('without JavaScript the page is complete; with it, values refresh after the
   assert.equal(await plain.locator('section.widget-gauge [data-value]').innerText(), '71.5 °C');
   assert.equal(await plain.locator('section.widget-gauge .gauge-value.zone-degraded').count(), 1);
   assert.equal(await plain.locator('section.widget-gauge [data-gauge-scale]').innerText(), '0 to 100 °C; degraded from 60, down from 80');
+  // The text block: the admin's Markdown as HTML, raw HTML as text, the unsafe link's words only.
+  const notes = plain.locator('section.widget-text .markdown');
+  assert.equal(await notes.locator('h4').innerText(), 'On call');
+  assert.equal(await notes.locator('strong').innerText(), 'Maria');
+  assert.equal(await notes.locator('a').count(), 1);
+  assert.equal(await notes.locator('a').getAttribute('href'), 'mailto:ops@example.org');
+  assert.equal(await notes.locator('b').count(), 0);
+  assert.match(await notes.innerText(), /<b>not<\/b> this\.$/);
   assert.equal(await plain.locator('main h1').innerText(), 'Plant 7');
   assert.equal(await plain.locator('meta[property="og:title"]').getAttribute('content'), 'Plant 7 · Status');
   const html = await plain.content();

@@ -569,6 +569,8 @@ pub struct PageForm {
     #[serde(default)]
     max: String,
     #[serde(default)]
+    markdown: String,
+    #[serde(default)]
     direction: String,
 }
 
@@ -596,6 +598,7 @@ impl PageForm {
             days: &self.days,
             min: &self.min,
             max: &self.max,
+            markdown: &self.markdown,
         }
     }
 }

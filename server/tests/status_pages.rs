@@ -495,6 +495,10 @@ async fn the_editor_refuses_bad_settings_and_reorders_widgets() {
             "error=bad_scale",
         ),
         (
+            vec![("kind", "text"), ("label", "x"), ("markdown", "  ")],
+            "error=bad_markdown",
+        ),
+        (
             vec![("kind", "value"), ("label", "x"), ("topic", "a/+")],
             "error=bad_topic",
         ),
@@ -1429,4 +1433,89 @@ async fn a_gauge_draws_its_value_on_its_dial_in_the_colour_of_its_stretch_withou
         "{}",
         editor.body
     );
+}
+
+#[tokio::test]
+async fn a_text_block_shows_its_markdown_made_safe_on_a_page_with_no_public_topic() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = unique_name("notes").to_lowercase().replace('_', "-");
+    // A topic outside the public audience: the form may carry it, the block never shows it.
+    let secret = app.topic("plant/secret");
+    publish(&[(&secret, b"hunter2", QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    let page = create_page(&app, &slug, "Notes").await;
+    let markdown = "# Planned work\r\n\r\nThe **pumps** are serviced on Monday; see \
+                    [the plan](https://example.org/plan?a=1&b=2).\n\n\
+                    Note <script>alert('x')</script> and [bad](javascript:alert(1)) and \
+                    ![tracker](https://tracker.example/p.png).";
+    add_widget(
+        &app,
+        page,
+        &[
+            ("kind", "text"),
+            ("label", "Notes"),
+            ("topic", secret.as_str()),
+            ("pointer", "/x"),
+            ("markdown", markdown),
+        ],
+    )
+    .await;
+    set_published(&app, page, &slug, "Notes", true).await;
+
+    let html = anonymous(&app, &format!("/status/{slug}"), None).await;
+    assert_eq!(html.status, 200, "{}", html.head);
+    let body = &html.body;
+    for expected in [
+        "widget-text",
+        "<h3>Planned work</h3>",
+        "The <strong>pumps</strong> are serviced on Monday",
+        "<a href=\"https://example.org/plan?a=1&amp;b=2\" rel=\"nofollow noopener noreferrer\">\
+         the plan</a>",
+        "Note &lt;script&gt;alert('x')&lt;/script&gt; and bad and tracker.",
+    ] {
+        assert!(
+            body.contains(expected),
+            "the page lacks {expected:?}: {body}"
+        );
+    }
+    for unexpected in [
+        "<script>alert",
+        "javascript:",
+        "tracker.example",
+        "hunter2",
+        secret.as_str(),
+    ] {
+        assert!(!body.contains(unexpected), "the page has {unexpected:?}");
+    }
+    // Words, not a check: no summary, no history to export.
+    assert!(!body.contains("History (CSV)"), "{body}");
+
+    let json = anonymous(&app, &format!("/status/{slug}.json"), None).await;
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let widget = &snapshot["widgets"][0];
+    assert_eq!(widget["kind"], "text");
+    assert!(
+        widget["html"]
+            .as_str()
+            .is_some_and(|html| html.starts_with("<h3>Planned work</h3>")),
+        "{widget}"
+    );
+    assert!(
+        widget["value"].is_null() && widget["last_seen_ms"].is_null(),
+        "{widget}"
+    );
+    assert!(snapshot["summary"].is_null(), "{snapshot}");
+    assert!(!json.body.contains("hunter2") && !json.body.contains(secret.as_str()));
+    let id = widget["id"].as_i64().unwrap();
+    let csv = anonymous(&app, &format!("/status/{slug}/history/{id}.csv"), None).await;
+    assert_eq!(csv.status, 404);
+
+    // The editor gives the words back as typed (line ends made plain), bound to nothing.
+    let editor = app.get(&format!("/admin/pages/{page}")).await;
+    assert!(
+        editor.body.contains("# Planned work\n\nThe **pumps**"),
+        "{}",
+        editor.body
+    );
+    assert!(!editor.body.contains(secret.as_str()), "{}", editor.body);
 }

@@ -21,6 +21,8 @@ pub const DESCRIPTION_MAX_CHARS: usize = 1000;
 pub const LABEL_MAX_CHARS: usize = 100;
 pub const UNIT_MAX_CHARS: usize = 16;
 pub const POINTER_MAX_CHARS: usize = 200;
+/// A text block's Markdown: a few paragraphs of notes and links, not a document.
+pub const MARKDOWN_MAX_CHARS: usize = 4000;
 /// Longest text value a widget shows; longer ones are cut with an ellipsis.
 pub const SHOWN_TEXT_MAX_CHARS: usize = 200;
 /// Most rows a table widget lists.
@@ -90,10 +92,12 @@ pub enum WidgetKind {
     /// The bound value on a dial between a minimum and a maximum, its stretches coloured by the
     /// status thresholds.
     Gauge,
+    /// Words the admin wrote, in Markdown: bound to no topic.
+    Text,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 9] = [
+    pub const ALL: [WidgetKind; 10] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -103,6 +107,7 @@ impl WidgetKind {
         WidgetKind::UptimeBar,
         WidgetKind::Uptime,
         WidgetKind::Gauge,
+        WidgetKind::Text,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -117,6 +122,7 @@ impl WidgetKind {
             WidgetKind::UptimeBar => "uptime_bar",
             WidgetKind::Uptime => "uptime",
             WidgetKind::Gauge => "gauge",
+            WidgetKind::Text => "text",
         }
     }
 
@@ -135,6 +141,7 @@ impl WidgetKind {
             WidgetKind::UptimeBar => "Uptime bar (a device, per day)",
             WidgetKind::Uptime => "Uptime percentages (a device)",
             WidgetKind::Gauge => "Gauge (a dial, min to max)",
+            WidgetKind::Text => "Text (Markdown)",
         }
     }
 
@@ -142,8 +149,13 @@ impl WidgetKind {
     pub fn has_series(self) -> bool {
         !matches!(
             self,
-            WidgetKind::Table | WidgetKind::UptimeBar | WidgetKind::Uptime
+            WidgetKind::Table | WidgetKind::UptimeBar | WidgetKind::Uptime | WidgetKind::Text
         )
+    }
+
+    /// Whether the widget reads the broker at all: a text block shows only its own words.
+    pub fn reads_topics(self) -> bool {
+        self != WidgetKind::Text
     }
 
     /// Whether the widget shows a device's uptime (its CSV lists the days, its badge the
@@ -269,6 +281,8 @@ pub struct WidgetSpec {
     pub uptime_days: u16,
     /// A gauge's dial; `None` for every other kind.
     pub scale: Option<Scale>,
+    /// A text block's Markdown, as the admin wrote it; `None` for every other kind.
+    pub markdown: Option<String>,
 }
 
 /// A gauge's dial: from `min` to `max`, `min < max`, both finite.
@@ -358,6 +372,8 @@ pub struct WidgetText<'a> {
     /// A gauge's dial; ignored for other kinds.
     pub min: &'a str,
     pub max: &'a str,
+    /// A text block's Markdown; ignored for other kinds.
+    pub markdown: &'a str,
 }
 
 /// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
@@ -378,10 +394,11 @@ pub enum SpecProblem {
     BadRange,
     BadDays,
     BadScale,
+    BadMarkdown,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 13] = [
+    pub const ALL: [SpecProblem; 14] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -395,6 +412,7 @@ impl SpecProblem {
         SpecProblem::BadRange,
         SpecProblem::BadDays,
         SpecProblem::BadScale,
+        SpecProblem::BadMarkdown,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -413,6 +431,7 @@ impl SpecProblem {
             SpecProblem::BadRange => "bad_range",
             SpecProblem::BadDays => "bad_days",
             SpecProblem::BadScale => "bad_scale",
+            SpecProblem::BadMarkdown => "bad_markdown",
         }
     }
 
@@ -432,6 +451,7 @@ impl SpecProblem {
             SpecProblem::BadRange => "range",
             SpecProblem::BadDays => "days",
             SpecProblem::BadScale => "min",
+            SpecProblem::BadMarkdown => "markdown",
         }
     }
 
@@ -460,6 +480,10 @@ impl SpecProblem {
             }
             SpecProblem::BadRange => "Choose one of the history ranges.",
             SpecProblem::BadDays => "An uptime bar shows 30, 60 or 90 days.",
+            SpecProblem::BadMarkdown => {
+                "A text block needs 1 to 4000 characters of Markdown (line breaks and tabs are \
+                 welcome, other control characters are not)."
+            }
             SpecProblem::BadScale => {
                 "A gauge needs a minimum and a maximum, both numbers, the minimum below the \
                  maximum."
@@ -582,6 +606,20 @@ pub fn is_pointer(pointer: &str) -> bool {
     true
 }
 
+/// A text block's Markdown as it is kept: Windows line ends made plain, the ends trimmed.
+fn markdown(text: &str) -> Result<String, SpecProblem> {
+    let text = text.trim().replace("\r\n", "\n");
+    let count = text.chars().count();
+    if !(1..=MARKDOWN_MAX_CHARS).contains(&count)
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(SpecProblem::BadMarkdown);
+    }
+    Ok(text)
+}
+
 fn threshold(text: &str) -> Result<Option<f64>, SpecProblem> {
     let text = text.trim();
     if text.is_empty() {
@@ -599,6 +637,26 @@ impl WidgetSpec {
         let label = text.label.trim();
         if !chars_within(label, 1, LABEL_MAX_CHARS) {
             return Err(SpecProblem::BadLabel);
+        }
+        if kind == WidgetKind::Text {
+            // Bound to nothing: whatever else the form carried is left behind, so a text block
+            // can never be a way to put a topic on a page.
+            return Ok(Self {
+                kind,
+                label: label.to_owned(),
+                topic: String::new(),
+                pointer: String::new(),
+                unit: String::new(),
+                status: StatusRule::Value {
+                    worse: Worse::Above,
+                    degraded_at: None,
+                    down_at: None,
+                },
+                range: HistoryRange::default(),
+                uptime_days: UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
+                scale: None,
+                markdown: Some(markdown(text.markdown)?),
+            });
         }
         let pointer = text.pointer.trim();
         if !is_pointer(pointer) {
@@ -671,6 +729,7 @@ impl WidgetSpec {
             range,
             uptime_days,
             scale,
+            markdown: None,
         })
     }
 
@@ -1080,6 +1139,53 @@ mod tests {
             ..widget("value", "plant/boiler")
         });
         assert_eq!(value.unwrap().scale, None);
+    }
+
+    #[test]
+    fn a_text_block_keeps_its_words_and_no_binding() {
+        let text = |markdown: &str| {
+            WidgetSpec::check(WidgetText {
+                markdown,
+                pointer: "/temperature",
+                unit: "°C",
+                degraded_at: "5",
+                min: "0",
+                max: "1",
+                ..widget("text", "plant/secret")
+            })
+        };
+        let spec = text("  # Hello\r\n\r\n\tSee *there*.  ").unwrap();
+        assert_eq!(spec.markdown.as_deref(), Some("# Hello\n\n\tSee *there*."));
+        // Nothing it was sent binds it to the broker.
+        assert_eq!(
+            (
+                spec.topic.as_str(),
+                spec.pointer.as_str(),
+                spec.unit.as_str()
+            ),
+            ("", "", "")
+        );
+        assert_eq!(spec.scale, None);
+        assert!(!spec.kind.reads_topics() && !spec.kind.has_series());
+        assert_eq!(
+            WidgetSpec::check(WidgetText {
+                markdown: "no topic needed",
+                ..widget("text", "")
+            })
+            .map(|spec| spec.topic),
+            Ok(String::new())
+        );
+        let long = "é".repeat(MARKDOWN_MAX_CHARS + 1);
+        for bad in ["", "   \n ", "a\u{0}b", "bell \u{7}", long.as_str()] {
+            assert_eq!(text(bad), Err(SpecProblem::BadMarkdown), "{bad:?}");
+        }
+        assert!(text(&"é".repeat(MARKDOWN_MAX_CHARS)).is_ok());
+        // Other kinds keep no words, whatever was typed.
+        let value = WidgetSpec::check(WidgetText {
+            markdown: "words",
+            ..widget("value", "plant/boiler")
+        });
+        assert_eq!(value.unwrap().markdown, None);
     }
 
     #[test]

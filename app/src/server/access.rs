@@ -231,6 +231,8 @@ impl Rules {
                     Err(OutsideAudience::Device)
                 }
             }
+            // Bound to no topic: it shows only the words an admin wrote for the page.
+            (WidgetKind::Text, _) if spec.topic.is_empty() => Ok(()),
             (WidgetKind::Table, _) => match TopicFilter::parse(&spec.topic) {
                 Ok(filter) if overlaps(&filter) => Ok(()),
                 _ => Err(OutsideAudience::Filter),
@@ -594,6 +596,7 @@ mod tests {
             range: Default::default(),
             uptime_days: 90,
             scale: None,
+            markdown: None,
         }
     }
 
@@ -646,6 +649,19 @@ mod tests {
         assert_eq!(
             everyone.public_widget(&table("#"), &[]),
             Err(OutsideAudience::Filter)
+        );
+        // A text block reads nothing, so no audience keeps it off a page; one that claimed a
+        // topic (the editor never makes one) is judged by its topic like any widget.
+        let mut text = WidgetSpec {
+            kind: WidgetKind::Text,
+            markdown: Some("We are *on it*.".to_owned()),
+            ..value("")
+        };
+        assert_eq!(everyone.public_widget(&text, &[]), Ok(()));
+        text.topic = "plant/boiler/temperature".to_owned();
+        assert_eq!(
+            everyone.public_widget(&text, &[]),
+            Err(OutsideAudience::Topic)
         );
 
         let rules = Rules::new(vec![

@@ -283,6 +283,15 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
             unit: "dB",
             ..WidgetText::default()
         },
+        WidgetText {
+            kind: "text",
+            label: "About this page",
+            markdown: "Every figure above comes from the demo's **simulated devices**, as their \
+                       MQTT messages arrive; nothing here is real.\n\n\
+                       The same page is [JSON](/status/demo.json) for scripts and an \
+                       [Atom feed](/status/demo/feed.atom) of status changes.",
+            ..WidgetText::default()
+        },
     ];
     for widget in widgets {
         status_edits::add_widget(pages, DEMO, id, widget)

@@ -404,7 +404,11 @@ fn WidgetForm(
     };
     let uptime_days = spec.as_ref().map(|s| s.uptime_days).unwrap_or(90);
     let scale = spec.as_ref().and_then(|s| s.scale);
-    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem, scale_problem] =
+    let markdown = spec
+        .as_ref()
+        .and_then(|s| s.markdown.clone())
+        .unwrap_or_default();
+    let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem, scale_problem, markdown_problem] =
         [
             "kind",
             "label",
@@ -416,6 +420,7 @@ fn WidgetForm(
             "range",
             "days",
             "min",
+            "markdown",
         ]
         .map(|name| FieldProblem::new(&form_id, name));
     let kinds = WidgetKind::ALL
@@ -488,6 +493,11 @@ fn WidgetForm(
                     <label>"to " <input name="max" inputmode="decimal" value=text(scale.map(|s| s.max))
                         aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
                 </fieldset>
+                <label class="markdown-source">"Text block (Markdown: *emphasis*, **strong**, [links](https://…), lists) "
+                    <textarea name="markdown" rows="4" maxlength="4000"
+                        aria-invalid=markdown_problem.invalid() aria-describedby=markdown_problem.described_by()>{markdown}</textarea>
+                </label>
+                {markdown_problem.message()}
                 <button type="submit">{if widget_id.is_some() { "Save widget" } else { "Add widget" }}</button>
             </fieldset>
         </form>

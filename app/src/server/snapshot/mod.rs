@@ -8,6 +8,7 @@
 //! device's state is told only by its public topics. A topic taken out of the audience is gone
 //! from every page at its next build, within a TTL.
 
+mod markdown;
 pub mod render;
 
 use crate::domain::history::Resolution;
@@ -130,6 +131,9 @@ pub struct WidgetSnapshot {
     /// Gauge: its dial as drawn.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gauge: Option<render::Gauge>,
+    /// Text block: its Markdown as HTML, made safe to show anyone (`markdown::to_html`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub html: Option<String>,
     /// Table: the topics under the filter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rows: Vec<TableRow>,
@@ -602,6 +606,7 @@ impl StatusPages {
                 series: Vec::new(),
                 plot: None,
                 gauge: None,
+                html: spec.markdown.as_deref().map(markdown::to_html),
                 rows: Vec::new(),
                 uptime: Vec::new(),
                 days: Vec::new(),

@@ -812,6 +812,10 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             {csv_link(slug, widget.id)}
         }
         .into_any(),
+        WidgetKind::Text => view! {
+            <div class="markdown" inner_html=widget.html.clone().unwrap_or_default()></div>
+        }
+        .into_any(),
         WidgetKind::UptimeBar => view! {
             {uptime_bar(&widget.days)}
             {embeds(slug, widget.id, "Days (CSV)")}

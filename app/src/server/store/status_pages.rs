@@ -107,6 +107,7 @@ struct WidgetRow {
     uptime_days: i16,
     scale_min: Option<f64>,
     scale_max: Option<f64>,
+    markdown: Option<String>,
     last_level: Option<String>,
 }
 
@@ -143,6 +144,7 @@ impl WidgetRow {
                 range,
                 uptime_days: u16::try_from(self.uptime_days).unwrap_or(90),
                 scale,
+                markdown: self.markdown,
             },
             last_level: self.last_level.as_deref().and_then(Level::from_key),
         })
@@ -164,6 +166,7 @@ struct WidgetColumns<'a> {
     uptime_days: i16,
     scale_min: Option<f64>,
     scale_max: Option<f64>,
+    markdown: Option<&'a str>,
 }
 
 impl<'a> WidgetColumns<'a> {
@@ -190,6 +193,7 @@ impl<'a> WidgetColumns<'a> {
             uptime_days: i16::try_from(spec.uptime_days).unwrap_or(90),
             scale_min: spec.scale.map(|scale| scale.min),
             scale_max: spec.scale.map(|scale| scale.max),
+            markdown: spec.markdown.as_deref(),
         }
     }
 }
@@ -240,7 +244,7 @@ impl Store {
         let rows = sqlx::query_as!(
             WidgetRow,
             "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
-                    range, uptime_days, scale_min, scale_max, last_level \
+                    range, uptime_days, scale_min, scale_max, markdown, last_level \
              from status_widget where page_id = $1 order by position, id",
             id,
         )
@@ -343,12 +347,12 @@ impl Store {
         let id = sqlx::query_scalar!(
             "insert into status_widget (page_id, position, kind, label, topic, pointer, unit, \
                                         worse, degraded_at, down_at, device, range, \
-                                        uptime_days, scale_min, scale_max) \
+                                        uptime_days, scale_min, scale_max, markdown) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
                     $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
                     $8::float8, $9::float8, $10::text, $11::text, $12::smallint, \
-                    $13::float8, $14::float8 \
+                    $13::float8, $14::float8, $15::text \
              from status_page p where p.id = $1 \
              returning id",
             page_id,
@@ -365,6 +369,7 @@ impl Store {
             w.uptime_days,
             w.scale_min,
             w.scale_max,
+            w.markdown,
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -385,7 +390,8 @@ impl Store {
         let done = sqlx::query!(
             "update status_widget set kind = $3, label = $4, topic = $5, pointer = $6, \
                     unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
-                    range = $12, uptime_days = $13, scale_min = $14, scale_max = $15 \
+                    range = $12, uptime_days = $13, scale_min = $14, scale_max = $15, \
+                    markdown = $16 \
              where page_id = $1 and id = $2",
             page_id,
             id,
@@ -402,6 +408,7 @@ impl Store {
             w.uptime_days,
             w.scale_min,
             w.scale_max,
+            w.markdown,
         )
         .execute(&self.pool)
         .await?;

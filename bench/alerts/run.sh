@@ -38,7 +38,11 @@ rm -rf "$run"
 mkdir -p "$run"
 
 # --- PostgreSQL and Mosquitto, private to the run, set up as for the ingest benchmark ----------
-start_postgres -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on
+# No checkpoint comes during a run (a checkpoint's writes, and the full-page images in the WAL
+# after it, slowed whichever run it fell in: with 1 GB between checkpoints that was (m), the
+# second run, again and again); each run starts right after one instead (one_run).
+start_postgres -c fsync=on -c synchronous_commit=on -c track_commit_timestamp=on \
+  -c max_wal_size=32GB -c checkpoint_timeout=1h
 psql "$(pg_url postgres)" -qc "create database bench_reference" -c "create database bench_rules" \
   -c "create database bench_reference_again"
 start_mosquitto mosquitto </dev/null
@@ -50,6 +54,7 @@ password_file=$run/admin-password
 # One Lookout's share: a fresh process on database $2, the admin, then alerts-bench's run with
 # $4 rules, its JSON in $run/$1.json.
 one_run() { # tag, database, label, rules
+  psql "$(pg_url postgres)" -qc checkpoint
   # JSON logs: one object per line, read for the report below.
   start_lookout "$2" "lookout-bench-alerts-$1" 'bench/#' LOOKOUT_LOG_FORMAT=json
   DATABASE_URL=$(pg_url "$2") RUST_LOG=error "$lookout" user add bench-admin --role admin \

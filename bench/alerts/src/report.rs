@@ -431,7 +431,8 @@ fn render(
         "- **Systems.** Lookout `{}`, the release binary `bench/build.sh` builds from the \
          commit, default settings, subscribed to `bench/#`; a private PostgreSQL {} \
          (`fsync` and `synchronous_commit` on, `track_commit_timestamp` for each row's commit \
-         time) and a private Mosquitto {} with the queue settings Lookout needs, as in the ingest \
+         time; a checkpoint just before each run and none during it, so that no run pays for \
+         another's writes) and a private Mosquitto {} with the queue settings Lookout needs, as in the ingest \
          benchmark. The benchmark's own program is `alerts-bench` ({}).",
         get("lookout_rev"),
         get("postgres_version"),

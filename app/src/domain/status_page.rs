@@ -153,11 +153,6 @@ impl WidgetKind {
         )
     }
 
-    /// Whether the widget reads the broker at all: a text block shows only its own words.
-    pub fn reads_topics(self) -> bool {
-        self != WidgetKind::Text
-    }
-
     /// Whether the widget shows a device's uptime (its CSV lists the days, its badge the
     /// percentage).
     pub fn shows_uptime(self) -> bool {
@@ -1166,7 +1161,7 @@ mod tests {
             ("", "", "")
         );
         assert_eq!(spec.scale, None);
-        assert!(!spec.kind.reads_topics() && !spec.kind.has_series());
+        assert!(!spec.kind.has_series());
         assert_eq!(
             WidgetSpec::check(WidgetText {
                 markdown: "no topic needed",

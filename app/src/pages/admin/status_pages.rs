@@ -12,7 +12,7 @@ use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
 use crate::domain::status_page::{
     page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
-    UPTIME_BAR_DAYS,
+    MARKDOWN_MAX_CHARS, UPTIME_BAR_DAYS,
 };
 use crate::domain::wording::{format_utc_input, format_utc_minute};
 use leptos::prelude::*;
@@ -494,7 +494,7 @@ fn WidgetForm(
                         aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
                 </fieldset>
                 <label class="markdown-source">"Text block (Markdown: *emphasis*, **strong**, [links](https://…), lists) "
-                    <textarea name="markdown" rows="4" maxlength="4000"
+                    <textarea name="markdown" rows="4" maxlength=MARKDOWN_MAX_CHARS
                         aria-invalid=markdown_problem.invalid() aria-describedby=markdown_problem.described_by()>{markdown}</textarea>
                 </label>
                 {markdown_problem.message()}

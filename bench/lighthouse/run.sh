@@ -70,7 +70,7 @@ widget kind=status label='Boiler health' topic=plant/boiler pointer=/temp degrad
 widget kind=sparkline label=Temperature topic=plant/boiler/temperature unit=°C
 widget kind=history label='Temperature history' topic=plant/boiler/temperature unit=°C
 widget kind=table label='Everything' topic='plant/#'
-post /admin/pages/change "id=$page_id" slug=plant title='Plant 7' description='Boiler house and pumps' published=on >/dev/null
+post /admin/pages/change "id=$page_id" slug=plant title='Plant 7' description='Boiler house and pumps' published=on public=on open_to=viewer >/dev/null
 curl -fsS -o /dev/null "$base/status/plant" || die "the status page is not served"
 
 # The reference: a plain page of similar content, served statically.

@@ -133,6 +133,62 @@ test('without JavaScript the page is complete; with it, values refresh after the
   await context.close();
 });
 
+test('a board closed to the public is built by forms without JavaScript and opens only for its roles', async () => {
+  // After the plant's page in the editor's list, which the tests below open as its first.
+  const board = `vault-${process.pid}`;
+  const viewerPassword = lookout.addUser('watcher', 'viewer');
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await logIn(page, lookout.url, 'chief', password);
+  await page.goto(`${lookout.url}/admin/pages`);
+  await page.fill('input[name="slug"]', board);
+  await page.fill('input[name="title"]', 'Vault room');
+  await Promise.all([page.waitForURL(/\/admin\/pages\/\d+\?done=page_added$/), page.click('text=Create draft')]);
+  const editor = page.url().split('?')[0];
+
+  // Closed first: operators and admins only, not public; then any topic is welcome.
+  const settings = page.locator('form.page-settings');
+  await settings.locator('input[name="public"]').uncheck();
+  await settings.locator('select[name="open_to"]').selectOption('operator');
+  await settings.locator('input[name="published"]').check();
+  await Promise.all([page.waitForURL(/done=page_changed$/), settings.locator('button[type="submit"]').click()]);
+  const form = page.locator('form#new-widget');
+  await form.locator('select[name="kind"]').selectOption('value');
+  await form.locator('input[name="label"]').fill('Vault');
+  await form.locator('input[name="topic"]').fill(`${prefix}/private/vault`);
+  await Promise.all([page.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+
+  // The admin's own view: every widget, saying so.
+  const own = await context.newPage();
+  assert.equal((await own.goto(`${lookout.url}/status/${board}`)).status(), 200);
+  assert.equal(await own.locator('section.widget-value [data-value]').innerText(), 'secret-combination-1234');
+  assert.match(await own.locator('.view-note').innerText(), /as an admin/);
+  // Nobody else: the same 404 as no board, for the page and its JSON.
+  for (const path of [`/status/${board}`, `/status/${board}.json`]) {
+    assert.equal((await fetch(`${lookout.url}${path}`)).status, 404, path);
+  }
+  const viewers = await browser.newContext({ javaScriptEnabled: false });
+  const viewer = await viewers.newPage();
+  await logIn(viewer, lookout.url, 'watcher', viewerPassword);
+  assert.equal((await viewer.goto(`${lookout.url}/status/${board}`)).status(), 404);
+
+  // Made public: visitors get the public view, without the private widget; the admin can look.
+  await page.goto(editor);
+  await settings.locator('input[name="public"]').check();
+  await Promise.all([page.waitForURL(/done=page_changed$/), settings.locator('button[type="submit"]').click()]);
+  const anonymous = await fetch(`${lookout.url}/status/${board}`);
+  assert.equal(anonymous.status, 200);
+  assert.ok(!(await anonymous.text()).includes('secret-combination-1234'));
+  assert.equal((await viewer.goto(`${lookout.url}/status/${board}`)).status(), 200);
+  assert.equal(await viewer.locator('section.widget-value').count(), 0);
+  await own.goto(`${lookout.url}/status/${board}`);
+  await Promise.all([own.waitForURL(/\?view=public$/), own.click('text=See the public view')]);
+  assert.match(await own.locator('.view-note').innerText(), /Public view/);
+  assert.equal(await own.locator('section.widget-value').count(), 0);
+  await viewers.close();
+  await context.close();
+});
+
 test('an uptime bar reads without JavaScript, shows 30 days on a phone, and survives the refresh', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();

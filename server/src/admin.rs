@@ -14,7 +14,7 @@ use app::domain::maintenance::MaintenanceText;
 use app::domain::outcome::Outcome;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesProblem, SeriesText};
-use app::domain::status_page::{PageSpec, WidgetText};
+use app::domain::status_page::{PageSpec, Visibility, WidgetText};
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::Visitor;
 use app::server::accounts::{self, AccountError};
@@ -542,6 +542,11 @@ pub struct PageForm {
     /// A checkbox: present when ticked.
     #[serde(default)]
     published: Option<String>,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    public: Option<String>,
+    #[serde(default)]
+    open_to: String,
     #[serde(default)]
     kind: String,
     #[serde(default)]
@@ -653,7 +658,7 @@ pub async fn add_page(
     }
 }
 
-/// `POST /admin/pages/change`: id, slug, title, description, published.
+/// `POST /admin/pages/change`: id, slug, title, description, published, public, open_to.
 pub async fn change_page(
     State(state): State<AppState>,
     acting: Acting,
@@ -663,11 +668,14 @@ pub async fn change_page(
         return back(STATUS_PAGES, &form.form_id, Err(Outcome::BadForm));
     };
     let outcome = async {
+        let visibility =
+            Visibility::check(form.public.is_some(), &form.open_to).map_err(Outcome::Spec)?;
         let spec = PageSpec::check(
             &form.slug,
             &form.title,
             &form.description,
             form.published.is_some(),
+            visibility,
         )
         .map_err(Outcome::Spec)?;
         status_edits::change_page(pages(&state), acting.actor(), id, &spec)

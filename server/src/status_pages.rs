@@ -7,9 +7,11 @@
 
 use crate::{login, web};
 use app::domain::incident::Month;
+use app::domain::roles::Audience;
 use app::domain::status_page::is_slug;
+use app::domain::status_page::PageSpec;
 use app::domain::subscription::{checked_email, is_token};
-use app::server::access::Visitor;
+use app::server::access::{board_view, Visitor};
 use app::server::accounts::follower_token;
 use app::server::snapshot::render::{self, FollowerPage};
 use app::server::snapshot::{Rendered, Representation};
@@ -38,19 +40,44 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
      img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// A snapshot to serve: shared from the cache, or an admin's private preview.
+/// A snapshot to serve: a view from the cache, or an admin's private preview.
 enum Served {
     Cached(Arc<Rendered>),
+    /// The public view, for someone signed in who asked for it: its page says so.
+    Noted(Arc<Rendered>),
     Preview(Box<Rendered>),
 }
 
 impl Served {
     fn rendered(&self) -> &Rendered {
         match self {
-            Served::Cached(rendered) => rendered,
+            Served::Cached(rendered) | Served::Noted(rendered) => rendered,
             Served::Preview(rendered) => rendered,
         }
     }
+
+    /// Who may keep it: anything between the visitor and Lookout only for the public view as
+    /// everyone gets it; a role's view only the visitor's own browser, checking it each time, so
+    /// it never outlives a logout there; a draft's preview nobody.
+    fn keep(&self) -> Keep {
+        match self {
+            Served::Cached(rendered) if rendered.snapshot.audience == Audience::Public => {
+                Keep::Shared
+            }
+            Served::Cached(_) | Served::Noted(_) => Keep::Private,
+            Served::Preview(_) => Keep::Never,
+        }
+    }
+}
+
+/// Who may keep a response (`Cache-Control`).
+#[derive(Clone, Copy)]
+enum Keep {
+    /// Anyone, for the TTL: a CDN or reverse proxy too.
+    Shared,
+    /// The visitor's browser, revalidating each time (the ETag makes that cheap).
+    Private,
+    Never,
 }
 
 /// Anonymous reads of public pages skip the session layer and the visitor's lookup, the costs
@@ -89,6 +116,11 @@ async fn dispatch(state: &AppState, visitor: &Visitor, request: &Parts) -> Respo
     let headers = &request.headers;
     let path = request.uri.path().strip_prefix("/status/").unwrap_or("");
     let parts: Vec<&str> = path.split('/').collect();
+    let asked = Asked {
+        visitor,
+        public: asks_public(request.uri.query()),
+    };
+    let visitor = &asked;
     match parts.as_slice() {
         [page] => match page.strip_suffix(".json") {
             Some(slug) => json(state, visitor, slug, headers).await,
@@ -133,24 +165,39 @@ async fn dispatch(state: &AppState, visitor: &Visitor, request: &Parts) -> Respo
     }
 }
 
-async fn html(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderMap) -> Response {
+/// Who asks, and whether for the public view (`?view=public`: a signed-in visitor checking what
+/// anonymous visitors see).
+struct Asked<'v> {
+    visitor: &'v Visitor,
+    public: bool,
+}
+
+fn asks_public(query: Option<&str>) -> bool {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .any(|(key, value)| key == "view" && value == "public")
+}
+
+async fn html(state: &AppState, visitor: &Asked<'_>, slug: &str, headers: &HeaderMap) -> Response {
     let served = match find(state, visitor, slug).await {
         Ok(served) => served,
         Err(refusal) => return refusal,
     };
-    let shared = matches!(served, Served::Cached(_));
-    html_response(shared, &served.rendered().html, state, headers)
+    let page = match &served {
+        Served::Noted(rendered) => state.status_pages.public_page_for_signed_in(rendered),
+        _ => &served.rendered().html,
+    };
+    html_response(served.keep(), page, state, headers)
 }
 
-/// A page of HTML (shared, or a draft's private preview) under the status pages' policy.
+/// A page of HTML under the status pages' policy.
 fn html_response(
-    shared: bool,
+    keep: Keep,
     representation: &Representation,
     state: &AppState,
     headers: &HeaderMap,
 ) -> Response {
     let mut response = respond_with(
-        shared,
+        keep,
         representation,
         "text/html; charset=utf-8",
         state,
@@ -163,7 +210,7 @@ fn html_response(
     response
 }
 
-async fn json(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderMap) -> Response {
+async fn json(state: &AppState, visitor: &Asked<'_>, slug: &str, headers: &HeaderMap) -> Response {
     let served = match find(state, visitor, slug).await {
         Ok(served) => served,
         Err(refusal) => return refusal,
@@ -184,7 +231,7 @@ async fn json(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderM
 }
 
 /// The page's status changes.
-async fn feed(state: &AppState, visitor: &Visitor, slug: &str, headers: &HeaderMap) -> Response {
+async fn feed(state: &AppState, visitor: &Asked<'_>, slug: &str, headers: &HeaderMap) -> Response {
     match find(state, visitor, slug).await {
         Ok(served) => respond(
             &served,
@@ -350,9 +397,9 @@ async fn manage(state: &AppState, slug: &str, token: &str) -> Response {
     follower_response(state, &title, slug, &page)
 }
 
-/// The title of published page `slug`, from its snapshot.
+/// The title of public board `slug`, from its public view: followers follow only those.
 async fn published_title(state: &AppState, slug: &str) -> Option<String> {
-    match state.status_pages.published(slug).await {
+    match state.status_pages.published(slug, Audience::Public).await {
         Ok(Some(rendered)) => Some(rendered.snapshot.title.clone()),
         Ok(None) => None,
         Err(error) => {
@@ -414,7 +461,7 @@ async fn history(
         return not_found();
     }
     match state.status_pages.incident_history(slug, month).await {
-        Ok(Some(representation)) => html_response(true, &representation, state, headers),
+        Ok(Some(representation)) => html_response(Keep::Shared, &representation, state, headers),
         Ok(None) => not_found(),
         Err(error) => unavailable(slug, error),
     }
@@ -422,7 +469,7 @@ async fn history(
 
 async fn widget_file(
     state: &AppState,
-    visitor: &Visitor,
+    visitor: &Asked<'_>,
     slug: &str,
     file: &str,
     extension: &str,
@@ -447,25 +494,41 @@ async fn widget_file(
     }
 }
 
-/// The page at `slug` as `visitor` may have it: the cached snapshot when it is published, a
-/// fresh preview for an admin when it is a draft, or the refusal to send.
-async fn find(state: &AppState, visitor: &Visitor, slug: &str) -> Result<Served, Response> {
+/// The board at `slug` in the view the access policy gives `asked` (`access::board_view`): a
+/// cached view when it is published, a fresh preview for an admin when it is a draft, or the
+/// refusal to send (the same 404 as for no board at all).
+async fn find(state: &AppState, asked: &Asked<'_>, slug: &str) -> Result<Served, Response> {
     if !is_slug(slug) {
         return Err(not_found());
     }
-    match state.status_pages.published(slug).await {
-        Ok(Some(rendered)) => return Ok(Served::Cached(rendered)),
-        Ok(None) => {}
-        Err(error) => return Err(unavailable(slug, error)),
-    }
-    let rules = match state.access.rules().await {
-        Ok(rules) => rules,
+    let boards = match state.status_pages.published_boards().await {
+        Ok(boards) => boards,
         Err(error) => return Err(unavailable(slug, error)),
     };
-    if !rules.may_view_status_page(visitor, false) {
+    let visitor = asked.visitor;
+    if let Some(visibility) = boards.get(slug) {
+        let Some(audience) = board_view(visitor, true, *visibility, asked.public) else {
+            return Err(not_found());
+        };
+        // Their role opens the board, yet they have the public view: they asked for it.
+        let noted = audience == Audience::Public
+            && visitor
+                .user()
+                .is_some_and(|user| visibility.opens_for(user.role));
+        return match state.status_pages.published(slug, audience).await {
+            Ok(Some(rendered)) if noted => Ok(Served::Noted(rendered)),
+            Ok(Some(rendered)) => Ok(Served::Cached(rendered)),
+            Ok(None) => Err(not_found()),
+            Err(error) => Err(unavailable(slug, error)),
+        };
+    }
+    // A draft, or nothing: only admins are told which.
+    if !visitor.is_admin() {
         return Err(not_found());
     }
-    match state.status_pages.preview(slug).await {
+    let choose =
+        |spec: &PageSpec| board_view(visitor, spec.published, spec.visibility, asked.public);
+    match state.status_pages.preview(slug, choose).await {
         Ok(Some(rendered)) => Ok(Served::Preview(Box::new(rendered))),
         Ok(None) => Err(not_found()),
         Err(error) => Err(unavailable(slug, error)),
@@ -479,23 +542,20 @@ fn respond(
     state: &AppState,
     request: &HeaderMap,
 ) -> Response {
-    let shared = matches!(served, Served::Cached(_));
-    respond_with(shared, representation, content_type, state, request)
+    respond_with(served.keep(), representation, content_type, state, request)
 }
 
-/// `shared`: public, for anything between visitors and Lookout to keep for the TTL; otherwise
-/// a draft, which nothing between the admin and Lookout may keep.
 fn respond_with(
-    shared: bool,
+    keep: Keep,
     representation: &Representation,
     content_type: &'static str,
     state: &AppState,
     request: &HeaderMap,
 ) -> Response {
-    let cache_control = if shared {
-        state.status_pages.cache_control()
-    } else {
-        HeaderValue::from_static("private, no-store")
+    let cache_control = match keep {
+        Keep::Shared => state.status_pages.cache_control(),
+        Keep::Private => HeaderValue::from_static("private, no-cache"),
+        Keep::Never => HeaderValue::from_static("private, no-store"),
     };
     let etag = &representation.etag;
     let headers = [

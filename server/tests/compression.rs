@@ -143,6 +143,8 @@ async fn app_with_status_page() -> (TestApp, String) {
             ("title", "Plant 7"),
             ("description", "Boiler room, plant 7."),
             ("published", "on"),
+            ("public", "on"),
+            ("open_to", "viewer"),
         ],
         "done=page_changed",
     )

@@ -738,10 +738,9 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Everything anonymous visitors get of page `slug`, as one text.
-async fn everything_public(app: &TestApp, slug: &str, widgets: &[i64]) -> String {
+/// Every address of board `slug`: the page, its JSON and feed, then each widget's CSV and badge.
+fn board_paths(slug: &str, widgets: &[i64]) -> Vec<String> {
     let path = format!("/status/{slug}");
-    let mut text = String::new();
     let mut paths = vec![
         path.clone(),
         format!("{path}.json"),
@@ -751,7 +750,13 @@ async fn everything_public(app: &TestApp, slug: &str, widgets: &[i64]) -> String
         paths.push(format!("{path}/history/{id}.csv"));
         paths.push(format!("{path}/badge/{id}.svg"));
     }
-    for path in paths {
+    paths
+}
+
+/// Everything anonymous visitors get of page `slug`, as one text.
+async fn everything_public(app: &TestApp, slug: &str, widgets: &[i64]) -> String {
+    let mut text = String::new();
+    for path in board_paths(slug, widgets) {
         let response = anonymous(app, &path, None).await;
         text.push_str(&format!("{path} {}\n{}\n", response.status, response.body));
     }
@@ -1518,4 +1523,169 @@ async fn a_text_block_shows_its_markdown_made_safe_on_a_page_with_no_public_topi
         editor.body
     );
     assert!(!editor.body.contains(secret.as_str()), "{}", editor.body);
+}
+
+/// A visitor's share of board `slug`: the page, its JSON, feed and each widget's CSV and badge,
+/// as status codes and one text.
+async fn share_of(app: &TestApp, slug: &str, widgets: &[i64]) -> (Vec<u16>, String) {
+    let mut codes = Vec::new();
+    let mut text = String::new();
+    for path in board_paths(slug, widgets) {
+        let response = app.get(&path).await;
+        codes.push(response.status);
+        text.push_str(&response.body);
+    }
+    (codes, text)
+}
+
+#[tokio::test]
+async fn one_board_gives_each_visitor_the_view_their_login_allows_and_nothing_more() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let admin = app.session();
+    let slug = unique_name("board").to_lowercase().replace('_', "-");
+    let open = app.topic("board/open");
+    let inside = app.topic("board/inside");
+    let secret = app.topic(&format!("vault/{}", unique_name("key")));
+    // Each a number no page shows by chance.
+    let (open_value, inside_value, secret_value) = ("11.375", "22.625", "4242.125");
+    publish(&[
+        (&open, open_value.as_bytes(), QoS::AtLeastOnce, false),
+        (&inside, inside_value.as_bytes(), QoS::AtLeastOnce, false),
+        (&secret, secret_value.as_bytes(), QoS::AtLeastOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(3).await;
+    make_public(&app, &open).await;
+    app.restrict_viewers_to(&[&open, &inside]).await;
+
+    // Built closed, where any topic is welcome; then opened to the public too.
+    let page = create_page(&app, &slug, "Plant board").await;
+    support::set_board(&app, page, &slug, "Plant board", false, false, "viewer").await;
+    for (label, topic) in [("Open", &open), ("Inside", &inside), ("Secret", &secret)] {
+        // A status widget has both exports: its history as CSV, its status as a badge.
+        let fields = [
+            ("kind", "status"),
+            ("label", label),
+            ("topic", topic),
+            ("degraded_at", "5000"),
+            ("down_at", "6000"),
+        ];
+        add_widget(&app, page, &fields).await;
+    }
+    support::set_board(&app, page, &slug, "Plant board", true, true, "viewer").await;
+    let everything: serde_json::Value =
+        serde_json::from_str(&app.get(&format!("/status/{slug}.json")).await.body).unwrap();
+    let ids: Vec<i64> = everything["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|widget| widget["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        3,
+        "an admin's view has every widget: {everything}"
+    );
+    for value in [open_value, inside_value, secret_value] {
+        assert!(
+            everything.to_string().contains(value),
+            "{value}: {everything}"
+        );
+    }
+    let html = app.get(&format!("/status/{slug}")).await;
+    assert_eq!(html.header("cache-control"), Some("private, no-cache"));
+    assert!(html.body.contains(r#"data-view="admin""#), "{}", html.body);
+
+    // Anonymous visitors: the public view from the shared cache, nothing else.
+    app.forget_session();
+    let page_path = format!("/status/{slug}");
+    let public = anonymous(&app, &page_path, None).await;
+    assert_eq!(public.status, 200);
+    assert_eq!(public.header("cache-control"), Some("public, max-age=1"));
+    assert!(!public.body.contains("view-note"), "{}", public.body);
+    let (codes, text) = share_of(&app, &slug, &ids).await;
+    assert_eq!(codes, [200, 200, 200, 200, 200, 404, 404, 404, 404]);
+    assert!(text.contains(open_value));
+    for private in [inside_value, secret_value, &inside, &secret] {
+        assert!(!text.contains(private), "{private} went public");
+    }
+    let public_json = anonymous(&app, &format!("{page_path}.json"), None).await;
+
+    // A viewer: the widgets viewers may read, kept only by the viewer's own browser.
+    app.sign_in_as(&unique_name("viewer"), Role::Viewer).await;
+    let own = app.get(&page_path).await;
+    assert_eq!(own.header("cache-control"), Some("private, no-cache"));
+    assert!(own.body.contains(r#"data-view="viewer""#), "{}", own.body);
+    assert!(own
+        .body
+        .contains(r#"<meta name="robots" content="noindex">"#));
+    assert!(own.body.contains(&format!("{page_path}?view=public")));
+    let (codes, text) = share_of(&app, &slug, &ids).await;
+    assert_eq!(codes, [200, 200, 200, 200, 200, 200, 200, 404, 404]);
+    assert!(text.contains(open_value) && text.contains(inside_value));
+    assert!(!text.contains(secret_value) && !text.contains(&secret));
+    // The public view on asking: the same bytes anonymous visitors get, the page with a note.
+    let checked = app.get(&format!("{page_path}?view=public")).await;
+    assert!(checked.body.contains(r#"data-view="public""#));
+    assert!(!checked.body.contains(inside_value));
+    assert_eq!(checked.header("cache-control"), Some("private, no-cache"));
+    let checked_json = app.get(&format!("{page_path}.json?view=public")).await;
+    assert_eq!(checked_json.body, public_json.body);
+    assert_eq!(checked_json.header("etag"), public_json.header("etag"));
+
+    // Closed to the public and to viewers: the same 404 as no board, for every address.
+    app.use_session(&admin);
+    support::set_board(&app, page, &slug, "Plant board", true, false, "operator").await;
+    let missing = unique_name("nothing").to_lowercase().replace('_', "-");
+    let nothing = anonymous(&app, &format!("/status/{missing}"), None).await;
+    app.forget_session();
+    let closed = anonymous(&app, &page_path, None).await;
+    assert_eq!((closed.status, &closed.body), (404, &nothing.body));
+    let (codes, _) = share_of(&app, &slug, &ids).await;
+    assert!(codes.iter().all(|code| *code == 404), "{codes:?}");
+    let history = anonymous(&app, &format!("{page_path}/incidents"), None).await;
+    assert_eq!(history.status, 404);
+    app.sign_in_as(&unique_name("viewer"), Role::Viewer).await;
+    let (codes, _) = share_of(&app, &slug, &ids).await;
+    assert!(codes.iter().all(|code| *code == 404), "{codes:?}");
+    app.sign_in_as(&unique_name("operator"), Role::Operator)
+        .await;
+    let (codes, text) = share_of(&app, &slug, &ids).await;
+    assert_eq!(&codes[..3], [200, 200, 200]);
+    assert!(text.contains(inside_value) && text.contains(secret_value));
+    let own = app.get(&page_path).await;
+    assert!(own.body.contains(r#"data-view="operator""#));
+    assert!(
+        !own.body.contains("?view=public"),
+        "no public view to switch to"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_makes_every_status_page_a_public_board_open_to_every_role() {
+    let url = support::fresh_database().await;
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    support::migrate_before(&db, 20261207000031).await;
+    sqlx::query(
+        "insert into status_page (slug, title, published) values ('live', 'Live', true), \
+         ('draft', 'Draft', false)",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let store = app::server::store::Store::connect(&url, Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let boards = store.published_boards().await.unwrap();
+    assert_eq!(
+        boards,
+        [(
+            "live".to_owned(),
+            app::domain::status_page::Visibility::default()
+        )]
+    );
+    let draft = store.status_page_by_slug("draft").await.unwrap().unwrap();
+    assert_eq!(draft.spec.visibility, Default::default());
+    db.close().await;
 }

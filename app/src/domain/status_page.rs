@@ -9,6 +9,7 @@
 //! also carries a name, a position or a key gives away nothing but the bound field.
 
 use crate::domain::history::HistoryRange;
+use crate::domain::roles::Role;
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::wording::format_value;
 use serde::{Deserialize, Serialize};
@@ -340,6 +341,52 @@ impl Scale {
     }
 }
 
+/// Who may open a published board (a draft only admins may). Admins always may: they edit it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visibility {
+    /// Anonymous visitors get its public view, from the cached snapshot: only the widgets
+    /// inside the public audience.
+    pub public: bool,
+    /// Signed-in users of this role and above get their own view: every widget their role may
+    /// read.
+    pub open_to: Role,
+}
+
+impl Default for Visibility {
+    /// What every status page was before boards: public, and open to every signed-in role.
+    fn default() -> Self {
+        Self {
+            public: true,
+            open_to: Role::Viewer,
+        }
+    }
+}
+
+impl Visibility {
+    /// From the editor's fields: the `public` checkbox and the `open_to` role.
+    pub fn check(public: bool, open_to: &str) -> Result<Self, SpecProblem> {
+        let open_to = open_to.parse().map_err(|_| SpecProblem::BadOpenTo)?;
+        Ok(Self { public, open_to })
+    }
+
+    /// May a signed-in user of `role` open the board in their own view?
+    pub fn opens_for(&self, role: Role) -> bool {
+        role == Role::Admin || role >= self.open_to
+    }
+
+    /// The editor's words for who may open it.
+    pub fn describe(&self) -> &'static str {
+        match (self.public, self.open_to) {
+            (true, Role::Viewer) => "Public, and live for every signed-in user",
+            (true, Role::Operator) => "Public, and live for operators and admins",
+            (true, Role::Admin) => "Public, and live for admins",
+            (false, Role::Viewer) => "Signed-in users only",
+            (false, Role::Operator) => "Operators and admins only",
+            (false, Role::Admin) => "Admins only",
+        }
+    }
+}
+
 /// A page as an admin set it up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PageSpec {
@@ -347,6 +394,7 @@ pub struct PageSpec {
     pub title: String,
     pub description: String,
     pub published: bool,
+    pub visibility: Visibility,
 }
 
 /// A widget's settings as typed into the editor's form.
@@ -390,10 +438,11 @@ pub enum SpecProblem {
     BadDays,
     BadScale,
     BadMarkdown,
+    BadOpenTo,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 14] = [
+    pub const ALL: [SpecProblem; 15] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -408,6 +457,7 @@ impl SpecProblem {
         SpecProblem::BadDays,
         SpecProblem::BadScale,
         SpecProblem::BadMarkdown,
+        SpecProblem::BadOpenTo,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -427,6 +477,7 @@ impl SpecProblem {
             SpecProblem::BadDays => "bad_days",
             SpecProblem::BadScale => "bad_scale",
             SpecProblem::BadMarkdown => "bad_markdown",
+            SpecProblem::BadOpenTo => "bad_open_to",
         }
     }
 
@@ -447,6 +498,7 @@ impl SpecProblem {
             SpecProblem::BadDays => "days",
             SpecProblem::BadScale => "min",
             SpecProblem::BadMarkdown => "markdown",
+            SpecProblem::BadOpenTo => "open_to",
         }
     }
 
@@ -478,6 +530,9 @@ impl SpecProblem {
             SpecProblem::BadMarkdown => {
                 "A text block needs 1 to 4000 characters of Markdown (line breaks and tabs are \
                  welcome, other control characters are not)."
+            }
+            SpecProblem::BadOpenTo => {
+                "Choose who may open the board: viewers, operators or admins."
             }
             SpecProblem::BadScale => {
                 "A gauge needs a minimum and a maximum, both numbers, the minimum below the \
@@ -543,6 +598,7 @@ impl PageSpec {
         title: &str,
         description: &str,
         published: bool,
+        visibility: Visibility,
     ) -> Result<Self, SpecProblem> {
         let slug = slug.trim();
         if !is_slug(slug) {
@@ -564,6 +620,7 @@ impl PageSpec {
             title: title.to_owned(),
             description,
             published,
+            visibility,
         })
     }
 }
@@ -1038,9 +1095,30 @@ mod tests {
             assert!(!is_slug(bad), "{bad:?}");
         }
         assert_eq!(
-            PageSpec::check("ok", "", "", true),
+            PageSpec::check("ok", "", "", true, Visibility::default()),
             Err(SpecProblem::BadTitle)
         );
+    }
+
+    #[test]
+    fn a_board_opens_for_its_roles_and_always_for_admins() {
+        let operators = Visibility::check(false, "Operator").unwrap();
+        assert!(!operators.opens_for(Role::Viewer));
+        assert!(operators.opens_for(Role::Operator));
+        assert!(operators.opens_for(Role::Admin));
+        let admins = Visibility::check(true, "admin").unwrap();
+        assert!(!admins.opens_for(Role::Operator));
+        assert!(admins.opens_for(Role::Admin));
+        assert!(Role::ALL
+            .into_iter()
+            .all(|role| Visibility::default().opens_for(role)));
+        for bad in ["", "public", "everyone", "root"] {
+            assert_eq!(
+                Visibility::check(true, bad),
+                Err(SpecProblem::BadOpenTo),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use crate::domain::accounts::User;
 use crate::domain::liveness::LivenessRule;
 use crate::domain::roles::{AccessRule, Audience, Permission, Role};
-use crate::domain::status_page::{OutsideAudience, WidgetKind, WidgetSpec};
+use crate::domain::status_page::{OutsideAudience, Visibility, WidgetKind, WidgetSpec};
 use crate::domain::topic_filter::TopicFilter;
 use crate::server::store::Store;
 use std::sync::{Arc, Mutex};
@@ -93,8 +93,8 @@ pub fn area_of(path: &str) -> Area {
         "login" | "logout" | "healthz" | "readyz" | "metrics" => Area::Public,
         // The colour theme every page offers, status pages too (`server/src/theme.rs`).
         "theme" | "theme.css" => Area::Public,
-        // Public status pages and their exports; drafts are decided per page
-        // (`Rules::may_view_status_page`), topics per widget (`Rules::public_may_read`).
+        // Boards (status pages) and their exports: who gets which view, or none, is decided per
+        // board (`board_view`), topics per widget (`Rules::widget_for`).
         "status" => Area::Public,
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
@@ -121,13 +121,6 @@ impl Rules {
 
     pub fn all(&self) -> &[AccessRule] {
         &self.rules
-    }
-
-    /// May `visitor` see a status page? Everyone may see a published one (from its cached
-    /// snapshot); a draft only admins, as a preview. Anyone else gets the same 404 as for a
-    /// page that does not exist.
-    pub fn may_view_status_page(&self, visitor: &Visitor, published: bool) -> bool {
-        published || visitor.is_admin()
     }
 
     /// May `visitor` open a route of `area`?
@@ -165,65 +158,86 @@ impl Rules {
     fn allows(&self, visitor: &Visitor, topic: &str, permission: Permission) -> bool {
         visitor
             .role()
-            .is_some_and(|role| self.role_allows(role, topic, permission))
+            .is_some_and(|role| self.audience_allows(role.into(), topic, permission))
     }
 
-    fn role_allows(&self, role: Role, topic: &str, permission: Permission) -> bool {
-        match self.granted(role, permission) {
+    fn audience_allows(&self, audience: Audience, topic: &str, permission: Permission) -> bool {
+        match self.granted(audience, permission) {
             None => true,
             Some(mut filters) => filters.any(|filter| filter.matches(topic)),
         }
     }
 
-    /// The filters of the public audience: what anonymous visitors may see through pages.
-    fn public_filters(&self) -> impl Iterator<Item = &TopicFilter> {
-        self.rules
-            .iter()
-            .filter(|rule| rule.audience == Audience::Public && rule.permission == Permission::Read)
-            .map(|rule| &rule.filter)
-    }
-
     /// May anonymous visitors see `topic` (anything of it: a value, a time, a device state it
     /// tells) through a published status page? Only when the public audience includes it.
     pub fn public_may_read(&self, topic: &str) -> bool {
-        self.public_filters().any(|filter| filter.matches(topic))
+        self.audience_may_read(Audience::Public, topic)
     }
 
-    /// Where the public topics that `filter` matches lie: the literal start of each public filter
-    /// that shares a topic with it, or of `filter` where that is longer. Storage narrows a
-    /// table's search to these; [`Rules::public_may_read`] still decides each topic. Shorter
-    /// starts absorb the longer ones they begin.
-    pub fn public_starts(&self, filter: &TopicFilter) -> Vec<String> {
+    /// May a board's view for `audience` (the public, or a signed-in role) show `topic`?
+    pub fn audience_may_read(&self, audience: Audience, topic: &str) -> bool {
+        self.audience_allows(audience, topic, Permission::Read)
+    }
+
+    /// Where the topics `filter` matches that `audience` may read lie: the literal start of each
+    /// of the audience's filters that shares a topic with it, or of `filter` where that is
+    /// longer (just `filter`'s for an audience that reads everything). Storage narrows a table's
+    /// search to these; [`Rules::audience_may_read`] still decides each topic. Shorter starts
+    /// absorb the longer ones they begin.
+    pub fn starts_for(&self, audience: Audience, filter: &TopicFilter) -> Vec<String> {
         let start = |filter: &TopicFilter| {
             let text = filter.as_str();
             let literal = &text[..text.find(['+', '#']).unwrap_or(text.len())];
             literal.strip_suffix('/').unwrap_or(literal).to_owned()
         };
-        let mut starts: Vec<String> = self
-            .public_filters()
-            .filter(|public| overlap(public, filter))
-            .map(|public| std::cmp::max_by_key(start(public), start(filter), String::len))
+        let Some(readable) = self.granted(audience, Permission::Read) else {
+            return vec![start(filter)];
+        };
+        let mut starts: Vec<String> = readable
+            .filter(|readable| overlap(readable, filter))
+            .map(|readable| std::cmp::max_by_key(start(readable), start(filter), String::len))
             .collect();
         starts.sort_unstable();
         starts.dedup_by(|longer, shorter| longer.starts_with(shorter.as_str()));
         starts
     }
 
-    /// May a widget show on a public page, and if not, why. One topic must be in the public
-    /// audience. A table's filter and a device (the topics that tell its state, from
-    /// `device_rules`) must share at least one topic with it: they then show only the topics
-    /// inside it, decided again at every snapshot ([`Rules::public_may_read`]).
+    /// [`Rules::starts_for`] the public audience.
+    pub fn public_starts(&self, filter: &TopicFilter) -> Vec<String> {
+        self.starts_for(Audience::Public, filter)
+    }
+
+    /// May a widget show on a public page, and if not, why: [`Rules::widget_for`] the public.
+    /// The editor asks this of every widget of a public board.
     pub fn public_widget(
         &self,
         spec: &WidgetSpec,
         device_rules: &[LivenessRule],
     ) -> Result<(), OutsideAudience> {
-        let overlaps = |filter: &TopicFilter| self.public_filters().any(|f| overlap(f, filter));
+        self.widget_for(Audience::Public, spec, device_rules)
+    }
+
+    /// May a widget show in a board's view for `audience`, and if not, why. Its topic must be
+    /// readable by the audience. A table's filter and a device (the topics that tell its state,
+    /// from `device_rules`) must share at least one topic with what it reads: they then show
+    /// only the topics inside it, decided again at every snapshot
+    /// ([`Rules::audience_may_read`]).
+    pub fn widget_for(
+        &self,
+        audience: Audience,
+        spec: &WidgetSpec,
+        device_rules: &[LivenessRule],
+    ) -> Result<(), OutsideAudience> {
+        let overlaps = |filter: &TopicFilter| match self.granted(audience, Permission::Read) {
+            None => true,
+            Some(mut readable) => readable.any(|f| overlap(f, filter)),
+        };
+        let may_read = |topic: &str| self.audience_may_read(audience, topic);
         match (&spec.kind, spec.device()) {
             (_, Some(name)) => {
                 let mut filters = device_filters(device_rules, name);
                 // A topic beside the device still gives the widget its history export.
-                if !spec.topic.is_empty() && !self.public_may_read(&spec.topic) {
+                if !spec.topic.is_empty() && !may_read(&spec.topic) {
                     Err(OutsideAudience::Topic)
                 } else if filters.any(|filter| overlaps(&filter)) {
                     Ok(())
@@ -237,27 +251,27 @@ impl Rules {
                 Ok(filter) if overlaps(&filter) => Ok(()),
                 _ => Err(OutsideAudience::Filter),
             },
-            _ if self.public_may_read(&spec.topic) => Ok(()),
+            _ if may_read(&spec.topic) => Ok(()),
             _ => Err(OutsideAudience::Topic),
         }
     }
 
-    /// The filters that grant `role` a `permission`, or `None` when it needs no rule: admins
-    /// need none, and viewers never publish, whatever a rule says.
+    /// The filters that grant `audience` a `permission`, or `None` when it needs no rule:
+    /// admins need none; viewers and the public never publish, whatever a rule says.
     fn granted(
         &self,
-        role: Role,
+        audience: Audience,
         permission: Permission,
     ) -> Option<impl Iterator<Item = &TopicFilter>> {
-        if role == Role::Admin {
+        if audience == Audience::Role(Role::Admin) {
             return None;
         }
-        let never = role == Role::Viewer && permission == Permission::Publish;
+        let never = permission == Permission::Publish && audience <= Audience::Role(Role::Viewer);
         Some(
             self.rules
                 .iter()
                 .filter(move |rule| {
-                    !never && rule.audience == Audience::Role(role) && rule.permission == permission
+                    !never && rule.audience == audience && rule.permission == permission
                 })
                 .map(|rule| &rule.filter),
         )
@@ -268,7 +282,7 @@ impl Rules {
     pub fn read_filters(&self, visitor: &Visitor) -> Option<Vec<TopicFilter>> {
         match visitor.role() {
             Some(role) => self
-                .granted(role, Permission::Read)
+                .granted(role.into(), Permission::Read)
                 .map(|filters| filters.cloned().collect()),
             None => Some(Vec::new()),
         }
@@ -278,7 +292,7 @@ impl Rules {
     pub fn publish_scope(&self, visitor: &Visitor) -> PublishScope {
         let granted = visitor
             .role()
-            .map(|role| self.granted(role, Permission::Publish));
+            .map(|role| self.granted(role.into(), Permission::Publish));
         match granted {
             Some(None) => PublishScope::Everything,
             Some(Some(filters)) => PublishScope::Filters(filters.cloned().collect()),
@@ -295,11 +309,37 @@ impl Rules {
                 .filter(|audience| match (audience, permission) {
                     (Audience::Public, Permission::Read) => self.public_may_read(topic),
                     (Audience::Public, Permission::Publish) => false,
-                    (Audience::Role(role), _) => self.role_allows(*role, topic, permission),
+                    (Audience::Role(_), _) => self.audience_allows(*audience, topic, permission),
                 })
                 .collect()
         };
         (pick(Permission::Read), pick(Permission::Publish))
+    }
+}
+
+/// Which view of a board `visitor` gets, or `None` for the same 404 as for a board that does not
+/// exist. A draft opens only for admins. Anonymous visitors get the public view of a public
+/// board. A signed-in user whose role the board opens for gets their role's view (every widget
+/// the role may read), or the public view when they ask for it (`asks_public`, an admin's check
+/// of what visitors see) on a public board; one whose role it does not open for gets the public
+/// view of a public board, like anyone.
+pub fn board_view(
+    visitor: &Visitor,
+    published: bool,
+    visibility: Visibility,
+    asks_public: bool,
+) -> Option<Audience> {
+    let Some(role) = visitor.role() else {
+        return (published && visibility.public).then_some(Audience::Public);
+    };
+    if !published && role != Role::Admin {
+        return None;
+    }
+    let own = visibility.opens_for(role);
+    if visibility.public && (asks_public || !own) {
+        Some(Audience::Public)
+    } else {
+        own.then_some(Audience::Role(role))
     }
 }
 
@@ -770,5 +810,111 @@ mod tests {
         ] {
             assert!(!overlaps(a, b), "{a} and {b}");
         }
+    }
+
+    #[test]
+    fn a_board_gives_each_visitor_one_view_or_none() {
+        let public = Visibility::default();
+        let operators_only = Visibility {
+            public: false,
+            open_to: Role::Operator,
+        };
+        let public_for_admins = Visibility {
+            public: true,
+            open_to: Role::Admin,
+        };
+        let anonymous = Visitor::Anonymous;
+        let (viewer, operator, admin) =
+            (user(Role::Viewer), user(Role::Operator), user(Role::Admin));
+        let own = |role: Role| Some(Audience::Role(role));
+        // What every status page was: the public view for visitors, each role's own for those
+        // signed in, the public one when they ask.
+        assert_eq!(
+            board_view(&anonymous, true, public, false),
+            Some(Audience::Public)
+        );
+        assert_eq!(
+            board_view(&anonymous, true, public, true),
+            Some(Audience::Public)
+        );
+        assert_eq!(board_view(&viewer, true, public, false), own(Role::Viewer));
+        assert_eq!(
+            board_view(&viewer, true, public, true),
+            Some(Audience::Public)
+        );
+        // Closed to the public: anonymous visitors and roles below get nothing at all, and
+        // asking for a public view that does not exist gets the role's own.
+        assert_eq!(board_view(&anonymous, true, operators_only, false), None);
+        assert_eq!(board_view(&viewer, true, operators_only, false), None);
+        assert_eq!(board_view(&viewer, true, operators_only, true), None);
+        assert_eq!(
+            board_view(&operator, true, operators_only, false),
+            own(Role::Operator)
+        );
+        assert_eq!(
+            board_view(&operator, true, operators_only, true),
+            own(Role::Operator)
+        );
+        assert_eq!(
+            board_view(&admin, true, operators_only, false),
+            own(Role::Admin)
+        );
+        // A role the board does not open for gets what anonymous visitors get.
+        assert_eq!(
+            board_view(&operator, true, public_for_admins, false),
+            Some(Audience::Public)
+        );
+        assert_eq!(
+            board_view(&admin, true, public_for_admins, false),
+            own(Role::Admin)
+        );
+        // A draft is an admin's alone, whoever else it will open for.
+        for visitor in [&anonymous, &viewer, &operator] {
+            assert_eq!(board_view(visitor, false, public, false), None);
+        }
+        assert_eq!(board_view(&admin, false, public, false), own(Role::Admin));
+        assert_eq!(
+            board_view(&admin, false, public, true),
+            Some(Audience::Public)
+        );
+    }
+
+    #[test]
+    fn a_role_s_view_shows_the_widgets_and_rows_the_role_may_read() {
+        let rules = Rules::new(vec![
+            rule(Audience::Public, "plant/+/temperature", Permission::Read),
+            rule(Role::Viewer, "plant/#", Permission::Read),
+            rule(Role::Operator, "office/#", Permission::Read),
+        ]);
+        let viewer = Audience::Role(Role::Viewer);
+        let operator = Audience::Role(Role::Operator);
+        let admin = Audience::Role(Role::Admin);
+        let pressure = value("plant/boiler/pressure");
+        assert_eq!(
+            rules.widget_for(Audience::Public, &pressure, &[]),
+            Err(OutsideAudience::Topic)
+        );
+        assert_eq!(rules.widget_for(viewer, &pressure, &[]), Ok(()));
+        // Roles are not ranked for topics: an operator reads what its own rules say.
+        assert_eq!(
+            rules.widget_for(operator, &pressure, &[]),
+            Err(OutsideAudience::Topic)
+        );
+        assert_eq!(rules.widget_for(admin, &value("secret/key"), &[]), Ok(()));
+        assert_eq!(rules.widget_for(viewer, &table("#"), &[]), Ok(()));
+        assert_eq!(
+            rules.widget_for(operator, &table("plant/#"), &[]),
+            Err(OutsideAudience::Filter)
+        );
+        let filter = TopicFilter::parse("#").unwrap();
+        assert_eq!(rules.starts_for(viewer, &filter), vec!["plant".to_owned()]);
+        assert_eq!(rules.starts_for(admin, &filter), vec![String::new()]);
+        assert_eq!(
+            rules.starts_for(admin, &TopicFilter::parse("plant/+/x").unwrap()),
+            vec!["plant".to_owned()]
+        );
+        assert!(rules.audience_may_read(viewer, "plant/boiler/pressure"));
+        assert!(!rules.audience_may_read(Audience::Public, "plant/boiler/pressure"));
+        assert!(rules.audience_may_read(admin, "anything/at/all"));
     }
 }

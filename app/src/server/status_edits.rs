@@ -7,7 +7,9 @@ use crate::domain::incident::{
     checked_message, checked_status, checked_title, checked_widgets, IncidentProblem,
 };
 use crate::domain::maintenance::{Maintenance, MaintenanceProblem, MaintenanceText};
-use crate::domain::status_page::{OutsideAudience, PageSpec, SpecProblem, WidgetSpec, WidgetText};
+use crate::domain::status_page::{
+    OutsideAudience, PageSpec, SpecProblem, Visibility, WidgetSpec, WidgetText,
+};
 use crate::domain::subscription::{checked_webhook, PageNews};
 use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
@@ -77,10 +79,19 @@ pub struct Pages<'a> {
 }
 
 impl Pages<'_> {
-    /// `text` checked as a widget, and refused when it would be bound outside the public
-    /// audience.
-    async fn checked_widget(&self, text: WidgetText<'_>) -> Result<WidgetSpec> {
+    /// `text` checked as a widget of board `page_id`, and on a public board refused when it
+    /// would be bound outside the public audience: what a public board shows is chosen. A board
+    /// only signed-in users open takes any topic; each sees the widgets their role may read.
+    async fn checked_widget(&self, page_id: i64, text: WidgetText<'_>) -> Result<WidgetSpec> {
         let spec = WidgetSpec::check(text)?;
+        let visibility = self
+            .store
+            .board_visibility(page_id)
+            .await?
+            .ok_or(PageEditError::NoSuchPage)?;
+        if !visibility.public {
+            return Ok(spec);
+        }
         let rules = self.cache.access().rules().await?;
         let devices = match spec.device() {
             Some(_) => self.store.liveness_rules().await?,
@@ -103,7 +114,7 @@ impl Pages<'_> {
 
 /// Creates a draft page and returns its id.
 pub async fn add_page(pages: Pages<'_>, actor: Actor<'_>, slug: &str, title: &str) -> Result<i64> {
-    let spec = PageSpec::check(slug, title, "", false)?;
+    let spec = PageSpec::check(slug, title, "", false, Visibility::default())?;
     let id = pages
         .store
         .create_status_page(&spec)
@@ -159,7 +170,7 @@ pub async fn add_widget(
     page_id: i64,
     text: WidgetText<'_>,
 ) -> Result<i64> {
-    let spec = pages.checked_widget(text).await?;
+    let spec = pages.checked_widget(page_id, text).await?;
     let id = pages
         .store
         .add_status_widget(page_id, &spec)
@@ -178,7 +189,7 @@ pub async fn change_widget(
     id: i64,
     text: WidgetText<'_>,
 ) -> Result<()> {
-    let spec = pages.checked_widget(text).await?;
+    let spec = pages.checked_widget(page_id, text).await?;
     if !pages.store.update_status_widget(page_id, id, &spec).await? {
         return Err(PageEditError::NoSuchWidget);
     }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use app::domain::liveness::RuleText;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesText, SharedSeries};
-use app::domain::status_page::{PageSpec, WidgetText};
+use app::domain::status_page::{PageSpec, Visibility, WidgetText};
 use app::server::access::AccessPolicy;
 use app::server::accounts;
 use app::server::liveness_edits::{self, LivenessRuleError};
@@ -173,7 +173,7 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
     let description = "Simulated devices publishing through the demo's own MQTT broker: a \
                        weather station, servers, mesh radio nodes, and a pump that drops off now \
                        and then.";
-    let spec = PageSpec::check(PAGE_SLUG, title, description, true)
+    let spec = PageSpec::check(PAGE_SLUG, title, description, true, Visibility::default())
         .map_err(|problem| anyhow::anyhow!("the demo page: {}", problem.describe()))?;
     status_edits::change_page(pages, DEMO, id, &spec).await?;
 

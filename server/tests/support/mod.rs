@@ -224,16 +224,35 @@ pub async fn add_widget(app: &TestApp, page: i64, fields: &[(&str, &str)]) {
     post_expecting(app, "/admin/pages/widgets/add", &form, "done=widget_added").await;
 }
 
+/// Publishes page `page` (or makes it a draft again) as a public board open to every role.
 pub async fn set_published(app: &TestApp, page: i64, slug: &str, title: &str, published: bool) {
+    set_board(app, page, slug, title, published, true, "viewer").await;
+}
+
+/// Changes page `page`'s settings through the editor's form: published or not, public or not,
+/// and the lowest role that gets its own view.
+pub async fn set_board(
+    app: &TestApp,
+    page: i64,
+    slug: &str,
+    title: &str,
+    published: bool,
+    public: bool,
+    open_to: &str,
+) {
     let id = page.to_string();
     let mut form = vec![
         ("id", id.as_str()),
         ("slug", slug),
         ("title", title),
         ("description", "Boiler room, plant 7."),
+        ("open_to", open_to),
     ];
     if published {
         form.push(("published", "on"));
+    }
+    if public {
+        form.push(("public", "on"));
     }
     post_expecting(app, "/admin/pages/change", &form, "done=page_changed").await;
 }

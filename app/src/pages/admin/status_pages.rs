@@ -10,6 +10,7 @@ use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
 use crate::domain::history::HistoryRange;
 use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
+use crate::domain::roles::Role;
 use crate::domain::status_page::{
     page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
     MARKDOWN_MAX_CHARS, UPTIME_BAR_DAYS,
@@ -48,6 +49,9 @@ pub struct PageRow {
     pub slug: String,
     pub title: String,
     pub published: bool,
+    /// Who may open it, in words.
+    #[serde(default)]
+    pub visibility: String,
     pub widgets: i64,
 }
 
@@ -100,6 +104,7 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
             slug: page.slug,
             title: page.title,
             published: page.published,
+            visibility: page.visibility.describe().to_owned(),
             widgets: page.widgets,
         })
         .collect())
@@ -149,6 +154,7 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
             .collect(),
         has_public_url: state.status_pages.site().public_url.is_some(),
     };
+    let public = page.spec.visibility.public;
     Ok(Some(PageEdit {
         incidents,
         maintenance,
@@ -160,7 +166,10 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
             .widgets
             .into_iter()
             .map(|widget| {
-                let outside = rules.public_widget(&widget.spec, &devices).err();
+                // Only a public board's visitors are held to the public audience.
+                let outside = public
+                    .then(|| rules.public_widget(&widget.spec, &devices).err())
+                    .flatten();
                 (widget.id, widget.spec, outside)
             })
             .collect(),
@@ -218,6 +227,7 @@ fn PageTable(pages: Vec<PageRow>) -> impl IntoView {
                     <td><a href=editor_path(page.id)>{page.title}</a></td>
                     <td><a href=page_path(&page.slug)>{page_path(&page.slug)}</a></td>
                     <td>{if page.published { "Published" } else { "Draft" }}</td>
+                    <td>{page.visibility}</td>
                     <td>{page.widgets}</td>
                 </tr>
             }
@@ -230,6 +240,7 @@ fn PageTable(pages: Vec<PageRow>) -> impl IntoView {
                     <th scope="col">"Title"</th>
                     <th scope="col">"Address"</th>
                     <th scope="col">"State"</th>
+                    <th scope="col">"Who may open it"</th>
                     <th scope="col">"Widgets"</th>
                 </tr>
             </thead>
@@ -274,8 +285,8 @@ pub fn StatusPageEditor() -> impl IntoView {
 
 #[component]
 fn PageForm(page: PageEdit) -> impl IntoView {
-    let [slug, title, description] =
-        ["slug", "title", "description"].map(|field| FieldProblem::new(PAGE_SETTINGS, field));
+    let [slug, title, description, open_to] = ["slug", "title", "description", "open_to"]
+        .map(|field| FieldProblem::new(PAGE_SETTINGS, field));
     let id = page.id;
     let spec = page.spec;
     let count = page.widgets.len();
@@ -332,8 +343,33 @@ fn PageForm(page: PageEdit) -> impl IntoView {
             {description.message()}
             <label class="inline">
                 <input type="checkbox" name="published" value="on" checked=spec.published/>
-                " Published: anyone may open it"
+                " Published: open to those chosen below (a draft only admins see)"
             </label>
+            <fieldset class="board-visibility">
+                <legend>"Who may open it"</legend>
+                <label class="inline">
+                    <input type="checkbox" name="public" value="on" checked=spec.visibility.public/>
+                    " Public: anyone, without signing in, gets its public view (the widgets "
+                    "inside the public audience, from a snapshot)"
+                </label>
+                <label>"Signed in, each with every widget their role may read: "
+                    <select name="open_to" aria-invalid=open_to.invalid()
+                        aria-describedby=open_to.described_by()>
+                        {Role::ALL.map(|role| {
+                            let words = match role {
+                                Role::Viewer => "viewers, operators and admins",
+                                Role::Operator => "operators and admins",
+                                Role::Admin => "admins only",
+                            };
+                            view! {
+                                <option value=role.as_str()
+                                    selected=spec.visibility.open_to == role>{words}</option>
+                            }
+                        }).collect_view()}
+                    </select>
+                </label>
+                {open_to.message()}
+            </fieldset>
             <button type="submit">"Save page"</button>
         </form>
         <h2>"Widgets"</h2>

@@ -3,10 +3,11 @@
 //! serving a request is a memory read. A page being rebuilt keeps being served from its previous
 //! snapshot, so no visitor waits for the database; only a page's first request does.
 //!
-//! What a snapshot shows is asked of the access policy at every build: a widget bound outside the
-//! public audience is left out, a table lists only the public topics under its filter, and a
-//! device's state is told only by its public topics. A topic taken out of the audience is gone
-//! from every page at its next build, within a TTL.
+//! Each board has a snapshot per view: the public's (what anonymous visitors get) and each
+//! signed-in role's. What a view shows is asked of the access policy at every build: a widget
+//! bound outside the view's audience is left out, a table lists only the audience's topics under
+//! its filter, and a device's state is told only by the audience's topics. A topic taken out of
+//! an audience is gone from its views at their next build, within a TTL.
 
 mod markdown;
 pub mod render;
@@ -15,10 +16,12 @@ use crate::domain::history::Resolution;
 use crate::domain::incident::{Incident, Month, PAST_SHOWN};
 use crate::domain::liveness::DeviceState;
 use crate::domain::maintenance::{Maintenance, Repeat};
+use crate::domain::roles::Audience;
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
-    bound_value, level_of, Level, Shown, StatusRule, ThresholdWatch, WidgetKind, HISTORY_POINTS,
-    SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
+    bound_value, level_of, Level, PageSpec, Shown, StatusRule, ThresholdWatch, Visibility,
+    WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
+    UPTIME_BAR_DAYS, UPTIME_WINDOWS,
 };
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::uptime;
@@ -31,10 +34,10 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// The window of an uptime widget's badge at `badge/<id>.svg`.
@@ -78,6 +81,16 @@ pub struct PageSnapshot {
     /// the links in the e-mails.
     #[serde(skip)]
     pub subscribable: bool,
+    /// Whose view of the board this is: the public's, or a signed-in role's.
+    #[serde(skip, default = "public_audience")]
+    pub audience: Audience,
+    /// The board has a public view.
+    #[serde(skip)]
+    pub public: bool,
+}
+
+fn public_audience() -> Audience {
+    Audience::Public
 }
 
 /// A maintenance window as visitors see it: its occurrence in effect or next.
@@ -247,6 +260,9 @@ pub struct Rendered {
     /// Months of its incident history built since this snapshot, at most one per month from
     /// its first incident to now, so they stay as bounded and as fresh as the snapshot.
     months: Mutex<HashMap<Month, Representation>>,
+    /// The public view's page as someone signed in who asked for it sees it, built when first
+    /// asked.
+    noted_for_signed_in: OnceLock<Representation>,
 }
 
 /// What every page of the site shares: where the pages are seen from, for absolute links in
@@ -272,12 +288,32 @@ struct Inner {
     ttl: Duration,
     cache_control: HeaderValue,
     site: SiteInfo,
-    published: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
-    /// One reload of the published slugs at a time.
+    published: RwLock<Option<(Instant, Arc<PublishedBoards>)>>,
+    /// One reload of the published boards at a time.
     published_reload: tokio::sync::Mutex<()>,
-    pages: RwLock<HashMap<String, Arc<Slot>>>,
+    pages: RwLock<HashMap<String, Arc<Board>>>,
     builds: AtomicU64,
     failures: AtomicU64,
+}
+
+/// The published boards by slug, with who may open each.
+pub type PublishedBoards = HashMap<String, Visibility>;
+
+/// A board's views, each built and cached apart: the public one and one per role (all who share
+/// a role may read the same topics, so they share its view).
+#[derive(Default)]
+struct Board {
+    views: [Slot; Audience::ALL.len()],
+}
+
+impl Board {
+    fn view(&self, audience: Audience) -> &Slot {
+        let at = Audience::ALL
+            .iter()
+            .position(|each| *each == audience)
+            .expect("every audience is in Audience::ALL");
+        &self.views[at]
+    }
 }
 
 #[derive(Default)]
@@ -367,6 +403,19 @@ impl StatusPages {
         )
     }
 
+    /// The public view's page (`rendered` is one) as someone signed in who asked for it gets
+    /// it: the same, with a note that says so and the way back to their own view.
+    pub fn public_page_for_signed_in<'r>(&self, rendered: &'r Rendered) -> &'r Representation {
+        rendered.noted_for_signed_in.get_or_init(|| {
+            let note = render::ViewNote::PublicToSignedIn;
+            Representation::of(render::document_noted(
+                &rendered.snapshot,
+                &self.0.site,
+                note,
+            ))
+        })
+    }
+
     /// Forgets every snapshot after an admin's change, so this instance shows it at once
     /// (others within their TTL).
     pub fn invalidate(&self) {
@@ -374,8 +423,8 @@ impl StatusPages {
         write(&self.0.pages).clear();
     }
 
-    /// The slugs of the published pages, read at most once per TTL.
-    pub async fn published_slugs(&self) -> Result<Arc<HashSet<String>>, sqlx::Error> {
+    /// The published boards, read at most once per TTL.
+    pub async fn published_boards(&self) -> Result<Arc<PublishedBoards>, sqlx::Error> {
         let fresh = |inner: &Inner| {
             read(&inner.published)
                 .as_ref()
@@ -389,29 +438,39 @@ impl StatusPages {
         if let Some(slugs) = fresh(&self.0) {
             return Ok(slugs);
         }
-        let slugs: Arc<HashSet<String>> =
-            Arc::new(self.0.store.published_slugs().await?.into_iter().collect());
-        *write(&self.0.published) = Some((Instant::now(), slugs.clone()));
+        let boards: Arc<PublishedBoards> =
+            Arc::new(self.0.store.published_boards().await?.into_iter().collect());
+        *write(&self.0.published) = Some((Instant::now(), boards.clone()));
         // A page unpublished or renamed elsewhere stops being served here.
-        write(&self.0.pages).retain(|slug, _| slugs.contains(slug));
-        Ok(slugs)
+        let mut pages = write(&self.0.pages);
+        let known: &HashMap<String, Visibility> = &boards;
+        pages.retain(|slug, _| known.contains_key(slug));
+        Ok(boards)
     }
 
-    /// The published page at `slug`, from a snapshot at most a TTL old (or older while a
-    /// rebuild is under way or failing). `None` when no such page is published.
-    pub async fn published(&self, slug: &str) -> Result<Option<Arc<Rendered>>, sqlx::Error> {
-        if !self.published_slugs().await?.contains(slug) {
-            return Ok(None);
+    /// The view for `audience` of the published board at `slug`, from a snapshot at most a TTL
+    /// old (or older while a rebuild is under way or failing). `None` when no such board is
+    /// published, or for the public view of a board that is not public. Whether the visitor
+    /// may have this view is the access policy's to say (`access::board_view`), before.
+    pub async fn published(
+        &self,
+        slug: &str,
+        audience: Audience,
+    ) -> Result<Option<Arc<Rendered>>, sqlx::Error> {
+        match self.published_boards().await?.get(slug) {
+            Some(visibility) if visibility.public || audience != Audience::Public => {}
+            _ => return Ok(None),
         }
         // Looked up before inserting: the slug is copied only for a page's first request.
         let found = read(&self.0.pages).get(slug).cloned();
-        let slot = match found {
-            Some(slot) => slot,
+        let board = match found {
+            Some(board) => board,
             None => write(&self.0.pages)
                 .entry(slug.to_owned())
                 .or_default()
                 .clone(),
         };
+        let slot = board.view(audience);
         let current = read(&slot.current).clone();
         if let Some(rendered) = &current {
             if rendered.built.elapsed() < self.0.ttl {
@@ -430,7 +489,7 @@ impl StatusPages {
                 return Ok(Some(rendered));
             }
         }
-        match self.build_published(slug).await {
+        match self.build_published(slug, audience).await {
             Ok(Some(rendered)) => {
                 let rendered = Arc::new(rendered);
                 *write(&slot.current) = Some(rendered.clone());
@@ -450,33 +509,56 @@ impl StatusPages {
         }
     }
 
-    async fn build_published(&self, slug: &str) -> Result<Option<Rendered>, sqlx::Error> {
+    async fn build_published(
+        &self,
+        slug: &str,
+        audience: Audience,
+    ) -> Result<Option<Rendered>, sqlx::Error> {
         match self.0.store.status_page_by_slug(slug).await? {
-            Some(page) if page.spec.published => Ok(Some(self.build(page, true).await?)),
+            // Only the public view's statuses are news: the feed and followers are public.
+            Some(page)
+                if page.spec.published
+                    && (page.spec.visibility.public || audience != Audience::Public) =>
+            {
+                let record_changes = audience == Audience::Public;
+                Ok(Some(self.build(page, audience, record_changes).await?))
+            }
             _ => Ok(None),
         }
     }
 
-    /// Page `slug` built afresh, published or draft, for an admin's preview. Never cached,
-    /// and it records no status changes (a draft's statuses are not news).
-    pub async fn preview(&self, slug: &str) -> Result<Option<Rendered>, sqlx::Error> {
-        match self.0.store.status_page_by_slug(slug).await? {
-            Some(page) => Ok(Some(self.build(page, false).await?)),
+    /// Board `slug` built afresh, published or draft, in the view `choose` picks from its spec
+    /// (`None`: no view for this visitor, the same as no board). Never cached, and it records no
+    /// status changes (a draft's statuses are not news).
+    pub async fn preview(
+        &self,
+        slug: &str,
+        choose: impl FnOnce(&PageSpec) -> Option<Audience>,
+    ) -> Result<Option<Rendered>, sqlx::Error> {
+        let Some(page) = self.0.store.status_page_by_slug(slug).await? else {
+            return Ok(None);
+        };
+        match choose(&page.spec) {
+            Some(audience) => Ok(Some(self.build(page, audience, false).await?)),
             None => Ok(None),
         }
     }
 
-    /// Builds every published page whose snapshot is older than `age`, so status changes are
-    /// recorded for the feed even while nobody visits.
+    /// Builds the public view of every public board whose snapshot is older than `age`, so
+    /// status changes are recorded for the feed even while nobody visits.
     pub async fn refresh_older_than(&self, age: Duration) -> Result<(), sqlx::Error> {
-        let slugs = self.published_slugs().await?;
-        for slug in slugs.iter() {
+        let boards = self.published_boards().await?;
+        for (slug, _) in boards.iter().filter(|(_, visibility)| visibility.public) {
             let stale = read(&self.0.pages)
                 .get(slug)
-                .and_then(|slot| read(&slot.current).as_ref().map(|r| r.built.elapsed()))
+                .and_then(|board| {
+                    read(&board.view(Audience::Public).current)
+                        .as_ref()
+                        .map(|r| r.built.elapsed())
+                })
                 .is_none_or(|built| built >= age);
             if stale {
-                self.published(slug).await?;
+                self.published(slug, Audience::Public).await?;
             }
         }
         Ok(())
@@ -485,21 +567,25 @@ impl StatusPages {
     async fn build(
         &self,
         mut page: StoredPage,
+        audience: Audience,
         record_changes: bool,
     ) -> Result<Rendered, sqlx::Error> {
         self.0.builds.fetch_add(1, Ordering::Relaxed);
         let store = &self.0.store;
         let now = Utc::now();
         let now_ms = now.timestamp_millis();
-        // Asked at every build, so a topic that left the public audience leaves the page.
+        // Asked at every build, so a topic that left the audience leaves the page.
         let rules = self.0.access.rules().await?;
         let device_rules = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
             store.liveness_rules().await?
         } else {
             Vec::new()
         };
-        page.widgets
-            .retain(|widget| rules.public_widget(&widget.spec, &device_rules).is_ok());
+        page.widgets.retain(|widget| {
+            rules
+                .widget_for(audience, &widget.spec, &device_rules)
+                .is_ok()
+        });
 
         let mut topics: Vec<String> = page
             .widgets
@@ -568,9 +654,10 @@ impl StatusPages {
         }
 
         let devices = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
-            // Only public topics tell the state: nothing of another topic shapes what is shown.
-            let public = |topic: &str| rules.public_may_read(topic);
-            crate::server::devices::find_devices(store, &device_rules, public, now_ms).await?
+            // Only topics the audience may read tell the state: nothing of another topic shapes
+            // what is shown.
+            let readable = |topic: &str| rules.audience_may_read(audience, topic);
+            crate::server::devices::find_devices(store, &device_rules, readable, now_ms).await?
         } else {
             Vec::new()
         };
@@ -727,7 +814,13 @@ impl StatusPages {
                 }
                 (WidgetKind::Table, _) => {
                     shown.rows = self
-                        .table_rows(&rules, &widget.spec.topic, &widget.spec.pointer, &spec.unit)
+                        .table_rows(
+                            &rules,
+                            audience,
+                            &widget.spec.topic,
+                            &widget.spec.pointer,
+                            &spec.unit,
+                        )
                         .await?;
                     shown.value = None;
                     shown.text = None;
@@ -796,8 +889,12 @@ impl StatusPages {
             maintenance: maintenance_shown(&maintenance, &shown_ids, now_ms),
             page_id: page.id,
             first_incident_ms: store.first_incident_ms(page.id).await?,
-            subscribable: self.0.site.public_url.is_some()
+            // Followers are told the public view's news: a board without one has none to tell.
+            subscribable: page.spec.visibility.public
+                && self.0.site.public_url.is_some()
                 && store.takes_subscriptions(page.id).await?,
+            audience,
+            public: page.spec.visibility.public,
         };
         Ok(self.render(snapshot))
     }
@@ -819,10 +916,11 @@ impl StatusPages {
         Ok(())
     }
 
-    /// The public topics under `filter`, each with its bound value.
+    /// The topics under `filter` that `audience` may read, each with its bound value.
     async fn table_rows(
         &self,
         rules: &Rules,
+        audience: Audience,
         filter: &str,
         pointer: &str,
         unit: &str,
@@ -832,14 +930,16 @@ impl StatusPages {
         };
         // By name, whichever start found them.
         let mut candidates = BTreeMap::new();
-        for start in rules.public_starts(&filter) {
+        for start in rules.starts_for(audience, &filter) {
             for newest in self.0.store.newest_under(&start, TABLE_CANDIDATES).await? {
                 candidates.insert(newest.topic.clone(), newest);
             }
         }
         let rows = candidates
             .into_values()
-            .filter(|newest| filter.matches(&newest.topic) && rules.public_may_read(&newest.topic))
+            .filter(|newest| {
+                filter.matches(&newest.topic) && rules.audience_may_read(audience, &newest.topic)
+            })
             .take(TABLE_MAX_ROWS)
             .map(|newest| {
                 let value = newest
@@ -895,6 +995,7 @@ impl StatusPages {
             csv,
             badges,
             months: Mutex::default(),
+            noted_for_signed_in: OnceLock::new(),
             built: Instant::now(),
             snapshot,
         }
@@ -908,7 +1009,7 @@ impl StatusPages {
         slug: &str,
         month: Option<Month>,
     ) -> Result<Option<Representation>, sqlx::Error> {
-        let Some(rendered) = self.published(slug).await? else {
+        let Some(rendered) = self.published(slug, Audience::Public).await? else {
             return Ok(None);
         };
         let snapshot = &rendered.snapshot;

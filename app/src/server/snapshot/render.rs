@@ -7,6 +7,7 @@ use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
 use crate::domain::incident::{Incident, Month, MONTH_SHOWN};
 use crate::domain::liveness::format_span;
 use crate::domain::maintenance::Repeat;
+use crate::domain::roles::{Audience, Role};
 use crate::domain::status_page::{
     badge_path, csv_path, feed_path, json_path, page_path, Level, Scale, WidgetKind, Worse, Zone,
 };
@@ -223,8 +224,39 @@ fn clock(at_ms: i64) -> String {
     format!("{:02}:{:02}:{:02} UTC", t.hour, t.minute, t.second)
 }
 
-/// The whole HTML document of a page.
+/// What a page says, above its title, of the view it is. Anonymous visitors' pages say nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewNote {
+    Silent,
+    /// A signed-in role's own view; `public`: the board has a public view to switch to.
+    Role {
+        role: Role,
+        public: bool,
+    },
+    /// The public view, shown to someone signed in who asked for it.
+    PublicToSignedIn,
+}
+
+impl ViewNote {
+    /// What the snapshot's own page says: its view's note.
+    pub fn of(snapshot: &PageSnapshot) -> Self {
+        match snapshot.audience {
+            Audience::Public => ViewNote::Silent,
+            Audience::Role(role) => ViewNote::Role {
+                role,
+                public: snapshot.public,
+            },
+        }
+    }
+}
+
+/// The whole HTML document of a page, saying what its view is.
 pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
+    document_noted(snapshot, site, ViewNote::of(snapshot))
+}
+
+/// The whole HTML document of a page, with `note` above its title.
+pub fn document_noted(snapshot: &PageSnapshot, site: &SiteInfo, note: ViewNote) -> String {
     let owner = Owner::new();
     let body = owner.with(|| {
         view! {
@@ -232,7 +264,7 @@ pub fn document(snapshot: &PageSnapshot, site: &SiteInfo) -> String {
                 <header class="site-header">
                     <span class="brand">"Status"</span>
                 </header>
-                {body(snapshot)}
+                {body(snapshot, note)}
                 <footer class="status-footer">
                     <p>
                         "Also as "
@@ -488,7 +520,8 @@ fn head(snapshot: &PageSnapshot, site: &SiteInfo, part: Option<&str>) -> String 
         let url = xml_escape(&format!("{base}{}", page_path(&snapshot.slug)));
         let _ = write!(head, "<meta property=\"og:url\" content=\"{url}\">");
     }
-    if !snapshot.published {
+    // A draft, or a signed-in role's view: nothing for a search engine.
+    if !snapshot.published || snapshot.audience != Audience::Public {
         head.push_str("<meta name=\"robots\" content=\"noindex\">");
     }
     let _ = write!(
@@ -506,7 +539,40 @@ fn head(snapshot: &PageSnapshot, site: &SiteInfo, part: Option<&str>) -> String 
     head
 }
 
-fn body(snapshot: &PageSnapshot) -> AnyView {
+/// A signed-in visitor's note on which view of the board this is, with the way to the other.
+fn view_note(note: ViewNote, slug: &str) -> Option<AnyView> {
+    let view = match note {
+        ViewNote::Silent => return None,
+        ViewNote::Role { role, public } => {
+            let who = match role {
+                Role::Viewer => "a viewer",
+                Role::Operator => "an operator",
+                Role::Admin => "an admin",
+            };
+            view! {
+                <p class="view-note" role="note" data-view=role.as_str()>
+                    "You see this board as " {who} ": every widget your role may read. "
+                    {public.then(|| view! {
+                        <a href=format!("{}?view=public", page_path(slug))>
+                            "See the public view"
+                        </a>
+                    })}
+                </p>
+            }
+            .into_any()
+        }
+        ViewNote::PublicToSignedIn => view! {
+            <p class="view-note" role="note" data-view="public">
+                "Public view: what visitors without an account see. "
+                <a href=page_path(slug)>"Back to your view"</a>
+            </p>
+        }
+        .into_any(),
+    };
+    Some(view)
+}
+
+fn body(snapshot: &PageSnapshot, note: ViewNote) -> AnyView {
     let now = snapshot.generated_at_ms;
     let summary = snapshot.summary.map(|level| {
         view! {
@@ -535,12 +601,13 @@ fn body(snapshot: &PageSnapshot) -> AnyView {
                     "Draft preview: only admins see this page until it is published."
                 </p>
             })}
+            {view_note(note, &snapshot.slug)}
             <h1>{snapshot.title.clone()}</h1>
             {(!snapshot.description.is_empty()).then(|| view! {
                 <p class="status-description">{snapshot.description.clone()}</p>
             })}
             {summary}
-            {incidents_view(&snapshot.incidents, &snapshot.widgets, &snapshot.slug)}
+            {incidents_view(&snapshot.incidents, &snapshot.widgets, &snapshot.slug, snapshot.public)}
             {maintenance_view(&snapshot.maintenance, &snapshot.widgets)}
             <p class="status-updated">
                 "Updated "
@@ -573,6 +640,7 @@ fn incidents_view(
     incidents: &[Incident],
     widgets: &[WidgetSnapshot],
     slug: &str,
+    public: bool,
 ) -> Option<AnyView> {
     if incidents.is_empty() {
         return None;
@@ -588,7 +656,8 @@ fn incidents_view(
         .filter(|i| i.resolved_ms.is_some())
         .map(one)
         .collect();
-    let history = history_path(slug, None);
+    // The month pages are the public view's: a board without one has none.
+    let history = public.then(|| history_path(slug, None));
     Some(
         view! {
             {(!open.is_empty()).then(|| view! {
@@ -602,7 +671,9 @@ fn incidents_view(
                     <h2 id="incidents-past">"Past incidents"</h2>
                     {past}
                 })}
-                <p><a href=history data-incident-history>"Incident history, month by month"</a></p>
+                {history.map(|history| view! {
+                    <p><a href=history data-incident-history>"Incident history, month by month"</a></p>
+                })}
             </section>
         }
         .into_any(),

@@ -316,13 +316,14 @@ impl Store {
         .await
     }
 
-    /// Page `page_id`'s slug and title while it is published: news of a draft is nobody's.
+    /// Page `page_id`'s slug and title while it is a published public board: news of a draft,
+    /// or of a board only signed-in users open, is nobody's.
     pub async fn published_names(
         &self,
         page_id: i64,
     ) -> Result<Option<(String, String)>, sqlx::Error> {
         let row = sqlx::query!(
-            "select slug, title from status_page where id = $1 and published",
+            "select slug, title from status_page where id = $1 and published and public",
             page_id
         )
         .fetch_optional(&self.pool)

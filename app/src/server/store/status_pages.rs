@@ -3,8 +3,9 @@
 
 use super::Store;
 use crate::domain::history::HistoryRange;
+use crate::domain::roles::Role;
 use crate::domain::status_page::{
-    Level, PageSpec, Scale, StatusRule, WidgetKind, WidgetSpec, Worse,
+    Level, PageSpec, Scale, StatusRule, Visibility, WidgetKind, WidgetSpec, Worse,
 };
 use chrono::{DateTime, Utc};
 
@@ -36,6 +37,7 @@ pub struct PageListing {
     pub slug: String,
     pub title: String,
     pub published: bool,
+    pub visibility: Visibility,
     pub widgets: i64,
 }
 
@@ -198,24 +200,50 @@ impl<'a> WidgetColumns<'a> {
     }
 }
 
+/// A stored page's visibility; a role the enum holds but this build does not know is a decode
+/// error rather than a guess.
+fn visibility(public: bool, open_to: &str) -> Result<Visibility, sqlx::Error> {
+    let open_to: Role = open_to
+        .parse()
+        .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    Ok(Visibility { public, open_to })
+}
+
 impl Store {
     /// Every page, by slug, for the editor.
     pub async fn status_pages(&self) -> Result<Vec<PageListing>, sqlx::Error> {
-        sqlx::query_as!(
-            PageListing,
-            r#"select p.id, p.slug, p.title, p.published,
+        let rows = sqlx::query!(
+            r#"select p.id, p.slug, p.title, p.published, p.public, p.open_to::text as "open_to!",
                       (select count(*) from status_widget w where w.page_id = p.id) as "widgets!"
                from status_page p order by p.slug"#
         )
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(PageListing {
+                    id: row.id,
+                    slug: row.slug,
+                    title: row.title,
+                    published: row.published,
+                    visibility: visibility(row.public, &row.open_to)?,
+                    widgets: row.widgets,
+                })
+            })
+            .collect()
     }
 
-    /// The slugs of the published pages.
-    pub async fn published_slugs(&self) -> Result<Vec<String>, sqlx::Error> {
-        sqlx::query_scalar!("select slug from status_page where published order by slug")
-            .fetch_all(&self.pool)
-            .await
+    /// The published pages' slugs, with who may open each.
+    pub async fn published_boards(&self) -> Result<Vec<(String, Visibility)>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select slug, public, open_to::text as "open_to!"
+               from status_page where published order by slug"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| Ok((row.slug, visibility(row.public, &row.open_to)?)))
+            .collect()
     }
 
     /// The page at `slug`, with its widgets in order.
@@ -229,10 +257,23 @@ impl Store {
         }
     }
 
+    /// Who may open board `id`; `None` when there is no such board.
+    pub async fn board_visibility(&self, id: i64) -> Result<Option<Visibility>, sqlx::Error> {
+        let row = sqlx::query!(
+            r#"select public, open_to::text as "open_to!" from status_page where id = $1"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| visibility(row.public, &row.open_to))
+            .transpose()
+    }
+
     /// Page `id`, with its widgets in order.
     pub async fn status_page(&self, id: i64) -> Result<Option<StoredPage>, sqlx::Error> {
         let page = sqlx::query!(
-            r#"select slug, title, description, published, updated_at as "updated_at: DateTime<Utc>"
+            r#"select slug, title, description, published, public, open_to::text as "open_to!",
+                      updated_at as "updated_at: DateTime<Utc>"
                from status_page where id = $1"#,
             id,
         )
@@ -257,6 +298,7 @@ impl Store {
                 title: page.title,
                 description: page.description,
                 published: page.published,
+                visibility: visibility(page.public, &page.open_to)?,
             },
             updated_at_ms: page.updated_at.timestamp_millis(),
             widgets: rows
@@ -291,12 +333,15 @@ impl Store {
     /// Creates a page; `None` when its slug is taken.
     pub async fn create_status_page(&self, spec: &PageSpec) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar!(
-            "insert into status_page (slug, title, description, published) \
-             values ($1, $2, $3, $4) on conflict (slug) do nothing returning id",
+            "insert into status_page (slug, title, description, published, public, open_to) \
+             values ($1, $2, $3, $4, $5, $6::text::user_role) \
+             on conflict (slug) do nothing returning id",
             spec.slug,
             spec.title,
             spec.description,
             spec.published,
+            spec.visibility.public,
+            spec.visibility.open_to.as_str(),
         )
         .fetch_optional(&self.pool)
         .await
@@ -309,13 +354,15 @@ impl Store {
     ) -> Result<PageChange, sqlx::Error> {
         let updated = sqlx::query!(
             "update status_page set slug = $2, title = $3, description = $4, published = $5, \
-                    updated_at = now() \
+                    public = $6, open_to = $7::text::user_role, updated_at = now() \
              where id = $1",
             id,
             spec.slug,
             spec.title,
             spec.description,
             spec.published,
+            spec.visibility.public,
+            spec.visibility.open_to.as_str(),
         )
         .execute(&self.pool)
         .await;

@@ -1,8 +1,13 @@
-// Keeps a public status page fresh without any broker connection: every TTL it rereads the
-// page's JSON (an unchanged snapshot costs a 304, thanks to its ETag) and updates values,
-// statuses, charts and ages in place. Without JavaScript the page is complete as served; this
-// only spares a reload. All texts come from the JSON, except ages, worded as the server words
-// them (app::domain::wording::format_age).
+// Keeps a status page (a board) fresh: every TTL it rereads the page's JSON (an unchanged
+// snapshot costs a 304, thanks to its ETag) and updates values, statuses, charts and ages in
+// place. Without JavaScript the page is complete as served; this only spares a reload. All
+// texts come from the JSON, except ages, worded as the server words them
+// (app::domain::wording::format_age).
+//
+// A signed-in role's view (`data-live` on <main>: the topics it follows) is live: it follows
+// those topics on the live stream (/api/live, which sends only what the visitor may read) and,
+// at most once per animation frame and never two at a time, rereads its JSON, which the server
+// brings up to the newest messages. The public view never opens a stream.
 (() => {
   "use strict";
   const main = document.getElementById("status");
@@ -104,4 +109,53 @@
   tickAges();
   setInterval(tickAges, 1000);
   setTimeout(refresh, ttlMs);
+
+  const follows = main.dataset.live ? JSON.parse(main.dataset.live) : null;
+  if (!follows || !follows.length || !window.EventSource) return;
+  const updated = main.querySelector(".status-updated");
+  const say = (state, words) => {
+    main.dataset.liveState = state;
+    if (updated) updated.textContent = words;
+  };
+  let pulling = false;
+  let again = false;
+  let frame = 0;
+  const pull = async () => {
+    if (pulling) {
+      again = true;
+      return;
+    }
+    pulling = true;
+    do {
+      again = false;
+      try {
+        const response = await fetch(url, { cache: "no-cache", headers: { Accept: "application/json" } });
+        if (response.ok) {
+          apply(await response.json());
+          main.dataset.liveAt = String(Date.now());
+        }
+      } catch {
+        // The next message, or the TTL's refresh, tries again.
+      }
+    } while (again);
+    pulling = false;
+  };
+  // Messages that arrive together cost one read, drawn in the next frame.
+  const soon = () => {
+    if (!frame) frame = requestAnimationFrame(() => {
+      frame = 0;
+      pull();
+    });
+  };
+  const query = follows.map((filter) => `filter=${encodeURIComponent(filter)}`).join("&");
+  const stream = new EventSource(`/api/live?${query}`);
+  stream.addEventListener("message", soon);
+  stream.addEventListener("resync", soon);
+  stream.addEventListener("open", () => {
+    say("live", "Live: values change as messages arrive.");
+    soon();
+  });
+  stream.addEventListener("error", () => {
+    say("reconnecting", "Reconnecting to the live stream; values refresh every TTL meanwhile.");
+  });
 })();

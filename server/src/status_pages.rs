@@ -215,13 +215,16 @@ async fn json(state: &AppState, visitor: &Asked<'_>, slug: &str, headers: &Heade
         Ok(served) => served,
         Err(refusal) => return refusal,
     };
-    let mut response = respond(
-        &served,
-        &served.rendered().json,
-        "application/json",
-        state,
-        headers,
-    );
+    // A role's view is live: brought up to the newest messages at each read.
+    let live;
+    let representation = match &served {
+        Served::Cached(rendered) if rendered.snapshot.audience != Audience::Public => {
+            live = state.status_pages.live_json(rendered, &state.live);
+            &live
+        }
+        _ => &served.rendered().json,
+    };
+    let mut response = respond(&served, representation, "application/json", state, headers);
     // Public data, meant to be read by other sites' scripts too.
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

@@ -1689,3 +1689,89 @@ async fn an_upgrade_makes_every_status_page_a_public_board_open_to_every_role() 
     assert_eq!(draft.spec.visibility, Default::default());
     db.close().await;
 }
+
+#[tokio::test]
+async fn a_role_s_view_is_live_from_the_hub_while_the_public_view_waits_for_its_ttl() {
+    // A TTL no test waits for: whatever changes within it comes from the live hub.
+    let app = spawn_admin_with_ttl(Duration::from_secs(3600)).await;
+    let slug = unique_name("live").to_lowercase().replace('_', "-");
+    let boiler = app.topic("live/boiler");
+    let rooms = app.topic("live/rooms/+");
+    let room = app.topic("live/rooms/a");
+    publish(&[
+        (&boiler, br#"{"temp": 40.5}"#, QoS::AtLeastOnce, false),
+        (&room, b"19.25", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(2).await;
+    make_public(&app, &app.topic("live/#")).await;
+    let page = create_page(&app, &slug, "Live board").await;
+    for fields in [
+        vec![
+            ("kind", "value"),
+            ("label", "Boiler"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+            ("unit", "°C"),
+        ],
+        vec![
+            ("kind", "status"),
+            ("label", "Health"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+            ("degraded_at", "60"),
+            ("down_at", "80"),
+        ],
+        vec![
+            ("kind", "sparkline"),
+            ("label", "Today"),
+            ("topic", &boiler),
+            ("pointer", "/temp"),
+        ],
+        vec![("kind", "table"), ("label", "Rooms"), ("topic", &rooms)],
+    ] {
+        add_widget(&app, page, &fields).await;
+    }
+    set_published(&app, page, &slug, "Live board", true).await;
+    let json_path = format!("/status/{slug}.json");
+    let public_before = anonymous(&app, &json_path, None).await;
+    assert!(!anonymous(&app, &format!("/status/{slug}"), None)
+        .await
+        .body
+        .contains("data-live"));
+    app.sign_in_as(&unique_name("viewer"), Role::Viewer).await;
+    let page_html = app.get(&format!("/status/{slug}")).await.body;
+    let follows = serde_json::to_string(&[&boiler, &rooms]).unwrap();
+    let attribute = format!("data-live=\"{}\"", follows.replace('"', "&quot;"));
+    assert!(page_html.contains(&attribute), "{attribute} in {page_html}");
+    let before: serde_json::Value = serde_json::from_str(&app.get(&json_path).await.body).unwrap();
+    assert_eq!(before["widgets"][0]["text"], "40.5 °C");
+
+    publish(&[
+        (&boiler, br#"{"temp": 85.5}"#, QoS::AtLeastOnce, false),
+        (&room, b"21.75", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    let live = app
+        .get_until(&json_path, |body| {
+            body.contains("85.5 °C") && body.contains("21.75")
+        })
+        .await;
+    let live: serde_json::Value = serde_json::from_str(&live.body).unwrap();
+    assert_eq!(live["widgets"][1]["status"], "down", "{live}");
+    assert_eq!(live["summary"], "down", "{live}");
+    let series = live["widgets"][2]["series"].as_array().unwrap();
+    assert_eq!(series.last().unwrap()["value"], 85.5, "{live}");
+    assert!(live["widgets"][2]["plot"]["svg"]
+        .as_str()
+        .unwrap()
+        .contains("<svg"));
+    assert_eq!(live["widgets"][3]["rows"][0]["text"], "21.75", "{live}");
+    assert_eq!(
+        live["generated_at_ms"], before["generated_at_ms"],
+        "no rebuild"
+    );
+    // The public view is the shared snapshot, untouched until its TTL.
+    let public_after = anonymous(&app, &json_path, None).await;
+    assert_eq!(public_after.body, public_before.body);
+}

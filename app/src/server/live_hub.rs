@@ -454,6 +454,23 @@ impl LiveHub {
         newest
     }
 
+    /// The newest kept message of each of `topics` that has one, for a board's live view: read
+    /// from the newest back, stopping once every topic is found, so topics that are busy cost
+    /// only their last few messages.
+    pub fn newest_of(&self, topics: &HashSet<&str>) -> HashMap<Arc<str>, Arc<LiveEvent>> {
+        let state = self.state();
+        let mut newest: HashMap<Arc<str>, Arc<LiveEvent>> = HashMap::new();
+        for event in state.recent.iter().rev() {
+            if newest.len() == topics.len() {
+                break;
+            }
+            if topics.contains(&*event.topic) && !newest.contains_key(&event.topic) {
+                newest.insert(event.topic.clone(), event.clone());
+            }
+        }
+        newest
+    }
+
     /// Connections open now.
     pub fn connections(&self) -> usize {
         self.state().subscribers.len()

@@ -20,21 +20,22 @@ use crate::domain::roles::Audience;
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
     bound_value, level_of, Level, PageSpec, Shown, StatusRule, ThresholdWatch, Visibility,
-    WidgetKind, HISTORY_POINTS, SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
+    WidgetKind, WidgetSpec, HISTORY_POINTS, SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
     UPTIME_BAR_DAYS, UPTIME_WINDOWS,
 };
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::uptime;
 use crate::server::access::{AccessPolicy, Rules};
+use crate::server::live_hub::LiveHub;
 use crate::server::store::status_pages::{
-    Sample, StatusChange, StoredPage, StoredWidget, TopicNewest,
+    Sample, StatusChange, StoredPage, StoredWidget, TopicNewest, STATUS_PAYLOAD_MAX_BYTES,
 };
 use crate::server::store::Store;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -87,6 +88,42 @@ pub struct PageSnapshot {
     /// The board has a public view.
     #[serde(skip)]
     pub public: bool,
+    /// Each widget shown, by id, as the admin set it up: what a live view brings up to date.
+    #[serde(skip)]
+    pub bindings: Vec<(i64, WidgetSpec)>,
+}
+
+/// A live stream takes at most this many filters (`/api/live`); a board bound to more topics
+/// follows everything its visitor may read.
+const LIVE_FILTERS_MAX: usize = 100;
+
+impl PageSnapshot {
+    /// The topics and filters a signed-in role's view follows live, as the JSON array its page
+    /// hands its script; `None` for the public view, which follows nothing live.
+    pub fn live_filters(&self) -> Option<String> {
+        if self.audience == Audience::Public {
+            return None;
+        }
+        let mut filters: Vec<&str> = self
+            .bindings
+            .iter()
+            .filter(|(_, spec)| follows_live(spec))
+            .map(|(_, spec)| spec.topic.as_str())
+            .collect();
+        filters.sort_unstable();
+        filters.dedup();
+        if filters.len() > LIVE_FILTERS_MAX {
+            filters = vec!["#"];
+        }
+        serde_json::to_string(&filters).ok()
+    }
+}
+
+/// A widget a message changes: one bound to a topic's field, or a table over a filter. A
+/// device's state and uptime change with time as much as with messages: their snapshot's TTL
+/// brings them.
+fn follows_live(spec: &WidgetSpec) -> bool {
+    !spec.topic.is_empty() && spec.device().is_none() && !spec.kind.shows_uptime()
 }
 
 fn public_audience() -> Audience {
@@ -416,6 +453,89 @@ impl StatusPages {
         })
     }
 
+    /// A role's view (`rendered`) brought up to the newest messages the live hub holds, as its
+    /// JSON: what a signed-in visitor's page rereads as messages arrive, so the view is live
+    /// without a database read per message. Only what the snapshot already shows changes (its
+    /// audience could read it when it was built), and only by messages newer than it; device
+    /// states, uptime and incidents follow at the next build, within a TTL.
+    pub fn live_json(&self, rendered: &Rendered, hub: &LiveHub) -> Representation {
+        let snapshot = &rendered.snapshot;
+        let specs: HashMap<i64, &WidgetSpec> = snapshot
+            .bindings
+            .iter()
+            .filter(|(_, spec)| follows_live(spec))
+            .map(|(id, spec)| (*id, spec))
+            .collect();
+        let mut topics: HashSet<&str> = HashSet::new();
+        for widget in &snapshot.widgets {
+            match specs.get(&widget.id) {
+                Some(spec) if spec.kind == WidgetKind::Table => {
+                    topics.extend(widget.rows.iter().map(|row| row.topic.as_str()));
+                }
+                Some(spec) => {
+                    topics.insert(spec.topic.as_str());
+                }
+                None => {}
+            }
+        }
+        let newest = hub.newest_of(&topics);
+        let newer = |topic: &str, than: Option<i64>| {
+            newest
+                .get(topic)
+                .map(|event| (event.received_at.timestamp_millis(), event))
+                .filter(|(at_ms, _)| than.is_none_or(|than| *at_ms > than))
+                .map(|(at_ms, event)| {
+                    // As a build reads it: a payload too large for a page shows nothing.
+                    let payload = &event.payload;
+                    let fits = payload.len() <= STATUS_PAYLOAD_MAX_BYTES as usize;
+                    (at_ms, fits.then_some(&payload[..]))
+                })
+        };
+        let mut live = snapshot.clone();
+        let now_ms = Utc::now().timestamp_millis();
+        let mut changed = false;
+        for shown in &mut live.widgets {
+            let Some(spec) = specs.get(&shown.id) else {
+                continue;
+            };
+            if spec.kind == WidgetKind::Table {
+                for row in &mut shown.rows {
+                    if let Some((at_ms, payload)) = newer(&row.topic, Some(row.last_seen_ms)) {
+                        row.value = payload.and_then(|payload| bound_value(payload, &spec.pointer));
+                        row.text = row.value.as_ref().map(|value| value.display(&spec.unit));
+                        row.last_seen_ms = at_ms;
+                        changed = true;
+                    }
+                }
+                continue;
+            }
+            let Some((at_ms, payload)) = newer(&spec.topic, shown.last_seen_ms) else {
+                continue;
+            };
+            let value = payload.and_then(|payload| bound_value(payload, &spec.pointer));
+            let number = value.as_ref().and_then(Shown::as_number);
+            show_value(shown, spec, value);
+            shown.status_text = shown.status.map(|level| level.label().to_owned());
+            shown.last_seen_ms = Some(at_ms);
+            // A chart extends by the newest value, and forgets what left its span.
+            if let (Some((span_ms, _)), Some(number)) = (series_shape(spec), number) {
+                shown.series.retain(|point| point.at_ms > now_ms - span_ms);
+                shown.series.push(Point {
+                    at_ms,
+                    value: number,
+                });
+                draw_series(shown, spec, now_ms);
+            }
+            changed = true;
+        }
+        if !changed {
+            return rendered.json.clone();
+        }
+        live.summary = Level::worst(live.widgets.iter().filter_map(|w| w.status));
+        live.summary_text = live.summary.map(|level| level.summary().to_owned());
+        Representation::of(serde_json::to_vec(&live).unwrap_or_default())
+    }
+
     /// Forgets every snapshot after an admin's change, so this instance shows it at once
     /// (others within their TTL).
     pub fn invalidate(&self) {
@@ -614,7 +734,7 @@ impl StatusPages {
         let mut rolled: HashMap<i64, Vec<Point>> = HashMap::new();
         let mut series_queries: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
         for widget in &page.widgets {
-            let Some((span_ms, points)) = series_shape(widget) else {
+            let Some((span_ms, points)) = series_shape(&widget.spec) else {
                 continue;
             };
             let spec = &widget.spec;
@@ -685,8 +805,8 @@ impl StatusPages {
                 kind: spec.kind,
                 label: spec.label.clone(),
                 unit: spec.unit.clone(),
-                text: value.as_ref().map(|value| value.display(&spec.unit)),
-                value,
+                text: None,
+                value: None,
                 status: None,
                 status_text: None,
                 last_seen_ms: newest.map(|newest| newest.received_at_ms),
@@ -702,6 +822,7 @@ impl StatusPages {
                     .any(|window| window.covers(widget.id) && window.active_at(now_ms)),
                 incidents: Vec::new(),
             };
+            show_value(&mut shown, spec, value);
             if spec.kind.shows_uptime() {
                 // Maintenance the admin chose not to count is left out, as time not seen.
                 let excluded = excluded_maintenance(
@@ -776,42 +897,6 @@ impl StatusPages {
                     shown.value = None;
                     shown.text = None;
                 }
-                (
-                    WidgetKind::Status,
-                    StatusRule::Value {
-                        worse,
-                        degraded_at,
-                        down_at,
-                    },
-                ) => {
-                    shown.status = Some(level_of(
-                        shown.value.as_ref(),
-                        *worse,
-                        *degraded_at,
-                        *down_at,
-                    ));
-                }
-                // A gauge shows its value's stretch in colour but is no check: the page's
-                // summary counts status widgets only.
-                (
-                    WidgetKind::Gauge,
-                    StatusRule::Value {
-                        worse,
-                        degraded_at,
-                        down_at,
-                    },
-                ) => {
-                    let level = level_of(shown.value.as_ref(), *worse, *degraded_at, *down_at);
-                    shown.gauge = spec.scale.map(|scale| {
-                        render::Gauge::of(
-                            scale,
-                            shown.value.as_ref().and_then(Shown::as_number),
-                            (*worse, *degraded_at, *down_at),
-                            level,
-                            &spec.unit,
-                        )
-                    });
-                }
                 (WidgetKind::Table, _) => {
                     shown.rows = self
                         .table_rows(
@@ -828,7 +913,7 @@ impl StatusPages {
                 }
                 _ => {}
             }
-            if let Some(shape) = series_shape(widget) {
+            if let Some(shape) = series_shape(spec) {
                 shown.series = match rolled.remove(&widget.id) {
                     Some(points) => points,
                     None => samples
@@ -844,17 +929,7 @@ impl StatusPages {
                         })
                         .collect(),
                 };
-                if spec.kind.draws_series() {
-                    let (span_ms, points) = shape;
-                    shown.plot = render::Plot::of(
-                        &shown.series,
-                        now_ms - span_ms,
-                        now_ms,
-                        span_ms / points,
-                        spec.kind,
-                        &spec.unit,
-                    );
-                }
+                draw_series(&mut shown, spec, now_ms);
             }
             shown.status_text = shown.status.map(|level| level.label().to_owned());
             if record_changes {
@@ -895,6 +970,12 @@ impl StatusPages {
                 && store.takes_subscriptions(page.id).await?,
             audience,
             public: page.spec.visibility.public,
+            bindings: page
+                .widgets
+                .into_iter()
+                .filter(|widget| shown_ids.contains(&widget.id))
+                .map(|widget| (widget.id, widget.spec))
+                .collect(),
         };
         Ok(self.render(snapshot))
     }
@@ -1075,13 +1156,59 @@ async fn rollup_points(
 
 /// The span and number of points of a widget's series, if it has one: a history widget's
 /// range, a day for the others (their CSV history, and the sparkline's line).
-fn series_shape(widget: &StoredWidget) -> Option<(i64, i64)> {
-    match widget.spec.kind {
-        WidgetKind::History => Some((widget.spec.range.span_ms(), HISTORY_POINTS)),
+fn series_shape(spec: &WidgetSpec) -> Option<(i64, i64)> {
+    match spec.kind {
+        WidgetKind::History => Some((spec.range.span_ms(), HISTORY_POINTS)),
         kind if kind.has_series() => Some((SPARKLINE_SPAN_MS, SPARKLINE_POINTS)),
         _ => None,
     }
-    .filter(|_| !widget.spec.topic.is_empty())
+    .filter(|_| !spec.topic.is_empty())
+}
+
+/// Draws a sparkline's or history widget's series up to `now_ms`, for the page and its JSON.
+fn draw_series(shown: &mut WidgetSnapshot, spec: &WidgetSpec, now_ms: i64) {
+    let Some((span_ms, points)) = series_shape(spec).filter(|_| spec.kind.draws_series()) else {
+        return;
+    };
+    shown.plot = render::Plot::of(
+        &shown.series,
+        now_ms - span_ms,
+        now_ms,
+        span_ms / points,
+        spec.kind,
+        &spec.unit,
+    );
+}
+
+/// What a widget bound to one topic's field shows of `value`: its words, and the status or the
+/// dial its thresholds give it. A gauge shows its value's stretch in colour but is no check: the
+/// page's summary counts status widgets only.
+fn show_value(shown: &mut WidgetSnapshot, spec: &WidgetSpec, value: Option<Shown>) {
+    shown.text = value.as_ref().map(|value| value.display(&spec.unit));
+    if let StatusRule::Value {
+        worse,
+        degraded_at,
+        down_at,
+    } = spec.status
+    {
+        let level = level_of(value.as_ref(), worse, degraded_at, down_at);
+        match spec.kind {
+            WidgetKind::Status => shown.status = Some(level),
+            WidgetKind::Gauge => {
+                shown.gauge = spec.scale.map(|scale| {
+                    render::Gauge::of(
+                        scale,
+                        value.as_ref().and_then(Shown::as_number),
+                        (worse, degraded_at, down_at),
+                        level,
+                        &spec.unit,
+                    )
+                });
+            }
+            _ => {}
+        }
+    }
+    shown.value = value;
 }
 
 impl From<uptime::Day> for UptimeDay {

@@ -595,6 +595,7 @@ fn body(snapshot: &PageSnapshot, note: ViewNote) -> AnyView {
             id="status"
             data-json=json_path(&snapshot.slug)
             data-ttl=snapshot.ttl_seconds
+            data-live=snapshot.live_filters()
         >
             {(!snapshot.published).then(|| view! {
                 <p class="draft-notice" role="note">

@@ -1,0 +1,81 @@
+// Boards: one address, two views. An admin builds a board closed to the public with the
+// editor's forms and JavaScript off; a signed-in viewer opens it and watches a value change as
+// the message arrives, long before the snapshot's TTL (an hour here); a visitor without a
+// session gets the same 404 as for no board.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish } from './support.mjs';
+
+const prefix = uniqueName('board');
+const slug = `live-${process.pid}`;
+let lookout;
+let browser;
+let adminPassword;
+let viewerPassword;
+
+before(async () => {
+  lookout = await startLookout({ prefix, env: { LOOKOUT_STATUS_TTL_SECONDS: '3600' } });
+  adminPassword = lookout.addUser('chief', 'admin');
+  viewerPassword = lookout.addUser('watcher', 'viewer');
+  browser = await launchChromium();
+  publish(`${prefix}/boiler`, JSON.stringify({ temp: 40.5 }));
+});
+
+after(async () => {
+  await browser?.close();
+  await lookout?.stop();
+});
+
+test('a signed-in viewer watches a board change live, long before its TTL', async () => {
+  const admin = await browser.newContext({ javaScriptEnabled: false });
+  const editor = await admin.newPage();
+  await logIn(editor, lookout.url, 'chief', adminPassword);
+  await editor.goto(`${lookout.url}/admin/pages`);
+  await editor.fill('input[name="slug"]', slug);
+  await editor.fill('input[name="title"]', 'Boiler room');
+  await Promise.all([editor.waitForURL(/\/admin\/pages\/\d+\?done=page_added$/), editor.click('text=Create draft')]);
+  const settings = editor.locator('form.page-settings');
+  await settings.locator('input[name="public"]').uncheck();
+  await settings.locator('select[name="open_to"]').selectOption('viewer');
+  await settings.locator('input[name="published"]').check();
+  await Promise.all([editor.waitForURL(/done=page_changed$/), settings.locator('button[type="submit"]').click()]);
+  const add = async (fields) => {
+    const form = editor.locator('form#new-widget');
+    await form.locator('select[name="kind"]').selectOption(fields.kind);
+    for (const name of ['label', 'topic', 'pointer', 'unit']) {
+      await form.locator(`input[name="${name}"]`).fill(fields[name] ?? '');
+    }
+    await Promise.all([editor.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+  };
+  await add({ kind: 'value', label: 'Boiler', topic: `${prefix}/boiler`, pointer: '/temp', unit: '°C' });
+  await add({ kind: 'sparkline', label: 'Boiler today', topic: `${prefix}/boiler`, pointer: '/temp' });
+  await admin.close();
+  assert.equal((await fetch(`${lookout.url}/status/${slug}`)).status, 404);
+
+  const context = await browser.newContext();
+  await logIn(await context.newPage(), lookout.url, 'watcher', viewerPassword);
+  // A page of its own, so the dashboard's requests after logging in are not counted.
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  const requests = [];
+  page.on('request', (request) => requests.push(request.url()));
+  await page.goto(`${lookout.url}/status/${slug}`);
+  assert.match(await page.locator('.view-note').innerText(), /as a viewer/);
+  await page.waitForSelector('main[data-live-state="live"]', { timeout: 15_000 });
+  assert.match(await page.locator('.status-updated').innerText(), /^Live/);
+  const value = page.locator('section.widget-value [data-value]');
+  assert.equal(await value.innerText(), '40.5 °C');
+  publish(`${prefix}/boiler`, JSON.stringify({ temp: 85.5 }));
+  await page.waitForFunction(
+    () => document.querySelector('section.widget-value [data-value]')?.textContent === '85.5 °C',
+    null,
+    { timeout: 15_000 },
+  );
+  // The chart's text alternative counts the new value among its points.
+  assert.match(await page.locator('section.widget-sparkline [data-plot-high]').innerText(), /85\.5/);
+  assert.ok(requests.some((url) => url.includes('/api/live?filter=')), requests.join('\n'));
+  assert.ok(!requests.some((url) => url.endsWith('.wasm')), 'a board needs no wasm');
+  assert.deepEqual(errors, []);
+  await context.close();
+});

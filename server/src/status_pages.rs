@@ -225,11 +225,14 @@ async fn json(state: &AppState, visitor: &Asked<'_>, slug: &str, headers: &Heade
         _ => &served.rendered().json,
     };
     let mut response = respond(&served, representation, "application/json", state, headers);
-    // Public data, meant to be read by other sites' scripts too.
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    // The public view is public data, meant to be read by other sites' scripts too; a role's
+    // view is one visitor's, for this site's pages only.
+    if matches!(served.keep(), Keep::Shared) {
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
     response
 }
 

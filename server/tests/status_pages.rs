@@ -1610,6 +1610,7 @@ async fn one_board_gives_each_visitor_the_view_their_login_allows_and_nothing_mo
         assert!(!text.contains(private), "{private} went public");
     }
     let public_json = anonymous(&app, &format!("{page_path}.json"), None).await;
+    assert_eq!(public_json.header("access-control-allow-origin"), Some("*"));
 
     // A viewer: the widgets viewers may read, kept only by the viewer's own browser.
     app.sign_in_as(&unique_name("viewer"), Role::Viewer).await;
@@ -1620,6 +1621,13 @@ async fn one_board_gives_each_visitor_the_view_their_login_allows_and_nothing_mo
         .body
         .contains(r#"<meta name="robots" content="noindex">"#));
     assert!(own.body.contains(&format!("{page_path}?view=public")));
+    let own_json = app.get(&format!("{page_path}.json")).await;
+    assert_eq!(own_json.header("cache-control"), Some("private, no-cache"));
+    assert_eq!(
+        own_json.header("access-control-allow-origin"),
+        None,
+        "a role's view is for this site's pages only"
+    );
     let (codes, text) = share_of(&app, &slug, &ids).await;
     assert_eq!(codes, [200, 200, 200, 200, 200, 200, 200, 404, 404]);
     assert!(text.contains(open_value) && text.contains(inside_value));

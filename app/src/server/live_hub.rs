@@ -454,13 +454,18 @@ impl LiveHub {
         newest
     }
 
-    /// The newest kept message of each of `topics` that has one, for a board's live view: read
-    /// from the newest back, stopping once every topic is found, so topics that are busy cost
-    /// only their last few messages.
-    pub fn newest_of(&self, topics: &HashSet<&str>) -> HashMap<Arc<str>, Arc<LiveEvent>> {
+    /// The newest message of each of `topics` among the last `within` the hub holds, for a
+    /// board's live view: read from the newest back, stopping once every topic is found. The
+    /// bound keeps each read's hold on the hub short whoever asks how often; a topic quieter
+    /// than that has nothing newer than its board's snapshot, or gets it at the next build.
+    pub fn newest_of(
+        &self,
+        topics: &HashSet<&str>,
+        within: usize,
+    ) -> HashMap<Arc<str>, Arc<LiveEvent>> {
         let state = self.state();
         let mut newest: HashMap<Arc<str>, Arc<LiveEvent>> = HashMap::new();
-        for event in state.recent.iter().rev() {
+        for event in state.recent.iter().rev().take(within) {
             if newest.len() == topics.len() {
                 break;
             }
@@ -636,6 +641,26 @@ mod tests {
                 Delivery::Resync(reason) => format!("resync:{reason:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_board_reads_the_newest_message_of_its_topics_among_the_last_few() {
+        let hub = LiveHub::default();
+        for (topic, payload) in [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("d", "5")] {
+            send(&hub, topic, payload);
+        }
+        let payload_of = |found: &HashMap<Arc<str>, Arc<LiveEvent>>, topic: &str| {
+            found.get(topic).map(|event| event.message().payload)
+        };
+        let wanted: HashSet<&str> = ["a", "b", "z"].into_iter().collect();
+        let found = hub.newest_of(&wanted, 100);
+        assert_eq!(payload_of(&found, "a").as_deref(), Some("3"));
+        assert_eq!(payload_of(&found, "b").as_deref(), Some("2"));
+        assert_eq!(found.len(), 2, "a topic never sent is not found");
+        // Only the last three messages: "b" is older than that.
+        let found = hub.newest_of(&wanted, 3);
+        assert_eq!(payload_of(&found, "a").as_deref(), Some("3"));
+        assert!(!found.contains_key("b"));
     }
 
     #[test]

@@ -110,6 +110,29 @@
   setInterval(tickAges, 1000);
   setTimeout(refresh, ttlMs);
 
+  // A control's press is sent without leaving the page; the widget says what became of it (the
+  // broker's acknowledgement, or why not), and its value shows the state as it comes back.
+  for (const form of main.querySelectorAll("form[data-control]")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const outcome = form.parentElement.querySelector("[data-control-outcome]");
+      const body = new URLSearchParams(new FormData(form, event.submitter));
+      for (const button of form.querySelectorAll("button")) button.disabled = true;
+      outcome.textContent = "Sending…";
+      try {
+        // Not form.action: the buttons are named "action", and the form's property names them.
+        const response = await fetch(form.getAttribute("action"), { method: "POST", body, headers: { Accept: "application/json" } });
+        const answer = await response.json();
+        outcome.textContent = answer.words;
+        outcome.dataset.outcome = answer.outcome;
+      } catch {
+        outcome.textContent = "Not sent: Lookout did not answer. Try again.";
+        outcome.dataset.outcome = "unanswered";
+      }
+      for (const button of form.querySelectorAll("button")) button.disabled = false;
+    });
+  }
+
   const follows = main.dataset.live ? JSON.parse(main.dataset.live) : null;
   if (!follows || !follows.length || !window.EventSource) return;
   const updated = main.querySelector(".status-updated");

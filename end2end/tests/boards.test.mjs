@@ -1,11 +1,12 @@
 // Boards: one address, two views. An admin builds a board closed to the public with the
 // editor's forms and JavaScript off; a signed-in viewer opens it and watches a value change as
 // the message arrives, long before the snapshot's TTL (an hour here); a visitor without a
-// session gets the same 404 as for no board.
+// session gets the same 404 as for no board. An operator turns a switch on: the broker's
+// acknowledgement is shown, and the device's report of its new state.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish } from './support.mjs';
+import { startLookout, launchChromium, collectErrors, uniqueName, logIn, publish, deviceAnswering } from './support.mjs';
 
 const prefix = uniqueName('board');
 const slug = `live-${process.pid}`;
@@ -76,6 +77,66 @@ test('a signed-in viewer watches a board change live, long before its TTL', asyn
   assert.match(await page.locator('section.widget-sparkline [data-plot-high]').innerText(), /85\.5/);
   assert.ok(requests.some((url) => url.includes('/api/live?filter=')), requests.join('\n'));
   assert.ok(!requests.some((url) => url.endsWith('.wasm')), 'a board needs no wasm');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('an operator turns a switch on and sees the device confirm it', async (t) => {
+  const operatorPassword = lookout.addUser('shift', 'operator');
+  const command = `${prefix}/pump/set`;
+  const state = `${prefix}/pump/state`;
+  publish(state, 'OFF');
+  const admin = await browser.newContext({ javaScriptEnabled: false });
+  const editor = await admin.newPage();
+  await logIn(editor, lookout.url, 'chief', adminPassword);
+  // Publishing is granted, never assumed: operators may send to the pump's command topic.
+  await editor.goto(`${lookout.url}/admin/rules`);
+  await editor.selectOption('select[name="role"][form="new-rule"]', 'operator');
+  await editor.fill('input[name="filter"][form="new-rule"]', command);
+  await editor.selectOption('select[name="permission"][form="new-rule"]', 'publish');
+  await Promise.all([editor.waitForURL(/\?done=rule_added$/), editor.click('form#new-rule button')]);
+  await editor.goto(`${lookout.url}/admin/pages`);
+  await editor.fill('input[name="slug"]', `pump-${process.pid}`);
+  await editor.fill('input[name="title"]', 'Pump house');
+  await Promise.all([editor.waitForURL(/\/admin\/pages\/\d+\?done=page_added$/), editor.click('text=Create draft')]);
+  const form = editor.locator('form#new-widget');
+  await form.locator('select[name="kind"]').selectOption('switch');
+  await form.locator('input[name="label"]').fill('Pump');
+  await form.locator('input[name="topic"]').fill(state);
+  await form.locator('input[name="command_topic"]').fill(command);
+  await form.locator('input[name="payload_on"]').fill('ON');
+  await form.locator('input[name="payload_off"]').fill('OFF');
+  await Promise.all([editor.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+  const settings = editor.locator('form.page-settings');
+  await settings.locator('input[name="published"]').check();
+  await Promise.all([editor.waitForURL(/done=page_changed$/), settings.locator('button[type="submit"]').click()]);
+  await admin.close();
+
+  const context = await browser.newContext();
+  await logIn(await context.newPage(), lookout.url, 'shift', operatorPassword);
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await page.goto(`${lookout.url}/status/pump-${process.pid}`);
+  await page.waitForSelector('main[data-live-state="live"]', { timeout: 15_000 });
+  const value = page.locator('section.widget-switch [data-value]');
+  assert.equal(await value.innerText(), 'OFF');
+  const device = deviceAnswering(command, state);
+  t.after(() => device.stop());
+  await device.listening;
+  await page.click('section.widget-switch button[value="on"]');
+  const outcome = page.locator('section.widget-switch [data-control-outcome][data-outcome]');
+  await outcome.waitFor({ timeout: 15_000 });
+  assert.equal(await outcome.getAttribute('data-outcome'), 'acknowledged', await outcome.innerText());
+  assert.equal(await outcome.innerText(), 'The broker acknowledged it.');
+  assert.equal(await device.answered, 'ON');
+  await page.waitForFunction(
+    () => document.querySelector('section.widget-switch [data-value]')?.textContent === 'ON',
+    null,
+    { timeout: 15_000 },
+  );
+  // The public view never offers it.
+  const anonymous = await (await fetch(`${lookout.url}/status/pump-${process.pid}`)).text();
+  assert.ok(!anonymous.includes('data-control'));
   assert.deepEqual(errors, []);
   await context.close();
 });

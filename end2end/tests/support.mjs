@@ -108,6 +108,35 @@ export function publish(topic, payload, { qos = 1, retain = false } = {}) {
   execFileSync('mosquitto_pub', args);
 }
 
+/**
+ * A device of its own, as a switch has: waits for one command on `command` and reports it back
+ * as its state on `state`. `listening` resolves once the broker confirmed its subscription,
+ * `answered` with the command once it was reported.
+ */
+export function deviceAnswering(command, state) {
+  const args = ['-h', broker.hostname, '-p', broker.port || '1883', '-t', command, '-C', '1', '-q', '1', '-d'];
+  // Line-buffered: piped, its log would otherwise wait in a buffer until it exits.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let heard;
+  const listening = new Promise((resolve) => (heard = resolve));
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+    if (output.includes('SUBACK')) heard();
+  });
+  const answered = new Promise((resolve) => {
+    child.on('exit', () => {
+      // With -d the payload is the first line after the log of the PUBLISH that is not a log line.
+      const lines = output.split('\n');
+      const after = lines.slice(lines.findIndex((line) => line.includes('received PUBLISH')) + 1);
+      const payload = after.find((line) => !line.startsWith('Client '));
+      publish(state, payload);
+      resolve(payload);
+    });
+  });
+  return { listening, answered, stop: () => child.kill() };
+}
+
 export async function launchChromium() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

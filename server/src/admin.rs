@@ -576,6 +576,12 @@ pub struct PageForm {
     #[serde(default)]
     markdown: String,
     #[serde(default)]
+    command_topic: String,
+    #[serde(default)]
+    payload_on: String,
+    #[serde(default)]
+    payload_off: String,
+    #[serde(default)]
     direction: String,
 }
 
@@ -604,6 +610,9 @@ impl PageForm {
             min: &self.min,
             max: &self.max,
             markdown: &self.markdown,
+            command_topic: &self.command_topic,
+            payload_on: &self.payload_on,
+            payload_off: &self.payload_off,
         }
     }
 }

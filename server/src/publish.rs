@@ -15,10 +15,11 @@
 
 use crate::admin::Acting;
 use crate::ingest::{PublishError, Publisher, RECONNECT_GRACE};
+use app::domain::publish::Delivery;
 use app::domain::publish::{Draft, Flash, Refusal, FLASH_KEY, PUBLISH};
 use app::domain::topic_filter::{check_topic_name, InvalidTopicName, MAX_TOPIC_BYTES};
 use app::server::state::AppState;
-use app::server::store::audit::AuditEntry;
+use app::server::store::audit::{Actor, AuditEntry};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -187,34 +188,16 @@ pub async fn publish(
     }
 
     let retain = form.retain();
-    let detail = json!({
-        "topic": form.topic,
-        "qos": qos_number,
-        "retain": retain,
-        "payload_bytes": form.payload.len(),
-        "payload_sha256": format!("{:x}", Sha256::digest(form.payload.as_bytes())),
-    });
-    let audited = state
-        .store
-        .audit(&AuditEntry::new(acting.actor(), "publish", detail.clone()))
-        .await;
-    if let Err(error) = audited {
-        tracing::error!(%error, "writing the audit log failed; nothing published");
-        return back(&session, refused(Refusal::Unavailable, form)).await;
-    }
-
     let bytes = form.payload.len();
-    let payload = form.payload.clone().into_bytes();
-    match publisher.publish(&form.topic, payload, qos, retain).await {
+    let outgoing = Outgoing {
+        topic: &form.topic,
+        payload: form.payload.as_bytes(),
+        qos,
+        qos_number,
+        retain,
+    };
+    match send_audited(&state, &publisher, acting.actor(), &outgoing, json!({})).await {
         Ok(delivery) => {
-            tracing::info!(
-                topic = %form.topic,
-                qos = qos_number,
-                retain,
-                bytes,
-                delivery = delivery.code(),
-                "published from the dashboard"
-            );
             let flash = Flash::Published {
                 topic: form.topic,
                 qos: qos_number,
@@ -223,6 +206,70 @@ pub async fn publish(
                 delivery,
             };
             back(&session, flash).await
+        }
+        Err(refusal) => back(&session, refused(refusal, form)).await,
+    }
+}
+
+/// One message a signed-in person sends, through the publish page or a board's control.
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    pub qos: QoS,
+    pub qos_number: u8,
+    pub retain: bool,
+}
+
+/// Sends `outgoing` for `actor` on Lookout's publishing connection, once the access policy has
+/// let them: the `publish` row of the audit log first (with `context`'s fields, such as the
+/// board and control a press came from), and nothing goes out if it cannot be written; a
+/// `publish_failed` row if the connection did not take it. The delivery says whether the broker
+/// acknowledged it within [`CONFIRMATION_WAIT`].
+pub async fn send_audited(
+    state: &AppState,
+    publisher: &Publisher,
+    actor: Actor<'_>,
+    outgoing: &Outgoing<'_>,
+    context: serde_json::Value,
+) -> Result<Delivery, Refusal> {
+    let bytes = outgoing.payload.len();
+    let mut detail = json!({
+        "topic": outgoing.topic,
+        "qos": outgoing.qos_number,
+        "retain": outgoing.retain,
+        "payload_bytes": bytes,
+        "payload_sha256": format!("{:x}", Sha256::digest(outgoing.payload)),
+    });
+    if let (Some(detail), serde_json::Value::Object(context)) = (detail.as_object_mut(), context) {
+        detail.extend(context);
+    }
+    let audited = state
+        .store
+        .audit(&AuditEntry::new(actor, "publish", detail.clone()))
+        .await;
+    if let Err(error) = audited {
+        tracing::error!(%error, "writing the audit log failed; nothing published");
+        return Err(Refusal::Unavailable);
+    }
+    let sent = publisher
+        .publish(
+            outgoing.topic,
+            outgoing.payload.to_vec(),
+            outgoing.qos,
+            outgoing.retain,
+        )
+        .await;
+    match sent {
+        Ok(delivery) => {
+            tracing::info!(
+                topic = %outgoing.topic,
+                qos = outgoing.qos_number,
+                retain = outgoing.retain,
+                bytes,
+                delivery = delivery.code(),
+                "published for a person"
+            );
+            Ok(delivery)
         }
         Err(error) => {
             let refusal = match error {
@@ -234,11 +281,13 @@ pub async fn publish(
                 },
                 PublishError::InvalidTopic(invalid) => refusal_of(invalid),
             };
-            tracing::warn!(topic = %form.topic, %error, "a publish from the dashboard failed");
-            let mut detail = detail;
+            tracing::warn!(topic = %outgoing.topic, %error, "a publish for a person failed");
             detail["reason"] = refusal.code().into();
-            audit_refusal(&state, &acting, "publish_failed", detail).await;
-            back(&session, refused(refusal, form)).await
+            let entry = AuditEntry::new(actor, "publish_failed", detail);
+            if let Err(error) = state.store.audit(&entry).await {
+                tracing::error!(%error, "writing the audit log failed");
+            }
+            Err(refusal)
         }
     }
 }

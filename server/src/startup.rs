@@ -648,8 +648,9 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         // Public status pages (app::server::snapshot) and their editor's forms
         // (app::pages::admin::status_pages).
         on_get(status_pages::ROUTE, status_pages::serve),
-        // Following a page: signing up, a follower's buttons, one-click unsubscribe.
-        on_post(status_pages::ROUTE, status_pages::follow),
+        // Boards' controls; following a page: signing up, a follower's buttons, one-click
+        // unsubscribe.
+        on_post(status_pages::ROUTE, status_pages::post),
         on_post(status_editor::ADD_PAGE, admin::add_page),
         on_post(status_editor::CHANGE_PAGE, admin::change_page),
         on_post(status_editor::DELETE_PAGE, admin::delete_page),

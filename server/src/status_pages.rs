@@ -5,19 +5,24 @@
 //! afresh for an admin's preview and never cached; everyone else gets the same 404 as for a page
 //! that does not exist.
 
+use crate::ingest::{Publisher, RECONNECT_GRACE};
+use crate::publish::{send_audited, Outgoing};
 use crate::{login, web};
 use app::domain::incident::Month;
+use app::domain::publish::{Delivery, Refusal};
 use app::domain::roles::Audience;
 use app::domain::status_page::is_slug;
-use app::domain::status_page::PageSpec;
+use app::domain::status_page::{ControlAction, PageSpec};
 use app::domain::subscription::{checked_email, is_token};
 use app::server::access::{board_view, Visitor};
 use app::server::accounts::follower_token;
 use app::server::snapshot::render::{self, FollowerPage};
 use app::server::snapshot::{Rendered, Representation};
 use app::server::state::AppState;
+use app::server::store::audit::{Actor, AuditEntry};
 use app::server::store::followers::{FollowerView, Signup};
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::Uri;
@@ -25,6 +30,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use rumqttc::QoS;
+use serde_json::json;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Every status address: `/status/<slug>`, `/status/<slug>.json`, `/status/<slug>/feed.atom`,
@@ -250,12 +258,234 @@ async fn feed(state: &AppState, visitor: &Asked<'_>, slug: &str, headers: &Heade
     }
 }
 
+/// `POST` to a status address: a board's control (`/status/<slug>/control`), or following a
+/// page ([`follow`]).
+pub async fn post(
+    State(state): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Extension(publisher): Extension<Arc<Publisher>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    match uri
+        .path()
+        .strip_prefix("/status/")
+        .and_then(|path| path.strip_suffix("/control"))
+    {
+        Some(slug) => {
+            let client = peer.map(|Extension(ConnectInfo(peer))| peer.ip().to_string());
+            let asked = ControlAsked {
+                visitor: &visitor,
+                client: client.as_deref(),
+                wants_json: accepts_json(&headers),
+            };
+            control(&state, &publisher, &asked, slug, &body).await
+        }
+        None => follow(state, uri, body).await,
+    }
+}
+
+/// A control form is two small fields.
+const CONTROL_FORM_BYTES: usize = 256;
+
+/// Who presses a control, and how they want the answer.
+struct ControlAsked<'a> {
+    visitor: &'a Visitor,
+    client: Option<&'a str>,
+    /// The page's script asks for JSON, to show the outcome in the widget; a browser without
+    /// one gets a page.
+    wants_json: bool,
+}
+
+fn accepts_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"))
+}
+
+/// `POST /status/<slug>/control`: `widget` and `action` (press, on, off). The board must give
+/// the visitor their role's view, the widget must be one of its controls that the view shows,
+/// and the role must be allowed to publish to its command topic (else 403, audited as
+/// `publish_refused`). The payload and topic come from the board, never from the form; the
+/// message goes out audited as the publish page's do, at QoS 1, and the answer says whether the
+/// broker acknowledged it.
+async fn control(
+    state: &AppState,
+    publisher: &Publisher,
+    asked: &ControlAsked<'_>,
+    slug: &str,
+    body: &[u8],
+) -> Response {
+    let Some(user) = asked.visitor.user() else {
+        return not_found();
+    };
+    if !is_slug(slug) {
+        return not_found();
+    }
+    if body.len() > CONTROL_FORM_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.trim())
+            .unwrap_or_default()
+    };
+    let (Ok(widget_id), Some(action)) = (
+        field("widget").parse::<i64>(),
+        ControlAction::from_key(field("action")),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "A control form needs its widget and action.",
+        )
+            .into_response();
+    };
+    let boards = match state.status_pages.published_boards().await {
+        Ok(boards) => boards,
+        Err(error) => return unavailable(slug, error),
+    };
+    let view = boards
+        .get(slug)
+        .and_then(|visibility| board_view(asked.visitor, true, *visibility, false));
+    let Some(audience @ Audience::Role(_)) = view else {
+        return not_found();
+    };
+    let (page, rules) = match (
+        state.store.status_page_by_slug(slug).await,
+        state.access.rules().await,
+    ) {
+        (Ok(Some(page)), Ok(rules)) => (page, rules),
+        (Ok(None), _) => return not_found(),
+        (Err(error), _) | (_, Err(error)) => return unavailable(slug, error),
+    };
+    // Only a control the visitor's view shows: its state is a topic the role may read.
+    let Some((_, control)) = page
+        .widgets
+        .iter()
+        .find(|widget| widget.id == widget_id)
+        .and_then(|widget| Some((&widget.spec, widget.spec.control.as_ref()?)))
+        .filter(|(spec, _)| rules.widget_for(audience, spec, &[]).is_ok())
+    else {
+        return not_found();
+    };
+    let Some(payload) = control.payload(action) else {
+        return (StatusCode::BAD_REQUEST, "This control does not do that.").into_response();
+    };
+    let actor = Actor::user(user, asked.client);
+    let context = json!({ "board": slug, "widget": widget_id, "control": action.key() });
+    let refusal = |reason: &str| {
+        let mut detail = context.clone();
+        detail["reason"] = reason.into();
+        detail["topic"] = control.command_topic.clone().into();
+        AuditEntry::new(actor, "publish_refused", detail)
+    };
+    if !rules.may_publish(asked.visitor, &control.command_topic) {
+        if let Err(error) = state.store.audit(&refusal("not_allowed")).await {
+            tracing::error!(%error, "writing the audit log failed");
+        }
+        let words = "Your role may not use this control. Nothing was published.";
+        return control_answer(
+            state,
+            asked,
+            &page.spec.title,
+            slug,
+            StatusCode::FORBIDDEN,
+            "not_allowed",
+            words,
+        );
+    }
+    let sent = if publisher.connected_within(RECONNECT_GRACE).await {
+        let outgoing = Outgoing {
+            topic: &control.command_topic,
+            payload: payload.as_bytes(),
+            qos: QoS::AtLeastOnce,
+            qos_number: 1,
+            retain: false,
+        };
+        send_audited(state, publisher, actor, &outgoing, context).await
+    } else {
+        let refused = refusal(Refusal::NotConnected.code());
+        if let Err(error) = state.store.audit(&refused).await {
+            tracing::error!(%error, "writing the audit log failed");
+        }
+        Err(Refusal::NotConnected)
+    };
+    let (status, code, words) = match sent {
+        Ok(Delivery::Acknowledged) => (
+            StatusCode::OK,
+            Delivery::Acknowledged.code(),
+            Delivery::Acknowledged.text().to_owned(),
+        ),
+        Ok(delivery) => (
+            StatusCode::ACCEPTED,
+            delivery.code(),
+            delivery.text().to_owned(),
+        ),
+        Err(refusal) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            refusal.code(),
+            refusal.text(),
+        ),
+    };
+    let title = &page.spec.title;
+    control_answer(state, asked, title, slug, status, code, &words)
+}
+
+/// What a control's press became: JSON for the page's script, a page for a browser without one.
+fn control_answer(
+    state: &AppState,
+    asked: &ControlAsked<'_>,
+    title: &str,
+    slug: &str,
+    status: StatusCode,
+    code: &str,
+    words: &str,
+) -> Response {
+    let private = (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if asked.wants_json {
+        let body = json!({ "outcome": code, "words": words });
+        return (status, [private], axum::Json(body)).into_response();
+    }
+    let heading = if status == StatusCode::OK {
+        "Sent"
+    } else {
+        "Not confirmed"
+    };
+    let html =
+        render::control_outcome_document(title, slug, heading, words, state.status_pages.site());
+    (
+        status,
+        [
+            private,
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_POLICY),
+            ),
+        ],
+        html,
+    )
+        .into_response()
+}
+
 /// `POST /status/<slug>/subscribe` (an address from the page's form),
 /// `/status/<slug>/subscription` (a follower's page's buttons: token and action) and
 /// `/status/<slug>/unsubscribe?token=` (a mail program's one-click unsubscribe, RFC 8058, which
 /// `web::same_origin_only` lets through from anywhere: the token is the credential, and all it
 /// can do is end its own subscription).
-pub async fn follow(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
+async fn follow(state: AppState, uri: Uri, body: Bytes) -> Response {
     let path = uri.path().strip_prefix("/status/").unwrap_or("");
     let Some((slug, action)) = path.split_once('/') else {
         return not_found();

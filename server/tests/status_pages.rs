@@ -1783,3 +1783,122 @@ async fn a_role_s_view_is_live_from_the_hub_while_the_public_view_waits_for_its_
     let public_after = anonymous(&app, &json_path, None).await;
     assert_eq!(public_after.body, public_before.body);
 }
+
+#[tokio::test]
+async fn a_switch_publishes_for_those_allowed_with_the_broker_s_word_and_shows_the_reported_state()
+{
+    let app = spawn_admin_with_ttl(Duration::from_secs(3600)).await;
+    let admin = app.session();
+    let slug = unique_name("pump").to_lowercase().replace('_', "-");
+    let command = app.topic("pump/set");
+    let state = app.topic("pump/state");
+    publish(&[(&state, b"OFF", QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    make_public(&app, &app.topic("pump/#")).await;
+    let rule = [
+        ("role", "operator"),
+        ("filter", command.as_str()),
+        ("permission", "publish"),
+    ];
+    post_expecting(&app, "/admin/rules/add", &rule, "done=rule_added").await;
+    let page = create_page(&app, &slug, "Pump house").await;
+    let switch = |command: &str, on: &str, off: &str| {
+        vec![
+            ("kind", "switch".to_owned()),
+            ("label", "Pump".to_owned()),
+            ("topic", state.clone()),
+            ("command_topic", command.to_owned()),
+            ("payload_on", on.to_owned()),
+            ("payload_off", off.to_owned()),
+        ]
+    };
+    let page_id = page.to_string();
+    for (fields, outcome) in [
+        (
+            switch(&app.topic("pump/#"), "ON", "OFF"),
+            "error=bad_command_topic",
+        ),
+        (switch("$SYS/x", "ON", "OFF"), "error=bad_command_topic"),
+        (switch(&command, "ON", "ON"), "error=bad_control_payload"),
+        (
+            switch(&command, &"x".repeat(4097), "OFF"),
+            "error=bad_control_payload",
+        ),
+        // On a public board too: a control is never in the public view.
+        (switch(&command, "ON", "OFF"), "done=widget_added"),
+    ] {
+        let mut form = vec![("page", page_id.as_str())];
+        form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+        post_expecting(&app, "/admin/pages/widgets/add", &form, outcome).await;
+    }
+    set_published(&app, page, &slug, "Pump house", true).await;
+    let board: serde_json::Value =
+        serde_json::from_str(&app.get(&format!("/status/{slug}.json")).await.body).unwrap();
+    let widget = board["widgets"][0]["id"].as_i64().unwrap().to_string();
+    assert_eq!(board["widgets"][0]["control"]["usable"], true, "{board}");
+    let press = |action: &'static str| [("widget", widget.clone()), ("action", action.to_owned())];
+    let control = format!("/status/{slug}/control");
+    let post = |action: &'static str| {
+        let fields = press(action);
+        let app = &app;
+        let control = control.clone();
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form(&control, &fields).await
+        }
+    };
+
+    // Visitors: no control in the public view, and a press is the same 404 as no board.
+    app.forget_session();
+    let public = anonymous(&app, &format!("/status/{slug}"), None).await;
+    assert!(!public.body.contains("data-control"), "{}", public.body);
+    assert_eq!(post("on").await.status, 404);
+
+    // A viewer sees the state, not a way to change it, and is refused, audited.
+    app.sign_in_as(&unique_name("viewer"), Role::Viewer).await;
+    let seen = app.get(&format!("/status/{slug}")).await.body;
+    assert!(
+        seen.contains("Your role may not use this control."),
+        "{seen}"
+    );
+    assert!(seen.contains(">OFF<"), "{seen}");
+    let refused = post("on").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    app.use_session(&admin);
+    let (_, detail) = app.audited("publish_refused").await.pop().unwrap();
+    assert_eq!(detail["reason"], "not_allowed");
+    assert_eq!(detail["board"], slug.as_str());
+
+    // An operator turns it on: sent, the broker's acknowledgement awaited, audited.
+    app.sign_in_as(&unique_name("operator"), Role::Operator)
+        .await;
+    let seen = app.get(&format!("/status/{slug}")).await.body;
+    assert!(
+        seen.contains(r#"value="on""#) && seen.contains(r#"value="off""#),
+        "{seen}"
+    );
+    assert_eq!(post("press").await.status, 400, "a switch is not pressed");
+    let sent = post("on").await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("Sent"), "{}", sent.body);
+    let query = format!(
+        "select count(*) from message m join topic t on t.id = m.topic_id \
+         where t.name = '{command}' and m.payload = 'ON'"
+    );
+    support::wait_for_count(&app.db, &query, 1).await;
+    app.use_session(&admin);
+    let (actor, detail) = app.audited("publish").await.pop().unwrap();
+    assert!(actor.unwrap().starts_with("operator_"));
+    assert_eq!(detail["topic"], command.as_str());
+    assert_eq!(detail["control"], "on");
+    assert_eq!(detail["widget"].to_string(), widget);
+
+    // The device reports its new state; the operator's view shows it as it arrives.
+    publish(&[(&state, b"ON", QoS::AtLeastOnce, false)]).await;
+    let live = app
+        .get_until(&format!("/status/{slug}.json"), |body| {
+            body.contains(r#""text":"ON""#)
+        })
+        .await;
+    assert!(live.body.contains(r#""usable":true"#), "{}", live.body);
+}

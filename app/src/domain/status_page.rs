@@ -60,6 +60,11 @@ pub fn csv_path(slug: &str, widget: i64) -> String {
     format!("{STATUS_PREFIX}/{slug}/history/{widget}.csv")
 }
 
+/// Where a board's controls post.
+pub fn control_path(slug: &str) -> String {
+    format!("{STATUS_PREFIX}/{slug}/control")
+}
+
 pub fn badge_path(slug: &str, widget: i64) -> String {
     format!("{STATUS_PREFIX}/{slug}/badge/{widget}.svg")
 }
@@ -95,10 +100,15 @@ pub enum WidgetKind {
     Gauge,
     /// Words the admin wrote, in Markdown: bound to no topic.
     Text,
+    /// A control: sends one fixed payload to its command topic, and shows its topic's value.
+    Button,
+    /// A control: sends its "on" or its "off" payload to its command topic, and shows its
+    /// topic's value, the state as the device reports it.
+    Switch,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 10] = [
+    pub const ALL: [WidgetKind; 12] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -109,6 +119,8 @@ impl WidgetKind {
         WidgetKind::Uptime,
         WidgetKind::Gauge,
         WidgetKind::Text,
+        WidgetKind::Button,
+        WidgetKind::Switch,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -124,6 +136,8 @@ impl WidgetKind {
             WidgetKind::Uptime => "uptime",
             WidgetKind::Gauge => "gauge",
             WidgetKind::Text => "text",
+            WidgetKind::Button => "button",
+            WidgetKind::Switch => "switch",
         }
     }
 
@@ -143,6 +157,8 @@ impl WidgetKind {
             WidgetKind::Uptime => "Uptime percentages (a device)",
             WidgetKind::Gauge => "Gauge (a dial, min to max)",
             WidgetKind::Text => "Text (Markdown)",
+            WidgetKind::Button => "Button (publishes a payload)",
+            WidgetKind::Switch => "Switch (publishes on / off)",
         }
     }
 
@@ -150,8 +166,19 @@ impl WidgetKind {
     pub fn has_series(self) -> bool {
         !matches!(
             self,
-            WidgetKind::Table | WidgetKind::UptimeBar | WidgetKind::Uptime | WidgetKind::Text
+            WidgetKind::Table
+                | WidgetKind::UptimeBar
+                | WidgetKind::Uptime
+                | WidgetKind::Text
+                | WidgetKind::Button
+                | WidgetKind::Switch
         )
+    }
+
+    /// Whether the widget publishes: shown only to signed-in roles, usable only by those that
+    /// may publish to its command topic.
+    pub fn is_control(self) -> bool {
+        matches!(self, WidgetKind::Button | WidgetKind::Switch)
     }
 
     /// Whether the widget shows a device's uptime (its CSV lists the days, its badge the
@@ -279,6 +306,60 @@ pub struct WidgetSpec {
     pub scale: Option<Scale>,
     /// A text block's Markdown, as the admin wrote it; `None` for every other kind.
     pub markdown: Option<String>,
+    /// What a control publishes; `None` for every other kind.
+    #[serde(default)]
+    pub control: Option<Control>,
+}
+
+/// What a control (a button or a switch) publishes. Its widget's topic and pointer say what it
+/// shows: the state as the device reports it, the command topic itself by default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    pub command_topic: String,
+    /// A button's payload, or a switch's "on".
+    pub on: String,
+    /// A switch's "off"; `None` for a button.
+    pub off: Option<String>,
+}
+
+/// What a person asks of a control: a button's press, a switch's on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlAction {
+    Press,
+    On,
+    Off,
+}
+
+impl ControlAction {
+    /// From a control form's `action`.
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "press" => Some(ControlAction::Press),
+            "on" => Some(ControlAction::On),
+            "off" => Some(ControlAction::Off),
+            _ => None,
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            ControlAction::Press => "press",
+            ControlAction::On => "on",
+            ControlAction::Off => "off",
+        }
+    }
+}
+
+impl Control {
+    /// The payload `action` sends, if this control does that: a button is pressed, a switch is
+    /// turned on or off.
+    pub fn payload(&self, action: ControlAction) -> Option<&str> {
+        match (action, &self.off) {
+            (ControlAction::Press, None) | (ControlAction::On, Some(_)) => Some(&self.on),
+            (ControlAction::Off, Some(off)) => Some(off),
+            _ => None,
+        }
+    }
 }
 
 /// A gauge's dial: from `min` to `max`, `min < max`, both finite.
@@ -417,6 +498,11 @@ pub struct WidgetText<'a> {
     pub max: &'a str,
     /// A text block's Markdown; ignored for other kinds.
     pub markdown: &'a str,
+    /// A control's command topic and payloads (a button's is `payload_on`); ignored for other
+    /// kinds.
+    pub command_topic: &'a str,
+    pub payload_on: &'a str,
+    pub payload_off: &'a str,
 }
 
 /// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
@@ -439,10 +525,12 @@ pub enum SpecProblem {
     BadScale,
     BadMarkdown,
     BadOpenTo,
+    BadCommandTopic,
+    BadControlPayload,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 15] = [
+    pub const ALL: [SpecProblem; 17] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -458,6 +546,8 @@ impl SpecProblem {
         SpecProblem::BadScale,
         SpecProblem::BadMarkdown,
         SpecProblem::BadOpenTo,
+        SpecProblem::BadCommandTopic,
+        SpecProblem::BadControlPayload,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -478,6 +568,8 @@ impl SpecProblem {
             SpecProblem::BadScale => "bad_scale",
             SpecProblem::BadMarkdown => "bad_markdown",
             SpecProblem::BadOpenTo => "bad_open_to",
+            SpecProblem::BadCommandTopic => "bad_command_topic",
+            SpecProblem::BadControlPayload => "bad_control_payload",
         }
     }
 
@@ -499,6 +591,8 @@ impl SpecProblem {
             SpecProblem::BadScale => "min",
             SpecProblem::BadMarkdown => "markdown",
             SpecProblem::BadOpenTo => "open_to",
+            SpecProblem::BadCommandTopic => "command_topic",
+            SpecProblem::BadControlPayload => "payload_on",
         }
     }
 
@@ -533,6 +627,14 @@ impl SpecProblem {
             }
             SpecProblem::BadOpenTo => {
                 "Choose who may open the board: viewers, operators or admins."
+            }
+            SpecProblem::BadCommandTopic => {
+                "A control needs the topic it publishes to: one topic name, no + or #, not \
+                 starting with $."
+            }
+            SpecProblem::BadControlPayload => {
+                "A button needs its payload and a switch its on and off payloads (not the \
+                 same), each at most 4096 bytes."
             }
             SpecProblem::BadScale => {
                 "A gauge needs a minimum and a maximum, both numbers, the minimum below the \
@@ -659,6 +761,37 @@ pub fn is_pointer(pointer: &str) -> bool {
 }
 
 /// A text block's Markdown as it is kept: Windows line ends made plain, the ends trimmed.
+/// The most a control's payload may hold: a command, not a file.
+pub const CONTROL_PAYLOAD_MAX_BYTES: usize = 4096;
+
+/// A control's command topic and payloads as typed: a button takes `payload_on`, a switch both.
+fn control(kind: WidgetKind, text: WidgetText<'_>) -> Result<Control, SpecProblem> {
+    let command_topic = text.command_topic.trim();
+    if crate::domain::topic_filter::check_topic_name(command_topic).is_err()
+        || command_topic.starts_with('$')
+    {
+        return Err(SpecProblem::BadCommandTopic);
+    }
+    let payload = |text: &str| {
+        (text.len() <= CONTROL_PAYLOAD_MAX_BYTES)
+            .then(|| text.to_owned())
+            .ok_or(SpecProblem::BadControlPayload)
+    };
+    let on = payload(text.payload_on)?;
+    let off = match kind {
+        WidgetKind::Switch => Some(payload(text.payload_off)?),
+        _ => None,
+    };
+    if off.as_deref() == Some(on.as_str()) {
+        return Err(SpecProblem::BadControlPayload);
+    }
+    Ok(Control {
+        command_topic: command_topic.to_owned(),
+        on,
+        off,
+    })
+}
+
 fn markdown(text: &str) -> Result<String, SpecProblem> {
     let text = text.trim().replace("\r\n", "\n");
     let count = text.chars().count();
@@ -708,8 +841,14 @@ impl WidgetSpec {
                 uptime_days: UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
                 scale: None,
                 markdown: Some(markdown(text.markdown)?),
+                control: None,
             });
         }
+        let control = if kind.is_control() {
+            Some(control(kind, text)?)
+        } else {
+            None
+        };
         let pointer = text.pointer.trim();
         if !is_pointer(pointer) {
             return Err(SpecProblem::BadPointer);
@@ -728,7 +867,11 @@ impl WidgetSpec {
         }
         let follows_device =
             (kind == WidgetKind::Status || kind.shows_uptime()) && !device.is_empty();
-        let topic = text.topic.trim();
+        // A control shows its command topic's value unless told another topic (its state).
+        let topic = match text.topic.trim() {
+            "" if kind.is_control() => text.command_topic.trim(),
+            topic => topic,
+        };
         let topic = if follows_device && topic.is_empty() {
             String::new()
         } else {
@@ -782,6 +925,7 @@ impl WidgetSpec {
             uptime_days,
             scale,
             markdown: None,
+            control,
         })
     }
 
@@ -1098,6 +1242,50 @@ mod tests {
             PageSpec::check("ok", "", "", true, Visibility::default()),
             Err(SpecProblem::BadTitle)
         );
+    }
+
+    #[test]
+    fn a_control_sends_only_what_its_admin_set_for_each_action() {
+        let text = |kind, command_topic, on, off| WidgetText {
+            kind,
+            label: "Pump",
+            command_topic,
+            payload_on: on,
+            payload_off: off,
+            ..WidgetText::default()
+        };
+        let switch = WidgetSpec::check(text("switch", "plant/pump/set", "ON", "OFF")).unwrap();
+        assert_eq!(
+            switch.topic, "plant/pump/set",
+            "shows its command topic by default"
+        );
+        let control = switch.control.unwrap();
+        assert_eq!(control.payload(ControlAction::On), Some("ON"));
+        assert_eq!(control.payload(ControlAction::Off), Some("OFF"));
+        assert_eq!(control.payload(ControlAction::Press), None);
+        let button = WidgetSpec::check(text("button", "plant/bell", "", "ignored")).unwrap();
+        let control = button.control.unwrap();
+        assert_eq!(control.off, None);
+        assert_eq!(control.payload(ControlAction::Press), Some(""));
+        assert_eq!(control.payload(ControlAction::On), None);
+        for bad in ["", "plant/+", "plant/#", "$SYS/broker"] {
+            assert_eq!(
+                WidgetSpec::check(text("button", bad, "x", "")),
+                Err(SpecProblem::BadCommandTopic),
+                "{bad:?}"
+            );
+        }
+        let huge = "x".repeat(CONTROL_PAYLOAD_MAX_BYTES + 1);
+        assert_eq!(
+            WidgetSpec::check(text("button", "a", &huge, "")),
+            Err(SpecProblem::BadControlPayload)
+        );
+        assert_eq!(
+            WidgetSpec::check(text("switch", "a", "1", "1")),
+            Err(SpecProblem::BadControlPayload)
+        );
+        let value = WidgetSpec::check(text("value", "a", "x", "y"));
+        assert!(value.is_err_and(|problem| problem == SpecProblem::BadTopic));
     }
 
     #[test]

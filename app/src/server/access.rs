@@ -179,6 +179,11 @@ impl Rules {
         self.audience_allows(audience, topic, Permission::Read)
     }
 
+    /// May a board's view for `audience` offer a control that publishes to `topic`?
+    pub fn audience_may_publish(&self, audience: Audience, topic: &str) -> bool {
+        self.audience_allows(audience, topic, Permission::Publish)
+    }
+
     /// Where the topics `filter` matches that `audience` may read lie: the literal start of each
     /// of the audience's filters that shares a topic with it, or of `filter` where that is
     /// longer (just `filter`'s for an audience that reads everything). Storage narrows a table's
@@ -247,6 +252,10 @@ impl Rules {
             }
             // Bound to no topic: it shows only the words an admin wrote for the page.
             (WidgetKind::Text, _) if spec.topic.is_empty() => Ok(()),
+            // A control is for people who signed in: never in the public view.
+            (kind, _) if kind.is_control() && audience == Audience::Public => {
+                Err(OutsideAudience::Topic)
+            }
             (WidgetKind::Table, _) => match TopicFilter::parse(&spec.topic) {
                 Ok(filter) if overlaps(&filter) => Ok(()),
                 _ => Err(OutsideAudience::Filter),
@@ -637,6 +646,7 @@ mod tests {
             uptime_days: 90,
             scale: None,
             markdown: None,
+            control: None,
         }
     }
 
@@ -877,6 +887,31 @@ mod tests {
             board_view(&admin, false, public, true),
             Some(Audience::Public)
         );
+    }
+
+    #[test]
+    fn a_control_is_never_public_and_usable_only_where_the_role_publishes() {
+        let rules = Rules::new(vec![
+            rule(Audience::Public, "#", Permission::Read),
+            rule(Role::Operator, "plant/#", Permission::Read),
+            rule(Role::Operator, "plant/pump/set", Permission::Publish),
+        ]);
+        let switch = WidgetSpec {
+            kind: WidgetKind::Switch,
+            control: Some(crate::domain::status_page::Control {
+                command_topic: "plant/pump/set".to_owned(),
+                on: "ON".to_owned(),
+                off: Some("OFF".to_owned()),
+            }),
+            ..value("plant/pump/state")
+        };
+        assert!(rules.widget_for(Audience::Public, &switch, &[]).is_err());
+        let operator = Audience::Role(Role::Operator);
+        assert_eq!(rules.widget_for(operator, &switch, &[]), Ok(()));
+        assert!(rules.audience_may_publish(operator, "plant/pump/set"));
+        assert!(!rules.audience_may_publish(operator, "plant/valve/set"));
+        assert!(!rules.audience_may_publish(Audience::Role(Role::Viewer), "plant/pump/set"));
+        assert!(!rules.audience_may_publish(Audience::Public, "plant/pump/set"));
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Pages<'_> {
             .board_visibility(page_id)
             .await?
             .ok_or(PageEditError::NoSuchPage)?;
-        if !visibility.public {
+        // A control never shows in the public view, so it needs no public topic.
+        if !visibility.public || spec.kind.is_control() {
             return Ok(spec);
         }
         let rules = self.cache.access().rules().await?;

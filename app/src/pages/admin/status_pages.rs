@@ -444,6 +444,12 @@ fn WidgetForm(
         .as_ref()
         .and_then(|s| s.markdown.clone())
         .unwrap_or_default();
+    let control = spec.as_ref().and_then(|s| s.control.clone());
+    let (command_topic, payload_on, payload_off) = control
+        .map(|c| (c.command_topic, c.on, c.off.unwrap_or_default()))
+        .unwrap_or_default();
+    let [command_problem, payload_problem] =
+        ["command_topic", "payload_on"].map(|name| FieldProblem::new(&form_id, name));
     let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem, scale_problem, markdown_problem] =
         [
             "kind",
@@ -534,6 +540,19 @@ fn WidgetForm(
                         aria-invalid=markdown_problem.invalid() aria-describedby=markdown_problem.described_by()>{markdown}</textarea>
                 </label>
                 {markdown_problem.message()}
+                <fieldset class="control-fields">
+                    <legend>"Control (buttons and switches: the topic above is the state shown)"</legend>
+                    <label>"Publishes to " <input name="command_topic" value=command_topic
+                        placeholder="plant/pump/set"
+                        aria-invalid=command_problem.invalid() aria-describedby=command_problem.described_by()/></label>
+                    {command_problem.message()}
+                    <label>"Payload (a button's; a switch's on) " <input name="payload_on" value=payload_on
+                        placeholder="ON"
+                        aria-invalid=payload_problem.invalid() aria-describedby=payload_problem.described_by()/></label>
+                    {payload_problem.message()}
+                    <label>"A switch's off payload " <input name="payload_off" value=payload_off
+                        placeholder="OFF"/></label>
+                </fieldset>
                 <button type="submit">{if widget_id.is_some() { "Save widget" } else { "Add widget" }}</button>
             </fieldset>
         </form>

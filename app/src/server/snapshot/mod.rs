@@ -134,6 +134,15 @@ fn public_audience() -> Audience {
     Audience::Public
 }
 
+/// A control as a role's view shows it: never its topic or payloads, which stay on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlShown {
+    /// A switch (on and off) rather than a button.
+    pub switch: bool,
+    /// The view's role may publish to its command topic.
+    pub usable: bool,
+}
+
 /// A maintenance window as visitors see it: its occurrence in effect or next.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaintenanceShown {
@@ -185,6 +194,9 @@ pub struct WidgetSnapshot {
     /// Gauge: its dial as drawn.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gauge: Option<render::Gauge>,
+    /// A control: whether the view's role may use it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub control: Option<ControlShown>,
     /// Text block: its Markdown as HTML, made safe to show anyone (`markdown::to_html`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub html: Option<String>,
@@ -818,6 +830,10 @@ impl StatusPages {
                 plot: None,
                 gauge: None,
                 html: spec.markdown.as_deref().map(markdown::to_html),
+                control: spec.control.as_ref().map(|control| ControlShown {
+                    switch: control.off.is_some(),
+                    usable: rules.audience_may_publish(audience, &control.command_topic),
+                }),
                 rows: Vec::new(),
                 uptime: Vec::new(),
                 days: Vec::new(),

@@ -9,15 +9,16 @@ use crate::domain::liveness::format_span;
 use crate::domain::maintenance::Repeat;
 use crate::domain::roles::{Audience, Role};
 use crate::domain::status_page::{
-    badge_path, csv_path, feed_path, json_path, page_path, Level, Scale, WidgetKind, Worse, Zone,
+    badge_path, control_path, csv_path, feed_path, json_path, page_path, Level, Scale, WidgetKind,
+    Worse, Zone,
 };
 use crate::domain::theme::THEME_CSS;
 use crate::domain::wording::{
     format_age, format_utc, format_utc_minute, format_value, xml_escape, UtcTime,
 };
 use crate::server::snapshot::{
-    MaintenanceShown, PageSnapshot, Point, SiteInfo, TableRow, UptimeDay, UptimeFigure,
-    WidgetSnapshot,
+    ControlShown, MaintenanceShown, PageSnapshot, Point, SiteInfo, TableRow, UptimeDay,
+    UptimeFigure, WidgetSnapshot,
 };
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -417,6 +418,33 @@ pub fn follower_document(
             </main>
         }
     });
+    noindex_document(heading, page_title, &body)
+}
+
+/// What became of a press of one of a board's controls, for a browser without JavaScript (one
+/// with it shows the words in the widget): a heading, the words, and the way back.
+pub fn control_outcome_document(
+    page_title: &str,
+    slug: &str,
+    heading: &str,
+    words: &str,
+    site: &SiteInfo,
+) -> String {
+    let body = in_shell(site, || {
+        view! {
+            <main class="status follower">
+                <p><a href=page_path(slug)>"← " {page_title.to_owned()}</a></p>
+                <h1>{heading.to_owned()}</h1>
+                <p data-control-words>{words.to_owned()}</p>
+            </main>
+        }
+    });
+    noindex_document(heading, page_title, &body)
+}
+
+/// A page of a board's that no search engine should keep (a follower's, a control's outcome):
+/// `body` under the board's stylesheets.
+fn noindex_document(heading: &str, page_title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -898,6 +926,12 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             {embeds(slug, widget.id, "Days (CSV)")}
         }
         .into_any(),
+        WidgetKind::Button | WidgetKind::Switch => view! {
+            {value_line()}
+            {seen}
+            {widget.control.map(|control| control_form(control, widget.id, slug))}
+        }
+        .into_any(),
     };
     view! {
         <section
@@ -922,6 +956,32 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
                 .collect_view()}
             {body}
         </section>
+    }
+    .into_any()
+}
+
+/// A control's buttons, posting to the board (`/status/<slug>/control`): the widget and what is
+/// asked, never a topic or a payload, which the server takes from the board. A role that may not
+/// publish to the control's topic is told so instead.
+fn control_form(control: ControlShown, widget: i64, slug: &str) -> AnyView {
+    if !control.usable {
+        return view! { <p class="notice">"Your role may not use this control."</p> }.into_any();
+    }
+    let buttons = if control.switch {
+        view! {
+            <button type="submit" name="action" value="on">"On"</button>
+            <button type="submit" name="action" value="off">"Off"</button>
+        }
+        .into_any()
+    } else {
+        view! { <button type="submit" name="action" value="press">"Send"</button> }.into_any()
+    };
+    view! {
+        <form method="post" action=control_path(slug) class="control" data-control=widget>
+            <input type="hidden" name="widget" value=widget/>
+            {buttons}
+        </form>
+        <p class="control-outcome" role="status" data-control-outcome></p>
     }
     .into_any()
 }

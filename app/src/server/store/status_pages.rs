@@ -5,7 +5,7 @@ use super::Store;
 use crate::domain::history::HistoryRange;
 use crate::domain::roles::Role;
 use crate::domain::status_page::{
-    Level, PageSpec, Scale, StatusRule, Visibility, WidgetKind, WidgetSpec, Worse,
+    Control, Level, PageSpec, Scale, StatusRule, Visibility, WidgetKind, WidgetSpec, Worse,
 };
 use chrono::{DateTime, Utc};
 
@@ -110,6 +110,9 @@ struct WidgetRow {
     scale_min: Option<f64>,
     scale_max: Option<f64>,
     markdown: Option<String>,
+    command_topic: Option<String>,
+    payload_on: Option<String>,
+    payload_off: Option<String>,
     last_level: Option<String>,
 }
 
@@ -134,6 +137,14 @@ impl WidgetRow {
             (Some(min), Some(max)) => Some(Scale { min, max }),
             _ => None,
         };
+        let control = match (self.command_topic, self.payload_on) {
+            (Some(command_topic), Some(on)) => Some(Control {
+                command_topic,
+                on,
+                off: self.payload_off,
+            }),
+            _ => None,
+        };
         Ok(StoredWidget {
             id: self.id,
             spec: WidgetSpec {
@@ -147,6 +158,7 @@ impl WidgetRow {
                 uptime_days: u16::try_from(self.uptime_days).unwrap_or(90),
                 scale,
                 markdown: self.markdown,
+                control,
             },
             last_level: self.last_level.as_deref().and_then(Level::from_key),
         })
@@ -169,6 +181,9 @@ struct WidgetColumns<'a> {
     scale_min: Option<f64>,
     scale_max: Option<f64>,
     markdown: Option<&'a str>,
+    command_topic: Option<&'a str>,
+    payload_on: Option<&'a str>,
+    payload_off: Option<&'a str>,
 }
 
 impl<'a> WidgetColumns<'a> {
@@ -196,6 +211,9 @@ impl<'a> WidgetColumns<'a> {
             scale_min: spec.scale.map(|scale| scale.min),
             scale_max: spec.scale.map(|scale| scale.max),
             markdown: spec.markdown.as_deref(),
+            command_topic: spec.control.as_ref().map(|c| c.command_topic.as_str()),
+            payload_on: spec.control.as_ref().map(|c| c.on.as_str()),
+            payload_off: spec.control.as_ref().and_then(|c| c.off.as_deref()),
         }
     }
 }
@@ -285,7 +303,8 @@ impl Store {
         let rows = sqlx::query_as!(
             WidgetRow,
             "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
-                    range, uptime_days, scale_min, scale_max, markdown, last_level \
+                    range, uptime_days, scale_min, scale_max, markdown, command_topic, \
+                    payload_on, payload_off, last_level \
              from status_widget where page_id = $1 order by position, id",
             id,
         )
@@ -394,12 +413,13 @@ impl Store {
         let id = sqlx::query_scalar!(
             "insert into status_widget (page_id, position, kind, label, topic, pointer, unit, \
                                         worse, degraded_at, down_at, device, range, \
-                                        uptime_days, scale_min, scale_max, markdown) \
+                                        uptime_days, scale_min, scale_max, markdown, \
+                                        command_topic, payload_on, payload_off) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
                     $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
                     $8::float8, $9::float8, $10::text, $11::text, $12::smallint, \
-                    $13::float8, $14::float8, $15::text \
+                    $13::float8, $14::float8, $15::text, $16::text, $17::text, $18::text \
              from status_page p where p.id = $1 \
              returning id",
             page_id,
@@ -417,6 +437,9 @@ impl Store {
             w.scale_min,
             w.scale_max,
             w.markdown,
+            w.command_topic,
+            w.payload_on,
+            w.payload_off,
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -438,7 +461,7 @@ impl Store {
             "update status_widget set kind = $3, label = $4, topic = $5, pointer = $6, \
                     unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
                     range = $12, uptime_days = $13, scale_min = $14, scale_max = $15, \
-                    markdown = $16 \
+                    markdown = $16, command_topic = $17, payload_on = $18, payload_off = $19 \
              where page_id = $1 and id = $2",
             page_id,
             id,
@@ -456,6 +479,9 @@ impl Store {
             w.scale_min,
             w.scale_max,
             w.markdown,
+            w.command_topic,
+            w.payload_on,
+            w.payload_off,
         )
         .execute(&self.pool)
         .await?;

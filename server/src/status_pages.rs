@@ -287,6 +287,20 @@ pub async fn post(
     }
 }
 
+/// A posted form's fields, read as a form whatever its declared type.
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// The value of field `name` (the first, if sent twice), empty when missing.
+fn field_of<'f>(fields: &'f [(String, String)], name: &str) -> &'f str {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default()
+}
+
 /// A control form is two small fields.
 const CONTROL_FORM_BYTES: usize = 256;
 
@@ -328,14 +342,8 @@ async fn control(
     if body.len() > CONTROL_FORM_BYTES {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     }
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.trim())
-            .unwrap_or_default()
-    };
+    let fields = form_fields(body);
+    let field = |name: &str| field_of(&fields, name).trim();
     let (Ok(widget_id), Some(action)) = (
         field("widget").parse::<i64>(),
         ControlAction::from_key(field("action")),
@@ -501,14 +509,8 @@ async fn follow(state: AppState, uri: Uri, body: Bytes) -> Response {
     };
     // Read as a form whatever its declared type: a mail program's one-click POST may come as
     // multipart, and it carries nothing this needs.
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-            .unwrap_or_default()
-    };
+    let fields = form_fields(&body);
+    let field = |name: &str| field_of(&fields, name);
     let Some(title) = published_title(&state, slug).await else {
         return not_found();
     };

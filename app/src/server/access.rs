@@ -168,13 +168,8 @@ impl Rules {
         }
     }
 
-    /// May anonymous visitors see `topic` (anything of it: a value, a time, a device state it
-    /// tells) through a published status page? Only when the public audience includes it.
-    pub fn public_may_read(&self, topic: &str) -> bool {
-        self.audience_may_read(Audience::Public, topic)
-    }
-
-    /// May a board's view for `audience` (the public, or a signed-in role) show `topic`?
+    /// May a board's view for `audience` (the public, or a signed-in role) show `topic`
+    /// (anything of it: a value, a time, a device state it tells)?
     pub fn audience_may_read(&self, audience: Audience, topic: &str) -> bool {
         self.audience_allows(audience, topic, Permission::Read)
     }
@@ -205,11 +200,6 @@ impl Rules {
         starts.sort_unstable();
         starts.dedup_by(|longer, shorter| longer.starts_with(shorter.as_str()));
         starts
-    }
-
-    /// [`Rules::starts_for`] the public audience.
-    pub fn public_starts(&self, filter: &TopicFilter) -> Vec<String> {
-        self.starts_for(Audience::Public, filter)
     }
 
     /// May a widget show on a public page, and if not, why: [`Rules::widget_for`] the public.
@@ -315,11 +305,7 @@ impl Rules {
         let pick = |permission: Permission| {
             Audience::ALL
                 .into_iter()
-                .filter(|audience| match (audience, permission) {
-                    (Audience::Public, Permission::Read) => self.public_may_read(topic),
-                    (Audience::Public, Permission::Publish) => false,
-                    (Audience::Role(_), _) => self.audience_allows(*audience, topic, permission),
-                })
+                .filter(|audience| self.audience_allows(*audience, topic, permission))
                 .collect()
         };
         (pick(Permission::Read), pick(Permission::Publish))
@@ -691,7 +677,7 @@ mod tests {
             rule(Role::Operator, "#", Permission::Read),
             rule(Role::Admin, "#", Permission::Read),
         ]);
-        assert!(!everyone.public_may_read("plant/boiler/temperature"));
+        assert!(!everyone.audience_may_read(Audience::Public, "plant/boiler/temperature"));
         assert_eq!(
             everyone.public_widget(&value("plant/boiler/temperature"), &[]),
             Err(OutsideAudience::Topic)
@@ -721,8 +707,8 @@ mod tests {
             // rule too).
             rule(Audience::Public, "#", Permission::Publish),
         ]);
-        assert!(rules.public_may_read("plant/boiler/temperature"));
-        assert!(!rules.public_may_read("plant/boiler/pressure"));
+        assert!(rules.audience_may_read(Audience::Public, "plant/boiler/temperature"));
+        assert!(!rules.audience_may_read(Audience::Public, "plant/boiler/pressure"));
         assert!(!rules.may_read(&Visitor::Anonymous, "plant/boiler/temperature"));
         assert!(!rules.may_read(&user(Role::Viewer), "plant/boiler/temperature"));
         assert_eq!(
@@ -780,7 +766,8 @@ mod tests {
             rules.public_widget(&with_topic("plant/boiler/temperature"), &devices),
             Ok(())
         );
-        let starts = |filter: &str| rules.public_starts(&TopicFilter::parse(filter).unwrap());
+        let starts =
+            |filter: &str| rules.starts_for(Audience::Public, &TopicFilter::parse(filter).unwrap());
         assert_eq!(starts("#"), ["plant", "pumps/p1"]);
         assert_eq!(starts("plant/boiler/#"), ["plant/boiler"]);
         assert!(starts("office/#").is_empty());

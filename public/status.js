@@ -110,6 +110,18 @@
   setInterval(tickAges, 1000);
   setTimeout(refresh, ttlMs);
 
+  // A slider's number field gets a slider beside it; the two move together, and the field is
+  // what the form sends.
+  for (const field of main.querySelectorAll("input[data-slider]")) {
+    const range = document.createElement("input");
+    range.type = "range";
+    for (const name of ["min", "max", "step", "value"]) range.setAttribute(name, field.getAttribute(name));
+    range.setAttribute("aria-label", field.labels?.[0]?.textContent.trim() || "Value");
+    range.addEventListener("input", () => { field.value = range.value; });
+    field.addEventListener("input", () => { range.value = field.value; });
+    field.before(range);
+  }
+
   // A control's press is sent without leaving the page; the widget says what became of it (the
   // broker's acknowledgement, or why not), and its value shows the state as it comes back.
   for (const form of main.querySelectorAll("form[data-control]")) {

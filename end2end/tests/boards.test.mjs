@@ -2,7 +2,8 @@
 // editor's forms and JavaScript off; a signed-in viewer opens it and watches a value change as
 // the message arrives, long before the snapshot's TTL (an hour here); a visitor without a
 // session gets the same 404 as for no board. An operator turns a switch on: the broker's
-// acknowledgement is shown, and the device's report of its new state.
+// acknowledgement is shown, and the device's report of its new state. An admin arranges a board
+// by dragging its widgets (JavaScript on), and an operator sets its slider.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +28,15 @@ after(async () => {
   await browser?.close();
   await lookout?.stop();
 });
+
+// Publishing is granted, never assumed: operators may send to `topic`, by the rules page's form.
+async function letOperatorsPublish(editor, topic) {
+  await editor.goto(`${lookout.url}/admin/rules`);
+  await editor.selectOption('select[name="role"][form="new-rule"]', 'operator');
+  await editor.fill('input[name="filter"][form="new-rule"]', topic);
+  await editor.selectOption('select[name="permission"][form="new-rule"]', 'publish');
+  await Promise.all([editor.waitForURL(/\?done=rule_added$/), editor.click('form#new-rule button')]);
+}
 
 test('a signed-in viewer watches a board change live, long before its TTL', async () => {
   const admin = await browser.newContext({ javaScriptEnabled: false });
@@ -89,12 +99,7 @@ test('an operator turns a switch on and sees the device confirm it', async (t) =
   const admin = await browser.newContext({ javaScriptEnabled: false });
   const editor = await admin.newPage();
   await logIn(editor, lookout.url, 'chief', adminPassword);
-  // Publishing is granted, never assumed: operators may send to the pump's command topic.
-  await editor.goto(`${lookout.url}/admin/rules`);
-  await editor.selectOption('select[name="role"][form="new-rule"]', 'operator');
-  await editor.fill('input[name="filter"][form="new-rule"]', command);
-  await editor.selectOption('select[name="permission"][form="new-rule"]', 'publish');
-  await Promise.all([editor.waitForURL(/\?done=rule_added$/), editor.click('form#new-rule button')]);
+  await letOperatorsPublish(editor, command);
   await editor.goto(`${lookout.url}/admin/pages`);
   await editor.fill('input[name="slug"]', `pump-${process.pid}`);
   await editor.fill('input[name="title"]', 'Pump house');
@@ -137,6 +142,98 @@ test('an operator turns a switch on and sees the device confirm it', async (t) =
   // The public view never offers it.
   const anonymous = await (await fetch(`${lookout.url}/status/pump-${process.pid}`)).text();
   assert.ok(!anonymous.includes('data-control'));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('an admin arranges a board by drag, and an operator sets its slider', async (t) => {
+  const operatorPassword = lookout.addUser('dial', 'operator');
+  const command = `${prefix}/setpoint/set`;
+  const state = `${prefix}/setpoint`;
+  publish(state, '20');
+  const admin = await browser.newContext();
+  const editor = await admin.newPage();
+  const editorErrors = collectErrors(editor);
+  await logIn(editor, lookout.url, 'chief', adminPassword);
+  await letOperatorsPublish(editor, command);
+  await editor.goto(`${lookout.url}/admin/pages`);
+  const board = `heating-${process.pid}`;
+  await editor.fill('input[name="slug"]', board);
+  await editor.fill('input[name="title"]', 'Heating');
+  await Promise.all([editor.waitForURL(/\/admin\/pages\/\d+\?done=page_added$/), editor.click('text=Create draft')]);
+  const add = async (fill) => {
+    const form = editor.locator('form#new-widget');
+    await fill(form);
+    await Promise.all([editor.waitForURL(/done=widget_added$/), form.locator('button[type="submit"]').click()]);
+  };
+  await add(async (form) => {
+    await form.locator('select[name="kind"]').selectOption('text');
+    await form.locator('input[name="label"]').fill('About');
+    await form.locator('textarea[name="markdown"]').fill('The boiler keeps the **setpoint**.');
+  });
+  await add(async (form) => {
+    await form.locator('select[name="kind"]').selectOption('slider');
+    await form.locator('input[name="label"]').fill('Setpoint');
+    await form.locator('input[name="topic"]').fill(state);
+    await form.locator('input[name="unit"]').fill('°C');
+    await form.locator('input[name="command_topic"]').fill(command);
+    await form.locator('input[name="min"]').fill('15');
+    await form.locator('input[name="max"]').fill('25');
+    await form.locator('input[name="step"]').fill('0.5');
+    await form.locator('select[name="width"]').selectOption('wide');
+  });
+  const settings = editor.locator('form.page-settings');
+  await settings.locator('input[name="published"]').check();
+  await Promise.all([editor.waitForURL(/done=page_changed$/), settings.locator('button[type="submit"]').click()]);
+
+  // The list to drag shows once the editor runs in the browser; the slider goes first.
+  const list = editor.locator('form[data-arrange]');
+  await list.waitFor({ state: 'visible', timeout: 15_000 });
+  const labels = () => list.locator('li').allInnerTexts();
+  assert.deepEqual((await labels()).map((text) => text.replace('⠿', '').trim()), ['About', 'Setpoint']);
+  await Promise.all([
+    editor.waitForURL(/done=widgets_arranged$/, { timeout: 15_000 }),
+    list.locator('li', { hasText: 'Setpoint' }).dragTo(list.locator('li', { hasText: 'About' })),
+  ]);
+  await list.waitFor({ state: 'visible', timeout: 15_000 });
+  assert.deepEqual((await labels()).map((text) => text.replace('⠿', '').trim()), ['Setpoint', 'About']);
+  assert.deepEqual(editorErrors, []);
+  await admin.close();
+
+  const context = await browser.newContext();
+  await logIn(await context.newPage(), lookout.url, 'dial', operatorPassword);
+  const page = await context.newPage();
+  const errors = collectErrors(page);
+  await page.goto(`${lookout.url}/status/${board}`);
+  await page.waitForSelector('main[data-live-state="live"]', { timeout: 15_000 });
+  const order = await page.locator('section.status-widget h2').allInnerTexts();
+  assert.deepEqual(order, ['Setpoint', 'About']);
+  assert.match(await page.locator('section.widget-slider').getAttribute('class'), /width-wide/);
+  // The script puts a slider beside the number field; the two move together.
+  const field = page.locator('section.widget-slider input[type="number"]');
+  const range = page.locator('section.widget-slider input[type="range"]');
+  assert.equal(await field.inputValue(), '20');
+  assert.equal(await range.inputValue(), '20');
+  // (Playwright fills no range input: moved as a person's drag would leave it.)
+  await range.evaluate((slider) => {
+    slider.value = '23';
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+  assert.equal(await field.inputValue(), '23');
+  await field.fill('22.5');
+  const device = deviceAnswering(command, state);
+  t.after(() => device.stop());
+  await device.listening;
+  await page.click('section.widget-slider button[value="set"]');
+  const outcome = page.locator('section.widget-slider [data-control-outcome][data-outcome]');
+  await outcome.waitFor({ timeout: 15_000 });
+  assert.equal(await outcome.getAttribute('data-outcome'), 'acknowledged', await outcome.innerText());
+  assert.equal(await device.answered, '22.5');
+  await page.waitForFunction(
+    () => document.querySelector('section.widget-slider [data-value]')?.textContent === '22.5 °C',
+    null,
+    { timeout: 15_000 },
+  );
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -582,7 +582,14 @@ pub struct PageForm {
     #[serde(default)]
     payload_off: String,
     #[serde(default)]
+    step: String,
+    #[serde(default)]
+    width: String,
+    #[serde(default)]
     direction: String,
+    /// The editor's drag: the page's widget ids in their new order, comma separated.
+    #[serde(default)]
+    order: String,
 }
 
 impl PageForm {
@@ -613,6 +620,8 @@ impl PageForm {
             command_topic: &self.command_topic,
             payload_on: &self.payload_on,
             payload_off: &self.payload_off,
+            step: &self.step,
+            width: &self.width,
         }
     }
 }
@@ -634,6 +643,8 @@ fn page_outcome(error: PageEditError) -> Outcome {
         PageEditError::NotAMailChannel => Outcome::NotAMailChannel,
         PageEditError::BadWebhook => Outcome::BadWebhook,
         PageEditError::TooManyWebhooks => Outcome::TooManyWebhooks,
+        PageEditError::TooManyWidgets => Outcome::TooManyWidgets,
+        PageEditError::StaleArrangement => Outcome::StaleArrangement,
         PageEditError::NoSuchFollower => Outcome::UnknownFollower,
         PageEditError::Database(error) => {
             tracing::error!(error = %error, "changing a status page failed");
@@ -816,6 +827,23 @@ pub async fn move_widget(
         .await
         .map_err(page_outcome)?;
         Ok(Outcome::WidgetMoved)
+    };
+    let outcome = outcome.await;
+    widget_back(&form, outcome)
+}
+
+/// `POST /admin/pages/widgets/arrange`: page and order (every widget's id, comma separated), as
+/// the editor's drag sends them.
+pub async fn arrange_widgets(
+    State(state): State<AppState>,
+    acting: Acting,
+    Form(form): Form<PageForm>,
+) -> Response {
+    let outcome = async {
+        status_edits::arrange_widgets(pages(&state), acting.actor(), form.page()?, &form.order)
+            .await
+            .map_err(page_outcome)?;
+        Ok(Outcome::WidgetsArranged)
     };
     let outcome = outcome.await;
     widget_back(&form, outcome)

@@ -658,6 +658,7 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(status_editor::CHANGE_WIDGET, admin::change_widget),
         on_post(status_editor::DELETE_WIDGET, admin::delete_widget),
         on_post(status_editor::MOVE_WIDGET, admin::move_widget),
+        on_post(status_editor::ARRANGE_WIDGETS, admin::arrange_widgets),
         // Incidents, from the editor and from the operators' desk (app::pages::incidents).
         on_post(incident_forms::OPEN_INCIDENT, admin::open_incident),
         on_post(incident_forms::UPDATE_INCIDENT, admin::update_incident),

@@ -301,7 +301,7 @@ fn field_of<'f>(fields: &'f [(String, String)], name: &str) -> &'f str {
         .unwrap_or_default()
 }
 
-/// A control form is two small fields.
+/// A control form is three small fields.
 const CONTROL_FORM_BYTES: usize = 256;
 
 /// Who presses a control, and how they want the answer.
@@ -320,12 +320,13 @@ fn accepts_json(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("application/json"))
 }
 
-/// `POST /status/<slug>/control`: `widget` and `action` (press, on, off). The board must give
-/// the visitor their role's view, the widget must be one of its controls that the view shows,
-/// and the role must be allowed to publish to its command topic (else 403, audited as
-/// `publish_refused`). The payload and topic come from the board, never from the form; the
-/// message goes out audited as the publish page's do, at QoS 1, and the answer says whether the
-/// broker acknowledged it.
+/// `POST /status/<slug>/control`: `widget` and `action` (press, on, off, or set with a slider's
+/// `value`). The board must give the visitor their role's view, the widget must be one of its
+/// controls that the view shows, and the role must be allowed to publish to its command topic
+/// (else 403, audited as `publish_refused`). The topic and payload come from the board (a
+/// slider's number only once its bounds admit it), never from the form; the message goes out
+/// audited as the publish page's do, at QoS 1, and the answer says whether the broker
+/// acknowledged it.
 async fn control(
     state: &AppState,
     publisher: &Publisher,
@@ -346,7 +347,7 @@ async fn control(
     let field = |name: &str| field_of(&fields, name).trim();
     let (Ok(widget_id), Some(action)) = (
         field("widget").parse::<i64>(),
-        ControlAction::from_key(field("action")),
+        ControlAction::from_form(field("action"), field("value")),
     ) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -383,7 +384,12 @@ async fn control(
         return not_found();
     };
     let Some(payload) = control.payload(action) else {
-        return (StatusCode::BAD_REQUEST, "This control does not do that.").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "This control does not do that (a slider takes only numbers on its steps, within \
+             its bounds).",
+        )
+            .into_response();
     };
     let actor = Actor::user(user, asked.client);
     let context = json!({ "board": slug, "widget": widget_id, "control": action.key() });

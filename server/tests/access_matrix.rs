@@ -105,6 +105,7 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/pages/widgets/change", ADMIN_FORM),
     ("POST", "/admin/pages/widgets/delete", ADMIN_FORM),
     ("POST", "/admin/pages/widgets/move", ADMIN_FORM),
+    ("POST", "/admin/pages/widgets/arrange", ADMIN_FORM),
     ("GET", "/incidents", OPERATIONS),
     ("POST", "/api/ops_incidents", OPERATIONS_API),
     ("POST", "/incidents/open", OPERATIONS_FORM),

@@ -667,6 +667,7 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         ("label", "x"),
         ("topic", "a"),
         ("direction", "up"),
+        ("order", "1"),
         ("pointer", "/taken"),
         ("unit", "over"),
         ("format", "webhook"),
@@ -679,7 +680,7 @@ async fn viewers_and_operators_are_refused_every_admin_route_and_nothing_changes
         .filter(|(method, path)| method == "POST" && path.starts_with("/admin/"))
         .map(|(_, path)| path)
         .collect();
-    assert_eq!(admin_forms.len(), 33);
+    assert_eq!(admin_forms.len(), 34);
     for (role, password, name) in &outsiders {
         app.forget_session();
         app.log_in(name, password).await;

@@ -9,8 +9,8 @@ use app::domain::roles::Role;
 use rumqttc::QoS;
 use std::time::Duration;
 use support::{
-    add_widget, create_page, http_request, make_public, post_expecting, publish, set_published,
-    spawn_app_with, unique_name, HttpResponse, TestApp,
+    add_widget, create_page, http_request, let_operators_publish, make_public, post_expecting,
+    publish, set_published, spawn_app_with, unique_name, HttpResponse, TestApp,
 };
 
 /// As an anonymous visitor (no cookie), optionally revalidating.
@@ -27,6 +27,14 @@ async fn snapshot_builds(app: &TestApp) -> u64 {
         .find_map(|line| line.strip_prefix("lookout_status_snapshot_builds_total "))
         .and_then(|value| value.trim().parse().ok())
         .expect("the metrics count snapshot builds")
+}
+
+/// The ids of a board's widgets (its JSON), in the order shown.
+fn widget_ids(board: &serde_json::Value) -> Vec<i64> {
+    board["widgets"]
+        .as_array()
+        .map(|widgets| widgets.iter().filter_map(|w| w["id"].as_i64()).collect())
+        .unwrap_or_default()
 }
 
 async fn spawn_admin_with_ttl(ttl: Duration) -> TestApp {
@@ -1575,12 +1583,7 @@ async fn one_board_gives_each_visitor_the_view_their_login_allows_and_nothing_mo
     support::set_board(&app, page, &slug, "Plant board", true, true, "viewer").await;
     let everything: serde_json::Value =
         serde_json::from_str(&app.get(&format!("/status/{slug}.json")).await.body).unwrap();
-    let ids: Vec<i64> = everything["widgets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|widget| widget["id"].as_i64().unwrap())
-        .collect();
+    let ids: Vec<i64> = widget_ids(&everything);
     assert_eq!(
         ids.len(),
         3,
@@ -1795,12 +1798,7 @@ async fn a_switch_publishes_for_those_allowed_with_the_broker_s_word_and_shows_t
     publish(&[(&state, b"OFF", QoS::AtLeastOnce, false)]).await;
     app.wait_for_stored(1).await;
     make_public(&app, &app.topic("pump/#")).await;
-    let rule = [
-        ("role", "operator"),
-        ("filter", command.as_str()),
-        ("permission", "publish"),
-    ];
-    post_expecting(&app, "/admin/rules/add", &rule, "done=rule_added").await;
+    let_operators_publish(&app, &command).await;
     let page = create_page(&app, &slug, "Pump house").await;
     let switch = |command: &str, on: &str, off: &str| {
         vec![
@@ -1901,4 +1899,222 @@ async fn a_switch_publishes_for_those_allowed_with_the_broker_s_word_and_shows_t
         })
         .await;
     assert!(live.body.contains(r#""usable":true"#), "{}", live.body);
+}
+
+#[tokio::test]
+async fn a_slider_publishes_only_numbers_on_its_steps_within_its_bounds() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(3600)).await;
+    let slug = unique_name("boiler").to_lowercase().replace('_', "-");
+    let command = app.topic("setpoint/set");
+    let state = app.topic("setpoint");
+    publish(&[(&state, b"21", QoS::AtLeastOnce, false)]).await;
+    app.wait_for_stored(1).await;
+    let_operators_publish(&app, &command).await;
+    let page = create_page(&app, &slug, "Boiler").await;
+    let page_id = page.to_string();
+    let slider = |template: &str, min: &str, max: &str, step: &str| {
+        [
+            ("page", page_id.as_str()),
+            ("kind", "slider"),
+            ("label", "Setpoint"),
+            ("topic", state.as_str()),
+            ("command_topic", command.as_str()),
+            ("payload_on", template),
+            ("min", min),
+            ("max", max),
+            ("step", step),
+        ]
+        .map(|(k, v)| (k, v.to_owned()))
+    };
+    for (fields, outcome) in [
+        (slider("", "25", "15", "0.5"), "error=bad_scale"),
+        (slider("", "15", "25", "0"), "error=bad_scale"),
+        (slider("", "15", "25", "20"), "error=bad_scale"),
+        (slider("ON", "15", "25", "0.5"), "error=bad_control_payload"),
+        (
+            slider(r#"{"target": {value}}"#, "15", "25", "0.5"),
+            "done=widget_added",
+        ),
+    ] {
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post_expecting(&app, "/admin/pages/widgets/add", &form, outcome).await;
+    }
+    set_published(&app, page, &slug, "Boiler", true).await;
+    let editor = app.get(&format!("/admin/pages/{page}")).await.body;
+    assert!(
+        editor.contains(r#"name="step" inputmode="decimal" value="0.5""#),
+        "{editor}"
+    );
+
+    app.sign_in_as(&unique_name("operator"), Role::Operator)
+        .await;
+    let board: serde_json::Value =
+        serde_json::from_str(&app.get(&format!("/status/{slug}.json")).await.body).unwrap();
+    let widget = board["widgets"][0]["id"].as_i64().unwrap().to_string();
+    let bounds = &board["widgets"][0]["control"]["slider"];
+    assert_eq!(
+        (bounds["min"].as_f64(), bounds["step"].as_f64()),
+        (Some(15.0), Some(0.5))
+    );
+    assert!(
+        board.to_string().find(&command).is_none(),
+        "the command topic stays on the server: {board}"
+    );
+    // Without JavaScript the form is a number field bounded as the slider is, at the state.
+    let seen = app.get(&format!("/status/{slug}")).await.body;
+    for part in [
+        r#"type="number""#,
+        r#"min="15""#,
+        r#"max="25""#,
+        r#"step="0.5""#,
+        r#"value="21""#,
+        r#"name="action" value="set""#,
+    ] {
+        assert!(seen.contains(part), "{part} in {seen}");
+    }
+
+    let control = format!("/status/{slug}/control");
+    let set = |value: String| {
+        let (app, control, widget) = (&app, &control, &widget);
+        async move {
+            let form = [
+                ("widget", widget.as_str()),
+                ("action", "set"),
+                ("value", &value),
+            ];
+            app.post_form(control, &form).await
+        }
+    };
+    for refused in ["21.3", "25.5", "14", "warm", "", "NaN", "1e999"] {
+        let answer = set(refused.to_owned()).await;
+        assert_eq!(answer.status, 400, "{refused:?}: {}", answer.body);
+    }
+    assert_eq!(set("9".repeat(300)).await.status, 413);
+    let sent = set("22.5".to_owned()).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let query = format!(
+        "select count(*) from message m join topic t on t.id = m.topic_id \
+         where t.name = '{command}' and m.payload = '{{\"target\": 22.5}}'"
+    );
+    support::wait_for_count(&app.db, &query, 1).await;
+    let query = format!(
+        "select count(*) from message m join topic t on t.id = m.topic_id where t.name = '{command}'"
+    );
+    support::wait_for_count(&app.db, &query, 1).await;
+}
+
+#[tokio::test]
+async fn an_admin_arranges_a_board_in_one_order_with_widths_and_a_stale_order_moves_nothing() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(3600)).await;
+    let slug = unique_name("arranged").to_lowercase().replace('_', "-");
+    let page = create_page(&app, &slug, "Arranged").await;
+    let note = |label: &'static str, width: &'static str| {
+        [
+            ("kind", "text"),
+            ("label", label),
+            ("markdown", "Words."),
+            ("width", width),
+        ]
+    };
+    for (label, width) in [("First", ""), ("Second", "wide"), ("Third", "full")] {
+        add_widget(&app, page, &note(label, width)).await;
+    }
+    let page_id = page.to_string();
+    let bad_width = [
+        ("page", page_id.as_str()),
+        ("kind", "text"),
+        ("label", "x"),
+        ("markdown", "y"),
+        ("width", "huge"),
+    ];
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/add",
+        &bad_width,
+        "error=bad_width",
+    )
+    .await;
+    set_published(&app, page, &slug, "Arranged", true).await;
+    let board = || {
+        let (app, path) = (&app, format!("/status/{slug}.json"));
+        async move {
+            let body = app.get(&path).await.body;
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()
+        }
+    };
+    let shown = board().await;
+    let ids: Vec<i64> = widget_ids(&shown);
+    assert_eq!(
+        shown["widgets"][0].get("width"),
+        None,
+        "one column says nothing"
+    );
+    assert_eq!(shown["widgets"][1]["width"], "wide");
+    let html = app.get(&format!("/status/{slug}")).await.body;
+    assert!(html.contains("widget-text width-full"), "{html}");
+
+    let arrange = |order: String| [("page", page_id.clone()), ("order", order)];
+    let post = |fields: [(&'static str, String); 2], outcome: &'static str| {
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_expecting(app, "/admin/pages/widgets/arrange", &form, outcome).await;
+        }
+    };
+    let joined = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let wanted = [ids[2], ids[0], ids[1]];
+    post(arrange(joined(&wanted)), "done=widgets_arranged").await;
+    let order: Vec<i64> = widget_ids(&board().await);
+    assert_eq!(order, wanted);
+    let (_, detail) = app.audited("status_widgets_arranged").await.pop().unwrap();
+    assert_eq!(detail["order"], serde_json::json!(wanted));
+
+    // An order that leaves one out, names one twice, or names another page's: nothing moves.
+    let other = create_page(&app, &format!("{slug}-other"), "Other").await;
+    add_widget(&app, other, &note("Elsewhere", "")).await;
+    let foreign = app.get(&format!("/admin/pages/{other}")).await.body;
+    let foreign: i64 = foreign
+        .split("data-widget=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|id| id.parse().ok())
+        .expect("the other page's widget id");
+    for stale in [
+        joined(&wanted[..2]),
+        joined(&[wanted[0], wanted[0], wanted[1]]),
+        joined(&[wanted[0], wanted[1], foreign]),
+        joined(&[wanted[0], wanted[1], wanted[2], foreign]),
+        "1,two,3".to_owned(),
+        String::new(),
+    ] {
+        post(arrange(stale), "error=stale_arrangement").await;
+    }
+    let order: Vec<i64> = widget_ids(&board().await);
+    assert_eq!(order, wanted, "nothing moved");
+}
+
+#[tokio::test]
+async fn a_board_holds_at_most_its_bound_of_widgets() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(3600)).await;
+    let slug = unique_name("full").to_lowercase().replace('_', "-");
+    let page = create_page(&app, &slug, "Full").await;
+    let page_id = page.to_string();
+    let form = [
+        ("page", page_id.as_str()),
+        ("kind", "text"),
+        ("label", "Note"),
+        ("markdown", "Words."),
+    ];
+    for _ in 0..app::domain::status_page::BOARD_MAX_WIDGETS {
+        let added = app.post_form("/admin/pages/widgets/add", &form).await;
+        let location = added.header("location").unwrap_or_default().to_owned();
+        assert!(location.ends_with("?done=widget_added"), "{location}");
+    }
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/add",
+        &form,
+        "error=too_many_widgets",
+    )
+    .await;
 }

@@ -55,6 +55,11 @@ pub enum Outcome {
     WidgetChanged,
     WidgetDeleted,
     WidgetMoved,
+    WidgetsArranged,
+    /// An arrangement that does not name each of the page's widgets once: the editor it came
+    /// from was opened before a widget was added or deleted.
+    StaleArrangement,
+    TooManyWidgets,
     SlugTaken,
     UnknownPage,
     UnknownWidget,
@@ -106,7 +111,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 78] = [
+    pub const ALL: [Outcome; 81] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -179,6 +184,9 @@ impl Outcome {
         Outcome::WidgetChanged,
         Outcome::WidgetDeleted,
         Outcome::WidgetMoved,
+        Outcome::WidgetsArranged,
+        Outcome::StaleArrangement,
+        Outcome::TooManyWidgets,
         Outcome::SlugTaken,
         Outcome::UnknownPage,
         Outcome::UnknownWidget,
@@ -232,6 +240,9 @@ impl Outcome {
             Outcome::WidgetChanged => "widget_changed",
             Outcome::WidgetDeleted => "widget_deleted",
             Outcome::WidgetMoved => "widget_moved",
+            Outcome::WidgetsArranged => "widgets_arranged",
+            Outcome::StaleArrangement => "stale_arrangement",
+            Outcome::TooManyWidgets => "too_many_widgets",
             Outcome::SlugTaken => "slug_taken",
             Outcome::UnknownPage => "unknown_page",
             Outcome::UnknownWidget => "unknown_widget",
@@ -299,6 +310,7 @@ impl Outcome {
                 | Outcome::WidgetChanged
                 | Outcome::WidgetDeleted
                 | Outcome::WidgetMoved
+                | Outcome::WidgetsArranged
                 | Outcome::AlertRuleAdded
                 | Outcome::AlertRuleChanged
                 | Outcome::AlertRuleDeleted
@@ -392,6 +404,12 @@ impl Outcome {
             Outcome::WidgetChanged => "The widget was saved.",
             Outcome::WidgetDeleted => "The widget was deleted.",
             Outcome::WidgetMoved => "The widget was moved.",
+            Outcome::WidgetsArranged => "The widgets were arranged.",
+            Outcome::StaleArrangement => {
+                "Widgets were added or deleted since this editor was opened, so nothing was \
+                 moved. Arrange them again."
+            }
+            Outcome::TooManyWidgets => "A page holds at most 200 widgets.",
             Outcome::SlugTaken => "Another page has that address already.",
             Outcome::UnknownPage => "There is no such status page (any more).",
             Outcome::UnknownWidget => "There is no such widget on this page (any more).",

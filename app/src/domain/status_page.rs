@@ -105,10 +105,13 @@ pub enum WidgetKind {
     /// A control: sends its "on" or its "off" payload to its command topic, and shows its
     /// topic's value, the state as the device reports it.
     Switch,
+    /// A control: sends a number chosen between its bounds, on its step, to its command topic,
+    /// and shows its topic's value.
+    Slider,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 12] = [
+    pub const ALL: [WidgetKind; 13] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -121,6 +124,7 @@ impl WidgetKind {
         WidgetKind::Text,
         WidgetKind::Button,
         WidgetKind::Switch,
+        WidgetKind::Slider,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -138,6 +142,7 @@ impl WidgetKind {
             WidgetKind::Text => "text",
             WidgetKind::Button => "button",
             WidgetKind::Switch => "switch",
+            WidgetKind::Slider => "slider",
         }
     }
 
@@ -159,6 +164,7 @@ impl WidgetKind {
             WidgetKind::Text => "Text (Markdown)",
             WidgetKind::Button => "Button (publishes a payload)",
             WidgetKind::Switch => "Switch (publishes on / off)",
+            WidgetKind::Slider => "Slider (publishes a number between bounds)",
         }
     }
 
@@ -172,13 +178,17 @@ impl WidgetKind {
                 | WidgetKind::Text
                 | WidgetKind::Button
                 | WidgetKind::Switch
+                | WidgetKind::Slider
         )
     }
 
     /// Whether the widget publishes: shown only to signed-in roles, usable only by those that
     /// may publish to its command topic.
     pub fn is_control(self) -> bool {
-        matches!(self, WidgetKind::Button | WidgetKind::Switch)
+        matches!(
+            self,
+            WidgetKind::Button | WidgetKind::Switch | WidgetKind::Slider
+        )
     }
 
     /// Whether the widget shows a device's uptime (its CSV lists the days, its badge the
@@ -309,34 +319,146 @@ pub struct WidgetSpec {
     /// What a control publishes; `None` for every other kind.
     #[serde(default)]
     pub control: Option<Control>,
+    /// How much of a row the widget takes on a screen wide enough.
+    #[serde(default)]
+    pub width: Width,
 }
 
-/// What a control (a button or a switch) publishes. Its widget's topic and pointer say what it
-/// shows: the state as the device reports it, the command topic itself by default.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How much of a board's row a widget takes. Narrow screens show every widget full width, one
+/// under another, whatever this says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Width {
+    /// One column of the grid.
+    #[default]
+    Normal,
+    /// Two columns, where the screen has them.
+    Wide,
+    /// The whole row.
+    Full,
+}
+
+impl Width {
+    pub const ALL: [Width; 3] = [Width::Normal, Width::Wide, Width::Full];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Width::Normal => "normal",
+            Width::Wide => "wide",
+            Width::Full => "full",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|width| width.key() == key)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Width::Normal => "One column",
+            Width::Wide => "Two columns",
+            Width::Full => "The whole row",
+        }
+    }
+
+    pub fn is_normal(&self) -> bool {
+        *self == Width::Normal
+    }
+}
+
+/// The most widgets a board holds: enough for a wall screen, few enough that its snapshot and
+/// its editor stay quick.
+pub const BOARD_MAX_WIDGETS: usize = 200;
+
+/// A board's widgets in the order asked for, as ids; `None` unless it names each of `current`
+/// exactly once (an order from a stale editor, after a widget was added or deleted elsewhere, is
+/// refused rather than guessed at).
+pub fn arrangement(asked: &str, current: &[i64]) -> Option<Vec<i64>> {
+    let order: Vec<i64> = asked
+        .split(',')
+        .filter(|id| !id.trim().is_empty())
+        .take(current.len() + 1)
+        .map(|id| id.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    let mut expected = current.to_vec();
+    expected.sort_unstable();
+    (sorted == expected).then_some(order)
+}
+
+/// What a control (a button, a switch or a slider) publishes. Its widget's topic and pointer say
+/// what it shows: the state as the device reports it, the command topic itself by default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Control {
     pub command_topic: String,
-    /// A button's payload, or a switch's "on".
+    /// A button's payload, a switch's "on", or a slider's template: `{value}` in it stands for
+    /// the number chosen, and an empty template sends the number alone.
     pub on: String,
-    /// A switch's "off"; `None` for a button.
+    /// A switch's "off"; `None` for the others.
     pub off: Option<String>,
+    /// A slider's bounds; `None` for the others.
+    #[serde(default)]
+    pub slider: Option<SliderBounds>,
 }
 
-/// What a person asks of a control: a button's press, a switch's on or off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The numbers a slider may send: from `min` to `max` (`min < max`, both finite) in steps of
+/// `step` counted from `min`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SliderBounds {
+    pub min: f64,
+    pub max: f64,
+    pub step: f64,
+}
+
+impl SliderBounds {
+    /// The bounds if they make a slider: a finite, ordered span and a positive step no wider
+    /// than it that cuts it into at most a million positions (a browser's slider is no finer).
+    pub fn new(min: f64, max: f64, step: f64) -> Option<Self> {
+        let sound = min.is_finite()
+            && max.is_finite()
+            && min < max
+            && step.is_finite()
+            && step > 0.0
+            && step <= max - min
+            && (max - min) / step <= 1_000_000.0;
+        sound.then_some(Self { min, max, step })
+    }
+
+    /// Whether `value` is one the slider offers: inside the bounds and on a step, allowing for
+    /// the rounding a decimal typed in a browser gets in binary.
+    pub fn admits(self, value: f64) -> bool {
+        let slack = self.step * 1e-6;
+        if !value.is_finite() || value < self.min - slack || value > self.max + slack {
+            return false;
+        }
+        let steps = ((value - self.min) / self.step).round();
+        (value - (self.min + steps * self.step)).abs() <= slack
+    }
+}
+
+/// What a person asks of a control: a button's press, a switch's on or off, a slider's number.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ControlAction {
     Press,
     On,
     Off,
+    Set(f64),
 }
 
 impl ControlAction {
-    /// From a control form's `action`.
-    pub fn from_key(key: &str) -> Option<Self> {
-        match key {
+    /// From a control form's `action` and, for `set`, its `value`.
+    pub fn from_form(action: &str, value: &str) -> Option<Self> {
+        match action {
             "press" => Some(ControlAction::Press),
             "on" => Some(ControlAction::On),
             "off" => Some(ControlAction::Off),
+            "set" => value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|value| value.is_finite())
+                .map(ControlAction::Set),
             _ => None,
         }
     }
@@ -346,21 +468,36 @@ impl ControlAction {
             ControlAction::Press => "press",
             ControlAction::On => "on",
             ControlAction::Off => "off",
+            ControlAction::Set(_) => "set",
         }
     }
 }
 
 impl Control {
     /// The payload `action` sends, if this control does that: a button is pressed, a switch is
-    /// turned on or off.
-    pub fn payload(&self, action: ControlAction) -> Option<&str> {
-        match (action, &self.off) {
-            (ControlAction::Press, None) | (ControlAction::On, Some(_)) => Some(&self.on),
-            (ControlAction::Off, Some(off)) => Some(off),
+    /// turned on or off, a slider is set to a number it offers.
+    pub fn payload(&self, action: ControlAction) -> Option<String> {
+        match (action, &self.off, self.slider) {
+            (ControlAction::Press, None, None) | (ControlAction::On, Some(_), None) => {
+                Some(self.on.clone())
+            }
+            (ControlAction::Off, Some(off), None) => Some(off.clone()),
+            (ControlAction::Set(value), None, Some(bounds)) if bounds.admits(value) => {
+                // Shortest text that reads back as the same number: 21.5, not 21.500000001.
+                let number = format!("{value}");
+                Some(if self.on.is_empty() {
+                    number
+                } else {
+                    self.on.replace(SLIDER_VALUE_MARK, &number)
+                })
+            }
             _ => None,
         }
     }
 }
+
+/// Where a slider's payload template puts the number.
+pub const SLIDER_VALUE_MARK: &str = "{value}";
 
 /// A gauge's dial: from `min` to `max`, `min < max`, both finite.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -503,6 +640,10 @@ pub struct WidgetText<'a> {
     pub command_topic: &'a str,
     pub payload_on: &'a str,
     pub payload_off: &'a str,
+    /// A slider's step (its bounds are `min` and `max`); empty for 1.
+    pub step: &'a str,
+    /// Empty for one column.
+    pub width: &'a str,
 }
 
 /// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
@@ -527,10 +668,11 @@ pub enum SpecProblem {
     BadOpenTo,
     BadCommandTopic,
     BadControlPayload,
+    BadWidth,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 17] = [
+    pub const ALL: [SpecProblem; 18] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -548,6 +690,7 @@ impl SpecProblem {
         SpecProblem::BadOpenTo,
         SpecProblem::BadCommandTopic,
         SpecProblem::BadControlPayload,
+        SpecProblem::BadWidth,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -570,6 +713,7 @@ impl SpecProblem {
             SpecProblem::BadOpenTo => "bad_open_to",
             SpecProblem::BadCommandTopic => "bad_command_topic",
             SpecProblem::BadControlPayload => "bad_control_payload",
+            SpecProblem::BadWidth => "bad_width",
         }
     }
 
@@ -593,6 +737,7 @@ impl SpecProblem {
             SpecProblem::BadOpenTo => "open_to",
             SpecProblem::BadCommandTopic => "command_topic",
             SpecProblem::BadControlPayload => "payload_on",
+            SpecProblem::BadWidth => "width",
         }
     }
 
@@ -634,11 +779,14 @@ impl SpecProblem {
             }
             SpecProblem::BadControlPayload => {
                 "A button needs its payload and a switch its on and off payloads (not the \
-                 same), each at most 4096 bytes."
+                 same), each at most 4096 bytes; a slider's payload, if given, must say where \
+                 the number goes with {value}."
             }
+            SpecProblem::BadWidth => "Choose one of the widths.",
             SpecProblem::BadScale => {
-                "A gauge needs a minimum and a maximum, both numbers, the minimum below the \
-                 maximum."
+                "A gauge or a slider needs a minimum and a maximum, both numbers, the minimum \
+                 below the maximum; a slider's step must be above 0, at most the span, and \
+                 cut it into at most a million steps."
             }
         }
     }
@@ -760,11 +908,11 @@ pub fn is_pointer(pointer: &str) -> bool {
     true
 }
 
-/// A text block's Markdown as it is kept: Windows line ends made plain, the ends trimmed.
 /// The most a control's payload may hold: a command, not a file.
 pub const CONTROL_PAYLOAD_MAX_BYTES: usize = 4096;
 
-/// A control's command topic and payloads as typed: a button takes `payload_on`, a switch both.
+/// A control's command topic and payloads as typed: a button takes `payload_on`, a switch both,
+/// a slider `payload_on` as its template and its bounds.
 fn control(kind: WidgetKind, text: WidgetText<'_>) -> Result<Control, SpecProblem> {
     let command_topic = text.command_topic.trim();
     if crate::domain::topic_filter::check_topic_name(command_topic).is_err()
@@ -785,13 +933,33 @@ fn control(kind: WidgetKind, text: WidgetText<'_>) -> Result<Control, SpecProble
     if off.as_deref() == Some(on.as_str()) {
         return Err(SpecProblem::BadControlPayload);
     }
+    let slider = if kind == WidgetKind::Slider {
+        // A template that never says where the number goes would send one fixed payload.
+        if !on.is_empty() && !on.contains(SLIDER_VALUE_MARK) {
+            return Err(SpecProblem::BadControlPayload);
+        }
+        let number = |text: &str| text.trim().parse::<f64>().ok();
+        let step = match text.step.trim() {
+            "" => Some(1.0),
+            step => number(step),
+        };
+        let bounds = match (number(text.min), number(text.max), step) {
+            (Some(min), Some(max), Some(step)) => SliderBounds::new(min, max, step),
+            _ => None,
+        };
+        Some(bounds.ok_or(SpecProblem::BadScale)?)
+    } else {
+        None
+    };
     Ok(Control {
         command_topic: command_topic.to_owned(),
         on,
         off,
+        slider,
     })
 }
 
+/// A text block's Markdown as it is kept: Windows line ends made plain, the ends trimmed.
 fn markdown(text: &str) -> Result<String, SpecProblem> {
     let text = text.trim().replace("\r\n", "\n");
     let count = text.chars().count();
@@ -823,6 +991,10 @@ impl WidgetSpec {
         if !chars_within(label, 1, LABEL_MAX_CHARS) {
             return Err(SpecProblem::BadLabel);
         }
+        let width = match text.width.trim() {
+            "" => Width::Normal,
+            key => Width::from_key(key).ok_or(SpecProblem::BadWidth)?,
+        };
         if kind == WidgetKind::Text {
             // Bound to nothing: whatever else the form carried is left behind, so a text block
             // can never be a way to put a topic on a page.
@@ -842,6 +1014,7 @@ impl WidgetSpec {
                 scale: None,
                 markdown: Some(markdown(text.markdown)?),
                 control: None,
+                width,
             });
         }
         let control = if kind.is_control() {
@@ -926,6 +1099,7 @@ impl WidgetSpec {
             scale,
             markdown: None,
             control,
+            width,
         })
     }
 
@@ -1245,6 +1419,72 @@ mod tests {
     }
 
     #[test]
+    fn a_slider_sends_only_numbers_on_its_steps_within_its_bounds() {
+        let text = |on, min, max, step| WidgetText {
+            kind: "slider",
+            label: "Setpoint",
+            command_topic: "plant/boiler/setpoint/set",
+            payload_on: on,
+            min,
+            max,
+            step,
+            ..WidgetText::default()
+        };
+        let plain = WidgetSpec::check(text("", "15", "25", "0.5")).unwrap();
+        assert_eq!(plain.scale, None, "a slider draws no dial");
+        let control = plain.control.unwrap();
+        let set = |value: &str| ControlAction::from_form("set", value).unwrap();
+        assert_eq!(control.payload(set("21.5")).as_deref(), Some("21.5"));
+        assert_eq!(control.payload(set("15")).as_deref(), Some("15"));
+        assert_eq!(control.payload(set(" 25 ")).as_deref(), Some("25"));
+        for refused in ["21.3", "14.5", "25.5", "-1e300"] {
+            assert_eq!(control.payload(set(refused)), None, "{refused}");
+        }
+        for not_a_number in ["", "NaN", "inf", "21,5", "0x10"] {
+            assert_eq!(ControlAction::from_form("set", not_a_number), None);
+        }
+        assert_eq!(control.payload(ControlAction::Press), None);
+        assert_eq!(control.payload(ControlAction::On), None);
+        // Decimal steps that binary cannot hold exactly are still met.
+        let tenths = WidgetSpec::check(text("", "0", "1", "0.1")).unwrap();
+        let tenths = tenths.control.unwrap();
+        assert_eq!(tenths.payload(set("0.3")).as_deref(), Some("0.3"));
+        assert_eq!(tenths.payload(set("0.7")).as_deref(), Some("0.7"));
+        let templated = WidgetSpec::check(text(r#"{"target": {value}}"#, "0", "100", ""));
+        let templated = templated.unwrap().control.unwrap();
+        assert_eq!(
+            templated.payload(set("42")).as_deref(),
+            Some(r#"{"target": 42}"#)
+        );
+        assert_eq!(
+            templated.payload(set("42.5")),
+            None,
+            "the step is 1 by default"
+        );
+        assert_eq!(
+            WidgetSpec::check(text("ON", "0", "1", "")),
+            Err(SpecProblem::BadControlPayload),
+            "a template must place the number"
+        );
+        for (min, max, step) in [
+            ("", "1", ""),
+            ("1", "1", ""),
+            ("2", "1", ""),
+            ("0", "1", "0"),
+            ("0", "1", "-1"),
+            ("0", "1", "2"),
+            ("0", "1", "1e-9"),
+            ("0", "inf", "1"),
+        ] {
+            assert_eq!(
+                WidgetSpec::check(text("", min, max, step)),
+                Err(SpecProblem::BadScale),
+                "{min}..{max} by {step}"
+            );
+        }
+    }
+
+    #[test]
     fn a_control_sends_only_what_its_admin_set_for_each_action() {
         let text = |kind, command_topic, on, off| WidgetText {
             kind,
@@ -1260,13 +1500,14 @@ mod tests {
             "shows its command topic by default"
         );
         let control = switch.control.unwrap();
-        assert_eq!(control.payload(ControlAction::On), Some("ON"));
-        assert_eq!(control.payload(ControlAction::Off), Some("OFF"));
+        assert_eq!(control.payload(ControlAction::On).as_deref(), Some("ON"));
+        assert_eq!(control.payload(ControlAction::Off).as_deref(), Some("OFF"));
         assert_eq!(control.payload(ControlAction::Press), None);
+        assert_eq!(control.payload(ControlAction::Set(1.0)), None);
         let button = WidgetSpec::check(text("button", "plant/bell", "", "ignored")).unwrap();
         let control = button.control.unwrap();
         assert_eq!(control.off, None);
-        assert_eq!(control.payload(ControlAction::Press), Some(""));
+        assert_eq!(control.payload(ControlAction::Press).as_deref(), Some(""));
         assert_eq!(control.payload(ControlAction::On), None);
         for bad in ["", "plant/+", "plant/#", "$SYS/broker"] {
             assert_eq!(

@@ -633,6 +633,7 @@ mod tests {
             scale: None,
             markdown: None,
             control: None,
+            width: Default::default(),
         }
     }
 
@@ -889,6 +890,7 @@ mod tests {
                 command_topic: "plant/pump/set".to_owned(),
                 on: "ON".to_owned(),
                 off: Some("OFF".to_owned()),
+                slider: None,
             }),
             ..value("plant/pump/state")
         };

@@ -8,14 +8,15 @@ use crate::domain::incident::{
 };
 use crate::domain::maintenance::{Maintenance, MaintenanceProblem, MaintenanceText};
 use crate::domain::status_page::{
-    OutsideAudience, PageSpec, SpecProblem, Visibility, WidgetSpec, WidgetText,
+    arrangement, OutsideAudience, PageSpec, SpecProblem, Visibility, WidgetSpec, WidgetText,
+    BOARD_MAX_WIDGETS,
 };
 use crate::domain::subscription::{checked_webhook, PageNews};
 use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
 use crate::server::store::incidents::{Opened, UpdateAdded};
 use crate::server::store::maintenance::MaintenanceAdded;
-use crate::server::store::status_pages::PageChange;
+use crate::server::store::status_pages::{Arranged, PageChange};
 use crate::server::store::Store;
 use serde_json::json;
 
@@ -51,6 +52,10 @@ pub enum PageEditError {
     BadWebhook,
     #[error("that page has as many webhooks as it may, or that one already")]
     TooManyWebhooks,
+    #[error("that page has as many widgets as it may")]
+    TooManyWidgets,
+    #[error("that order does not name each of the page's widgets once")]
+    StaleArrangement,
     #[error("that page has no such follower")]
     NoSuchFollower,
     #[error(transparent)]
@@ -172,11 +177,16 @@ pub async fn add_widget(
     text: WidgetText<'_>,
 ) -> Result<i64> {
     let spec = pages.checked_widget(page_id, text).await?;
-    let id = pages
+    let Some(id) = pages
         .store
-        .add_status_widget(page_id, &spec)
+        .add_status_widget(page_id, &spec, BOARD_MAX_WIDGETS)
         .await?
-        .ok_or(PageEditError::NoSuchPage)?;
+    else {
+        return Err(match pages.store.board_visibility(page_id).await? {
+            Some(_) => PageEditError::TooManyWidgets,
+            None => PageEditError::NoSuchPage,
+        });
+    };
     pages
         .done(actor, "status_widget_added", describe(page_id, id, &spec))
         .await?;
@@ -230,6 +240,27 @@ pub async fn move_widget(
     }
     let detail = json!({ "page_id": page_id, "widget_id": id, "earlier": earlier });
     pages.done(actor, "status_widget_moved", detail).await
+}
+
+/// Puts the page's widgets in the order `asked` gives (ids, comma separated), which must name
+/// each of them once: what the editor's drag sends.
+pub async fn arrange_widgets(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    page_id: i64,
+    asked: &str,
+) -> Result<()> {
+    let order = match pages
+        .store
+        .arrange_status_widgets(page_id, |current| arrangement(asked, current))
+        .await?
+    {
+        Arranged::Done(order) => order,
+        Arranged::NoSuchPage => return Err(PageEditError::NoSuchPage),
+        Arranged::Refused => return Err(PageEditError::StaleArrangement),
+    };
+    let detail = json!({ "page_id": page_id, "order": order });
+    pages.done(actor, "status_widgets_arranged", detail).await
 }
 
 /// An incident as typed: its title and affected widgets (for a new one), status and the

@@ -267,6 +267,16 @@ pub async fn make_public(app: &TestApp, filter: &str) {
     post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
 }
 
+/// Lets operators publish to `filter`, through the rules page's form.
+pub async fn let_operators_publish(app: &TestApp, filter: &str) {
+    let fields = [
+        ("role", "operator"),
+        ("filter", filter),
+        ("permission", "publish"),
+    ];
+    post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
+}
+
 /// Posts an admin form and checks it came back to `page` with `outcome` (`done=...` or
 /// `error=...`); returns the page as then shown.
 pub async fn post_expecting(

@@ -12,8 +12,8 @@ use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
 use crate::domain::roles::Role;
 use crate::domain::status_page::{
-    page_path, widget_offers, OutsideAudience, PageSpec, StatusRule, WidgetKind, WidgetSpec, Worse,
-    MARKDOWN_MAX_CHARS, UPTIME_BAR_DAYS,
+    page_path, widget_offers, OutsideAudience, PageSpec, Scale, StatusRule, WidgetKind, WidgetSpec,
+    Width, Worse, MARKDOWN_MAX_CHARS, UPTIME_BAR_DAYS,
 };
 use crate::domain::wording::{format_utc_input, format_utc_minute};
 use leptos::prelude::*;
@@ -27,6 +27,7 @@ pub const ADD_WIDGET: &str = "/admin/pages/widgets/add";
 pub const CHANGE_WIDGET: &str = "/admin/pages/widgets/change";
 pub const DELETE_WIDGET: &str = "/admin/pages/widgets/delete";
 pub const MOVE_WIDGET: &str = "/admin/pages/widgets/move";
+pub const ARRANGE_WIDGETS: &str = "/admin/pages/widgets/arrange";
 pub const DELETE_INCIDENT: &str = "/admin/pages/incidents/delete";
 pub const ADD_MAINTENANCE: &str = "/admin/pages/maintenance/add";
 pub const SET_MAIL_CHANNEL: &str = "/admin/pages/followers/mail";
@@ -37,6 +38,7 @@ pub const DELETE_MAINTENANCE: &str = "/admin/pages/maintenance/delete";
 /// The [`FormId`]s of the forms for a new page and for a page's settings.
 const NEW_PAGE: &str = "new-page";
 const PAGE_SETTINGS: &str = "page-settings";
+const ARRANGE: &str = "arrange";
 
 /// The editor's address of page `id`.
 pub fn editor_path(id: i64) -> String {
@@ -384,6 +386,7 @@ fn PageForm(page: PageEdit) -> impl IntoView {
             <a href="/admin/rules">"access rules"</a>
             " page (rules for \"public\"). A table lists only the public topics under its filter."
         </p>
+        <ArrangeWidgets page=id widgets=labels.clone()/>
         {widgets}
         <h3>"Add a widget"</h3>
         <WidgetForm page=id widget=None first=true last=true/>
@@ -402,6 +405,102 @@ fn PageForm(page: PageEdit) -> impl IntoView {
         </form>
     }
 }
+
+/// The page's widgets as a list to drag into order, saved when one is dropped. It shows once the
+/// page runs in the browser: without JavaScript nothing could be dragged, and each widget's
+/// Move up and Move down do the same.
+#[component]
+fn ArrangeWidgets(page: i64, widgets: Vec<(i64, String)>) -> impl IntoView {
+    let order = RwSignal::new(widgets);
+    let dragged = RwSignal::new(None::<i64>);
+    let moved = RwSignal::new(false);
+    let running = RwSignal::new(false);
+    Effect::new(move || running.set(true));
+    let form = NodeRef::<leptos::html::Form>::new();
+    let field = NodeRef::<leptos::html::Input>::new();
+    // Entering another widget's place takes it: from above, the dragged one goes below it.
+    let enter = move |over: i64| {
+        let Some(dragging) = dragged.get_untracked().filter(|id| *id != over) else {
+            return;
+        };
+        order.update(|order| {
+            let from = order.iter().position(|(id, _)| *id == dragging);
+            let to = order.iter().position(|(id, _)| *id == over);
+            if let (Some(from), Some(to)) = (from, to) {
+                let widget = order.remove(from);
+                order.insert(to, widget);
+            }
+        });
+        moved.set(true);
+    };
+    let save = move || {
+        dragged.set(None);
+        if !moved.get_untracked() {
+            return;
+        }
+        moved.set(false);
+        let ids = order.with_untracked(|order| {
+            order
+                .iter()
+                .map(|(id, _)| id.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        if let (Some(form), Some(field)) = (form.get_untracked(), field.get_untracked()) {
+            field.set_value(&ids);
+            // The editor reloads with the outcome, as after any of its forms.
+            let _ = form.request_submit();
+        }
+    };
+    view! {
+        <form method="post" action=ARRANGE_WIDGETS class="arrange" node_ref=form
+            hidden=move || !running.get() data-arrange>
+            <FormId id=ARRANGE/>
+            <input type="hidden" name="page" value=page/>
+            <input type="hidden" name="order" node_ref=field/>
+            <p class="notice">"Drag a widget to its place; the page keeps the order at once."</p>
+            <ol>
+                <For
+                    each=move || order.get()
+                    key=|(id, _)| *id
+                    children=move |(id, label)| view! {
+                        <li
+                            draggable="true"
+                            data-widget=id
+                            class:dragging=move || dragged.get() == Some(id)
+                            on:dragstart=move |event| {
+                                dragged.set(Some(id));
+                                carry(&event, id);
+                            }
+                            on:dragenter=move |event| {
+                                event.prevent_default();
+                                enter(id);
+                            }
+                            on:dragover=move |event| event.prevent_default()
+                            on:drop=move |event| event.prevent_default()
+                            on:dragend=move |_| save()
+                        >
+                            <span class="grip" aria-hidden="true">"⠿"</span>
+                            {label}
+                        </li>
+                    }
+                />
+            </ol>
+        </form>
+    }
+}
+
+/// Some browsers start a drag only with data to carry.
+#[cfg(feature = "hydrate")]
+fn carry(event: &leptos::ev::DragEvent, id: i64) {
+    if let Some(carried) = event.data_transfer() {
+        let _ = carried.set_data("text/plain", &id.to_string());
+        carried.set_effect_allowed("move");
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn carry(_: &leptos::ev::DragEvent, _: i64) {}
 
 #[component]
 fn WidgetForm(
@@ -439,7 +538,18 @@ fn WidgetForm(
             .unwrap_or_default()
     };
     let uptime_days = spec.as_ref().map(|s| s.uptime_days).unwrap_or(90);
-    let scale = spec.as_ref().and_then(|s| s.scale);
+    let width = spec.as_ref().map(|s| s.width).unwrap_or_default();
+    let slider = spec
+        .as_ref()
+        .and_then(|s| s.control.as_ref())
+        .and_then(|c| c.slider);
+    let scale = spec
+        .as_ref()
+        .and_then(|s| s.scale)
+        .or(slider.map(|s| Scale {
+            min: s.min,
+            max: s.max,
+        }));
     let markdown = spec
         .as_ref()
         .and_then(|s| s.markdown.clone())
@@ -448,8 +558,12 @@ fn WidgetForm(
     let (command_topic, payload_on, payload_off) = control
         .map(|c| (c.command_topic, c.on, c.off.unwrap_or_default()))
         .unwrap_or_default();
-    let [command_problem, payload_problem] =
-        ["command_topic", "payload_on"].map(|name| FieldProblem::new(&form_id, name));
+    let [command_problem, payload_problem, width_problem] =
+        ["command_topic", "payload_on", "width"].map(|name| FieldProblem::new(&form_id, name));
+    let widths = Width::ALL
+        .into_iter()
+        .map(|option| view! { <option value=option.key() selected=option == width>{option.label()}</option> })
+        .collect_view();
     let [kind_problem, label, topic, pointer, unit, threshold, device_problem, range_problem, days_problem, scale_problem, markdown_problem] =
         [
             "kind",
@@ -506,6 +620,9 @@ fn WidgetForm(
                 <label>"Unit " <input name="unit" maxlength="16" value=field("unit") placeholder="°C"
                     aria-invalid=unit.invalid() aria-describedby=unit.described_by()/></label>
                 {unit.message()}
+                <label>"Width on wide screens " <select name="width" aria-invalid=width_problem.invalid()
+                    aria-describedby=width_problem.described_by()>{widths}</select></label>
+                {width_problem.message()}
                 <fieldset class="status-rule">
                     <legend>"Status (status widgets, and uptime widgets on a topic)"</legend>
                     <label>"Worse when the value is "
@@ -528,11 +645,14 @@ fn WidgetForm(
                 <label>"Uptime bar days " <select name="days" aria-invalid=days_problem.invalid() aria-describedby=days_problem.described_by()>{days}</select></label>
                 {days_problem.message()}
                 <fieldset class="gauge-scale">
-                    <legend>"Gauge dial"</legend>
+                    <legend>"Gauge dial, or a slider's bounds"</legend>
                     <label>"From " <input name="min" inputmode="decimal" value=text(scale.map(|s| s.min))
                         aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
                     {scale_problem.message()}
                     <label>"to " <input name="max" inputmode="decimal" value=text(scale.map(|s| s.max))
+                        aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
+                    <label>"A slider's step " <input name="step" inputmode="decimal" value=text(slider.map(|s| s.step))
+                        placeholder="1"
                         aria-invalid=scale_problem.invalid() aria-describedby=scale_problem.described_by()/></label>
                 </fieldset>
                 <label class="markdown-source">"Text block (Markdown: *emphasis*, **strong**, [links](https://…), lists) "
@@ -541,12 +661,13 @@ fn WidgetForm(
                 </label>
                 {markdown_problem.message()}
                 <fieldset class="control-fields">
-                    <legend>"Control (buttons and switches: the topic above is the state shown)"</legend>
+                    <legend>"Control (buttons, switches and sliders: the topic above is the state shown)"</legend>
                     <label>"Publishes to " <input name="command_topic" value=command_topic
                         placeholder="plant/pump/set"
                         aria-invalid=command_problem.invalid() aria-describedby=command_problem.described_by()/></label>
                     {command_problem.message()}
-                    <label>"Payload (a button's; a switch's on) " <input name="payload_on" value=payload_on
+                    <label>"Payload (a button's; a switch's on; a slider's, with {value} for the number, or empty for the number alone) "
+                        <input name="payload_on" value=payload_on
                         placeholder="ON"
                         aria-invalid=payload_problem.invalid() aria-describedby=payload_problem.described_by()/></label>
                     {payload_problem.message()}

@@ -19,9 +19,9 @@ use crate::domain::maintenance::{Maintenance, Repeat};
 use crate::domain::roles::Audience;
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
-    bound_value, level_of, Level, PageSpec, Shown, StatusRule, ThresholdWatch, Visibility,
-    WidgetKind, WidgetSpec, HISTORY_POINTS, SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS,
-    UPTIME_BAR_DAYS, UPTIME_WINDOWS,
+    bound_value, level_of, Level, PageSpec, Shown, SliderBounds, StatusRule, ThresholdWatch,
+    Visibility, WidgetKind, WidgetSpec, Width, HISTORY_POINTS, SPARKLINE_POINTS, SPARKLINE_SPAN_MS,
+    TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
 };
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::uptime;
@@ -135,10 +135,13 @@ fn public_audience() -> Audience {
 }
 
 /// A control as a role's view shows it: never its topic or payloads, which stay on the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ControlShown {
     /// A switch (on and off) rather than a button.
     pub switch: bool,
+    /// A slider's bounds, which its input offers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub slider: Option<SliderBounds>,
     /// The view's role may publish to its command topic.
     pub usable: bool,
 }
@@ -215,6 +218,10 @@ pub struct WidgetSnapshot {
     /// The open incidents that name it as affected, by id.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub incidents: Vec<i64>,
+    /// How much of a row it takes; left out when one column, so a page that was never
+    /// arranged answers as before.
+    #[serde(skip_serializing_if = "Width::is_normal", default)]
+    pub width: Width,
 }
 
 /// Availability over one window up to the snapshot's time.
@@ -832,6 +839,7 @@ impl StatusPages {
                 html: spec.markdown.as_deref().map(markdown::to_html),
                 control: spec.control.as_ref().map(|control| ControlShown {
                     switch: control.off.is_some(),
+                    slider: control.slider,
                     usable: rules.audience_may_publish(audience, &control.command_topic),
                 }),
                 rows: Vec::new(),
@@ -841,6 +849,7 @@ impl StatusPages {
                     .iter()
                     .any(|window| window.covers(widget.id) && window.active_at(now_ms)),
                 incidents: Vec::new(),
+                width: spec.width,
             };
             show_value(&mut shown, spec, value);
             if spec.kind.shows_uptime() {

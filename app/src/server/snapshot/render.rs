@@ -9,8 +9,8 @@ use crate::domain::liveness::format_span;
 use crate::domain::maintenance::Repeat;
 use crate::domain::roles::{Audience, Role};
 use crate::domain::status_page::{
-    badge_path, control_path, csv_path, feed_path, json_path, page_path, Level, Scale, WidgetKind,
-    Worse, Zone,
+    badge_path, control_path, csv_path, feed_path, json_path, page_path, Level, Scale, Shown,
+    WidgetKind, Width, Worse, Zone,
 };
 use crate::domain::theme::THEME_CSS;
 use crate::domain::wording::{
@@ -926,16 +926,22 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             {embeds(slug, widget.id, "Days (CSV)")}
         }
         .into_any(),
-        WidgetKind::Button | WidgetKind::Switch => view! {
+        WidgetKind::Button | WidgetKind::Switch | WidgetKind::Slider => view! {
             {value_line()}
             {seen}
-            {widget.control.map(|control| control_form(control, widget.id, slug))}
+            {widget.control.map(|control| {
+                let now = widget.value.as_ref().and_then(Shown::as_number);
+                control_form(control, now, widget.id, slug)
+            })}
         }
         .into_any(),
     };
     view! {
         <section
-            class=format!("status-widget widget-{}", widget.kind.key())
+            class=match widget.width {
+                Width::Normal => format!("status-widget widget-{}", widget.kind.key()),
+                width => format!("status-widget widget-{} width-{}", widget.kind.key(), width.key()),
+            }
             id=format!("w-{}", widget.id)
             aria-labelledby=heading
         >
@@ -963,11 +969,23 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
 /// A control's buttons, posting to the board (`/status/<slug>/control`): the widget and what is
 /// asked, never a topic or a payload, which the server takes from the board. A role that may not
 /// publish to the control's topic is told so instead.
-fn control_form(control: ControlShown, widget: i64, slug: &str) -> AnyView {
+fn control_form(control: ControlShown, now: Option<f64>, widget: i64, slug: &str) -> AnyView {
     if !control.usable {
         return view! { <p class="notice">"Your role may not use this control."</p> }.into_any();
     }
-    let buttons = if control.switch {
+    let buttons = if let Some(bounds) = control.slider {
+        // A number field works without JavaScript; the page's script adds a slider beside it.
+        // It starts at the state shown when that is a number the slider offers.
+        let start = now.filter(|now| bounds.admits(*now)).unwrap_or(bounds.min);
+        let field = format!("control-{widget}-value");
+        view! {
+            <label for=field.clone()>"Set to "</label>
+            <input type="number" id=field name="value" required data-slider
+                min=bounds.min max=bounds.max step=bounds.step value=start/>
+            <button type="submit" name="action" value="set">"Set"</button>
+        }
+        .into_any()
+    } else if control.switch {
         view! {
             <button type="submit" name="action" value="on">"On"</button>
             <button type="submit" name="action" value="off">"Off"</button>

@@ -273,13 +273,7 @@ impl Store {
         token: &str,
     ) -> Result<Option<bool>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let page = sqlx::query_scalar!(
-            "select id from status_page where id = $1 for update",
-            page_id
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if page.is_none() {
+        if !super::status_pages::lock_page(&mut tx, page_id).await? {
             return Ok(None);
         }
         let count = sqlx::query_scalar!(

@@ -5,7 +5,8 @@ use super::Store;
 use crate::domain::history::HistoryRange;
 use crate::domain::roles::Role;
 use crate::domain::status_page::{
-    Control, Level, PageSpec, Scale, StatusRule, Visibility, WidgetKind, WidgetSpec, Worse,
+    Control, Level, PageSpec, Scale, SliderBounds, StatusRule, Visibility, WidgetKind, WidgetSpec,
+    Width, Worse,
 };
 use chrono::{DateTime, Utc};
 
@@ -109,6 +110,8 @@ struct WidgetRow {
     uptime_days: i16,
     scale_min: Option<f64>,
     scale_max: Option<f64>,
+    scale_step: Option<f64>,
+    width: String,
     markdown: Option<String>,
     command_topic: Option<String>,
     payload_on: Option<String>,
@@ -133,8 +136,17 @@ impl WidgetRow {
             },
         };
         let range = HistoryRange::from_key(&self.range).ok_or_else(|| bad("range", &self.range))?;
+        let width = Width::from_key(&self.width).ok_or_else(|| bad("width", &self.width))?;
+        // A gauge's dial and a slider's bounds share the columns.
         let scale = match (self.scale_min, self.scale_max) {
             (Some(min), Some(max)) => Some(Scale { min, max }),
+            _ => None,
+        };
+        let slider = match (scale, self.scale_step) {
+            (Some(scale), Some(step)) => Some(
+                SliderBounds::new(scale.min, scale.max, step)
+                    .ok_or_else(|| bad("slider", &format!("{scale:?} by {step}")))?,
+            ),
             _ => None,
         };
         let control = match (self.command_topic, self.payload_on) {
@@ -142,9 +154,11 @@ impl WidgetRow {
                 command_topic,
                 on,
                 off: self.payload_off,
+                slider,
             }),
             _ => None,
         };
+        let scale = scale.filter(|_| slider.is_none());
         Ok(StoredWidget {
             id: self.id,
             spec: WidgetSpec {
@@ -159,6 +173,7 @@ impl WidgetRow {
                 scale,
                 markdown: self.markdown,
                 control,
+                width,
             },
             last_level: self.last_level.as_deref().and_then(Level::from_key),
         })
@@ -180,6 +195,8 @@ struct WidgetColumns<'a> {
     uptime_days: i16,
     scale_min: Option<f64>,
     scale_max: Option<f64>,
+    scale_step: Option<f64>,
+    width: &'static str,
     markdown: Option<&'a str>,
     command_topic: Option<&'a str>,
     payload_on: Option<&'a str>,
@@ -196,6 +213,7 @@ impl<'a> WidgetColumns<'a> {
             } => (worse.key(), *degraded_at, *down_at, None),
             StatusRule::Device(device) => ("above", None, None, Some(device.as_str())),
         };
+        let slider = spec.control.as_ref().and_then(|control| control.slider);
         Self {
             kind: spec.kind.key(),
             label: &spec.label,
@@ -208,14 +226,58 @@ impl<'a> WidgetColumns<'a> {
             device,
             range: spec.range.key(),
             uptime_days: i16::try_from(spec.uptime_days).unwrap_or(90),
-            scale_min: spec.scale.map(|scale| scale.min),
-            scale_max: spec.scale.map(|scale| scale.max),
+            scale_min: spec.scale.map(|scale| scale.min).or(slider.map(|s| s.min)),
+            scale_max: spec.scale.map(|scale| scale.max).or(slider.map(|s| s.max)),
+            scale_step: slider.map(|s| s.step),
+            width: spec.width.key(),
             markdown: spec.markdown.as_deref(),
             command_topic: spec.control.as_ref().map(|c| c.command_topic.as_str()),
             payload_on: spec.control.as_ref().map(|c| c.on.as_str()),
             payload_off: spec.control.as_ref().and_then(|c| c.off.as_deref()),
         }
     }
+}
+
+/// What became of an arrangement of a page's widgets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arranged {
+    /// In this order now.
+    Done(Vec<i64>),
+    NoSuchPage,
+    /// The order asked for was not one of the page's widgets.
+    Refused,
+}
+
+/// Locks page `page_id` for the rest of `tx`, so what is decided for it from its rows (its widgets,
+/// its followers) holds until the commit; false when there is no such page.
+pub(super) async fn lock_page(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    page_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let page = sqlx::query_scalar!(
+        "select id from status_page where id = $1 for update",
+        page_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(page.is_some())
+}
+
+/// Gives widgets the positions of their places in `order`: renumbered whole, so positions stay
+/// dense whatever deletions left behind.
+async fn renumber(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    order: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update status_widget w set position = o.position \
+         from unnest($1::bigint[]) with ordinality as o(id, position) \
+         where w.id = o.id",
+        order,
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A stored page's visibility; a role the enum holds but this build does not know is a decode
@@ -303,8 +365,8 @@ impl Store {
         let rows = sqlx::query_as!(
             WidgetRow,
             "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
-                    range, uptime_days, scale_min, scale_max, markdown, command_topic, \
-                    payload_on, payload_off, last_level \
+                    range, uptime_days, scale_min, scale_max, scale_step, width, markdown, \
+                    command_topic, payload_on, payload_off, last_level \
              from status_widget where page_id = $1 order by position, id",
             id,
         )
@@ -403,24 +465,30 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Adds a widget at the end of page `page_id`; `None` when there is no such page.
+    /// Adds a widget at the end of page `page_id`; `None` when there is no such page or it holds
+    /// `max_widgets` already.
     pub async fn add_status_widget(
         &self,
         page_id: i64,
         spec: &WidgetSpec,
+        max_widgets: usize,
     ) -> Result<Option<i64>, sqlx::Error> {
         let w = WidgetColumns::of(spec);
         let id = sqlx::query_scalar!(
             "insert into status_widget (page_id, position, kind, label, topic, pointer, unit, \
                                         worse, degraded_at, down_at, device, range, \
                                         uptime_days, scale_min, scale_max, markdown, \
-                                        command_topic, payload_on, payload_off) \
+                                        command_topic, payload_on, payload_off, scale_step, \
+                                        width) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
                     $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
                     $8::float8, $9::float8, $10::text, $11::text, $12::smallint, \
-                    $13::float8, $14::float8, $15::text, $16::text, $17::text, $18::text \
-             from status_page p where p.id = $1 \
+                    $13::float8, $14::float8, $15::text, $16::text, $17::text, $18::text, \
+                    $19::float8, $20::text \
+             from status_page p \
+             where p.id = $1 \
+               and (select count(*) from status_widget where page_id = p.id) < $21 \
              returning id",
             page_id,
             w.kind,
@@ -440,6 +508,9 @@ impl Store {
             w.command_topic,
             w.payload_on,
             w.payload_off,
+            w.scale_step,
+            w.width,
+            i64::try_from(max_widgets).unwrap_or(i64::MAX),
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -461,7 +532,8 @@ impl Store {
             "update status_widget set kind = $3, label = $4, topic = $5, pointer = $6, \
                     unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
                     range = $12, uptime_days = $13, scale_min = $14, scale_max = $15, \
-                    markdown = $16, command_topic = $17, payload_on = $18, payload_off = $19 \
+                    markdown = $16, command_topic = $17, payload_on = $18, payload_off = $19, \
+                    scale_step = $20, width = $21 \
              where page_id = $1 and id = $2",
             page_id,
             id,
@@ -482,6 +554,8 @@ impl Store {
             w.command_topic,
             w.payload_on,
             w.payload_off,
+            w.scale_step,
+            w.width,
         )
         .execute(&self.pool)
         .await?;
@@ -499,6 +573,33 @@ impl Store {
         .await?;
         self.touch_status_page(page_id).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Puts page `page_id`'s widgets in the order `choose` makes of the current one (their ids),
+    /// if it makes one; with the page's widgets locked, so a widget added or deleted meanwhile
+    /// is never lost or left without a place.
+    pub async fn arrange_status_widgets(
+        &self,
+        page_id: i64,
+        choose: impl FnOnce(&[i64]) -> Option<Vec<i64>>,
+    ) -> Result<Arranged, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if !lock_page(&mut tx, page_id).await? {
+            return Ok(Arranged::NoSuchPage);
+        }
+        let current = sqlx::query_scalar!(
+            "select id from status_widget where page_id = $1 order by position, id for update",
+            page_id,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(order) = choose(&current) else {
+            return Ok(Arranged::Refused);
+        };
+        renumber(&mut tx, &order).await?;
+        tx.commit().await?;
+        self.touch_status_page(page_id).await?;
+        Ok(Arranged::Done(order))
     }
 
     /// Swaps widget `id` with its neighbour before it (`earlier`) or after it; false when there
@@ -528,15 +629,7 @@ impl Store {
             return Ok(false);
         };
         order.swap(at, other);
-        // Renumbered whole, so positions stay dense whatever deletions left behind.
-        sqlx::query!(
-            "update status_widget w set position = o.position \
-             from unnest($1::bigint[]) with ordinality as o(id, position) \
-             where w.id = o.id",
-            &order,
-        )
-        .execute(&mut *tx)
-        .await?;
+        renumber(&mut tx, &order).await?;
         tx.commit().await?;
         self.touch_status_page(page_id).await?;
         Ok(true)

@@ -65,6 +65,15 @@
       dial.innerHTML = widget.gauge.svg;
       el.querySelector("[data-gauge-scale]").textContent = widget.gauge.scale_words;
     }
+    for (const device of widget.devices ?? []) {
+      const tr = el.querySelector(`tr[data-device="${CSS.escape(device.name)}"]`);
+      if (!tr) continue;
+      const state = tr.querySelector("[data-level]");
+      state.className = `level level-${device.status}`;
+      state.title = device.reason;
+      state.querySelector("[data-level-text]").textContent = device.status_text;
+      setTime(tr.querySelector("time"), device.last_seen_ms);
+    }
     for (const row of widget.rows ?? []) {
       const tr = el.querySelector(`tr[data-topic="${CSS.escape(row.topic)}"]`);
       if (!tr) continue;

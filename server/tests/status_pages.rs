@@ -2118,3 +2118,82 @@ async fn a_board_holds_at_most_its_bound_of_widgets() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_device_list_shows_each_visitor_only_the_devices_its_audience_reads_problems_first() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let devices = app.topic("pumps/+/#");
+    let status = app.topic("pumps/+/status");
+    let rule = [
+        ("name", "Pumps"),
+        ("filter", devices.as_str()),
+        ("status_topic", status.as_str()),
+        ("interval", "600"),
+        ("online", ""),
+        ("offline", ""),
+    ];
+    post_expecting(&app, "/admin/devices/add", &rule, "done=device_rule_added").await;
+    let p1 = app.topic("pumps/p1/temp");
+    let p2 = app.topic("pumps/p2/temp");
+    let p3 = app.topic("pumps/p3/status");
+    publish(&[
+        (&p1, b"40", QoS::AtLeastOnce, false),
+        (&p2, b"41", QoS::AtLeastOnce, false),
+        (&p3, b"offline", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(3).await;
+    make_public(&app, &app.topic("pumps/p1/#")).await;
+    let slug = unique_name("fleet").to_lowercase().replace('_', "-");
+    let page = create_page(&app, &slug, "Fleet").await;
+    let filter = app.topic("pumps/#");
+    add_widget(
+        &app,
+        page,
+        &[("kind", "devices"), ("label", "Pumps"), ("topic", &filter)],
+    )
+    .await;
+    set_published(&app, page, &slug, "Fleet", true).await;
+
+    let json = format!("/status/{slug}.json");
+    let rows = |body: &str| {
+        let board: serde_json::Value = serde_json::from_str(body).unwrap();
+        let widget = board["widgets"][0].clone();
+        let names: Vec<(String, String)> = widget["devices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|row| {
+                let field = |name: &str| row[name].as_str().unwrap_or_default().to_owned();
+                (field("name"), field("status"))
+            })
+            .collect();
+        (
+            names,
+            widget["text"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    // The admin's own view: every device, the one that said it is offline first.
+    let seen = app.get_until(&json, |body| rows(body).0.len() == 3).await;
+    let (names, counts) = rows(&seen.body);
+    let expected = [("p3", "down"), ("p1", "up"), ("p2", "up")]
+        .map(|(name, status)| (name.to_owned(), status.to_owned()));
+    assert_eq!(names, expected);
+    assert_eq!(counts, "2 online, 1 offline");
+
+    // The public: only the device whose topics are public, told only by them.
+    app.forget_session();
+    let public = anonymous(&app, &json, None).await;
+    let (names, counts) = rows(&public.body);
+    assert_eq!(names, [("p1".to_owned(), "up".to_owned())]);
+    assert_eq!(counts, "1 online");
+    let html = anonymous(&app, &format!("/status/{slug}"), None).await.body;
+    assert!(html.contains(r#"data-device="p1""#), "{html}");
+    for hidden in ["p2", "p3"] {
+        assert!(
+            !html.contains(&format!(r#"data-device="{hidden}""#)),
+            "{html}"
+        );
+    }
+}

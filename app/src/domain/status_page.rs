@@ -108,10 +108,12 @@ pub enum WidgetKind {
     /// A control: sends a number chosen between its bounds, on its step, to its command topic,
     /// and shows its topic's value.
     Slider,
+    /// The devices with topics under a filter, each with its liveness: problems first.
+    Devices,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 13] = [
+    pub const ALL: [WidgetKind; 14] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -125,6 +127,7 @@ impl WidgetKind {
         WidgetKind::Button,
         WidgetKind::Switch,
         WidgetKind::Slider,
+        WidgetKind::Devices,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -143,6 +146,7 @@ impl WidgetKind {
             WidgetKind::Button => "button",
             WidgetKind::Switch => "switch",
             WidgetKind::Slider => "slider",
+            WidgetKind::Devices => "devices",
         }
     }
 
@@ -165,6 +169,7 @@ impl WidgetKind {
             WidgetKind::Button => "Button (publishes a payload)",
             WidgetKind::Switch => "Switch (publishes on / off)",
             WidgetKind::Slider => "Slider (publishes a number between bounds)",
+            WidgetKind::Devices => "Device list (each device's liveness)",
         }
     }
 
@@ -179,6 +184,7 @@ impl WidgetKind {
                 | WidgetKind::Button
                 | WidgetKind::Switch
                 | WidgetKind::Slider
+                | WidgetKind::Devices
         )
     }
 
@@ -189,6 +195,12 @@ impl WidgetKind {
             self,
             WidgetKind::Button | WidgetKind::Switch | WidgetKind::Slider
         )
+    }
+
+    /// Whether the widget's topic is a filter (a table's topics, a device list's devices) rather
+    /// than one topic.
+    pub fn takes_filter(self) -> bool {
+        matches!(self, WidgetKind::Table | WidgetKind::Devices)
     }
 
     /// Whether the widget shows a device's uptime (its CSV lists the days, its badge the
@@ -752,7 +764,7 @@ impl SpecProblem {
             SpecProblem::BadKind => "Choose one of the widget kinds.",
             SpecProblem::BadLabel => "The label must be 1 to 100 characters.",
             SpecProblem::BadTopic => {
-                "Give one topic name (no + or #); a table takes a topic filter instead."
+                "Give one topic name (no + or #); a table or a device list takes a topic filter instead."
             }
             SpecProblem::BadPointer => {
                 "A JSON pointer is empty or starts with / (like /temperature or /sensors/0/value), \
@@ -1040,9 +1052,11 @@ impl WidgetSpec {
         }
         let follows_device =
             (kind == WidgetKind::Status || kind.shows_uptime()) && !device.is_empty();
-        // A control shows its command topic's value unless told another topic (its state).
+        // A control shows its command topic's value unless told another topic (its state); a
+        // device list without a filter lists every device.
         let topic = match text.topic.trim() {
             "" if kind.is_control() => text.command_topic.trim(),
+            "" if kind == WidgetKind::Devices => "#",
             topic => topic,
         };
         let topic = if follows_device && topic.is_empty() {
@@ -1050,7 +1064,7 @@ impl WidgetSpec {
         } else {
             let filter = TopicFilter::parse(topic).map_err(|_| SpecProblem::BadTopic)?;
             let wildcard = topic.split('/').any(|level| level == "+" || level == "#");
-            if wildcard && kind != WidgetKind::Table {
+            if wildcard && !kind.takes_filter() {
                 return Err(SpecProblem::BadTopic);
             }
             filter.as_str().to_owned()
@@ -1416,6 +1430,22 @@ mod tests {
             PageSpec::check("ok", "", "", true, Visibility::default()),
             Err(SpecProblem::BadTitle)
         );
+    }
+
+    #[test]
+    fn a_device_list_takes_a_filter_and_lists_every_device_without_one() {
+        let list = |topic| {
+            WidgetSpec::check(WidgetText {
+                kind: "devices",
+                label: "Fleet",
+                topic,
+                ..WidgetText::default()
+            })
+        };
+        assert_eq!(list("").unwrap().topic, "#");
+        assert_eq!(list("plant/+/#").unwrap().topic, "plant/+/#");
+        assert_eq!(list("plant/#/x"), Err(SpecProblem::BadTopic));
+        assert!(!WidgetKind::Devices.has_series());
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl Rules {
             (kind, _) if kind.is_control() && audience == Audience::Public => {
                 Err(OutsideAudience::Topic)
             }
-            (WidgetKind::Table, _) => match TopicFilter::parse(&spec.topic) {
+            (kind, _) if kind.takes_filter() => match TopicFilter::parse(&spec.topic) {
                 Ok(filter) if overlaps(&filter) => Ok(()),
                 _ => Err(OutsideAudience::Filter),
             },

@@ -609,7 +609,7 @@ fn WidgetForm(
                 <label>"Label " <input name="label" required maxlength="100" value=field("label")
                     aria-invalid=label.invalid() aria-describedby=label.described_by()/></label>
                 {label.message()}
-                <label>"Topic (a filter for a table) "
+                <label>"Topic (a filter for a table or a device list) "
                     <input name="topic" value=field("topic") placeholder="plant/boiler/temperature"
                         aria-invalid=topic.invalid() aria-describedby=topic.described_by()/>
                 </label>

@@ -14,7 +14,7 @@ pub mod render;
 
 use crate::domain::history::Resolution;
 use crate::domain::incident::{Incident, Month, PAST_SHOWN};
-use crate::domain::liveness::DeviceState;
+use crate::domain::liveness::{Device, DeviceState};
 use crate::domain::maintenance::{Maintenance, Repeat};
 use crate::domain::roles::Audience;
 use crate::domain::series::SharedSeries;
@@ -127,7 +127,10 @@ impl PageSnapshot {
 /// device's state and uptime change with time as much as with messages: their snapshot's TTL
 /// brings them.
 fn follows_live(spec: &WidgetSpec) -> bool {
-    !spec.topic.is_empty() && spec.device().is_none() && !spec.kind.shows_uptime()
+    !spec.topic.is_empty()
+        && spec.device().is_none()
+        && !spec.kind.shows_uptime()
+        && spec.kind != WidgetKind::Devices
 }
 
 fn public_audience() -> Audience {
@@ -206,6 +209,9 @@ pub struct WidgetSnapshot {
     /// Table: the topics under the filter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rows: Vec<TableRow>,
+    /// Device list: the devices under the filter, problems first, at most [`TABLE_MAX_ROWS`].
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub devices: Vec<DeviceRow>,
     /// Uptime widgets: the device's availability over the last 24 hours, 7, 30 and 90 days.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub uptime: Vec<UptimeFigure>,
@@ -271,6 +277,20 @@ pub struct Outage {
 pub struct Point {
     pub at_ms: i64,
     pub value: f64,
+}
+
+/// One device of a device list, as its audience's topics tell its liveness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    pub name: String,
+    /// Up for online, down for offline, unknown without a verdict.
+    pub status: Level,
+    /// The state in words: "Online", "Offline", "No data".
+    pub status_text: String,
+    /// Why, worded when the snapshot was built.
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_seen_ms: Option<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -719,7 +739,11 @@ impl StatusPages {
         let now_ms = now.timestamp_millis();
         // Asked at every build, so a topic that left the audience leaves the page.
         let rules = self.0.access.rules().await?;
-        let device_rules = if page.widgets.iter().any(|w| w.spec.device().is_some()) {
+        let device_rules = if page
+            .widgets
+            .iter()
+            .any(|w| w.spec.device().is_some() || w.spec.kind == WidgetKind::Devices)
+        {
             store.liveness_rules().await?
         } else {
             Vec::new()
@@ -733,7 +757,7 @@ impl StatusPages {
         let mut topics: Vec<String> = page
             .widgets
             .iter()
-            .filter(|w| w.spec.kind != WidgetKind::Table && !w.spec.topic.is_empty())
+            .filter(|w| !w.spec.kind.takes_filter() && !w.spec.topic.is_empty())
             .map(|w| w.spec.topic.clone())
             .collect();
         topics.sort_unstable();
@@ -843,6 +867,7 @@ impl StatusPages {
                     usable: rules.audience_may_publish(audience, &control.command_topic),
                 }),
                 rows: Vec::new(),
+                devices: Vec::new(),
                 uptime: Vec::new(),
                 days: Vec::new(),
                 maintenance: maintenance
@@ -925,6 +950,26 @@ impl StatusPages {
                     shown.last_seen_ms = found.filter_map(|d| d.evidence.last_live_ms).max();
                     shown.value = None;
                     shown.text = None;
+                }
+                (WidgetKind::Devices, _) => {
+                    // Only the audience's topics under the filter find a device and tell its
+                    // state.
+                    let filter = TopicFilter::parse(&spec.topic).ok();
+                    let readable = |topic: &str| {
+                        filter.as_ref().is_some_and(|filter| filter.matches(topic))
+                            && rules.audience_may_read(audience, topic)
+                    };
+                    let found = crate::server::devices::find_devices(
+                        store,
+                        &device_rules,
+                        readable,
+                        now_ms,
+                    )
+                    .await?;
+                    shown.devices = device_rows(&found, now_ms);
+                    shown.value = None;
+                    shown.last_seen_ms = None;
+                    shown.text = Some(device_counts_text(&shown.devices));
                 }
                 (WidgetKind::Table, _) => {
                     shown.rows = self
@@ -1259,6 +1304,57 @@ impl From<uptime::Day> for UptimeDay {
                 .collect(),
         }
     }
+}
+
+/// A device list's rows: problems first (offline, then unknown), then by name; at most
+/// [`TABLE_MAX_ROWS`], so a fleet never makes a page heavy.
+fn device_rows(devices: &[Device], now_ms: i64) -> Vec<DeviceRow> {
+    let mut rows: Vec<DeviceRow> = devices
+        .iter()
+        .map(|device| {
+            let status = device_level(device.verdict.state);
+            DeviceRow {
+                name: device.name.clone(),
+                status,
+                status_text: device_words(device.verdict.state).to_owned(),
+                reason: device.verdict.cause.describe(now_ms),
+                last_seen_ms: device.evidence.last_live_ms,
+            }
+        })
+        .collect();
+    // A name several rules find is one device, in its worst state, as a status widget has it.
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| b.status.cmp(&a.status)));
+    rows.dedup_by(|later, first| later.name == first.name);
+    rows.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.name.cmp(&b.name)));
+    rows.truncate(TABLE_MAX_ROWS);
+    rows
+}
+
+fn device_words(state: DeviceState) -> &'static str {
+    match state {
+        DeviceState::Online => "Online",
+        DeviceState::Offline => "Offline",
+        DeviceState::Unknown => "No data",
+    }
+}
+
+/// A device list's line above its rows: how many are in each state.
+fn device_counts_text(rows: &[DeviceRow]) -> String {
+    if rows.is_empty() {
+        return "No devices found".to_owned();
+    }
+    let count = |level: Level| rows.iter().filter(|row| row.status == level).count();
+    let parts = [
+        (count(Level::Up), "online"),
+        (count(Level::Down), "offline"),
+        (count(Level::Unknown), "without data"),
+    ];
+    parts
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, words)| format!("{n} {words}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn device_level(state: DeviceState) -> Level {

@@ -17,7 +17,7 @@ use crate::domain::wording::{
     format_age, format_utc, format_utc_minute, format_value, xml_escape, UtcTime,
 };
 use crate::server::snapshot::{
-    ControlShown, MaintenanceShown, PageSnapshot, Point, SiteInfo, TableRow, UptimeDay,
+    ControlShown, DeviceRow, MaintenanceShown, PageSnapshot, Point, SiteInfo, TableRow, UptimeDay,
     UptimeFigure, WidgetSnapshot,
 };
 use leptos::prelude::*;
@@ -900,6 +900,11 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             .into_any()
         }
         WidgetKind::Table => topic_table(&widget.rows, &widget.label, now),
+        WidgetKind::Devices => view! {
+            <p class="value small" data-value>{widget.text.clone()}</p>
+            {device_table(&widget.devices, &widget.label, now)}
+        }
+        .into_any(),
         WidgetKind::Gauge => view! {
             {value_line()}
             {widget.gauge.as_ref().map(|gauge| view! {
@@ -1236,6 +1241,46 @@ fn topic_table(rows: &[TableRow], label: &str, now: i64) -> AnyView {
         </table>
     }
     .into_any()
+}
+
+fn device_table(rows: &[DeviceRow], label: &str, now: i64) -> Option<AnyView> {
+    if rows.is_empty() {
+        return None;
+    }
+    let rows = rows
+        .iter()
+        .map(|row| {
+            view! {
+                <tr data-device=row.name.clone()>
+                    <th scope="row">{row.name.clone()}</th>
+                    <td>
+                        <span class=format!("level level-{}", row.status.key()) data-level
+                            title=row.reason.clone()>
+                            <span class="dot" aria-hidden="true"></span>
+                            <span data-level-text>{row.status_text.clone()}</span>
+                        </span>
+                    </td>
+                    <td>{row.last_seen_ms.map(|at_ms| age(at_ms, now))}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    Some(
+        view! {
+            <table class="status-table">
+                <caption class="visually-hidden">{label.to_owned()}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Device"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col">"Last message"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any(),
+    )
 }
 
 /// The Atom feed of a page's status changes, newest first.

@@ -1254,3 +1254,109 @@ async fn a_firing_about_a_public_widget_proposes_an_incident_that_a_person_words
     assert!(public.contains("The pump runs hot"), "{public}");
     assert!(!public.contains("Too hot"), "{public}");
 }
+
+#[tokio::test]
+async fn an_incidents_summary_tells_each_audience_only_the_incidents_and_alerts_it_may_know() {
+    let (app, _) = spawn_as_admin().await;
+    let (url, receiver) = Receiver::start(0).await;
+    let channel = add_channel(&app, "ops", &url).await.to_string();
+    let topic = app.topic("boiler/temp");
+    add_rule(
+        &app,
+        &[
+            ("name", "Boiler too hot"),
+            ("kind", "threshold"),
+            ("topics", &topic),
+            ("direction", "above"),
+            ("trigger", "90"),
+            ("recover", "85"),
+            ("for_seconds", "0"),
+            ("severity", "critical"),
+            ("channel", &channel),
+        ],
+    )
+    .await;
+    receiver
+        .wait_for(1, Duration::from_secs(30), || publish_value(&topic, "95"))
+        .await;
+
+    // Three boards with an incident each: public, operators only, a draft.
+    let stem = unique_name("summary").to_lowercase().replace('_', "-");
+    let board = |name: &str| format!("{stem}-{name}");
+    for (name, title, public, open_to, published) in [
+        ("works", "Pump failure", true, "viewer", true),
+        ("backroom", "Vault door stuck", false, "operator", true),
+        ("plans", "Drafted trouble", true, "viewer", false),
+    ] {
+        let slug = board(name);
+        let page = support::create_page(&app, &slug, name).await;
+        support::set_board(&app, page, &slug, name, published, public, open_to).await;
+        let page_id = page.to_string();
+        let fields = [
+            ("page", page_id.as_str()),
+            ("title", title),
+            ("status", "investigating"),
+            ("message", "Looking into it."),
+        ];
+        post_expecting(&app, "/incidents/open", &fields, "done=incident_opened").await;
+    }
+    let overview = board("overview");
+    let page = support::create_page(&app, &overview, "Overview").await;
+    support::add_widget(&app, page, &[("kind", "incidents"), ("label", "Attention")]).await;
+    support::set_published(&app, page, &overview, "Overview", true).await;
+
+    let json = format!("/status/{overview}.json");
+    let titles = |widget: &serde_json::Value, list: &str, field: &str| -> Vec<String> {
+        widget["attention"][list]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|line| line[field].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // An admin: every published board's incident and the alert firing; never a draft's.
+    let widget = first_widget(&app, &json).await;
+    let mut seen = titles(&widget, "incidents", "title");
+    seen.sort();
+    assert_eq!(seen, ["Pump failure", "Vault door stuck"], "{widget}");
+    assert_eq!(titles(&widget, "alerts", "name"), ["Boiler too hot"]);
+    assert_eq!(titles(&widget, "alerts", "subject"), [topic.as_str()]);
+    assert_eq!(widget["text"], "2 open incidents, 1 alert firing");
+
+    // An operator: the same; a viewer: not the operators' board's incident, and no alerts.
+    app.sign_in_as("otto", Role::Operator).await;
+    let widget = first_widget(&app, &json).await;
+    assert_eq!(widget["attention"]["alerts_firing"], 1, "{widget}");
+    app.sign_in_as("vera", Role::Viewer).await;
+    let widget = first_widget(&app, &json).await;
+    assert_eq!(titles(&widget, "incidents", "title"), ["Pump failure"]);
+    assert_eq!(widget["attention"].get("alerts_firing"), None, "{widget}");
+    assert_eq!(widget["text"], "1 open incident");
+
+    // The public: the public board's incident, linked to where it is told; nothing else.
+    app.forget_session();
+    let widget = first_widget(&app, &json).await;
+    assert_eq!(titles(&widget, "incidents", "title"), ["Pump failure"]);
+    let html = app.get(&format!("/status/{overview}")).await.body;
+    assert!(
+        html.contains(&format!("/status/{}#incident-", board("works"))),
+        "{html}"
+    );
+    for private in [
+        "Vault door",
+        "Drafted trouble",
+        "Boiler too hot",
+        topic.as_str(),
+    ] {
+        assert!(!html.contains(private), "{private} in {html}");
+    }
+}
+
+/// The first widget of a board's JSON, as the visitor signed in now gets it.
+async fn first_widget(app: &TestApp, json: &str) -> serde_json::Value {
+    let body = app.get(json).await.body;
+    let board: serde_json::Value = serde_json::from_str(&body).unwrap();
+    board["widgets"][0].clone()
+}

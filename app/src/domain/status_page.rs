@@ -110,10 +110,13 @@ pub enum WidgetKind {
     Slider,
     /// The devices with topics under a filter, each with its liveness: problems first.
     Devices,
+    /// What needs attention now: the open incidents of the boards its visitor may open, and
+    /// for operators and admins the alerts firing. Bound to no topic.
+    Incidents,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 14] = [
+    pub const ALL: [WidgetKind; 15] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -128,6 +131,7 @@ impl WidgetKind {
         WidgetKind::Switch,
         WidgetKind::Slider,
         WidgetKind::Devices,
+        WidgetKind::Incidents,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -147,6 +151,7 @@ impl WidgetKind {
             WidgetKind::Switch => "switch",
             WidgetKind::Slider => "slider",
             WidgetKind::Devices => "devices",
+            WidgetKind::Incidents => "incidents",
         }
     }
 
@@ -170,6 +175,7 @@ impl WidgetKind {
             WidgetKind::Switch => "Switch (publishes on / off)",
             WidgetKind::Slider => "Slider (publishes a number between bounds)",
             WidgetKind::Devices => "Device list (each device's liveness)",
+            WidgetKind::Incidents => "Incidents and alerts (open now, on every board)",
         }
     }
 
@@ -185,6 +191,7 @@ impl WidgetKind {
                 | WidgetKind::Switch
                 | WidgetKind::Slider
                 | WidgetKind::Devices
+                | WidgetKind::Incidents
         )
     }
 
@@ -195,6 +202,12 @@ impl WidgetKind {
             self,
             WidgetKind::Button | WidgetKind::Switch | WidgetKind::Slider
         )
+    }
+
+    /// Whether the widget is bound to no topic: what it shows is an admin's words, or comes
+    /// from elsewhere than messages.
+    pub fn is_unbound(self) -> bool {
+        matches!(self, WidgetKind::Text | WidgetKind::Incidents)
     }
 
     /// Whether the widget's topic is a filter (a table's topics, a device list's devices) rather
@@ -1007,9 +1020,9 @@ impl WidgetSpec {
             "" => Width::Normal,
             key => Width::from_key(key).ok_or(SpecProblem::BadWidth)?,
         };
-        if kind == WidgetKind::Text {
+        if kind.is_unbound() {
             // Bound to nothing: whatever else the form carried is left behind, so a text block
-            // can never be a way to put a topic on a page.
+            // (or an incidents summary) can never be a way to put a topic on a page.
             return Ok(Self {
                 kind,
                 label: label.to_owned(),
@@ -1024,7 +1037,10 @@ impl WidgetSpec {
                 range: HistoryRange::default(),
                 uptime_days: UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
                 scale: None,
-                markdown: Some(markdown(text.markdown)?),
+                markdown: match kind {
+                    WidgetKind::Text => Some(markdown(text.markdown)?),
+                    _ => None,
+                },
                 control: None,
                 width,
             });
@@ -1446,6 +1462,21 @@ mod tests {
         assert_eq!(list("plant/+/#").unwrap().topic, "plant/+/#");
         assert_eq!(list("plant/#/x"), Err(SpecProblem::BadTopic));
         assert!(!WidgetKind::Devices.has_series());
+    }
+
+    #[test]
+    fn an_incidents_summary_is_bound_to_no_topic_whatever_its_form_carried() {
+        let summary = WidgetSpec::check(WidgetText {
+            kind: "incidents",
+            label: "Attention",
+            topic: "plant/secret",
+            pointer: "/x",
+            markdown: "ignored",
+            ..WidgetText::default()
+        })
+        .unwrap();
+        assert_eq!((summary.topic.as_str(), summary.pointer.as_str()), ("", ""));
+        assert_eq!(summary.markdown, None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use crate::domain::accounts::User;
 use crate::domain::liveness::LivenessRule;
 use crate::domain::roles::{AccessRule, Audience, Permission, Role};
-use crate::domain::status_page::{OutsideAudience, Visibility, WidgetKind, WidgetSpec};
+use crate::domain::status_page::{OutsideAudience, Visibility, WidgetSpec};
 use crate::domain::topic_filter::TopicFilter;
 use crate::server::store::Store;
 use std::sync::{Arc, Mutex};
@@ -240,8 +240,9 @@ impl Rules {
                     Err(OutsideAudience::Device)
                 }
             }
-            // Bound to no topic: it shows only the words an admin wrote for the page.
-            (WidgetKind::Text, _) if spec.topic.is_empty() => Ok(()),
+            // Bound to no topic: it shows the words an admin wrote for the page, or incidents
+            // and alerts chosen for the audience when the view is built.
+            (kind, _) if kind.is_unbound() && spec.topic.is_empty() => Ok(()),
             // A control is for people who signed in: never in the public view.
             (kind, _) if kind.is_control() && audience == Audience::Public => {
                 Err(OutsideAudience::Topic)
@@ -336,6 +337,20 @@ pub fn board_view(
     } else {
         own.then_some(Audience::Role(role))
     }
+}
+
+/// May `audience` open a published board of `visibility` in its own view (an incidents summary
+/// names only such boards' incidents)?
+pub fn board_opens_for(audience: Audience, visibility: Visibility) -> bool {
+    match audience {
+        Audience::Public => visibility.public,
+        Audience::Role(role) => visibility.opens_for(role),
+    }
+}
+
+/// May `audience` see the alerts firing? Those who work the incident desk: operators and admins.
+pub fn audience_sees_alerts(audience: Audience) -> bool {
+    audience >= Audience::Role(Role::Operator)
 }
 
 /// The filters of the topics that tell the state of device `name` under `rules`: each rule's
@@ -462,7 +477,7 @@ pub fn current_visitor() -> Visitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::status_page::StatusRule;
+    use crate::domain::status_page::{StatusRule, WidgetKind};
 
     fn user(role: Role) -> Visitor {
         Visitor::SignedIn(User {

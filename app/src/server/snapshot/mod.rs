@@ -16,6 +16,7 @@ use crate::domain::history::Resolution;
 use crate::domain::incident::{Incident, Month, PAST_SHOWN};
 use crate::domain::liveness::{Device, DeviceState};
 use crate::domain::maintenance::{Maintenance, Repeat};
+use crate::domain::notice::Severity;
 use crate::domain::roles::Audience;
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
@@ -25,7 +26,7 @@ use crate::domain::status_page::{
 };
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::uptime;
-use crate::server::access::{AccessPolicy, Rules};
+use crate::server::access::{audience_sees_alerts, board_opens_for, AccessPolicy, Rules};
 use crate::server::live_hub::LiveHub;
 use crate::server::store::status_pages::{
     Sample, StatusChange, StoredPage, StoredWidget, TopicNewest, STATUS_PAYLOAD_MAX_BYTES,
@@ -209,6 +210,9 @@ pub struct WidgetSnapshot {
     /// Table: the topics under the filter.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub rows: Vec<TableRow>,
+    /// Incidents summary: what needs attention now.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attention: Option<AttentionShown>,
     /// Device list: the devices under the filter, problems first, at most [`TABLE_MAX_ROWS`].
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub devices: Vec<DeviceRow>,
@@ -277,6 +281,63 @@ pub struct Outage {
 pub struct Point {
     pub at_ms: i64,
     pub value: f64,
+}
+
+/// What an incidents summary shows: the open incidents of the boards its audience may open and,
+/// for those who work the incident desk, the alerts firing; each list the [`ATTENTION_SHOWN`]
+/// most recent, with how many there are (of the [`ATTENTION_READ`] most recent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttentionShown {
+    pub incidents_open: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub incidents: Vec<IncidentLine>,
+    /// `None` for an audience that does not see alerts.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub alerts_firing: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub alerts: Vec<AlertLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentLine {
+    /// The board's address, where the incident is told.
+    pub slug: String,
+    pub board: String,
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub opened_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertLine {
+    pub name: String,
+    /// What it fires about: a topic, a device, a check.
+    pub subject: String,
+    pub severity: String,
+    pub since_ms: i64,
+}
+
+/// An incidents summary lists at most this many of each.
+pub const ATTENTION_SHOWN: usize = 10;
+/// ...and counts at most this many of each.
+const ATTENTION_READ: i64 = 1_000;
+
+impl AttentionShown {
+    /// Its line above the lists.
+    pub fn words(&self) -> String {
+        let incidents = match self.incidents_open {
+            0 => "No open incidents".to_owned(),
+            1 => "1 open incident".to_owned(),
+            n => format!("{n} open incidents"),
+        };
+        match self.alerts_firing {
+            None => incidents,
+            Some(0) => format!("{incidents}, no alerts firing"),
+            Some(1) => format!("{incidents}, 1 alert firing"),
+            Some(n) => format!("{incidents}, {n} alerts firing"),
+        }
+    }
 }
 
 /// One device of a device list, as its audience's topics tell its liveness.
@@ -839,6 +900,15 @@ impl StatusPages {
         };
 
         let maintenance = store.page_maintenance(page.id).await?;
+        let attention = if page
+            .widgets
+            .iter()
+            .any(|w| w.spec.kind == WidgetKind::Incidents)
+        {
+            Some(attention(store, audience).await?)
+        } else {
+            None
+        };
 
         let mut widgets = Vec::with_capacity(page.widgets.len());
         for widget in &page.widgets {
@@ -868,6 +938,7 @@ impl StatusPages {
                 }),
                 rows: Vec::new(),
                 devices: Vec::new(),
+                attention: None,
                 uptime: Vec::new(),
                 days: Vec::new(),
                 maintenance: maintenance
@@ -950,6 +1021,12 @@ impl StatusPages {
                     shown.last_seen_ms = found.filter_map(|d| d.evidence.last_live_ms).max();
                     shown.value = None;
                     shown.text = None;
+                }
+                (WidgetKind::Incidents, _) => {
+                    shown.text = attention.as_ref().map(AttentionShown::words);
+                    shown.attention = attention.clone();
+                    shown.value = None;
+                    shown.last_seen_ms = None;
                 }
                 (WidgetKind::Devices, _) => {
                     // Only the audience's topics under the filter find a device and tell its
@@ -1304,6 +1381,68 @@ impl From<uptime::Day> for UptimeDay {
                 .collect(),
         }
     }
+}
+
+/// What needs attention now, as `audience` may know it: incidents only of boards it may open,
+/// alerts only for those who work the incident desk, the most severe first.
+async fn attention(store: &Store, audience: Audience) -> Result<AttentionShown, sqlx::Error> {
+    let incidents: Vec<IncidentLine> = store
+        .open_board_incidents(ATTENTION_READ)
+        .await?
+        .into_iter()
+        .filter(|incident| board_opens_for(audience, incident.visibility))
+        .map(|incident| IncidentLine {
+            slug: incident.slug,
+            board: incident.board,
+            id: incident.id,
+            title: incident.title,
+            status: incident.status.words().to_owned(),
+            opened_ms: incident.opened_ms,
+        })
+        .collect();
+    let mut alerts = Vec::new();
+    let mut alerts_firing = None;
+    if audience_sees_alerts(audience) {
+        let firing = store.firing_alerts(ATTENTION_READ).await?;
+        let mut ids: Vec<i64> = firing.iter().map(|alert| alert.rule_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rules: HashMap<i64, (String, Severity)> = store
+            .alert_rules_of(&ids)
+            .await?
+            .into_iter()
+            .map(|rule| (rule.id, (rule.name, rule.severity)))
+            .collect();
+        let mut named: Vec<(Severity, AlertLine)> = firing
+            .into_iter()
+            .filter_map(|alert| {
+                let (name, severity) = rules.get(&alert.rule_id)?;
+                Some((
+                    *severity,
+                    AlertLine {
+                        name: name.clone(),
+                        subject: alert.subject,
+                        severity: severity.as_str().to_owned(),
+                        since_ms: alert.since_ms,
+                    },
+                ))
+            })
+            .collect();
+        alerts_firing = Some(named.len());
+        // Most severe first, the newest first within a severity (as read).
+        named.sort_by_key(|(severity, _)| std::cmp::Reverse(*severity));
+        alerts = named
+            .into_iter()
+            .take(ATTENTION_SHOWN)
+            .map(|(_, line)| line)
+            .collect();
+    }
+    Ok(AttentionShown {
+        incidents_open: incidents.len(),
+        incidents: incidents.into_iter().take(ATTENTION_SHOWN).collect(),
+        alerts_firing,
+        alerts,
+    })
 }
 
 /// A device list's rows: problems first (offline, then unknown), then by name; at most

@@ -17,8 +17,8 @@ use crate::domain::wording::{
     format_age, format_utc, format_utc_minute, format_value, xml_escape, UtcTime,
 };
 use crate::server::snapshot::{
-    ControlShown, DeviceRow, MaintenanceShown, PageSnapshot, Point, SiteInfo, TableRow, UptimeDay,
-    UptimeFigure, WidgetSnapshot,
+    AttentionShown, ControlShown, DeviceRow, MaintenanceShown, PageSnapshot, Point, SiteInfo,
+    TableRow, UptimeDay, UptimeFigure, WidgetSnapshot,
 };
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -900,6 +900,11 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             .into_any()
         }
         WidgetKind::Table => topic_table(&widget.rows, &widget.label, now),
+        WidgetKind::Incidents => view! {
+            <p class="value small" data-value>{widget.text.clone()}</p>
+            {widget.attention.as_ref().map(|attention| attention_lists(attention, now))}
+        }
+        .into_any(),
         WidgetKind::Devices => view! {
             <p class="value small" data-value>{widget.text.clone()}</p>
             {device_table(&widget.devices, &widget.label, now)}
@@ -1241,6 +1246,44 @@ fn topic_table(rows: &[TableRow], label: &str, now: i64) -> AnyView {
         </table>
     }
     .into_any()
+}
+
+/// An incidents summary's lists: each incident links to where its board tells it.
+fn attention_lists(attention: &AttentionShown, now: i64) -> AnyView {
+    let incidents = (!attention.incidents.is_empty()).then(|| {
+        let items = attention
+            .incidents
+            .iter()
+            .map(|incident| {
+                let href = format!("{}#incident-{}", page_path(&incident.slug), incident.id);
+                view! {
+                    <li data-incident=incident.id>
+                        <a href=href>{incident.title.clone()}</a>
+                        " · " {incident.status.clone()} " on " {incident.board.clone()}
+                        " · opened " {age(incident.opened_ms, now)}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! { <ul class="attention incidents">{items}</ul> }
+    });
+    let alerts = (!attention.alerts.is_empty()).then(|| {
+        let items = attention
+            .alerts
+            .iter()
+            .map(|alert| {
+                view! {
+                    <li data-alert-severity=alert.severity.clone()>
+                        <strong>{alert.name.clone()}</strong>
+                        " · " {alert.subject.clone()}
+                        " · firing since " {age(alert.since_ms, now)}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! { <ul class="attention alerts">{items}</ul> }
+    });
+    view! { {incidents} {alerts} }.into_any()
 }
 
 fn device_table(rows: &[DeviceRow], label: &str, now: i64) -> Option<AnyView> {

@@ -7,8 +7,22 @@ use crate::domain::incident::{
     Incident, IncidentStatus, IncidentUpdate, DESK_SHOWN, MAX_UPDATES, MONTH_SHOWN, OPEN_SHOWN,
     UPDATES_SHOWN,
 };
+use crate::domain::status_page::Visibility;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
+
+/// An open incident of a published board, with the board's address, title and who may open it:
+/// what an incidents summary chooses from for its audience.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoardIncident {
+    pub slug: String,
+    pub board: String,
+    pub visibility: Visibility,
+    pub id: i64,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub opened_ms: i64,
+}
 
 /// What adding an update came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +237,41 @@ impl Store {
             ..Wanted::default()
         })
         .await
+    }
+
+    /// The open incidents of published boards, the `limit` most recently opened first.
+    pub async fn open_board_incidents(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<BoardIncident>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select i.id, i.title, i.status, i.opened_at as "opened_at: DateTime<Utc>",
+                      p.slug, p.title as board, p.public, p.open_to::text as "open_to!"
+               from incident i join status_page p on p.id = i.page_id
+               where i.resolved_at is null and p.published
+               order by i.opened_at desc limit $1"#,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let status = IncidentStatus::parse(&row.status).ok_or_else(|| {
+                    sqlx::Error::Decode(
+                        format!("incident {}: status {:?}", row.id, row.status).into(),
+                    )
+                })?;
+                Ok(BoardIncident {
+                    slug: row.slug,
+                    board: row.board,
+                    visibility: super::status_pages::visibility(row.public, &row.open_to)?,
+                    id: row.id,
+                    title: row.title,
+                    status,
+                    opened_ms: row.opened_at.timestamp_millis(),
+                })
+            })
+            .collect()
     }
 
     /// Page `page_id`'s incidents opened in `[from, to)`, the [`MONTH_SHOWN`] most recently

@@ -282,7 +282,7 @@ async fn renumber(
 
 /// A stored page's visibility; a role the enum holds but this build does not know is a decode
 /// error rather than a guess.
-fn visibility(public: bool, open_to: &str) -> Result<Visibility, sqlx::Error> {
+pub(super) fn visibility(public: bool, open_to: &str) -> Result<Visibility, sqlx::Error> {
     let open_to: Role = open_to
         .parse()
         .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;

@@ -7,7 +7,7 @@
 #
 #   bench/all.sh [COMMIT]      (default HEAD of the repository this script is in)
 #
-# Knobs: BENCH_ONLY / BENCH_SKIP (names, space-separated: ingest live alerts pages explorer
+# Knobs: BENCH_ONLY / BENCH_SKIP (names, space-separated: ingest live alerts pages explorer boards
 # history footprint scale lighthouse), BENCH_RESULTS_DIR (where the results files go, default bench/results),
 # BENCH_TARGET_DIR (bench/build.sh's). Each benchmark's own knobs pass through.
 set -uo pipefail
@@ -17,7 +17,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-all=(ingest live alerts pages explorer history footprint scale lighthouse)
+all=(ingest live alerts pages explorer boards history footprint scale lighthouse)
 names=(${BENCH_ONLY:-${all[*]}})
 skip=" ${BENCH_SKIP:-} "
 results_dir=${BENCH_RESULTS_DIR:-$repo/bench/results}
@@ -46,7 +46,7 @@ durations=$target/durations
 mkdir -p "$target" "$logs" "$results_dir"
 touch "$durations"
 tail -n 200 "$durations" >"$durations.new" && mv "$durations.new" "$durations"
-declare -A guess=([build]=1200 [ingest]=720 [live]=600 [alerts]=600 [pages]=900 [explorer]=300 [history]=180
+declare -A guess=([build]=1200 [ingest]=720 [live]=600 [alerts]=600 [pages]=900 [explorer]=300 [boards]=240 [history]=180
   [footprint]=240 [scale]=420 [lighthouse]=420)
 last() { awk -v n="$1" '$1 == n { s = $2 } END { print s }' "$durations"; }
 estimate() { local s; s=$(last "$1"); echo "${s:-${guess[$1]}}"; }

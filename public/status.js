@@ -28,56 +28,91 @@
   const tickAges = () => {
     const now = Date.now() + skewMs;
     for (const time of main.querySelectorAll("time[data-at-ms]")) {
-      time.textContent = age(now - Number(time.dataset.atMs));
+      const words = age(now - Number(time.dataset.atMs));
+      if (time.textContent !== words) time.textContent = words;
     }
     const generated = main.querySelector("time[data-generated-ms]");
-    if (generated) generated.textContent = age(now - Number(generated.dataset.generatedMs));
+    if (generated) {
+      const words = age(now - Number(generated.dataset.generatedMs));
+      if (generated.textContent !== words) generated.textContent = words;
+    }
   };
 
   const setTime = (time, atMs) => {
-    if (!time || atMs == null) return;
+    if (!time || atMs == null || time.dataset.atMs === String(atMs)) return;
     time.dataset.atMs = atMs;
     time.setAttribute("datetime", new Date(atMs).toISOString());
+  };
+
+  // Only what changed is written: a live view rereads its JSON every frame, and every write
+  // costs the page a style and layout pass.
+  const setText = (node, text) => {
+    if (node && node.textContent !== text) node.textContent = text;
+  };
+  const setClass = (node, name) => {
+    if (node && node.className !== name) node.className = name;
+  };
+  // A drawing (a chart, a dial) is redrawn at most this often, its numbers every time: at a
+  // hundred messages a second a chart moves less than a pixel a frame, and each redraw parses
+  // its SVG anew.
+  const DRAW_EVERY_MS = 1000;
+  // The latest drawing waits for its turn, so the last of a burst is drawn too.
+  const drawn = new WeakMap();
+  const redraw = (box, svg) => {
+    const last = drawn.get(box) ?? { svg: null, at: -Infinity, waiting: null };
+    drawn.set(box, last);
+    if (last.svg === svg) return;
+    last.waiting = svg;
+    const due = last.at + DRAW_EVERY_MS - performance.now();
+    const draw = () => {
+      if (last.waiting === null) return;
+      box.innerHTML = last.waiting;
+      last.svg = last.waiting;
+      last.waiting = null;
+      last.at = performance.now();
+    };
+    if (due <= 0) draw();
+    else if (!last.timer) last.timer = setTimeout(() => ((last.timer = null), draw()), due);
   };
 
   const applyWidget = (el, widget) => {
     const value = el.querySelector(":scope > [data-value]");
     if (value && widget.kind !== "last_seen" && widget.kind !== "table") {
-      value.textContent = widget.text ?? "No value yet";
+      setText(value, widget.text ?? "No value yet");
       value.classList.toggle("none", widget.text == null);
     }
     const level = el.querySelector("[data-level]");
     if (level && widget.status) {
-      level.className = `level level-${widget.status}`;
-      level.querySelector("[data-level-text]").textContent = widget.status_text;
+      setClass(level, `level level-${widget.status}`);
+      setText(level.querySelector("[data-level-text]"), widget.status_text);
     }
     setTime(el.querySelector(":scope > .seen time, :scope > [data-value] > time"), widget.last_seen_ms);
     // The server draws; the drawing (its text alternative included) is swapped in whole.
     const drawing = el.querySelector("[data-plot]");
     if (drawing && widget.plot) {
-      drawing.innerHTML = widget.plot.svg;
-      el.querySelector("[data-plot-low]").textContent = widget.plot.low;
-      el.querySelector("[data-plot-high]").textContent = widget.plot.high;
-      el.querySelector("[data-plot-span]").textContent = widget.plot.span;
+      redraw(drawing, widget.plot.svg);
+      setText(el.querySelector("[data-plot-low]"), widget.plot.low);
+      setText(el.querySelector("[data-plot-high]"), widget.plot.high);
+      setText(el.querySelector("[data-plot-span]"), widget.plot.span);
     }
     const dial = el.querySelector("[data-gauge]");
     if (dial && widget.gauge) {
-      dial.innerHTML = widget.gauge.svg;
-      el.querySelector("[data-gauge-scale]").textContent = widget.gauge.scale_words;
+      redraw(dial, widget.gauge.svg);
+      setText(el.querySelector("[data-gauge-scale]"), widget.gauge.scale_words);
     }
     for (const device of widget.devices ?? []) {
       const tr = el.querySelector(`tr[data-device="${CSS.escape(device.name)}"]`);
       if (!tr) continue;
       const state = tr.querySelector("[data-level]");
-      state.className = `level level-${device.status}`;
+      setClass(state, `level level-${device.status}`);
       state.title = device.reason;
-      state.querySelector("[data-level-text]").textContent = device.status_text;
+      setText(state.querySelector("[data-level-text]"), device.status_text);
       setTime(tr.querySelector("time"), device.last_seen_ms);
     }
     for (const row of widget.rows ?? []) {
       const tr = el.querySelector(`tr[data-topic="${CSS.escape(row.topic)}"]`);
       if (!tr) continue;
-      tr.querySelector("[data-value]").textContent = row.text ?? "—";
+      setText(tr.querySelector("[data-value]"), row.text ?? "—");
       setTime(tr.querySelector("time"), row.last_seen_ms);
     }
   };

@@ -89,7 +89,7 @@ const lines = [
   row('JSON rereads per s', (s) => s.readsPerS, (v) => fmt(v)),
   row('JSON reread p50, ms', (s) => s.readP50, (v) => fmt(v)),
   row('JSON reread p99, ms', (s) => s.readP99, (v) => fmt(v)),
-  row('JSON size p50, bytes', (s) => s.readBytes, int),
+  row('JSON size p50, bytes compressed', (s) => s.readBytes, int),
   row('DOM changes per s', (s) => s.mutationsPerS, int),
   row('publish to screen p50, ms', (s) => s.markerP50, (v) => fmt(v)),
   row('publish to screen p99, ms', (s) => s.markerP99, (v) => fmt(v)),

@@ -173,9 +173,9 @@ impl WidgetKind {
             WidgetKind::Text => "Text (Markdown)",
             WidgetKind::Button => "Button (publishes a payload)",
             WidgetKind::Switch => "Switch (publishes on / off)",
-            WidgetKind::Slider => "Slider (publishes a number between bounds)",
-            WidgetKind::Devices => "Device list (each device's liveness)",
-            WidgetKind::Incidents => "Incidents and alerts (open now, on every board)",
+            WidgetKind::Slider => "Slider (publishes a number)",
+            WidgetKind::Devices => "Device list (liveness)",
+            WidgetKind::Incidents => "Incidents and alerts",
         }
     }
 

@@ -382,6 +382,10 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     );
     let mesh = widgets.iter().find(|w| w["kind"] == "table").unwrap();
     assert_eq!(mesh["rows"].as_array().unwrap().len(), 4, "{mesh}");
+    let nodes = widgets.iter().find(|w| w["kind"] == "devices").unwrap();
+    assert_eq!(nodes["devices"].as_array().unwrap().len(), 4, "{nodes}");
+    let incidents = widgets.iter().find(|w| w["kind"] == "incidents").unwrap();
+    assert_eq!(incidents["text"], "No open incidents", "{incidents}");
     check_history(&db, started).await;
     let history = history_rows(&db, started).await;
     assert_eq!(history.1, 0, "no message stored twice");

@@ -284,6 +284,17 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
             ..WidgetText::default()
         },
         WidgetText {
+            kind: "devices",
+            label: "Mesh nodes",
+            topic: "demo/mesh/#",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "incidents",
+            label: "Incidents",
+            ..WidgetText::default()
+        },
+        WidgetText {
             kind: "text",
             label: "About this page",
             markdown: "Every figure above comes from the demo's **simulated devices**, as their \

@@ -226,7 +226,12 @@
       pull();
     });
   };
-  const query = follows.map((filter) => `filter=${encodeURIComponent(filter)}`).join("&");
+  // The newest message per topic, once a frame: the page needs to know that something changed,
+  // not every message (at thousands a second, their events alone would take the main thread).
+  const query = follows
+    .map((filter) => `filter=${encodeURIComponent(filter)}`)
+    .concat("conflate_ms=16")
+    .join("&");
   const stream = new EventSource(`/api/live?${query}`);
   stream.addEventListener("message", soon);
   stream.addEventListener("resync", soon);

@@ -759,7 +759,10 @@ async fn web_router(
         .public_url
         .as_ref()
         .map(|url| url.value.clone());
-    let shortcut_state = state.clone();
+    let shortcut = status_pages::Shortcut {
+        state: state.clone(),
+        https: settings.web.is_https(),
+    };
     let routes = route_list();
     // Room for the largest payload and topic, percent-encoded (three bytes each at worst).
     let publish_body_limit = 3 * (publisher.payload_limit() + 65_535) + 4096;
@@ -793,8 +796,9 @@ async fn web_router(
         (None, Some(token)) => MetricsAccess::Token(Some(token)),
         _ => MetricsAccess::NotHere,
     };
-    // Layers run outside in, from the last added: headers on every response (refusals too),
-    // then the origin rule, then the session.
+    // Layers run outside in, from the last added: anonymous reads of status pages answered
+    // before anything else (`status_pages::anonymous_shortcut`), then headers on every response
+    // (refusals too), then the origin rule, then the session.
     let router = plain_routes(publish_body_limit)
         .into_iter()
         .fold(Router::new(), |router, route| {
@@ -825,10 +829,6 @@ async fn web_router(
             public_url,
             web::same_origin_only,
         ))
-        .layer(middleware::from_fn_with_state(
-            shortcut_state,
-            status_pages::anonymous_shortcut,
-        ))
         .layer(web::compression());
     // A build without the site inside serves it from disk through Leptos' file handler (the
     // fallback above).
@@ -843,6 +843,10 @@ async fn web_router(
         .layer(middleware::from_fn_with_state(
             header_settings,
             web::security_headers,
+        ))
+        .layer(middleware::from_fn_with_state(
+            shortcut,
+            status_pages::anonymous_shortcut,
         ));
     Ok((router, metrics_router))
 }

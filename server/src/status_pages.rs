@@ -6,8 +6,9 @@
 //! that does not exist.
 
 use crate::ingest::{Publisher, RECONNECT_GRACE};
+use crate::login;
 use crate::publish::{send_audited, Outgoing};
-use crate::{login, web};
+use crate::web::{self, Coding};
 use app::domain::incident::Month;
 use app::domain::publish::{Delivery, Refusal};
 use app::domain::roles::Audience;
@@ -17,7 +18,7 @@ use app::domain::subscription::{checked_email, is_token};
 use app::server::access::{board_view, Visitor};
 use app::server::accounts::follower_token;
 use app::server::snapshot::render::{self, FollowerPage};
-use app::server::snapshot::{Rendered, Representation};
+use app::server::snapshot::{Encoding, Rendered, Representation};
 use app::server::state::AppState;
 use app::server::store::audit::{Actor, AuditEntry};
 use app::server::store::followers::{FollowerView, Signup};
@@ -88,24 +89,37 @@ enum Keep {
     Never,
 }
 
-/// Anonymous reads of public pages skip the session layer and the visitor's lookup, the costs
-/// a busy public page would otherwise pay on every request: without a session cookie the visitor
-/// is anonymous (`login::carries_no_session`). [`serve`] still asks the access policy about
-/// drafts. Everything else, and any request with a session, goes the usual way.
+/// Anonymous reads of public pages skip every layer but this one: the session, the visitor's
+/// lookup, the origin check (a GET changes nothing), the body limits (the body is not read) and
+/// the compression (snapshots keep their compressed forms), the costs a busy public page would
+/// otherwise pay on every request. Without a session cookie the visitor is anonymous
+/// (`login::carries_no_session`); [`serve`] still asks the access policy about drafts. It adds
+/// the headers every answer carries itself (`web::secure`). Everything else, and any request
+/// with a session, goes the usual way.
 pub async fn anonymous_shortcut(
-    State(state): State<AppState>,
+    State(shortcut): State<Shortcut>,
     request: Request,
     next: Next,
 ) -> Response {
     let reads_status = matches!(*request.method(), Method::GET | Method::HEAD)
         && request.uri().path().starts_with("/status/")
         && login::carries_no_session(request.headers());
-    if reads_status {
-        let (parts, _) = request.into_parts();
-        dispatch(&state, &Visitor::Anonymous, &parts).await
-    } else {
-        next.run(request).await
+    if !reads_status {
+        return next.run(request).await;
     }
+    let (parts, _) = request.into_parts();
+    let mut response = dispatch(&shortcut.state, &Visitor::Anonymous, &parts).await;
+    web::secure(response.headers_mut(), shortcut.https, || {
+        Some(HeaderValue::from_static(PAGE_POLICY))
+    });
+    response
+}
+
+/// What [`anonymous_shortcut`] needs: the application, and whether it is served over HTTPS.
+#[derive(Clone)]
+pub struct Shortcut {
+    pub state: AppState,
+    pub https: bool,
 }
 
 /// The handler of [`ROUTE`].
@@ -802,19 +816,40 @@ fn respond_with(
         Keep::Never => HeaderValue::from_static("private, no-store"),
     };
     let etag = &representation.etag;
+    // On every answer, 304s included: a cache must keep each coding's form apart.
     let headers = [
         (header::CACHE_CONTROL, cache_control),
         (header::ETAG, etag.clone()),
+        (header::VARY, HeaderValue::from_static("accept-encoding")),
     ];
     if web::holds_etag(request, etag.as_bytes()) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    (
+    let offered = representation
+        .encodings()
+        .iter()
+        .map(|encoding| match encoding {
+            Encoding::Brotli => Coding::Brotli,
+            Encoding::Gzip => Coding::Gzip,
+        });
+    let coding = web::negotiate_coding(request, offered);
+    let body = match coding {
+        Coding::Brotli => representation.encoded(Encoding::Brotli),
+        Coding::Gzip => representation.encoded(Encoding::Gzip),
+        Coding::Identity => representation.body.clone(),
+    };
+    let mut response = (
         headers,
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        representation.body.clone(),
+        body,
     )
-        .into_response()
+        .into_response();
+    if let Some(name) = coding.content_encoding() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    }
+    response
 }
 
 /// The one answer for a missing page, a draft, a bad address or an unknown widget: nothing in

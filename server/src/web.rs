@@ -76,7 +76,7 @@ const NOTHING_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 /// The headers that are right for every response. Each request gets a nonce first
 /// ([`PageNonce`], the one its page's scripts carry, see `app::shell`): an HTML answer without a
 /// policy of its own (the status pages set theirs) gets the page policy allowing that nonce;
-/// anything else gets one that allows nothing.
+/// anything else gets one that allows nothing (see [`secure`]).
 pub async fn security_headers(
     State(settings): State<HeaderSettings>,
     mut request: Request,
@@ -85,7 +85,21 @@ pub async fn security_headers(
     let nonce = PageNonce::generate();
     request.extensions_mut().insert(nonce.clone());
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    secure(response.headers_mut(), settings.https, || {
+        HeaderValue::from_str(&page_policy(&nonce, settings.reload.as_deref())).ok()
+    });
+    response
+}
+
+/// Adds what every response carries to `headers`: no sniffing, no framing, no referrer to other
+/// sites, HTTPS kept to when served over it, and a content security policy unless the answer
+/// set its own: `html_policy` for HTML, one that allows nothing for anything else. Answers that
+/// skip [`security_headers`] (anonymous status pages) call it themselves.
+pub fn secure(
+    headers: &mut HeaderMap,
+    https: bool,
+    html_policy: impl FnOnce() -> Option<HeaderValue>,
+) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -102,18 +116,17 @@ pub async fn security_headers(
             .get(header::CONTENT_TYPE)
             .is_some_and(|kind| kind.as_bytes().starts_with(b"text/html"));
         let policy = page
-            .then(|| HeaderValue::from_str(&page_policy(&nonce, settings.reload.as_deref())).ok())
+            .then(html_policy)
             .flatten()
             .unwrap_or(HeaderValue::from_static(NOTHING_POLICY));
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    if settings.https {
+    if https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
     }
-    response
 }
 
 /// The longest redirect target followed; a real one is a path of this site, far shorter.
@@ -136,8 +149,10 @@ pub fn local_path(target: &str) -> Option<&str> {
 }
 
 /// Whether a conditional GET already holds `etag` (`If-None-Match`, weak or strong, or `*`): then
-/// the answer is 304 without a body.
+/// the answer is 304 without a body. The comparison is weak (RFC 9110 13.1.2): `W/` on either
+/// side is ignored.
 pub fn holds_etag(request: &HeaderMap, etag: &[u8]) -> bool {
+    let etag = etag.strip_prefix(b"W/").unwrap_or(etag);
     request
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
@@ -466,7 +481,9 @@ fn is_same_origin(headers: &HeaderMap, public_url: Option<&Url>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_compressible_type, is_same_origin, negotiate_coding, weak_etag, Coding};
+    use super::{
+        holds_etag, is_compressible_type, is_same_origin, negotiate_coding, weak_etag, Coding,
+    };
     use axum::http::{header, HeaderMap, HeaderValue};
     use axum::response::{IntoResponse, Response};
     use url::Url;
@@ -476,6 +493,26 @@ mod tests {
             .iter()
             .map(|(name, value)| (name.clone(), HeaderValue::from_static(value)))
             .collect()
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_on_both_sides() {
+        let asked = |tags| headers(&[(header::IF_NONE_MATCH, tags)]);
+        for (tags, held, matches) in [
+            ("\"a\"", &b"\"a\""[..], true),
+            ("W/\"a\"", b"\"a\"", true),
+            ("\"a\"", b"W/\"a\"", true),
+            ("W/\"b\", W/\"a\"", b"W/\"a\"", true),
+            ("*", b"W/\"a\"", true),
+            ("W/\"b\"", b"W/\"a\"", false),
+        ] {
+            assert_eq!(
+                holds_etag(&asked(tags), held),
+                matches,
+                "{tags} against {held:?}"
+            );
+        }
+        assert!(!holds_etag(&HeaderMap::new(), b"\"a\""));
     }
 
     /// A body sent in chunks, its size never declared, is cut off at the limit for a reader that

@@ -338,3 +338,33 @@ async fn the_live_stream_is_never_compressed_and_each_event_arrives_as_sent() {
     assert!(head.contains("content-type: text/event-stream"), "{head}");
     assert!(!head.contains("content-encoding"), "{head}");
 }
+
+#[tokio::test]
+async fn anonymous_status_answers_carry_every_protective_header_and_one_compressed_form() {
+    let (app, path) = app_with_status_page().await;
+    for (address, policy) in [
+        (path.clone(), "script-src 'self'"),
+        (format!("{path}.json"), "default-src 'none'"),
+        (format!("{path}/feed.atom"), "default-src 'none'"),
+        ("/status/no-such-board".to_owned(), "script-src 'self'"),
+    ] {
+        let response = get(app.port, &address, &accepting(Some("br"))).await;
+        let head = response.head.to_ascii_lowercase();
+        assert!([200, 404].contains(&response.status), "{address}: {head}");
+        assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+        assert!(head.contains("x-frame-options: deny"), "{head}");
+        assert!(head.contains("referrer-policy: same-origin"), "{head}");
+        let csp = response
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{address}: no policy: {head}"));
+        assert!(csp.contains(policy), "{address}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{address}: {csp}");
+        assert!(!head.contains("strict-transport-security"), "{head}");
+    }
+    // Asked again, the same bytes (snapshot::representation's unit tests show they are made
+    // once per snapshot).
+    let first = get(app.port, &path, &accepting(Some("gzip"))).await;
+    let again = get(app.port, &path, &accepting(Some("gzip"))).await;
+    assert_eq!(first.header("content-encoding"), Some("gzip"));
+    assert_eq!(first.body, again.body);
+}

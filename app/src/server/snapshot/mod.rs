@@ -11,6 +11,9 @@
 
 mod markdown;
 pub mod render;
+mod representation;
+
+pub use representation::{Encoding, Representation};
 
 use crate::domain::history::Resolution;
 use crate::domain::incident::{Incident, Month, PAST_SHOWN};
@@ -33,11 +36,9 @@ use crate::server::store::status_pages::{
 };
 use crate::server::store::Store;
 use axum::http::HeaderValue;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -361,28 +362,6 @@ pub struct TableRow {
     pub value: Option<Shown>,
     pub text: Option<String>,
     pub last_seen_ms: i64,
-}
-
-/// One served form of a snapshot, with its entity tag.
-#[derive(Clone, Debug)]
-pub struct Representation {
-    pub body: Bytes,
-    /// A strong tag (quoted) from the bytes, so equal bytes get equal tags on every instance.
-    /// Kept as a header value, ready to send.
-    pub etag: HeaderValue,
-}
-
-impl Representation {
-    fn of(body: impl Into<Bytes>) -> Self {
-        let body = body.into();
-        let mut hasher = std::hash::DefaultHasher::new();
-        body.hash(&mut hasher);
-        let etag = format!("\"{:016x}-{:x}\"", hasher.finish(), body.len());
-        Self {
-            etag: HeaderValue::from_str(&etag).expect("hex digits and quotes are a valid header"),
-            body,
-        }
-    }
 }
 
 /// A snapshot with everything served from it.

@@ -137,25 +137,17 @@ pub struct Layout {
     pub frame: Frame,
 }
 
-impl Layout {
-    /// `samples` oldest first, spaced at least `step_ms` apart, drawn over `from_ms..to_ms`;
-    /// `unit` follows the top value label and a lone value's. `None` without samples.
-    pub fn new(
-        samples: &[Sample],
-        step_ms: i64,
-        from_ms: i64,
-        to_ms: i64,
-        frame: Frame,
-        unit: &str,
-    ) -> Option<Self> {
-        if samples.is_empty() {
-            return None;
-        }
-        let min = samples.iter().map(|s| s.low).fold(f64::INFINITY, f64::min);
-        let max = samples
-            .iter()
-            .map(|s| s.high)
-            .fold(f64::NEG_INFINITY, f64::max);
+/// The axes a chart's series share: where times and values go, and their labelled ticks.
+struct Axes {
+    scale: Scale,
+    value_ticks: Vec<Tick>,
+    time_ticks: Vec<Tick>,
+}
+
+impl Axes {
+    /// Values from `min` to `max` (rounded out to the value axis) over `from_ms..to_ms`; `unit`
+    /// follows the top value label.
+    fn fit(min: f64, max: f64, from_ms: i64, to_ms: i64, frame: Frame, unit: &str) -> Self {
         let axis = ValueAxis::fit(min, max);
         let scale = Scale {
             from_ms,
@@ -164,14 +156,6 @@ impl Layout {
             high: axis.high,
             frame,
         };
-        let with_unit = |label: String| {
-            if unit.is_empty() {
-                label
-            } else {
-                format!("{label} {unit}")
-            }
-        };
-
         let value_ticks = if frame.axes {
             let top = axis.ticks.len().saturating_sub(1);
             axis.ticks
@@ -180,7 +164,7 @@ impl Layout {
                 .map(|(index, (value, label))| Tick {
                     at: scale.y(*value),
                     label: if index == top {
-                        with_unit(label.clone())
+                        with_unit(label.clone(), unit)
                     } else {
                         label.clone()
                     },
@@ -205,38 +189,144 @@ impl Layout {
         } else {
             Vec::new()
         };
-
-        let times: Vec<i64> = samples.iter().map(|s| s.at_ms).collect();
-        let runs = runs(&times, step_ms);
-        let banded = samples.iter().any(|s| s.high > s.low);
-        let alone = samples.len() == 1;
-        let (mut band, mut line, mut dots) = (String::new(), String::new(), Vec::new());
-        for run in runs {
-            let run = &samples[run];
-            if banded {
-                band_path(&mut band, &scale, run);
-            }
-            if let [only] = run {
-                let x = scale.x(only.at_ms);
-                dots.push(Dot {
-                    x,
-                    y: scale.y(only.mid),
-                    label: (alone && frame.axes).then(|| with_unit(format_value(only.mid))),
-                    anchor: Anchor::at(x),
-                });
-            } else {
-                line_path(&mut line, &scale, run);
-            }
-        }
-        Some(Self {
-            from_ms: scale.from_ms,
-            to_ms: scale.to_ms,
-            low: axis.low,
-            high: axis.high,
+        Self {
+            scale,
             value_ticks,
             time_ticks,
-            band: band.trim_end().to_owned(),
-            line: line.trim_end().to_owned(),
+        }
+    }
+}
+
+fn with_unit(label: String, unit: &str) -> String {
+    if unit.is_empty() {
+        label
+    } else {
+        format!("{label} {unit}")
+    }
+}
+
+/// The lowest low and highest high of `samples`.
+fn extent<'a>(samples: impl Iterator<Item = &'a Sample>) -> (f64, f64) {
+    samples.fold((f64::INFINITY, f64::NEG_INFINITY), |(min, max), s| {
+        (min.min(s.low), max.max(s.high))
+    })
+}
+
+/// What one series draws on `scale`: its band (when `banded`), its line through each run of two
+/// or more, and a dot for each run of one; `label` words a dot's value when it is to be written.
+fn draw_runs(
+    samples: &[Sample],
+    step_ms: i64,
+    scale: &Scale,
+    banded: bool,
+    label: impl Fn(f64) -> Option<String>,
+) -> (String, String, Vec<Dot>) {
+    let times: Vec<i64> = samples.iter().map(|s| s.at_ms).collect();
+    let (mut band, mut line, mut dots) = (String::new(), String::new(), Vec::new());
+    for run in runs(&times, step_ms) {
+        let run = &samples[run];
+        if banded {
+            band_path(&mut band, scale, run);
+        }
+        if let [only] = run {
+            let x = scale.x(only.at_ms);
+            dots.push(Dot {
+                x,
+                y: scale.y(only.mid),
+                label: label(only.mid),
+                anchor: Anchor::at(x),
+            });
+        } else {
+            line_path(&mut line, scale, run);
+        }
+    }
+    (band.trim_end().to_owned(), line.trim_end().to_owned(), dots)
+}
+
+/// The opening of a chart's markup: the outer drawing with its title, the grid and labels of
+/// both axes, and the base line. `data` is written into the outer `<svg>` element.
+fn svg_axes(
+    frame: Frame,
+    value_ticks: &[Tick],
+    time_ticks: &[Tick],
+    height: u32,
+    description: &str,
+    data: &str,
+) -> String {
+    let description = xml_escape(description);
+    let mut svg = format!(
+        "<svg class=\"time-chart\" width=\"100%\" height=\"{height}\" role=\"img\" \
+         aria-label=\"{description}\" xmlns=\"http://www.w3.org/2000/svg\"{data}>\
+         <title>{description}</title>"
+    );
+    let bottom = 100.0 - frame.bottom;
+    for tick in value_ticks {
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"0\" x2=\"100%\" y1=\"{y:.2}%\" y2=\"{y:.2}%\"/>\
+             <text class=\"label\" x=\"0\" y=\"{y:.2}%\" dy=\"-4\">{label}</text>",
+            y = tick.at,
+            label = xml_escape(&tick.label),
+        );
+    }
+    // In a group of their own, so a page's script can redraw them for a narrower window.
+    svg.push_str("<g class=\"time-ticks\">");
+    for tick in time_ticks {
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"{x:.2}%\" x2=\"{x:.2}%\" y1=\"{top:.2}%\" y2=\"{bottom:.2}%\"/>\
+             <text class=\"label\" x=\"{x:.2}%\" y=\"100%\" dy=\"-6\" text-anchor=\"{anchor}\">{label}</text>",
+            x = tick.at,
+            top = frame.top,
+            anchor = tick.anchor.svg(),
+            label = xml_escape(&tick.label),
+        );
+    }
+    svg.push_str("</g>");
+    if frame.axes {
+        let _ = write!(
+            svg,
+            "<line class=\"axis\" x1=\"0\" x2=\"100%\" y1=\"{bottom:.2}%\" y2=\"{bottom:.2}%\"/>"
+        );
+    }
+    svg.push_str(PLOT_AREA);
+    svg
+}
+
+/// The nested drawing the lines are in, stretched over the outer one.
+const PLOT_AREA: &str = "<svg class=\"plot-area\" width=\"100%\" height=\"100%\" \
+                         viewBox=\"0 0 100 100\" preserveAspectRatio=\"none\">";
+
+impl Layout {
+    /// `samples` oldest first, spaced at least `step_ms` apart, drawn over `from_ms..to_ms`;
+    /// `unit` follows the top value label and a lone value's. `None` without samples.
+    pub fn new(
+        samples: &[Sample],
+        step_ms: i64,
+        from_ms: i64,
+        to_ms: i64,
+        frame: Frame,
+        unit: &str,
+    ) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        let (min, max) = extent(samples.iter());
+        let axes = Axes::fit(min, max, from_ms, to_ms, frame, unit);
+        let banded = samples.iter().any(|s| s.high > s.low);
+        let alone = samples.len() == 1;
+        let (band, line, dots) = draw_runs(samples, step_ms, &axes.scale, banded, |value| {
+            (alone && frame.axes).then(|| with_unit(format_value(value), unit))
+        });
+        Some(Self {
+            from_ms: axes.scale.from_ms,
+            to_ms: axes.scale.to_ms,
+            low: axes.scale.low,
+            high: axes.scale.high,
+            value_ticks: axes.value_ticks,
+            time_ticks: axes.time_ticks,
+            band,
+            line,
             dots,
             frame,
         })
@@ -250,42 +340,13 @@ impl Layout {
     /// a fresh one in whole.
     pub fn svg(&self, height: u32, description: &str) -> String {
         let frame = self.frame;
-        let description = xml_escape(description);
-        let mut svg = format!(
-            "<svg class=\"time-chart\" width=\"100%\" height=\"{height}\" role=\"img\" \
-             aria-label=\"{description}\" xmlns=\"http://www.w3.org/2000/svg\">\
-             <title>{description}</title>"
-        );
-        let bottom = 100.0 - frame.bottom;
-        for tick in &self.value_ticks {
-            let _ = write!(
-                svg,
-                "<line class=\"grid\" x1=\"0\" x2=\"100%\" y1=\"{y:.2}%\" y2=\"{y:.2}%\"/>\
-                 <text class=\"label\" x=\"0\" y=\"{y:.2}%\" dy=\"-4\">{label}</text>",
-                y = tick.at,
-                label = xml_escape(&tick.label),
-            );
-        }
-        for tick in &self.time_ticks {
-            let _ = write!(
-                svg,
-                "<line class=\"grid\" x1=\"{x:.2}%\" x2=\"{x:.2}%\" y1=\"{top:.2}%\" y2=\"{bottom:.2}%\"/>\
-                 <text class=\"label\" x=\"{x:.2}%\" y=\"100%\" dy=\"-6\" text-anchor=\"{anchor}\">{label}</text>",
-                x = tick.at,
-                top = frame.top,
-                anchor = tick.anchor.svg(),
-                label = xml_escape(&tick.label),
-            );
-        }
-        if frame.axes {
-            let _ = write!(
-                svg,
-                "<line class=\"axis\" x1=\"0\" x2=\"100%\" y1=\"{bottom:.2}%\" y2=\"{bottom:.2}%\"/>"
-            );
-        }
-        svg.push_str(
-            "<svg class=\"plot-area\" width=\"100%\" height=\"100%\" viewBox=\"0 0 100 100\" \
-             preserveAspectRatio=\"none\">",
+        let mut svg = svg_axes(
+            frame,
+            &self.value_ticks,
+            &self.time_ticks,
+            height,
+            description,
+            "",
         );
         for (class, path) in [("band", &self.band), ("line", &self.line)] {
             if !path.is_empty() {
@@ -313,6 +374,109 @@ impl Layout {
                     y = dot.y,
                     anchor = dot.anchor.svg(),
                     label = xml_escape(label),
+                );
+            }
+        }
+        svg.push_str("</svg>");
+        svg
+    }
+}
+
+/// One series of a chart that shares its axes with others: its line through each run of two
+/// samples or more, and a dot for each lone sample (unlabelled: the legend gives the values).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    pub line: String,
+    pub dots: Vec<Dot>,
+}
+
+/// Several series on one time axis and one value axis (a board's multi-series chart): the value
+/// axis covers every series' samples and the time axis starts at the earliest of them, so
+/// neither favours one series; each series keeps its own runs and gaps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiLayout {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub low: f64,
+    pub high: f64,
+    pub value_ticks: Vec<Tick>,
+    pub time_ticks: Vec<Tick>,
+    /// One per series, in the series' order; a series without samples draws nothing.
+    pub traces: Vec<Trace>,
+    pub frame: Frame,
+}
+
+impl MultiLayout {
+    /// Each of `series` oldest first, spaced at least `step_ms` apart, drawn over `from_ms..to_ms`;
+    /// `unit` follows the top value label. `None` when no series has a sample.
+    pub fn new(
+        series: &[Vec<Sample>],
+        step_ms: i64,
+        from_ms: i64,
+        to_ms: i64,
+        frame: Frame,
+        unit: &str,
+    ) -> Option<Self> {
+        let every = series.iter().flatten();
+        // Nothing to draw: no series has a sample.
+        every.clone().next()?;
+        let (min, max) = extent(every);
+        let axes = Axes::fit(min, max, from_ms, to_ms, frame, unit);
+        let traces = series
+            .iter()
+            .map(|samples| {
+                let (_, line, dots) = draw_runs(samples, step_ms, &axes.scale, false, |_| None);
+                Trace { line, dots }
+            })
+            .collect();
+        Some(Self {
+            from_ms: axes.scale.from_ms,
+            to_ms: axes.scale.to_ms,
+            low: axes.scale.low,
+            high: axes.scale.high,
+            value_ticks: axes.value_ticks,
+            time_ticks: axes.time_ticks,
+            traces,
+            frame,
+        })
+    }
+
+    /// The drawing as SVG markup, as [`Layout::svg`] draws one series: each series' line and
+    /// dots carry `series-<index>` for its colour and dash pattern. The outer drawing names the
+    /// time it spans and its side margin (`data-from-ms`, `data-to-ms`, `data-side`), so a page's
+    /// script can narrow the nested drawing's `viewBox` to a window of it and label that.
+    pub fn svg(&self, height: u32, description: &str) -> String {
+        let frame = self.frame;
+        let data = format!(
+            " data-from-ms=\"{}\" data-to-ms=\"{}\" data-side=\"{}\"",
+            self.from_ms, self.to_ms, frame.side
+        );
+        let mut svg = svg_axes(
+            frame,
+            &self.value_ticks,
+            &self.time_ticks,
+            height,
+            description,
+            &data,
+        );
+        for (index, trace) in self.traces.iter().enumerate() {
+            if !trace.line.is_empty() {
+                let _ = write!(
+                    svg,
+                    "<path class=\"line series-{index}\" d=\"{}\" \
+                     vector-effect=\"non-scaling-stroke\"/>",
+                    trace.line
+                );
+            }
+        }
+        svg.push_str("</svg>");
+        for (index, trace) in self.traces.iter().enumerate() {
+            for dot in &trace.dots {
+                let _ = write!(
+                    svg,
+                    "<circle class=\"point series-{index}\" cx=\"{x:.2}%\" cy=\"{y:.2}%\" r=\"4\"/>",
+                    x = dot.x,
+                    y = dot.y,
                 );
             }
         }
@@ -701,5 +865,99 @@ mod tests {
         assert!((top.at - Frame::CHART.top).abs() < 1e-9);
         let bottom = &layout.value_ticks[0];
         assert!((bottom.at - (100.0 - Frame::CHART.bottom)).abs() < 1e-9);
+    }
+
+    /// The x of each point of `line`'s path, in order.
+    fn xs(line: &str) -> Vec<f64> {
+        line.split(['M', 'L'])
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().split(',').next().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn series_share_one_value_axis_that_covers_them_all_and_one_time_axis() {
+        let indoor: Vec<Sample> = (0..=10)
+            .map(|i| Sample::point(i * MINUTE_MS, 20.0 + i as f64 * 0.1))
+            .collect();
+        // Starts later and reads far lower: the axes are fitted to both, not to the first.
+        let outdoor: Vec<Sample> = (5..=10)
+            .map(|i| Sample::point(i * MINUTE_MS, -3.0 - i as f64))
+            .collect();
+        let both = [indoor.clone(), outdoor.clone()];
+        let layout =
+            MultiLayout::new(&both, MINUTE_MS, 0, 10 * MINUTE_MS, Frame::CHART, "°C").unwrap();
+        assert!(layout.low <= -13.0 && layout.high >= 21.0, "{layout:?}");
+        assert_eq!(layout.traces.len(), 2);
+        assert_eq!(layout.value_ticks.last().unwrap().label, "30 °C");
+        // The same moment is the same x in each series.
+        let (inside, outside) = (xs(&layout.traces[0].line), xs(&layout.traces[1].line));
+        assert_eq!(inside.len(), 11);
+        assert_eq!(outside.len(), 6);
+        assert_eq!(inside[5], outside[0]);
+        assert_eq!(inside[10], outside[5]);
+        // Each series' values sit where the shared axis puts them, whichever line they are on.
+        let alone = Layout::new(&indoor, MINUTE_MS, 0, 10 * MINUTE_MS, Frame::CHART, "").unwrap();
+        assert_ne!(
+            alone.line, layout.traces[0].line,
+            "the shared axis is wider"
+        );
+        let svg = layout.svg(200, "Temperatures");
+        assert!(svg.contains("class=\"line series-0\""), "{svg}");
+        assert!(svg.contains("class=\"line series-1\""), "{svg}");
+        assert!(
+            svg.contains("data-from-ms=\"0\" data-to-ms=\"600000\""),
+            "{svg}"
+        );
+        assert_eq!(svg.matches("<text class=\"label value\"").count(), 0);
+    }
+
+    #[test]
+    fn each_series_keeps_its_own_gaps_and_lone_samples_are_dots_of_its_own() {
+        let minute = |m: i64| m * MINUTE_MS;
+        let gappy: Vec<Sample> = [0, 1, 2, 3, 30, 60, 61, 62]
+            .map(|m| Sample::point(minute(m), m as f64))
+            .to_vec();
+        let steady: Vec<Sample> = (0..=62).map(|m| Sample::point(minute(m), 1.0)).collect();
+        let layout =
+            MultiLayout::new(&[steady, gappy], MINUTE_MS, 0, minute(62), Frame::CHART, "").unwrap();
+        assert_eq!(layout.traces[0].line.matches('M').count(), 1);
+        assert!(layout.traces[0].dots.is_empty());
+        assert_eq!(layout.traces[1].line.matches('M').count(), 2);
+        let [dot] = layout.traces[1].dots.as_slice() else {
+            panic!("{:?}", layout.traces[1].dots)
+        };
+        assert_eq!(dot.label, None, "the legend gives the values");
+        let svg = layout.svg(200, "");
+        assert_eq!(svg.matches("<circle class=\"point series-1\"").count(), 1);
+    }
+
+    #[test]
+    fn one_series_is_drawn_alone_and_series_without_samples_draw_nothing() {
+        let one = vec![Sample::point(0, 1.0), Sample::point(MINUTE_MS, 2.0)];
+        let layout = MultiLayout::new(
+            &[Vec::new(), one.clone()],
+            MINUTE_MS,
+            0,
+            MINUTE_MS,
+            Frame::CHART,
+            "",
+        )
+        .unwrap();
+        assert_eq!(layout.traces[0], Trace::default());
+        assert_eq!(layout.traces[1].line.matches('L').count(), 1);
+        // Alone, it is laid out exactly as the one-series chart lays it out.
+        let single = Layout::new(&one, MINUTE_MS, 0, MINUTE_MS, Frame::CHART, "").unwrap();
+        assert_eq!(layout.traces[1].line, single.line);
+        assert_eq!(layout.value_ticks, single.value_ticks);
+        assert_eq!(layout.time_ticks, single.time_ticks);
+        assert_eq!(
+            MultiLayout::new(&[Vec::new(), Vec::new()], MINUTE_MS, 0, 1, Frame::CHART, ""),
+            None
+        );
+        assert_eq!(
+            MultiLayout::new(&[], MINUTE_MS, 0, 1, Frame::CHART, ""),
+            None
+        );
     }
 }

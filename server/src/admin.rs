@@ -14,7 +14,7 @@ use app::domain::maintenance::MaintenanceText;
 use app::domain::outcome::Outcome;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesProblem, SeriesText};
-use app::domain::status_page::{PageSpec, Visibility, WidgetText};
+use app::domain::status_page::{ChartSeriesText, PageSpec, Visibility, WidgetText};
 use app::pages::admin::status_pages as status_editor;
 use app::server::access::Visitor;
 use app::server::accounts::{self, AccountError};
@@ -31,6 +31,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 pub const ADD_USER: &str = "/admin/users/add";
@@ -590,7 +591,16 @@ pub struct PageForm {
     /// The editor's drag: the page's widget ids in their new order, comma separated.
     #[serde(default)]
     order: String,
+    /// Every other field: a chart's series rows, `series_label_<n>`, `series_topic_<n>` and
+    /// `series_pointer_<n>` for rows 1, 2, ... (numbered, as a form without JavaScript posts a
+    /// fixed set of rows and a map keeps one value per name).
+    #[serde(flatten)]
+    rest: BTreeMap<String, String>,
 }
+
+/// Rows of a chart's series read from a form at most: more than a chart may have, so a form
+/// with too many is told so rather than cut short, and few enough to bound the work.
+const SERIES_ROWS_READ: usize = 32;
 
 impl PageForm {
     fn id(&self) -> Result<i64, Outcome> {
@@ -601,7 +611,24 @@ impl PageForm {
         self.page.trim().parse().map_err(|_| Outcome::BadForm)
     }
 
-    fn widget(&self) -> WidgetText<'_> {
+    /// A chart's series rows (blank ones among them: the chart's check skips those).
+    fn series_rows(&self) -> Vec<ChartSeriesText<'_>> {
+        let field = |what: &str, row: usize| {
+            self.rest
+                .get(&format!("series_{what}_{row}"))
+                .map(String::as_str)
+                .unwrap_or_default()
+        };
+        (1..=SERIES_ROWS_READ)
+            .map(|row| ChartSeriesText {
+                label: field("label", row),
+                topic: field("topic", row),
+                pointer: field("pointer", row),
+            })
+            .collect()
+    }
+
+    fn widget<'a>(&'a self, series: &'a [ChartSeriesText<'a>]) -> WidgetText<'a> {
         WidgetText {
             kind: &self.kind,
             label: &self.label,
@@ -622,6 +649,7 @@ impl PageForm {
             payload_off: &self.payload_off,
             step: &self.step,
             width: &self.width,
+            series,
         }
     }
 }
@@ -757,10 +785,16 @@ pub async fn add_widget(
     acting: Acting,
     Form(form): Form<PageForm>,
 ) -> Response {
+    let series = form.series_rows();
     let outcome = async {
-        status_edits::add_widget(pages(&state), acting.actor(), form.page()?, form.widget())
-            .await
-            .map_err(page_outcome)?;
+        status_edits::add_widget(
+            pages(&state),
+            acting.actor(),
+            form.page()?,
+            form.widget(&series),
+        )
+        .await
+        .map_err(page_outcome)?;
         Ok(Outcome::WidgetAdded)
     };
     let outcome = outcome.await;
@@ -773,13 +807,14 @@ pub async fn change_widget(
     acting: Acting,
     Form(form): Form<PageForm>,
 ) -> Response {
+    let series = form.series_rows();
     let outcome = async {
         status_edits::change_widget(
             pages(&state),
             acting.actor(),
             form.page()?,
             form.id()?,
-            form.widget(),
+            form.widget(&series),
         )
         .await
         .map_err(page_outcome)?;

@@ -386,6 +386,17 @@ async fn check_two_runs(database: Database<'_>, database_url: &str) {
     assert_eq!(nodes["devices"].as_array().unwrap().len(), 4, "{nodes}");
     let incidents = widgets.iter().find(|w| w["kind"] == "incidents").unwrap();
     assert_eq!(incidents["text"], "No open incidents", "{incidents}");
+    // Wind speed and gusts on one chart: both series in its legend, every range drawn.
+    let wind = widgets.iter().find(|w| w["kind"] == "chart").unwrap();
+    let labels: Vec<&str> = wind["chart"]["legend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["Speed", "Gusts"], "{wind}");
+    let drawn = wind["chart"]["ranges"].as_array().unwrap();
+    assert!(drawn.iter().all(|range| range["svg"].is_string()), "{wind}");
     check_history(&db, started).await;
     let history = history_rows(&db, started).await;
     assert_eq!(history.1, 0, "no message stored twice");

@@ -2197,3 +2197,238 @@ async fn a_device_list_shows_each_visitor_only_the_devices_its_audience_reads_pr
         );
     }
 }
+
+#[tokio::test]
+async fn a_chart_draws_each_series_its_audience_reads_on_one_axis_and_refuses_bad_series() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let slug = unique_name("rooms").to_lowercase().replace('_', "-");
+    let kitchen = app.topic("home/kitchen");
+    let hall = app.topic("home/hall");
+    let cellar = app.topic(&format!("vault/{}", unique_name("cellar")));
+    // Values no page shows by chance; the cellar's label and value must never reach the public.
+    let cellar_label = unique_name("CellarLabel");
+    publish(&[
+        (
+            &kitchen,
+            br#"{"temperature": 21.375, "rh": 40}"#,
+            QoS::AtLeastOnce,
+            false,
+        ),
+        (
+            &hall,
+            br#"{"temperature": 19.625}"#,
+            QoS::AtLeastOnce,
+            false,
+        ),
+        (
+            &cellar,
+            br#"{"temperature": 4242.125}"#,
+            QoS::AtLeastOnce,
+            false,
+        ),
+    ])
+    .await;
+    app.wait_for_stored(3).await;
+    make_public(&app, &kitchen).await;
+    make_public(&app, &hall).await;
+    let page = create_page(&app, &slug, "Rooms").await;
+    let id = page.to_string();
+
+    // The editor refuses what a chart cannot draw, and says why.
+    let chart = |rows: &[(&str, &str, &str)]| {
+        let mut form = vec![
+            ("page".to_owned(), id.clone()),
+            ("kind".to_owned(), "chart".to_owned()),
+            ("label".to_owned(), "Rooms".to_owned()),
+            ("unit".to_owned(), "°C".to_owned()),
+            ("range".to_owned(), "1h".to_owned()),
+        ];
+        for (row, (label, topic, pointer)) in rows.iter().enumerate() {
+            let row = row + 1;
+            form.push((format!("series_label_{row}"), (*label).to_owned()));
+            form.push((format!("series_topic_{row}"), (*topic).to_owned()));
+            form.push((format!("series_pointer_{row}"), (*pointer).to_owned()));
+        }
+        form
+    };
+    let wildcard = format!("{}/+", app.topic("home"));
+    let seven = vec![("Room", kitchen.as_str(), "/temperature"); 7];
+    for (rows, outcome, words) in [
+        (
+            vec![("", "", "")],
+            "error=bad_chart_series_count",
+            "needs 1 to 6 series",
+        ),
+        (seven, "error=bad_chart_series_count", "needs 1 to 6 series"),
+        (
+            vec![("Kitchen", wildcard.as_str(), "")],
+            "error=bad_chart_series_topic",
+            "one topic name (no + or #",
+        ),
+        (
+            vec![("", kitchen.as_str(), "/temperature")],
+            "error=bad_chart_series_label",
+            "a label of 1 to 40 characters",
+        ),
+        (
+            vec![("Kitchen", kitchen.as_str(), "temperature")],
+            "error=bad_chart_series_pointer",
+            "starts with /",
+        ),
+    ] {
+        let form = chart(&rows);
+        let fields: Vec<(&str, &str)> =
+            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let editor = post_expecting(&app, "/admin/pages/widgets/add", &fields, outcome).await;
+        assert!(editor.body.contains(words), "{outcome}: {}", editor.body);
+    }
+    // Only the cellar: nothing a public board could show.
+    let form = chart(&[(cellar_label.as_str(), cellar.as_str(), "/temperature")]);
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/add",
+        &fields,
+        "error=topic_not_public",
+    )
+    .await;
+
+    // Two rooms, a row left empty between, and the cellar, which the public may not read.
+    let form = chart(&[
+        ("Kitchen", kitchen.as_str(), "/temperature"),
+        ("", "", ""),
+        ("Hall", hall.as_str(), "/temperature"),
+        (cellar_label.as_str(), cellar.as_str(), "/temperature"),
+    ]);
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    post_expecting(
+        &app,
+        "/admin/pages/widgets/add",
+        &fields,
+        "done=widget_added",
+    )
+    .await;
+    set_published(&app, page, &slug, "Rooms", true).await;
+
+    // The editor shows the series as saved, in order, with empty rows to add more.
+    let editor = app.get(&format!("/admin/pages/{page}")).await;
+    let body = &editor.body;
+    let at = |needle: &str| {
+        body.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {body}"))
+    };
+    assert!(
+        at("name=\"series_label_1\" value=\"Kitchen\"")
+            < at("name=\"series_label_2\" value=\"Hall\"")
+    );
+    assert!(
+        body.contains(&format!("name=\"series_label_3\" value=\"{cellar_label}\"")),
+        "{body}"
+    );
+    assert!(body.contains("name=\"series_label_6\""), "{body}");
+
+    let html = anonymous(&app, &format!("/status/{slug}"), None).await;
+    assert_eq!(html.status, 200, "{}", html.head);
+    let body = &html.body;
+    for expected in [
+        "widget-chart",
+        "Kitchen",
+        "21.375 °C",
+        "Hall",
+        "19.625 °C",
+        "class=\"line series-0\"",
+        "class=\"line series-1\"",
+        // Every range is drawn, the one the admin chose checked, without JavaScript.
+        "<figure data-range=\"1h\" class=\"plot chart-view\"",
+        "<figure data-range=\"30d\" class=\"plot chart-view\"",
+        "value=\"1h\" checked",
+    ] {
+        assert!(
+            body.contains(expected),
+            "the page lacks {expected:?}: {body}"
+        );
+    }
+    // Both series on one drawing: one svg per range, each with both lines' dots.
+    let one_hour = &body[body.find("data-range=\"1h\"").unwrap()..];
+    let one_hour = &one_hour[..one_hour.find("</figure>").unwrap()];
+    assert_eq!(
+        one_hour.matches("<svg class=\"time-chart\"").count(),
+        1,
+        "{one_hour}"
+    );
+    assert!(
+        one_hour.contains("point series-0") && one_hour.contains("point series-1"),
+        "{one_hour}"
+    );
+    for private in [
+        cellar_label.as_str(),
+        "4242.125",
+        "series-2",
+        cellar.as_str(),
+    ] {
+        assert!(
+            !body.contains(private),
+            "the public page shows {private:?}: {body}"
+        );
+    }
+
+    let json = anonymous(&app, &format!("/status/{slug}.json"), None).await;
+    assert!(
+        !json.body.contains(&cellar_label) && !json.body.contains("4242.125"),
+        "{}",
+        json.body
+    );
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let widget = &snapshot["widgets"][0];
+    assert_eq!(widget["kind"], "chart");
+    let legend = widget["chart"]["legend"].as_array().unwrap();
+    let words: Vec<(&str, &str, f64)> = legend
+        .iter()
+        .map(|entry| {
+            let label = entry["label"].as_str().unwrap();
+            (
+                label,
+                entry["unit"].as_str().unwrap(),
+                entry["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(words, [("Kitchen", "°C", 21.375), ("Hall", "°C", 19.625)]);
+    let ranges: Vec<&str> = widget["chart"]["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|range| range["range"].as_str().unwrap())
+        .collect();
+    assert_eq!(ranges, ["1h", "24h", "7d", "30d"]);
+    assert_eq!(widget["chart"]["range"], "1h");
+
+    // Its CSV has each public series' values, named by label, and nothing of the cellar.
+    let widget_id = widget["id"].as_i64().unwrap();
+    let csv = anonymous(
+        &app,
+        &format!("/status/{slug}/history/{widget_id}.csv"),
+        None,
+    )
+    .await;
+    assert_eq!(csv.status, 200, "{}", csv.head);
+    assert!(
+        csv.body.starts_with("time,unix_ms,series,value\n"),
+        "{}",
+        csv.body
+    );
+    assert!(
+        csv.body.contains(",Kitchen,21.375\n") && csv.body.contains(",Hall,19.625\n"),
+        "{}",
+        csv.body
+    );
+    assert!(!csv.body.contains(&cellar_label), "{}", csv.body);
+
+    // An admin's own view reads the cellar too: the series was left out for the public only.
+    let own = app.get(&format!("/status/{slug}.json")).await;
+    assert!(
+        own.body.contains(&cellar_label) && own.body.contains("4242.125"),
+        "{}",
+        own.body
+    );
+}

@@ -553,6 +553,11 @@ mod tests {
             };
             assert!(outcome.query().starts_with(key), "{outcome:?}");
         }
+        // A widget's refusal whose code another outcome had would come back as that one.
+        for problem in SpecProblem::ALL {
+            let outcome = Outcome::from_code(problem.code());
+            assert_eq!(outcome, Some(Outcome::Spec(problem)), "{problem:?}");
+        }
         for outside in OutsideAudience::ALL {
             let outcome = Outcome::from_code(outside.code()).unwrap();
             assert_eq!(outcome, Outcome::OutsideAudience(outside));

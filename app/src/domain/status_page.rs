@@ -33,6 +33,24 @@ pub const SPARKLINE_POINTS: i64 = 48;
 pub const SPARKLINE_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// Points in a history widget's chart.
 pub const HISTORY_POINTS: i64 = 240;
+/// Points per series per range in a multi-series chart: half a history chart's, since up to
+/// [`CHART_MAX_SERIES`] lines share the drawing and every range's drawing travels in the page.
+pub const CHART_POINTS: i64 = 120;
+/// The most series a multi-series chart draws: more lines than this no legend keeps apart.
+pub const CHART_MAX_SERIES: usize = 6;
+/// A series' label is a legend entry, not a title.
+pub const SERIES_LABEL_MAX_CHARS: usize = 40;
+/// A series' topic: longer than any a device sensibly sends, short enough for the editor's row.
+pub const SERIES_TOPIC_MAX_CHARS: usize = 200;
+/// The ranges a multi-series chart offers its visitors, each drawn in its snapshot: those its
+/// samples of the stored messages cover under the default retention ([`widget_offers`]), a few
+/// enough that a build's reads stay bounded (ranges × series × [`CHART_POINTS`]).
+pub const CHART_RANGES: [HistoryRange; 4] = [
+    HistoryRange::Hour1,
+    HistoryRange::Hours24,
+    HistoryRange::Days7,
+    HistoryRange::Days30,
+];
 /// The days an uptime bar may show.
 pub const UPTIME_BAR_DAYS: [u16; 3] = [30, 60, 90];
 /// The windows uptime percentages are given over: label and length.
@@ -113,10 +131,13 @@ pub enum WidgetKind {
     /// What needs attention now: the open incidents of the boards its visitor may open, and
     /// for operators and admins the alerts firing. Bound to no topic.
     Incidents,
+    /// Several topics' or fields' values on one time axis and one value axis, over a range the
+    /// visitor picks. Bound to its series' topics, not to one.
+    Chart,
 }
 
 impl WidgetKind {
-    pub const ALL: [WidgetKind; 15] = [
+    pub const ALL: [WidgetKind; 16] = [
         WidgetKind::Value,
         WidgetKind::Status,
         WidgetKind::LastSeen,
@@ -132,6 +153,7 @@ impl WidgetKind {
         WidgetKind::Slider,
         WidgetKind::Devices,
         WidgetKind::Incidents,
+        WidgetKind::Chart,
     ];
 
     /// The name the database, the forms and the JSON use.
@@ -152,6 +174,7 @@ impl WidgetKind {
             WidgetKind::Slider => "slider",
             WidgetKind::Devices => "devices",
             WidgetKind::Incidents => "incidents",
+            WidgetKind::Chart => "chart",
         }
     }
 
@@ -176,6 +199,7 @@ impl WidgetKind {
             WidgetKind::Slider => "Slider (publishes a number)",
             WidgetKind::Devices => "Device list (liveness)",
             WidgetKind::Incidents => "Incidents and alerts",
+            WidgetKind::Chart => "Chart, several series",
         }
     }
 
@@ -192,6 +216,7 @@ impl WidgetKind {
                 | WidgetKind::Slider
                 | WidgetKind::Devices
                 | WidgetKind::Incidents
+                | WidgetKind::Chart
         )
     }
 
@@ -347,6 +372,27 @@ pub struct WidgetSpec {
     /// How much of a row the widget takes on a screen wide enough.
     #[serde(default)]
     pub width: Width,
+    /// A multi-series chart's series, 1 to [`CHART_MAX_SERIES`]; empty for every other kind.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub series: Vec<ChartSeries>,
+}
+
+/// One line of a multi-series chart: one field of one topic, and the words its legend gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChartSeries {
+    pub label: String,
+    /// A topic name, no wildcards.
+    pub topic: String,
+    /// The JSON pointer of the field drawn; empty: the payload itself, when it is a number.
+    pub pointer: String,
+}
+
+/// A chart series' row of the editor's form, as typed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChartSeriesText<'a> {
+    pub label: &'a str,
+    pub topic: &'a str,
+    pub pointer: &'a str,
 }
 
 /// How much of a board's row a widget takes. Narrow screens show every widget full width, one
@@ -669,6 +715,8 @@ pub struct WidgetText<'a> {
     pub step: &'a str,
     /// Empty for one column.
     pub width: &'a str,
+    /// A multi-series chart's rows, in order; rows left wholly empty are no series.
+    pub series: &'a [ChartSeriesText<'a>],
 }
 
 /// Why a page or widget was refused. Each names the field, so the editor can say what to fix.
@@ -694,10 +742,15 @@ pub enum SpecProblem {
     BadCommandTopic,
     BadControlPayload,
     BadWidth,
+    /// A multi-series chart without a series, or with more than it may draw.
+    BadSeriesCount,
+    BadSeriesLabel,
+    BadSeriesTopic,
+    BadSeriesPointer,
 }
 
 impl SpecProblem {
-    pub const ALL: [SpecProblem; 18] = [
+    pub const ALL: [SpecProblem; 22] = [
         SpecProblem::BadSlug,
         SpecProblem::BadTitle,
         SpecProblem::BadDescription,
@@ -716,6 +769,10 @@ impl SpecProblem {
         SpecProblem::BadCommandTopic,
         SpecProblem::BadControlPayload,
         SpecProblem::BadWidth,
+        SpecProblem::BadSeriesCount,
+        SpecProblem::BadSeriesLabel,
+        SpecProblem::BadSeriesTopic,
+        SpecProblem::BadSeriesPointer,
     ];
 
     /// The code an editor's redirect carries (`?error=CODE`).
@@ -739,6 +796,10 @@ impl SpecProblem {
             SpecProblem::BadCommandTopic => "bad_command_topic",
             SpecProblem::BadControlPayload => "bad_control_payload",
             SpecProblem::BadWidth => "bad_width",
+            SpecProblem::BadSeriesCount => "bad_chart_series_count",
+            SpecProblem::BadSeriesLabel => "bad_chart_series_label",
+            SpecProblem::BadSeriesTopic => "bad_chart_series_topic",
+            SpecProblem::BadSeriesPointer => "bad_chart_series_pointer",
         }
     }
 
@@ -763,6 +824,10 @@ impl SpecProblem {
             SpecProblem::BadCommandTopic => "command_topic",
             SpecProblem::BadControlPayload => "payload_on",
             SpecProblem::BadWidth => "width",
+            SpecProblem::BadSeriesCount => "series",
+            SpecProblem::BadSeriesLabel => "series_label",
+            SpecProblem::BadSeriesTopic => "series_topic",
+            SpecProblem::BadSeriesPointer => "series_pointer",
         }
     }
 
@@ -789,7 +854,10 @@ impl SpecProblem {
                 "A device name may be at most 200 characters; an uptime widget needs a device or \
                  a topic."
             }
-            SpecProblem::BadRange => "Choose one of the history ranges.",
+            SpecProblem::BadRange => {
+                "Choose one of the history ranges (a chart of several series starts at 1 h, \
+                 24 h, 7 d or 30 d)."
+            }
             SpecProblem::BadDays => "An uptime bar shows 30, 60 or 90 days.",
             SpecProblem::BadMarkdown => {
                 "A text block needs 1 to 4000 characters of Markdown (line breaks and tabs are \
@@ -808,6 +876,20 @@ impl SpecProblem {
                  the number goes with {value}."
             }
             SpecProblem::BadWidth => "Choose one of the widths.",
+            SpecProblem::BadSeriesCount => {
+                "A chart of several series needs 1 to 6 series: fill in a row for each (leave a \
+                 row wholly empty to remove its series)."
+            }
+            SpecProblem::BadSeriesLabel => {
+                "Each series needs a label of 1 to 40 characters, for its legend."
+            }
+            SpecProblem::BadSeriesTopic => {
+                "Each series needs one topic name (no + or #, at most 200 characters)."
+            }
+            SpecProblem::BadSeriesPointer => {
+                "A series' JSON pointer is empty or starts with / (like /temperature), at most \
+                 200 characters, with ~ only as ~0 or ~1."
+            }
             SpecProblem::BadScale => {
                 "A gauge or a slider needs a minimum and a maximum, both numbers, the minimum \
                  below the maximum; a slider's step must be above 0, at most the span, and \
@@ -933,6 +1015,43 @@ pub fn is_pointer(pointer: &str) -> bool {
     true
 }
 
+/// A multi-series chart's rows as typed: each row wholly empty is skipped, every other must be a
+/// whole series; 1 to [`CHART_MAX_SERIES`] of them.
+fn chart_series(rows: &[ChartSeriesText<'_>]) -> Result<Vec<ChartSeries>, SpecProblem> {
+    let filled = rows.iter().filter(|row| {
+        ![row.label, row.topic, row.pointer]
+            .iter()
+            .all(|text| text.trim().is_empty())
+    });
+    // Counted before anything is checked, so a form with too many rows is told that first.
+    if !(1..=CHART_MAX_SERIES).contains(&filled.clone().count()) {
+        return Err(SpecProblem::BadSeriesCount);
+    }
+    filled
+        .map(|row| {
+            let label = row.label.trim();
+            if !chars_within(label, 1, SERIES_LABEL_MAX_CHARS) {
+                return Err(SpecProblem::BadSeriesLabel);
+            }
+            let topic = row.topic.trim();
+            if crate::domain::topic_filter::check_topic_name(topic).is_err()
+                || topic.chars().count() > SERIES_TOPIC_MAX_CHARS
+            {
+                return Err(SpecProblem::BadSeriesTopic);
+            }
+            let pointer = row.pointer.trim();
+            if !is_pointer(pointer) {
+                return Err(SpecProblem::BadSeriesPointer);
+            }
+            Ok(ChartSeries {
+                label: label.to_owned(),
+                topic: topic.to_owned(),
+                pointer: pointer.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// The most a control's payload may hold: a command, not a file.
 pub const CONTROL_PAYLOAD_MAX_BYTES: usize = 4096;
 
@@ -1020,29 +1139,53 @@ impl WidgetSpec {
             "" => Width::Normal,
             key => Width::from_key(key).ok_or(SpecProblem::BadWidth)?,
         };
+        // Bound to nothing but what the kind names: whatever else the form carried is left
+        // behind, so a text block (or an incidents summary) can never be a way to put a topic on
+        // a page, nor a chart one beyond its series.
+        let bare = Self {
+            kind,
+            label: label.to_owned(),
+            topic: String::new(),
+            pointer: String::new(),
+            unit: String::new(),
+            status: StatusRule::Value {
+                worse: Worse::Above,
+                degraded_at: None,
+                down_at: None,
+            },
+            range: HistoryRange::default(),
+            uptime_days: UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
+            scale: None,
+            markdown: None,
+            control: None,
+            width,
+            series: Vec::new(),
+        };
         if kind.is_unbound() {
-            // Bound to nothing: whatever else the form carried is left behind, so a text block
-            // (or an incidents summary) can never be a way to put a topic on a page.
             return Ok(Self {
-                kind,
-                label: label.to_owned(),
-                topic: String::new(),
-                pointer: String::new(),
-                unit: String::new(),
-                status: StatusRule::Value {
-                    worse: Worse::Above,
-                    degraded_at: None,
-                    down_at: None,
-                },
-                range: HistoryRange::default(),
-                uptime_days: UPTIME_BAR_DAYS[UPTIME_BAR_DAYS.len() - 1],
-                scale: None,
                 markdown: match kind {
                     WidgetKind::Text => Some(markdown(text.markdown)?),
                     _ => None,
                 },
-                control: None,
-                width,
+                ..bare
+            });
+        }
+        if kind == WidgetKind::Chart {
+            let unit = text.unit.trim();
+            if !chars_within(unit, 0, UNIT_MAX_CHARS) {
+                return Err(SpecProblem::BadUnit);
+            }
+            let range = match text.range.trim() {
+                "" => HistoryRange::default(),
+                key => HistoryRange::from_key(key)
+                    .filter(|range| CHART_RANGES.contains(range))
+                    .ok_or(SpecProblem::BadRange)?,
+            };
+            return Ok(Self {
+                unit: unit.to_owned(),
+                range,
+                series: chart_series(text.series)?,
+                ..bare
             });
         }
         let control = if kind.is_control() {
@@ -1130,6 +1273,7 @@ impl WidgetSpec {
             markdown: None,
             control,
             width,
+            series: Vec::new(),
         })
     }
 
@@ -1787,5 +1931,83 @@ mod tests {
             vec![zone(0.0, 100.0, Level::Down)]
         );
         assert_eq!(dial.zones(Worse::Above, None, None), vec![]);
+    }
+
+    #[test]
+    fn a_chart_takes_one_to_six_whole_series_and_no_topic_of_its_own() {
+        fn row<'a>(label: &'a str, topic: &'a str, pointer: &'a str) -> ChartSeriesText<'a> {
+            ChartSeriesText {
+                label,
+                topic,
+                pointer,
+            }
+        }
+        fn chart(rows: &[ChartSeriesText<'_>], range: &str) -> Result<WidgetSpec, SpecProblem> {
+            WidgetSpec::check(WidgetText {
+                kind: "chart",
+                label: "Rooms",
+                topic: "plant/secret",
+                pointer: "/x",
+                unit: "°C",
+                range,
+                series: rows,
+                ..WidgetText::default()
+            })
+        }
+        let two = [
+            row(" Kitchen ", "home/kitchen", "/temperature"),
+            row("", "", ""),
+            row("Hall", "home/hall", ""),
+        ];
+        let spec = chart(&two, "7d").unwrap();
+        assert_eq!(
+            spec.series,
+            vec![
+                ChartSeries {
+                    label: "Kitchen".into(),
+                    topic: "home/kitchen".into(),
+                    pointer: "/temperature".into()
+                },
+                ChartSeries {
+                    label: "Hall".into(),
+                    topic: "home/hall".into(),
+                    pointer: String::new()
+                },
+            ]
+        );
+        assert_eq!((spec.topic.as_str(), spec.pointer.as_str()), ("", ""));
+        assert_eq!(
+            (spec.unit.as_str(), spec.range),
+            ("°C", HistoryRange::Days7)
+        );
+        assert_eq!(chart(&two, "").unwrap().range, HistoryRange::Hours24);
+        assert_eq!(chart(&two, "15m"), Err(SpecProblem::BadRange));
+        assert_eq!(chart(&[], ""), Err(SpecProblem::BadSeriesCount));
+        assert_eq!(
+            chart(&[row(" ", "", "")], ""),
+            Err(SpecProblem::BadSeriesCount)
+        );
+        let seven = [row("A", "a", ""); CHART_MAX_SERIES + 1];
+        assert_eq!(chart(&seven, ""), Err(SpecProblem::BadSeriesCount));
+        assert!(chart(&seven[..CHART_MAX_SERIES], "").is_ok());
+        let long_label = "x".repeat(SERIES_LABEL_MAX_CHARS + 1);
+        let long_topic = "t".repeat(SERIES_TOPIC_MAX_CHARS + 1);
+        for (bad, problem) in [
+            (row("", "a", ""), SpecProblem::BadSeriesLabel),
+            (row(&long_label, "a", ""), SpecProblem::BadSeriesLabel),
+            (row("A", "", "/x"), SpecProblem::BadSeriesTopic),
+            (row("A", "home/+", ""), SpecProblem::BadSeriesTopic),
+            (row("A", "home/#", ""), SpecProblem::BadSeriesTopic),
+            (row("A", &long_topic, ""), SpecProblem::BadSeriesTopic),
+            (row("A", "a", "temperature"), SpecProblem::BadSeriesPointer),
+        ] {
+            assert_eq!(chart(&[two[0], bad], ""), Err(problem), "{bad:?}");
+        }
+        // Other kinds keep no series, whatever was typed.
+        let value = WidgetSpec::check(WidgetText {
+            series: Box::leak(two.to_vec().into_boxed_slice()),
+            ..widget("value", "plant/boiler")
+        });
+        assert_eq!(value.unwrap().series, vec![]);
     }
 }

@@ -11,7 +11,9 @@
 use crate::domain::accounts::User;
 use crate::domain::liveness::LivenessRule;
 use crate::domain::roles::{AccessRule, Audience, Permission, Role};
-use crate::domain::status_page::{OutsideAudience, Visibility, WidgetSpec};
+use crate::domain::status_page::{
+    ChartSeries, OutsideAudience, Visibility, WidgetKind, WidgetSpec,
+};
 use crate::domain::topic_filter::TopicFilter;
 use crate::server::store::Store;
 use std::sync::{Arc, Mutex};
@@ -243,6 +245,15 @@ impl Rules {
             // Bound to no topic: it shows the words an admin wrote for the page, or incidents
             // and alerts chosen for the audience when the view is built.
             (kind, _) if kind.is_unbound() && spec.topic.is_empty() => Ok(()),
+            // A chart shows when any of its series does, and shows only those
+            // ([`Rules::readable_series`]).
+            (WidgetKind::Chart, _) => {
+                if spec.series.iter().any(|series| may_read(&series.topic)) {
+                    Ok(())
+                } else {
+                    Err(OutsideAudience::Topic)
+                }
+            }
             // A control is for people who signed in: never in the public view.
             (kind, _) if kind.is_control() && audience == Audience::Public => {
                 Err(OutsideAudience::Topic)
@@ -254,6 +265,16 @@ impl Rules {
             _ if may_read(&spec.topic) => Ok(()),
             _ => Err(OutsideAudience::Topic),
         }
+    }
+
+    /// The series of a chart `audience` may read, in their order: a view leaves the others
+    /// out whole (never sent), as it leaves out widgets [`Rules::widget_for`] refuses.
+    pub fn readable_series(&self, audience: Audience, series: &[ChartSeries]) -> Vec<ChartSeries> {
+        series
+            .iter()
+            .filter(|series| self.audience_may_read(audience, &series.topic))
+            .cloned()
+            .collect()
     }
 
     /// The filters that grant `audience` a `permission`, or `None` when it needs no rule:
@@ -649,6 +670,7 @@ mod tests {
             markdown: None,
             control: None,
             width: Default::default(),
+            series: Vec::new(),
         }
     }
 
@@ -684,6 +706,48 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_chart_shows_each_audience_only_the_series_it_reads_and_none_without_one() {
+        let rules = Rules::new(vec![
+            rule(Audience::Public, "home/#", Permission::Read),
+            rule(Role::Viewer, "#", Permission::Read),
+        ]);
+        let series = |label: &str, topic: &str| ChartSeries {
+            label: label.to_owned(),
+            topic: topic.to_owned(),
+            pointer: "/temperature".to_owned(),
+        };
+        let chart = WidgetSpec {
+            kind: WidgetKind::Chart,
+            series: vec![
+                series("Kitchen", "home/kitchen"),
+                series("Vault", "vault/cellar"),
+                series("Hall", "home/hall"),
+            ],
+            ..value("")
+        };
+        assert_eq!(rules.widget_for(Audience::Public, &chart, &[]), Ok(()));
+        let public = rules.readable_series(Audience::Public, &chart.series);
+        let labels: Vec<&str> = public.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["Kitchen", "Hall"]);
+        assert_eq!(
+            rules.readable_series(Audience::Role(Role::Viewer), &chart.series),
+            chart.series
+        );
+        let vault_only = WidgetSpec {
+            series: vec![series("Vault", "vault/cellar")],
+            ..chart.clone()
+        };
+        assert_eq!(
+            rules.widget_for(Audience::Public, &vault_only, &[]),
+            Err(OutsideAudience::Topic)
+        );
+        assert_eq!(
+            rules.widget_for(Audience::Role(Role::Viewer), &vault_only, &[]),
+            Ok(())
+        );
     }
 
     #[test]

@@ -161,13 +161,18 @@ pub async fn delete_page(pages: Pages<'_>, actor: Actor<'_>, id: i64) -> Result<
 }
 
 fn describe(page_id: i64, widget_id: i64, spec: &WidgetSpec) -> serde_json::Value {
-    json!({
+    let mut detail = json!({
         "page_id": page_id,
         "widget_id": widget_id,
         "kind": spec.kind.key(),
         "topic": spec.topic,
         "pointer": spec.pointer,
-    })
+    });
+    // A chart is bound to its series' topics, not its own.
+    if !spec.series.is_empty() {
+        detail["series"] = json!(spec.series);
+    }
+    detail
 }
 
 pub async fn add_widget(

@@ -9,7 +9,7 @@ use anyhow::Context;
 use app::domain::liveness::RuleText;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesText, SharedSeries};
-use app::domain::status_page::{PageSpec, Visibility, WidgetText};
+use app::domain::status_page::{ChartSeriesText, PageSpec, Visibility, WidgetText};
 use app::server::access::AccessPolicy;
 use app::server::accounts;
 use app::server::liveness_edits::{self, LivenessRuleError};
@@ -281,6 +281,24 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
             topic: &mesh_node,
             pointer: "/snr",
             unit: "dB",
+            ..WidgetText::default()
+        },
+        WidgetText {
+            kind: "chart",
+            label: "Wind: speed and gusts",
+            unit: "m/s",
+            series: &[
+                ChartSeriesText {
+                    label: "Speed",
+                    topic: "demo/weather/wind",
+                    pointer: "/speed",
+                },
+                ChartSeriesText {
+                    label: "Gusts",
+                    topic: "demo/weather/wind",
+                    pointer: "/gust",
+                },
+            ],
             ..WidgetText::default()
         },
         WidgetText {

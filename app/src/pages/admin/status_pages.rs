@@ -12,8 +12,9 @@ use crate::domain::incident::{Incident, PAST_SHOWN};
 use crate::domain::maintenance::{Maintenance, Repeat, MAX_PER_PAGE};
 use crate::domain::roles::Role;
 use crate::domain::status_page::{
-    page_path, widget_offers, OutsideAudience, PageSpec, Scale, StatusRule, WidgetKind, WidgetSpec,
-    Width, Worse, MARKDOWN_MAX_CHARS, UPTIME_BAR_DAYS,
+    page_path, widget_offers, ChartSeries, OutsideAudience, PageSpec, Scale, StatusRule,
+    WidgetKind, WidgetSpec, Width, Worse, CHART_MAX_SERIES, MARKDOWN_MAX_CHARS, POINTER_MAX_CHARS,
+    SERIES_LABEL_MAX_CHARS, SERIES_TOPIC_MAX_CHARS, UPTIME_BAR_DAYS,
 };
 use crate::domain::wording::{format_utc_input, format_utc_minute};
 use leptos::prelude::*;
@@ -560,6 +561,8 @@ fn WidgetForm(
         .unwrap_or_default();
     let [command_problem, payload_problem, width_problem] =
         ["command_topic", "payload_on", "width"].map(|name| FieldProblem::new(&form_id, name));
+    let series = spec.as_ref().map(|s| s.series.clone()).unwrap_or_default();
+    let series_rows = series_fields(FieldProblem::new(&form_id, "series"), series, &form_id);
     let widths = Width::ALL
         .into_iter()
         .map(|option| view! { <option value=option.key() selected=option == width>{option.label()}</option> })
@@ -660,6 +663,7 @@ fn WidgetForm(
                         aria-invalid=markdown_problem.invalid() aria-describedby=markdown_problem.described_by()>{markdown}</textarea>
                 </label>
                 {markdown_problem.message()}
+                {series_rows}
                 <fieldset class="control-fields">
                     <legend>"Control (buttons, switches and sliders: the topic above is the state shown)"</legend>
                     <label>"Publishes to " <input name="command_topic" value=command_topic
@@ -699,6 +703,61 @@ fn WidgetForm(
             </div>
         })}
     }
+}
+
+/// A chart's series as rows of a widget's form: its series, then empty rows up to the most it
+/// may have, so a series is added by filling a row and removed by emptying one, without
+/// JavaScript. The rows are numbered in their fields' names (`series_label_1`, ...).
+///
+/// An `AnyView`: the widget form's view type is deep already, and the browser's build computes
+/// its layout (its recursion limit).
+fn series_fields(count: FieldProblem, series: Vec<ChartSeries>, form_id: &str) -> AnyView {
+    let [label, topic, pointer] = ["series_label", "series_topic", "series_pointer"]
+        .map(|name| FieldProblem::new(form_id, name));
+    let rows = (1..=CHART_MAX_SERIES)
+        .map(|row| {
+            let shown = series.get(row - 1).cloned().unwrap_or(ChartSeries {
+                label: String::new(),
+                topic: String::new(),
+                pointer: String::new(),
+            });
+            view! {
+                <tr>
+                    <th scope="row">{row}</th>
+                    <td><input name=format!("series_label_{row}") value=shown.label
+                        maxlength=SERIES_LABEL_MAX_CHARS aria-label=format!("Series {row} label")
+                        aria-invalid=label.invalid() aria-describedby=label.described_by()/></td>
+                    <td><input name=format!("series_topic_{row}") value=shown.topic
+                        maxlength=SERIES_TOPIC_MAX_CHARS aria-label=format!("Series {row} topic")
+                        placeholder="home/kitchen"
+                        aria-invalid=topic.invalid() aria-describedby=topic.described_by()/></td>
+                    <td><input name=format!("series_pointer_{row}") value=shown.pointer
+                        maxlength=POINTER_MAX_CHARS aria-label=format!("Series {row} JSON pointer")
+                        placeholder="/temperature"
+                        aria-invalid=pointer.invalid() aria-describedby=pointer.described_by()/></td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <fieldset class="chart-series" aria-describedby=count.described_by()>
+            <legend>"Series (a chart of several series: 1 to 6, on one axis; the unit above is theirs)"</legend>
+            <p class="notice">
+                "Fill in a row per series: its label in the legend, its topic (no + or #) and "
+                "the JSON pointer of its field. Empty a row to remove its series."
+            </p>
+            {count.message()}
+            <table class="series-table">
+                <thead><tr><th scope="col">"#"</th><th scope="col">"Label"</th>
+                    <th scope="col">"Topic"</th><th scope="col">"JSON pointer"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            {label.message()}
+            {topic.message()}
+            {pointer.message()}
+        </fieldset>
+    }
+    .into_any()
 }
 
 /// The page's incidents, each with a form for its next update, and a form to open one. What

@@ -24,8 +24,8 @@ use crate::domain::roles::Audience;
 use crate::domain::series::SharedSeries;
 use crate::domain::status_page::{
     bound_value, level_of, Level, PageSpec, Shown, SliderBounds, StatusRule, ThresholdWatch,
-    Visibility, WidgetKind, WidgetSpec, Width, HISTORY_POINTS, SPARKLINE_POINTS, SPARKLINE_SPAN_MS,
-    TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
+    Visibility, WidgetKind, WidgetSpec, Width, CHART_POINTS, CHART_RANGES, HISTORY_POINTS,
+    SPARKLINE_POINTS, SPARKLINE_SPAN_MS, TABLE_MAX_ROWS, UPTIME_BAR_DAYS, UPTIME_WINDOWS,
 };
 use crate::domain::topic_filter::TopicFilter;
 use crate::domain::uptime;
@@ -38,7 +38,7 @@ use crate::server::store::Store;
 use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -113,8 +113,7 @@ impl PageSnapshot {
         let mut filters: Vec<&str> = self
             .bindings
             .iter()
-            .filter(|(_, spec)| follows_live(spec))
-            .map(|(_, spec)| spec.topic.as_str())
+            .flat_map(|(_, spec)| live_topics(spec))
             .collect();
         filters.sort_unstable();
         filters.dedup();
@@ -129,10 +128,21 @@ impl PageSnapshot {
 /// device's state and uptime change with time as much as with messages: their snapshot's TTL
 /// brings them.
 fn follows_live(spec: &WidgetSpec) -> bool {
-    !spec.topic.is_empty()
-        && spec.device().is_none()
-        && !spec.kind.shows_uptime()
-        && spec.kind != WidgetKind::Devices
+    spec.kind == WidgetKind::Chart
+        || (!spec.topic.is_empty()
+            && spec.device().is_none()
+            && !spec.kind.shows_uptime()
+            && spec.kind != WidgetKind::Devices)
+}
+
+/// The topics (or a table's filter) whose messages change what a widget shows live: a chart's
+/// series' topics, or its own topic.
+fn live_topics(spec: &WidgetSpec) -> Vec<&str> {
+    match spec.kind {
+        _ if !follows_live(spec) => Vec::new(),
+        WidgetKind::Chart => spec.series.iter().map(|s| s.topic.as_str()).collect(),
+        _ => vec![spec.topic.as_str()],
+    }
 }
 
 fn public_audience() -> Audience {
@@ -199,6 +209,9 @@ pub struct WidgetSnapshot {
     /// The series as drawn, so a page refreshing itself redraws without drawing code of its own.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub plot: Option<render::Plot>,
+    /// A multi-series chart: its legend and each range drawn.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chart: Option<render::ChartShown>,
     /// Gauge: its dial as drawn.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gauge: Option<render::Gauge>,
@@ -555,9 +568,7 @@ impl StatusPages {
                 Some(spec) if spec.kind == WidgetKind::Table => {
                     topics.extend(widget.rows.iter().map(|row| row.topic.as_str()));
                 }
-                Some(spec) => {
-                    topics.insert(spec.topic.as_str());
-                }
+                Some(spec) => topics.extend(live_topics(spec)),
                 None => {}
             }
         }
@@ -581,6 +592,43 @@ impl StatusPages {
             let Some(spec) = specs.get(&shown.id) else {
                 continue;
             };
+            if spec.kind == WidgetKind::Chart {
+                if let Some(chart) = &mut shown.chart {
+                    let mut moved = false;
+                    // The legend holds the series the view may read, in the spec's order.
+                    for (index, series) in spec.series.iter().enumerate() {
+                        let Some(entry) = chart.legend.get_mut(index) else {
+                            continue;
+                        };
+                        let Some((at_ms, payload)) = newer(&series.topic, entry.last_seen_ms)
+                        else {
+                            continue;
+                        };
+                        let value =
+                            payload.and_then(|payload| bound_value(payload, &series.pointer));
+                        let number = value.as_ref().and_then(Shown::as_number);
+                        entry.show(value, Some(at_ms));
+                        if let Some(number) = number {
+                            for range in &mut chart.ranges {
+                                let span_ms = range.range.span_ms();
+                                if let Some(points) = range.series.get_mut(index) {
+                                    points.retain(|point| point.at_ms > now_ms - span_ms);
+                                    points.push(Point {
+                                        at_ms,
+                                        value: number,
+                                    });
+                                }
+                            }
+                        }
+                        moved = true;
+                    }
+                    if moved {
+                        chart.draw(now_ms, &spec.unit);
+                        changed = true;
+                    }
+                }
+                continue;
+            }
             if spec.kind == WidgetKind::Table {
                 for row in &mut shown.rows {
                     if let Some((at_ms, payload)) = newer(&row.topic, Some(row.last_seen_ms)) {
@@ -793,12 +841,20 @@ impl StatusPages {
                 .widget_for(audience, &widget.spec, &device_rules)
                 .is_ok()
         });
+        // A chart's series the audience may not read go whole, before anything is read for them.
+        for widget in &mut page.widgets {
+            widget.spec.series = rules.readable_series(audience, &widget.spec.series);
+        }
 
         let mut topics: Vec<String> = page
             .widgets
             .iter()
-            .filter(|w| !w.spec.kind.takes_filter() && !w.spec.topic.is_empty())
-            .map(|w| w.spec.topic.clone())
+            .flat_map(|w| {
+                let own = (!w.spec.kind.takes_filter() && !w.spec.topic.is_empty())
+                    .then(|| w.spec.topic.clone());
+                own.into_iter()
+                    .chain(w.spec.series.iter().map(|s| s.topic.clone()))
+            })
             .collect();
         topics.sort_unstable();
         topics.dedup();
@@ -813,35 +869,47 @@ impl StatusPages {
                 .collect()
         };
 
-        // A widget bound to a named series (its topic's, its field) reads the series' rollups:
+        // A series bound to a named series (its topic's, its field) reads the series' rollups:
         // each interval's exact average, whatever was stored. The others sample the messages, the
         // newest value of each interval, one query per distinct (span, points): a page's
-        // sparklines share one.
+        // sparklines share one, and its charts' ranges one each. What is read is bounded by the
+        // widgets and their shapes, never by the messages stored.
         let named = self.0.series.current();
-        let mut rolled: HashMap<i64, Vec<Point>> = HashMap::new();
+        let drawn: BTreeSet<Drawn> = page
+            .widgets
+            .iter()
+            .flat_map(|widget| drawn_series(&widget.spec))
+            .collect();
+        let mut rolled: HashMap<&Drawn, Vec<Point>> = HashMap::new();
+        let mut topic_ids: HashMap<&str, Option<i64>> = HashMap::new();
         let mut series_queries: BTreeMap<(i64, i64), Vec<String>> = BTreeMap::new();
-        for widget in &page.widgets {
-            let Some((span_ms, points)) = series_shape(&widget.spec) else {
-                continue;
-            };
-            let spec = &widget.spec;
+        for wanted in &drawn {
+            let (topic, pointer, (span_ms, points)) = wanted;
             let series = named
-                .for_topic(&spec.topic)
+                .for_topic(topic)
                 .into_iter()
-                .find(|series| series.pointer == spec.pointer);
+                .find(|series| &series.pointer == pointer);
             if let Some(series) = series {
-                let points = match store.topic_id(&spec.topic).await? {
+                let id = match topic_ids.get(topic.as_str()) {
+                    Some(id) => *id,
+                    None => {
+                        let id = store.topic_id(topic).await?;
+                        topic_ids.insert(topic, id);
+                        id
+                    }
+                };
+                let points = match id {
                     Some(id) => {
-                        rollup_points(store, id, series.id, span_ms, points, now_ms).await?
+                        rollup_points(store, id, series.id, *span_ms, *points, now_ms).await?
                     }
                     None => Vec::new(),
                 };
-                rolled.insert(widget.id, points);
+                rolled.insert(wanted, points);
             } else {
                 series_queries
-                    .entry((span_ms, points))
+                    .entry((*span_ms, *points))
                     .or_default()
-                    .push(spec.topic.clone());
+                    .push(topic.clone());
             }
         }
         let mut samples: HashMap<((i64, i64), String), Vec<Sample>> = HashMap::new();
@@ -889,6 +957,8 @@ impl StatusPages {
             None
         };
 
+        // The loop's `newest` is its widget's; a chart looks up each of its series'.
+        let newest_by_topic = &newest;
         let mut widgets = Vec::with_capacity(page.widgets.len());
         for widget in &page.widgets {
             let spec = &widget.spec;
@@ -908,6 +978,7 @@ impl StatusPages {
                 last_seen_ms: newest.map(|newest| newest.received_at_ms),
                 series: Vec::new(),
                 plot: None,
+                chart: None,
                 gauge: None,
                 html: spec.markdown.as_deref().map(markdown::to_html),
                 control: spec.control.as_ref().map(|control| ControlShown {
@@ -1043,23 +1114,74 @@ impl StatusPages {
                 }
                 _ => {}
             }
-            if let Some(shape) = series_shape(spec) {
-                shown.series = match rolled.remove(&widget.id) {
-                    Some(points) => points,
+            let points_of = |topic: &str, pointer: &str, shape: (i64, i64)| -> Vec<Point> {
+                let wanted = (topic.to_owned(), pointer.to_owned(), shape);
+                match rolled.get(&wanted) {
+                    Some(points) => points.clone(),
                     None => samples
-                        .get(&(shape, spec.topic.clone()))
+                        .get(&(shape, wanted.0))
                         .into_iter()
                         .flatten()
                         .filter_map(|sample| {
-                            let value = bound_value(&sample.payload, &spec.pointer)?.as_number()?;
+                            let value = bound_value(&sample.payload, pointer)?.as_number()?;
                             Some(Point {
                                 at_ms: sample.received_at_ms,
                                 value,
                             })
                         })
                         .collect(),
-                };
+                }
+            };
+            if let Some(shape) = series_shape(spec) {
+                shown.series = points_of(&spec.topic, &spec.pointer, shape);
                 draw_series(&mut shown, spec, now_ms);
+            }
+            if spec.kind == WidgetKind::Chart {
+                let legend = spec
+                    .series
+                    .iter()
+                    .map(|series| {
+                        let newest = newest_by_topic.get(&series.topic);
+                        let value = newest
+                            .and_then(|newest| newest.payload.as_deref())
+                            .and_then(|payload| bound_value(payload, &series.pointer));
+                        let mut entry = render::LegendEntry {
+                            label: series.label.clone(),
+                            unit: spec.unit.clone(),
+                            value: None,
+                            text: None,
+                            last_seen_ms: None,
+                        };
+                        entry.show(value, newest.map(|newest| newest.received_at_ms));
+                        entry
+                    })
+                    .collect();
+                let ranges = CHART_RANGES
+                    .iter()
+                    .map(|range| render::ChartRange {
+                        range: *range,
+                        svg: None,
+                        span: String::new(),
+                        series: spec
+                            .series
+                            .iter()
+                            .map(|series| {
+                                let shape = (range.span_ms(), CHART_POINTS);
+                                points_of(&series.topic, &series.pointer, shape)
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                let mut chart = render::ChartShown {
+                    range: spec.range,
+                    legend,
+                    ranges,
+                };
+                chart.draw(now_ms, &spec.unit);
+                shown.chart = Some(chart);
+                shown.value = None;
+                shown.text = None;
+                shown.last_seen_ms = None;
             }
             shown.status_text = shown.status.map(|level| level.label().to_owned());
             if record_changes {
@@ -1179,6 +1301,8 @@ impl StatusPages {
                     render::uptime_csv(&widget.days)
                 } else if widget.kind.has_series() {
                     render::csv(widget)
+                } else if let Some(chart) = &widget.chart {
+                    render::chart_csv(chart)
                 } else {
                     return None;
                 };
@@ -1293,6 +1417,29 @@ fn series_shape(spec: &WidgetSpec) -> Option<(i64, i64)> {
         _ => None,
     }
     .filter(|_| !spec.topic.is_empty())
+}
+
+/// A series a build reads: topic, JSON pointer, and (span, points).
+type Drawn = (String, String, (i64, i64));
+
+/// Every series a widget draws or exports: its own, or each of a chart's series over each range
+/// the chart offers.
+fn drawn_series(spec: &WidgetSpec) -> Vec<Drawn> {
+    if spec.kind == WidgetKind::Chart {
+        return CHART_RANGES
+            .iter()
+            .flat_map(|range| {
+                spec.series.iter().map(|series| {
+                    let shape = (range.span_ms(), CHART_POINTS);
+                    (series.topic.clone(), series.pointer.clone(), shape)
+                })
+            })
+            .collect();
+    }
+    series_shape(spec)
+        .map(|shape| (spec.topic.clone(), spec.pointer.clone(), shape))
+        .into_iter()
+        .collect()
 }
 
 /// Draws a sparkline's or history widget's series up to `now_ms`, for the page and its JSON.

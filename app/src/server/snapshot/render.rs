@@ -3,14 +3,15 @@
 //! feed of status changes, CSV histories and SVG badges. Everything is drawn from the snapshot
 //! alone, so nothing here can show more than the snapshot holds.
 
-use crate::domain::chart::{fitted_start, span_words, Frame, Layout, Sample};
+use crate::domain::chart::{fitted_start, span_words, Frame, Layout, MultiLayout, Sample};
+use crate::domain::history::HistoryRange;
 use crate::domain::incident::{Incident, Month, MONTH_SHOWN};
 use crate::domain::liveness::format_span;
 use crate::domain::maintenance::Repeat;
 use crate::domain::roles::{Audience, Role};
 use crate::domain::status_page::{
     badge_path, control_path, csv_path, feed_path, json_path, page_path, Level, Scale, Shown,
-    WidgetKind, Width, Worse, Zone,
+    WidgetKind, Width, Worse, Zone, CHART_POINTS,
 };
 use crate::domain::theme::THEME_CSS;
 use crate::domain::wording::{
@@ -33,6 +34,8 @@ pub const SCRIPT: &str = "/status.js";
 /// container's.
 const SPARK_HEIGHT_PX: u32 = 48;
 const CHART_HEIGHT_PX: u32 = 160;
+/// A multi-series chart is taller: its lines need the room to stay apart.
+const MULTI_CHART_HEIGHT_PX: u32 = 224;
 
 /// A series as drawn, laid out by `domain::chart` like the topic page's chart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +49,117 @@ pub struct Plot {
     pub span: String,
     /// How the chart reads to someone who cannot see it.
     pub description: String,
+}
+
+/// A multi-series chart as visitors get it: its legend and a drawing of each range it offers,
+/// so choosing a range needs no request (and no JavaScript: the page switches between them with
+/// CSS, `.multi-chart` in the stylesheet).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartShown {
+    /// The range shown first, as the admin chose it.
+    pub range: HistoryRange,
+    /// Each series the view may read, in the admin's order.
+    pub legend: Vec<LegendEntry>,
+    /// Each range offered, in order.
+    pub ranges: Vec<ChartRange>,
+}
+
+/// A series in a chart's legend: its label, its newest value and when it came.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LegendEntry {
+    pub label: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub unit: String,
+    /// The series' field of its topic's newest message, if it is a single value.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<Shown>,
+    /// The value as the page writes it, with its unit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_seen_ms: Option<i64>,
+}
+
+impl LegendEntry {
+    pub fn show(&mut self, value: Option<Shown>, last_seen_ms: Option<i64>) {
+        self.text = value.as_ref().map(|value| value.display(&self.unit));
+        self.value = value;
+        self.last_seen_ms = last_seen_ms;
+    }
+}
+
+/// One range of a multi-series chart, drawn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartRange {
+    pub range: HistoryRange,
+    /// The whole `<svg>` element; `None` while no series has a number in the range.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub svg: Option<String>,
+    /// The stretch of time drawn, in words.
+    pub span: String,
+    /// Each series' points (in the legend's order), oldest first: what is drawn, kept for a live
+    /// view to extend and for the CSV, never sent as they are.
+    #[serde(skip)]
+    pub series: Vec<Vec<Point>>,
+}
+
+impl ChartShown {
+    /// (Re)draws every range up to `to_ms` (now) from its points. Each range starts at the
+    /// earliest point of any series (as [`Plot::of`] starts at its first value), so a few
+    /// minutes of data fill the chart, but shows at least a twelfth of the range, so a new
+    /// series is a dot in some context and there is room to zoom into; all its series share
+    /// that time axis and one value axis.
+    pub fn draw(&mut self, to_ms: i64, unit: &str) {
+        for range in &mut self.ranges {
+            let span_ms = range.range.span_ms();
+            let step_ms = span_ms / CHART_POINTS;
+            let first = range
+                .series
+                .iter()
+                .filter_map(|points| points.first())
+                .map(|p| p.at_ms)
+                .min();
+            let start = first.map_or(to_ms - span_ms, |first| {
+                fitted_start(to_ms - span_ms, to_ms, first, span_ms / 12)
+            });
+            range.span = span_words(start, to_ms);
+            let samples: Vec<Vec<Sample>> = range
+                .series
+                .iter()
+                .map(|points| {
+                    points
+                        .iter()
+                        .map(|point| Sample::point(point.at_ms, point.value))
+                        .collect()
+                })
+                .collect();
+            let latest: Vec<String> = self
+                .legend
+                .iter()
+                .map(|entry| {
+                    let value = entry.text.as_deref().unwrap_or("no value yet");
+                    format!("{} {value}", entry.label)
+                })
+                .collect();
+            let description = format!(
+                "{} over the last {}, {}: latest {}.",
+                match self.legend.len() {
+                    1 => "1 series".to_owned(),
+                    n => format!("{n} series"),
+                },
+                range.range.label(),
+                range.span,
+                latest.join(", "),
+            );
+            range.svg = MultiLayout::new(&samples, step_ms, start, to_ms, Frame::CHART, unit)
+                .map(|layout| layout.svg(MULTI_CHART_HEIGHT_PX, &description));
+        }
+    }
+
+    /// The range shown first.
+    pub fn shown(&self) -> Option<&ChartRange> {
+        self.ranges.iter().find(|range| range.range == self.range)
+    }
 }
 
 /// A gauge as drawn: its dial, the stretches its thresholds colour, and the value's place.
@@ -899,6 +1013,11 @@ fn widget_view(widget: &WidgetSnapshot, incidents: &[Incident], slug: &str, now:
             }
             .into_any()
         }
+        WidgetKind::Chart => view! {
+            {widget.chart.as_ref().map(|chart| multi_chart(chart, widget.id, now))}
+            {csv_link(slug, widget.id)}
+        }
+        .into_any(),
         WidgetKind::Table => topic_table(&widget.rows, &widget.label, now),
         WidgetKind::Incidents => view! {
             <p class="value small" data-value>{widget.text.clone()}</p>
@@ -1010,6 +1129,88 @@ fn control_form(control: ControlShown, now: Option<f64>, widget: i64, slug: &str
             {buttons}
         </form>
         <p class="control-outcome" role="status" data-control-outcome></p>
+    }
+    .into_any()
+}
+
+/// A multi-series chart: the ranges to choose from (radio buttons: the stylesheet shows the
+/// drawing of the one checked, with or without JavaScript), each range's drawing, and the
+/// legend, which tells each series apart by its order, its line's dash pattern and its colour.
+fn multi_chart(chart: &ChartShown, widget: i64, now: i64) -> AnyView {
+    let group = format!("w-{widget}-range");
+    let choices = chart
+        .ranges
+        .iter()
+        .map(|range| {
+            let key = range.range.key();
+            let id = format!("{group}-{key}");
+            view! {
+                <input type="radio" name=group.clone() id=id.clone() value=key
+                    checked=range.range == chart.range/>
+                <label for=id>{range.range.label()}</label>
+            }
+        })
+        .collect_view();
+    let views = chart
+        .ranges
+        .iter()
+        .map(|range| {
+            let drawing = match &range.svg {
+                Some(svg) => view! {
+                    <div class="plot-drawing" data-chart-plot inner_html=svg.clone()></div>
+                }
+                .into_any(),
+                None => view! {
+                    <div class="plot-drawing" data-chart-plot>
+                        <p class="notice">"No numeric values in this period."</p>
+                    </div>
+                }
+                .into_any(),
+            };
+            view! {
+                <figure class="plot chart-view" data-range=range.range.key()>
+                    {drawing}
+                    <figcaption>
+                        {format!("Last {}, ", range.range.label())}
+                        <span data-chart-span>{range.span.clone()}</span> "."
+                    </figcaption>
+                </figure>
+            }
+        })
+        .collect_view();
+    let legend = chart
+        .legend
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            view! {
+                <li data-series=index>
+                    <svg class="series-key" width="32" height="12" aria-hidden="true">
+                        <line class=format!("line series-{index}") x1="2" y1="6" x2="30" y2="6"/>
+                        <circle class=format!("point series-{index}") cx="16" cy="6" r="3"/>
+                    </svg>
+                    // One item beside the key, so the words read as one line.
+                    <span>
+                        <span class="series-label">{entry.label.clone()}</span>
+                        ": "
+                        <span class="series-value" data-series-value>
+                            {entry.text.clone().unwrap_or_else(|| "No value yet".to_owned())}
+                        </span>
+                        {entry.last_seen_ms.map(|at_ms| view! { " (" {age(at_ms, now)} ")" })}
+                    </span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="multi-chart" data-chart>
+            <fieldset class="chart-ranges">
+                <legend>"Range"</legend>
+                {choices}
+            </fieldset>
+            {views}
+            <ol class="chart-legend" aria-label="Series">{legend}</ol>
+        </div>
     }
     .into_any()
 }
@@ -1466,6 +1667,44 @@ pub fn csv(widget: &WidgetSnapshot) -> String {
         let _ = writeln!(csv, "{},{},{}", iso(point.at_ms), point.at_ms, point.value);
     }
     csv
+}
+
+/// A multi-series chart's series as CSV, over the range it shows first: time (ISO 8601, UTC),
+/// Unix milliseconds, the series' label and its value; each series' rows together, in the
+/// legend's order.
+pub fn chart_csv(chart: &ChartShown) -> String {
+    let mut csv = String::from("time,unix_ms,series,value\n");
+    let Some(range) = chart.shown() else {
+        return csv;
+    };
+    for (entry, points) in chart.legend.iter().zip(&range.series) {
+        let label = csv_field(&entry.label);
+        for point in points {
+            let _ = writeln!(
+                csv,
+                "{},{},{label},{}",
+                iso(point.at_ms),
+                point.at_ms,
+                point.value
+            );
+        }
+    }
+    csv
+}
+
+/// A CSV field as RFC 4180 quotes it, when it must be; a leading `=`, `+`, `-` or `@` is made
+/// text, so a spreadsheet never reads an admin's label as a formula.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
 }
 
 /// A badge in the usual two-part style: the label, then the status in its colour.

@@ -5,8 +5,8 @@ use super::Store;
 use crate::domain::history::HistoryRange;
 use crate::domain::roles::Role;
 use crate::domain::status_page::{
-    Control, Level, PageSpec, Scale, SliderBounds, StatusRule, Visibility, WidgetKind, WidgetSpec,
-    Width, Worse,
+    ChartSeries, Control, Level, PageSpec, Scale, SliderBounds, StatusRule, Visibility, WidgetKind,
+    WidgetSpec, Width, Worse,
 };
 use chrono::{DateTime, Utc};
 
@@ -116,6 +116,8 @@ struct WidgetRow {
     command_topic: Option<String>,
     payload_on: Option<String>,
     payload_off: Option<String>,
+    /// A chart's series, jsonb as text (see `store::audit` for why text).
+    chart_series: Option<String>,
     last_level: Option<String>,
 }
 
@@ -159,6 +161,10 @@ impl WidgetRow {
             _ => None,
         };
         let scale = scale.filter(|_| slider.is_none());
+        let series: Vec<ChartSeries> = match &self.chart_series {
+            Some(json) => serde_json::from_str(json).map_err(|_| bad("series", json))?,
+            None => Vec::new(),
+        };
         Ok(StoredWidget {
             id: self.id,
             spec: WidgetSpec {
@@ -174,6 +180,7 @@ impl WidgetRow {
                 markdown: self.markdown,
                 control,
                 width,
+                series,
             },
             last_level: self.last_level.as_deref().and_then(Level::from_key),
         })
@@ -201,6 +208,7 @@ struct WidgetColumns<'a> {
     command_topic: Option<&'a str>,
     payload_on: Option<&'a str>,
     payload_off: Option<&'a str>,
+    chart_series: Option<String>,
 }
 
 impl<'a> WidgetColumns<'a> {
@@ -234,6 +242,9 @@ impl<'a> WidgetColumns<'a> {
             command_topic: spec.control.as_ref().map(|c| c.command_topic.as_str()),
             payload_on: spec.control.as_ref().map(|c| c.on.as_str()),
             payload_off: spec.control.as_ref().and_then(|c| c.off.as_deref()),
+            // Null for every kind but a chart, as the table's check wants.
+            chart_series: (spec.kind == WidgetKind::Chart)
+                .then(|| serde_json::to_string(&spec.series).unwrap_or_default()),
         }
     }
 }
@@ -366,7 +377,7 @@ impl Store {
             WidgetRow,
             "select id, kind, label, topic, pointer, unit, worse, degraded_at, down_at, device, \
                     range, uptime_days, scale_min, scale_max, scale_step, width, markdown, \
-                    command_topic, payload_on, payload_off, last_level \
+                    command_topic, payload_on, payload_off, chart_series::text, last_level \
              from status_widget where page_id = $1 order by position, id",
             id,
         )
@@ -479,13 +490,13 @@ impl Store {
                                         worse, degraded_at, down_at, device, range, \
                                         uptime_days, scale_min, scale_max, markdown, \
                                         command_topic, payload_on, payload_off, scale_step, \
-                                        width) \
+                                        width, chart_series) \
              select p.id, coalesce((select max(position) + 1 from status_widget \
                                     where page_id = p.id), 0), \
                     $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
                     $8::float8, $9::float8, $10::text, $11::text, $12::smallint, \
                     $13::float8, $14::float8, $15::text, $16::text, $17::text, $18::text, \
-                    $19::float8, $20::text \
+                    $19::float8, $20::text, $22::text::jsonb \
              from status_page p \
              where p.id = $1 \
                and (select count(*) from status_widget where page_id = p.id) < $21 \
@@ -511,6 +522,7 @@ impl Store {
             w.scale_step,
             w.width,
             i64::try_from(max_widgets).unwrap_or(i64::MAX),
+            w.chart_series,
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -533,7 +545,7 @@ impl Store {
                     unit = $7, worse = $8, degraded_at = $9, down_at = $10, device = $11, \
                     range = $12, uptime_days = $13, scale_min = $14, scale_max = $15, \
                     markdown = $16, command_topic = $17, payload_on = $18, payload_off = $19, \
-                    scale_step = $20, width = $21 \
+                    scale_step = $20, width = $21, chart_series = $22::text::jsonb \
              where page_id = $1 and id = $2",
             page_id,
             id,
@@ -556,6 +568,7 @@ impl Store {
             w.payload_off,
             w.scale_step,
             w.width,
+            w.chart_series,
         )
         .execute(&self.pool)
         .await?;

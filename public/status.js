@@ -67,6 +67,11 @@
     const draw = () => {
       if (last.waiting === null) return;
       box.innerHTML = last.waiting;
+      if (served.has(box)) {
+        // A zoomed chart keeps its window over the new drawing.
+        served.set(box, last.waiting);
+        showWindow(box);
+      }
       last.svg = last.waiting;
       last.waiting = null;
       last.at = performance.now();
@@ -74,6 +79,176 @@
     if (due <= 0) draw();
     else if (!last.timer) last.timer = setTimeout(() => ((last.timer = null), draw()), due);
   };
+
+  // A multi-series chart's zoom: a drag across a drawing, or the buttons above it, narrows the
+  // time shown to a window of what was drawn, without asking the server. The nested drawing's
+  // viewBox is narrowed to the window, the time labels redrawn for it (as
+  // app::domain::chart::time_ticks words them) and the dots moved; Reset shows the whole range.
+  const MINUTE = 60000;
+  const HOUR = 60 * MINUTE;
+  const DAY = 24 * HOUR;
+  const TICK_STEPS = [MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR,
+    2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY];
+  const MAX_TICKS = 6;
+  const pad = (n) => String(n).padStart(2, "0");
+  const clockOf = (ms) => {
+    const t = new Date(ms);
+    return `${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}`;
+  };
+  const timeTicks = (from, to) => {
+    const span = Math.max(1, to - from);
+    const step = TICK_STEPS.find((s) => Math.floor(span / s) < MAX_TICKS) ?? 30 * DAY;
+    const ticks = [];
+    for (let at = Math.ceil(from / step) * step; at <= to && ticks.length < MAX_TICKS; at += step) {
+      const t = new Date(at);
+      ticks.push([at, at % DAY === 0 ? `${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}` : clockOf(at)]);
+    }
+    return ticks;
+  };
+  // Each zoomed drawing as the server drew it, and the window shown of it.
+  const served = new WeakMap();
+  const windows = new WeakMap();
+  const extentOf = (svg) => ({
+    from: Number(svg.dataset.fromMs),
+    to: Number(svg.dataset.toMs),
+    side: Number(svg.dataset.side) || 0,
+  });
+  const showWindow = (box) => {
+    if (!served.has(box)) served.set(box, box.innerHTML);
+    box.innerHTML = served.get(box);
+    const svg = box.querySelector("svg.time-chart[data-from-ms]");
+    const plot = svg?.querySelector("svg.plot-area");
+    const said = box.closest(".chart-view")?.querySelector(".chart-zoom output");
+    const asked = windows.get(box);
+    if (!svg || !plot || !asked) {
+      if (said) said.textContent = "Showing the whole range.";
+      return;
+    }
+    const full = extentOf(svg);
+    const from = Math.max(full.from, asked.from);
+    const to = Math.min(full.to, asked.to);
+    if (to <= from) return;
+    const x = (ms) => full.side + ((ms - full.from) / (full.to - full.from)) * (100 - 2 * full.side);
+    const [x0, x1] = [x(from), x(to)];
+    plot.setAttribute("viewBox", `${x0.toFixed(3)} 0 ${(x1 - x0).toFixed(3)} 100`);
+    svg.dataset.windowFromMs = String(from);
+    svg.dataset.windowToMs = String(to);
+    for (const dot of svg.querySelectorAll(":scope > circle")) {
+      const at = ((parseFloat(dot.getAttribute("cx")) - x0) / (x1 - x0)) * 100;
+      dot.setAttribute("cx", `${at.toFixed(2)}%`);
+      dot.style.display = at < 0 || at > 100 ? "none" : "";
+    }
+    const group = svg.querySelector("g.time-ticks");
+    if (group) {
+      const grid = group.querySelector("line");
+      const [top, bottom] = grid ? [grid.getAttribute("y1"), grid.getAttribute("y2")] : ["10%", "86%"];
+      group.innerHTML = timeTicks(from, to).map(([at, label]) => {
+        const p = ((at - from) / (to - from)) * 100;
+        const anchor = p < 8 ? "start" : p > 92 ? "end" : "middle";
+        return `<line class="grid" x1="${p.toFixed(2)}%" x2="${p.toFixed(2)}%" y1="${top}" y2="${bottom}"/>` +
+          `<text class="label" x="${p.toFixed(2)}%" y="100%" dy="-6" text-anchor="${anchor}">${label}</text>`;
+      }).join("");
+    }
+    if (said) said.textContent = `Showing ${clockOf(from)} to ${clockOf(to)} UTC.`;
+  };
+  // The window shown now: the one zoomed to, or the whole drawing (its side margins included).
+  const shownOf = (box) => {
+    const svg = box.querySelector("svg.time-chart[data-from-ms]");
+    if (!svg) return null;
+    const full = extentOf(svg);
+    return { full, now: windows.get(box) ?? { from: full.from, to: full.to } };
+  };
+  const zoomTo = (box, from, to) => {
+    const shown = shownOf(box);
+    if (!shown) return;
+    const { full } = shown;
+    // No narrower than a minute, or a sixtieth of the range: the points drawn get no finer.
+    const least = Math.max(MINUTE, (full.to - full.from) / 60);
+    if (to - from < least) {
+      const middle = (from + to) / 2;
+      [from, to] = [middle - least / 2, middle + least / 2];
+    }
+    if (from <= full.from && to >= full.to) windows.delete(box);
+    else {
+      const width = Math.min(to - from, full.to - full.from);
+      from = Math.min(Math.max(from, full.from), full.to - width);
+      windows.set(box, { from, to: from + width });
+    }
+    showWindow(box);
+  };
+  const zoomBy = (box, factor) => {
+    const shown = shownOf(box);
+    if (!shown) return;
+    const { now } = shown;
+    const middle = (now.from + now.to) / 2;
+    const half = ((now.to - now.from) * factor) / 2;
+    zoomTo(box, middle - half, middle + half);
+  };
+  for (const view of main.querySelectorAll(".multi-chart .chart-view")) {
+    const box = view.querySelector("[data-chart-plot]");
+    if (!box) continue;
+    const bar = document.createElement("div");
+    bar.className = "chart-zoom";
+    const button = (words, act) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = words;
+      b.addEventListener("click", act);
+      bar.append(b);
+    };
+    button("Zoom in", () => zoomBy(box, 0.5));
+    button("Zoom out", () => zoomBy(box, 2));
+    button("Reset zoom", () => {
+      windows.delete(box);
+      showWindow(box);
+    });
+    const said = document.createElement("output");
+    said.setAttribute("aria-live", "polite");
+    said.textContent = "Drag across the chart to zoom in.";
+    bar.append(said);
+    box.before(bar);
+    // A drag across the drawing picks the window.
+    let drag = null;
+    box.addEventListener("pointerdown", (event) => {
+      if (event.button !== 0 || !shownOf(box)) return;
+      const rect = box.getBoundingClientRect();
+      const mark = document.createElement("div");
+      mark.className = "zoom-selection";
+      box.append(mark);
+      drag = { rect, start: event.clientX - rect.left, mark };
+      box.setPointerCapture(event.pointerId);
+      event.preventDefault();
+    });
+    const span = (event) => {
+      const at = Math.min(Math.max(event.clientX - drag.rect.left, 0), drag.rect.width);
+      return [Math.min(drag.start, at), Math.max(drag.start, at)];
+    };
+    box.addEventListener("pointermove", (event) => {
+      if (!drag) return;
+      const [left, right] = span(event);
+      drag.mark.style.left = `${left}px`;
+      drag.mark.style.width = `${right - left}px`;
+    });
+    const end = (event, take) => {
+      if (!drag) return;
+      const [left, right] = span(event);
+      const { rect, mark } = drag;
+      drag = null;
+      mark.remove();
+      if (!take || right - left < 8) return;
+      const { full, now } = shownOf(box);
+      const zoomed = windows.has(box);
+      // From a share of the drawing's width to a time: the whole drawing has side margins.
+      const timeAt = (px) => {
+        const percent = (px / rect.width) * 100;
+        if (zoomed) return now.from + (percent / 100) * (now.to - now.from);
+        return full.from + ((percent - full.side) / (100 - 2 * full.side)) * (full.to - full.from);
+      };
+      zoomTo(box, timeAt(left), timeAt(right));
+    };
+    box.addEventListener("pointerup", (event) => end(event, true));
+    box.addEventListener("pointercancel", (event) => end(event, false));
+  }
 
   const applyWidget = (el, widget) => {
     const value = el.querySelector(":scope > [data-value]");
@@ -95,6 +270,18 @@
       setText(el.querySelector("[data-plot-high]"), widget.plot.high);
       setText(el.querySelector("[data-plot-span]"), widget.plot.span);
     }
+    for (const range of widget.chart?.ranges ?? []) {
+      const view = el.querySelector(`.chart-view[data-range="${CSS.escape(range.range)}"]`);
+      if (!view) continue;
+      if (range.svg) redraw(view.querySelector("[data-chart-plot]"), range.svg);
+      setText(view.querySelector("[data-chart-span]"), range.span);
+    }
+    (widget.chart?.legend ?? []).forEach((entry, index) => {
+      const item = el.querySelector(`.chart-legend [data-series="${index}"]`);
+      if (!item) return;
+      setText(item.querySelector("[data-series-value]"), entry.text ?? "No value yet");
+      setTime(item.querySelector("time"), entry.last_seen_ms);
+    });
     const dial = el.querySelector("[data-gauge]");
     if (dial && widget.gauge) {
       redraw(dial, widget.gauge.svg);

@@ -3,8 +3,10 @@
 //! `app::server::rule_edits`, `app::server::liveness_edits`, `app::server::series_edits` or
 //! `app::server::status_edits` or `app::server::alert_edits` (which check and audit) and
 //! redirects back to its page with the outcome's code. Only admins get here, but for the
-//! incident forms: the paths start with `/admin`, which the access policy keeps for them, and
-//! the incident forms' with `/incidents`, which it opens to operators too.
+//! incident forms and the board editor's: the paths start with `/admin`, which the access policy
+//! keeps for them, the incident forms' with `/incidents`, which it opens to operators too, and
+//! the board editor's are its `Area::Boards`, open to operators a compose rule lets build
+//! boards (each change then asks `BoardRights` whose board it is and what it may bind).
 
 use app::components::incident_forms::Back;
 use app::domain::accounts::User;
@@ -16,7 +18,7 @@ use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesProblem, SeriesText};
 use app::domain::status_page::{ChartSeriesText, PageSpec, Visibility, WidgetText};
 use app::pages::admin::status_pages as status_editor;
-use app::server::access::Visitor;
+use app::server::access::{BoardRights, Visitor};
 use app::server::accounts::{self, AccountError};
 use app::server::alert_edits::{self, AlertEditError};
 use app::server::liveness_edits::{self, LivenessRuleError};
@@ -674,6 +676,9 @@ fn page_outcome(error: PageEditError) -> Outcome {
         PageEditError::TooManyWidgets => Outcome::TooManyWidgets,
         PageEditError::StaleArrangement => Outcome::StaleArrangement,
         PageEditError::NoSuchFollower => Outcome::UnknownFollower,
+        PageEditError::NotYourBoard => Outcome::NotYourBoard,
+        PageEditError::NotComposable => Outcome::NotComposable,
+        PageEditError::OpensBeyondRights => Outcome::BoardOpensBeyondRights,
         PageEditError::Database(error) => {
             tracing::error!(error = %error, "changing a status page failed");
             Outcome::Unavailable
@@ -690,19 +695,42 @@ fn pages(state: &AppState) -> Pages<'_> {
 
 const STATUS_PAGES: &str = "/admin/pages";
 
+/// What the acting user may do in the board editor, by the rules in force.
+async fn board_rights(state: &AppState, acting: &Acting) -> Result<BoardRights, Outcome> {
+    match state.access.rules().await {
+        Ok(rules) => Ok(rules.board_rights(&acting.visitor())),
+        Err(error) => {
+            tracing::error!(%error, "reading the access rules for the board editor failed");
+            Err(Outcome::Unavailable)
+        }
+    }
+}
+
 /// `POST /admin/pages/add`: slug and title; the new draft's editor opens.
 pub async fn add_page(
     State(state): State<AppState>,
     acting: Acting,
     Form(form): Form<PageForm>,
 ) -> Response {
-    match status_edits::add_page(pages(&state), acting.actor(), &form.slug, &form.title).await {
+    let added = async {
+        let rights = board_rights(&state, &acting).await?;
+        status_edits::add_page(
+            pages(&state),
+            acting.actor(),
+            &rights,
+            &form.slug,
+            &form.title,
+        )
+        .await
+        .map_err(page_outcome)
+    };
+    match added.await {
         Ok(id) => back(
             &status_editor::editor_path(id),
             &form.form_id,
             Ok(Outcome::PageAdded),
         ),
-        Err(error) => back(STATUS_PAGES, &form.form_id, Err(page_outcome(error))),
+        Err(outcome) => back(STATUS_PAGES, &form.form_id, Err(outcome)),
     }
 }
 
@@ -726,7 +754,8 @@ pub async fn change_page(
             visibility,
         )
         .map_err(Outcome::Spec)?;
-        status_edits::change_page(pages(&state), acting.actor(), id, &spec)
+        let rights = board_rights(&state, &acting).await?;
+        status_edits::change_page(pages(&state), acting.actor(), &rights, id, &spec)
             .await
             .map_err(page_outcome)?;
         Ok(Outcome::PageChanged)
@@ -745,7 +774,8 @@ pub async fn delete_page(
     Form(form): Form<PageForm>,
 ) -> Response {
     let outcome = async {
-        status_edits::delete_page(pages(&state), acting.actor(), form.id()?)
+        let rights = board_rights(&state, &acting).await?;
+        status_edits::delete_page(pages(&state), acting.actor(), &rights, form.id()?)
             .await
             .map_err(page_outcome)?;
         Ok(Outcome::PageDeleted)
@@ -787,9 +817,11 @@ pub async fn add_widget(
 ) -> Response {
     let series = form.series_rows();
     let outcome = async {
+        let rights = board_rights(&state, &acting).await?;
         status_edits::add_widget(
             pages(&state),
             acting.actor(),
+            &rights,
             form.page()?,
             form.widget(&series),
         )
@@ -809,9 +841,11 @@ pub async fn change_widget(
 ) -> Response {
     let series = form.series_rows();
     let outcome = async {
+        let rights = board_rights(&state, &acting).await?;
         status_edits::change_widget(
             pages(&state),
             acting.actor(),
+            &rights,
             form.page()?,
             form.id()?,
             form.widget(&series),
@@ -831,7 +865,9 @@ pub async fn delete_widget(
     Form(form): Form<PageForm>,
 ) -> Response {
     let outcome = async {
-        status_edits::delete_widget(pages(&state), acting.actor(), form.page()?, form.id()?)
+        let rights = board_rights(&state, &acting).await?;
+        let (page, id) = (form.page()?, form.id()?);
+        status_edits::delete_widget(pages(&state), acting.actor(), &rights, page, id)
             .await
             .map_err(page_outcome)?;
         Ok(Outcome::WidgetDeleted)
@@ -852,9 +888,11 @@ pub async fn move_widget(
             "down" => false,
             _ => return Err(Outcome::BadForm),
         };
+        let rights = board_rights(&state, &acting).await?;
         status_edits::move_widget(
             pages(&state),
             acting.actor(),
+            &rights,
             form.page()?,
             form.id()?,
             earlier,
@@ -875,7 +913,9 @@ pub async fn arrange_widgets(
     Form(form): Form<PageForm>,
 ) -> Response {
     let outcome = async {
-        status_edits::arrange_widgets(pages(&state), acting.actor(), form.page()?, &form.order)
+        let rights = board_rights(&state, &acting).await?;
+        let page = form.page()?;
+        status_edits::arrange_widgets(pages(&state), acting.actor(), &rights, page, &form.order)
             .await
             .map_err(page_outcome)?;
         Ok(Outcome::WidgetsArranged)

@@ -375,7 +375,7 @@ async fn control(
     };
     let view = boards
         .get(slug)
-        .and_then(|visibility| board_view(asked.visitor, true, *visibility, false));
+        .and_then(|visibility| board_view(asked.visitor, true, *visibility, false, None));
     let Some(audience @ Audience::Role(_)) = view else {
         return not_found();
     };
@@ -765,7 +765,7 @@ async fn find(state: &AppState, asked: &Asked<'_>, slug: &str) -> Result<Served,
     };
     let visitor = asked.visitor;
     if let Some(visibility) = boards.get(slug) {
-        let Some(audience) = board_view(visitor, true, *visibility, asked.public) else {
+        let Some(audience) = board_view(visitor, true, *visibility, asked.public, None) else {
             return Err(not_found());
         };
         // Their role opens the board, yet they have the public view: they asked for it.
@@ -780,12 +780,20 @@ async fn find(state: &AppState, asked: &Asked<'_>, slug: &str) -> Result<Served,
             Err(error) => Err(unavailable(slug, error)),
         };
     }
-    // A draft, or nothing: only admins are told which.
-    if !visitor.is_admin() {
+    // A draft, or nothing: only admins, and an operator of the draft they compose, are told
+    // which.
+    if visitor.user().is_none() {
         return Err(not_found());
     }
-    let choose =
-        |spec: &PageSpec| board_view(visitor, spec.published, spec.visibility, asked.public);
+    let choose = |spec: &PageSpec, owner: Option<i64>| {
+        board_view(
+            visitor,
+            spec.published,
+            spec.visibility,
+            asked.public,
+            owner,
+        )
+    };
     match state.status_pages.preview(slug, choose).await {
         Ok(Some(rendered)) => Ok(Served::Preview(Box::new(rendered))),
         Ok(None) => Err(not_found()),

@@ -2432,3 +2432,260 @@ async fn a_chart_draws_each_series_its_audience_reads_on_one_axis_and_refuses_ba
         own.body
     );
 }
+
+/// Adds an access rule through the rules page's form (as an admin).
+async fn add_rule(app: &TestApp, role: &str, filter: &str, permission: &str) {
+    let fields = [
+        ("role", role),
+        ("filter", filter),
+        ("permission", permission),
+    ];
+    post_expecting(app, "/admin/rules/add", &fields, "done=rule_added").await;
+}
+
+#[tokio::test]
+async fn operators_compose_boards_by_a_rule_only_of_their_topics_and_change_only_their_own() {
+    let app = spawn_admin_with_ttl(Duration::from_secs(1)).await;
+    let admin = app.session();
+    let slug = |kind: &str| unique_name(kind).to_lowercase().replace('_', "-");
+    let (admins_slug, own_slug) = (slug("admins"), slug("composed"));
+    let boiler = app.topic("plant/boiler");
+    let office = app.topic("office/temp");
+    let value = "31.625";
+    publish(&[
+        (&boiler, value.as_bytes(), QoS::AtLeastOnce, false),
+        (&office, b"19.5", QoS::AtLeastOnce, false),
+    ])
+    .await;
+    app.wait_for_stored(2).await;
+    let admins_board = create_page(&app, &admins_slug, "Admins' board").await;
+
+    // No compose rule yet: the editor is closed to operators (and always to viewers).
+    let olga = app.sign_in_as(&unique_name("olga"), Role::Operator).await;
+    assert_eq!(app.get("/admin/pages").await.status, 403);
+    let tried = app
+        .post_form(
+            "/admin/pages/add",
+            &[("slug", &own_slug), ("title", "Mine")],
+        )
+        .await;
+    assert_eq!(tried.status, 403);
+    let menu = app.post_form("/api/current_visitor", &[]).await;
+    assert!(menu.body.contains(r#""composes":false"#), "{}", menu.body);
+
+    app.use_session(&admin);
+    let plant = app.topic("plant/#");
+    add_rule(&app, "operator", &plant, "compose").await;
+    // The public never composes, viewers' rules give them nothing.
+    let public_compose = [
+        ("role", "public"),
+        ("filter", "#"),
+        ("permission", "compose"),
+    ];
+    post_expecting(
+        &app,
+        "/admin/rules/add",
+        &public_compose,
+        "error=public_publish",
+    )
+    .await;
+    add_rule(&app, "viewer", &plant, "compose").await;
+
+    app.use_session(&olga);
+    let menu = app.post_form("/api/current_visitor", &[]).await;
+    assert!(menu.body.contains(r#""composes":true"#), "{}", menu.body);
+    let own = create_page(&app, &own_slug, "Olga's board").await;
+    let list = app.get("/admin/pages").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains(&own_slug), "{}", list.body);
+    assert!(
+        list.body.contains(&plant),
+        "the list says what they may bind"
+    );
+    assert!(
+        !list.body.contains(&admins_slug),
+        "only their own boards are listed"
+    );
+    let value_widget = |label: &str, topic: &str| {
+        vec![
+            ("kind", "value".to_owned()),
+            ("label", label.to_owned()),
+            ("topic", topic.to_owned()),
+        ]
+    };
+    let form = |page: i64, widget: &[(&'static str, String)]| {
+        let mut form = vec![("page", page.to_string())];
+        form.extend_from_slice(widget);
+        form
+    };
+    let post = |path: &'static str, form: Vec<(&'static str, String)>, outcome: &'static str| {
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_expecting(app, path, &form, outcome).await
+        }
+    };
+    const ADD: &str = "/admin/pages/widgets/add";
+    post(
+        ADD,
+        form(own, &value_widget("Boiler", &boiler)),
+        "done=widget_added",
+    )
+    .await;
+    // Readable, but no compose rule covers it; nor a table wider than the rule.
+    post(
+        ADD,
+        form(own, &value_widget("Office", &office)),
+        "error=not_composable",
+    )
+    .await;
+    let wide = [
+        ("kind", "table".to_owned()),
+        ("label", "Everything".to_owned()),
+        ("topic", app.topic("#")),
+    ];
+    post(ADD, form(own, &wide), "error=not_composable").await;
+    // Theirs to open to operators or viewers, never to the public nor only to admins.
+    let settings = |public: bool, open_to: &str| {
+        let mut form = vec![
+            ("id", own.to_string()),
+            ("slug", own_slug.clone()),
+            ("title", "Olga's board".to_owned()),
+            ("open_to", open_to.to_owned()),
+            ("published", "on".to_owned()),
+        ];
+        if public {
+            form.push(("public", "on".to_owned()));
+        }
+        form
+    };
+    const CHANGE: &str = "/admin/pages/change";
+    post(
+        CHANGE,
+        settings(true, "viewer"),
+        "error=board_opens_beyond_rights",
+    )
+    .await;
+    post(
+        CHANGE,
+        settings(false, "admin"),
+        "error=board_opens_beyond_rights",
+    )
+    .await;
+    let editor = app.get(&format!("/admin/pages/{own}")).await;
+    assert!(editor.body.contains("Olga&#x27;s board") || editor.body.contains("Olga's board"));
+    for admins_only in [
+        r#"name="public""#,
+        "/admin/pages/followers/",
+        "/admin/pages/maintenance/",
+        "/admin/pages/incidents/",
+    ] {
+        assert!(
+            !editor.body.contains(admins_only),
+            "{admins_only}: followers, incidents, maintenance and the public switch are admins'"
+        );
+    }
+    // Their draft: theirs to preview, nobody else's but admins'.
+    let page_path = format!("/status/{own_slug}");
+    let draft = app.get(&page_path).await;
+    assert_eq!(draft.status, 200, "{}", draft.head);
+    assert!(draft.body.contains(value), "{}", draft.body);
+
+    // An admin's board, or another operator's, is not theirs: not to open in the editor, nor to
+    // change by any form.
+    let admins = app.get(&format!("/admin/pages/{admins_board}")).await;
+    assert!(!admins.body.contains(&admins_slug), "{}", admins.body);
+    let answer = app
+        .post_form(
+            "/api/admin_status_page",
+            &[("id", &admins_board.to_string())],
+        )
+        .await;
+    assert_eq!(answer.body.trim(), "null", "{}", answer.body);
+    post(
+        ADD,
+        form(admins_board, &value_widget("Boiler", &boiler)),
+        "error=not_your_board",
+    )
+    .await;
+    let delete = vec![("id", admins_board.to_string())];
+    post("/admin/pages/delete", delete, "error=not_your_board").await;
+    let arrange = vec![("page", admins_board.to_string()), ("order", String::new())];
+    post(
+        "/admin/pages/widgets/arrange",
+        arrange,
+        "error=not_your_board",
+    )
+    .await;
+    let mut theirs = settings(false, "viewer");
+    theirs[0].1 = admins_board.to_string();
+    theirs[1].1 = admins_slug.clone();
+    post(CHANGE, theirs, "error=not_your_board").await;
+    // Followers stay admins' whoever composes the board.
+    let webhook = [
+        ("page", own.to_string()),
+        ("url", "http://127.0.0.1:9/".to_owned()),
+    ];
+    let refused = app
+        .post_form(
+            "/admin/pages/followers/webhooks/add",
+            &webhook
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let other = app.sign_in_as(&unique_name("otto"), Role::Operator).await;
+    assert_eq!(
+        app.get(&page_path).await.status,
+        404,
+        "a draft is not theirs"
+    );
+    post(
+        ADD,
+        form(own, &value_widget("Boiler", &boiler)),
+        "error=not_your_board",
+    )
+    .await;
+    let list = app.get("/admin/pages").await;
+    assert!(!list.body.contains(&own_slug), "{}", list.body);
+    // Viewers never compose, whatever a rule says.
+    app.sign_in_as(&unique_name("vera"), Role::Viewer).await;
+    assert_eq!(app.get("/admin/pages").await.status, 403);
+
+    // Published, open to operators: its operators' view, and nothing for anyone else.
+    app.use_session(&olga);
+    post(CHANGE, settings(false, "operator"), "done=page_changed").await;
+    app.use_session(&other);
+    let shown = app.get(&page_path).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains(value) && shown.body.contains(r#"data-view="operator""#));
+    app.forget_session();
+    assert_eq!(anonymous(&app, &page_path, None).await.status, 404);
+
+    // Each change is audited as theirs; an admin still edits the board.
+    let added = app.audited("status_widget_added").await;
+    assert!(
+        added.iter().any(
+            |(who, detail)| who.as_deref().is_some_and(|who| who.starts_with("olga"))
+                && detail["page_id"] == own
+        ),
+        "{added:?}"
+    );
+    app.use_session(&admin);
+    post(
+        ADD,
+        form(own, &value_widget("Office", &office)),
+        "done=widget_added",
+    )
+    .await;
+    app.use_session(&olga);
+    post(
+        "/admin/pages/delete",
+        vec![("id", own.to_string())],
+        "done=page_deleted",
+    )
+    .await;
+}

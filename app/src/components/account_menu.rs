@@ -12,16 +12,35 @@ use serde::{Deserialize, Serialize};
 pub struct SignedInView {
     pub name: String,
     pub role: Role,
+    /// An operator whom a compose rule lets build boards of their own.
+    #[serde(default)]
+    pub composes: bool,
 }
 
 #[server(endpoint = "current_visitor", output = crate::domain::answer::JsonAnswer)]
 pub async fn load_current_visitor() -> Result<Option<SignedInView>, ServerFnError> {
-    Ok(crate::server::access::current_visitor()
-        .user()
-        .map(|user| SignedInView {
-            name: user.name.clone(),
-            role: user.role,
-        }))
+    use crate::server::access::{current_visitor, BoardRights};
+    let visitor = current_visitor();
+    let Some(user) = visitor.user() else {
+        return Ok(None);
+    };
+    let composes = match user.role {
+        Role::Operator => {
+            let state = crate::server::state::app_state()?;
+            let rules = state
+                .access
+                .rules()
+                .await
+                .map_err(crate::components::load_error::unavailable)?;
+            matches!(rules.board_rights(&visitor), BoardRights::Own { .. })
+        }
+        _ => false,
+    };
+    Ok(Some(SignedInView {
+        name: user.name.clone(),
+        role: user.role,
+        composes,
+    }))
 }
 
 /// Who is signed in, with the logout button; or the way to log in.
@@ -38,6 +57,7 @@ pub fn AccountMenu() -> impl IntoView {
                         let operator_links = (user.role >= Role::Operator).then(|| view! {
                             <a href=PUBLISH>"Publish"</a>
                             <a href="/incidents">"Incidents"</a>
+                            {user.composes.then(|| view! { <a href="/admin/pages">"Boards"</a> })}
                         });
                         let admin_links = (user.role == Role::Admin).then(|| view! {
                             <nav class="admin-links" aria-label="Administration">

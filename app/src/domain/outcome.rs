@@ -60,6 +60,12 @@ pub enum Outcome {
     /// from was opened before a widget was added or deleted.
     StaleArrangement,
     TooManyWidgets,
+    /// A board another user composes, or an admin's, changed by an operator.
+    NotYourBoard,
+    /// A widget an operator bound outside their compose rules or what they read.
+    NotComposable,
+    /// An operator's board made public, or closed to their own role.
+    BoardOpensBeyondRights,
     SlugTaken,
     UnknownPage,
     UnknownWidget,
@@ -111,7 +117,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 81] = [
+    pub const ALL: [Outcome; 84] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -187,6 +193,9 @@ impl Outcome {
         Outcome::WidgetsArranged,
         Outcome::StaleArrangement,
         Outcome::TooManyWidgets,
+        Outcome::NotYourBoard,
+        Outcome::NotComposable,
+        Outcome::BoardOpensBeyondRights,
         Outcome::SlugTaken,
         Outcome::UnknownPage,
         Outcome::UnknownWidget,
@@ -243,6 +252,9 @@ impl Outcome {
             Outcome::WidgetsArranged => "widgets_arranged",
             Outcome::StaleArrangement => "stale_arrangement",
             Outcome::TooManyWidgets => "too_many_widgets",
+            Outcome::NotYourBoard => "not_your_board",
+            Outcome::NotComposable => "not_composable",
+            Outcome::BoardOpensBeyondRights => "board_opens_beyond_rights",
             Outcome::SlugTaken => "slug_taken",
             Outcome::UnknownPage => "unknown_page",
             Outcome::UnknownWidget => "unknown_widget",
@@ -410,6 +422,17 @@ impl Outcome {
                  moved. Arrange them again."
             }
             Outcome::TooManyWidgets => "A page holds at most 200 widgets.",
+            Outcome::NotYourBoard => {
+                "Only its admins and the operator who composes it may change this board."
+            }
+            Outcome::NotComposable => {
+                "A board you compose may show only topics your role's compose rules cover and \
+                 you may read; ask an admin for a rule."
+            }
+            Outcome::BoardOpensBeyondRights => {
+                "Only an admin makes a board public, and a board you compose opens for \
+                 operators at least."
+            }
             Outcome::SlugTaken => "Another page has that address already.",
             Outcome::UnknownPage => "There is no such status page (any more).",
             Outcome::UnknownWidget => "There is no such widget on this page (any more).",
@@ -417,7 +440,7 @@ impl Outcome {
             Outcome::OutsideAudience(outside) => outside.describe(),
             Outcome::PublicPublish => {
                 "The public may only read: anonymous visitors see topics through published \
-                 status pages and never publish."
+                 status pages, and never publish nor compose boards."
             }
             Outcome::BadForm => "The form was incomplete; nothing was changed.",
             Outcome::AlertRuleAdded => "The alert rule was added; it is evaluated from now on.",
@@ -507,6 +530,8 @@ impl Outcome {
             Outcome::BadInterval => "interval",
             Outcome::BadStatusWords => "online",
             Outcome::SlugTaken => "slug",
+            Outcome::NotComposable => "topic",
+            Outcome::BoardOpensBeyondRights => "public",
             Outcome::BadSeriesTopics | Outcome::DuplicateSeries => "filter",
             Outcome::BadSeriesField => "pointer",
             Outcome::BadSeriesLabel => "label",

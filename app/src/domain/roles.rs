@@ -149,6 +149,8 @@ pub struct AccessRule {
 pub enum Permission {
     Read,
     Publish,
+    /// Build boards of one's own bound to the topics the rule matches (operators only).
+    Compose,
 }
 
 impl Permission {
@@ -156,6 +158,7 @@ impl Permission {
         match self {
             Permission::Read => "read",
             Permission::Publish => "publish",
+            Permission::Compose => "compose",
         }
     }
 }
@@ -165,7 +168,7 @@ impl std::str::FromStr for Permission {
 
     /// The names of [`Permission::as_str`], as the database and the forms spell them.
     fn from_str(text: &str) -> Result<Self, ()> {
-        [Permission::Read, Permission::Publish]
+        [Permission::Read, Permission::Publish, Permission::Compose]
             .into_iter()
             .find(|permission| permission.as_str() == text)
             .ok_or(())

@@ -54,7 +54,10 @@ pub enum Area {
     /// Operators and admins: what the people on duty do for everyone else (incidents on the
     /// status pages).
     Operations,
-    /// Admins: users, rules, status page editing.
+    /// The board editor: admins, and operators a `compose` rule lets build boards of their own
+    /// (which boards and topics each may touch is [`BoardRights`]' to say, per change).
+    Boards,
+    /// Admins: users, rules, alerts, and a board's incidents, maintenance and followers.
     Admin,
 }
 
@@ -88,6 +91,7 @@ pub fn area_of(path: &str) -> Area {
     let path = path.trim_end_matches('/');
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
+        "admin" if is_board_editor(path) => Area::Boards,
         "admin" => Area::Admin,
         // The incident desk and its forms.
         "incidents" => Area::Operations,
@@ -101,12 +105,27 @@ pub fn area_of(path: &str) -> Area {
         "api" => match path.trim_start_matches("/api/") {
             // The login page asks whether any user exists yet, before anyone is signed in.
             "login_hints" | "current_visitor" => Area::Public,
+            "admin_status_pages" | "admin_status_page" => Area::Boards,
             endpoint if endpoint.starts_with("admin_") => Area::Admin,
             endpoint if endpoint.starts_with("ops_") => Area::Operations,
             _ => Area::Dashboard,
         },
         // The dashboard's pages ("", devices, topics, topic, publish) and anything unlisted.
         _ => Area::Dashboard,
+    }
+}
+
+/// Whether `path` is the board editor's: the list, one board's editor, and the forms that change
+/// a board's settings and widgets. A board's incidents, maintenance and followers stay admins'.
+fn is_board_editor(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/admin/pages") else {
+        return false;
+    };
+    match rest.trim_start_matches('/').split('/').next().unwrap_or("") {
+        "incidents" | "maintenance" | "followers" => false,
+        "" | "add" | "change" | "delete" | "widgets" => true,
+        // `/admin/pages/<id>`: one board's editor.
+        id => id.bytes().all(|byte| byte.is_ascii_digit()),
     }
 }
 
@@ -135,6 +154,10 @@ impl Rules {
                 Decision::Allow
             }
             (Area::Operations, Visitor::SignedIn(_)) => Decision::Forbidden,
+            (Area::Boards, visitor) if self.board_rights(visitor) != BoardRights::Nothing => {
+                Decision::Allow
+            }
+            (Area::Boards, Visitor::SignedIn(_)) => Decision::Forbidden,
             (Area::Admin, visitor) if visitor.is_admin() => Decision::Allow,
             (Area::Admin, Visitor::SignedIn(_)) => Decision::Forbidden,
         }
@@ -277,8 +300,29 @@ impl Rules {
             .collect()
     }
 
+    /// What `visitor` may do in the board editor: every board for an admin; for an operator
+    /// whose role has `compose` rules, the boards they created, bound to what those rules
+    /// cover; nothing for anyone else.
+    pub fn board_rights(&self, visitor: &Visitor) -> BoardRights {
+        let Some(user) = visitor.user() else {
+            return BoardRights::Nothing;
+        };
+        let Some(compose) = self.granted(user.role.into(), Permission::Compose) else {
+            return BoardRights::Every;
+        };
+        let compose: Vec<TopicFilter> = compose.cloned().collect();
+        if compose.is_empty() {
+            return BoardRights::Nothing;
+        }
+        BoardRights::Own {
+            user: user.id,
+            compose,
+            read: self.read_filters(visitor),
+        }
+    }
+
     /// The filters that grant `audience` a `permission`, or `None` when it needs no rule:
-    /// admins need none; viewers and the public never publish, whatever a rule says.
+    /// admins need none; viewers and the public never publish nor compose, whatever a rule says.
     fn granted(
         &self,
         audience: Audience,
@@ -287,7 +331,7 @@ impl Rules {
         if audience == Audience::Role(Role::Admin) {
             return None;
         }
-        let never = permission == Permission::Publish && audience <= Audience::Role(Role::Viewer);
+        let never = permission != Permission::Read && audience <= Audience::Role(Role::Viewer);
         Some(
             self.rules
                 .iter()
@@ -335,22 +379,25 @@ impl Rules {
 }
 
 /// Which view of a board `visitor` gets, or `None` for the same 404 as for a board that does not
-/// exist. A draft opens only for admins. Anonymous visitors get the public view of a public
-/// board. A signed-in user whose role the board opens for gets their role's view (every widget
-/// the role may read), or the public view when they ask for it (`asks_public`, an admin's check
-/// of what visitors see) on a public board; one whose role it does not open for gets the public
-/// view of a public board, like anyone.
+/// exist. A draft opens only for admins and the operator who composes it (`owner`). Anonymous
+/// visitors get the public view of a public board. A signed-in user whose role the board opens
+/// for gets their role's view (every widget the role may read), or the public view when they
+/// ask for it (`asks_public`, an admin's check of what visitors see) on a public board; one
+/// whose role it does not open for gets the public view of a public board, like anyone.
 pub fn board_view(
     visitor: &Visitor,
     published: bool,
     visibility: Visibility,
     asks_public: bool,
+    owner: Option<i64>,
 ) -> Option<Audience> {
-    let Some(role) = visitor.role() else {
+    let Some(user) = visitor.user() else {
         return (published && visibility.public).then_some(Audience::Public);
     };
+    let role = user.role;
     if !published && role != Role::Admin {
-        return None;
+        // An owner's draft is never public, and opens for their role (`BoardRights::may_open`).
+        return (owner == Some(user.id)).then_some(Audience::Role(role));
     }
     let own = visibility.opens_for(role);
     if visibility.public && (asks_public || !own) {
@@ -394,6 +441,141 @@ pub fn device_filters<'r>(
                 .collect();
             TopicFilter::parse(&filled.join("/")).ok()
         })
+}
+
+/// What a user may do in the board editor ([`Rules::board_rights`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BoardRights {
+    /// An admin: every board, bound to any topic, opened to anyone.
+    Every,
+    /// An operator composing by a rule: the boards `user` created, bound only to topics that
+    /// `compose` covers and they may `read` (`None`: every topic), opened to signed-in roles
+    /// that include their own, never to the public (what anonymous visitors see, an admin
+    /// chooses).
+    Own {
+        user: i64,
+        compose: Vec<TopicFilter>,
+        read: Option<Vec<TopicFilter>>,
+    },
+    Nothing,
+}
+
+impl BoardRights {
+    /// May they change a board that `owner` created (`None`: an admin's, or one from before
+    /// boards had owners)?
+    pub fn may_edit(&self, owner: Option<i64>) -> bool {
+        match self {
+            BoardRights::Every => true,
+            BoardRights::Own { user, .. } => owner == Some(*user),
+            BoardRights::Nothing => false,
+        }
+    }
+
+    /// Who a board they create belongs to: them, when they compose by a rule.
+    pub fn owner_of_new(&self) -> Option<i64> {
+        match self {
+            BoardRights::Own { user, .. } => Some(*user),
+            _ => None,
+        }
+    }
+
+    /// May they give a board `visibility`? Only admins make a board public; an operator's
+    /// board opens for operators at least, so they never lock themselves out of it.
+    pub fn may_open(&self, visibility: Visibility) -> bool {
+        match self {
+            BoardRights::Every => true,
+            BoardRights::Own { .. } => !visibility.public && visibility.opens_for(Role::Operator),
+            BoardRights::Nothing => false,
+        }
+    }
+
+    /// Who a board they create opens for until they say otherwise: as every status page did
+    /// for an admin; for an operator, operators and admins, and not the public.
+    pub fn new_board_visibility(&self) -> Visibility {
+        match self {
+            BoardRights::Own { .. } => Visibility {
+                public: false,
+                open_to: Role::Operator,
+            },
+            _ => Visibility::default(),
+        }
+    }
+
+    /// The compose filters, for the editor to say what they may bind; `None` for everything.
+    pub fn compose_filters(&self) -> Option<&[TopicFilter]> {
+        match self {
+            BoardRights::Every => None,
+            BoardRights::Own { compose, .. } => Some(compose),
+            BoardRights::Nothing => Some(&[]),
+        }
+    }
+
+    /// May they bind a widget as `spec` says? Each topic it shows or publishes to must be
+    /// covered by a compose filter and readable by them; each filter it lists topics of (a
+    /// table's, a device list's, a device's) must lie wholly inside a compose filter and share
+    /// topics with what they read.
+    pub fn may_bind(
+        &self,
+        spec: &WidgetSpec,
+        device_rules: &[LivenessRule],
+    ) -> Result<(), OutsideAudience> {
+        let (compose, read) = match self {
+            BoardRights::Every => return Ok(()),
+            BoardRights::Own { compose, read, .. } => (compose, read.as_deref()),
+            BoardRights::Nothing => return Err(OutsideAudience::Topic),
+        };
+        let readable = |topic: &str| read.is_none_or(|read| read.iter().any(|f| f.matches(topic)));
+        let topic_ok = |topic: &str| compose.iter().any(|f| f.matches(topic)) && readable(topic);
+        let filter_ok = |filter: &TopicFilter| {
+            compose.iter().any(|outer| covers(outer, filter))
+                && read.is_none_or(|read| read.iter().any(|f| overlap(f, filter)))
+        };
+        let mut topics: Vec<&str> = spec.series.iter().map(|s| s.topic.as_str()).collect();
+        if let Some(control) = &spec.control {
+            topics.push(&control.command_topic);
+        }
+        if let Some(name) = spec.device() {
+            let mut filters = device_filters(device_rules, name).peekable();
+            if filters.peek().is_none() || !filters.all(|filter| filter_ok(&filter)) {
+                return Err(OutsideAudience::Device);
+            }
+        }
+        if !spec.topic.is_empty() {
+            if spec.kind.takes_filter() {
+                match TopicFilter::parse(&spec.topic) {
+                    Ok(filter) if filter_ok(&filter) => {}
+                    _ => return Err(OutsideAudience::Filter),
+                }
+            } else {
+                topics.push(&spec.topic);
+            }
+        }
+        match topics.into_iter().all(topic_ok) {
+            true => Ok(()),
+            false => Err(OutsideAudience::Topic),
+        }
+    }
+}
+
+/// Whether every topic `inner` matches, `outer` matches too.
+fn covers(outer: &TopicFilter, inner: &TopicFilter) -> bool {
+    let outer: Vec<&str> = outer.as_str().split('/').collect();
+    let inner: Vec<&str> = inner.as_str().split('/').collect();
+    // A leading wildcard never selects a `$` topic (see `TopicFilter::matches`).
+    let wild = |level: &str| level == "+" || level == "#";
+    if wild(outer[0]) && inner[0].starts_with('$') {
+        return false;
+    }
+    let mut levels = (0..).map(|at| (outer.get(at).copied(), inner.get(at).copied()));
+    loop {
+        match levels.next().expect("an endless range") {
+            (Some("#"), _) | (None, None) => return true,
+            (_, Some("#")) => return false,
+            (Some("+"), Some(_)) => continue,
+            (Some(x), Some(y)) if x == y && y != "+" => continue,
+            _ => return false,
+        }
+    }
 }
 
 /// Whether some topic name matches both filters.
@@ -907,53 +1089,242 @@ mod tests {
         // What every status page was: the public view for visitors, each role's own for those
         // signed in, the public one when they ask.
         assert_eq!(
-            board_view(&anonymous, true, public, false),
+            board_view(&anonymous, true, public, false, None),
             Some(Audience::Public)
         );
         assert_eq!(
-            board_view(&anonymous, true, public, true),
+            board_view(&anonymous, true, public, true, None),
             Some(Audience::Public)
         );
-        assert_eq!(board_view(&viewer, true, public, false), own(Role::Viewer));
         assert_eq!(
-            board_view(&viewer, true, public, true),
+            board_view(&viewer, true, public, false, None),
+            own(Role::Viewer)
+        );
+        assert_eq!(
+            board_view(&viewer, true, public, true, None),
             Some(Audience::Public)
         );
         // Closed to the public: anonymous visitors and roles below get nothing at all, and
         // asking for a public view that does not exist gets the role's own.
-        assert_eq!(board_view(&anonymous, true, operators_only, false), None);
-        assert_eq!(board_view(&viewer, true, operators_only, false), None);
-        assert_eq!(board_view(&viewer, true, operators_only, true), None);
         assert_eq!(
-            board_view(&operator, true, operators_only, false),
+            board_view(&anonymous, true, operators_only, false, None),
+            None
+        );
+        assert_eq!(board_view(&viewer, true, operators_only, false, None), None);
+        assert_eq!(board_view(&viewer, true, operators_only, true, None), None);
+        assert_eq!(
+            board_view(&operator, true, operators_only, false, None),
             own(Role::Operator)
         );
         assert_eq!(
-            board_view(&operator, true, operators_only, true),
+            board_view(&operator, true, operators_only, true, None),
             own(Role::Operator)
         );
         assert_eq!(
-            board_view(&admin, true, operators_only, false),
+            board_view(&admin, true, operators_only, false, None),
             own(Role::Admin)
         );
         // A role the board does not open for gets what anonymous visitors get.
         assert_eq!(
-            board_view(&operator, true, public_for_admins, false),
+            board_view(&operator, true, public_for_admins, false, None),
             Some(Audience::Public)
         );
         assert_eq!(
-            board_view(&admin, true, public_for_admins, false),
+            board_view(&admin, true, public_for_admins, false, None),
             own(Role::Admin)
         );
-        // A draft is an admin's alone, whoever else it will open for.
+        // A draft is an admin's alone, whoever else it will open for, but for the operator who
+        // composes it (user 1 here).
         for visitor in [&anonymous, &viewer, &operator] {
-            assert_eq!(board_view(visitor, false, public, false), None);
+            assert_eq!(board_view(visitor, false, public, false, None), None);
+            assert_eq!(board_view(visitor, false, public, false, Some(2)), None);
         }
-        assert_eq!(board_view(&admin, false, public, false), own(Role::Admin));
         assert_eq!(
-            board_view(&admin, false, public, true),
+            board_view(&operator, false, operators_only, false, Some(1)),
+            own(Role::Operator)
+        );
+        assert_eq!(board_view(&anonymous, false, public, false, Some(1)), None);
+        assert_eq!(
+            board_view(&admin, false, public, false, None),
+            own(Role::Admin)
+        );
+        assert_eq!(
+            board_view(&admin, false, public, true, None),
             Some(Audience::Public)
         );
+    }
+
+    #[test]
+    fn the_board_editor_is_its_own_area_but_for_what_stays_admins() {
+        for path in [
+            "/admin/pages",
+            "/admin/pages/",
+            "/admin/pages/12",
+            "/admin/pages/add",
+            "/admin/pages/change",
+            "/admin/pages/delete",
+            "/admin/pages/widgets/add",
+            "/admin/pages/widgets/arrange",
+            "/api/admin_status_pages",
+            "/api/admin_status_page",
+        ] {
+            assert_eq!(area_of(path), Area::Boards, "{path}");
+        }
+        for path in [
+            "/admin/pages/incidents/delete",
+            "/admin/pages/maintenance/add",
+            "/admin/pages/followers/mail",
+            "/admin/pages/followers/webhooks/add",
+            "/admin/pages/12x",
+            "/admin/pagesx",
+            "/admin/users",
+            "/api/admin_rules",
+        ] {
+            assert_eq!(area_of(path), Area::Admin, "{path}");
+        }
+    }
+
+    #[test]
+    fn only_admins_and_operators_with_a_compose_rule_open_the_board_editor() {
+        let none = Rules::new(vec![rule(Role::Operator, "#", Permission::Read)]);
+        let composing = Rules::new(vec![
+            rule(Role::Operator, "plant/#", Permission::Compose),
+            // Viewers never compose, whatever a rule says.
+            rule(Role::Viewer, "#", Permission::Compose),
+        ]);
+        let (viewer, operator, admin) =
+            (user(Role::Viewer), user(Role::Operator), user(Role::Admin));
+        for rules in [&none, &composing] {
+            assert_eq!(
+                rules.route(&Visitor::Anonymous, Area::Boards),
+                Decision::LogIn
+            );
+            assert_eq!(rules.route(&viewer, Area::Boards), Decision::Forbidden);
+            assert_eq!(rules.route(&admin, Area::Boards), Decision::Allow);
+            assert_eq!(rules.board_rights(&admin), BoardRights::Every);
+            assert_eq!(rules.board_rights(&viewer), BoardRights::Nothing);
+        }
+        assert_eq!(none.route(&operator, Area::Boards), Decision::Forbidden);
+        assert_eq!(composing.route(&operator, Area::Boards), Decision::Allow);
+        // Still no admin page for them.
+        assert_eq!(composing.route(&operator, Area::Admin), Decision::Forbidden);
+        let rights = composing.board_rights(&operator);
+        assert!(rights.may_edit(Some(1)));
+        assert!(!rights.may_edit(Some(2)), "another operator's board");
+        assert!(!rights.may_edit(None), "an admin's board");
+        assert_eq!(rights.owner_of_new(), Some(1));
+        let opens = |public, open_to| Visibility { public, open_to };
+        assert!(rights.may_open(opens(false, Role::Viewer)));
+        assert!(rights.may_open(opens(false, Role::Operator)));
+        assert!(!rights.may_open(opens(true, Role::Operator)));
+        assert!(!rights.may_open(opens(false, Role::Admin)));
+        assert!(rights.may_open(rights.new_board_visibility()));
+        assert!(BoardRights::Every.may_open(opens(true, Role::Admin)));
+    }
+
+    #[test]
+    fn an_operator_binds_only_what_its_compose_rules_cover_and_it_reads() {
+        let rules = Rules::new(vec![
+            rule(Role::Operator, "plant/#", Permission::Compose),
+            rule(Role::Operator, "office/+/temp", Permission::Compose),
+            rule(Role::Operator, "plant/#", Permission::Read),
+            rule(Role::Operator, "office/#", Permission::Read),
+        ]);
+        let rights = rules.board_rights(&user(Role::Operator));
+        let widget = |kind: WidgetKind, topic: &str| WidgetSpec {
+            kind,
+            ..value(topic)
+        };
+        let devices = [liveness("plant/sensors/+/#", "")];
+        assert_eq!(
+            rights.may_bind(&widget(WidgetKind::Value, "plant/boiler"), &devices),
+            Ok(())
+        );
+        assert_eq!(
+            rights.may_bind(&widget(WidgetKind::Value, "office/a/temp"), &devices),
+            Ok(())
+        );
+        assert_eq!(
+            rights.may_bind(&widget(WidgetKind::Value, "office/a/hum"), &devices),
+            Err(OutsideAudience::Topic),
+            "readable, but no compose rule covers it"
+        );
+        assert_eq!(
+            rights.may_bind(&widget(WidgetKind::Table, "plant/+/temp"), &devices),
+            Ok(())
+        );
+        assert_eq!(
+            rights.may_bind(&widget(WidgetKind::Table, "office/#"), &devices),
+            Err(OutsideAudience::Filter),
+            "a table wider than the compose rules"
+        );
+        let mut chart = widget(WidgetKind::Chart, "");
+        chart.series = ["plant/a", "secret/b"]
+            .map(|topic| ChartSeries {
+                label: topic.to_owned(),
+                topic: topic.to_owned(),
+                pointer: String::new(),
+            })
+            .to_vec();
+        assert_eq!(
+            rights.may_bind(&chart, &devices),
+            Err(OutsideAudience::Topic)
+        );
+        chart.series.pop();
+        assert_eq!(rights.may_bind(&chart, &devices), Ok(()));
+        let mut switch = widget(WidgetKind::Switch, "plant/pump/state");
+        switch.control = Some(crate::domain::status_page::Control {
+            command_topic: "office/pump/set".to_owned(),
+            on: "ON".to_owned(),
+            off: Some("OFF".to_owned()),
+            slider: None,
+        });
+        assert_eq!(
+            rights.may_bind(&switch, &devices),
+            Err(OutsideAudience::Topic)
+        );
+        assert_eq!(rights.may_bind(&device("boiler"), &devices), Ok(()));
+        let elsewhere = [liveness("office/+/temp/#", "")];
+        assert_eq!(
+            rights.may_bind(&device("boiler"), &elsewhere),
+            Err(OutsideAudience::Device)
+        );
+        let text = widget(WidgetKind::Text, "");
+        assert_eq!(rights.may_bind(&text, &devices), Ok(()));
+        assert_eq!(BoardRights::Every.may_bind(&switch, &devices), Ok(()));
+        assert!(BoardRights::Nothing.may_bind(&text, &devices).is_err());
+    }
+
+    #[test]
+    fn a_filter_covers_another_when_it_matches_every_topic_of_it() {
+        let covered = |outer: &str, inner: &str| {
+            covers(
+                &TopicFilter::parse(outer).unwrap(),
+                &TopicFilter::parse(inner).unwrap(),
+            )
+        };
+        for (outer, inner) in [
+            ("#", "a/b"),
+            ("#", "#"),
+            ("a/#", "a"),
+            ("a/#", "a/+/c"),
+            ("a/+", "a/+"),
+            ("a/+/c", "a/b/c"),
+            ("$SYS/#", "$SYS/+"),
+        ] {
+            assert!(covered(outer, inner), "{outer} covers {inner}");
+        }
+        for (outer, inner) in [
+            ("a/b", "a/+"),
+            ("a/+", "a/#"),
+            ("a/+", "a/b/c"),
+            ("a/b/c", "a/b"),
+            ("#", "$SYS/x"),
+            ("+/x", "$SYS/x"),
+            ("a", "#"),
+        ] {
+            assert!(!covered(outer, inner), "{outer} does not cover {inner}");
+        }
     }
 
     #[test]

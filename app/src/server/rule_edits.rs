@@ -123,10 +123,10 @@ pub async fn delete_rule(
     Ok(())
 }
 
-/// The filter of a rule as typed, when the rule can be: the public never publishes.
+/// The filter of a rule as typed, when the rule can be: the public only reads.
 fn checked(audience: Audience, filter: &str, permission: Permission) -> Result<TopicFilter> {
     let filter = TopicFilter::parse(filter)?;
-    if audience == Audience::Public && permission == Permission::Publish {
+    if audience == Audience::Public && permission != Permission::Read {
         return Err(RuleError::PublicPublish);
     }
     Ok(filter)

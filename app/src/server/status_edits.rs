@@ -1,7 +1,9 @@
-//! Changes to status pages (admins'; incidents also operators'): each checked by [`crate::domain::status_page`] (what a widget
-//! may show of a payload) and by the access policy (whether what it is bound to is in the public
-//! audience) before it is stored, written to the audit log, and shown on this instance at once
-//! (the snapshot cache is dropped; other instances follow within their TTL).
+//! Changes to boards (status pages): admins', and operators' on the boards they compose by a
+//! rule; incidents also operators'. Each is checked by [`crate::domain::status_page`] (what a
+//! widget may show of a payload) and by the access policy (whose board it is, what its editor
+//! may bind it to, whether what it is bound to is in the public audience) before it is stored,
+//! written to the audit log, and shown on this instance at once (the snapshot cache is dropped;
+//! other instances follow within their TTL).
 
 use crate::domain::incident::{
     checked_message, checked_status, checked_title, checked_widgets, IncidentProblem,
@@ -12,6 +14,7 @@ use crate::domain::status_page::{
     BOARD_MAX_WIDGETS,
 };
 use crate::domain::subscription::{checked_webhook, PageNews};
+use crate::server::access::BoardRights;
 use crate::server::snapshot::StatusPages;
 use crate::server::store::audit::{Actor, AuditEntry};
 use crate::server::store::incidents::{Opened, UpdateAdded};
@@ -58,6 +61,12 @@ pub enum PageEditError {
     StaleArrangement,
     #[error("that page has no such follower")]
     NoSuchFollower,
+    #[error("only admins and the operator who composes a board change it")]
+    NotYourBoard,
+    #[error("that binds the widget outside what its editor may compose")]
+    NotComposable,
+    #[error("only an admin makes a board public, and an operator's opens for operators")]
+    OpensBeyondRights,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -84,25 +93,43 @@ pub struct Pages<'a> {
 }
 
 impl Pages<'_> {
-    /// `text` checked as a widget of board `page_id`, and on a public board refused when it
-    /// would be bound outside the public audience: what a public board shows is chosen. A board
-    /// only signed-in users open takes any topic; each sees the widgets their role may read.
-    async fn checked_widget(&self, page_id: i64, text: WidgetText<'_>) -> Result<WidgetSpec> {
-        let spec = WidgetSpec::check(text)?;
-        let visibility = self
+    /// Who may open board `page_id`, once `rights` may change it.
+    async fn editable(&self, rights: &BoardRights, page_id: i64) -> Result<Visibility> {
+        let (visibility, owner) = self
             .store
             .board_visibility(page_id)
             .await?
             .ok_or(PageEditError::NoSuchPage)?;
+        if !rights.may_edit(owner) {
+            return Err(PageEditError::NotYourBoard);
+        }
+        Ok(visibility)
+    }
+
+    /// `text` checked as a widget of board `page_id` that `rights` may change and bind it so,
+    /// and on a public board refused when it would be bound outside the public audience: what
+    /// a public board shows is chosen. A board only signed-in users open takes any topic; each
+    /// sees the widgets their role may read.
+    async fn checked_widget(
+        &self,
+        rights: &BoardRights,
+        page_id: i64,
+        text: WidgetText<'_>,
+    ) -> Result<WidgetSpec> {
+        let spec = WidgetSpec::check(text)?;
+        let visibility = self.editable(rights, page_id).await?;
+        let devices = match spec.device() {
+            Some(_) => self.store.liveness_rules().await?,
+            None => Vec::new(),
+        };
+        rights
+            .may_bind(&spec, &devices)
+            .map_err(|_| PageEditError::NotComposable)?;
         // A control never shows in the public view, so it needs no public topic.
         if !visibility.public || spec.kind.is_control() {
             return Ok(spec);
         }
         let rules = self.cache.access().rules().await?;
-        let devices = match spec.device() {
-            Some(_) => self.store.liveness_rules().await?,
-            None => Vec::new(),
-        };
         rules
             .public_widget(&spec, &devices)
             .map_err(PageEditError::OutsideAudience)?;
@@ -118,12 +145,21 @@ impl Pages<'_> {
     }
 }
 
-/// Creates a draft page and returns its id.
-pub async fn add_page(pages: Pages<'_>, actor: Actor<'_>, slug: &str, title: &str) -> Result<i64> {
-    let spec = PageSpec::check(slug, title, "", false, Visibility::default())?;
+/// Creates a draft page and returns its id: `rights` says whose it is and who it opens for.
+pub async fn add_page(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    rights: &BoardRights,
+    slug: &str,
+    title: &str,
+) -> Result<i64> {
+    if *rights == BoardRights::Nothing {
+        return Err(PageEditError::NotYourBoard);
+    }
+    let spec = PageSpec::check(slug, title, "", false, rights.new_board_visibility())?;
     let id = pages
         .store
-        .create_status_page(&spec)
+        .create_status_page(&spec, rights.owner_of_new())
         .await?
         .ok_or(PageEditError::SlugTaken)?;
     pages
@@ -139,9 +175,14 @@ pub async fn add_page(pages: Pages<'_>, actor: Actor<'_>, slug: &str, title: &st
 pub async fn change_page(
     pages: Pages<'_>,
     actor: Actor<'_>,
+    rights: &BoardRights,
     id: i64,
     spec: &PageSpec,
 ) -> Result<()> {
+    pages.editable(rights, id).await?;
+    if !rights.may_open(spec.visibility) {
+        return Err(PageEditError::OpensBeyondRights);
+    }
     match pages.store.update_status_page(id, spec).await? {
         PageChange::Done => {}
         PageChange::NoSuchPage => return Err(PageEditError::NoSuchPage),
@@ -151,7 +192,13 @@ pub async fn change_page(
     pages.done(actor, "status_page_changed", detail).await
 }
 
-pub async fn delete_page(pages: Pages<'_>, actor: Actor<'_>, id: i64) -> Result<()> {
+pub async fn delete_page(
+    pages: Pages<'_>,
+    actor: Actor<'_>,
+    rights: &BoardRights,
+    id: i64,
+) -> Result<()> {
+    pages.editable(rights, id).await?;
     if !pages.store.delete_status_page(id).await? {
         return Err(PageEditError::NoSuchPage);
     }
@@ -178,10 +225,11 @@ fn describe(page_id: i64, widget_id: i64, spec: &WidgetSpec) -> serde_json::Valu
 pub async fn add_widget(
     pages: Pages<'_>,
     actor: Actor<'_>,
+    rights: &BoardRights,
     page_id: i64,
     text: WidgetText<'_>,
 ) -> Result<i64> {
-    let spec = pages.checked_widget(page_id, text).await?;
+    let spec = pages.checked_widget(rights, page_id, text).await?;
     let Some(id) = pages
         .store
         .add_status_widget(page_id, &spec, BOARD_MAX_WIDGETS)
@@ -201,11 +249,12 @@ pub async fn add_widget(
 pub async fn change_widget(
     pages: Pages<'_>,
     actor: Actor<'_>,
+    rights: &BoardRights,
     page_id: i64,
     id: i64,
     text: WidgetText<'_>,
 ) -> Result<()> {
-    let spec = pages.checked_widget(page_id, text).await?;
+    let spec = pages.checked_widget(rights, page_id, text).await?;
     if !pages.store.update_status_widget(page_id, id, &spec).await? {
         return Err(PageEditError::NoSuchWidget);
     }
@@ -217,9 +266,11 @@ pub async fn change_widget(
 pub async fn delete_widget(
     pages: Pages<'_>,
     actor: Actor<'_>,
+    rights: &BoardRights,
     page_id: i64,
     id: i64,
 ) -> Result<()> {
+    pages.editable(rights, page_id).await?;
     if !pages.store.delete_status_widget(page_id, id).await? {
         return Err(PageEditError::NoSuchWidget);
     }
@@ -236,10 +287,12 @@ pub async fn delete_widget(
 pub async fn move_widget(
     pages: Pages<'_>,
     actor: Actor<'_>,
+    rights: &BoardRights,
     page_id: i64,
     id: i64,
     earlier: bool,
 ) -> Result<()> {
+    pages.editable(rights, page_id).await?;
     if !pages.store.move_status_widget(page_id, id, earlier).await? {
         return Err(PageEditError::NoSuchWidget);
     }
@@ -252,9 +305,11 @@ pub async fn move_widget(
 pub async fn arrange_widgets(
     pages: Pages<'_>,
     actor: Actor<'_>,
+    rights: &BoardRights,
     page_id: i64,
     asked: &str,
 ) -> Result<()> {
+    pages.editable(rights, page_id).await?;
     let order = match pages
         .store
         .arrange_status_widgets(page_id, |current| arrangement(asked, current))

@@ -10,7 +10,7 @@ use app::domain::liveness::RuleText;
 use app::domain::roles::{Audience, Permission, Role};
 use app::domain::series::{SeriesText, SharedSeries};
 use app::domain::status_page::{ChartSeriesText, PageSpec, Visibility, WidgetText};
-use app::server::access::AccessPolicy;
+use app::server::access::{AccessPolicy, BoardRights};
 use app::server::accounts;
 use app::server::liveness_edits::{self, LivenessRuleError};
 use app::server::rule_edits::{self, RuleError};
@@ -24,7 +24,8 @@ use std::time::Duration;
 pub const ADMIN: &str = "admin";
 pub const PAGE_SLUG: &str = "demo";
 
-/// How the audit log names the demo's changes.
+/// How the audit log names the demo's changes. Lookout itself writes them, with an admin's
+/// rights ([`BoardRights::Every`]).
 const DEMO: Actor<'static> = Actor {
     user_id: None,
     name: Some("demo"),
@@ -169,13 +170,13 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
         cache: &cache,
     };
     let title = "Lookout demo";
-    let id = status_edits::add_page(pages, DEMO, PAGE_SLUG, title).await?;
+    let id = status_edits::add_page(pages, DEMO, &BoardRights::Every, PAGE_SLUG, title).await?;
     let description = "Simulated devices publishing through the demo's own MQTT broker: a \
                        weather station, servers, mesh radio nodes, and a pump that drops off now \
                        and then.";
     let spec = PageSpec::check(PAGE_SLUG, title, description, true, Visibility::default())
         .map_err(|problem| anyhow::anyhow!("the demo page: {}", problem.describe()))?;
-    status_edits::change_page(pages, DEMO, id, &spec).await?;
+    status_edits::change_page(pages, DEMO, &BoardRights::Every, id, &spec).await?;
 
     let server = SERVERS[0];
     let server_health = format!("demo/servers/{server}/health");
@@ -323,7 +324,7 @@ async fn status_page(store: &Store) -> anyhow::Result<()> {
         },
     ];
     for widget in widgets {
-        status_edits::add_widget(pages, DEMO, id, widget)
+        status_edits::add_widget(pages, DEMO, &BoardRights::Every, id, widget)
             .await
             .with_context(|| format!("adding the widget {:?}", widget.label))?;
     }

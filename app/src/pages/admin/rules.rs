@@ -3,7 +3,7 @@
 
 use crate::components::load_error::LoadError;
 use crate::components::outcome_message::{FieldProblem, FormId, OutcomeMessage};
-use crate::domain::roles::{Audience, Role};
+use crate::domain::roles::{Audience, Permission, Role};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -111,7 +111,8 @@ fn PermissionSelect(
             aria-invalid=problem.invalid()
             aria-describedby=problem.described_by()
         >
-            {["read", "publish"]
+            {[Permission::Read, Permission::Publish, Permission::Compose]
+                .map(Permission::as_str)
                 .into_iter()
                 .map(|permission| {
                     view! {
@@ -138,6 +139,13 @@ pub fn RulesPage() -> impl IntoView {
             <p class="notice">
                 "Each rule lets a role read or publish the topics its MQTT filter matches. "
                 "Admins may always read and publish everything; viewers never publish."
+            </p>
+            <p class="notice">
+                "A " <strong>"compose"</strong> " rule lets its role's operators build boards of "
+                "their own in the " <a href="/admin/pages">"board editor"</a> ", bound to the "
+                "topics its filter matches that they may read. Each edits only the boards they "
+                "created (admins edit all); only an admin makes a board public. Viewers never "
+                "compose."
             </p>
             <p class="notice">
                 "The rules for " <strong>"public"</strong> " are the public audience: the only "

@@ -1,8 +1,10 @@
-//! The status page editor for admins: the list of pages (`/admin/pages`) and one page with its
+//! The board (status page) editor: the list of boards (`/admin/pages`) and one board with its
 //! widgets (`/admin/pages/<id>`). They read through the `admin_status_*` server functions and
 //! change things with plain form posts to `/admin/pages/...` (handled in `server/src/admin.rs`
 //! through `server::status_edits`), so they work without JavaScript. What a page may show is
-//! decided in [`crate::domain::status_page`]; the access policy keeps `/admin` for admins.
+//! decided in [`crate::domain::status_page`]. The access policy opens the editor to admins, who
+//! edit every board, and to operators a compose rule lets build boards of their own
+//! (`access::BoardRights`); a board's incidents, maintenance and followers stay admins'.
 
 use crate::components::incident_forms::{Back, IncidentCard, OpenIncidentForm};
 use crate::components::load_error::LoadError;
@@ -58,9 +60,21 @@ pub struct PageRow {
     pub widgets: i64,
 }
 
+/// The boards the editor's user may change, and what they may bind widgets to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoardList {
+    pub pages: Vec<PageRow>,
+    /// The filters a composing operator's compose rules grant; `None` for an admin.
+    pub compose: Option<Vec<String>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PageEdit {
     pub id: i64,
+    /// The filters a composing operator's compose rules grant; `None` for an admin, who also
+    /// gets the board's incidents, maintenance and followers.
+    #[serde(default)]
+    pub compose: Option<Vec<String>>,
     pub spec: PageSpec,
     /// Each widget, with why visitors do not get it when it is outside the public audience
     /// (it was bound before the audience shrank, or before the audience existed).
@@ -93,15 +107,34 @@ pub struct Followers {
     pub has_public_url: bool,
 }
 
+/// What the signed-in user may do in the board editor, by the rules in force.
+#[cfg(feature = "ssr")]
+async fn board_rights(
+    state: &crate::server::state::AppState,
+) -> Result<crate::server::access::BoardRights, ServerFnError> {
+    let rules = state.access.rules().await.map_err(super::unavailable)?;
+    Ok(rules.board_rights(&crate::server::access::current_visitor()))
+}
+
+#[cfg(feature = "ssr")]
+fn compose_words(rights: &crate::server::access::BoardRights) -> Option<Vec<String>> {
+    rights
+        .compose_filters()
+        .map(|filters| filters.iter().map(|f| f.as_str().to_owned()).collect())
+}
+
 #[server(endpoint = "admin_status_pages", output = crate::domain::answer::JsonAnswer)]
-pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
-    let pages = crate::server::state::app_state()?
+pub async fn load_status_pages() -> Result<BoardList, ServerFnError> {
+    let state = crate::server::state::app_state()?;
+    let rights = board_rights(&state).await?;
+    let pages = state
         .store
         .status_pages()
         .await
         .map_err(super::unavailable)?;
-    Ok(pages
+    let pages = pages
         .into_iter()
+        .filter(|page| rights.may_edit(page.owner))
         .map(|page| PageRow {
             id: page.id,
             slug: page.slug,
@@ -110,7 +143,11 @@ pub async fn load_status_pages() -> Result<Vec<PageRow>, ServerFnError> {
             visibility: page.visibility.describe().to_owned(),
             widgets: page.widgets,
         })
-        .collect())
+        .collect();
+    Ok(BoardList {
+        pages,
+        compose: compose_words(&rights),
+    })
 }
 
 #[server(endpoint = "admin_status_page", output = crate::domain::answer::JsonAnswer)]
@@ -120,6 +157,29 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
     let Some(page) = state.store.status_page(id).await.map_err(unavailable)? else {
         return Ok(None);
     };
+    let rights = board_rights(&state).await?;
+    if !rights.may_edit(page.owner) {
+        return Ok(None);
+    }
+    let compose = compose_words(&rights);
+    if compose.is_some() {
+        // An operator's own board: settings and widgets; incidents, maintenance and who
+        // follows the page (webhook addresses among them) are admins'.
+        return Ok(Some(PageEdit {
+            compose,
+            id: page.id,
+            spec: page.spec,
+            widgets: page
+                .widgets
+                .into_iter()
+                .map(|widget| (widget.id, widget.spec, None))
+                .collect(),
+            incidents: Vec::new(),
+            maintenance: Vec::new(),
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            followers: Followers::default(),
+        }));
+    }
     let rules = state.access.rules().await.map_err(unavailable)?;
     let devices = state.store.liveness_rules().await.map_err(unavailable)?;
     let incidents = state
@@ -159,6 +219,7 @@ pub async fn load_status_page(id: i64) -> Result<Option<PageEdit>, ServerFnError
     };
     let public = page.spec.visibility.public;
     Ok(Some(PageEdit {
+        compose: None,
         incidents,
         maintenance,
         followers,
@@ -195,7 +256,11 @@ pub fn StatusPagesPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading pages…"</p> }>
                 {move || Suspend::new(async move {
                     match pages.await {
-                        Ok(pages) => view! { <PageTable pages/> }.into_any(),
+                        Ok(BoardList { pages, compose }) => view! {
+                            {compose.map(|filters| view! { <ComposeNotice filters/> })}
+                            <PageTable pages/>
+                        }
+                        .into_any(),
                         Err(error) => view! { <LoadError error/> }.into_any(),
                     }
                 })}
@@ -214,6 +279,26 @@ pub fn StatusPagesPage() -> impl IntoView {
                 <button type="submit">"Create draft"</button>
             </form>
         </main>
+    }
+}
+
+/// What an operator composing boards by a rule may build: their boards only, of these topics.
+#[component]
+fn ComposeNotice(filters: Vec<String>) -> impl IntoView {
+    let filters = filters
+        .into_iter()
+        .map(|filter| view! { <li><code>{filter}</code></li> })
+        .collect_view();
+    view! {
+        <div class="notice compose-rights">
+            <p>
+                "You compose boards of your own: those you create are listed here, for you and "
+                "admins to change. Their widgets may show the topics you may read that these "
+                "filters match; a board opens for operators, or viewers too, and only an admin "
+                "makes a board public."
+            </p>
+            <ul>{filters}</ul>
+        </div>
     }
 }
 
@@ -293,6 +378,8 @@ fn PageForm(page: PageEdit) -> impl IntoView {
     let id = page.id;
     let spec = page.spec;
     let count = page.widgets.len();
+    // An admin's editor; an operator composing their own board gets its settings and widgets.
+    let admin = page.compose.is_none();
     let labels: Vec<(i64, String)> = page
         .widgets
         .iter()
@@ -346,19 +433,29 @@ fn PageForm(page: PageEdit) -> impl IntoView {
             {description.message()}
             <label class="inline">
                 <input type="checkbox" name="published" value="on" checked=spec.published/>
-                " Published: open to those chosen below (a draft only admins see)"
+                " Published: open to those chosen below (a draft only admins, and whoever "
+                "composes it, see)"
             </label>
             <fieldset class="board-visibility">
                 <legend>"Who may open it"</legend>
-                <label class="inline">
-                    <input type="checkbox" name="public" value="on" checked=spec.visibility.public/>
-                    " Public: anyone, without signing in, gets its public view (the widgets "
-                    "inside the public audience, from a snapshot)"
-                </label>
+                {if admin {
+                    view! {
+                        <label class="inline">
+                            <input type="checkbox" name="public" value="on"
+                                checked=spec.visibility.public/>
+                            " Public: anyone, without signing in, gets its public view (the "
+                            "widgets inside the public audience, from a snapshot)"
+                        </label>
+                    }
+                    .into_any()
+                } else {
+                    view! { <p class="notice">"Only an admin makes a board public."</p> }
+                        .into_any()
+                }}
                 <label>"Signed in, each with every widget their role may read: "
                     <select name="open_to" aria-invalid=open_to.invalid()
                         aria-describedby=open_to.described_by()>
-                        {Role::ALL.map(|role| {
+                        {Role::ALL.into_iter().filter(|role| admin || *role != Role::Admin).map(|role| {
                             let words = match role {
                                 Role::Viewer => "viewers, operators and admins",
                                 Role::Operator => "operators and admins",
@@ -387,18 +484,21 @@ fn PageForm(page: PageEdit) -> impl IntoView {
             <a href="/admin/rules">"access rules"</a>
             " page (rules for \"public\"). A table lists only the public topics under its filter."
         </p>
+        {page.compose.map(|filters| view! { <ComposeNotice filters/> })}
         <ArrangeWidgets page=id widgets=labels.clone()/>
         {widgets}
         <h3>"Add a widget"</h3>
         <WidgetForm page=id widget=None first=true last=true/>
-        <Incidents page=id incidents=page.incidents widgets=labels.clone()/>
-        <MaintenanceWindows
-            page=id
-            windows=page.maintenance
-            widgets=labels
-            now_ms=page.now_ms
-        />
-        <FollowersSection page=id followers=page.followers/>
+        {admin.then(|| view! {
+            <Incidents page=id incidents=page.incidents widgets=labels.clone()/>
+            <MaintenanceWindows
+                page=id
+                windows=page.maintenance
+                widgets=labels
+                now_ms=page.now_ms
+            />
+            <FollowersSection page=id followers=page.followers/>
+        })}
         <h2>"Delete"</h2>
         <form method="post" action=DELETE_PAGE>
             <input type="hidden" name="id" value=id/>

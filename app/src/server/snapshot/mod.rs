@@ -779,17 +779,17 @@ impl StatusPages {
     }
 
     /// Board `slug` built afresh, published or draft, in the view `choose` picks from its spec
-    /// (`None`: no view for this visitor, the same as no board). Never cached, and it records no
+    /// and owner (`None`: no view for this visitor, the same as no board). Never cached, and it records no
     /// status changes (a draft's statuses are not news).
     pub async fn preview(
         &self,
         slug: &str,
-        choose: impl FnOnce(&PageSpec) -> Option<Audience>,
+        choose: impl FnOnce(&PageSpec, Option<i64>) -> Option<Audience>,
     ) -> Result<Option<Rendered>, sqlx::Error> {
         let Some(page) = self.0.store.status_page_by_slug(slug).await? else {
             return Ok(None);
         };
-        match choose(&page.spec) {
+        match choose(&page.spec, page.owner) {
             Some(audience) => Ok(Some(self.build(page, audience, false).await?)),
             None => Ok(None),
         }

@@ -19,6 +19,8 @@ pub const STATUS_PAYLOAD_MAX_BYTES: i32 = 64 * 1024;
 pub struct StoredPage {
     pub id: i64,
     pub spec: PageSpec,
+    /// The operator who composes it by a rule; `None` for an admin's board.
+    pub owner: Option<i64>,
     pub updated_at_ms: i64,
     pub widgets: Vec<StoredWidget>,
 }
@@ -40,6 +42,8 @@ pub struct PageListing {
     pub published: bool,
     pub visibility: Visibility,
     pub widgets: i64,
+    /// The operator who composes it by a rule; `None` for an admin's board.
+    pub owner: Option<i64>,
 }
 
 /// The newest message of a topic, as far as a status page reads it.
@@ -305,6 +309,7 @@ impl Store {
     pub async fn status_pages(&self) -> Result<Vec<PageListing>, sqlx::Error> {
         let rows = sqlx::query!(
             r#"select p.id, p.slug, p.title, p.published, p.public, p.open_to::text as "open_to!",
+                      p.owner_id,
                       (select count(*) from status_widget w where w.page_id = p.id) as "widgets!"
                from status_page p order by p.slug"#
         )
@@ -319,6 +324,7 @@ impl Store {
                     published: row.published,
                     visibility: visibility(row.public, &row.open_to)?,
                     widgets: row.widgets,
+                    owner: row.owner_id,
                 })
             })
             .collect()
@@ -348,15 +354,20 @@ impl Store {
         }
     }
 
-    /// Who may open board `id`; `None` when there is no such board.
-    pub async fn board_visibility(&self, id: i64) -> Result<Option<Visibility>, sqlx::Error> {
+    /// Who may open board `id`, and who composes it (`None`: an admin's board); `None` when
+    /// there is no such board.
+    pub async fn board_visibility(
+        &self,
+        id: i64,
+    ) -> Result<Option<(Visibility, Option<i64>)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select public, open_to::text as "open_to!" from status_page where id = $1"#,
+            r#"select public, open_to::text as "open_to!", owner_id
+               from status_page where id = $1"#,
             id
         )
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| visibility(row.public, &row.open_to))
+        row.map(|row| Ok((visibility(row.public, &row.open_to)?, row.owner_id)))
             .transpose()
     }
 
@@ -364,7 +375,7 @@ impl Store {
     pub async fn status_page(&self, id: i64) -> Result<Option<StoredPage>, sqlx::Error> {
         let page = sqlx::query!(
             r#"select slug, title, description, published, public, open_to::text as "open_to!",
-                      updated_at as "updated_at: DateTime<Utc>"
+                      owner_id, updated_at as "updated_at: DateTime<Utc>"
                from status_page where id = $1"#,
             id,
         )
@@ -392,6 +403,7 @@ impl Store {
                 published: page.published,
                 visibility: visibility(page.public, &page.open_to)?,
             },
+            owner: page.owner_id,
             updated_at_ms: page.updated_at.timestamp_millis(),
             widgets: rows
                 .into_iter()
@@ -422,11 +434,16 @@ impl Store {
         Ok(labels)
     }
 
-    /// Creates a page; `None` when its slug is taken.
-    pub async fn create_status_page(&self, spec: &PageSpec) -> Result<Option<i64>, sqlx::Error> {
+    /// Creates a page composed by `owner` (`None`: an admin's); `None` when its slug is taken.
+    pub async fn create_status_page(
+        &self,
+        spec: &PageSpec,
+        owner: Option<i64>,
+    ) -> Result<Option<i64>, sqlx::Error> {
         sqlx::query_scalar!(
-            "insert into status_page (slug, title, description, published, public, open_to) \
-             values ($1, $2, $3, $4, $5, $6::text::user_role) \
+            "insert into status_page (slug, title, description, published, public, open_to, \
+                                      owner_id) \
+             values ($1, $2, $3, $4, $5, $6::text::user_role, $7) \
              on conflict (slug) do nothing returning id",
             spec.slug,
             spec.title,
@@ -434,6 +451,7 @@ impl Store {
             spec.published,
             spec.visibility.public,
             spec.visibility.open_to.as_str(),
+            owner,
         )
         .fetch_optional(&self.pool)
         .await

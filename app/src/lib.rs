@@ -121,6 +121,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=StaticSegment("account")
+                    view={Lazy::<AccountRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=StaticSegment("incidents")
                     view={Lazy::<IncidentDeskRoute>::new()}
                     ssr=SsrMode::Async
@@ -192,6 +197,7 @@ macro_rules! page_loaded_when_opened {
 page_loaded_when_opened!(TopicRoute, pages::topic::TopicPage);
 page_loaded_when_opened!(PublishRoute, pages::publish::PublishPage);
 page_loaded_when_opened!(IncidentDeskRoute, pages::incidents::IncidentDesk);
+page_loaded_when_opened!(AccountRoute, pages::account::AccountPage);
 page_loaded_when_opened!(UsersRoute, pages::admin::users::UsersPage);
 page_loaded_when_opened!(RulesRoute, pages::admin::rules::RulesPage);
 page_loaded_when_opened!(

@@ -170,6 +170,10 @@ impl Acting {
     pub fn visitor(&self) -> Visitor {
         Visitor::SignedIn(self.user.clone())
     }
+
+    pub fn user(&self) -> &User {
+        &self.user
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Acting {
@@ -199,7 +203,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Acting {
 
 /// Back to `page` with the outcome, naming the posted form (its `form_id` field) when a refusal is
 /// about one of its fields.
-fn back(page: &str, form_id: &str, outcome: Result<Outcome, Outcome>) -> Response {
+pub(crate) fn back(page: &str, form_id: &str, outcome: Result<Outcome, Outcome>) -> Response {
     let outcome = outcome.unwrap_or_else(|refused| refused);
     Redirect::to(&format!("{page}?{}", outcome.query_for(form_id))).into_response()
 }

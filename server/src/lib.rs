@@ -6,6 +6,7 @@
 // compiler's default depth of 128 when it lays out their async blocks.
 #![recursion_limit = "256"]
 
+pub mod account;
 pub mod admin;
 pub mod alert_outbox;
 pub mod alerts;

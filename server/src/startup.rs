@@ -5,8 +5,8 @@
 use crate::config::{ConfigError, Settings};
 use crate::ingest::{Broker, Intake, LiveFeed, PublishConnection, Publisher};
 use crate::{
-    admin, alert_outbox, connections, embedded_site, https, live, login, maintenance, notify,
-    publish, status_pages, theme, uptime_watch, web, writer,
+    account, admin, alert_outbox, connections, embedded_site, https, live, login, maintenance,
+    notify, publish, status_pages, theme, uptime_watch, web, writer,
 };
 use app::components::incident_forms;
 use app::domain::series::SharedSeries;
@@ -624,6 +624,9 @@ fn plain_routes(publish_body_limit: usize) -> Vec<PlainRoute> {
         on_post(app::domain::theme::CHOOSE_THEME, theme::choose),
         // GET /publish is the page (app::pages::publish); this takes its form.
         publish,
+        // The account page's tokens (app::pages::account).
+        on_post(app::pages::account::ADD_TOKEN, account::add_token),
+        on_post(app::pages::account::REVOKE_TOKEN, account::revoke_token),
         // The forms of the admin pages (app::pages::admin).
         on_post(admin::ADD_USER, admin::add_user),
         on_post(admin::SET_ROLE, admin::set_role),

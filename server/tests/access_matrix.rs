@@ -117,6 +117,12 @@ const MATRIX: &[(&str, &str, Expected)] = &[
     ("POST", "/admin/pages/followers/delete", ADMIN_FORM),
     ("POST", "/admin/pages/maintenance/add", ADMIN_FORM),
     ("POST", "/admin/pages/maintenance/delete", ADMIN_FORM),
+    // A user's own access tokens.
+    ("GET", "/account", SIGNED_IN),
+    ("POST", "/api/account_tokens", SIGNED_IN_API),
+    // An empty form comes back with a message, to whoever is signed in.
+    ("POST", "/account/tokens/add", [303; 4]),
+    ("POST", "/account/tokens/revoke", [303; 4]),
     ("POST", "/logout", [303; 4]),
 ];
 

@@ -78,7 +78,7 @@ pub fn AccountMenu() -> impl IntoView {
                             </nav>
                             {admin_links}
                             <span class="account">
-                                <span class="user">{user.name}</span>
+                                <a class="user" href="/account">{user.name}</a>
                                 " (" {user.role.as_str()} ") "
                                 <form method="post" action="/logout" class="logout">
                                     <button type="submit">"Log out"</button>

@@ -27,6 +27,7 @@ pub mod series;
 pub mod status_page;
 pub mod subscription;
 pub mod theme;
+pub mod tokens;
 pub mod topic_filter;
 pub mod topic_list;
 pub mod topic_path;

@@ -6,6 +6,7 @@ use crate::domain::alert_rule::AlertProblem;
 use crate::domain::incident::IncidentProblem;
 use crate::domain::maintenance::MaintenanceProblem;
 use crate::domain::status_page::{OutsideAudience, SpecProblem};
+use crate::domain::tokens::TokenProblem;
 
 /// What the last form post came to. The server redirects back with `?done=CODE` or
 /// `?error=CODE`; the page maps the code to a fixed text, so a crafted link cannot put words of
@@ -112,12 +113,19 @@ pub enum Outcome {
     TooManyMaintenance,
     /// A maintenance window's setting refused.
     Maintenance(MaintenanceProblem),
+    /// An access token was made (its secret is shown once, from the session).
+    TokenCreated,
+    TokenRevoked,
+    /// An access token's setting refused.
+    Token(TokenProblem),
+    TooManyTokens,
+    UnknownToken,
     BadForm,
     Unavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 84] = [
+    pub const ALL: [Outcome; 88] = [
         Outcome::UserAdded,
         Outcome::RoleChanged,
         Outcome::PasswordReset,
@@ -200,6 +208,10 @@ impl Outcome {
         Outcome::UnknownPage,
         Outcome::UnknownWidget,
         Outcome::PublicPublish,
+        Outcome::TokenCreated,
+        Outcome::TokenRevoked,
+        Outcome::TooManyTokens,
+        Outcome::UnknownToken,
         Outcome::BadForm,
         Outcome::Unavailable,
     ];
@@ -293,6 +305,11 @@ impl Outcome {
             Outcome::UnknownMaintenance => "unknown_maintenance",
             Outcome::TooManyMaintenance => "too_many_maintenance",
             Outcome::Maintenance(problem) => problem.code(),
+            Outcome::TokenCreated => "token_created",
+            Outcome::TokenRevoked => "token_revoked",
+            Outcome::Token(problem) => problem.code(),
+            Outcome::TooManyTokens => "too_many_tokens",
+            Outcome::UnknownToken => "unknown_token",
             Outcome::BadForm => "bad_form",
             Outcome::Unavailable => "unavailable",
         }
@@ -339,6 +356,8 @@ impl Outcome {
                 | Outcome::FollowerDeleted
                 | Outcome::MaintenancePlanned
                 | Outcome::MaintenanceDeleted
+                | Outcome::TokenCreated
+                | Outcome::TokenRevoked
         )
     }
 
@@ -483,6 +502,17 @@ impl Outcome {
             Outcome::UnknownMaintenance => "There is no such maintenance window on this page (any more).",
             Outcome::TooManyMaintenance => "This page has 50 maintenance windows already: delete one first.",
             Outcome::Maintenance(problem) => problem.describe(),
+            Outcome::TokenCreated => {
+                "The token was made. Copy it now: it is shown this once, and only its hash is kept."
+            }
+            Outcome::TokenRevoked => {
+                "The token was revoked: connections made with it end within seconds."
+            }
+            Outcome::Token(problem) => problem.describe(),
+            Outcome::TooManyTokens => {
+                "A user keeps at most 20 tokens in force: revoke one you no longer use first."
+            }
+            Outcome::UnknownToken => "There is no such token (any more), or it is not yours.",
             Outcome::Unavailable => "Lookout cannot reach its database right now; try again.",
         }
     }
@@ -495,6 +525,7 @@ impl Outcome {
             .chain(AlertProblem::ALL.map(Outcome::Alert))
             .chain(IncidentProblem::ALL.map(Outcome::Incident))
             .chain(MaintenanceProblem::ALL.map(Outcome::Maintenance))
+            .chain(TokenProblem::ALL.map(Outcome::Token))
             .find(|outcome| outcome.code() == code)
     }
 
@@ -540,6 +571,7 @@ impl Outcome {
             Outcome::Alert(problem) => problem.field(),
             Outcome::Incident(problem) => problem.field(),
             Outcome::Maintenance(problem) => problem.field(),
+            Outcome::Token(problem) => problem.field(),
             Outcome::AlertNameTaken => "name",
             Outcome::BadWebhook => "url",
             Outcome::NotAMailChannel => "channel",

@@ -2,6 +2,7 @@
 //! functions only it calls and the data they answer. A page uses every layer below it, and never
 //! another page: what two pages share belongs in components or the domain.
 
+pub mod account;
 pub mod admin;
 pub mod devices;
 pub mod explorer;

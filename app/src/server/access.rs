@@ -407,6 +407,12 @@ pub fn board_view(
     }
 }
 
+/// Whose personal access tokens `visitor` may list and revoke besides their own: everyone's,
+/// for an admin. (Each user makes tokens only for themselves.)
+pub fn manages_every_token(visitor: &Visitor) -> bool {
+    visitor.is_admin()
+}
+
 /// May `audience` open a published board of `visibility` in its own view (an incidents summary
 /// names only such boards' incidents)?
 pub fn board_opens_for(audience: Audience, visibility: Visibility) -> bool {

@@ -18,4 +18,5 @@ pub mod snapshot;
 pub mod state;
 pub mod status_edits;
 pub mod store;
+pub mod token_edits;
 pub mod topic_list;

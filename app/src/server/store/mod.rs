@@ -34,6 +34,7 @@ pub mod retention;
 pub mod rules;
 pub mod series;
 pub mod status_pages;
+pub mod tokens;
 pub mod topics;
 pub mod uptime;
 pub mod users;

@@ -2664,6 +2664,13 @@ async fn operators_compose_boards_by_a_rule_only_of_their_topics_and_change_only
     assert!(shown.body.contains(value) && shown.body.contains(r#"data-view="operator""#));
     app.forget_session();
     assert_eq!(anonymous(&app, &page_path, None).await.status, 404);
+    // An admin makes it public: its owner's save, whose form has no public switch, keeps it so.
+    app.use_session(&admin);
+    post(CHANGE, settings(true, "operator"), "done=page_changed").await;
+    app.use_session(&olga);
+    post(CHANGE, settings(false, "viewer"), "done=page_changed").await;
+    app.forget_session();
+    assert_eq!(anonymous(&app, &page_path, None).await.status, 200);
 
     // Each change is audited as theirs; an admin still edits the board.
     let added = app.audited("status_widget_added").await;
@@ -2675,6 +2682,7 @@ async fn operators_compose_boards_by_a_rule_only_of_their_topics_and_change_only
         "{added:?}"
     );
     app.use_session(&admin);
+    post(CHANGE, settings(false, "operator"), "done=page_changed").await;
     post(
         ADD,
         form(own, &value_widget("Office", &office)),

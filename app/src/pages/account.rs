@@ -16,6 +16,9 @@ pub const REVOKE_TOKEN: &str = "/account/tokens/revoke";
 pub const NEW_SECRET_KEY: &str = "new_token_secret";
 /// Revoked and expired tokens stay listed this many days.
 pub const KEPT_DAYS: i32 = 30;
+/// At most this many tokens are listed in a table: a user keeps 20 in force, but may make and
+/// revoke many more within [`KEPT_DAYS`], and an admin's table holds everyone's.
+pub const LISTED_MAX: i64 = 200;
 
 const NEW_TOKEN: &str = "new-token";
 
@@ -40,14 +43,14 @@ pub async fn load_account() -> Result<AccountData, ServerFnError> {
     let state = crate::server::state::app_state()?;
     let tokens = state
         .store
-        .access_tokens(Some(user.id), KEPT_DAYS)
+        .access_tokens(Some(user.id), KEPT_DAYS, LISTED_MAX)
         .await
         .map_err(unavailable)?;
     let others = match crate::server::access::manages_every_token(&visitor) {
         true => Some(
             state
                 .store
-                .access_tokens(None, KEPT_DAYS)
+                .access_tokens(None, KEPT_DAYS, LISTED_MAX)
                 .await
                 .map_err(unavailable)?
                 .into_iter()

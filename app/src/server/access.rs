@@ -485,13 +485,20 @@ impl BoardRights {
         }
     }
 
-    /// May they give a board `visibility`? Only admins make a board public; an operator's
-    /// board opens for operators at least, so they never lock themselves out of it.
-    pub fn may_open(&self, visibility: Visibility) -> bool {
+    /// Who a board that opens as `before` opens for once they ask for `asked`, or `None` when
+    /// they may not. Only admins decide whether a board is public: an operator's form has no
+    /// public switch, so their save keeps what an admin chose, and asking to make a board
+    /// public is refused. An operator's board opens for operators at least, so they never lock
+    /// themselves out of it.
+    pub fn may_open(&self, before: Visibility, asked: Visibility) -> Option<Visibility> {
         match self {
-            BoardRights::Every => true,
-            BoardRights::Own { .. } => !visibility.public && visibility.opens_for(Role::Operator),
-            BoardRights::Nothing => false,
+            BoardRights::Every => Some(asked),
+            BoardRights::Own { .. } if asked.public && !before.public => None,
+            BoardRights::Own { .. } => asked.opens_for(Role::Operator).then_some(Visibility {
+                public: before.public,
+                open_to: asked.open_to,
+            }),
+            BoardRights::Nothing => None,
         }
     }
 
@@ -1220,12 +1227,26 @@ mod tests {
         assert!(!rights.may_edit(None), "an admin's board");
         assert_eq!(rights.owner_of_new(), Some(1));
         let opens = |public, open_to| Visibility { public, open_to };
-        assert!(rights.may_open(opens(false, Role::Viewer)));
-        assert!(rights.may_open(opens(false, Role::Operator)));
-        assert!(!rights.may_open(opens(true, Role::Operator)));
-        assert!(!rights.may_open(opens(false, Role::Admin)));
-        assert!(rights.may_open(rights.new_board_visibility()));
-        assert!(BoardRights::Every.may_open(opens(true, Role::Admin)));
+        let closed = rights.new_board_visibility();
+        assert_eq!(closed, opens(false, Role::Operator));
+        for open_to in [Role::Viewer, Role::Operator] {
+            let asked = opens(false, open_to);
+            assert_eq!(rights.may_open(closed, asked), Some(asked));
+        }
+        assert_eq!(rights.may_open(closed, opens(true, Role::Operator)), None);
+        assert_eq!(rights.may_open(closed, opens(false, Role::Admin)), None);
+        // An admin made it public: the operator's save (no public switch) keeps it so.
+        let public = opens(true, Role::Operator);
+        assert_eq!(
+            rights.may_open(public, opens(false, Role::Viewer)),
+            Some(opens(true, Role::Viewer))
+        );
+        let anything = opens(true, Role::Admin);
+        assert_eq!(
+            BoardRights::Every.may_open(closed, anything),
+            Some(anything)
+        );
+        assert_eq!(BoardRights::Nothing.may_open(closed, closed), None);
     }
 
     #[test]

@@ -179,10 +179,14 @@ pub async fn change_page(
     id: i64,
     spec: &PageSpec,
 ) -> Result<()> {
-    pages.editable(rights, id).await?;
-    if !rights.may_open(spec.visibility) {
-        return Err(PageEditError::OpensBeyondRights);
-    }
+    let before = pages.editable(rights, id).await?;
+    let visibility = rights
+        .may_open(before, spec.visibility)
+        .ok_or(PageEditError::OpensBeyondRights)?;
+    let spec = &PageSpec {
+        visibility,
+        ..spec.clone()
+    };
     match pages.store.update_status_page(id, spec).await? {
         PageChange::Done => {}
         PageChange::NoSuchPage => return Err(PageEditError::NoSuchPage),

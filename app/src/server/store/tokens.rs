@@ -106,12 +106,13 @@ impl Store {
         Ok(TokenAdded::Added(id))
     }
 
-    /// The tokens of `user_id`, or everyone's for `None`, newest first; revoked and expired ones
-    /// too, for a while (`kept_days` after they stopped working).
+    /// The tokens of `user_id`, or everyone's for `None`, newest first and at most `limit`;
+    /// revoked and expired ones too, for a while (`kept_days` after they stopped working).
     pub async fn access_tokens(
         &self,
         user_id: Option<i64>,
         kept_days: i32,
+        limit: i64,
     ) -> Result<Vec<TokenView>, sqlx::Error> {
         let rows = sqlx::query_as!(
             TokenRow,
@@ -123,9 +124,11 @@ impl Store {
                from access_token t join app_user u on u.id = t.user_id
                where ($1::bigint is null or t.user_id = $1)
                  and coalesce(t.revoked_at, t.expires_at) > now() - make_interval(days => $2)
-               order by t.created_at desc, t.id desc"#,
+               order by t.created_at desc, t.id desc
+               limit $3"#,
             user_id,
             kept_days,
+            limit,
         )
         .fetch_all(&self.pool)
         .await?;
